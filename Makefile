@@ -1,0 +1,95 @@
+# walship: build, test and demo.  `make` builds build/walship;
+# `make test` installs what the tests need and runs them all;
+# `make check` runs the same suite under ASan+UBSan; `make demo` shows the
+# main job end to end on a local directory replica.
+
+BUILD   ?= build
+CC      ?= cc
+PKGS     = libuv liblz4 yaml-0.1 libcurl openssl expat
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla -Wundef \
+           -Wimplicit-fallthrough
+CFLAGS  ?= -O2 -g
+CPPFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -I$(SQLITE_DIR) -MMD -MP
+SQLITE_DIR  = build/sqlite
+SQLITE_OPTS = -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION \
+              -DSQLITE_DEFAULT_FOREIGN_KEYS=0 -DSQLITE_ENABLE_DBPAGE_VTAB
+LIBS     = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+ALLFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) $(SAN) \
+           $(shell pkg-config --cflags $(PKGS))
+
+SRCS   = $(filter-out src/main.c,$(wildcard src/*.c))
+OBJS   = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNITS  = $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+TOOLS  = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+SQLITE_OBJ = $(SQLITE_DIR)/sqlite3.o
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+.PHONY: all deps test check unit e2e demo clean tools
+all: $(BUILD)/walship $(UNITS) $(TOOLS)
+
+deps:
+	$(Q)sh scripts/deps.sh
+
+$(SQLITE_DIR)/mode:
+	$(Q)sh scripts/sqlite.sh $(SQLITE_DIR)
+
+$(SQLITE_OBJ): $(SQLITE_DIR)/mode
+	@echo "  CC      sqlite3.c ($$(cat $(SQLITE_DIR)/mode))"
+	$(Q)if [ "$$(cat $(SQLITE_DIR)/mode)" = amalgamation ]; then \
+	  $(CC) -O2 -g $(SQLITE_OPTS) -c $(SQLITE_DIR)/sqlite3.c -o $@; \
+	else echo 'int ws_sqlite_system;' | $(CC) -x c -c - -o $@; fi
+
+SQLITE_LIB = $(shell [ "$$(cat $(SQLITE_DIR)/mode 2>/dev/null)" = system ] && echo -lsqlite3)
+
+$(BUILD)/obj/%.o: src/%.c $(SQLITE_DIR)/mode
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(BUILD)/libws.a: $(OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/walship: $(BUILD)/obj/main.o $(BUILD)/libws.a $(SQLITE_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SQLITE_LIB) $(LIBS)
+
+$(BUILD)/test_%: tests/unit/test_%.c $(BUILD)/libws.a $(SQLITE_OBJ)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALLFLAGS) -Itests -o $@ $^ $(SQLITE_LIB) $(LIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libws.a $(SQLITE_OBJ)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALLFLAGS) -o $@ $^ $(SQLITE_LIB) $(LIBS)
+
+# The whole suite: unit tests, then the end-to-end tests (which drive the
+# real binary, a separate writer process and Litestream v0.3.13).
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh tests/run $(BUILD)
+
+unit: all
+	$(Q)for t in $(UNITS); do $$t || exit 1; done
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer" all
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  sh tests/run build-asan
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh tests/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJS:.o=.d) $(BUILD)/obj/main.d

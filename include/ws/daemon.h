@@ -1,0 +1,29 @@
+/*
+ * daemon.h: `walship replicate`, the long-running side.
+ *
+ * One libuv loop owns every piece of state, for every database in the
+ * config: the loop thread only decides and merges results; the blocking
+ * work (copying frames, checkpoints, fsync, compression, snapshot reads,
+ * directory-replica writes) runs on the libuv thread pool.  Each database
+ * is a small state machine (sync job in flight or not, snapshot in
+ * flight or not, dirty or not), and each of its replicas another (its
+ * shipped position, idle / busy / backing off).
+ *
+ * Changes are noticed through fs events on the -wal and database files,
+ * with a stat() poll every monitor-interval as the fallback; they are
+ * never relied on for correctness.  Syncs and uploads are paced by
+ * sync-interval, but a commit after a quiet period ships at once.
+ * SIGINT or SIGTERM stop new work, run one last sync and ship everything
+ * that was committed, then exit.
+ */
+#ifndef WS_DAEMON_H
+#define WS_DAEMON_H
+
+#include "ws/config.h"
+#include "ws/err.h"
+
+/* Replicate every database in cfg until a signal arrives.  Returns WS_OK
+ * after a clean shutdown in which everything committed was shipped. */
+int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err);
+
+#endif

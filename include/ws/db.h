@@ -1,0 +1,104 @@
+/*
+ * db.h: one source database, its shadow WAL and its checkpoints.
+ *
+ * The engine keeps SQLite's WAL from restarting behind its back by
+ * holding a read transaction on connection `rd` at all times.  While any
+ * read lock is held, no checkpoint can backfill past its mark and no
+ * writer can restart the WAL, unless the lock is on slot 0 (taken when
+ * the WAL was fully backfilled), which blocks every backfill and so
+ * allows at most one restart, of frames already backfilled.  So every
+ * committed frame stays readable in the -wal file until walship has
+ * copied it into the shadow WAL.
+ *
+ * walship's own checkpoint releases that lock only inside a window in
+ * which connection `wr` holds SQLite's write lock (BEGIN IMMEDIATE, which
+ * writes nothing): no transaction can commit while the last frames are
+ * copied, the read lock is dropped, PRAGMA wal_checkpoint(PASSIVE) runs
+ * and the read lock is taken again.  When that checkpoint backfilled
+ * everything, the current index is "sealed": a new WAL header can only
+ * mean the next index.  TRUNCATE is attempted only then, past the hard
+ * size threshold, with a zero busy timeout: with the read lock on slot 0
+ * it can succeed only when there is nothing new to backfill, so it never
+ * discards an uncopied frame.  walship never runs RESTART or FULL.
+ *
+ * Whenever continuity cannot be proven (start-up after downtime, a
+ * header that changed without a seal, a shadow that does not match), the
+ * engine starts a new generation and says why (FORMAT.md section 3.5).
+ *
+ * Shadow layout (FORMAT.md 1.8, meta dir `.<db>-walship`):
+ *     generation                     "<16 hex>\n", written durably
+ *     generations/<gen>/wal/<index hex8>.wal
+ *     lock                           flock()ed while a walship runs
+ * A shadow file is a byte copy of one WAL index: the header plus
+ * committed frames only.
+ *
+ * All functions except ws_db_new/ws_db_free run on a pool thread, one at
+ * a time per database (the daemon guarantees it).
+ */
+#ifndef WS_DB_H
+#define WS_DB_H
+
+#include <stdint.h>
+
+#include "ws/config.h"
+#include "ws/err.h"
+#include "ws/layout.h"
+#include "ws/lz4f.h"
+
+#define WS_DB_MAXIDX 8
+
+struct ws_db;
+
+/* What the loop thread learns from one sync. */
+struct ws_db_state {
+    int exists;                  /* the database file exists */
+    int ready;                   /* initialised and replicating */
+    char gen[WS_GEN_LEN + 1];    /* current generation ("" = none) */
+    uint32_t index;              /* current shadow index */
+    uint64_t size;               /* committed bytes in that shadow file */
+    int have_hdr;                /* the current shadow file exists */
+    uint32_t page_size;
+    /* Final sizes of closed shadow indexes still on disk. */
+    uint32_t old_index[WS_DB_MAXIDX];
+    uint64_t old_size[WS_DB_MAXIDX];
+    int nold;
+    int new_gen;                 /* this sync started a generation */
+    char reason[WS_ERR_MSG];     /* why, when new_gen */
+    const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
+    uint64_t copied;             /* bytes added to the shadow */
+};
+
+struct ws_db_sync_opts {
+    int checkpoint;       /* 1 to apply the checkpoint policy */
+    int force_checkpoint; /* 1 to checkpoint whatever the thresholds */
+    uint32_t keep_from;   /* shadow indexes below this may be removed */
+    const char *new_gen;  /* non-NULL: start a new generation, this reason */
+};
+
+/* A handle for cfg's database (no I/O yet). */
+int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
+              struct ws_err *err);
+
+/* Initialise when needed, verify, copy new committed frames into the
+ * shadow WAL, checkpoint by policy, prune old shadow files.  Fills st.
+ * WS_ECORRUPT means continuity was lost; the next call starts a new
+ * generation (the reason is logged by the caller from err). */
+int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
+               struct ws_db_state *st, struct ws_err *err);
+
+/* Stream the whole database file (read through the long-lived
+ * descriptor, never closed while SQLite holds locks) to sink, compressed
+ * as one LZ4 frame. */
+int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
+                   struct ws_err *err);
+
+/* Path of shadow index `index` of generation gen (malloc'd). */
+char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
+                        uint32_t index);
+
+/* Release the read transaction and close everything. */
+void ws_db_free(struct ws_db *db);
+
+const char *ws_db_path(const struct ws_db *db);
+
+#endif

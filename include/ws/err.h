@@ -1,0 +1,68 @@
+/*
+ * err.h: walship's one error convention.
+ *
+ * Every fallible function returns an int: WS_OK (0) on success or one of
+ * the WS_E* codes below.  Where a message helps, the function also takes
+ * a `struct ws_err *err` as its last argument and fills it on failure
+ * with the code and a one-line, human-readable message that names the
+ * thing at fault (a path, an object key, a config key and its line).
+ * Callers that only propagate pass the same `err` on; the outermost
+ * command prints err->msg once.
+ *
+ * The split that matters to callers is ws_is_retryable(): BUSY and REMOTE
+ * are transient (back off and try again), everything else is not.
+ * CORRUPT in the replication engine means "continuity cannot be proven";
+ * the engine answers it with a new generation, restore with a hard error.
+ */
+#ifndef WS_ERR_H
+#define WS_ERR_H
+
+#include <stddef.h>
+
+#define WS_ERRORS(X)                                                        \
+    X(OK, "ok")                                                             \
+    X(ENOMEM, "out of memory")                                              \
+    X(EIO, "i/o error")                                                     \
+    X(ECORRUPT, "corrupt data")                                             \
+    X(EBUSY, "busy")                                                        \
+    X(EREMOTE, "remote error")                                              \
+    X(ECONFIG, "configuration error")                                       \
+    X(ENOTFOUND, "not found")                                               \
+    X(EUSAGE, "usage error")                                                \
+    X(EEXIST, "already exists")                                             \
+    X(ESQLITE, "sqlite error")
+
+enum ws_code {
+#define X(name, text) WS_##name,
+    WS_ERRORS(X)
+#undef X
+    WS__MAX
+};
+
+#define WS_ERR_MSG 512
+
+struct ws_err {
+    int code;              /* a WS_* code; WS_OK when nothing failed */
+    char msg[WS_ERR_MSG];  /* one line, no trailing newline */
+};
+
+/* The fixed text for a code ("i/o error"); never NULL. */
+const char *ws_strerror(int code);
+
+/* Record a failure in err (which may be NULL) and return code, so that a
+ * failure is one line: return ws_err_set(err, WS_EIO, "open %s: %s", ...).
+ * The message is truncated to fit; it never contains a newline. */
+int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefix an existing message: "ctx: old message".  Returns err->code. */
+int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reset err to WS_OK with an empty message. */
+void ws_err_clear(struct ws_err *err);
+
+/* 1 for codes worth retrying after a back-off (BUSY, REMOTE). */
+int ws_is_retryable(int code);
+
+#endif

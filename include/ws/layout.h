@@ -1,0 +1,111 @@
+/*
+ * layout.h: the names of replica objects and the catalog built from a
+ * listing (FORMAT.md section 1.1).  Pure: no I/O.
+ *
+ * Keys are relative to the replica root:
+ *     generations/<gen>/snapshots/<index hex8>.snapshot.lz4
+ *     generations/<gen>/wal/<index hex8>_<offset hex8>.wal.lz4
+ * A generation name is exactly 16 lowercase hex digits.  Index and offset
+ * are written with %08x and parsed from exactly 8 hex digits; other names
+ * (temporary files, walship's future extra objects) are not data objects
+ * and the catalog counts them as "other" rather than dropping them
+ * silently.
+ *
+ * A catalog groups a listing by generation, with snapshots sorted by
+ * index and segments by (index, offset), and each generation's first and
+ * last object times.
+ */
+#ifndef WS_LAYOUT_H
+#define WS_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ws/err.h"
+
+#define WS_GEN_LEN 16
+#define WS_KEY_MAX 512
+#define WS_MAX_INDEX 0x7fffffffu
+
+enum ws_objkind { WS_OBJ_OTHER, WS_OBJ_SNAPSHOT, WS_OBJ_WAL };
+
+/* One listed object. */
+struct ws_obj {
+    char *key;         /* relative to the replica root; owned */
+    uint64_t size;     /* stored (compressed) bytes */
+    int64_t mtime_ms;  /* object time, ms since the epoch (UTC) */
+};
+
+/* A growable list of objects. */
+struct ws_objlist {
+    struct ws_obj *v;
+    size_t n, cap;
+};
+
+int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
+                   int64_t mtime_ms);
+void ws_objlist_free(struct ws_objlist *l);
+
+struct ws_snapinfo {
+    uint32_t index;
+    uint64_t size;
+    int64_t mtime_ms;
+};
+
+struct ws_seginfo {
+    uint32_t index;
+    uint64_t offset;
+    uint64_t size;
+    int64_t mtime_ms;
+};
+
+struct ws_geninfo {
+    char name[WS_GEN_LEN + 1];
+    struct ws_snapinfo *snaps;  /* sorted by index */
+    size_t nsnaps;
+    struct ws_seginfo *segs;    /* sorted by (index, offset) */
+    size_t nsegs;
+    int64_t created_ms;         /* min object time */
+    int64_t updated_ms;         /* max object time */
+};
+
+struct ws_catalog {
+    struct ws_geninfo *gens;    /* sorted by name */
+    size_t ngens;
+    size_t nother;              /* keys under generations/ not understood */
+};
+
+/* 1 if s is a valid generation name. */
+int ws_gen_valid(const char *s);
+
+/* Key builders; return WS_OK or WS_EUSAGE when gen is empty. */
+int ws_key_snapshot(char *buf, size_t n, const char *gen, uint32_t index);
+int ws_key_wal(char *buf, size_t n, const char *gen, uint32_t index,
+               uint64_t offset);
+int ws_key_gen(char *buf, size_t n, const char *gen);
+
+/* Parse a relative key.  Returns the kind and fills gen/index/offset for
+ * snapshots and WAL segments. */
+enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
+                             uint32_t *index, uint64_t *offset);
+
+/* Build a catalog from a listing.  On success *cat is filled (free with
+ * ws_catalog_free). */
+int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
+                     struct ws_err *err);
+
+/* The generation with that name, or NULL. */
+const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
+                                         const char *gen);
+
+/* The generation with the newest updated time (ties: the later name),
+ * or NULL when the catalog is empty.  Only generations that have at
+ * least one snapshot count: without one nothing can be restored. */
+const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat);
+
+void ws_catalog_free(struct ws_catalog *cat);
+
+/* A fresh random generation name from the OS's CSPRNG. */
+int ws_gen_new(char out[WS_GEN_LEN + 1], struct ws_err *err);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * replica.h: the replica-client interface, one vtable per backend.
+ *
+ * A replica is an object store addressed by keys relative to its root
+ * (see layout.h).  Every operation is asynchronous: the caller fills a
+ * struct ws_req, submits it on the loop thread, and gets req->cb on the
+ * loop thread when it is done, with req->rc and req->err set.  Backends
+ * decide where the work happens: the directory backend runs it on the
+ * libuv thread pool, the S3 backend on libcurl's multi interface driven
+ * by the same loop.  The engine never knows which.
+ *
+ * Operations:
+ *   LIST  all objects whose key starts with req->key, into req->list.
+ *   PUT   create or replace req->key with the bytes that req->produce
+ *         writes into the sink it is given.  produce runs off the loop
+ *         thread and may be called again from the start if the backend
+ *         retries.  The object appears whole or not at all.
+ *   GET   stream the bytes of req->key into req->sink (called on any
+ *         thread, in order).  A missing object is WS_ENOTFOUND.
+ *   DEL   remove req->key and everything under it (a missing key is not
+ *         an error).
+ *
+ * A req must stay valid until its callback runs; the callback may free
+ * it or submit it again.
+ */
+#ifndef WS_REPLICA_H
+#define WS_REPLICA_H
+
+#include <uv.h>
+
+#include "ws/config.h"
+#include "ws/err.h"
+#include "ws/layout.h"
+#include "ws/lz4f.h"
+
+enum ws_reqtype { WS_REQ_LIST, WS_REQ_PUT, WS_REQ_GET, WS_REQ_DEL };
+
+struct ws_replica;
+
+struct ws_req {
+    enum ws_reqtype type;
+    char key[WS_KEY_MAX];
+
+    /* PUT: write the object's bytes into sink(sink_ctx, ...). */
+    int (*produce)(void *ctx, ws_sink_fn sink, void *sink_ctx,
+                   struct ws_err *err);
+    void *produce_ctx;
+    uint64_t put_size;      /* OUT: stored bytes after a PUT */
+
+    /* GET: receives the object's bytes. */
+    ws_sink_fn sink;
+    void *sink_ctx;
+
+    struct ws_objlist list; /* OUT: LIST results (caller frees) */
+
+    int rc;                 /* OUT: WS_OK or a WS_E* code */
+    struct ws_err err;      /* OUT: message on failure */
+    void (*cb)(struct ws_req *req);
+    void *data;             /* the caller's */
+
+    struct ws_replica *r;   /* set by ws_replica_submit */
+    uv_work_t work;         /* backend private */
+};
+
+struct ws_replica_ops {
+    const char *type;
+    /* Start req; the backend calls ws_replica_done(req) exactly once. */
+    void (*submit)(struct ws_replica *r, struct ws_req *req);
+    /* A one-line description for the start-up log ("path=/x"). */
+    void (*describe)(const struct ws_replica *r, char *buf, size_t n);
+    void (*free)(struct ws_replica *r);
+};
+
+struct ws_replica {
+    const struct ws_replica_ops *ops;
+    const struct ws_replica_config *cfg; /* borrowed from the config */
+    uv_loop_t *loop;
+    void *ctx;                           /* backend state */
+};
+
+/* Create the client for cfg (its type picks the backend). */
+int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
+                    struct ws_replica **out, struct ws_err *err);
+
+void ws_replica_free(struct ws_replica *r);
+
+/* Submit req (on the loop thread). */
+void ws_replica_submit(struct ws_replica *r, struct ws_req *req);
+
+/* For backends: finish req and run its callback on the loop thread. */
+void ws_replica_done(struct ws_req *req);
+
+/* Run req to completion on r's loop (which must not be running), for
+ * commands that work synchronously (restore, listings).  Returns
+ * req->rc. */
+int ws_replica_run(struct ws_replica *r, struct ws_req *req);
+
+/* The directory backend. */
+extern const struct ws_replica_ops ws_replica_file_ops;
+
+#endif

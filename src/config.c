@@ -1,0 +1,1417 @@
+/*
+ * config.c: walship.yml and replica URLs -> struct ws_config.
+ *
+ * Reading a file takes three passes, each over plain data:
+ *
+ *   1. Environment expansion of the raw text (unless turned off): $NAME
+ *      and ${NAME}, NAME = [A-Za-z_][A-Za-z0-9_]*.  An unset variable
+ *      becomes "", and any other '$' is copied as it is.
+ *   2. libyaml's document API loads the text into a node tree, which is
+ *      walked by schema: top level -> dbs[] -> replicas[] -> age.  Every
+ *      mapping goes through each_pair(), which rejects non-scalar keys,
+ *      duplicate keys and (through the level's handler) unknown keys, each
+ *      with the key's 1-based line.  Scalar fields are described by tables
+ *      of {key, kind, offset}, so one function converts and stores all the
+ *      strings, durations, integers and booleans.
+ *   3. finish_db() and finish_replica() do what Litestream does when it
+ *      builds its objects: merge the replica URL (fields set in the file
+ *      win over URL parts), default and check the type and name, make
+ *      paths absolute and clean, derive the default meta path and copy the
+ *      top-level access keys into replicas without their own.
+ *
+ * Defaults are stored before a level is walked, so "set in the file"
+ * matters only for strings (NULL = unset; an empty string counts as unset,
+ * as Litestream's `!= ""` tests do) and force_path_style (-1 = unset).
+ * A YAML null (an empty value, "~", "null") leaves the default in place.
+ *
+ * Messages are one line, "<name>:<line>: <what>", and never quote the
+ * value of secret-access-key: only keys, paths, names, URL schemes and
+ * the values of non-secret fields are quoted.
+ */
+#include "ws/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#define MAX_CONFIG_SIZE (16u << 20) /* bytes of config text we read */
+#define UNKNOWN_KEY (-1)            /* pair handler: not one of ours */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- Strings and paths ------------------------------------------------ */
+
+/* A growing NUL-terminated string. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static int sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL)
+            return WS_ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return WS_OK;
+}
+
+/* A malloc'd string made from fmt, or NULL. */
+__attribute__((format(printf, 1, 2))) static char *str(const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    p = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (p != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return p;
+}
+
+static int oom(struct ws_err *err)
+{
+    return ws_err_set(err, WS_ENOMEM, "out of memory");
+}
+
+/* Replace *dst by a copy of s (NULL or "" store NULL). */
+static int set_str(char **dst, const char *s)
+{
+    char *p = s != NULL && *s != '\0' ? str("%s", s) : NULL;
+
+    if (s != NULL && *s != '\0' && p == NULL)
+        return WS_ENOMEM;
+    free(*dst);
+    *dst = p;
+    return WS_OK;
+}
+
+/* Go's path.Clean: collapse "//", drop "." segments, resolve ".."
+ * lexically, no trailing slash; "" becomes ".". */
+static char *clean_path(const char *s)
+{
+    size_t n = strlen(s), w = 0, r = 0, dotdot;
+    int rooted = s[0] == '/';
+    char *p = malloc(n + 2);
+
+    if (p == NULL)
+        return NULL;
+    if (rooted) {
+        p[w++] = '/';
+        r = 1;
+    }
+    dotdot = w;
+    while (r < n) {
+        if (s[r] == '/') {
+            r++;
+        } else if (s[r] == '.' && (r + 1 == n || s[r + 1] == '/')) {
+            r++;
+        } else if (s[r] == '.' && s[r + 1] == '.' &&
+                   (r + 2 == n || s[r + 2] == '/')) {
+            r += 2;
+            if (w > dotdot) {
+                for (w--; w > dotdot && p[w] != '/'; w--)
+                    ;
+            } else if (!rooted) {
+                if (w > 0)
+                    p[w++] = '/';
+                p[w++] = '.';
+                p[w++] = '.';
+                dotdot = w;
+            }
+        } else {
+            if ((rooted && w != 1) || (!rooted && w != 0))
+                p[w++] = '/';
+            for (; r < n && s[r] != '/'; r++)
+                p[w++] = s[r];
+        }
+    }
+    if (w == 0)
+        p[w++] = '.';
+    p[w] = '\0';
+    return p;
+}
+
+char *ws_path_abs(const char *path)
+{
+    char *cwd, *joined, *res;
+
+    if (path == NULL || path[0] == '/')
+        return path ? clean_path(path) : NULL;
+    cwd = getcwd(NULL, 0);
+    joined = cwd ? str("%s/%s", cwd, path) : NULL;
+    res = joined ? clean_path(joined) : NULL;
+    free(cwd);
+    free(joined);
+    return res;
+}
+
+/* Expand a leading "~" or "~/" (only those, as Litestream does), then
+ * make the path absolute and clean. */
+static int abs_path(const char *path, char **out, struct ws_err *err)
+{
+    int tilde = strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0, e;
+    const char *home = getenv("HOME");
+    struct passwd pw, *res = NULL;
+    char buf[4096], *joined = NULL;
+
+    if (tilde && (home == NULL || *home == '\0') &&
+        getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res)
+        home = pw.pw_dir;
+    if (tilde && (home == NULL || *home == '\0'))
+        return ws_err_set(err, WS_ECONFIG,
+                          "cannot expand %s: no home directory", path);
+    if (tilde)
+        joined = str("%s/%s", home, path + 1);
+    if (tilde && joined == NULL)
+        return oom(err);
+    *out = ws_path_abs(joined ? joined : path);
+    e = errno;
+    free(joined);
+    if (*out == NULL && e == ENOMEM)
+        return oom(err);
+    if (*out == NULL)
+        return ws_err_set(err, WS_ECONFIG, "cannot make %s absolute: %s", path,
+                          strerror(e));
+    return WS_OK;
+}
+
+/* Replace *path by its absolute form. */
+static int make_abs(char **path, struct ws_err *err)
+{
+    char *p = NULL;
+    int rc = abs_path(*path, &p, err);
+
+    if (rc == WS_OK) {
+        free(*path);
+        *path = p;
+    }
+    return rc;
+}
+
+/* ---- Durations -------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    uint64_t ns;
+} units[] = {
+    {"ns", 1},
+    {"us", 1000},
+    {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+    {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
+    {"ms", 1000000},
+    {"s", 1000000000},
+    {"m", UINT64_C(60000000000)},
+    {"h", UINT64_C(3600000000000)},
+};
+
+static int is_digit(int ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static int is_alpha(int ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/* One "<number><unit>" of a Go duration, in nanoseconds; advances *sp.
+ * As Go's time.ParseDuration, a fraction is scaled in floating point. */
+static int duration_part(const char **sp, uint64_t *ns)
+{
+    const uint64_t max = UINT64_C(1) << 63;
+    const char *s = *sp, *u;
+    uint64_t v = 0, f = 0, unit = 0;
+    double scale = 1;
+    int digits = 0;
+
+    for (; is_digit(*s); s++, digits++) {
+        if (v > max / 10)
+            return WS_ECONFIG;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (*s == '.')
+        for (s++; is_digit(*s); s++, digits++) {
+            if (scale < 1e18) {
+                f = f * 10 + (uint64_t)(*s - '0');
+                scale *= 10;
+            }
+        }
+    for (u = s; *s != '\0' && *s != '.' && !is_digit(*s); s++)
+        ;
+    for (size_t i = 0; i < NELEM(units); i++)
+        if (strlen(units[i].name) == (size_t)(s - u) &&
+            memcmp(units[i].name, u, (size_t)(s - u)) == 0)
+            unit = units[i].ns;
+    if (digits == 0 || unit == 0 || v > max / unit)
+        return WS_ECONFIG;
+    v = v * unit + (uint64_t)((double)f * ((double)unit / scale));
+    if (v > max)
+        return WS_ECONFIG;
+    *ns = v;
+    *sp = s;
+    return WS_OK;
+}
+
+int ws_duration_parse(const char *s, int64_t *ms)
+{
+    uint64_t total = 0, part;
+
+    if (s == NULL)
+        return WS_ECONFIG;
+    if (*s == '+')
+        s++;
+    if (*s == '\0')
+        return WS_ECONFIG;
+    if (strspn(s, "0123456789") == strlen(s)) {
+        /* A bare integer is nanoseconds (a YAML int into time.Duration). */
+        for (; *s != '\0'; s++) {
+            if (total > (UINT64_C(1) << 63) / 10)
+                return WS_ECONFIG;
+            total = total * 10 + (uint64_t)(*s - '0');
+        }
+    }
+    while (*s != '\0' && total <= INT64_MAX) {
+        if (duration_part(&s, &part) != WS_OK)
+            return WS_ECONFIG;
+        total += part;
+    }
+    if (total > INT64_MAX)
+        return WS_ECONFIG;
+    *ms = (int64_t)(total / 1000000);
+    return WS_OK;
+}
+
+/* ---- Environment expansion -------------------------------------------- */
+
+static size_t env_name_len(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n &&
+           (s[i] == '_' || is_alpha(s[i]) || (i > 0 && is_digit(s[i]))))
+        i++;
+    return i;
+}
+
+/* Copy s[0..n) into b with $NAME and ${NAME} replaced by their values. */
+static int env_expand(const char *s, size_t n, struct sbuf *b)
+{
+    size_t i = 0, done = 0;
+    int rc = sb_add(b, "", 0);
+
+    while (rc == WS_OK && i < n) {
+        int brace = s[i] == '$' && i + 1 < n && s[i + 1] == '{';
+        size_t off = i + 1 + (size_t)brace;
+        size_t k = s[i] == '$' ? env_name_len(s + off, n - off) : 0;
+        const char *val;
+        char *name;
+
+        if (k == 0 || (brace && (off + k >= n || s[off + k] != '}'))) {
+            i++;
+            continue;
+        }
+        name = str("%.*s", (int)k, s + off);
+        if (name == NULL)
+            return WS_ENOMEM;
+        val = getenv(name);
+        free(name);
+        rc = sb_add(b, s + done, i - done);
+        if (rc == WS_OK && val != NULL)
+            rc = sb_add(b, val, strlen(val));
+        i = off + k + (size_t)brace;
+        done = i;
+    }
+    return rc == WS_OK ? sb_add(b, s + done, n - done) : rc;
+}
+
+/* ---- Replica URLs ----------------------------------------------------- */
+
+/* Length of a leading "scheme" followed by "://", else 0. */
+static size_t scheme_len(const char *s)
+{
+    size_t i = 0;
+
+    if (!is_alpha(s[0]))
+        return 0;
+    while (s[i] != '\0' &&
+           (is_alpha(s[i]) || is_digit(s[i]) || strchr("+.-_", s[i])))
+        i++;
+    return strncmp(s + i, "://", 3) == 0 ? i : 0;
+}
+
+static int hexval(int ch)
+{
+    if (is_digit(ch))
+        return ch - '0';
+    if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
+        return (ch | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..n); plus: '+' is a space (query strings).  A bad
+ * escape or %00 is WS_ECONFIG. */
+static int unescape(const char *s, size_t n, int plus, char **out)
+{
+    char *p = malloc(n + 1);
+    size_t w = 0;
+
+    if (p == NULL)
+        return WS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int hi = s[i] == '%' && i + 1 < n ? hexval(s[i + 1]) : -1;
+        int lo = hi >= 0 && i + 2 < n ? hexval(s[i + 2]) : -1;
+
+        if (s[i] == '%' && (lo < 0 || hi + lo == 0)) {
+            free(p);
+            return WS_ECONFIG;
+        }
+        if (s[i] == '%') {
+            p[w++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            p[w++] = plus && s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    p[w] = '\0';
+    *out = p;
+    return WS_OK;
+}
+
+/* S3-compatible hosts that imply path style (FORMAT.md section 8), each
+ * "[bucket.]<pre>[<region>]<post>"; the endpoint drops the bucket. */
+static const struct s3_host {
+    const char *pre;
+    int has_region; /* one label (no dots) between pre and post */
+    const char *post;
+    const char *scheme;
+    const char *region; /* fixed region, or NULL */
+} s3_hosts[] = {
+    {"localhost", 0, "", "http", "us-east-1"},
+    {"s3.", 1, ".backblazeb2.com", "https", NULL},
+    {"s3.filebase.com", 0, "", "https", NULL},
+    {"", 1, ".digitaloceanspaces.com", "https", NULL},
+    {"s3.", 1, ".scw.cloud", "https", NULL},
+    {"", 1, ".linodeobjects.com", "https", NULL},
+};
+
+/* Match h[0..n) against one host form: bucket = h[0..*blen), region =
+ * h[*roff..*roff + *rlen). */
+static int match_host(const struct s3_host *f, const char *h, size_t n,
+                      size_t *blen, size_t *roff, size_t *rlen)
+{
+    size_t pre = strlen(f->pre), post = strlen(f->post), j, k;
+
+    if (n < post || memcmp(h + n - post, f->post, post) != 0)
+        return 0;
+    j = n - post;
+    *roff = j;
+    *rlen = 0;
+    if (f->has_region) {
+        while (j > 0 && h[j - 1] != '.')
+            j--;
+        if (j == *roff)
+            return 0;
+        *rlen = *roff - j;
+        *roff = j;
+    }
+    if (j < pre || memcmp(h + j - pre, f->pre, pre) != 0)
+        return 0;
+    k = j - pre; /* "bucket." or nothing */
+    if (k == 1 || (k > 1 && h[k - 1] != '.'))
+        return 0;
+    *blen = k == 0 ? 0 : k - 1;
+    return 1;
+}
+
+/* Litestream's s3.ParseHost: bucket, region, endpoint and path style from
+ * the URL host ("bucket", "bucket.localhost:9000", ...). */
+static int s3_parse_host(const char *host, size_t n,
+                         struct ws_replica_config *u)
+{
+    const char *colon = memchr(host, ':', n);
+    size_t hn = n, blen, roff, rlen;
+
+    if (colon != NULL &&
+        memchr(colon + 1, ':', n - (size_t)(colon - host) - 1) == NULL)
+        hn = (size_t)(colon - host); /* the port is host[hn..n) */
+    for (size_t i = 0; i < NELEM(s3_hosts); i++) {
+        const struct s3_host *f = &s3_hosts[i];
+
+        if (!match_host(f, host, hn, &blen, &roff, &rlen))
+            continue;
+        u->endpoint = str("%s://%s%.*s%s%.*s", f->scheme, f->pre, (int)rlen,
+                          host + roff, f->post, (int)(n - hn), host + hn);
+        u->bucket = blen ? str("%.*s", (int)blen, host) : NULL;
+        u->region = f->region ? str("%s", f->region)
+                    : rlen    ? str("%.*s", (int)rlen, host + roff)
+                              : NULL;
+        u->force_path_style = 1;
+        if (!u->endpoint || (blen && !u->bucket) ||
+            ((f->region || rlen) && !u->region))
+            return WS_ENOMEM;
+        return WS_OK;
+    }
+    u->bucket = hn ? str("%.*s", (int)hn, host) : NULL;
+    return hn && u->bucket == NULL ? WS_ENOMEM : WS_OK;
+}
+
+/* One query parameter of an s3 URL. */
+static int s3_param(const char *key, const char *val,
+                    struct ws_replica_config *u, struct ws_err *err)
+{
+    if (strcmp(key, "endpoint") == 0 || strcmp(key, "region") == 0)
+        return set_str(key[0] == 'e' ? &u->endpoint : &u->region, val)
+                   ? oom(err)
+                   : WS_OK;
+    if (strcmp(key, "force-path-style") != 0)
+        return ws_err_set(err, WS_ECONFIG,
+                          "unknown replica url parameter \"%s\"", key);
+    if (strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0)
+        u->force_path_style = 1;
+    else if (strcasecmp(val, "false") == 0 || strcmp(val, "0") == 0)
+        u->force_path_style = 0;
+    else
+        return ws_err_set(err, WS_ECONFIG,
+                          "invalid force-path-style in replica url: \"%s\"",
+                          val);
+    return WS_OK;
+}
+
+/* Apply "endpoint=&region=&force-path-style=" (q[0..n)) to u. */
+static int s3_query(const char *q, size_t n, struct ws_replica_config *u,
+                    struct ws_err *err)
+{
+    while (n > 0) {
+        size_t len = strcspn(q, "&#") < n ? strcspn(q, "&#") : n;
+        const char *eq = memchr(q, '=', len);
+        size_t kl = eq ? (size_t)(eq - q) : len;
+        char *key = NULL, *val = NULL;
+        int rc = unescape(q, kl, 1, &key);
+
+        if (rc == WS_OK)
+            rc = unescape(eq ? eq + 1 : "", eq ? len - kl - 1 : 0, 1, &val);
+        if (rc != WS_OK)
+            rc = rc == WS_ENOMEM
+                     ? oom(err)
+                     : ws_err_set(err, rc, "invalid escape in replica url");
+        else if (kl > 0)
+            rc = s3_param(key, val, u, err);
+        free(key);
+        free(val);
+        if (rc != WS_OK)
+            return rc;
+        len += len < n; /* the '&' */
+        q += len;
+        n -= len;
+    }
+    return WS_OK;
+}
+
+/* "[user@]host/path?query#frag", what follows "s3://". */
+static int parse_s3_url(const char *s, struct ws_replica_config *u,
+                        struct ws_err *err)
+{
+    size_t alen = strcspn(s, "/?#"), plen, qlen = 0;
+    const char *host = s, *path = s + alen, *q;
+    char *dec = NULL;
+    int rc;
+
+    for (size_t i = 0; i < alen; i++) /* drop "user:pass@" */
+        if (s[i] == '@')
+            host = s + i + 1;
+    if (s3_parse_host(host, alen - (size_t)(host - s), u) != WS_OK)
+        return oom(err);
+    plen = strcspn(path, "?#");
+    q = path + plen;
+    if (*q == '?')
+        qlen = strcspn(++q, "#");
+    rc = unescape(path, plen, 0, &dec);
+    if (rc != WS_OK)
+        return rc == WS_ENOMEM
+                   ? oom(err)
+                   : ws_err_set(err, rc, "invalid escape in replica url");
+    u->path = clean_path(dec);
+    free(dec);
+    if (u->path == NULL)
+        return oom(err);
+    if (u->path[0] == '/') /* "/a" -> "a" */
+        memmove(u->path, u->path + 1, strlen(u->path));
+    if (u->path[0] == '\0' || strcmp(u->path, ".") == 0)
+        set_str(&u->path, NULL);
+    rc = s3_query(q, qlen, u, err);
+    if (rc == WS_OK && u->bucket == NULL)
+        rc = ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica");
+    if (rc == WS_OK && u->force_path_style < 0 && u->endpoint != NULL)
+        u->force_path_style = 1;
+    return rc;
+}
+
+static void replica_free(struct ws_replica_config *r)
+{
+    free(r->name);
+    free(r->type);
+    free(r->url);
+    free(r->path);
+    free(r->bucket);
+    free(r->region);
+    free(r->endpoint);
+    free(r->access_key_id);
+    free(r->secret_access_key);
+}
+
+/* Parse url into the zeroed u: type, url, path and the s3 fields. */
+static int parse_url(const char *url, struct ws_replica_config *u,
+                     struct ws_err *err)
+{
+    size_t sl = scheme_len(url);
+    const char *rest = sl > 0 ? url + sl + 3 : url;
+    int file = sl == 0 || (sl == 4 && strncasecmp(url, "file", 4) == 0);
+    int s3 = sl == 2 && strncasecmp(url, "s3", 2) == 0;
+
+    u->force_path_style = -1;
+    if (!file && !s3)
+        return ws_err_set(err, WS_ECONFIG,
+                          "unsupported replica url scheme: \"%.*s\"", (int)sl,
+                          url);
+    if (sl == 0 && strncmp(url, "://", 3) == 0)
+        return ws_err_set(err, WS_ECONFIG, "replica url scheme required");
+    u->url = str("%s", url);
+    u->type = str("%s", file ? "file" : "s3");
+    if (u->url == NULL || u->type == NULL)
+        return oom(err);
+    if (s3)
+        return parse_s3_url(rest, u, err);
+    if (*url == '\0' || (sl > 0 && *rest == '\0'))
+        return ws_err_set(err, WS_ECONFIG, "file replica path required");
+    if (sl == 0)
+        return abs_path(url, &u->path, err);
+    /* As Go: "file://host/p" is "//host/p", cleaned to "/host/p". */
+    u->path = clean_path(rest - 1);
+    return u->path ? WS_OK : oom(err);
+}
+
+/* *dst = *src, freeing the old *dst; *src is emptied. */
+static void move(char **dst, char **src)
+{
+    free(*dst);
+    *dst = *src;
+    *src = NULL;
+}
+
+int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
+                        struct ws_err *err)
+{
+    struct ws_replica_config u = {0};
+    int r = parse_url(url, &u, err);
+
+    if (r == WS_OK) {
+        move(&rc->type, &u.type);
+        move(&rc->url, &u.url);
+        move(&rc->path, &u.path);
+        move(&rc->bucket, &u.bucket);
+        move(&rc->region, &u.region);
+        move(&rc->endpoint, &u.endpoint);
+        rc->force_path_style = u.force_path_style;
+    }
+    replica_free(&u);
+    return r;
+}
+
+/* ---- Finishing: URL merge, defaults, checks --------------------------- */
+
+static void replica_defaults(struct ws_replica_config *r, int line)
+{
+    r->line = line;
+    r->sync_interval_ms = 1000;
+    r->snapshot_interval_ms = 0;
+    r->retention_ms = 24 * 3600 * 1000;
+    r->retention_check_interval_ms = 3600 * 1000;
+    r->validation_interval_ms = 0;
+    r->force_path_style = -1;
+}
+
+static void db_defaults(struct ws_db_config *db, int line)
+{
+    db->line = line;
+    db->monitor_interval_ms = 1000;
+    db->checkpoint_interval_ms = 60000;
+    db->min_checkpoint_page_count = 1000;
+    db->max_checkpoint_page_count = 10000;
+}
+
+/* *dst = *src unless *dst is set already. */
+static void take(char **dst, char **src)
+{
+    if (*dst == NULL)
+        move(dst, src);
+}
+
+/* Take what the URL gives into r; the fields set in r win. */
+static int merge_url(struct ws_replica_config *r, struct ws_replica_config *u,
+                     struct ws_err *err)
+{
+    if (r->type != NULL && strcmp(r->type, u->type) != 0)
+        return ws_err_set(
+            err, WS_ECONFIG,
+            "replica type \"%s\" does not match url scheme \"%s\"", r->type,
+            u->type);
+    if (r->path != NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "cannot specify url & path for %s replica", u->type);
+    if (r->bucket != NULL && strcmp(u->type, "s3") == 0)
+        return ws_err_set(err, WS_ECONFIG,
+                          "cannot specify url & bucket for s3 replica");
+    take(&r->type, &u->type);
+    take(&r->path, &u->path);
+    take(&r->bucket, &u->bucket);
+    take(&r->region, &u->region);
+    if (r->force_path_style < 0 && r->endpoint == NULL)
+        r->force_path_style = u->force_path_style;
+    take(&r->endpoint, &u->endpoint);
+    return WS_OK;
+}
+
+/* Litestream's NewReplicaFromConfig, less the client. */
+static int finish_replica(const struct ws_config *cfg,
+                          struct ws_replica_config *r, struct ws_err *err)
+{
+    struct ws_replica_config u = {0};
+    int rc = WS_OK;
+
+    if (r->path != NULL && scheme_len(r->path) > 0)
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica path cannot be a url, please use the 'url' "
+                          "field instead: %s",
+                          r->path);
+    if (r->url != NULL) {
+        rc = parse_url(r->url, &u, err);
+        if (rc == WS_OK)
+            rc = merge_url(r, &u, err);
+        replica_free(&u);
+    }
+    if (rc == WS_OK && r->type == NULL && set_str(&r->type, "file"))
+        rc = oom(err);
+    if (rc != WS_OK)
+        return rc;
+    if (strcmp(r->type, "file") == 0 && r->path == NULL)
+        return ws_err_set(err, WS_ECONFIG, "file replica path required");
+    if (strcmp(r->type, "file") == 0)
+        rc = make_abs(&r->path, err);
+    else if (strcmp(r->type, "s3") != 0)
+        return ws_err_set(err, WS_ECONFIG, "unsupported replica type: \"%s\"",
+                          r->type);
+    else if (r->bucket == NULL)
+        return ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica");
+    else if (r->force_path_style < 0 && r->endpoint != NULL)
+        r->force_path_style = 1;
+    if (rc == WS_OK && r->name == NULL)
+        rc = set_str(&r->name, r->type);
+    if (rc == WS_OK && r->access_key_id == NULL)
+        rc = set_str(&r->access_key_id, cfg->access_key_id);
+    if (rc == WS_OK && r->secret_access_key == NULL)
+        rc = set_str(&r->secret_access_key, cfg->secret_access_key);
+    return rc == WS_ENOMEM ? oom(err) : rc;
+}
+
+/* Prefix err with "name:line" when the config came from a file. */
+static int at_line(int rc, const char *name, int line, struct ws_err *err)
+{
+    if (rc != WS_OK && rc != WS_ENOMEM && name != NULL)
+        ws_err_wrap(err, "%s:%d", name, line);
+    return rc;
+}
+
+/* Litestream's NewDBFromConfig; name is NULL in URL mode (no line
+ * prefixes, and the path may be missing). */
+static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
+                     const char *name, struct ws_err *err)
+{
+    const char *base;
+    int rc = WS_OK;
+
+    if (db->path == NULL && name != NULL)
+        rc = ws_err_set(err, WS_ECONFIG, "db path required");
+    if (rc == WS_OK && db->path != NULL)
+        rc = make_abs(&db->path, err);
+    if (rc == WS_OK && db->path != NULL && db->meta_path != NULL)
+        rc = make_abs(&db->meta_path, err);
+    else if (rc == WS_OK && db->path != NULL) {
+        base = strrchr(db->path, '/') + 1;
+        db->meta_path =
+            str("%.*s.%s-walship", (int)(base - db->path), db->path, base);
+        rc = db->meta_path ? WS_OK : oom(err);
+    }
+    if (rc == WS_OK && db->min_checkpoint_page_count <= 0)
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "minimum checkpoint page count required");
+    if (rc == WS_OK && db->max_checkpoint_page_count < 0)
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "max-checkpoint-page-count must not be negative");
+    if (rc != WS_OK)
+        return at_line(rc, name, db->line, err);
+    for (size_t i = 0; i < db->nreplicas; i++) {
+        struct ws_replica_config *r = &db->replicas[i];
+
+        rc = finish_replica(cfg, r, err);
+        for (size_t j = 0; rc == WS_OK && j < i; j++)
+            if (strcmp(db->replicas[j].name, r->name) == 0)
+                rc = ws_err_set(err, WS_ECONFIG,
+                                "duplicate replica name: \"%s\"", r->name);
+        if (rc != WS_OK)
+            return at_line(rc, name, r->line, err);
+    }
+    return WS_OK;
+}
+
+static int finish_config(struct ws_config *cfg, const char *name,
+                         struct ws_err *err)
+{
+    int rc = WS_OK;
+
+    if (cfg->log_level == NULL)
+        rc = set_str(&cfg->log_level, "info");
+    if (rc == WS_OK && cfg->log_type == NULL)
+        rc = set_str(&cfg->log_type, "text");
+    if (rc != WS_OK)
+        return oom(err);
+    for (size_t i = 0; i < cfg->ndbs; i++) {
+        struct ws_db_config *db = &cfg->dbs[i];
+
+        rc = finish_db(cfg, db, name, err);
+        for (size_t j = 0; rc == WS_OK && j < i; j++)
+            if (strcmp(cfg->dbs[j].path, db->path) == 0)
+                rc =
+                    at_line(ws_err_set(err, WS_ECONFIG,
+                                       "duplicate database path: %s", db->path),
+                            name, db->line, err);
+        if (rc != WS_OK)
+            return rc;
+    }
+    return WS_OK;
+}
+
+/* ---- The YAML walk ---------------------------------------------------- */
+
+struct ctx {
+    const char *name; /* for messages */
+    yaml_document_t *doc;
+    struct ws_err *err;
+};
+
+enum kind { K_STR, K_DUR, K_INT, K_BOOL };
+
+/* A scalar key stored at offset off of the level's struct. */
+struct field {
+    const char *key;
+    enum kind kind;
+    size_t off;
+};
+
+/* clang-format off */
+#define F(type, key, kind, member) {key, kind, offsetof(type, member)}
+/* clang-format on */
+#define TOP(key, kind, m) F(struct ws_config, key, kind, m)
+#define DB(key, kind, m) F(struct ws_db_config, key, kind, m)
+#define REP(key, kind, m) F(struct ws_replica_config, key, kind, m)
+
+static const struct field top_fields[] = {
+    TOP("exec", K_STR, exec),
+    TOP("addr", K_STR, addr),
+    TOP("access-key-id", K_STR, access_key_id),
+    TOP("secret-access-key", K_STR, secret_access_key),
+    {NULL, K_STR, 0},
+};
+
+static const struct field logging_fields[] = {
+    TOP("stderr", K_BOOL, log_stderr),
+    {NULL, K_STR, 0},
+};
+
+static const struct field db_fields[] = {
+    DB("path", K_STR, path),
+    DB("meta-path", K_STR, meta_path),
+    DB("monitor-interval", K_DUR, monitor_interval_ms),
+    DB("checkpoint-interval", K_DUR, checkpoint_interval_ms),
+    DB("min-checkpoint-page-count", K_INT, min_checkpoint_page_count),
+    DB("max-checkpoint-page-count", K_INT, max_checkpoint_page_count),
+    {NULL, K_STR, 0},
+};
+
+static const struct field replica_fields[] = {
+    REP("type", K_STR, type),
+    REP("name", K_STR, name),
+    REP("url", K_STR, url),
+    REP("path", K_STR, path),
+    REP("sync-interval", K_DUR, sync_interval_ms),
+    REP("snapshot-interval", K_DUR, snapshot_interval_ms),
+    REP("retention", K_DUR, retention_ms),
+    REP("retention-check-interval", K_DUR, retention_check_interval_ms),
+    REP("validation-interval", K_DUR, validation_interval_ms),
+    REP("bucket", K_STR, bucket),
+    REP("region", K_STR, region),
+    REP("endpoint", K_STR, endpoint),
+    REP("force-path-style", K_BOOL, force_path_style),
+    REP("skip-verify", K_BOOL, skip_verify),
+    REP("access-key-id", K_STR, access_key_id),
+    REP("secret-access-key", K_STR, secret_access_key),
+    {NULL, K_STR, 0},
+};
+
+static int line_of(const yaml_node_t *n)
+{
+    return n->start_mark.line >= INT_MAX - 1 ? INT_MAX
+                                             : (int)n->start_mark.line + 1;
+}
+
+/* Fail with "<name>:<line of n>: <message>". */
+__attribute__((format(printf, 3, 4))) static int
+bad(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[WS_ERR_MSG];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return ws_err_set(c->err, WS_ECONFIG, "%s:%d: %s", c->name, line_of(n),
+                      msg);
+}
+
+static const char *key_of(const yaml_node_t *k)
+{
+    return (const char *)k->data.scalar.value;
+}
+
+static int is_null(const yaml_node_t *n)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+
+    if (n->type != YAML_SCALAR_NODE ||
+        n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    for (size_t i = 0; i < NELEM(nulls); i++)
+        if (strcmp(key_of(n), nulls[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *type_name(const yaml_node_t *n)
+{
+    return n->type == YAML_MAPPING_NODE    ? "a mapping"
+           : n->type == YAML_SEQUENCE_NODE ? "a list"
+                                           : "a scalar";
+}
+
+/* The text of the scalar v under key k; NULL for a YAML null. */
+static int scalar(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
+                  const char **out)
+{
+    if (v->type != YAML_SCALAR_NODE)
+        return bad(c, k, "\"%s\" must be a scalar, not %s", key_of(k),
+                   type_name(v));
+    if (strlen(key_of(v)) != v->data.scalar.length)
+        return bad(c, k, "\"%s\" contains a NUL character", key_of(k));
+    *out = is_null(v) ? NULL : key_of(v);
+    return WS_OK;
+}
+
+/* Check that v is a collection of the given type; *present is 0 for a
+ * YAML null. */
+static int collection(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
+                      yaml_node_type_t type, int *present)
+{
+    *present = !is_null(v);
+    if (*present && v->type != type)
+        return bad(c, k, "\"%s\" must be %s, not %s", key_of(k),
+                   type == YAML_MAPPING_NODE ? "a mapping" : "a list",
+                   type_name(v));
+    return WS_OK;
+}
+
+static int parse_bool(const char *s, int *v)
+{
+    static const char *const t[] = {"true", "yes", "on", "y"};
+    static const char *const f[] = {"false", "no", "off", "n"};
+
+    for (size_t i = 0; i < NELEM(t); i++) {
+        if (strcasecmp(s, t[i]) == 0 || strcasecmp(s, f[i]) == 0) {
+            *v = strcasecmp(s, t[i]) == 0;
+            return WS_OK;
+        }
+    }
+    return WS_ECONFIG;
+}
+
+static int parse_int(const char *s, int64_t *v)
+{
+    long long x;
+    char *end;
+
+    if (!is_digit(s[0]) && !((s[0] == '-' || s[0] == '+') && is_digit(s[1])))
+        return WS_ECONFIG;
+    errno = 0;
+    x = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return WS_ECONFIG;
+    *v = x;
+    return WS_OK;
+}
+
+/* Convert and store the scalar v for field f of the struct at base. */
+static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
+                     const yaml_node_t *v, void *base)
+{
+    static const char *const what[] = {"string", "duration", "integer",
+                                       "boolean"};
+    void *p = (char *)base + f->off;
+    const char *s = NULL;
+    int rc = scalar(c, k, v, &s);
+
+    if (rc != WS_OK || s == NULL)
+        return rc;
+    switch (f->kind) {
+    case K_STR:
+        return set_str(p, s) == WS_OK ? WS_OK : oom(c->err);
+    case K_DUR:
+        rc = ws_duration_parse(s, p);
+        break;
+    case K_INT:
+        rc = parse_int(s, p);
+        break;
+    case K_BOOL:
+        rc = parse_bool(s, p);
+        break;
+    }
+    if (rc != WS_OK)
+        return bad(c, k, "invalid %s for \"%s\": \"%s\"", what[f->kind], f->key,
+                   s);
+    return WS_OK;
+}
+
+/* Look key up in a field table and store it; UNKNOWN_KEY if absent. */
+static int table_field(struct ctx *c, const struct field *t, const char *key,
+                       const yaml_node_t *k, const yaml_node_t *v, void *base)
+{
+    for (; t->key != NULL; t++)
+        if (strcmp(t->key, key) == 0)
+            return set_field(c, t, k, v, base);
+    return UNKNOWN_KEY;
+}
+
+static int same_scalar(const yaml_node_t *a, const yaml_node_t *b)
+{
+    return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
+           a->data.scalar.length == b->data.scalar.length &&
+           memcmp(a->data.scalar.value, b->data.scalar.value,
+                  a->data.scalar.length) == 0;
+}
+
+/* Call fn for each pair of map after checking that keys are scalars and
+ * unique; fn returns UNKNOWN_KEY for a key it does not know. */
+static int each_pair(struct ctx *c, const yaml_node_t *map, const char *where,
+                     int (*fn)(struct ctx *, const char *, const yaml_node_t *,
+                               const yaml_node_t *, void *),
+                     void *arg)
+{
+    const yaml_node_pair_t *start = map->data.mapping.pairs.start;
+    const yaml_node_pair_t *top = map->data.mapping.pairs.top;
+
+    for (const yaml_node_pair_t *p = start; p < top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int rc;
+
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+            return bad(c, map, "keys in %s must be scalars", where);
+        for (const yaml_node_pair_t *q = start; q < p; q++)
+            if (same_scalar(yaml_document_get_node(c->doc, q->key), k))
+                return bad(c, k, "duplicate key \"%s\" in %s", key_of(k),
+                           where);
+        rc = fn(c, key_of(k), k, v, arg);
+        if (rc == UNKNOWN_KEY)
+            return bad(c, k, "unknown key \"%s\" in %s", key_of(k), where);
+        if (rc != WS_OK)
+            return rc;
+    }
+    return WS_OK;
+}
+
+/* The items of the list v, each a mapping: *n = 0 for a YAML null. */
+static int mapping_items(struct ctx *c, const yaml_node_t *k,
+                         const yaml_node_t *v, const char *what,
+                         yaml_node_item_t **items, size_t *n)
+{
+    int present, rc = collection(c, k, v, YAML_SEQUENCE_NODE, &present);
+
+    *n = 0;
+    if (rc != WS_OK || !present)
+        return rc;
+    *items = v->data.sequence.items.start;
+    *n = (size_t)(v->data.sequence.items.top - *items);
+    for (size_t i = 0; i < *n; i++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, (*items)[i]);
+
+        if (item == NULL || item->type != YAML_MAPPING_NODE)
+            return bad(c, item ? item : v, "each %s must be a mapping", what);
+    }
+    return WS_OK;
+}
+
+static int age_pair(struct ctx *c, const char *key, const yaml_node_t *k,
+                    const yaml_node_t *v, void *arg)
+{
+    int present, rc, *any = arg;
+
+    if (strcmp(key, "identities") != 0 && strcmp(key, "recipients") != 0)
+        return UNKNOWN_KEY;
+    rc = collection(c, k, v, YAML_SEQUENCE_NODE, &present);
+    if (rc == WS_OK && present &&
+        v->data.sequence.items.top > v->data.sequence.items.start)
+        *any = 1;
+    return rc;
+}
+
+static int replica_pair(struct ctx *c, const char *key, const yaml_node_t *k,
+                        const yaml_node_t *v, void *arg)
+{
+    int present, any = 0, rc;
+
+    if (strcmp(key, "age") != 0)
+        return table_field(c, replica_fields, key, k, v, arg);
+    rc = collection(c, k, v, YAML_MAPPING_NODE, &present);
+    if (rc == WS_OK && present)
+        rc = each_pair(c, v, "age", age_pair, &any);
+    if (rc == WS_OK && any)
+        rc = bad(c, k, "age encryption is not supported");
+    return rc;
+}
+
+static int db_pair(struct ctx *c, const char *key, const yaml_node_t *k,
+                   const yaml_node_t *v, void *arg)
+{
+    struct ws_db_config *db = arg;
+    yaml_node_item_t *items;
+    size_t n;
+    int rc;
+
+    if (strcmp(key, "replicas") != 0)
+        return table_field(c, db_fields, key, k, v, db);
+    rc = mapping_items(c, k, v, "replica", &items, &n);
+    if (rc != WS_OK || n == 0)
+        return rc;
+    db->replicas = calloc(n, sizeof(*db->replicas));
+    if (db->replicas == NULL)
+        return oom(c->err);
+    for (size_t i = 0; rc == WS_OK && i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, items[i]);
+        struct ws_replica_config *r = &db->replicas[db->nreplicas++];
+
+        replica_defaults(r, line_of(item));
+        rc = each_pair(c, item, "replica", replica_pair, r);
+    }
+    return rc;
+}
+
+/* logging.level and logging.type are checked here, where the line is. */
+static int logging_pair(struct ctx *c, const char *key, const yaml_node_t *k,
+                        const yaml_node_t *v, void *arg)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "warning",
+                                         "error"};
+    struct ws_config *cfg = arg;
+    const char *s = NULL, *val = NULL;
+    int is_type = strcmp(key, "type") == 0, rc;
+
+    if (strcmp(key, "level") != 0 && !is_type)
+        return table_field(c, logging_fields, key, k, v, cfg);
+    rc = scalar(c, k, v, &s);
+    if (rc != WS_OK || s == NULL || *s == '\0')
+        return rc;
+    if (is_type && (strcmp(s, "text") == 0 || strcmp(s, "json") == 0))
+        val = s;
+    for (size_t i = 0; !is_type && i < NELEM(levels); i++)
+        if (strcasecmp(s, levels[i]) == 0)
+            val = i == 3 ? "warn" : levels[i];
+    if (val == NULL)
+        return bad(c, k, "unsupported logging %s: \"%s\"", key, s);
+    if (set_str(is_type ? &cfg->log_type : &cfg->log_level, val) != WS_OK)
+        return oom(c->err);
+    return WS_OK;
+}
+
+static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
+                    const yaml_node_t *v, void *arg)
+{
+    struct ws_config *cfg = arg;
+    yaml_node_item_t *items;
+    size_t n;
+    int present, rc;
+
+    if (strcmp(key, "logging") == 0) {
+        rc = collection(c, k, v, YAML_MAPPING_NODE, &present);
+        if (rc == WS_OK && present)
+            rc = each_pair(c, v, "logging", logging_pair, cfg);
+        return rc;
+    }
+    if (strcmp(key, "dbs") != 0)
+        return table_field(c, top_fields, key, k, v, cfg);
+    rc = mapping_items(c, k, v, "database", &items, &n);
+    if (rc != WS_OK || n == 0)
+        return rc;
+    cfg->dbs = calloc(n, sizeof(*cfg->dbs));
+    if (cfg->dbs == NULL)
+        return oom(c->err);
+    for (size_t i = 0; rc == WS_OK && i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, items[i]);
+        struct ws_db_config *db = &cfg->dbs[cfg->ndbs++];
+
+        db_defaults(db, line_of(item));
+        rc = each_pair(c, item, "database", db_pair, db);
+    }
+    return rc;
+}
+
+/* "<name>:<line>: <libyaml problem> (<context>)" */
+static int yaml_error(const yaml_parser_t *p, const char *name,
+                      const char *text, size_t len, struct ws_err *err)
+{
+    size_t line = p->problem_mark.line + 1;
+
+    if (p->error == YAML_MEMORY_ERROR)
+        return oom(err);
+    if (p->error == YAML_READER_ERROR) { /* only an offset is known */
+        line = 1;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++)
+            line += text[i] == '\n';
+    }
+    return ws_err_set(err, WS_ECONFIG, "%s:%zu: %s%s%s%s", name, line,
+                      p->problem ? p->problem : "syntax error",
+                      p->context ? " (" : "", p->context ? p->context : "",
+                      p->context ? ")" : "");
+}
+
+/* Load the first document into cfg; a second document is an error. */
+static int load_yaml(const char *name, const char *text, size_t len,
+                     struct ws_config *cfg, struct ws_err *err)
+{
+    yaml_parser_t p;
+    yaml_document_t doc, more;
+    struct ctx c = {name, &doc, err};
+    yaml_node_t *root;
+    int rc = WS_OK;
+
+    if (!yaml_parser_initialize(&p))
+        return oom(err);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        rc = yaml_error(&p, name, text, len, err);
+        yaml_parser_delete(&p);
+        return rc;
+    }
+    root = yaml_document_get_root_node(&doc);
+    if (root != NULL && !is_null(root) && root->type != YAML_MAPPING_NODE)
+        rc = bad(&c, root, "the top level must be a mapping");
+    else if (root != NULL && !is_null(root))
+        rc = each_pair(&c, root, "config", top_pair, cfg);
+    if (rc == WS_OK && !yaml_parser_load(&p, &more)) {
+        rc = yaml_error(&p, name, text, len, err);
+    } else if (rc == WS_OK) {
+        root = yaml_document_get_root_node(&more);
+        if (root != NULL)
+            rc = bad(&c, root, "only one YAML document is allowed");
+        yaml_document_delete(&more);
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+/* ---- Public entry points ---------------------------------------------- */
+
+static struct ws_config *config_new(const char *source)
+{
+    struct ws_config *c = calloc(1, sizeof(*c));
+
+    if (c != NULL && set_str(&c->source, source) != WS_OK) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int ws_config_parse(const char *text, size_t len, const char *name,
+                    int expand_env, struct ws_config **out, struct ws_err *err)
+{
+    struct sbuf b = {0};
+    struct ws_config *cfg;
+    int rc = WS_OK;
+
+    if (name == NULL || *name == '\0')
+        name = "(config)";
+    if (text == NULL)
+        len = 0;
+    if (expand_env)
+        rc = env_expand(text ? text : "", len, &b);
+    cfg = rc == WS_OK ? config_new(name) : NULL;
+    if (cfg == NULL) {
+        free(b.p);
+        return oom(err);
+    }
+    if (expand_env) {
+        text = b.p;
+        len = b.len;
+    }
+    rc = load_yaml(name, text ? text : "", len, cfg, err);
+    if (rc == WS_OK)
+        rc = finish_config(cfg, name, err);
+    free(b.p);
+    if (rc != WS_OK) {
+        ws_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return WS_OK;
+}
+
+/* Read a whole file of at most MAX_CONFIG_SIZE bytes into b. */
+static int read_file(const char *path, struct sbuf *b, struct ws_err *err)
+{
+    char chunk[8192];
+    ssize_t n = 1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = WS_OK;
+
+    if (fd < 0 && errno == ENOENT)
+        return ws_err_set(err, WS_ENOTFOUND, "config file not found: %s", path);
+    if (fd < 0)
+        return ws_err_set(err, WS_EIO, "open %s: %s", path, strerror(errno));
+    while (rc == WS_OK && n != 0) {
+        n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno != EINTR)
+            rc = ws_err_set(err, WS_EIO, "read %s: %s", path, strerror(errno));
+        else if (n > 0 && b->len + (size_t)n > MAX_CONFIG_SIZE)
+            rc = ws_err_set(err, WS_ECONFIG, "%s: file too large", path);
+        else if (n > 0 && sb_add(b, chunk, (size_t)n) != WS_OK)
+            rc = oom(err);
+    }
+    close(fd);
+    return rc;
+}
+
+int ws_config_load(const char *path, int expand_env, struct ws_config **out,
+                   struct ws_err *err)
+{
+    const char *env = getenv(WS_CONFIG_ENV);
+    struct sbuf b = {0};
+    char *home = NULL;
+    int rc = WS_OK;
+
+    if (path == NULL)
+        path = env != NULL && *env != '\0' ? env : WS_CONFIG_DEFAULT_PATH;
+    if (strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0)
+        rc = abs_path(path, &home, err);
+    if (rc == WS_OK)
+        rc = read_file(home ? home : path, &b, err);
+    if (rc == WS_OK)
+        rc = ws_config_parse(b.p, b.len, home ? home : path, expand_env, out,
+                             err);
+    free(b.p);
+    free(home);
+    return rc;
+}
+
+int ws_config_from_urls(const char *db_path, char *const *urls, size_t nurls,
+                        struct ws_config **out, struct ws_err *err)
+{
+    struct ws_config *cfg = config_new("(url)");
+    struct ws_db_config *db = cfg ? calloc(1, sizeof(*db)) : NULL;
+    int rc = db ? WS_OK : WS_ENOMEM;
+
+    if (db != NULL) {
+        cfg->dbs = db;
+        cfg->ndbs = 1;
+        db_defaults(db, 0);
+        db->replicas = calloc(nurls ? nurls : 1, sizeof(*db->replicas));
+        if (db->replicas == NULL || set_str(&db->path, db_path) != WS_OK)
+            rc = WS_ENOMEM;
+    }
+    for (size_t i = 0; rc == WS_OK && i < nurls; i++) {
+        struct ws_replica_config *r = &db->replicas[db->nreplicas++];
+
+        replica_defaults(r, 0);
+        rc = set_str(&r->url, urls[i]);
+    }
+    if (rc == WS_OK)
+        rc = finish_config(cfg, NULL, err);
+    else
+        oom(err);
+    if (rc != WS_OK) {
+        ws_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return WS_OK;
+}
+
+const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
+                                             const char *path)
+{
+    const struct ws_db_config *found = NULL;
+    char *abs = NULL;
+
+    if (c == NULL || path == NULL || abs_path(path, &abs, NULL) != WS_OK)
+        return NULL;
+    for (size_t i = 0; i < c->ndbs && found == NULL; i++)
+        if (c->dbs[i].path != NULL && strcmp(c->dbs[i].path, abs) == 0)
+            found = &c->dbs[i];
+    free(abs);
+    return found;
+}
+
+void ws_config_free(struct ws_config *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->ndbs; i++) {
+        for (size_t j = 0; j < c->dbs[i].nreplicas; j++)
+            replica_free(&c->dbs[i].replicas[j]);
+        free(c->dbs[i].replicas);
+        free(c->dbs[i].path);
+        free(c->dbs[i].meta_path);
+    }
+    free(c->dbs);
+    free(c->source);
+    free(c->exec);
+    free(c->addr);
+    free(c->access_key_id);
+    free(c->secret_access_key);
+    free(c->log_level);
+    free(c->log_type);
+    free(c);
+}

@@ -1,0 +1,872 @@
+/*
+ * daemon.c: the replication loop (see daemon.h).
+ */
+#include "ws/daemon.h"
+#include "ws/db.h"
+#include "ws/fs.h"
+#include "ws/log.h"
+#include "ws/lz4f.h"
+#include "ws/replica.h"
+#include "ws/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BACKOFF_MAX_MS 30000
+#define STOP_RETRIES 3
+
+struct daemon;
+struct dbrep;
+
+enum repstate { R_IDLE, R_BUSY, R_BACKOFF, R_FAILED };
+
+struct rep {
+    struct dbrep *d;
+    const struct ws_replica_config *cfg;
+    struct ws_replica *client;
+    enum repstate state;
+    int inited;              /* position known */
+    char gen[WS_GEN_LEN + 1];/* generation of the position */
+    int has_snapshot;        /* the replica has a snapshot in gen */
+    uint32_t index;          /* next byte to ship: (index, offset) */
+    uint64_t offset;
+    int64_t last_put_ms;
+    int failures;
+    uv_timer_t timer;
+
+    /* The request in flight and what it is about. */
+    struct ws_req req;
+    int job;                 /* J_LIST, J_GET, J_SNAP, J_SEG */
+    char job_gen[WS_GEN_LEN + 1];
+    uint32_t job_index;
+    uint64_t job_start, job_end;
+    char *job_path;          /* shadow file of a segment */
+    int64_t job_t0;
+    struct ws_lz4r *lz;      /* tail check at start-up */
+    int tail_fd;
+    uint64_t tail_off;
+    int tail_mismatch;
+};
+
+enum { J_LIST, J_GET, J_SNAP, J_SEG };
+
+struct dbrep {
+    struct daemon *dm;
+    const struct ws_db_config *cfg;
+    struct ws_db *db;
+    struct ws_db_state st;   /* the last completed sync */
+    int syncing;
+    int snapshotting;
+    int dirty;
+    int stopping;
+    int final_synced;
+    int done;
+    int64_t next_sync_ms;
+    int64_t interval_ms;     /* min sync-interval of the replicas */
+    const char *new_gen;     /* requested by a replica check */
+    char new_gen_buf[64];
+    int64_t wal_mtime_ns;
+    int64_t wal_size;
+    int events_on;
+
+    uv_work_t work;
+    struct ws_db_sync_opts job_opts;
+    struct ws_db_state job_st;
+    struct ws_err job_err;
+    int job_rc;
+
+    uv_timer_t poll;
+    uv_timer_t kick;
+    uv_fs_event_t ev_wal;
+    uv_fs_event_t ev_db;
+    struct rep *reps;
+    size_t nreps;
+};
+
+struct daemon {
+    uv_loop_t loop;
+    const struct ws_config *cfg;
+    struct dbrep *dbs;
+    size_t ndbs;
+    uv_signal_t sigint, sigterm;
+    int stopping;
+    int closed;              /* handles are closing */
+    int failed;              /* something committed was not shipped */
+};
+
+static void db_step(struct dbrep *d);
+static void rep_ship(struct rep *r);
+
+static int64_t jitter(int64_t ms)
+{
+    uint32_t x = 0;
+
+    if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x))
+        x = 0;
+    return ms / 2 + (int64_t)(x % (uint32_t)(ms / 2 + 1));
+}
+
+/* ---- database sync jobs ------------------------------------------------ */
+
+static uint32_t keep_from(struct dbrep *d)
+{
+    uint32_t k = d->st.index;
+
+    for (size_t i = 0; i < d->nreps; i++) {
+        struct rep *r = &d->reps[i];
+        if (r->state == R_FAILED)
+            continue;
+        if (r->inited && strcmp(r->gen, d->st.gen) == 0 && r->index < k)
+            k = r->index;
+        if (!r->inited)
+            return 0;
+    }
+    return k;
+}
+
+static void on_sync_work(uv_work_t *w)
+{
+    struct dbrep *d = w->data;
+
+    ws_err_clear(&d->job_err);
+    d->job_rc = ws_db_sync(d->db, &d->job_opts, &d->job_st, &d->job_err);
+}
+
+static void arm_events(struct dbrep *d);
+
+static void on_sync_done(uv_work_t *w, int status)
+{
+    struct dbrep *d = w->data;
+    struct ws_db_state *s = &d->job_st;
+
+    (void)status;
+    d->syncing = 0;
+    if (s->new_gen)
+        ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
+                d->cfg->path, s->gen, s->reason);
+    if (s->checkpoint)
+        ws_debug("checkpoint db=%s mode=%s", d->cfg->path, s->checkpoint);
+    if (d->job_rc == WS_ECORRUPT) {
+        ws_warn("sync: continuity lost, starting a new generation db=%s "
+                "reason=\"%s\"", d->cfg->path, d->job_err.msg);
+        d->dirty = 1;
+    } else if (d->job_rc != WS_OK) {
+        ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
+                 d->job_err.msg);
+    }
+    if (s->exists)
+        d->st = *s;
+    if (s->copied > 0 || s->new_gen)
+        d->next_sync_ms = ws_now_ms() + d->interval_ms;
+    if (d->stopping)
+        d->final_synced = d->job_rc == WS_OK || !s->exists;
+    if (d->st.ready)
+        arm_events(d);
+    for (size_t i = 0; i < d->nreps; i++)
+        rep_ship(&d->reps[i]);
+    db_step(d);
+}
+
+static void start_sync(struct dbrep *d)
+{
+    d->syncing = 1;
+    d->dirty = 0;
+    d->job_opts.checkpoint = !d->stopping;
+    d->job_opts.force_checkpoint = 0;
+    d->job_opts.keep_from = keep_from(d);
+    d->job_opts.new_gen = d->new_gen;
+    d->new_gen = NULL;
+    d->work.data = d;
+    if (uv_queue_work(&d->dm->loop, &d->work, on_sync_work,
+                      on_sync_done) != 0) {
+        d->syncing = 0;
+        ws_error("sync error db=%s error=\"cannot queue work\"",
+                 d->cfg->path);
+    }
+}
+
+static int db_caught_up(struct dbrep *d);
+
+static void check_done(struct daemon *dm);
+
+static void on_kick(uv_timer_t *t)
+{
+    db_step(t->data);
+}
+
+static void db_step(struct dbrep *d)
+{
+    int64_t now;
+
+    if (d->syncing || d->snapshotting || d->done)
+        return;
+    if (d->stopping) {
+        if (!d->final_synced) {
+            start_sync(d);
+            return;
+        }
+        if (db_caught_up(d)) {
+            d->done = 1;
+            check_done(d->dm);
+        }
+        return;
+    }
+    if (!d->dirty && d->st.ready)
+        return;
+    now = ws_now_ms();
+    if (now >= d->next_sync_ms || !d->st.ready) {
+        start_sync(d);
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&d->kick))
+        uv_timer_start(&d->kick, on_kick, (uint64_t)(d->next_sync_ms - now),
+                       0);
+}
+
+/* ---- change detection -------------------------------------------------- */
+
+static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
+                        int status)
+{
+    struct dbrep *d = h->data;
+
+    (void)name;
+    (void)events;
+    (void)status;
+    d->dirty = 1;
+    db_step(d);
+}
+
+static void arm_events(struct dbrep *d)
+{
+    char wal[4200];
+
+    if (d->events_on)
+        return;
+    d->events_on = 1;
+    snprintf(wal, sizeof(wal), "%s-wal", d->cfg->path);
+    if (uv_fs_event_start(&d->ev_db, on_fs_event, d->cfg->path, 0) != 0)
+        ws_debug("fs events unavailable db=%s", d->cfg->path);
+    if (uv_fs_event_start(&d->ev_wal, on_fs_event, wal, 0) != 0)
+        ws_debug("fs events unavailable wal=%s", wal);
+}
+
+/* The poll fallback: a cheap stat of the -wal file. */
+static void on_poll(uv_timer_t *t)
+{
+    struct dbrep *d = t->data;
+    char wal[4200];
+    struct stat sb;
+
+    snprintf(wal, sizeof(wal), "%s-wal", d->cfg->path);
+    if (stat(wal, &sb) == 0) {
+        int64_t m = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+                    sb.st_mtim.tv_nsec;
+        if (m != d->wal_mtime_ns || sb.st_size != d->wal_size)
+            d->dirty = 1;
+        d->wal_mtime_ns = m;
+        d->wal_size = sb.st_size;
+    }
+    if (!d->st.ready)
+        d->dirty = 1;
+    db_step(d);
+}
+
+/* ---- replicas ---------------------------------------------------------- */
+
+static void on_rep_timer(uv_timer_t *t)
+{
+    struct rep *r = t->data;
+
+    if (r->state == R_BACKOFF)
+        r->state = R_IDLE;
+    rep_ship(r);
+}
+
+static void rep_fail(struct rep *r, const char *what)
+{
+    struct dbrep *d = r->d;
+    int64_t delay;
+
+    r->failures++;
+    r->inited = 0;
+    ws_error("%s error db=%s replica=%s error=\"%s\"", what, d->cfg->path,
+             r->cfg->name, r->req.err.msg);
+    if (d->stopping && r->failures >= STOP_RETRIES) {
+        r->state = R_FAILED;
+        d->dm->failed = 1;
+        db_step(d);
+        return;
+    }
+    delay = 1000LL << (r->failures < 5 ? r->failures : 5);
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    delay = jitter(delay);
+    ws_info("backing off db=%s replica=%s retry_in=%lldms", d->cfg->path,
+            r->cfg->name, (long long)delay);
+    r->state = R_BACKOFF;
+    uv_timer_start(&r->timer, on_rep_timer, (uint64_t)delay, 0);
+}
+
+/* Where the shadow holds committed bytes for index i: its final size
+ * for a closed index, the current size for the current one; 0 when it
+ * is not on disk. */
+static int shadow_end(const struct dbrep *d, uint32_t i, uint64_t *end)
+{
+    if (d->st.have_hdr && i == d->st.index) {
+        *end = d->st.size;
+        return 1;
+    }
+    for (int k = 0; k < d->st.nold; k++)
+        if (d->st.old_index[k] == i) {
+            *end = d->st.old_size[k];
+            return 1;
+        }
+    return 0;
+}
+
+/* Advance over finished indexes; 1 if r has bytes to ship. */
+static int rep_behind(struct rep *r)
+{
+    struct dbrep *d = r->d;
+    uint64_t end;
+
+    for (;;) {
+        if (!shadow_end(d, r->index, &end)) {
+            /* The shadow no longer holds where this replica stands: only
+             * a new snapshot can bridge the gap. */
+            if (r->index < d->st.index)
+                r->has_snapshot = 0;
+            return 0;
+        }
+        if (r->offset < end)
+            return 1;
+        if (r->index >= d->st.index)
+            return 0;
+        r->index++;
+        r->offset = 0;
+    }
+}
+
+static int db_caught_up(struct dbrep *d)
+{
+    if (!d->st.ready)
+        return 1;
+    for (size_t i = 0; i < d->nreps; i++) {
+        struct rep *r = &d->reps[i];
+        if (r->state == R_FAILED)
+            continue;
+        if (r->state != R_IDLE || !r->inited || !r->has_snapshot ||
+            strcmp(r->gen, d->st.gen) != 0 || rep_behind(r))
+            return 0;
+    }
+    return 1;
+}
+
+static void rep_after(struct rep *r)
+{
+    r->state = R_IDLE;
+    rep_ship(r);
+    db_step(r->d);
+}
+
+/* -- snapshot -- */
+
+static int produce_snapshot(void *ctx, ws_sink_fn sink, void *sctx,
+                            struct ws_err *err)
+{
+    struct rep *r = ctx;
+    return ws_db_snapshot(r->d->db, sink, sctx, err);
+}
+
+static void on_put_done(struct ws_req *req);
+
+static void start_snapshot(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    r->job = J_SNAP;
+    memcpy(r->job_gen, d->st.gen, sizeof(r->job_gen));
+    r->job_index = d->st.index;
+    memset(&r->req, 0, sizeof(r->req));
+    r->req.type = WS_REQ_PUT;
+    ws_key_snapshot(r->req.key, sizeof(r->req.key), r->job_gen, r->job_index);
+    r->req.produce = produce_snapshot;
+    r->req.produce_ctx = r;
+    r->req.cb = on_put_done;
+    r->req.data = r;
+    r->state = R_BUSY;
+    r->job_t0 = ws_now_ms();
+    d->snapshotting++;
+    ws_info("write snapshot db=%s replica=%s position=%s/%08x:%llu",
+            d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
+            (unsigned long long)d->st.size);
+    ws_replica_submit(r->client, &r->req);
+}
+
+/* -- WAL segment -- */
+
+static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
+                           struct ws_err *err)
+{
+    struct rep *r = ctx;
+    uint8_t hb[WS_WAL_HDR_SIZE], *buf = NULL;
+    struct ws_wal_hdr h;
+    struct ws_lz4w *w;
+    uint64_t off = r->job_start, fs;
+    size_t got;
+    int fd, rc;
+
+    fd = open(r->job_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ws_err_set(err, WS_EIO, "open %s: %s", r->job_path,
+                          strerror(errno));
+    rc = ws_fs_pread(fd, hb, sizeof(hb), 0, &got, err);
+    if (rc == WS_OK && (got != sizeof(hb) ||
+                        ws_wal_decode_hdr(hb, &h, err) != WS_OK))
+        rc = ws_err_set(err, WS_ECORRUPT, "%s: bad shadow header",
+                        r->job_path);
+    w = rc == WS_OK ? ws_lz4w_new(sink, sctx) : NULL;
+    fs = rc == WS_OK ? ws_wal_frame_size(h.page_size) : 0;
+    if (rc == WS_OK && (w == NULL || (buf = malloc(fs)) == NULL))
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (rc == WS_OK && off == 0) {
+        rc = ws_lz4w_write(w, hb, sizeof(hb), err);
+        off = WS_WAL_HDR_SIZE;
+    }
+    /* Whole frames, each carrying the header's salts (FORMAT.md 1.3). */
+    while (rc == WS_OK && off < r->job_end) {
+        rc = ws_fs_pread(fd, buf, fs, off, &got, err);
+        if (rc != WS_OK)
+            break;
+        if (got != fs || ws_get_be32(buf + 8) != h.salt1 ||
+            ws_get_be32(buf + 12) != h.salt2)
+            rc = ws_err_set(err, WS_ECORRUPT, "replica salt mismatch: "
+                            "%s/%08x:%llu", r->job_gen, r->job_index,
+                            (unsigned long long)off);
+        else
+            rc = ws_lz4w_write(w, buf, fs, err);
+        off += fs;
+    }
+    if (rc == WS_OK)
+        rc = ws_lz4w_finish(w, err);
+    ws_lz4w_free(w);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static void start_segment(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    r->job = J_SEG;
+    memcpy(r->job_gen, r->gen, sizeof(r->job_gen));
+    r->job_index = r->index;
+    r->job_start = r->offset;
+    shadow_end(d, r->index, &r->job_end);
+    free(r->job_path);
+    r->job_path = ws_db_shadow_path(d->db, r->gen, r->index);
+    memset(&r->req, 0, sizeof(r->req));
+    r->req.type = WS_REQ_PUT;
+    ws_key_wal(r->req.key, sizeof(r->req.key), r->gen, r->index, r->offset);
+    r->req.produce = produce_segment;
+    r->req.produce_ctx = r;
+    r->req.cb = on_put_done;
+    r->req.data = r;
+    r->state = R_BUSY;
+    r->job_t0 = ws_now_ms();
+    ws_debug("write wal segment db=%s replica=%s position=%s/%08x:%llu",
+             d->cfg->path, r->cfg->name, r->gen, r->index,
+             (unsigned long long)r->offset);
+    ws_replica_submit(r->client, &r->req);
+}
+
+static void on_put_done(struct ws_req *req)
+{
+    struct rep *r = req->data;
+    struct dbrep *d = r->d;
+    int64_t ms = ws_now_ms() - r->job_t0;
+
+    if (r->job == J_SNAP)
+        d->snapshotting--;
+    if (req->rc != WS_OK) {
+        rep_fail(r, r->job == J_SNAP ? "snapshot" : "wal segment");
+        db_step(d);
+        return;
+    }
+    r->failures = 0;
+    if (r->job == J_SNAP) {
+        ws_info("snapshot written db=%s replica=%s position=%s/%08x "
+                "elapsed=%lldms sz=%llu",
+                d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
+                (long long)ms, (unsigned long long)req->put_size);
+        /* The replica now needs this generation's WAL from the start of
+         * the snapshot's index. */
+        if (strcmp(r->gen, r->job_gen) == 0) {
+            r->index = r->job_index;
+            r->offset = 0;
+            r->has_snapshot = 1;
+        }
+    } else {
+        ws_info("wal segment written db=%s replica=%s position=%s/%08x:%llu "
+                "elapsed=%lldms sz=%llu",
+                d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
+                (unsigned long long)r->job_start, (long long)ms,
+                (unsigned long long)(r->job_end - r->job_start));
+        r->offset = r->job_end;
+        r->last_put_ms = ws_now_ms();
+    }
+    rep_after(r);
+}
+
+/* -- start-up: where does this replica stand? -- */
+
+/* The last segment, downloaded at start-up, must equal the shadow's bytes
+ * at the same place; anything else means the replica holds history this
+ * machine does not (a restore elsewhere, a lost local disk, a primary
+ * that lost its last commits in a power cut). */
+static int tail_sink(void *ctx, const void *buf, size_t len,
+                     struct ws_err *err)
+{
+    struct rep *r = ctx;
+    uint8_t tmp[65536];
+    size_t got, n;
+
+    (void)err;
+    r->job_end += len;
+    for (size_t k = 0; k < len && !r->tail_mismatch; k += n) {
+        n = len - k < sizeof(tmp) ? len - k : sizeof(tmp);
+        if (r->tail_fd < 0 ||
+            ws_fs_pread(r->tail_fd, tmp, n, r->tail_off, &got, NULL) !=
+                WS_OK ||
+            got != n || memcmp(tmp, (const uint8_t *)buf + k, n) != 0)
+            r->tail_mismatch = 1;
+        r->tail_off += n;
+    }
+    return WS_OK;
+}
+
+static int tail_feed(void *ctx, const void *buf, size_t len,
+                     struct ws_err *err)
+{
+    struct rep *r = ctx;
+    return ws_lz4r_write(r->lz, buf, len, err);
+}
+
+static void on_tail_done(struct ws_req *req);
+
+static void on_list_done(struct ws_req *req)
+{
+    struct rep *r = req->data;
+    struct dbrep *d = r->d;
+    const struct ws_geninfo *g;
+    struct ws_catalog cat;
+    struct ws_err err;
+
+    if (req->rc != WS_OK) {
+        rep_fail(r, "replica list");
+        return;
+    }
+    if (ws_catalog_build(&req->list, &cat, &err) != WS_OK) {
+        ws_objlist_free(&req->list);
+        req->err = err;
+        rep_fail(r, "replica list");
+        return;
+    }
+    ws_objlist_free(&req->list);
+    memcpy(r->gen, d->st.gen, sizeof(r->gen));
+    g = ws_catalog_find(&cat, d->st.gen);
+    r->has_snapshot = g != NULL && g->nsnaps > 0;
+    if (!r->has_snapshot) {
+        ws_catalog_free(&cat);
+        r->inited = 1;
+        rep_after(r);
+        return;
+    }
+    r->index = g->snaps[g->nsnaps - 1].index;
+    r->offset = 0;
+    if (g->nsegs == 0 || g->segs[g->nsegs - 1].index < r->index) {
+        ws_catalog_free(&cat);
+        r->inited = 1;
+        rep_after(r);
+        return;
+    }
+    /* Download the last segment to learn where it ends. */
+    r->job = J_GET;
+    r->job_index = g->segs[g->nsegs - 1].index;
+    r->job_start = g->segs[g->nsegs - 1].offset;
+    r->job_end = r->job_start;
+    ws_catalog_free(&cat);
+    free(r->job_path);
+    r->job_path = ws_db_shadow_path(d->db, r->gen, r->job_index);
+    r->tail_fd = r->job_path ? open(r->job_path, O_RDONLY | O_CLOEXEC) : -1;
+    r->tail_off = r->job_start;
+    r->tail_mismatch = 0;
+    r->lz = ws_lz4r_new(tail_sink, r, 1ULL << 34);
+    memset(&r->req, 0, sizeof(r->req));
+    r->req.type = WS_REQ_GET;
+    ws_key_wal(r->req.key, sizeof(r->req.key), r->gen, r->job_index,
+               r->job_start);
+    r->req.sink = tail_feed;
+    r->req.sink_ctx = r;
+    r->req.cb = on_tail_done;
+    r->req.data = r;
+    ws_replica_submit(r->client, &r->req);
+}
+
+static void on_tail_done(struct ws_req *req)
+{
+    struct rep *r = req->data;
+    struct dbrep *d = r->d;
+    uint64_t end;
+
+    if (req->rc == WS_OK)
+        req->rc = ws_lz4r_finish(r->lz, &req->err);
+    ws_lz4r_free(r->lz);
+    r->lz = NULL;
+    if (r->tail_fd >= 0)
+        close(r->tail_fd);
+    r->tail_fd = -1;
+    if (req->rc != WS_OK) {
+        rep_fail(r, "replica position");
+        return;
+    }
+    if (r->tail_mismatch || !shadow_end(d, r->job_index, &end) ||
+        r->job_end > end) {
+        /* The replica is not a prefix of what we hold: fork history. */
+        snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+                 "replica %s ahead of or different from local wal",
+                 r->cfg->name);
+        d->new_gen = d->new_gen_buf;
+        d->dirty = 1;
+        r->state = R_IDLE;
+        db_step(d);
+        return;
+    }
+    r->index = r->job_index;
+    r->offset = r->job_end;
+    r->inited = 1;
+    ws_info("replica position db=%s replica=%s position=%s/%08x:%llu",
+            d->cfg->path, r->cfg->name, r->gen, r->index,
+            (unsigned long long)r->offset);
+    rep_after(r);
+}
+
+static void start_init(struct rep *r)
+{
+    r->job = J_LIST;
+    r->state = R_BUSY;
+    memset(&r->req, 0, sizeof(r->req));
+    r->req.type = WS_REQ_LIST;
+    snprintf(r->req.key, sizeof(r->req.key), "generations/");
+    r->req.cb = on_list_done;
+    r->req.data = r;
+    ws_replica_submit(r->client, &r->req);
+}
+
+static void rep_ship(struct rep *r)
+{
+    struct dbrep *d = r->d;
+    int64_t now, due;
+
+    if (r->state != R_IDLE || !d->st.ready || d->st.gen[0] == '\0')
+        return;
+    if (r->inited && strcmp(r->gen, d->st.gen) != 0) {
+        /* A new generation: it needs its snapshot first. */
+        memcpy(r->gen, d->st.gen, sizeof(r->gen));
+        r->has_snapshot = 0;
+    }
+    if (!r->inited) {
+        start_init(r);
+        return;
+    }
+    if (!r->has_snapshot) {
+        if (!d->syncing)
+            start_snapshot(r);
+        return;
+    }
+    if (!rep_behind(r)) {
+        if (!r->has_snapshot && !d->syncing)
+            start_snapshot(r);
+        return;
+    }
+    now = ws_now_ms();
+    due = r->last_put_ms + r->cfg->sync_interval_ms;
+    if (!d->stopping && now < due) {
+        if (!uv_is_active((uv_handle_t *)&r->timer))
+            uv_timer_start(&r->timer, on_rep_timer, (uint64_t)(due - now),
+                           0);
+        return;
+    }
+    start_segment(r);
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void check_done(struct daemon *dm)
+{
+    if (dm->closed)
+        return;
+    for (size_t i = 0; i < dm->ndbs; i++)
+        if (!dm->dbs[i].done)
+            return;
+    dm->closed = 1;
+    /* Every database is synced and shipped: close every handle and let
+     * uv_run return. */
+    uv_close((uv_handle_t *)&dm->sigint, close_cb);
+    uv_close((uv_handle_t *)&dm->sigterm, close_cb);
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        uv_close((uv_handle_t *)&d->poll, close_cb);
+        uv_close((uv_handle_t *)&d->kick, close_cb);
+        uv_close((uv_handle_t *)&d->ev_wal, close_cb);
+        uv_close((uv_handle_t *)&d->ev_db, close_cb);
+        for (size_t k = 0; k < d->nreps; k++)
+            uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *dm = h->data;
+
+    if (dm->stopping)
+        return;
+    ws_info("signal received, walship shutting down signal=%d", signum);
+    dm->stopping = 1;
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        d->stopping = 1;
+        uv_timer_stop(&d->poll);
+        uv_timer_stop(&d->kick);
+        uv_fs_event_stop(&d->ev_wal);
+        uv_fs_event_stop(&d->ev_db);
+        for (size_t k = 0; k < d->nreps; k++) {
+            struct rep *r = &d->reps[k];
+            uv_timer_stop(&r->timer);
+            if (r->state == R_BACKOFF)
+                r->state = R_IDLE;
+        }
+        db_step(d);
+    }
+    check_done(dm);
+}
+
+static int setup_db(struct daemon *dm, struct dbrep *d,
+                    const struct ws_db_config *c, struct ws_err *err)
+{
+    int rc;
+
+    d->dm = dm;
+    d->cfg = c;
+    d->interval_ms = 1000;
+    uv_timer_init(&dm->loop, &d->poll);
+    uv_timer_init(&dm->loop, &d->kick);
+    uv_fs_event_init(&dm->loop, &d->ev_wal);
+    uv_fs_event_init(&dm->loop, &d->ev_db);
+    d->poll.data = d->kick.data = d->ev_wal.data = d->ev_db.data = d;
+    rc = ws_db_new(c, &d->db, err);
+    if (rc != WS_OK)
+        return rc;
+    d->reps = calloc(c->nreplicas ? c->nreplicas : 1, sizeof(*d->reps));
+    if (d->reps == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (size_t k = 0; k < c->nreplicas; k++) {
+        struct rep *r = &d->reps[k];
+        char desc[512];
+        r->d = d;
+        r->cfg = &c->replicas[k];
+        r->tail_fd = -1;
+        uv_timer_init(&dm->loop, &r->timer);
+        r->timer.data = r;
+        d->nreps++;
+        rc = ws_replica_open(&dm->loop, r->cfg, &r->client, err);
+        if (rc != WS_OK)
+            return rc;
+        if (k == 0 || r->cfg->sync_interval_ms < d->interval_ms)
+            d->interval_ms = r->cfg->sync_interval_ms;
+        r->client->ops->describe(r->client, desc, sizeof(desc));
+        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s",
+                r->cfg->name, r->client->ops->type,
+                (long long)r->cfg->sync_interval_ms, desc);
+    }
+    d->dirty = 1;
+    ws_info("initialized db path=%s", c->path);
+    if (c->monitor_interval_ms > 0)
+        uv_timer_start(&d->poll, on_poll, (uint64_t)c->monitor_interval_ms,
+                       (uint64_t)c->monitor_interval_ms);
+    return WS_OK;
+}
+
+static void teardown(struct daemon *dm)
+{
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        for (size_t k = 0; k < d->nreps; k++) {
+            ws_replica_free(d->reps[k].client);
+            free(d->reps[k].job_path);
+        }
+        free(d->reps);
+        ws_db_free(d->db);
+    }
+    free(dm->dbs);
+}
+
+int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
+{
+    struct daemon dm;
+    int rc = WS_OK;
+
+    memset(&dm, 0, sizeof(dm));
+    dm.cfg = cfg;
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&dm.loop) != 0)
+        return ws_err_set(err, WS_EIO, "cannot start the event loop");
+    dm.dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dm.dbs));
+    if (dm.dbs == NULL)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == WS_OK && i < cfg->ndbs; i++) {
+        rc = setup_db(&dm, &dm.dbs[i], &cfg->dbs[i], err);
+        dm.ndbs++;
+    }
+    if (rc == WS_OK && cfg->ndbs == 0)
+        ws_error("no databases specified in configuration");
+    uv_signal_init(&dm.loop, &dm.sigint);
+    uv_signal_init(&dm.loop, &dm.sigterm);
+    dm.sigint.data = dm.sigterm.data = &dm;
+    if (rc == WS_OK) {
+        uv_signal_start(&dm.sigint, on_signal, SIGINT);
+        uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
+        for (size_t i = 0; i < dm.ndbs; i++)
+            db_step(&dm.dbs[i]);
+        uv_run(&dm.loop, UV_RUN_DEFAULT);
+        if (dm.failed)
+            rc = ws_err_set(err, WS_EREMOTE, "shut down with unshipped "
+                            "changes: see the errors above");
+        else
+            ws_info("walship shut down");
+    } else {
+        /* Nothing started: close what was initialised and drain. */
+        for (size_t i = 0; i < dm.ndbs; i++)
+            dm.dbs[i].done = 1;
+        check_done(&dm);
+        uv_run(&dm.loop, UV_RUN_DEFAULT);
+    }
+    teardown(&dm);
+    if (uv_loop_close(&dm.loop) != 0 && rc == WS_OK)
+        rc = ws_err_set(err, WS_EIO, "event loop did not close cleanly");
+    return rc;
+}

@@ -1,0 +1,917 @@
+/*
+ * db.c: the source database, its shadow WAL and its checkpoints.
+ * The model and the safety argument are in db.h; this file is the
+ * mechanism.  Every function here runs on a pool thread.
+ */
+#include "ws/db.h"
+#include "ws/fs.h"
+#include "ws/lz4f.h"
+#include "ws/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (1024 * 1024)
+#define LOCK_TIMEOUT_MS 1000
+
+struct ws_db {
+    const struct ws_db_config *cfg;
+    char *wal_path;
+    char *meta;
+    sqlite3 *rd;            /* holds the long read transaction */
+    sqlite3 *wr;            /* takes the write lock; truncates */
+    int db_fd;              /* long-lived read descriptor on the db */
+    int wal_fd;
+    int lock_fd;            /* flock on <meta>/lock */
+    int ready;
+    uint32_t page_size;
+
+    char gen[WS_GEN_LEN + 1];
+    uint32_t index;
+    int have_hdr;           /* shadow file `index` exists */
+    int shadow_fd;
+    uint8_t hdr_bytes[WS_WAL_HDR_SIZE];
+    struct ws_wal_hdr hdr;
+    uint64_t size;          /* committed bytes in the shadow */
+    uint32_t s[2];          /* checksum at `size` */
+    int sealed;             /* current index complete */
+    char pending[WS_ERR_MSG]; /* reason for the next new generation */
+    int64_t last_ckpt_ms;
+    uint8_t *buf;           /* COPY_CHUNK bytes */
+};
+
+static int sql_err(struct ws_db *db, sqlite3 *c, const char *what,
+                   struct ws_err *err)
+{
+    return ws_err_set(err, sqlite3_errcode(c) == SQLITE_BUSY ? WS_EBUSY
+                                                             : WS_ESQLITE,
+                      "%s: %s: %s", db->cfg->path, what, sqlite3_errmsg(c));
+}
+
+static int exec(struct ws_db *db, sqlite3 *c, const char *sql,
+                struct ws_err *err)
+{
+    if (sqlite3_exec(c, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sql_err(db, c, sql, err);
+    return WS_OK;
+}
+
+/* Run a statement returning one row; copy up to 3 integer columns or one
+ * text column. */
+static int query(struct ws_db *db, sqlite3 *c, const char *sql,
+                 int64_t *ints, char *text, size_t ntext,
+                 struct ws_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_err(db, c, sql, err);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_count(st);
+        for (int i = 0; ints && i < n && i < 3; i++)
+            ints[i] = sqlite3_column_int64(st, i);
+        if (text) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+            snprintf(text, ntext, "%s", t ? (const char *)t : "");
+        }
+        rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sql_err(db, c, sql, err);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    return WS_OK;
+}
+
+/* ---- read transaction and write lock ---------------------------------- */
+
+static int read_begin(struct ws_db *db, struct ws_err *err)
+{
+    int64_t n;
+    int rc = exec(db, db->rd, "BEGIN", err);
+
+    if (rc == WS_OK)
+        rc = query(db, db->rd, "SELECT COUNT(*) FROM sqlite_schema", &n,
+                   NULL, 0, err);
+    return rc;
+}
+
+static void read_end(struct ws_db *db)
+{
+    if (!sqlite3_get_autocommit(db->rd))
+        sqlite3_exec(db->rd, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int lock_take(struct ws_db *db, struct ws_err *err)
+{
+    return exec(db, db->wr, "BEGIN IMMEDIATE", err);
+}
+
+static void lock_release(struct ws_db *db)
+{
+    if (!sqlite3_get_autocommit(db->wr))
+        sqlite3_exec(db->wr, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- shadow files ------------------------------------------------------ */
+
+char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
+                        uint32_t index)
+{
+    char rel[128];
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal/%08x.wal", gen, index);
+    return ws_path_join(db->meta, rel);
+}
+
+static char *gen_dir(const struct ws_db *db, const char *gen)
+{
+    char rel[64];
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
+    return ws_path_join(db->meta, rel);
+}
+
+static void shadow_close(struct ws_db *db)
+{
+    if (db->shadow_fd >= 0)
+        close(db->shadow_fd);
+    db->shadow_fd = -1;
+}
+
+/* Create shadow file `index` holding the 32-byte header hb. */
+static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
+                         struct ws_err *err)
+{
+    struct ws_wal_hdr h;
+    char *path;
+    int rc = ws_wal_decode_hdr(hb, &h, err);
+
+    if (rc != WS_OK)
+        return ws_err_wrap(err, "%s-wal", db->cfg->path);
+    if (h.page_size != db->page_size)
+        return ws_err_set(err, WS_ECORRUPT, "page size changed: %u -> %u",
+                          db->page_size, h.page_size);
+    path = ws_db_shadow_path(db, db->gen, index);
+    if (path == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    shadow_close(db);
+    db->shadow_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (db->shadow_fd < 0)
+        rc = ws_err_set(err, WS_EIO, "create %s: %s", path, strerror(errno));
+    if (rc == WS_OK)
+        rc = ws_fs_pwrite(db->shadow_fd, hb, WS_WAL_HDR_SIZE, 0, err);
+    if (rc == WS_OK)
+        rc = ws_fs_fsync(db->shadow_fd, path, err);
+    if (rc == WS_OK)
+        rc = ws_fs_fsync_parent(path, err);
+    free(path);
+    if (rc != WS_OK)
+        return rc;
+    db->index = index;
+    db->have_hdr = 1;
+    memcpy(db->hdr_bytes, hb, WS_WAL_HDR_SIZE);
+    db->hdr = h;
+    db->size = WS_WAL_HDR_SIZE;
+    db->s[0] = h.cksum[0];
+    db->s[1] = h.cksum[1];
+    db->sealed = 0;
+    return WS_OK;
+}
+
+/*
+ * Copy valid committed frames of the real WAL, from db->size on, into the
+ * shadow.  Frames are checked against the shadow header's salts and the
+ * running checksum; copying stops at the first frame that is invalid or
+ * incomplete, and the shadow keeps only whole transactions.
+ */
+static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size);
+    uint64_t off = db->size, commit = db->size;
+    uint32_t s[2] = {db->s[0], db->s[1]}, cs[2] = {db->s[0], db->s[1]};
+    size_t per = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    int rc = WS_OK, stop = 0;
+
+    while (!stop && rc == WS_OK) {
+        size_t got, k;
+        rc = ws_fs_pread(db->wal_fd, db->buf, per * fs, off, &got, err);
+        if (rc != WS_OK)
+            return ws_err_wrap(err, "%s", db->wal_path);
+        for (k = 0; k + fs <= got; k += fs) {
+            const uint8_t *f = db->buf + k;
+            if (!ws_wal_frame_valid(&db->hdr, f, s)) {
+                stop = 1;
+                break;
+            }
+            if (ws_get_be32(f + 4) != 0) {
+                commit = off + k + fs;
+                cs[0] = s[0];
+                cs[1] = s[1];
+            }
+        }
+        if (k > 0)
+            rc = ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err);
+        off += k;
+        if (got < per * fs)
+            stop = 1;
+    }
+    if (rc == WS_OK && off != commit &&
+        ftruncate(db->shadow_fd, (off_t)commit) != 0)
+        rc = ws_err_set(err, WS_EIO, "truncate shadow: %s", strerror(errno));
+    if (rc == WS_OK && commit > db->size)
+        rc = ws_fs_fsync(db->shadow_fd, "shadow wal", err);
+    if (rc != WS_OK)
+        return rc;
+    *copied += commit - db->size;
+    db->size = commit;
+    db->s[0] = cs[0];
+    db->s[1] = cs[1];
+    if (commit > WS_WAL_HDR_SIZE)
+        db->sealed = 0;
+    return WS_OK;
+}
+
+/* Extent of valid frames of the WAL under header h (for the overwrite
+ * check after an unsealed restart). */
+static int valid_extent(struct ws_db *db, const struct ws_wal_hdr *h,
+                        uint64_t *end, struct ws_err *err)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size), off = WS_WAL_HDR_SIZE;
+    uint32_t s[2] = {h->cksum[0], h->cksum[1]};
+
+    for (;;) {
+        size_t got;
+        int rc = ws_fs_pread(db->wal_fd, db->buf, fs, off, &got, err);
+        if (rc != WS_OK)
+            return rc;
+        if (got < fs || !ws_wal_frame_valid(h, db->buf, s))
+            break;
+        off += fs;
+    }
+    *end = off;
+    return WS_OK;
+}
+
+/*
+ * Bring the shadow up to date with the real WAL.  Handles the three
+ * shapes the real header can take: the same as the shadow's (copy the
+ * new frames), absent (nothing to copy; a loss unless sealed), or new (a
+ * restart: finish the old index, prove nothing was overwritten, start the
+ * next index).
+ */
+static int catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
+{
+    uint8_t hb[WS_WAL_HDR_SIZE];
+    struct ws_wal_hdr nh;
+    uint64_t x;
+    size_t got;
+    int rc;
+
+    rc = ws_fs_pread(db->wal_fd, hb, sizeof(hb), 0, &got, err);
+    if (rc != WS_OK)
+        return ws_err_wrap(err, "%s", db->wal_path);
+    if (got < WS_WAL_HDR_SIZE || ws_wal_decode_hdr(hb, &nh, NULL) != WS_OK) {
+        if (!db->have_hdr || db->sealed)
+            return WS_OK;
+        return ws_err_set(err, WS_ECORRUPT, "wal truncated by another "
+                          "process");
+    }
+    if (!db->have_hdr) {
+        rc = shadow_create(db, db->index, hb, err);
+        return rc == WS_OK ? copy_frames(db, copied, err) : rc;
+    }
+    if (memcmp(hb, db->hdr_bytes, WS_WAL_HDR_SIZE) == 0)
+        return copy_frames(db, copied, err);
+
+    /* A restart.  First take what is still valid under the old salts. */
+    if (!db->sealed) {
+        rc = copy_frames(db, copied, err);
+        if (rc != WS_OK)
+            return rc;
+    }
+    if (nh.salt1 != db->hdr.salt1 + 1 || nh.ckpt_seq != db->hdr.ckpt_seq + 1)
+        return ws_err_set(err, WS_ECORRUPT,
+                          "wal restarted more than once (salt-1 %08x -> "
+                          "%08x)", db->hdr.salt1, nh.salt1);
+    /*
+     * Unsealed, the old index may have had frames past what we hold.  They
+     * are provably still ours only if the file was never cut below our
+     * size (a TRUNCATE or a deleted WAL) and the new index has not reached
+     * our size (it writes from offset 32 upward): then the copy above took
+     * them all, up to the first frame that is not theirs.
+     */
+    if (!db->sealed) {
+        struct stat sb;
+        if (fstat(db->wal_fd, &sb) != 0 || (uint64_t)sb.st_size < db->size)
+            return ws_err_set(err, WS_ECORRUPT,
+                              "wal truncated by another process");
+        rc = valid_extent(db, &nh, &x, err);
+        if (rc != WS_OK)
+            return rc;
+        if (x >= db->size)
+            return ws_err_set(err, WS_ECORRUPT,
+                              "wal overwritten by another process");
+    }
+    if (db->index >= WS_MAX_INDEX)
+        return ws_err_set(err, WS_ECORRUPT, "max index exceeded");
+    rc = shadow_create(db, db->index + 1, hb, err);
+    if (rc == WS_OK)
+        rc = copy_frames(db, copied, err);
+    return rc;
+}
+
+/* ---- generations ------------------------------------------------------- */
+
+static int remove_other_gens(struct ws_db *db, struct ws_err *err)
+{
+    char *dir = ws_path_join(db->meta, "generations");
+    struct dirent *de;
+    DIR *d;
+    int rc = WS_OK;
+
+    if (dir == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    d = opendir(dir);
+    while (d && rc == WS_OK && (de = readdir(d)) != NULL) {
+        char *p;
+        if (de->d_name[0] == '.' || strcmp(de->d_name, db->gen) == 0)
+            continue;
+        p = ws_path_join(dir, de->d_name);
+        rc = p ? ws_fs_rm_rf(p, err)
+               : ws_err_set(err, WS_ENOMEM, "out of memory");
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    return rc;
+}
+
+/* Start a new generation: a fresh name, written durably, and index 0
+ * built from whatever the real WAL holds now. */
+static int new_generation(struct ws_db *db, uint64_t *copied,
+                          struct ws_err *err)
+{
+    char line[WS_GEN_LEN + 2], *dir, *genfile;
+    int rc;
+
+    shadow_close(db);
+    rc = ws_gen_new(db->gen, err);
+    if (rc != WS_OK)
+        return rc;
+    dir = gen_dir(db, db->gen);
+    genfile = ws_path_join(db->meta, "generation");
+    if (dir == NULL || genfile == NULL)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (rc == WS_OK)
+        rc = ws_fs_mkdir_p(dir, 0700, err);
+    snprintf(line, sizeof(line), "%s\n", db->gen);
+    if (rc == WS_OK)
+        rc = ws_fs_write_atomic(genfile, line, WS_GEN_LEN + 1, 0600, err);
+    free(dir);
+    free(genfile);
+    if (rc == WS_OK)
+        rc = remove_other_gens(db, err);
+    db->index = 0;
+    db->have_hdr = 0;
+    db->sealed = 0;
+    db->size = 0;
+    if (rc == WS_OK)
+        rc = catch_up(db, copied, err);
+    if (rc != WS_OK)
+        db->gen[0] = '\0';
+    return rc;
+}
+
+/* Highest shadow index present for gen; WS_ENOTFOUND when none. */
+static int highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
+{
+    char *dir = gen_dir(db, db->gen);
+    struct dirent *de;
+    int found = 0;
+    DIR *d;
+
+    if (dir == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    d = opendir(dir);
+    free(dir);
+    while (d && (de = readdir(d)) != NULL) {
+        unsigned int v;
+        char tail[8];
+        if (strlen(de->d_name) != 12 ||
+            sscanf(de->d_name, "%8x%7s", &v, tail) != 2 ||
+            strcmp(tail, ".wal") != 0)
+            continue;
+        if (!found || v > *out)
+            *out = v;
+        found = 1;
+    }
+    if (d)
+        closedir(d);
+    return found ? WS_OK : WS_ENOTFOUND;
+}
+
+/* Open shadow index db->index, check its header and frame chain, and cut
+ * it back to its last commit (repairing a torn append). */
+static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
+                       struct ws_err *err)
+{
+    char *path = ws_db_shadow_path(db, db->gen, db->index);
+    uint64_t fs = ws_wal_frame_size(db->page_size), off, commit;
+    uint32_t s[2], cs[2];
+    size_t got;
+    int rc;
+
+    if (path == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    shadow_close(db);
+    db->shadow_fd = open(path, O_RDWR | O_CLOEXEC);
+    free(path);
+    if (db->shadow_fd < 0) {
+        snprintf(reason, nreason, "no shadow wal");
+        return WS_OK;
+    }
+    rc = ws_fs_pread(db->shadow_fd, db->hdr_bytes, WS_WAL_HDR_SIZE, 0, &got,
+                     err);
+    if (rc != WS_OK)
+        return rc;
+    if (got < WS_WAL_HDR_SIZE ||
+        ws_wal_decode_hdr(db->hdr_bytes, &db->hdr, NULL) != WS_OK ||
+        db->hdr.page_size != db->page_size) {
+        snprintf(reason, nreason, "short shadow wal");
+        return WS_OK;
+    }
+    s[0] = cs[0] = db->hdr.cksum[0];
+    s[1] = cs[1] = db->hdr.cksum[1];
+    off = commit = WS_WAL_HDR_SIZE;
+    for (;;) {
+        rc = ws_fs_pread(db->shadow_fd, db->buf, fs, off, &got, err);
+        if (rc != WS_OK)
+            return rc;
+        if (got < fs || !ws_wal_frame_valid(&db->hdr, db->buf, s))
+            break;
+        off += fs;
+        if (ws_get_be32(db->buf + 4) != 0) {
+            commit = off;
+            cs[0] = s[0];
+            cs[1] = s[1];
+        }
+    }
+    if (ftruncate(db->shadow_fd, (off_t)commit) != 0)
+        return ws_err_set(err, WS_EIO, "truncate shadow: %s",
+                          strerror(errno));
+    db->have_hdr = 1;
+    db->size = commit;
+    db->s[0] = cs[0];
+    db->s[1] = cs[1];
+    db->sealed = 0;
+    return WS_OK;
+}
+
+/* Decide whether the generation on disk can be continued (FORMAT.md
+ * 3.5); sets reason when it cannot. */
+static int verify_local(struct ws_db *db, char *reason, size_t nreason,
+                        uint64_t *copied, struct ws_err *err)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size);
+    char *genfile = ws_path_join(db->meta, "generation"), *text = NULL;
+    uint8_t hb[WS_WAL_HDR_SIZE];
+    size_t len, got;
+    int rc;
+
+    if (genfile == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_fs_read_all(genfile, 64, &text, &len, NULL);
+    free(genfile);
+    db->gen[0] = '\0';
+    if (rc == WS_OK && len >= WS_GEN_LEN) {
+        memcpy(db->gen, text, WS_GEN_LEN);
+        db->gen[WS_GEN_LEN] = '\0';
+        if (!ws_gen_valid(db->gen) || (len > WS_GEN_LEN &&
+                                       text[WS_GEN_LEN] != '\n'))
+            db->gen[0] = '\0';
+    }
+    free(text);
+    if (db->gen[0] == '\0') {
+        snprintf(reason, nreason, "no generation exists");
+        return WS_OK;
+    }
+    if (highest_index(db, &db->index, err) != WS_OK) {
+        snprintf(reason, nreason, "no shadow wal");
+        return WS_OK;
+    }
+    if (db->index >= WS_MAX_INDEX) {
+        snprintf(reason, nreason, "max index exceeded");
+        return WS_OK;
+    }
+    rc = open_shadow(db, reason, nreason, err);
+    if (rc != WS_OK || reason[0])
+        return rc;
+    rc = ws_fs_pread(db->wal_fd, hb, sizeof(hb), 0, &got, err);
+    if (rc != WS_OK)
+        return rc;
+    if (got == WS_WAL_HDR_SIZE &&
+        memcmp(hb, db->hdr_bytes, WS_WAL_HDR_SIZE) == 0 &&
+        db->size > WS_WAL_HDR_SIZE) {
+        /* Same WAL: the last shipped frame must still be there. */
+        uint8_t *a = db->buf, *b = db->buf + fs;
+        size_t ga, gb;
+        rc = ws_fs_pread(db->wal_fd, a, fs, db->size - fs, &ga, err);
+        if (rc == WS_OK)
+            rc = ws_fs_pread(db->shadow_fd, b, fs, db->size - fs, &gb, err);
+        if (rc != WS_OK)
+            return rc;
+        if (ga != fs || gb != fs || memcmp(a, b, fs) != 0) {
+            snprintf(reason, nreason, "wal overwritten by another process");
+            return WS_OK;
+        }
+    }
+    rc = catch_up(db, copied, err);
+    if (rc == WS_ECORRUPT) {
+        snprintf(reason, nreason, "%s", err->msg);
+        return WS_OK;
+    }
+    return rc;
+}
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/*
+ * The locked checkpoint (see db.h): with the write lock held, copy the
+ * last frames, drop the read lock, PASSIVE, take the read lock again.
+ * When the PASSIVE backfilled every frame the index is sealed, and a
+ * TRUNCATE may be tried.  A busy write lock just skips this round.
+ */
+static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
+                      struct ws_err *err)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size), frames;
+    int64_t r[3] = {-1, -1, -1};
+    int rc, rc2;
+
+    rc = lock_take(db, err);
+    if (rc == WS_EBUSY)
+        return WS_OK;
+    if (rc != WS_OK)
+        return rc;
+    rc = catch_up(db, &st->copied, err);
+    if (rc != WS_OK) {
+        lock_release(db);
+        return rc;
+    }
+    read_end(db);
+    rc = query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
+               err);
+    rc2 = read_begin(db, rc == WS_OK ? err : NULL);
+    lock_release(db);
+    if (rc2 != WS_OK) {
+        db->ready = 0;
+        return rc == WS_OK ? rc2 : rc;
+    }
+    if (rc != WS_OK)
+        return rc;
+    db->last_ckpt_ms = ws_now_ms();
+    st->checkpoint = "PASSIVE";
+    frames = db->have_hdr ? (db->size - WS_WAL_HDR_SIZE) / fs : 0;
+    if (r[1] >= 0 && (uint64_t)r[1] > frames)
+        return ws_err_set(err, WS_ECORRUPT,
+                          "checkpoint saw %lld frames, shadow has %llu",
+                          (long long)r[1], (unsigned long long)frames);
+    if (r[1] >= 0 && r[1] == r[2] && (uint64_t)r[1] == frames)
+        db->sealed = 1;
+    if (db->sealed && truncate) {
+        int64_t t[3] = {-1, -1, -1};
+        sqlite3_busy_timeout(db->wr, 0);
+        if (query(db, db->wr, "PRAGMA wal_checkpoint(TRUNCATE)", t, NULL, 0,
+                  NULL) == WS_OK &&
+            t[0] == 0)
+            st->checkpoint = "TRUNCATE";
+        sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+    }
+    return WS_OK;
+}
+
+static int want_checkpoint(struct ws_db *db, const struct ws_db_sync_opts *o,
+                           int *truncate)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size), frames;
+    const struct ws_db_config *c = db->cfg;
+    struct stat sb;
+
+    *truncate = c->max_checkpoint_page_count > 0 &&
+                fstat(db->wal_fd, &sb) == 0 &&
+                (uint64_t)sb.st_size >=
+                    WS_WAL_HDR_SIZE +
+                        (uint64_t)c->max_checkpoint_page_count * fs;
+    if (o->force_checkpoint)
+        return 1;
+    if (!db->have_hdr)
+        return 0;
+    frames = (db->size - WS_WAL_HDR_SIZE) / fs;
+    if (db->sealed)
+        return *truncate;
+    if (frames >= (uint64_t)c->min_checkpoint_page_count)
+        return 1;
+    return c->checkpoint_interval_ms > 0 && frames > 0 &&
+           ws_now_ms() - db->last_ckpt_ms >= c->checkpoint_interval_ms;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
+                     struct ws_err *err)
+{
+    int one = 1;
+
+    if (sqlite3_open_v2(db->cfg->path, c,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        int rc = sql_err(db, *c, "open", err);
+        sqlite3_close(*c);
+        *c = NULL;
+        return rc;
+    }
+    sqlite3_busy_timeout(*c, busy_ms);
+    sqlite3_file_control(*c, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+    return exec(db, *c, "PRAGMA wal_autocheckpoint = 0", err);
+}
+
+static void close_conns(struct ws_db *db)
+{
+    read_end(db);
+    lock_release(db);
+    sqlite3_close(db->rd);
+    sqlite3_close(db->wr);
+    db->rd = db->wr = NULL;
+    if (db->wal_fd >= 0)
+        close(db->wal_fd);
+    db->wal_fd = -1;
+    shadow_close(db);
+    db->ready = 0;
+}
+
+static int take_meta_lock(struct ws_db *db, struct ws_err *err)
+{
+    char *p;
+    int rc;
+
+    if (db->lock_fd >= 0)
+        return WS_OK;
+    rc = ws_fs_mkdir_p(db->meta, 0700, err);
+    if (rc != WS_OK)
+        return rc;
+    p = ws_path_join(db->meta, "lock");
+    if (p == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(p);
+    if (db->lock_fd < 0)
+        return ws_err_set(err, WS_EIO, "open %s/lock: %s", db->meta,
+                          strerror(errno));
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        return ws_err_set(err, WS_ECONFIG,
+                          "%s: another walship is replicating this database "
+                          "(lock %s/lock is held)",
+                          db->cfg->path, db->meta);
+    }
+    return WS_OK;
+}
+
+static int open_sqlite(struct ws_db *db, struct ws_err *err)
+{
+    char mode[32];
+    int64_t ps = 0;
+    int rc;
+
+    rc = open_conn(db, &db->rd, 1000, err);
+    if (rc == WS_OK)
+        rc = open_conn(db, &db->wr, LOCK_TIMEOUT_MS, err);
+    if (rc == WS_OK)
+        rc = query(db, db->rd, "PRAGMA journal_mode", NULL, mode,
+                   sizeof(mode), err);
+    if (rc == WS_OK && strcmp(mode, "wal") != 0) {
+        rc = query(db, db->rd, "PRAGMA journal_mode = wal", NULL, mode,
+                   sizeof(mode), err);
+        if (rc == WS_OK && strcmp(mode, "wal") != 0)
+            rc = ws_err_set(err, WS_ESQLITE,
+                            "%s: enable wal failed, mode=\"%s\"",
+                            db->cfg->path, mode);
+    }
+    if (rc == WS_OK)
+        rc = query(db, db->rd, "PRAGMA page_size", &ps, NULL, 0, err);
+    if (rc == WS_OK && (ps < 512 || ps > 65536))
+        rc = ws_err_set(err, WS_ECORRUPT, "%s: bad page size %lld",
+                        db->cfg->path, (long long)ps);
+    db->page_size = (uint32_t)ps;
+    if (rc == WS_OK && db->db_fd < 0) {
+        db->db_fd = open(db->cfg->path, O_RDONLY | O_CLOEXEC);
+        if (db->db_fd < 0)
+            rc = ws_err_set(err, WS_EIO, "open %s: %s", db->cfg->path,
+                            strerror(errno));
+    }
+    return rc;
+}
+
+/*
+ * Initialise: connections, the read lock taken under the write lock, the
+ * local generation verified (or a new one started), then a first locked
+ * checkpoint so the state is as clean as after any other.
+ */
+static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
+{
+    char reason[WS_ERR_MSG] = "";
+    int rc, locked;
+
+    rc = take_meta_lock(db, err);
+    if (rc == WS_OK)
+        rc = open_sqlite(db, err);
+    if (rc != WS_OK) {
+        close_conns(db);
+        return rc;
+    }
+    locked = lock_take(db, NULL) == WS_OK;
+    rc = read_begin(db, err);
+    if (rc == WS_OK) {
+        db->wal_fd = open(db->wal_path, O_RDONLY | O_CLOEXEC);
+        if (db->wal_fd < 0)
+            rc = ws_err_set(err, WS_EIO, "open %s: %s", db->wal_path,
+                            strerror(errno));
+    }
+    if (rc == WS_OK && db->pending[0])
+        snprintf(reason, sizeof(reason), "%s", db->pending);
+    else if (rc == WS_OK)
+        rc = verify_local(db, reason, sizeof(reason), &st->copied, err);
+    if (rc == WS_OK && reason[0]) {
+        rc = new_generation(db, &st->copied, err);
+        st->new_gen = rc == WS_OK;
+        snprintf(st->reason, sizeof(st->reason), "%s", reason);
+    }
+    if (locked)
+        lock_release(db);
+    if (rc != WS_OK) {
+        close_conns(db);
+        return rc;
+    }
+    db->pending[0] = '\0';
+    db->ready = 1;
+    db->last_ckpt_ms = ws_now_ms();
+    return WS_OK;
+}
+
+/* ---- the public face ---------------------------------------------------- */
+
+int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
+              struct ws_err *err)
+{
+    struct ws_db *db = calloc(1, sizeof(*db));
+
+    if (db == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    db->cfg = cfg;
+    db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
+    db->wal_path = malloc(strlen(cfg->path) + 5);
+    db->meta = strdup(cfg->meta_path);
+    db->buf = malloc(COPY_CHUNK);
+    if (db->wal_path == NULL || db->meta == NULL || db->buf == NULL) {
+        ws_db_free(db);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    memcpy(db->wal_path, cfg->path, strlen(cfg->path));
+    memcpy(db->wal_path + strlen(cfg->path), "-wal", 5);
+    *out = db;
+    return WS_OK;
+}
+
+/* Delete shadow files below keep_from; report the sizes of the closed
+ * indexes that remain. */
+static void prune(struct ws_db *db, uint32_t keep_from,
+                  struct ws_db_state *st)
+{
+    uint32_t lo = db->index > WS_DB_MAXIDX ? db->index - WS_DB_MAXIDX : 0;
+
+    /* Keep one index below the slowest replica, as Litestream does. */
+    keep_from = keep_from > 0 ? keep_from - 1 : 0;
+    if (keep_from > db->index)
+        keep_from = db->index;
+    for (uint32_t i = lo; i < keep_from; i++) {
+        char *p = ws_db_shadow_path(db, db->gen, i);
+        if (p)
+            unlink(p);
+        free(p);
+    }
+    for (uint32_t i = keep_from > lo ? keep_from : lo; i < db->index; i++) {
+        char *p = ws_db_shadow_path(db, db->gen, i);
+        uint64_t sz;
+        if (p && ws_fs_size(p, &sz, NULL) == WS_OK &&
+            st->nold < WS_DB_MAXIDX) {
+            st->old_index[st->nold] = i;
+            st->old_size[st->nold++] = sz;
+        }
+        free(p);
+    }
+}
+
+int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
+               struct ws_db_state *st, struct ws_err *err)
+{
+    struct stat sb;
+    int rc = WS_OK, truncate;
+
+    memset(st, 0, sizeof(*st));
+    if (stat(db->cfg->path, &sb) != 0)
+        return errno == ENOENT ? WS_OK
+                               : ws_err_set(err, WS_EIO, "stat %s: %s",
+                                            db->cfg->path, strerror(errno));
+    st->exists = 1;
+    if (o->new_gen)
+        snprintf(db->pending, sizeof(db->pending), "%s", o->new_gen);
+    if (db->ready && db->pending[0])
+        close_conns(db);
+    if (!db->ready)
+        rc = init(db, st, err);
+    else
+        rc = catch_up(db, &st->copied, err);
+    if (rc == WS_OK && o->checkpoint && want_checkpoint(db, o, &truncate))
+        rc = checkpoint(db, truncate, st, err);
+    if (rc == WS_ECORRUPT)
+        snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
+    if (rc == WS_OK && db->ready)
+        prune(db, o->keep_from, st);
+    st->ready = db->ready && rc == WS_OK;
+    memcpy(st->gen, db->gen, sizeof(st->gen));
+    st->index = db->index;
+    st->size = db->have_hdr ? db->size : 0;
+    st->have_hdr = db->have_hdr;
+    st->page_size = db->page_size;
+    return rc;
+}
+
+int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
+                   struct ws_err *err)
+{
+    struct ws_lz4w *w;
+    uint64_t off = 0;
+    uint8_t *buf;
+    int rc = WS_OK;
+
+    if (db->db_fd < 0)
+        return ws_err_set(err, WS_EIO, "%s: database not open",
+                          db->cfg->path);
+    w = ws_lz4w_new(sink, ctx);
+    if (w == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    /* db->buf belongs to the sync path; snapshots use their own. */
+    buf = malloc(COPY_CHUNK);
+    if (buf == NULL)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    while (rc == WS_OK) {
+        size_t got;
+        rc = ws_fs_pread(db->db_fd, buf, COPY_CHUNK, off, &got, err);
+        if (rc != WS_OK || got == 0)
+            break;
+        rc = ws_lz4w_write(w, buf, got, err);
+        off += got;
+    }
+    if (rc == WS_OK)
+        rc = ws_lz4w_finish(w, err);
+    ws_lz4w_free(w);
+    free(buf);
+    return rc;
+}
+
+void ws_db_free(struct ws_db *db)
+{
+    if (db == NULL)
+        return;
+    close_conns(db);
+    /* Only now, with every SQLite connection of this process closed, is it
+     * safe to close our own descriptor on the database file. */
+    if (db->db_fd >= 0)
+        close(db->db_fd);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    free(db->wal_path);
+    free(db->meta);
+    free(db->buf);
+    free(db);
+}
+
+const char *ws_db_path(const struct ws_db *db)
+{
+    return db->cfg->path;
+}

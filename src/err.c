@@ -1,0 +1,79 @@
+/*
+ * err.c: the error table and the helpers that fill a struct ws_err.
+ */
+#include "ws/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const texts[] = {
+#define X(name, text) text,
+    WS_ERRORS(X)
+#undef X
+};
+
+const char *ws_strerror(int code)
+{
+    if (code < 0 || code >= WS__MAX)
+        return "unknown error";
+    return texts[code];
+}
+
+static void strip_newlines(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r')
+            *s = ' ';
+}
+
+int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return code;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    strip_newlines(err->msg);
+    return code;
+}
+
+int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
+{
+    char prefix[WS_ERR_MSG], old[WS_ERR_MSG];
+    size_t n;
+    va_list ap;
+
+    if (err == NULL)
+        return WS_EIO;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof(old));
+    n = strlen(prefix);
+    if (n > sizeof(err->msg) - 3)
+        n = sizeof(err->msg) - 3;
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    n += 2;
+    snprintf(err->msg + n, sizeof(err->msg) - n, "%.*s",
+             (int)(sizeof(err->msg) - n - 1), old);
+    strip_newlines(err->msg);
+    return err->code;
+}
+
+void ws_err_clear(struct ws_err *err)
+{
+    if (err == NULL)
+        return;
+    err->code = WS_OK;
+    err->msg[0] = '\0';
+}
+
+int ws_is_retryable(int code)
+{
+    return code == WS_EBUSY || code == WS_EREMOTE;
+}

@@ -1,0 +1,288 @@
+/*
+ * layout.c: replica object names and listings (see layout.h).
+ */
+#include "ws/layout.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
+                   int64_t mtime_ms)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct ws_obj *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return WS_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n].key = strdup(key);
+    if (l->v[l->n].key == NULL)
+        return WS_ENOMEM;
+    l->v[l->n].size = size;
+    l->v[l->n].mtime_ms = mtime_ms;
+    l->n++;
+    return WS_OK;
+}
+
+void ws_objlist_free(struct ws_objlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].key);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static int is_lhex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+int ws_gen_valid(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < WS_GEN_LEN; i++)
+        if (!is_lhex(s[i]))
+            return 0;
+    return s[i] == '\0';
+}
+
+static int key_fmt(size_t n, int len)
+{
+    return len < 0 || (size_t)len >= n ? WS_EUSAGE : WS_OK;
+}
+
+int ws_key_gen(char *buf, size_t n, const char *gen)
+{
+    if (gen == NULL || gen[0] == '\0')
+        return WS_EUSAGE;
+    return key_fmt(n, snprintf(buf, n, "generations/%s", gen));
+}
+
+int ws_key_snapshot(char *buf, size_t n, const char *gen, uint32_t index)
+{
+    if (gen == NULL || gen[0] == '\0')
+        return WS_EUSAGE;
+    return key_fmt(n,
+                   snprintf(buf, n, "generations/%s/snapshots/%08x.snapshot.lz4",
+                            gen, index));
+}
+
+int ws_key_wal(char *buf, size_t n, const char *gen, uint32_t index,
+               uint64_t offset)
+{
+    if (gen == NULL || gen[0] == '\0')
+        return WS_EUSAGE;
+    return key_fmt(n,
+                   snprintf(buf, n, "generations/%s/wal/%08x_%08llx.wal.lz4",
+                            gen, index, (unsigned long long)offset));
+}
+
+/* Parse exactly 8 lowercase hex digits. */
+static int hex8(const char *s, uint32_t *v)
+{
+    uint32_t x = 0;
+
+    for (int i = 0; i < 8; i++) {
+        char c = s[i];
+        if (!is_lhex(c))
+            return 0;
+        x = x << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    *v = x;
+    return 1;
+}
+
+enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
+                             uint32_t *index, uint64_t *offset)
+{
+    const char *p = key, *rest;
+    uint32_t a, b;
+
+    if (strncmp(p, "generations/", 12) != 0)
+        return WS_OBJ_OTHER;
+    p += 12;
+    for (int i = 0; i < WS_GEN_LEN; i++)
+        if (!is_lhex(p[i]))
+            return WS_OBJ_OTHER;
+    if (p[WS_GEN_LEN] != '/')
+        return WS_OBJ_OTHER;
+    rest = p + WS_GEN_LEN + 1;
+    if (strncmp(rest, "snapshots/", 10) == 0) {
+        rest += 10;
+        if (!hex8(rest, &a) || strcmp(rest + 8, ".snapshot.lz4") != 0)
+            return WS_OBJ_OTHER;
+        memcpy(gen, p, WS_GEN_LEN);
+        gen[WS_GEN_LEN] = '\0';
+        *index = a;
+        *offset = 0;
+        return WS_OBJ_SNAPSHOT;
+    }
+    if (strncmp(rest, "wal/", 4) == 0) {
+        rest += 4;
+        if (!hex8(rest, &a) || rest[8] != '_' || !hex8(rest + 9, &b) ||
+            strcmp(rest + 17, ".wal.lz4") != 0)
+            return WS_OBJ_OTHER;
+        memcpy(gen, p, WS_GEN_LEN);
+        gen[WS_GEN_LEN] = '\0';
+        *index = a;
+        *offset = b;
+        return WS_OBJ_WAL;
+    }
+    return WS_OBJ_OTHER;
+}
+
+static struct ws_geninfo *gen_get(struct ws_catalog *cat, const char *name)
+{
+    struct ws_geninfo *g;
+
+    for (size_t i = 0; i < cat->ngens; i++)
+        if (strcmp(cat->gens[i].name, name) == 0)
+            return &cat->gens[i];
+    g = realloc(cat->gens, (cat->ngens + 1) * sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    cat->gens = g;
+    g = &cat->gens[cat->ngens++];
+    memset(g, 0, sizeof(*g));
+    memcpy(g->name, name, WS_GEN_LEN + 1);
+    return g;
+}
+
+static void gen_time(struct ws_geninfo *g, int64_t t)
+{
+    if (g->nsnaps + g->nsegs == 1 || t < g->created_ms)
+        g->created_ms = t;
+    if (g->nsnaps + g->nsegs == 1 || t > g->updated_ms)
+        g->updated_ms = t;
+}
+
+static int cmp_snap(const void *a, const void *b)
+{
+    const struct ws_snapinfo *x = a, *y = b;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const struct ws_seginfo *x = a, *y = b;
+    if (x->index != y->index)
+        return (x->index > y->index) - (x->index < y->index);
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+static int cmp_gen(const void *a, const void *b)
+{
+    return strcmp(((const struct ws_geninfo *)a)->name,
+                  ((const struct ws_geninfo *)b)->name);
+}
+
+static int catalog_add(struct ws_catalog *cat, const struct ws_obj *o)
+{
+    char gen[WS_GEN_LEN + 1];
+    struct ws_geninfo *g;
+    uint32_t index;
+    uint64_t offset;
+    enum ws_objkind k = ws_key_parse(o->key, gen, &index, &offset);
+
+    if (k == WS_OBJ_OTHER) {
+        cat->nother++;
+        return WS_OK;
+    }
+    g = gen_get(cat, gen);
+    if (g == NULL)
+        return WS_ENOMEM;
+    if (k == WS_OBJ_SNAPSHOT) {
+        struct ws_snapinfo *s =
+            realloc(g->snaps, (g->nsnaps + 1) * sizeof(*s));
+        if (s == NULL)
+            return WS_ENOMEM;
+        g->snaps = s;
+        s[g->nsnaps++] = (struct ws_snapinfo){index, o->size, o->mtime_ms};
+    } else {
+        struct ws_seginfo *s = realloc(g->segs, (g->nsegs + 1) * sizeof(*s));
+        if (s == NULL)
+            return WS_ENOMEM;
+        g->segs = s;
+        s[g->nsegs++] =
+            (struct ws_seginfo){index, offset, o->size, o->mtime_ms};
+    }
+    gen_time(g, o->mtime_ms);
+    return WS_OK;
+}
+
+int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
+                     struct ws_err *err)
+{
+    struct ws_catalog c = {0};
+
+    for (size_t i = 0; i < l->n; i++) {
+        if (catalog_add(&c, &l->v[i]) != WS_OK) {
+            ws_catalog_free(&c);
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        }
+    }
+    if (c.ngens > 1)
+        qsort(c.gens, c.ngens, sizeof(*c.gens), cmp_gen);
+    for (size_t i = 0; i < c.ngens; i++) {
+        struct ws_geninfo *g = &c.gens[i];
+        if (g->nsnaps > 1)
+            qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
+        if (g->nsegs > 1)
+            qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
+    }
+    *cat = c;
+    return WS_OK;
+}
+
+const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
+                                         const char *gen)
+{
+    for (size_t i = 0; i < cat->ngens; i++)
+        if (strcmp(cat->gens[i].name, gen) == 0)
+            return &cat->gens[i];
+    return NULL;
+}
+
+const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat)
+{
+    const struct ws_geninfo *best = NULL;
+
+    for (size_t i = 0; i < cat->ngens; i++) {
+        const struct ws_geninfo *g = &cat->gens[i];
+        if (g->nsnaps == 0)
+            continue;
+        if (best == NULL || g->updated_ms >= best->updated_ms)
+            best = g;
+    }
+    return best;
+}
+
+void ws_catalog_free(struct ws_catalog *cat)
+{
+    for (size_t i = 0; i < cat->ngens; i++) {
+        free(cat->gens[i].snaps);
+        free(cat->gens[i].segs);
+    }
+    free(cat->gens);
+    memset(cat, 0, sizeof(*cat));
+}
+
+int ws_gen_new(char out[WS_GEN_LEN + 1], struct ws_err *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[WS_GEN_LEN / 2];
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return ws_err_set(err, WS_EIO, "getrandom failed");
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[WS_GEN_LEN] = '\0';
+    return WS_OK;
+}

@@ -1,0 +1,397 @@
+/*
+ * main.c: the walship command line.
+ *
+ * Commands and flags follow Litestream v0.3 (FORMAT.md section 7): Go
+ * flag syntax (-f v, -f=v, --f), flags before positional arguments, one
+ * table of commands.  Every failure ends in one line on stderr,
+ * "walship: <what went wrong>", and exit status 1; usage errors exit 2;
+ * -h prints the command's usage on stdout and exits 0.
+ */
+#include "ws/config.h"
+#include "ws/daemon.h"
+#include "ws/log.h"
+#include "ws/replica.h"
+#include "ws/restore.h"
+#include "ws/version.h"
+
+#include <regex.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_main[] =
+    "walship replicates SQLite databases continuously.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship <command> [arguments]\n"
+    "\n"
+    "The commands are:\n"
+    "\n"
+    "\treplicate    runs a server to replicate databases\n"
+    "\trestore      recovers a database from a replica\n"
+    "\tversion      prints the walship and SQLite versions\n";
+
+static const char usage_replicate[] =
+    "The replicate command starts a server to monitor & replicate\n"
+    "databases. You can specify your database & replicas in a\n"
+    "configuration file or you can replicate a single database file\n"
+    "by specifying its path and its replicas in the command line\n"
+    "arguments.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship replicate [arguments]\n"
+    "\n"
+    "\twalship replicate [arguments] DB_PATH REPLICA_URL [REPLICA_URL...]\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    "\t-config PATH\n"
+    "\t    Specifies the configuration file.\n"
+    "\t    Defaults to $WALSHIP_CONFIG, else /etc/walship.yml\n"
+    "\n"
+    "\t-no-expand-env\n"
+    "\t    Disables environment variable expansion in configuration file.\n"
+    "\n"
+    "\t-v\n"
+    "\t    Verbose (debug) logging.\n"
+    "\n"
+    "A REPLICA_URL is file:///path/to/dir or a plain directory path.\n";
+
+static const char usage_restore[] =
+    "The restore command recovers a database from a previous snapshot\n"
+    "and WAL, verifying every object on the way.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship restore [arguments] DB_PATH\n"
+    "\n"
+    "\twalship restore [arguments] REPLICA_URL\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    "\t-config PATH\n"
+    "\t    Specifies the configuration file.\n"
+    "\t    Defaults to $WALSHIP_CONFIG, else /etc/walship.yml\n"
+    "\n"
+    "\t-no-expand-env\n"
+    "\t    Disables environment variable expansion in configuration file.\n"
+    "\n"
+    "\t-replica NAME\n"
+    "\t    Restore from a specific replica.\n"
+    "\t    Defaults to the replica with the newest data.\n"
+    "\n"
+    "\t-generation NAME\n"
+    "\t    Restore from a specific generation.\n"
+    "\t    Defaults to the generation with the newest data.\n"
+    "\n"
+    "\t-o PATH\n"
+    "\t    Output path of the restored database.\n"
+    "\t    Defaults to the original DB path. It must not exist.\n"
+    "\n"
+    "\t-if-db-not-exists\n"
+    "\t    Returns exit code of 0 if the database already exists.\n"
+    "\n"
+    "\t-if-replica-exists\n"
+    "\t    Returns exit code of 0 if no backups found.\n"
+    "\n"
+    "\t-v\n"
+    "\t    Verbose (debug) logging.\n";
+
+static const char usage_version[] =
+    "Usage:\n\n\twalship version\n\nPrints the walship version and the "
+    "SQLite version it runs with.\n";
+
+/* ---- flags -------------------------------------------------------------- */
+
+struct flag {
+    const char *name;
+    const char **str; /* string flag, or NULL */
+    int *boolean;     /* boolean flag, or NULL */
+};
+
+/* Parse leading flags; returns the index of the first positional
+ * argument, -1 after printing usage for -h, or -2 on error. */
+static int parse_flags(int argc, char **argv, const struct flag *flags,
+                       const char *usage, struct ws_err *err)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *eq;
+        const struct flag *f = NULL;
+        size_t n;
+
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+        if (strcmp(a, "--") == 0)
+            return i + 1;
+        a += a[1] == '-' ? 2 : 1;
+        if (strcmp(a, "h") == 0 || strcmp(a, "help") == 0) {
+            fputs(usage, stdout);
+            return -1;
+        }
+        eq = strchr(a, '=');
+        n = eq ? (size_t)(eq - a) : strlen(a);
+        for (const struct flag *g = flags; g->name; g++)
+            if (strlen(g->name) == n && strncmp(g->name, a, n) == 0)
+                f = g;
+        if (f == NULL) {
+            ws_err_set(err, WS_EUSAGE, "flag provided but not defined: -%.*s",
+                       (int)n, a);
+            return -2;
+        }
+        if (f->boolean) {
+            *f->boolean = eq == NULL || strcmp(eq + 1, "true") == 0 ||
+                          strcmp(eq + 1, "1") == 0;
+        } else if (eq) {
+            *f->str = eq + 1;
+        } else if (i + 1 < argc) {
+            *f->str = argv[++i];
+        } else {
+            ws_err_set(err, WS_EUSAGE, "flag needs an argument: -%s",
+                       f->name);
+            return -2;
+        }
+    }
+    return i;
+}
+
+static int is_url(const char *s)
+{
+    regex_t re;
+    int m;
+
+    if (regcomp(&re, "^[A-Za-z0-9_]+://", REG_EXTENDED | REG_NOSUB) != 0)
+        return 0;
+    m = regexec(&re, s, 0, NULL, 0) == 0;
+    regfree(&re);
+    return m;
+}
+
+static void setup_logging(const struct ws_config *c, int verbose)
+{
+    enum ws_log_level l = ws_log_level_parse(c ? c->log_level : NULL);
+
+    ws_log_init(verbose ? WS_LOG_DEBUG : l);
+}
+
+/* ---- replicate ---------------------------------------------------------- */
+
+static int cmd_replicate(int argc, char **argv, struct ws_err *err)
+{
+    const char *config = NULL, *exec_cmd = NULL;
+    int no_expand = 0, verbose = 0, i, rc;
+    struct flag flags[] = {{"config", &config, NULL},
+                           {"no-expand-env", NULL, &no_expand},
+                           {"exec", &exec_cmd, NULL},
+                           {"v", NULL, &verbose},
+                           {NULL, NULL, NULL}};
+    struct ws_config *cfg = NULL;
+
+    i = parse_flags(argc, argv, flags, usage_replicate, err);
+    if (i < 0)
+        return i == -1 ? WS_OK : WS_EUSAGE;
+    if (exec_cmd)
+        return ws_err_set(err, WS_EUSAGE, "-exec is not supported yet");
+    if (i < argc) {
+        if (config)
+            return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
+                              "and the -config flag");
+        if (argc - i < 2)
+            return ws_err_set(err, WS_EUSAGE, "must specify at least one "
+                              "replica URL for %s", argv[i]);
+        rc = ws_config_from_urls(argv[i], argv + i + 1, (size_t)(argc - i - 1),
+                                 &cfg, err);
+    } else {
+        rc = ws_config_load(config, !no_expand, &cfg, err);
+    }
+    if (rc != WS_OK)
+        return rc;
+    setup_logging(cfg, verbose);
+    rc = ws_sqlite_check(err);
+    if (rc == WS_OK) {
+        ws_info("walship version=%s sqlite=%s", WS_VERSION,
+                sqlite3_libversion());
+        rc = ws_daemon_run(cfg, err);
+    }
+    ws_config_free(cfg);
+    return rc;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+static int open_replicas(uv_loop_t *loop, const struct ws_db_config *db,
+                         const char *name, struct ws_replica **reps,
+                         size_t *n, struct ws_err *err)
+{
+    *n = 0;
+    for (size_t k = 0; k < db->nreplicas; k++) {
+        const struct ws_replica_config *rc = &db->replicas[k];
+        int e;
+        if (name && strcmp(name, rc->name) != 0)
+            continue;
+        e = ws_replica_open(loop, rc, &reps[*n], err);
+        if (e != WS_OK)
+            return e;
+        (*n)++;
+    }
+    if (*n == 0 && name)
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica \"%s\" not found for database \"%s\"",
+                          name, db->path ? db->path : "");
+    if (*n == 0)
+        return ws_err_set(err, WS_ECONFIG, "database %s has no replicas",
+                          db->path ? db->path : "");
+    return WS_OK;
+}
+
+struct restore_args {
+    const char *config, *out, *replica, *generation, *timestamp, *index;
+    const char *parallelism;
+    int no_expand, if_db, if_replica, verbose;
+};
+
+static int do_restore(const struct restore_args *a, const char *arg,
+                      struct ws_err *err)
+{
+    struct ws_config *cfg = NULL;
+    const struct ws_db_config *db = NULL;
+    struct ws_replica **reps = NULL;
+    struct ws_restore_opts o = {a->out, a->generation};
+    uv_loop_t loop;
+    size_t n = 0;
+    int rc;
+
+    if (is_url(arg)) {
+        if (a->config)
+            return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
+                              "and the -config flag");
+        if (a->out == NULL)
+            return ws_err_set(err, WS_EUSAGE, "output path required");
+        rc = ws_config_from_urls(NULL, (char *const *)&arg, 1, &cfg, err);
+    } else {
+        rc = ws_config_load(a->config, !a->no_expand, &cfg, err);
+    }
+    if (rc != WS_OK)
+        return rc;
+    setup_logging(cfg, a->verbose);
+    db = is_url(arg) ? &cfg->dbs[0] : ws_config_find_db(cfg, arg);
+    if (db == NULL) {
+        ws_config_free(cfg);
+        return ws_err_set(err, WS_ENOTFOUND,
+                          "database not found in config: %s", arg);
+    }
+    if (o.output == NULL)
+        o.output = db->path;
+    if (a->if_db && access(o.output, F_OK) == 0) {
+        ws_info("database already exists, skipping");
+        ws_config_free(cfg);
+        return WS_OK;
+    }
+    uv_loop_init(&loop);
+    reps = calloc(db->nreplicas + 1, sizeof(*reps));
+    rc = reps ? open_replicas(&loop, db, a->replica, reps, &n, err)
+              : ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (rc == WS_OK)
+        rc = ws_restore(reps, n, &o, err);
+    if (rc == WS_ENOTFOUND && a->if_replica) {
+        ws_info("no matching backups found");
+        rc = WS_OK;
+    } else if (rc == WS_OK) {
+        ws_info("restored database path=%s", o.output);
+    }
+    for (size_t k = 0; k < n; k++)
+        ws_replica_free(reps[k]);
+    free(reps);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    ws_config_free(cfg);
+    return rc;
+}
+
+static int cmd_restore(int argc, char **argv, struct ws_err *err)
+{
+    struct restore_args a;
+    struct flag flags[] = {{"config", &a.config, NULL},
+                           {"no-expand-env", NULL, &a.no_expand},
+                           {"o", &a.out, NULL},
+                           {"replica", &a.replica, NULL},
+                           {"generation", &a.generation, NULL},
+                           {"index", &a.index, NULL},
+                           {"timestamp", &a.timestamp, NULL},
+                           {"parallelism", &a.parallelism, NULL},
+                           {"if-db-not-exists", NULL, &a.if_db},
+                           {"if-replica-exists", NULL, &a.if_replica},
+                           {"v", NULL, &a.verbose},
+                           {NULL, NULL, NULL}};
+    int i;
+
+    memset(&a, 0, sizeof(a));
+    i = parse_flags(argc, argv, flags, usage_restore, err);
+    if (i < 0)
+        return i == -1 ? WS_OK : WS_EUSAGE;
+    if (a.index || a.timestamp)
+        return ws_err_set(err, WS_EUSAGE,
+                          "-index and -timestamp are not supported yet");
+    if (i >= argc)
+        return ws_err_set(err, WS_EUSAGE, "database path or replica URL "
+                          "required");
+    if (i + 1 < argc)
+        return ws_err_set(err, WS_EUSAGE, "too many arguments");
+    return do_restore(&a, argv[i], err);
+}
+
+/* ---- version ------------------------------------------------------------ */
+
+static int cmd_version(int argc, char **argv, struct ws_err *err)
+{
+    struct flag flags[] = {{NULL, NULL, NULL}};
+    int i = parse_flags(argc, argv, flags, usage_version, err);
+
+    if (i < 0)
+        return i == -1 ? WS_OK : WS_EUSAGE;
+    if (i < argc)
+        return ws_err_set(err, WS_EUSAGE, "too many arguments");
+    printf("walship %s (SQLite %s%s)\n", WS_VERSION, sqlite3_libversion(),
+           ws_sqlite_fixed(sqlite3_libversion_number())
+               ? ""
+               : ", WITHOUT the WAL-reset fix");
+    return WS_OK;
+}
+
+static const struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv, struct ws_err *err);
+} commands[] = {
+    {"replicate", cmd_replicate},
+    {"restore", cmd_restore},
+    {"version", cmd_version},
+};
+
+int main(int argc, char **argv)
+{
+    struct ws_err err = {0};
+    int rc;
+
+    if (argc < 2 || strcmp(argv[1], "help") == 0 ||
+        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        rc = commands[i].fn(argc - 1, argv + 1, &err);
+        if (rc == WS_OK)
+            return 0;
+        fprintf(stderr, "walship: %s\n",
+                err.msg[0] ? err.msg : ws_strerror(rc));
+        return rc == WS_EUSAGE ? 2 : 1;
+    }
+    fprintf(stderr, "walship %s: unknown command\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,77 @@
+/*
+ * replica.c: backend selection and the synchronous runner.
+ */
+#include "ws/replica.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
+                    struct ws_replica **out, struct ws_err *err)
+{
+    struct ws_replica *r;
+    const struct ws_replica_ops *ops = NULL;
+
+    if (cfg->type == NULL || strcmp(cfg->type, "file") == 0)
+        ops = &ws_replica_file_ops;
+    if (ops == NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica %s: type \"%s\" is not supported yet",
+                          cfg->name, cfg->type);
+    if (cfg->path == NULL || cfg->path[0] == '\0')
+        return ws_err_set(err, WS_ECONFIG, "%s replica path required",
+                          ops->type);
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    r->ops = ops;
+    r->cfg = cfg;
+    r->loop = loop;
+    *out = r;
+    return WS_OK;
+}
+
+void ws_replica_free(struct ws_replica *r)
+{
+    if (r == NULL)
+        return;
+    if (r->ops->free)
+        r->ops->free(r);
+    free(r);
+}
+
+void ws_replica_submit(struct ws_replica *r, struct ws_req *req)
+{
+    req->r = r;
+    req->rc = WS_OK;
+    ws_err_clear(&req->err);
+    r->ops->submit(r, req);
+}
+
+void ws_replica_done(struct ws_req *req)
+{
+    if (req->rc != WS_OK && req->err.code == WS_OK)
+        ws_err_set(&req->err, req->rc, "%s", ws_strerror(req->rc));
+    req->cb(req);
+}
+
+static void run_cb(struct ws_req *req)
+{
+    *(int *)req->data = 1;
+}
+
+int ws_replica_run(struct ws_replica *r, struct ws_req *req)
+{
+    int done = 0;
+    void (*cb)(struct ws_req *) = req->cb;
+    void *data = req->data;
+
+    req->cb = run_cb;
+    req->data = &done;
+    ws_replica_submit(r, req);
+    while (!done)
+        uv_run(r->loop, UV_RUN_ONCE);
+    req->cb = cb;
+    req->data = data;
+    return req->rc;
+}

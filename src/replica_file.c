@@ -1,0 +1,249 @@
+/*
+ * replica_file.c: the directory replica backend.
+ *
+ * Objects are files under the replica root, at their keys.  A PUT
+ * writes `<key>.tmp`, fsyncs it, renames it over `<key>` and fsyncs the
+ * directory (and, when it had to create them, the directories above), so
+ * an object is either absent or whole.  Listings skip `*.tmp` files, as
+ * Litestream's do.  Every operation runs on the libuv thread pool; the
+ * request's callback then runs on the loop thread.
+ *
+ * New directories get mode 0700 and files 0600: a replica holds the
+ * whole database, so it is private to its owner by default.
+ */
+#include "ws/fs.h"
+#include "ws/replica.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK (256 * 1024)
+
+static int full_path(const struct ws_replica *r, const char *key, char *buf,
+                     size_t n, struct ws_err *err)
+{
+    int k = snprintf(buf, n, "%s/%s", r->cfg->path, key);
+
+    if (k < 0 || (size_t)k >= n)
+        return ws_err_set(err, WS_EIO, "path too long for key %s", key);
+    return WS_OK;
+}
+
+static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
+                    struct ws_err *err)
+{
+    char path[4096];
+    struct dirent *de;
+    DIR *d;
+    int rc = WS_OK;
+
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    d = opendir(path);
+    if (d == NULL)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? WS_OK
+                   : ws_err_set(err, WS_EIO, "list %s: %s", path,
+                                strerror(errno));
+    while (rc == WS_OK && (de = readdir(d)) != NULL) {
+        char child[WS_KEY_MAX], full[4096];
+        struct stat st;
+        size_t n = strlen(de->d_name);
+
+        if (de->d_name[0] == '.' &&
+            (n == 1 || (n == 2 && de->d_name[1] == '.')))
+            continue;
+        if (snprintf(child, sizeof(child), "%s%s%s", rel,
+                     rel[0] && rel[strlen(rel) - 1] != '/' ? "/" : "",
+                     de->d_name) >= (int)sizeof(child))
+            continue;
+        snprintf(full, sizeof(full), "%s/%s", root, child);
+        if (lstat(full, &st) != 0)
+            continue; /* removed while listing */
+        if (S_ISDIR(st.st_mode)) {
+            rc = list_dir(root, child, l, err);
+        } else if (S_ISREG(st.st_mode)) {
+            if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0)
+                continue;
+            if (ws_objlist_add(l, child, (uint64_t)st.st_size,
+                               (int64_t)st.st_mtim.tv_sec * 1000 +
+                                   st.st_mtim.tv_nsec / 1000000) != WS_OK)
+                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+struct put_state {
+    int fd;
+    uint64_t off;
+    const char *path;
+};
+
+static int put_sink(void *ctx, const void *buf, size_t len,
+                    struct ws_err *err)
+{
+    struct put_state *p = ctx;
+    int rc = ws_fs_pwrite(p->fd, buf, len, p->off, err);
+
+    if (rc != WS_OK)
+        return ws_err_wrap(err, "%s", p->path);
+    p->off += len;
+    return WS_OK;
+}
+
+/* mkdir -p the object's directory; fsync each parent of a directory we
+ * created so the new entries themselves are durable. */
+static int make_dirs(const char *root, const char *dir, struct ws_err *err)
+{
+    struct stat st;
+    char *parent;
+    int rc;
+
+    if (stat(dir, &st) == 0)
+        return WS_OK;
+    if (strlen(dir) <= strlen(root))
+        return ws_fs_mkdir_p(dir, 0700, err);
+    parent = ws_path_dir(dir);
+    if (parent == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = make_dirs(root, parent, err);
+    if (rc == WS_OK && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        rc = ws_err_set(err, WS_EIO, "mkdir %s: %s", dir, strerror(errno));
+    if (rc == WS_OK)
+        rc = ws_fs_fsync_dir(parent, err);
+    free(parent);
+    return rc;
+}
+
+static int do_put(struct ws_req *req, const char *path)
+{
+    char tmp[4200];
+    struct put_state p = {-1, 0, tmp};
+    char *dir = ws_path_dir(path);
+    int rc;
+
+    if (dir == NULL)
+        return ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+    rc = make_dirs(req->r->cfg->path, dir, &req->err);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (rc == WS_OK) {
+        p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (p.fd < 0)
+            rc = ws_err_set(&req->err, WS_EIO, "create %s: %s", tmp,
+                            strerror(errno));
+    }
+    if (rc == WS_OK)
+        rc = req->produce(req->produce_ctx, put_sink, &p, &req->err);
+    if (rc == WS_OK)
+        rc = ws_fs_fsync(p.fd, tmp, &req->err);
+    if (p.fd >= 0 && close(p.fd) != 0 && rc == WS_OK)
+        rc = ws_err_set(&req->err, WS_EIO, "close %s: %s", tmp,
+                        strerror(errno));
+    if (rc == WS_OK && rename(tmp, path) != 0)
+        rc = ws_err_set(&req->err, WS_EIO, "rename %s: %s", tmp,
+                        strerror(errno));
+    if (rc == WS_OK)
+        rc = ws_fs_fsync_dir(dir, &req->err);
+    if (rc != WS_OK)
+        unlink(tmp);
+    req->put_size = p.off;
+    free(dir);
+    return rc;
+}
+
+static int do_get(struct ws_req *req, const char *path)
+{
+    uint8_t *buf;
+    uint64_t off = 0;
+    int fd, rc = WS_OK;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT
+                   ? ws_err_set(&req->err, WS_ENOTFOUND,
+                                "object %s does not exist", req->key)
+                   : ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
+                                strerror(errno));
+    buf = malloc(CHUNK);
+    if (buf == NULL)
+        rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+    while (rc == WS_OK) {
+        size_t got;
+        rc = ws_fs_pread(fd, buf, CHUNK, off, &got, &req->err);
+        if (rc != WS_OK || got == 0)
+            break;
+        rc = req->sink(req->sink_ctx, buf, got, &req->err);
+        off += got;
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static void on_work(uv_work_t *w)
+{
+    struct ws_req *req = w->data;
+    char path[4096];
+    int rc;
+
+    rc = full_path(req->r, req->key, path, sizeof(path), &req->err);
+    if (rc == WS_OK) {
+        switch (req->type) {
+        case WS_REQ_LIST:
+            rc = list_dir(req->r->cfg->path, req->key, &req->list,
+                          &req->err);
+            break;
+        case WS_REQ_PUT:
+            rc = do_put(req, path);
+            break;
+        case WS_REQ_GET:
+            rc = do_get(req, path);
+            break;
+        case WS_REQ_DEL:
+            rc = ws_fs_rm_rf(path, &req->err);
+            break;
+        }
+    }
+    req->rc = rc;
+}
+
+static void on_done(uv_work_t *w, int status)
+{
+    struct ws_req *req = w->data;
+
+    if (status != 0 && req->rc == WS_OK)
+        req->rc = ws_err_set(&req->err, WS_EIO, "cancelled");
+    ws_replica_done(req);
+}
+
+static void file_submit(struct ws_replica *r, struct ws_req *req)
+{
+    int rc;
+
+    req->work.data = req;
+    rc = uv_queue_work(r->loop, &req->work, on_work, on_done);
+    if (rc != 0) {
+        req->rc = ws_err_set(&req->err, WS_EIO, "queue work: %s",
+                             uv_strerror(rc));
+        ws_replica_done(req);
+    }
+}
+
+static void file_describe(const struct ws_replica *r, char *buf, size_t n)
+{
+    snprintf(buf, n, "path=%s", r->cfg->path);
+}
+
+const struct ws_replica_ops ws_replica_file_ops = {
+    "file",
+    file_submit,
+    file_describe,
+    NULL,
+};

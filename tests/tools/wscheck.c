@@ -1,0 +1,644 @@
+/*
+ * wscheck: the restore oracle (RELIABILITY.md section 8, O2 and O3).
+ *
+ *   wscheck [-csv CSV] DB   O2: integrity_check is ok, foreign_key_check is
+ *                           empty, txlog.seq is exactly 1..n, and the
+ *                           multiset hash of t equals the digest of seq n
+ *                           (and, with -csv, the digest wsload logged for
+ *                           n).  Prints "ok seq=N digest=HEX".
+ *   wscheck -eq A B         O3: the same schema and the same rows, value by
+ *                           value with types, in every table (except
+ *                           sqlite_*), and integrity_check ok on both.
+ *                           Prints "equal tables=N rows=M".
+ *   wscheck -seq DB         prints max(seq) of txlog (0 when empty).
+ *
+ * Databases are opened read-only ("file:PATH?mode=ro"), each check in one
+ * read transaction, so DB may be checked while wsload writes it.  Results
+ * go to stdout; a failure prints one line "wscheck: <what failed>" to
+ * stderr and exits 1; a usage error exits 2.
+ *
+ * The multiset hash code is repeated from wsload.c; keep the two in step.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+static const char usage[] = "usage: wscheck [-csv CSV] DB\n"
+                            "       wscheck -eq A B\n"
+                            "       wscheck -seq DB\n";
+
+struct mhash {
+    uint64_t hi, lo;
+};
+
+static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int failf(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("wscheck: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static int fail_db(sqlite3 *db, const char *path, const char *what)
+{
+    return failf("%s: %s: %s (%d)", path, what, sqlite3_errmsg(db),
+                 sqlite3_extended_errcode(db));
+}
+
+/* ---- the multiset hash (same code in wsload.c) ---- */
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static void mh_add(struct mhash *a, struct mhash x)
+{
+    a->lo += x.lo;
+    a->hi += x.hi + (a->lo < x.lo);
+}
+
+static void mh_hex(struct mhash h, char out[33])
+{
+    snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, h.hi, h.lo);
+}
+
+static int row_hash(EVP_MD_CTX *md, int64_t id, int64_t k, const void *v,
+                    size_t n, struct mhash *h)
+{
+    unsigned char head[16], sum[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+
+    put_be64(head, (uint64_t)id);
+    put_be64(head + 8, (uint64_t)k);
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(md, head, sizeof(head)) != 1 ||
+        (n > 0 && EVP_DigestUpdate(md, v, n) != 1) ||
+        EVP_DigestFinal_ex(md, sum, &len) != 1 || len != 32)
+        return -1;
+    h->hi = get_be64(sum);
+    h->lo = get_be64(sum + 8);
+    return 0;
+}
+
+/* ---- opening and small queries ---- */
+
+/* "file:" + PATH with %, ? and # escaped + "?mode=ro". */
+static char *ro_uri(const char *path)
+{
+    size_t n = strlen(path), o = 0;
+    char *u = malloc(3 * n + 32);
+
+    if (u == NULL)
+        return NULL;
+    memcpy(u, "file:", 5);
+    o = 5;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)path[i];
+
+        if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f) {
+            snprintf(u + o, 4, "%%%02X", c);
+            o += 3;
+        } else {
+            u[o++] = (char)c;
+        }
+    }
+    memcpy(u + o, "?mode=ro", 9);
+    return u;
+}
+
+static int open_ro(const char *path, sqlite3 **db)
+{
+    char *uri = ro_uri(path);
+    int rc;
+
+    *db = NULL;
+    if (uri == NULL)
+        return failf("out of memory");
+    rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    if (rc != SQLITE_OK)
+        return failf("%s: cannot open: %s", path,
+                     *db ? sqlite3_errmsg(*db) : "out of memory");
+    sqlite3_busy_timeout(*db, 5000);
+    if (sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return fail_db(*db, path, "BEGIN");
+    return 0;
+}
+
+/* The first column of the one-row query sql, as an int64 (NULL = 0). */
+static int query_i64(sqlite3 *db, const char *path, const char *sql,
+                     int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return fail_db(db, path, sql);
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail_db(db, path, sql);
+    return 0;
+}
+
+/* A one-row "ok" from integrity_check, and no rows from foreign_key_check. */
+static int check_integrity(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st;
+    int rc, rows = 0, bad = 0;
+    char first[256] = "";
+
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail_db(db, path, "PRAGMA integrity_check");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+
+        if (rows++ == 0)
+            snprintf(first, sizeof(first), "%s", t ? (const char *)t : "");
+        if (t == NULL || strcmp((const char *)t, "ok") != 0)
+            bad = 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail_db(db, path, "PRAGMA integrity_check");
+    if (bad || rows != 1)
+        return failf("%s: integrity_check: %s", path, first);
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail_db(db, path, "PRAGMA foreign_key_check");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        bad = failf("%s: foreign_key_check: table %s violates its foreign "
+                    "keys",
+                    path, (const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        bad = fail_db(db, path, "PRAGMA foreign_key_check");
+    sqlite3_finalize(st);
+    return bad;
+}
+
+/* ---- wscheck DB ---- */
+
+static int check_tables(sqlite3 *db, const char *path)
+{
+    int64_t n;
+
+    if (query_i64(db, path,
+                  "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                  "AND name IN ('t', 'txlog')",
+                  &n))
+        return 1;
+    if (n != 2)
+        return failf("%s: no tables t and txlog (not a wsload database)", path);
+    return 0;
+}
+
+/* seq must be exactly 1..n; sets *n. */
+static int check_seq(sqlite3 *db, const char *path, int64_t *n)
+{
+    sqlite3_stmt *st;
+    int64_t want = 1;
+    int rc, bad = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT seq FROM txlog ORDER BY seq", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail_db(db, path, "SELECT seq FROM txlog");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t s = sqlite3_column_int64(st, 0);
+
+        if (s != want) {
+            bad = failf("%s: txlog is not 1..n: expected seq %" PRId64
+                        ", found %" PRId64,
+                        path, want, s);
+            break;
+        }
+        want++;
+    }
+    if (!bad && rc != SQLITE_DONE)
+        bad = fail_db(db, path, "SELECT seq FROM txlog");
+    sqlite3_finalize(st);
+    *n = want - 1;
+    return bad;
+}
+
+/* The digest stored with seq n ("0...0" for n = 0). */
+static int stored_digest(sqlite3 *db, const char *path, int64_t n, char out[33])
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    mh_hex((struct mhash){0, 0}, out);
+    if (n == 0)
+        return 0;
+    if (sqlite3_prepare_v2(db, "SELECT digest FROM txlog WHERE seq = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail_db(db, path, "SELECT digest FROM txlog");
+    sqlite3_bind_int64(st, 1, n);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+        sqlite3_column_bytes(st, 0) == 32)
+        memcpy(out, sqlite3_column_text(st, 0), 33);
+    else
+        rc = rc == SQLITE_ROW ? -1 : rc;
+    sqlite3_finalize(st);
+    if (rc == -1)
+        return failf("%s: txlog digest of seq %" PRId64 " is not 32 hex "
+                     "digits",
+                     path, n);
+    if (rc != SQLITE_ROW)
+        return fail_db(db, path, "SELECT digest FROM txlog");
+    return 0;
+}
+
+/* The multiset hash over the rows of t. */
+static int recompute(sqlite3 *db, const char *path, char out[33])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct mhash sum = {0, 0}, h;
+    sqlite3_stmt *st = NULL;
+    int rc, bad = 0;
+
+    if (md == NULL)
+        return failf("out of memory");
+    if (sqlite3_prepare_v2(db, "SELECT id, k, v FROM t", -1, &st, NULL) !=
+        SQLITE_OK) {
+        EVP_MD_CTX_free(md);
+        return fail_db(db, path, "SELECT id, k, v FROM t");
+    }
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+
+        if (sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+            sqlite3_column_type(st, 2) != SQLITE_BLOB)
+            bad = failf("%s: t row %" PRId64 ": k is not an integer or v "
+                        "not a blob",
+                        path, id);
+        else if (row_hash(md, id, sqlite3_column_int64(st, 1),
+                          sqlite3_column_blob(st, 2),
+                          (size_t)sqlite3_column_bytes(st, 2), &h) != 0)
+            bad = failf("SHA-256 failed");
+        else
+            mh_add(&sum, h);
+    }
+    if (!bad && rc != SQLITE_DONE)
+        bad = fail_db(db, path, "SELECT id, k, v FROM t");
+    sqlite3_finalize(st);
+    EVP_MD_CTX_free(md);
+    mh_hex(sum, out);
+    return bad;
+}
+
+/*
+ * With -csv: the digest wsload logged for seq n must be the same.  wsload
+ * logs after COMMIT returns, so n may be one past the CSV's last line (and
+ * an unfinished last line is ignored).
+ */
+static int check_csv(const char *csv, int64_t n, const char *digest)
+{
+    FILE *f = fopen(csv, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int64_t last = 0;
+    int found = 0, bad = 0;
+
+    if (f == NULL)
+        return failf("%s: %s", csv, strerror(errno));
+    while (!found && !bad && (len = getline(&line, &cap, f)) > 0) {
+        char *end, *d;
+        long long s;
+
+        if (line[len - 1] != '\n')
+            break; /* a line still being written */
+        errno = 0;
+        s = strtoll(line, &end, 10);
+        d = strrchr(line, ',');
+        if (errno != 0 || end == line || *end != ',' || d == NULL ||
+            strlen(d + 1) < 32) {
+            bad = failf("%s: malformed line \"%.60s\"", csv, line);
+            break;
+        }
+        last = s > last ? s : last;
+        if (s == n) {
+            found = 1;
+            if (strncmp(d + 1, digest, 32) != 0)
+                bad = failf("%s: digest of seq %" PRId64 " is %.32s, the "
+                            "database has %s",
+                            csv, n, d + 1, digest);
+        }
+    }
+    free(line);
+    fclose(f);
+    if (!found && !bad && n > last + 1)
+        bad = failf("%s: seq %" PRId64 " is beyond the last logged seq %" PRId64
+                    " + 1",
+                    csv, n, last);
+    if (!found && !bad && n > 0 && n <= last)
+        bad = failf("%s: seq %" PRId64 " is not logged", csv, n);
+    return bad;
+}
+
+static int cmd_check(const char *path, const char *csv)
+{
+    sqlite3 *db;
+    int64_t n = 0;
+    char want[33] = "", have[33] = "";
+    int bad;
+
+    bad = open_ro(path, &db);
+    if (!bad)
+        bad = check_integrity(db, path);
+    if (!bad)
+        bad = check_tables(db, path);
+    if (!bad)
+        bad = check_seq(db, path, &n);
+    if (!bad)
+        bad = stored_digest(db, path, n, want);
+    if (!bad)
+        bad = recompute(db, path, have);
+    if (!bad && strcmp(want, have) != 0)
+        bad = failf("%s: digest mismatch at seq %" PRId64 ": txlog %s, rows "
+                    "%s",
+                    path, n, want, have);
+    sqlite3_close(db);
+    if (!bad && csv != NULL)
+        bad = check_csv(csv, n, have);
+    if (bad)
+        return 1;
+    printf("ok seq=%" PRId64 " digest=%s\n", n, have);
+    return 0;
+}
+
+static int cmd_seq(const char *path)
+{
+    sqlite3 *db;
+    int64_t n = 0;
+    int bad;
+
+    bad = open_ro(path, &db);
+    if (!bad)
+        bad = check_tables(db, path);
+    if (!bad)
+        bad =
+            query_i64(db, path, "SELECT coalesce(max(seq), 0) FROM txlog", &n);
+    sqlite3_close(db);
+    if (bad)
+        return 1;
+    printf("%" PRId64 "\n", n);
+    return 0;
+}
+
+/* ---- wscheck -eq A B ---- */
+
+struct side {
+    const char *path;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+};
+
+static const char schema_sql[] =
+    "SELECT type, name, tbl_name, sql FROM sqlite_schema "
+    "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name";
+
+static int same_value(sqlite3_stmt *a, sqlite3_stmt *b, int i)
+{
+    int t = sqlite3_column_type(a, i);
+
+    if (t != sqlite3_column_type(b, i))
+        return 0;
+    switch (t) {
+    case SQLITE_NULL:
+        return 1;
+    case SQLITE_INTEGER:
+        return sqlite3_column_int64(a, i) == sqlite3_column_int64(b, i);
+    case SQLITE_FLOAT: {
+        double x = sqlite3_column_double(a, i);
+        double y = sqlite3_column_double(b, i);
+
+        return memcmp(&x, &y, sizeof(x)) == 0;
+    }
+    default: { /* TEXT or BLOB: the bytes as stored */
+        const void *x = sqlite3_column_blob(a, i);
+        const void *y = sqlite3_column_blob(b, i);
+        int n = sqlite3_column_bytes(a, i);
+
+        return n == sqlite3_column_bytes(b, i) &&
+               (n == 0 || memcmp(x, y, (size_t)n) == 0);
+    }
+    }
+}
+
+/* Step both statements; 1 = row, 0 = done, -1 = error (reported). */
+static int step_side(struct side *s, const char *what)
+{
+    int rc = sqlite3_step(s->st);
+
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    fail_db(s->db, s->path, what);
+    return -1;
+}
+
+/* Ordered by rowid, or by every column for a WITHOUT ROWID table. */
+static int prepare_rows(struct side *s, const char *table)
+{
+    char *sql = sqlite3_mprintf("SELECT * FROM \"%w\" ORDER BY rowid", table);
+    int rc, ncol;
+
+    if (sql == NULL)
+        return failf("out of memory");
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &s->st, NULL);
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK)
+        return 0;
+    sql = sqlite3_mprintf("SELECT * FROM \"%w\"", table);
+    rc = sql ? sqlite3_prepare_v2(s->db, sql, -1, &s->st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK)
+        return fail_db(s->db, s->path, table);
+    ncol = sqlite3_column_count(s->st);
+    sqlite3_finalize(s->st);
+    s->st = NULL;
+    sql = sqlite3_mprintf("SELECT * FROM \"%w\" ORDER BY 1", table);
+    for (int i = 2; sql != NULL && i <= ncol; i++) {
+        char *more = sqlite3_mprintf("%s, %d", sql, i);
+
+        sqlite3_free(sql);
+        sql = more;
+    }
+    rc = sql ? sqlite3_prepare_v2(s->db, sql, -1, &s->st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK)
+        return fail_db(s->db, s->path, table);
+    return 0;
+}
+
+static int compare_rows(struct side *a, struct side *b, const char *table,
+                        int64_t *rows)
+{
+    int64_t r = 0;
+    int bad = prepare_rows(a, table);
+
+    if (!bad)
+        bad = prepare_rows(b, table);
+    while (!bad) {
+        int ra = step_side(a, table), rb = step_side(b, table), ncol;
+
+        if (ra < 0 || rb < 0) {
+            bad = 1;
+        } else if (ra != rb) {
+            bad = failf("table %s differs: %s has more rows (%" PRId64
+                        " in common)",
+                        table, ra ? a->path : b->path, r);
+        } else if (ra == 0) {
+            break;
+        } else {
+            ncol = sqlite3_column_count(a->st);
+            for (int i = 0; !bad && i < ncol; i++)
+                if (!same_value(a->st, b->st, i))
+                    bad = failf("table %s differs: row %" PRId64
+                                " (in rowid order), column %s",
+                                table, r + 1, sqlite3_column_name(a->st, i));
+            r++;
+        }
+    }
+    sqlite3_finalize(a->st);
+    sqlite3_finalize(b->st);
+    a->st = b->st = NULL;
+    *rows += r;
+    return bad;
+}
+
+/* (type, name) order, as in schema_sql's ORDER BY (BINARY collation). */
+static int schema_key_cmp(sqlite3_stmt *a, sqlite3_stmt *b)
+{
+    for (int i = 0; i < 2; i++) {
+        const char *x = (const char *)sqlite3_column_text(a, i);
+        const char *y = (const char *)sqlite3_column_text(b, i);
+        int c = strcmp(x ? x : "", y ? y : "");
+
+        if (c != 0)
+            return c;
+    }
+    return 0;
+}
+
+/* Compare the schemas in lockstep, then the rows of each table. */
+static int compare_all(struct side *a, struct side *b, int64_t *tables,
+                       int64_t *rows)
+{
+    sqlite3_stmt *sa = NULL, *sb = NULL;
+    int bad = 0;
+
+    if (sqlite3_prepare_v2(a->db, schema_sql, -1, &sa, NULL) != SQLITE_OK)
+        bad = fail_db(a->db, a->path, "SELECT FROM sqlite_schema");
+    else if (sqlite3_prepare_v2(b->db, schema_sql, -1, &sb, NULL) != SQLITE_OK)
+        bad = fail_db(b->db, b->path, "SELECT FROM sqlite_schema");
+    while (!bad) {
+        struct side xa = {a->path, a->db, sa}, xb = {b->path, b->db, sb};
+        int ra = step_side(&xa, "sqlite_schema");
+        int rb = step_side(&xb, "sqlite_schema");
+        const char *type, *name, *sql;
+
+        if (ra < 0 || rb < 0) {
+            bad = 1;
+            break;
+        }
+        if (ra == 0 && rb == 0)
+            break;
+        if (ra != rb || !same_value(sa, sb, 0) || !same_value(sa, sb, 1)) {
+            /* Both are sorted: the smaller entry is missing on the other
+             * side. */
+            int first_a = rb == 0 || (ra != 0 && schema_key_cmp(sa, sb) < 0);
+            sqlite3_stmt *f = first_a ? sa : sb;
+
+            bad = failf("schema differs: %s %s only in %s",
+                        (const char *)sqlite3_column_text(f, 0),
+                        (const char *)sqlite3_column_text(f, 1),
+                        first_a ? a->path : b->path);
+            break;
+        }
+        name = (const char *)sqlite3_column_text(sa, 1);
+        if (!same_value(sa, sb, 2) || !same_value(sa, sb, 3)) {
+            bad = failf("schema differs: %s", name);
+            break;
+        }
+        type = (const char *)sqlite3_column_text(sa, 0);
+        sql = (const char *)sqlite3_column_text(sa, 3);
+        if (strcmp(type, "table") != 0 || sql == NULL ||
+            strncmp(sql, "CREATE VIRTUAL", 14) == 0)
+            continue;
+        (*tables)++;
+        bad = compare_rows(a, b, name, rows);
+    }
+    sqlite3_finalize(sa);
+    sqlite3_finalize(sb);
+    return bad;
+}
+
+static int cmd_eq(const char *pa, const char *pb)
+{
+    struct side a = {pa, NULL, NULL}, b = {pb, NULL, NULL};
+    int64_t tables = 0, rows = 0;
+    int bad;
+
+    bad = open_ro(pa, &a.db);
+    if (!bad)
+        bad = open_ro(pb, &b.db);
+    if (!bad)
+        bad = check_integrity(a.db, pa);
+    if (!bad)
+        bad = check_integrity(b.db, pb);
+    if (!bad)
+        bad = compare_all(&a, &b, &tables, &rows);
+    sqlite3_close(a.db);
+    sqlite3_close(b.db);
+    if (bad)
+        return 1;
+    printf("equal tables=%" PRId64 " rows=%" PRId64 "\n", tables, rows);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "-eq") == 0)
+        return cmd_eq(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "-seq") == 0)
+        return cmd_seq(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "-csv") == 0)
+        return cmd_check(argv[3], argv[2]);
+    if (argc == 2 && argv[1][0] != '-')
+        return cmd_check(argv[1], NULL);
+    fputs(usage, stderr);
+    return 2;
+}

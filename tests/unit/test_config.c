@@ -1,0 +1,1362 @@
+/*
+ * test_config.c: walship.yml parsing, replica URLs and durations.
+ *
+ * Every default of FORMAT.md section 8; the facts Litestream's
+ * cmd/litestream/main_test.go pins (global keys reach replicas, $VAR and
+ * ${VAR} expansion both ways, {path: /foo}, the three s3:// host forms,
+ * gcs:// which walship rejects); walship's strictness (unknown keys,
+ * duplicate keys, wrong types, bad values, each named with its line);
+ * path handling (relative, "~", Go path.Clean rules, the meta path);
+ * loading from a file and from $WALSHIP_CONFIG; and that no message ever
+ * carries a secret.  Each case runs in its own child, so chdir() and
+ * setenv() do not leak between cases.
+ */
+#include "ws/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "check.h"
+
+#define SECRET "SEKRET-d0n0t-l3ak"
+
+/* ---- helpers ---- */
+
+static struct ws_config *parse_with(const char *text, int expand_env)
+{
+    struct ws_config *c = NULL;
+    struct ws_err err = {0};
+    int rc = ws_config_parse(text, strlen(text), "walship.yml", expand_env, &c,
+                             &err);
+
+    if (rc != WS_OK)
+        CHECK_FAIL("parse failed (%d): %s", rc, err.msg);
+    ASSERT(c != NULL);
+    return c;
+}
+
+static struct ws_config *parse(const char *text)
+{
+    return parse_with(text, 1);
+}
+
+/* Parse text, which must fail with code; the message is returned in err
+ * (one line, never carrying SECRET) and *out must stay untouched. */
+static void parse_err(const char *text, int code, struct ws_err *err)
+{
+    struct ws_config *sentinel = (struct ws_config *)&sentinel, *c = sentinel;
+
+    memset(err, 0, sizeof(*err));
+    ASSERT_EQ(ws_config_parse(text, strlen(text), "walship.yml", 1, &c, err),
+              code);
+    ASSERT_EQ(err->code, code);
+    ASSERT(c == sentinel);
+    ASSERT(err->msg[0] != '\0');
+    ASSERT(strchr(err->msg, '\n') == NULL);
+    ASSERT(strstr(err->msg, SECRET) == NULL);
+}
+
+/* The message for text, which must fail with WS_ECONFIG, is want. */
+static void fails_with(const char *text, const char *want)
+{
+    struct ws_err err;
+
+    parse_err(text, WS_ECONFIG, &err);
+    ASSERT_STR_EQ(err.msg, want);
+}
+
+/* The message for text, which must fail with WS_ECONFIG, contains want. */
+static void fails_containing(const char *text, const char *want)
+{
+    struct ws_err err;
+
+    parse_err(text, WS_ECONFIG, &err);
+    ASSERT_STR_CONTAINS(err.msg, want);
+}
+
+static void url_fails(const char *url, const char *want)
+{
+    struct ws_replica_config rc = {0};
+    struct ws_err err = {0};
+
+    ASSERT_EQ(ws_config_parse_url(url, &rc, &err), WS_ECONFIG);
+    ASSERT_STR_EQ(err.msg, want);
+    ASSERT(rc.type == NULL && rc.url == NULL && rc.path == NULL);
+    ASSERT(rc.bucket == NULL);
+}
+
+static void replica_clear(struct ws_replica_config *rc)
+{
+    free(rc->name);
+    free(rc->type);
+    free(rc->url);
+    free(rc->path);
+    free(rc->bucket);
+    free(rc->region);
+    free(rc->endpoint);
+    free(rc->access_key_id);
+    free(rc->secret_access_key);
+    memset(rc, 0, sizeof(*rc));
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ASSERT(f != NULL);
+    ASSERT_EQ(fwrite(text, 1, strlen(text), f), strlen(text));
+    ASSERT_EQ(fclose(f), 0);
+}
+
+/* chdir into a fresh temporary directory; returns its getcwd() name. */
+static char *enter_tmpdir(void)
+{
+    char tmpl[] = "/tmp/ws-config-XXXXXX", *cwd;
+
+    ASSERT(mkdtemp(tmpl) != NULL);
+    ASSERT_EQ(chdir(tmpl), 0);
+    cwd = getcwd(NULL, 0);
+    ASSERT(cwd != NULL);
+    return cwd;
+}
+
+static void leave_tmpdir(char *cwd)
+{
+    ASSERT_EQ(chdir("/"), 0);
+    ASSERT_EQ(rmdir(cwd), 0);
+    free(cwd);
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+
+    ASSERT(p != NULL);
+    snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+/* ---- defaults and every key ---- */
+
+TEST(defaults)
+{
+    struct ws_config *c = parse("# a comment\n"
+                                "dbs:\n"
+                                "  - path: /data/app.db\n"
+                                "    replicas:\n"
+                                "      - path: /backup/app\n");
+    const struct ws_db_config *db;
+    const struct ws_replica_config *r;
+
+    ASSERT_STR_EQ(c->source, "walship.yml");
+    ASSERT(c->exec == NULL && c->addr == NULL);
+    ASSERT(c->access_key_id == NULL && c->secret_access_key == NULL);
+    ASSERT_STR_EQ(c->log_level, "info");
+    ASSERT_STR_EQ(c->log_type, "text");
+    ASSERT_EQ(c->log_stderr, 0);
+    ASSERT_EQ(c->ndbs, 1);
+    db = &c->dbs[0];
+    ASSERT_STR_EQ(db->path, "/data/app.db");
+    ASSERT_STR_EQ(db->meta_path, "/data/.app.db-walship");
+    ASSERT_EQ(db->line, 3);
+    ASSERT_EQ(db->monitor_interval_ms, 1000);
+    ASSERT_EQ(db->checkpoint_interval_ms, 60000);
+    ASSERT_EQ(db->min_checkpoint_page_count, 1000);
+    ASSERT_EQ(db->max_checkpoint_page_count, 10000);
+    ASSERT_EQ(db->nreplicas, 1);
+    r = &db->replicas[0];
+    ASSERT_STR_EQ(r->name, "file");
+    ASSERT_STR_EQ(r->type, "file");
+    ASSERT(r->url == NULL);
+    ASSERT_STR_EQ(r->path, "/backup/app");
+    ASSERT_EQ(r->line, 5);
+    ASSERT_EQ(r->sync_interval_ms, 1000);
+    ASSERT_EQ(r->snapshot_interval_ms, 0);
+    ASSERT_EQ(r->retention_ms, 24 * 3600 * 1000);
+    ASSERT_EQ(r->retention_check_interval_ms, 3600 * 1000);
+    ASSERT_EQ(r->validation_interval_ms, 0);
+    ASSERT(r->bucket == NULL && r->region == NULL && r->endpoint == NULL);
+    ASSERT_EQ(r->force_path_style, -1);
+    ASSERT_EQ(r->skip_verify, 0);
+    ASSERT(r->access_key_id == NULL && r->secret_access_key == NULL);
+    ws_config_free(c);
+}
+
+TEST(every_key)
+{
+    struct ws_config *c = parse("addr: \":9090\"\n"
+                                "exec: ./app -serve\n"
+                                "access-key-id: AKIDGLOBAL\n"
+                                "secret-access-key: " SECRET "\n"
+                                "logging:\n"
+                                "  level: WARNING\n"
+                                "  type: json\n"
+                                "  stderr: true\n"
+                                "dbs:\n"
+                                "  - path: /data/a.db\n"
+                                "    meta-path: /var/lib/walship/a\n"
+                                "    monitor-interval: 250ms\n"
+                                "    checkpoint-interval: 5m\n"
+                                "    min-checkpoint-page-count: 500\n"
+                                "    max-checkpoint-page-count: 0\n"
+                                "    replicas:\n"
+                                "      - type: s3\n"
+                                "        name: offsite\n"
+                                "        bucket: mybucket\n"
+                                "        path: db/a\n"
+                                "        region: eu-west-1\n"
+                                "        endpoint: https://minio.example:9000\n"
+                                "        force-path-style: false\n"
+                                "        skip-verify: yes\n"
+                                "        access-key-id: AKIDLOCAL\n"
+                                "        secret-access-key: local-secret\n"
+                                "        sync-interval: 10s\n"
+                                "        snapshot-interval: 1h30m\n"
+                                "        retention: 72h\n"
+                                "        retention-check-interval: 10m\n"
+                                "        validation-interval: 12h\n"
+                                "        age:\n"
+                                "          identities: []\n"
+                                "          recipients: []\n");
+    const struct ws_db_config *db = &c->dbs[0];
+    const struct ws_replica_config *r = &db->replicas[0];
+
+    ASSERT_STR_EQ(c->addr, ":9090");
+    ASSERT_STR_EQ(c->exec, "./app -serve");
+    ASSERT_STR_EQ(c->access_key_id, "AKIDGLOBAL");
+    ASSERT_STR_EQ(c->secret_access_key, SECRET);
+    ASSERT_STR_EQ(c->log_level, "warn");
+    ASSERT_STR_EQ(c->log_type, "json");
+    ASSERT_EQ(c->log_stderr, 1);
+    ASSERT_STR_EQ(db->meta_path, "/var/lib/walship/a");
+    ASSERT_EQ(db->monitor_interval_ms, 250);
+    ASSERT_EQ(db->checkpoint_interval_ms, 300000);
+    ASSERT_EQ(db->min_checkpoint_page_count, 500);
+    ASSERT_EQ(db->max_checkpoint_page_count, 0);
+    ASSERT_STR_EQ(r->type, "s3");
+    ASSERT_STR_EQ(r->name, "offsite");
+    ASSERT_STR_EQ(r->bucket, "mybucket");
+    ASSERT_STR_EQ(r->path, "db/a");
+    ASSERT_STR_EQ(r->region, "eu-west-1");
+    ASSERT_STR_EQ(r->endpoint, "https://minio.example:9000");
+    ASSERT_EQ(r->force_path_style, 0);
+    ASSERT_EQ(r->skip_verify, 1);
+    ASSERT_STR_EQ(r->access_key_id, "AKIDLOCAL");
+    ASSERT_STR_EQ(r->secret_access_key, "local-secret");
+    ASSERT_EQ(r->sync_interval_ms, 10000);
+    ASSERT_EQ(r->snapshot_interval_ms, 5400000);
+    ASSERT_EQ(r->retention_ms, 72 * 3600 * 1000);
+    ASSERT_EQ(r->retention_check_interval_ms, 600000);
+    ASSERT_EQ(r->validation_interval_ms, 12 * 3600 * 1000);
+    ws_config_free(c);
+}
+
+TEST(empty_and_null)
+{
+    static const char *const texts[] = {
+        "",          "\n",       "# nothing\n", "~\n",   "dbs:\n",
+        "dbs: []\n", "dbs: ~\n", "logging:\n",  "---\n", "exec:\naddr: \"\"\n",
+    };
+
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct ws_config *c = parse(texts[i]);
+
+        ASSERT_EQ(c->ndbs, 0);
+        ASSERT(c->exec == NULL && c->addr == NULL);
+        ASSERT_STR_EQ(c->log_level, "info");
+        ws_config_free(c);
+    }
+}
+
+TEST(null_keeps_defaults)
+{
+    struct ws_config *c = parse("dbs:\n"
+                                "  - path: /d.db\n"
+                                "    monitor-interval:\n"
+                                "    replicas:\n"
+                                "      - path: /b\n"
+                                "        sync-interval: ~\n"
+                                "        name: \"\"\n"
+                                "        age:\n"
+                                "  - path: /e.db\n"
+                                "    replicas:\n");
+
+    ASSERT_EQ(c->ndbs, 2);
+    ASSERT_EQ(c->dbs[0].monitor_interval_ms, 1000);
+    ASSERT_EQ(c->dbs[0].replicas[0].sync_interval_ms, 1000);
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].name, "file");
+    ASSERT_EQ(c->dbs[1].nreplicas, 0);
+    ASSERT(c->dbs[1].replicas == NULL);
+    ws_config_free(c);
+}
+
+/* ---- Litestream's cmd/litestream/main_test.go ---- */
+
+TEST(litestream_global_settings_reach_replicas)
+{
+    struct ws_config *c = parse("access-key-id: XXX\n"
+                                "secret-access-key: YYY\n"
+                                "\n"
+                                "dbs:\n"
+                                "  - path: /path/to/db\n"
+                                "    replicas:\n"
+                                "      - url: s3://foo/bar\n"
+                                "      - url: s3://baz/qux\n"
+                                "        name: own\n"
+                                "        access-key-id: AAA\n");
+    const struct ws_replica_config *r = c->dbs[0].replicas;
+
+    ASSERT_STR_EQ(r[0].access_key_id, "XXX");
+    ASSERT_STR_EQ(r[0].secret_access_key, "YYY");
+    ASSERT_STR_EQ(r[1].access_key_id, "AAA");
+    ASSERT_STR_EQ(r[1].secret_access_key, "YYY");
+    ws_config_free(c);
+}
+
+TEST(litestream_expand_env)
+{
+    struct ws_config *c;
+
+    ASSERT_EQ(setenv("WALSHIP_TEST_0129380", "/path/to/db", 1), 0);
+    ASSERT_EQ(setenv("WALSHIP_TEST_1872363", "/path/to/replica", 1), 0);
+    ASSERT_EQ(setenv("WALSHIP_TEST_19028374", "s3://foo/bar", 1), 0);
+    unsetenv("WALSHIP_TEST_NO_SUCH_ENV");
+    c = parse("exec: <${WALSHIP_TEST_NO_SUCH_ENV}>\n"
+              "dbs:\n"
+              "  - path: $WALSHIP_TEST_0129380\n"
+              "    replicas:\n"
+              "      - path: ${WALSHIP_TEST_1872363}\n"
+              "      - url: ${WALSHIP_TEST_19028374}\n");
+    ASSERT_STR_EQ(c->exec, "<>");
+    ASSERT_STR_EQ(c->dbs[0].path, "/path/to/db");
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].path, "/path/to/replica");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].url, "s3://foo/bar");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].bucket, "foo");
+    ws_config_free(c);
+
+    /* An unset variable expands to nothing. */
+    c = parse("exec: ${WALSHIP_TEST_NO_SUCH_ENV}\n");
+    ASSERT(c->exec == NULL);
+    ws_config_free(c);
+}
+
+TEST(litestream_no_expand_env)
+{
+    struct ws_config *c;
+
+    ASSERT_EQ(setenv("WALSHIP_TEST_0129380", "/path/to/db", 1), 0);
+    c = parse_with("exec: ${WALSHIP_TEST_NO_SUCH_ENV}\n"
+                   "addr: $WALSHIP_TEST_0129380\n",
+                   0);
+    ASSERT_STR_EQ(c->exec, "${WALSHIP_TEST_NO_SUCH_ENV}");
+    ASSERT_STR_EQ(c->addr, "$WALSHIP_TEST_0129380");
+    ws_config_free(c);
+}
+
+TEST(expand_env_edge_cases)
+{
+    struct ws_config *c;
+
+    ASSERT_EQ(setenv("WS_T_A", "x", 1), 0);
+    ASSERT_EQ(setenv("_b9", "y", 1), 0);
+    /* Lone '$', "$$", "${1}", an unclosed "${", digits after '$'. */
+    c = parse("exec: \"a$ $$ ${1} ${WS_T_A $1 $-\"\n"
+              "addr: \"$WS_T_A$_b9 ${WS_T_A}z $WS_T_A.$\"\n");
+    ASSERT_STR_EQ(c->exec, "a$ $$ ${1} ${WS_T_A $1 $-");
+    ASSERT_STR_EQ(c->addr, "xy xz x.$");
+    ws_config_free(c);
+    c = parse("exec: x$");
+    ASSERT_STR_EQ(c->exec, "x$");
+    ws_config_free(c);
+}
+
+TEST(litestream_file_replica_path)
+{
+    struct ws_config *c = parse("dbs:\n"
+                                "  - path: /db\n"
+                                "    replicas: [{path: /foo}]\n");
+    const struct ws_replica_config *r = &c->dbs[0].replicas[0];
+
+    ASSERT_STR_EQ(r->type, "file");
+    ASSERT_STR_EQ(r->path, "/foo");
+    ASSERT_STR_EQ(c->dbs[0].meta_path, "/.db-walship");
+    ws_config_free(c);
+}
+
+TEST(litestream_s3_urls)
+{
+    struct ws_replica_config rc = {0};
+    struct ws_err err = {0};
+
+    ASSERT_EQ(ws_config_parse_url("s3://foo/bar", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.type, "s3");
+    ASSERT_STR_EQ(rc.url, "s3://foo/bar");
+    ASSERT_STR_EQ(rc.bucket, "foo");
+    ASSERT_STR_EQ(rc.path, "bar");
+    ASSERT(rc.region == NULL && rc.endpoint == NULL);
+    ASSERT_EQ(rc.force_path_style, -1);
+
+    /* Calling again replaces the fields (ASan checks nothing leaks). */
+    ASSERT_EQ(ws_config_parse_url("s3://foo.localhost:9000/bar", &rc, &err),
+              WS_OK);
+    ASSERT_STR_EQ(rc.bucket, "foo");
+    ASSERT_STR_EQ(rc.path, "bar");
+    ASSERT_STR_EQ(rc.region, "us-east-1");
+    ASSERT_STR_EQ(rc.endpoint, "http://localhost:9000");
+    ASSERT_EQ(rc.force_path_style, 1);
+
+    ASSERT_EQ(ws_config_parse_url("s3://foo.s3.us-west-000.backblazeb2.com/bar",
+                                  &rc, &err),
+              WS_OK);
+    ASSERT_STR_EQ(rc.bucket, "foo");
+    ASSERT_STR_EQ(rc.path, "bar");
+    ASSERT_STR_EQ(rc.region, "us-west-000");
+    ASSERT_STR_EQ(rc.endpoint, "https://s3.us-west-000.backblazeb2.com");
+    ASSERT_EQ(rc.force_path_style, 1);
+    replica_clear(&rc);
+}
+
+TEST(litestream_gcs_url_rejected)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - url: gcs://foo/bar\n",
+               "walship.yml:4: unsupported replica url scheme: \"gcs\"");
+    url_fails("gcs://foo/bar", "unsupported replica url scheme: \"gcs\"");
+    url_fails("abs://acct@c/p", "unsupported replica url scheme: \"abs\"");
+    url_fails("sftp://u@h/p", "unsupported replica url scheme: \"sftp\"");
+}
+
+/* ---- URLs ---- */
+
+TEST(url_file)
+{
+    struct ws_replica_config rc = {0};
+    struct ws_err err = {0};
+    char *cwd, *want;
+
+    rc.sync_interval_ms = 42;
+    ASSERT_EQ(ws_config_parse_url("file:///data/x", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.type, "file");
+    ASSERT_STR_EQ(rc.url, "file:///data/x");
+    ASSERT_STR_EQ(rc.path, "/data/x");
+    ASSERT(rc.bucket == NULL);
+    ASSERT_EQ(rc.sync_interval_ms, 42); /* intervals are left alone */
+    ASSERT_EQ(ws_config_parse_url("file:///data//y/./z/../w/", &rc, &err),
+              WS_OK);
+    ASSERT_STR_EQ(rc.path, "/data/y/w");
+    ASSERT_EQ(ws_config_parse_url("FILE://host/p", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.path, "/host/p"); /* as Go's url.String + Clean */
+    ASSERT_EQ(ws_config_parse_url("/plain//path/", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.type, "file");
+    ASSERT_STR_EQ(rc.path, "/plain/path");
+
+    cwd = enter_tmpdir();
+    want = join(cwd, "rel/dir");
+    ASSERT_EQ(ws_config_parse_url("./rel/dir", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.type, "file");
+    ASSERT_STR_EQ(rc.url, "./rel/dir");
+    ASSERT_STR_EQ(rc.path, want);
+    free(want);
+    leave_tmpdir(cwd);
+    replica_clear(&rc);
+
+    url_fails("file://", "file replica path required");
+    url_fails("", "file replica path required");
+    url_fails("://foo/bar", "replica url scheme required");
+}
+
+TEST(url_s3_hosts)
+{
+    static const struct {
+        const char *url, *bucket, *path, *region, *endpoint;
+        int fps;
+    } cases[] = {
+        {"s3://foo", "foo", NULL, NULL, NULL, -1},
+        {"s3://foo/", "foo", NULL, NULL, NULL, -1},
+        {"s3://foo.bar.baz//a/./b/../c/", "foo.bar.baz", "a/c", NULL, NULL, -1},
+        {"s3://b/sp%20ace+x", "b", "sp ace+x", NULL, NULL, -1},
+        {"s3://user:pw@foo/x", "foo", "x", NULL, NULL, -1},
+        {"s3://foo.localhost/x", "foo", "x", "us-east-1", "http://localhost",
+         1},
+        {"s3://a.b.localhost:9000/x", "a.b", "x", "us-east-1",
+         "http://localhost:9000", 1},
+        {"s3://foo.s3.filebase.com/x", "foo", "x", NULL,
+         "https://s3.filebase.com", 1},
+        {"s3://foo.nyc3.digitaloceanspaces.com/x", "foo", "x", "nyc3",
+         "https://nyc3.digitaloceanspaces.com", 1},
+        {"s3://foo.s3.fr-par.scw.cloud/x", "foo", "x", "fr-par",
+         "https://s3.fr-par.scw.cloud", 1},
+        {"s3://foo.us-east-1.linodeobjects.com/x", "foo", "x", "us-east-1",
+         "https://us-east-1.linodeobjects.com", 1},
+        {"s3://foo.s3.amazonaws.com/x", "foo.s3.amazonaws.com", "x", NULL, NULL,
+         -1},
+        /* Query parameters override what the host implies. */
+        {"s3://foo/bar?region=eu-west-1", "foo", "bar", "eu-west-1", NULL, -1},
+        {"s3://foo/bar?endpoint=http%3A%2F%2Fminio%3A9000&region=r1", "foo",
+         "bar", "r1", "http://minio:9000", 1},
+        {"s3://foo/bar?endpoint=http://m:9000&force-path-style=false", "foo",
+         "bar", NULL, "http://m:9000", 0},
+        {"s3://foo.localhost:9000/bar?force-path-style=false&region=x", "foo",
+         "bar", "x", "http://localhost:9000", 0},
+        {"s3://foo/bar?force-path-style=true#frag", "foo", "bar", NULL, NULL,
+         1},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ws_replica_config rc = {0};
+        struct ws_err err = {0};
+
+        if (ws_config_parse_url(cases[i].url, &rc, &err) != WS_OK)
+            CHECK_FAIL("%s: %s", cases[i].url, err.msg);
+        ASSERT_STR_EQ(rc.type, "s3");
+        ASSERT_STR_EQ(rc.bucket, cases[i].bucket);
+#define OPT_EQ(got, want)                                                      \
+    do {                                                                       \
+        if ((want) == NULL && (got) != NULL)                                   \
+            CHECK_FAIL("%s: %s = \"%s\", want NULL", cases[i].url, #got, got); \
+        if ((want) != NULL)                                                    \
+            ASSERT_STR_EQ(got, want);                                          \
+    } while (0)
+        OPT_EQ(rc.path, cases[i].path);
+        OPT_EQ(rc.region, cases[i].region);
+        OPT_EQ(rc.endpoint, cases[i].endpoint);
+#undef OPT_EQ
+        ASSERT_EQ(rc.force_path_style, cases[i].fps);
+        replica_clear(&rc);
+    }
+}
+
+TEST(url_s3_errors)
+{
+    url_fails("s3:///bar", "bucket required for s3 replica");
+    url_fails("s3://", "bucket required for s3 replica");
+    url_fails("s3://localhost:9000/bar", "bucket required for s3 replica");
+    url_fails("s3://foo/bar?colour=red",
+              "unknown replica url parameter \"colour\"");
+    url_fails("s3://foo/bar?force-path-style=maybe",
+              "invalid force-path-style in replica url: \"maybe\"");
+    url_fails("s3://foo/b%zzr", "invalid escape in replica url");
+    url_fails("s3://foo/b%00r", "invalid escape in replica url");
+    url_fails("s3://foo/bar?region=%", "invalid escape in replica url");
+    url_fails("s4://foo/bar", "unsupported replica url scheme: \"s4\"");
+}
+
+TEST(config_url_priority)
+{
+    struct ws_config *c =
+        parse("dbs:\n"
+              "  - path: /db\n"
+              "    replicas:\n"
+              "      - url: s3://foo.localhost:9000/bar\n"
+              "        name: a\n"
+              "        region: eu-west-1\n"
+              "        endpoint: http://minio:9000\n"
+              "      - url: s3://foo/bar?endpoint=http://m:1&region=r\n"
+              "        name: b\n"
+              "        force-path-style: false\n"
+              "        region: mine\n"
+              "      - url: s3://foo/bar\n"
+              "        name: c\n"
+              "        endpoint: http://e:2\n"
+              "      - url: s3://foo.localhost:9000/bar\n"
+              "        name: d\n"
+              "        force-path-style: false\n"
+              "      - url: file:///backup//x/\n"
+              "        type: file\n"
+              "        sync-interval: 5s\n");
+    const struct ws_replica_config *r = c->dbs[0].replicas;
+
+    ASSERT_EQ(c->dbs[0].nreplicas, 5);
+    ASSERT_STR_EQ(r[0].type, "s3");
+    ASSERT_STR_EQ(r[0].url, "s3://foo.localhost:9000/bar");
+    ASSERT_STR_EQ(r[0].bucket, "foo");
+    ASSERT_STR_EQ(r[0].path, "bar");
+    ASSERT_STR_EQ(r[0].region, "eu-west-1");
+    ASSERT_STR_EQ(r[0].endpoint, "http://minio:9000");
+    ASSERT_EQ(r[0].force_path_style, 1);
+    ASSERT_STR_EQ(r[1].region, "mine");
+    ASSERT_STR_EQ(r[1].endpoint, "http://m:1");
+    ASSERT_EQ(r[1].force_path_style, 0);
+    ASSERT_STR_EQ(r[2].endpoint, "http://e:2");
+    ASSERT_EQ(r[2].force_path_style, 1); /* an endpoint implies it */
+    ASSERT_STR_EQ(r[3].endpoint, "http://localhost:9000");
+    ASSERT_EQ(r[3].force_path_style, 0); /* set in the file: it wins */
+    ASSERT_STR_EQ(r[4].type, "file");
+    ASSERT_STR_EQ(r[4].name, "file");
+    ASSERT_STR_EQ(r[4].path, "/backup/x");
+    ASSERT_EQ(r[4].sync_interval_ms, 5000);
+    ws_config_free(c);
+}
+
+TEST(config_s3_fields)
+{
+    struct ws_config *c = parse("dbs:\n"
+                                "  - path: /db\n"
+                                "    replicas:\n"
+                                "      - type: s3\n"
+                                "        bucket: b\n"
+                                "        path: p/q\n"
+                                "      - type: s3\n"
+                                "        name: two\n"
+                                "        bucket: b\n"
+                                "        endpoint: http://x:1\n");
+    const struct ws_replica_config *r = c->dbs[0].replicas;
+
+    ASSERT_STR_EQ(r[0].name, "s3");
+    ASSERT_STR_EQ(r[0].bucket, "b");
+    ASSERT_STR_EQ(r[0].path, "p/q");
+    ASSERT(r[0].url == NULL && r[0].endpoint == NULL);
+    ASSERT_EQ(r[0].force_path_style, -1);
+    ASSERT_EQ(r[1].force_path_style, 1);
+    ws_config_free(c);
+
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - type: s3\n"
+               "        path: p\n",
+               "walship.yml:4: bucket required for s3 replica");
+}
+
+/* ---- strictness ---- */
+
+TEST(unknown_key_top_level)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "# comment\n"
+               "acess-key-id: x\n",
+               "walship.yml:4: unknown key \"acess-key-id\" in config");
+    fails_with("logging:\n"
+               "  level: info\n"
+               "  colour: red\n",
+               "walship.yml:3: unknown key \"colour\" in logging");
+}
+
+TEST(unknown_key_db)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    monitor-interval: 1s\n"
+               "\n"
+               "    min-checkpoint-pages: 10\n",
+               "walship.yml:5: unknown key \"min-checkpoint-pages\" in "
+               "database");
+}
+
+TEST(unknown_key_replica)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - type: file\n"
+               "        path: /backup\n"
+               "        # the typo is on line 7\n"
+               "        sync-intreval: 10s\n",
+               "walship.yml:7: unknown key \"sync-intreval\" in replica");
+    /* Flow style: the line of the key. */
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas: [{path: /b,\n"
+               "                bogus: 1}]\n",
+               "walship.yml:4: unknown key \"bogus\" in replica");
+}
+
+TEST(other_backend_keys_rejected)
+{
+    static const char *const keys[] = {
+        "account-name", "account-key", "host", "user", "password", "key-path"};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char text[256], want[128];
+
+        snprintf(text, sizeof(text),
+                 "dbs:\n  - path: /db\n    replicas:\n      - path: /b\n"
+                 "        %s: x\n",
+                 keys[i]);
+        snprintf(want, sizeof(want),
+                 "walship.yml:5: unknown key \"%s\" in replica", keys[i]);
+        fails_with(text, want);
+    }
+}
+
+TEST(duplicate_keys)
+{
+    fails_with("dbs:\n"
+               "  - path: /a\n"
+               "    path: /b\n",
+               "walship.yml:3: duplicate key \"path\" in database");
+    fails_with("exec: a\n"
+               "dbs: []\n"
+               "exec: b\n",
+               "walship.yml:3: duplicate key \"exec\" in config");
+    fails_with("secret-access-key: " SECRET "\n"
+               "secret-access-key: " SECRET "\n",
+               "walship.yml:2: duplicate key \"secret-access-key\" in "
+               "config");
+}
+
+TEST(duplicate_replica_name)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /a\n"
+               "      - url: file:///b\n",
+               "walship.yml:5: duplicate replica name: \"file\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /a\n"
+               "        name: x\n"
+               "      - url: s3://b/p\n"
+               "        name: x\n",
+               "walship.yml:6: duplicate replica name: \"x\"");
+}
+
+TEST(duplicate_db_path)
+{
+    fails_with("dbs:\n"
+               "  - path: /data/a.db\n"
+               "  - path: /data/x/../a.db\n",
+               "walship.yml:3: duplicate database path: /data/a.db");
+}
+
+TEST(url_and_path)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - url: file:///backup\n"
+               "        path: /backup\n",
+               "walship.yml:4: cannot specify url & path for file replica");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - url: s3://b/p\n"
+               "        path: p\n",
+               "walship.yml:4: cannot specify url & path for s3 replica");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - url: s3://b/p\n"
+               "        bucket: b\n",
+               "walship.yml:4: cannot specify url & bucket for s3 replica");
+}
+
+TEST(path_is_url)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: s3://bucket/db\n",
+               "walship.yml:4: replica path cannot be a url, please use the "
+               "'url' field instead: s3://bucket/db");
+}
+
+TEST(replica_types)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - type: gcs\n"
+               "        bucket: b\n",
+               "walship.yml:4: unsupported replica type: \"gcs\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - type: s3\n"
+               "        url: file:///b\n",
+               "walship.yml:4: replica type \"s3\" does not match url "
+               "scheme \"file\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - name: x\n",
+               "walship.yml:4: file replica path required");
+}
+
+TEST(wrong_types)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        sync-interval:\n"
+               "          seconds: 1\n",
+               "walship.yml:5: \"sync-interval\" must be a scalar, not a "
+               "mapping");
+    fails_with("exec: [a, b]\n",
+               "walship.yml:1: \"exec\" must be a scalar, not a list");
+    fails_with("dbs:\n  path: /db\n",
+               "walship.yml:1: \"dbs\" must be a list, not a mapping");
+    fails_with("dbs:\n  - /db\n",
+               "walship.yml:2: each database must be a mapping");
+    fails_with("dbs:\n  - path: /db\n    replicas: /b\n",
+               "walship.yml:3: \"replicas\" must be a list, not a scalar");
+    fails_with("dbs:\n  - path: /db\n    replicas:\n      - [a]\n",
+               "walship.yml:4: each replica must be a mapping");
+    fails_with("logging: debug\n",
+               "walship.yml:1: \"logging\" must be a mapping, not a scalar");
+    fails_with("- a\n- b\n", "walship.yml:1: the top level must be a mapping");
+    fails_with("? [a]\n: b\n", "walship.yml:1: keys in config must be "
+                               "scalars");
+    fails_with("secret-access-key: {v: " SECRET "}\n",
+               "walship.yml:1: \"secret-access-key\" must be a scalar, not "
+               "a mapping");
+}
+
+TEST(bad_values)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        retention: 1d\n",
+               "walship.yml:5: invalid duration for \"retention\": \"1d\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    checkpoint-interval: -1s\n",
+               "walship.yml:3: invalid duration for \"checkpoint-interval\": "
+               "\"-1s\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        skip-verify: maybe\n",
+               "walship.yml:5: invalid boolean for \"skip-verify\": "
+               "\"maybe\"");
+    fails_with("logging:\n  stderr: 2\n",
+               "walship.yml:2: invalid boolean for \"stderr\": \"2\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    min-checkpoint-page-count: 1k\n",
+               "walship.yml:3: invalid integer for "
+               "\"min-checkpoint-page-count\": \"1k\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    max-checkpoint-page-count: 1.5\n",
+               "walship.yml:3: invalid integer for "
+               "\"max-checkpoint-page-count\": \"1.5\"");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    max-checkpoint-page-count: 99999999999999999999\n",
+               "walship.yml:3: invalid integer for "
+               "\"max-checkpoint-page-count\": \"99999999999999999999\"");
+    fails_with("exec: \"a\\0b\"\n",
+               "walship.yml:1: \"exec\" contains a NUL character");
+    fails_with("logging:\n  level: loud\n",
+               "walship.yml:2: unsupported logging level: \"loud\"");
+    fails_with("logging:\n  type: xml\n",
+               "walship.yml:2: unsupported logging type: \"xml\"");
+}
+
+TEST(bools)
+{
+    static const struct {
+        const char *text;
+        int want;
+    } cases[] = {
+        {"true", 1},  {"True", 1},  {"yes", 1}, {"on", 1},  {"Y", 1},
+        {"false", 0}, {"FALSE", 0}, {"no", 0},  {"off", 0}, {"n", 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[64];
+        struct ws_config *c;
+
+        snprintf(text, sizeof(text), "logging:\n  stderr: %s\n", cases[i].text);
+        c = parse(text);
+        ASSERT_EQ(c->log_stderr, cases[i].want);
+        ws_config_free(c);
+    }
+}
+
+TEST(checkpoint_page_counts)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    min-checkpoint-page-count: 0\n",
+               "walship.yml:2: minimum checkpoint page count required");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    min-checkpoint-page-count: -5\n",
+               "walship.yml:2: minimum checkpoint page count required");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    max-checkpoint-page-count: -1\n",
+               "walship.yml:2: max-checkpoint-page-count must not be "
+               "negative");
+}
+
+TEST(db_path_required)
+{
+    fails_with("dbs:\n"
+               "  - monitor-interval: 1s\n",
+               "walship.yml:2: db path required");
+    fails_with("dbs:\n"
+               "  - path: \"\"\n",
+               "walship.yml:2: db path required");
+}
+
+TEST(age_rejected)
+{
+    struct ws_config *c = parse("dbs:\n"
+                                "  - path: /db\n"
+                                "    replicas:\n"
+                                "      - path: /b\n"
+                                "        age: {identities: [],\n"
+                                "              recipients: ~}\n");
+
+    ws_config_free(c);
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        age:\n"
+               "          recipients:\n"
+               "            - age1qqqq\n",
+               "walship.yml:5: age encryption is not supported");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        age:\n"
+               "          identities: [AGE-SECRET-KEY-1]\n",
+               "walship.yml:5: age encryption is not supported");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        age:\n"
+               "          passphrase: x\n",
+               "walship.yml:6: unknown key \"passphrase\" in age");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: /b\n"
+               "        age: [x]\n",
+               "walship.yml:5: \"age\" must be a mapping, not a list");
+}
+
+TEST(yaml_syntax_errors)
+{
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas: x: y\n",
+               "walship.yml:3: mapping values are not allowed in this "
+               "context");
+    fails_containing("dbs:\n"
+                     "  - path: /db\n"
+                     "    replicas:\n"
+                     "      - path: \"/b\n",
+                     "walship.yml:5: found unexpected end of stream");
+    fails_containing("dbs:\n"
+                     "  - path: /db\n"
+                     " bad\n",
+                     "walship.yml:3: ");
+    fails_containing("exec: *nope\n", "walship.yml:1: found undefined alias");
+    fails_containing("exec: \"\xff\"\n", "walship.yml:1: invalid leading "
+                                         "UTF-8 octet");
+    fails_with("dbs: []\n---\nexec: x\n",
+               "walship.yml:3: only one YAML document is allowed");
+}
+
+TEST(secrets_never_in_messages)
+{
+    /* parse_err() checks every message for SECRET. */
+    struct ws_err err;
+
+    parse_err("secret-access-key: " SECRET "\n"
+              "dbs:\n"
+              "  - path: /db\n"
+              "    replicas:\n"
+              "      - url: s3://b/p\n"
+              "        secret-access-key: " SECRET "\n"
+              "        sync-interval: soon\n",
+              WS_ECONFIG, &err);
+    parse_err("secret-access-key: " SECRET ": x\n", WS_ECONFIG, &err);
+    parse_err("secret-access-key: [" SECRET "]\n", WS_ECONFIG, &err);
+    parse_err("dbs:\n"
+              "  - path: /db\n"
+              "    replicas:\n"
+              "      - url: s3://b/p?secret=" SECRET "\n",
+              WS_ECONFIG, &err);
+    parse_err("dbs:\n"
+              "  - path: /db\n"
+              "    replicas:\n"
+              "      - url: s3:///p?x=" SECRET "\n",
+              WS_ECONFIG, &err);
+}
+
+/* ---- paths ---- */
+
+TEST(path_abs_clean)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"/", "/"},
+        {"//", "/"},
+        {"/a//b/./c/../d/", "/a/b/d"},
+        {"/..", "/"},
+        {"/a/b/../../..", "/"},
+        {"/a/./.", "/a"},
+        {"/abc/def/../../..//x", "/x"},
+        {"/.hidden/..x/x..", "/.hidden/..x/x.."},
+    };
+    char *cwd, *p, *want;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = ws_path_abs(cases[i].in);
+        ASSERT_STR_EQ(p, cases[i].want);
+        free(p);
+    }
+    cwd = enter_tmpdir();
+    p = ws_path_abs("");
+    ASSERT_STR_EQ(p, cwd);
+    free(p);
+    p = ws_path_abs(".");
+    ASSERT_STR_EQ(p, cwd);
+    free(p);
+    p = ws_path_abs("x/../y//z/");
+    want = join(cwd, "y/z");
+    ASSERT_STR_EQ(p, want);
+    free(p);
+    free(want);
+    p = ws_path_abs("../../../../../../../..");
+    ASSERT_STR_EQ(p, "/");
+    free(p);
+    ASSERT(ws_path_abs(NULL) == NULL);
+    leave_tmpdir(cwd);
+}
+
+TEST(relative_paths_made_absolute)
+{
+    char *cwd = enter_tmpdir(), *db, *meta, *rep, *rep2, *meta2;
+    struct ws_config *c = parse("dbs:\n"
+                                "  - path: data/../app.db\n"
+                                "    replicas:\n"
+                                "      - path: ./backup//x/\n"
+                                "      - url: other\n"
+                                "        name: two\n"
+                                "  - path: b.db\n"
+                                "    meta-path: meta/\n");
+
+    db = join(cwd, "app.db");
+    meta = join(cwd, ".app.db-walship");
+    rep = join(cwd, "backup/x");
+    rep2 = join(cwd, "other");
+    meta2 = join(cwd, "meta");
+    ASSERT_STR_EQ(c->dbs[0].path, db);
+    ASSERT_STR_EQ(c->dbs[0].meta_path, meta);
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].path, rep);
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].type, "file");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].url, "other");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].path, rep2);
+    ASSERT_STR_EQ(c->dbs[1].meta_path, meta2);
+
+    /* ws_config_find_db cleans and resolves its argument too. */
+    ASSERT(ws_config_find_db(c, "app.db") == &c->dbs[0]);
+    ASSERT(ws_config_find_db(c, "./x/../app.db") == &c->dbs[0]);
+    ASSERT(ws_config_find_db(c, db) == &c->dbs[0]);
+    ASSERT(ws_config_find_db(c, "b.db") == &c->dbs[1]);
+    ASSERT(ws_config_find_db(c, "c.db") == NULL);
+    ASSERT(ws_config_find_db(c, NULL) == NULL);
+    ASSERT(ws_config_find_db(NULL, "app.db") == NULL);
+    free(db);
+    free(meta);
+    free(rep);
+    free(rep2);
+    free(meta2);
+    ws_config_free(c);
+    leave_tmpdir(cwd);
+}
+
+TEST(home_paths)
+{
+    struct ws_config *c;
+
+    ASSERT_EQ(setenv("HOME", "/home/tester/", 1), 0);
+    c = parse("dbs:\n"
+              "  - path: ~/data/app.db\n"
+              "    replicas:\n"
+              "      - path: \"~\"\n"
+              "  - path: /x/~/y.db\n"
+              "    meta-path: ~/m\n");
+    ASSERT_STR_EQ(c->dbs[0].path, "/home/tester/data/app.db");
+    ASSERT_STR_EQ(c->dbs[0].meta_path, "/home/tester/data/.app.db-walship");
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].path, "/home/tester");
+    ASSERT_STR_EQ(c->dbs[1].path, "/x/~/y.db");
+    ASSERT_STR_EQ(c->dbs[1].meta_path, "/home/tester/m");
+    ws_config_free(c);
+}
+
+/* ---- durations ---- */
+
+TEST(durations)
+{
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } cases[] = {
+        {"0", 0},
+        {"0s", 0},
+        {"1s", 1000},
+        {"+2s", 2000},
+        {"1m", 60000},
+        {"1h30m", 5400000},
+        {"1.5s", 1500},
+        {".5s", 500},
+        {"1.s", 1000},
+        {"500ms", 500},
+        {"10us", 0},
+        {"1500us", 1},
+        {"2500\xc2\xb5s", 2},
+        {"3000\xce\xbcs", 3},
+        {"999999ns", 0},
+        {"1000000ns", 1},
+        {"1", 0}, /* a bare integer is nanoseconds */
+        {"1000000", 1},
+        {"60000000000", 60000},
+        {"24h", 86400000},
+        {"1h1m1s1ms", 3661001},
+        {"1.25h", 4500000},
+        {"2562047h", INT64_C(9223369200000)},
+    };
+    static const char *const bad[] = {
+        "1x",       "",
+        "s",        "-1s",
+        "-0",       "1.5",
+        "1 s",      " 1s",
+        "1s ",      "1ss",
+        "h1",       ".s",
+        "1..5s",    "9999999999999999999s",
+        "2562048h", "1e3s",
+        "+",        "99999999999999999999",
+        "1s-1s",
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = -7;
+
+        if (ws_duration_parse(cases[i].s, &ms) != WS_OK)
+            CHECK_FAIL("\"%s\" rejected", cases[i].s);
+        if (ms != cases[i].ms)
+            CHECK_FAIL("\"%s\": %" PRId64 " != %" PRId64, cases[i].s, ms,
+                       cases[i].ms);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t ms = -7;
+
+        if (ws_duration_parse(bad[i], &ms) != WS_ECONFIG)
+            CHECK_FAIL("\"%s\" accepted", bad[i]);
+        ASSERT_EQ(ms, -7); /* untouched on failure */
+    }
+    ASSERT_EQ(ws_duration_parse(NULL, NULL), WS_ECONFIG);
+}
+
+/* ---- loading ---- */
+
+TEST(load_missing_file)
+{
+    struct ws_config *c = NULL;
+    struct ws_err err = {0};
+
+    ASSERT_EQ(ws_config_load("/nonexistent/walship.yml", 1, &c, &err),
+              WS_ENOTFOUND);
+    ASSERT_EQ(err.code, WS_ENOTFOUND);
+    ASSERT_STR_EQ(err.msg, "config file not found: /nonexistent/walship.yml");
+    ASSERT(c == NULL);
+}
+
+TEST(load_file_and_env)
+{
+    char *cwd = enter_tmpdir(), *path = join(cwd, "w.yml");
+    struct ws_config *c = NULL;
+    struct ws_err err = {0};
+
+    write_file(path, "dbs:\n  - path: /data/env.db\n");
+    ASSERT_EQ(ws_config_load(path, 1, &c, &err), WS_OK);
+    ASSERT_STR_EQ(c->source, path);
+    ASSERT_STR_EQ(c->dbs[0].path, "/data/env.db");
+    ws_config_free(c);
+
+    /* path NULL: $WALSHIP_CONFIG. */
+    c = NULL;
+    ASSERT_EQ(setenv(WS_CONFIG_ENV, path, 1), 0);
+    ASSERT_EQ(ws_config_load(NULL, 1, &c, &err), WS_OK);
+    ASSERT_STR_EQ(c->source, path);
+    ASSERT_EQ(c->ndbs, 1);
+    ws_config_free(c);
+
+    c = NULL;
+    ASSERT_EQ(setenv(WS_CONFIG_ENV, "/nonexistent/env.yml", 1), 0);
+    ASSERT_EQ(ws_config_load(NULL, 1, &c, &err), WS_ENOTFOUND);
+    ASSERT_STR_EQ(err.msg, "config file not found: /nonexistent/env.yml");
+
+    /* Empty: the default path. */
+    ASSERT_EQ(setenv(WS_CONFIG_ENV, "", 1), 0);
+    if (access(WS_CONFIG_DEFAULT_PATH, F_OK) != 0) {
+        ASSERT_EQ(ws_config_load(NULL, 1, &c, &err), WS_ENOTFOUND);
+        ASSERT_STR_EQ(err.msg, "config file not found: /etc/walship.yml");
+    }
+
+    /* Errors in a file carry its name. */
+    write_file(path, "dbs:\n  - path: /db\n    bogus: 1\n");
+    ASSERT_EQ(ws_config_load(path, 1, &c, &err), WS_ECONFIG);
+    ASSERT_STR_CONTAINS(err.msg, ":3: unknown key \"bogus\" in database");
+    ASSERT_EQ(strncmp(err.msg, path, strlen(path)), 0);
+    ASSERT(c == NULL);
+
+    /* "~/" is expanded. */
+    ASSERT_EQ(setenv("HOME", cwd, 1), 0);
+    write_file(path, "exec: ok\n");
+    ASSERT_EQ(ws_config_load("~/w.yml", 0, &c, &err), WS_OK);
+    ASSERT_STR_EQ(c->exec, "ok");
+    ASSERT_STR_EQ(c->source, path);
+    ws_config_free(c);
+
+    ASSERT_EQ(unlink(path), 0);
+    free(path);
+    leave_tmpdir(cwd);
+}
+
+TEST(load_unreadable)
+{
+    char *cwd = enter_tmpdir();
+    struct ws_config *c = NULL;
+    struct ws_err err = {0};
+
+    /* A directory opens but cannot be read. */
+    ASSERT_EQ(mkdir("d.yml", 0700), 0);
+    ASSERT_EQ(ws_config_load("d.yml", 1, &c, &err), WS_EIO);
+    ASSERT_STR_CONTAINS(err.msg, "d.yml");
+    ASSERT(c == NULL);
+    ASSERT_EQ(rmdir("d.yml"), 0);
+    leave_tmpdir(cwd);
+}
+
+/* ---- URL mode ---- */
+
+TEST(from_urls)
+{
+    char *urls[] = {"file:///backup//a/", "s3://bucket/prefix"};
+    char *cwd = enter_tmpdir(), *db = join(cwd, "rel.db");
+    char *meta = join(cwd, ".rel.db-walship");
+    struct ws_config *c = NULL;
+    struct ws_err err = {0};
+    const struct ws_replica_config *r;
+
+    ASSERT_EQ(ws_config_from_urls("./rel.db", urls, 2, &c, &err), WS_OK);
+    ASSERT_STR_EQ(c->source, "(url)");
+    ASSERT_STR_EQ(c->log_level, "info");
+    ASSERT_EQ(c->ndbs, 1);
+    ASSERT_STR_EQ(c->dbs[0].path, db);
+    ASSERT_STR_EQ(c->dbs[0].meta_path, meta);
+    ASSERT_EQ(c->dbs[0].line, 0);
+    ASSERT_EQ(c->dbs[0].monitor_interval_ms, 1000);
+    ASSERT_EQ(c->dbs[0].min_checkpoint_page_count, 1000);
+    ASSERT_EQ(c->dbs[0].nreplicas, 2);
+    r = c->dbs[0].replicas;
+    ASSERT_STR_EQ(r[0].name, "file");
+    ASSERT_STR_EQ(r[0].url, "file:///backup//a/");
+    ASSERT_STR_EQ(r[0].path, "/backup/a");
+    ASSERT_EQ(r[0].line, 0);
+    ASSERT_EQ(r[0].sync_interval_ms, 1000);
+    ASSERT_EQ(r[0].retention_ms, 24 * 3600 * 1000);
+    ASSERT_STR_EQ(r[1].name, "s3");
+    ASSERT_STR_EQ(r[1].bucket, "bucket");
+    ASSERT_STR_EQ(r[1].path, "prefix");
+    ASSERT(ws_config_find_db(c, "rel.db") == &c->dbs[0]);
+    ws_config_free(c);
+    free(db);
+    free(meta);
+    leave_tmpdir(cwd);
+}
+
+TEST(from_urls_without_db)
+{
+    char *urls[] = {"s3://b.localhost:9000/p"};
+    struct ws_config *c = NULL;
+    struct ws_err err = {0};
+
+    ASSERT_EQ(ws_config_from_urls(NULL, urls, 1, &c, &err), WS_OK);
+    ASSERT_EQ(c->ndbs, 1);
+    ASSERT(c->dbs[0].path == NULL && c->dbs[0].meta_path == NULL);
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].endpoint, "http://localhost:9000");
+    ws_config_free(c);
+}
+
+TEST(from_urls_errors)
+{
+    char *dup[] = {"file:///a", "/b"};
+    char *bad[] = {"s3://b/p", "gcs://b/p"};
+    struct ws_config *sentinel = (struct ws_config *)&sentinel, *c = sentinel;
+    struct ws_err err = {0};
+
+    ASSERT_EQ(ws_config_from_urls("/db", dup, 2, &c, &err), WS_ECONFIG);
+    ASSERT_STR_EQ(err.msg, "duplicate replica name: \"file\"");
+    ASSERT(c == sentinel);
+    ASSERT_EQ(ws_config_from_urls("/db", bad, 2, &c, &err), WS_ECONFIG);
+    ASSERT_STR_EQ(err.msg, "unsupported replica url scheme: \"gcs\"");
+    ASSERT(c == sentinel);
+}
+
+TEST(free_null)
+{
+    ws_config_free(NULL);
+}
+
+#define LIST(X)                                                                \
+    X(defaults)                                                                \
+    X(every_key)                                                               \
+    X(empty_and_null)                                                          \
+    X(null_keeps_defaults)                                                     \
+    X(litestream_global_settings_reach_replicas)                               \
+    X(litestream_expand_env)                                                   \
+    X(litestream_no_expand_env)                                                \
+    X(expand_env_edge_cases)                                                   \
+    X(litestream_file_replica_path)                                            \
+    X(litestream_s3_urls)                                                      \
+    X(litestream_gcs_url_rejected)                                             \
+    X(url_file)                                                                \
+    X(url_s3_hosts)                                                            \
+    X(url_s3_errors)                                                           \
+    X(config_url_priority)                                                     \
+    X(config_s3_fields)                                                        \
+    X(unknown_key_top_level)                                                   \
+    X(unknown_key_db)                                                          \
+    X(unknown_key_replica)                                                     \
+    X(other_backend_keys_rejected)                                             \
+    X(duplicate_keys)                                                          \
+    X(duplicate_replica_name)                                                  \
+    X(duplicate_db_path)                                                       \
+    X(url_and_path)                                                            \
+    X(path_is_url)                                                             \
+    X(replica_types)                                                           \
+    X(wrong_types)                                                             \
+    X(bad_values)                                                              \
+    X(bools)                                                                   \
+    X(checkpoint_page_counts)                                                  \
+    X(db_path_required)                                                        \
+    X(age_rejected)                                                            \
+    X(yaml_syntax_errors)                                                      \
+    X(secrets_never_in_messages)                                               \
+    X(path_abs_clean)                                                          \
+    X(relative_paths_made_absolute)                                            \
+    X(home_paths)                                                              \
+    X(durations)                                                               \
+    X(load_missing_file)                                                       \
+    X(load_file_and_env)                                                       \
+    X(load_unreadable)                                                         \
+    X(from_urls)                                                               \
+    X(from_urls_without_db)                                                    \
+    X(from_urls_errors)                                                        \
+    X(free_null)
+
+TEST_MAIN("config", LIST)
