@@ -98,11 +98,13 @@ struct daemon {
     uv_signal_t sigint, sigterm;
     int stopping;
     int closed;              /* handles are closing */
+    struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
 };
 
 static void db_step(struct dbrep *d);
 static void rep_ship(struct rep *r);
+static void on_signal(uv_signal_t *h, int signum);
 
 static int64_t jitter(int64_t ms)
 {
@@ -157,6 +159,13 @@ static void on_sync_done(uv_work_t *w, int status)
         ws_warn("sync: continuity lost, starting a new generation db=%s "
                 "reason=\"%s\"", d->cfg->path, d->job_err.msg);
         d->dirty = 1;
+    } else if (d->job_rc == WS_ECONFIG) {
+        /* Not transient (another walship holds the database, ...): stop. */
+        ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
+                 d->job_err.msg);
+        d->dm->failed = 1;
+        d->dm->fatal = d->job_err;
+        d->final_synced = 1;
     } else if (d->job_rc != WS_OK) {
         ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
                  d->job_err.msg);
@@ -165,13 +174,21 @@ static void on_sync_done(uv_work_t *w, int status)
         d->st = *s;
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + d->interval_ms;
-    if (d->stopping)
-        d->final_synced = d->job_rc == WS_OK || !s->exists;
+    if (d->stopping) {
+        /* The last sync is tried once; what it could not copy is lost to
+         * the replica, and the exit status says so. */
+        d->final_synced = 1;
+        if (d->job_rc != WS_OK && s->exists)
+            d->dm->failed = 1;
+    }
     if (d->st.ready)
         arm_events(d);
     for (size_t i = 0; i < d->nreps; i++)
         rep_ship(&d->reps[i]);
-    db_step(d);
+    if (d->dm->fatal.code != WS_OK && !d->dm->stopping)
+        on_signal(&d->dm->sigterm, 0);
+    else
+        db_step(d);
 }
 
 static void start_sync(struct dbrep *d)
@@ -745,7 +762,8 @@ static void on_signal(uv_signal_t *h, int signum)
 
     if (dm->stopping)
         return;
-    ws_info("signal received, walship shutting down signal=%d", signum);
+    if (signum != 0)
+        ws_info("signal received, walship shutting down signal=%d", signum);
     dm->stopping = 1;
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
@@ -853,7 +871,9 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
         for (size_t i = 0; i < dm.ndbs; i++)
             db_step(&dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
-        if (dm.failed)
+        if (dm.fatal.code != WS_OK)
+            rc = ws_err_set(err, dm.fatal.code, "%s", dm.fatal.msg);
+        else if (dm.failed)
             rc = ws_err_set(err, WS_EREMOTE, "shut down with unshipped "
                             "changes: see the errors above");
         else

@@ -110,7 +110,7 @@ static int read_begin(struct ws_db *db, struct ws_err *err)
 
 static void read_end(struct ws_db *db)
 {
-    if (!sqlite3_get_autocommit(db->rd))
+    if (db->rd && !sqlite3_get_autocommit(db->rd))
         sqlite3_exec(db->rd, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -121,7 +121,7 @@ static int lock_take(struct ws_db *db, struct ws_err *err)
 
 static void lock_release(struct ws_db *db)
 {
-    if (!sqlite3_get_autocommit(db->wr))
+    if (db->wr && !sqlite3_get_autocommit(db->wr))
         sqlite3_exec(db->wr, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -302,7 +302,16 @@ static int catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         if (rc != WS_OK)
             return rc;
     }
-    if (nh.salt1 != db->hdr.salt1 + 1 || nh.ckpt_seq != db->hdr.ckpt_seq + 1)
+    /*
+     * Sealed, our read lock sits on slot 0, which blocks every backfill:
+     * at most one restart can have happened, and its salts may be fresh
+     * random ones (a writer whose connection never restarted the WAL
+     * itself picks new salts after another connection's TRUNCATE).
+     * Unsealed, each restart adds one to salt-1, so anything else means
+     * more than one restart (the header's checkpoint sequence is kept per
+     * connection and proves nothing).
+     */
+    if (!db->sealed && nh.salt1 != db->hdr.salt1 + 1)
         return ws_err_set(err, WS_ECORRUPT,
                           "wal restarted more than once (salt-1 %08x -> "
                           "%08x)", db->hdr.salt1, nh.salt1);

@@ -241,6 +241,8 @@ static int choose(struct ws_replica *const *reps, size_t n,
                   size_t *ri, const struct ws_geninfo **gi,
                   struct ws_err *err)
 {
+    const struct ws_geninfo *bare = NULL;
+
     *gi = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct ws_geninfo *g;
@@ -249,6 +251,15 @@ static int choose(struct ws_replica *const *reps, size_t n,
             return rc;
         g = o->generation ? ws_catalog_find(&cats[i], o->generation)
                           : ws_catalog_latest(&cats[i]);
+        /* A newer generation without a snapshot cannot be restored;
+         * remember it so the error can say so. */
+        for (size_t k = 0; k < cats[i].ngens; k++) {
+            const struct ws_geninfo *x = &cats[i].gens[k];
+            if (x->nsnaps == 0 && (o->generation == NULL ||
+                                   strcmp(x->name, o->generation) == 0) &&
+                (g == NULL || x->updated_ms > g->updated_ms))
+                bare = x;
+        }
         if (g == NULL || g->nsnaps == 0)
             continue;
         if (*gi == NULL || g->updated_ms > (*gi)->updated_ms) {
@@ -256,6 +267,11 @@ static int choose(struct ws_replica *const *reps, size_t n,
             *ri = i;
         }
     }
+    if (bare != NULL)
+        return ws_err_set(err, WS_ECORRUPT,
+                          "generation %s has WAL segments but no snapshot "
+                          "(generations/%s/snapshots/ is empty or missing)",
+                          bare->name, bare->name);
     if (*gi == NULL)
         return ws_err_set(err, WS_ENOTFOUND, "no matching backups found");
     return WS_OK;

@@ -1,0 +1,89 @@
+#!/bin/sh
+# Round trip under concurrent writes: a separate writer process commits
+# while walship replicates; restores taken mid-stream are exact committed
+# prefixes, and after a clean stop the restore equals the source.  Then
+# the same with two databases replicated by one process from a config
+# file.
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_walship
+need_tools
+
+db=$T/db
+url=file://$T/replica
+start_bg writer "$TOOLS/wsload" "$db" -rate 200 -duration 6 -rows 2 \
+	-log "$T/tx.csv"
+wait_for "[ -f '$db' ]"
+start_bg walship "$WALSHIP" replicate "$db" "$url"
+
+# Mid-stream restores are exact committed prefixes (O2), never torn.
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge 300 ]' 15
+assert_restored "$T/.probe/db" "" "$T/tx.csv"
+
+wait_bg writer 30 || fail "writer exited $?"
+n=$(csv_last_seq "$T/tx.csv")
+[ "$n" -ge 1000 ] || fail "writer committed only $n transactions"
+# Everything committed reaches the replica while walship keeps running.
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 10
+stop_bg walship || fail "walship exited $?"
+
+"$WALSHIP" restore -o "$T/restored.db" "$url" 2>"$T/restore.log" ||
+	fail "restore failed: $(cat "$T/restore.log")"
+assert_restored "$T/restored.db" "$n" "$T/tx.csv"
+assert_equal "$db" "$T/restored.db"
+log_has walship 'sync: new generation .*reason="no generation exists"' ||
+	fail "no new-generation line with its reason"
+[ "$(ls "$T/replica/generations" | wc -l)" -eq 1 ] ||
+	fail "expected one generation: $(ls "$T/replica/generations")"
+log_has restore 'restoring from replica=file generation=' ||
+	fail "restore did not log the generation it chose"
+# The restored file is private and no temporary file is left behind.
+[ "$(stat -c %a "$T/restored.db")" = 600 ] || fail "restored mode"
+ls "$T" | grep -q 'restored.db.tmp' && fail "temporary file left behind"
+
+# Two databases, one process, from a config file.
+mkdir "$T/multi"
+cat >"$T/multi/walship.yml" <<YML
+dbs:
+  - path: $T/multi/a.db
+    replicas:
+      - url: file://$T/multi/ra
+  - path: \${MULTI_DIR}/b.db
+    min-checkpoint-page-count: 200
+    replicas:
+      - name: dir
+        path: $T/multi/rb
+        sync-interval: 500ms
+YML
+MULTI_DIR=$T/multi
+export MULTI_DIR
+start_bg wa "$TOOLS/wsload" "$T/multi/a.db" -rate 100 -duration 4 -log "$T/a.csv"
+start_bg wb "$TOOLS/wsload" "$T/multi/b.db" -rate 150 -duration 4 -seed 7 \
+	-log "$T/b.csv"
+wait_for "[ -f '$T/multi/a.db' ] && [ -f '$T/multi/b.db' ]"
+start_bg multi "$WALSHIP" replicate -config "$T/multi/walship.yml"
+wait_bg wa 30 || fail "writer a exited $?"
+wait_bg wb 30 || fail "writer b exited $?"
+stop_bg multi || fail "walship (config mode) exited $?"
+cat >"$T/multi/restore.yml" <<YML
+dbs:
+  - path: $T/multi/b.db
+    replicas:
+      - name: dir
+        path: $T/multi/rb
+YML
+"$WALSHIP" restore -o "$T/ra.db" "file://$T/multi/ra"
+"$WALSHIP" restore -config "$T/multi/restore.yml" -replica dir \
+	-o "$T/rb.db" "$T/multi/b.db"
+assert_restored "$T/ra.db" "$(csv_last_seq "$T/a.csv")" "$T/a.csv"
+assert_restored "$T/rb.db" "$(csv_last_seq "$T/b.csv")" "$T/b.csv"
+assert_equal "$T/multi/a.db" "$T/ra.db"
+assert_equal "$T/multi/b.db" "$T/rb.db"
+log_has multi 'replicating to name=dir type=file sync-interval=500ms' ||
+	fail "config settings not applied"
+# b's low checkpoint threshold rolls its WAL over to new indexes.
+ls "$T/multi/rb/generations/"*/wal/ | grep -q '^00000001_' ||
+	fail "b never checkpointed to index 1"
+"$WALSHIP" restore -config "$T/multi/restore.yml" -replica nope \
+	-o "$T/x.db" "$T/multi/b.db" 2>"$T/err.log" && fail "unknown replica accepted"
+grep -q 'replica "nope" not found' "$T/err.log" || fail "$(cat "$T/err.log")"

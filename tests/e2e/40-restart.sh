@@ -1,0 +1,61 @@
+#!/bin/sh
+# A walship restarted in the middle of a stream continues the same
+# generation: after a clean stop (SIGTERM) and after a crash (SIGKILL),
+# while the writer keeps committing.  The writer does not checkpoint
+# (autocheckpoint off), so the WAL proves that nothing was missed and no
+# new snapshot is needed.
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_walship
+need_tools
+
+db=$T/db
+url=file://$T/replica
+start_bg writer "$TOOLS/wsload" "$db" -rate 150 -duration 14 -autocheckpoint 0 \
+	-log "$T/tx.csv"
+wait_for "[ -f '$db' ]"
+start_bg w1 "$WALSHIP" replicate "$db" "$url"
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge 150 ]' 15
+stop_bg w1 || fail "walship exited $? on SIGTERM"
+gen=$(ls "$T/replica/generations")
+
+# Down for a while: the writer keeps going.
+n0=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((n0 + 150)) ]' 10
+start_bg w2 "$WALSHIP" replicate "$db" "$url"
+wait_for "log_has w2 'replica position'" 10
+n1=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge '"$n1"' ]' 15
+
+# A crash: no final sync at all.
+stop_bg w2 KILL || true
+n2=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((n2 + 150)) ]' 10
+start_bg w3 "$WALSHIP" replicate "$db" "$url"
+wait_bg writer 40 || fail "writer exited $?"
+n=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+stop_bg w3 || fail "walship exited $? on SIGTERM"
+
+for w in w2 w3; do
+	log_has $w 'new generation' && fail "$w started a new generation"
+	log_has $w "replica position .*position=$gen/" ||
+		fail "$w did not resume generation $gen"
+done
+[ "$(ls "$T/replica/generations")" = "$gen" ] ||
+	fail "more than one generation: $(ls "$T/replica/generations")"
+[ "$(ls "$T/replica/generations/$gen/snapshots" | wc -l)" -eq 1 ] ||
+	fail "a restart took another snapshot"
+
+"$WALSHIP" restore -o "$T/restored.db" "$url"
+assert_restored "$T/restored.db" "$n" "$T/tx.csv"
+assert_equal "$db" "$T/restored.db"
+
+# A second replicator on the same database refuses to run.
+start_bg w4 "$WALSHIP" replicate "$db" "$url"
+wait_for "log_has w4 'replica position'" 10
+"$WALSHIP" replicate "$db" "file://$T/other" 2>"$T/second.log" &&
+	fail "a second walship ran on the same database"
+grep -q 'another walship is replicating' "$T/second.log" ||
+	fail "unexpected error: $(cat "$T/second.log")"
+stop_bg w4 || fail "walship exited $?"
