@@ -38,6 +38,8 @@ struct rep {
     uint32_t index;          /* next byte to ship: (index, offset) */
     uint64_t offset;
     int64_t last_put_ms;
+    int64_t last_snap_ms;    /* wall time of the newest snapshot in gen */
+    int snap_first;          /* the snapshot in flight starts the gen */
     int failures;
     uv_timer_t timer;
 
@@ -405,22 +407,34 @@ static int produce_snapshot(void *ctx, ws_sink_fn sink, void *sctx,
 
 static void on_put_done(struct ws_req *req);
 
+/* Prepare r's request for one job; the caller fills the key and the
+ * type's fields, then submits. */
+static struct ws_req *rep_req(struct rep *r, int job, enum ws_reqtype type,
+                              void (*cb)(struct ws_req *))
+{
+    r->job = job;
+    memset(&r->req, 0, sizeof(r->req));
+    r->req.type = type;
+    r->req.cb = cb;
+    r->req.data = r;
+    r->req.produce_ctx = r;
+    r->req.sink_ctx = r;
+    r->state = R_BUSY;
+    r->job_t0 = ws_now_ms();
+    return &r->req;
+}
+
 static void start_snapshot(struct rep *r)
 {
     struct dbrep *d = r->d;
 
-    r->job = J_SNAP;
+    struct ws_req *q = rep_req(r, J_SNAP, WS_REQ_PUT, on_put_done);
+
     memcpy(r->job_gen, d->st.gen, sizeof(r->job_gen));
     r->job_index = d->st.index;
-    memset(&r->req, 0, sizeof(r->req));
-    r->req.type = WS_REQ_PUT;
-    ws_key_snapshot(r->req.key, sizeof(r->req.key), r->job_gen, r->job_index);
-    r->req.produce = produce_snapshot;
-    r->req.produce_ctx = r;
-    r->req.cb = on_put_done;
-    r->req.data = r;
-    r->state = R_BUSY;
-    r->job_t0 = ws_now_ms();
+    r->snap_first = !r->has_snapshot;
+    ws_key_snapshot(q->key, sizeof(q->key), r->job_gen, r->job_index);
+    q->produce = produce_snapshot;
     d->snapshotting++;
     ws_info("write snapshot db=%s replica=%s position=%s/%08x:%llu",
             d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
@@ -484,22 +498,16 @@ static void start_segment(struct rep *r)
 {
     struct dbrep *d = r->d;
 
-    r->job = J_SEG;
+    struct ws_req *q = rep_req(r, J_SEG, WS_REQ_PUT, on_put_done);
+
     memcpy(r->job_gen, r->gen, sizeof(r->job_gen));
     r->job_index = r->index;
     r->job_start = r->offset;
     shadow_end(d, r->index, &r->job_end);
     free(r->job_path);
     r->job_path = ws_db_shadow_path(d->db, r->gen, r->index);
-    memset(&r->req, 0, sizeof(r->req));
-    r->req.type = WS_REQ_PUT;
-    ws_key_wal(r->req.key, sizeof(r->req.key), r->gen, r->index, r->offset);
-    r->req.produce = produce_segment;
-    r->req.produce_ctx = r;
-    r->req.cb = on_put_done;
-    r->req.data = r;
-    r->state = R_BUSY;
-    r->job_t0 = ws_now_ms();
+    ws_key_wal(q->key, sizeof(q->key), r->gen, r->index, r->offset);
+    q->produce = produce_segment;
     ws_debug("write wal segment db=%s replica=%s position=%s/%08x:%llu",
              d->cfg->path, r->cfg->name, r->gen, r->index,
              (unsigned long long)r->offset);
@@ -525,13 +533,15 @@ static void on_put_done(struct ws_req *req)
                 "elapsed=%lldms sz=%llu",
                 d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
                 (long long)ms, (unsigned long long)req->put_size);
-        /* The replica now needs this generation's WAL from the start of
-         * the snapshot's index. */
-        if (strcmp(r->gen, r->job_gen) == 0) {
+        /* A generation's first snapshot: the replica now needs its WAL
+         * from the start of the snapshot's index.  A periodic one changes
+         * nothing about what still has to be shipped. */
+        if (strcmp(r->gen, r->job_gen) == 0 && r->snap_first) {
             r->index = r->job_index;
             r->offset = 0;
             r->has_snapshot = 1;
         }
+        r->last_snap_ms = ws_wall_ms();
     } else {
         ws_info("wal segment written db=%s replica=%s position=%s/%08x:%llu "
                 "elapsed=%lldms sz=%llu",
@@ -610,6 +620,9 @@ static void on_list_done(struct ws_req *req)
     }
     r->index = g->snaps[g->nsnaps - 1].index;
     r->offset = 0;
+    for (size_t k = 0; k < g->nsnaps; k++)
+        if (g->snaps[k].mtime_ms > r->last_snap_ms)
+            r->last_snap_ms = g->snaps[k].mtime_ms;
     if (g->nsegs == 0 || g->segs[g->nsegs - 1].index < r->index) {
         ws_catalog_free(&cat);
         r->inited = 1;
@@ -617,7 +630,7 @@ static void on_list_done(struct ws_req *req)
         return;
     }
     /* Download the last segment to learn where it ends. */
-    r->job = J_GET;
+    rep_req(r, J_GET, WS_REQ_GET, on_tail_done);
     r->job_index = g->segs[g->nsegs - 1].index;
     r->job_start = g->segs[g->nsegs - 1].offset;
     r->job_end = r->job_start;
@@ -628,14 +641,14 @@ static void on_list_done(struct ws_req *req)
     r->tail_off = r->job_start;
     r->tail_mismatch = 0;
     r->lz = ws_lz4r_new(tail_sink, r, 1ULL << 34);
-    memset(&r->req, 0, sizeof(r->req));
-    r->req.type = WS_REQ_GET;
+    if (r->lz == NULL) {
+        ws_err_set(&r->req.err, WS_ENOMEM, "out of memory");
+        rep_fail(r, "replica position");
+        return;
+    }
     ws_key_wal(r->req.key, sizeof(r->req.key), r->gen, r->job_index,
                r->job_start);
     r->req.sink = tail_feed;
-    r->req.sink_ctx = r;
-    r->req.cb = on_tail_done;
-    r->req.data = r;
     ws_replica_submit(r->client, &r->req);
 }
 
@@ -679,14 +692,28 @@ static void on_tail_done(struct ws_req *req)
 
 static void start_init(struct rep *r)
 {
-    r->job = J_LIST;
-    r->state = R_BUSY;
-    memset(&r->req, 0, sizeof(r->req));
-    r->req.type = WS_REQ_LIST;
-    snprintf(r->req.key, sizeof(r->req.key), "generations/");
-    r->req.cb = on_list_done;
-    r->req.data = r;
-    ws_replica_submit(r->client, &r->req);
+    struct ws_req *q = rep_req(r, J_LIST, WS_REQ_LIST, on_list_done);
+
+    snprintf(q->key, sizeof(q->key), "generations/");
+    ws_replica_submit(r->client, q);
+}
+
+/*
+ * snapshot-interval: once the replica has caught up, take a snapshot when
+ * the newest one is older than the interval; otherwise wake up when it
+ * will be.
+ */
+static void snapshot_due(struct rep *r)
+{
+    int64_t iv = r->cfg->snapshot_interval_ms, age;
+
+    if (iv <= 0)
+        return;
+    age = ws_wall_ms() - r->last_snap_ms;
+    if (age >= iv && !r->d->syncing)
+        start_snapshot(r);
+    else if (age < iv && !uv_is_active((uv_handle_t *)&r->timer))
+        uv_timer_start(&r->timer, on_rep_timer, (uint64_t)(iv - age), 0);
 }
 
 static void rep_ship(struct rep *r)
@@ -711,8 +738,12 @@ static void rep_ship(struct rep *r)
         return;
     }
     if (!rep_behind(r)) {
-        if (!r->has_snapshot && !d->syncing)
-            start_snapshot(r);
+        if (!r->has_snapshot) {
+            if (!d->syncing)
+                start_snapshot(r);
+        } else if (!d->stopping) {
+            snapshot_due(r);
+        }
         return;
     }
     now = ws_now_ms();

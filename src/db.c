@@ -46,7 +46,16 @@ struct ws_db {
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
     int64_t last_ckpt_ms;
     uint8_t *buf;           /* COPY_CHUNK bytes */
+    int window_ms;          /* test hook: widen the checkpoint window */
 };
+
+/* Test hook (RELIABILITY.md H2): WALSHIP_TEST_WINDOW_MS=N sleeps N ms at
+ * each step of the checkpoint window, so tests can hammer it. */
+static void window(const struct ws_db *db)
+{
+    if (db->window_ms > 0)
+        usleep((useconds_t)db->window_ms * 1000);
+}
 
 static int sql_err(struct ws_db *db, sqlite3 *c, const char *what,
                    struct ws_err *err)
@@ -114,9 +123,29 @@ static void read_end(struct ws_db *db)
         sqlite3_exec(db->rd, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/*
+ * SQLite's default busy handler sleeps 1 ms, then 2, 5, 10 ... 100 ms
+ * between tries; a writer that commits back to back takes the lock again
+ * within microseconds and wins every time.  Polling every 100 us gives
+ * walship a fair chance at the gap between two transactions.
+ */
+static int busy_poll(void *arg, int n)
+{
+    (void)arg;
+    if ((int64_t)n * 100 >= (int64_t)LOCK_TIMEOUT_MS * 1000)
+        return 0;
+    usleep(100);
+    return 1;
+}
+
 static int lock_take(struct ws_db *db, struct ws_err *err)
 {
-    return exec(db, db->wr, "BEGIN IMMEDIATE", err);
+    int rc;
+
+    sqlite3_busy_handler(db->wr, busy_poll, NULL);
+    rc = exec(db, db->wr, "BEGIN IMMEDIATE", err);
+    sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+    return rc;
 }
 
 static void lock_release(struct ws_db *db)
@@ -581,11 +610,15 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
         lock_release(db);
         return rc;
     }
+    window(db);
     read_end(db);
+    window(db);
     rc = query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
                err);
+    window(db);
     rc2 = read_begin(db, rc == WS_OK ? err : NULL);
     lock_release(db);
+    window(db);
     if (rc2 != WS_OK) {
         db->ready = 0;
         return rc == WS_OK ? rc2 : rc;
@@ -800,6 +833,9 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
         ws_db_free(db);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
+    if (getenv("WALSHIP_TEST_WINDOW_MS"))
+        db->window_ms =
+            (int)strtol(getenv("WALSHIP_TEST_WINDOW_MS"), NULL, 10);
     memcpy(db->wal_path, cfg->path, strlen(cfg->path));
     memcpy(db->wal_path + strlen(cfg->path), "-wal", 5);
     *out = db;

@@ -34,6 +34,16 @@ static const char usage_main[] =
     "\trestore      recovers a database from a replica\n"
     "\tversion      prints the walship and SQLite versions\n";
 
+/* The flags every config-reading command shares. */
+#define CONFIG_FLAGS                                                        \
+    "\t-config PATH\n"                                                      \
+    "\t    Specifies the configuration file.\n"                             \
+    "\t    Defaults to $WALSHIP_CONFIG, else /etc/walship.yml\n"            \
+    "\n"                                                                    \
+    "\t-no-expand-env\n"                                                    \
+    "\t    Disables environment variable expansion in configuration file.\n" \
+    "\n"
+
 static const char usage_replicate[] =
     "The replicate command starts a server to monitor & replicate\n"
     "databases. You can specify your database & replicas in a\n"
@@ -49,13 +59,7 @@ static const char usage_replicate[] =
     "\n"
     "Arguments:\n"
     "\n"
-    "\t-config PATH\n"
-    "\t    Specifies the configuration file.\n"
-    "\t    Defaults to $WALSHIP_CONFIG, else /etc/walship.yml\n"
-    "\n"
-    "\t-no-expand-env\n"
-    "\t    Disables environment variable expansion in configuration file.\n"
-    "\n"
+    CONFIG_FLAGS
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
     "\n"
@@ -73,13 +77,7 @@ static const char usage_restore[] =
     "\n"
     "Arguments:\n"
     "\n"
-    "\t-config PATH\n"
-    "\t    Specifies the configuration file.\n"
-    "\t    Defaults to $WALSHIP_CONFIG, else /etc/walship.yml\n"
-    "\n"
-    "\t-no-expand-env\n"
-    "\t    Disables environment variable expansion in configuration file.\n"
-    "\n"
+    CONFIG_FLAGS
     "\t-replica NAME\n"
     "\t    Restore from a specific replica.\n"
     "\t    Defaults to the replica with the newest data.\n"

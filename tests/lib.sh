@@ -22,6 +22,9 @@
 #                               and fail), return the exit status:
 #                               `stop_bg x || fail "x exited $?"`
 #   wait_bg NAME [SECS]         wait for a natural exit, return its status
+#   start_writer NAME DB CSV [ARGS...]
+#                               start_bg NAME "$TOOLS/wsload" DB ARGS...
+#                               -log CSV, then wait_for DB to exist
 #   log_has NAME ERE            grep -E the output of NAME (or file $T/NAME)
 #   csv_last_seq CSV            the last seq wsload logged (0 if none)
 #   assert_restored DB [SEQ [CSV]]  wscheck DB is ok (at seq SEQ; and
@@ -87,6 +90,17 @@ start_bg() {
 	: >>"$T/$_sb_name.log"
 	"$@" >>"$T/$_sb_name.log" 2>&1 &
 	echo $! >"$T/.bg/$_sb_name"
+}
+
+# The usual writer: wsload on DB, logging every commit to CSV, with ARGS
+# as its other flags.  Returns once DB exists (wsload has created it).
+start_writer() {
+	_sw_name=$1
+	_sw_db=$2
+	_sw_csv=$3
+	shift 3
+	start_bg "$_sw_name" "$TOOLS/wsload" "$_sw_db" "$@" -log "$_sw_csv"
+	wait_for "[ -f '$_sw_db' ]"
 }
 
 # Reap NAME once it has exited; return its status.

@@ -88,8 +88,8 @@ case $a in "ok seq=100 "*) ;; *) fail "a.db: $a" ;; esac
 
 # SIGTERM finishes the current transaction, logs it and exits 0; the
 # periodic checkpoints run (busy results are counted, never fatal).
-start_bg load2 "$TOOLS/wsload" "$T/s.db" -rate 0 -log "$T/s.csv" \
-	-checkpoint restart -checkpoint-every 20
+start_writer load2 "$T/s.db" "$T/s.csv" -rate 0 -checkpoint restart \
+	-checkpoint-every 20
 wait_for '[ "$(csv_last_seq "$T/s.csv")" -ge 200 ]' 30
 stop_bg load2 TERM || fail "wsload exited with status $? on SIGTERM"
 last=$(csv_last_seq "$T/s.csv")

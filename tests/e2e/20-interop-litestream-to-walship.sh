@@ -19,7 +19,7 @@ replica=file://$T/replica
 # The application: 100 tx/s, a few rows each, so that Litestream's
 # 1000-page PASSIVE checkpoint fires and the replica spans several WAL
 # indexes.
-start_bg wsload "$TOOLS/wsload" "$db" -rate 100 -rows 3 -size 1000 -log "$csv"
+start_writer wsload "$db" "$csv" -rate 100 -rows 3 -size 1000
 wait_for '[ "$(csv_last_seq "$csv")" -ge 1 ]' 10
 
 start_bg litestream "$LITESTREAM" replicate "$db" "$replica"

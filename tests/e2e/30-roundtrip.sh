@@ -3,7 +3,7 @@
 # while walship replicates; restores taken mid-stream are exact committed
 # prefixes, and after a clean stop the restore equals the source.  Then
 # the same with two databases replicated by one process from a config
-# file.
+# file, one of them with periodic snapshots.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
@@ -11,9 +11,7 @@ need_tools
 
 db=$T/db
 url=file://$T/replica
-start_bg writer "$TOOLS/wsload" "$db" -rate 200 -duration 6 -rows 2 \
-	-log "$T/tx.csv"
-wait_for "[ -f '$db' ]"
+start_writer writer "$db" "$T/tx.csv" -rate 200 -duration 6 -rows 2
 start_bg walship "$WALSHIP" replicate "$db" "$url"
 
 # Mid-stream restores are exact committed prefixes (O2), never torn.
@@ -54,13 +52,12 @@ dbs:
       - name: dir
         path: $T/multi/rb
         sync-interval: 500ms
+        snapshot-interval: 1s
 YML
 MULTI_DIR=$T/multi
 export MULTI_DIR
-start_bg wa "$TOOLS/wsload" "$T/multi/a.db" -rate 100 -duration 4 -log "$T/a.csv"
-start_bg wb "$TOOLS/wsload" "$T/multi/b.db" -rate 150 -duration 4 -seed 7 \
-	-log "$T/b.csv"
-wait_for "[ -f '$T/multi/a.db' ] && [ -f '$T/multi/b.db' ]"
+start_writer wa "$T/multi/a.db" "$T/a.csv" -rate 100 -duration 4
+start_writer wb "$T/multi/b.db" "$T/b.csv" -rate 150 -duration 4 -seed 7
 start_bg multi "$WALSHIP" replicate -config "$T/multi/walship.yml"
 wait_bg wa 30 || fail "writer a exited $?"
 wait_bg wb 30 || fail "writer b exited $?"
@@ -81,6 +78,9 @@ assert_equal "$T/multi/a.db" "$T/ra.db"
 assert_equal "$T/multi/b.db" "$T/rb.db"
 log_has multi 'replicating to name=dir type=file sync-interval=500ms' ||
 	fail "config settings not applied"
+# b takes a snapshot every second besides the first one.
+[ "$(grep -c 'snapshot written db=[^ ]*/b.db' "$T/multi.log")" -ge 3 ] ||
+	fail "b: snapshot-interval did not take periodic snapshots"
 # b's low checkpoint threshold rolls its WAL over to new indexes.
 ls "$T/multi/rb/generations/"*/wal/ | grep -q '^00000001_' ||
 	fail "b never checkpointed to index 1"

@@ -11,9 +11,7 @@ need_tools
 
 db=$T/db
 url=file://$T/replica
-start_bg writer "$TOOLS/wsload" "$db" -rate 150 -duration 14 -autocheckpoint 0 \
-	-log "$T/tx.csv"
-wait_for "[ -f '$db' ]"
+start_writer writer "$db" "$T/tx.csv" -rate 150 -duration 14 -autocheckpoint 0
 start_bg w1 "$WALSHIP" replicate "$db" "$url"
 wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge 150 ]' 15
 stop_bg w1 || fail "walship exited $? on SIGTERM"

@@ -32,7 +32,7 @@ url=file://$good
 # writer process does every WAL restart (see the note at the end).
 "$TOOLS/wsload" "$db" -rate 0 -count 200 -log "$csv" 2>"$T/wsload0.log" ||
 	fail "wsload failed"
-start_bg wsload "$TOOLS/wsload" "$db" -rate 60 -log "$csv"
+start_writer wsload "$db" "$csv" -rate 60
 wait_for '[ "$(csv_last_seq "$csv")" -gt 200 ]'
 start_bg walship "$WALSHIP" replicate "$db" "$url"
 wait_for '[ -n "$(ls "$good"/generations/*/wal/00000002_* 2>/dev/null)" ]' 60

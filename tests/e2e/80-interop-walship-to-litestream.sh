@@ -27,8 +27,7 @@ run_part() {
 	replica=file://$dir
 
 	# ~150 tx/s of 2 rows of 3000 bytes: ~1000 WAL pages every 1-2 s.
-	start_bg "$p-wsload" "$TOOLS/wsload" "$db" -rate 150 -rows 2 -size 3000 \
-		-log "$csv" "$@"
+	start_writer "$p-wsload" "$db" "$csv" -rate 150 -rows 2 -size 3000 "$@"
 	wait_for '[ "$(csv_last_seq "$csv")" -ge 1 ]'
 	start_bg "$p-walship" "$WALSHIP" replicate "$db" "$replica"
 	wait_for '[ -n "$(find "$dir" -name "*.wal.lz4" 2>/dev/null)" ]' 15

@@ -17,7 +17,7 @@
  * go to stdout; a failure prints one line "wscheck: <what failed>" to
  * stderr and exits 1; a usage error exits 2.
  *
- * The multiset hash code is repeated from wsload.c; keep the two in step.
+ * The multiset hash is mhash.h, shared with wsload.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,13 +30,11 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "mhash.h"
+
 static const char usage[] = "usage: wscheck [-csv CSV] DB\n"
                             "       wscheck -eq A B\n"
                             "       wscheck -seq DB\n";
-
-struct mhash {
-    uint64_t hi, lo;
-};
 
 static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -56,54 +54,6 @@ static int fail_db(sqlite3 *db, const char *path, const char *what)
 {
     return failf("%s: %s: %s (%d)", path, what, sqlite3_errmsg(db),
                  sqlite3_extended_errcode(db));
-}
-
-/* ---- the multiset hash (same code in wsload.c) ---- */
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static void mh_add(struct mhash *a, struct mhash x)
-{
-    a->lo += x.lo;
-    a->hi += x.hi + (a->lo < x.lo);
-}
-
-static void mh_hex(struct mhash h, char out[33])
-{
-    snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, h.hi, h.lo);
-}
-
-static int row_hash(EVP_MD_CTX *md, int64_t id, int64_t k, const void *v,
-                    size_t n, struct mhash *h)
-{
-    unsigned char head[16], sum[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-
-    put_be64(head, (uint64_t)id);
-    put_be64(head + 8, (uint64_t)k);
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, head, sizeof(head)) != 1 ||
-        (n > 0 && EVP_DigestUpdate(md, v, n) != 1) ||
-        EVP_DigestFinal_ex(md, sum, &len) != 1 || len != 32)
-        return -1;
-    h->hi = get_be64(sum);
-    h->lo = get_be64(sum + 8);
-    return 0;
 }
 
 /* ---- opening and small queries ---- */

@@ -17,8 +17,8 @@
  *
  * One wsload per database: two writers would interleave their seqs.
  *
- * Only <sqlite3.h>, OpenSSL and libc: no project headers.  The multiset
- * hash code is repeated in wscheck.c; keep the two in step.
+ * Only <sqlite3.h>, OpenSSL, libc and mhash.h (the multiset hash, shared
+ * with wscheck.c): no project headers.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,6 +32,8 @@
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
+
+#include "mhash.h"
 
 static const char usage[] =
     "usage: wsload DB [options]\n"
@@ -59,10 +61,6 @@ static const char usage[] =
 /* Out of 16: update an earlier row on 0..1, delete one on 2. */
 #define OP_UPDATE_BELOW 2
 #define OP_DELETE 2
-
-struct mhash {
-    uint64_t hi, lo;
-};
 
 struct opts {
     const char *db;
@@ -117,60 +115,16 @@ static void die_db(struct load *L, const char *what)
         sqlite3_extended_errcode(L->db));
 }
 
-/* ---- the multiset hash (same code in wscheck.c) ---- */
+/* ---- the multiset hash (mhash.h) ---- */
 
-static uint64_t get_be64(const unsigned char *p)
+/* row_hash(), dying if OpenSSL fails. */
+static struct mhash row_hash_or_die(EVP_MD_CTX *md, int64_t id, int64_t k,
+                                    const void *v, size_t n)
 {
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static void mh_add(struct mhash *a, struct mhash x)
-{
-    a->lo += x.lo;
-    a->hi += x.hi + (a->lo < x.lo);
-}
-
-static void mh_sub(struct mhash *a, struct mhash x)
-{
-    uint64_t borrow = a->lo < x.lo;
-
-    a->lo -= x.lo;
-    a->hi -= x.hi + borrow;
-}
-
-static void mh_hex(struct mhash h, char out[33])
-{
-    snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, h.hi, h.lo);
-}
-
-static struct mhash row_hash(EVP_MD_CTX *md, int64_t id, int64_t k,
-                             const void *v, size_t n)
-{
-    unsigned char head[16], sum[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
     struct mhash h;
 
-    put_be64(head, (uint64_t)id);
-    put_be64(head + 8, (uint64_t)k);
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, head, sizeof(head)) != 1 ||
-        (n > 0 && EVP_DigestUpdate(md, v, n) != 1) ||
-        EVP_DigestFinal_ex(md, sum, &len) != 1 || len != 32)
+    if (row_hash(md, id, k, v, n, &h) != 0)
         die("SHA-256 failed");
-    h.hi = get_be64(sum);
-    h.lo = get_be64(sum + 8);
     return h;
 }
 
@@ -440,9 +394,10 @@ static void resume(struct load *L)
     st = prepare(L, "SELECT id, k, v FROM t");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         mh_add(&L->digest,
-               row_hash(L->md, sqlite3_column_int64(st, 0),
-                        sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
-                        (size_t)sqlite3_column_bytes(st, 2)));
+               row_hash_or_die(L->md, sqlite3_column_int64(st, 0),
+                               sqlite3_column_int64(st, 1),
+                               sqlite3_column_blob(st, 2),
+                               (size_t)sqlite3_column_bytes(st, 2)));
     if (rc != SQLITE_DONE)
         die_db(L, "SELECT id, k, v FROM t");
     sqlite3_finalize(st);
@@ -505,7 +460,8 @@ static void insert_row(struct load *L, uint64_t *rng, struct mhash *d)
     sqlite3_bind_int64(L->ins, 1, k);
     sqlite3_bind_blob(L->ins, 2, L->blob, (int)n, SQLITE_STATIC);
     step_done(L, L->ins);
-    mh_add(d, row_hash(L->md, sqlite3_last_insert_rowid(L->db), k, L->blob, n));
+    mh_add(d, row_hash_or_die(L->md, sqlite3_last_insert_rowid(L->db), k,
+                              L->blob, n));
 }
 
 /* Update or delete the first live row at or after a random id. */
@@ -525,9 +481,9 @@ static void touch_row(struct load *L, uint64_t *rng, int update,
     if (sqlite3_step(L->pick) != SQLITE_ROW)
         die_db(L, "SELECT id, k, v FROM t WHERE id >= ?");
     id = sqlite3_column_int64(L->pick, 0);
-    mh_sub(d, row_hash(L->md, id, sqlite3_column_int64(L->pick, 1),
-                       sqlite3_column_blob(L->pick, 2),
-                       (size_t)sqlite3_column_bytes(L->pick, 2)));
+    mh_sub(d, row_hash_or_die(L->md, id, sqlite3_column_int64(L->pick, 1),
+                              sqlite3_column_blob(L->pick, 2),
+                              (size_t)sqlite3_column_bytes(L->pick, 2)));
     sqlite3_reset(L->pick);
     if (!update) {
         sqlite3_bind_int64(L->del, 1, id);
@@ -540,7 +496,7 @@ static void touch_row(struct load *L, uint64_t *rng, int update,
     sqlite3_bind_blob(L->upd, 2, L->blob, (int)n, SQLITE_STATIC);
     sqlite3_bind_int64(L->upd, 3, id);
     step_done(L, L->upd);
-    mh_add(d, row_hash(L->md, id, k, L->blob, n));
+    mh_add(d, row_hash_or_die(L->md, id, k, L->blob, n));
 }
 
 static void log_commit(struct load *L, int64_t seq, int64_t t0, int64_t t1,

@@ -1,0 +1,46 @@
+#!/bin/sh
+# RELIABILITY.md H2, the copy -> checkpoint -> reset window.  walship
+# checkpoints every 20 pages (and every 100 ms) with its window widened by a test hook
+# (WALSHIP_TEST_WINDOW_MS), while a writer bursts ~500-frame transactions
+# with its own autocheckpoint on and PASSIVE checkpoints of its own every
+# 50 ms.  If any commit could slip between walship's last copy and the
+# WAL reset, it would be lost from the replica or force a new generation.
+# Required: many checkpoints, one generation, and an exact restore.
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_walship
+need_tools
+
+db=$T/db
+url=file://$T/replica
+"$TOOLS/wsload" "$db" -count 1 -log "$T/tx.csv" 2>/dev/null
+cat >"$T/walship.yml" <<YML
+dbs:
+  - path: $db
+    min-checkpoint-page-count: 20
+    checkpoint-interval: 100ms
+    replicas:
+      - url: $url
+        sync-interval: 100ms
+YML
+WALSHIP_TEST_WINDOW_MS=15 start_bg walship "$WALSHIP" replicate -v \
+	-config "$T/walship.yml"
+wait_for "log_has walship 'snapshot written'" 10
+start_writer burst "$db" "$T/tx.csv" -rate 0 -duration 8 -rows 120 \
+	-size 3500 -checkpoint passive -checkpoint-every 50
+wait_bg burst 40 || fail "writer exited $?"
+n=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 20
+stop_bg walship || fail "walship exited $?"
+
+c=$(grep -c 'checkpoint db=.* mode=PASSIVE' "$T/walship.log" || true)
+[ "$c" -ge 10 ] || fail "only $c walship checkpoints"
+log_has walship 'continuity lost' && fail "continuity lost during the run"
+[ "$(grep -c 'sync: new generation' "$T/walship.log")" -eq 1 ] ||
+	fail "more than one generation"
+idx=$(ls "$T/replica/generations/"*/wal/ | cut -c1-8 | sort -u | wc -l)
+[ "$idx" -ge 5 ] || fail "only $idx WAL indexes"
+"$WALSHIP" restore -o "$T/restored.db" "$url"
+assert_restored "$T/restored.db" "$n" "$T/tx.csv"
+assert_equal "$db" "$T/restored.db"
+echo "checkpoints=$c indexes=$idx transactions=$n"
