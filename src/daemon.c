@@ -699,27 +699,33 @@ static void start_init(struct rep *r)
 }
 
 /*
- * snapshot-interval: once the replica has caught up, take a snapshot when
- * the newest one is older than the interval; otherwise wake up when it
- * will be.
+ * snapshot-interval: take a snapshot when the newest one is older than
+ * the interval; otherwise wake up when it will be.  Returns 1 when a
+ * snapshot is due (started now, or after the sync in flight).
  */
-static void snapshot_due(struct rep *r)
+static int snapshot_due(struct rep *r)
 {
     int64_t iv = r->cfg->snapshot_interval_ms, age;
 
-    if (iv <= 0)
-        return;
+    if (iv <= 0 || !r->has_snapshot)
+        return 0;
     age = ws_wall_ms() - r->last_snap_ms;
-    if (age >= iv && !r->d->syncing)
-        start_snapshot(r);
-    else if (age < iv && !uv_is_active((uv_handle_t *)&r->timer))
+    if (age >= iv) {
+        /* A sync in flight ends by calling rep_ship again. */
+        if (!r->d->syncing)
+            start_snapshot(r);
+        return 1;
+    }
+    if (!uv_is_active((uv_handle_t *)&r->timer))
         uv_timer_start(&r->timer, on_rep_timer, (uint64_t)(iv - age), 0);
+    return 0;
 }
 
 static void rep_ship(struct rep *r)
 {
     struct dbrep *d = r->d;
     int64_t now, due;
+    int behind;
 
     if (r->state != R_IDLE || !d->st.ready || d->st.gen[0] == '\0')
         return;
@@ -737,15 +743,17 @@ static void rep_ship(struct rep *r)
             start_snapshot(r);
         return;
     }
-    if (!rep_behind(r)) {
-        if (!r->has_snapshot) {
-            if (!d->syncing)
-                start_snapshot(r);
-        } else if (!d->stopping) {
-            snapshot_due(r);
-        }
+    behind = rep_behind(r);
+    if (!r->has_snapshot) {
+        /* rep_behind found a gap only a new snapshot can bridge. */
+        if (!d->syncing)
+            start_snapshot(r);
         return;
     }
+    /* A due periodic snapshot goes first, even while behind: segments
+     * continue from the same position after it. */
+    if ((!d->stopping && snapshot_due(r)) || !behind)
+        return;
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
     if (!d->stopping && now < due) {
@@ -917,6 +925,8 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
         uv_run(&dm.loop, UV_RUN_DEFAULT);
     }
     teardown(&dm);
+    /* Backends may close handles of their own while being freed. */
+    uv_run(&dm.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&dm.loop) != 0 && rc == WS_OK)
         rc = ws_err_set(err, WS_EIO, "event loop did not close cleanly");
     return rc;

@@ -18,7 +18,8 @@ int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
         return ws_err_set(err, WS_ECONFIG,
                           "replica %s: type \"%s\" is not supported yet",
                           cfg->name, cfg->type);
-    if (cfg->path == NULL || cfg->path[0] == '\0')
+    if (ops == &ws_replica_file_ops &&
+        (cfg->path == NULL || cfg->path[0] == '\0'))
         return ws_err_set(err, WS_ECONFIG, "%s replica path required",
                           ops->type);
     r = calloc(1, sizeof(*r));
@@ -27,6 +28,13 @@ int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
     r->ops = ops;
     r->cfg = cfg;
     r->loop = loop;
+    if (ops->open) {
+        int rc = ops->open(r, err);
+        if (rc != WS_OK) {
+            ws_replica_free(r);
+            return rc;
+        }
+    }
     *out = r;
     return WS_OK;
 }

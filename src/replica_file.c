@@ -243,6 +243,7 @@ static void file_describe(const struct ws_replica *r, char *buf, size_t n)
 
 const struct ws_replica_ops ws_replica_file_ops = {
     "file",
+    NULL,
     file_submit,
     file_describe,
     NULL,

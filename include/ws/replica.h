@@ -64,6 +64,9 @@ struct ws_req {
 
 struct ws_replica_ops {
     const char *type;
+    /* Set up r->ctx from r->cfg (NULL when nothing to do).  On failure
+     * the replica is freed with ops->free. */
+    int (*open)(struct ws_replica *r, struct ws_err *err);
     /* Start req; the backend calls ws_replica_done(req) exactly once. */
     void (*submit)(struct ws_replica *r, struct ws_req *req);
     /* A one-line description for the start-up log ("path=/x"). */
@@ -95,7 +98,7 @@ void ws_replica_done(struct ws_req *req);
  * req->rc. */
 int ws_replica_run(struct ws_replica *r, struct ws_req *req);
 
-/* The directory backend. */
+/* The backends. */
 extern const struct ws_replica_ops ws_replica_file_ops;
 
 #endif
