@@ -12,6 +12,7 @@ for p in $pkgs; do
 done
 command -v gcc >/dev/null || missing="$missing gcc libc6-dev"
 command -v make >/dev/null || missing="$missing make"
+command -v curl >/dev/null || missing="$missing curl"
 command -v node >/dev/null || missing="$missing nodejs"
 command -v npm >/dev/null || missing="$missing npm"
 [ -z "$missing" ] && exit 0

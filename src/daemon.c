@@ -544,10 +544,11 @@ static void on_put_done(struct ws_req *req)
         r->last_snap_ms = ws_wall_ms();
     } else {
         ws_info("wal segment written db=%s replica=%s position=%s/%08x:%llu "
-                "elapsed=%lldms sz=%llu",
+                "elapsed=%lldms sz=%llu%s%.0d",
                 d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
                 (unsigned long long)r->job_start, (long long)ms,
-                (unsigned long long)(r->job_end - r->job_start));
+                (unsigned long long)(r->job_end - r->job_start),
+                req->retries ? " retries=" : "", req->retries);
         r->offset = r->job_end;
         r->last_put_ms = ws_now_ms();
     }

@@ -14,6 +14,8 @@ int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
 
     if (cfg->type == NULL || strcmp(cfg->type, "file") == 0)
         ops = &ws_replica_file_ops;
+    else if (strcmp(cfg->type, "s3") == 0)
+        ops = &ws_replica_s3_ops;
     if (ops == NULL)
         return ws_err_set(err, WS_ECONFIG,
                           "replica %s: type \"%s\" is not supported yet",

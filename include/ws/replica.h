@@ -54,6 +54,7 @@ struct ws_req {
     struct ws_objlist list; /* OUT: LIST results (caller frees) */
 
     int rc;                 /* OUT: WS_OK or a WS_E* code */
+    int retries;            /* OUT: attempts the backend retried */
     struct ws_err err;      /* OUT: message on failure */
     void (*cb)(struct ws_req *req);
     void *data;             /* the caller's */
@@ -100,5 +101,6 @@ int ws_replica_run(struct ws_replica *r, struct ws_req *req);
 
 /* The backends. */
 extern const struct ws_replica_ops ws_replica_file_ops;
+extern const struct ws_replica_ops ws_replica_s3_ops;
 
 #endif

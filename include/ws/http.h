@@ -1,0 +1,74 @@
+/*
+ * http.h: libcurl's multi interface on the libuv loop (curl's multi-uv
+ * pattern, without its globals).  The only curl <-> uv glue in walship.
+ *
+ * One struct ws_http per loop holds the multi handle, whose connection
+ * cache gives keep-alive across requests, and caps the requests in
+ * flight.  A request is one easy handle: the caller sets the method, URL,
+ * headers and body source, and gets `done` on the loop thread with
+ * curl's result code and the HTTP status.  Response bodies go to the
+ * request's sink (2xx) or into a small bounded buffer (other statuses,
+ * for the S3 error document).  Connect and stall timeouts are set on
+ * every request, so a hung server cannot wedge replication.
+ */
+#ifndef WS_HTTP_H
+#define WS_HTTP_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ws/err.h"
+#include "ws/lz4f.h"
+
+#define WS_HTTP_ERRBODY 16384 /* bytes of a non-2xx body kept */
+
+struct ws_http;
+
+struct ws_http_req {
+    /* In: set by the caller before ws_http_start. */
+    const char *method;          /* "GET", "PUT", "POST", "DELETE", "HEAD" */
+    char *url;                   /* owned by the caller */
+    struct curl_slist *headers;  /* owned by the caller */
+    int body_fd;                 /* body from a file: fd, or -1 */
+    uint64_t body_off, body_len; /* the range of body_fd to send */
+    const void *body_mem;        /* or from memory (body_fd == -1) */
+    ws_sink_fn sink;             /* 2xx response body, or NULL to drop */
+    void *sink_ctx;
+    int skip_verify;             /* TLS verification off (loudly logged) */
+    void (*done)(struct ws_http_req *r);
+    void *data;
+
+    /* Out: valid in done. */
+    CURLcode result;             /* CURLE_OK when an HTTP answer came */
+    long status;                 /* HTTP status, 0 when none */
+    char errbody[WS_HTTP_ERRBODY];
+    size_t nerrbody;
+    int sink_rc;                 /* the sink's error, if it stopped us */
+    struct ws_err sink_err;
+    char curl_err[CURL_ERROR_SIZE];
+    char retry_after[32];        /* Retry-After header, if any */
+    char etag[128];              /* ETag header, if any */
+
+    /* Private. */
+    CURL *easy;
+    uint64_t sent;
+    struct ws_http *h;
+    struct ws_http_req *next;    /* queued behind the in-flight cap */
+};
+
+/* A client on loop with at most max_inflight requests at once. */
+int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,
+                struct ws_err *err);
+
+/* Start r (on the loop thread).  r must stay valid until r->done. */
+void ws_http_start(struct ws_http *h, struct ws_http_req *r);
+
+/* Requests started and not yet done. */
+int ws_http_pending(const struct ws_http *h);
+
+/* Close the client; every request must be done.  The memory is freed
+ * once libuv has closed the handles, so the loop must run afterwards. */
+void ws_http_free(struct ws_http *h);
+
+#endif

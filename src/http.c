@@ -1,0 +1,351 @@
+/*
+ * http.c: libcurl multi on the libuv loop (see http.h).
+ *
+ * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
+ * to call it back (CURLMOPT_TIMERFUNCTION); we keep one uv_poll_t per
+ * socket and one uv_timer_t, and after every curl_multi_socket_action we
+ * collect finished transfers.  Requests beyond the in-flight cap wait in
+ * a FIFO.
+ */
+#include "ws/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CONNECT_TIMEOUT_S 10L
+#define STALL_SECONDS 30L     /* below 1 byte/s for this long: abort */
+
+struct ws_http {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    int max_inflight;
+    int inflight;
+    int pending;
+    struct ws_http_req *queue, *queue_tail;
+};
+
+struct sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct ws_http *h;
+};
+
+static void check_done(struct ws_http *h);
+static void start_next(struct ws_http *h);
+
+static void on_sock_closed(uv_handle_t *p)
+{
+    free(p->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    struct sock *s = p->data;
+    int flags = 0, running;
+
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(s->h->multi, s->fd, flags, &running);
+    check_done(s->h);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
+                     void *socketp)
+{
+    struct ws_http *h = userp;
+    struct sock *s = socketp;
+    int events = 0;
+
+    (void)easy;
+    if (action == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+            curl_multi_assign(h->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return -1;
+        s->fd = fd;
+        s->h = h;
+        if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        curl_multi_assign(h->multi, fd, s);
+    }
+    if (action & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (action & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct ws_http *h = t->data;
+    int running;
+
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+}
+
+static int on_timer(CURLM *multi, long ms, void *userp)
+{
+    struct ws_http *h = userp;
+
+    (void)multi;
+    if (ms < 0)
+        uv_timer_stop(&h->timer);
+    else
+        uv_timer_start(&h->timer, on_timeout, (uint64_t)ms, 0);
+    return 0;
+}
+
+static void check_done(struct ws_http *h)
+{
+    CURLMsg *m;
+    int left;
+
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        struct ws_http_req *r = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        r->result = m->data.result;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_multi_remove_handle(h->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        h->inflight--;
+        h->pending--;
+        r->done(r);
+    }
+    start_next(h);
+}
+
+/* The request body, from a file range or from memory. */
+static size_t on_read(char *buf, size_t size, size_t n, void *userp)
+{
+    struct ws_http_req *r = userp;
+    uint64_t left = r->body_len - r->sent;
+    size_t want = size * n < left ? size * n : (size_t)left;
+    ssize_t k;
+
+    if (want == 0)
+        return 0;
+    if (r->body_fd < 0) {
+        memcpy(buf, (const char *)r->body_mem + r->sent, want);
+        r->sent += want;
+        return want;
+    }
+    k = pread(r->body_fd, buf, want, (off_t)(r->body_off + r->sent));
+    if (k <= 0)
+        return CURL_READFUNC_ABORT;
+    r->sent += (uint64_t)k;
+    return (size_t)k;
+}
+
+/* A retried request must send its body again from the start. */
+static int on_seek(void *userp, curl_off_t off, int origin)
+{
+    struct ws_http_req *r = userp;
+
+    if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
+        return CURL_SEEKFUNC_FAIL;
+    r->sent = (uint64_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_write(char *buf, size_t size, size_t n, void *userp)
+{
+    struct ws_http_req *r = userp;
+    size_t len = size * n;
+    long status = 0;
+
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+        if (r->sink == NULL)
+            return len;
+        r->sink_rc = r->sink(r->sink_ctx, buf, len, &r->sink_err);
+        return r->sink_rc == WS_OK ? len : 0;
+    }
+    if (r->nerrbody < sizeof(r->errbody) - 1) {
+        size_t k = sizeof(r->errbody) - 1 - r->nerrbody;
+        k = k < len ? k : len;
+        memcpy(r->errbody + r->nerrbody, buf, k);
+        r->nerrbody += k;
+        r->errbody[r->nerrbody] = '\0';
+    }
+    return len;
+}
+
+static void header_value(const char *line, size_t len, const char *name,
+                         char *out, size_t nout)
+{
+    size_t nl = strlen(name), k;
+
+    if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+        return;
+    line += nl + 1;
+    len -= nl + 1;
+    while (len > 0 && (*line == ' ' || *line == '\t'))
+        line++, len--;
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' ||
+                       line[len - 1] == ' '))
+        len--;
+    k = len < nout - 1 ? len : nout - 1;
+    memcpy(out, line, k);
+    out[k] = '\0';
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *userp)
+{
+    struct ws_http_req *r = userp;
+    size_t len = size * n;
+
+    header_value(buf, len, "retry-after", r->retry_after,
+                 sizeof(r->retry_after));
+    header_value(buf, len, "etag", r->etag, sizeof(r->etag));
+    return len;
+}
+
+static int setup(struct ws_http_req *r)
+{
+    CURL *e = curl_easy_init();
+    int upload = r->body_len > 0 || strcmp(r->method, "PUT") == 0 ||
+                 strcmp(r->method, "POST") == 0;
+
+    if (e == NULL)
+        return -1;
+    r->easy = e;
+    r->sent = 0;
+    r->status = 0;
+    r->nerrbody = 0;
+    r->errbody[0] = r->curl_err[0] = r->retry_after[0] = r->etag[0] = '\0';
+    r->sink_rc = WS_OK;
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (r->skip_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (strcmp(r->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(r->method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    if (upload) {
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)r->body_len);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, r);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+    }
+    return 0;
+}
+
+static void start_next(struct ws_http *h)
+{
+    while (h->queue && h->inflight < h->max_inflight) {
+        struct ws_http_req *r = h->queue;
+        h->queue = r->next;
+        if (h->queue == NULL)
+            h->queue_tail = NULL;
+        if (setup(r) != 0 ||
+            curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+            if (r->easy)
+                curl_easy_cleanup(r->easy);
+            r->easy = NULL;
+            r->result = CURLE_OUT_OF_MEMORY;
+            r->status = 0;
+            h->pending--;
+            r->done(r);
+            continue;
+        }
+        h->inflight++;
+    }
+}
+
+void ws_http_start(struct ws_http *h, struct ws_http_req *r)
+{
+    r->h = h;
+    r->next = NULL;
+    if (h->queue_tail)
+        h->queue_tail->next = r;
+    else
+        h->queue = r;
+    h->queue_tail = r;
+    h->pending++;
+    start_next(h);
+}
+
+int ws_http_pending(const struct ws_http *h)
+{
+    return h->pending;
+}
+
+int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,
+                struct ws_err *err)
+{
+    struct ws_http *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    h->loop = loop;
+    h->max_inflight = max_inflight > 0 ? max_inflight : 4;
+    h->multi = curl_multi_init();
+    if (h->multi == NULL) {
+        free(h);
+        return ws_err_set(err, WS_ENOMEM, "curl_multi_init failed");
+    }
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)h->max_inflight);
+    *out = h;
+    return WS_OK;
+}
+
+static void on_timer_closed(uv_handle_t *t)
+{
+    free(t->data);
+}
+
+void ws_http_free(struct ws_http *h)
+{
+    if (h == NULL)
+        return;
+    /* Closing the multi handle closes the cached connections, which
+     * removes their sockets (and their poll handles) through on_socket. */
+    curl_multi_cleanup(h->multi);
+    uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+}

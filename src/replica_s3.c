@@ -1,0 +1,662 @@
+/*
+ * replica_s3.c: the S3 replica backend.
+ *
+ * Requests are signed with SigV4 (sigv4.c) and sent through the shared
+ * curl-multi-on-libuv client (http.c); nothing blocks the loop.  Every
+ * request carries the SHA-256 of its payload in x-amz-content-sha256:
+ * no aws-chunked or streaming uploads.
+ *
+ * PUT   the object's bytes are first produced into an unlinked staging
+ *       file on the thread pool, hashing SHA-256 and MD5 on the way, so
+ *       the upload can be signed, retried and checked (Content-MD5, and
+ *       the ETag of a single PUT is the MD5) with bounded memory.
+ * GET   streamed into the caller's sink; a transfer cut short is resumed
+ *       with a Range request from the last byte delivered, so the sink
+ *       sees one continuous stream.
+ * LIST  ListObjectsV2 over the prefix, page by page, with a guard against
+ *       a repeated continuation token; keys come back relative to the
+ *       replica root.
+ * DEL   a listing, then DeleteObjects in batches of 1000 with Content-MD5.
+ *
+ * Transient failures (connection errors, timeouts, 5xx, 429, 503
+ * SlowDown, truncated bodies) are retried here a few times with
+ * exponential backoff and full jitter, honouring Retry-After; what still
+ * fails is WS_EREMOTE and the daemon backs off further.  Authentication
+ * and configuration errors (403, NoSuchBucket, a wrong region) are
+ * WS_ECONFIG, with the S3 code and message, and are not retried.
+ */
+#include "ws/fs.h"
+#include "ws/http.h"
+#include "ws/replica.h"
+#include "ws/s3xml.h"
+#include "ws/sigv4.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRIES 5
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS 30000
+#define MAX_PAGES 1000000
+#define URL_MAX 4096
+
+struct s3 {
+    struct ws_http *http;
+    char base[600];        /* scheme://host[:port] */
+    char host[512];        /* the Host header */
+    char bucket[64];       /* S3 bucket names are at most 63 bytes */
+    char root[1024];       /* key prefix, no leading or trailing '/' */
+    int path_style;
+    int skip_verify;       /* TLS verification off (shown at start-up) */
+    const char *region;
+    const char *ak, *sk, *token;
+};
+
+/* One operation in flight: lives from submit to ws_replica_done. */
+struct op {
+    struct ws_req *req;
+    struct s3 *s3;
+    struct ws_http_req h;
+    uv_timer_t backoff;
+    int attempt;
+    char payload_sha[65];
+    char md5[32];
+    /* PUT staging. */
+    int fd;
+    uint64_t size;
+    uv_work_t work;
+    /* GET resume. */
+    uint64_t delivered;
+    char range[64];
+    /* LIST paging. */
+    struct ws_s3xml *xml;
+    char *token, *prev_token;
+    int pages;
+    /* DEL batches. */
+    char *delbody;
+    size_t ndel, delpos;
+    struct ws_objlist dellist;
+    /* Signed headers for the current attempt. */
+    struct curl_slist *hdrs;
+    char url[URL_MAX];
+    const char *method;
+    char query[2048];
+};
+
+static void op_send(struct op *o);
+
+static int64_t backoff_ms(int attempt, const char *retry_after)
+{
+    uint32_t x = 0;
+    int64_t cap = (int64_t)BACKOFF_BASE_MS << (attempt < 8 ? attempt : 8);
+
+    if (cap > BACKOFF_CAP_MS)
+        cap = BACKOFF_CAP_MS;
+    if (retry_after && retry_after[0]) {
+        long s = strtol(retry_after, NULL, 10);
+        if (s > 0 && s * 1000 <= BACKOFF_CAP_MS)
+            return s * 1000;
+    }
+    if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x))
+        x = (uint32_t)cap;
+    return (int64_t)(x % (uint32_t)(cap + 1)); /* full jitter */
+}
+
+static void op_free(struct op *o)
+{
+    curl_slist_free_all(o->hdrs);
+    if (o->fd >= 0)
+        close(o->fd);
+    ws_s3xml_free(o->xml);
+    free(o->token);
+    free(o->prev_token);
+    free(o->delbody);
+    ws_objlist_free(&o->dellist);
+    free(o);
+}
+
+static void on_backoff_closed(uv_handle_t *t)
+{
+    op_free(t->data);
+}
+
+/* Finish the operation: run the caller's callback, then free. */
+static void op_done(struct op *o, int rc)
+{
+    struct ws_req *req = o->req;
+
+    req->rc = rc;
+    ws_replica_done(req);
+    uv_close((uv_handle_t *)&o->backoff, on_backoff_closed);
+}
+
+/* ---- addressing and signing ------------------------------------------- */
+
+/* The object's full key: root + "/" + key (or the key alone). */
+static int full_key(const struct s3 *s, const char *key, char *out, size_t n)
+{
+    int k = s->root[0] ? snprintf(out, n, "%s/%s", s->root, key)
+                       : snprintf(out, n, "%s", key);
+    return k < 0 || (size_t)k >= n ? -1 : 0;
+}
+
+/*
+ * Sign and fill o->url and o->hdrs for method on path (decoded, starting
+ * with '/') with the given query and payload hash.  extra holds up to two
+ * more signed headers (name, value), e.g. content-md5 and range.
+ */
+static int sign(struct op *o, const char *method, const char *path,
+                const struct ws_kv *q, size_t nq, const struct ws_kv *extra,
+                size_t nextra, struct ws_err *err)
+{
+    struct s3 *s = o->s3;
+    struct ws_kv hv[8];
+    char date[32], auth[1024], line[1200], epath[3 * 1100];
+    struct ws_sigv4 sg;
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t nh = 0;
+    int rc;
+
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+    hv[nh++] = (struct ws_kv){"host", s->host};
+    hv[nh++] = (struct ws_kv){"x-amz-content-sha256", o->payload_sha};
+    hv[nh++] = (struct ws_kv){"x-amz-date", date};
+    if (s->token && s->token[0])
+        hv[nh++] = (struct ws_kv){"x-amz-security-token", s->token};
+    for (size_t i = 0; i < nextra && nh < 8; i++)
+        hv[nh++] = extra[i];
+    memset(&sg, 0, sizeof(sg));
+    sg.method = method;
+    sg.path = path;
+    sg.query = q;
+    sg.nquery = nq;
+    sg.headers = hv;
+    sg.nheaders = nh;
+    sg.payload_sha256 = o->payload_sha;
+    sg.region = s->region;
+    sg.service = "s3";
+    sg.access_key = s->ak;
+    sg.secret_key = s->sk;
+    sg.amz_date = date;
+    rc = ws_sigv4_sign(&sg, auth, sizeof(auth), err);
+    if (rc != WS_OK)
+        return rc;
+    if (ws_uri_encode(path, 1, epath, sizeof(epath)) < 0 ||
+        ws_sigv4_query_string(q, nq, o->query, sizeof(o->query)) < 0)
+        return ws_err_set(err, WS_EUSAGE, "s3: request path too long");
+    if ((size_t)snprintf(o->url, sizeof(o->url), "%s%s%s%s", s->base, epath,
+                         o->query[0] ? "?" : "", o->query) >= sizeof(o->url))
+        return ws_err_set(err, WS_EUSAGE, "s3: url too long");
+    curl_slist_free_all(o->hdrs);
+    o->hdrs = NULL;
+    for (size_t i = 1; i < nh; i++) { /* curl sends Host itself */
+        snprintf(line, sizeof(line), "%s: %s", hv[i].name, hv[i].value);
+        o->hdrs = curl_slist_append(o->hdrs, line);
+    }
+    snprintf(line, sizeof(line), "Authorization: %s", auth);
+    o->hdrs = curl_slist_append(o->hdrs, line);
+    o->hdrs = curl_slist_append(o->hdrs, "Expect:");
+    if (o->hdrs == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    o->method = method;
+    return WS_OK;
+}
+
+/* The request path of an object (path style: /bucket/key). */
+static int obj_path(const struct s3 *s, const char *key, char *out, size_t n)
+{
+    char fk[1100];
+
+    if (full_key(s, key, fk, sizeof(fk)) != 0)
+        return -1;
+    return (size_t)(s->path_style ? snprintf(out, n, "/%s/%s", s->bucket, fk)
+                                  : snprintf(out, n, "/%s", fk)) >= n
+               ? -1
+               : 0;
+}
+
+/* ---- outcome of one attempt --------------------------------------------- */
+
+enum verdict { OK, RETRY, FAIL };
+
+/* The Code and Message of an S3 error document ("" when absent or not
+ * XML: a proxy's HTML page, say). */
+static void s3_error(const char *body, size_t n, char *code, size_t ncode,
+                     char *msg, size_t nmsg)
+{
+    struct ws_s3xml *x = ws_s3xml_new(WS_S3XML_ERROR);
+    const char *c = NULL, *m = NULL;
+
+    if (x && ws_s3xml_feed(x, body, n, NULL) == WS_OK &&
+        ws_s3xml_finish(x, NULL) == WS_OK) {
+        c = ws_s3xml_field(x, WS_S3XML_CODE);
+        m = ws_s3xml_field(x, WS_S3XML_MESSAGE);
+    }
+    snprintf(code, ncode, "%s", c ? c : "");
+    snprintf(msg, nmsg, "%s", m ? m : "");
+    ws_s3xml_free(x);
+}
+
+static enum verdict judge(struct op *o, int *rc)
+{
+    struct ws_http_req *h = &o->h;
+    struct ws_req *req = o->req;
+    char code[128] = "", msg[256] = "";
+
+    if (h->sink_rc != WS_OK) {
+        /* The data itself is bad (checksum, LZ4): not a network matter. */
+        req->err = h->sink_err;
+        *rc = h->sink_rc;
+        return FAIL;
+    }
+    if (h->result != CURLE_OK) {
+        ws_err_set(&req->err, WS_EREMOTE, "s3 %s %s: %s", o->method,
+                   req->key, h->curl_err[0] ? h->curl_err
+                                            : curl_easy_strerror(h->result));
+        *rc = WS_EREMOTE;
+        return RETRY;
+    }
+    if (h->status >= 200 && h->status < 300) {
+        *rc = WS_OK;
+        return OK;
+    }
+    s3_error(h->errbody, h->nerrbody, code, sizeof(code), msg, sizeof(msg));
+    if (h->status >= 500 || h->status == 429 || h->status == 408) {
+        ws_err_set(&req->err, WS_EREMOTE, "s3 %s %s: %ld %s: %s", o->method,
+                   req->key, h->status, code[0] ? code : "error", msg);
+        *rc = WS_EREMOTE;
+        return RETRY;
+    }
+    if (h->status == 404 && strcmp(code, "NoSuchBucket") != 0) {
+        ws_err_set(&req->err, WS_ENOTFOUND, "object %s does not exist",
+                   req->key);
+        *rc = WS_ENOTFOUND;
+        return FAIL;
+    }
+    ws_err_set(&req->err, WS_ECONFIG, "s3 %s %s: %ld %s: %s", o->method,
+               req->key, h->status, code[0] ? code : "error",
+               msg[0] ? msg : "(no message)");
+    *rc = WS_ECONFIG;
+    return FAIL;
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    op_send(t->data);
+}
+
+static void on_http_done(struct ws_http_req *h);
+
+/* After an attempt: finish, retry after a back-off, or continue. */
+static int settle(struct op *o, int (*next)(struct op *o))
+{
+    int rc;
+    enum verdict v = judge(o, &rc);
+
+    if (v == RETRY && ++o->attempt < TRIES) {
+        o->req->retries++;
+        uv_timer_start(&o->backoff, on_backoff,
+                       (uint64_t)backoff_ms(o->attempt, o->h.retry_after),
+                       0);
+        return 1;
+    }
+    if (v != OK) {
+        op_done(o, rc);
+        return 1;
+    }
+    o->attempt = 0;
+    if (next)
+        return next(o);
+    return 0;
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+static int send_http(struct op *o, int body_fd, uint64_t len,
+                     ws_sink_fn sink, void *sink_ctx)
+{
+    memset(&o->h, 0, sizeof(o->h));
+    o->h.method = o->method;
+    o->h.url = o->url;
+    o->h.headers = o->hdrs;
+    o->h.body_fd = body_fd;
+    o->h.skip_verify = o->s3->skip_verify;
+    o->h.body_len = len;
+    o->h.sink = sink;
+    o->h.sink_ctx = sink_ctx;
+    o->h.done = on_http_done;
+    o->h.data = o;
+    ws_http_start(o->s3->http, &o->h);
+    return WS_OK;
+}
+
+static int get_sink(void *ctx, const void *buf, size_t len,
+                    struct ws_err *err)
+{
+    struct op *o = ctx;
+    int rc = o->req->sink(o->req->sink_ctx, buf, len, err);
+
+    o->delivered += len;
+    return rc;
+}
+
+static int list_sink(void *ctx, const void *buf, size_t len,
+                     struct ws_err *err)
+{
+    struct op *o = ctx;
+    return ws_s3xml_feed(o->xml, buf, len, err);
+}
+
+static void op_send(struct op *o)
+{
+    struct ws_req *req = o->req;
+    char path[1200], prefix[1100];
+    struct ws_kv extra[1], q[3];
+    size_t nq = 0;
+    int rc;
+
+    if (req->type == WS_REQ_LIST) {
+        if (full_key(o->s3, req->key, prefix, sizeof(prefix)) != 0)
+            return op_done(o, ws_err_set(&req->err, WS_EUSAGE,
+                                         "s3: prefix too long"));
+        ws_sha256_hex("", 0, o->payload_sha);
+        snprintf(path, sizeof(path), "/%s",
+                 o->s3->path_style ? o->s3->bucket : "");
+        if (o->token)
+            q[nq++] = (struct ws_kv){"continuation-token", o->token};
+        q[nq++] = (struct ws_kv){"list-type", "2"};
+        q[nq++] = (struct ws_kv){"prefix", prefix};
+        ws_s3xml_free(o->xml);
+        o->xml = ws_s3xml_new(WS_S3XML_LIST);
+        if (o->xml == NULL)
+            return op_done(o, ws_err_set(&req->err, WS_ENOMEM,
+                                         "out of memory"));
+        rc = sign(o, "GET", path, q, nq, NULL, 0, &req->err);
+        if (rc == WS_OK)
+            send_http(o, -1, 0, list_sink, o);
+    } else if (obj_path(o->s3, req->key, path, sizeof(path)) != 0) {
+        rc = ws_err_set(&req->err, WS_EUSAGE, "s3: key too long: %s",
+                        req->key);
+    } else if (req->type == WS_REQ_GET) {
+        ws_sha256_hex("", 0, o->payload_sha);
+        snprintf(o->range, sizeof(o->range), "bytes=%llu-",
+                 (unsigned long long)o->delivered);
+        extra[0] = (struct ws_kv){"range", o->range};
+        rc = sign(o, "GET", path, NULL, 0, extra, o->delivered > 0,
+                  &req->err);
+        if (rc == WS_OK)
+            send_http(o, -1, 0, get_sink, o);
+    } else {
+        extra[0] = (struct ws_kv){"content-md5", o->md5};
+        rc = sign(o, "PUT", path, NULL, 0, extra, 1, &req->err);
+        if (rc == WS_OK)
+            send_http(o, o->fd, o->size, NULL, NULL);
+    }
+    if (rc != WS_OK)
+        op_done(o, rc);
+}
+
+/* A LIST page arrived: take its objects, then the next page or done. */
+static int list_next(struct op *o)
+{
+    struct ws_req *req = o->req;
+    char prefix[1100];
+    char *next = NULL;
+    int truncated = 0, rc;
+
+    rc = ws_s3xml_finish(o->xml, &req->err);
+    if (rc == WS_OK && full_key(o->s3, req->key, prefix, sizeof(prefix)))
+        rc = ws_err_set(&req->err, WS_EUSAGE, "s3: prefix too long");
+    if (rc == WS_OK) {
+        /* Keys come back relative to the request's prefix; the caller
+         * wants them relative to the replica root. */
+        size_t first = req->list.n;
+        rc = ws_s3xml_list_take(o->xml, prefix, &req->list, &truncated,
+                                &next, &req->err);
+        for (size_t i = first; rc == WS_OK && i < req->list.n; i++) {
+            char *k = ws_path_join(req->key, req->list.v[i].key);
+            size_t nk = k ? strlen(k) : 0;
+            if (k == NULL) {
+                rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+                break;
+            }
+            /* ws_path_join put a '/' after req->key's own. */
+            if (req->key[0] && req->key[strlen(req->key) - 1] == '/')
+                memmove(k + strlen(req->key), k + strlen(req->key) + 1,
+                        nk - strlen(req->key));
+            free(req->list.v[i].key);
+            req->list.v[i].key = k;
+        }
+    }
+    if (rc == WS_OK && truncated &&
+        ((o->token && strcmp(o->token, next) == 0) || ++o->pages > MAX_PAGES))
+        rc = ws_err_set(&req->err, WS_EREMOTE,
+                        "s3 list %s: the server repeated continuation "
+                        "token \"%s\"", req->key, next);
+    if (rc != WS_OK || !truncated) {
+        free(next);
+        op_done(o, rc);
+        return 1;
+    }
+    free(o->prev_token);
+    o->prev_token = o->token;
+    o->token = next;
+    op_send(o);
+    return 1;
+}
+
+static void on_http_done(struct ws_http_req *h)
+{
+    struct op *o = h->data;
+
+    if (o->req->type == WS_REQ_LIST) {
+        settle(o, list_next);
+        return;
+    }
+    if (settle(o, NULL))
+        return;
+    if (o->req->type == WS_REQ_PUT)
+        o->req->put_size = o->size;
+    op_done(o, WS_OK);
+}
+
+/* PUT, first step, on the thread pool: produce the bytes into an unlinked
+ * staging file, hashing as they go. */
+struct stage {
+    struct op *o;
+    struct ws_hash *hash;
+};
+
+static int stage_sink(void *ctx, const void *buf, size_t len,
+                      struct ws_err *err)
+{
+    struct stage *st = ctx;
+    int rc = ws_fs_pwrite(st->o->fd, buf, len, st->o->size, err);
+
+    if (rc != WS_OK)
+        return ws_err_wrap(err, "s3 staging file");
+    st->o->size += len;
+    return ws_hash_update(st->hash, buf, len, err);
+}
+
+static void on_stage_work(uv_work_t *w)
+{
+    struct op *o = w->data;
+    struct ws_req *req = o->req;
+    const char *dir = getenv("TMPDIR");
+    struct stage st = {o, ws_hash_new()};
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/walship-s3-XXXXXX",
+             dir && dir[0] ? dir : "/tmp");
+    o->fd = mkostemp(path, O_CLOEXEC);
+    if (o->fd < 0 || st.hash == NULL) {
+        req->rc = ws_err_set(&req->err, WS_EIO, "s3 staging file %s: %s",
+                             path, strerror(errno));
+        ws_hash_free(st.hash);
+        return;
+    }
+    unlink(path);
+    req->rc = req->produce(req->produce_ctx, stage_sink, &st, &req->err);
+    if (req->rc == WS_OK)
+        req->rc = ws_hash_final(st.hash, o->payload_sha, o->md5, &req->err);
+    ws_hash_free(st.hash);
+}
+
+static void on_stage_done(uv_work_t *w, int status)
+{
+    struct op *o = w->data;
+
+    if (status != 0 && o->req->rc == WS_OK)
+        o->req->rc = ws_err_set(&o->req->err, WS_EIO, "cancelled");
+    if (o->req->rc != WS_OK)
+        op_done(o, o->req->rc);
+    else
+        op_send(o);
+}
+
+static void s3_submit(struct ws_replica *r, struct ws_req *req)
+{
+    struct op *o = calloc(1, sizeof(*o));
+
+    if (o == NULL) {
+        req->rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+        ws_replica_done(req);
+        return;
+    }
+    o->req = req;
+    o->s3 = r->ctx;
+    o->fd = -1;
+    uv_timer_init(r->loop, &o->backoff);
+    o->backoff.data = o;
+    switch (req->type) {
+    case WS_REQ_PUT:
+        o->work.data = o;
+        if (uv_queue_work(r->loop, &o->work, on_stage_work, on_stage_done))
+            op_done(o, ws_err_set(&req->err, WS_EIO, "queue work failed"));
+        break;
+    case WS_REQ_GET:
+    case WS_REQ_LIST:
+        op_send(o);
+        break;
+    case WS_REQ_DEL:
+        op_done(o, ws_err_set(&req->err, WS_EUSAGE,
+                              "s3: delete is not supported yet"));
+        break;
+    }
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static const char *env2(const char *a, const char *b)
+{
+    const char *v = getenv(a);
+
+    if (v == NULL || v[0] == '\0')
+        v = getenv(b);
+    return v && v[0] ? v : NULL;
+}
+
+static int s3_open(struct ws_replica *r, struct ws_err *err)
+{
+    const struct ws_replica_config *c = r->cfg;
+    struct s3 *s = calloc(1, sizeof(*s));
+    const char *ep = c->endpoint, *p;
+    int rc;
+
+    if (s == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    r->ctx = s;
+    if (c->bucket == NULL || c->bucket[0] == '\0')
+        return ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica");
+    snprintf(s->bucket, sizeof(s->bucket), "%s", c->bucket);
+    s->skip_verify = c->skip_verify;
+    p = c->path ? c->path : "";
+    while (*p == '/')
+        p++;
+    snprintf(s->root, sizeof(s->root), "%s", p);
+    while (s->root[0] && s->root[strlen(s->root) - 1] == '/')
+        s->root[strlen(s->root) - 1] = '\0';
+    s->region = c->region ? c->region
+                          : env2("AWS_REGION", "AWS_DEFAULT_REGION");
+    if (s->region == NULL)
+        s->region = "us-east-1";
+    s->ak = c->access_key_id ? c->access_key_id
+                             : env2("AWS_ACCESS_KEY_ID",
+                                    "LITESTREAM_ACCESS_KEY_ID");
+    s->sk = c->secret_access_key ? c->secret_access_key
+                                 : env2("AWS_SECRET_ACCESS_KEY",
+                                        "LITESTREAM_SECRET_ACCESS_KEY");
+    s->token = env2("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN");
+    if (s->ak == NULL || s->sk == NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "s3 replica %s: no credentials (set "
+                          "access-key-id and secret-access-key, or "
+                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                          c->name);
+    if (strlen(c->bucket) >= sizeof(s->bucket) ||
+        strlen(s->region) > 64)
+        return ws_err_set(err, WS_ECONFIG,
+                          "s3 replica %s: bucket or region name too long",
+                          c->name);
+    if (ep) {
+        /* A custom endpoint: path style unless told otherwise. */
+        const char *h = strstr(ep, "://");
+        char hostport[256];
+        snprintf(hostport, sizeof(hostport), "%s", h ? h + 3 : ep);
+        hostport[strcspn(hostport, "/")] = '\0';
+        s->path_style = c->force_path_style != 0;
+        if (s->path_style)
+            snprintf(s->host, sizeof(s->host), "%s", hostport);
+        else
+            snprintf(s->host, sizeof(s->host), "%s.%s", s->bucket,
+                     hostport);
+        snprintf(s->base, sizeof(s->base), "%.*s%s",
+                 h ? (int)(h + 3 - ep) : 0, ep, s->host);
+        if (h == NULL)
+            snprintf(s->base, sizeof(s->base), "https://%s", s->host);
+    } else {
+        /* AWS: virtual-hosted style unless path style is asked for. */
+        s->path_style = c->force_path_style == 1;
+        if (s->path_style)
+            snprintf(s->host, sizeof(s->host), "s3.%s.amazonaws.com",
+                     s->region);
+        else
+            snprintf(s->host, sizeof(s->host), "%s.s3.%s.amazonaws.com",
+                     s->bucket, s->region);
+        snprintf(s->base, sizeof(s->base), "https://%s", s->host);
+    }
+    rc = ws_http_new(r->loop, 4, &s->http, err);
+    return rc;
+}
+
+static void s3_describe(const struct ws_replica *r, char *buf, size_t n)
+{
+    const struct s3 *s = r->ctx;
+
+    snprintf(buf, n, "bucket=%s path=%s region=%s endpoint=%s%s", s->bucket,
+             s->root, s->region, s->base,
+             s->skip_verify ? " skip-verify=true (TLS NOT VERIFIED)" : "");
+}
+
+static void s3_free(struct ws_replica *r)
+{
+    struct s3 *s = r->ctx;
+
+    if (s == NULL)
+        return;
+    ws_http_free(s->http);
+    free(s);
+}
+
+const struct ws_replica_ops ws_replica_s3_ops = {
+    "s3", s3_open, s3_submit, s3_describe, s3_free,
+};
