@@ -21,6 +21,7 @@
 
 #define BACKOFF_MAX_MS 30000
 #define STOP_RETRIES 3
+#define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
 
 struct daemon;
 struct dbrep;
@@ -39,6 +40,7 @@ struct rep {
     uint64_t offset;
     int64_t last_put_ms;
     int64_t last_snap_ms;    /* wall time of the newest snapshot in gen */
+    int config_failures;     /* consecutive refusals (WS_ECONFIG) */
     int snap_first;          /* the snapshot in flight starts the gen */
     int failures;
     uv_timer_t timer;
@@ -316,8 +318,20 @@ static void rep_fail(struct rep *r, const char *what)
 
     r->failures++;
     r->inited = 0;
+    r->config_failures = r->req.err.code == WS_ECONFIG
+                             ? r->config_failures + 1
+                             : 0;
     ws_error("%s error db=%s replica=%s error=\"%s\"", what, d->cfg->path,
              r->cfg->name, r->req.err.msg);
+    if (r->config_failures >= CONFIG_RETRIES && !d->dm->stopping) {
+        /* Credentials or settings the store keeps refusing: say so and
+         * stop, rather than retry forever while nothing is replicated. */
+        r->state = R_FAILED;
+        d->dm->failed = 1;
+        d->dm->fatal = r->req.err;
+        on_signal(&d->dm->sigterm, 0);
+        return;
+    }
     if (d->stopping && r->failures >= STOP_RETRIES) {
         r->state = R_FAILED;
         d->dm->failed = 1;
@@ -528,6 +542,7 @@ static void on_put_done(struct ws_req *req)
         return;
     }
     r->failures = 0;
+    r->config_failures = 0;
     if (r->job == J_SNAP) {
         ws_info("snapshot written db=%s replica=%s position=%s/%08x "
                 "elapsed=%lldms sz=%llu",

@@ -45,6 +45,13 @@
 #define BACKOFF_CAP_MS 30000
 #define MAX_PAGES 1000000
 #define URL_MAX 4096
+/* Objects larger than one part go up as a multipart upload.  S3 allows
+ * 5 GiB in one PUT, but parts bound the cost of a retry and allow
+ * objects past 5 GiB; 10,000 parts of 64 MiB reach 625 GiB. */
+#define PART_SIZE (64ULL << 20)
+#define MAX_PARTS 10000
+
+enum { MP_NONE, MP_INIT, MP_PART, MP_COMPLETE, MP_ABORT };
 
 struct s3 {
     struct ws_http *http;
@@ -56,6 +63,8 @@ struct s3 {
     int skip_verify;       /* TLS verification off (shown at start-up) */
     const char *region;
     const char *ak, *sk, *token;
+    char max_keys[16];     /* test hook: ListObjectsV2 page size, or "" */
+    uint64_t part_size;    /* multipart above this; PART_SIZE normally */
 };
 
 /* One operation in flight: lives from submit to ws_replica_done. */
@@ -82,6 +91,17 @@ struct op {
     char *delbody;
     size_t ndel, delpos;
     struct ws_objlist dellist;
+    /* Multipart: objects over part_size go up in parts, one at a time. */
+    uint64_t part_size;
+    size_t nparts, part;      /* parts, and the one being sent (0-based) */
+    char (*part_sha)[WS_SHA256_HEX];
+    char (*part_md5)[WS_MD5_B64];
+    char (*part_etag)[80];
+    char *upload_id;
+    int mp_state;             /* MP_NONE, MP_INIT, MP_PART, MP_DONE, ... */
+    char *mp_body;            /* the CompleteMultipartUpload document */
+    size_t mp_len;
+    int saved_rc;             /* the failure an abort reports */
     /* Signed headers for the current attempt. */
     struct curl_slist *hdrs;
     char url[URL_MAX];
@@ -118,6 +138,11 @@ static void op_free(struct op *o)
     free(o->prev_token);
     free(o->delbody);
     ws_objlist_free(&o->dellist);
+    free(o->part_sha);
+    free(o->part_md5);
+    free(o->part_etag);
+    free(o->upload_id);
+    free(o->mp_body);
     free(o);
 }
 
@@ -288,6 +313,21 @@ static enum verdict judge(struct op *o, int *rc)
     return FAIL;
 }
 
+static void op_send(struct op *o);
+
+/* Fail the operation; a multipart upload in progress is aborted first so
+ * that the store does not keep (and bill) its parts. */
+static void op_fail(struct op *o, int rc)
+{
+    if (o->upload_id == NULL || o->mp_state == MP_ABORT) {
+        op_done(o, o->mp_state == MP_ABORT ? o->saved_rc : rc);
+        return;
+    }
+    o->saved_rc = rc;
+    o->mp_state = MP_ABORT;
+    op_send(o);
+}
+
 static void on_backoff(uv_timer_t *t)
 {
     op_send(t->data);
@@ -309,7 +349,7 @@ static int settle(struct op *o, int (*next)(struct op *o))
         return 1;
     }
     if (v != OK) {
-        op_done(o, rc);
+        op_fail(o, rc);
         return 1;
     }
     o->attempt = 0;
@@ -320,14 +360,16 @@ static int settle(struct op *o, int (*next)(struct op *o))
 
 /* ---- the operations ------------------------------------------------------ */
 
-static int send_http(struct op *o, int body_fd, uint64_t len,
-                     ws_sink_fn sink, void *sink_ctx)
+static int send_http(struct op *o, int body_fd, uint64_t off, uint64_t len,
+                     const void *mem, ws_sink_fn sink, void *sink_ctx)
 {
     memset(&o->h, 0, sizeof(o->h));
     o->h.method = o->method;
     o->h.url = o->url;
     o->h.headers = o->hdrs;
     o->h.body_fd = body_fd;
+    o->h.body_off = off;
+    o->h.body_mem = mem;
     o->h.skip_verify = o->s3->skip_verify;
     o->h.body_len = len;
     o->h.sink = sink;
@@ -355,11 +397,96 @@ static int list_sink(void *ctx, const void *buf, size_t len,
     return ws_s3xml_feed(o->xml, buf, len, err);
 }
 
+/* The CompleteMultipartUpload document, its SHA-256 and MD5. */
+static int mp_build_complete(struct op *o, struct ws_err *err)
+{
+    size_t cap = 64 + o->nparts * 128, n = 0;
+    struct ws_hash *h;
+    int rc;
+
+    o->mp_body = malloc(cap);
+    if (o->mp_body == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    n += (size_t)snprintf(o->mp_body + n, cap - n,
+                          "<CompleteMultipartUpload>");
+    for (size_t i = 0; i < o->nparts; i++)
+        n += (size_t)snprintf(o->mp_body + n, cap - n,
+                              "<Part><PartNumber>%zu</PartNumber>"
+                              "<ETag>%s</ETag></Part>",
+                              i + 1, o->part_etag[i]);
+    n += (size_t)snprintf(o->mp_body + n, cap - n,
+                          "</CompleteMultipartUpload>");
+    o->mp_len = n;
+    h = ws_hash_new();
+    if (h == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_hash_update(h, o->mp_body, n, err);
+    if (rc == WS_OK)
+        rc = ws_hash_final(h, o->payload_sha, o->md5, err);
+    ws_hash_free(h);
+    return rc;
+}
+
+/* One step of a multipart upload: initiate, each part in turn, complete;
+ * or abort after a failure. */
+static int mp_send(struct op *o, const char *path)
+{
+    struct ws_req *req = o->req;
+    struct ws_kv q[2], extra[1];
+    char num[16];
+    uint64_t off, len;
+    int rc;
+
+    switch (o->mp_state) {
+    case MP_NONE:
+        o->mp_state = MP_INIT;
+        /* fall through */
+    case MP_INIT:
+        ws_sha256_hex("", 0, o->payload_sha);
+        q[0] = (struct ws_kv){"uploads", ""};
+        ws_s3xml_free(o->xml);
+        o->xml = ws_s3xml_new(WS_S3XML_INITIATE);
+        rc = o->xml ? sign(o, "POST", path, q, 1, NULL, 0, &req->err)
+                    : ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+        return rc == WS_OK ? send_http(o, -1, 0, 0, NULL, list_sink, o)
+                           : rc;
+    case MP_PART:
+        snprintf(num, sizeof(num), "%zu", o->part + 1);
+        q[0] = (struct ws_kv){"partNumber", num};
+        q[1] = (struct ws_kv){"uploadId", o->upload_id};
+        memcpy(o->payload_sha, o->part_sha[o->part], WS_SHA256_HEX);
+        extra[0] = (struct ws_kv){"content-md5", o->part_md5[o->part]};
+        off = (uint64_t)o->part * o->part_size;
+        len = o->size - off < o->part_size ? o->size - off : o->part_size;
+        rc = sign(o, "PUT", path, q, 2, extra, 1, &req->err);
+        return rc == WS_OK ? send_http(o, o->fd, off, len, NULL, NULL, NULL)
+                           : rc;
+    case MP_COMPLETE:
+        rc = o->mp_body ? WS_OK : mp_build_complete(o, &req->err);
+        q[0] = (struct ws_kv){"uploadId", o->upload_id};
+        extra[0] = (struct ws_kv){"content-md5", o->md5};
+        ws_s3xml_free(o->xml);
+        o->xml = ws_s3xml_new(WS_S3XML_COMPLETE);
+        if (rc == WS_OK && o->xml == NULL)
+            rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+        if (rc == WS_OK)
+            rc = sign(o, "POST", path, q, 1, extra, 1, &req->err);
+        return rc == WS_OK ? send_http(o, -1, 0, o->mp_len, o->mp_body,
+                                       list_sink, o)
+                           : rc;
+    default: /* MP_ABORT: best effort, once */
+        ws_sha256_hex("", 0, o->payload_sha);
+        q[0] = (struct ws_kv){"uploadId", o->upload_id};
+        rc = sign(o, "DELETE", path, q, 1, NULL, 0, NULL);
+        return rc == WS_OK ? send_http(o, -1, 0, 0, NULL, NULL, NULL) : rc;
+    }
+}
+
 static void op_send(struct op *o)
 {
     struct ws_req *req = o->req;
     char path[1200], prefix[1100];
-    struct ws_kv extra[1], q[3];
+    struct ws_kv extra[1], q[4];
     size_t nq = 0;
     int rc;
 
@@ -373,6 +500,8 @@ static void op_send(struct op *o)
         if (o->token)
             q[nq++] = (struct ws_kv){"continuation-token", o->token};
         q[nq++] = (struct ws_kv){"list-type", "2"};
+        if (o->s3->max_keys[0])
+            q[nq++] = (struct ws_kv){"max-keys", o->s3->max_keys};
         q[nq++] = (struct ws_kv){"prefix", prefix};
         ws_s3xml_free(o->xml);
         o->xml = ws_s3xml_new(WS_S3XML_LIST);
@@ -381,7 +510,7 @@ static void op_send(struct op *o)
                                          "out of memory"));
         rc = sign(o, "GET", path, q, nq, NULL, 0, &req->err);
         if (rc == WS_OK)
-            send_http(o, -1, 0, list_sink, o);
+            send_http(o, -1, 0, 0, NULL, list_sink, o);
     } else if (obj_path(o->s3, req->key, path, sizeof(path)) != 0) {
         rc = ws_err_set(&req->err, WS_EUSAGE, "s3: key too long: %s",
                         req->key);
@@ -393,15 +522,17 @@ static void op_send(struct op *o)
         rc = sign(o, "GET", path, NULL, 0, extra, o->delivered > 0,
                   &req->err);
         if (rc == WS_OK)
-            send_http(o, -1, 0, get_sink, o);
+            send_http(o, -1, 0, 0, NULL, get_sink, o);
+    } else if (o->nparts > 1) {
+        rc = mp_send(o, path);
     } else {
         extra[0] = (struct ws_kv){"content-md5", o->md5};
         rc = sign(o, "PUT", path, NULL, 0, extra, 1, &req->err);
         if (rc == WS_OK)
-            send_http(o, o->fd, o->size, NULL, NULL);
+            send_http(o, o->fd, 0, o->size, NULL, NULL, NULL);
     }
     if (rc != WS_OK)
-        op_done(o, rc);
+        op_fail(o, rc);
 }
 
 /* A LIST page arrived: take its objects, then the next page or done. */
@@ -453,12 +584,66 @@ static int list_next(struct op *o)
     return 1;
 }
 
+/* A multipart step succeeded: go on to the next one. */
+static int mp_next(struct op *o)
+{
+    struct ws_req *req = o->req;
+    const char *v;
+    int rc = WS_OK;
+
+    switch (o->mp_state) {
+    case MP_INIT:
+        rc = ws_s3xml_finish(o->xml, &req->err);
+        v = rc == WS_OK ? ws_s3xml_field(o->xml, WS_S3XML_UPLOAD_ID) : NULL;
+        o->part_etag = calloc(o->nparts, sizeof(*o->part_etag));
+        if (rc == WS_OK && (v == NULL || o->part_etag == NULL ||
+                            (o->upload_id = strdup(v)) == NULL))
+            rc = ws_err_set(&req->err, WS_EREMOTE,
+                            "s3 %s: no upload id", req->key);
+        o->mp_state = MP_PART;
+        o->part = 0;
+        break;
+    case MP_PART:
+        if (o->h.etag[0] == '\0' ||
+            strlen(o->h.etag) >= sizeof(o->part_etag[0])) {
+            rc = ws_err_set(&req->err, WS_EREMOTE,
+                            "s3 %s: part %zu: no ETag", req->key,
+                            o->part + 1);
+            break;
+        }
+        memcpy(o->part_etag[o->part], o->h.etag, strlen(o->h.etag) + 1);
+        if (++o->part == o->nparts)
+            o->mp_state = MP_COMPLETE;
+        break;
+    default: /* MP_COMPLETE: an Error document with a 200 fails here */
+        rc = ws_s3xml_finish(o->xml, &req->err);
+        if (rc == WS_OK) {
+            req->put_size = o->size;
+            op_done(o, WS_OK);
+            return 1;
+        }
+    }
+    if (rc != WS_OK)
+        op_fail(o, rc);
+    else
+        op_send(o);
+    return 1;
+}
+
 static void on_http_done(struct ws_http_req *h)
 {
     struct op *o = h->data;
 
     if (o->req->type == WS_REQ_LIST) {
         settle(o, list_next);
+        return;
+    }
+    if (o->mp_state == MP_ABORT) {
+        op_fail(o, o->saved_rc);
+        return;
+    }
+    if (o->req->type == WS_REQ_PUT && o->nparts > 1) {
+        settle(o, mp_next);
         return;
     }
     if (settle(o, NULL))
@@ -472,19 +657,63 @@ static void on_http_done(struct ws_http_req *h)
  * staging file, hashing as they go. */
 struct stage {
     struct op *o;
-    struct ws_hash *hash;
+    struct ws_hash *hash;  /* the whole object */
+    struct ws_hash *part;  /* the current part */
+    size_t cap;            /* parts allocated */
 };
+
+/* Close the current part's hash into the part arrays. */
+static int part_close(struct stage *st, struct ws_err *err)
+{
+    struct op *o = st->o;
+    int rc;
+
+    if (st->part == NULL)
+        return WS_OK;
+    if (o->nparts == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 16;
+        void *a = realloc(o->part_sha, cap * sizeof(*o->part_sha));
+        void *b = a ? realloc(o->part_md5, cap * sizeof(*o->part_md5)) : NULL;
+        if (a)
+            o->part_sha = a;
+        if (b == NULL)
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        o->part_md5 = b;
+        st->cap = cap;
+    }
+    rc = ws_hash_final(st->part, o->part_sha[o->nparts],
+                       o->part_md5[o->nparts], err);
+    ws_hash_free(st->part);
+    st->part = NULL;
+    o->nparts++;
+    return rc;
+}
 
 static int stage_sink(void *ctx, const void *buf, size_t len,
                       struct ws_err *err)
 {
     struct stage *st = ctx;
-    int rc = ws_fs_pwrite(st->o->fd, buf, len, st->o->size, err);
+    struct op *o = st->o;
+    const char *p = buf;
+    int rc = ws_fs_pwrite(o->fd, buf, len, o->size, err);
 
     if (rc != WS_OK)
         return ws_err_wrap(err, "s3 staging file");
-    st->o->size += len;
-    return ws_hash_update(st->hash, buf, len, err);
+    rc = ws_hash_update(st->hash, buf, len, err);
+    while (rc == WS_OK && len > 0) {
+        uint64_t in_part = o->size % o->part_size;
+        size_t n = o->part_size - in_part < len ? o->part_size - in_part
+                                                : len;
+        if (st->part == NULL && (st->part = ws_hash_new()) == NULL)
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        rc = ws_hash_update(st->part, p, n, err);
+        o->size += n;
+        p += n;
+        len -= n;
+        if (rc == WS_OK && o->size % o->part_size == 0)
+            rc = part_close(st, err);
+    }
+    return rc;
 }
 
 static void on_stage_work(uv_work_t *w)
@@ -492,7 +721,7 @@ static void on_stage_work(uv_work_t *w)
     struct op *o = w->data;
     struct ws_req *req = o->req;
     const char *dir = getenv("TMPDIR");
-    struct stage st = {o, ws_hash_new()};
+    struct stage st = {o, ws_hash_new(), NULL, 0};
     char path[4096];
 
     snprintf(path, sizeof(path), "%s/walship-s3-XXXXXX",
@@ -507,8 +736,15 @@ static void on_stage_work(uv_work_t *w)
     unlink(path);
     req->rc = req->produce(req->produce_ctx, stage_sink, &st, &req->err);
     if (req->rc == WS_OK)
+        req->rc = part_close(&st, &req->err);
+    if (req->rc == WS_OK)
         req->rc = ws_hash_final(st.hash, o->payload_sha, o->md5, &req->err);
+    if (req->rc == WS_OK && o->nparts > MAX_PARTS)
+        req->rc = ws_err_set(&req->err, WS_EUSAGE,
+                             "s3: %s is too large (%llu bytes)", req->key,
+                             (unsigned long long)o->size);
     ws_hash_free(st.hash);
+    ws_hash_free(st.part);
 }
 
 static void on_stage_done(uv_work_t *w, int status)
@@ -535,6 +771,7 @@ static void s3_submit(struct ws_replica *r, struct ws_req *req)
     o->req = req;
     o->s3 = r->ctx;
     o->fd = -1;
+    o->part_size = ((struct s3 *)r->ctx)->part_size;
     uv_timer_init(r->loop, &o->backoff);
     o->backoff.data = o;
     switch (req->type) {
@@ -579,6 +816,15 @@ static int s3_open(struct ws_replica *r, struct ws_err *err)
         return ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica");
     snprintf(s->bucket, sizeof(s->bucket), "%s", c->bucket);
     s->skip_verify = c->skip_verify;
+    /* Test hook: small parts, to exercise multipart uploads. */
+    s->part_size = PART_SIZE;
+    p = getenv("WALSHIP_TEST_S3_PART_SIZE");
+    if (p && strtoull(p, NULL, 10) >= 1024)
+        s->part_size = strtoull(p, NULL, 10);
+    /* Test hook: small listing pages, to exercise pagination. */
+    p = getenv("WALSHIP_TEST_S3_MAX_KEYS");
+    if (p && strspn(p, "0123456789") == strlen(p) && strlen(p) < 8)
+        snprintf(s->max_keys, sizeof(s->max_keys), "%s", p);
     p = c->path ? c->path : "";
     while (*p == '/')
         p++;
