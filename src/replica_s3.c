@@ -16,7 +16,8 @@
  * LIST  ListObjectsV2 over the prefix, page by page, with a guard against
  *       a repeated continuation token; keys come back relative to the
  *       replica root.
- * DEL   a listing, then DeleteObjects in batches of 1000 with Content-MD5.
+ * DEL   a listing, then DeleteObjects in batches of 1000 with Content-MD5;
+ *       any key the store fails to delete fails the operation.
  *
  * Transient failures (connection errors, timeouts, 5xx, 429, 503
  * SlowDown, truncated bodies) are retried here a few times with
@@ -50,6 +51,7 @@
  * objects past 5 GiB; 10,000 parts of 64 MiB reach 625 GiB. */
 #define PART_SIZE (64ULL << 20)
 #define MAX_PARTS 10000
+#define DELETE_BATCH 1000 /* DeleteObjects takes at most 1000 keys */
 
 enum { MP_NONE, MP_INIT, MP_PART, MP_COMPLETE, MP_ABORT };
 
@@ -87,7 +89,8 @@ struct op {
     struct ws_s3xml *xml;
     char *token, *prev_token;
     int pages;
-    /* DEL batches. */
+    /* DEL: list the prefix, then DeleteObjects in batches. */
+    int deleting;
     char *delbody;
     size_t ndel, delpos;
     struct ws_objlist dellist;
@@ -482,6 +485,101 @@ static int mp_send(struct op *o, const char *path)
     }
 }
 
+/* Append s to the document, XML-escaped. */
+static size_t xml_escape(char *out, size_t cap, size_t n, const char *s)
+{
+    for (; *s && n + 7 < cap; s++) {
+        const char *e = *s == '&'    ? "&amp;"
+                        : *s == '<'  ? "&lt;"
+                        : *s == '>'  ? "&gt;"
+                        : *s == '"'  ? "&quot;"
+                        : *s == '\'' ? "&apos;"
+                                     : NULL;
+        if (e) {
+            memcpy(out + n, e, strlen(e));
+            n += strlen(e);
+        } else {
+            out[n++] = *s;
+        }
+    }
+    return n;
+}
+
+/* One DeleteObjects request for the next batch of listed keys. */
+static int del_send(struct op *o)
+{
+    struct ws_req *req = o->req;
+    size_t end = o->delpos + DELETE_BATCH, cap, n = 0;
+    struct ws_kv q[1], extra[1];
+    char path[300], fk[1100];
+    struct ws_hash *h;
+    int rc;
+
+    if (end > o->dellist.n)
+        end = o->dellist.n;
+    cap = 128 + (end - o->delpos) * (6 * 1100 + 32);
+    free(o->delbody);
+    o->delbody = malloc(cap);
+    if (o->delbody == NULL)
+        return ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+    n += (size_t)snprintf(o->delbody, cap, "<Delete><Quiet>true</Quiet>");
+    for (size_t i = o->delpos; i < end; i++) {
+        if (full_key(o->s3, o->dellist.v[i].key, fk, sizeof(fk)) != 0)
+            return ws_err_set(&req->err, WS_EUSAGE, "s3: key too long");
+        n += (size_t)snprintf(o->delbody + n, cap - n, "<Object><Key>");
+        n = xml_escape(o->delbody, cap, n, fk);
+        n += (size_t)snprintf(o->delbody + n, cap - n, "</Key></Object>");
+    }
+    n += (size_t)snprintf(o->delbody + n, cap - n, "</Delete>");
+    o->ndel = end - o->delpos;
+    h = ws_hash_new();
+    rc = h ? ws_hash_update(h, o->delbody, n, &req->err)
+           : ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+    if (rc == WS_OK)
+        rc = ws_hash_final(h, o->payload_sha, o->md5, &req->err);
+    ws_hash_free(h);
+    snprintf(path, sizeof(path), "/%s",
+             o->s3->path_style ? o->s3->bucket : "");
+    q[0] = (struct ws_kv){"delete", ""};
+    extra[0] = (struct ws_kv){"content-md5", o->md5};
+    ws_s3xml_free(o->xml);
+    o->xml = ws_s3xml_new(WS_S3XML_DELETE);
+    if (rc == WS_OK && o->xml == NULL)
+        rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+    if (rc == WS_OK)
+        rc = sign(o, "POST", path, q, 1, extra, 1, &req->err);
+    if (rc == WS_OK)
+        send_http(o, -1, 0, n, o->delbody, list_sink, o);
+    return rc;
+}
+
+/* A DeleteObjects answer: any per-key error fails the operation. */
+static int del_next(struct op *o)
+{
+    struct ws_req *req = o->req;
+    const struct ws_s3xml_delerr *e;
+    size_t ne = 0, nd;
+    int rc = ws_s3xml_finish(o->xml, &req->err);
+
+    e = rc == WS_OK ? ws_s3xml_delete_errors(o->xml, &ne, &nd) : NULL;
+    if (rc == WS_OK && ne > 0)
+        rc = ws_err_set(&req->err, WS_EREMOTE,
+                        "deleting object %s: %s - %s (%zu errors in all)",
+                        e[0].key, e[0].code, e[0].message, ne);
+    if (rc == WS_OK) {
+        o->delpos += o->ndel;
+        if (o->delpos < o->dellist.n) {
+            op_send(o);
+            return 1;
+        }
+    }
+    if (rc != WS_OK)
+        op_fail(o, rc);
+    else
+        op_done(o, WS_OK);
+    return 1;
+}
+
 static void op_send(struct op *o)
 {
     struct ws_req *req = o->req;
@@ -490,7 +588,9 @@ static void op_send(struct op *o)
     size_t nq = 0;
     int rc;
 
-    if (req->type == WS_REQ_LIST) {
+    if (req->type == WS_REQ_DEL && o->deleting) {
+        rc = del_send(o);
+    } else if (req->type == WS_REQ_LIST || req->type == WS_REQ_DEL) {
         if (full_key(o->s3, req->key, prefix, sizeof(prefix)) != 0)
             return op_done(o, ws_err_set(&req->err, WS_EUSAGE,
                                          "s3: prefix too long"));
@@ -572,6 +672,18 @@ static int list_next(struct op *o)
         rc = ws_err_set(&req->err, WS_EREMOTE,
                         "s3 list %s: the server repeated continuation "
                         "token \"%s\"", req->key, next);
+    if (rc == WS_OK && !truncated && req->type == WS_REQ_DEL) {
+        /* Listed everything under the prefix: now delete it. */
+        o->dellist = req->list;
+        memset(&req->list, 0, sizeof(req->list));
+        o->deleting = 1;
+        o->delpos = 0;
+        if (o->dellist.n == 0)
+            op_done(o, WS_OK);
+        else
+            op_send(o);
+        return 1;
+    }
     if (rc != WS_OK || !truncated) {
         free(next);
         op_done(o, rc);
@@ -634,7 +746,11 @@ static void on_http_done(struct ws_http_req *h)
 {
     struct op *o = h->data;
 
-    if (o->req->type == WS_REQ_LIST) {
+    if (o->req->type == WS_REQ_DEL && o->deleting) {
+        settle(o, del_next);
+        return;
+    }
+    if (o->req->type == WS_REQ_LIST || o->req->type == WS_REQ_DEL) {
         settle(o, list_next);
         return;
     }
@@ -782,11 +898,8 @@ static void s3_submit(struct ws_replica *r, struct ws_req *req)
         break;
     case WS_REQ_GET:
     case WS_REQ_LIST:
-        op_send(o);
-        break;
     case WS_REQ_DEL:
-        op_done(o, ws_err_set(&req->err, WS_EUSAGE,
-                              "s3: delete is not supported yet"));
+        op_send(o);
         break;
     }
 }
