@@ -664,6 +664,7 @@ static void db_defaults(struct ws_db_config *db, int line)
     db->checkpoint_interval_ms = 60000;
     db->min_checkpoint_page_count = 1000;
     db->max_checkpoint_page_count = 10000;
+    db->max_spool_bytes = 1LL << 30;
 }
 
 /* *dst = *src unless *dst is set already. */
@@ -825,7 +826,7 @@ struct ctx {
     struct ws_err *err;
 };
 
-enum kind { K_STR, K_DUR, K_INT, K_BOOL };
+enum kind { K_STR, K_DUR, K_INT, K_BOOL, K_SIZE };
 
 /* A scalar key stored at offset off of the level's struct. */
 struct field {
@@ -861,6 +862,7 @@ static const struct field db_fields[] = {
     DB("checkpoint-interval", K_DUR, checkpoint_interval_ms),
     DB("min-checkpoint-page-count", K_INT, min_checkpoint_page_count),
     DB("max-checkpoint-page-count", K_INT, max_checkpoint_page_count),
+    DB("max-spool-size", K_SIZE, max_spool_bytes),
     {NULL, K_STR, 0},
 };
 
@@ -984,12 +986,40 @@ static int parse_int(const char *s, int64_t *v)
     return WS_OK;
 }
 
+int ws_size_parse(const char *s, int64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        int64_t mult;
+    } sizes[] = {{"", 1},          {"B", 1},           {"KB", 1000},
+                 {"MB", 1000000},  {"GB", 1000000000}, {"KiB", 1 << 10},
+                 {"MiB", 1 << 20}, {"GiB", 1 << 30}};
+    unsigned long long x;
+    char *end;
+
+    if (!is_digit(s[0]))
+        return WS_ECONFIG;
+    errno = 0;
+    x = strtoull(s, &end, 10);
+    if (errno != 0)
+        return WS_ECONFIG;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        if (strcmp(end, sizes[i].unit) != 0)
+            continue;
+        if (x > (unsigned long long)INT64_MAX / (unsigned long long)sizes[i].mult)
+            return WS_ECONFIG;
+        *bytes = (int64_t)x * sizes[i].mult;
+        return WS_OK;
+    }
+    return WS_ECONFIG;
+}
+
 /* Convert and store the scalar v for field f of the struct at base. */
 static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
                      const yaml_node_t *v, void *base)
 {
     static const char *const what[] = {"string", "duration", "integer",
-                                       "boolean"};
+                                       "boolean", "size"};
     void *p = (char *)base + f->off;
     const char *s = NULL;
     int rc = scalar(c, k, v, &s);
@@ -1007,6 +1037,9 @@ static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
         break;
     case K_BOOL:
         rc = parse_bool(s, p);
+        break;
+    case K_SIZE:
+        rc = ws_size_parse(s, p);
         break;
     }
     if (rc != WS_OK)

@@ -76,6 +76,7 @@ struct dbrep {
     int64_t interval_ms;     /* min sync-interval of the replicas */
     const char *new_gen;     /* requested by a replica check */
     char new_gen_buf[64];
+    int64_t spool_warned_ms;
     int64_t wal_mtime_ns;
     int64_t wal_size;
     int events_on;
@@ -135,6 +136,33 @@ static uint32_t keep_from(struct dbrep *d)
             return 0;
     }
     return k;
+}
+
+/* Shadow WAL bytes the slowest replica has not shipped yet (all of the
+ * shadow for a replica that does not know its position). */
+static int64_t spool_bytes(const struct dbrep *d)
+{
+    int64_t worst = 0;
+
+    for (size_t i = 0; i < d->nreps; i++) {
+        const struct rep *r = &d->reps[i];
+        int known = r->inited && r->has_snapshot &&
+                    strcmp(r->gen, d->st.gen) == 0;
+        int64_t n = 0;
+        if (r->state == R_FAILED)
+            continue;
+        for (int k = 0; k < d->st.nold; k++)
+            if (!known || d->st.old_index[k] >= r->index)
+                n += (int64_t)d->st.old_size[k] -
+                     (known && d->st.old_index[k] == r->index
+                          ? (int64_t)r->offset
+                          : 0);
+        n += (int64_t)d->st.size -
+             (known && r->index == d->st.index ? (int64_t)r->offset : 0);
+        if (n > worst)
+            worst = n;
+    }
+    return worst;
 }
 
 static void on_sync_work(uv_work_t *w)
@@ -204,6 +232,22 @@ static void start_sync(struct dbrep *d)
     d->job_opts.keep_from = keep_from(d);
     d->job_opts.new_gen = d->new_gen;
     d->new_gen = NULL;
+    d->job_opts.hold = 0;
+    if (d->cfg->max_spool_bytes > 0 && !d->stopping &&
+        spool_bytes(d) > d->cfg->max_spool_bytes) {
+        /* The replicas are far behind: stop growing the local spool and
+         * leave new frames in the application's -wal, where the read
+         * lock keeps them.  Nothing is dropped; say so loudly. */
+        d->job_opts.hold = 1;
+        if (ws_now_ms() - d->spool_warned_ms >= 60000) {
+            d->spool_warned_ms = ws_now_ms();
+            ws_error("spool limit reached db=%s spool=%lld max-spool-size=%lld:"
+                     " holding new frames in the database's -wal (it will "
+                     "grow) until the replicas catch up",
+                     d->cfg->path, (long long)spool_bytes(d),
+                     (long long)d->cfg->max_spool_bytes);
+        }
+    }
     d->work.data = d;
     if (uv_queue_work(&d->dm->loop, &d->work, on_sync_work,
                       on_sync_done) != 0) {

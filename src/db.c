@@ -889,9 +889,10 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         close_conns(db);
     if (!db->ready)
         rc = init(db, st, err);
-    else
+    else if (!o->hold)
         rc = catch_up(db, &st->copied, err);
-    if (rc == WS_OK && o->checkpoint && want_checkpoint(db, o, &truncate))
+    if (rc == WS_OK && o->checkpoint && !o->hold &&
+        want_checkpoint(db, o, &truncate))
         rc = checkpoint(db, truncate, st, err);
     if (rc == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);

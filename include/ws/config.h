@@ -59,6 +59,10 @@ struct ws_db_config {
      * size (in pages) past which walship tries a non-blocking TRUNCATE.
      * Default 10000; 0 = never truncate. */
     int64_t max_checkpoint_page_count;
+    /* Shadow WAL kept on local disk (bytes) past which walship stops
+     * copying new frames, leaving them in the application's -wal until
+     * the replicas catch up.  Default 1 GiB; 0 = no limit. */
+    int64_t max_spool_bytes;
 
     struct ws_replica_config *replicas;
     size_t nreplicas;
@@ -108,6 +112,10 @@ int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
  * absent. */
 const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
                                              const char *path);
+
+/* Parse a size: digits with an optional unit B, KB, MB, GB (powers of
+ * 1000) or KiB, MiB, GiB.  Returns WS_OK or WS_ECONFIG. */
+int ws_size_parse(const char *s, int64_t *bytes);
 
 /* Parse a Go duration string into milliseconds (rounded down).  Returns
  * WS_OK or WS_ECONFIG. */

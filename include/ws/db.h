@@ -73,6 +73,8 @@ struct ws_db_sync_opts {
     int force_checkpoint; /* 1 to checkpoint whatever the thresholds */
     uint32_t keep_from;   /* shadow indexes below this may be removed */
     const char *new_gen;  /* non-NULL: start a new generation, this reason */
+    int hold;             /* 1: copy nothing (spool full); frames wait in
+                           * the -wal, pinned by the read lock */
 };
 
 /* A handle for cfg's database (no I/O yet). */

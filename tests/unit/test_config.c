@@ -1312,7 +1312,42 @@ TEST(free_null)
     ws_config_free(NULL);
 }
 
+TEST(sizes_and_spool_limit)
+{
+    static const struct {
+        const char *s;
+        int64_t v;
+    } ok[] = {{"0", 0},           {"300", 300},         {"300B", 300},
+              {"300KB", 300000},  {"2MB", 2000000},     {"1GB", 1000000000},
+              {"64KiB", 65536},   {"1MiB", 1 << 20},    {"2GiB", 1LL << 31}};
+    static const char *const bad[] = {"", "-1", "1 MB", "1mb", "1TB", "MB",
+                                      "1.5GB", "99999999999999999999",
+                                      "9999999999GiB"};
+    struct ws_config *c;
+    struct ws_err err;
+    int64_t v;
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ASSERT_EQ(ws_size_parse(ok[i].s, &v), WS_OK);
+        ASSERT_EQ(v, ok[i].v);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (ws_size_parse(bad[i], &v) != WS_ECONFIG)
+            CHECK_FAIL("accepted size \"%s\"", bad[i]);
+    c = parse("dbs:\n  - path: /a.db\n");
+    ASSERT_EQ(c->dbs[0].max_spool_bytes, 1LL << 30);
+    ws_config_free(c);
+    c = parse("dbs:\n  - path: /a.db\n    max-spool-size: 300KB\n");
+    ASSERT_EQ(c->dbs[0].max_spool_bytes, 300000);
+    ws_config_free(c);
+    parse_err("dbs:\n  - path: /a.db\n    max-spool-size: lots\n",
+              WS_ECONFIG, &err);
+    ASSERT_STR_CONTAINS(err.msg, "walship.yml:3");
+    ASSERT_STR_CONTAINS(err.msg, "max-spool-size");
+}
+
 #define LIST(X)                                                                \
+    X(sizes_and_spool_limit)                                                   \
     X(defaults)                                                                \
     X(every_key)                                                               \
     X(empty_and_null)                                                          \
