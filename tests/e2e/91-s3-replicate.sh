@@ -108,4 +108,19 @@ grep -q 'SignatureDoesNotMatch' "$T/bad.log" || fail "$(cat "$T/bad.log")"
 [ "$(grep -c . "$T/bad.log")" -eq 1 ] || fail "more than one line: $(cat "$T/bad.log")"
 grep -q wrong "$T/bad.log" && fail "the secret leaked into the error"
 [ -e "$T/x.db" ] && fail "a failed restore left a file"
+# replicate with a wrong secret: a loud error with S3's code, then exit 1
+# rather than retrying forever while nothing is replicated.
+AWS_SECRET_ACCESS_KEY=wrong start_bg badrep "$WALSHIP" replicate "$db" \
+	"s3://$S3_BUCKET/bad?endpoint=$S3_ENDPOINT&force-path-style=true"
+st=0
+wait_bg badrep 90 || st=$?
+[ "$st" -eq 1 ] || fail "replicate with a wrong secret exited $st"
+log_has badrep '^walship: .*SignatureDoesNotMatch' ||
+	fail "no final SignatureDoesNotMatch line"
+
+# The real secret never appears in any log or error (canary, X1).
+for f in "$T"/*.log; do
+	grep -qF "$AWS_SECRET_ACCESS_KEY" "$f" &&
+		fail "the secret appears in $(basename "$f")"
+done
 echo "s3: $(s3_stat requests) requests since the last reset, faults $(s3_stat faults_total)"
