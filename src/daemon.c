@@ -726,6 +726,8 @@ static void on_tail_done(struct ws_req *req)
         close(r->tail_fd);
     r->tail_fd = -1;
     if (req->rc != WS_OK) {
+        if (strstr(req->err.msg, req->key) == NULL)
+            ws_err_wrap(&req->err, "%s", req->key);
         rep_fail(r, "replica position");
         return;
     }
