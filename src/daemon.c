@@ -77,6 +77,7 @@ struct dbrep {
     const char *new_gen;     /* requested by a replica check */
     char new_gen_buf[64];
     int64_t spool_warned_ms;
+    int held;                /* the last sync left frames in the -wal */
     int64_t wal_mtime_ns;
     int64_t wal_size;
     int events_on;
@@ -182,6 +183,7 @@ static void on_sync_done(uv_work_t *w, int status)
 
     (void)status;
     d->syncing = 0;
+    d->held = d->job_opts.hold;
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
@@ -450,6 +452,10 @@ static int db_caught_up(struct dbrep *d)
 static void rep_after(struct rep *r)
 {
     r->state = R_IDLE;
+    /* Frames held back by the spool limit are copied only by a sync; the
+     * -wal may not change again, so do not wait for an event. */
+    if (r->d->held)
+        r->d->dirty = 1;
     rep_ship(r);
     db_step(r->d);
 }

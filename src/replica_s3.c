@@ -652,17 +652,17 @@ static int list_next(struct op *o)
         size_t first = req->list.n;
         rc = ws_s3xml_list_take(o->xml, prefix, &req->list, &truncated,
                                 &next, &req->err);
+        /* The full key was root "/" req->key rest: the key relative to
+         * the root is req->key followed by rest, exactly. */
         for (size_t i = first; rc == WS_OK && i < req->list.n; i++) {
-            char *k = ws_path_join(req->key, req->list.v[i].key);
-            size_t nk = k ? strlen(k) : 0;
+            size_t a = strlen(req->key), b = strlen(req->list.v[i].key);
+            char *k = malloc(a + b + 1);
             if (k == NULL) {
                 rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
                 break;
             }
-            /* ws_path_join put a '/' after req->key's own. */
-            if (req->key[0] && req->key[strlen(req->key) - 1] == '/')
-                memmove(k + strlen(req->key), k + strlen(req->key) + 1,
-                        nk - strlen(req->key));
+            memcpy(k, req->key, a);
+            memcpy(k + a, req->list.v[i].key, b + 1);
             free(req->list.v[i].key);
             req->list.v[i].key = k;
         }

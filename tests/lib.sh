@@ -37,6 +37,33 @@
 #   need_litestream             install Litestream v0.3.13 from npm once
 #                               (build/npm) and set LITESTREAM
 #
+# Replicas on either backend.  WS_REPLICA picks it: "file" (the default,
+# directories under $T) or "s3" (s3rver behind the verifying proxy of
+# tests/s3, one per test).  NAME is a relative path ("replica",
+# "multi/ra"): the directory $T/NAME, or the key prefix NAME in the bucket.
+# KEYs are relative to the replica's root ("generations/<gen>/wal/...").
+#   need_replica                start the backend (s3: s3_start); call it
+#                               at the top level, before the others
+#   replica_url NAME            the replica's URL: file://$T/NAME, or
+#                               s3://BUCKET/NAME?endpoint=...
+#   replica_yaml NAME INDENT    the config-file lines of that replica
+#                               (path:, or type:/bucket:/path:/endpoint:/
+#                               force-path-style:), each line indented by
+#                               INDENT spaces, for a "- name: ..." item
+#   replica_ls URL [PREFIX]     "KEY SIZE" lines of the objects under
+#                               PREFIX (default generations/, all there
+#                               is), sorted (wsobj list).  PREFIX ends in
+#                               '/': S3 lists of "" or "x" give keys
+#                               "/..." or "x//..." (replica_s3.c)
+#   replica_gens URL            its generations, one a line, sorted
+#   replica_files URL PREFIX    the keys under PREFIX with PREFIX removed
+#   replica_get URL KEY FILE / replica_put URL KEY FILE / replica_del URL KEY
+#   replica_pull URL DIR        copy every object (under generations/) to
+#                               DIR/KEY (nothing to do when URL is
+#                               file://DIR)
+#   replica_push DIR URL        every file under DIR to the object of that
+#                               relative name (nothing when URL is file://DIR)
+#
 # Lines that must fail are written `cmd && fail "why"`; under set -e that
 # line is then never the last of the script.
 
@@ -45,6 +72,16 @@ WALSHIP=${WALSHIP:-$ROOT/build/walship}
 TOOLS=${TOOLS:-$ROOT/build/tools}
 case $WALSHIP in /*) ;; *) WALSHIP=$(pwd)/$WALSHIP ;; esac
 case $TOOLS in /*) ;; *) TOOLS=$(pwd)/$TOOLS ;; esac
+WS_REPLICA=${WS_REPLICA:-file}
+case $WS_REPLICA in
+file | s3) ;;
+*)
+	echo "tests/lib.sh: WS_REPLICA is \"$WS_REPLICA\", want file or s3" >&2
+	exit 2
+	;;
+esac
+export WS_REPLICA
+
 WS_TEST=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/walship-$WS_TEST.XXXXXX")
 mkdir "$T/.bg"
@@ -200,6 +237,106 @@ need_litestream() {
 	_nl_v=$("$LITESTREAM" version 2>&1) || fail "$LITESTREAM version failed: $_nl_v"
 	[ "$_nl_v" = v0.3.13 ] || fail "$LITESTREAM version is \"$_nl_v\", want v0.3.13"
 	export LITESTREAM
+}
+
+need_replica() {
+	[ -x "$TOOLS/wsobj" ] || fail "$TOOLS/wsobj is not built (make all)"
+	[ "$WS_REPLICA" = s3 ] || return 0
+	[ ! -f "$T/s3/env" ] || return 0
+	# shellcheck source-path=SCRIPTDIR source=s3/lib.sh
+	. "$ROOT/tests/s3/lib.sh"
+	s3_start
+}
+
+# Fails (status 1, a message on stderr) rather than calling fail, so
+# that `url=$(replica_url x)` stops the test under set -e.
+_ws_replica_ready() {
+	[ "$WS_REPLICA" = file ] || [ -f "$T/s3/env" ] && return 0
+	echo "tests/lib.sh: call need_replica first (WS_REPLICA=s3)" >&2
+	return 1
+}
+
+replica_url() {
+	_ws_replica_ready || return 1
+	if [ "$WS_REPLICA" = s3 ]; then
+		echo "s3://$S3_BUCKET/$1?endpoint=$S3_ENDPOINT&force-path-style=true"
+	else
+		echo "file://$T/$1"
+	fi
+}
+
+replica_yaml() {
+	_ws_replica_ready || return 1
+	_ry_pad=$(printf "%${2}s" "")
+	if [ "$WS_REPLICA" = s3 ]; then
+		printf '%stype: s3\n' "$_ry_pad"
+		printf '%sbucket: %s\n' "$_ry_pad" "$S3_BUCKET"
+		printf '%spath: %s\n' "$_ry_pad" "$1"
+		printf '%sendpoint: %s\n' "$_ry_pad" "$S3_ENDPOINT"
+		printf '%sforce-path-style: true\n' "$_ry_pad"
+	else
+		printf '%spath: %s\n' "$_ry_pad" "$T/$1"
+	fi
+}
+
+replica_ls() {
+	"$TOOLS/wsobj" "$1" list "${2:-generations/}"
+}
+
+# (wsobj's status is kept: a failed listing is not an empty one.)
+replica_gens() {
+	_rg=$(replica_ls "$1" generations/) || return 1
+	[ -z "$_rg" ] || echo "$_rg" | cut -d/ -f2 | sort -u
+}
+
+replica_files() {
+	_rf=$(replica_ls "$1" "$2") || return 1
+	[ -z "$_rf" ] || echo "$_rf" | cut -d" " -f1 | cut -c$((${#2} + 1))-
+}
+
+replica_get() {
+	"$TOOLS/wsobj" "$1" get "$2" >"$3"
+}
+
+replica_put() {
+	"$TOOLS/wsobj" "$1" put "$2" <"$3"
+}
+
+replica_del() {
+	"$TOOLS/wsobj" "$1" del "$2"
+}
+
+replica_pull() {
+	[ "$1" != "file://$2" ] || return 0
+	_rl=$(replica_ls "$1") || return 1
+	for _rl_k in $(echo "$_rl" | cut -d" " -f1); do
+		mkdir -p "$2/$(dirname "$_rl_k")" &&
+			replica_get "$1" "$_rl_k" "$2/$_rl_k" || return 1
+	done
+}
+
+# Eight PUTs at a time; waits for its own processes only (a bare `wait`
+# would wait for start_bg's too).
+replica_push() {
+	[ "$2" != "file://$1" ] || return 0
+	_rp_keys=$(cd "$1" && find . -type f | sed 's|^\./||' | sort) || return 1
+	_rp_st=0
+	_rp_n=0
+	_rp_pids=""
+	for _rp_k in $_rp_keys ""; do
+		if [ -n "$_rp_k" ]; then
+			replica_put "$2" "$_rp_k" "$1/$_rp_k" &
+			_rp_pids="$_rp_pids $!"
+			_rp_n=$((_rp_n + 1))
+		fi
+		if [ -z "$_rp_k" ] || [ $((_rp_n % 8)) -eq 0 ]; then
+			for _rp_p in $_rp_pids; do
+				wait "$_rp_p" || _rp_st=1
+			done
+			_rp_pids=""
+		fi
+	done
+	return $_rp_st
 }
 
 # Stop whatever is still running, show the logs of a failed test, and

@@ -3,14 +3,16 @@
 # while walship replicates; restores taken mid-stream are exact committed
 # prefixes, and after a clean stop the restore equals the source.  Then
 # the same with two databases replicated by one process from a config
-# file, one of them with periodic snapshots.
+# file, one of them with periodic snapshots.  On the replica backend
+# WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
 need_tools
+need_replica
 
 db=$T/db
-url=file://$T/replica
+url=$(replica_url replica)
 start_writer writer "$db" "$T/tx.csv" -rate 200 -duration 6 -rows 2
 start_bg walship "$WALSHIP" replicate "$db" "$url"
 
@@ -31,9 +33,9 @@ assert_restored "$T/restored.db" "$n" "$T/tx.csv"
 assert_equal "$db" "$T/restored.db"
 log_has walship 'sync: new generation .*reason="no generation exists"' ||
 	fail "no new-generation line with its reason"
-[ "$(ls "$T/replica/generations" | wc -l)" -eq 1 ] ||
-	fail "expected one generation: $(ls "$T/replica/generations")"
-log_has restore 'restoring from replica=file generation=' ||
+gens=$(replica_gens "$url")
+[ "$(echo "$gens" | grep -c .)" -eq 1 ] || fail "expected one generation: $gens"
+log_has restore "restoring from replica=$WS_REPLICA generation=$gens " ||
 	fail "restore did not log the generation it chose"
 # The restored file is private and no temporary file is left behind.
 [ "$(stat -c %a "$T/restored.db")" = 600 ] || fail "restored mode"
@@ -41,16 +43,19 @@ ls "$T" | grep -q 'restored.db.tmp' && fail "temporary file left behind"
 
 # Two databases, one process, from a config file.
 mkdir "$T/multi"
+ra=$(replica_url multi/ra)
+rb=$(replica_url multi/rb)
+rb_yaml=$(replica_yaml multi/rb 8)
 cat >"$T/multi/walship.yml" <<YML
 dbs:
   - path: $T/multi/a.db
     replicas:
-      - url: file://$T/multi/ra
+      - url: $ra
   - path: \${MULTI_DIR}/b.db
     min-checkpoint-page-count: 200
     replicas:
       - name: dir
-        path: $T/multi/rb
+$rb_yaml
         sync-interval: 500ms
         snapshot-interval: 1s
 YML
@@ -67,22 +72,22 @@ dbs:
   - path: $T/multi/b.db
     replicas:
       - name: dir
-        path: $T/multi/rb
+$rb_yaml
 YML
-"$WALSHIP" restore -o "$T/ra.db" "file://$T/multi/ra"
+"$WALSHIP" restore -o "$T/ra.db" "$ra"
 "$WALSHIP" restore -config "$T/multi/restore.yml" -replica dir \
 	-o "$T/rb.db" "$T/multi/b.db"
 assert_restored "$T/ra.db" "$(csv_last_seq "$T/a.csv")" "$T/a.csv"
 assert_restored "$T/rb.db" "$(csv_last_seq "$T/b.csv")" "$T/b.csv"
 assert_equal "$T/multi/a.db" "$T/ra.db"
 assert_equal "$T/multi/b.db" "$T/rb.db"
-log_has multi 'replicating to name=dir type=file sync-interval=500ms' ||
+log_has multi "replicating to name=dir type=$WS_REPLICA sync-interval=500ms" ||
 	fail "config settings not applied"
 # b takes a snapshot every second besides the first one.
 [ "$(grep -c 'snapshot written db=[^ ]*/b.db' "$T/multi.log")" -ge 3 ] ||
 	fail "b: snapshot-interval did not take periodic snapshots"
 # b's low checkpoint threshold rolls its WAL over to new indexes.
-ls "$T/multi/rb/generations/"*/wal/ | grep -q '^00000001_' ||
+replica_files "$rb" generations/ | grep -q '^[^/]*/wal/00000001_' ||
 	fail "b never checkpointed to index 1"
 "$WALSHIP" restore -config "$T/multi/restore.yml" -replica nope \
 	-o "$T/x.db" "$T/multi/b.db" 2>"$T/err.log" && fail "unknown replica accepted"

@@ -3,19 +3,22 @@
 # generation: after a clean stop (SIGTERM) and after a crash (SIGKILL),
 # while the writer keeps committing.  The writer does not checkpoint
 # (autocheckpoint off), so the WAL proves that nothing was missed and no
-# new snapshot is needed.
+# new snapshot is needed.  On the replica backend WS_REPLICA picks
+# (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
 need_tools
+need_replica
 
 db=$T/db
-url=file://$T/replica
+url=$(replica_url replica)
 start_writer writer "$db" "$T/tx.csv" -rate 150 -duration 14 -autocheckpoint 0
 start_bg w1 "$WALSHIP" replicate "$db" "$url"
 wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge 150 ]' 15
 stop_bg w1 || fail "walship exited $? on SIGTERM"
-gen=$(ls "$T/replica/generations")
+gen=$(replica_gens "$url")
+[ "$(echo "$gen" | grep -c .)" -eq 1 ] || fail "expected one generation: $gen"
 
 # Down for a while: the writer keeps going.
 n0=$(csv_last_seq "$T/tx.csv")
@@ -40,9 +43,9 @@ for w in w2 w3; do
 	log_has $w "replica position .*position=$gen/" ||
 		fail "$w did not resume generation $gen"
 done
-[ "$(ls "$T/replica/generations")" = "$gen" ] ||
-	fail "more than one generation: $(ls "$T/replica/generations")"
-[ "$(ls "$T/replica/generations/$gen/snapshots" | wc -l)" -eq 1 ] ||
+[ "$(replica_gens "$url")" = "$gen" ] ||
+	fail "more than one generation: $(replica_gens "$url")"
+[ "$(replica_files "$url" "generations/$gen/snapshots/" | grep -c .)" -eq 1 ] ||
 	fail "a restart took another snapshot"
 
 "$WALSHIP" restore -o "$T/restored.db" "$url"
@@ -52,7 +55,8 @@ assert_equal "$db" "$T/restored.db"
 # A second replicator on the same database refuses to run.
 start_bg w4 "$WALSHIP" replicate "$db" "$url"
 wait_for "log_has w4 'replica position'" 10
-"$WALSHIP" replicate "$db" "file://$T/other" 2>"$T/second.log" &&
+other=$(replica_url other)
+"$WALSHIP" replicate "$db" "$other" 2>"$T/second.log" &&
 	fail "a second walship ran on the same database"
 grep -q 'another walship is replicating' "$T/second.log" ||
 	fail "unexpected error: $(cat "$T/second.log")"

@@ -3,18 +3,20 @@
 # PASSIVE, FULL, RESTART and TRUNCATE between writes, and "close", where
 # every connection closes and SQLite deletes the WAL.  walship must notice
 # that it cannot prove continuity, start a new generation with a reason,
-# and lose nothing: the restore equals the source.
+# and lose nothing: the restore equals the source.  On the replica
+# backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
 need_tools
+need_replica
 command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (make deps)"
 
 for mode in passive full restart truncate close; do
 	d=$T/$mode
 	mkdir "$d"
 	db=$d/db
-	url=file://$d/replica
+	url=$(replica_url "$mode/replica")
 	csv=$d/tx.csv
 	"$TOOLS/wsload" "$db" -count 50 -log "$csv" 2>/dev/null
 	# A connection held open through the downtime keeps SQLite from
@@ -56,8 +58,9 @@ for mode in passive full restart truncate close; do
 
 	log_has "b-$mode" 'sync: new generation .*reason="[^"]+"' ||
 		fail "$mode: new generation without a reason"
-	[ "$(ls "$d/replica/generations" | wc -l)" -eq 2 ] ||
-		fail "$mode: expected 2 generations, have $(ls "$d/replica/generations")"
+	gens=$(replica_gens "$url")
+	[ "$(echo "$gens" | grep -c .)" -eq 2 ] ||
+		fail "$mode: expected 2 generations, have $(echo "$gens" | tr "\n" " ")"
 	"$WALSHIP" restore -o "$d/restored.db" "$url" 2>"$d/restore.log" ||
 		fail "$mode: restore failed: $(cat "$d/restore.log")"
 	assert_restored "$d/restored.db" "$n" "$csv"

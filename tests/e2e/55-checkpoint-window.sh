@@ -5,14 +5,16 @@
 # with its own autocheckpoint on and PASSIVE checkpoints of its own every
 # 50 ms.  If any commit could slip between walship's last copy and the
 # WAL reset, it would be lost from the replica or force a new generation.
-# Required: many checkpoints, one generation, and an exact restore.
+# Required: many checkpoints, one generation, and an exact restore.  On
+# the replica backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
 need_tools
+need_replica
 
 db=$T/db
-url=file://$T/replica
+url=$(replica_url replica)
 "$TOOLS/wsload" "$db" -count 1 -log "$T/tx.csv" 2>/dev/null
 cat >"$T/walship.yml" <<YML
 dbs:
@@ -38,7 +40,8 @@ c=$(grep -c 'checkpoint db=.* mode=PASSIVE' "$T/walship.log" || true)
 log_has walship 'continuity lost' && fail "continuity lost during the run"
 [ "$(grep -c 'sync: new generation' "$T/walship.log")" -eq 1 ] ||
 	fail "more than one generation"
-idx=$(ls "$T/replica/generations/"*/wal/ | cut -c1-8 | sort -u | wc -l)
+idx=$(replica_files "$url" generations/ | sed -n 's|^[^/]*/wal/||p' |
+	cut -c1-8 | sort -u | wc -l)
 [ "$idx" -ge 5 ] || fail "only $idx WAL indexes"
 "$WALSHIP" restore -o "$T/restored.db" "$url"
 assert_restored "$T/restored.db" "$n" "$T/tx.csv"

@@ -3,14 +3,16 @@
 # returned before the signal is in the replica when walship exits, and
 # walship exits 0, promptly.  Five cycles against one continuous writer,
 # at random moments.  The writer does not checkpoint itself, so every
-# restart can continue the generation.
+# restart can continue the generation.  On the replica backend
+# WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
 need_tools
+need_replica
 
 db=$T/db
-url=file://$T/replica
+url=$(replica_url replica)
 start_writer writer "$db" "$T/tx.csv" -rate 300 -rows 2 -autocheckpoint 0
 i=1
 while [ $i -le 5 ]; do
@@ -33,5 +35,5 @@ while [ $i -le 5 ]; do
 	i=$((i + 1))
 done
 stop_bg writer || fail "writer exited $?"
-[ "$(ls "$T/replica/generations" | wc -l)" -eq 1 ] ||
-	fail "restarts started new generations"
+[ "$(replica_gens "$url" | grep -c .)" -eq 1 ] ||
+	fail "restarts started new generations: $(replica_gens "$url" | tr '\n' ' ')"

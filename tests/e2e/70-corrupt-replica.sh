@@ -8,6 +8,11 @@
 # at out-N.db, -wal, -shm or .tmp-*.  Then restore onto an existing target
 # or beside a stale -wal/-shm must refuse and change nothing.
 #
+# On the replica backend WS_REPLICA picks (tests/lib.sh).  The damage is
+# done to files in a local copy (the case's directory replica itself, or
+# for S3 a copy of the objects, pushed to a fresh prefix once damaged: a
+# deleted object is one not pushed).
+#
 # Not a case: a missing *tail* segment (the last one of the last index).
 # The replica then looks exactly like an older, shorter one, so it cannot
 # be detected from the replica alone.
@@ -19,11 +24,12 @@ set -eu
 need_tools
 need_walship
 command -v lz4 >/dev/null || fail "the lz4 CLI is needed (apt-get install lz4)"
+need_replica
 
 db=$T/db
 csv=$T/log.csv
-good=$T/good
-url=file://$good
+good=$T/good # the good replica's objects as files (file: the replica itself)
+url=$(replica_url good)
 
 # The good replica.  A first run fills the database file, so that the
 # snapshot holds real data; then one writer runs at ~250 pages/s while
@@ -35,7 +41,8 @@ url=file://$good
 start_writer wsload "$db" "$csv" -rate 60
 wait_for '[ "$(csv_last_seq "$csv")" -gt 200 ]'
 start_bg walship "$WALSHIP" replicate "$db" "$url"
-wait_for '[ -n "$(ls "$good"/generations/*/wal/00000002_* 2>/dev/null)" ]' 60
+wait_for '[ -n "$(replica_files "$url" generations/ 2>/dev/null |
+	grep "^[^/]*/wal/00000002_")" ]' 60
 stop_bg wsload || fail "wsload exited $? on SIGTERM"
 last=$(csv_last_seq "$csv")
 stop_bg walship || fail "walship exited $? on SIGTERM"
@@ -49,11 +56,12 @@ assert_equal "$db" "$T/clean.db"
 
 # Its shape: one generation, one snapshot, at least 3 indexes, and an
 # index before the last with at least 3 segments (a, b, c).
-gen=$(ls "$good/generations")
+gen=$(replica_gens "$url")
 [ "$(echo "$gen" | wc -l)" -eq 1 ] || fail "expected one generation: $gen"
-snap=$(ls "$good/generations/$gen/snapshots")
+snap=$(replica_files "$url" "generations/$gen/snapshots/")
 [ "$snap" = 00000000.snapshot.lz4 ] || fail "unexpected snapshots: $snap"
-segs=$(cd "$good/generations/$gen/wal" && find . -type f | sed 's|^\./||' | sort)
+segs=$(replica_files "$url" "generations/$gen/wal/" | sort)
+replica_pull "$url" "$good"
 indexes=$(echo "$segs" | cut -c1-8 | sort -u)
 last_idx=$(echo "$indexes" | tail -n 1)
 mid_idx=$(echo "$indexes" | sed -n 2p)
@@ -83,11 +91,13 @@ lz4 -dc "$good/generations/$gen/snapshots/$snap" >"$T/snap.bin"
 n=0
 bad=0
 
-# new_case: a fresh copy of the good replica at $R; $W and $S are its WAL
-# and snapshot directories.
+# new_case: a fresh copy of the good replica at $R (files; the replica
+# is $RURL once expect_broken has pushed them); $W and $S are its WAL and
+# snapshot directories.
 new_case() {
 	n=$((n + 1))
 	R=$T/case-$n
+	RURL=$(replica_url "case-$n")
 	cp -a "$good" "$R"
 	W=$R/generations/$gen/wal
 	S=$R/generations/$gen/snapshots
@@ -111,7 +121,8 @@ expect_broken() {
 	shift
 	_out=$T/out-$n.db
 	_st=0
-	"$WALSHIP" restore -o "$_out" "file://$R" >"$T/case.out" 2>"$T/case.err" ||
+	replica_push "$R" "$RURL" || fail "case $n: cannot write the damaged replica"
+	"$WALSHIP" restore -o "$_out" "$RURL" >"$T/case.out" 2>"$T/case.err" ||
 		_st=$?
 	_line=$(tail -n 1 "$T/case.err")
 	_named=""
@@ -138,6 +149,8 @@ expect_broken() {
 	for _f in "$_out" "$_out"*; do
 		[ ! -e "$_f" ] || bad_case "$_d" "left $_f behind"
 	done
+	[ "$RURL" = "file://$R" ] || replica_del "$RURL" generations/ ||
+		fail "case $n: cannot delete the damaged replica"
 	rm -rf "$R" "$_out"*
 }
 

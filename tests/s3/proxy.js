@@ -938,7 +938,10 @@ async function listObjects(ctx) {
   if (v2) {
     if (token !== undefined) x += `<ContinuationToken>${xmlEscape(token)}</ContinuationToken>`;
     else if (after) x += `<StartAfter>${e(after)}</StartAfter>`;
-    x += `<KeyCount>${entries.length}</KeyCount>`;
+    // Count what is listed: an object that vanished during the walk (a
+    // concurrent overwrite) is left out of Contents, so out of KeyCount.
+    const nprefixes = entries.filter((en) => en.prefix !== undefined).length;
+    x += `<KeyCount>${objs.filter(Boolean).length + nprefixes}</KeyCount>`;
   } else {
     x += `<Marker>${e(after)}</Marker>`;
     if (next !== null && delimiter) x += `<NextMarker>${e(next)}</NextMarker>`;
