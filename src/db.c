@@ -956,8 +956,3 @@ void ws_db_free(struct ws_db *db)
     free(db->buf);
     free(db);
 }
-
-const char *ws_db_path(const struct ws_db *db)
-{
-    return db->cfg->path;
-}

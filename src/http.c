@@ -23,7 +23,6 @@ struct ws_http {
     uv_timer_t timer;
     int max_inflight;
     int inflight;
-    int pending;
     struct ws_http_req *queue, *queue_tail;
 };
 
@@ -130,7 +129,6 @@ static void check_done(struct ws_http *h)
         curl_easy_cleanup(r->easy);
         r->easy = NULL;
         h->inflight--;
-        h->pending--;
         r->done(r);
     }
     start_next(h);
@@ -283,8 +281,7 @@ static void start_next(struct ws_http *h)
             r->easy = NULL;
             r->result = CURLE_OUT_OF_MEMORY;
             r->status = 0;
-            h->pending--;
-            r->done(r);
+                r->done(r);
             continue;
         }
         h->inflight++;
@@ -300,13 +297,7 @@ void ws_http_start(struct ws_http *h, struct ws_http_req *r)
     else
         h->queue = r;
     h->queue_tail = r;
-    h->pending++;
     start_next(h);
-}
-
-int ws_http_pending(const struct ws_http *h)
-{
-    return h->pending;
 }
 
 int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,

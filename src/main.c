@@ -332,9 +332,9 @@ static int cmd_restore(int argc, char **argv, struct ws_err *err)
     i = parse_flags(argc, argv, flags, usage_restore, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
-    if (a.index || a.timestamp)
-        return ws_err_set(err, WS_EUSAGE,
-                          "-index and -timestamp are not supported yet");
+    if (a.index || a.timestamp || a.parallelism)
+        return ws_err_set(err, WS_EUSAGE, "-index, -timestamp and "
+                          "-parallelism are not supported yet");
     if (i >= argc)
         return ws_err_set(err, WS_EUSAGE, "database path or replica URL "
                           "required");

@@ -87,7 +87,7 @@ struct op {
     char range[64];
     /* LIST paging. */
     struct ws_s3xml *xml;
-    char *token, *prev_token;
+    char *token;
     int pages;
     /* DEL: list the prefix, then DeleteObjects in batches. */
     int deleting;
@@ -138,7 +138,6 @@ static void op_free(struct op *o)
         close(o->fd);
     ws_s3xml_free(o->xml);
     free(o->token);
-    free(o->prev_token);
     free(o->delbody);
     ws_objlist_free(&o->dellist);
     free(o->part_sha);
@@ -689,8 +688,7 @@ static int list_next(struct op *o)
         op_done(o, rc);
         return 1;
     }
-    free(o->prev_token);
-    o->prev_token = o->token;
+    free(o->token);
     o->token = next;
     op_send(o);
     return 1;

@@ -101,6 +101,4 @@ char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
 /* Release the read transaction and close everything. */
 void ws_db_free(struct ws_db *db);
 
-const char *ws_db_path(const struct ws_db *db);
-
 #endif

@@ -64,9 +64,6 @@ int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,
 /* Start r (on the loop thread).  r must stay valid until r->done. */
 void ws_http_start(struct ws_http *h, struct ws_http_req *r);
 
-/* Requests started and not yet done. */
-int ws_http_pending(const struct ws_http *h);
-
 /* Close the client; every request must be done.  The memory is freed
  * once libuv has closed the handles, so the loop must run afterwards. */
 void ws_http_free(struct ws_http *h);
