@@ -82,42 +82,101 @@ int ws_key_wal(char *buf, size_t n, const char *gen, uint32_t index,
                             gen, index, (unsigned long long)offset));
 }
 
-/* Parse exactly 8 lowercase hex digits. */
-static int hex8(const char *s, uint32_t *v)
+int ws_key_times_of(char *buf, size_t n, const char *gen,
+                    const struct ws_timesinfo *t)
 {
-    uint32_t x = 0;
+    if (gen == NULL || gen[0] == '\0')
+        return WS_EUSAGE;
+    return key_fmt(n, snprintf(buf, n,
+                               "generations/%s/walship/times/%08x_%08llx_"
+                               "%016llx-%08x.times.lz4",
+                               gen, t->index, (unsigned long long)t->offset,
+                               (unsigned long long)t->time_us,
+                               t->last_index));
+}
 
-    for (int i = 0; i < 8; i++) {
+/* Parse exactly n lowercase hex digits (n <= 16). */
+static int hexn(const char *s, int n, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (int i = 0; i < n; i++) {
         char c = s[i];
         if (!is_lhex(c))
             return 0;
-        x = x << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+        x = x << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
     }
     *v = x;
+    return 1;
+}
+
+static int hex8(const char *s, uint32_t *v)
+{
+    uint64_t x;
+
+    if (!hexn(s, 8, &x))
+        return 0;
+    *v = (uint32_t)x;
+    return 1;
+}
+
+/* The generation part of "generations/<gen>/...": the rest, or NULL. */
+static const char *key_gen(const char *key, char gen[WS_GEN_LEN + 1])
+{
+    const char *p = key;
+
+    if (strncmp(p, "generations/", 12) != 0)
+        return NULL;
+    p += 12;
+    for (int i = 0; i < WS_GEN_LEN; i++)
+        if (!is_lhex(p[i]))
+            return NULL;
+    if (p[WS_GEN_LEN] != '/')
+        return NULL;
+    memcpy(gen, p, WS_GEN_LEN);
+    gen[WS_GEN_LEN] = '\0';
+    return p + WS_GEN_LEN + 1;
+}
+
+int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
+                       struct ws_timesinfo *t)
+{
+    const char *p = key_gen(key, gen);
+    uint64_t tm, off;
+
+    if (p == NULL || strncmp(p, "walship/times/", 14) != 0)
+        return 0;
+    p += 14;
+    if (!hex8(p, &t->index) || p[8] != '_' || !hexn(p + 9, 8, &off) ||
+        p[17] != '_' || !hexn(p + 18, 16, &tm) || p[34] != '-' ||
+        !hex8(p + 35, &t->last_index) ||
+        strcmp(p + 43, ".times.lz4") != 0 || t->last_index < t->index)
+        return 0;
+    t->offset = off;
+    t->time_us = (int64_t)tm;
     return 1;
 }
 
 enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
                              uint32_t *index, uint64_t *offset)
 {
-    const char *p = key, *rest;
+    char g[WS_GEN_LEN + 1];
+    const char *rest = key_gen(key, g);
+    struct ws_timesinfo t;
     uint32_t a, b;
 
-    if (strncmp(p, "generations/", 12) != 0)
+    if (rest == NULL)
         return WS_OBJ_OTHER;
-    p += 12;
-    for (int i = 0; i < WS_GEN_LEN; i++)
-        if (!is_lhex(p[i]))
-            return WS_OBJ_OTHER;
-    if (p[WS_GEN_LEN] != '/')
-        return WS_OBJ_OTHER;
-    rest = p + WS_GEN_LEN + 1;
+    if (ws_key_parse_times(key, gen, &t)) {
+        *index = t.index;
+        *offset = t.offset;
+        return WS_OBJ_TIMES;
+    }
     if (strncmp(rest, "snapshots/", 10) == 0) {
         rest += 10;
         if (!hex8(rest, &a) || strcmp(rest + 8, ".snapshot.lz4") != 0)
             return WS_OBJ_OTHER;
-        memcpy(gen, p, WS_GEN_LEN);
-        gen[WS_GEN_LEN] = '\0';
+        memcpy(gen, g, sizeof(g));
         *index = a;
         *offset = 0;
         return WS_OBJ_SNAPSHOT;
@@ -127,8 +186,7 @@ enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
         if (!hex8(rest, &a) || rest[8] != '_' || !hex8(rest + 9, &b) ||
             strcmp(rest + 17, ".wal.lz4") != 0)
             return WS_OBJ_OTHER;
-        memcpy(gen, p, WS_GEN_LEN);
-        gen[WS_GEN_LEN] = '\0';
+        memcpy(gen, g, sizeof(g));
         *index = a;
         *offset = b;
         return WS_OBJ_WAL;
@@ -175,6 +233,16 @@ static int cmp_seg(const void *a, const void *b)
     return (x->offset > y->offset) - (x->offset < y->offset);
 }
 
+static int cmp_times(const void *a, const void *b)
+{
+    const struct ws_timesinfo *x = a, *y = b;
+    if (x->index != y->index)
+        return (x->index > y->index) - (x->index < y->index);
+    if (x->offset != y->offset)
+        return (x->offset > y->offset) - (x->offset < y->offset);
+    return (x->time_us > y->time_us) - (x->time_us < y->time_us);
+}
+
 static int cmp_gen(const void *a, const void *b)
 {
     return strcmp(((const struct ws_geninfo *)a)->name,
@@ -188,6 +256,7 @@ static int catalog_add(struct ws_catalog *cat, const struct ws_obj *o)
     uint32_t index;
     uint64_t offset;
     enum ws_objkind k = ws_key_parse(o->key, gen, &index, &offset);
+    struct ws_timesinfo t;
 
     if (k == WS_OBJ_OTHER) {
         cat->nother++;
@@ -196,6 +265,19 @@ static int catalog_add(struct ws_catalog *cat, const struct ws_obj *o)
     g = gen_get(cat, gen);
     if (g == NULL)
         return WS_ENOMEM;
+    if (k == WS_OBJ_TIMES) {
+        struct ws_timesinfo *v =
+            realloc(g->times, (g->ntimes + 1) * sizeof(*v));
+        if (v == NULL)
+            return WS_ENOMEM;
+        g->times = v;
+        ws_key_parse_times(o->key, gen, &t);
+        t.size = o->size;
+        t.mtime_ms = o->mtime_ms;
+        v[g->ntimes++] = t;
+        /* Not data: the generation's times stay those of its data. */
+        return WS_OK;
+    }
     if (k == WS_OBJ_SNAPSHOT) {
         struct ws_snapinfo *s =
             realloc(g->snaps, (g->nsnaps + 1) * sizeof(*s));
@@ -234,6 +316,8 @@ int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
             qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
         if (g->nsegs > 1)
             qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
+        if (g->ntimes > 1)
+            qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
     }
     *cat = c;
     return WS_OK;
@@ -267,6 +351,7 @@ void ws_catalog_free(struct ws_catalog *cat)
     for (size_t i = 0; i < cat->ngens; i++) {
         free(cat->gens[i].snaps);
         free(cat->gens[i].segs);
+        free(cat->gens[i].times);
     }
     free(cat->gens);
     memset(cat, 0, sizeof(*cat));

@@ -5,6 +5,8 @@
  * Keys are relative to the replica root:
  *     generations/<gen>/snapshots/<index hex8>.snapshot.lz4
  *     generations/<gen>/wal/<index hex8>_<offset hex8>.wal.lz4
+ *     generations/<gen>/walship/times/<index hex8>_<offset hex8>_<time
+ *         hex16>-<last index hex8>.times.lz4    (walship's, times.h)
  * A generation name is exactly 16 lowercase hex digits.  Index and offset
  * are written with %08x and parsed from exactly 8 hex digits; other names
  * (temporary files, walship's future extra objects) are not data objects
@@ -27,7 +29,7 @@
 #define WS_KEY_MAX 512
 #define WS_MAX_INDEX 0x7fffffffu
 
-enum ws_objkind { WS_OBJ_OTHER, WS_OBJ_SNAPSHOT, WS_OBJ_WAL };
+enum ws_objkind { WS_OBJ_OTHER, WS_OBJ_SNAPSHOT, WS_OBJ_WAL, WS_OBJ_TIMES };
 
 /* One listed object. */
 struct ws_obj {
@@ -59,14 +61,27 @@ struct ws_seginfo {
     int64_t mtime_ms;
 };
 
+/* A commit-time object (times.h): its first record's position and time,
+ * and the index of its last record. */
+struct ws_timesinfo {
+    uint32_t index;
+    uint64_t offset;
+    int64_t time_us;
+    uint32_t last_index;
+    uint64_t size;
+    int64_t mtime_ms;
+};
+
 struct ws_geninfo {
     char name[WS_GEN_LEN + 1];
     struct ws_snapinfo *snaps;  /* sorted by index */
     size_t nsnaps;
     struct ws_seginfo *segs;    /* sorted by (index, offset) */
     size_t nsegs;
-    int64_t created_ms;         /* min object time */
-    int64_t updated_ms;         /* max object time */
+    struct ws_timesinfo *times; /* sorted by (index, offset, time) */
+    size_t ntimes;
+    int64_t created_ms;         /* min time of snapshots and segments */
+    int64_t updated_ms;         /* max time of snapshots and segments */
 };
 
 struct ws_catalog {
@@ -83,11 +98,18 @@ int ws_key_snapshot(char *buf, size_t n, const char *gen, uint32_t index);
 int ws_key_wal(char *buf, size_t n, const char *gen, uint32_t index,
                uint64_t offset);
 int ws_key_gen(char *buf, size_t n, const char *gen);
+int ws_key_times_of(char *buf, size_t n, const char *gen,
+                    const struct ws_timesinfo *t);
 
 /* Parse a relative key.  Returns the kind and fills gen/index/offset for
- * snapshots and WAL segments. */
+ * snapshots, WAL segments and times objects (their first position). */
 enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
                              uint32_t *index, uint64_t *offset);
+
+/* 1 if key names a times object; fills gen and every field of t but size
+ * and mtime_ms. */
+int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
+                       struct ws_timesinfo *t);
 
 /* Build a catalog from a listing.  On success *cat is filled (free with
  * ws_catalog_free). */

@@ -1,0 +1,79 @@
+/*
+ * times.h: commit-time records, walship's own extra objects
+ * (FORMAT.md section 14a and 14d).
+ *
+ * Litestream v0.3 knows an object's time only from its listing (upload
+ * time, one-second resolution on S3).  walship also records, for every
+ * transaction, when it observed the commit: the moment it copied the
+ * commit frame into the shadow WAL, in microseconds since the epoch.
+ * Records are batched into objects stored beside the data:
+ *
+ *     generations/<gen>/walship/times/<I>_<O>_<T>-<J>.times.lz4
+ *
+ * where (I, O) is the position of the first record, T its time (16 hex
+ * digits) and J the index of the last record.  Litestream's listings
+ * look only under snapshots/ and wal/, so it never sees them, and its
+ * generation deletes remove them with the rest of the generation.
+ *
+ * An object is one LZ4 frame (lz4f.h) holding the magic "WSTIMES1"
+ * followed by 24-byte big-endian records:
+ *     u32 index, u32 kind, u64 offset, i64 time_us
+ * kind COMMIT: the transaction whose commit frame ends at byte `offset`
+ *     of WAL index `index` was observed at time_us.
+ * kind SNAPSHOT: the snapshot of index `index` about to be written holds
+ *     no change past `offset` of that index (so it may serve restores to
+ *     any position from (index, offset) on); written before the snapshot
+ *     itself, so a snapshot never lacks its record.
+ * Records within an object are in observation order; positions never go
+ * backwards.  A record whose position is not in the replica's WAL
+ * segments is never written (commit records are flushed only once the
+ * segment holding them has been shipped).
+ */
+#ifndef WS_TIMES_H
+#define WS_TIMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ws/err.h"
+#include "ws/layout.h"
+#include "ws/lz4f.h"
+
+enum ws_tkind { WS_T_COMMIT = 1, WS_T_SNAPSHOT = 2 };
+
+struct ws_tpoint {
+    uint32_t index;
+    uint32_t kind;     /* enum ws_tkind */
+    uint64_t offset;
+    int64_t time_us;
+};
+
+/* A growable array of records. */
+struct ws_tlist {
+    struct ws_tpoint *v;
+    size_t n, cap;
+};
+
+int ws_tlist_add(struct ws_tlist *l, const struct ws_tpoint *p);
+void ws_tlist_free(struct ws_tlist *l);
+
+/* The key for an object holding v[0..n) (n >= 1) of generation gen. */
+int ws_key_times(char *buf, size_t n, const char *gen,
+                 const struct ws_tpoint *v, size_t nv);
+
+/* Write v[0..n) as one times object (an LZ4 frame) into sink. */
+int ws_times_encode(const struct ws_tpoint *v, size_t n, ws_sink_fn sink,
+                    void *ctx, struct ws_err *err);
+
+/* Parse the decompressed content of a times object, appending its
+ * records to out.  Anything malformed is WS_ECORRUPT. */
+int ws_times_decode(const uint8_t *buf, size_t len, struct ws_tlist *out,
+                    struct ws_err *err);
+
+/* Sort by (index, offset, kind, time) and drop exact duplicates. */
+void ws_tlist_sort(struct ws_tlist *l);
+
+/* Wall-clock microseconds since the epoch. */
+int64_t ws_wall_us(void);
+
+#endif
