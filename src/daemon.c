@@ -7,6 +7,7 @@
 #include "ws/log.h"
 #include "ws/lz4f.h"
 #include "ws/replica.h"
+#include "ws/times.h"
 #include "ws/wal.h"
 
 #include <errno.h>
@@ -22,6 +23,8 @@
 #define BACKOFF_MAX_MS 30000
 #define STOP_RETRIES 3
 #define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
+#define TIMES_INTERVAL_MS 30000 /* commit times are shipped in batches */
+#define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
 
 struct daemon;
 struct dbrep;
@@ -43,6 +46,14 @@ struct rep {
     int config_failures;     /* consecutive refusals (WS_ECONFIG) */
     int snap_first;          /* the snapshot in flight starts the gen */
     int failures;
+    uint64_t tsent;          /* commit times before this one are shipped */
+    int64_t times_ms;        /* when the last times object was shipped */
+    struct ws_tpoint snap_rec;/* the next snapshot's record... */
+    int snap_point;          /* ...is set... */
+    uint64_t snap_point_sync;/* ...as of this sync... */
+    int snap_rec_sent;       /* ...and in the replica */
+    int snap_hold;           /* a times job holds syncs for a snapshot */
+    struct ws_tlist tjob;    /* the records of the times job in flight */
     uv_timer_t timer;
 
     /* The request in flight and what it is about. */
@@ -59,7 +70,7 @@ struct rep {
     int tail_mismatch;
 };
 
-enum { J_LIST, J_GET, J_SNAP, J_SEG };
+enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES };
 
 struct dbrep {
     struct daemon *dm;
@@ -78,6 +89,13 @@ struct dbrep {
     char new_gen_buf[64];
     int64_t spool_warned_ms;
     int held;                /* the last sync left frames in the -wal */
+    uint64_t syncs;          /* completed syncs */
+    /* Observed commit times (times.h) of generation st.gen not yet
+     * shipped to every replica; tl.v[0] has sequence number tl_base. */
+    struct ws_tlist tl;
+    char tl_gen[WS_GEN_LEN + 1];
+    uint64_t tl_base;
+    int tl_warned;
     int64_t wal_mtime_ns;
     int64_t wal_size;
     int events_on;
@@ -166,6 +184,79 @@ static int64_t spool_bytes(const struct dbrep *d)
     return worst;
 }
 
+/* ---- commit times ------------------------------------------------------ */
+
+/* Drop records every replica has shipped, and the oldest ones when a
+ * replica is so far behind that they would pile up without bound (its
+ * segments then fall back to object times at restore). */
+static void times_trim(struct dbrep *d)
+{
+    uint64_t low = d->tl_base + d->tl.n, drop;
+
+    for (size_t i = 0; i < d->nreps; i++)
+        if (d->reps[i].state != R_FAILED && d->reps[i].tsent < low)
+            low = d->reps[i].tsent;
+    if (d->tl.n > TIMES_MAX && low < d->tl_base + d->tl.n - TIMES_MAX / 2) {
+        low = d->tl_base + d->tl.n - TIMES_MAX / 2;
+        if (!d->tl_warned)
+            ws_warn("commit times dropped db=%s: a replica is far behind; "
+                    "its oldest unshipped segments will restore to the "
+                    "second, not the transaction", d->cfg->path);
+        d->tl_warned = 1;
+    }
+    drop = low - d->tl_base;
+    if (drop == 0)
+        return;
+    memmove(d->tl.v, d->tl.v + drop, (d->tl.n - drop) * sizeof(*d->tl.v));
+    d->tl.n -= drop;
+    d->tl_base = low;
+    for (size_t i = 0; i < d->nreps; i++)
+        if (d->reps[i].tsent < low)
+            d->reps[i].tsent = low;
+}
+
+static void times_add(struct dbrep *d, const struct ws_tpoint *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ws_tlist_add(&d->tl, &v[i]) != WS_OK) {
+            ws_warn("commit times dropped db=%s: out of memory",
+                    d->cfg->path);
+            return;
+        }
+    times_trim(d);
+}
+
+/* Take the commits a sync observed. */
+static void times_take(struct dbrep *d, const struct ws_db_state *s)
+{
+    if (strcmp(d->tl_gen, s->gen) != 0) {
+        d->tl.n = 0;
+        d->tl_base = 0;
+        memcpy(d->tl_gen, s->gen, sizeof(d->tl_gen));
+        for (size_t i = 0; i < d->nreps; i++)
+            d->reps[i].tsent = 0;
+    }
+    times_add(d, s->points, s->npoints);
+}
+
+/* How many records r can ship now: only once r holds the segment that
+ * ends there, so a record never points past the replica's data. */
+static size_t times_ready(const struct rep *r)
+{
+    const struct dbrep *d = r->d;
+    size_t k = r->tsent - d->tl_base, n = 0;
+
+    if (!r->inited || strcmp(r->gen, d->tl_gen) != 0)
+        return 0;
+    for (; k < d->tl.n; k++, n++) {
+        const struct ws_tpoint *p = &d->tl.v[k];
+        if (!r->has_snapshot || p->index > r->index ||
+            (p->index == r->index && p->offset > r->offset))
+            break;
+    }
+    return n;
+}
+
 static void on_sync_work(uv_work_t *w)
 {
     struct dbrep *d = w->data;
@@ -204,8 +295,11 @@ static void on_sync_done(uv_work_t *w, int status)
         ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
                  d->job_err.msg);
     }
-    if (s->exists)
+    if (s->exists) {
         d->st = *s;
+        times_take(d, s);
+    }
+    d->syncs++;
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + d->interval_ms;
     if (d->stopping) {
@@ -357,6 +451,17 @@ static void on_rep_timer(uv_timer_t *t)
     rep_ship(r);
 }
 
+/* Call rep_ship again in ms at the latest. */
+static void rep_wake(struct rep *r, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    if (uv_is_active((uv_handle_t *)&r->timer) &&
+        (int64_t)uv_timer_get_due_in(&r->timer) <= ms)
+        return;
+    uv_timer_start(&r->timer, on_rep_timer, (uint64_t)ms, 0);
+}
+
 static void rep_fail(struct rep *r, const char *what)
 {
     struct dbrep *d = r->d;
@@ -443,7 +548,8 @@ static int db_caught_up(struct dbrep *d)
         if (r->state == R_FAILED)
             continue;
         if (r->state != R_IDLE || !r->inited || !r->has_snapshot ||
-            strcmp(r->gen, d->st.gen) != 0 || rep_behind(r))
+            strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
+            times_ready(r) > 0)
             return 0;
     }
     return 1;
@@ -504,6 +610,88 @@ static void start_snapshot(struct rep *r)
             d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
             (unsigned long long)d->st.size);
     ws_replica_submit(r->client, &r->req);
+}
+
+/* -- commit times -- */
+
+static int produce_times(void *ctx, ws_sink_fn sink, void *sctx,
+                         struct ws_err *err)
+{
+    struct rep *r = ctx;
+    return ws_times_encode(r->tjob.v, r->tjob.n, sink, sctx, err);
+}
+
+/* Ship v[0..n): the next n queued records, or a snapshot's record. */
+static void start_times(struct rep *r, const struct ws_tpoint *v, size_t n)
+{
+    struct dbrep *d = r->d;
+    struct ws_req *q = rep_req(r, J_TIMES, WS_REQ_PUT, on_put_done);
+
+    /* A copy: the list may grow (and move) while produce runs. */
+    r->tjob.n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ws_tlist_add(&r->tjob, &v[i]) != WS_OK) {
+            ws_err_set(&q->err, WS_ENOMEM, "out of memory");
+            q->rc = WS_ENOMEM;
+            on_put_done(q);
+            return;
+        }
+    r->job_end = r->tsent + n;
+    memcpy(r->job_gen, d->st.gen, sizeof(r->job_gen));
+    ws_key_times(q->key, sizeof(q->key), d->st.gen, v, n);
+    q->produce = produce_times;
+    ws_debug("write commit times db=%s replica=%s records=%zu",
+             d->cfg->path, r->cfg->name, n);
+    ws_replica_submit(r->client, q);
+}
+
+/*
+ * A snapshot's record (times.h) must be in the replica before the
+ * snapshot itself, and must stay true until the snapshot is read: the
+ * database file holds nothing past the shadow's end, and no sync may
+ * run (and move walship's read mark) between the record and the read.
+ */
+static void rep_snapshot(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    if (d->syncing)
+        return;
+    if (!r->snap_point || r->snap_point_sync != d->syncs) {
+        struct ws_tpoint p = {d->st.index, WS_T_SNAPSHOT,
+                              d->st.have_hdr ? d->st.size : 0, ws_wall_us()};
+        r->snap_rec = p;
+        r->snap_point = 1;
+        r->snap_point_sync = d->syncs;
+        r->snap_rec_sent = 0;
+    }
+    if (!r->snap_rec_sent) {
+        d->snapshotting++;
+        r->snap_hold = 1;
+        start_times(r, &r->snap_rec, 1);
+        return;
+    }
+    r->snap_point = 0;
+    start_snapshot(r);
+}
+
+/* Ship commit times every TIMES_INTERVAL_MS while there are any, and at
+ * shutdown once the segments are out.  1 when a job started. */
+static int rep_times(struct rep *r, int behind)
+{
+    struct dbrep *d = r->d;
+    size_t n = times_ready(r);
+    int64_t wait;
+
+    if (n == 0 || (d->stopping && behind))
+        return 0;
+    wait = r->times_ms + TIMES_INTERVAL_MS - ws_now_ms();
+    if (!d->stopping && r->times_ms != 0 && wait > 0) {
+        rep_wake(r, wait);
+        return 0;
+    }
+    start_times(r, r->d->tl.v + (r->tsent - r->d->tl_base), n);
+    return 1;
 }
 
 /* -- WAL segment -- */
@@ -584,10 +772,13 @@ static void on_put_done(struct ws_req *req)
     struct dbrep *d = r->d;
     int64_t ms = ws_now_ms() - r->job_t0;
 
-    if (r->job == J_SNAP)
+    if (r->job == J_SNAP || r->snap_hold)
         d->snapshotting--;
     if (req->rc != WS_OK) {
-        rep_fail(r, r->job == J_SNAP ? "snapshot" : "wal segment");
+        r->snap_hold = 0;
+        rep_fail(r, r->job == J_SNAP    ? "snapshot"
+                    : r->job == J_TIMES ? "commit times"
+                                        : "wal segment");
         db_step(d);
         return;
     }
@@ -607,6 +798,17 @@ static void on_put_done(struct ws_req *req)
             r->has_snapshot = 1;
         }
         r->last_snap_ms = ws_wall_ms();
+    } else if (r->job == J_TIMES) {
+        ws_debug("commit times written db=%s replica=%s key=%s",
+                 d->cfg->path, r->cfg->name, req->key);
+        if (r->snap_hold) {
+            r->snap_rec_sent = 1;
+        } else if (strcmp(r->job_gen, d->tl_gen) == 0) {
+            r->tsent = r->job_end;
+            r->times_ms = ws_now_ms();
+            times_trim(d);
+        }
+        r->snap_hold = 0;
     } else {
         ws_info("wal segment written db=%s replica=%s position=%s/%08x:%llu "
                 "elapsed=%lldms sz=%llu%s%.0d",
@@ -780,12 +982,10 @@ static int snapshot_due(struct rep *r)
     age = ws_wall_ms() - r->last_snap_ms;
     if (age >= iv) {
         /* A sync in flight ends by calling rep_ship again. */
-        if (!r->d->syncing)
-            start_snapshot(r);
+        rep_snapshot(r);
         return 1;
     }
-    if (!uv_is_active((uv_handle_t *)&r->timer))
-        uv_timer_start(&r->timer, on_rep_timer, (uint64_t)(iv - age), 0);
+    rep_wake(r, iv - age);
     return 0;
 }
 
@@ -807,27 +1007,24 @@ static void rep_ship(struct rep *r)
         return;
     }
     if (!r->has_snapshot) {
-        if (!d->syncing)
-            start_snapshot(r);
+        rep_snapshot(r);
         return;
     }
     behind = rep_behind(r);
     if (!r->has_snapshot) {
         /* rep_behind found a gap only a new snapshot can bridge. */
-        if (!d->syncing)
-            start_snapshot(r);
+        rep_snapshot(r);
         return;
     }
     /* A due periodic snapshot goes first, even while behind: segments
      * continue from the same position after it. */
-    if ((!d->stopping && snapshot_due(r)) || !behind)
+    if ((!d->stopping && snapshot_due(r)) || rep_times(r, behind) ||
+        !behind)
         return;
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
     if (!d->stopping && now < due) {
-        if (!uv_is_active((uv_handle_t *)&r->timer))
-            uv_timer_start(&r->timer, on_rep_timer, (uint64_t)(due - now),
-                           0);
+        rep_wake(r, due - now);
         return;
     }
     start_segment(r);
@@ -943,8 +1140,10 @@ static void teardown(struct daemon *dm)
         for (size_t k = 0; k < d->nreps; k++) {
             ws_replica_free(d->reps[k].client);
             free(d->reps[k].job_path);
+            ws_tlist_free(&d->reps[k].tjob);
         }
         free(d->reps);
+        ws_tlist_free(&d->tl);
         ws_db_free(d->db);
     }
     free(dm->dbs);

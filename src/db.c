@@ -46,6 +46,7 @@ struct ws_db {
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
     int64_t last_ckpt_ms;
     uint8_t *buf;           /* COPY_CHUNK bytes */
+    struct ws_tlist points; /* commits observed by the current sync */
     int window_ms;          /* test hook: widen the checkpoint window */
 };
 
@@ -232,6 +233,8 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
     uint64_t off = db->size, commit = db->size;
     uint32_t s[2] = {db->s[0], db->s[1]}, cs[2] = {db->s[0], db->s[1]};
     size_t per = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t npoints = db->points.n;
+    struct ws_tpoint p = {db->index, WS_T_COMMIT, 0, ws_wall_us()};
     int rc = WS_OK, stop = 0;
 
     while (!stop && rc == WS_OK) {
@@ -249,6 +252,9 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
                 commit = off + k + fs;
                 cs[0] = s[0];
                 cs[1] = s[1];
+                p.offset = commit;
+                if (ws_tlist_add(&db->points, &p) != WS_OK)
+                    rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             }
         }
         if (k > 0)
@@ -262,8 +268,10 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         rc = ws_err_set(err, WS_EIO, "truncate shadow: %s", strerror(errno));
     if (rc == WS_OK && commit > db->size)
         rc = ws_fs_fsync(db->shadow_fd, "shadow wal", err);
-    if (rc != WS_OK)
+    if (rc != WS_OK) {
+        db->points.n = npoints;
         return rc;
+    }
     *copied += commit - db->size;
     db->size = commit;
     db->s[0] = cs[0];
@@ -427,6 +435,7 @@ static int new_generation(struct ws_db *db, uint64_t *copied,
     db->have_hdr = 0;
     db->sealed = 0;
     db->size = 0;
+    db->points.n = 0; /* they belonged to the old generation */
     if (rc == WS_OK)
         rc = catch_up(db, copied, err);
     if (rc != WS_OK)
@@ -878,6 +887,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     int rc = WS_OK, truncate;
 
     memset(st, 0, sizeof(*st));
+    db->points.n = 0;
     if (stat(db->cfg->path, &sb) != 0)
         return errno == ENOENT ? WS_OK
                                : ws_err_set(err, WS_EIO, "stat %s: %s",
@@ -904,6 +914,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     st->size = db->have_hdr ? db->size : 0;
     st->have_hdr = db->have_hdr;
     st->page_size = db->page_size;
+    st->points = db->points.v;
+    st->npoints = db->points.n;
     return rc;
 }
 
@@ -954,5 +966,6 @@ void ws_db_free(struct ws_db *db)
     free(db->wal_path);
     free(db->meta);
     free(db->buf);
+    ws_tlist_free(&db->points);
     free(db);
 }

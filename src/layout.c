@@ -87,12 +87,19 @@ int ws_key_times_of(char *buf, size_t n, const char *gen,
 {
     if (gen == NULL || gen[0] == '\0')
         return WS_EUSAGE;
+    if (t->snapshot)
+        return key_fmt(n, snprintf(buf, n,
+                                   "generations/%s/walship/snapshots/%08x_"
+                                   "%08llx_%016llx.times.lz4",
+                                   gen, t->index,
+                                   (unsigned long long)t->offset,
+                                   (unsigned long long)t->time_us));
     return key_fmt(n, snprintf(buf, n,
                                "generations/%s/walship/times/%08x_%08llx_"
-                               "%016llx-%08x.times.lz4",
+                               "%016llx-%08x_%08x.times.lz4",
                                gen, t->index, (unsigned long long)t->offset,
                                (unsigned long long)t->time_us,
-                               t->last_index));
+                               t->last_index, t->count));
 }
 
 /* Parse exactly n lowercase hex digits (n <= 16). */
@@ -144,17 +151,33 @@ int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
     const char *p = key_gen(key, gen);
     uint64_t tm, off;
 
-    if (p == NULL || strncmp(p, "walship/times/", 14) != 0)
+    if (p == NULL || strncmp(p, "walship/", 8) != 0)
         return 0;
-    p += 14;
+    p += 8;
+    if (strncmp(p, "snapshots/", 10) == 0) {
+        t->snapshot = 1;
+        p += 10;
+    } else if (strncmp(p, "times/", 6) == 0) {
+        t->snapshot = 0;
+        p += 6;
+    } else {
+        return 0;
+    }
     if (!hex8(p, &t->index) || p[8] != '_' || !hexn(p + 9, 8, &off) ||
-        p[17] != '_' || !hexn(p + 18, 16, &tm) || p[34] != '-' ||
-        !hex8(p + 35, &t->last_index) ||
-        strcmp(p + 43, ".times.lz4") != 0 || t->last_index < t->index)
+        p[17] != '_' || !hexn(p + 18, 16, &tm) || tm == 0 ||
+        tm > INT64_MAX)
         return 0;
     t->offset = off;
     t->time_us = (int64_t)tm;
-    return 1;
+    p += 34;
+    if (t->snapshot) {
+        t->last_index = t->index;
+        t->count = 1;
+        return strcmp(p, ".times.lz4") == 0;
+    }
+    return p[0] == '-' && hex8(p + 1, &t->last_index) && p[9] == '_' &&
+           hex8(p + 10, &t->count) && strcmp(p + 18, ".times.lz4") == 0 &&
+           t->last_index >= t->index && t->count > 0;
 }
 
 enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
@@ -236,11 +259,13 @@ static int cmp_seg(const void *a, const void *b)
 static int cmp_times(const void *a, const void *b)
 {
     const struct ws_timesinfo *x = a, *y = b;
+    if (x->time_us != y->time_us)
+        return (x->time_us > y->time_us) - (x->time_us < y->time_us);
     if (x->index != y->index)
         return (x->index > y->index) - (x->index < y->index);
     if (x->offset != y->offset)
         return (x->offset > y->offset) - (x->offset < y->offset);
-    return (x->time_us > y->time_us) - (x->time_us < y->time_us);
+    return (x->count > y->count) - (x->count < y->count);
 }
 
 static int cmp_gen(const void *a, const void *b)

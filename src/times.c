@@ -37,12 +37,15 @@ int ws_key_times(char *buf, size_t n, const char *gen,
 {
     struct ws_timesinfo t = {0};
 
-    if (nv == 0)
+    if (nv == 0 || nv > UINT32_MAX ||
+        (v[0].kind == WS_T_SNAPSHOT && nv != 1))
         return WS_EUSAGE;
+    t.snapshot = v[0].kind == WS_T_SNAPSHOT;
     t.index = v[0].index;
     t.offset = v[0].offset;
     t.time_us = v[0].time_us;
     t.last_index = v[nv - 1].index;
+    t.count = (uint32_t)nv;
     return ws_key_times_of(buf, n, gen, &t);
 }
 

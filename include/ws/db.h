@@ -44,6 +44,7 @@
 #include "ws/err.h"
 #include "ws/layout.h"
 #include "ws/lz4f.h"
+#include "ws/times.h"
 
 #define WS_DB_MAXIDX 8
 
@@ -66,6 +67,11 @@ struct ws_db_state {
     char reason[WS_ERR_MSG];     /* why, when new_gen */
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     uint64_t copied;             /* bytes added to the shadow */
+    /* The commits this sync copied, with the time it copied them (one
+     * reading per copy), all in generation gen; valid until the next
+     * sync. */
+    const struct ws_tpoint *points;
+    size_t npoints;
 };
 
 struct ws_db_sync_opts {

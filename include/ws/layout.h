@@ -5,8 +5,10 @@
  * Keys are relative to the replica root:
  *     generations/<gen>/snapshots/<index hex8>.snapshot.lz4
  *     generations/<gen>/wal/<index hex8>_<offset hex8>.wal.lz4
- *     generations/<gen>/walship/times/<index hex8>_<offset hex8>_<time
- *         hex16>-<last index hex8>.times.lz4    (walship's, times.h)
+ *     generations/<gen>/walship/times/<index hex8>_<offset hex8>_
+ *         <time hex16>-<last index hex8>_<count hex8>.times.lz4
+ *     generations/<gen>/walship/snapshots/<index hex8>_<offset hex8>_
+ *         <time hex16>.times.lz4          (walship's own, see times.h)
  * A generation name is exactly 16 lowercase hex digits.  Index and offset
  * are written with %08x and parsed from exactly 8 hex digits; other names
  * (temporary files, walship's future extra objects) are not data objects
@@ -61,13 +63,16 @@ struct ws_seginfo {
     int64_t mtime_ms;
 };
 
-/* A commit-time object (times.h): its first record's position and time,
- * and the index of its last record. */
+/* A times object (times.h), described by its name alone: the first
+ * record's position and time, the last record's index and the number of
+ * records; or, for a snapshot's record, that record. */
 struct ws_timesinfo {
+    int snapshot;           /* 1: a snapshot's record (count 1) */
     uint32_t index;
     uint64_t offset;
     int64_t time_us;
     uint32_t last_index;
+    uint32_t count;
     uint64_t size;
     int64_t mtime_ms;
 };
@@ -78,7 +83,7 @@ struct ws_geninfo {
     size_t nsnaps;
     struct ws_seginfo *segs;    /* sorted by (index, offset) */
     size_t nsegs;
-    struct ws_timesinfo *times; /* sorted by (index, offset, time) */
+    struct ws_timesinfo *times; /* sorted by (time, index, offset) */
     size_t ntimes;
     int64_t created_ms;         /* min time of snapshots and segments */
     int64_t updated_ms;         /* max time of snapshots and segments */

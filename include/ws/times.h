@@ -8,12 +8,17 @@
  * commit frame into the shadow WAL, in microseconds since the epoch.
  * Records are batched into objects stored beside the data:
  *
- *     generations/<gen>/walship/times/<I>_<O>_<T>-<J>.times.lz4
+ *     generations/<gen>/walship/times/<I>_<O>_<T>-<J>_<N>.times.lz4
+ *     generations/<gen>/walship/snapshots/<I>_<O>_<T>.times.lz4
  *
  * where (I, O) is the position of the first record, T its time (16 hex
- * digits) and J the index of the last record.  Litestream's listings
- * look only under snapshots/ and wal/, so it never sees them, and its
- * generation deletes remove them with the rest of the generation.
+ * digits), J the index of the last record and N the number of records;
+ * a snapshot's record (below) travels alone, under snapshots/, so that a
+ * listing alone tells which snapshot serves which moment.  The names
+ * carry what planning needs; a point-in-time restore downloads one
+ * commit-time object per generation.  Litestream's listings look only
+ * under snapshots/ and wal/, so it never sees them, and its generation
+ * deletes remove them with the rest of the generation.
  *
  * An object is one LZ4 frame (lz4f.h) holding the magic "WSTIMES1"
  * followed by 24-byte big-endian records:
@@ -57,7 +62,8 @@ struct ws_tlist {
 int ws_tlist_add(struct ws_tlist *l, const struct ws_tpoint *p);
 void ws_tlist_free(struct ws_tlist *l);
 
-/* The key for an object holding v[0..n) (n >= 1) of generation gen. */
+/* The key for an object holding v[0..n) (n >= 1) of generation gen: a
+ * snapshot record alone (n == 1), or commit records. */
 int ws_key_times(char *buf, size_t n, const char *gen,
                  const struct ws_tpoint *v, size_t nv);
 

@@ -43,7 +43,7 @@ TEST(key_round_trip)
     ASSERT_EQ(ws_key_times(key, sizeof(key), "0123456789abcdef", pts, 4),
               WS_OK);
     ASSERT_STR_EQ(key, "generations/0123456789abcdef/walship/times/"
-                       "00000003_00001038_0006441367ff6a40-00000004"
+                       "00000003_00001038_0006441367ff6a40-00000004_00000004"
                        ".times.lz4");
     ASSERT(ws_key_parse_times(key, g, &t));
     ASSERT_STR_EQ(g, "0123456789abcdef");
@@ -51,18 +51,37 @@ TEST(key_round_trip)
     ASSERT_EQ(t.offset, 4152);
     ASSERT_EQ(t.time_us, 1763700000123456);
     ASSERT_EQ(t.last_index, 4);
+    ASSERT_EQ(t.count, 4);
+    ASSERT(!t.snapshot);
     ASSERT_EQ(ws_key_parse(key, g, &i, &o), WS_OBJ_TIMES);
     ASSERT_EQ(i, 3);
+    /* A snapshot's record travels alone, under its own folder. */
+    ASSERT_EQ(ws_key_times(key, sizeof(key), "0123456789abcdef", pts + 2, 1),
+              WS_OK);
+    ASSERT_STR_EQ(key, "generations/0123456789abcdef/walship/snapshots/"
+                       "00000003_00002050_00064413680cca40.times.lz4");
+    ASSERT(ws_key_parse_times(key, g, &t));
+    ASSERT(t.snapshot);
+    ASSERT_EQ(t.offset, 8272);
+    ASSERT_EQ(t.count, 1);
+    ASSERT_EQ(ws_key_times(key, sizeof(key), "0123456789abcdef", pts + 2, 2),
+              WS_EUSAGE);
     /* Malformed names are not times objects. */
     static const char *const bad[] = {
         "generations/0123456789abcdef/walship/times/"
-        "00000003_00001038_000643ff64f3ef40-00000002.times.lz4",
+        "00000003_00001038_000643ff64f3ef40-00000002_00000001.times.lz4",
         "generations/0123456789abcdef/walship/times/"
-        "00000003_00001038_643ff64f3ef40-00000004.times.lz4",
+        "00000003_00001038_000643ff64f3ef40-00000004_00000000.times.lz4",
         "generations/0123456789abcdef/walship/times/"
-        "00000003_00001038_000643ff64f3ef40-00000004.times.lz4.tmp",
+        "00000003_00001038_643ff64f3ef40-00000004_00000001.times.lz4",
+        "generations/0123456789abcdef/walship/times/"
+        "00000003_00001038_000643ff64f3ef40-00000004_00000001.times.lz4.tmp",
         "generations/0123456789abcdef/walship/"
-        "00000003_00001038_000643ff64f3ef40-00000004.times.lz4",
+        "00000003_00001038_000643ff64f3ef40-00000004_00000001.times.lz4",
+        "generations/0123456789abcdef/walship/snapshots/"
+        "00000003_00001038_000643ff64f3ef40-00000004_00000001.times.lz4",
+        "generations/0123456789abcdef/walship/times/"
+        "00000003_00001038_000643ff64f3ef40.times.lz4",
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
         if (ws_key_parse(bad[k], g, &i, &o) != WS_OBJ_OTHER)
@@ -130,8 +149,10 @@ TEST(catalog_keeps_times_apart)
     ASSERT_EQ(c.ngens, 1);
     ASSERT_EQ(c.nother, 0);
     ASSERT_EQ(c.gens[0].ntimes, 2);
+    /* Sorted by time. */
     ASSERT_EQ(c.gens[0].times[0].index, 3);
     ASSERT_EQ(c.gens[0].times[0].size, 8);
+    ASSERT_EQ(c.gens[0].times[0].count, 2);
     ASSERT_EQ(c.gens[0].times[1].index, 4);
     /* Generation times come from data objects only. */
     ASSERT_EQ(c.gens[0].updated_ms, 1000);
