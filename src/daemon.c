@@ -23,6 +23,7 @@
 #define BACKOFF_MAX_MS 30000
 #define STOP_RETRIES 3
 #define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
+#define SYNC_SPACING_MS 10 /* between copies while the -wal keeps changing */
 #define TIMES_INTERVAL_MS 30000 /* commit times are shipped in batches */
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
 
@@ -84,7 +85,6 @@ struct dbrep {
     int final_synced;
     int done;
     int64_t next_sync_ms;
-    int64_t interval_ms;     /* min sync-interval of the replicas */
     const char *new_gen;     /* requested by a replica check */
     char new_gen_buf[64];
     int64_t spool_warned_ms;
@@ -301,7 +301,7 @@ static void on_sync_done(uv_work_t *w, int status)
     }
     d->syncs++;
     if (s->copied > 0 || s->new_gen)
-        d->next_sync_ms = ws_now_ms() + d->interval_ms;
+        d->next_sync_ms = ws_now_ms() + SYNC_SPACING_MS;
     if (d->stopping) {
         /* The last sync is tried once; what it could not copy is lost to
          * the replica, and the exit status says so. */
@@ -1094,7 +1094,6 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
 
     d->dm = dm;
     d->cfg = c;
-    d->interval_ms = 1000;
     uv_timer_init(&dm->loop, &d->poll);
     uv_timer_init(&dm->loop, &d->kick);
     uv_fs_event_init(&dm->loop, &d->ev_wal);
@@ -1118,8 +1117,6 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         rc = ws_replica_open(&dm->loop, r->cfg, &r->client, err);
         if (rc != WS_OK)
             return rc;
-        if (k == 0 || r->cfg->sync_interval_ms < d->interval_ms)
-            d->interval_ms = r->cfg->sync_interval_ms;
         r->client->ops->describe(r->client, desc, sizeof(desc));
         ws_info("replicating to name=%s type=%s sync-interval=%lldms %s",
                 r->cfg->name, r->client->ops->type,

@@ -21,6 +21,7 @@
 
 #define COPY_CHUNK (1024 * 1024)
 #define LOCK_TIMEOUT_MS 1000
+#define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
 
 struct ws_db {
     const struct ws_db_config *cfg;
@@ -47,6 +48,9 @@ struct ws_db {
     int64_t last_ckpt_ms;
     uint8_t *buf;           /* COPY_CHUNK bytes */
     struct ws_tlist points; /* commits observed by the current sync */
+    int64_t last_us;        /* their time never goes backwards */
+    int unsynced;           /* shadow bytes not yet fsynced */
+    int64_t fsync_ms;
     int window_ms;          /* test hook: widen the checkpoint window */
 };
 
@@ -174,11 +178,34 @@ static char *gen_dir(const struct ws_db *db, const char *gen)
     return ws_path_join(db->meta, rel);
 }
 
+/*
+ * The shadow is fsynced at most every FSYNC_EVERY_MS, and always before
+ * anything lets SQLite reuse the frames it holds: a checkpoint, a new
+ * index.  Until then the frames are also in the -wal, pinned by the read
+ * lock, and start-up repairs a torn shadow (open_shadow).
+ */
+static int shadow_sync(struct ws_db *db, int force, struct ws_err *err)
+{
+    int64_t now = ws_now_ms();
+    int rc;
+
+    if (db->shadow_fd < 0 || !db->unsynced ||
+        (!force && now - db->fsync_ms < FSYNC_EVERY_MS))
+        return WS_OK;
+    rc = ws_fs_fsync(db->shadow_fd, "shadow wal", err);
+    if (rc == WS_OK) {
+        db->unsynced = 0;
+        db->fsync_ms = now;
+    }
+    return rc;
+}
+
 static void shadow_close(struct ws_db *db)
 {
     if (db->shadow_fd >= 0)
         close(db->shadow_fd);
     db->shadow_fd = -1;
+    db->unsynced = 0;
 }
 
 /* Create shadow file `index` holding the 32-byte header hb. */
@@ -194,6 +221,9 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
     if (h.page_size != db->page_size)
         return ws_err_set(err, WS_ECORRUPT, "page size changed: %u -> %u",
                           db->page_size, h.page_size);
+    rc = shadow_sync(db, 1, err);
+    if (rc != WS_OK)
+        return rc;
     path = ws_db_shadow_path(db, db->gen, index);
     if (path == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -237,6 +267,10 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
     struct ws_tpoint p = {db->index, WS_T_COMMIT, 0, ws_wall_us()};
     int rc = WS_OK, stop = 0;
 
+    if (p.time_us < db->last_us)
+        p.time_us = db->last_us; /* the wall clock stepped back */
+    db->last_us = p.time_us;
+
     while (!stop && rc == WS_OK) {
         size_t got, k;
         rc = ws_fs_pread(db->wal_fd, db->buf, per * fs, off, &got, err);
@@ -267,7 +301,7 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         ftruncate(db->shadow_fd, (off_t)commit) != 0)
         rc = ws_err_set(err, WS_EIO, "truncate shadow: %s", strerror(errno));
     if (rc == WS_OK && commit > db->size)
-        rc = ws_fs_fsync(db->shadow_fd, "shadow wal", err);
+        db->unsynced = 1;
     if (rc != WS_OK) {
         db->points.n = npoints;
         return rc;
@@ -615,6 +649,8 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     if (rc != WS_OK)
         return rc;
     rc = catch_up(db, &st->copied, err);
+    if (rc == WS_OK)
+        rc = shadow_sync(db, 1, err);
     if (rc != WS_OK) {
         lock_release(db);
         return rc;
@@ -906,6 +942,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         rc = checkpoint(db, truncate, st, err);
     if (rc == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
+    if (rc == WS_OK && db->ready)
+        rc = shadow_sync(db, !o->checkpoint, err);
     if (rc == WS_OK && db->ready)
         prune(db, o->keep_from, st);
     st->ready = db->ready && rc == WS_OK;

@@ -10,10 +10,12 @@
 #include "ws/config.h"
 #include "ws/daemon.h"
 #include "ws/log.h"
+#include "ws/plan.h"
 #include "ws/replica.h"
 #include "ws/restore.h"
 #include "ws/version.h"
 
+#include <errno.h>
 #include <regex.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -89,6 +91,26 @@ static const char usage_restore[] =
     "\t-o PATH\n"
     "\t    Output path of the restored database.\n"
     "\t    Defaults to the original DB path. It must not exist.\n"
+    "\n"
+    "\t-timestamp TIMESTAMP\n"
+    "\t    Restore to the last transaction committed at or before this\n"
+    "\t    RFC 3339 time (e.g. 2026-11-21T09:15:00.250Z). A time after\n"
+    "\t    the newest data restores the newest data.\n"
+    "\n"
+    "\t-index INDEX\n"
+    "\t    Restore up to and including this WAL index (hexadecimal).\n"
+    "\t    Mutually exclusive with -timestamp.\n"
+    "\n"
+    "\t-parallelism NUM\n"
+    "\t    Number of WAL segments downloaded at once. Defaults to 8.\n"
+    "\n"
+    "\t-list\n"
+    "\t    Print the restorable window of every generation (oldest and\n"
+    "\t    newest restorable time, transactions with recorded commit\n"
+    "\t    times) instead of restoring.\n"
+    "\n"
+    "\t-json\n"
+    "\t    With -list: print JSON.\n"
     "\n"
     "\t-if-db-not-exists\n"
     "\t    Returns exit code of 0 if the database already exists.\n"
@@ -250,7 +272,8 @@ static int open_replicas(uv_loop_t *loop, const struct ws_db_config *db,
 struct restore_args {
     const char *config, *out, *replica, *generation, *timestamp, *index;
     const char *parallelism;
-    int no_expand, if_db, if_replica, verbose;
+    int no_expand, if_db, if_replica, verbose, list, json;
+    struct ws_restore_opts o;
 };
 
 static int do_restore(const struct restore_args *a, const char *arg,
@@ -259,7 +282,7 @@ static int do_restore(const struct restore_args *a, const char *arg,
     struct ws_config *cfg = NULL;
     const struct ws_db_config *db = NULL;
     struct ws_replica **reps = NULL;
-    struct ws_restore_opts o = {a->out, a->generation};
+    struct ws_restore_opts o = a->o;
     uv_loop_t loop;
     size_t n = 0;
     int rc;
@@ -268,7 +291,7 @@ static int do_restore(const struct restore_args *a, const char *arg,
         if (a->config)
             return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
                               "and the -config flag");
-        if (a->out == NULL)
+        if (a->out == NULL && !a->list)
             return ws_err_set(err, WS_EUSAGE, "output path required");
         rc = ws_config_from_urls(NULL, (char *const *)&arg, 1, &cfg, err);
     } else {
@@ -285,7 +308,7 @@ static int do_restore(const struct restore_args *a, const char *arg,
     }
     if (o.output == NULL)
         o.output = db->path;
-    if (a->if_db && access(o.output, F_OK) == 0) {
+    if (a->if_db && !a->list && access(o.output, F_OK) == 0) {
         ws_info("database already exists, skipping");
         ws_config_free(cfg);
         return WS_OK;
@@ -299,7 +322,7 @@ static int do_restore(const struct restore_args *a, const char *arg,
     if (rc == WS_ENOTFOUND && a->if_replica) {
         ws_info("no matching backups found");
         rc = WS_OK;
-    } else if (rc == WS_OK) {
+    } else if (rc == WS_OK && !a->list) {
         ws_info("restored database path=%s", o.output);
     }
     for (size_t k = 0; k < n; k++)
@@ -324,17 +347,62 @@ static int cmd_restore(int argc, char **argv, struct ws_err *err)
                            {"parallelism", &a.parallelism, NULL},
                            {"if-db-not-exists", NULL, &a.if_db},
                            {"if-replica-exists", NULL, &a.if_replica},
+                           {"list", NULL, &a.list},
+                           {"json", NULL, &a.json},
                            {"v", NULL, &a.verbose},
                            {NULL, NULL, NULL}};
+    char pool[16];
     int i;
 
     memset(&a, 0, sizeof(a));
     i = parse_flags(argc, argv, flags, usage_restore, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
-    if (a.index || a.timestamp || a.parallelism)
-        return ws_err_set(err, WS_EUSAGE, "-index, -timestamp and "
-                          "-parallelism are not supported yet");
+    a.o.output = a.out;
+    a.o.generation = a.generation;
+    a.o.list = a.list;
+    a.o.json = a.json;
+    a.o.parallelism = 8;
+    if (a.index && a.timestamp)
+        return ws_err_set(err, WS_EUSAGE, "cannot specify index & timestamp "
+                          "to restore");
+    if (a.timestamp) {
+        if (ws_time_parse(a.timestamp, &a.o.time_us) != WS_OK)
+            return ws_err_set(err, WS_EUSAGE, "invalid -timestamp, must "
+                              "specify in ISO 8601 format (e.g. "
+                              "2000-01-01T00:00:00Z)");
+        a.o.has_time = 1;
+    }
+    if (a.index) {
+        char *end;
+        unsigned long v;
+        errno = 0;
+        v = strtoul(a.index, &end, 16);
+        if (a.index[0] == '\0' || *end != '\0' || errno != 0 ||
+            v > WS_MAX_INDEX || a.index[0] == '-' || a.index[0] == '+')
+            return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for "
+                              "flag -index: invalid hexadecimal format",
+                              a.index);
+        a.o.has_index = 1;
+        a.o.index = (uint32_t)v;
+    }
+    if (a.parallelism) {
+        char *end;
+        long v;
+        errno = 0;
+        v = strtol(a.parallelism, &end, 10);
+        if (a.parallelism[0] == '\0' || *end != '\0' || errno != 0 ||
+            v > 64)
+            return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for "
+                              "flag -parallelism: a number from 1 to 64",
+                              a.parallelism);
+        a.o.parallelism = v < 1 ? 1 : (int)v; /* as Litestream: < 1 is 1 */
+    }
+    if (a.json && !a.list)
+        return ws_err_set(err, WS_EUSAGE, "-json needs -list");
+    /* Downloads from a directory and the checks run on libuv's pool. */
+    snprintf(pool, sizeof(pool), "%d", a.o.parallelism + 2);
+    setenv("UV_THREADPOOL_SIZE", pool, 0);
     if (i >= argc)
         return ws_err_set(err, WS_EUSAGE, "database path or replica URL "
                           "required");

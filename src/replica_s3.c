@@ -991,7 +991,7 @@ static int s3_open(struct ws_replica *r, struct ws_err *err)
                      s->bucket, s->region);
         snprintf(s->base, sizeof(s->base), "https://%s", s->host);
     }
-    rc = ws_http_new(r->loop, 4, &s->http, err);
+    rc = ws_http_new(r->loop, 16, &s->http, err);
     return rc;
 }
 

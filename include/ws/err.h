@@ -30,7 +30,8 @@
     X(ENOTFOUND, "not found")                                               \
     X(EUSAGE, "usage error")                                                \
     X(EEXIST, "already exists")                                             \
-    X(ESQLITE, "sqlite error")
+    X(ESQLITE, "sqlite error")                                              \
+    X(ERANGE, "out of range")
 
 enum ws_code {
 #define X(name, text) WS_##name,

@@ -1,17 +1,25 @@
 /*
  * restore.h: rebuild a database from a replica, exactly or not at all.
  *
- * The newest generation (by its newest object) of the given replicas is
- * chosen, then its latest snapshot and every WAL segment after it.  Each
- * object is checked as it streams in: the LZ4 frame and its content
- * checksum, the WAL header, the salts of every frame and the cumulative
- * checksum chain across all segments of an index, segment offsets that
- * meet exactly, and each index ending on a commit frame.  Pages are
- * written straight into a temporary file next to the target (no replay
- * through SQLite), then PRAGMA integrity_check must say "ok" before the
- * file is renamed into place; the rename never replaces an existing
- * file.  Any failure names the object at fault and leaves nothing at the
- * target.
+ * The plan (plan.h) picks the generation, the snapshot and the WAL
+ * segments for the requested moment: the newest data, a WAL index, or a
+ * time, resolved to the transaction with walship's commit-time records
+ * and to the segment with object times otherwise.  The plan is printed
+ * before anything is downloaded.
+ *
+ * Execution never replays the WAL through SQLite.  The snapshot streams
+ * into a temporary file next to the target while up to `parallelism`
+ * segments download at once into an unlinked spool file.  Segments are
+ * then verified in order -- the LZ4 frame and its content checksum, the
+ * WAL header, every frame's salts and the cumulative checksum chain,
+ * segment offsets that meet exactly, each index ending on a commit, the
+ * target falling on a commit -- while a page map keeps, for every page,
+ * only its newest version up to the target.  Only those versions are
+ * written over the snapshot, in parallel, then the file is cut to the
+ * target's database size, synced, and must pass PRAGMA integrity_check
+ * before it is renamed into place (never over an existing file).  A
+ * failed download is retried on its own; anything else names the object
+ * at fault and leaves nothing at the target.
  */
 #ifndef WS_RESTORE_H
 #define WS_RESTORE_H
@@ -21,10 +29,18 @@
 struct ws_restore_opts {
     const char *output;      /* target path; must not exist */
     const char *generation;  /* restore this generation, or NULL */
+    int has_time;            /* -timestamp */
+    int64_t time_us;
+    int has_index;           /* -index */
+    uint32_t index;
+    int parallelism;         /* concurrent downloads (default 8) */
+    int list;                /* print the restorable windows instead */
+    int json;                /* ... as JSON */
 };
 
-/* Restore from the first usable of reps[0..n).  WS_ENOTFOUND means
- * "no matching backups found" (nothing to restore). */
+/* Restore from the best of reps[0..n).  WS_ENOTFOUND means "no matching
+ * backups found" (nothing to restore at all); WS_ERANGE a time before
+ * the oldest restorable moment. */
 int ws_restore(struct ws_replica *const *reps, size_t n,
                const struct ws_restore_opts *o, struct ws_err *err);
 
