@@ -7,6 +7,8 @@
 #include "ws/log.h"
 #include "ws/lz4f.h"
 #include "ws/replica.h"
+#include "ws/retention.h"
+#include "ws/rlock.h"
 #include "ws/times.h"
 #include "ws/wal.h"
 
@@ -55,6 +57,15 @@ struct rep {
     int snap_rec_sent;       /* ...and in the replica */
     int snap_hold;           /* a times job holds syncs for a snapshot */
     struct ws_tlist tjob;    /* the records of the times job in flight */
+    int force_snap;          /* retention wants a new snapshot */
+
+    /* Retention (its own request: it runs beside shipping). */
+    uv_timer_t ret_timer;
+    struct ws_req ret_req;
+    int ret_busy;
+    struct ws_retention_plan plan;
+    size_t ret_next, ret_failed;
+    int ret_lock;
     uv_timer_t timer;
 
     /* The request in flight and what it is about. */
@@ -547,7 +558,8 @@ static int db_caught_up(struct dbrep *d)
         struct rep *r = &d->reps[i];
         if (r->state == R_FAILED)
             continue;
-        if (r->state != R_IDLE || !r->inited || !r->has_snapshot ||
+        if (r->state != R_IDLE || r->ret_busy || !r->inited ||
+            !r->has_snapshot ||
             strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
             times_ready(r) > 0)
             return 0;
@@ -977,6 +989,11 @@ static int snapshot_due(struct rep *r)
 {
     int64_t iv = r->cfg->snapshot_interval_ms, age;
 
+    if (r->force_snap && r->has_snapshot) {
+        r->force_snap = 0;
+        rep_snapshot(r);
+        return 1;
+    }
     if (iv <= 0 || !r->has_snapshot)
         return 0;
     age = ws_wall_ms() - r->last_snap_ms;
@@ -1030,6 +1047,130 @@ static void rep_ship(struct rep *r)
     start_segment(r);
 }
 
+/* ---- retention ---------------------------------------------------------- */
+
+/*
+ * Every min(retention-check-interval, retention), from one period after
+ * start: list, plan (retention.h: nothing needed for any moment of the
+ * window goes), and delete one key at a time under the replica's
+ * exclusive local lock, which a restore on this machine holds shared.
+ * Failures are logged at every check, with the key.
+ */
+static void on_ret_list(struct ws_req *req);
+static void on_ret_del(struct ws_req *req);
+
+static void ret_end(struct rep *r)
+{
+    ws_rlock_release(r->ret_lock);
+    r->ret_lock = -1;
+    ws_retention_plan_free(&r->plan);
+    r->ret_busy = 0;
+}
+
+static void ret_submit(struct rep *r, enum ws_reqtype type, const char *key,
+                       void (*cb)(struct ws_req *))
+{
+    memset(&r->ret_req, 0, sizeof(r->ret_req));
+    r->ret_req.type = type;
+    r->ret_req.cb = cb;
+    r->ret_req.data = r;
+    snprintf(r->ret_req.key, sizeof(r->ret_req.key), "%s", key);
+    ws_replica_submit(r->client, &r->ret_req);
+}
+
+static void on_ret_timer(uv_timer_t *t)
+{
+    struct rep *r = t->data;
+
+    if (r->ret_busy || r->d->stopping || r->state == R_FAILED)
+        return;
+    r->ret_busy = 1;
+    ret_submit(r, WS_REQ_LIST, "generations/", on_ret_list);
+}
+
+static void on_ret_list(struct ws_req *req)
+{
+    struct rep *r = req->data;
+    struct dbrep *d = r->d;
+    struct ws_catalog cat;
+    struct ws_err err = {0};
+    int rc = req->rc;
+
+    if (d->stopping) {
+        ws_objlist_free(&req->list);
+        ret_end(r);
+        db_step(d);
+        return;
+    }
+    if (rc != WS_OK)
+        err = req->err;
+    if (rc == WS_OK)
+        rc = ws_catalog_build(&req->list, &cat, &err);
+    ws_objlist_free(&req->list);
+    if (rc == WS_OK) {
+        rc = ws_retention_plan(&cat, d->st.gen, ws_wall_ms(),
+                               r->cfg->retention_ms, &r->plan, &err);
+        ws_catalog_free(&cat);
+    }
+    if (rc != WS_OK) {
+        ws_error("retention error db=%s replica=%s error=\"%s\"",
+                 d->cfg->path, r->cfg->name, err.msg);
+        ret_end(r);
+        return;
+    }
+    if (r->plan.need_snapshot) {
+        ws_info("retention: newest snapshot is older than the window, "
+                "taking one db=%s replica=%s", d->cfg->path, r->cfg->name);
+        r->force_snap = 1;
+        rep_ship(r);
+    }
+    if (r->plan.nkeys == 0) {
+        ret_end(r);
+        return;
+    }
+    rc = ws_rlock_acquire(r->cfg, 1, 0, &r->ret_lock, &err);
+    if (rc != WS_OK) {
+        if (rc == WS_EBUSY)
+            ws_info("retention: a restore is reading db=%s replica=%s, "
+                    "deleting nothing this time", d->cfg->path, r->cfg->name);
+        else
+            ws_error("retention error db=%s replica=%s error=\"%s\"",
+                     d->cfg->path, r->cfg->name, err.msg);
+        ret_end(r);
+        return;
+    }
+    r->ret_next = 0;
+    r->ret_failed = 0;
+    ret_submit(r, WS_REQ_DEL, r->plan.keys[0], on_ret_del);
+}
+
+static void on_ret_del(struct ws_req *req)
+{
+    struct rep *r = req->data;
+    struct dbrep *d = r->d;
+
+    if (req->rc != WS_OK) {
+        r->ret_failed++;
+        ws_error("retention: delete failed db=%s replica=%s key=%s "
+                 "error=\"%s\"", d->cfg->path, r->cfg->name, req->key,
+                 req->err.msg);
+    } else {
+        ws_debug("retention: deleted db=%s replica=%s key=%s", d->cfg->path,
+                 r->cfg->name, req->key);
+    }
+    if (++r->ret_next < r->plan.nkeys && !d->stopping) {
+        ret_submit(r, WS_REQ_DEL, r->plan.keys[r->ret_next], on_ret_del);
+        return;
+    }
+    ws_info("retention: db=%s replica=%s generations=%zu snapshots=%zu "
+            "wal=%zu times=%zu bytes=%llu failed=%zu", d->cfg->path,
+            r->cfg->name, r->plan.ngens, r->plan.nsnaps, r->plan.nsegs,
+            r->plan.ntimes, (unsigned long long)r->plan.bytes, r->ret_failed);
+    ret_end(r);
+    if (d->stopping)
+        db_step(d);
+}
+
 /* ---- start and stop ---------------------------------------------------- */
 
 static void close_cb(uv_handle_t *h)
@@ -1055,8 +1196,10 @@ static void check_done(struct daemon *dm)
         uv_close((uv_handle_t *)&d->kick, close_cb);
         uv_close((uv_handle_t *)&d->ev_wal, close_cb);
         uv_close((uv_handle_t *)&d->ev_db, close_cb);
-        for (size_t k = 0; k < d->nreps; k++)
+        for (size_t k = 0; k < d->nreps; k++) {
             uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
+            uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
+        }
     }
 }
 
@@ -1079,6 +1222,7 @@ static void on_signal(uv_signal_t *h, int signum)
         for (size_t k = 0; k < d->nreps; k++) {
             struct rep *r = &d->reps[k];
             uv_timer_stop(&r->timer);
+            uv_timer_stop(&r->ret_timer);
             if (r->state == R_BACKOFF)
                 r->state = R_IDLE;
         }
@@ -1111,8 +1255,17 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         r->d = d;
         r->cfg = &c->replicas[k];
         r->tail_fd = -1;
+        r->ret_lock = -1;
         uv_timer_init(&dm->loop, &r->timer);
-        r->timer.data = r;
+        uv_timer_init(&dm->loop, &r->ret_timer);
+        r->timer.data = r->ret_timer.data = r;
+        if (r->cfg->retention_ms > 0) {
+            int64_t iv = r->cfg->retention_check_interval_ms;
+            if (iv <= 0 || iv > r->cfg->retention_ms)
+                iv = r->cfg->retention_ms;
+            uv_timer_start(&r->ret_timer, on_ret_timer, (uint64_t)iv,
+                           (uint64_t)iv);
+        }
         d->nreps++;
         rc = ws_replica_open(&dm->loop, r->cfg, &r->client, err);
         if (rc != WS_OK)

@@ -5,6 +5,7 @@
 #include "ws/fs.h"
 #include "ws/log.h"
 #include "ws/plan.h"
+#include "ws/rlock.h"
 #include "ws/times.h"
 #include "ws/wal.h"
 
@@ -970,11 +971,25 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     char *dir = NULL;
     int rc;
 
+    int *locks = calloc(n ? n : 1, sizeof(*locks));
+
     memset(&c, 0, sizeof(c));
     memset(&rs, 0, sizeof(rs));
     rs.fd = rs.spool = -1;
-    if (cats == NULL)
+    if (cats == NULL || locks == NULL) {
+        free(cats);
+        free(locks);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    /* Retention by a walship on this machine deletes nothing while the
+     * restore holds these (rlock.h). */
+    for (size_t i = 0; i < n; i++) {
+        struct ws_err e = {0};
+        locks[i] = -1;
+        if (ws_rlock_acquire(reps[i]->cfg, 0, 1, &locks[i], &e) != WS_OK)
+            ws_warn("restore: no local lock for replica=%s: %s",
+                    reps[i]->cfg->name, e.msg);
+    }
     if (o->list) {
         rc = list_windows(reps, n, o, cats, err);
         goto out;
@@ -1026,6 +1041,9 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     free(rs.map);
     ws_lz4r_free(rs.slz);
 out:
+    for (size_t i = 0; i < n; i++)
+        ws_rlock_release(locks[i]);
+    free(locks);
     ws_tlist_free(&c.recs);
     for (size_t i = 0; i < n; i++)
         ws_catalog_free(&cats[i]);

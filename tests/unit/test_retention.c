@@ -51,7 +51,8 @@ static void tobj(struct ws_objlist *l, const char *gen, uint32_t index,
     struct ws_timesinfo t = {.index = index,
                              .offset = 32,
                              .time_us = mtime * 1000,
-                             .last_index = last_index};
+                             .last_index = last_index,
+                             .count = 1};
     char k[WS_KEY_MAX];
 
     ASSERT_EQ(ws_key_times_of(k, sizeof(k), gen, &t), WS_OK);
@@ -256,9 +257,9 @@ TEST(times_by_last_index)
     ASSERT_EQ(p.nsegs, 4);
     ASSERT_EQ(p.nsnaps, 1);
     ASSERT(has(&p, "generations/" GA "/walship/times/00000000_00000020_"
-                   "00000000001e8480-00000001.times.lz4"));
+                   "00000000001e8480-00000001_00000001.times.lz4"));
     ASSERT(has(&p, "generations/" GA "/walship/times/00000002_00000020_"
-                   "00000000003d0900-00000003.times.lz4"));
+                   "00000000003d0900-00000003_00000001.times.lz4"));
     ASSERT_EQ(p.need_snapshot, 1);
     ws_retention_plan_free(&p);
     ws_objlist_free(&l);
