@@ -17,6 +17,18 @@ struct cand {
     int precise;
 };
 
+/*
+ * An object time as the latest moment it may stand for, in us: S3 gives
+ * LastModified in whole seconds (truncated), so a time on a whole second
+ * may be anywhere in that second.  Object times only ever say "written by
+ * then"; erring late keeps a restore from including a transaction that
+ * committed after the requested time.
+ */
+static int64_t obj_us(int64_t mtime_ms)
+{
+    return (mtime_ms % 1000 == 0 ? mtime_ms + 999 : mtime_ms) * 1000;
+}
+
 static int pos_cmp(uint32_t ai, uint64_t ao, uint32_t bi, uint64_t bo)
 {
     if (ai != bi)
@@ -75,7 +87,7 @@ static struct cand at_time(const struct ws_geninfo *g,
     size_t k;
 
     /* Segments, in order, up to the first written after T. */
-    for (k = 0; k < g->nsegs && g->segs[k].mtime_ms * 1000 <= t; k++)
+    for (k = 0; k < g->nsegs && obj_us(g->segs[k].mtime_ms) <= t; k++)
         ;
     if (k > 0) {
         const struct ws_seginfo *s = &g->segs[k - 1];
@@ -83,7 +95,7 @@ static struct cand at_time(const struct ws_geninfo *g,
                           k < g->nsegs && g->segs[k].index == s->index
                               ? g->segs[k].offset
                               : WS_POS_END,
-                          s->mtime_ms * 1000, 0};
+                          obj_us(s->mtime_ms), 0};
         consider(&best, &c);
     }
     *newest = k == g->nsegs;
@@ -104,8 +116,8 @@ static struct cand at_time(const struct ws_geninfo *g,
         uint64_t safe = snap_record(g, s->index, &rt);
         if (rt != 0 && rt <= t)
             c = (struct cand){1, s->index, safe, rt, 1};
-        else if (rt == 0 && s->mtime_ms * 1000 <= t)
-            c = (struct cand){1, s->index, 0, s->mtime_ms * 1000, 0};
+        else if (rt == 0 && obj_us(s->mtime_ms) <= t)
+            c = (struct cand){1, s->index, 0, obj_us(s->mtime_ms), 0};
         else
             continue;
         consider(&best, &c);
@@ -174,7 +186,7 @@ int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
             continue;
         if (s->index == p->index && p->offset != WS_POS_END) {
             if (rt != 0 ? safe > p->offset
-                        : q->has_time && s->mtime_ms * 1000 > q->time_us)
+                        : q->has_time && obj_us(s->mtime_ms) > q->time_us)
                 continue;
         }
         p->snap = s;
@@ -253,7 +265,7 @@ int64_t ws_plan_oldest(const struct ws_geninfo *g)
     for (size_t i = 0; i < g->nsnaps; i++) {
         int64_t rt, t;
         snap_record(g, g->snaps[i].index, &rt);
-        t = rt != 0 ? rt : g->snaps[i].mtime_ms * 1000;
+        t = rt != 0 ? rt : obj_us(g->snaps[i].mtime_ms);
         if (best == 0 || t < best)
             best = t;
     }

@@ -33,6 +33,9 @@
 #   probe_seq BIN URL           `BIN restore -o SCRATCH URL` and print the
 #                               seq it restores (0 if the restore fails):
 #                               wait_for '[ "$(probe_seq ...)" -ge $n ]'
+#   pitr_seq URL CSV T_NS       restore at a time; print the seq (checked
+#                               to be a committed prefix of CSV)
+#   pitr_expect URL CSV I       60 ms after commit I the restore gives I
 #   need_walship / need_tools   fail unless the binaries are built
 #   need_litestream             install Litestream v0.3.13 from npm once
 #                               (build/npm) and set LITESTREAM
@@ -210,6 +213,37 @@ probe_seq() {
 	else
 		echo 0
 	fi
+}
+
+# pitr_seq URL CSV T_NS: restore URL at time T_NS (ns since the epoch,
+# turned into RFC 3339), check that the result is a committed prefix of
+# CSV, print its seq.  The restore's output is left in $T/.pitr.log.
+pitr_seq() {
+	_ps_t=$(date -u -d "@$(($3 / 1000000000))" +%Y-%m-%dT%H:%M:%S).$(printf %09d $(($3 % 1000000000)))Z
+	rm -rf "$T/.pitr"
+	mkdir "$T/.pitr"
+	"$WALSHIP" restore -timestamp "$_ps_t" -o "$T/.pitr/db" "$1" \
+		>"$T/.pitr.log" 2>&1 ||
+		fail "restore at $_ps_t failed: $(tail -3 "$T/.pitr.log")"
+	_ps_o=$("$TOOLS/wscheck" -csv "$2" "$T/.pitr/db" 2>&1) ||
+		fail "restore at $_ps_t is not a committed prefix: $_ps_o"
+	_ps_o=${_ps_o#ok seq=}
+	echo "${_ps_o%% *}"
+}
+
+# pitr_expect URL CSV I: a restore 60 ms after commit I ended must give
+# exactly I.  Returns 1 (checking nothing) when commit I+1 began within
+# those 60 ms: no clean point.
+pitr_expect() {
+	_pe_e=$(awk -F, -v i="$3" '$1 == i { print $3 }' "$2")
+	_pe_b=$(awk -F, -v i="$3" '$1 == i + 1 { print $2 }' "$2")
+	[ -n "$_pe_e" ] || fail "no commit $3 in $2"
+	_pe_t=$((_pe_e + 60000000))
+	if [ -n "$_pe_b" ] && [ "$_pe_t" -ge "$_pe_b" ]; then
+		return 1
+	fi
+	_pe_got=$(pitr_seq "$1" "$2" "$_pe_t")
+	[ "$_pe_got" = "$3" ] || fail "60 ms after commit $3: restored seq $_pe_got"
 }
 
 need_tools() {
