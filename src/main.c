@@ -7,6 +7,7 @@
  * "walship: <what went wrong>", and exit status 1; usage errors exit 2;
  * -h prints the command's usage on stdout and exits 0.
  */
+#include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/daemon.h"
 #include "ws/log.h"
@@ -14,7 +15,6 @@
 #include "ws/restore.h"
 #include "ws/version.h"
 
-#include <regex.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,18 +158,6 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
     return i;
 }
 
-static int is_url(const char *s)
-{
-    regex_t re;
-    int m;
-
-    if (regcomp(&re, "^[A-Za-z0-9_]+://", REG_EXTENDED | REG_NOSUB) != 0)
-        return 0;
-    m = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return m;
-}
-
 static void setup_logging(const struct ws_config *c, int verbose)
 {
     enum ws_log_level l = ws_log_level_parse(c ? c->log_level : NULL);
@@ -222,31 +210,6 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 
 /* ---- restore ------------------------------------------------------------ */
 
-static int open_replicas(uv_loop_t *loop, const struct ws_db_config *db,
-                         const char *name, struct ws_replica **reps,
-                         size_t *n, struct ws_err *err)
-{
-    *n = 0;
-    for (size_t k = 0; k < db->nreplicas; k++) {
-        const struct ws_replica_config *rc = &db->replicas[k];
-        int e;
-        if (name && strcmp(name, rc->name) != 0)
-            continue;
-        e = ws_replica_open(loop, rc, &reps[*n], err);
-        if (e != WS_OK)
-            return e;
-        (*n)++;
-    }
-    if (*n == 0 && name)
-        return ws_err_set(err, WS_ECONFIG,
-                          "replica \"%s\" not found for database \"%s\"",
-                          name, db->path ? db->path : "");
-    if (*n == 0)
-        return ws_err_set(err, WS_ECONFIG, "database %s has no replicas",
-                          db->path ? db->path : "");
-    return WS_OK;
-}
-
 struct restore_args {
     const char *config, *out, *replica, *generation, *timestamp, *index;
     const char *parallelism;
@@ -258,31 +221,16 @@ static int do_restore(const struct restore_args *a, const char *arg,
 {
     struct ws_config *cfg = NULL;
     const struct ws_db_config *db = NULL;
-    struct ws_replica **reps = NULL;
+    struct ws_cli_replicas reps;
     struct ws_restore_opts o = {a->out, a->generation};
-    uv_loop_t loop;
-    size_t n = 0;
     int rc;
 
-    if (is_url(arg)) {
-        if (a->config)
-            return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
-                              "and the -config flag");
-        if (a->out == NULL)
-            return ws_err_set(err, WS_EUSAGE, "output path required");
-        rc = ws_config_from_urls(NULL, (char *const *)&arg, 1, &cfg, err);
-    } else {
-        rc = ws_config_load(a->config, !a->no_expand, &cfg, err);
-    }
+    if (ws_cli_is_url(arg) && a->config == NULL && a->out == NULL)
+        return ws_err_set(err, WS_EUSAGE, "output path required");
+    rc = ws_cli_find_db(arg, a->config, !a->no_expand, &cfg, &db, err);
     if (rc != WS_OK)
         return rc;
     setup_logging(cfg, a->verbose);
-    db = is_url(arg) ? &cfg->dbs[0] : ws_config_find_db(cfg, arg);
-    if (db == NULL) {
-        ws_config_free(cfg);
-        return ws_err_set(err, WS_ENOTFOUND,
-                          "database not found in config: %s", arg);
-    }
     if (o.output == NULL)
         o.output = db->path;
     if (a->if_db && access(o.output, F_OK) == 0) {
@@ -290,23 +238,16 @@ static int do_restore(const struct restore_args *a, const char *arg,
         ws_config_free(cfg);
         return WS_OK;
     }
-    uv_loop_init(&loop);
-    reps = calloc(db->nreplicas + 1, sizeof(*reps));
-    rc = reps ? open_replicas(&loop, db, a->replica, reps, &n, err)
-              : ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_cli_replicas_open(&reps, db, a->replica, err);
     if (rc == WS_OK)
-        rc = ws_restore(reps, n, &o, err);
+        rc = ws_restore(reps.v, reps.n, &o, err);
     if (rc == WS_ENOTFOUND && a->if_replica) {
         ws_info("no matching backups found");
         rc = WS_OK;
     } else if (rc == WS_OK) {
         ws_info("restored database path=%s", o.output);
     }
-    for (size_t k = 0; k < n; k++)
-        ws_replica_free(reps[k]);
-    free(reps);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    ws_cli_replicas_close(&reps);
     ws_config_free(cfg);
     return rc;
 }

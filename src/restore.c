@@ -94,27 +94,6 @@ static int fetch(struct ws_replica *r, struct target *t, const char *key,
     return WS_OK;
 }
 
-static int list(struct ws_replica *r, struct ws_catalog *cat,
-                struct ws_err *err)
-{
-    struct ws_req req;
-    int rc;
-
-    memset(&req, 0, sizeof(req));
-    req.type = WS_REQ_LIST;
-    snprintf(req.key, sizeof(req.key), "generations/");
-    rc = ws_replica_run(r, &req);
-    if (rc != WS_OK) {
-        *err = req.err;
-        err->code = rc;
-        ws_objlist_free(&req.list);
-        return ws_err_wrap(err, "replica %s", r->cfg->name);
-    }
-    rc = ws_catalog_build(&req.list, cat, err);
-    ws_objlist_free(&req.list);
-    return rc;
-}
-
 /* Check that the plan is complete before downloading anything: every
  * index from the snapshot's to the last has segments, starting at 0. */
 static int check_plan(const struct ws_geninfo *g, uint32_t snap,
@@ -246,7 +225,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
     *gi = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct ws_geninfo *g;
-        int rc = list(reps[i], &cats[i], err);
+        int rc = ws_replica_catalog(reps[i], &cats[i], err);
         if (rc != WS_OK)
             return rc;
         g = o->generation ? ws_catalog_find(&cats[i], o->generation)
