@@ -325,22 +325,32 @@ static const struct ws_col cols_databases[] = {
 };
 
 static const struct ws_col cols_generations[] = {
-    {"name", "replica", WS_COL_STR},  {"generation", "generation", WS_COL_STR},
-    {"lag", "lag", WS_COL_STR},       {NULL, "lag_ms", WS_COL_NUM},
-    {"start", NULL, WS_COL_STR},      {NULL, "start", WS_COL_STR},
-    {"end", NULL, WS_COL_STR},        {NULL, "end", WS_COL_STR},
+    {"name", "replica", WS_COL_STR},
+    {"generation", "generation", WS_COL_STR},
+    {"lag", "lag", WS_COL_STR},
+    {NULL, "lag_ms", WS_COL_NUM},
+    {"start", NULL, WS_COL_STR},
+    {NULL, "start", WS_COL_STR},
+    {"end", NULL, WS_COL_STR},
+    {NULL, "end", WS_COL_STR},
 };
 
 static const struct ws_col cols_snapshots[] = {
-    {"replica", "replica", WS_COL_STR}, {"generation", "generation", WS_COL_STR},
-    {"index", "index", WS_COL_NUM},     {"size", "size", WS_COL_NUM},
-    {"created", NULL, WS_COL_STR},      {NULL, "created", WS_COL_STR},
+    {"replica", "replica", WS_COL_STR},
+    {"generation", "generation", WS_COL_STR},
+    {"index", "index", WS_COL_NUM},
+    {"size", "size", WS_COL_NUM},
+    {"created", NULL, WS_COL_STR},
+    {NULL, "created", WS_COL_STR},
 };
 
 static const struct ws_col cols_wal[] = {
-    {"replica", "replica", WS_COL_STR}, {"generation", "generation", WS_COL_STR},
-    {"index", "index", WS_COL_NUM},     {"offset", "offset", WS_COL_NUM},
-    {"size", "size", WS_COL_NUM},       {"created", NULL, WS_COL_STR},
+    {"replica", "replica", WS_COL_STR},
+    {"generation", "generation", WS_COL_STR},
+    {"index", "index", WS_COL_NUM},
+    {"offset", "offset", WS_COL_NUM},
+    {"size", "size", WS_COL_NUM},
+    {"created", NULL, WS_COL_STR},
     {NULL, "created", WS_COL_STR},
 };
 
