@@ -7,8 +7,10 @@
  * "walship: <what went wrong>", and exit status 1; usage errors exit 2;
  * -h prints the command's usage on stdout and exits 0.
  */
+#include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/daemon.h"
+#include "ws/inspect.h"
 #include "ws/log.h"
 #include "ws/plan.h"
 #include "ws/replica.h"
@@ -16,7 +18,6 @@
 #include "ws/version.h"
 
 #include <errno.h>
-#include <regex.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +33,13 @@ static const char usage_main[] =
     "\n"
     "The commands are:\n"
     "\n"
+    "\tdatabases    list databases specified in config file\n"
+    "\tgenerations  list available generations for a database\n"
     "\treplicate    runs a server to replicate databases\n"
     "\trestore      recovers a database from a replica\n"
-    "\tversion      prints the walship and SQLite versions\n";
+    "\tsnapshots    list available snapshots for a database\n"
+    "\tversion      prints the walship and SQLite versions\n"
+    "\twal          list available WAL files for a database\n";
 
 /* The flags every config-reading command shares. */
 #define CONFIG_FLAGS                                                        \
@@ -180,18 +185,6 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
     return i;
 }
 
-static int is_url(const char *s)
-{
-    regex_t re;
-    int m;
-
-    if (regcomp(&re, "^[A-Za-z0-9_]+://", REG_EXTENDED | REG_NOSUB) != 0)
-        return 0;
-    m = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return m;
-}
-
 static void setup_logging(const struct ws_config *c, int verbose)
 {
     enum ws_log_level l = ws_log_level_parse(c ? c->log_level : NULL);
@@ -244,31 +237,6 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 
 /* ---- restore ------------------------------------------------------------ */
 
-static int open_replicas(uv_loop_t *loop, const struct ws_db_config *db,
-                         const char *name, struct ws_replica **reps,
-                         size_t *n, struct ws_err *err)
-{
-    *n = 0;
-    for (size_t k = 0; k < db->nreplicas; k++) {
-        const struct ws_replica_config *rc = &db->replicas[k];
-        int e;
-        if (name && strcmp(name, rc->name) != 0)
-            continue;
-        e = ws_replica_open(loop, rc, &reps[*n], err);
-        if (e != WS_OK)
-            return e;
-        (*n)++;
-    }
-    if (*n == 0 && name)
-        return ws_err_set(err, WS_ECONFIG,
-                          "replica \"%s\" not found for database \"%s\"",
-                          name, db->path ? db->path : "");
-    if (*n == 0)
-        return ws_err_set(err, WS_ECONFIG, "database %s has no replicas",
-                          db->path ? db->path : "");
-    return WS_OK;
-}
-
 struct restore_args {
     const char *config, *out, *replica, *generation, *timestamp, *index;
     const char *parallelism;
@@ -281,31 +249,17 @@ static int do_restore(const struct restore_args *a, const char *arg,
 {
     struct ws_config *cfg = NULL;
     const struct ws_db_config *db = NULL;
-    struct ws_replica **reps = NULL;
+    struct ws_cli_replicas reps;
     struct ws_restore_opts o = a->o;
-    uv_loop_t loop;
-    size_t n = 0;
     int rc;
 
-    if (is_url(arg)) {
-        if (a->config)
-            return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
-                              "and the -config flag");
-        if (a->out == NULL && !a->list)
-            return ws_err_set(err, WS_EUSAGE, "output path required");
-        rc = ws_config_from_urls(NULL, (char *const *)&arg, 1, &cfg, err);
-    } else {
-        rc = ws_config_load(a->config, !a->no_expand, &cfg, err);
-    }
+    if (ws_cli_is_url(arg) && a->config == NULL && a->out == NULL &&
+        !a->list)
+        return ws_err_set(err, WS_EUSAGE, "output path required");
+    rc = ws_cli_find_db(arg, a->config, !a->no_expand, &cfg, &db, err);
     if (rc != WS_OK)
         return rc;
     setup_logging(cfg, a->verbose);
-    db = is_url(arg) ? &cfg->dbs[0] : ws_config_find_db(cfg, arg);
-    if (db == NULL) {
-        ws_config_free(cfg);
-        return ws_err_set(err, WS_ENOTFOUND,
-                          "database not found in config: %s", arg);
-    }
     if (o.output == NULL)
         o.output = db->path;
     if (a->if_db && !a->list && access(o.output, F_OK) == 0) {
@@ -313,23 +267,16 @@ static int do_restore(const struct restore_args *a, const char *arg,
         ws_config_free(cfg);
         return WS_OK;
     }
-    uv_loop_init(&loop);
-    reps = calloc(db->nreplicas + 1, sizeof(*reps));
-    rc = reps ? open_replicas(&loop, db, a->replica, reps, &n, err)
-              : ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_cli_replicas_open(&reps, db, a->replica, err);
     if (rc == WS_OK)
-        rc = ws_restore(reps, n, &o, err);
+        rc = ws_restore(reps.v, reps.n, &o, err);
     if (rc == WS_ENOTFOUND && a->if_replica) {
         ws_info("no matching backups found");
         rc = WS_OK;
     } else if (rc == WS_OK && !a->list) {
         ws_info("restored database path=%s", o.output);
     }
-    for (size_t k = 0; k < n; k++)
-        ws_replica_free(reps[k]);
-    free(reps);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    ws_cli_replicas_close(&reps);
     ws_config_free(cfg);
     return rc;
 }
@@ -429,13 +376,135 @@ static int cmd_version(int argc, char **argv, struct ws_err *err)
     return WS_OK;
 }
 
+/* ---- databases, generations, snapshots, wal ---------------------------- */
+
+#define JSON_FLAG                                                           \
+    "\t-json\n"                                                             \
+    "\t    Prints one JSON array of objects instead of a table.\n"
+
+#define INSPECT_FLAGS                                                       \
+    CONFIG_FLAGS                                                            \
+    "\t-replica NAME\n"                                                     \
+    "\t    Optional, filters by replica.\n"                                 \
+    "\n"
+
+static const char usage_databases[] =
+    "The databases command lists all databases in the configuration file\n"
+    "and the names of their replicas.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship databases [arguments]\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    CONFIG_FLAGS
+    JSON_FLAG;
+
+static const char usage_generations[] =
+    "The generations command lists all generations for a database or\n"
+    "replica, with their lag behind the database and the time range they\n"
+    "cover.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship generations [arguments] DB_PATH\n"
+    "\n"
+    "\twalship generations [arguments] REPLICA_URL\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    INSPECT_FLAGS
+    JSON_FLAG;
+
+static const char usage_snapshots[] =
+    "The snapshots command lists all snapshots available for a database\n"
+    "or replica.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship snapshots [arguments] DB_PATH\n"
+    "\n"
+    "\twalship snapshots [arguments] REPLICA_URL\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    INSPECT_FLAGS
+    JSON_FLAG;
+
+static const char usage_wal[] =
+    "The wal command lists all WAL segments available for a database or\n"
+    "replica.\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship wal [arguments] DB_PATH\n"
+    "\n"
+    "\twalship wal [arguments] REPLICA_URL\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    INSPECT_FLAGS
+    "\t-generation NAME\n"
+    "\t    Optional, filters by generation.\n"
+    "\n"
+    JSON_FLAG;
+
+/* The four commands take the same flags, each a prefix of this list. */
+static const struct inspect_cmd {
+    const char *name;
+    enum ws_inspect_cmd cmd;
+    const char *usage;
+    int nflags;
+} inspect_cmds[] = {
+    {"databases", WS_INSPECT_DATABASES, usage_databases, 3},
+    {"generations", WS_INSPECT_GENERATIONS, usage_generations, 4},
+    {"snapshots", WS_INSPECT_SNAPSHOTS, usage_snapshots, 4},
+    {"wal", WS_INSPECT_WAL, usage_wal, 5},
+};
+
+static int cmd_inspect(int argc, char **argv, struct ws_err *err)
+{
+    const struct inspect_cmd *c = inspect_cmds;
+    struct ws_inspect_opts o = {0};
+    int no_expand = 0, i;
+    struct flag flags[] = {{"config", &o.config, NULL},
+                           {"no-expand-env", NULL, &no_expand},
+                           {"json", NULL, &o.json},
+                           {"replica", &o.replica, NULL},
+                           {"generation", &o.generation, NULL},
+                           {NULL, NULL, NULL}};
+
+    while (strcmp(c->name, argv[0]) != 0) /* main() matched one */
+        c++;
+    flags[c->nflags] = (struct flag){NULL, NULL, NULL};
+    i = parse_flags(argc, argv, flags, c->usage, err);
+    if (i < 0)
+        return i == -1 ? WS_OK : WS_EUSAGE;
+    o.cmd = c->cmd;
+    o.expand_env = !no_expand;
+    if (c->cmd != WS_INSPECT_DATABASES) {
+        if (i >= argc)
+            return ws_err_set(err, WS_EUSAGE, "database path or replica URL "
+                              "required");
+        o.target = argv[i++];
+    }
+    if (i < argc)
+        return ws_err_set(err, WS_EUSAGE, "too many arguments");
+    return ws_inspect_run(&o, stdout, err);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(int argc, char **argv, struct ws_err *err);
 } commands[] = {
+    {"databases", cmd_inspect},
+    {"generations", cmd_inspect},
     {"replicate", cmd_replicate},
     {"restore", cmd_restore},
+    {"snapshots", cmd_inspect},
     {"version", cmd_version},
+    {"wal", cmd_inspect},
 };
 
 int main(int argc, char **argv)

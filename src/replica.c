@@ -3,6 +3,7 @@
  */
 #include "ws/replica.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,4 +85,25 @@ int ws_replica_run(struct ws_replica *r, struct ws_req *req)
     req->cb = cb;
     req->data = data;
     return req->rc;
+}
+
+int ws_replica_catalog(struct ws_replica *r, struct ws_catalog *cat,
+                       struct ws_err *err)
+{
+    struct ws_req req;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.type = WS_REQ_LIST;
+    snprintf(req.key, sizeof(req.key), "generations/");
+    rc = ws_replica_run(r, &req);
+    if (rc != WS_OK) {
+        *err = req.err;
+        err->code = rc;
+        ws_objlist_free(&req.list);
+        return ws_err_wrap(err, "replica %s", r->cfg->name);
+    }
+    rc = ws_catalog_build(&req.list, cat, err);
+    ws_objlist_free(&req.list);
+    return rc;
 }

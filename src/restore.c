@@ -685,27 +685,6 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     return WS_OK;
 }
 
-static int list(struct ws_replica *r, struct ws_catalog *cat,
-                struct ws_err *err)
-{
-    struct ws_req req;
-    int rc;
-
-    memset(&req, 0, sizeof(req));
-    req.type = WS_REQ_LIST;
-    snprintf(req.key, sizeof(req.key), "generations/");
-    rc = ws_replica_run(r, &req);
-    if (rc != WS_OK) {
-        *err = req.err;
-        err->code = rc;
-        ws_objlist_free(&req.list);
-        return ws_err_wrap(err, "replica %s", r->cfg->name);
-    }
-    rc = ws_catalog_build(&req.list, cat, err);
-    ws_objlist_free(&req.list);
-    return rc;
-}
-
 /* The records of g that a plan for q needs. */
 static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
                     const struct ws_plan_req *q, struct ws_tlist *recs,
@@ -736,7 +715,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
     int rc = WS_OK, any = 0;
 
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        rc = list(reps[i], &cats[i], err);
+        rc = ws_replica_catalog(reps[i], &cats[i], err);
         for (size_t k = 0; rc == WS_OK && k < cats[i].ngens; k++) {
             const struct ws_geninfo *g = &cats[i].gens[k];
             struct ws_plan p;
@@ -834,7 +813,7 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
                "generation", "oldest", "newest", "transactions", "snapshots",
                "segments");
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        rc = list(reps[i], &cats[i], err);
+        rc = ws_replica_catalog(reps[i], &cats[i], err);
         for (size_t k = 0; rc == WS_OK && k < cats[i].ngens; k++) {
             const struct ws_geninfo *g = &cats[i].gens[k];
             struct ws_plan p;

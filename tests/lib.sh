@@ -58,6 +58,8 @@
 #                               is), sorted (wsobj list).  PREFIX ends in
 #                               '/': S3 lists of "" or "x" give keys
 #                               "/..." or "x//..." (replica_s3.c)
+#   replica_times URL [PREFIX]  "KEY SIZE MTIME_MS" lines, as replica_ls,
+#                               with the object times the backend lists
 #   replica_gens URL            its generations, one a line, sorted
 #   replica_files URL PREFIX    the keys under PREFIX with PREFIX removed
 #   replica_get URL KEY FILE / replica_put URL KEY FILE / replica_del URL KEY
@@ -315,6 +317,10 @@ replica_yaml() {
 
 replica_ls() {
 	"$TOOLS/wsobj" "$1" list "${2:-generations/}"
+}
+
+replica_times() {
+	"$TOOLS/wsobj" "$1" times "${2:-generations/}"
 }
 
 # (wsobj's status is kept: a failed listing is not an empty one.)

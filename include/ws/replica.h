@@ -99,6 +99,13 @@ void ws_replica_done(struct ws_req *req);
  * req->rc. */
 int ws_replica_run(struct ws_replica *r, struct ws_req *req);
 
+/* List everything under generations/ on r (run synchronously, as
+ * ws_replica_run) and build its catalog (layout.h).  On success *cat is
+ * the caller's (free with ws_catalog_free); on failure err names the
+ * replica ("replica NAME: ..."). */
+int ws_replica_catalog(struct ws_replica *r, struct ws_catalog *cat,
+                       struct ws_err *err);
+
 /* The backends. */
 extern const struct ws_replica_ops ws_replica_file_ops;
 extern const struct ws_replica_ops ws_replica_s3_ops;

@@ -6,6 +6,7 @@
  *   wsobj URL put KEY        stdin -> object
  *   wsobj URL get KEY        object -> stdout
  *   wsobj URL list PREFIX    "key size" lines, sorted
+ *   wsobj URL times PREFIX   "key size mtime_ms" lines, sorted
  *   wsobj URL del PREFIX     delete everything under PREFIX
  *   wsobj URL fill PREFIX N  N small objects PREFIX00000..., 8 at a time
  *
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc < 4) {
-        fputs("usage: wsobj URL put|get|list|del|fill ARG [N]\n", stderr);
+        fputs("usage: wsobj URL put|get|list|times|del|fill ARG [N]\n", stderr);
         return 2;
     }
     uv_loop_init(&loop);
@@ -127,17 +128,23 @@ int main(int argc, char **argv)
         req.type = WS_REQ_GET;
         req.sink = to_stdout;
         rc = ws_replica_run(rep, &req);
-    } else if (strcmp(argv[2], "list") == 0 || strcmp(argv[2], "del") == 0) {
-        req.type = argv[2][0] == 'l' ? WS_REQ_LIST : WS_REQ_DEL;
+    } else if (strcmp(argv[2], "list") == 0 || strcmp(argv[2], "del") == 0 ||
+               strcmp(argv[2], "times") == 0) {
+        int times = argv[2][0] == 't';
+        req.type = argv[2][0] == 'd' ? WS_REQ_DEL : WS_REQ_LIST;
         rc = ws_replica_run(rep, &req);
         if (rc == WS_OK && req.list.n > 1)
             qsort(req.list.v, req.list.n, sizeof(*req.list.v), cmp_obj);
-        for (size_t i = 0; rc == WS_OK && i < req.list.n; i++)
-            printf("%s %llu\n", req.list.v[i].key,
+        for (size_t i = 0; rc == WS_OK && i < req.list.n; i++) {
+            printf("%s %llu", req.list.v[i].key,
                    (unsigned long long)req.list.v[i].size);
+            if (times)
+                printf(" %lld", (long long)req.list.v[i].mtime_ms);
+            putchar('\n');
+        }
         ws_objlist_free(&req.list);
     } else {
-        fputs("usage: wsobj URL put|get|list|del|fill ARG [N]\n", stderr);
+        fputs("usage: wsobj URL put|get|list|times|del|fill ARG [N]\n", stderr);
         rc = WS_EUSAGE;
     }
     if (rc != WS_OK && req.err.msg[0])

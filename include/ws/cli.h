@@ -1,0 +1,52 @@
+/*
+ * cli.h: what the commands that read a replica share (restore and the
+ * inspection commands): telling a replica URL from a database path,
+ * finding the database a command names, and opening its replicas.
+ *
+ * A command names its database as DB_PATH (looked up by its absolute,
+ * cleaned path in the config file) or as REPLICA_URL (anything matching
+ * ^\w+://, which gives a one-replica config whose database path is NULL).
+ * Replicas are opened on a private loop that only the caller's thread
+ * runs, through ws_replica_run().
+ */
+#ifndef WS_CLI_H
+#define WS_CLI_H
+
+#include <uv.h>
+
+#include "ws/config.h"
+#include "ws/err.h"
+#include "ws/replica.h"
+
+/* 1 if s is a replica URL (Litestream's ^\w+://), else 0. */
+int ws_cli_is_url(const char *s);
+
+/* Load the configuration arg refers to and find its database.  arg is a
+ * DB_PATH, found in the config file (config, NULL for the default path;
+ * expand_env as in ws_config_load), or a REPLICA_URL, which may not be
+ * combined with a config path.  On success *cfg is the caller's (free
+ * with ws_config_free) and *db points into it; on failure neither is
+ * written and err says why ("database not found in config: PATH"). */
+int ws_cli_find_db(const char *arg, const char *config, int expand_env,
+                   struct ws_config **cfg, const struct ws_db_config **db,
+                   struct ws_err *err);
+
+/* The replicas of one database, open on their own loop. */
+struct ws_cli_replicas {
+    uv_loop_t loop;          /* runs only inside ws_replica_run */
+    struct ws_replica **v;   /* in config order */
+    size_t n;
+};
+
+/* Open db's replicas, or only the one called name when name is not
+ * NULL.  Fails when name matches none (`replica "N" not found for
+ * database "PATH"`) or db has no replicas.  Whatever the result, the set
+ * must be closed with ws_cli_replicas_close(). */
+int ws_cli_replicas_open(struct ws_cli_replicas *s,
+                         const struct ws_db_config *db, const char *name,
+                         struct ws_err *err);
+
+/* Free the replicas and close the loop. */
+void ws_cli_replicas_close(struct ws_cli_replicas *s);
+
+#endif
