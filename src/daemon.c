@@ -26,7 +26,8 @@
 #define STOP_RETRIES 3
 #define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
 #define SYNC_SPACING_MS 10 /* between copies while the -wal keeps changing */
-#define TIMES_INTERVAL_MS 30000 /* commit times are shipped in batches */
+#define TIMES_INTERVAL_MS 30000 /* commit times are shipped in batches, */
+#define TIMES_QUIET_MS 2000     /* or once writes pause this long */
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
 
 struct daemon;
@@ -101,6 +102,7 @@ struct dbrep {
     int64_t spool_warned_ms;
     int held;                /* the last sync left frames in the -wal */
     uint64_t syncs;          /* completed syncs */
+    int64_t last_copy_ms;    /* when a sync last copied anything */
     /* Observed commit times (times.h) of generation st.gen not yet
      * shipped to every replica; tl.v[0] has sequence number tl_base. */
     struct ws_tlist tl;
@@ -311,6 +313,8 @@ static void on_sync_done(uv_work_t *w, int status)
         times_take(d, s);
     }
     d->syncs++;
+    if (s->copied > 0)
+        d->last_copy_ms = ws_now_ms();
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + SYNC_SPACING_MS;
     if (d->stopping) {
@@ -699,8 +703,13 @@ static int rep_times(struct rep *r, int behind)
         return 0;
     wait = r->times_ms + TIMES_INTERVAL_MS - ws_now_ms();
     if (!d->stopping && r->times_ms != 0 && wait > 0) {
-        rep_wake(r, wait);
-        return 0;
+        /* Caught up and writes paused: ship now, so an idle database
+         * owes nothing. */
+        int64_t quiet = d->last_copy_ms + TIMES_QUIET_MS - ws_now_ms();
+        if (behind || quiet > 0) {
+            rep_wake(r, behind || wait < quiet ? wait : quiet);
+            return 0;
+        }
     }
     start_times(r, r->d->tl.v + (r->tsent - r->d->tl_base), n);
     return 1;

@@ -134,8 +134,13 @@ done
 wait_shipped 90
 phase "caught up after the outage"
 
-# 3. Idle: not one request in 60 s.
+# 3. Idle: once writes pause for 2 s each database ships its last
+# commit times (one PUT at most), then not one request in 60 s.
 # shellcheck disable=SC2119 # no argument: the stats only
+s3_reset
+sleep 4 # a measurement window, not synchronisation
+[ "$(s3_stat requests)" -le $NDB ] ||
+	fail "after the writes: $(s3_stat requests) requests: $(s3_stats)"
 s3_reset
 sleep 60 # a measurement window, not synchronisation
 bg_running walship || fail "walship died while idle"
@@ -201,7 +206,7 @@ for k in 1 2 3 4 5 6 7 8 9 10; do
 		*) fail "bitflip restore $k: exit $st, want 1 and one 'walship: '" \
 			"line, the last: $(cat "$T/bf$k.err")" ;;
 		esac
-		echo "$line" | grep -Eq 'generations/[0-9a-f]+/(wal|snapshots)/[0-9a-f_]+\.(wal|snapshot)\.lz4' ||
+		echo "$line" | grep -Eq 'generations/[0-9a-f]+/((wal|snapshots)/[0-9a-f_]+\.(wal|snapshot)|walship/(times|snapshots)/[0-9a-f_-]+\.times)\.lz4' ||
 			fail "bitflip restore $k: exit $st, no object named: $line"
 		echo "$line" | grep -Eiq 'checksum|lz4' ||
 			fail "bitflip restore $k: exit $st, not a checksum/LZ4 failure: $line"
