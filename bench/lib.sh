@@ -27,6 +27,9 @@
 #                           (SECS, 30; then SIGKILL): sets TERM_ST (its exit
 #                           status, or "timeout") and TERM_MS
 #   proc_cpu_ticks PID      utime+stime of PID in clock ticks
+#   proc_cpu_ms PID         the CPU time of PID's live threads in ms, to the
+#                           ns (se.sum_exec_runtime of /proc/PID/task/*/sched):
+#                           for idle windows, where ticks are too coarse
 #   proc_kib PID FIELD      a /proc/PID/status field (VmHWM, VmRSS) in KiB
 #   s3_ops                  "op=count ..." of the proxy's stats
 #   now_ns                  CLOCK_REALTIME in ns
@@ -44,7 +47,7 @@ BENCHW=${BENCHW:-$BUILD/bench/benchw}
 TMPDIR=${BENCH_TMP:-$BUILD/bench/tmp}
 mkdir -p "$TMPDIR"
 export TMPDIR WALSHIP TOOLS BENCHW
-WS_REPLICA=${2:-file}
+WS_REPLICA=${BENCH_BACKEND:-${2:-file}}
 [ "$WS_REPLICA" = s3 ] || WS_REPLICA=file
 # shellcheck source=../tests/lib.sh
 . "$_bench_root/tests/lib.sh"
@@ -171,6 +174,11 @@ wait_snapshot() {
 proc_cpu_ticks() {
 	# Fields 14 and 15 (utime, stime) after the ")" of the command name.
 	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+proc_cpu_ms() {
+	cat /proc/"$1"/task/*/sched 2>/dev/null |
+		awk '$1 == "se.sum_exec_runtime" { s += $3 } END { printf "%.3f\n", s }'
 }
 
 proc_kib() {
