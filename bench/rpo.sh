@@ -15,11 +15,12 @@
 #   sparse COUNT MIN_MS MAX_MS
 #                            benchw commits COUNT 1-row transactions, one
 #                            every MIN_MS..MAX_MS (random); the lag of each
-#                            to durable in the replica (leading edge): the
-#                            first WAL segment completed after the commit
-#                            (directory: the segment file's ctime, set by
-#                            its final rename; S3: the proxy's answer to
-#                            its PUT) minus the commit's end.
+#                            to durable in the replica (leading edge): from
+#                            the commit's end to the first WAL segment
+#                            completed after it (directory: benchw polls
+#                            the replica every 0.2 ms for a new segment,
+#                            renamed into place once written and synced;
+#                            S3: the proxy's answer to its PUT).
 set -eu
 . "$(dirname "$0")/lib.sh"
 need_tools
@@ -37,23 +38,27 @@ if [ "$MODE" = sparse ]; then
 	start_tool tool "$cfg"
 	wait_snapshot r0 60
 	sleep 1.5 # let start-up uploads settle (a measurement gap, not a sync)
-	"$BENCHW" "$db" -count "$count" -gap "$gmin:$gmax" -log "$T/commits.csv" >"$T/benchw.out"
-	sleep 3 # the last transaction's lag is bounded by sync-interval + poll
-	stop_bg tool || true
 	if [ "$BACKEND" = s3 ]; then
+		"$BENCHW" "$db" -count "$count" -gap "$gmin:$gmax" -log "$T/commits.csv" >"$T/benchw.out"
+		sleep 3 # the last transaction's lag is bounded by sync-interval + poll
 		s3_puts r0 | grep '/wal/' | awk '{ printf "%.3f\n", $1 / 1000 }' >"$T/durable"
+		sort -n "$T/durable" -o "$T/durable"
+		# For each commit: the first segment PUT answered after it.
+		awk -F, -v durable="$T/durable" '
+			BEGIN { n = 0; while ((getline x < durable) > 0) d[n++] = x + 0 }
+			{
+				tc = $2 / 1e9; lag = -1
+				for (i = 0; i < n; i++) if (d[i] >= tc) { lag = d[i] - tc; break }
+				if (lag < 0) print "missing"; else printf "%.1f\n", lag * 1000
+			}' "$T/commits.csv" >"$T/lags"
 	else
-		find "$(replica_root r0)" -name '*.wal.lz4' -printf '%C@\n' >"$T/durable"
+		mkdir -p "$(replica_root r0)"
+		"$BENCHW" "$db" -count "$count" -gap "$gmin:$gmax" -log "$T/commits.csv" \
+			-watch "$(replica_root r0)" >"$T/benchw.out"
+		awk -F, '{ if ($3 < 0) print "missing"; else printf "%.1f\n", $3 / 1e6 }' \
+			"$T/commits.csv" >"$T/lags"
 	fi
-	sort -n "$T/durable" -o "$T/durable"
-	# For each commit: the first segment completed at or after it.
-	awk -F, -v durable="$T/durable" '
-		BEGIN { n = 0; while ((getline x < durable) > 0) d[n++] = x }
-		{
-			tc = $2 / 1e9; lag = -1
-			for (i = 0; i < n; i++) if (d[i] >= tc) { lag = d[i] - tc; break }
-			if (lag < 0) print "missing"; else printf "%.1f\n", lag * 1000
-		}' "$T/commits.csv" >"$T/lags"
+	stop_bg tool || true
 	grep -q missing "$T/lags" && fail "a transaction never reached the replica"
 	i=0
 	while read -r lag; do

@@ -18,6 +18,13 @@ cp "$base" "$db"
 sync "$db"
 size=$(stat -c %s "$db")
 write_config "$cfg" "$db"
+# The S3 emulator's CPU (s3rver and the proxy, both Node), to tell when it
+# is the bottleneck.
+s3cpu() {
+	[ "$BACKEND" = s3 ] || { echo 0; return; }
+	echo $(($(proc_cpu_ticks "$S3RVER_PID") + $(proc_cpu_ticks "$PROXY_PID")))
+}
+e0=$(s3cpu)
 t0=$(now_ns)
 start_tool tool "$cfg"
 pid=$(bg_pid tool)
@@ -33,6 +40,7 @@ else
 		awk '{ printf "%.0f", $1 * 1e9 }')
 fi
 cpu=$(proc_cpu_ticks "$pid")
+e1=$(s3cpu)
 hwm=$(proc_kib "$pid" VmHWM)
 term_wait tool
 obj=$(replica_objects r0 | grep '/snapshots/' | head -n 1)
@@ -41,5 +49,5 @@ obj=$(replica_objects r0 | grep '/snapshots/' | head -n 1)
 result "measure=snapshot db_bytes=$size object_bytes=$osize" \
 	"secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
 	"mb_per_s=$(awk -v a="$t0" -v b="$t1" -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 / ((b - a) / 1e9) }')" \
-	"cpu_ticks=$cpu hwm_kib=$hwm exit=$TERM_ST shutdown_ms=$TERM_MS"
+	"cpu_ticks=$cpu s3_cpu_ticks=$((e1 - e0)) hwm_kib=$hwm exit=$TERM_ST shutdown_ms=$TERM_MS"
 s3_cleanup

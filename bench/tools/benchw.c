@@ -16,6 +16,12 @@
  *     -log CSV           append "seq,t_commit_end_ns" (CLOCK_REALTIME) per
  *                        commit, flushed at once
  *     -seed S            random seed (1)
+ *     -watch DIR         after each commit, poll DIR every 0.2 ms until a
+ *                        new "*.wal.lz4" file appears anywhere under it (a
+ *                        directory replica's segments are renamed into
+ *                        place when complete) and log the lag as a third
+ *                        CSV column, lag_ns (-1 after 30 s): file
+ *                        timestamps are too coarse (a 4 ms tick) for this
  *     -checkpoint        only open DB, run wal_checkpoint(TRUNCATE), close
  *
  * Table: b(id INTEGER PRIMARY KEY, v BLOB).  A statement that fails with
@@ -25,6 +31,7 @@
  * prints one line to stdout:
  *
  *   benchw tx=N rows=N secs=S rows_per_s=R busy=N wal_peak=BYTES
+ *          tx_max_ms=MS (the longest transaction, BEGIN to COMMIT done)
  *
  * Only <sqlite3.h> and libc: no project headers.
  */
@@ -36,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -109,6 +117,29 @@ static void *sample(void *arg)
     return NULL;
 }
 
+/* ---- the replica watcher ---- */
+
+static long nsegs;
+
+static int count_seg(const char *p, const struct stat *st, int type,
+                     struct FTW *f)
+{
+    size_t n = strlen(p);
+
+    (void)st;
+    (void)f;
+    if (type == FTW_F && n > 8 && strcmp(p + n - 8, ".wal.lz4") == 0)
+        nsegs++;
+    return 0;
+}
+
+static long segments(const char *dir)
+{
+    nsegs = 0;
+    nftw(dir, count_seg, 16, FTW_PHYS);
+    return nsegs;
+}
+
 /* ---- one transaction ---- */
 
 static int is_busy(int rc)
@@ -153,10 +184,10 @@ static int one_tx(sqlite3 *db, sqlite3_stmt *ins, unsigned char *blob,
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL, *logpath = NULL;
+    const char *path = NULL, *logpath = NULL, *watch = NULL;
     double rate = 0, duration = 0;
     int64_t gap_min = -1, gap_max = -1, rows = 1, size = 1024, count = 0;
-    int64_t busy_ms = 5000, sample_ms = 0, busy = 0, tx = 0;
+    int64_t busy_ms = 5000, sample_ms = 0, busy = 0, tx = 0, tx_max = 0;
     uint64_t seed = 1;
     int ckpt_only = 0;
     sqlite3 *db = NULL;
@@ -203,6 +234,8 @@ int main(int argc, char **argv)
             sample_ms = strtoll(v, NULL, 10);
         else if (strcmp(a, "-log") == 0)
             logpath = v;
+        else if (strcmp(a, "-watch") == 0)
+            watch = v;
         else if (strcmp(a, "-seed") == 0)
             seed = strtoull(v, NULL, 10);
         else {
@@ -274,14 +307,35 @@ int main(int argc, char **argv)
         }
         if (stop || now_ns(CLOCK_MONOTONIC) >= end)
             break;
+        long before = watch != NULL ? segments(watch) : 0;
+        int64_t lag = -1, t_begin = now_ns(CLOCK_MONOTONIC);
+
         if (one_tx(db, ins, blob, rows, size, &rng)) {
             busy++;
             continue;
         }
+        int64_t t_real = now_ns(CLOCK_REALTIME), t_mono = now_ns(CLOCK_MONOTONIC);
+
         tx++;
+        if (t_mono - t_begin > tx_max)
+            tx_max = t_mono - t_begin;
+        if (watch != NULL) {
+            struct timespec d = {0, 200000};
+
+            while (now_ns(CLOCK_MONOTONIC) - t_mono < 30 * NS) {
+                if (segments(watch) > before) {
+                    lag = now_ns(CLOCK_MONOTONIC) - t_mono;
+                    break;
+                }
+                nanosleep(&d, NULL);
+            }
+        }
         if (log != NULL) {
-            fprintf(log, "%" PRId64 ",%" PRId64 "\n", tx,
-                    now_ns(CLOCK_REALTIME));
+            if (watch != NULL)
+                fprintf(log, "%" PRId64 ",%" PRId64 ",%" PRId64 "\n", tx,
+                        t_real, lag);
+            else
+                fprintf(log, "%" PRId64 ",%" PRId64 "\n", tx, t_real);
             fflush(log);
         }
     }
@@ -298,8 +352,8 @@ int main(int argc, char **argv)
         fclose(log);
     free(blob);
     printf("benchw tx=%" PRId64 " rows=%" PRId64 " secs=%.3f rows_per_s=%.1f"
-           " busy=%" PRId64 " wal_peak=%" PRId64 "\n",
+           " busy=%" PRId64 " wal_peak=%" PRId64 " tx_max_ms=%.1f\n",
            tx, tx * rows, secs, secs > 0 ? (double)(tx * rows) / secs : 0.0,
-           busy, smp.peak);
+           busy, smp.peak, (double)tx_max / 1e6);
     return 0;
 }
