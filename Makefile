@@ -90,6 +90,18 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/demo.sh $(BUILD)
 
+# Side-by-side benchmarks with Litestream v0.3.13 (bench/README.md),
+# writing bench/RESULTS.md: `make bench` (~40 min on 2 cores) or
+# `make bench-quick` (~5 min).  Not part of `make test`.
+.PHONY: bench bench-quick
+bench bench-quick: deps
+	$(Q)$(MAKE) --no-print-directory all
+	@mkdir -p $(BUILD)/bench
+	@echo "  CC      bench/tools/benchw.c"
+	$(Q)$(CC) $(ALLFLAGS) -o $(BUILD)/bench/benchw bench/tools/benchw.c \
+	  $(SQLITE_OBJ) $(SQLITE_LIB) $(LIBS)
+	$(Q)QUICK=$(if $(filter bench-quick,$@),1,0) sh bench/run $(BUILD)
+
 clean:
 	rm -rf build build-asan
 
