@@ -3,6 +3,7 @@
  */
 #include "ws/restore.h"
 #include "ws/fs.h"
+#include "ws/inspect.h"
 #include "ws/log.h"
 #include "ws/plan.h"
 #include "ws/rlock.h"
@@ -784,41 +785,40 @@ static int choose(struct ws_replica *const *reps, size_t n,
 
 /* ---- restore -list ------------------------------------------------------ */
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
+static const struct ws_col window_cols[] = {
+    {"replica", "replica", WS_COL_STR},
+    {"generation", "generation", WS_COL_STR},
+    {"oldest", "oldest", WS_COL_STR},
+    {"newest", "newest", WS_COL_STR},
+    {NULL, "oldest_us", WS_COL_NUM},
+    {NULL, "newest_us", WS_COL_NUM},
+    {NULL, "newest_precise", WS_COL_NUM},
+    {"transactions", "transactions", WS_COL_NUM},
+    {"snapshots", "snapshots", WS_COL_NUM},
+    {"segments", "segments", WS_COL_NUM},
+};
+#define NWINDOW (sizeof(window_cols) / sizeof(window_cols[0]))
 
+/* restore -list: each generation's restorable window, through the
+ * inspection commands' table (inspect.h). */
 static int list_windows(struct ws_replica *const *reps, size_t n,
                         const struct ws_restore_opts *o,
                         struct ws_catalog *cats, struct ws_err *err)
 {
     struct ws_plan_req q = {0};
     struct ws_tlist recs = {0};
-    int rc = WS_OK, rows = 0;
+    struct ws_table tab;
+    int rc = WS_OK;
 
-    if (o->json)
-        printf("[");
-    else
-        printf("%-10s  %-16s  %-27s  %-27s  %12s  %9s  %8s\n", "replica",
-               "generation", "oldest", "newest", "transactions", "snapshots",
-               "segments");
+    ws_table_init(&tab, window_cols, NWINDOW);
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
         rc = ws_replica_catalog(reps[i], &cats[i], err);
         for (size_t k = 0; rc == WS_OK && k < cats[i].ngens; k++) {
             const struct ws_geninfo *g = &cats[i].gens[k];
             struct ws_plan p;
             struct ws_err e;
-            char a[40], b[40];
+            char v[NWINDOW][40];
+            const char *row[NWINDOW];
             if ((o->generation && strcmp(g->name, o->generation) != 0) ||
                 g->nsnaps == 0)
                 continue;
@@ -827,31 +827,27 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
                 break;
             if (ws_plan_make(g, &recs, &q, &p, &e) != WS_OK)
                 p.time_us = g->updated_ms * 1000, p.precise = 0;
-            ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
-            ws_time_fmt(p.time_us, b, sizeof(b));
-            if (o->json) {
-                printf("%s\n  {\"replica\": ", rows ? "," : "");
-                json_str(reps[i]->cfg->name);
-                printf(", \"generation\": \"%s\", \"oldest\": \"%s\", "
-                       "\"newest\": \"%s\", \"oldest_us\": %lld, "
-                       "\"newest_us\": %lld, \"newest_precise\": %s, "
-                       "\"transactions\": %llu, \"snapshots\": %zu, "
-                       "\"segments\": %zu}",
-                       g->name, a, b, (long long)ws_plan_oldest(g),
-                       (long long)p.time_us, p.precise ? "true" : "false",
-                       (unsigned long long)ws_plan_ntx(g), g->nsnaps,
-                       g->nsegs);
-            } else {
-                printf("%-10s  %-16s  %-27s  %-27s  %12llu  %9zu  %8zu\n",
-                       reps[i]->cfg->name, g->name, a, b,
-                       (unsigned long long)ws_plan_ntx(g), g->nsnaps,
-                       g->nsegs);
-            }
-            rows++;
+            ws_time_fmt(ws_plan_oldest(g), v[2], sizeof(v[2]));
+            ws_time_fmt(p.time_us, v[3], sizeof(v[3]));
+            snprintf(v[4], sizeof(v[4]), "%lld",
+                     (long long)ws_plan_oldest(g));
+            snprintf(v[5], sizeof(v[5]), "%lld", (long long)p.time_us);
+            snprintf(v[6], sizeof(v[6]), "%s", p.precise ? "true" : "false");
+            snprintf(v[7], sizeof(v[7]), "%llu",
+                     (unsigned long long)ws_plan_ntx(g));
+            snprintf(v[8], sizeof(v[8]), "%zu", g->nsnaps);
+            snprintf(v[9], sizeof(v[9]), "%zu", g->nsegs);
+            row[0] = reps[i]->cfg->name;
+            row[1] = g->name;
+            for (size_t c = 2; c < NWINDOW; c++)
+                row[c] = v[c];
+            if (ws_table_add(&tab, row) != WS_OK)
+                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         }
     }
-    if (o->json)
-        printf("%s]\n", rows ? "\n" : "");
+    if (rc == WS_OK)
+        rc = ws_table_write(&tab, o->json, stdout, err);
+    ws_table_free(&tab);
     ws_tlist_free(&recs);
     return rc;
 }

@@ -56,7 +56,8 @@ void ws_duration_format(int64_t ns, char *buf, size_t n);
 
 enum ws_coltype {
     WS_COL_STR,  /* a JSON string */
-    WS_COL_NUM,  /* a JSON number, the cell's decimal text */
+    WS_COL_NUM,  /* a JSON number or literal (true, false): the cell's
+                    text, as it is */
     WS_COL_LIST  /* items separated by '\n': text joins them with ",",
                     JSON makes an array of strings */
 };
