@@ -1014,6 +1014,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         free(rs.segs[k].wins);
     free(rs.segs);
     free(rs.map);
+    ws_walv_free(&rs.v); /* an index left half-checked by an error */
     ws_lz4r_free(rs.slz);
 out:
     for (size_t i = 0; i < n; i++)
