@@ -21,6 +21,7 @@
 
 #define COPY_CHUNK (1024 * 1024)
 #define LOCK_TIMEOUT_MS 1000
+#define CKPT_GAP_MS 100     /* between walship's own checkpoints */
 #define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
 
 struct ws_db {
@@ -705,7 +706,9 @@ static int want_checkpoint(struct ws_db *db, const struct ws_db_sync_opts *o,
                         (uint64_t)c->max_checkpoint_page_count * fs;
     if (o->force_checkpoint)
         return 1;
-    if (!db->have_hdr)
+    /* Copies run every few ms while the -wal changes; checkpoints (which
+     * take the write lock) keep their own pace. */
+    if (!db->have_hdr || ws_now_ms() - db->last_ckpt_ms < CKPT_GAP_MS)
         return 0;
     frames = (db->size - WS_WAL_HDR_SIZE) / fs;
     if (db->sealed)
