@@ -34,7 +34,7 @@ while ! has_snapshot r0; do
 	sleep 0.02
 done
 if [ "$BACKEND" = s3 ]; then
-	t1=$(s3_puts r0 | grep '/snapshots/' | head -n 1 | awk '{ printf "%.0f", $1 * 1000000 }')
+	t1=$(s3_puts r0 | grep '/snapshots/[^/]*\.snapshot\.lz4$' | head -n 1 | awk '{ printf "%.0f", $1 * 1000000 }')
 else
 	t1=$(find "$(replica_root r0)" -name '*.snapshot.lz4' -printf '%C@\n' | head -n 1 |
 		awk '{ printf "%.0f", $1 * 1e9 }')
@@ -43,7 +43,7 @@ cpu=$(proc_cpu_ticks "$pid")
 e1=$(s3cpu)
 hwm=$(proc_kib "$pid" VmHWM)
 term_wait tool
-obj=$(replica_objects r0 | grep '/snapshots/' | head -n 1)
+obj=$(replica_objects r0 | grep '/snapshots/[^/]*\.snapshot\.lz4$' | head -n 1)
 [ "$BACKEND" = s3 ] && osize=$(stat -c %s "$(replica_root r0)/$obj._S3rver_object") ||
 	osize=$(stat -c %s "$(replica_root r0)/$obj")
 result "measure=snapshot db_bytes=$size object_bytes=$osize" \
