@@ -2,6 +2,7 @@
  * layout.c: replica object names and listings (see layout.h).
  */
 #include "ws/layout.h"
+#include "ws/wal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +356,48 @@ const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
         if (strcmp(cat->gens[i].name, gen) == 0)
             return &cat->gens[i];
     return NULL;
+}
+
+int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
+                     uint64_t to_off, size_t *seg0, size_t *nsegs,
+                     struct ws_err *err)
+{
+    uint32_t want = from;
+    size_t i, first;
+
+    for (i = 0; i < g->nsegs && g->segs[i].index < from; i++)
+        ;
+    first = i;
+    for (; i < g->nsegs; i++) {
+        const struct ws_seginfo *s = &g->segs[i];
+        if (s->index > to ||
+            (s->index == to && to_off != WS_POS_END && s->offset >= to_off))
+            break;
+    }
+    *seg0 = first;
+    *nsegs = i - first;
+    /* Each index's first segment (they are sorted by index, offset) must
+     * be the next index, at offset 0. */
+    for (i = first; i < first + *nsegs; i++) {
+        const struct ws_seginfo *s = &g->segs[i];
+        if (i > first && s->index == g->segs[i - 1].index)
+            continue;
+        if (s->index != want)
+            return ws_err_set(err, WS_ECORRUPT, "missing WAL index: %s/%08x",
+                              g->name, want);
+        if (s->offset != 0)
+            return ws_err_set(err, WS_ECORRUPT,
+                              "missing initial wal segment: generation=%s "
+                              "index=%08x offset=%llu",
+                              g->name, s->index,
+                              (unsigned long long)s->offset);
+        want++;
+    }
+    if (want < to || (want == to && to_off != WS_POS_END &&
+                      to_off > WS_WAL_HDR_SIZE))
+        return ws_err_set(err, WS_ECORRUPT, "missing WAL index: %s/%08x",
+                          g->name, want);
+    return WS_OK;
 }
 
 const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat)

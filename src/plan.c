@@ -2,7 +2,6 @@
  * plan.c: restore planning (see plan.h).
  */
 #include "ws/plan.h"
-#include "ws/wal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +129,7 @@ int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                  struct ws_err *err)
 {
     struct cand tg = {0};
-    int newest = 1;
+    int newest = 1, rc;
     size_t i;
 
     memset(p, 0, sizeof(*p));
@@ -198,48 +197,13 @@ int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                           "old enough for that point", g->name);
     p->bytes = p->snap->size;
 
-    /* The segments from the snapshot's index to the target. */
-    for (i = 0; i < g->nsegs && g->segs[i].index < p->snap->index; i++)
-        ;
-    p->seg0 = i;
-    for (; i < g->nsegs; i++) {
-        const struct ws_seginfo *s = &g->segs[i];
-        if (s->index > p->index ||
-            (s->index == p->index && p->offset != WS_POS_END &&
-             s->offset >= p->offset))
-            break;
-        p->bytes += s->size;
-    }
-    p->nsegs = i - p->seg0;
-
-    /* Every index from the snapshot's to the target's must be there from
-     * its start (an index with nothing written yet may be missing only
-     * at the end, and only when nothing of it is wanted). */
-    {
-        uint32_t want = p->snap->index;
-        for (i = p->seg0; i < p->seg0 + p->nsegs; i++) {
-            const struct ws_seginfo *s = &g->segs[i];
-            if (i > p->seg0 && s->index == g->segs[i - 1].index)
-                continue;
-            if (s->index != want)
-                return ws_err_set(err, WS_ECORRUPT,
-                                  "missing WAL index: %s/%08x", g->name,
-                                  want);
-            if (s->offset != 0)
-                return ws_err_set(err, WS_ECORRUPT,
-                                  "missing initial wal segment: "
-                                  "generation=%s index=%08x offset=%llu",
-                                  g->name, s->index,
-                                  (unsigned long long)s->offset);
-            want++;
-        }
-        if (want < p->index ||
-            (want == p->index && p->offset != WS_POS_END &&
-             p->offset > WS_WAL_HDR_SIZE))
-            return ws_err_set(err, WS_ECORRUPT, "missing WAL index: %s/%08x",
-                              g->name, want);
-    }
-    return WS_OK;
+    /* The segments from the snapshot's index to the target, which must
+     * follow one another unbroken. */
+    rc = ws_catalog_chain(g, p->snap->index, p->index, p->offset, &p->seg0,
+                          &p->nsegs, err);
+    for (i = p->seg0; i < p->seg0 + p->nsegs; i++)
+        p->bytes += g->segs[i].size;
+    return rc;
 }
 
 const struct ws_timesinfo *ws_plan_times_obj(const struct ws_geninfo *g,

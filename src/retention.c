@@ -16,10 +16,10 @@
  * so it has a snapshot, and only a still newer restorable generation
  * could cover it, which just moves the argument to that one.
  *
- * Restorability (chain_from) only compares object names: each index from
- * the snapshot's to the last must have a segment at offset 0, with no
- * index skipped.  Offsets inside an index are not checked here because a
- * listing has only compressed sizes; restore checks them (FORMAT.md 14c).
+ * Restorability is the chain check restore planning uses too
+ * (ws_catalog_chain, layout.h): it only compares object names, each index
+ * from the snapshot's to the last must have a segment at offset 0, with
+ * no index skipped.
  */
 #include "ws/retention.h"
 
@@ -47,37 +47,22 @@ static const struct ws_snapinfo *newest_snapshot(const struct ws_geninfo *g)
     return best;
 }
 
-/* 1 if the segments from index on form an unbroken run of indexes, each
- * starting at offset 0 (or there are none from index on). */
-static int chain_from(const struct ws_geninfo *g, uint32_t index)
-{
-    uint32_t cur = index;
-    int started = 0;
-
-    for (size_t i = 0; i < g->nsegs; i++) {
-        const struct ws_seginfo *s = &g->segs[i];
-        if (s->index < index)
-            continue;
-        if (!started) {
-            if (s->index != index || s->offset != 0)
-                return 0;
-            started = 1;
-        } else if (s->index == cur + 1 && s->offset == 0) {
-            cur++;
-        } else if (s->index != cur) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* 1 if g alone can restore moment t.  A chain from a lower index implies
- * one from any higher index, so the base snapshot decides. */
+/* 1 if g alone can restore moment t: its base snapshot and an unbroken
+ * chain of segments from it to g's last one.  A chain from a lower index
+ * implies one from any higher index, so the base snapshot decides. */
 static int gen_restorable(const struct ws_geninfo *g, int64_t t)
 {
     const struct ws_snapinfo *s = base_snapshot(g, t);
+    uint32_t last;
+    size_t seg0, nsegs;
 
-    return s != NULL && chain_from(g, s->index);
+    if (s == NULL)
+        return 0;
+    last = g->nsegs && g->segs[g->nsegs - 1].index > s->index
+               ? g->segs[g->nsegs - 1].index
+               : s->index;
+    return ws_catalog_chain(g, s->index, last, WS_POS_END, &seg0, &nsegs,
+                            NULL) == WS_OK;
 }
 
 int ws_retention_restorable(const struct ws_catalog *cat, int64_t t_ms)

@@ -30,6 +30,7 @@
 #define WS_GEN_LEN 16
 #define WS_KEY_MAX 512
 #define WS_MAX_INDEX 0x7fffffffu
+#define WS_POS_END UINT64_MAX /* "every frame of the index" */
 
 enum ws_objkind { WS_OBJ_OTHER, WS_OBJ_SNAPSHOT, WS_OBJ_WAL, WS_OBJ_TIMES };
 
@@ -124,6 +125,25 @@ int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
 /* The generation with that name, or NULL. */
 const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
                                          const char *gen);
+
+/*
+ * The one check that a generation's WAL segments can replay the database
+ * from the start of index `from` (a snapshot's index) to the position
+ * (to, to_off), used by restore planning and by retention alike.
+ * Selects g->segs[*seg0, *seg0 + *nsegs): the segments of indexes `from`
+ * to `to`, in `to` only those starting below to_off (WS_POS_END: all of
+ * it).  They must form an unbroken chain: every index from `from` on is
+ * there from offset 0, none is skipped, except that index `to` itself
+ * may be missing when to_off is WS_POS_END or at most the WAL header's
+ * size (a WAL restarted but not written yet).  Offsets inside an index are not
+ * compared, since a listing has only compressed sizes; restore checks
+ * them while reading (FORMAT.md 14c).  Requires from <= to.  Returns
+ * WS_OK, or WS_ECORRUPT with err naming the generation and the missing
+ * index or segment; *seg0 and *nsegs are set either way.
+ */
+int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
+                     uint64_t to_off, size_t *seg0, size_t *nsegs,
+                     struct ws_err *err);
 
 /* The generation with the newest updated time (ties: the later name),
  * or NULL when the catalog is empty.  Only generations that have at

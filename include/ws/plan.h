@@ -27,8 +27,6 @@
 #include "ws/layout.h"
 #include "ws/times.h"
 
-#define WS_POS_END UINT64_MAX
-
 struct ws_plan_req {
     int has_time;
     int64_t time_us;
