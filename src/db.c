@@ -971,7 +971,9 @@ int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
     if (db->db_fd < 0)
         return ws_err_set(err, WS_EIO, "%s: database not open",
                           db->cfg->path);
-    w = ws_lz4w_new(sink, ctx);
+    /* Blocks compress on every core: a snapshot is the one large object,
+     * and the time to the first snapshot is replication's blind spot. */
+    w = ws_lz4w_new_mt(sink, ctx, -1);
     if (w == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     /* db->buf belongs to the sync path; snapshots use their own. */

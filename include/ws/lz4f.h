@@ -44,10 +44,24 @@ uint32_t ws_xxh32(const void *buf, size_t len, uint32_t seed);
 
 struct ws_lz4w;
 
+#define WS_LZ4_MAX_THREADS 3 /* compressing threads besides the caller */
+
 /* A new frame writer that sends compressed bytes to sink(ctx, ...).
  * Returns NULL when out of memory.  The frame header is emitted by the
- * first ws_lz4w_write() or by ws_lz4w_finish(), whichever comes first. */
+ * first ws_lz4w_write() or by ws_lz4w_finish(), whichever comes first.
+ * The sink is called only from inside ws_lz4w_write/finish, on the
+ * caller's thread. */
 struct ws_lz4w *ws_lz4w_new(ws_sink_fn sink, void *ctx);
+
+/* The same, with nthreads threads of its own (at most
+ * WS_LZ4_MAX_THREADS; < 0: one per online CPU besides the caller's)
+ * compressing blocks while the caller hashes, fills and emits; for large
+ * objects (snapshots).  The blocks are independent, so the output is the
+ * same bytes whatever nthreads, and the sink is still called only on the
+ * caller's thread, in order.  Holds 2 * (nthreads + 1) blocks of input
+ * and output (about 1 MiB per thread); ws_lz4w_free() stops the
+ * threads. */
+struct ws_lz4w *ws_lz4w_new_mt(ws_sink_fn sink, void *ctx, int nthreads);
 
 /* Compress len bytes.  Input is buffered up to WS_LZ4_BLOCK bytes; full
  * blocks go to the sink as they fill. */

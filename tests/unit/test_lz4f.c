@@ -92,12 +92,15 @@ static uint8_t *gen(size_t n, int text)
     return p;
 }
 
-/* Compress with our writer, writing `piece` bytes at a time (0 = all). */
-static struct buf compress_pieces(const uint8_t *in, size_t n, size_t piece)
+/* Compress with our writer and nthreads threads of its own (0: the
+ * single-threaded writer), writing `piece` bytes at a time (0 = all). */
+static struct buf compress_mt(const uint8_t *in, size_t n, size_t piece,
+                              int nthreads)
 {
     struct buf out = {0};
     struct ws_err err = {0};
-    struct ws_lz4w *w = ws_lz4w_new(buf_sink, &out);
+    struct ws_lz4w *w = nthreads ? ws_lz4w_new_mt(buf_sink, &out, nthreads)
+                                 : ws_lz4w_new(buf_sink, &out);
     size_t off = 0;
 
     ASSERT(w != NULL);
@@ -114,6 +117,11 @@ static struct buf compress_pieces(const uint8_t *in, size_t n, size_t piece)
     ASSERT_UEQ(ws_lz4w_total_out(w), out.len);
     ws_lz4w_free(w);
     return out;
+}
+
+static struct buf compress_pieces(const uint8_t *in, size_t n, size_t piece)
+{
+    return compress_mt(in, n, piece, 0);
 }
 
 /* Decode with our reader, fed `piece` bytes at a time (0 = all). */
@@ -447,6 +455,67 @@ TEST(sink_errors_propagate)
     ASSERT_STR_EQ((char *)out, "untouched");
     ASSERT_UEQ(outlen, 7);
     free(f.p);
+    free(data);
+}
+
+/* Blocks compressed on several threads come out in order, the same bytes
+ * as from one thread, however the input is split. */
+TEST(writer_threads_same_bytes)
+{
+    static const size_t more[] = {0, 1, B - 1, B, 3 * B + 7, 29 * B + 5};
+    static const int threads[] = {1, 2, 3, -1};
+    static const size_t pieces[] = {0, 4099, B + 1};
+
+    for (int text = 0; text <= 1; text++) {
+        for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+            uint8_t *data = gen(more[i], text);
+            struct buf f = compress_pieces(data, more[i], 0);
+
+            for (size_t t = 0; t < sizeof(threads) / sizeof(threads[0]); t++)
+                for (size_t k = 0; k < 3; k++) {
+                    struct buf g = compress_mt(data, more[i], pieces[k],
+                                               threads[t]);
+                    if (g.len != f.len || memcmp(g.p, f.p, f.len) != 0)
+                        CHECK_FAIL("%zu bytes, %d threads, pieces of %zu: "
+                                   "output differs", more[i], threads[t],
+                                   pieces[k]);
+                    free(g.p);
+                }
+            expect_decodes(f.p, f.len, 0, data, more[i]);
+            free(f.p);
+            free(data);
+        }
+    }
+}
+
+/* A sink failure with blocks still being compressed: the error comes
+ * back, stays, and free() stops the threads; so does a free() without
+ * finish. */
+TEST(writer_threads_sink_error)
+{
+    uint8_t *data = gen(40 * B, 0);
+    struct ws_err err = {0};
+    struct buf out = {0};
+
+    for (int calls0 = 1; calls0 <= 12; calls0++) {
+        int calls = calls0;
+        struct ws_lz4w *w = ws_lz4w_new_mt(fail_sink, &calls, 3);
+        int rc;
+        ASSERT(w != NULL);
+        rc = ws_lz4w_write(w, data, 40 * B, &err);
+        if (rc == WS_OK)
+            rc = ws_lz4w_finish(w, &err);
+        ASSERT_EQ(rc, WS_EIO);
+        ASSERT_STR_EQ(err.msg, "sink: disk full");
+        ASSERT_EQ(ws_lz4w_finish(w, &err), WS_EIO);
+        ws_lz4w_free(w);
+    }
+    for (size_t n = 0; n <= 9 * B; n += 3 * B) {
+        struct ws_lz4w *w = ws_lz4w_new_mt(buf_sink, &out, 2);
+        ASSERT_EQ(ws_lz4w_write(w, data, n, &err), WS_OK);
+        ws_lz4w_free(w);
+    }
+    free(out.p);
     free(data);
 }
 
@@ -1171,6 +1240,8 @@ TEST(every_byte_flip_fails)
     X(writer_blocks)                                                           \
     X(sink_errors_propagate)                                                   \
     X(misuse_after_finish)                                                     \
+    X(writer_threads_same_bytes)                                               \
+    X(writer_threads_sink_error)                                               \
     X(roundtrip_compressible)                                                  \
     X(roundtrip_random)                                                        \
     X(lz4f_decodes_ours)                                                       \
