@@ -621,6 +621,10 @@ static void start_snapshot(struct rep *r)
     r->snap_first = !r->has_snapshot;
     ws_key_snapshot(q->key, sizeof(q->key), r->job_gen, r->job_index);
     q->produce = produce_snapshot;
+    /* The database's size bounds the object's (LZ4 barely grows what it
+     * cannot shrink); S3 sizes its parts from it. */
+    if (ws_fs_size(d->cfg->path, &q->size_hint, NULL) != WS_OK)
+        q->size_hint = 0;
     d->snapshotting++;
     ws_info("write snapshot db=%s replica=%s position=%s/%08x:%llu",
             d->cfg->path, r->cfg->name, r->job_gen, r->job_index,

@@ -178,9 +178,9 @@ uint32_t ws_xxh32(const void *buf, size_t len, uint32_t seed)
 enum slotstate { S_FREE, S_QUEUED, S_BUSY, S_DONE };
 
 struct slot {
-    uint8_t *in;     /* WS_LZ4_BLOCK bytes of input */
+    uint8_t *in; /* WS_LZ4_BLOCK bytes of input */
     size_t inlen;
-    uint8_t *out;    /* 4-byte block size + compressed block */
+    uint8_t *out; /* 4-byte block size + compressed block */
     size_t outlen;
     enum slotstate state;
 };
@@ -191,16 +191,16 @@ struct ws_lz4w {
     struct xxh32 xs; /* over all input */
     uint64_t total_in;
     uint64_t total_out;
-    int started;     /* header emitted */
+    int started; /* header emitted */
     int finished;
-    int rc;          /* sticky sink error */
+    int rc; /* sticky sink error */
     /* The ring: slots [head, head + used) are queued, being compressed
      * or done, oldest first; slot (head + used) % nslots is filling. */
     struct slot *slots;
     size_t nslots, head, used;
     pthread_t *threads;
-    int nthreads;    /* workers started */
-    int stop;        /* workers: exit */
+    int nthreads; /* workers started */
+    int stop;     /* workers: exit */
     pthread_mutex_t mu;
     pthread_cond_t queued; /* a slot was queued, or stop */
     pthread_cond_t done;   /* a slot was compressed */
@@ -208,9 +208,9 @@ struct ws_lz4w {
 
 static void compress_slot(struct slot *s)
 {
-    int n = LZ4_compress_default((const char *)s->in, (char *)s->out + 4,
-                                 (int)s->inlen,
-                                 LZ4_compressBound((int)s->inlen));
+    int n =
+        LZ4_compress_default((const char *)s->in, (char *)s->out + 4,
+                             (int)s->inlen, LZ4_compressBound((int)s->inlen));
 
     if (n > 0 && (size_t)n < s->inlen) {
         put32(s->out, (uint32_t)n);
@@ -277,8 +277,9 @@ struct ws_lz4w *ws_lz4w_new_mt(ws_sink_fn sink, void *ctx, int nthreads)
         return NULL;
     if (nthreads < 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
-        nthreads = n < 0 ? 0 : n > WS_LZ4_MAX_THREADS ? WS_LZ4_MAX_THREADS
-                                                      : (int)n;
+        nthreads = n < 0                    ? 0
+                   : n > WS_LZ4_MAX_THREADS ? WS_LZ4_MAX_THREADS
+                                            : (int)n;
     }
     if (nthreads > WS_LZ4_MAX_THREADS)
         nthreads = WS_LZ4_MAX_THREADS;
@@ -411,8 +412,7 @@ int ws_lz4w_finish(struct ws_lz4w *w, struct ws_err *err)
     uint8_t tail[8] = {0};
     int rc = start(w, err);
 
-    if (rc == WS_OK &&
-        w->slots[(w->head + w->used) % w->nslots].inlen > 0)
+    if (rc == WS_OK && w->slots[(w->head + w->used) % w->nslots].inlen > 0)
         rc = submit(w, err);
     if (rc == WS_OK)
         rc = drain(w, 0, err);

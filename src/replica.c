@@ -66,6 +66,36 @@ void ws_replica_done(struct ws_req *req)
     req->cb(req);
 }
 
+int ws_req_delerr_add(struct ws_req *req, const char *key, const char *msg)
+{
+    struct ws_delerr *v =
+        realloc(req->delerrs, (req->ndelerrs + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return WS_ENOMEM;
+    req->delerrs = v;
+    v[req->ndelerrs].key = strdup(key);
+    v[req->ndelerrs].msg = strdup(msg);
+    if (v[req->ndelerrs].key == NULL || v[req->ndelerrs].msg == NULL) {
+        free(v[req->ndelerrs].key);
+        free(v[req->ndelerrs].msg);
+        return WS_ENOMEM;
+    }
+    req->ndelerrs++;
+    return WS_OK;
+}
+
+void ws_req_delerrs_free(struct ws_req *req)
+{
+    for (size_t i = 0; i < req->ndelerrs; i++) {
+        free(req->delerrs[i].key);
+        free(req->delerrs[i].msg);
+    }
+    free(req->delerrs);
+    req->delerrs = NULL;
+    req->ndelerrs = 0;
+}
+
 static void run_cb(struct ws_req *req)
 {
     *(int *)req->data = 1;

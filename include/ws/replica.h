@@ -12,13 +12,19 @@
  * Operations:
  *   LIST  all objects whose key starts with req->key, into req->list.
  *   PUT   create or replace req->key with the bytes that req->produce
- *         writes into the sink it is given.  produce runs off the loop
- *         thread and may be called again from the start if the backend
- *         retries.  The object appears whole or not at all.
+ *         writes into the sink it is given.  produce runs once, off the
+ *         loop thread, and the sink may block it (while earlier bytes are
+ *         uploaded).  The object appears whole or not at all.
  *   GET   stream the bytes of req->key into req->sink (called on any
  *         thread, in order).  A missing object is WS_ENOTFOUND.
- *   DEL   remove req->key and everything under it (a missing key is not
- *         an error).
+ *   DEL   with req->keys: remove exactly those objects, in as few
+ *         requests as the backend can (S3: DeleteObjects, 1000 keys a
+ *         request); without: req->key and everything under it (listed
+ *         first).  A missing object is not an error.  Every key that
+ *         could not be removed comes back in req->delerrs with its own
+ *         reason, req->rc then being the first failure's code; only a
+ *         failure before any key is known (the listing) leaves delerrs
+ *         empty.
  *
  * A req must stay valid until its callback runs; the callback may free
  * it or submit it again.
@@ -37,6 +43,12 @@ enum ws_reqtype { WS_REQ_LIST, WS_REQ_PUT, WS_REQ_GET, WS_REQ_DEL };
 
 struct ws_replica;
 
+/* DEL: one key that could not be deleted, and why. */
+struct ws_delerr {
+    char *key;  /* relative to the replica root; owned */
+    char *msg;  /* one line; owned */
+};
+
 struct ws_req {
     enum ws_reqtype type;
     char key[WS_KEY_MAX];
@@ -45,6 +57,8 @@ struct ws_req {
     int (*produce)(void *ctx, ws_sink_fn sink, void *sink_ctx,
                    struct ws_err *err);
     void *produce_ctx;
+    uint64_t size_hint;     /* about the bytes produce writes (0: small
+                             * or unknown); sizes S3 parts */
     uint64_t put_size;      /* OUT: stored bytes after a PUT */
 
     /* GET: receives the object's bytes. */
@@ -52,6 +66,13 @@ struct ws_req {
     void *sink_ctx;
 
     struct ws_objlist list; /* OUT: LIST results (caller frees) */
+
+    /* DEL: the exact keys (borrowed; NULL: req->key is a prefix). */
+    char *const *keys;
+    size_t nkeys;
+    struct ws_delerr *delerrs; /* OUT: keys not deleted (caller frees,
+                                * ws_req_delerrs_free) */
+    size_t ndelerrs;
 
     int rc;                 /* OUT: WS_OK or a WS_E* code */
     int retries;            /* OUT: attempts the backend retried */
@@ -93,6 +114,12 @@ void ws_replica_submit(struct ws_replica *r, struct ws_req *req);
 
 /* For backends: finish req and run its callback on the loop thread. */
 void ws_replica_done(struct ws_req *req);
+
+/* For backends: record that key could not be deleted, for msg. */
+int ws_req_delerr_add(struct ws_req *req, const char *key, const char *msg);
+
+/* Free req->delerrs and zero the count; accepts none. */
+void ws_req_delerrs_free(struct ws_req *req);
 
 /* Run req to completion on r's loop (which must not be running), for
  * commands that work synchronously (restore, listings).  Returns

@@ -3,8 +3,8 @@
 # request's signature and payload hash checked as AWS would).  A round
 # trip under writes, a restart that continues the generation, no requests
 # at all while idle, Litestream v0.3.13 in both directions, injected
-# faults, a server outage under writes, a multipart snapshot (aborted
-# once, then completed), and a wrong secret.
+# faults, a server outage under writes, and a wrong secret.  Multipart
+# snapshots: 98-s3-multipart.sh.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/s3/lib.sh"
@@ -76,30 +76,6 @@ stop_bg ls || true
 "$WALSHIP" restore -o "$T/fromls.db" "s3://$S3_BUCKET.localhost:$PROXY_PORT/lsdb"
 assert_restored "$T/fromls.db" "$m" "$T/ls.csv"
 assert_equal "$T/lsdb" "$T/fromls.db"
-
-# Multipart: a 5 MB snapshot in 1 MiB parts (test hook).  First every
-# try of part 2 fails, so the upload is aborted (the store keeps no
-# orphan parts) and redone after a back-off; then it completes.
-"$TOOLS/wsload" "$T/big" -count 300 -rows 4 -size 4000 -rate 0 \
-	-log "$T/big.csv" 2>/dev/null
-s3_reset all
-s3_faults '{"next":"500","n":5,"ops":["UploadPart"]}'
-WALSHIP_TEST_S3_PART_SIZE=1048576 start_bg mp "$WALSHIP" replicate \
-	"$T/big" "s3://$S3_BUCKET/big?endpoint=$S3_ENDPOINT&force-path-style=true"
-wait_for "log_has mp 'snapshot written'" 60
-stop_bg mp || fail "walship exited $?"
-[ "$(s3_stat ops.AbortMultipartUpload)" -ge 1 ] ||
-	fail "a failed multipart upload was not aborted: $(s3_stats)"
-[ "$(s3_stat ops.CompleteMultipartUpload)" -ge 1 ] ||
-	fail "no multipart upload completed: $(s3_stats)"
-[ "$(s3_stat ops.UploadPart)" -ge 5 ] || fail "too few parts: $(s3_stats)"
-"$WALSHIP" restore -o "$T/big.db" \
-	"s3://$S3_BUCKET/big?endpoint=$S3_ENDPOINT&force-path-style=true"
-assert_restored "$T/big.db" "$(csv_last_seq "$T/big.csv")" "$T/big.csv"
-"$LITESTREAM" restore -o "$T/big-ls.db" \
-	"s3://$S3_BUCKET.localhost:$PROXY_PORT/big" >"$T/ls-big.log" 2>&1 ||
-	fail "litestream could not restore a multipart snapshot"
-assert_equal "$T/big.db" "$T/big-ls.db"
 
 # A wrong secret: one clear line with S3's code, non-zero exit.
 AWS_SECRET_ACCESS_KEY=wrong "$WALSHIP" restore -o "$T/x.db" "$url" \

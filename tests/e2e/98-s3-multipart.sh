@@ -1,0 +1,93 @@
+#!/bin/sh
+# Multipart snapshots on S3 (issue 5), in 1 MiB parts (test hook): the
+# parts go up side by side; a part that fails is retried on its own and
+# the upload completes; a part that keeps failing aborts the upload
+# (AbortMultipartUpload), one clear error line names the part and the
+# object, and the snapshot is taken again.  Every snapshot restores
+# exactly, with walship and with Litestream v0.3.13.
+set -eu
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/s3/lib.sh"
+need_walship
+need_tools
+need_litestream
+s3_start
+
+mp_url() {
+	echo "s3://$S3_BUCKET/$1?endpoint=$S3_ENDPOINT&force-path-style=true"
+}
+
+# "START_MS END_MS" of each request OP made to replica NAME's snapshot.
+snap_reqs() {
+	grep -F "\"path\":\"/$S3_BUCKET/$1/generations/" "$S3_HOME/requests.jsonl" |
+		grep -F '.snapshot.lz4' | grep -F "\"op\":\"$2\"" |
+		sed -E 's/^\{"t":([0-9]+),"ms":([0-9]+),.*/\1 \2/' |
+		awk '{ printf "%.0f %.0f\n", $1, $1 + $2 }'
+}
+
+# The most of OP's requests to NAME's snapshot that were under way at once.
+snap_overlap() {
+	snap_reqs "$1" "$2" |
+		awk '{ print $1, 1; print $2, -1 }' | sort -n -k1,1 -k2,2 |
+		awk '{ c += $2; if (c > m) m = c } END { print m + 0 }'
+}
+
+snap_count() {
+	snap_reqs "$1" "$2" | grep -c . || true
+}
+
+# A database of incompressible rows, about 12 MB: a snapshot of a dozen
+# 1 MiB parts.
+"$TOOLS/wsload" "$T/big" -count 750 -rows 4 -size 4000 -rate 0 \
+	-log "$T/big.csv" 2>/dev/null
+n=$(csv_last_seq "$T/big.csv")
+export WALSHIP_TEST_S3_PART_SIZE=1048576
+
+# One failed try of one part: that part alone is sent again.
+s3_reset all
+s3_faults '{"next":"500","n":1,"ops":["UploadPart"]}'
+start_bg mp1 "$WALSHIP" replicate "$T/big" "$(mp_url mp1)"
+wait_for "log_has mp1 'snapshot written'" 60
+stop_bg mp1 || fail "walship exited $?"
+sz=$(sed -n 's/.*snapshot written.* sz=\([0-9]*\).*/\1/p' "$T/mp1.log" | head -n 1)
+parts=$(((sz + 1048575) / 1048576))
+[ "$parts" -ge 8 ] || fail "a snapshot of $sz bytes is too small for this test"
+[ "$(snap_count mp1 UploadPart)" -eq $((parts + 1)) ] ||
+	fail "$parts parts and one retry, but $(snap_count mp1 UploadPart) UploadPart: $(s3_stats)"
+[ "$(snap_count mp1 AbortMultipartUpload)" -eq 0 ] ||
+	fail "an upload with a retried part was aborted: $(s3_stats)"
+[ "$(snap_count mp1 CompleteMultipartUpload)" -eq 1 ] ||
+	fail "no multipart upload completed: $(s3_stats)"
+log_has mp1 'snapshot error' && fail "a retried part failed the snapshot"
+o=$(snap_overlap mp1 UploadPart)
+[ "$o" -ge 2 ] || fail "the parts went up one at a time (at most $o at once)"
+echo "mp1: $sz bytes in $parts parts, up to $o at once"
+
+# Every try of a part fails (25 faults: with at most 5 parts under way,
+# one of them runs out of its 5 tries first): the upload is aborted, the
+# snapshot fails with one line naming the part and the object, and the
+# next attempt (the few faults left only retry parts) completes.
+s3_reset all
+s3_faults '{"next":"500","n":25,"ops":["UploadPart"]}'
+start_bg mp2 "$WALSHIP" replicate "$T/big" "$(mp_url mp2)"
+wait_for "log_has mp2 'snapshot written'" 90
+stop_bg mp2 || fail "walship exited $?"
+[ "$(snap_count mp2 AbortMultipartUpload)" -eq 1 ] ||
+	fail "want one aborted upload: $(s3_stats)"
+[ "$(snap_count mp2 CompleteMultipartUpload)" -eq 1 ] ||
+	fail "no multipart upload completed: $(s3_stats)"
+[ "$(grep -c 'snapshot error' "$T/mp2.log")" -eq 1 ] ||
+	fail "want one snapshot error line: $(grep 'snapshot error' "$T/mp2.log")"
+log_has mp2 'snapshot error .*error="part [0-9]+: s3 PUT generations/[0-9a-f]{16}/snapshots/00000000\.snapshot\.lz4: 500 InternalError' ||
+	fail "unclear error: $(grep 'snapshot error' "$T/mp2.log")"
+
+# Both snapshots restore exactly, with walship and with Litestream.
+for r in mp1 mp2; do
+	"$WALSHIP" restore -o "$T/$r.db" "$(mp_url $r)"
+	assert_restored "$T/$r.db" "$n" "$T/big.csv"
+	assert_equal "$T/big" "$T/$r.db"
+done
+"$LITESTREAM" restore -o "$T/ls.db" \
+	"s3://$S3_BUCKET.localhost:$PROXY_PORT/mp2" >"$T/ls.log" 2>&1 ||
+	fail "litestream could not restore a multipart snapshot: $(cat "$T/ls.log")"
+assert_equal "$T/big" "$T/ls.db"
