@@ -65,7 +65,9 @@ struct rep {
     struct ws_req ret_req;
     int ret_busy;
     struct ws_retention_plan plan;
-    size_t ret_next, ret_failed;
+    char **ret_keys;             /* the plan's exact keys (borrowed), */
+    size_t ret_nkeys;            /* deleted in one request */
+    size_t ret_next, ret_failed; /* the next plan key; keys not deleted */
     int ret_lock;
     uv_timer_t timer;
 
@@ -1065,9 +1067,12 @@ static void rep_ship(struct rep *r)
 /*
  * Every min(retention-check-interval, retention), from one period after
  * start: list, plan (retention.h: nothing needed for any moment of the
- * window goes), and delete one key at a time under the replica's
- * exclusive local lock, which a restore on this machine holds shared.
- * Failures are logged at every check, with the key.
+ * window goes), and delete under the replica's exclusive local lock,
+ * which a restore on this machine holds shared.  The plan's exact keys
+ * go in one DEL, which the backend batches (S3: DeleteObjects, 1000 keys
+ * a request, no listing); then each whole generation, a DEL of its
+ * prefix.  Every key that was not deleted is logged at ERROR with its
+ * reason, at every check.
  */
 static void on_ret_list(struct ws_req *req);
 static void on_ret_del(struct ws_req *req);
@@ -1077,16 +1082,24 @@ static void ret_end(struct rep *r)
     ws_rlock_release(r->ret_lock);
     r->ret_lock = -1;
     ws_retention_plan_free(&r->plan);
+    free(r->ret_keys);
+    r->ret_keys = NULL;
+    r->ret_nkeys = 0;
     r->ret_busy = 0;
 }
 
+/* Submit r's retention request: a LIST or DEL of key, or a DEL of the
+ * exact keys[0..nkeys) when keys is not NULL. */
 static void ret_submit(struct rep *r, enum ws_reqtype type, const char *key,
+                       char *const *keys, size_t nkeys,
                        void (*cb)(struct ws_req *))
 {
     memset(&r->ret_req, 0, sizeof(r->ret_req));
     r->ret_req.type = type;
     r->ret_req.cb = cb;
     r->ret_req.data = r;
+    r->ret_req.keys = keys;
+    r->ret_req.nkeys = nkeys;
     snprintf(r->ret_req.key, sizeof(r->ret_req.key), "%s", key);
     ws_replica_submit(r->client, &r->ret_req);
 }
@@ -1098,7 +1111,45 @@ static void on_ret_timer(uv_timer_t *t)
     if (r->ret_busy || r->d->stopping || r->state == R_FAILED)
         return;
     r->ret_busy = 1;
-    ret_submit(r, WS_REQ_LIST, "generations/", on_ret_list);
+    ret_submit(r, WS_REQ_LIST, "generations/", NULL, 0, on_ret_list);
+}
+
+/* 1 if a plan key names a whole generation (a prefix). */
+static int ret_is_gen(const char *key)
+{
+    char gen[WS_GEN_LEN + 1];
+    uint32_t index;
+    uint64_t offset;
+
+    return ws_key_parse(key, gen, &index, &offset) == WS_OBJ_OTHER;
+}
+
+/* The next delete: the exact keys first, then each whole generation;
+ * when none is left, the summary. */
+static void ret_del_next(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    if (r->ret_keys != NULL && !d->stopping) {
+        ret_submit(r, WS_REQ_DEL, "", r->ret_keys, r->ret_nkeys, on_ret_del);
+        return;
+    }
+    while (r->ret_next < r->plan.nkeys &&
+           !ret_is_gen(r->plan.keys[r->ret_next]))
+        r->ret_next++;
+    if (r->ret_next < r->plan.nkeys && !d->stopping) {
+        ret_submit(r, WS_REQ_DEL, r->plan.keys[r->ret_next++], NULL, 0,
+                   on_ret_del);
+        return;
+    }
+    ws_info("retention: db=%s replica=%s generations=%zu snapshots=%zu "
+            "wal=%zu times=%zu bytes=%llu failed=%zu",
+            d->cfg->path, r->cfg->name, r->plan.ngens, r->plan.nsnaps,
+            r->plan.nsegs, r->plan.ntimes, (unsigned long long)r->plan.bytes,
+            r->ret_failed);
+    ret_end(r);
+    if (d->stopping)
+        db_step(d);
 }
 
 static void on_ret_list(struct ws_req *req)
@@ -1154,7 +1205,23 @@ static void on_ret_list(struct ws_req *req)
     }
     r->ret_next = 0;
     r->ret_failed = 0;
-    ret_submit(r, WS_REQ_DEL, r->plan.keys[0], on_ret_del);
+    for (size_t i = 0; i < r->plan.nkeys; i++)
+        r->ret_nkeys += !ret_is_gen(r->plan.keys[i]);
+    if (r->ret_nkeys > 0) {
+        r->ret_keys = malloc(r->ret_nkeys * sizeof(*r->ret_keys));
+        if (r->ret_keys == NULL) {
+            ws_error("retention error db=%s replica=%s error=\"out of "
+                     "memory\"",
+                     d->cfg->path, r->cfg->name);
+            ret_end(r);
+            return;
+        }
+        r->ret_nkeys = 0;
+        for (size_t i = 0; i < r->plan.nkeys; i++)
+            if (!ret_is_gen(r->plan.keys[i]))
+                r->ret_keys[r->ret_nkeys++] = r->plan.keys[i];
+    }
+    ret_del_next(r);
 }
 
 static void on_ret_del(struct ws_req *req)
@@ -1162,26 +1229,35 @@ static void on_ret_del(struct ws_req *req)
     struct rep *r = req->data;
     struct dbrep *d = r->d;
 
-    if (req->rc != WS_OK) {
-        r->ret_failed++;
+    for (size_t i = 0; i < req->ndelerrs; i++)
         ws_error("retention: delete failed db=%s replica=%s key=%s "
-                 "error=\"%s\"", d->cfg->path, r->cfg->name, req->key,
-                 req->err.msg);
+                 "error=\"%s\"",
+                 d->cfg->path, r->cfg->name, req->delerrs[i].key,
+                 req->delerrs[i].msg);
+    r->ret_failed += req->ndelerrs;
+    if (req->rc != WS_OK && req->ndelerrs == 0) {
+        /* Nothing known per key (a listing failed, say): every key the
+         * request was about failed with it. */
+        for (size_t i = 0; i < (req->keys ? req->nkeys : 1); i++)
+            ws_error("retention: delete failed db=%s replica=%s key=%s "
+                     "error=\"%s\"",
+                     d->cfg->path, r->cfg->name,
+                     req->keys ? req->keys[i] : req->key, req->err.msg);
+        r->ret_failed += req->keys ? req->nkeys : 1;
     } else {
-        ws_debug("retention: deleted db=%s replica=%s key=%s", d->cfg->path,
-                 r->cfg->name, req->key);
+        ws_debug("retention: deleted db=%s replica=%s %s%s keys=%zu "
+                 "failed=%zu",
+                 d->cfg->path, r->cfg->name,
+                 req->keys ? "" : "prefix=", req->keys ? "" : req->key,
+                 req->keys ? req->nkeys - req->ndelerrs : 0, req->ndelerrs);
     }
-    if (++r->ret_next < r->plan.nkeys && !d->stopping) {
-        ret_submit(r, WS_REQ_DEL, r->plan.keys[r->ret_next], on_ret_del);
-        return;
+    if (req->keys) {
+        free(r->ret_keys);
+        r->ret_keys = NULL;
+        r->ret_nkeys = 0;
     }
-    ws_info("retention: db=%s replica=%s generations=%zu snapshots=%zu "
-            "wal=%zu times=%zu bytes=%llu failed=%zu", d->cfg->path,
-            r->cfg->name, r->plan.ngens, r->plan.nsnaps, r->plan.nsegs,
-            r->plan.ntimes, (unsigned long long)r->plan.bytes, r->ret_failed);
-    ret_end(r);
-    if (d->stopping)
-        db_step(d);
+    ws_req_delerrs_free(req);
+    ret_del_next(r);
 }
 
 /* ---- start and stop ---------------------------------------------------- */

@@ -389,12 +389,11 @@ int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
             return ws_err_set(err, WS_ECORRUPT,
                               "missing initial wal segment: generation=%s "
                               "index=%08x offset=%llu",
-                              g->name, s->index,
-                              (unsigned long long)s->offset);
+                              g->name, s->index, (unsigned long long)s->offset);
         want++;
     }
-    if (want < to || (want == to && to_off != WS_POS_END &&
-                      to_off > WS_WAL_HDR_SIZE))
+    if (want < to ||
+        (want == to && to_off != WS_POS_END && to_off > WS_WAL_HDR_SIZE))
         return ws_err_set(err, WS_ECORRUPT, "missing WAL index: %s/%08x",
                           g->name, want);
     return WS_OK;

@@ -10,7 +10,9 @@
  *
  * New directories get mode 0700 and files 0600: a replica holds the
  * whole database, so it is private to its owner by default.  Large
- * objects are written with O_DIRECT (see put_state).
+ * objects are written with O_DIRECT (see put_state).  A DEL of exact
+ * keys unlinks them and removes the directories this leaves empty, below
+ * the generation's; a DEL of a prefix removes the tree.
  */
 #include "ws/fs.h"
 #include "ws/replica.h"
@@ -94,15 +96,15 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
  */
 #define DIRECT_FROM (8u << 20) /* a multiple of DIRECT_ALIGN */
 #define DIRECT_BUF (1u << 20)
-#define DIRECT_ALIGN 4096      /* covers 512- and 4096-byte sectors */
+#define DIRECT_ALIGN 4096 /* covers 512- and 4096-byte sectors */
 
 struct put_state {
     int fd;
-    uint64_t off;    /* bytes in the file */
+    uint64_t off; /* bytes in the file */
     const char *path;
-    uint8_t *dbuf;   /* direct mode: DIRECT_BUF aligned bytes, or NULL */
-    size_t dlen;     /* bytes waiting in dbuf, to go at off */
-    int tried;       /* direct mode was tried (on, or refused) */
+    uint8_t *dbuf; /* direct mode: DIRECT_BUF aligned bytes, or NULL */
+    size_t dlen;   /* bytes waiting in dbuf, to go at off */
+    int tried;     /* direct mode was tried (on, or refused) */
 };
 
 /* Leave direct mode: the rest goes through the page cache. */
@@ -236,6 +238,10 @@ static int do_put(struct ws_req *req, const char *path)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (rc == WS_OK) {
         p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        /* Retention may have removed the directory, empty, just now. */
+        if (p.fd < 0 && errno == ENOENT &&
+            make_dirs(req->r->cfg->path, dir, &req->err) == WS_OK)
+            p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (p.fd < 0)
             rc = ws_err_set(&req->err, WS_EIO, "create %s: %s", tmp,
                             strerror(errno));
@@ -291,6 +297,63 @@ static int do_get(struct ws_req *req, const char *path)
     return rc;
 }
 
+/* 1 if a and b are in the same directory. */
+static int same_dir(const char *a, const char *b)
+{
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+
+    return sa && sb && sa - a == sb - b && strncmp(a, b, sa - a) == 0;
+}
+
+/* Remove the directories of key that are now empty, from the deepest up
+ * to (not including) its generation's directory: that one goes only with
+ * a whole-generation delete.  A directory that is not empty, or that a
+ * PUT has just recreated, stops it (do_put copes with one removed under
+ * it). */
+static void prune_dirs(const char *root, const char *key)
+{
+    char rel[WS_KEY_MAX], path[4200], *slash;
+
+    snprintf(rel, sizeof(rel), "%s", key);
+    while ((slash = strrchr(rel, '/')) != NULL) {
+        size_t depth = 0;
+        *slash = '\0';
+        for (const char *c = rel; *c; c++)
+            depth += *c == '/';
+        if (depth < 2) /* "generations/<gen>" and above stay */
+            return;
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        if (rmdir(path) != 0)
+            return;
+    }
+}
+
+/* DEL of exact keys: unlink each (one already gone is fine), recording
+ * each failure, then prune the directories left empty. */
+static int del_keys(struct ws_req *req)
+{
+    char path[4096], msg[4400];
+    int rc = WS_OK;
+
+    for (size_t i = 0; i < req->nkeys; i++) {
+        const char *key = req->keys[i];
+        if (full_path(req->r, key, path, sizeof(path), NULL) != WS_OK) {
+            snprintf(msg, sizeof(msg), "path too long for key %s", key);
+        } else if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(msg, sizeof(msg), "unlink %s: %s", path, strerror(errno));
+        } else {
+            if (i + 1 == req->nkeys || !same_dir(key, req->keys[i + 1]))
+                prune_dirs(req->r->cfg->path, key);
+            continue;
+        }
+        if (ws_req_delerr_add(req, key, msg) != WS_OK)
+            return ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+        if (rc == WS_OK)
+            rc = ws_err_set(&req->err, WS_EIO, "%s", msg);
+    }
+    return rc;
+}
+
 static void on_work(uv_work_t *w)
 {
     struct ws_req *req = w->data;
@@ -298,6 +361,11 @@ static void on_work(uv_work_t *w)
     int rc;
 
     rc = full_path(req->r, req->key, path, sizeof(path), &req->err);
+    if (rc == WS_OK && req->type == WS_REQ_DEL && !req->keys &&
+        req->key[0] == '\0')
+        rc = ws_err_set(&req->err, WS_EUSAGE,
+                        "refusing to delete the "
+                        "whole replica");
     if (rc == WS_OK) {
         switch (req->type) {
         case WS_REQ_LIST:
@@ -311,7 +379,7 @@ static void on_work(uv_work_t *w)
             rc = do_get(req, path);
             break;
         case WS_REQ_DEL:
-            rc = ws_fs_rm_rf(path, &req->err);
+            rc = req->keys ? del_keys(req) : ws_fs_rm_rf(path, &req->err);
             break;
         }
     }

@@ -162,7 +162,8 @@ static void on_http_done(struct ws_http_req *h);
 static int del_send(struct op *o)
 {
     struct ws_req *req = o->req;
-    size_t end = o->delpos + DELETE_BATCH, cap, n = 0;
+    size_t batch = o->s3->delete_batch ? o->s3->delete_batch : DELETE_BATCH;
+    size_t end = o->delpos + batch, cap, n = 0;
     struct ws_kv q[1], extra[1];
     char path[300], fk[1100];
     struct ws_hash *h;
@@ -411,6 +412,9 @@ static void s3_submit(struct ws_replica *r, struct ws_req *req)
         if (ws_objlist_add(&o->dellist, req->keys[i], 0, 0) != WS_OK)
             rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
     o->deleting = req->type == WS_REQ_DEL && req->keys != NULL;
+    if (req->type == WS_REQ_DEL && !req->keys && req->key[0] == '\0')
+        rc = ws_err_set(&req->err, WS_EUSAGE,
+                        "refusing to delete the whole replica");
     if (rc != WS_OK || (o->deleting && o->dellist.n == 0))
         op_done(o, rc);
     else

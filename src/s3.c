@@ -45,6 +45,10 @@ int ws_s3_new(uv_loop_t *loop, const struct ws_replica_config *c,
     p = getenv("WALSHIP_TEST_S3_PART_SIZE");
     if (p && strtoull(p, NULL, 10) >= 1024)
         s->part_size = strtoull(p, NULL, 10);
+    /* Test hook: small DeleteObjects batches, to exercise batching. */
+    p = getenv("WALSHIP_TEST_S3_DELETE_BATCH");
+    if (p && strtoul(p, NULL, 10) >= 1 && strtoul(p, NULL, 10) <= 1000)
+        s->delete_batch = strtoul(p, NULL, 10);
     /* Test hook: small listing pages, to exercise pagination. */
     p = getenv("WALSHIP_TEST_S3_MAX_KEYS");
     if (p && strspn(p, "0123456789") == strlen(p) && strlen(p) < 8)

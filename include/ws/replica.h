@@ -45,8 +45,8 @@ struct ws_replica;
 
 /* DEL: one key that could not be deleted, and why. */
 struct ws_delerr {
-    char *key;  /* relative to the replica root; owned */
-    char *msg;  /* one line; owned */
+    char *key; /* relative to the replica root; owned */
+    char *msg; /* one line; owned */
 };
 
 struct ws_req {

@@ -44,8 +44,9 @@ struct ws_s3 {
     int skip_verify;    /* TLS verification off (shown at start-up) */
     const char *region; /* borrowed from the config or environment */
     const char *ak, *sk, *token;
-    char max_keys[16];  /* test hook: ListObjectsV2 page size, or "" */
-    uint64_t part_size; /* test hook: fixed multipart part size, or 0 */
+    char max_keys[16];   /* test hook: ListObjectsV2 page size, or "" */
+    uint64_t part_size;  /* test hook: fixed multipart part size, or 0 */
+    size_t delete_batch; /* test hook: keys per DeleteObjects, or 0 */
 };
 
 /* One request at a time, and its retries. */

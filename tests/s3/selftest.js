@@ -232,6 +232,20 @@ t('conditional PUT and DeleteObjects', async () => {
   check(r.status === 200 && r.body.toString().includes('<Deleted>'), `DeleteObjects: ${r.status} ${r.body}`);
   r = await s3('HEAD', 'c/once');
   check(r.status === 404, `deleted object still there: ${r.status}`);
+  // delete-errors: every key refused with its own <Error>, none deleted.
+  await s3('PUT', 'c/one', { body: 'x' });
+  await s3('PUT', 'c/two', { body: 'y' });
+  const del2 = '<Delete><Quiet>true</Quiet><Object><Key>c/one</Key></Object><Object><Key>c/two</Key></Object></Delete>';
+  await admin('POST', 'faults', { next: 'delete-errors' });
+  r = await s3('POST', null, { query: { delete: '' }, body: del2, headers: { 'content-md5': md5b64(del2) } });
+  const errs = [...r.body.toString().matchAll(/<Error><Key>([^<]*)<\/Key><Code>AccessDenied<\/Code>/g)].map((m) => m[1]);
+  check(r.status === 200 && errs.join(' ') === 'c/one c/two', `delete-errors: ${r.status} ${r.body}`);
+  r = await s3('HEAD', 'c/two');
+  check(r.status === 200, `delete-errors deleted an object: ${r.status}`);
+  r = await s3('POST', null, { query: { delete: '' }, body: del2, headers: { 'content-md5': md5b64(del2) } });
+  check(r.status === 200 && !r.body.toString().includes('<Error>'), `DeleteObjects after the fault: ${r.status} ${r.body}`);
+  r = await s3('HEAD', 'c/two');
+  check(r.status === 404, `c/two still there: ${r.status}`);
 });
 
 // The listing model: S3's semantics over a sorted key set.
