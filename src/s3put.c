@@ -25,10 +25,12 @@
  * failure is the error reported.
  *
  * Sizes: parts are PART_MIN (8 MiB; S3's minimum is 5 MiB), or larger
- * when req->size_hint says 10,000 parts could not hold twice the object;
- * up to PART_BUDGET of buffers (64 MiB: 4 parts of 8 MiB) plus one are
- * allocated, each growing from BUF_MIN as it fills, so small objects
- * stay small.  All of them may be in flight while the producer waits.
+ * when req->size_hint says 10,000 parts could not hold twice the object,
+ * up to PART_MAX (64 MiB: objects up to 625 GiB).  There are MAX_BUFS
+ * buffers (5: 40 MiB) of 8 MiB parts, fewer of larger ones (about
+ * PART_BUDGET in all, at least 2: 128 MiB at most); each grows from
+ * BUF_MIN as it fills, so small objects stay small.  All of them may be
+ * in flight while the producer waits.
  */
 #include "ws/s3put.h"
 #include "ws/s3xml.h"
@@ -38,6 +40,7 @@
 #include <string.h>
 
 #define PART_MIN (8ULL << 20)     /* bytes of a part, at least */
+#define PART_MAX (64ULL << 20)    /* bytes of a part, at most */
 #define PART_BUDGET (64ULL << 20) /* part buffers, bytes, about */
 #define MAX_BUFS 5                /* part buffers, at most */
 #define MAX_PARTS 10000           /* S3's limit */
@@ -704,6 +707,8 @@ static void put_sizes(struct ws_s3put *u, uint64_t hint)
      * while it is read. */
     if (hint / (MAX_PARTS / 2) >= part)
         part = (hint / (MAX_PARTS / 2) + (1 << 20)) & ~((1ULL << 20) - 1);
+    if (part > PART_MAX)
+        part = PART_MAX;
     if (u->s3->part_size)
         part = u->s3->part_size;
     nbuf = PART_BUDGET / part + 1;

@@ -9,7 +9,8 @@
  * its own, while the next ones are produced.  A failure for good aborts
  * the upload (AbortMultipartUpload), so the store keeps no orphan parts.
  * Memory is bounded by the part buffers: 5 of 8 MiB for any object up to
- * 40 GB (size_hint), fewer and larger beyond.
+ * 40 GB (size_hint), fewer and larger beyond, 128 MiB at most; objects
+ * may reach 625 GiB.
  */
 #ifndef WS_S3PUT_H
 #define WS_S3PUT_H
