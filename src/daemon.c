@@ -1224,33 +1224,33 @@ static void on_ret_list(struct ws_req *req)
     ret_del_next(r);
 }
 
+/* A key retention could not delete: said loudly, at every check. */
+static void ret_refused(struct rep *r, const char *key, const char *msg)
+{
+    r->ret_failed++;
+    ws_error("retention: delete failed db=%s replica=%s key=%s error=\"%s\"",
+             r->d->cfg->path, r->cfg->name, key, msg);
+}
+
 static void on_ret_del(struct ws_req *req)
 {
     struct rep *r = req->data;
-    struct dbrep *d = r->d;
 
     for (size_t i = 0; i < req->ndelerrs; i++)
-        ws_error("retention: delete failed db=%s replica=%s key=%s "
-                 "error=\"%s\"",
-                 d->cfg->path, r->cfg->name, req->delerrs[i].key,
-                 req->delerrs[i].msg);
-    r->ret_failed += req->ndelerrs;
-    if (req->rc != WS_OK && req->ndelerrs == 0) {
-        /* Nothing known per key (a listing failed, say): every key the
-         * request was about failed with it. */
-        for (size_t i = 0; i < (req->keys ? req->nkeys : 1); i++)
-            ws_error("retention: delete failed db=%s replica=%s key=%s "
-                     "error=\"%s\"",
-                     d->cfg->path, r->cfg->name,
-                     req->keys ? req->keys[i] : req->key, req->err.msg);
-        r->ret_failed += req->keys ? req->nkeys : 1;
-    } else {
-        ws_debug("retention: deleted db=%s replica=%s %s%s keys=%zu "
-                 "failed=%zu",
-                 d->cfg->path, r->cfg->name,
-                 req->keys ? "" : "prefix=", req->keys ? "" : req->key,
-                 req->keys ? req->nkeys - req->ndelerrs : 0, req->ndelerrs);
-    }
+        ret_refused(r, req->delerrs[i].key, req->delerrs[i].msg);
+    /* Nothing known per key (a listing failed, say): every key the
+     * request was about failed with it. */
+    for (size_t i = 0; req->rc != WS_OK && req->ndelerrs == 0 &&
+                       i < (req->keys ? req->nkeys : 1);
+         i++)
+        ret_refused(r, req->keys ? req->keys[i] : req->key, req->err.msg);
+    if (req->keys)
+        ws_debug("retention: deleted db=%s replica=%s keys=%zu failed=%zu",
+                 r->d->cfg->path, r->cfg->name, req->nkeys - req->ndelerrs,
+                 req->ndelerrs);
+    else
+        ws_debug("retention: deleted db=%s replica=%s prefix=%s rc=%d",
+                 r->d->cfg->path, r->cfg->name, req->key, req->rc);
     if (req->keys) {
         free(r->ret_keys);
         r->ret_keys = NULL;
