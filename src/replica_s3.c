@@ -20,7 +20,6 @@
  *       caller with its code and message; so does every key of a request
  *       that failed, and of those after it (they are not attempted).
  *
- *
  * Signing, sending and the verdict on each answer (what is retried, what
  * is a configuration error) are s3.c's.
  */
@@ -41,7 +40,6 @@ struct op {
     struct ws_req *req;
     struct ws_s3 *s3;
     struct ws_s3_call c;
-    int closing; /* handles still to close before free */
     /* GET resume. */
     uint64_t delivered;
     char range[64];
@@ -54,7 +52,8 @@ struct op {
     char *delbody;
     size_t ndel, delpos;
     struct ws_objlist dellist;
-    int del_rc; /* the first key's failure */
+    int del_rc;                 /* the first key's failure */
+    char what[WS_KEY_MAX + 64]; /* the batch, for messages */
 };
 
 static void op_send(struct op *o);
@@ -117,11 +116,12 @@ static void op_fail(struct op *o, int rc)
 }
 
 /* After an attempt on the op's call: retry after a back-off, fail, or go
- * on with next (NULL: done).  Returns 1 when the op was taken care of. */
+ * on with next (NULL: done). */
 static void settle(struct op *o, void (*next)(struct op *o))
 {
     int rc;
-    enum ws_s3_verdict v = ws_s3_judge(&o->c, o->req->key, &rc, &o->req->err);
+    enum ws_s3_verdict v = ws_s3_judge(
+        &o->c, o->deleting ? o->what : o->req->key, &rc, &o->req->err);
 
     if (ws_s3_retry(&o->c, v, &o->req->retries))
         return;
@@ -187,6 +187,8 @@ static int del_send(struct op *o)
     }
     n += (size_t)snprintf(o->delbody + n, cap - n, "</Delete>");
     o->ndel = end - o->delpos;
+    snprintf(o->what, sizeof(o->what), "DeleteObjects of %zu keys from %s",
+             o->ndel, o->dellist.v[o->delpos].key);
     h = ws_hash_new();
     rc = h ? ws_hash_update(h, o->delbody, n, &req->err)
            : ws_err_set(&req->err, WS_ENOMEM, "out of memory");
@@ -328,7 +330,7 @@ static int get_send(struct op *o)
 {
     struct ws_req *req = o->req;
     struct ws_kv extra[1];
-    char path[1200];
+    char path[WS_S3_PATH_MAX];
 
     if (ws_s3_path(o->s3, req->key, path, sizeof(path)) != 0)
         return ws_err_set(&req->err, WS_EUSAGE, "s3: key too long: %s",

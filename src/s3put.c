@@ -312,7 +312,7 @@ static int part_send(struct part *t, struct ws_err *err)
 {
     struct ws_s3put *u = t->u;
     struct ws_kv q[2], extra[1];
-    char path[1200], num[16];
+    char path[WS_S3_PATH_MAX], num[16];
     int rc;
 
     if (ws_s3_path(u->s3, u->req->key, path, sizeof(path)) != 0)
@@ -439,7 +439,7 @@ static int mp_build_complete(struct ws_s3put *u, struct ws_err *err)
 static int put_step(struct ws_s3put *u, struct ws_err *err)
 {
     struct ws_kv q[1], extra[1];
-    char path[1200];
+    char path[WS_S3_PATH_MAX];
     int rc = WS_OK;
 
     if (ws_s3_path(u->s3, u->req->key, path, sizeof(path)) != 0)
