@@ -24,7 +24,7 @@ write_config "$cfg" $dbs
 nsnap() {
 	if [ "$BACKEND" = s3 ]; then
 		grep -F "\"path\":\"/$S3_BUCKET/$RUN_ID/" "$S3_HOME/requests.jsonl" |
-			grep -F '"status":"200"' | grep -c '/snapshots/' || true
+			grep -F '"status":"200"' | grep -c '/snapshots/[^/"]*\.snapshot\.lz4' || true
 	else
 		find "$T" -path '*/snapshots/*.snapshot.lz4' | wc -l
 	fi
