@@ -200,6 +200,7 @@ struct ws_lz4w {
     size_t nslots, head, used;
     pthread_t *threads;
     int nthreads; /* workers started */
+    int want;     /* workers to start with the second block */
     int stop;     /* workers: exit */
     pthread_mutex_t mu;
     pthread_cond_t queued; /* a slot was queued, or stop */
@@ -306,10 +307,7 @@ struct ws_lz4w *ws_lz4w_new_mt(ws_sink_fn sink, void *ctx, int nthreads)
             return NULL;
         }
     }
-    /* Fewer workers than asked (or none) still give the same output. */
-    while (w->nthreads < nthreads &&
-           pthread_create(&w->threads[w->nthreads], NULL, worker, w) == 0)
-        w->nthreads++;
+    w->want = nthreads;
     return w;
 }
 
@@ -376,6 +374,14 @@ static int submit(struct ws_lz4w *w, struct ws_err *err)
     struct slot *s = &w->slots[(w->head + w->used) % w->nslots];
 
     xxh_update(&w->xs, s->in, s->inlen);
+    /* Workers start with a second block: an object of one block (most
+     * of them) costs no thread.  Fewer workers than asked, or none,
+     * still give the same output. */
+    while (w->used > 0 && w->nthreads < w->want &&
+           pthread_create(&w->threads[w->nthreads], NULL, worker, w) == 0)
+        w->nthreads++;
+    if (w->used > 0)
+        w->want = 0;
     pthread_mutex_lock(&w->mu);
     s->state = S_QUEUED;
     w->used++;

@@ -69,12 +69,15 @@ struct part {
     struct ws_s3put *u;
     uint8_t *buf;
     size_t len, cap;
-    size_t num;          /* part number, from 1; set at the hand-over */
-    int last;            /* nothing follows: hashed by the producer */
-    int held;            /* under put.mu: filling, or handed over */
-    enum phase phase;    /* loop thread */
-    struct ws_s3_call c; /* the UploadPart, or the single PutObject */
-    uv_work_t work;      /* hashing */
+    size_t num;              /* part number, from 1; set at the hand-over */
+    int last;                /* nothing follows: hashed by the producer */
+    int held;                /* under put.mu: filling, or handed over */
+    enum phase phase;        /* loop thread */
+    char sha[WS_SHA256_HEX]; /* of the bytes, hex */
+    char md5[WS_MD5_B64];    /* of the bytes, base64 */
+    struct ws_s3_call *c;    /* the UploadPart, or the single PutObject:
+                              * made at the first send (loop thread) */
+    uv_work_t work;          /* hashing */
     int hash_rc;
     struct ws_err hash_err;
 };
@@ -84,7 +87,8 @@ struct ws_s3put {
     struct ws_req *req;
     struct ws_s3 *s3;
     uv_loop_t *loop;
-    struct ws_s3_call c;  /* the steps: initiate, complete, abort */
+    struct ws_s3_call *c; /* the steps (initiate, complete, abort):
+                           * made at the first */
     struct ws_s3xml *xml; /* the answer to a step */
     int closing;          /* handles still to close before free */
     struct part *parts;
@@ -129,6 +133,42 @@ static void put_step_done(struct ws_s3put *u);
 static int xml_sink(void *ctx, const void *buf, size_t len, struct ws_err *err);
 static void on_step_http(struct ws_http_req *h);
 static void put_end(struct ws_s3put *u, int rc);
+static void on_part_backoff(uv_timer_t *tm);
+static void on_step_backoff(uv_timer_t *t);
+
+/* A call of u's (loop thread), its back-off calling resend(data); NULL
+ * when out of memory.  Closed by put_end, freed by put_free. */
+static struct ws_s3_call *call_new(struct ws_s3put *u, void *data,
+                                   uv_timer_cb resend)
+{
+    struct ws_s3_call *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    uv_timer_init(u->loop, &c->backoff);
+    c->backoff.data = data;
+    c->resend = resend;
+    return c;
+}
+
+static void on_closed(uv_handle_t *h);
+
+static void call_close(struct ws_s3put *u, struct ws_s3_call *c)
+{
+    if (c == NULL)
+        return;
+    u->closing++;
+    c->backoff.data = u;
+    uv_close((uv_handle_t *)&c->backoff, on_closed);
+}
+
+static void call_free(struct ws_s3_call *c)
+{
+    if (c == NULL)
+        return;
+    ws_s3_call_clear(c);
+    free(c);
+}
 
 /* ---- the producer thread -------------------------------------------- */
 
@@ -139,7 +179,7 @@ static int hash_part(struct part *t, struct ws_err *err)
                : ws_err_set(err, WS_ENOMEM, "out of memory");
 
     if (rc == WS_OK)
-        rc = ws_hash_final(h, t->c.payload_sha, t->c.md5, err);
+        rc = ws_hash_final(h, t->sha, t->md5, err);
     ws_hash_free(h);
     return rc;
 }
@@ -274,7 +314,8 @@ static void release(struct part *t)
     struct ws_s3put *u = t->u;
 
     t->phase = PH_IDLE;
-    t->c.attempt = 0;
+    if (t->c)
+        t->c->attempt = 0;
     uv_mutex_lock(&u->mu);
     t->held = 0;
     uv_cond_signal(&u->cv);
@@ -320,11 +361,14 @@ static int part_send(struct part *t, struct ws_err *err)
     snprintf(num, sizeof(num), "%zu", t->num);
     q[0] = (struct ws_kv){"partNumber", num};
     q[1] = (struct ws_kv){"uploadId", u->upload_id};
-    extra[0] = (struct ws_kv){"content-md5", t->c.md5};
-    rc = ws_s3_sign(u->s3, &t->c, "PUT", path, q, u->mp == MP_SINGLE ? 0 : 2,
+    if (t->c == NULL && (t->c = call_new(u, t, on_part_backoff)) == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    memcpy(t->c->payload_sha, t->sha, sizeof(t->sha));
+    extra[0] = (struct ws_kv){"content-md5", t->md5};
+    rc = ws_s3_sign(u->s3, t->c, "PUT", path, q, u->mp == MP_SINGLE ? 0 : 2,
                     extra, 1, err);
     if (rc == WS_OK)
-        ws_s3_send(u->s3, &t->c, t->buf, t->len, NULL, NULL, on_part_done, t);
+        ws_s3_send(u->s3, t->c, t->buf, t->len, NULL, NULL, on_part_done, t);
     return rc;
 }
 
@@ -377,9 +421,9 @@ static void on_part_done(struct ws_http_req *h)
     struct ws_s3put *u = t->u;
     struct ws_err err = {0};
     int rc;
-    enum ws_s3_verdict v = ws_s3_judge(&t->c, u->req->key, &rc, &err);
+    enum ws_s3_verdict v = ws_s3_judge(t->c, u->req->key, &rc, &err);
 
-    if (!u->failed && ws_s3_retry(&t->c, v, &u->req->retries))
+    if (!u->failed && ws_s3_retry(t->c, v, &u->req->retries))
         return;
     if (v == WS_S3_OK && u->mp != MP_SINGLE &&
         (h->etag[0] == '\0' || strlen(h->etag) >= ETAG_MAX)) {
@@ -429,7 +473,7 @@ static int mp_build_complete(struct ws_s3put *u, struct ws_err *err)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     rc = ws_hash_update(h, u->mp_body, n, err);
     if (rc == WS_OK)
-        rc = ws_hash_final(h, u->c.payload_sha, u->c.md5, err);
+        rc = ws_hash_final(h, u->c->payload_sha, u->c->md5, err);
     ws_hash_free(h);
     return rc;
 }
@@ -444,14 +488,16 @@ static int put_step(struct ws_s3put *u, struct ws_err *err)
 
     if (ws_s3_path(u->s3, u->req->key, path, sizeof(path)) != 0)
         return ws_err_set(err, WS_EUSAGE, "s3: key too long: %s", u->req->key);
+    if (u->c == NULL && (u->c = call_new(u, u, on_step_backoff)) == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
     ws_s3xml_free(u->xml);
     u->xml = NULL;
-    ws_sha256_hex("", 0, u->c.payload_sha);
+    ws_sha256_hex("", 0, u->c->payload_sha);
     q[0] = (struct ws_kv){"uploadId", u->upload_id};
     if (u->mp == MP_ABORT) {
-        rc = ws_s3_sign(u->s3, &u->c, "DELETE", path, q, 1, NULL, 0, err);
+        rc = ws_s3_sign(u->s3, u->c, "DELETE", path, q, 1, NULL, 0, err);
         if (rc == WS_OK)
-            ws_s3_send(u->s3, &u->c, NULL, 0, NULL, NULL, on_step_http, u);
+            ws_s3_send(u->s3, u->c, NULL, 0, NULL, NULL, on_step_http, u);
         return rc;
     }
     if (u->mp == MP_INIT) {
@@ -463,14 +509,14 @@ static int put_step(struct ws_s3put *u, struct ws_err *err)
         rc = mp_build_complete(u, err);
         u->xml = ws_s3xml_new(WS_S3XML_COMPLETE);
     }
-    extra[0] = (struct ws_kv){"content-md5", u->c.md5};
+    extra[0] = (struct ws_kv){"content-md5", u->c->md5};
     if (rc == WS_OK && u->xml == NULL)
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     if (rc == WS_OK)
-        rc = ws_s3_sign(u->s3, &u->c, "POST", path, q, 1, extra,
+        rc = ws_s3_sign(u->s3, u->c, "POST", path, q, 1, extra,
                         u->mp == MP_COMPLETE, err);
     if (rc == WS_OK)
-        ws_s3_send(u->s3, &u->c, u->mp_body,
+        ws_s3_send(u->s3, u->c, u->mp_body,
                    u->mp == MP_COMPLETE ? u->mp_len : 0, xml_sink, u,
                    on_step_http, u);
     return rc;
@@ -499,13 +545,13 @@ static void put_step_done(struct ws_s3put *u)
     struct ws_err err = {0};
     const char *id;
     int rc;
-    enum ws_s3_verdict v = ws_s3_judge(&u->c, req->key, &rc, &err);
+    enum ws_s3_verdict v = ws_s3_judge(u->c, req->key, &rc, &err);
 
     if ((!u->failed || u->mp == MP_ABORT) &&
-        ws_s3_retry(&u->c, v, &u->req->retries))
+        ws_s3_retry(u->c, v, &u->req->retries))
         return;
     u->main_busy = 0;
-    u->c.attempt = 0;
+    u->c->attempt = 0;
     if (u->mp == MP_ABORT) {
         /* Said, not failed: the upload's own failure is the error. */
         if (v != WS_S3_OK) {
@@ -533,8 +579,6 @@ static void put_step_done(struct ws_s3put *u)
         put_fail(u, rc, &err);
     put_pump(u);
 }
-
-static void on_part_backoff(uv_timer_t *tm);
 
 /* Take what the producer handed over; join it once it has returned. */
 static void put_take(struct ws_s3put *u)
@@ -658,9 +702,9 @@ static void put_free(struct ws_s3put *u)
 {
     for (size_t i = 0; u->parts && i < u->nbuf; i++) {
         free(u->parts[i].buf);
-        ws_s3_call_clear(&u->parts[i].c);
+        call_free(u->parts[i].c);
     }
-    ws_s3_call_clear(&u->c);
+    call_free(u->c);
     ws_s3xml_free(u->xml);
     free(u->parts);
     free(u->handed);
@@ -688,14 +732,11 @@ static void put_end(struct ws_s3put *u, int rc)
     u->req->rc = rc;
     u->req->put_size = u->size;
     ws_replica_done(u->req);
-    u->closing = 2 + (int)u->nbuf;
-    u->c.backoff.data = u;
-    uv_close((uv_handle_t *)&u->c.backoff, on_closed);
+    u->closing = 1;
     uv_close((uv_handle_t *)&u->async, on_closed);
-    for (size_t i = 0; i < u->nbuf; i++) {
-        u->parts[i].c.backoff.data = u;
-        uv_close((uv_handle_t *)&u->parts[i].c.backoff, on_closed);
-    }
+    call_close(u, u->c);
+    for (size_t i = 0; i < u->nbuf; i++)
+        call_close(u, u->parts[i].c);
 }
 
 /* Part and buffer sizes for an object of about hint bytes. */
@@ -734,7 +775,8 @@ void ws_s3put_start(struct ws_s3 *s3, uv_loop_t *loop, struct ws_req *req)
     u->parts = calloc(u->nbuf, sizeof(*u->parts));
     u->handed = calloc(u->nbuf, sizeof(*u->handed));
     if (u->parts == NULL || u->handed == NULL || uv_cond_init(&u->cv) ||
-        uv_async_init(loop, &u->async, on_put_async)) {
+        (uv_async_init(loop, &u->async, on_put_async) &&
+         (uv_cond_destroy(&u->cv), 1))) {
         free(u->parts);
         free(u->handed);
         uv_mutex_destroy(&u->mu);
@@ -743,18 +785,11 @@ void ws_s3put_start(struct ws_s3 *s3, uv_loop_t *loop, struct ws_req *req)
         ws_replica_done(req);
         return;
     }
-    /* From here on every handle is set up: the end goes through put_end. */
+    /* From here on the end goes through put_end. */
     u->async.data = u;
-    uv_timer_init(loop, &u->c.backoff);
-    u->c.backoff.data = u;
-    u->c.resend = on_step_backoff;
     for (size_t i = 0; i < u->nbuf; i++) {
-        struct part *t = &u->parts[i];
-        t->u = u;
-        t->work.data = t;
-        uv_timer_init(loop, &t->c.backoff);
-        t->c.backoff.data = t;
-        t->c.resend = on_part_backoff;
+        u->parts[i].u = u;
+        u->parts[i].work.data = &u->parts[i];
     }
     u->fill = &u->parts[0];
     u->fill->held = 1;
