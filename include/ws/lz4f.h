@@ -59,8 +59,8 @@ struct ws_lz4w *ws_lz4w_new(ws_sink_fn sink, void *ctx);
  * objects (snapshots).  The blocks are independent, so the output is the
  * same bytes whatever nthreads, and the sink is still called only on the
  * caller's thread, in order.  Holds 2 * (nthreads + 1) blocks of input
- * and output (about 1 MiB per thread); ws_lz4w_free() stops the
- * threads. */
+ * and output (about 1 MiB per thread); the threads start with the second
+ * block (a one-block object costs none) and ws_lz4w_free() stops them. */
 struct ws_lz4w *ws_lz4w_new_mt(ws_sink_fn sink, void *ctx, int nthreads);
 
 /* Compress len bytes.  Input is buffered up to WS_LZ4_BLOCK bytes; full
