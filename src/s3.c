@@ -276,10 +276,7 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
         return WS_S3_OK;
     }
     s3_error(h->errbody, h->nerrbody, code, sizeof(code), msg, sizeof(msg));
-    /* 501 Not Implemented will not change with time (s3rver answers it
-     * to AbortMultipartUpload). */
-    if ((h->status >= 500 && h->status != 501) || h->status == 429 ||
-        h->status == 408) {
+    if (h->status >= 500 || h->status == 429 || h->status == 408) {
         ws_err_set(err, WS_EREMOTE, "s3 %s %s: %ld %s: %s", c->method, key,
                    h->status, code[0] ? code : "error", msg);
         *rc = WS_EREMOTE;

@@ -11,11 +11,11 @@
  * of its payload (x-amz-content-sha256): no aws-chunked or streaming
  * uploads.
  *
- * Outcomes: transient failures (connection errors, timeouts, 5xx but
- * 501, 429, 408) are WS_S3_RETRY, to be retried a few times with
+ * Outcomes: transient failures (connection errors, timeouts, 5xx, 429,
+ * 408) are WS_S3_RETRY, to be retried a few times with
  * exponential back-off and full jitter, honouring Retry-After; the
  * caller gives up with WS_EREMOTE.  Authentication and configuration
- * errors (403, NoSuchBucket, a wrong region, 501) are WS_ECONFIG with
+ * errors (403, NoSuchBucket, a wrong region) are WS_ECONFIG with
  * the S3 code and message; a missing object is WS_ENOTFOUND.  Every
  * message names the method and the object.
  */
