@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,11 @@
 
 #define COPY_CHUNK (1024 * 1024)
 #define LOCK_TIMEOUT_MS 1000
-#define CKPT_GAP_MS 100     /* between walship's own checkpoints */
+#define LOCK_SPIN_MS 25     /* retrying without sleeping, per attempt */
+#define LOCK_CKPT_MS 50     /* waiting for another checkpoint, locked */
+#define CKPT_GAP_MS 100     /* between walship's locked checkpoints */
+#define CKPT_ROUNDS 8       /* unlocked backfill rounds before one */
+#define CKPT_TAIL_BYTES (4 * 1024 * 1024) /* left for the locked window */
 #define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
 
 struct ws_db {
@@ -30,8 +35,14 @@ struct ws_db {
     char *wal_path;
     char *meta;
     sqlite3 *rd;            /* holds the long read transaction */
-    sqlite3 *wr;            /* takes the write lock; truncates */
+    sqlite3 *rd2;           /* spare: takes the read over to move the mark */
+    sqlite3 *wr;            /* takes the write lock; checkpoints */
     sqlite3 *ck;            /* reads the wal-index counts (NOOP) */
+    /* Where rd's read lock is (advance_safe): on a slot above 0 with a
+     * mark of at most mark_max (INT64_MAX: not known), or, when
+     * mark_zero, possibly on slot 0. */
+    int64_t mark_max;
+    int mark_zero;
     int db_fd;              /* long-lived read descriptor on the db */
     int wal_fd;
     int lock_fd;            /* flock on <meta>/lock */
@@ -115,11 +126,15 @@ static int query(struct ws_db *db, sqlite3 *c, const char *sql,
 
 /* ---- read transaction and write lock ---------------------------------- */
 
+/* Begin the long read on rd; where its lock lands is not known yet. */
 static int read_begin(struct ws_db *db, struct ws_err *err)
 {
     int64_t n;
-    int rc = exec(db, db->rd, "BEGIN", err);
+    int rc;
 
+    db->mark_max = INT64_MAX;
+    db->mark_zero = 0;
+    rc = exec(db, db->rd, "BEGIN", err);
     if (rc == WS_OK)
         rc = query(db, db->rd, "SELECT COUNT(*) FROM sqlite_schema", &n,
                    NULL, 0, err);
@@ -135,25 +150,43 @@ static void read_end(struct ws_db *db)
 /*
  * SQLite's default busy handler sleeps 1 ms, then 2, 5, 10 ... 100 ms
  * between tries; a writer that commits back to back takes the lock again
- * within microseconds and wins every time.  Polling every 100 us gives
- * walship a fair chance at the gap between two transactions.
+ * within microseconds and wins every time.  The gap between two of its
+ * transactions lasts some tens of microseconds: walship retries without
+ * sleeping (yielding the CPU) until arg, a deadline in ms.
  */
-static int busy_poll(void *arg, int n)
+static int busy_spin(void *arg, int n)
 {
-    (void)arg;
-    if ((int64_t)n * 100 >= (int64_t)LOCK_TIMEOUT_MS * 1000)
+    (void)n;
+    if (ws_now_ms() >= *(const int64_t *)arg)
         return 0;
-    usleep(100);
+    sched_yield();
     return 1;
 }
 
-static int lock_take(struct ws_db *db, struct ws_err *err)
+/* One attempt at the write lock, retrying for up to ms. */
+static int lock_try(struct ws_db *db, int64_t ms, struct ws_err *err)
 {
+    int64_t end = ws_now_ms() + ms;
     int rc;
 
-    sqlite3_busy_handler(db->wr, busy_poll, NULL);
+    sqlite3_busy_handler(db->wr, busy_spin, &end);
     rc = exec(db, db->wr, "BEGIN IMMEDIATE", err);
     sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+    return rc;
+}
+
+/* The write lock, or WS_EBUSY after LOCK_TIMEOUT_MS: spin for the first
+ * LOCK_SPIN_MS, which catches the first gap unless the CPU is short,
+ * then poll every 100 us. */
+static int lock_take(struct ws_db *db, struct ws_err *err)
+{
+    int64_t t0 = ws_now_ms();
+    int rc = lock_try(db, LOCK_SPIN_MS, err);
+
+    while (rc == WS_EBUSY && ws_now_ms() - t0 < LOCK_TIMEOUT_MS) {
+        usleep(100);
+        rc = lock_try(db, 0, err);
+    }
     return rc;
 }
 
@@ -710,35 +743,214 @@ static int check_counts(struct ws_db *db, int64_t log, struct ws_err *err)
 }
 
 /*
- * The locked checkpoint (see db.h): with the write lock held, copy the
- * last frames, drop the read lock, PASSIVE, take the read lock again and
- * read the wal-index counts before letting go.  A busy write lock just
- * skips this round.
+ * Past this many frames in the index, walship stops backfilling without
+ * the lock before a locked checkpoint and takes the lock: the locked
+ * PASSIVE then backfills whatever is left while the application waits,
+ * which bounds the -wal when the backfill cannot keep up with it.
+ */
+static int past_cap(const struct ws_db *db)
+{
+    uint64_t min = (uint64_t)db->cfg->min_checkpoint_page_count;
+
+    return shadow_frames(db) >= 4 * min;
+}
+
+/*
+ * Whether a read begun now is sure to take a slot above 0, that is, to
+ * find a frame not backfilled, so that ending the current read cannot
+ * let the WAL restart.  log and done are counts read just before.
+ *  - rd on a slot above 0 with a mark of at most mark_max: nothing can
+ *    be backfilled past that mark nor restarted while it is held, and
+ *    mxFrame only grows, so log > mark_max stays above nBackfill.
+ *  - rd possibly on slot 0 (begun with every frame backfilled, at F
+ *    frames): if it is on slot 0, nothing can be backfilled, and a
+ *    restart (nBackfill back to 0) needs nBackfill == mxFrame; if it is
+ *    on a slot above 0 its mark is F and nBackfill stays F.  Either way,
+ *    once done < log, nBackfill stays below mxFrame.
+ */
+static int advance_safe(const struct ws_db *db, int64_t log, int64_t done)
+{
+    if (log < 0 || done < 0 || done >= log)
+        return 0;
+    return db->mark_zero || log > db->mark_max;
+}
+
+/*
+ * Move walship's read mark to the end of the WAL without the write lock
+ * (when advance_safe): begin a read on the spare connection before
+ * ending the current one, so that one read of walship's, on a slot above
+ * 0, is held at every moment and the WAL cannot restart.  Every frame up
+ * to the new mark is copied before the old read ends, so SQLite, which
+ * never backfills past a held mark, backfills only copied frames: the
+ * database file never holds a page past the shadow's end.
+ */
+static int advance_mark(struct ws_db *db, struct ws_db_state *st,
+                        struct ws_err *err)
+{
+    sqlite3 *old = db->rd;
+    int64_t log = -1, done;
+    int rc;
+
+    db->rd = db->rd2;
+    db->rd2 = old;
+    rc = read_begin(db, err);
+    if (rc == WS_OK) {
+        /* The new mark is at most the mxFrame read after it began. */
+        wal_status(db, &log, &done);
+        rc = catch_up(db, &st->copied, err);
+    }
+    if (rc == WS_OK)
+        rc = check_counts(db, log, err);
+    if (rc != WS_OK || log < 0) {
+        read_end(db);
+        db->rd2 = db->rd;
+        db->rd = old; /* still held; where it sits is no longer known */
+        return rc;
+    }
+    sqlite3_exec(old, "ROLLBACK", NULL, NULL, NULL);
+    db->mark_max = log;
+    db->mark_zero = 0;
+    return WS_OK;
+}
+
+/*
+ * Start writing out the dirty pages of fd without waiting for them
+ * (Linux), so that the fsyncs inside the locked window find little left.
+ * Elsewhere those fsyncs do it all.
+ */
+static void start_writeback(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
+}
+
+/*
+ * One round of backfill without the write lock: move the read mark to
+ * the end of the WAL when that is safe; then, if more than
+ * CKPT_TAIL_BYTES of frames are not backfilled, run PASSIVE on `wr`
+ * outside any transaction while the application keeps committing (SQLite
+ * never backfills past a held read mark, and every frame below walship's
+ * is copied) and start writing the pages out.  An application with
+ * SQLite's autocheckpoint (the default) backfills up to walship's mark
+ * itself after each commit, outside the write lock, as it would with no
+ * replicator: walship then only moves the mark, and runs PASSIVE when
+ * frames are left behind (and `may_backfill`).  *log and *done: the
+ * counts before, updated when walship backfilled, which sets *progress.
+ */
+static int unlocked_round(struct ws_db *db, int may_backfill, int64_t *log,
+                          int64_t *done, int *progress,
+                          struct ws_db_state *st, struct ws_err *err)
+{
+    int64_t tail = CKPT_TAIL_BYTES / (int64_t)ws_wal_frame_size(db->page_size);
+    int64_t r[3] = {-1, -1, -1};
+    int rc = WS_OK;
+
+    *progress = 0;
+    if (advance_safe(db, *log, *done))
+        rc = advance_mark(db, st, err);
+    if (rc != WS_OK || !may_backfill || *done < 0 || *log - *done <= tail)
+        return rc;
+    rc = query(db, db->wr, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
+               err);
+    if (rc != WS_OK || r[2] <= *done)
+        return rc;
+    *progress = 1;
+    start_writeback(db->db_fd);
+    wal_status(db, log, done);
+    return rc;
+}
+
+/*
+ * Take the write lock for a locked step.  A writer that commits flat out
+ * leaves a gap of some tens of microseconds between transactions, unless
+ * its autocheckpoint runs there: then the gap lasts as long as that
+ * checkpoint, which backfills up to walship's read mark.  So after each
+ * short attempt walship copies what was committed meanwhile and moves
+ * its mark to the end (and leaves the backfill to the application, which
+ * opens such gaps, unless the tail grows large), so that the locked step
+ * finds little to do.  The writes are only started here; the locked step
+ * fsyncs.  WS_EBUSY after LOCK_TIMEOUT_MS.
+ */
+static int lock_wait(struct ws_db *db, struct ws_db_state *st,
+                     struct ws_err *err)
+{
+    int64_t t0 = ws_now_ms(), log, done;
+    int rc = WS_OK, progress;
+
+    for (;;) {
+        rc = catch_up(db, &st->copied, err);
+        start_writeback(db->shadow_fd);
+        start_writeback(db->db_fd);
+        if (rc == WS_OK)
+            rc = lock_try(db, LOCK_SPIN_MS, err);
+        if (rc != WS_EBUSY || ws_now_ms() - t0 >= LOCK_TIMEOUT_MS)
+            return rc;
+        wal_status(db, &log, &done);
+        rc = unlocked_round(db, !past_cap(db), &log, &done, &progress, st,
+                            err);
+        if (rc != WS_OK)
+            return rc;
+    }
+}
+
+/*
+ * PASSIVE on rd inside the locked window.  SQLite's checkpoint lock may
+ * be held by the application's own checkpoint (its autocheckpoint runs
+ * after each commit, outside the write lock), and a PASSIVE then does
+ * nothing: retry every 100 us for up to LOCK_CKPT_MS.  That checkpoint
+ * cannot backfill past walship's last read mark, which the backfill
+ * rounds keep near the end of the WAL, so it ends soon.
+ */
+static int passive_locked(struct ws_db *db, int64_t *r, struct ws_err *err)
+{
+    int64_t t0 = ws_now_ms();
+    int rc;
+
+    for (;;) {
+        r[0] = r[1] = r[2] = -1;
+        rc = query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
+                   err);
+        if (rc != WS_OK || r[1] >= 0 || ws_now_ms() - t0 >= LOCK_CKPT_MS)
+            return rc;
+        usleep(100);
+    }
+}
+
+/*
+ * One step under the write lock, in which no frame can be committed and
+ * the WAL cannot restart: copy the last frames, fsync them, end the read
+ * transaction, run a PASSIVE checkpoint when `passive` (with no read mark
+ * of walship's in the way, it can backfill every frame, all of them
+ * copied), begin the read transaction again at the end of the WAL, and
+ * read the wal-index counts before letting go.  WS_EBUSY when the lock
+ * could not be taken.
  *
- * Those counts decide the seal.  While the lock is held mxFrame stays at
- * the frames copied and nBackfill can only grow.  So if the counts show
- * every frame backfilled, either SQLite saw that when the read began and
- * put it on slot 0 (which blocks every backfill: at most one restart, of
- * frames walship holds), or the read took a mark on a slot above 0 and
- * another connection's checkpoint finished later (no restart at all
- * until walship ends that read, which it only does here, after
+ * Those counts decide the seal, and where the new read sits.  While the
+ * lock is held mxFrame stays at the frames copied and nBackfill can only
+ * grow.  So if the counts show every frame backfilled, either SQLite saw
+ * that when the read began and put it on slot 0 (which blocks every
+ * backfill: at most one restart, of frames walship holds), or the read
+ * took a mark on a slot above 0 and another connection's checkpoint
+ * finished later (no restart at all until walship moves that mark, which
+ * it only does with a read on a slot above 0 or in this window, after
  * copying).  Either way the index is complete and a new header can only
  * be the next index.  If the counts show a frame not backfilled, it was
  * not backfilled when the read began either, so the read is on a slot
- * above 0 and no restart can happen.  The PASSIVE's own result cannot
- * tell this: the application's checkpoint may finish between it and the
- * new read, which then lands on slot 0 while walship would think the
- * index open.
+ * above 0, with a mark of at most mxFrame.  The PASSIVE's own result
+ * cannot tell this: the application's checkpoint may complete between it
+ * and the new read, which then lands on slot 0 while walship would think
+ * the index open.
  */
-static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
-                      struct ws_err *err)
+static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
+                       struct ws_err *err)
 {
     int64_t r[3] = {-1, -1, -1}, log = -1, done = -1;
     int rc, rc2;
 
-    rc = lock_take(db, err);
-    if (rc == WS_EBUSY)
-        return WS_OK;
+    rc = lock_wait(db, st, err);
     if (rc != WS_OK)
         return rc;
     rc = catch_up(db, &st->copied, err);
@@ -751,8 +963,8 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     window(db);
     read_end(db);
     window(db);
-    rc = query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
-               err);
+    if (passive)
+        rc = passive_locked(db, r, err);
     window(db);
     rc2 = read_begin(db, rc == WS_OK ? err : NULL);
     if (rc2 == WS_OK)
@@ -765,12 +977,69 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     }
     if (rc == WS_OK)
         rc = check_counts(db, log, err);
+    if (rc != WS_OK || log < 0 || done < 0)
+        return rc;
+    db->mark_max = log;
+    db->mark_zero = done == log;
+    if (done == log && (uint64_t)log == shadow_frames(db))
+        db->sealed = 1;
+    return WS_OK;
+}
+
+/*
+ * Unlocked rounds (db.h): at least one, which moves the read mark, then
+ * more while walship backfilled (the application did not), more than
+ * CKPT_TAIL_BYTES of frames are still not backfilled and fewer than
+ * `rounds` ran.  Before a locked window (`locked_next`) they also stop at
+ * the cap, and once a round no longer halves the tail (the writer adds
+ * about as much as a round backfills: the lock wait is better spent
+ * now); and when where rd's read lock sits is not known (after start-up)
+ * the mark first moves in a short locked step.
+ */
+static int backfill(struct ws_db *db, int rounds, int locked_next,
+                    struct ws_db_state *st, struct ws_err *err)
+{
+    int64_t tail = CKPT_TAIL_BYTES / (int64_t)ws_wal_frame_size(db->page_size);
+    int64_t log, done, last = INT64_MAX;
+    int rc = WS_OK, progress = 1;
+
+    wal_status(db, &log, &done);
+    if (locked_next && db->mark_max == INT64_MAX && !db->mark_zero &&
+        done >= 0 && log - done > tail) {
+        rc = locked_step(db, 0, st, err);
+        if (rc != WS_OK || db->sealed)
+            return rc;
+        wal_status(db, &log, &done);
+    }
+    for (int i = 0; i < rounds && rc == WS_OK; i++) {
+        int cap = locked_next && past_cap(db);
+        if (i > 0 && (!progress || cap || log - done <= tail ||
+                      (locked_next && log - done > last / 2)))
+            break;
+        last = log - done;
+        rc = unlocked_round(db, !cap, &log, &done, &progress, st, err);
+    }
+    return rc;
+}
+
+/*
+ * A locked checkpoint: backfill, then the locked window, which now has
+ * only a short tail to backfill.  When the index is sealed a TRUNCATE
+ * may be tried.  A busy write lock just skips this checkpoint.
+ */
+static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
+                      struct ws_err *err)
+{
+    int rc = backfill(db, CKPT_ROUNDS, 1, st, err);
+
+    if (rc == WS_OK && !db->sealed)
+        rc = locked_step(db, 1, st, err);
+    if (rc == WS_EBUSY)
+        return WS_OK;
     if (rc != WS_OK)
         return rc;
     db->last_ckpt_ms = ws_now_ms();
     st->checkpoint = "PASSIVE";
-    if (log >= 0 && log == done && (uint64_t)log == shadow_frames(db))
-        db->sealed = 1;
     if (db->sealed && truncate) {
         int64_t t[3] = {-1, -1, -1};
         sqlite3_busy_timeout(db->wr, 0);
@@ -783,11 +1052,24 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     return WS_OK;
 }
 
-static int want_checkpoint(struct ws_db *db, const struct ws_db_sync_opts *o,
-                           int *truncate)
+enum ckpt_want { CKPT_NONE, CKPT_BACKFILL, CKPT_LOCKED };
+
+/*
+ * The policy.  Past min-checkpoint-page-count frames walship seals the
+ * index with a locked checkpoint, at most one per CKPT_GAP_MS: the
+ * write lock is taken for a few milliseconds each time, and a writer
+ * that commits flat out restarts the WAL right after each seal, so the
+ * -wal stays near the frames written in CKPT_GAP_MS plus one checkpoint.
+ * Within the gap the WAL is only backfilled, without the lock, so that
+ * the next locked window finds little to do.
+ */
+static enum ckpt_want want_checkpoint(struct ws_db *db,
+                                      const struct ws_db_sync_opts *o,
+                                      int *truncate)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size), frames;
     const struct ws_db_config *c = db->cfg;
+    int gap;
     struct stat sb;
 
     *truncate = c->max_checkpoint_page_count > 0 &&
@@ -796,18 +1078,24 @@ static int want_checkpoint(struct ws_db *db, const struct ws_db_sync_opts *o,
                     WS_WAL_HDR_SIZE +
                         (uint64_t)c->max_checkpoint_page_count * fs;
     if (o->force_checkpoint)
-        return 1;
-    /* Copies run every few ms while the -wal changes; checkpoints (which
-     * take the write lock) keep their own pace. */
-    if (!db->have_hdr || ws_now_ms() - db->last_ckpt_ms < CKPT_GAP_MS)
-        return 0;
-    frames = (db->size - WS_WAL_HDR_SIZE) / fs;
+        return CKPT_LOCKED;
+    if (!db->have_hdr)
+        return CKPT_NONE;
+    /* Copies run every few ms while the -wal changes; locked checkpoints
+     * keep their own pace.  Too frequent, they also took the write lock
+     * up to 100 times a second when the WAL could not be fully
+     * backfilled. */
+    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS;
+    frames = shadow_frames(db);
     if (db->sealed)
-        return *truncate;
+        return gap && *truncate ? CKPT_LOCKED : CKPT_NONE;
     if (frames >= (uint64_t)c->min_checkpoint_page_count)
-        return 1;
-    return c->checkpoint_interval_ms > 0 && frames > 0 &&
-           ws_now_ms() - db->last_ckpt_ms >= c->checkpoint_interval_ms;
+        return gap ? CKPT_LOCKED : CKPT_BACKFILL;
+    return gap && c->checkpoint_interval_ms > 0 && frames > 0 &&
+                   ws_now_ms() - db->last_ckpt_ms >=
+                       c->checkpoint_interval_ms
+               ? CKPT_LOCKED
+               : CKPT_NONE;
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -835,9 +1123,10 @@ static void close_conns(struct ws_db *db)
     read_end(db);
     lock_release(db);
     sqlite3_close(db->rd);
+    sqlite3_close(db->rd2);
     sqlite3_close(db->wr);
     sqlite3_close(db->ck);
-    db->rd = db->wr = db->ck = NULL;
+    db->rd = db->rd2 = db->wr = db->ck = NULL;
     if (db->wal_fd >= 0)
         close(db->wal_fd);
     db->wal_fd = -1;
@@ -883,6 +1172,8 @@ static int open_sqlite(struct ws_db *db, struct ws_err *err)
     rc = open_conn(db, &db->rd, 1000, err);
     if (rc == WS_OK)
         rc = open_conn(db, &db->wr, LOCK_TIMEOUT_MS, err);
+    if (rc == WS_OK)
+        rc = open_conn(db, &db->rd2, 1000, err);
     if (rc == WS_OK)
         rc = open_conn(db, &db->ck, LOCK_TIMEOUT_MS, err);
     if (rc == WS_OK)
@@ -1018,8 +1309,9 @@ static void prune(struct ws_db *db, uint32_t keep_from,
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err)
 {
+    enum ckpt_want want;
     struct stat sb;
-    int rc = WS_OK, truncate;
+    int rc = WS_OK, truncate = 0;
 
     memset(st, 0, sizeof(*st));
     db->points.n = 0;
@@ -1036,9 +1328,13 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         rc = init(db, st, err);
     else if (!o->hold)
         rc = catch_up(db, &st->copied, err);
-    if (rc == WS_OK && o->checkpoint && !o->hold &&
-        want_checkpoint(db, o, &truncate))
+    want = rc == WS_OK && o->checkpoint && !o->hold
+               ? want_checkpoint(db, o, &truncate)
+               : CKPT_NONE;
+    if (want == CKPT_LOCKED)
         rc = checkpoint(db, truncate, st, err);
+    else if (want == CKPT_BACKFILL && st->copied > 0)
+        rc = backfill(db, 1, 0, st, err);
     if (rc == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
     if (rc == WS_OK && db->ready)

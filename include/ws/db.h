@@ -2,29 +2,39 @@
  * db.h: one source database, its shadow WAL and its checkpoints.
  *
  * The engine keeps SQLite's WAL from restarting behind its back by
- * holding a read transaction on connection `rd` at all times.  While any
- * read lock is held, no checkpoint can backfill past its mark and no
- * writer can restart the WAL, unless the lock is on slot 0 (taken when
- * the WAL was fully backfilled), which blocks every backfill and so
- * allows at most one restart, of frames already backfilled.  So every
- * committed frame stays readable in the -wal file until walship has
- * copied it into the shadow WAL.
+ * holding a read transaction at all times.  While any read lock is held,
+ * no checkpoint can backfill past its mark and no writer can restart the
+ * WAL, unless the lock is on slot 0 (taken when the WAL was fully
+ * backfilled), which blocks every backfill and so allows at most one
+ * restart, of frames already backfilled.  So every committed frame stays
+ * readable in the -wal file until walship has copied it into the shadow
+ * WAL, and walship decides when the WAL restarts.
  *
- * walship's own checkpoint releases that lock only inside a window in
- * which connection `wr` holds SQLite's write lock (BEGIN IMMEDIATE, which
- * writes nothing): no transaction can commit while the last frames are
- * copied, the read lock is dropped, PRAGMA wal_checkpoint(PASSIVE) runs,
- * the read lock is taken again and the wal-index counts are read (a NOOP
- * checkpoint on connection `ck`).  When they show every frame
- * backfilled, the new read is on slot 0 or on a mark no restart can pass
- * before walship's next window, so the current index is "sealed": a new
- * WAL header can only mean the next index.  (PASSIVE's own result cannot
- * tell: the application's checkpoint may complete between the two.)  A
- * seal lasts until a new frame is copied.  TRUNCATE is attempted only
- * then, past the hard size threshold, with a zero busy timeout: with the
- * read lock on slot 0 it can succeed only when there is nothing new to
- * backfill, so it never discards an uncopied frame.  walship never runs
- * RESTART or FULL.
+ * Backfill needs no write lock.  walship moves its read mark to the end
+ * of the WAL by beginning a read on a spare connection before ending the
+ * current one, only when SQLite is sure to put the new read on a slot
+ * above 0 (a frame is not backfilled and cannot become so while the old
+ * read is held), and copies every frame below the new mark before the
+ * old read ends.  PRAGMA wal_checkpoint(PASSIVE) then runs on connection
+ * `wr` outside any transaction while the application keeps committing:
+ * it backfills only copied frames (the database file never holds a page
+ * past the shadow's end) and the WAL cannot restart.
+ *
+ * Only a seal takes the write lock, for a short window in which `wr`
+ * holds it (BEGIN IMMEDIATE, which writes nothing): no transaction can
+ * commit while the last frames are copied and fsynced, the read lock is
+ * dropped, PASSIVE backfills the small tail left, the read lock is taken
+ * again and the wal-index counts are read (a NOOP checkpoint on
+ * connection `ck`).  When they show every frame backfilled, the new read
+ * is on slot 0 or on a mark no restart can pass before walship moves it,
+ * so the current index is "sealed": a new WAL header can only mean the
+ * next index, which the application's next writer starts.  (PASSIVE's
+ * own result cannot tell: the application's checkpoint may complete
+ * between the two.)  A seal lasts until a new frame is copied.  TRUNCATE
+ * is attempted only then, past the hard size threshold, with a zero busy
+ * timeout: with the read lock on slot 0 it can succeed only when there
+ * is nothing new to backfill, so it never discards an uncopied frame.
+ * walship never runs RESTART or FULL.
  *
  * Whenever continuity cannot be proven (start-up after downtime, a
  * header that changed without a seal, a shadow that does not match), the
@@ -52,7 +62,9 @@
 #include "ws/lz4f.h"
 #include "ws/times.h"
 
-#define WS_DB_MAXIDX 8
+/* Closed shadow indexes a sync reports (a replica further behind needs a
+ * new snapshot); a fast writer restarts the WAL several times a second. */
+#define WS_DB_MAXIDX 64
 
 struct ws_db;
 

@@ -3,6 +3,10 @@
  * "the application" as other connections of this process (SQLite's WAL
  * locks work between connections of one process as between processes).
  *
+ *  - backfill_without_lock: the bulk backfill needs no write lock.  With
+ *    the application holding the write lock, a checkpoint backfills every
+ *    copied frame and then gives up on the lock; until walship's locked
+ *    window the WAL cannot restart.
  *  - seal_after_app_checkpoint: the race of the code review.  Inside
  *    walship's locked window an application reader stops its PASSIVE
  *    short; the reader ends and the application's own checkpoint
@@ -118,6 +122,54 @@ static void teardown(struct fixture *f)
     ASSERT_EQ(system(cmd), 0);
 }
 
+TEST(backfill_without_lock)
+{
+    struct fixture f;
+    struct ws_db_state st;
+    sqlite3 *q;
+    int log, done;
+    uint32_t index;
+
+    setup(&f, 0);
+    q = app_open(f.path);
+    app_write(f.app, 50);
+    sync_ok(&f, 2, &st); /* the generation, then a seal */
+    ASSERT_EQ(st.new_gen, 1);
+    ASSERT_STR_EQ(st.checkpoint, "PASSIVE");
+    index = st.index;
+
+    /* The WAL restarts; 8 MB of frames (past what walship leaves to the
+     * locked window), then the application keeps the write lock. */
+    app_write(f.app, 2000);
+    app_exec(f.app, "BEGIN IMMEDIATE");
+    sync_ok(&f, 2, &st);
+    ASSERT_EQ(st.index, index + 1);
+    ASSERT(st.checkpoint == NULL); /* the locked window never came */
+    wal_counts(q, &log, &done);
+    ASSERT(log >= 2000);
+    ASSERT_EQ(done, log); /* all of it backfilled, all of it copied */
+    ASSERT_EQ(log, (st.size - 32) / (st.page_size + 24));
+    app_exec(f.app, "ROLLBACK");
+
+    /* walship's read mark still forbids a restart: the next transaction
+     * goes into the same index. */
+    app_write(f.app, 10);
+    sync_ok(&f, 0, &st);
+    ASSERT_EQ(st.index, index + 1);
+    wal_counts(q, &log, &done);
+    ASSERT(done < log);
+
+    /* The locked window seals it; the next write starts the next index. */
+    sync_ok(&f, 2, &st);
+    ASSERT_STR_EQ(st.checkpoint, "PASSIVE");
+    app_write(f.app, 10);
+    sync_ok(&f, 0, &st);
+    ASSERT_EQ(st.index, index + 2);
+    ASSERT_EQ(st.new_gen, 0);
+    sqlite3_close(q);
+    teardown(&f);
+}
+
 /* The application side of seal_after_app_checkpoint. */
 struct race {
     const char *path;
@@ -198,6 +250,6 @@ TEST(seal_after_app_checkpoint)
     teardown(&f);
 }
 
-#define LIST(X) X(seal_after_app_checkpoint)
+#define LIST(X) X(backfill_without_lock) X(seal_after_app_checkpoint)
 
 TEST_MAIN("db", LIST)
