@@ -837,8 +837,10 @@ static void start_writeback(int fd)
  * SQLite's autocheckpoint (the default) backfills up to walship's mark
  * itself after each commit, outside the write lock, as it would with no
  * replicator: walship then only moves the mark, and runs PASSIVE when
- * frames are left behind (and `may_backfill`).  *log and *done: the
- * counts before, updated when walship backfilled, which sets *progress.
+ * frames are left behind.  Unless `may_backfill` (past the cap), walship
+ * neither backfills nor lets the application backfill a long tail
+ * inline: the locked window will.  *log and *done: the counts before,
+ * updated when walship backfilled, which sets *progress.
  */
 static int unlocked_round(struct ws_db *db, int may_backfill, int64_t *log,
                           int64_t *done, int *progress,
@@ -849,7 +851,7 @@ static int unlocked_round(struct ws_db *db, int may_backfill, int64_t *log,
     int rc = WS_OK;
 
     *progress = 0;
-    if (advance_safe(db, *log, *done))
+    if (advance_safe(db, *log, *done) && (may_backfill || *log - *done <= tail))
         rc = advance_mark(db, st, err);
     if (rc != WS_OK || !may_backfill || *done < 0 || *log - *done <= tail)
         return rc;
