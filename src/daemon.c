@@ -1051,9 +1051,12 @@ static void rep_ship(struct rep *r)
     if ((!d->stopping && snapshot_due(r)) || rep_times(r, behind) ||
         !behind)
         return;
+    /* sync-interval batches the frames of the open index; a closed one
+     * cannot grow, and waiting on each would ship one index a period
+     * while the WAL restarts several times a second (db.c). */
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
-    if (!d->stopping && now < due) {
+    if (!d->stopping && now < due && r->index >= d->st.index) {
         rep_wake(r, due - now);
         return;
     }
