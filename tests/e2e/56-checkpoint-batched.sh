@@ -13,8 +13,12 @@
 # MiB, but how often walship can seal depends on the CPU it gets, and on
 # 2 cores shared with other test runs single peaks reached 112 MiB (the
 # build before issue 5 reached 260-409 MiB in 20 s of bench/writer.sh).
-# No timing assertions: speed figures are in bench/notes.md.  Directory
-# replica only: the replica backend plays no part here.
+# Under the sanitizers (make check sets ASAN_OPTIONS) walship's copy runs
+# several times slower while the writer does not (SQLite is not
+# instrumented; one run peaked at 194 MiB), so there the bound only
+# catches a WAL that grows without limit: 512 MiB.  No timing
+# assertions: speed figures are in bench/notes.md.  Directory replica
+# only: the replica backend plays no part here.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
@@ -22,6 +26,8 @@ need_tools
 
 db=$T/db
 url=file://$T/replica
+bound=$((128 * 1024 * 1024))
+[ -z "${ASAN_OPTIONS:-}" ] || bound=$((512 * 1024 * 1024))
 csv=$T/tx.csv
 "$TOOLS/wsload" "$db" -count 1 -log "$csv" 2>/dev/null
 cat >"$T/walship.yml" <<YML
@@ -53,7 +59,7 @@ for ac in default 0; do
 	wal_peak "$T/peak.$ac"
 	wait_bg batch 30 || fail "writer (autocheckpoint $ac) exited $?"
 	peak=$(cat "$T/peak.$ac")
-	[ "$peak" -lt $((128 * 1024 * 1024)) ] ||
+	[ "$peak" -lt "$bound" ] ||
 		fail "autocheckpoint $ac: the -wal reached $peak bytes"
 	echo "autocheckpoint=$ac wal_peak=$peak seq=$(csv_last_seq "$csv")"
 done
