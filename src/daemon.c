@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -1618,6 +1619,12 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
     memset(&dm, 0, sizeof(dm));
     dm.cfg = cfg;
     signal(SIGPIPE, SIG_IGN);
+    /* One malloc arena for every thread: glibc would give each pool
+     * thread its own, keeping what that thread frees (the buffers of a
+     * copy, an upload, a checkpoint) resident for it alone.  The threads
+     * allocate a few times per copy, so sharing costs nothing. */
+    mallopt(M_ARENA_MAX, 1);
+    ws_db_configure();
     if (uv_loop_init(&dm.loop) != 0)
         return ws_err_set(err, WS_EIO, "cannot start the event loop");
     dm.dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dm.dbs));

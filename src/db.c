@@ -800,9 +800,14 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
         *c = NULL;
         return rc;
     }
+    /* walship's connections read a page or two per transaction and never
+     * write one: no 48 KiB lookaside each (touched at once), and a page
+     * cache of 2 (ws_db_configure: none preallocated). */
+    sqlite3_db_config(*c, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_busy_timeout(*c, busy_ms);
     sqlite3_file_control(*c, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-    return exec(db, *c, "PRAGMA wal_autocheckpoint = 0", err);
+    return exec(db, *c, "PRAGMA cache_size = 2; "
+                        "PRAGMA wal_autocheckpoint = 0", err);
 }
 
 static void close_conns(struct ws_db *db)
@@ -930,6 +935,15 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
 }
 
 /* ---- the public face ---------------------------------------------------- */
+
+void ws_db_configure(void)
+{
+    /* N = 0: no bulk allocation (SQLITE_DEFAULT_PCACHE_INITSZ, 20 pages,
+     * about 90 KiB with 4 KiB pages, malloc'd and touched at the first
+     * page read of each connection: two per database).  SQLITE_MISUSE
+     * once SQLite is initialised: nothing to do then. */
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
 
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
               struct ws_err *err)

@@ -111,6 +111,12 @@ struct ws_db_sync_opts {
     size_t nseen;
 };
 
+/* Process-wide SQLite settings for walship's own connections, which
+ * read a page or two per transaction: page caches start empty rather
+ * than with 20 pages each.  Call before SQLite is first used (later calls
+ * change nothing). */
+void ws_db_configure(void);
+
 /* A handle for cfg's database (no I/O yet). */
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
               struct ws_err *err);
