@@ -439,6 +439,10 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
+    if (s->resumed)
+        ws_info("sync: continuing the restored position db=%s "
+                "generation=%s index=%08x (the database is unchanged since "
+                "the restore)", d->cfg->path, s->gen, s->index);
     if (s->checkpoint)
         ws_debug("checkpoint db=%s mode=%s", d->cfg->path, s->checkpoint);
     if (d->job_rc == WS_ECORRUPT) {

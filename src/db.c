@@ -6,6 +6,7 @@
 #include "ws/db.h"
 #include "ws/fs.h"
 #include "ws/lz4f.h"
+#include "ws/resume.h"
 #include "ws/wal.h"
 
 #include <dirent.h>
@@ -46,6 +47,7 @@ struct ws_db {
     uint64_t size;          /* committed bytes in the shadow */
     uint32_t s[2];          /* checksum at `size` */
     int sealed;             /* current index complete */
+    int resumed;            /* init continued a restored position */
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
     int64_t last_ckpt_ms;
     uint8_t *buf;           /* COPY_CHUNK bytes */
@@ -629,6 +631,40 @@ static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
     return WS_OK;
 }
 
+/*
+ * A restore left its position here (resume.h).  When the marker names
+ * the shadow just opened and the database file is byte for byte what the
+ * restore wrote, that index is complete in the file: it is sealed, and a
+ * new -wal header is the next index.  A changed file needs a new
+ * generation; a marker about another shadow is stale and ignored.  The
+ * marker is used once.
+ */
+static int check_restored(struct ws_db *db, char *reason, size_t nreason,
+                          struct ws_err *err)
+{
+    struct ws_resume r;
+    char sum[WS_SHA256_HEX];
+    uint64_t size;
+    int rc = ws_resume_read(db->meta, &r, err);
+
+    if (rc == WS_ENOTFOUND)
+        return WS_OK;
+    if (rc == WS_OK && strcmp(r.gen, db->gen) == 0 && r.index == db->index &&
+        r.wal_size == db->size) {
+        rc = ws_resume_hash(db->db_fd, &size, sum, err);
+        if (rc != WS_OK)
+            return ws_err_wrap(err, "%s", db->cfg->path);
+        if (size != r.db_size || strcmp(sum, r.sha256) != 0) {
+            snprintf(reason, nreason, "database changed after it was "
+                     "restored");
+        } else {
+            db->sealed = 1;
+            db->resumed = 1;
+        }
+    }
+    return ws_resume_remove(db->meta, err);
+}
+
 /* Decide whether the generation on disk can be continued (FORMAT.md
  * 3.5); sets reason when it cannot. */
 static int verify_local(struct ws_db *db, char *reason, size_t nreason,
@@ -666,6 +702,8 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
         return WS_OK;
     }
     rc = open_shadow(db, reason, nreason, err);
+    if (rc == WS_OK && !reason[0])
+        rc = check_restored(db, reason, nreason, err);
     if (rc != WS_OK || reason[0])
         return rc;
     rc = ws_fs_pread(db->wal_fd, hb, sizeof(hb), 0, &got, err);
@@ -929,6 +967,8 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
         return rc;
     }
     db->pending[0] = '\0';
+    st->resumed = !st->new_gen && db->resumed;
+    db->resumed = 0;
     db->ready = 1;
     db->last_ckpt_ms = ws_now_ms();
     return WS_OK;

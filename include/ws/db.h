@@ -29,6 +29,7 @@
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
+ *     restored                       left by a restore (resume.h)
  * A shadow file is a byte copy of one WAL index: the header plus
  * committed frames only.
  *
@@ -89,6 +90,8 @@ struct ws_db_state {
     int nold;
     int new_gen;                 /* this sync started a generation */
     char reason[WS_ERR_MSG];     /* why, when new_gen */
+    int resumed;                 /* this sync continued a restored
+                                  * position (resume.h) */
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     uint64_t copied;             /* bytes added to the shadow */
     /* The commits this sync copied, each with its time (the earliest
