@@ -128,6 +128,7 @@ struct dbrep {
     int dirty;
     int stopping;
     int final_synced;
+    int job_final;           /* the sync in flight started after the signal */
     int done;
     int64_t next_sync_ms;
     const char *new_gen;     /* requested by a replica check */
@@ -367,10 +368,12 @@ static int observe(struct dbrep *d)
         return 0; /* a restarted WAL: no commit yet */
     seen_add(&d->seen, &v);
     d->dirty = 1;
-    /* A backlog worth a checkpoint is copied now, not at the next pace. */
-    if (v.salt1 == d->st.salt1 && v.salt2 == d->st.salt2 &&
-        v.mx_frame >= shadow_frames(d) +
-                          (uint64_t)d->cfg->min_checkpoint_page_count)
+    /* A backlog worth a checkpoint is copied now, not at the next pace:
+     * of this WAL, the frames past the shadow; of a restarted one, all. */
+    if (v.mx_frame >= (uint64_t)d->cfg->min_checkpoint_page_count +
+                          (v.salt1 == d->st.salt1 && v.salt2 == d->st.salt2
+                               ? shadow_frames(d)
+                               : 0))
         d->next_sync_ms = 0;
     return 1;
 }
@@ -467,9 +470,11 @@ static void on_sync_done(uv_work_t *w, int status)
         d->last_copy_ms = ws_now_ms();
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + SYNC_SPACING_MS;
-    if (d->stopping) {
+    if (d->stopping && d->job_final) {
         /* The last sync is tried once; what it could not copy is lost to
-         * the replica, and the exit status says so. */
+         * the replica, and the exit status says so.  A sync that started
+         * before the signal is not it: a commit may have come after its
+         * copy (db_step starts the last one now). */
         d->final_synced = 1;
         if (d->job_rc != WS_OK && s->exists)
             d->dm->failed = 1;
@@ -490,6 +495,7 @@ static void start_sync(struct dbrep *d)
 
     d->syncing = 1;
     d->dirty = 0;
+    d->job_final = d->stopping;
     d->sync_start_ms = ws_now_ms();
     /* Lend the observations: new ones go to the other list meanwhile. */
     d->seen_job = d->seen;
