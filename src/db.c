@@ -32,6 +32,7 @@ struct ws_db {
     char *meta;
     sqlite3 *rd;            /* holds the long read transaction */
     sqlite3 *wr;            /* takes the write lock; truncates */
+    sqlite3 *ck;            /* reads the wal-index counts (NOOP) */
     int db_fd;              /* long-lived read descriptor on the db */
     int wal_fd;
     int lock_fd;            /* flock on <meta>/lock */
@@ -375,12 +376,13 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         db->points.n = npoints;
         return rc;
     }
+    /* New frames reopen a sealed index (db.h); none leave it complete. */
+    if (commit > db->size)
+        db->sealed = 0;
     *copied += commit - db->size;
     db->size = commit;
     db->s[0] = cs[0];
     db->s[1] = cs[1];
-    if (commit > WS_WAL_HDR_SIZE)
-        db->sealed = 0;
     return WS_OK;
 }
 
@@ -443,10 +445,11 @@ static int catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
             return rc;
     }
     /*
-     * Sealed, our read lock sits on slot 0, which blocks every backfill:
-     * at most one restart can have happened, and its salts may be fresh
-     * random ones (a writer whose connection never restarted the WAL
-     * itself picks new salts after another connection's TRUNCATE).
+     * Sealed, our read lock sits on slot 0, which blocks every backfill
+     * (or on a mark that forbids any restart): at most one restart can
+     * have happened, and its salts may be fresh random ones (a writer
+     * whose connection never restarted the WAL itself picks new salts
+     * after another connection's TRUNCATE).
      * Unsealed, each restart adds one to salt-1, so anything else means
      * more than one restart (the header's checkpoint sequence is kept per
      * connection and proves nothing).
@@ -736,16 +739,67 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
 /* ---- checkpoints ------------------------------------------------------- */
 
 /*
+ * What SQLite's wal-index says now: the frames in the WAL (*log) and the
+ * frames backfilled into the database (*done), -1 when unknown.  A NOOP
+ * checkpoint on `ck`, which takes no lock and does no I/O.  (A SQLite
+ * older than 3.51 reads NOOP as PASSIVE: that backfills what it can, never
+ * past walship's read mark, and reports the same two counts.)
+ */
+static void wal_status(struct ws_db *db, int64_t *log, int64_t *done)
+{
+    int64_t r[3] = {-1, -1, -1};
+
+    if (query(db, db->ck, "PRAGMA wal_checkpoint(NOOP)", r, NULL, 0, NULL) !=
+        WS_OK)
+        r[1] = r[2] = -1;
+    *log = r[1];
+    *done = r[2];
+}
+
+static uint64_t shadow_frames(const struct ws_db *db)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size);
+
+    return db->have_hdr ? (db->size - WS_WAL_HDR_SIZE) / fs : 0;
+}
+
+/* Counts past what the shadow holds mean a frame walship never saw. */
+static int check_counts(struct ws_db *db, int64_t log, struct ws_err *err)
+{
+    uint64_t frames = shadow_frames(db);
+
+    if (log >= 0 && (uint64_t)log > frames)
+        return ws_err_set(err, WS_ECORRUPT,
+                          "checkpoint saw %lld frames, shadow has %llu",
+                          (long long)log, (unsigned long long)frames);
+    return WS_OK;
+}
+
+/*
  * The locked checkpoint (see db.h): with the write lock held, copy the
- * last frames, drop the read lock, PASSIVE, take the read lock again.
- * When the PASSIVE backfilled every frame the index is sealed, and a
- * TRUNCATE may be tried.  A busy write lock just skips this round.
+ * last frames, drop the read lock, PASSIVE, take the read lock again and
+ * read the wal-index counts before letting go.  A busy write lock just
+ * skips this round.
+ *
+ * Those counts decide the seal.  While the lock is held mxFrame stays at
+ * the frames copied and nBackfill can only grow.  So if the counts show
+ * every frame backfilled, either SQLite saw that when the read began and
+ * put it on slot 0 (which blocks every backfill: at most one restart, of
+ * frames walship holds), or the read took a mark on a slot above 0 and
+ * another connection's checkpoint finished later (no restart at all
+ * until walship ends that read, which it only does here, after
+ * copying).  Either way the index is complete and a new header can only
+ * be the next index.  If the counts show a frame not backfilled, it was
+ * not backfilled when the read began either, so the read is on a slot
+ * above 0 and no restart can happen.  The PASSIVE's own result cannot
+ * tell this: the application's checkpoint may finish between it and the
+ * new read, which then lands on slot 0 while walship would think the
+ * index open.
  */
 static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
                       struct ws_err *err)
 {
-    uint64_t fs = ws_wal_frame_size(db->page_size), frames;
-    int64_t r[3] = {-1, -1, -1};
+    int64_t r[3] = {-1, -1, -1}, log = -1, done = -1;
     int rc, rc2;
 
     rc = lock_take(db, err);
@@ -767,22 +821,21 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
                err);
     window(db);
     rc2 = read_begin(db, rc == WS_OK ? err : NULL);
+    if (rc2 == WS_OK)
+        wal_status(db, &log, &done);
     lock_release(db);
     window(db);
     if (rc2 != WS_OK) {
         db->ready = 0;
         return rc == WS_OK ? rc2 : rc;
     }
+    if (rc == WS_OK)
+        rc = check_counts(db, log, err);
     if (rc != WS_OK)
         return rc;
     db->last_ckpt_ms = ws_now_ms();
     st->checkpoint = "PASSIVE";
-    frames = db->have_hdr ? (db->size - WS_WAL_HDR_SIZE) / fs : 0;
-    if (r[1] >= 0 && (uint64_t)r[1] > frames)
-        return ws_err_set(err, WS_ECORRUPT,
-                          "checkpoint saw %lld frames, shadow has %llu",
-                          (long long)r[1], (unsigned long long)frames);
-    if (r[1] >= 0 && r[1] == r[2] && (uint64_t)r[1] == frames)
+    if (log >= 0 && log == done && (uint64_t)log == shadow_frames(db))
         db->sealed = 1;
     if (db->sealed && truncate) {
         int64_t t[3] = {-1, -1, -1};
@@ -854,7 +907,8 @@ static void close_conns(struct ws_db *db)
     lock_release(db);
     sqlite3_close(db->rd);
     sqlite3_close(db->wr);
-    db->rd = db->wr = NULL;
+    sqlite3_close(db->ck);
+    db->rd = db->wr = db->ck = NULL;
     if (db->wal_fd >= 0)
         close(db->wal_fd);
     db->wal_fd = -1;
@@ -900,6 +954,8 @@ static int open_sqlite(struct ws_db *db, struct ws_err *err)
     rc = open_conn(db, &db->rd, 1000, err);
     if (rc == WS_OK)
         rc = open_conn(db, &db->wr, LOCK_TIMEOUT_MS, err);
+    if (rc == WS_OK)
+        rc = open_conn(db, &db->ck, LOCK_TIMEOUT_MS, err);
     if (rc == WS_OK)
         rc = query(db, db->rd, "PRAGMA journal_mode", NULL, mode,
                    sizeof(mode), err);

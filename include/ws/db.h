@@ -13,13 +13,18 @@
  * walship's own checkpoint releases that lock only inside a window in
  * which connection `wr` holds SQLite's write lock (BEGIN IMMEDIATE, which
  * writes nothing): no transaction can commit while the last frames are
- * copied, the read lock is dropped, PRAGMA wal_checkpoint(PASSIVE) runs
- * and the read lock is taken again.  When that checkpoint backfilled
- * everything, the current index is "sealed": a new WAL header can only
- * mean the next index.  TRUNCATE is attempted only then, past the hard
- * size threshold, with a zero busy timeout: with the read lock on slot 0
- * it can succeed only when there is nothing new to backfill, so it never
- * discards an uncopied frame.  walship never runs RESTART or FULL.
+ * copied, the read lock is dropped, PRAGMA wal_checkpoint(PASSIVE) runs,
+ * the read lock is taken again and the wal-index counts are read (a NOOP
+ * checkpoint on connection `ck`).  When they show every frame
+ * backfilled, the new read is on slot 0 or on a mark no restart can pass
+ * before walship's next window, so the current index is "sealed": a new
+ * WAL header can only mean the next index.  (PASSIVE's own result cannot
+ * tell: the application's checkpoint may complete between the two.)  A
+ * seal lasts until a new frame is copied.  TRUNCATE is attempted only
+ * then, past the hard size threshold, with a zero busy timeout: with the
+ * read lock on slot 0 it can succeed only when there is nothing new to
+ * backfill, so it never discards an uncopied frame.  walship never runs
+ * RESTART or FULL.
  *
  * Whenever continuity cannot be proven (start-up after downtime, a
  * header that changed without a seal, a shadow that does not match), the
