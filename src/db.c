@@ -21,7 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define COPY_CHUNK (1024 * 1024)
+#define COPY_CHUNK (256 * 1024) /* largest read of the -wal */
+#define COPY_FIRST (64 * 1024)  /* first read, unless more is known */
 #define LOCK_TIMEOUT_MS 1000
 #define LOCK_SPIN_MS 25     /* retrying without sleeping, per attempt */
 #define LOCK_CKPT_MS 50     /* waiting for another checkpoint, locked */
@@ -64,6 +65,18 @@ struct ws_db {
     uint8_t *buf;           /* COPY_CHUNK bytes */
     struct ws_tlist points; /* commits observed by the current sync */
     int64_t last_us;        /* their time never goes backwards */
+    const struct ws_db_seen *seen; /* the current sync's observations */
+    size_t nseen;
+    /* Closed shadow indexes (immutable) of generation old_gen: those
+     * below pruned are gone, old[] caches the sizes of the others. */
+    char old_gen[WS_GEN_LEN + 1];
+    uint32_t pruned;
+    uint32_t old_index[WS_DB_MAXIDX];
+    uint64_t old_size[WS_DB_MAXIDX];
+    int nold;
+    /* The loop thread's own (ws_db_peek): nothing else touches them. */
+    char *shm_path;
+    int shm_fd;
     int unsynced;           /* shadow bytes not yet fsynced */
     int64_t fsync_ms;
     int window_ms;          /* test hook: widen the checkpoint window */
@@ -289,31 +302,81 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
 }
 
 /*
+ * When a copy found the commit ending at byte `commit`: the first
+ * observation (db.h) at or after seen[*k] that covers it, when earlier
+ * than `now`, the time the copy read it; never before the last time given
+ * (the wall clock may step back; later is the safe side, see db.h).
+ */
+static int add_point(struct ws_db *db, uint64_t commit, size_t *k,
+                     int64_t now)
+{
+    uint64_t n = (commit - WS_WAL_HDR_SIZE) /
+                 ws_wal_frame_size(db->page_size);
+    struct ws_tpoint p = {db->index, WS_T_COMMIT, commit, now};
+
+    for (; *k < db->nseen; (*k)++) {
+        const struct ws_db_seen *v = &db->seen[*k];
+        if (v->salt1 == db->hdr.salt1 && v->salt2 == db->hdr.salt2 &&
+            v->mx_frame >= n) {
+            if (v->time_us < p.time_us)
+                p.time_us = v->time_us;
+            break;
+        }
+    }
+    if (p.time_us < db->last_us)
+        p.time_us = db->last_us;
+    db->last_us = p.time_us;
+    return ws_tlist_add(&db->points, &p);
+}
+
+/* Frames for the first read of a copy: up to the newest observed commit
+ * of this WAL, at least COPY_FIRST bytes, at most COPY_CHUNK.  Past the
+ * last commit the -wal usually holds stale frames of an earlier index
+ * (SQLite reuses the file from the start), so reading far ahead is
+ * wasted copying. */
+static size_t first_read(const struct ws_db *db, uint64_t fs)
+{
+    size_t max = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t n = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
+
+    for (size_t i = db->nseen; i > 0; i--) {
+        const struct ws_db_seen *v = &db->seen[i - 1];
+        uint64_t end = WS_WAL_HDR_SIZE + (uint64_t)v->mx_frame * fs;
+        if (v->salt1 != db->hdr.salt1 || v->salt2 != db->hdr.salt2)
+            continue;
+        if (end > db->size && (end - db->size) / fs + 1 > n)
+            n = (size_t)((end - db->size) / fs + 1);
+        break;
+    }
+    return n < max ? n : max;
+}
+
+/*
  * Copy valid committed frames of the real WAL, from db->size on, into the
  * shadow.  Frames are checked against the shadow header's salts and the
  * running checksum; copying stops at the first frame that is invalid or
- * incomplete, and the shadow keeps only whole transactions.
+ * incomplete, and the shadow keeps only whole transactions.  Each commit
+ * found is recorded with its time (add_point).
  */
 static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size);
     uint64_t off = db->size, commit = db->size;
     uint32_t s[2] = {db->s[0], db->s[1]}, cs[2] = {db->s[0], db->s[1]};
-    size_t per = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
-    size_t npoints = db->points.n;
-    struct ws_tpoint p = {db->index, WS_T_COMMIT, 0, ws_wall_us()};
+    size_t max = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t per = first_read(db, fs), npoints = db->points.n, seen = 0;
+    size_t step = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
     int rc = WS_OK, stop = 0;
-
-    if (p.time_us < db->last_us)
-        p.time_us = db->last_us; /* the wall clock stepped back */
-    db->last_us = p.time_us;
 
     while (!stop && rc == WS_OK) {
         size_t got, k;
+        int64_t now;
         rc = ws_fs_pread(db->wal_fd, db->buf, per * fs, off, &got, err);
         if (rc != WS_OK)
             return ws_err_wrap(err, "%s", db->wal_path);
-        for (k = 0; k + fs <= got; k += fs) {
+        /* After the read: every commit in it was complete by then. */
+        now = ws_wall_us();
+        for (k = 0; rc == WS_OK && k + fs <= got; k += fs) {
             const uint8_t *f = db->buf + k;
             if (!ws_wal_frame_valid(&db->hdr, f, s)) {
                 stop = 1;
@@ -323,16 +386,19 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
                 commit = off + k + fs;
                 cs[0] = s[0];
                 cs[1] = s[1];
-                p.offset = commit;
-                if (ws_tlist_add(&db->points, &p) != WS_OK)
+                if (add_point(db, commit, &seen, now) != WS_OK)
                     rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             }
         }
-        if (k > 0)
+        if (rc == WS_OK && k > 0)
             rc = ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err);
         off += k;
         if (got < per * fs)
             stop = 1;
+        /* Frames past the newest observation: read on from a small
+         * step, doubling. */
+        per = step;
+        step = step * 2 < max ? step * 2 : max;
     }
     if (rc == WS_OK && off != commit &&
         ftruncate(db->shadow_fd, (off_t)commit) != 0)
@@ -1115,9 +1181,14 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
         *c = NULL;
         return rc;
     }
+    /* walship's connections read a page or two per transaction and never
+     * write one: no 48 KiB lookaside each (touched at once), and a page
+     * cache of 2 (ws_db_configure: none preallocated). */
+    sqlite3_db_config(*c, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_busy_timeout(*c, busy_ms);
     sqlite3_file_control(*c, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-    return exec(db, *c, "PRAGMA wal_autocheckpoint = 0", err);
+    return exec(db, *c, "PRAGMA cache_size = 2; "
+                        "PRAGMA wal_autocheckpoint = 0", err);
 }
 
 static void close_conns(struct ws_db *db)
@@ -1254,6 +1325,15 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
 
 /* ---- the public face ---------------------------------------------------- */
 
+void ws_db_configure(void)
+{
+    /* N = 0: no bulk allocation (SQLITE_DEFAULT_PCACHE_INITSZ, 20 pages,
+     * about 90 KiB with 4 KiB pages, malloc'd and touched at the first
+     * page read of each connection: two per database).  SQLITE_MISUSE
+     * once SQLite is initialised: nothing to do then. */
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
+
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
               struct ws_err *err)
 {
@@ -1263,10 +1343,13 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     db->cfg = cfg;
     db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
+    db->shm_fd = -1;
     db->wal_path = malloc(strlen(cfg->path) + 5);
+    db->shm_path = malloc(strlen(cfg->path) + 5);
     db->meta = strdup(cfg->meta_path);
     db->buf = malloc(COPY_CHUNK);
-    if (db->wal_path == NULL || db->meta == NULL || db->buf == NULL) {
+    if (db->wal_path == NULL || db->shm_path == NULL || db->meta == NULL ||
+        db->buf == NULL) {
         ws_db_free(db);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
@@ -1275,37 +1358,65 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
             (int)strtol(getenv("WALSHIP_TEST_WINDOW_MS"), NULL, 10);
     memcpy(db->wal_path, cfg->path, strlen(cfg->path));
     memcpy(db->wal_path + strlen(cfg->path), "-wal", 5);
+    memcpy(db->shm_path, cfg->path, strlen(cfg->path));
+    memcpy(db->shm_path + strlen(cfg->path), "-shm", 5);
     *out = db;
     return WS_OK;
 }
 
+/* The size of closed shadow index i, from the cache or the file. */
+static int old_size(const struct ws_db *db, uint32_t i, uint64_t *sz)
+{
+    char *p;
+    int rc;
+
+    for (int k = 0; k < db->nold; k++)
+        if (db->old_index[k] == i) {
+            *sz = db->old_size[k];
+            return WS_OK;
+        }
+    p = ws_db_shadow_path(db, db->gen, i);
+    rc = p ? ws_fs_size(p, sz, NULL) : WS_ENOMEM;
+    free(p);
+    return rc;
+}
+
 /* Delete shadow files below keep_from; report the sizes of the closed
- * indexes that remain. */
+ * indexes that remain.  Runs after every copy, so it remembers what it
+ * deleted and the sizes it read instead of asking the disk again. */
 static void prune(struct ws_db *db, uint32_t keep_from,
                   struct ws_db_state *st)
 {
     uint32_t lo = db->index > WS_DB_MAXIDX ? db->index - WS_DB_MAXIDX : 0;
 
+    if (strcmp(db->old_gen, db->gen) != 0) {
+        memcpy(db->old_gen, db->gen, sizeof(db->old_gen));
+        db->pruned = 0;
+        db->nold = 0;
+    }
     /* Keep one index below the slowest replica, as Litestream does. */
     keep_from = keep_from > 0 ? keep_from - 1 : 0;
     if (keep_from > db->index)
         keep_from = db->index;
-    for (uint32_t i = lo; i < keep_from; i++) {
+    for (uint32_t i = lo > db->pruned ? lo : db->pruned; i < keep_from;
+         i++) {
         char *p = ws_db_shadow_path(db, db->gen, i);
         if (p)
             unlink(p);
         free(p);
     }
+    if (keep_from > db->pruned)
+        db->pruned = keep_from;
     for (uint32_t i = keep_from > lo ? keep_from : lo; i < db->index; i++) {
-        char *p = ws_db_shadow_path(db, db->gen, i);
         uint64_t sz;
-        if (p && ws_fs_size(p, &sz, NULL) == WS_OK &&
-            st->nold < WS_DB_MAXIDX) {
+        if (old_size(db, i, &sz) == WS_OK && st->nold < WS_DB_MAXIDX) {
             st->old_index[st->nold] = i;
             st->old_size[st->nold++] = sz;
         }
-        free(p);
     }
+    memcpy(db->old_index, st->old_index, sizeof(db->old_index));
+    memcpy(db->old_size, st->old_size, sizeof(db->old_size));
+    db->nold = st->nold;
 }
 
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
@@ -1322,6 +1433,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                                : ws_err_set(err, WS_EIO, "stat %s: %s",
                                             db->cfg->path, strerror(errno));
     st->exists = 1;
+    db->seen = o->seen;
+    db->nseen = o->seen ? o->nseen : 0;
     if (o->new_gen)
         snprintf(db->pending, sizeof(db->pending), "%s", o->new_gen);
     if (db->ready && db->pending[0])
@@ -1348,10 +1461,33 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     st->index = db->index;
     st->size = db->have_hdr ? db->size : 0;
     st->have_hdr = db->have_hdr;
+    st->salt1 = db->have_hdr ? db->hdr.salt1 : 0;
+    st->salt2 = db->have_hdr ? db->hdr.salt2 : 0;
     st->page_size = db->page_size;
     st->points = db->points.v;
     st->npoints = db->points.n;
+    db->seen = NULL; /* the caller's, valid only during this call */
+    db->nseen = 0;
     return rc;
+}
+
+int ws_db_peek(struct ws_db *db, struct ws_walidx *out)
+{
+    uint8_t b[WS_WALIDX_HDR_SIZE];
+    ssize_t n;
+
+    /* Opened once and kept: closing any descriptor on the -shm would drop
+     * the locks SQLite holds on it in this process (db.h). */
+    if (db->shm_fd < 0)
+        db->shm_fd = open(db->shm_path, O_RDONLY | O_CLOEXEC);
+    if (db->shm_fd < 0)
+        return WS_EIO;
+    /* pread, not mmap: SQLite may truncate the file when it rebuilds the
+     * wal-index, and a read past the end of a mapping is SIGBUS. */
+    n = pread(db->shm_fd, b, sizeof(b), 0);
+    if (n != (ssize_t)sizeof(b))
+        return WS_EIO;
+    return ws_walidx_decode(b, out);
 }
 
 int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
@@ -1398,7 +1534,10 @@ void ws_db_free(struct ws_db *db)
         close(db->db_fd);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
+    if (db->shm_fd >= 0)
+        close(db->shm_fd);
     free(db->wal_path);
+    free(db->shm_path);
     free(db->meta);
     free(db->buf);
     ws_tlist_free(&db->points);

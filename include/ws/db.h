@@ -48,8 +48,21 @@
  * A shadow file is a byte copy of one WAL index: the header plus
  * committed frames only.
  *
- * All functions except ws_db_new/ws_db_free run on a pool thread, one at
- * a time per database (the daemon guarantees it).
+ * Commit times (times.h).  A copy records each commit it finds with the
+ * time it read it, but copies run only every so often (daemon.c), while
+ * SQLite publishes each commit in its wal-index (wal.h) as soon as its
+ * frames are written.  So the loop thread reads that header at every
+ * change of the -wal (ws_db_peek: one pread) and hands what it saw to the
+ * next sync; a commit then gets the time of the first observation that
+ * shows it published, when that is earlier than its copy.  Both times are
+ * read after the fact they stand for, so a recorded time is never earlier
+ * than the commit: the safe side for restore-to-T, which includes only
+ * commits recorded at or before T, so a transaction that committed after
+ * T is never restored, while one committed just before T may be left out
+ * when it was observed late.
+ *
+ * All functions except ws_db_new, ws_db_peek and ws_db_free run on a pool
+ * thread, one at a time per database (the daemon guarantees it).
  */
 #ifndef WS_DB_H
 #define WS_DB_H
@@ -61,12 +74,22 @@
 #include "ws/layout.h"
 #include "ws/lz4f.h"
 #include "ws/times.h"
+#include "ws/wal.h"
 
 /* Closed shadow indexes a sync reports (a replica further behind needs a
  * new snapshot); a fast writer restarts the WAL several times a second. */
 #define WS_DB_MAXIDX 64
 
 struct ws_db;
+
+/* An observation of the wal-index: at time_us (read after the header),
+ * the WAL with these salts held mx_frame committed frames, so every
+ * commit ending at or before frame mx_frame of it was complete. */
+struct ws_db_seen {
+    int64_t time_us;
+    uint32_t salt1, salt2;
+    uint32_t mx_frame;
+};
 
 /* What the loop thread learns from one sync. */
 struct ws_db_state {
@@ -76,6 +99,7 @@ struct ws_db_state {
     uint32_t index;              /* current shadow index */
     uint64_t size;               /* committed bytes in that shadow file */
     int have_hdr;                /* the current shadow file exists */
+    uint32_t salt1, salt2;       /* its header's salts, when have_hdr */
     uint32_t page_size;
     /* Final sizes of closed shadow indexes still on disk. */
     uint32_t old_index[WS_DB_MAXIDX];
@@ -87,9 +111,9 @@ struct ws_db_state {
                                   * position (resume.h) */
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     uint64_t copied;             /* bytes added to the shadow */
-    /* The commits this sync copied, with the time it copied them (one
-     * reading per copy), all in generation gen; valid until the next
-     * sync. */
+    /* The commits this sync copied, each with its time (the earliest
+     * observation showing it published, else when the copy read it),
+     * all in generation gen; valid until the next sync. */
     const struct ws_tpoint *points;
     size_t npoints;
 };
@@ -101,7 +125,17 @@ struct ws_db_sync_opts {
     const char *new_gen;  /* non-NULL: start a new generation, this reason */
     int hold;             /* 1: copy nothing (spool full); frames wait in
                            * the -wal, pinned by the read lock */
+    /* Observations made before the sync started, oldest first; borrowed
+     * for the call (may be NULL). */
+    const struct ws_db_seen *seen;
+    size_t nseen;
 };
+
+/* Process-wide SQLite settings for walship's own connections, which
+ * read a page or two per transaction: page caches start empty rather
+ * than with 20 pages each.  Call before SQLite is first used (later calls
+ * change nothing). */
+void ws_db_configure(void);
 
 /* A handle for cfg's database (no I/O yet). */
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
@@ -123,6 +157,13 @@ int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
 /* Path of shadow index `index` of generation gen (malloc'd). */
 char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
                         uint32_t index);
+
+/* Read SQLite's wal-index header from the -shm into *out (wal.h), from
+ * the loop thread, even while a sync runs: it touches only a descriptor
+ * of its own, opened on first use and closed by ws_db_free.  WS_EIO when
+ * the -shm cannot be read, WS_EBUSY or WS_ECORRUPT as ws_walidx_decode
+ * (try again at the next change); *out is written only on WS_OK. */
+int ws_db_peek(struct ws_db *db, struct ws_walidx *out);
 
 /* Release the read transaction and close everything. */
 void ws_db_free(struct ws_db *db);
