@@ -5,7 +5,7 @@
 # ("file": DIR/file) and to S3 ("s3": prefix fixture-<DIR name>) at once,
 # with sync-interval 10ms, while wsload commits NTX 1-row transactions at
 # RATE tx/s: one snapshot plus about NTX WAL segments (across several WAL
-# indexes) on each.  Writes DIR/cfg.yml (both replicas; the same file
+# indexes) on each, topped up to at least NSEG_MIN (2000) segments.  Writes DIR/cfg.yml (both replicas; the same file
 # drives every tool's restore), DIR/seq (the last seq), DIR/mid_seq and
 # DIR/mid_time (RFC 3339, UTC, whole seconds: a point about half-way
 # through the segments, for point-in-time restore), DIR/nseg.
@@ -52,6 +52,15 @@ csv_last_seq "$dir/tx.csv" >"$dir/mid_seq"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$dir/mid_time"
 sleep 1.2
 "$TOOLS/wsload" "$dir/db" -rate "$rate" -count "$((ntx - half))" -log "$dir/tx.csv" 2>/dev/null
+# At least NSEG_MIN segments (default 2000): a loaded machine coalesces
+# some commits into one segment, so top up.
+nseg() { find "$dir/file" -name '*.wal.lz4' | wc -l; }
+k=0
+while [ "$(nseg)" -lt "${NSEG_MIN:-2000}" ] && [ $k -lt 20 ]; do
+	"$TOOLS/wsload" "$dir/db" -rate "$rate" -count 100 -log "$dir/tx.csv" 2>/dev/null
+	k=$((k + 1))
+done
+sleep 0.5
 csv_last_seq "$dir/tx.csv" >"$dir/seq"
 term_wait fx 600
 [ "$TERM_ST" = 0 ] || fail "walship exited $TERM_ST on SIGTERM"

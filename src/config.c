@@ -29,6 +29,7 @@
  * the values of non-secret fields are quoted.
  */
 #include "ws/config.h"
+#include "ws/resume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -754,7 +755,6 @@ static int at_line(int rc, const char *name, int line, struct ws_err *err)
 static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
                      const char *name, struct ws_err *err)
 {
-    const char *base;
     int rc = WS_OK;
 
     if (db->path == NULL && name != NULL)
@@ -764,9 +764,7 @@ static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
     if (rc == WS_OK && db->path != NULL && db->meta_path != NULL)
         rc = make_abs(&db->meta_path, err);
     else if (rc == WS_OK && db->path != NULL) {
-        base = strrchr(db->path, '/') + 1;
-        db->meta_path =
-            str("%.*s.%s-walship", (int)(base - db->path), db->path, base);
+        db->meta_path = ws_meta_path(db->path);
         rc = db->meta_path ? WS_OK : oom(err);
     }
     if (rc == WS_OK && db->min_checkpoint_page_count <= 0)

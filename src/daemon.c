@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,7 +26,32 @@
 #define BACKOFF_MAX_MS 30000
 #define STOP_RETRIES 3
 #define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
-#define SYNC_SPACING_MS 10 /* between copies while the -wal keeps changing */
+/*
+ * Change detection and pacing.  While the database is quiet, file events
+ * (inotify) on it and its -wal wake walship; a change makes it dirty, and
+ * the first one after a quiet period is copied at once, so that a lone
+ * commit ships without delay.  The event also makes the database
+ * "active": the watches are stopped and SQLite's wal-index header is read
+ * every TICK_MS instead (observe(): one pread), which tells which commits
+ * are published and when, and so gives every commit its time (db.h)
+ * without a wake-up per write.  After TICKS_QUIET ticks without a new
+ * commit the watches are put back, and one more copy picks up whatever
+ * was written meanwhile.  Copies are paced SYNC_SPACING_MS apart, plus
+ * one right before each upload (rep_ship), so that a segment holds all
+ * that was committed by then, and one as soon as the backlog reaches the
+ * checkpoint threshold.  Each copy costs a trip through the thread pool
+ * and a few system calls; a tick, one wake-up and one read.
+ */
+#define SYNC_SPACING_MS 250
+#define TICK_MS 20
+#define TICK_FIRST_MS 5 /* a lone commit is published within a few ms */
+#define TICKS_QUIET 3
+#define SEEN_MAX 1024 /* observations kept between two copies */
+#define SEG_READ (64 * 1024) /* shadow bytes read at a time for a segment */
+/* The poll fallback runs every monitor-interval while file events are
+ * unavailable or may have missed a replaced file, and this rarely while
+ * they work (it then only guards against lost events). */
+#define WATCHED_POLL_MS 15000
 #define TIMES_INTERVAL_MS 30000 /* commit times are shipped in batches, */
 #define TIMES_QUIET_MS 2000     /* or once writes pause this long */
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
@@ -87,9 +113,16 @@ struct rep {
 
 enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES };
 
+/* Observations of the wal-index (db.h), oldest first. */
+struct seen_list {
+    struct ws_db_seen *v;
+    size_t n, cap;
+};
+
 struct dbrep {
     struct daemon *dm;
     const struct ws_db_config *cfg;
+    char *wal_path;          /* cfg->path + "-wal" */
     struct ws_db *db;
     struct ws_db_state st;   /* the last completed sync */
     int syncing;
@@ -97,6 +130,7 @@ struct dbrep {
     int dirty;
     int stopping;
     int final_synced;
+    int job_final;           /* the sync in flight started after the signal */
     int done;
     int64_t next_sync_ms;
     const char *new_gen;     /* requested by a replica check */
@@ -114,6 +148,18 @@ struct dbrep {
     int64_t wal_mtime_ns;
     int64_t wal_size;
     int events_on;
+    int watch_ok;            /* both watches on the files now at the paths */
+    int active;              /* watches off, the tick follows the writes */
+    int quiet_ticks;         /* ticks since the last new commit */
+    int64_t tick_mtime_ns;   /* the -wal as the last tick saw it */
+    int64_t tick_size;
+    dev_t db_dev, wal_dev;   /* what the watches were put on */
+    ino_t db_ino, wal_ino;
+    uint64_t poll_ms;        /* the poll's current period */
+    int64_t sync_start_ms;   /* when the last sync started */
+    struct seen_list seen;   /* observations for the next sync */
+    struct seen_list seen_job; /* ...and those lent to the one in flight */
+    struct ws_db_seen last_seen;
 
     uv_work_t work;
     struct ws_db_sync_opts job_opts;
@@ -123,6 +169,7 @@ struct dbrep {
 
     uv_timer_t poll;
     uv_timer_t kick;
+    uv_timer_t tick;      /* reads the wal-index while active */
     uv_fs_event_t ev_wal;
     uv_fs_event_t ev_db;
     struct rep *reps;
@@ -272,6 +319,107 @@ static size_t times_ready(const struct rep *r)
     return n;
 }
 
+/* ---- wal-index observations ------------------------------------------ */
+
+/* Append x.  When full, keep the later of every two: the commits the
+ * dropped ones covered get a later time, never an earlier one. */
+static void seen_add(struct seen_list *l, const struct ws_db_seen *x)
+{
+    if (l->n == SEEN_MAX) {
+        for (size_t i = 0; i < l->n / 2; i++)
+            l->v[i] = l->v[2 * i + 1];
+        l->n /= 2;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct ws_db_seen *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return; /* those commits keep the time of their copy */
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *x;
+}
+
+static uint64_t shadow_frames(const struct dbrep *d)
+{
+    if (!d->st.have_hdr || d->st.size <= WS_WAL_HDR_SIZE)
+        return 0;
+    return (d->st.size - WS_WAL_HDR_SIZE) / ws_wal_frame_size(d->st.page_size);
+}
+
+/* Read SQLite's wal-index header and keep it when it shows new commits.
+ * 1 when it does, 0 when nothing changed, -1 when it cannot be read. */
+static int observe(struct dbrep *d)
+{
+    struct ws_walidx x;
+    struct ws_db_seen v;
+    const struct ws_db_seen *l = &d->last_seen;
+
+    if (!d->st.ready || ws_db_peek(d->db, &x) != WS_OK)
+        return -1;
+    v.time_us = ws_wall_us(); /* after the read, as db.h requires */
+    v.salt1 = x.salt1;
+    v.salt2 = x.salt2;
+    v.mx_frame = x.mx_frame;
+    if (v.mx_frame == l->mx_frame && v.salt1 == l->salt1 &&
+        v.salt2 == l->salt2)
+        return 0;
+    d->last_seen = v;
+    if (v.mx_frame == 0)
+        return 0; /* a restarted WAL: no commit yet */
+    seen_add(&d->seen, &v);
+    d->dirty = 1;
+    /* A backlog worth a checkpoint is copied now, not at the next pace:
+     * of this WAL, the frames past the shadow; of a restarted one, all. */
+    if (v.mx_frame >= (uint64_t)d->cfg->min_checkpoint_page_count +
+                          (v.salt1 == d->st.salt1 && v.salt2 == d->st.salt2
+                               ? shadow_frames(d)
+                               : 0))
+        d->next_sync_ms = 0;
+    return 1;
+}
+
+/* After a sync: forget the observations it has used up, that is those of
+ * an earlier WAL and those the shadow now covers.  What is left is newer
+ * than the shadow (or of the next WAL) and goes to the next sync. */
+static void seen_trim(struct dbrep *d, struct seen_list *l)
+{
+    uint64_t fs = ws_wal_frame_size(d->st.page_size);
+    size_t f = 0, i;
+
+#define CUR(v) ((v).salt1 == d->st.salt1 && (v).salt2 == d->st.salt2)
+    if (!d->st.have_hdr)
+        return;
+    while (f < l->n && !CUR(l->v[f]))
+        f++;
+    if (f == l->n)
+        return; /* none of this WAL: they may be of the next one */
+    for (i = f; i < l->n && CUR(l->v[i]) &&
+                WS_WAL_HDR_SIZE + (uint64_t)l->v[i].mx_frame * fs <=
+                    d->st.size;
+         i++)
+        ;
+#undef CUR
+    memmove(l->v, l->v + i, (l->n - i) * sizeof(*l->v));
+    l->n -= i;
+}
+
+/* The sync in flight is done with the observations lent to it: keep what
+ * it did not use, followed by those made meanwhile. */
+static void seen_return(struct dbrep *d)
+{
+    struct seen_list t;
+
+    seen_trim(d, &d->seen_job);
+    for (size_t i = 0; i < d->seen.n; i++)
+        seen_add(&d->seen_job, &d->seen.v[i]);
+    t = d->seen;
+    d->seen = d->seen_job;
+    d->seen_job = t;
+    d->seen_job.n = 0;
+}
+
 static void on_sync_work(uv_work_t *w)
 {
     struct dbrep *d = w->data;
@@ -290,9 +438,16 @@ static void on_sync_done(uv_work_t *w, int status)
     (void)status;
     d->syncing = 0;
     d->held = d->job_opts.hold;
+    if (s->exists)
+        d->st = *s;
+    seen_return(d);
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
+    if (s->resumed)
+        ws_info("sync: continuing the restored position db=%s "
+                "generation=%s index=%08x (the database is unchanged since "
+                "the restore)", d->cfg->path, s->gen, s->index);
     if (s->checkpoint)
         ws_debug("checkpoint db=%s mode=%s", d->cfg->path, s->checkpoint);
     if (d->job_rc == WS_ECORRUPT) {
@@ -310,23 +465,23 @@ static void on_sync_done(uv_work_t *w, int status)
         ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
                  d->job_err.msg);
     }
-    if (s->exists) {
-        d->st = *s;
+    if (s->exists)
         times_take(d, s);
-    }
     d->syncs++;
     if (s->copied > 0)
         d->last_copy_ms = ws_now_ms();
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + SYNC_SPACING_MS;
-    if (d->stopping) {
+    if (d->stopping && d->job_final) {
         /* The last sync is tried once; what it could not copy is lost to
-         * the replica, and the exit status says so. */
+         * the replica, and the exit status says so.  A sync that started
+         * before the signal is not it: a commit may have come after its
+         * copy (db_step starts the last one now). */
         d->final_synced = 1;
         if (d->job_rc != WS_OK && s->exists)
             d->dm->failed = 1;
     }
-    if (d->st.ready)
+    if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
     for (size_t i = 0; i < d->nreps; i++)
         rep_ship(&d->reps[i]);
@@ -338,8 +493,18 @@ static void on_sync_done(uv_work_t *w, int status)
 
 static void start_sync(struct dbrep *d)
 {
+    struct seen_list t = d->seen_job;
+
     d->syncing = 1;
     d->dirty = 0;
+    d->job_final = d->stopping;
+    d->sync_start_ms = ws_now_ms();
+    /* Lend the observations: new ones go to the other list meanwhile. */
+    d->seen_job = d->seen;
+    d->seen = t;
+    d->seen.n = 0;
+    d->job_opts.seen = d->seen_job.v;
+    d->job_opts.nseen = d->seen_job.n;
     d->job_opts.checkpoint = !d->stopping;
     d->job_opts.force_checkpoint = 0;
     d->job_opts.keep_from = keep_from(d);
@@ -365,6 +530,7 @@ static void start_sync(struct dbrep *d)
     if (uv_queue_work(&d->dm->loop, &d->work, on_sync_work,
                       on_sync_done) != 0) {
         d->syncing = 0;
+        seen_return(d);
         ws_error("sync error db=%s error=\"cannot queue work\"",
                  d->cfg->path);
     }
@@ -410,48 +576,163 @@ static void db_step(struct dbrep *d)
 
 /* ---- change detection -------------------------------------------------- */
 
+static int64_t mtime_ns(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
+static int same_file(const struct stat *sb, dev_t dev, ino_t ino)
+{
+    return sb->st_dev == dev && sb->st_ino == ino;
+}
+
+static void on_poll(uv_timer_t *t);
+
+/* Poll every monitor-interval unless both watches are known good. */
+static void poll_pace(struct dbrep *d)
+{
+    uint64_t ms = (uint64_t)d->cfg->monitor_interval_ms;
+
+    if (ms == 0 || d->stopping)
+        return; /* monitor-interval: 0 is events only */
+    if (d->watch_ok && ms < WATCHED_POLL_MS)
+        ms = WATCHED_POLL_MS;
+    if (ms == d->poll_ms)
+        return;
+    d->poll_ms = ms;
+    /* On a multiple of the period of the loop's clock: every database's
+     * poll then runs in the same wake-up. */
+    uv_timer_start(&d->poll, on_poll, ms - uv_now(&d->dm->loop) % ms, ms);
+}
+
+static void arm_events(struct dbrep *d);
+
+/* 1 when the -wal was written since the last call (its mtime or size
+ * moved): a commit may be on its way to the wal-index (SQLite syncs the
+ * -wal before it publishes). */
+static int wal_moved(struct dbrep *d)
+{
+    struct stat sb;
+
+    if (stat(d->wal_path, &sb) != 0 ||
+        (mtime_ns(&sb) == d->tick_mtime_ns && sb.st_size == d->tick_size))
+        return 0;
+    d->tick_mtime_ns = mtime_ns(&sb);
+    d->tick_size = sb.st_size;
+    return 1;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct dbrep *d = t->data;
+    int r = observe(d);
+
+    if (r > 0 || (r == 0 && wal_moved(d)))
+        d->quiet_ticks = 0;
+    if (r >= 0 && d->quiet_ticks++ < TICKS_QUIET) {
+        db_step(d);
+        return;
+    }
+    /* Quiet, or the wal-index cannot be read: back to file events.  What
+     * was written between the last tick and the watch has no event, and
+     * a commit seen by no tick has no time yet: one more copy, now. */
+    uv_timer_stop(&d->tick);
+    d->active = 0;
+    arm_events(d);
+    d->next_sync_ms = 0;
+    db_step(d);
+}
+
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
                         int status)
 {
     struct dbrep *d = h->data;
 
     (void)name;
-    (void)events;
-    (void)status;
+    if (status < 0 || (events & UV_RENAME)) {
+        /* The file may have gone: poll until arm_events puts the watch
+         * back on whatever is at the path. */
+        d->watch_ok = 0;
+        poll_pace(d);
+    }
     d->dirty = 1;
+    if (h == &d->ev_wal && !d->stopping && observe(d) >= 0) {
+        /* Writes are coming: follow them on the wal-index, not on
+         * events (the top of this section). */
+        uv_fs_event_stop(&d->ev_wal);
+        uv_fs_event_stop(&d->ev_db);
+        d->active = 1;
+        d->quiet_ticks = 0;
+        wal_moved(d);
+        uv_timer_start(&d->tick, on_tick, TICK_FIRST_MS, TICK_MS);
+    }
     db_step(d);
 }
 
-static void arm_events(struct dbrep *d)
+/* Watch one file; 1 when the watch is on the file now at path, whose
+ * stat is then in *sb. */
+static int watch(uv_fs_event_t *h, const char *path, struct stat *sb)
 {
-    char wal[4200];
-
-    if (d->events_on)
-        return;
-    d->events_on = 1;
-    snprintf(wal, sizeof(wal), "%s-wal", d->cfg->path);
-    if (uv_fs_event_start(&d->ev_db, on_fs_event, d->cfg->path, 0) != 0)
-        ws_debug("fs events unavailable db=%s", d->cfg->path);
-    if (uv_fs_event_start(&d->ev_wal, on_fs_event, wal, 0) != 0)
-        ws_debug("fs events unavailable wal=%s", wal);
+    uv_fs_event_stop(h);
+    /* Test hook: file events unavailable, as on some network file
+     * systems or past the inotify limits (tests/e2e/35). */
+    if (getenv("WALSHIP_TEST_NO_EVENTS") != NULL)
+        return 0;
+    /* stat first: if the file is replaced in between, the inodes differ
+     * at the next poll and the watch is put on again. */
+    if (stat(path, sb) != 0 ||
+        uv_fs_event_start(h, on_fs_event, path, 0) != 0) {
+        ws_debug("fs events unavailable path=%s", path);
+        return 0;
+    }
+    return 1;
 }
 
-/* The poll fallback: a cheap stat of the -wal file. */
+/* (Re)start both watches.  A change made while they were off had no
+ * event: once they are on, the database is dirty and the poll compares
+ * with the files as they are now.  Otherwise the poll goes on as it
+ * was, every monitor-interval. */
+static void arm_events(struct dbrep *d)
+{
+    struct stat db, wal;
+
+    d->events_on = 1;
+    d->watch_ok = watch(&d->ev_db, d->cfg->path, &db);
+    d->watch_ok &= watch(&d->ev_wal, d->wal_path, &wal);
+    if (d->watch_ok) {
+        d->db_dev = db.st_dev;
+        d->db_ino = db.st_ino;
+        d->wal_dev = wal.st_dev;
+        d->wal_ino = wal.st_ino;
+        d->wal_mtime_ns = mtime_ns(&wal);
+        d->wal_size = wal.st_size;
+        d->dirty = 1;
+    }
+    poll_pace(d);
+}
+
+/*
+ * The poll fallback: a cheap stat of the -wal (and of the database, when
+ * events are on, to notice a replaced file and watch the new one).
+ */
 static void on_poll(uv_timer_t *t)
 {
     struct dbrep *d = t->data;
-    char wal[4200];
-    struct stat sb;
+    struct stat sb, db;
+    int have_wal = stat(d->wal_path, &sb) == 0;
 
-    snprintf(wal, sizeof(wal), "%s-wal", d->cfg->path);
-    if (stat(wal, &sb) == 0) {
-        int64_t m = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
-                    sb.st_mtim.tv_nsec;
-        if (m != d->wal_mtime_ns || sb.st_size != d->wal_size)
+    if (have_wal) {
+        if (mtime_ns(&sb) != d->wal_mtime_ns || sb.st_size != d->wal_size)
             d->dirty = 1;
-        d->wal_mtime_ns = m;
+        d->wal_mtime_ns = mtime_ns(&sb);
         d->wal_size = sb.st_size;
     }
+    if (d->events_on && !d->active && !d->stopping &&
+        (!d->watch_ok || !have_wal ||
+         !same_file(&sb, d->wal_dev, d->wal_ino) ||
+         stat(d->cfg->path, &db) != 0 ||
+         !same_file(&db, d->db_dev, d->db_ino)))
+        arm_events(d);
     if (!d->st.ready)
         d->dirty = 1;
     db_step(d);
@@ -731,7 +1012,7 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
     struct ws_wal_hdr h;
     struct ws_lz4w *w;
     uint64_t off = r->job_start, fs;
-    size_t got;
+    size_t got, per = 0;
     int fd, rc;
 
     fd = open(r->job_path, O_RDONLY | O_CLOEXEC);
@@ -745,25 +1026,29 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
                         r->job_path);
     w = rc == WS_OK ? ws_lz4w_new(sink, sctx) : NULL;
     fs = rc == WS_OK ? ws_wal_frame_size(h.page_size) : 0;
-    if (rc == WS_OK && (w == NULL || (buf = malloc(fs)) == NULL))
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (rc == WS_OK) {
+        per = SEG_READ / fs ? SEG_READ / fs : 1;
+        if (w == NULL || (buf = malloc(per * fs)) == NULL)
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
     if (rc == WS_OK && off == 0) {
         rc = ws_lz4w_write(w, hb, sizeof(hb), err);
         off = WS_WAL_HDR_SIZE;
     }
     /* Whole frames, each carrying the header's salts (FORMAT.md 1.3). */
     while (rc == WS_OK && off < r->job_end) {
-        rc = ws_fs_pread(fd, buf, fs, off, &got, err);
-        if (rc != WS_OK)
-            break;
-        if (got != fs || ws_get_be32(buf + 8) != h.salt1 ||
-            ws_get_be32(buf + 12) != h.salt2)
-            rc = ws_err_set(err, WS_ECORRUPT, "replica salt mismatch: "
-                            "%s/%08x:%llu", r->job_gen, r->job_index,
-                            (unsigned long long)off);
-        else
-            rc = ws_lz4w_write(w, buf, fs, err);
-        off += fs;
+        size_t n = r->job_end - off < per * fs ? r->job_end - off : per * fs;
+        rc = ws_fs_pread(fd, buf, n, off, &got, err);
+        for (size_t k = 0; rc == WS_OK && k < n; k += fs)
+            if (got != n || n % fs != 0 ||
+                ws_get_be32(buf + k + 8) != h.salt1 ||
+                ws_get_be32(buf + k + 12) != h.salt2)
+                rc = ws_err_set(err, WS_ECORRUPT, "replica salt mismatch: "
+                                "%s/%08x:%llu", r->job_gen, r->job_index,
+                                (unsigned long long)(off + k));
+        if (rc == WS_OK)
+            rc = ws_lz4w_write(w, buf, n, err);
+        off += n;
     }
     if (rc == WS_OK)
         rc = ws_lz4w_finish(w, err);
@@ -1053,11 +1338,24 @@ static void rep_ship(struct rep *r)
     if ((!d->stopping && snapshot_due(r)) || rep_times(r, behind) ||
         !behind)
         return;
+    /* sync-interval batches the frames of the open index; a closed one
+     * cannot grow, and waiting on each would ship one index a period
+     * while the WAL restarts several times a second (db.c). */
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
-    if (!d->stopping && now < due) {
+    if (!d->stopping && now < due && r->index >= d->st.index) {
         rep_wake(r, due - now);
         return;
+    }
+    /* Copies are paced: ship what the -wal holds now, not what the last
+     * copy saw (on_sync_done calls back).  A snapshot holds copies back;
+     * ship what there is rather than wait for it. */
+    if (!d->stopping && d->dirty && d->sync_start_ms < due &&
+        !d->snapshotting) {
+        d->next_sync_ms = 0;
+        db_step(d);
+        if (d->syncing)
+            return;
     }
     start_segment(r);
 }
@@ -1283,6 +1581,7 @@ static void check_done(struct daemon *dm)
         struct dbrep *d = &dm->dbs[i];
         uv_close((uv_handle_t *)&d->poll, close_cb);
         uv_close((uv_handle_t *)&d->kick, close_cb);
+        uv_close((uv_handle_t *)&d->tick, close_cb);
         uv_close((uv_handle_t *)&d->ev_wal, close_cb);
         uv_close((uv_handle_t *)&d->ev_db, close_cb);
         for (size_t k = 0; k < d->nreps; k++) {
@@ -1306,6 +1605,7 @@ static void on_signal(uv_signal_t *h, int signum)
         d->stopping = 1;
         uv_timer_stop(&d->poll);
         uv_timer_stop(&d->kick);
+        uv_timer_stop(&d->tick);
         uv_fs_event_stop(&d->ev_wal);
         uv_fs_event_stop(&d->ev_db);
         for (size_t k = 0; k < d->nreps; k++) {
@@ -1329,9 +1629,15 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     d->cfg = c;
     uv_timer_init(&dm->loop, &d->poll);
     uv_timer_init(&dm->loop, &d->kick);
+    uv_timer_init(&dm->loop, &d->tick);
     uv_fs_event_init(&dm->loop, &d->ev_wal);
     uv_fs_event_init(&dm->loop, &d->ev_db);
-    d->poll.data = d->kick.data = d->ev_wal.data = d->ev_db.data = d;
+    d->poll.data = d->kick.data = d->tick.data = d;
+    d->ev_wal.data = d->ev_db.data = d;
+    d->wal_path = malloc(strlen(c->path) + 5);
+    if (d->wal_path == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    snprintf(d->wal_path, strlen(c->path) + 5, "%s-wal", c->path);
     rc = ws_db_new(c, &d->db, err);
     if (rc != WS_OK)
         return rc;
@@ -1366,9 +1672,7 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     }
     d->dirty = 1;
     ws_info("initialized db path=%s", c->path);
-    if (c->monitor_interval_ms > 0)
-        uv_timer_start(&d->poll, on_poll, (uint64_t)c->monitor_interval_ms,
-                       (uint64_t)c->monitor_interval_ms);
+    poll_pace(d);
     return WS_OK;
 }
 
@@ -1382,6 +1686,9 @@ static void teardown(struct daemon *dm)
             ws_tlist_free(&d->reps[k].tjob);
         }
         free(d->reps);
+        free(d->seen.v);
+        free(d->seen_job.v);
+        free(d->wal_path);
         ws_tlist_free(&d->tl);
         ws_db_free(d->db);
     }
@@ -1396,6 +1703,12 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
     memset(&dm, 0, sizeof(dm));
     dm.cfg = cfg;
     signal(SIGPIPE, SIG_IGN);
+    /* One malloc arena for every thread: glibc would give each pool
+     * thread its own, keeping what that thread frees (the buffers of a
+     * copy, an upload, a checkpoint) resident for it alone.  The threads
+     * allocate a few times per copy, so sharing costs nothing. */
+    mallopt(M_ARENA_MAX, 1);
+    ws_db_configure();
     if (uv_loop_init(&dm.loop) != 0)
         return ws_err_set(err, WS_EIO, "cannot start the event loop");
     dm.dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dm.dbs));

@@ -6,11 +6,13 @@
 #include "ws/db.h"
 #include "ws/fs.h"
 #include "ws/lz4f.h"
+#include "ws/resume.h"
 #include "ws/wal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define COPY_CHUNK (1024 * 1024)
+#define COPY_CHUNK (256 * 1024) /* largest read of the -wal */
+#define COPY_FIRST (64 * 1024)  /* first read, unless more is known */
 #define LOCK_TIMEOUT_MS 1000
-#define CKPT_GAP_MS 100     /* between walship's own checkpoints */
+#define LOCK_SPIN_MS 25     /* retrying without sleeping, per attempt */
+#define LOCK_CKPT_MS 50     /* waiting for another checkpoint, locked */
+#define CKPT_GAP_MS 100     /* between walship's locked checkpoints */
+#define CKPT_ROUNDS 8       /* unlocked backfill rounds before one */
+#define CKPT_TAIL_BYTES (4 * 1024 * 1024) /* left for the locked window */
 #define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
 
 struct ws_db {
@@ -29,7 +36,14 @@ struct ws_db {
     char *wal_path;
     char *meta;
     sqlite3 *rd;            /* holds the long read transaction */
-    sqlite3 *wr;            /* takes the write lock; truncates */
+    sqlite3 *rd2;           /* spare: takes the read over to move the mark */
+    sqlite3 *wr;            /* takes the write lock; checkpoints */
+    sqlite3 *ck;            /* reads the wal-index counts (NOOP) */
+    /* Where rd's read lock is (advance_safe): on a slot above 0 with a
+     * mark of at most mark_max (INT64_MAX: not known), or, when
+     * mark_zero, possibly on slot 0. */
+    int64_t mark_max;
+    int mark_zero;
     int db_fd;              /* long-lived read descriptor on the db */
     int wal_fd;
     int lock_fd;            /* flock on <meta>/lock */
@@ -45,11 +59,24 @@ struct ws_db {
     uint64_t size;          /* committed bytes in the shadow */
     uint32_t s[2];          /* checksum at `size` */
     int sealed;             /* current index complete */
+    int resumed;            /* init continued a restored position */
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
     int64_t last_ckpt_ms;
     uint8_t *buf;           /* COPY_CHUNK bytes */
     struct ws_tlist points; /* commits observed by the current sync */
     int64_t last_us;        /* their time never goes backwards */
+    const struct ws_db_seen *seen; /* the current sync's observations */
+    size_t nseen;
+    /* Closed shadow indexes (immutable) of generation old_gen: those
+     * below pruned are gone, old[] caches the sizes of the others. */
+    char old_gen[WS_GEN_LEN + 1];
+    uint32_t pruned;
+    uint32_t old_index[WS_DB_MAXIDX];
+    uint64_t old_size[WS_DB_MAXIDX];
+    int nold;
+    /* The loop thread's own (ws_db_peek): nothing else touches them. */
+    char *shm_path;
+    int shm_fd;
     int unsynced;           /* shadow bytes not yet fsynced */
     int64_t fsync_ms;
     int window_ms;          /* test hook: widen the checkpoint window */
@@ -112,11 +139,15 @@ static int query(struct ws_db *db, sqlite3 *c, const char *sql,
 
 /* ---- read transaction and write lock ---------------------------------- */
 
+/* Begin the long read on rd; where its lock lands is not known yet. */
 static int read_begin(struct ws_db *db, struct ws_err *err)
 {
     int64_t n;
-    int rc = exec(db, db->rd, "BEGIN", err);
+    int rc;
 
+    db->mark_max = INT64_MAX;
+    db->mark_zero = 0;
+    rc = exec(db, db->rd, "BEGIN", err);
     if (rc == WS_OK)
         rc = query(db, db->rd, "SELECT COUNT(*) FROM sqlite_schema", &n,
                    NULL, 0, err);
@@ -132,25 +163,43 @@ static void read_end(struct ws_db *db)
 /*
  * SQLite's default busy handler sleeps 1 ms, then 2, 5, 10 ... 100 ms
  * between tries; a writer that commits back to back takes the lock again
- * within microseconds and wins every time.  Polling every 100 us gives
- * walship a fair chance at the gap between two transactions.
+ * within microseconds and wins every time.  The gap between two of its
+ * transactions lasts some tens of microseconds: walship retries without
+ * sleeping (yielding the CPU) until arg, a deadline in ms.
  */
-static int busy_poll(void *arg, int n)
+static int busy_spin(void *arg, int n)
 {
-    (void)arg;
-    if ((int64_t)n * 100 >= (int64_t)LOCK_TIMEOUT_MS * 1000)
+    (void)n;
+    if (ws_now_ms() >= *(const int64_t *)arg)
         return 0;
-    usleep(100);
+    sched_yield();
     return 1;
 }
 
-static int lock_take(struct ws_db *db, struct ws_err *err)
+/* One attempt at the write lock, retrying for up to ms. */
+static int lock_try(struct ws_db *db, int64_t ms, struct ws_err *err)
 {
+    int64_t end = ws_now_ms() + ms;
     int rc;
 
-    sqlite3_busy_handler(db->wr, busy_poll, NULL);
+    sqlite3_busy_handler(db->wr, busy_spin, &end);
     rc = exec(db, db->wr, "BEGIN IMMEDIATE", err);
     sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+    return rc;
+}
+
+/* The write lock, or WS_EBUSY after LOCK_TIMEOUT_MS: spin for the first
+ * LOCK_SPIN_MS, which catches the first gap unless the CPU is short,
+ * then poll every 100 us. */
+static int lock_take(struct ws_db *db, struct ws_err *err)
+{
+    int64_t t0 = ws_now_ms();
+    int rc = lock_try(db, LOCK_SPIN_MS, err);
+
+    while (rc == WS_EBUSY && ws_now_ms() - t0 < LOCK_TIMEOUT_MS) {
+        usleep(100);
+        rc = lock_try(db, 0, err);
+    }
     return rc;
 }
 
@@ -253,31 +302,81 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
 }
 
 /*
+ * When a copy found the commit ending at byte `commit`: the first
+ * observation (db.h) at or after seen[*k] that covers it, when earlier
+ * than `now`, the time the copy read it; never before the last time given
+ * (the wall clock may step back; later is the safe side, see db.h).
+ */
+static int add_point(struct ws_db *db, uint64_t commit, size_t *k,
+                     int64_t now)
+{
+    uint64_t n = (commit - WS_WAL_HDR_SIZE) /
+                 ws_wal_frame_size(db->page_size);
+    struct ws_tpoint p = {db->index, WS_T_COMMIT, commit, now};
+
+    for (; *k < db->nseen; (*k)++) {
+        const struct ws_db_seen *v = &db->seen[*k];
+        if (v->salt1 == db->hdr.salt1 && v->salt2 == db->hdr.salt2 &&
+            v->mx_frame >= n) {
+            if (v->time_us < p.time_us)
+                p.time_us = v->time_us;
+            break;
+        }
+    }
+    if (p.time_us < db->last_us)
+        p.time_us = db->last_us;
+    db->last_us = p.time_us;
+    return ws_tlist_add(&db->points, &p);
+}
+
+/* Frames for the first read of a copy: up to the newest observed commit
+ * of this WAL, at least COPY_FIRST bytes, at most COPY_CHUNK.  Past the
+ * last commit the -wal usually holds stale frames of an earlier index
+ * (SQLite reuses the file from the start), so reading far ahead is
+ * wasted copying. */
+static size_t first_read(const struct ws_db *db, uint64_t fs)
+{
+    size_t max = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t n = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
+
+    for (size_t i = db->nseen; i > 0; i--) {
+        const struct ws_db_seen *v = &db->seen[i - 1];
+        uint64_t end = WS_WAL_HDR_SIZE + (uint64_t)v->mx_frame * fs;
+        if (v->salt1 != db->hdr.salt1 || v->salt2 != db->hdr.salt2)
+            continue;
+        if (end > db->size && (end - db->size) / fs + 1 > n)
+            n = (size_t)((end - db->size) / fs + 1);
+        break;
+    }
+    return n < max ? n : max;
+}
+
+/*
  * Copy valid committed frames of the real WAL, from db->size on, into the
  * shadow.  Frames are checked against the shadow header's salts and the
  * running checksum; copying stops at the first frame that is invalid or
- * incomplete, and the shadow keeps only whole transactions.
+ * incomplete, and the shadow keeps only whole transactions.  Each commit
+ * found is recorded with its time (add_point).
  */
 static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size);
     uint64_t off = db->size, commit = db->size;
     uint32_t s[2] = {db->s[0], db->s[1]}, cs[2] = {db->s[0], db->s[1]};
-    size_t per = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
-    size_t npoints = db->points.n;
-    struct ws_tpoint p = {db->index, WS_T_COMMIT, 0, ws_wall_us()};
+    size_t max = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t per = first_read(db, fs), npoints = db->points.n, seen = 0;
+    size_t step = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
     int rc = WS_OK, stop = 0;
-
-    if (p.time_us < db->last_us)
-        p.time_us = db->last_us; /* the wall clock stepped back */
-    db->last_us = p.time_us;
 
     while (!stop && rc == WS_OK) {
         size_t got, k;
+        int64_t now;
         rc = ws_fs_pread(db->wal_fd, db->buf, per * fs, off, &got, err);
         if (rc != WS_OK)
             return ws_err_wrap(err, "%s", db->wal_path);
-        for (k = 0; k + fs <= got; k += fs) {
+        /* After the read: every commit in it was complete by then. */
+        now = ws_wall_us();
+        for (k = 0; rc == WS_OK && k + fs <= got; k += fs) {
             const uint8_t *f = db->buf + k;
             if (!ws_wal_frame_valid(&db->hdr, f, s)) {
                 stop = 1;
@@ -287,16 +386,19 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
                 commit = off + k + fs;
                 cs[0] = s[0];
                 cs[1] = s[1];
-                p.offset = commit;
-                if (ws_tlist_add(&db->points, &p) != WS_OK)
+                if (add_point(db, commit, &seen, now) != WS_OK)
                     rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             }
         }
-        if (k > 0)
+        if (rc == WS_OK && k > 0)
             rc = ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err);
         off += k;
         if (got < per * fs)
             stop = 1;
+        /* Frames past the newest observation: read on from a small
+         * step, doubling. */
+        per = step;
+        step = step * 2 < max ? step * 2 : max;
     }
     if (rc == WS_OK && off != commit &&
         ftruncate(db->shadow_fd, (off_t)commit) != 0)
@@ -307,12 +409,13 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         db->points.n = npoints;
         return rc;
     }
+    /* New frames reopen a sealed index (db.h); none leave it complete. */
+    if (commit > db->size)
+        db->sealed = 0;
     *copied += commit - db->size;
     db->size = commit;
     db->s[0] = cs[0];
     db->s[1] = cs[1];
-    if (commit > WS_WAL_HDR_SIZE)
-        db->sealed = 0;
     return WS_OK;
 }
 
@@ -375,10 +478,11 @@ static int catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
             return rc;
     }
     /*
-     * Sealed, our read lock sits on slot 0, which blocks every backfill:
-     * at most one restart can have happened, and its salts may be fresh
-     * random ones (a writer whose connection never restarted the WAL
-     * itself picks new salts after another connection's TRUNCATE).
+     * Sealed, our read lock sits on slot 0, which blocks every backfill
+     * (or on a mark that forbids any restart): at most one restart can
+     * have happened, and its salts may be fresh random ones (a writer
+     * whose connection never restarted the WAL itself picks new salts
+     * after another connection's TRUNCATE).
      * Unsealed, each restart adds one to salt-1, so anything else means
      * more than one restart (the header's checkpoint sequence is kept per
      * connection and proves nothing).
@@ -563,6 +667,40 @@ static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
     return WS_OK;
 }
 
+/*
+ * A restore left its position here (resume.h).  When the marker names
+ * the shadow just opened and the database file is byte for byte what the
+ * restore wrote, that index is complete in the file: it is sealed, and a
+ * new -wal header is the next index.  A changed file needs a new
+ * generation; a marker about another shadow is stale and ignored.  The
+ * marker is used once.
+ */
+static int check_restored(struct ws_db *db, char *reason, size_t nreason,
+                          struct ws_err *err)
+{
+    struct ws_resume r;
+    char sum[WS_SHA256_HEX];
+    uint64_t size;
+    int rc = ws_resume_read(db->meta, &r, err);
+
+    if (rc == WS_ENOTFOUND)
+        return WS_OK;
+    if (rc == WS_OK && strcmp(r.gen, db->gen) == 0 && r.index == db->index &&
+        r.wal_size == db->size) {
+        rc = ws_resume_hash(db->db_fd, &size, sum, err);
+        if (rc != WS_OK)
+            return ws_err_wrap(err, "%s", db->cfg->path);
+        if (size != r.db_size || strcmp(sum, r.sha256) != 0) {
+            snprintf(reason, nreason, "database changed after it was "
+                     "restored");
+        } else {
+            db->sealed = 1;
+            db->resumed = 1;
+        }
+    }
+    return ws_resume_remove(db->meta, err);
+}
+
 /* Decide whether the generation on disk can be continued (FORMAT.md
  * 3.5); sets reason when it cannot. */
 static int verify_local(struct ws_db *db, char *reason, size_t nreason,
@@ -600,6 +738,8 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
         return WS_OK;
     }
     rc = open_shadow(db, reason, nreason, err);
+    if (rc == WS_OK && !reason[0])
+        rc = check_restored(db, reason, nreason, err);
     if (rc != WS_OK || reason[0])
         return rc;
     rc = ws_fs_pread(db->wal_fd, hb, sizeof(hb), 0, &got, err);
@@ -632,21 +772,253 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
 /* ---- checkpoints ------------------------------------------------------- */
 
 /*
- * The locked checkpoint (see db.h): with the write lock held, copy the
- * last frames, drop the read lock, PASSIVE, take the read lock again.
- * When the PASSIVE backfilled every frame the index is sealed, and a
- * TRUNCATE may be tried.  A busy write lock just skips this round.
+ * What SQLite's wal-index says now: the frames in the WAL (*log) and the
+ * frames backfilled into the database (*done), -1 when unknown.  A NOOP
+ * checkpoint on `ck`, which takes no lock and does no I/O.  (A SQLite
+ * older than 3.51 reads NOOP as PASSIVE: that backfills what it can, never
+ * past walship's read mark, and reports the same two counts.)
  */
-static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
-                      struct ws_err *err)
+static void wal_status(struct ws_db *db, int64_t *log, int64_t *done)
 {
-    uint64_t fs = ws_wal_frame_size(db->page_size), frames;
     int64_t r[3] = {-1, -1, -1};
+
+    if (query(db, db->ck, "PRAGMA wal_checkpoint(NOOP)", r, NULL, 0, NULL) !=
+        WS_OK)
+        r[1] = r[2] = -1;
+    *log = r[1];
+    *done = r[2];
+}
+
+static uint64_t shadow_frames(const struct ws_db *db)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size);
+
+    return db->have_hdr ? (db->size - WS_WAL_HDR_SIZE) / fs : 0;
+}
+
+/* Counts past what the shadow holds mean a frame walship never saw. */
+static int check_counts(struct ws_db *db, int64_t log, struct ws_err *err)
+{
+    uint64_t frames = shadow_frames(db);
+
+    if (log >= 0 && (uint64_t)log > frames)
+        return ws_err_set(err, WS_ECORRUPT,
+                          "checkpoint saw %lld frames, shadow has %llu",
+                          (long long)log, (unsigned long long)frames);
+    return WS_OK;
+}
+
+/*
+ * Past this many frames in the index, walship stops backfilling without
+ * the lock before a locked checkpoint and takes the lock: the locked
+ * PASSIVE then backfills whatever is left while the application waits,
+ * which bounds the -wal when the backfill cannot keep up with it.
+ */
+static int past_cap(const struct ws_db *db)
+{
+    uint64_t min = (uint64_t)db->cfg->min_checkpoint_page_count;
+
+    return shadow_frames(db) >= 4 * min;
+}
+
+/*
+ * Whether a read begun now is sure to take a slot above 0, that is, to
+ * find a frame not backfilled, so that ending the current read cannot
+ * let the WAL restart.  log and done are counts read just before.
+ *  - rd on a slot above 0 with a mark of at most mark_max: nothing can
+ *    be backfilled past that mark nor restarted while it is held, and
+ *    mxFrame only grows, so log > mark_max stays above nBackfill.
+ *  - rd possibly on slot 0 (begun with every frame backfilled, at F
+ *    frames): if it is on slot 0, nothing can be backfilled, and a
+ *    restart (nBackfill back to 0) needs nBackfill == mxFrame; if it is
+ *    on a slot above 0 its mark is F and nBackfill stays F.  Either way,
+ *    once done < log, nBackfill stays below mxFrame.
+ */
+static int advance_safe(const struct ws_db *db, int64_t log, int64_t done)
+{
+    if (log < 0 || done < 0 || done >= log)
+        return 0;
+    return db->mark_zero || log > db->mark_max;
+}
+
+/*
+ * Move walship's read mark to the end of the WAL without the write lock
+ * (when advance_safe): begin a read on the spare connection before
+ * ending the current one, so that one read of walship's, on a slot above
+ * 0, is held at every moment and the WAL cannot restart.  Every frame up
+ * to the new mark is copied before the old read ends, so SQLite, which
+ * never backfills past a held mark, backfills only copied frames: the
+ * database file never holds a page past the shadow's end.
+ */
+static int advance_mark(struct ws_db *db, struct ws_db_state *st,
+                        struct ws_err *err)
+{
+    sqlite3 *old = db->rd;
+    int64_t log = -1, done;
+    int rc;
+
+    db->rd = db->rd2;
+    db->rd2 = old;
+    rc = read_begin(db, err);
+    if (rc == WS_OK) {
+        /* The new mark is at most the mxFrame read after it began. */
+        wal_status(db, &log, &done);
+        rc = catch_up(db, &st->copied, err);
+    }
+    if (rc == WS_OK)
+        rc = check_counts(db, log, err);
+    if (rc != WS_OK || log < 0) {
+        read_end(db);
+        db->rd2 = db->rd;
+        db->rd = old; /* still held; where it sits is no longer known */
+        return rc;
+    }
+    sqlite3_exec(old, "ROLLBACK", NULL, NULL, NULL);
+    db->mark_max = log;
+    db->mark_zero = 0;
+    return WS_OK;
+}
+
+/*
+ * Start writing out the dirty pages of fd without waiting for them
+ * (Linux), so that the fsyncs inside the locked window find little left.
+ * Elsewhere those fsyncs do it all.
+ */
+static void start_writeback(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
+}
+
+/*
+ * One round of backfill without the write lock: move the read mark to
+ * the end of the WAL when that is safe; then, if more than
+ * CKPT_TAIL_BYTES of frames are not backfilled, run PASSIVE on `wr`
+ * outside any transaction while the application keeps committing (SQLite
+ * never backfills past a held read mark, and every frame below walship's
+ * is copied) and start writing the pages out.  An application with
+ * SQLite's autocheckpoint (the default) backfills up to walship's mark
+ * itself after each commit, outside the write lock, as it would with no
+ * replicator: walship then only moves the mark, and runs PASSIVE when
+ * frames are left behind.  Unless `may_backfill` (past the cap), walship
+ * neither backfills nor lets the application backfill a long tail
+ * inline: the locked window will.  *log and *done: the counts before,
+ * updated when walship backfilled, which sets *progress.
+ */
+static int unlocked_round(struct ws_db *db, int may_backfill, int64_t *log,
+                          int64_t *done, int *progress,
+                          struct ws_db_state *st, struct ws_err *err)
+{
+    int64_t tail = CKPT_TAIL_BYTES / (int64_t)ws_wal_frame_size(db->page_size);
+    int64_t r[3] = {-1, -1, -1};
+    int rc = WS_OK;
+
+    *progress = 0;
+    if (advance_safe(db, *log, *done) && (may_backfill || *log - *done <= tail))
+        rc = advance_mark(db, st, err);
+    if (rc != WS_OK || !may_backfill || *done < 0 || *log - *done <= tail)
+        return rc;
+    rc = query(db, db->wr, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
+               err);
+    if (rc != WS_OK || r[2] <= *done)
+        return rc;
+    *progress = 1;
+    start_writeback(db->db_fd);
+    wal_status(db, log, done);
+    return rc;
+}
+
+/*
+ * Take the write lock for a locked step.  A writer that commits flat out
+ * leaves a gap of some tens of microseconds between transactions, unless
+ * its autocheckpoint runs there: then the gap lasts as long as that
+ * checkpoint, which backfills up to walship's read mark.  So after each
+ * short attempt walship copies what was committed meanwhile and moves
+ * its mark to the end (and leaves the backfill to the application, which
+ * opens such gaps, unless the tail grows large), so that the locked step
+ * finds little to do.  The writes are only started here; the locked step
+ * fsyncs.  WS_EBUSY after LOCK_TIMEOUT_MS.
+ */
+static int lock_wait(struct ws_db *db, struct ws_db_state *st,
+                     struct ws_err *err)
+{
+    int64_t t0 = ws_now_ms(), log, done;
+    int rc = WS_OK, progress;
+
+    for (;;) {
+        rc = catch_up(db, &st->copied, err);
+        start_writeback(db->shadow_fd);
+        start_writeback(db->db_fd);
+        if (rc == WS_OK)
+            rc = lock_try(db, LOCK_SPIN_MS, err);
+        if (rc != WS_EBUSY || ws_now_ms() - t0 >= LOCK_TIMEOUT_MS)
+            return rc;
+        wal_status(db, &log, &done);
+        rc = unlocked_round(db, !past_cap(db), &log, &done, &progress, st,
+                            err);
+        if (rc != WS_OK)
+            return rc;
+    }
+}
+
+/*
+ * PASSIVE on rd inside the locked window.  SQLite's checkpoint lock may
+ * be held by the application's own checkpoint (its autocheckpoint runs
+ * after each commit, outside the write lock), and a PASSIVE then does
+ * nothing: retry every 100 us for up to LOCK_CKPT_MS.  That checkpoint
+ * cannot backfill past walship's last read mark, which the backfill
+ * rounds keep near the end of the WAL, so it ends soon.
+ */
+static int passive_locked(struct ws_db *db, int64_t *r, struct ws_err *err)
+{
+    int64_t t0 = ws_now_ms();
+    int rc;
+
+    for (;;) {
+        r[0] = r[1] = r[2] = -1;
+        rc = query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
+                   err);
+        if (rc != WS_OK || r[1] >= 0 || ws_now_ms() - t0 >= LOCK_CKPT_MS)
+            return rc;
+        usleep(100);
+    }
+}
+
+/*
+ * One step under the write lock, in which no frame can be committed and
+ * the WAL cannot restart: copy the last frames, fsync them, end the read
+ * transaction, run a PASSIVE checkpoint when `passive` (with no read mark
+ * of walship's in the way, it can backfill every frame, all of them
+ * copied), begin the read transaction again at the end of the WAL, and
+ * read the wal-index counts before letting go.  WS_EBUSY when the lock
+ * could not be taken.
+ *
+ * Those counts decide the seal, and where the new read sits.  While the
+ * lock is held mxFrame stays at the frames copied and nBackfill can only
+ * grow.  So if the counts show every frame backfilled, either SQLite saw
+ * that when the read began and put it on slot 0 (which blocks every
+ * backfill: at most one restart, of frames walship holds), or the read
+ * took a mark on a slot above 0 and another connection's checkpoint
+ * finished later (no restart at all until walship moves that mark, which
+ * it only does with a read on a slot above 0 or in this window, after
+ * copying).  Either way the index is complete and a new header can only
+ * be the next index.  If the counts show a frame not backfilled, it was
+ * not backfilled when the read began either, so the read is on a slot
+ * above 0, with a mark of at most mxFrame.  The PASSIVE's own result
+ * cannot tell this: the application's checkpoint may complete between it
+ * and the new read, which then lands on slot 0 while walship would think
+ * the index open.
+ */
+static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
+                       struct ws_err *err)
+{
+    int64_t r[3] = {-1, -1, -1}, log = -1, done = -1;
     int rc, rc2;
 
-    rc = lock_take(db, err);
-    if (rc == WS_EBUSY)
-        return WS_OK;
+    rc = lock_wait(db, st, err);
     if (rc != WS_OK)
         return rc;
     rc = catch_up(db, &st->copied, err);
@@ -659,27 +1031,83 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     window(db);
     read_end(db);
     window(db);
-    rc = query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r, NULL, 0,
-               err);
+    if (passive)
+        rc = passive_locked(db, r, err);
     window(db);
     rc2 = read_begin(db, rc == WS_OK ? err : NULL);
+    if (rc2 == WS_OK)
+        wal_status(db, &log, &done);
     lock_release(db);
     window(db);
     if (rc2 != WS_OK) {
         db->ready = 0;
         return rc == WS_OK ? rc2 : rc;
     }
+    if (rc == WS_OK)
+        rc = check_counts(db, log, err);
+    if (rc != WS_OK || log < 0 || done < 0)
+        return rc;
+    db->mark_max = log;
+    db->mark_zero = done == log;
+    if (done == log && (uint64_t)log == shadow_frames(db))
+        db->sealed = 1;
+    return WS_OK;
+}
+
+/*
+ * Unlocked rounds (db.h): at least one, which moves the read mark, then
+ * more while walship backfilled (the application did not), more than
+ * CKPT_TAIL_BYTES of frames are still not backfilled and fewer than
+ * `rounds` ran.  Before a locked window (`locked_next`) they also stop at
+ * the cap, and once a round no longer halves the tail (the writer adds
+ * about as much as a round backfills: the lock wait is better spent
+ * now); and when where rd's read lock sits is not known (after start-up)
+ * the mark first moves in a short locked step.
+ */
+static int backfill(struct ws_db *db, int rounds, int locked_next,
+                    struct ws_db_state *st, struct ws_err *err)
+{
+    int64_t tail = CKPT_TAIL_BYTES / (int64_t)ws_wal_frame_size(db->page_size);
+    int64_t log, done, last = INT64_MAX;
+    int rc = WS_OK, progress = 1;
+
+    wal_status(db, &log, &done);
+    if (locked_next && db->mark_max == INT64_MAX && !db->mark_zero &&
+        done >= 0 && log - done > tail) {
+        rc = locked_step(db, 0, st, err);
+        if (rc != WS_OK || db->sealed)
+            return rc;
+        wal_status(db, &log, &done);
+    }
+    for (int i = 0; i < rounds && rc == WS_OK; i++) {
+        int cap = locked_next && past_cap(db);
+        if (i > 0 && (!progress || cap || log - done <= tail ||
+                      (locked_next && log - done > last / 2)))
+            break;
+        last = log - done;
+        rc = unlocked_round(db, !cap, &log, &done, &progress, st, err);
+    }
+    return rc;
+}
+
+/*
+ * A locked checkpoint: backfill, then the locked window, which now has
+ * only a short tail to backfill.  When the index is sealed a TRUNCATE
+ * may be tried.  A busy write lock just skips this checkpoint.
+ */
+static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
+                      struct ws_err *err)
+{
+    int rc = backfill(db, CKPT_ROUNDS, 1, st, err);
+
+    if (rc == WS_OK && !db->sealed)
+        rc = locked_step(db, 1, st, err);
+    if (rc == WS_EBUSY)
+        return WS_OK;
     if (rc != WS_OK)
         return rc;
     db->last_ckpt_ms = ws_now_ms();
     st->checkpoint = "PASSIVE";
-    frames = db->have_hdr ? (db->size - WS_WAL_HDR_SIZE) / fs : 0;
-    if (r[1] >= 0 && (uint64_t)r[1] > frames)
-        return ws_err_set(err, WS_ECORRUPT,
-                          "checkpoint saw %lld frames, shadow has %llu",
-                          (long long)r[1], (unsigned long long)frames);
-    if (r[1] >= 0 && r[1] == r[2] && (uint64_t)r[1] == frames)
-        db->sealed = 1;
     if (db->sealed && truncate) {
         int64_t t[3] = {-1, -1, -1};
         sqlite3_busy_timeout(db->wr, 0);
@@ -692,11 +1120,24 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     return WS_OK;
 }
 
-static int want_checkpoint(struct ws_db *db, const struct ws_db_sync_opts *o,
-                           int *truncate)
+enum ckpt_want { CKPT_NONE, CKPT_BACKFILL, CKPT_LOCKED };
+
+/*
+ * The policy.  Past min-checkpoint-page-count frames walship seals the
+ * index with a locked checkpoint, at most one per CKPT_GAP_MS: the
+ * write lock is taken for a few milliseconds each time, and a writer
+ * that commits flat out restarts the WAL right after each seal, so the
+ * -wal stays near the frames written in CKPT_GAP_MS plus one checkpoint.
+ * Within the gap the WAL is only backfilled, without the lock, so that
+ * the next locked window finds little to do.
+ */
+static enum ckpt_want want_checkpoint(struct ws_db *db,
+                                      const struct ws_db_sync_opts *o,
+                                      int *truncate)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size), frames;
     const struct ws_db_config *c = db->cfg;
+    int gap;
     struct stat sb;
 
     *truncate = c->max_checkpoint_page_count > 0 &&
@@ -705,18 +1146,24 @@ static int want_checkpoint(struct ws_db *db, const struct ws_db_sync_opts *o,
                     WS_WAL_HDR_SIZE +
                         (uint64_t)c->max_checkpoint_page_count * fs;
     if (o->force_checkpoint)
-        return 1;
-    /* Copies run every few ms while the -wal changes; checkpoints (which
-     * take the write lock) keep their own pace. */
-    if (!db->have_hdr || ws_now_ms() - db->last_ckpt_ms < CKPT_GAP_MS)
-        return 0;
-    frames = (db->size - WS_WAL_HDR_SIZE) / fs;
+        return CKPT_LOCKED;
+    if (!db->have_hdr)
+        return CKPT_NONE;
+    /* Copies run every few ms while the -wal changes; locked checkpoints
+     * keep their own pace.  Too frequent, they also took the write lock
+     * up to 100 times a second when the WAL could not be fully
+     * backfilled. */
+    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS;
+    frames = shadow_frames(db);
     if (db->sealed)
-        return *truncate;
+        return gap && *truncate ? CKPT_LOCKED : CKPT_NONE;
     if (frames >= (uint64_t)c->min_checkpoint_page_count)
-        return 1;
-    return c->checkpoint_interval_ms > 0 && frames > 0 &&
-           ws_now_ms() - db->last_ckpt_ms >= c->checkpoint_interval_ms;
+        return gap ? CKPT_LOCKED : CKPT_BACKFILL;
+    return gap && c->checkpoint_interval_ms > 0 && frames > 0 &&
+                   ws_now_ms() - db->last_ckpt_ms >=
+                       c->checkpoint_interval_ms
+               ? CKPT_LOCKED
+               : CKPT_NONE;
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -734,9 +1181,14 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
         *c = NULL;
         return rc;
     }
+    /* walship's connections read a page or two per transaction and never
+     * write one: no 48 KiB lookaside each (touched at once), and a page
+     * cache of 2 (ws_db_configure: none preallocated). */
+    sqlite3_db_config(*c, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_busy_timeout(*c, busy_ms);
     sqlite3_file_control(*c, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-    return exec(db, *c, "PRAGMA wal_autocheckpoint = 0", err);
+    return exec(db, *c, "PRAGMA cache_size = 2; "
+                        "PRAGMA wal_autocheckpoint = 0", err);
 }
 
 static void close_conns(struct ws_db *db)
@@ -744,8 +1196,10 @@ static void close_conns(struct ws_db *db)
     read_end(db);
     lock_release(db);
     sqlite3_close(db->rd);
+    sqlite3_close(db->rd2);
     sqlite3_close(db->wr);
-    db->rd = db->wr = NULL;
+    sqlite3_close(db->ck);
+    db->rd = db->rd2 = db->wr = db->ck = NULL;
     if (db->wal_fd >= 0)
         close(db->wal_fd);
     db->wal_fd = -1;
@@ -791,6 +1245,10 @@ static int open_sqlite(struct ws_db *db, struct ws_err *err)
     rc = open_conn(db, &db->rd, 1000, err);
     if (rc == WS_OK)
         rc = open_conn(db, &db->wr, LOCK_TIMEOUT_MS, err);
+    if (rc == WS_OK)
+        rc = open_conn(db, &db->rd2, 1000, err);
+    if (rc == WS_OK)
+        rc = open_conn(db, &db->ck, LOCK_TIMEOUT_MS, err);
     if (rc == WS_OK)
         rc = query(db, db->rd, "PRAGMA journal_mode", NULL, mode,
                    sizeof(mode), err);
@@ -858,12 +1316,23 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
         return rc;
     }
     db->pending[0] = '\0';
+    st->resumed = !st->new_gen && db->resumed;
+    db->resumed = 0;
     db->ready = 1;
     db->last_ckpt_ms = ws_now_ms();
     return WS_OK;
 }
 
 /* ---- the public face ---------------------------------------------------- */
+
+void ws_db_configure(void)
+{
+    /* N = 0: no bulk allocation (SQLITE_DEFAULT_PCACHE_INITSZ, 20 pages,
+     * about 90 KiB with 4 KiB pages, malloc'd and touched at the first
+     * page read of each connection: two per database).  SQLITE_MISUSE
+     * once SQLite is initialised: nothing to do then. */
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
 
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
               struct ws_err *err)
@@ -874,10 +1343,13 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     db->cfg = cfg;
     db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
+    db->shm_fd = -1;
     db->wal_path = malloc(strlen(cfg->path) + 5);
+    db->shm_path = malloc(strlen(cfg->path) + 5);
     db->meta = strdup(cfg->meta_path);
     db->buf = malloc(COPY_CHUNK);
-    if (db->wal_path == NULL || db->meta == NULL || db->buf == NULL) {
+    if (db->wal_path == NULL || db->shm_path == NULL || db->meta == NULL ||
+        db->buf == NULL) {
         ws_db_free(db);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
@@ -886,44 +1358,73 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
             (int)strtol(getenv("WALSHIP_TEST_WINDOW_MS"), NULL, 10);
     memcpy(db->wal_path, cfg->path, strlen(cfg->path));
     memcpy(db->wal_path + strlen(cfg->path), "-wal", 5);
+    memcpy(db->shm_path, cfg->path, strlen(cfg->path));
+    memcpy(db->shm_path + strlen(cfg->path), "-shm", 5);
     *out = db;
     return WS_OK;
 }
 
+/* The size of closed shadow index i, from the cache or the file. */
+static int old_size(const struct ws_db *db, uint32_t i, uint64_t *sz)
+{
+    char *p;
+    int rc;
+
+    for (int k = 0; k < db->nold; k++)
+        if (db->old_index[k] == i) {
+            *sz = db->old_size[k];
+            return WS_OK;
+        }
+    p = ws_db_shadow_path(db, db->gen, i);
+    rc = p ? ws_fs_size(p, sz, NULL) : WS_ENOMEM;
+    free(p);
+    return rc;
+}
+
 /* Delete shadow files below keep_from; report the sizes of the closed
- * indexes that remain. */
+ * indexes that remain.  Runs after every copy, so it remembers what it
+ * deleted and the sizes it read instead of asking the disk again. */
 static void prune(struct ws_db *db, uint32_t keep_from,
                   struct ws_db_state *st)
 {
     uint32_t lo = db->index > WS_DB_MAXIDX ? db->index - WS_DB_MAXIDX : 0;
 
+    if (strcmp(db->old_gen, db->gen) != 0) {
+        memcpy(db->old_gen, db->gen, sizeof(db->old_gen));
+        db->pruned = 0;
+        db->nold = 0;
+    }
     /* Keep one index below the slowest replica, as Litestream does. */
     keep_from = keep_from > 0 ? keep_from - 1 : 0;
     if (keep_from > db->index)
         keep_from = db->index;
-    for (uint32_t i = lo; i < keep_from; i++) {
+    for (uint32_t i = lo > db->pruned ? lo : db->pruned; i < keep_from;
+         i++) {
         char *p = ws_db_shadow_path(db, db->gen, i);
         if (p)
             unlink(p);
         free(p);
     }
+    if (keep_from > db->pruned)
+        db->pruned = keep_from;
     for (uint32_t i = keep_from > lo ? keep_from : lo; i < db->index; i++) {
-        char *p = ws_db_shadow_path(db, db->gen, i);
         uint64_t sz;
-        if (p && ws_fs_size(p, &sz, NULL) == WS_OK &&
-            st->nold < WS_DB_MAXIDX) {
+        if (old_size(db, i, &sz) == WS_OK && st->nold < WS_DB_MAXIDX) {
             st->old_index[st->nold] = i;
             st->old_size[st->nold++] = sz;
         }
-        free(p);
     }
+    memcpy(db->old_index, st->old_index, sizeof(db->old_index));
+    memcpy(db->old_size, st->old_size, sizeof(db->old_size));
+    db->nold = st->nold;
 }
 
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err)
 {
+    enum ckpt_want want;
     struct stat sb;
-    int rc = WS_OK, truncate;
+    int rc = WS_OK, truncate = 0;
 
     memset(st, 0, sizeof(*st));
     db->points.n = 0;
@@ -932,6 +1433,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                                : ws_err_set(err, WS_EIO, "stat %s: %s",
                                             db->cfg->path, strerror(errno));
     st->exists = 1;
+    db->seen = o->seen;
+    db->nseen = o->seen ? o->nseen : 0;
     if (o->new_gen)
         snprintf(db->pending, sizeof(db->pending), "%s", o->new_gen);
     if (db->ready && db->pending[0])
@@ -940,9 +1443,13 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         rc = init(db, st, err);
     else if (!o->hold)
         rc = catch_up(db, &st->copied, err);
-    if (rc == WS_OK && o->checkpoint && !o->hold &&
-        want_checkpoint(db, o, &truncate))
+    want = rc == WS_OK && o->checkpoint && !o->hold
+               ? want_checkpoint(db, o, &truncate)
+               : CKPT_NONE;
+    if (want == CKPT_LOCKED)
         rc = checkpoint(db, truncate, st, err);
+    else if (want == CKPT_BACKFILL && st->copied > 0)
+        rc = backfill(db, 1, 0, st, err);
     if (rc == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
     if (rc == WS_OK && db->ready)
@@ -954,10 +1461,33 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     st->index = db->index;
     st->size = db->have_hdr ? db->size : 0;
     st->have_hdr = db->have_hdr;
+    st->salt1 = db->have_hdr ? db->hdr.salt1 : 0;
+    st->salt2 = db->have_hdr ? db->hdr.salt2 : 0;
     st->page_size = db->page_size;
     st->points = db->points.v;
     st->npoints = db->points.n;
+    db->seen = NULL; /* the caller's, valid only during this call */
+    db->nseen = 0;
     return rc;
+}
+
+int ws_db_peek(struct ws_db *db, struct ws_walidx *out)
+{
+    uint8_t b[WS_WALIDX_HDR_SIZE];
+    ssize_t n;
+
+    /* Opened once and kept: closing any descriptor on the -shm would drop
+     * the locks SQLite holds on it in this process (db.h). */
+    if (db->shm_fd < 0)
+        db->shm_fd = open(db->shm_path, O_RDONLY | O_CLOEXEC);
+    if (db->shm_fd < 0)
+        return WS_EIO;
+    /* pread, not mmap: SQLite may truncate the file when it rebuilds the
+     * wal-index, and a read past the end of a mapping is SIGBUS. */
+    n = pread(db->shm_fd, b, sizeof(b), 0);
+    if (n != (ssize_t)sizeof(b))
+        return WS_EIO;
+    return ws_walidx_decode(b, out);
 }
 
 int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
@@ -1006,7 +1536,10 @@ void ws_db_free(struct ws_db *db)
         close(db->db_fd);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
+    if (db->shm_fd >= 0)
+        close(db->shm_fd);
     free(db->wal_path);
+    free(db->shm_path);
     free(db->meta);
     free(db->buf);
     ws_tlist_free(&db->points);

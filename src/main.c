@@ -262,6 +262,8 @@ static int do_restore(const struct restore_args *a, const char *arg,
     setup_logging(cfg, a->verbose);
     if (o.output == NULL)
         o.output = db->path;
+    if (db->path != NULL && strcmp(o.output, db->path) == 0)
+        o.meta = db->meta_path;
     if (a->if_db && !a->list && access(o.output, F_OK) == 0) {
         ws_info("database already exists, skipping");
         ws_config_free(cfg);

@@ -137,6 +137,47 @@ int ws_wal_frame_valid(const struct ws_wal_hdr *h, const uint8_t *frame,
     return 1;
 }
 
+/* The wal-index header is in the host's byte order. */
+static int host_big(void)
+{
+    const uint16_t one = 1;
+    uint8_t b;
+
+    memcpy(&b, &one, 1);
+    return b == 0;
+}
+
+static uint32_t get_host32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return v;
+}
+
+int ws_walidx_decode(const uint8_t *b, struct ws_walidx *out)
+{
+    uint32_t s[2] = {0, 0};
+    uint16_t sz;
+
+    /* SQLite's walIndexTryHdr(): equal copies, isInit, checksum. */
+    if (memcmp(b, b + WS_WALIDX_HDR_SIZE / 2, WS_WALIDX_HDR_SIZE / 2) != 0)
+        return WS_EBUSY;
+    if (b[12] == 0)
+        return WS_ECORRUPT;
+    ws_wal_checksum(host_big(), b, 40, s);
+    if (s[0] != get_host32(b + 40) || s[1] != get_host32(b + 44))
+        return WS_ECORRUPT;
+    memcpy(&sz, b + 14, 2);
+    out->change = get_host32(b + 8);
+    out->page_size = (uint32_t)(sz & 0xfe00) + ((uint32_t)(sz & 1) << 16);
+    out->mx_frame = get_host32(b + 16);
+    /* Copied byte for byte from the WAL header, so big-endian. */
+    out->salt1 = ws_get_be32(b + 32);
+    out->salt2 = ws_get_be32(b + 36);
+    return WS_OK;
+}
+
 void ws_walv_init(struct ws_walv *v)
 {
     memset(v, 0, sizeof(*v));

@@ -9,10 +9,11 @@
  * flight or not, dirty or not), and each of its replicas another (its
  * shipped position, idle / busy / backing off).
  *
- * Changes are noticed through fs events on the -wal and database files,
- * with a stat() poll every monitor-interval as the fallback; they are
- * never relied on for correctness.  Syncs and uploads are paced by
- * sync-interval, but a commit after a quiet period ships at once.
+ * Changes are noticed through fs events on the -wal and database files
+ * and, while writes go on, by reading SQLite's wal-index header on a
+ * timer (daemon.c, "change detection"), with a stat() poll as the
+ * fallback.  Copies are paced, uploads follow sync-interval, but a commit
+ * after a quiet period ships at once.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit.
  */

@@ -2,24 +2,39 @@
  * db.h: one source database, its shadow WAL and its checkpoints.
  *
  * The engine keeps SQLite's WAL from restarting behind its back by
- * holding a read transaction on connection `rd` at all times.  While any
- * read lock is held, no checkpoint can backfill past its mark and no
- * writer can restart the WAL, unless the lock is on slot 0 (taken when
- * the WAL was fully backfilled), which blocks every backfill and so
- * allows at most one restart, of frames already backfilled.  So every
- * committed frame stays readable in the -wal file until walship has
- * copied it into the shadow WAL.
+ * holding a read transaction at all times.  While any read lock is held,
+ * no checkpoint can backfill past its mark and no writer can restart the
+ * WAL, unless the lock is on slot 0 (taken when the WAL was fully
+ * backfilled), which blocks every backfill and so allows at most one
+ * restart, of frames already backfilled.  So every committed frame stays
+ * readable in the -wal file until walship has copied it into the shadow
+ * WAL, and walship decides when the WAL restarts.
  *
- * walship's own checkpoint releases that lock only inside a window in
- * which connection `wr` holds SQLite's write lock (BEGIN IMMEDIATE, which
- * writes nothing): no transaction can commit while the last frames are
- * copied, the read lock is dropped, PRAGMA wal_checkpoint(PASSIVE) runs
- * and the read lock is taken again.  When that checkpoint backfilled
- * everything, the current index is "sealed": a new WAL header can only
- * mean the next index.  TRUNCATE is attempted only then, past the hard
- * size threshold, with a zero busy timeout: with the read lock on slot 0
- * it can succeed only when there is nothing new to backfill, so it never
- * discards an uncopied frame.  walship never runs RESTART or FULL.
+ * Backfill needs no write lock.  walship moves its read mark to the end
+ * of the WAL by beginning a read on a spare connection before ending the
+ * current one, only when SQLite is sure to put the new read on a slot
+ * above 0 (a frame is not backfilled and cannot become so while the old
+ * read is held), and copies every frame below the new mark before the
+ * old read ends.  PRAGMA wal_checkpoint(PASSIVE) then runs on connection
+ * `wr` outside any transaction while the application keeps committing:
+ * it backfills only copied frames (the database file never holds a page
+ * past the shadow's end) and the WAL cannot restart.
+ *
+ * Only a seal takes the write lock, for a short window in which `wr`
+ * holds it (BEGIN IMMEDIATE, which writes nothing): no transaction can
+ * commit while the last frames are copied and fsynced, the read lock is
+ * dropped, PASSIVE backfills the small tail left, the read lock is taken
+ * again and the wal-index counts are read (a NOOP checkpoint on
+ * connection `ck`).  When they show every frame backfilled, the new read
+ * is on slot 0 or on a mark no restart can pass before walship moves it,
+ * so the current index is "sealed": a new WAL header can only mean the
+ * next index, which the application's next writer starts.  (PASSIVE's
+ * own result cannot tell: the application's checkpoint may complete
+ * between the two.)  A seal lasts until a new frame is copied.  TRUNCATE
+ * is attempted only then, past the hard size threshold, with a zero busy
+ * timeout: with the read lock on slot 0 it can succeed only when there
+ * is nothing new to backfill, so it never discards an uncopied frame.
+ * walship never runs RESTART or FULL.
  *
  * Whenever continuity cannot be proven (start-up after downtime, a
  * header that changed without a seal, a shadow that does not match), the
@@ -29,11 +44,25 @@
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
+ *     restored                       left by a restore (resume.h)
  * A shadow file is a byte copy of one WAL index: the header plus
  * committed frames only.
  *
- * All functions except ws_db_new/ws_db_free run on a pool thread, one at
- * a time per database (the daemon guarantees it).
+ * Commit times (times.h).  A copy records each commit it finds with the
+ * time it read it, but copies run only every so often (daemon.c), while
+ * SQLite publishes each commit in its wal-index (wal.h) as soon as its
+ * frames are written.  So the loop thread reads that header at every
+ * change of the -wal (ws_db_peek: one pread) and hands what it saw to the
+ * next sync; a commit then gets the time of the first observation that
+ * shows it published, when that is earlier than its copy.  Both times are
+ * read after the fact they stand for, so a recorded time is never earlier
+ * than the commit: the safe side for restore-to-T, which includes only
+ * commits recorded at or before T, so a transaction that committed after
+ * T is never restored, while one committed just before T may be left out
+ * when it was observed late.
+ *
+ * All functions except ws_db_new, ws_db_peek and ws_db_free run on a pool
+ * thread, one at a time per database (the daemon guarantees it).
  */
 #ifndef WS_DB_H
 #define WS_DB_H
@@ -45,10 +74,22 @@
 #include "ws/layout.h"
 #include "ws/lz4f.h"
 #include "ws/times.h"
+#include "ws/wal.h"
 
-#define WS_DB_MAXIDX 8
+/* Closed shadow indexes a sync reports (a replica further behind needs a
+ * new snapshot); a fast writer restarts the WAL several times a second. */
+#define WS_DB_MAXIDX 64
 
 struct ws_db;
+
+/* An observation of the wal-index: at time_us (read after the header),
+ * the WAL with these salts held mx_frame committed frames, so every
+ * commit ending at or before frame mx_frame of it was complete. */
+struct ws_db_seen {
+    int64_t time_us;
+    uint32_t salt1, salt2;
+    uint32_t mx_frame;
+};
 
 /* What the loop thread learns from one sync. */
 struct ws_db_state {
@@ -58,6 +99,7 @@ struct ws_db_state {
     uint32_t index;              /* current shadow index */
     uint64_t size;               /* committed bytes in that shadow file */
     int have_hdr;                /* the current shadow file exists */
+    uint32_t salt1, salt2;       /* its header's salts, when have_hdr */
     uint32_t page_size;
     /* Final sizes of closed shadow indexes still on disk. */
     uint32_t old_index[WS_DB_MAXIDX];
@@ -65,11 +107,13 @@ struct ws_db_state {
     int nold;
     int new_gen;                 /* this sync started a generation */
     char reason[WS_ERR_MSG];     /* why, when new_gen */
+    int resumed;                 /* this sync continued a restored
+                                  * position (resume.h) */
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     uint64_t copied;             /* bytes added to the shadow */
-    /* The commits this sync copied, with the time it copied them (one
-     * reading per copy), all in generation gen; valid until the next
-     * sync. */
+    /* The commits this sync copied, each with its time (the earliest
+     * observation showing it published, else when the copy read it),
+     * all in generation gen; valid until the next sync. */
     const struct ws_tpoint *points;
     size_t npoints;
 };
@@ -81,7 +125,17 @@ struct ws_db_sync_opts {
     const char *new_gen;  /* non-NULL: start a new generation, this reason */
     int hold;             /* 1: copy nothing (spool full); frames wait in
                            * the -wal, pinned by the read lock */
+    /* Observations made before the sync started, oldest first; borrowed
+     * for the call (may be NULL). */
+    const struct ws_db_seen *seen;
+    size_t nseen;
 };
+
+/* Process-wide SQLite settings for walship's own connections, which
+ * read a page or two per transaction: page caches start empty rather
+ * than with 20 pages each.  Call before SQLite is first used (later calls
+ * change nothing). */
+void ws_db_configure(void);
 
 /* A handle for cfg's database (no I/O yet). */
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
@@ -103,6 +157,13 @@ int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
 /* Path of shadow index `index` of generation gen (malloc'd). */
 char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
                         uint32_t index);
+
+/* Read SQLite's wal-index header from the -shm into *out (wal.h), from
+ * the loop thread, even while a sync runs: it touches only a descriptor
+ * of its own, opened on first use and closed by ws_db_free.  WS_EIO when
+ * the -shm cannot be read, WS_EBUSY or WS_ECORRUPT as ws_walidx_decode
+ * (try again at the next change); *out is written only on WS_OK. */
+int ws_db_peek(struct ws_db *db, struct ws_walidx *out);
 
 /* Release the read transaction and close everything. */
 void ws_db_free(struct ws_db *db);

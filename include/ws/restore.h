@@ -28,6 +28,7 @@
 
 struct ws_restore_opts {
     const char *output;      /* target path; must not exist */
+    const char *meta;        /* its meta dir (resume.h), NULL: default */
     const char *generation;  /* restore this generation, or NULL */
     int has_time;            /* -timestamp */
     int64_t time_us;

@@ -4,8 +4,10 @@
  *
  * Litestream v0.3 knows an object's time only from its listing (upload
  * time, one-second resolution on S3).  walship also records, for every
- * transaction, when it observed the commit: the moment it copied the
- * commit frame into the shadow WAL, in microseconds since the epoch.
+ * transaction, when it observed the commit, in microseconds since the
+ * epoch: when it saw SQLite publish it in the wal-index, or when it
+ * copied its frames into the shadow WAL, whichever came first; never
+ * before the commit (db.h).
  * Records are batched into objects stored beside the data:
  *
  *     generations/<gen>/walship/times/<I>_<O>_<T>-<J>_<N>.times.lz4

@@ -87,6 +87,33 @@ uint64_t ws_wal_align(uint64_t off, uint32_t page_size);
 int ws_wal_frame_valid(const struct ws_wal_hdr *h, const uint8_t *frame,
                        uint32_t s[2]);
 
+/*
+ * The wal-index header: the -shm file (https://sqlite.org/walformat.html,
+ * "the wal-index header") begins with two copies of a 48-byte header, in
+ * the host's byte order.  A writer updates it only after a commit's
+ * frames are in the -wal (and synced, when synchronous asks for it):
+ * copy 2 first, then copy 1, so a reader that reads copy 1, then copy 2,
+ * and finds them equal, initialised and with a valid checksum over their
+ * first 40 bytes has a consistent header.  mx_frame then counts the
+ * committed frames of the WAL whose header holds the same salts (a
+ * restart changes the salts here before writing the new WAL header).
+ */
+#define WS_WALIDX_HDR_SIZE 96 /* both copies */
+
+struct ws_walidx {
+    uint32_t change;     /* iChange: bumped by every transaction */
+    uint32_t page_size;  /* decoded: 65536 stays 65536 */
+    uint32_t mx_frame;   /* committed frames in the WAL */
+    uint32_t salt1;      /* the WAL header's salts, as ws_wal_hdr has */
+    uint32_t salt2;      /* them */
+};
+
+/* Decode b[0..WS_WALIDX_HDR_SIZE).  WS_EBUSY when the copies differ (a
+ * writer was between them: read again later); WS_ECORRUPT when the
+ * header is uninitialised or fails its checksum.  *out is written only
+ * on WS_OK. */
+int ws_walidx_decode(const uint8_t *b, struct ws_walidx *out);
+
 /* Incremental verifier for one WAL index. */
 struct ws_walv {
     struct ws_wal_hdr hdr;

@@ -4,7 +4,7 @@
 # trip under writes, a restart that continues the generation, no requests
 # at all while idle, Litestream v0.3.13 in both directions, injected
 # faults, a server outage under writes, and a wrong secret.  Multipart
-# snapshots: 98-s3-multipart.sh.
+# snapshots: 95-s3-multipart.sh.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/s3/lib.sh"

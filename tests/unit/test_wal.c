@@ -2,10 +2,14 @@
  * test_wal.c: WAL header and frame decoding, the checksum (FORMAT.md 2.3
  * vectors, from Litestream's TestChecksum), and the chain verifier,
  * including every truncation and every one-byte corruption of a valid
- * two-transaction WAL.
+ * two-transaction WAL; and the wal-index header of a -shm that SQLite
+ * itself wrote, with every one-byte change of it rejected.
  */
 #include "check.h"
 #include "ws/wal.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
 
 static const uint8_t hdr24[24] = {
     0x37, 0x7f, 0x06, 0x82, 0x00, 0x2d, 0xe2, 0x18, 0x00, 0x00, 0x10, 0x00,
@@ -202,6 +206,90 @@ TEST(verifier_names_the_frame)
     ASSERT_STR_CONTAINS(err.msg, "checksum chain broken");
 }
 
+/* A database in WAL mode with 3 committed transactions (no checkpoint):
+ * returns the -shm's first 96 bytes and the -wal's header in b, h. */
+static void real_shm(uint8_t *b, struct ws_wal_hdr *h, uint64_t *walsize)
+{
+    char dir[] = "/tmp/ws-wal-XXXXXX", path[64], side[80];
+    uint8_t hb[WS_WAL_HDR_SIZE];
+    sqlite3 *c;
+    int fd;
+
+    ASSERT(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/db", dir);
+    ASSERT_EQ(sqlite3_open(path, &c), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(c, "PRAGMA journal_mode=wal;"
+                              "PRAGMA wal_autocheckpoint=0;"
+                              "CREATE TABLE t(x);"
+                              "INSERT INTO t VALUES(randomblob(5000));"
+                              "INSERT INTO t VALUES(1);",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    fd = open(side, O_RDONLY);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(pread(fd, b, WS_WALIDX_HDR_SIZE, 0), WS_WALIDX_HDR_SIZE);
+    close(fd);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    fd = open(side, O_RDONLY);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(pread(fd, hb, sizeof(hb), 0), (ssize_t)sizeof(hb));
+    ASSERT_EQ(ws_wal_decode_hdr(hb, h, NULL), WS_OK);
+    *walsize = (uint64_t)lseek(fd, 0, SEEK_END);
+    close(fd);
+    sqlite3_close(c);
+    /* Closing the last connection removed the -wal and -shm. */
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST(walidx_of_a_real_shm)
+{
+    uint8_t b[WS_WALIDX_HDR_SIZE];
+    struct ws_wal_hdr h;
+    struct ws_walidx x;
+    uint64_t size;
+
+    real_shm(b, &h, &size);
+    ASSERT_EQ(ws_walidx_decode(b, &x), WS_OK);
+    ASSERT_EQ(x.page_size, h.page_size);
+    ASSERT_UEQ(x.salt1, h.salt1);
+    ASSERT_UEQ(x.salt2, h.salt2);
+    /* Every frame is committed: the last transaction ends the file. */
+    ASSERT_EQ(WS_WAL_HDR_SIZE + x.mx_frame * ws_wal_frame_size(h.page_size),
+              size);
+    ASSERT(x.mx_frame >= 3);
+}
+
+TEST(walidx_rejects_torn_and_damaged_headers)
+{
+    uint8_t b[WS_WALIDX_HDR_SIZE];
+    struct ws_walidx x = {0};
+    struct ws_wal_hdr h;
+    uint64_t size;
+
+    real_shm(b, &h, &size);
+    /* A writer between the two copies: read again. */
+    for (size_t k = 0; k < WS_WALIDX_HDR_SIZE; k++) {
+        b[k] ^= 0x40;
+        if (ws_walidx_decode(b, &x) != WS_EBUSY)
+            CHECK_FAIL("one copy changed at byte %zu not seen as torn", k);
+        b[k] ^= 0x40;
+    }
+    /* Both copies changed alike: the checksum (or isInit) refuses it. */
+    for (size_t k = 0; k < WS_WALIDX_HDR_SIZE / 2; k++) {
+        b[k] ^= 0x01;
+        b[k + WS_WALIDX_HDR_SIZE / 2] ^= 0x01;
+        if (ws_walidx_decode(b, &x) != WS_ECORRUPT)
+            CHECK_FAIL("both copies changed at byte %zu accepted", k);
+        b[k] ^= 0x01;
+        b[k + WS_WALIDX_HDR_SIZE / 2] ^= 0x01;
+    }
+    ASSERT_EQ(x.mx_frame, 0); /* never written on failure */
+    memset(b, 0, sizeof(b));
+    ASSERT_EQ(ws_walidx_decode(b, &x), WS_ECORRUPT);
+}
+
 #define LIST(X)                                                             \
     X(header_checksum_vector)                                               \
     X(frame_checksum_vector)                                                \
@@ -210,6 +298,8 @@ TEST(verifier_names_the_frame)
     X(verifier_accepts_both_magics_and_any_split)                          \
     X(verifier_rejects_every_truncation)                                    \
     X(verifier_rejects_every_byte_flip)                                     \
-    X(verifier_names_the_frame)
+    X(verifier_names_the_frame)                                             \
+    X(walidx_of_a_real_shm)                                                 \
+    X(walidx_rejects_torn_and_damaged_headers)
 
 TEST_MAIN("wal", LIST)

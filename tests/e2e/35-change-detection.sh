@@ -1,0 +1,68 @@
+#!/bin/sh
+# Change detection (daemon.c), each way alone: file events, the timer
+# that follows a busy writer on SQLite's wal-index, and the poll
+# fallback.  A database created after walship started is picked up by
+# the poll; with file events unavailable (the WALSHIP_TEST_NO_EVENTS
+# hook) the poll alone ships every commit; with monitor-interval 0 the
+# events and the timer alone do, for a writer slow enough (8 tx/s) that
+# around every commit the watches go off, the timer runs and goes quiet
+# (60 ms) and the watches come back.  Each time the replica must reach
+# the writer's last commit while walship runs, with no later write to
+# help.
+# On the replica backend WS_REPLICA picks (tests/lib.sh).
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_walship
+need_tools
+need_replica
+
+# config NAME MONITOR_INTERVAL: a config replicating $T/NAME.db.
+config() {
+	cat >"$T/$1.yml" <<YML
+dbs:
+  - path: $T/$1.db
+    monitor-interval: $2
+    replicas:
+      - name: r
+$(replica_yaml "$1" 8)
+        sync-interval: 200ms
+YML
+}
+
+# shipped NAME: the writer's last commit reaches the replica, walship
+# still running; then a clean stop.
+shipped() {
+	wait_bg "w$1" 30 || fail "$1: writer exited $?"
+	_n=$(csv_last_seq "$T/$1.csv")
+	[ "$_n" -ge 20 ] || fail "$1: the writer committed only $_n"
+	_u=$(replica_url "$1")
+	wait_for '[ "$(probe_seq "$WALSHIP" "'"$_u"'")" -eq '"$_n"' ]' 10 ||
+		fail "$1: commit $_n never reached the replica"
+	bg_running "$1" || fail "$1: walship exited"
+	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
+}
+
+# The database does not exist yet: only the poll can notice it.
+config late 1s
+start_bg late "$WALSHIP" replicate -config "$T/late.yml"
+wait_for 'log_has late "initialized db"' 10
+sleep 1.5
+[ ! -e "$T/late.db" ] || fail "late.db exists too early"
+start_writer wlate "$T/late.db" "$T/late.csv" -rate 50 -duration 2
+shipped late
+
+# No file events: the poll alone.
+config poll 200ms
+WALSHIP_TEST_NO_EVENTS=1 start_bg poll "$WALSHIP" replicate \
+	-config "$T/poll.yml"
+start_writer wpoll "$T/poll.db" "$T/poll.csv" -rate 50 -duration 2
+shipped poll
+
+# No poll: events and the wal-index timer alone, in and out of "active".
+config events 0s
+start_writer wevents "$T/events.db" "$T/events.csv" -count 5 -rate 0
+wait_bg wevents 10 || fail "events: first writer exited $?"
+start_bg events "$WALSHIP" replicate -config "$T/events.yml"
+wait_for 'log_has events "snapshot written"' 10
+start_writer wevents "$T/events.db" "$T/events.csv" -rate 8 -duration 3
+shipped events

@@ -1,0 +1,111 @@
+#!/bin/sh
+# A restore of the newest state carries its position over (Litestream
+# #393): `replicate` on the restored database continues the generation
+# without a new snapshot, and the replica then restores to everything
+# written to the restored database.  A restored database changed before
+# replicate starts, or a replica that moved on since the restore, get a
+# new generation instead.  An older state (-index, -timestamp) carries
+# nothing.  On the replica backend WS_REPLICA picks (tests/lib.sh).
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_walship
+need_tools
+need_replica
+
+url=$(replica_url replica)
+nsnaps() {
+	replica_files "$url" "generations/$1/snapshots/" | grep -c . || true
+}
+
+# A stream with a few WAL indexes (the writer's TRUNCATE checkpoints).
+start_writer writer "$T/a.db" "$T/tx.csv" -rate 150 -count 300 -size 16384
+start_bg w1 "$WALSHIP" replicate "$T/a.db" "$url"
+wait_bg writer 30 || fail "writer exited $?"
+n=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+stop_bg w1 || fail "walship exited $? on SIGTERM"
+gen=$(replica_gens "$url")
+[ "$(echo "$gen" | grep -c .)" -eq 1 ] || fail "expected one generation: $gen"
+snaps=$(nsnaps "$gen")
+
+# 1. The newest state: the meta dir comes with it.
+"$WALSHIP" restore -o "$T/b.db" "$url" 2>"$T/r1.log" ||
+	fail "restore: $(cat "$T/r1.log")"
+grep -q 'position carried over' "$T/r1.log" ||
+	fail "no position carried over: $(cat "$T/r1.log")"
+[ "$(cat "$T/.b.db-walship/generation")" = "$gen" ] ||
+	fail "meta dir generation: $(cat "$T/.b.db-walship/generation")"
+[ -f "$T/.b.db-walship/restored" ] || fail "no restore marker"
+
+# The application is already writing when walship starts (its WAL holds
+# every frame: a clean close would have checkpointed them into the file,
+# and then the file is no longer the one restored).
+cp "$T/tx.csv" "$T/b.csv"
+start_writer wb "$T/b.db" "$T/b.csv" -rate 100 -count 250 -size 16384 \
+	-autocheckpoint 0
+wait_for '[ "$(csv_last_seq "$T/b.csv")" -ge $((n + 30)) ]' 10
+start_bg w2 "$WALSHIP" replicate "$T/b.db" "$url"
+wait_for "log_has w2 'replica position'" 15
+log_has w2 'continuing the restored position' ||
+	fail "w2 did not continue: $(grep -E 'generation|position' "$T/w2.log")"
+wait_bg wb 30 || fail "writer exited $?"
+n2=$(csv_last_seq "$T/b.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n2"' ]' 15
+stop_bg w2 || fail "walship exited $? on SIGTERM"
+log_has w2 'new generation' && fail "w2 started a new generation"
+[ -e "$T/.b.db-walship/restored" ] && fail "the marker was not used up"
+[ "$(replica_gens "$url")" = "$gen" ] ||
+	fail "more than one generation: $(replica_gens "$url")"
+[ "$(nsnaps "$gen")" -eq "$snaps" ] ||
+	fail "replicate took a new snapshot ($(nsnaps "$gen") != $snaps)"
+"$WALSHIP" restore -o "$T/b2.db" "$url"
+assert_restored "$T/b2.db" "$n2" "$T/b.csv"
+assert_equal "$T/b.db" "$T/b2.db"
+
+# 2. A restored file changed before replicate: a new generation, which
+# then holds the changed database.
+"$WALSHIP" restore -o "$T/c.db" "$url" 2>"$T/r2.log" ||
+	fail "restore: $(cat "$T/r2.log")"
+cp "$T/b.csv" "$T/c.csv"
+start_writer wc "$T/c.db" "$T/c.csv" -count 20
+wait_bg wc 20 || fail "writer exited $?"
+# (closing the last connection checkpointed its WAL into the file)
+start_bg w3 "$WALSHIP" replicate "$T/c.db" "$url"
+wait_for "log_has w3 'new generation'" 15
+log_has w3 'reason="database changed after it was restored"' ||
+	fail "w3: $(grep 'generation' "$T/w3.log")"
+n3=$(csv_last_seq "$T/c.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n3"' ]' 15
+
+# 3. The replica moves on after a restore: the restored copy must not
+# continue it.
+start_writer wc "$T/c.db" "$T/c.csv" -count 30
+wait_bg wc 20 || fail "writer exited $?"
+n4=$(csv_last_seq "$T/c.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n4"' ]' 15
+"$WALSHIP" restore -o "$T/d.db" "$url" 2>"$T/r3.log" ||
+	fail "restore: $(cat "$T/r3.log")"
+grep -q 'position carried over' "$T/r3.log" ||
+	fail "no position carried over: $(cat "$T/r3.log")"
+start_writer wc "$T/c.db" "$T/c.csv" -count 30
+wait_bg wc 20 || fail "writer exited $?"
+n5=$(csv_last_seq "$T/c.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n5"' ]' 15
+stop_bg w3 || fail "walship exited $? on SIGTERM"
+start_bg w4 "$WALSHIP" replicate "$T/d.db" "$url"
+wait_for "log_has w4 'new generation'" 15
+log_has w4 'ahead of or different' ||
+	fail "w4: $(grep -E 'generation|position' "$T/w4.log")"
+start_writer wd "$T/d.db" "$T/d.csv" -count 10
+wait_bg wd 20 || fail "writer exited $?"
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$(csv_last_seq "$T/d.csv")"' ]' 15
+stop_bg w4 || fail "walship exited $? on SIGTERM"
+"$WALSHIP" restore -o "$T/d2.db" "$url"
+assert_equal "$T/d.db" "$T/d2.db"
+
+# 4. Older states carry nothing.
+"$WALSHIP" restore -index 0 -o "$T/e.db" "$url" 2>"$T/r4.log" ||
+	fail "restore -index: $(cat "$T/r4.log")"
+[ -e "$T/.e.db-walship" ] && fail "restore -index left a meta dir"
+grep -q 'position carried over' "$T/r4.log" && fail "-index carried over"
+exit 0
