@@ -36,8 +36,9 @@
  * are published and when, and so gives every commit its time (db.h)
  * without a wake-up per write.  After TICKS_QUIET ticks without a new
  * commit the watches are put back, and one more copy picks up whatever
- * was written meanwhile.  Copies are paced SYNC_SPACING_MS apart, plus
- * one right before each upload (rep_ship), so that a segment holds all
+ * was written meanwhile.  Copies are paced SYNC_SPACING_MS apart (or
+ * the shortest replica sync-interval, if shorter: a user who asks for
+ * 100 ms gets copies that often), plus one right before each upload (rep_ship), so that a segment holds all
  * that was committed by then, and one as soon as the backlog reaches the
  * checkpoint threshold.  Each copy costs a trip through the thread pool
  * and a few system calls; a tick, one wake-up and one read.
@@ -133,6 +134,7 @@ struct dbrep {
     int job_final;           /* the sync in flight started after the signal */
     int done;
     int64_t next_sync_ms;
+    int64_t spacing_ms;      /* copies at most this often while active */
     const char *new_gen;     /* requested by a replica check */
     char new_gen_buf[64];
     int64_t spool_warned_ms;
@@ -471,7 +473,7 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->copied > 0)
         d->last_copy_ms = ws_now_ms();
     if (s->copied > 0 || s->new_gen)
-        d->next_sync_ms = ws_now_ms() + SYNC_SPACING_MS;
+        d->next_sync_ms = ws_now_ms() + d->spacing_ms;
     if (d->stopping && d->job_final) {
         /* The last sync is tried once; what it could not copy is lost to
          * the replica, and the exit status says so.  A sync that started
@@ -1644,11 +1646,14 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     d->reps = calloc(c->nreplicas ? c->nreplicas : 1, sizeof(*d->reps));
     if (d->reps == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    d->spacing_ms = SYNC_SPACING_MS;
     for (size_t k = 0; k < c->nreplicas; k++) {
         struct rep *r = &d->reps[k];
         char desc[512];
         r->d = d;
         r->cfg = &c->replicas[k];
+        if (r->cfg->sync_interval_ms < d->spacing_ms)
+            d->spacing_ms = r->cfg->sync_interval_ms;
         r->tail_fd = -1;
         r->ret_lock = -1;
         uv_timer_init(&dm->loop, &r->timer);

@@ -16,7 +16,8 @@ need_walship
 need_tools
 need_replica
 
-# config NAME MONITOR_INTERVAL: a config replicating $T/NAME.db.
+# config NAME MONITOR_INTERVAL [SYNC_INTERVAL]: a config replicating
+# $T/NAME.db.
 config() {
 	cat >"$T/$1.yml" <<YML
 dbs:
@@ -25,7 +26,7 @@ dbs:
     replicas:
       - name: r
 $(replica_yaml "$1" 8)
-        sync-interval: 200ms
+        sync-interval: ${3:-200ms}
 YML
 }
 
@@ -66,3 +67,18 @@ start_bg events "$WALSHIP" replicate -config "$T/events.yml"
 wait_for 'log_has events "snapshot written"' 10
 start_writer wevents "$T/events.db" "$T/events.csv" -rate 8 -duration 3
 shipped events
+
+# A sync-interval shorter than the copy spacing (250 ms) is honoured:
+# copies follow it, so commits 25 ms apart ship about one segment each,
+# not ten to a segment.
+config short 1s 10ms
+start_writer wshort "$T/short.db" "$T/short.csv" -count 5 -rate 0
+wait_bg wshort 10 || fail "short: first writer exited $?"
+start_bg short "$WALSHIP" replicate -config "$T/short.yml"
+wait_for 'log_has short "snapshot written"' 10
+start_writer wshort "$T/short.db" "$T/short.csv" -rate 40 -count 120
+shipped short
+nseg=$(replica_ls "$(replica_url short)" | cut -d" " -f1 | grep -c '\.wal\.lz4$' || true)
+[ "$nseg" -ge 60 ] ||
+	fail "short: 120 commits 25 ms apart made $nseg segments at sync-interval 10ms"
+echo "short: $nseg segments for 120 commits"
