@@ -43,6 +43,14 @@ shipped() {
 	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
 }
 
+# started_on_data NAME: five commits, then walship, up to its snapshot.
+started_on_data() {
+	start_writer "w$1" "$T/$1.db" "$T/$1.csv" -count 5 -rate 0
+	wait_bg "w$1" 10 || fail "$1: first writer exited $?"
+	start_bg "$1" "$WALSHIP" replicate -config "$T/$1.yml"
+	wait_for 'log_has '"$1"' "snapshot written"' 10
+}
+
 # The database does not exist yet: only the poll can notice it.
 config late 1s
 start_bg late "$WALSHIP" replicate -config "$T/late.yml"
@@ -61,10 +69,7 @@ shipped poll
 
 # No poll: events and the wal-index timer alone, in and out of "active".
 config events 0s
-start_writer wevents "$T/events.db" "$T/events.csv" -count 5 -rate 0
-wait_bg wevents 10 || fail "events: first writer exited $?"
-start_bg events "$WALSHIP" replicate -config "$T/events.yml"
-wait_for 'log_has events "snapshot written"' 10
+started_on_data events
 start_writer wevents "$T/events.db" "$T/events.csv" -rate 8 -duration 3
 shipped events
 
@@ -72,10 +77,7 @@ shipped events
 # copies follow it, so commits 25 ms apart ship about one segment each,
 # not ten to a segment.
 config short 1s 10ms
-start_writer wshort "$T/short.db" "$T/short.csv" -count 5 -rate 0
-wait_bg wshort 10 || fail "short: first writer exited $?"
-start_bg short "$WALSHIP" replicate -config "$T/short.yml"
-wait_for 'log_has short "snapshot written"' 10
+started_on_data short
 start_writer wshort "$T/short.db" "$T/short.csv" -rate 40 -count 120
 shipped short
 nseg=$(replica_ls "$(replica_url short)" | cut -d" " -f1 | grep -c '\.wal\.lz4$' || true)
