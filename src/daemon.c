@@ -38,9 +38,9 @@
  * commit the watches are put back, and one more copy picks up whatever
  * was written meanwhile.  Copies are paced SYNC_SPACING_MS apart (or
  * the shortest replica sync-interval, if shorter: a user who asks for
- * 100 ms gets copies that often), plus one right before each upload (rep_ship), so that a segment holds all
- * that was committed by then, and one as soon as the backlog reaches the
- * checkpoint threshold.  Each copy costs a trip through the thread pool
+ * 100 ms gets copies that often), plus one right before each upload
+ * (rep_ship), so that a segment holds all that was committed by then,
+ * and one as soon as the backlog reaches the checkpoint threshold.  Each copy costs a trip through the thread pool
  * and a few system calls; a tick, one wake-up and one read.
  */
 #define SYNC_SPACING_MS 250
@@ -1505,21 +1505,20 @@ static void on_ret_list(struct ws_req *req)
     }
     r->ret_next = 0;
     r->ret_failed = 0;
+    /* The exact keys, borrowed from the plan (nkeys > 0 here). */
+    r->ret_keys = malloc(r->plan.nkeys * sizeof(*r->ret_keys));
+    if (r->ret_keys == NULL) {
+        ws_error("retention error db=%s replica=%s error=\"out of memory\"",
+                 d->cfg->path, r->cfg->name);
+        ret_end(r);
+        return;
+    }
     for (size_t i = 0; i < r->plan.nkeys; i++)
-        r->ret_nkeys += !ret_is_gen(r->plan.keys[i]);
-    if (r->ret_nkeys > 0) {
-        r->ret_keys = malloc(r->ret_nkeys * sizeof(*r->ret_keys));
-        if (r->ret_keys == NULL) {
-            ws_error("retention error db=%s replica=%s error=\"out of "
-                     "memory\"",
-                     d->cfg->path, r->cfg->name);
-            ret_end(r);
-            return;
-        }
-        r->ret_nkeys = 0;
-        for (size_t i = 0; i < r->plan.nkeys; i++)
-            if (!ret_is_gen(r->plan.keys[i]))
-                r->ret_keys[r->ret_nkeys++] = r->plan.keys[i];
+        if (!ret_is_gen(r->plan.keys[i]))
+            r->ret_keys[r->ret_nkeys++] = r->plan.keys[i];
+    if (r->ret_nkeys == 0) {
+        free(r->ret_keys);
+        r->ret_keys = NULL;
     }
     ret_del_next(r);
 }
