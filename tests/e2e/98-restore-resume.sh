@@ -8,8 +8,6 @@
 # nothing.  On the replica backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 url=$(replica_url replica)
