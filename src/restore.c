@@ -973,22 +973,30 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
 /* ---- carrying the position over (resume.h) ------------------------------ */
 
 /* Only the newest state of the newest generation: continuing from
- * anything older would fork the replica's history. */
+ * anything older would fork the replica's history.  That state needs a
+ * WAL segment after its snapshot too, for the shadow's WAL header; when
+ * it has none, this says so (the plan line already says an older state
+ * is not the newest). */
 static int carry_wanted(const struct choice *c, const struct ws_catalog *cats,
                         size_t n, const struct ws_restore_opts *o)
 {
     const struct ws_plan *p = &c->plan;
     const struct ws_geninfo *g = p->g;
 
-    if (o->has_index || !p->newest || p->nsegs == 0 ||
-        p->seg0 + p->nsegs != g->nsegs ||
-        g->segs[g->nsegs - 1].index != p->index)
+    if (o->has_index || !p->newest)
         return 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < cats[i].ngens; k++)
             if (cats[i].gens[k].updated_ms > g->updated_ms)
                 return 0;
-    return 1;
+    if (p->nsegs == 0) {
+        ws_info("restore: position not carried over: generation %s has no "
+                "WAL segment after its snapshot; the next replicate starts "
+                "a new generation", g->name);
+        return 0;
+    }
+    return p->seg0 + p->nsegs == g->nsegs &&
+           g->segs[g->nsegs - 1].index == p->index;
 }
 
 /*

@@ -6,9 +6,11 @@
 #
 # Sets ROOT (the source tree), WALSHIP (the binary), TOOLS (the directory of
 # wsload and wscheck) and T (a fresh directory for this test, removed on
-# exit).  On exit, for any reason, every process started with start_bg is
-# stopped (TERM, then KILL after 5 s); when the test failed, the tail of
-# every $T/*.log is printed, then the reason.  KEEP=1 keeps $T.
+# exit), and exports XDG_RUNTIME_DIR=$T/run (mode 700), so that the lock
+# files of walship and restore (rlock.h) stay with the test.  On exit, for
+# any reason, every process started with start_bg is stopped (TERM, then
+# KILL after 5 s); when the test failed, the tail of every $T/*.log is
+# printed, then the reason.  KEEP=1 keeps $T.
 #
 # Helpers:
 #   fail MSG...                 fail the test (not from inside $(...))
@@ -45,14 +47,24 @@
 # tests/s3, one per test).  NAME is a relative path ("replica",
 # "multi/ra"): the directory $T/NAME, or the key prefix NAME in the bucket.
 # KEYs are relative to the replica's root ("generations/<gen>/wal/...").
-#   need_replica                start the backend (s3: s3_start); call it
-#                               at the top level, before the others
+#   need_replica                need_walship and need_tools, then start
+#                               the backend (s3: s3_start); call it at the
+#                               top level, before the others
+#   need_s3                     need_replica on S3 alone, for a test that
+#                               runs only there (tests/run runs it once)
 #   replica_url NAME            the replica's URL: file://$T/NAME, or
 #                               s3://BUCKET/NAME?endpoint=...
 #   replica_yaml NAME INDENT    the config-file lines of that replica
 #                               (path:, or type:/bucket:/path:/endpoint:/
 #                               force-path-style:), each line indented by
 #                               INDENT spaces, for a "- name: ..." item
+#   db_config CFG DB NAME [KEY=VALUE...] [-- KEY=VALUE...]
+#                               write the config file CFG: database DB,
+#                               with the KEYs before "--", replicated to
+#                               replica NAME (replica_yaml) with the KEYs
+#                               after it, as "KEY: VALUE" lines; the
+#                               replica is named $WS_REPLICA (as from a
+#                               url:) unless a name=... says otherwise
 #   replica_ls URL [PREFIX]     "KEY SIZE" lines of the objects under
 #                               PREFIX (default generations/, all there
 #                               is), sorted (wsobj list).  PREFIX ends in
@@ -90,8 +102,10 @@ export WS_REPLICA
 WS_TEST=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/walship-$WS_TEST.XXXXXX")
 mkdir "$T/.bg"
+mkdir -m 700 "$T/run"
+XDG_RUNTIME_DIR=$T/run
 WS_FAILMSG=""
-export WALSHIP TOOLS T
+export WALSHIP TOOLS T XDG_RUNTIME_DIR
 
 fail() {
 	WS_FAILMSG="$*"
@@ -276,12 +290,19 @@ need_litestream() {
 }
 
 need_replica() {
+	need_walship
+	need_tools
 	[ -x "$TOOLS/wsobj" ] || fail "$TOOLS/wsobj is not built (make all)"
 	[ "$WS_REPLICA" = s3 ] || return 0
 	[ ! -f "$T/s3/env" ] || return 0
 	# shellcheck source-path=SCRIPTDIR source=s3/lib.sh
 	. "$ROOT/tests/s3/lib.sh"
 	s3_start
+}
+
+need_s3() {
+	WS_REPLICA=s3
+	need_replica
 }
 
 # Fails (status 1, a message on stderr) rather than calling fail, so
@@ -313,6 +334,35 @@ replica_yaml() {
 	else
 		printf '%spath: %s\n' "$_ry_pad" "$T/$1"
 	fi
+}
+
+db_config() {
+	_dc_cfg=$1
+	_dc_db=$2
+	_dc_yaml=$(replica_yaml "$3" 8) || return 1
+	shift 3
+	{
+		echo "dbs:"
+		echo "  - path: $_dc_db"
+		while [ $# -gt 0 ] && [ "$1" != -- ]; do
+			echo "    ${1%%=*}: ${1#*=}"
+			shift
+		done
+		[ $# -eq 0 ] || shift
+		echo "    replicas:"
+		_dc_name=$WS_REPLICA
+		for _dc_kv; do
+			case $_dc_kv in name=*) _dc_name=${_dc_kv#name=} ;; esac
+		done
+		echo "      - name: $_dc_name"
+		echo "$_dc_yaml"
+		for _dc_kv; do
+			case $_dc_kv in
+			name=*) ;;
+			*) echo "        ${_dc_kv%%=*}: ${_dc_kv#*=}" ;;
+			esac
+		done
+	} >"$_dc_cfg"
 }
 
 replica_ls() {

@@ -11,8 +11,6 @@
 # WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 EXPECT=$ROOT/tests/e2e/inspect-expect.py

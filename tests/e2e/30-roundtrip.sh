@@ -7,8 +7,6 @@
 # WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 db=$T/db
@@ -67,13 +65,7 @@ start_bg multi "$WALSHIP" replicate -config "$T/multi/walship.yml"
 wait_bg wa 30 || fail "writer a exited $?"
 wait_bg wb 30 || fail "writer b exited $?"
 stop_bg multi || fail "walship (config mode) exited $?"
-cat >"$T/multi/restore.yml" <<YML
-dbs:
-  - path: $T/multi/b.db
-    replicas:
-      - name: dir
-$rb_yaml
-YML
+db_config "$T/multi/restore.yml" "$T/multi/b.db" multi/rb -- name=dir
 "$WALSHIP" restore -o "$T/ra.db" "$ra"
 "$WALSHIP" restore -config "$T/multi/restore.yml" -replica dir \
 	-o "$T/rb.db" "$T/multi/b.db"

@@ -12,22 +12,13 @@
 # On the replica backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 # config NAME MONITOR_INTERVAL [SYNC_INTERVAL]: a config replicating
 # $T/NAME.db.
 config() {
-	cat >"$T/$1.yml" <<YML
-dbs:
-  - path: $T/$1.db
-    monitor-interval: $2
-    replicas:
-      - name: r
-$(replica_yaml "$1" 8)
-        sync-interval: ${3:-200ms}
-YML
+	db_config "$T/$1.yml" "$T/$1.db" "$1" monitor-interval="$2" -- \
+		sync-interval="${3:-200ms}"
 }
 
 # shipped NAME: the writer's last commit reaches the replica, walship

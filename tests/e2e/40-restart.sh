@@ -7,8 +7,6 @@
 # (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 db=$T/db

@@ -7,8 +7,6 @@
 # backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (make deps)"
 

@@ -9,22 +9,13 @@
 # the replica backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 db=$T/db
 url=$(replica_url replica)
 "$TOOLS/wsload" "$db" -count 1 -log "$T/tx.csv" 2>/dev/null
-cat >"$T/walship.yml" <<YML
-dbs:
-  - path: $db
-    min-checkpoint-page-count: 20
-    checkpoint-interval: 100ms
-    replicas:
-      - url: $url
-        sync-interval: 100ms
-YML
+db_config "$T/walship.yml" "$db" replica min-checkpoint-page-count=20 \
+	checkpoint-interval=100ms -- sync-interval=100ms
 WALSHIP_TEST_WINDOW_MS=15 start_bg walship "$WALSHIP" replicate -v \
 	-config "$T/walship.yml"
 wait_for "log_has walship 'snapshot written'" 10

@@ -21,8 +21,6 @@
 set -eu
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-need_tools
-need_walship
 command -v lz4 >/dev/null || fail "the lz4 CLI is needed (apt-get install lz4)"
 need_replica
 

@@ -7,14 +7,11 @@
 # snapshots: 95-s3-multipart.sh.
 set -eu
 . "$(dirname "$0")/../lib.sh"
-. "$ROOT/tests/s3/lib.sh"
-need_walship
-need_tools
+need_s3
 need_litestream
-s3_start
 
 db=$T/db
-url="s3://$S3_BUCKET/app?endpoint=$S3_ENDPOINT&force-path-style=true"
+url=$(replica_url app)
 lsurl="s3://$S3_BUCKET.localhost:$PROXY_PORT/app"
 
 # Round trip under writes.

@@ -22,11 +22,7 @@
 set -eu
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-# shellcheck source=../s3/lib.sh
-. "$ROOT/tests/s3/lib.sh"
-need_walship
-need_tools
-s3_start
+need_s3
 
 NDB=5
 t_start=$(date +%s)

@@ -6,25 +6,12 @@
 # back everything is shipped: nothing is dropped.
 set -eu
 . "$(dirname "$0")/../lib.sh"
-. "$ROOT/tests/s3/lib.sh"
-need_walship
-need_tools
-s3_start
+need_s3
 
 db=$T/db
+url=$(replica_url spool)
 "$TOOLS/wsload" "$db" -count 10 -log "$T/tx.csv" 2>/dev/null
-cat >"$T/walship.yml" <<YML
-dbs:
-  - path: $db
-    max-spool-size: 300KB
-    replicas:
-      - type: s3
-        bucket: $S3_BUCKET
-        path: spool
-        endpoint: $S3_ENDPOINT
-        force-path-style: true
-YML
-url="s3://$S3_BUCKET/spool?endpoint=$S3_ENDPOINT&force-path-style=true"
+db_config "$T/walship.yml" "$db" spool max-spool-size=300KB
 start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for "log_has walship 'snapshot written'" 10
 

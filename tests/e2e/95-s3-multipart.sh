@@ -7,15 +7,8 @@
 # exactly, with walship and with Litestream v0.3.13.
 set -eu
 . "$(dirname "$0")/../lib.sh"
-. "$ROOT/tests/s3/lib.sh"
-need_walship
-need_tools
+need_s3
 need_litestream
-s3_start
-
-mp_url() {
-	echo "s3://$S3_BUCKET/$1?endpoint=$S3_ENDPOINT&force-path-style=true"
-}
 
 # "START_MS END_MS" of each request OP made to replica NAME's snapshot.
 snap_reqs() {
@@ -46,7 +39,7 @@ export WALSHIP_TEST_S3_PART_SIZE=1048576
 # One failed try of one part: that part alone is sent again.
 s3_reset all
 s3_faults '{"next":"500","n":1,"ops":["UploadPart"]}'
-start_bg mp1 "$WALSHIP" replicate "$T/big" "$(mp_url mp1)"
+start_bg mp1 "$WALSHIP" replicate "$T/big" "$(replica_url mp1)"
 wait_for "log_has mp1 'snapshot written'" 60
 stop_bg mp1 || fail "walship exited $?"
 sz=$(sed -n 's/.*snapshot written.* sz=\([0-9]*\).*/\1/p' "$T/mp1.log" | head -n 1)
@@ -69,7 +62,7 @@ echo "mp1: $sz bytes in $parts parts, up to $o at once"
 # next attempt (the few faults left only retry parts) completes.
 s3_reset all
 s3_faults '{"next":"500","n":25,"ops":["UploadPart"]}'
-start_bg mp2 "$WALSHIP" replicate "$T/big" "$(mp_url mp2)"
+start_bg mp2 "$WALSHIP" replicate "$T/big" "$(replica_url mp2)"
 wait_for "log_has mp2 'snapshot written'" 90
 stop_bg mp2 || fail "walship exited $?"
 [ "$(snap_count mp2 AbortMultipartUpload)" -eq 1 ] ||
@@ -83,7 +76,7 @@ log_has mp2 'snapshot error .*error="part [0-9]+: s3 PUT generations/[0-9a-f]{16
 
 # Both snapshots restore exactly, with walship and with Litestream.
 for r in mp1 mp2; do
-	"$WALSHIP" restore -o "$T/$r.db" "$(mp_url $r)"
+	"$WALSHIP" restore -o "$T/$r.db" "$(replica_url $r)"
 	assert_restored "$T/$r.db" "$n" "$T/big.csv"
 	assert_equal "$T/big" "$T/$r.db"
 done

@@ -12,23 +12,12 @@
 # observed each commit, normally within a few ms of it.
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 db=$T/db
 url=$(replica_url pitr)
-cat >"$T/walship.yml" <<YML
-dbs:
-  - path: $db
-    min-checkpoint-page-count: 40
-    checkpoint-interval: 2s
-    replicas:
-      - name: $WS_REPLICA
-$(replica_yaml pitr 8)
-        sync-interval: 1s
-        snapshot-interval: 5s
-YML
+db_config "$T/walship.yml" "$db" pitr min-checkpoint-page-count=40 \
+	checkpoint-interval=2s -- sync-interval=1s snapshot-interval=5s
 run_walship() {
 	start_bg "walship$1" "$WALSHIP" replicate -config "$T/walship.yml"
 	wait_for 'log_has walship'"$1"' "snapshot written|replica position"' 20

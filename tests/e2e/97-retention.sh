@@ -5,27 +5,13 @@
 # deleted while a restore on this machine holds the replica's lock.
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 db=$T/db
 url=$(replica_url ret)
-export XDG_RUNTIME_DIR="$T/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-cat >"$T/walship.yml" <<YML
-dbs:
-  - path: $db
-    min-checkpoint-page-count: 40
-    checkpoint-interval: 1s
-    replicas:
-      - name: $WS_REPLICA
-$(replica_yaml ret 8)
-        sync-interval: 1s
-        snapshot-interval: 2s
-        retention: 12s
-        retention-check-interval: 2s
-YML
+db_config "$T/walship.yml" "$db" ret min-checkpoint-page-count=40 \
+	checkpoint-interval=1s -- sync-interval=1s snapshot-interval=2s \
+	retention=12s retention-check-interval=2s
 start_writer writer "$db" "$T/tx.csv" -rate 10 -duration 24 -rows 2 -size 3000
 start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for 'log_has walship "retention: db=.* snapshots=[1-9]"' 20

@@ -5,11 +5,11 @@
 # written to the restored database.  A restored database changed before
 # replicate starts, or a replica that moved on since the restore, get a
 # new generation instead.  An older state (-index, -timestamp) carries
-# nothing.  On the replica backend WS_REPLICA picks (tests/lib.sh).
+# nothing, nor does a generation with no WAL segment after its snapshot,
+# and restore says so.  On the replica backend WS_REPLICA picks
+# (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 url=$(replica_url replica)
@@ -108,4 +108,38 @@ assert_equal "$T/d.db" "$T/d2.db"
 	fail "restore -index: $(cat "$T/r4.log")"
 [ -e "$T/.e.db-walship" ] && fail "restore -index left a meta dir"
 grep -q 'position carried over' "$T/r4.log" && fail "-index carried over"
-exit 0
+
+# 5. The newest state of a generation that is only a snapshot (an idle
+# database's) carries nothing: the shadow would need a WAL header the
+# replica does not have.  Restore says so, and the next replicate starts
+# a new generation.
+idle=$(replica_url idle)
+"$TOOLS/wsload" "$T/f.db" -count 5 -rate 0 -log "$T/f.csv" 2>/dev/null
+start_bg w5 "$WALSHIP" replicate "$T/f.db" "$idle"
+wait_for "log_has w5 'snapshot written'" 15
+stop_bg w5 || fail "walship exited $? on SIGTERM"
+gen5=$(replica_gens "$idle")
+[ "$(echo "$gen5" | grep -c .)" -eq 1 ] || fail "expected one generation: $gen5"
+[ -z "$(replica_files "$idle" "generations/$gen5/wal/")" ] ||
+	fail "the idle database shipped a WAL segment: nothing to test"
+"$WALSHIP" restore -o "$T/f2.db" "$idle" 2>"$T/r5.log" ||
+	fail "restore: $(cat "$T/r5.log")"
+why="restore: position not carried over: generation $gen5 has no WAL"
+why="$why segment after its snapshot; the next replicate starts a new"
+grep -qF "$why generation" "$T/r5.log" ||
+	fail "snapshot-only restore did not say why: $(cat "$T/r5.log")"
+grep -q 'position carried over in' "$T/r5.log" && fail "snapshot-only carried over"
+[ -e "$T/.f2.db-walship" ] && fail "a snapshot-only restore left a meta dir"
+assert_restored "$T/f2.db" "$(csv_last_seq "$T/f.csv")" "$T/f.csv"
+start_bg w6 "$WALSHIP" replicate "$T/f2.db" "$idle"
+wait_for "log_has w6 'snapshot written'" 15
+stop_bg w6 || fail "walship exited $? on SIGTERM"
+log_has w6 'continuing the restored position' &&
+	fail "w6 continued a snapshot-only position"
+"$WALSHIP" generations "$idle" >"$T/gens5.txt"
+[ "$(sed 1d "$T/gens5.txt" | grep -c .)" -eq 2 ] ||
+	fail "expected two generations: $(cat "$T/gens5.txt")"
+grep -q " $gen5 " "$T/gens5.txt" || fail "$gen5 is gone: $(cat "$T/gens5.txt")"
+gen6=$(awk -v g="$gen5" 'NR > 1 && $2 != g { print $2 }' "$T/gens5.txt")
+log_has w6 "sync: new generation .*generation=$gen6 " ||
+	fail "w6 did not start generation $gen6: $(grep generation "$T/w6.log")"

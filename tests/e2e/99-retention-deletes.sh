@@ -8,28 +8,14 @@
 # at every check, until it goes.
 set -eu
 . "$(dirname "$0")/../lib.sh"
-need_walship
-need_tools
 need_replica
 
 db=$T/db
 url=$(replica_url ret)
-export XDG_RUNTIME_DIR="$T/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
 export WALSHIP_TEST_S3_DELETE_BATCH=3
-cat >"$T/walship.yml" <<YML
-dbs:
-  - path: $db
-    min-checkpoint-page-count: 40
-    checkpoint-interval: 1s
-    replicas:
-      - name: $WS_REPLICA
-$(replica_yaml ret 8)
-        sync-interval: 100ms
-        snapshot-interval: 2s
-        retention: 4s
-        retention-check-interval: 1s
-YML
+db_config "$T/walship.yml" "$db" ret min-checkpoint-page-count=40 \
+	checkpoint-interval=1s -- sync-interval=100ms snapshot-interval=2s \
+	retention=4s retention-check-interval=1s
 start_writer writer "$db" "$T/tx.csv" -rate 20 -duration 14 -rows 2 -size 3000
 start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for 'log_has walship "snapshot written"' 20
