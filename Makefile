@@ -6,7 +6,9 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS     = libuv liblz4 yaml-0.1 libcurl openssl expat
+# libcurl is not linked: http.c loads it with dlopen when an S3 replica
+# needs it (include/ws/curl_dl.h); only its headers are used here.
+PKGS     = libuv liblz4 yaml-0.1 libcrypto expat
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla -Wundef \
            -Wimplicit-fallthrough
@@ -15,9 +17,9 @@ CPPFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -I$(SQLITE_DIR) -MMD -MP
 SQLITE_DIR  = build/sqlite
 SQLITE_OPTS = -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION \
               -DSQLITE_DEFAULT_FOREIGN_KEYS=0 -DSQLITE_ENABLE_DBPAGE_VTAB
-LIBS     = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LIBS     = $(shell pkg-config --libs $(PKGS)) -ldl -lpthread -lm
 ALLFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) $(SAN) \
-           $(shell pkg-config --cflags $(PKGS))
+           $(shell pkg-config --cflags $(PKGS) libcurl)
 
 SRCS   = $(filter-out src/main.c,$(wildcard src/*.c))
 OBJS   = $(SRCS:src/%.c=$(BUILD)/obj/%.o)

@@ -5,10 +5,12 @@
  * to call it back (CURLMOPT_TIMERFUNCTION); we keep one uv_poll_t per
  * socket and one uv_timer_t, and after every curl_multi_socket_action we
  * collect finished transfers.  Requests beyond the in-flight cap wait in
- * a FIFO.
+ * a FIFO.  Every libcurl call goes through the client's struct ws_curl
+ * (curl_dl.h), loaded when the client is made.
  */
 #include "ws/http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +20,7 @@
 #define STALL_SECONDS 30L     /* below 1 byte/s for this long: abort */
 
 struct ws_http {
+    struct ws_curl curl; /* the loaded libcurl */
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
@@ -51,7 +54,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(s->h->multi, s->fd, flags, &running);
+    s->h->curl.multi_socket_action(s->h->multi, s->fd, flags, &running);
     check_done(s->h);
 }
 
@@ -67,7 +70,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
         if (s) {
             uv_poll_stop(&s->poll);
             uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-            curl_multi_assign(h->multi, fd, NULL);
+            h->curl.multi_assign(h->multi, fd, NULL);
         }
         return 0;
     }
@@ -82,7 +85,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
             return -1;
         }
         s->poll.data = s;
-        curl_multi_assign(h->multi, fd, s);
+        h->curl.multi_assign(h->multi, fd, s);
     }
     if (action & CURL_POLL_IN)
         events |= UV_READABLE;
@@ -97,7 +100,7 @@ static void on_timeout(uv_timer_t *t)
     struct ws_http *h = t->data;
     int running;
 
-    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    h->curl.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(h);
 }
 
@@ -113,23 +116,36 @@ static int on_timer(CURLM *multi, long ms, void *userp)
     return 0;
 }
 
+/* r is over with result: tell its owner. */
+static void finish(struct ws_http_req *r, CURLcode result)
+{
+    r->result = result;
+    if (result != CURLE_OK && r->curl_err[0] == '\0')
+        snprintf(r->curl_err, sizeof(r->curl_err), "%s",
+                 r->h->curl.easy_strerror(result));
+    r->done(r);
+}
+
 static void check_done(struct ws_http *h)
 {
+    const struct ws_curl *cu = &h->curl;
     CURLMsg *m;
     int left;
 
-    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+    while ((m = cu->multi_info_read(h->multi, &left)) != NULL) {
         struct ws_http_req *r = NULL;
+        CURLcode result;
         if (m->msg != CURLMSG_DONE)
             continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        r->result = m->data.result;
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
-        curl_multi_remove_handle(h->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+        /* m lives in the easy handle: read it before the clean-up. */
+        result = m->data.result;
+        cu->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        cu->easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        cu->multi_remove_handle(h->multi, r->easy);
+        cu->easy_cleanup(r->easy);
         r->easy = NULL;
         h->inflight--;
-        r->done(r);
+        finish(r, result);
     }
     start_next(h);
 }
@@ -173,7 +189,7 @@ static size_t on_write(char *buf, size_t size, size_t n, void *userp)
     size_t len = size * n;
     long status = 0;
 
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->h->curl.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
         if (r->sink == NULL)
             return len;
@@ -222,7 +238,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp)
 
 static int setup(struct ws_http_req *r)
 {
-    CURL *e = curl_easy_init();
+    const struct ws_curl *cu = &r->h->curl;
+    CURL *e = cu->easy_init();
     int upload = r->body_len > 0 || strcmp(r->method, "PUT") == 0 ||
                  strcmp(r->method, "POST") == 0;
 
@@ -234,35 +251,35 @@ static int setup(struct ws_http_req *r)
     r->nerrbody = 0;
     r->errbody[0] = r->curl_err[0] = r->retry_after[0] = r->etag[0] = '\0';
     r->sink_rc = WS_OK;
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu->easy_setopt(e, CURLOPT_URL, r->url);
+    cu->easy_setopt(e, CURLOPT_PRIVATE, r);
+    cu->easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    cu->easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
+    cu->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    cu->easy_setopt(e, CURLOPT_WRITEDATA, r);
+    cu->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    cu->easy_setopt(e, CURLOPT_HEADERDATA, r);
+    cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    cu->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    cu->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
+    cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (r->skip_verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        cu->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        cu->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (strcmp(r->method, "HEAD") == 0)
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        cu->easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(r->method, "GET") != 0)
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+        cu->easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     if (upload) {
-        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t)r->body_len);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(e, CURLOPT_READDATA, r);
-        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-        curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+        cu->easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        cu->easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                        (curl_off_t)r->body_len);
+        cu->easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        cu->easy_setopt(e, CURLOPT_READDATA, r);
+        cu->easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        cu->easy_setopt(e, CURLOPT_SEEKDATA, r);
     }
     return 0;
 }
@@ -275,17 +292,33 @@ static void start_next(struct ws_http *h)
         if (h->queue == NULL)
             h->queue_tail = NULL;
         if (setup(r) != 0 ||
-            curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+            h->curl.multi_add_handle(h->multi, r->easy) != CURLM_OK) {
             if (r->easy)
-                curl_easy_cleanup(r->easy);
+                h->curl.easy_cleanup(r->easy);
             r->easy = NULL;
-            r->result = CURLE_OUT_OF_MEMORY;
             r->status = 0;
-                r->done(r);
+            finish(r, CURLE_OUT_OF_MEMORY);
             continue;
         }
         h->inflight++;
     }
+}
+
+int ws_http_header_add(const struct ws_http *h, struct curl_slist **list,
+                       const char *line)
+{
+    struct curl_slist *l = h->curl.slist_append(*list, line);
+
+    if (l == NULL)
+        return WS_ENOMEM;
+    *list = l;
+    return WS_OK;
+}
+
+void ws_http_headers_free(const struct ws_http *h, struct curl_slist *list)
+{
+    if (list != NULL)
+        h->curl.slist_free_all(list);
 }
 
 void ws_http_start(struct ws_http *h, struct ws_http_req *r)
@@ -304,31 +337,43 @@ int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,
                 struct ws_err *err)
 {
     struct ws_http *h = calloc(1, sizeof(*h));
+    const struct ws_curl *cu;
+    int rc;
 
     if (h == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_curl_load(&h->curl, err);
+    if (rc != WS_OK) {
+        free(h);
+        return rc;
+    }
+    cu = &h->curl;
     h->loop = loop;
     h->max_inflight = max_inflight > 0 ? max_inflight : 4;
-    h->multi = curl_multi_init();
+    h->multi = cu->multi_init();
     if (h->multi == NULL) {
+        ws_curl_unload(&h->curl);
         free(h);
         return ws_err_set(err, WS_ENOMEM, "curl_multi_init failed");
     }
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)h->max_inflight);
+    cu->multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    cu->multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    cu->multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    cu->multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    cu->multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                     (long)h->max_inflight);
     *out = h;
     return WS_OK;
 }
 
 static void on_timer_closed(uv_handle_t *t)
 {
-    free(t->data);
+    struct ws_http *h = t->data;
+
+    ws_curl_unload(&h->curl);
+    free(h);
 }
 
 void ws_http_free(struct ws_http *h)
@@ -337,6 +382,6 @@ void ws_http_free(struct ws_http *h)
         return;
     /* Closing the multi handle closes the cached connections, which
      * removes their sockets (and their poll handles) through on_socket. */
-    curl_multi_cleanup(h->multi);
+    h->curl.multi_cleanup(h->multi);
     uv_close((uv_handle_t *)&h->timer, on_timer_closed);
 }

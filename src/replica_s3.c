@@ -60,7 +60,7 @@ static void op_send(struct op *o);
 
 static void op_free(struct op *o)
 {
-    ws_s3_call_clear(&o->c);
+    ws_s3_call_clear(o->s3, &o->c);
     ws_s3xml_free(o->xml);
     free(o->token);
     free(o->delbody);

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,37 +34,29 @@ char *ws_meta_path(const char *db_path)
 int ws_resume_hash(int fd, uint64_t *size, char out[WS_SHA256_HEX],
                    struct ws_err *err)
 {
-    static const char hex[] = "0123456789abcdef";
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dn = 0;
+    struct ws_sha256 md;
+    uint8_t d[WS_SHA256_LEN];
     uint8_t *buf = malloc(HASH_CHUNK);
     uint64_t off = 0;
     int rc = WS_OK;
 
-    if (md == NULL || buf == NULL ||
-        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (buf == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    ws_sha256_init(&md);
     while (rc == WS_OK) {
-        size_t got;
+        size_t got = 0;
         rc = ws_fs_pread(fd, buf, HASH_CHUNK, off, &got, err);
-        if (rc == WS_OK && got > 0 && EVP_DigestUpdate(md, buf, got) != 1)
-            rc = ws_err_set(err, WS_ENOMEM, "sha256 failed");
+        if (rc == WS_OK)
+            ws_sha256_update(&md, buf, got);
         off += got;
         if (rc == WS_OK && got < HASH_CHUNK)
             break;
     }
-    if (rc == WS_OK && (EVP_DigestFinal_ex(md, d, &dn) != 1 || dn != 32))
-        rc = ws_err_set(err, WS_ENOMEM, "sha256 failed");
-    for (unsigned int i = 0; rc == WS_OK && i < dn; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
+    ws_sha256_final(&md, d);
     if (rc == WS_OK) {
-        out[64] = '\0';
+        ws_hex(d, sizeof(d), out);
         *size = off;
     }
-    EVP_MD_CTX_free(md);
     free(buf);
     return rc;
 }

@@ -6,7 +6,7 @@
  * swapped or symlinked after the check cannot redirect the lock.
  */
 #include "ws/rlock.h"
-#include "ws/sigv4.h"
+#include "ws/digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,8 +61,7 @@ static int lock_name(const struct ws_replica_config *cfg,
     if (strcmp(type, "file") == 0 && id[0] != '/')
         return ws_err_set(err, WS_EUSAGE,
                           "replica lock: path is not absolute: %s", id);
-    if (ws_sha256_hex(id, (size_t)len, hex) != WS_OK)
-        return ws_err_set(err, WS_ENOMEM, "replica lock: sha256 failed");
+    ws_sha256_hex(id, (size_t)len, hex);
     snprintf(name, NAME_LEN, "%s.lock", hex);
     return WS_OK;
 }

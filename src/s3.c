@@ -107,7 +107,9 @@ int ws_s3_new(uv_loop_t *loop, const struct ws_replica_config *c,
         snprintf(s->base, sizeof(s->base), "https://%s", s->host);
     }
     rc = ws_http_new(loop, 16, &s->http, err);
-    return rc;
+    if (rc != WS_OK)
+        return ws_err_wrap(err, "s3 replica %s", c->name);
+    return WS_OK;
 }
 
 void ws_s3_describe(const struct ws_s3 *s, char *buf, size_t n)
@@ -150,9 +152,9 @@ int ws_s3_path(const struct ws_s3 *s, const char *key, char *out, size_t n)
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
-void ws_s3_call_clear(struct ws_s3_call *c)
+void ws_s3_call_clear(const struct ws_s3 *s, struct ws_s3_call *c)
 {
-    curl_slist_free_all(c->hdrs);
+    ws_http_headers_free(s->http, c->hdrs);
     c->hdrs = NULL;
 }
 
@@ -199,15 +201,17 @@ int ws_s3_sign(const struct ws_s3 *s, struct ws_s3_call *c, const char *method,
     if ((size_t)snprintf(c->url, sizeof(c->url), "%s%s%s%s", s->base, epath,
                          c->query[0] ? "?" : "", c->query) >= sizeof(c->url))
         return ws_err_set(err, WS_EUSAGE, "s3: url too long");
-    ws_s3_call_clear(c);
-    for (size_t i = 1; i < nh; i++) { /* curl sends Host itself */
+    ws_s3_call_clear(s, c);
+    for (size_t i = 1; rc == WS_OK && i < nh; i++) { /* curl sends Host */
         snprintf(line, sizeof(line), "%s: %s", hv[i].name, hv[i].value);
-        c->hdrs = curl_slist_append(c->hdrs, line);
+        rc = ws_http_header_add(s->http, &c->hdrs, line);
     }
     snprintf(line, sizeof(line), "Authorization: %s", auth);
-    c->hdrs = curl_slist_append(c->hdrs, line);
-    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-    if (c->hdrs == NULL)
+    if (rc == WS_OK)
+        rc = ws_http_header_add(s->http, &c->hdrs, line);
+    if (rc == WS_OK)
+        rc = ws_http_header_add(s->http, &c->hdrs, "Expect:");
+    if (rc != WS_OK)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     c->method = method;
     return WS_OK;
@@ -266,8 +270,7 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
     }
     if (h->result != CURLE_OK) {
         ws_err_set(err, WS_EREMOTE, "s3 %s %s: %s", c->method, key,
-                   h->curl_err[0] ? h->curl_err
-                                  : curl_easy_strerror(h->result));
+                   h->curl_err);
         *rc = WS_EREMOTE;
         return WS_S3_RETRY;
     }

@@ -162,11 +162,11 @@ static void call_close(struct ws_s3put *u, struct ws_s3_call *c)
     uv_close((uv_handle_t *)&c->backoff, on_closed);
 }
 
-static void call_free(struct ws_s3_call *c)
+static void call_free(const struct ws_s3 *s, struct ws_s3_call *c)
 {
     if (c == NULL)
         return;
-    ws_s3_call_clear(c);
+    ws_s3_call_clear(s, c);
     free(c);
 }
 
@@ -702,9 +702,9 @@ static void put_free(struct ws_s3put *u)
 {
     for (size_t i = 0; u->parts && i < u->nbuf; i++) {
         free(u->parts[i].buf);
-        call_free(u->parts[i].c);
+        call_free(u->s3, u->parts[i].c);
     }
-    call_free(u->c);
+    call_free(u->s3, u->c);
     ws_s3xml_free(u->xml);
     free(u->parts);
     free(u->handed);

@@ -21,14 +21,13 @@
  */
 #include "ws/sigv4.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #define ALGO "AWS4-HMAC-SHA256"
 #define MAX_SCOPE 64   /* longest region or service */
@@ -40,11 +39,11 @@
 
 /* Where output goes: a caller's buffer, or a digest when md is set. */
 struct sink {
-    char *buf;      /* text output (unused when md is set) */
-    size_t cap;     /* bytes at buf, the NUL included */
-    size_t len;     /* bytes written to buf so far */
-    EVP_MD_CTX *md; /* the digest, or NULL for text */
-    int failed;     /* too small, or the digest failed: write no more */
+    char *buf;             /* text output (unused when md is set) */
+    size_t cap;            /* bytes at buf, the NUL included */
+    size_t len;            /* bytes written to buf so far */
+    struct ws_sha256 *md;  /* the digest, or NULL for text */
+    int failed;            /* too small: write no more */
 };
 
 /* A checked request with its headers and parameters in signing order. */
@@ -59,7 +58,7 @@ static void put(struct sink *o, const char *p, size_t n)
     if (o->failed || n == 0)
         return;
     if (o->md != NULL)
-        o->failed = EVP_DigestUpdate(o->md, p, n) != 1;
+        ws_sha256_update(o->md, p, n);
     else if (o->cap - o->len <= n) /* len < cap holds until failed */
         o->failed = 1;
     else
@@ -92,15 +91,6 @@ static int finish(struct sink *o)
     }
     o->buf[o->len] = '\0';
     return (int)o->len;
-}
-
-static void to_hex(const unsigned char *d, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = "0123456789abcdef"[d[i] >> 4];
-        out[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 static int unreserved(char c)
@@ -376,59 +366,43 @@ static int prepare(struct req *r, const struct ws_sigv4 *s, char *out, size_t n,
 }
 
 /* hex = hex SHA-256 of the canonical request, streamed into the digest. */
-static int creq_hash(const struct req *r, char hex[WS_SHA256_HEX],
-                     struct ws_err *err)
+static void creq_hash(const struct req *r, char hex[WS_SHA256_HEX])
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dn = 0;
-    struct sink o = {NULL, 0, 0, EVP_MD_CTX_new(), 0};
+    struct ws_sha256 md;
+    struct sink o = {NULL, 0, 0, &md, 0};
+    uint8_t d[WS_SHA256_LEN];
 
-    o.failed = o.md == NULL || EVP_DigestInit_ex(o.md, EVP_sha256(), NULL) != 1;
+    ws_sha256_init(&md);
     write_creq(&o, r);
-    if (!o.failed)
-        o.failed = EVP_DigestFinal_ex(o.md, d, &dn) != 1 || dn != 32;
-    EVP_MD_CTX_free(o.md);
-    if (o.failed)
-        return ws_err_set(err, WS_ENOMEM, "sigv4: libcrypto SHA-256 failed");
-    to_hex(d, 32, hex);
-    return WS_OK;
+    ws_sha256_final(&md, d);
+    ws_hex(d, sizeof(d), hex);
 }
 
 /* sig = hex HMAC-SHA256 of the string to sign (built from creq_hex) under
  * the key derived from the secret. */
-static int sign(const struct ws_sigv4 *s, const char *creq_hex,
-                char sig[WS_SHA256_HEX], struct ws_err *err)
+static void sign(const struct ws_sigv4 *s, const char *creq_hex,
+                 char sig[WS_SHA256_HEX])
 {
     char seed[4 + WS_SIGV4_MAX_SECRET], sts[MAX_STS];
     const char *step[4] = {s->region, s->service, "aws4_request", sts};
-    unsigned char key[EVP_MAX_MD_SIZE], next[EVP_MAX_MD_SIZE];
-    unsigned int kn = 0;
+    uint8_t key[WS_SHA256_LEN];
     size_t sn = strlen(s->secret_key);
     struct sink o = {sts, sizeof(sts), 0, NULL, 0};
-    int ok;
+    int fits;
 
     write_sts(&o, s, creq_hex);
-    ok = finish(&o) > 0; /* always: bad_field() bounds every part */
+    fits = finish(&o) > 0;
+    assert(fits); /* bad_field() bounds every part */
+    (void)fits;
     memcpy(seed, "AWS4", 4);
     memcpy(seed + 4, s->secret_key, sn);
-    ok = ok && HMAC(EVP_sha256(), seed, (int)(4 + sn),
-                    (const unsigned char *)s->amz_date, 8, key, &kn) != NULL;
+    ws_hmac_sha256(seed, 4 + sn, s->amz_date, 8, key);
     /* key = HMAC(key, step) for each step; the last step signs. */
-    for (int i = 0; ok && i < 4; i++) {
-        ok = HMAC(EVP_sha256(), key, (int)kn, (const unsigned char *)step[i],
-                  strlen(step[i]), next, &kn) != NULL &&
-             kn == 32;
-        if (ok)
-            memcpy(key, next, kn);
-    }
-    if (ok)
-        to_hex(key, kn, sig);
+    for (int i = 0; i < 4; i++)
+        ws_hmac_sha256(key, sizeof(key), step[i], strlen(step[i]), key);
+    ws_hex(key, sizeof(key), sig);
     OPENSSL_cleanse(seed, sizeof(seed));
     OPENSSL_cleanse(key, sizeof(key));
-    OPENSSL_cleanse(next, sizeof(next));
-    if (!ok)
-        return ws_err_set(err, WS_ENOMEM, "sigv4: libcrypto HMAC failed");
-    return WS_OK;
 }
 
 /* What run() writes. */
@@ -442,12 +416,12 @@ static int run(const struct ws_sigv4 *s, enum output what, char *out, size_t n,
     char h[WS_SHA256_HEX], sig[WS_SHA256_HEX];
     int rc = prepare(&r, s, out, n, err);
 
-    if (rc == WS_OK && what != CREQ)
-        rc = creq_hash(&r, h, err);
-    if (rc == WS_OK && what == AUTH)
-        rc = sign(s, h, sig, err);
     if (rc != WS_OK)
         return rc;
+    if (what != CREQ)
+        creq_hash(&r, h);
+    if (what == AUTH)
+        sign(s, h, sig);
     if (what == CREQ) {
         write_creq(&o, &r);
     } else if (what == STS) {
@@ -508,22 +482,9 @@ int ws_sigv4_query_string(const struct ws_kv *q, size_t nq, char *out, size_t n)
     return finish(&o);
 }
 
-int ws_sha256_hex(const void *buf, size_t len, char out[WS_SHA256_HEX])
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dn = 0;
-
-    if (EVP_Digest(buf, len, d, &dn, EVP_sha256(), NULL) != 1 || dn != 32) {
-        out[0] = '\0';
-        return WS_ENOMEM;
-    }
-    to_hex(d, dn, out);
-    return WS_OK;
-}
-
 struct ws_hash {
-    EVP_MD_CTX *sha256;
-    EVP_MD_CTX *md5;
+    struct ws_sha256 sha256;
+    struct ws_md5 md5;
     int done; /* ws_hash_final() was called */
 };
 
@@ -533,14 +494,8 @@ struct ws_hash *ws_hash_new(void)
 
     if (h == NULL)
         return NULL;
-    h->sha256 = EVP_MD_CTX_new();
-    h->md5 = EVP_MD_CTX_new();
-    if (h->sha256 == NULL || h->md5 == NULL ||
-        EVP_DigestInit_ex(h->sha256, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestInit_ex(h->md5, EVP_md5(), NULL) != 1) {
-        ws_hash_free(h);
-        return NULL;
-    }
+    ws_sha256_init(&h->sha256);
+    ws_md5_init(&h->md5);
     return h;
 }
 
@@ -549,34 +504,27 @@ int ws_hash_update(struct ws_hash *h, const void *buf, size_t len,
 {
     if (h->done)
         return ws_err_set(err, WS_EUSAGE, "hash: update after final");
-    if (len > 0 && (EVP_DigestUpdate(h->sha256, buf, len) != 1 ||
-                    EVP_DigestUpdate(h->md5, buf, len) != 1))
-        return ws_err_set(err, WS_ENOMEM, "hash: libcrypto update failed");
+    ws_sha256_update(&h->sha256, buf, len);
+    ws_md5_update(&h->md5, buf, len);
     return WS_OK;
 }
 
 int ws_hash_final(struct ws_hash *h, char sha256_hex[WS_SHA256_HEX],
                   char md5_b64[WS_MD5_B64], struct ws_err *err)
 {
-    unsigned char s[EVP_MAX_MD_SIZE], m[EVP_MAX_MD_SIZE];
-    unsigned int sn = 0, mn = 0;
+    uint8_t s[WS_SHA256_LEN], m[WS_MD5_LEN];
 
     if (h->done)
         return ws_err_set(err, WS_EUSAGE, "hash: final called twice");
     h->done = 1;
-    if (EVP_DigestFinal_ex(h->sha256, s, &sn) != 1 || sn != 32 ||
-        EVP_DigestFinal_ex(h->md5, m, &mn) != 1 || mn != 16)
-        return ws_err_set(err, WS_ENOMEM, "hash: libcrypto final failed");
-    to_hex(s, sn, sha256_hex);
-    EVP_EncodeBlock((unsigned char *)md5_b64, m, (int)mn);
+    ws_sha256_final(&h->sha256, s);
+    ws_md5_final(&h->md5, m);
+    ws_hex(s, sizeof(s), sha256_hex);
+    ws_base64(m, sizeof(m), md5_b64);
     return WS_OK;
 }
 
 void ws_hash_free(struct ws_hash *h)
 {
-    if (h == NULL)
-        return;
-    EVP_MD_CTX_free(h->sha256);
-    EVP_MD_CTX_free(h->md5);
     free(h);
 }

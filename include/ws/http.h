@@ -10,6 +10,11 @@
  * request's sink (2xx) or into a small bounded buffer (other statuses,
  * for the S3 error document).  Connect and stall timeouts are set on
  * every request, so a hung server cannot wedge replication.
+ *
+ * Each client loads libcurl for itself (curl_dl.h) when it is made: a
+ * process that never makes one never maps libcurl.  Callers use
+ * <curl/curl.h> for its types and constants only; the header lists of
+ * their requests go through ws_http_header_add and ws_http_headers_free.
  */
 #ifndef WS_HTTP_H
 #define WS_HTTP_H
@@ -18,6 +23,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ws/curl_dl.h"
 #include "ws/err.h"
 #include "ws/lz4f.h"
 
@@ -46,7 +52,8 @@ struct ws_http_req {
     size_t nerrbody;
     int sink_rc;                 /* the sink's error, if it stopped us */
     struct ws_err sink_err;
-    char curl_err[CURL_ERROR_SIZE];
+    char curl_err[CURL_ERROR_SIZE]; /* curl's message; never "" when
+                                       result is not CURLE_OK */
     char retry_after[32];        /* Retry-After header, if any */
     char etag[128];              /* ETag header, if any */
 
@@ -57,9 +64,19 @@ struct ws_http_req {
     struct ws_http_req *next;    /* queued behind the in-flight cap */
 };
 
-/* A client on loop with at most max_inflight requests at once. */
+/* A client on loop with at most max_inflight requests at once.
+ * WS_ECONFIG when libcurl cannot be loaded (ws_curl_load's message). */
 int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,
                 struct ws_err *err);
+
+/* Append a copy of line ("Name: value") to the header list *list (NULL
+ * for a new list).  WS_ENOMEM, with *list unchanged, if out of memory. */
+int ws_http_header_add(const struct ws_http *h, struct curl_slist **list,
+                       const char *line);
+
+/* Free a header list made by ws_http_header_add; NULL is allowed (and
+ * then h is not used). */
+void ws_http_headers_free(const struct ws_http *h, struct curl_slist *list);
 
 /* Start r (on the loop thread).  r must stay valid until r->done. */
 void ws_http_start(struct ws_http *h, struct ws_http_req *r);

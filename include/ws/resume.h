@@ -32,7 +32,7 @@
 
 #include "ws/err.h"
 #include "ws/layout.h"
-#include "ws/sigv4.h"
+#include "ws/digest.h"
 
 struct ws_resume {
     char gen[WS_GEN_LEN + 1];

@@ -110,6 +110,6 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
 int ws_s3_retry(struct ws_s3_call *c, enum ws_s3_verdict v, int *retries);
 
 /* Free c's headers (the timer is the caller's to close). */
-void ws_s3_call_clear(struct ws_s3_call *c);
+void ws_s3_call_clear(const struct ws_s3 *s, struct ws_s3_call *c);
 
 #endif

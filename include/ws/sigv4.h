@@ -37,7 +37,8 @@
  * to payload_sha256 and amz_date, and requires host.
  *
  * The signer keeps nothing, borrows every string only for the call, and
- * allocates nothing but a libcrypto digest context.  No message it writes
+ * allocates nothing; it hashes with digest.h, which never initialises
+ * OpenSSL's providers.  No message it writes
  * contains the secret key or any header value (x-amz-security-token is a
  * secret too); key material is wiped from the stack before returning.
  */
@@ -46,12 +47,11 @@
 
 #include <stddef.h>
 
+#include "ws/digest.h"
 #include "ws/err.h"
 
 #define WS_SIGV4_MAX_KV 32      /* most headers, and most query params */
 #define WS_SIGV4_MAX_SECRET 128 /* longest secret key (AWS's have 40) */
-#define WS_SHA256_HEX 65        /* 64 lowercase hex digits and a NUL */
-#define WS_MD5_B64 25           /* 24 base64 characters and a NUL */
 
 /* A header or a query parameter.  Query names and values are given
  * decoded ("a/b", "x y") and encoded by the signer; value "" is allowed
@@ -88,8 +88,7 @@ struct ws_sigv4 {
  * case), more than WS_SIGV4_MAX_KV headers or parameters, or a missing
  * or disagreeing host, x-amz-date or x-amz-content-sha256.  An output
  * that does not fit in n bytes (NUL included) is also WS_EUSAGE; output
- * is never truncated.  WS_ENOMEM means libcrypto failed.  On any failure
- * out holds "" (when n > 0).
+ * is never truncated.  On any failure out holds "" (when n > 0).
  */
 
 /* The Authorization header value:
@@ -120,19 +119,14 @@ int ws_uri_encode(const char *in, int keep_slash, char *out, size_t n);
 int ws_sigv4_query_string(const struct ws_kv *q, size_t nq, char *out,
                           size_t n);
 
-/* out = hex SHA-256 of buf.  WS_OK, or WS_ENOMEM (out is "") if libcrypto
- * fails. */
-int ws_sha256_hex(const void *buf, size_t len, char out[WS_SHA256_HEX]);
-
 /* Incremental body hashes: SHA-256 (hex, for x-amz-content-sha256) and
  * MD5 (base64, for Content-MD5) of the same bytes, computed together. */
 struct ws_hash;
 
-/* A new hash of zero bytes; NULL if out of memory or if libcrypto will
- * not provide SHA-256 or MD5 (MD5 is refused in FIPS mode). */
+/* A new hash of zero bytes; NULL if out of memory. */
 struct ws_hash *ws_hash_new(void);
 
-/* Add len bytes.  WS_ENOMEM if libcrypto fails; WS_EUSAGE after final. */
+/* Add len bytes.  WS_EUSAGE after final. */
 int ws_hash_update(struct ws_hash *h, const void *buf, size_t len,
                    struct ws_err *err);
 

@@ -149,7 +149,7 @@ TEST(aws_put_object)
     };
     struct ws_sigv4 s;
 
-    ASSERT_EQ(ws_sha256_hex(body, strlen(body), sha), WS_OK);
+    ws_sha256_hex(body, strlen(body), sha);
     ASSERT_STR_EQ(sha, PUT_BODY_SHA);
     h[4].value = sha;
     s = example(h, 5, NULL, 0, "PUT", "/test$file.text", sha);
@@ -649,7 +649,7 @@ TEST(hash_vectors)
 {
     char sha[WS_SHA256_HEX], md5[WS_MD5_B64];
 
-    ASSERT_EQ(ws_sha256_hex("", 0, sha), WS_OK);
+    ws_sha256_hex("", 0, sha);
     ASSERT_STR_EQ(sha, EMPTY);
     hash_all("", 0, 1, sha, md5);
     ASSERT_STR_EQ(sha, EMPTY);
@@ -678,7 +678,7 @@ TEST(hash_incremental_equals_one_shot)
         x ^= x << 5;
         buf[i] = (unsigned char)x;
     }
-    ASSERT_EQ(ws_sha256_hex(buf, len, sha1), WS_OK);
+    ws_sha256_hex(buf, len, sha1);
     hash_all(buf, len, len, sha, md51);
     ASSERT_STR_EQ(sha, sha1);
     for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
