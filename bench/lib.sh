@@ -197,10 +197,21 @@ s3_ops() {
 }
 
 # Remove this run's objects from the shared S3 server's data (s3rver lists
-# from its directory, so this is the same as deleting them).
+# from its directory, so this is the same as deleting them).  A tool that
+# was SIGKILLed may leave a PUT that s3rver is still writing, and rm -rf
+# then meets a directory that gains a file: try again for up to 5 s, and
+# only warn, since what is left over is scratch, not a result.
 s3_cleanup() {
 	[ "$BACKEND" = s3 ] || return 0
-	rm -rf "${S3_DATA_DIR:?}/$S3_BUCKET/$RUN_ID"
+	_sc_n=0
+	until rm -rf "${S3_DATA_DIR:?}/$S3_BUCKET/$RUN_ID" 2>/dev/null; do
+		_sc_n=$((_sc_n + 1))
+		if [ "$_sc_n" -ge 25 ]; then
+			echo "warning: could not remove $S3_DATA_DIR/$S3_BUCKET/$RUN_ID" >&2
+			return 0
+		fi
+		sleep 0.2
+	done
 }
 
 # Run TOOL restore from replica NAME of CFG (the DB at DB) into OUT.
