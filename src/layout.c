@@ -399,6 +399,23 @@ int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
     return WS_OK;
 }
 
+#define CMP(x, y) (((x) > (y)) - ((x) < (y)))
+
+int ws_gen_cmp(const struct ws_geninfo *a, const struct ws_geninfo *b)
+{
+    if (a->updated_ms != b->updated_ms)
+        return CMP(a->updated_ms, b->updated_ms);
+    if (a->created_ms != b->created_ms)
+        return CMP(a->created_ms, b->created_ms);
+    /* times[] is sorted by time: the first is the earliest record. */
+    if (a->ntimes > 0 && b->ntimes > 0 &&
+        a->times[0].time_us != b->times[0].time_us)
+        return CMP(a->times[0].time_us, b->times[0].time_us);
+    return CMP(strcmp(a->name, b->name), 0);
+}
+
+#undef CMP
+
 const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat)
 {
     const struct ws_geninfo *best = NULL;
@@ -407,7 +424,7 @@ const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat)
         const struct ws_geninfo *g = &cat->gens[i];
         if (g->nsnaps == 0)
             continue;
-        if (best == NULL || g->updated_ms >= best->updated_ms)
+        if (best == NULL || ws_gen_cmp(g, best) >= 0)
             best = g;
     }
     return best;

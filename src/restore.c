@@ -765,7 +765,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
                 oldest = ws_plan_oldest(g);
             /* Without a time, only the newest generation counts. */
             if (!o->has_time && best->ok &&
-                g->updated_ms < best->plan.g->updated_ms)
+                ws_gen_cmp(g, best->plan.g) < 0)
                 continue;
             rc = recs_for(reps[i], g, &q, &recs, err);
             if (rc != WS_OK)
@@ -781,8 +781,8 @@ static int choose(struct ws_replica *const *reps, size_t n,
             if (best->ok &&
                 (o->has_time ? p.time_us < best->plan.time_us ||
                                    (p.time_us == best->plan.time_us &&
-                                    g->updated_ms < best->plan.g->updated_ms)
-                             : g->updated_ms < best->plan.g->updated_ms))
+                                    ws_gen_cmp(g, best->plan.g) < 0)
+                             : ws_gen_cmp(g, best->plan.g) < 0))
                 continue;
             best->plan = p;
             best->ri = i;
@@ -987,7 +987,7 @@ static int carry_wanted(const struct choice *c, const struct ws_catalog *cats,
         return 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < cats[i].ngens; k++)
-            if (cats[i].gens[k].updated_ms > g->updated_ms)
+            if (ws_gen_cmp(&cats[i].gens[k], g) > 0)
                 return 0;
     if (p->nsegs == 0) {
         ws_info("restore: position not carried over: generation %s has no "

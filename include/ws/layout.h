@@ -145,9 +145,20 @@ int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
                      uint64_t to_off, size_t *seg0, size_t *nsegs,
                      struct ws_err *err);
 
-/* The generation with the newest updated time (ties: the later name),
- * or NULL when the catalog is empty.  Only generations that have at
- * least one snapshot count: without one nothing can be restored. */
+/*
+ * Which of two generations is the newer: > 0 when a is, < 0 when b is, 0
+ * for the same history.  The newer data wins (updated_ms).  Object times
+ * on S3 have whole seconds, so two generations written one after the
+ * other, the first ending in the second the other started, often tie:
+ * then the one that started later is the live one, by its first object
+ * and, within a second, by walship's microsecond records (times).  Only
+ * then the later name, Litestream's order.
+ */
+int ws_gen_cmp(const struct ws_geninfo *a, const struct ws_geninfo *b);
+
+/* The newest generation (ws_gen_cmp; ties: the later name), or NULL when
+ * the catalog is empty.  Only generations that have at least one
+ * snapshot count: without one nothing can be restored. */
 const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat);
 
 void ws_catalog_free(struct ws_catalog *cat);

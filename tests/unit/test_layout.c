@@ -105,6 +105,67 @@ TEST(catalog)
     ws_objlist_free(&l);
 }
 
+/* Two generations written one after the other whose newest objects fall
+ * in the same second, as S3's whole-second object times make common
+ * (tests/e2e/98 restored the older one about once in ten runs): the one
+ * that started later is the live one, whatever the names.  Within one
+ * second walship's microsecond records decide; only without them the
+ * later name. */
+TEST(latest_ties)
+{
+#define SNAP(g) "generations/" g "/snapshots/00000000.snapshot.lz4"
+#define REC(g, us) "generations/" g "/walship/snapshots/00000000_00000000_" us \
+                   ".times.lz4"
+#define F "ffffffffffffffff"
+#define Z "0000000000000000"
+    static const struct {
+        const char *keys[4];
+        int64_t ms[4];
+        const char *want;
+    } cases[] = {
+        /* F ran from second 1 to 5; Z started in second 5. */
+        {{SNAP(F), "generations/" F "/wal/00000000_00000000.wal.lz4", SNAP(Z)},
+         {1000, 5000, 5000},
+         Z},
+        /* Both within second 5: the records' microseconds. */
+        {{SNAP(F), SNAP(Z), REC(F, "00000000004c4b40"),
+          REC(Z, "00000000004c4b41")},
+         {5000, 5000, 5000, 5000},
+         Z},
+        {{SNAP(F), SNAP(Z), REC(F, "00000000004c4b42"),
+          REC(Z, "00000000004c4b41")},
+         {5000, 5000, 5000, 5000},
+         F},
+        /* No records (Litestream's generations): the later name. */
+        {{SNAP(Z), SNAP(F)}, {5000, 5000}, F},
+    };
+#undef SNAP
+#undef REC
+#undef F
+#undef Z
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ws_objlist l = {0};
+        struct ws_catalog c;
+        const struct ws_geninfo *g;
+
+        for (size_t k = 0; k < 4 && cases[i].keys[k] != NULL; k++)
+            ws_objlist_add(&l, cases[i].keys[k], 1, cases[i].ms[k]);
+        ASSERT_EQ(ws_catalog_build(&l, &c, NULL), WS_OK);
+        ASSERT_EQ(c.ngens, 2);
+        g = ws_catalog_latest(&c);
+        ASSERT(g != NULL);
+        if (strcmp(g->name, cases[i].want) != 0)
+            CHECK_FAIL("case %zu: latest %s, want %s", i, g->name,
+                       cases[i].want);
+        /* gens[0] is Z (sorted by name). */
+        ASSERT_EQ(ws_gen_cmp(&c.gens[0], &c.gens[1]),
+                  cases[i].want[0] == '0' ? 1 : -1);
+        ws_catalog_free(&c);
+        ws_objlist_free(&l);
+    }
+}
+
 /* A generation named G with the segments in spec ("index:offset ...",
  * sorted), for the chain check. */
 static void chain_gen(struct ws_geninfo *g, struct ws_seginfo *v,
@@ -191,6 +252,6 @@ TEST(chain)
     }
 }
 
-#define LIST(X) X(keys) X(gen_names) X(parse) X(catalog) X(chain)
+#define LIST(X) X(keys) X(gen_names) X(parse) X(catalog) X(latest_ties) X(chain)
 
 TEST_MAIN("layout", LIST)
