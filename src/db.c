@@ -1432,6 +1432,14 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         return errno == ENOENT ? WS_OK
                                : ws_err_set(err, WS_EIO, "stat %s: %s",
                                             db->cfg->path, strerror(errno));
+    /* An empty file is a database its application is creating right now:
+     * its next step is its own journal_mode=wal.  Had walship switched the
+     * mode at the same moment, each would hold SHARED and want to write,
+     * and SQLite fails one of them at once with SQLITE_BUSY instead of
+     * calling its busy handler (a deadlock otherwise): the application's
+     * open fails.  Wait, as for a missing file, until it has a header. */
+    if (!db->ready && sb.st_size == 0)
+        return WS_OK;
     st->exists = 1;
     db->seen = o->seen;
     db->nseen = o->seen ? o->nseen : 0;

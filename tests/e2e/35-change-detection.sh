@@ -2,7 +2,8 @@
 # Change detection (daemon.c), each way alone: file events, the timer
 # that follows a busy writer on SQLite's wal-index, and the poll
 # fallback.  A database created after walship started is picked up by
-# the poll; with file events unavailable (the WALSHIP_TEST_NO_EVENTS
+# the poll, and an empty one once its application has written its
+# header; with file events unavailable (the WALSHIP_TEST_NO_EVENTS
 # hook) the poll alone ships every commit; with monitor-interval 0 the
 # events and the timer alone do, for a writer slow enough (8 tx/s) that
 # around every commit the watches go off, the timer runs and goes quiet
@@ -50,6 +51,22 @@ sleep 1.5
 [ ! -e "$T/late.db" ] || fail "late.db exists too early"
 start_writer wlate "$T/late.db" "$T/late.csv" -rate 50 -duration 2
 shipped late
+
+# An empty file is a database its application is still creating:
+# walship leaves it alone (switching it to WAL at the moment the
+# application does fails the application's open with SQLITE_BUSY) and
+# starts once it has a header.
+config empty 200ms
+: >"$T/empty.db"
+start_bg empty "$WALSHIP" replicate -config "$T/empty.yml"
+wait_for 'log_has empty "initialized db"' 10
+sleep 1
+[ ! -s "$T/empty.db" ] && [ ! -e "$T/empty.db-wal" ] ||
+	fail "walship changed the empty database: $(ls -l "$T"/empty.db*)"
+[ -z "$(replica_gens "$(replica_url empty)")" ] ||
+	fail "walship replicated the empty database"
+start_writer wempty "$T/empty.db" "$T/empty.csv" -rate 50 -duration 2
+shipped empty
 
 # No file events: the poll alone.
 config poll 200ms
