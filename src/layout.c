@@ -243,30 +243,33 @@ static void gen_time(struct ws_geninfo *g, int64_t t)
         g->updated_ms = t;
 }
 
+/* -1, 0 or 1 as x is below, equal to or above y. */
+#define CMP(x, y) (((x) > (y)) - ((x) < (y)))
+
 static int cmp_snap(const void *a, const void *b)
 {
     const struct ws_snapinfo *x = a, *y = b;
-    return (x->index > y->index) - (x->index < y->index);
+    return CMP(x->index, y->index);
 }
 
 static int cmp_seg(const void *a, const void *b)
 {
     const struct ws_seginfo *x = a, *y = b;
     if (x->index != y->index)
-        return (x->index > y->index) - (x->index < y->index);
-    return (x->offset > y->offset) - (x->offset < y->offset);
+        return CMP(x->index, y->index);
+    return CMP(x->offset, y->offset);
 }
 
 static int cmp_times(const void *a, const void *b)
 {
     const struct ws_timesinfo *x = a, *y = b;
     if (x->time_us != y->time_us)
-        return (x->time_us > y->time_us) - (x->time_us < y->time_us);
+        return CMP(x->time_us, y->time_us);
     if (x->index != y->index)
-        return (x->index > y->index) - (x->index < y->index);
+        return CMP(x->index, y->index);
     if (x->offset != y->offset)
-        return (x->offset > y->offset) - (x->offset < y->offset);
-    return (x->count > y->count) - (x->count < y->count);
+        return CMP(x->offset, y->offset);
+    return CMP(x->count, y->count);
 }
 
 static int cmp_gen(const void *a, const void *b)
@@ -398,8 +401,6 @@ int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
                           g->name, want);
     return WS_OK;
 }
-
-#define CMP(x, y) (((x) > (y)) - ((x) < (y)))
 
 int ws_gen_cmp(const struct ws_geninfo *a, const struct ws_geninfo *b)
 {

@@ -156,8 +156,8 @@ int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
  */
 int ws_gen_cmp(const struct ws_geninfo *a, const struct ws_geninfo *b);
 
-/* The newest generation (ws_gen_cmp; ties: the later name), or NULL when
- * the catalog is empty.  Only generations that have at least one
+/* The newest generation by ws_gen_cmp, or NULL when the catalog is
+ * empty.  Only generations that have at least one
  * snapshot count: without one nothing can be restored. */
 const struct ws_geninfo *ws_catalog_latest(const struct ws_catalog *cat);
 
