@@ -51,6 +51,7 @@ static void clock_rfc3339(const char *s)
     if (t <= 0)
         return; /* ws_time_fmt prints "-" for those */
     ws_time_fmt(t, buf, sizeof(buf));
+    t2 = -1; /* "refused" */
     FUZZ_CHECK(ws_time_parse(buf, &t2) == WS_OK && t2 == t,
                "\"%s\" is %lld, formats as \"%s\", which is %lld", s,
                (long long)t, buf, (long long)t2);
