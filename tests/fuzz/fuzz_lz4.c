@@ -10,7 +10,10 @@
  *       which liblz4 compresses with the preferences of bits 2-7 first;
  *   [1] where the stream is cut into pieces (fuzz.h);
  *   [2] bit 0: recompute the frame descriptor's checksum byte, so the
- *       fuzzer gets past it to the blocks.
+ *       fuzzer gets past it to the blocks; bit 1: first declare 64 KiB
+ *       blocks (BD 0x40) instead of what the frame says (walship and
+ *       Litestream declare 4 MiB, and the reader's buffers of that size
+ *       make each run slow under ASan).
  *
  * Checked: whatever the reader accepts, liblz4's own decoder accepts too
  * and decodes to the same bytes; fed in pieces it does what it does whole
@@ -66,13 +69,16 @@ static int lz4_reference(const uint8_t *b, size_t n, struct fuzz_buf *out)
 }
 
 /* A frame's descriptor checksum byte, recomputed (lz4_Frame_format.md:
- * the second byte of xxh32 over FLG, BD and the optional fields). */
-static void lz4_fix_hc(uint8_t *b, size_t n)
+ * the second byte of xxh32 over FLG, BD and the optional fields), after
+ * setting BD to 64 KiB blocks when small_blocks says so. */
+static void lz4_fix_hc(uint8_t *b, size_t n, int small_blocks)
 {
     size_t len;
 
     if (n < 7 || ws_get_be32(b) != 0x04224D18u)
         return;
+    if (small_blocks)
+        b[5] = 0x40;
     len = 2 + (b[4] & 0x08 ? 8 : 0) + (b[4] & 0x01 ? 4 : 0);
     if (4 + len >= n)
         return;
@@ -227,7 +233,7 @@ int FUZZ_ENTRY(lz4)
         abort();
     memcpy(b, data + 3, n);
     if (data[2] & 1)
-        lz4_fix_hc(b, n);
+        lz4_fix_hc(b, n, data[2] & 2);
 
     rc = lz4_decode(b, n, 0, kind, &whole);
     rc_cut = lz4_decode(b, n, data[1], kind, &cut);
