@@ -70,6 +70,7 @@
 # were, and the first few with their stderr.  Passes only with no wrong
 # and no bad case.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
+# shellcheck disable=SC2012 # object names are plain: ls is fine
 # shellcheck source-path=SCRIPTDIR
 set -eu
 # shellcheck source=../lib.sh
@@ -157,6 +158,7 @@ replica_ls "$lurl" >"$T/l.ls" || fail "cannot list L"
 
 # Both restore exactly as they are.
 for x in "a $aurl $csv $last" "l $lurl $lcsv $llast"; do
+	# shellcheck disable=SC2086 # four words
 	set -- $x
 	"$WALSHIP" restore -o "$T/clean-$1.db" "$2" 2>"$T/clean-$1.log" ||
 		fail "restore of the pristine replica $1 failed: $(tail -n 1 "$T/clean-$1.log")"
@@ -249,9 +251,11 @@ wal_classes() {
 		o=$(dmg "$_t.cutframe$_sd" wal cut-frame "$_sd" $_files)
 		[ -z "$o" ] || add_case wal-cut-frame strict "$_r" "put:$_k:$o"
 	done
+	# shellcheck disable=SC2086 # one file a word
 	o=$(dmg "$_t.cuttxn" wal cut-txn - $_files)
 	[ -z "$o" ] || add_case wal-cut-txn strict "$_r" "put:$_k:$o"
 	[ "$_tail" = skip ] && return
+	# shellcheck disable=SC2086
 	o=$(dmg "$_t.cutcommit" wal cut-commit - $_files)
 	[ -z "$o" ] || add_case wal-cut-commit "$_tail" "$_r" "put:$_k:$o"
 }
@@ -264,6 +268,7 @@ claim_classes() {
 	_files=""
 	for _x in $_list; do _files="$_files $_dir/$_x"; done
 	for v in pgno:67108864 pgno:2147483647 commit:1073741824; do
+		# shellcheck disable=SC2086 # one file a word
 		o=$(dmg "$_t.${v%:*}-${v#*:}" wal "${v%:*}" "${v#*:}" $_files)
 		[ -z "$o" ] || add_case "wal-${v%:*}-huge" strict "$_r" "put:$_k:$o"
 	done
@@ -365,9 +370,9 @@ add_case times-bogus restore a \
 	"add:$G/walship/times/7fffffff_00000020_7fffffffffffffff-7fffffff_00000001.times.lz4:$T/pa/$tfirst"
 
 # Names that are almost those of objects: ignored.
-for k in "$G/wal/${lastseg}.bak" "$G/wal/$(echo "$lastseg" | tr a-z A-Z)" \
+for k in "$G/wal/${lastseg}.bak" "$G/wal/$(echo "$lastseg" | tr '[:lower:]' '[:upper:]')" \
 	"$G/wal/x/$lastseg" "$G/snapshots/${snap%.lz4}" "$G/snapshots/1$snap" \
-	"generations/$(echo "$gen" | tr a-f A-F)/snapshots/$snap" \
+	"generations/$(echo "$gen" | tr '[:lower:]' '[:upper:]')/snapshots/$snap" \
 	"$G/wal/$(echo "$lastseg" | sed 's/_/-/')" "$G/walship/times/x.times.lz4"; do
 	add_case odd-name restore a "add:$k:$T/pa/$G/wal/$lastseg"
 done
@@ -533,6 +538,7 @@ EOF
 			timeout -k 5 "$CASE_SECS" "$WALSHIP" restore -o "$T/out/db" "$url"
 	) >"$T/case.out" 2>"$T/case.err" </dev/null || st=$?
 	rss=$(tail -n 1 "$T/rss" 2>/dev/null)
+	# shellcheck disable=SC2010 # names walship chose, or none
 	left=$(cd "$T/out" && ls -A | grep -v -x -e db -e .db-walship | tr '\n' ' ')
 	# What went wrong besides the outcome, if anything.
 	why=""
@@ -611,5 +617,6 @@ awk '$2 == "wrong" || $2 == "bad" { $1 = ""; print }' "$T/results" |
 	sort -rn | sed 's/^/  /'
 nwrong=$(awk '$2 == "wrong"' "$T/results" | wc -l)
 nbad=$(awk '$2 == "bad"' "$T/results" | wc -l)
-[ "$nwrong" -eq 0 ] && [ "$nbad" -eq 0 ] ||
+if [ "$nwrong" -ne 0 ] || [ "$nbad" -ne 0 ]; then
 	fail "$nwrong wrong and $nbad bad of $ncases restores (see above; all in bad.txt)"
+fi

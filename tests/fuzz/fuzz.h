@@ -43,24 +43,24 @@
 #endif
 
 /* int FUZZ_ENTRY(name) { ... return 0; } over (data, size). */
-#define FUZZ_ENTRY(name)                                                    \
-    FUZZ_FN(name)(const uint8_t *data, size_t size);                        \
+#define FUZZ_ENTRY(name)                                                       \
+    FUZZ_FN(name)(const uint8_t *data, size_t size);                           \
     int FUZZ_FN(name)(const uint8_t *data, size_t size)
 
 /* int FUZZ_INIT(name) { ... return 0; }: once, before the first input. */
-#define FUZZ_INIT(name)                                                     \
-    FUZZ_INIT_FN(name)(int *argc, char ***argv);                            \
+#define FUZZ_INIT(name)                                                        \
+    FUZZ_INIT_FN(name)(int *argc, char ***argv);                               \
     int FUZZ_INIT_FN(name)(int *argc, char ***argv)
 
-#define FUZZ_CHECK(cond, ...)                                               \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "%s:%d: invariant broken: %s: ", __FILE__,     \
-                    __LINE__, #cond);                                       \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-            abort();                                                        \
-        }                                                                   \
+#define FUZZ_CHECK(cond, ...)                                                  \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: invariant broken: %s: ", __FILE__,         \
+                    __LINE__, #cond);                                          \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
 
 /* A failed call's err: the code it returned and one non-empty line. */
@@ -70,12 +70,11 @@ static inline void fuzz_check_err(int rc, const struct ws_err *err,
     size_t n = strnlen(err->msg, sizeof(err->msg));
 
     FUZZ_CHECK(rc > 0 && rc < WS__MAX, "%s: rc %d", what, rc);
-    FUZZ_CHECK(err->code == rc, "%s: err->code %d, rc %d", what, err->code,
-               rc);
-    FUZZ_CHECK(n > 0 && n < sizeof(err->msg), "%s: message length %zu",
-               what, n);
-    FUZZ_CHECK(memchr(err->msg, '\n', n) == NULL, "%s: two lines: %s",
-               what, err->msg);
+    FUZZ_CHECK(err->code == rc, "%s: err->code %d, rc %d", what, err->code, rc);
+    FUZZ_CHECK(n > 0 && n < sizeof(err->msg), "%s: message length %zu", what,
+               n);
+    FUZZ_CHECK(memchr(err->msg, '\n', n) == NULL, "%s: two lines: %s", what,
+               err->msg);
 }
 
 /*
@@ -119,8 +118,7 @@ static inline int fuzz_buf_sink(void *ctx, const void *buf, size_t len,
     size_t cap = b->cap ? b->cap : (size_t)64 << 20;
 
     if (len > cap - b->n)
-        return ws_err_set(err, WS_ECORRUPT, "fuzz: more than %zu bytes",
-                          cap);
+        return ws_err_set(err, WS_ECORRUPT, "fuzz: more than %zu bytes", cap);
     if (b->n + len > b->alloc) {
         size_t a = b->alloc ? b->alloc : 4096;
         uint8_t *p;

@@ -75,8 +75,8 @@ static void config_check(const struct ws_config *c, int from_url)
         for (size_t j = 0; j < db->nreplicas; j++) {
             config_check_replica(&db->replicas[j]);
             for (size_t k = 0; k < j; k++)
-                FUZZ_CHECK(strcmp(db->replicas[j].name,
-                                  db->replicas[k].name) != 0,
+                FUZZ_CHECK(strcmp(db->replicas[j].name, db->replicas[k].name) !=
+                               0,
                            "two replicas named \"%s\"", db->replicas[j].name);
         }
     }
@@ -108,13 +108,12 @@ int FUZZ_ENTRY(config)
         char *urls[1] = {text};
         rc = ws_config_from_urls("/var/lib/app.db", urls, 1, &c, &err);
     } else {
-        rc = ws_config_parse(text, size - 1, "fuzz.yml", data[0] & 1, &c,
-                             &err);
+        rc = ws_config_parse(text, size - 1, "fuzz.yml", data[0] & 1, &c, &err);
         if (memchr(data + 1, '$', size - 1) == NULL) {
             rc2 = ws_config_parse(text, size - 1, "fuzz.yml", !(data[0] & 1),
                                   &c2, &err);
-            FUZZ_CHECK(rc == rc2, "rc %d with expansion %s, %d without",
-                       rc, data[0] & 1 ? "on" : "off", rc2);
+            FUZZ_CHECK(rc == rc2, "rc %d with expansion %s, %d without", rc,
+                       data[0] & 1 ? "on" : "off", rc2);
             ws_config_free(c2);
         }
     }

@@ -88,8 +88,8 @@ static void lz4_fix_hc(uint8_t *b, size_t n, int small_blocks)
 /* The sink restore gives the reader, per kind of object. */
 struct lz4_obj {
     int kind;
-    struct fuzz_buf out;   /* every decoded byte */
-    struct ws_walv v;      /* kind 1 */
+    struct fuzz_buf out; /* every decoded byte */
+    struct ws_walv v;    /* kind 1 */
     int walv_rc;
 };
 
@@ -157,8 +157,7 @@ static void lz4_round_trip(const struct fuzz_buf *plain)
     struct ws_err err;
     struct fuzz_buf ref = {0};
 
-    FUZZ_CHECK(ws_lz4_compress_mem(plain->p, plain->n, &z, &nz, &err) ==
-                   WS_OK,
+    FUZZ_CHECK(ws_lz4_compress_mem(plain->p, plain->n, &z, &nz, &err) == WS_OK,
                "compress: %s", err.msg);
     FUZZ_CHECK(ws_lz4_decompress_mem(z, nz, 0, &back, &nback, &err) == WS_OK,
                "decompress what was compressed: %s", err.msg);
@@ -203,10 +202,13 @@ static void lz4_from_content(const uint8_t *c, size_t n, uint8_t flags,
     if (rc == WS_OK)
         FUZZ_CHECK(o.out.n == n && (n == 0 || memcmp(o.out.p, c, n) == 0),
                    "liblz4's frame decodes to %zu bytes, not the %zu "
-                   "it holds", o.out.n, n);
+                   "it holds",
+                   o.out.n, n);
     else
-        FUZZ_CHECK(flags & 0x20, "liblz4's frame with a content checksum "
-                   "(flags 0x%02x) refused", flags);
+        FUZZ_CHECK(flags & 0x20,
+                   "liblz4's frame with a content checksum "
+                   "(flags 0x%02x) refused",
+                   flags);
     fuzz_buf_free(&o.out);
     free(z);
 }
@@ -247,8 +249,7 @@ int FUZZ_ENTRY(lz4)
     if (rc == WS_OK) {
         ref_ok = lz4_reference(b, n, &ref);
         FUZZ_CHECK(ref_ok && ref.n == whole.out.n &&
-                       (ref.n == 0 ||
-                        memcmp(ref.p, whole.out.p, ref.n) == 0),
+                       (ref.n == 0 || memcmp(ref.p, whole.out.p, ref.n) == 0),
                    "accepted, but liblz4 %s (%zu bytes, walship %zu)",
                    ref_ok ? "decodes other bytes" : "refuses it", ref.n,
                    whole.out.n);
@@ -263,8 +264,10 @@ int FUZZ_ENTRY(lz4)
             if (vrc == WS_OK)
                 vrc = ws_walv_end(&v, &err);
             ws_walv_free(&v);
-            FUZZ_CHECK(vrc == whole.walv_rc, "verifier: %d whole, %d "
-                       "through the reader", vrc, whole.walv_rc);
+            FUZZ_CHECK(vrc == whole.walv_rc,
+                       "verifier: %d whole, %d "
+                       "through the reader",
+                       vrc, whole.walv_rc);
         } else if (kind == 2) {
             struct ws_tlist l = {0};
             struct ws_err err;

@@ -6,9 +6,9 @@
  *
  * Input: one control byte, then a listing, one object a line:
  *     KEY [SIZE MTIME_MS]
- * (decimal, times clamped to what a listing can hold; without them the size is the line's length and the time
- * grows a second a line from 2023-11-14).  [0] bits 0-3 pick the moments
- * planned besides the latest (fuzz_names_times).
+ * (decimal, times clamped to what a listing can hold; without them the size is
+ * the line's length and the time grows a second a line from 2023-11-14).  [0]
+ * bits 0-3 pick the moments planned besides the latest (fuzz_names_times).
  *
  * Checked: a key that parses formats back to itself with the key
  * builders, and ws_key_parse agrees with ws_key_parse_times; the catalog
@@ -57,11 +57,10 @@ static void names_check_key(const char *key)
         FUZZ_CHECK(strcmp(gen, gen2) == 0 && t.index == index &&
                        t.offset == offset,
                    "\"%s\": ws_key_parse and ws_key_parse_times differ", key);
-        FUZZ_CHECK(t.time_us > 0 && t.count > 0 &&
-                       t.last_index >= t.index &&
-                       (!t.snapshot || (t.count == 1 &&
-                                        t.last_index == t.index)),
-                   "\"%s\": parsed into an impossible object", key);
+        FUZZ_CHECK(
+            t.time_us > 0 && t.count > 0 && t.last_index >= t.index &&
+                (!t.snapshot || (t.count == 1 && t.last_index == t.index)),
+            "\"%s\": parsed into an impossible object", key);
         rc = ws_key_times_of(back, sizeof(back), gen, &t);
     }
     FUZZ_CHECK(rc == WS_OK && strcmp(back, key) == 0,
@@ -108,8 +107,10 @@ static void names_check_sorted(const struct ws_geninfo *g)
         FUZZ_CHECK(g->times[i - 1].time_us <= g->times[i].time_us,
                    "%s: commit-time objects out of order", g->name);
     if (g->nsnaps + g->nsegs > 0)
-        FUZZ_CHECK(g->created_ms <= g->updated_ms, "%s: created after "
-                   "updated", g->name);
+        FUZZ_CHECK(g->created_ms <= g->updated_ms,
+                   "%s: created after "
+                   "updated",
+                   g->name);
 }
 
 /* The commit records the plan gets: those the times objects name. */
@@ -141,8 +142,10 @@ static void names_check_plan(const struct ws_geninfo *g,
     }
     FUZZ_CHECK(p.g == g && p.snap >= g->snaps && p.snap < g->snaps + g->nsnaps,
                "%s: the plan's snapshot is not the generation's", g->name);
-    FUZZ_CHECK(p.snap->index <= p.index, "%s: snapshot %08x past target "
-               "%08x", g->name, p.snap->index, p.index);
+    FUZZ_CHECK(p.snap->index <= p.index,
+               "%s: snapshot %08x past target "
+               "%08x",
+               g->name, p.snap->index, p.index);
     FUZZ_CHECK(p.seg0 <= g->nsegs && p.nsegs <= g->nsegs - p.seg0,
                "%s: segments [%zu, +%zu) of %zu", g->name, p.seg0, p.nsegs,
                g->nsegs);
@@ -153,18 +156,18 @@ static void names_check_plan(const struct ws_geninfo *g,
                        (s->index < p.index || p.offset == WS_POS_END ||
                         s->offset < p.offset),
                    "%s: segment %08x/%llu outside snapshot %08x to target "
-                   "%08x/%llu", g->name, s->index,
-                   (unsigned long long)s->offset, p.snap->index, p.index,
-                   (unsigned long long)p.offset);
+                   "%08x/%llu",
+                   g->name, s->index, (unsigned long long)s->offset,
+                   p.snap->index, p.index, (unsigned long long)p.offset);
         bytes += s->size;
     }
-    FUZZ_CHECK(bytes == p.bytes, "%s: %llu bytes planned, %llu listed",
-               g->name, (unsigned long long)p.bytes,
-               (unsigned long long)bytes);
+    FUZZ_CHECK(bytes == p.bytes, "%s: %llu bytes planned, %llu listed", g->name,
+               (unsigned long long)p.bytes, (unsigned long long)bytes);
     if (q->has_time && !p.newest)
-        FUZZ_CHECK(p.time_us <= q->time_us, "%s: restores to %lld, after "
-                   "the %lld asked for", g->name, (long long)p.time_us,
-                   (long long)q->time_us);
+        FUZZ_CHECK(p.time_us <= q->time_us,
+                   "%s: restores to %lld, after "
+                   "the %lld asked for",
+                   g->name, (long long)p.time_us, (long long)q->time_us);
     if (q->has_index)
         FUZZ_CHECK(p.index <= q->index && p.offset == WS_POS_END,
                    "%s: index %08x restores to %08x/%llu", g->name, q->index,
@@ -188,8 +191,8 @@ static void names_plans(const struct ws_geninfo *g, uint8_t pick)
     for (size_t i = 0; i < g->nsegs && i < 16; i++) {
         q = (struct ws_plan_req){0};
         q.has_time = 1;
-        q.time_us = g->segs[i].mtime_ms * 1000 + (pick >> 1 & 7) * 250000 -
-                    1000;
+        q.time_us =
+            g->segs[i].mtime_ms * 1000 + (pick >> 1 & 7) * 250000 - 1000;
         names_check_plan(g, &recs, &q);
         to = ws_plan_times_obj(g, &q);
         FUZZ_CHECK(to == NULL || (!to->snapshot && to->time_us <= q.time_us),
@@ -237,8 +240,8 @@ static void names_check_catalog(const struct ws_objlist *l, uint8_t pick)
             continue;
         FUZZ_CHECK(latest != NULL && latest->nsnaps > 0 &&
                        ws_gen_cmp(latest, g) >= 0,
-                   "latest %s, but %s is newer",
-                   latest ? latest->name : "none", g->name);
+                   "latest %s, but %s is newer", latest ? latest->name : "none",
+                   g->name);
         ab = ws_gen_cmp(latest, g);
         ba = ws_gen_cmp(g, latest);
         FUZZ_CHECK((ab > 0) == (ba < 0) && (ab == 0) == (ba == 0),

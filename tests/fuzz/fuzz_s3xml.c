@@ -36,8 +36,7 @@ static uint64_t s3xml_hash(uint64_t h, const char *s)
 
 static void s3xml_check_str(const char *s, size_t max, const char *what)
 {
-    FUZZ_CHECK(s == NULL || strlen(s) <= max, "%s: %zu bytes", what,
-               strlen(s));
+    FUZZ_CHECK(s == NULL || strlen(s) <= max, "%s: %zu bytes", what, strlen(s));
 }
 
 static void s3xml_parse(const uint8_t *b, size_t n, enum ws_s3xml_kind kind,
@@ -78,8 +77,8 @@ static void s3xml_parse(const uint8_t *b, size_t n, enum ws_s3xml_kind kind,
             FUZZ_CHECK(r->list.n == 0 && r->token == NULL,
                        "a failed take left %zu entries", r->list.n);
         } else {
-            FUZZ_CHECK(r->truncated == 0 || r->truncated == 1,
-                       "truncated %d", r->truncated);
+            FUZZ_CHECK(r->truncated == 0 || r->truncated == 1, "truncated %d",
+                       r->truncated);
             FUZZ_CHECK(!r->truncated || (r->token && r->token[0]),
                        "truncated without a token");
             FUZZ_CHECK(r->truncated || r->token == NULL,
@@ -116,8 +115,7 @@ static void s3xml_check_list(const struct ws_objlist *l, const char *prefix)
     int rc;
 
     for (size_t i = 0; i < l->n; i++) {
-        FUZZ_CHECK(strlen(l->v[i].key) + strlen(prefix) <=
-                       WS_S3XML_MAX_KEY,
+        FUZZ_CHECK(strlen(l->v[i].key) + strlen(prefix) <= WS_S3XML_MAX_KEY,
                    "key of %zu bytes", strlen(l->v[i].key));
         FUZZ_CHECK(l->v[i].size <= WS_S3XML_MAX_SIZE, "size %llu",
                    (unsigned long long)l->v[i].size);
@@ -128,8 +126,7 @@ static void s3xml_check_list(const struct ws_objlist *l, const char *prefix)
         return;
     }
     for (size_t i = 0; i < cat.ngens; i++)
-        counted += cat.gens[i].nsnaps + cat.gens[i].nsegs +
-                   cat.gens[i].ntimes;
+        counted += cat.gens[i].nsnaps + cat.gens[i].nsegs + cat.gens[i].ntimes;
     FUZZ_CHECK(counted + cat.nother == l->n, "catalog holds %zu + %zu of %zu",
                counted, cat.nother, l->n);
     ws_catalog_free(&cat);
@@ -154,18 +151,15 @@ int FUZZ_ENTRY(s3xml)
     s3xml_parse(data + 2, size - 2, kind, prefix, 0, &whole);
     s3xml_parse(data + 2, size - 2, kind, prefix, data[1], &cut);
 
-    FUZZ_CHECK(whole.rc == cut.rc && whole.take_rc == cut.take_rc &&
-                   whole.is_error == cut.is_error &&
-                   whole.hash == cut.hash &&
-                   whole.truncated == cut.truncated &&
-                   whole.list.n == cut.list.n,
-               "whole: rc %d take %d, %zu keys; in pieces: rc %d take %d, "
-               "%zu keys",
-               whole.rc, whole.take_rc, whole.list.n, cut.rc, cut.take_rc,
-               cut.list.n);
+    FUZZ_CHECK(
+        whole.rc == cut.rc && whole.take_rc == cut.take_rc &&
+            whole.is_error == cut.is_error && whole.hash == cut.hash &&
+            whole.truncated == cut.truncated && whole.list.n == cut.list.n,
+        "whole: rc %d take %d, %zu keys; in pieces: rc %d take %d, "
+        "%zu keys",
+        whole.rc, whole.take_rc, whole.list.n, cut.rc, cut.take_rc, cut.list.n);
     FUZZ_CHECK((whole.token == NULL) == (cut.token == NULL) &&
-                   (whole.token == NULL ||
-                    strcmp(whole.token, cut.token) == 0),
+                   (whole.token == NULL || strcmp(whole.token, cut.token) == 0),
                "tokens differ");
     for (size_t i = 0; i < whole.list.n; i++)
         FUZZ_CHECK(strcmp(whole.list.v[i].key, cut.list.v[i].key) == 0 &&

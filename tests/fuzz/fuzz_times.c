@@ -44,19 +44,17 @@ int FUZZ_ENTRY(times)
     FUZZ_CHECK(size >= 8 && l.n == (size - 8) / 24 && (size - 8) % 24 == 0,
                "%zu records from %zu bytes", l.n, size);
     for (size_t i = 0; i < l.n; i++)
-        FUZZ_CHECK((l.v[i].kind == WS_T_COMMIT ||
-                    l.v[i].kind == WS_T_SNAPSHOT) &&
-                       l.v[i].time_us > 0 && l.v[i].index <= WS_MAX_INDEX &&
-                       (l.v[i].kind != WS_T_COMMIT ||
-                        l.v[i].offset > WS_WAL_HDR_SIZE),
-                   "record %zu: kind %u time %lld index %u", i, l.v[i].kind,
-                   (long long)l.v[i].time_us, l.v[i].index);
+        FUZZ_CHECK(
+            (l.v[i].kind == WS_T_COMMIT || l.v[i].kind == WS_T_SNAPSHOT) &&
+                l.v[i].time_us > 0 && l.v[i].index <= WS_MAX_INDEX &&
+                (l.v[i].kind != WS_T_COMMIT || l.v[i].offset > WS_WAL_HDR_SIZE),
+            "record %zu: kind %u time %lld index %u", i, l.v[i].kind,
+            (long long)l.v[i].time_us, l.v[i].index);
 
     /* Encoded again, the same bytes. */
     FUZZ_CHECK(ws_times_encode(l.v, l.n, fuzz_buf_sink, &z, &err) == WS_OK,
                "encode: %s", err.msg);
-    FUZZ_CHECK(ws_lz4_decompress_mem(z.p, z.n, 0, &back, &nback, &err) ==
-                   WS_OK,
+    FUZZ_CHECK(ws_lz4_decompress_mem(z.p, z.n, 0, &back, &nback, &err) == WS_OK,
                "decompress: %s", err.msg);
     FUZZ_CHECK(nback == size && memcmp(back, data, size) == 0,
                "%zu bytes encode back to %zu other bytes", size, nback);

@@ -30,7 +30,7 @@ struct wal_ref {
     uint64_t frames;     /* valid frames before the end or the break */
     uint64_t commit_off; /* end of the last valid commit frame */
     uint32_t commit_pages;
-    size_t tail;         /* bytes of a partial frame at the end */
+    size_t tail; /* bytes of a partial frame at the end */
 };
 
 static void wal_reference(const uint8_t *b, size_t n, struct wal_ref *r)
@@ -140,8 +140,7 @@ static int wal_on_frame(void *ctx, const struct ws_wal_frame *f,
     ws_put_be32(enc + 16, f->cksum[0]);
     ws_put_be32(enc + 20, f->cksum[1]);
     FUZZ_CHECK(memcmp(enc, raw, sizeof(enc)) == 0,
-               "frame at %llu does not encode back",
-               (unsigned long long)off);
+               "frame at %llu does not encode back", (unsigned long long)off);
     w->frames++;
     w->hash = (w->hash ^ f->pgno ^ off) * 1099511628211u;
     w->next_off = off + ws_wal_frame_size(w->v->hdr.page_size);
@@ -253,13 +252,12 @@ int FUZZ_ENTRY(wal)
                (unsigned long long)ref.frames);
     if (whole.rc == WS_OK && ref.hdr_ok) {
         uint64_t fs = ws_wal_frame_size(whole.v.hdr.page_size);
-        FUZZ_CHECK(whole.v.off == WS_WAL_HDR_SIZE + ref.frames * fs,
-                   "off %llu", (unsigned long long)whole.v.off);
+        FUZZ_CHECK(whole.v.off == WS_WAL_HDR_SIZE + ref.frames * fs, "off %llu",
+                   (unsigned long long)whole.v.off);
         FUZZ_CHECK(whole.v.commit_off == ref.commit_off &&
                        whole.v.commit_pages == ref.commit_pages,
                    "commit at %llu (%u pages), reference %llu (%u)",
-                   (unsigned long long)whole.v.commit_off,
-                   whole.v.commit_pages,
+                   (unsigned long long)whole.v.commit_off, whole.v.commit_pages,
                    (unsigned long long)ref.commit_off, ref.commit_pages);
         FUZZ_CHECK((whole.end_rc == WS_OK) ==
                        (ref.tail == 0 && ref.commit_off == whole.v.off),
@@ -270,13 +268,12 @@ int FUZZ_ENTRY(wal)
 
     /* In pieces as whole. */
     FUZZ_CHECK(cut.rc == whole.rc && cut.end_rc == whole.end_rc &&
-                   cut.v.frames == whole.v.frames &&
-                   cut.v.off == whole.v.off &&
+                   cut.v.frames == whole.v.frames && cut.v.off == whole.v.off &&
                    cut.v.commit_off == whole.v.commit_off &&
                    cut.seen.hash == whole.seen.hash,
                "in pieces: rc %d/%d frames %llu, whole: rc %d/%d frames %llu",
-               cut.rc, cut.end_rc, (unsigned long long)cut.v.frames,
-               whole.rc, whole.end_rc, (unsigned long long)whole.v.frames);
+               cut.rc, cut.end_rc, (unsigned long long)cut.v.frames, whole.rc,
+               whole.end_rc, (unsigned long long)whole.v.frames);
 
     /* The wal-index header decoder and frame alignment: no invariant
      * beyond staying inside the bytes. */

@@ -37,7 +37,7 @@ for x in "$BUILD/walship" "$BUILD/tools/wsload" "$BUILD/tools/wsobj"; do
 	[ -x "$x" ] || { echo "seeds.sh: $x is not built (make all)" >&2; exit 1; }
 done
 for c in lz4 sqlite3 curl node openssl; do
-	command -v $c >/dev/null || { echo "seeds.sh: $c is needed" >&2; exit 1; }
+	command -v "$c" >/dev/null || { echo "seeds.sh: $c is needed" >&2; exit 1; }
 done
 if [ ! -x "$LS" ]; then
 	npm install --no-save --no-audit --no-fund --prefix "$ROOT/build/npm" \
@@ -50,7 +50,8 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-export XDG_RUNTIME_DIR=$T/run
+XDG_RUNTIME_DIR=$T/run
+export XDG_RUNTIME_DIR
 mkdir -m 700 "$T/run"
 for t in wal lz4 times names s3xml config clock; do
 	rm -rf "${OUT:?}/$t"
@@ -148,6 +149,7 @@ seed wal sqlite-4096-fixed '\033\017\377' "$T/big.wal"
 S3=$T/s3
 sh "$ROOT/tests/s3/start.sh" "$S3" >"$T/s3.log" 2>&1
 set -a
+# shellcheck source=/dev/null # written by tests/s3/start.sh
 . "$S3/env"
 set +a
 s3url="s3://$S3_BUCKET/r?endpoint=$S3_ENDPOINT&force-path-style=true"
@@ -186,6 +188,7 @@ seed s3xml delete '\004\000' "$T/delete"
 
 # Configs, URLs, times.
 seed config etc-walship-yml '\001' "$ROOT/etc/walship.yml"
+# shellcheck disable=SC2016 # expanded by walship, not here
 printf 'dbs:\n  - path: ${WSF_DIR}/app.db\n    max-spool-size: 64MiB\n    replicas:\n      - url: ${WSF_URL}\n        retention: 1h30m\n      - name: local\n        path: /backup/../backup/app\n        snapshot-interval: 250ms\nlogging:\n  level: debug\n  type: json\n' |
 	seed config expanded '\001'
 printf 's3://bucket.localhost:9000/app?region=eu-west-1&force-path-style=true' |

@@ -323,8 +323,8 @@ static void wal_emit(const char *out, struct walx *x, size_t end)
     spill(out, z.p, z.n);
 }
 
-static int cmd_wal(const char *out, const char *mode, const char *arg,
-                   int nseg, char **segs)
+static int cmd_wal(const char *out, const char *mode, const char *arg, int nseg,
+                   char **segs)
 {
     struct walx x;
     size_t f0, end, c;

@@ -89,12 +89,30 @@ static void replay(const char *name, int (*fn)(const uint8_t *, size_t))
         CHECK_FAIL("no seed inputs for %s (tests/fuzz/seeds.sh)", name);
 }
 
-TEST(wal) { replay("wal", ws_fuzz_wal); }
-TEST(lz4) { replay("lz4", ws_fuzz_lz4); }
-TEST(s3xml) { replay("s3xml", ws_fuzz_s3xml); }
-TEST(names) { replay("names", ws_fuzz_names); }
-TEST(times) { replay("times", ws_fuzz_times); }
-TEST(clock) { replay("clock", ws_fuzz_clock); }
+TEST(wal)
+{
+    replay("wal", ws_fuzz_wal);
+}
+TEST(lz4)
+{
+    replay("lz4", ws_fuzz_lz4);
+}
+TEST(s3xml)
+{
+    replay("s3xml", ws_fuzz_s3xml);
+}
+TEST(names)
+{
+    replay("names", ws_fuzz_names);
+}
+TEST(times)
+{
+    replay("times", ws_fuzz_times);
+}
+TEST(clock)
+{
+    replay("clock", ws_fuzz_clock);
+}
 
 TEST(config)
 {
@@ -105,13 +123,13 @@ TEST(config)
     replay("config", ws_fuzz_config);
 }
 
-#define LIST(X)                                                             \
-    X(wal)                                                                  \
-    X(lz4)                                                                  \
-    X(s3xml)                                                                \
-    X(names)                                                                \
-    X(times)                                                                \
-    X(clock)                                                                \
+#define LIST(X)                                                                \
+    X(wal)                                                                     \
+    X(lz4)                                                                     \
+    X(s3xml)                                                                   \
+    X(names)                                                                   \
+    X(times)                                                                   \
+    X(clock)                                                                   \
     X(config)
 
 TEST_MAIN("fuzz", LIST)
