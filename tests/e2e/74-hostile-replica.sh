@@ -342,6 +342,20 @@ for s in $dsegs; do
 		find "$T/b/generations/$genb/wal" -type f | sort | head -n 1)
 	add_case other-database strict a "put:$G/wal/$s:$o"
 done
+# A's last WAL index replaced whole by the first segment of another
+# generation's or database's index (a WAL header and whole transactions:
+# valid on its own).
+lastidx=${lastseg%%_*}
+rest=""
+for s in $(echo "$segs" | grep "^${lastidx}_" | grep -v "^${lastidx}_00000000"); do
+	rest="$rest del:$G/wal/$s"
+done
+for d in "a2/generations/$gen2" "b/generations/$genb"; do
+	c=other-generation
+	[ "${d%%/*}" = a2 ] || c=other-database
+	o=$(find "$T/$d/wal" -name '*_00000000.wal.lz4' | sort | head -n 1)
+	add_case "$c" strict a "put:$G/wal/${lastidx}_00000000.wal.lz4:$o$rest"
+done
 add_case missing-snapshot strict a "del:$G/snapshots/$snap"
 add_case missing-snapshot strict l "del:$LG/snapshots/$lsnap"
 lz4 -q -c "$T/db-old" >"$D/old.snapshot"
@@ -515,6 +529,7 @@ undo_dirty() {
 }
 
 case_no=0
+t0=$(date +%s)
 while read -r class expect repl ops; do
 	case_no=$((case_no + 1))
 	url=$(url_of "$repl")
@@ -590,6 +605,7 @@ EOF
 	note "$class" "$out" "${why#; }"
 done <"$T/cases"
 ncases=$case_no
+echo "restores: $ncases in $(($(date +%s) - t0)) s"
 case_no=end
 undo_dirty ""
 
@@ -618,5 +634,13 @@ awk '$2 == "wrong" || $2 == "bad" { $1 = ""; print }' "$T/results" |
 nwrong=$(awk '$2 == "wrong"' "$T/results" | wc -l)
 nbad=$(awk '$2 == "bad"' "$T/results" | wc -l)
 if [ "$nwrong" -ne 0 ] || [ "$nbad" -ne 0 ]; then
-	fail "$nwrong wrong and $nbad bad of $ncases restores (see above; all in bad.txt)"
+	# The gist, where tests/run shows it (the last lines).
+	fail "$nwrong wrong and $nbad bad of $ncases restores (the table above; all in bad.txt)
+wrong by class: $(awk '$2 == "wrong" { print $1 }' "$T/results" | sort | uniq -c |
+		awk '{ printf "%s %s, ", $2, $1 }')
+bad by class: $(awk '$2 == "bad" { print $1 }' "$T/results" | sort | uniq -c |
+		sort -rn | awk '{ printf "%s %s, ", $2, $1 }')
+bad, why: $(awk '$2 == "bad" { $1 = $2 = ""; print }' "$T/results" |
+		sed -E 's/^ +//; s/[0-9]+/N/g; s/\.tmp-[A-Za-z0-9]+/.tmp-X/g' |
+		sort | uniq -c | sort -rn | awk '{ n = $1; $1 = ""; printf "%s x%s;", $0, n }')"
 fi
