@@ -166,6 +166,8 @@ static int cmd_flip(const char *out, long n, uint64_t seed, const char *in)
         k++;
     }
     spill(out, b.p, b.n);
+    free(done);
+    free(b.p);
     return 0;
 }
 
@@ -191,6 +193,7 @@ static int cmd_cut(const char *out, uint64_t seed, const char *in)
         die("%s has no block to cut into", in);
     at = lo + next(&seed) % (hi - lo);
     spill(out, b.p, at);
+    free(b.p);
     return 0;
 }
 
@@ -240,6 +243,8 @@ static int cmd_lz4(const char *out, const char *mode, const char *in)
         die("unknown lz4 mode %s", mode);
     }
     spill(out, z.p, z.n);
+    free(z.p);
+    free(d.p);
     return 0;
 }
 
@@ -321,6 +326,7 @@ static void wal_emit(const char *out, struct walx *x, size_t end)
     struct bytes z = encode(last, 1, 0);
 
     spill(out, z.p, z.n);
+    free(z.p);
 }
 
 static int cmd_wal(const char *out, const char *mode, const char *arg, int nseg,
@@ -366,6 +372,7 @@ static int cmd_wal(const char *out, const char *mode, const char *arg, int nseg,
     } else {
         die("unknown wal mode %s", mode);
     }
+    free(x.w.p);
     return 0;
 }
 
