@@ -2,7 +2,8 @@
 # `make test` installs what the tests need and runs them all;
 # `make check` runs the same suite under ASan+UBSan (the core end-to-end
 # tests on directory replicas only; the S3 tests still run); `make demo`
-# shows the main job end to end on a local directory replica.
+# shows the main job end to end on a local directory replica; `make fuzz`
+# runs the libFuzzer targets of tests/fuzz for a minute each.
 
 BUILD   ?= build
 CC      ?= cc
