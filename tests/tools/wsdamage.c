@@ -1,6 +1,6 @@
 /*
  * wsdamage: make damaged copies of replica objects, for the hostile-
- * replica test (tests/e2e/74-hostile-replica.sh).  Every damage is a
+ * replica test (tests/e2e/77-hostile-replicas.sh).  Every damage is a
  * function of its arguments (SEED picks bit positions and cut points),
  * so a failing case can be made again.
  *
