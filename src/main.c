@@ -307,6 +307,9 @@ static int cmd_restore(int argc, char **argv, struct ws_err *err)
     i = parse_flags(argc, argv, flags, usage_restore, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
+    if (a.out != NULL && a.out[0] == '\0')
+        return ws_err_set(err, WS_EUSAGE, "flag -o: the output path is "
+                          "empty");
     a.o.output = a.out;
     a.o.generation = a.generation;
     a.o.list = a.list;
