@@ -126,7 +126,7 @@ int ws_fs_size(const char *path, uint64_t *size, struct ws_err *err)
     return WS_OK;
 }
 
-/* ---- trusted directories --------------------------------------------- */
+/* ---- trusted directories -------------------------------------------- */
 
 /* The rule of fs.h, checked through the descriptor. */
 static int dir_check(int fd, const char *path, int flags, struct ws_err *err)
@@ -139,16 +139,17 @@ static int dir_check(int fd, const char *path, int flags, struct ws_err *err)
         return ws_err_set(err, WS_EIO, "stat %s: %s", path, strerror(errno));
     m = st.st_mode & 07777;
     if (!S_ISDIR(st.st_mode))
-        return ws_err_set(err, WS_EIO, "refusing %s: not a directory", path);
+        return ws_err_set(err, WS_ECONFIG, "refusing %s: not a directory",
+                          path);
     if (st.st_uid != me && st.st_uid != 0)
-        return ws_err_set(err, WS_EIO,
+        return ws_err_set(err, WS_ECONFIG,
                           "refusing directory %s: owned by uid %lu, not by "
                           "uid %lu or root",
                           path, (unsigned long)st.st_uid,
                           (unsigned long)me);
     if ((m & (S_IWGRP | S_IWOTH)) != 0 &&
         !((flags & WS_FS_STICKY) && (m & S_ISVTX)))
-        return ws_err_set(err, WS_EIO,
+        return ws_err_set(err, WS_ECONFIG,
                           "refusing directory %s: group or other writable "
                           "(mode %03o)%s",
                           path, (unsigned)m,
@@ -176,10 +177,10 @@ static int open_checked(int at, const char *name, const char *path,
         if ((e == ELOOP || e == ENOTDIR) && (flags & WS_FS_NOFOLLOW) &&
             fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISLNK(st.st_mode))
-            return ws_err_set(err, WS_EIO, "refusing %s: a symbolic link",
+            return ws_err_set(err, WS_ECONFIG, "refusing %s: a symbolic link",
                               path);
         if (e == ENOTDIR)
-            return ws_err_set(err, WS_EIO, "refusing %s: not a directory",
+            return ws_err_set(err, WS_ECONFIG, "refusing %s: not a directory",
                               path);
         return ws_err_set(err, WS_EIO, "open %s: %s", path, strerror(e));
     }
@@ -424,7 +425,7 @@ static int open_error(const struct ws_fs_dir *d, const char *name, int e,
         return ws_err_set(err, WS_ENOTFOUND, "%s/%s: not found", d->path,
                           name);
     if (e == ELOOP)
-        return ws_err_set(err, WS_EIO, "refusing %s/%s: a symbolic link",
+        return ws_err_set(err, WS_ECONFIG, "refusing %s/%s: a symbolic link",
                           d->path, name);
     return ws_err_set(err, WS_EIO, "open %s/%s: %s", d->path, name,
                       strerror(e));
@@ -444,15 +445,15 @@ int ws_fs_lock_open(const struct ws_fs_dir *d, const char *name, int *fd,
         rc = ws_err_set(err, WS_EIO, "stat %s/%s: %s", d->path, name,
                         strerror(errno));
     else if (!S_ISREG(st.st_mode))
-        rc = ws_err_set(err, WS_EIO, "refusing lock file %s/%s: not a "
+        rc = ws_err_set(err, WS_ECONFIG, "refusing lock file %s/%s: not a "
                         "regular file", d->path, name);
     else if (st.st_uid != geteuid())
-        rc = ws_err_set(err, WS_EIO, "refusing lock file %s/%s: owned by "
+        rc = ws_err_set(err, WS_ECONFIG, "refusing lock file %s/%s: owned by "
                         "uid %lu, not %lu", d->path, name,
                         (unsigned long)st.st_uid,
                         (unsigned long)geteuid());
     else if (st.st_nlink != 1)
-        rc = ws_err_set(err, WS_EIO, "refusing lock file %s/%s: %lu hard "
+        rc = ws_err_set(err, WS_ECONFIG, "refusing lock file %s/%s: %lu hard "
                         "links", d->path, name, (unsigned long)st.st_nlink);
     if (rc != WS_OK) {
         close(f);
@@ -509,7 +510,8 @@ int ws_fs_read_all(const char *path, size_t max, char **out, size_t *len,
     if (fd < 0 && errno == ENOENT)
         return ws_err_set(err, WS_ENOTFOUND, "%s: not found", path);
     if (fd < 0 && errno == ELOOP)
-        return ws_err_set(err, WS_EIO, "refusing %s: a symbolic link", path);
+        return ws_err_set(err, WS_ECONFIG, "refusing %s: a symbolic link",
+                          path);
     if (fd < 0)
         return ws_err_set(err, WS_EIO, "open %s: %s", path, strerror(errno));
     rc = read_fd(fd, path, max, out, len, err);
@@ -644,7 +646,7 @@ int ws_fs_mkdir_p(const char *path, mode_t mode, struct ws_err *err)
     return WS_OK;
 }
 
-/* ---- paths and clocks ---------------------------------------------------- */
+/* ---- paths and clocks ------------------------------------------------ */
 
 char *ws_path_join(const char *a, const char *b)
 {

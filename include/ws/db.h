@@ -46,7 +46,10 @@
  *     lock                           flock()ed while a walship runs
  *     restored                       left by a restore (resume.h)
  * A shadow file is a byte copy of one WAL index: the header plus
- * committed frames only.
+ * committed frames only.  The meta dir is opened and checked once
+ * (fs.h's rule; not a link) and everything in it is created through that
+ * descriptor by fs.h's safe creation: a new file renamed over its name,
+ * so a link planted at a name is replaced, never written through.
  *
  * Commit times (times.h).  A copy records each commit it finds with the
  * time it read it, but copies run only every so often (daemon.c), while

@@ -37,8 +37,9 @@
  *     A directory walship creates is checked the same way right after
  *     its mkdir, since a race can put someone else's there first.
  *
- * A refused directory or file is WS_EIO with one line naming it and the
- * reason (its owner's uid, its mode, "a symbolic link").
+ * A refused directory or file is WS_ECONFIG (it does not go away by
+ * itself) with one line naming it and the reason (its owner's uid, its
+ * mode, "a symbolic link").
  */
 #ifndef WS_FS_H
 #define WS_FS_H
@@ -49,7 +50,7 @@
 
 #include "ws/err.h"
 
-/* ---- plain file I/O ------------------------------------------------------ */
+/* ---- plain file I/O -------------------------------------------------- */
 
 /* Read up to len bytes at off; *got is less than len only at EOF. */
 int ws_fs_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got,
@@ -76,7 +77,7 @@ int ws_fs_copy(int in, const char *inpath, int out, const char *outpath,
 /* Size of the file, or WS_ENOTFOUND. */
 int ws_fs_size(const char *path, uint64_t *size, struct ws_err *err);
 
-/* ---- trusted directories --------------------------------------------- */
+/* ---- trusted directories -------------------------------------------- */
 
 /* Flags for ws_fs_dir_open and ws_fs_dir_sub. */
 #define WS_FS_CREATE 1   /* mkdir it (and, for a path, its parents) */
@@ -176,7 +177,7 @@ int ws_fs_rm_rf(const char *path, struct ws_err *err);
  * directories walship writes in are opened with ws_fs_dir_open. */
 int ws_fs_mkdir_p(const char *path, mode_t mode, struct ws_err *err);
 
-/* ---- paths and clocks ---------------------------------------------------- */
+/* ---- paths and clocks ------------------------------------------------ */
 
 /* "a" + "/" + "b" as a malloc'd string (NULL on ENOMEM). */
 char *ws_path_join(const char *a, const char *b);

@@ -40,7 +40,7 @@ int ws_rlock_path(const struct ws_replica_config *cfg, char *buf, size_t n,
  * a conflicting lock is held (by another process, or through another
  * descriptor of this one).  On success *fd_out is the descriptor holding
  * the lock (close-on-exec); on failure it is untouched.  A refused
- * directory is WS_EIO with its path and the reason. */
+ * directory or lock file is WS_ECONFIG with its path and the reason. */
 int ws_rlock_acquire(const struct ws_replica_config *cfg, int exclusive,
                      int wait, int *fd_out, struct ws_err *err);
 

@@ -1,7 +1,8 @@
 /*
  * test_resume.c: the restored-position marker (resume.h): the meta dir
- * name, the file hash, installing and reading back a position, and the
- * refusals (a running walship's lock, a marker that does not parse).
+ * name, the file hash, installing and reading back a position (only the
+ * bytes it claims), and the refusals (a running walship's lock, a link
+ * at the lock's name, a short source, a marker that does not parse).
  */
 #include "check.h"
 #include "ws/fs.h"
@@ -163,7 +164,7 @@ TEST(refusals)
     /* A link planted at the lock's name is refused, not followed. */
     ASSERT_EQ(unlink(p), 0);
     ASSERT_EQ(symlink("/nonexistent-walship-target", p), 0);
-    ASSERT_EQ(ws_resume_write(&md, &r, src, &err), WS_EIO);
+    ASSERT_EQ(ws_resume_write(&md, &r, src, &err), WS_ECONFIG);
     ASSERT_STR_CONTAINS(err.msg, "a symbolic link");
     ASSERT_EQ(access("/nonexistent-walship-target", F_OK), -1);
     ASSERT_EQ(unlink(p), 0);
