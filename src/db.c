@@ -237,6 +237,31 @@ static void shadow_name(uint32_t index, char name[16])
     snprintf(name, 16, "%08x.wal", index);
 }
 
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err)
+{
+    struct ws_fs_dir wal;
+    char rel[64], name[16];
+    int f, rc;
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
+    shadow_name(index, name);
+    rc = ws_fs_dir_sub(&wal, &db->meta_dir, rel, 0, 0, err);
+    if (rc == WS_OK) {
+        f = openat(wal.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f >= 0)
+            *fd = f;
+        else if (errno == ENOENT)
+            rc = ws_err_set(err, WS_ENOTFOUND, "%s/%s: not found", wal.path,
+                            name);
+        else
+            rc = ws_err_set(err, WS_EIO, "open %s/%s: %s", wal.path, name,
+                            strerror(errno));
+    }
+    ws_fs_dir_close(&wal);
+    return rc;
+}
+
 /*
  * The shadow is fsynced at most every FSYNC_EVERY_MS, and always before
  * anything lets SQLite reuse the frames it holds: a checkpoint, a new

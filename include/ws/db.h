@@ -157,9 +157,17 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
 int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
                    struct ws_err *err);
 
-/* Path of shadow index `index` of generation gen (malloc'd). */
+/* Path of shadow index `index` of generation gen (malloc'd), for
+ * messages. */
 char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
                         uint32_t index);
+
+/* Open shadow index `index` of generation gen read-only into *fd,
+ * through the meta dir's descriptor and never through a link (fs.h).
+ * It only reads what init set up, so it may run on any thread, beside a
+ * sync.  WS_ENOTFOUND when the file is missing. */
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err);
 
 /* Read SQLite's wal-index header from the -shm into *out (wal.h), from
  * the loop thread, even while a sync runs: it touches only a descriptor
