@@ -15,10 +15,10 @@
  * The directory is created with mode 0700 and must pass fs.h's rule for
  * a directory walship writes in (ours or root's, not group- or
  * other-writable, not a symbolic link); the lock file must be a regular
- * file of ours with one link (ws_fs_lock_open).  The identity names the replica, not the config that points
- * at it: for type file the absolute replica path, for s3
- * "s3:" + endpoint + "/" + bucket + "/" + path (empty strings for unset
- * fields).  Only processes of the same user with the same choice of
+ * file of ours with one link (ws_fs_lock_open).  The identity names
+ * the replica, not the config that points at it: for type file the
+ * absolute replica path, for s3 "s3:" + endpoint + "/" + bucket + "/" +
+ * path (empty strings for unset fields).  Only processes of the same user with the same choice of
  * directory see each other's locks; nothing is shared across machines.
  */
 #ifndef WS_RLOCK_H
