@@ -804,57 +804,67 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
     db_step(d);
 }
 
-/* Watch one file; 1 when the watch is on the file now at path, whose
- * stat is then in *sb. */
-static int watch(uv_fs_event_t *h, const char *path, struct stat *sb)
+/* Watch one file, stat'ed just before (if it is replaced in between,
+ * the inodes differ at the next poll and the watch is put on again); 1
+ * when the watch is on. */
+static int watch(uv_fs_event_t *h, const char *path)
 {
     uv_fs_event_stop(h);
     /* Test hook: file events unavailable, as on some network file
      * systems or past the inotify limits (tests/e2e/35). */
     if (getenv("WALSHIP_TEST_NO_EVENTS") != NULL)
         return 0;
-    /* stat first: if the file is replaced in between, the inodes differ
-     * at the next poll and the watch is put on again. */
-    if (stat(path, sb) != 0 ||
-        uv_fs_event_start(h, on_fs_event, path, 0) != 0) {
+    if (uv_fs_event_start(h, on_fs_event, path, 0) != 0) {
         ws_debug("fs events unavailable path=%s", path);
         return 0;
     }
     return 1;
 }
 
-/* (Re)start both watches.  A change made while they were off had no
- * event: once they are on, the database is dirty and the poll compares
- * with the files as they are now.  Otherwise the poll goes on as it
- * was, every monitor-interval. */
+/* (Re)start both watches, and remember which files they are on (the
+ * poll compares).  A change made while they were off had no event: once
+ * they are on, the database is dirty and the poll compares with the
+ * files as they are now.  Otherwise the poll goes on as it was, every
+ * monitor-interval. */
 static void arm_events(struct dbrep *d)
 {
     struct stat db, wal;
+    int have = stat(d->cfg->path, &db) == 0 && stat(d->wal_path, &wal) == 0;
 
     d->events_on = 1;
-    d->watch_ok = watch(&d->ev_db, d->cfg->path, &db);
-    d->watch_ok &= watch(&d->ev_wal, d->wal_path, &wal);
-    if (d->watch_ok) {
+    d->watch_ok = 0;
+    if (have) {
+        d->watch_ok = watch(&d->ev_db, d->cfg->path);
+        d->watch_ok &= watch(&d->ev_wal, d->wal_path);
         d->db_dev = db.st_dev;
         d->db_ino = db.st_ino;
         d->wal_dev = wal.st_dev;
         d->wal_ino = wal.st_ino;
         d->wal_mtime_ns = mtime_ns(&wal);
         d->wal_size = wal.st_size;
-        d->dirty = 1;
+    } else {
+        uv_fs_event_stop(&d->ev_db);
+        uv_fs_event_stop(&d->ev_wal);
     }
+    if (d->watch_ok)
+        d->dirty = 1;
     poll_pace(d);
 }
 
 /*
- * The poll fallback: a cheap stat of the -wal (and of the database, when
- * events are on, to notice a replaced file and watch the new one).
+ * The poll fallback: a cheap stat of the -wal and of the database.  A
+ * -wal that changed makes the database dirty; so does a file that is not
+ * the one followed any more (deleted, or another one put there): the
+ * sync then follows the new one (ws_db_sync), and the watches go on it.
  */
 static void on_poll(uv_timer_t *t)
 {
     struct dbrep *d = t->data;
     struct stat sb, db;
     int have_wal = stat(d->wal_path, &sb) == 0;
+    int moved = !have_wal || stat(d->cfg->path, &db) != 0 ||
+                !same_file(&sb, d->wal_dev, d->wal_ino) ||
+                !same_file(&db, d->db_dev, d->db_ino);
 
     if (have_wal) {
         if (mtime_ns(&sb) != d->wal_mtime_ns || sb.st_size != d->wal_size)
@@ -862,11 +872,11 @@ static void on_poll(uv_timer_t *t)
         d->wal_mtime_ns = mtime_ns(&sb);
         d->wal_size = sb.st_size;
     }
+    /* (Which files were followed is known once events were armed.) */
+    if (d->events_on && d->st.ready && moved)
+        d->dirty = 1;
     if (d->events_on && !d->active && !d->stopping &&
-        (!d->watch_ok || !have_wal ||
-         !same_file(&sb, d->wal_dev, d->wal_ino) ||
-         stat(d->cfg->path, &db) != 0 ||
-         !same_file(&db, d->db_dev, d->db_ino)))
+        (!d->watch_ok || moved))
         arm_events(d);
     if (!d->st.ready)
         d->dirty = 1;

@@ -1,0 +1,127 @@
+#!/bin/sh
+# The database side of replication that cannot make progress: a database
+# whose directory does not exist (a typo), an empty database file, a
+# database the application deletes and creates again, and a full disk
+# under the meta directory.  Each is said when it begins, naming the
+# database ("stalled: ..."), costs no CPU while it lasts and does not
+# flood the log (tests/lib-stall.sh), and is said when it ends; what was
+# written meanwhile reaches the replica and restores exactly.  A replaced
+# database starts a new generation (reason "database replaced"), and the
+# replica then restores the new database, not the old one.
+# On the replica backend WS_REPLICA picks (tests/lib.sh); CASES picks
+# some of the cases (default: all, "missing empty replaced full").
+set -eu
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/lib-stall.sh"
+need_replica
+
+# config NAME DB [DB-KEY=VALUE...]: replicate DB to replica NAME.
+config() {
+	_c_name=$1
+	_c_db=$2
+	shift 2
+	db_config "$T/$_c_name.yml" "$_c_db" "$_c_name" "$@" -- \
+		sync-interval=200ms
+}
+
+# The exit trap once $T/meta is mounted: unmount, then tests/lib.sh's.
+unmount_meta() {
+	_um_st=$?
+	set +e
+	umount -l "$T/meta"
+	(exit "$_um_st")
+	_ws_cleanup
+}
+
+# restored NAME CSV: stop walship NAME once the replica holds the last
+# commit of CSV, then restore the replica: exactly that commit.
+restored() {
+	_r_n=$(csv_last_seq "$2")
+	_r_u=$(replica_url "$1")
+	wait_for '[ "$(probe_seq "$WALSHIP" "'"$_r_u"'")" -eq '"$_r_n"' ]' 30
+	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
+	rm -f "$T/$1.restored"
+	"$WALSHIP" restore -o "$T/$1.restored" "$_r_u" >"$T/$1.restore.log" 2>&1 ||
+		fail "$1: restore failed: $(tail -n 2 "$T/$1.restore.log")"
+	assert_restored "$T/$1.restored" "$_r_n" "$2"
+}
+
+# A database whose directory does not exist yet: a typo, or a directory
+# the application creates later.
+case_missing() {
+	db=$T/later/app.db
+	config missing "$db"
+	start_bg missing "$WALSHIP" replicate -config "$T/missing.yml"
+	stall_begins missing "waiting for the database db=$db reason=\"database $db does not exist, nor its directory $T/later\""
+	stall_quiet missing 3 1
+	mkdir "$T/later"
+	start_writer wmissing "$db" "$T/missing.csv" -count 30 -rate 30
+	stall_ends missing "waiting for the database db=$db " 10
+	wait_bg wmissing 30 || fail "writer exited $?"
+	restored missing "$T/missing.csv"
+}
+
+# An empty file: a database its application is still creating.
+case_empty() {
+	db=$T/empty.db
+	: >"$db"
+	config empty "$db"
+	start_bg empty "$WALSHIP" replicate -config "$T/empty.yml"
+	stall_begins empty "waiting for the database db=$db reason=\"database $db is empty"
+	stall_quiet empty 3 1
+	start_writer wempty "$db" "$T/empty.csv" -count 30 -rate 30
+	stall_ends empty "waiting for the database db=$db " 10
+	wait_bg wempty 30 || fail "writer exited $?"
+	restored empty "$T/empty.csv"
+}
+
+# The application deletes its database and creates a new one (another
+# seed: other rows, other digests).  walship follows the new file in a
+# new generation, and the replica restores the new database.
+case_replaced() {
+	db=$T/replaced.db
+	"$TOOLS/wsload" "$db" -count 40 -rate 0 -log "$T/old.csv" 2>/dev/null
+	config replaced "$db"
+	start_bg replaced "$WALSHIP" replicate -config "$T/replaced.yml"
+	url=$(replica_url replaced)
+	wait_for '[ "$(probe_seq "$WALSHIP" "'"$url"'")" -eq 40 ]' 20
+	gen_old=$(replica_gens "$url")
+	rm -f "$db" "$db-wal" "$db-shm"
+	wait_for "log_has replaced 'database replaced db=$db: '" 5
+	stall_begins replaced "waiting for the database db=$db reason=\"database $db does not exist\""
+	stall_quiet replaced 3 1
+	start_writer wreplaced "$db" "$T/new.csv" -count 25 -rate 30 -seed 2
+	stall_ends replaced "waiting for the database db=$db " 10
+	wait_for "log_has replaced 'new generation db=$db generation=[0-9a-f]+ reason=\"database replaced\"'" 10
+	wait_bg wreplaced 30 || fail "writer exited $?"
+	restored replaced "$T/new.csv"
+	[ "$(replica_gens "$url" | grep -cv "^$gen_old\$")" -eq 1 ] ||
+		fail "want one new generation beside $gen_old: $(replica_gens "$url")"
+}
+
+# The disk of the meta directory fills up (a small tmpfs; needs root).
+case_full() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir "$T/meta"
+	mount -t tmpfs -o size=1m tmpfs "$T/meta" || skip "cannot mount a tmpfs"
+	# Unmounted before tests/lib.sh's own exit trap removes $T.
+	trap unmount_meta EXIT
+	db=$T/full.db
+	"$TOOLS/wsload" "$db" -count 10 -rate 0 -log "$T/full.csv" 2>/dev/null
+	config full "$db" meta-path="$T/meta/m"
+	start_bg full "$WALSHIP" replicate -config "$T/full.yml"
+	wait_for 'log_has full "snapshot written"' 10
+	dd if=/dev/zero of="$T/meta/filler" bs=64k 2>/dev/null || true
+	start_writer wfull "$db" "$T/full.csv" -count 40 -rate 40
+	stall_begins full "sync error db=$db error=\"$T/meta/m/[^\"]*: No space left on device\""
+	wait_bg wfull 30 || fail "writer exited $? while the meta disk was full"
+	stall_quiet full 3 1
+	rm "$T/meta/filler"
+	stall_ends full "sync error db=$db "
+	restored full "$T/full.csv"
+}
+
+for c in ${CASES:-missing empty replaced full}; do
+	echo "case $c"
+	"case_$c"
+done
