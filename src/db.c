@@ -1461,6 +1461,36 @@ static int moved(const char *path, int fd)
     return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
 }
 
+/*
+ * The local state walship is writing is gone (an operator removed the
+ * meta directory, or the shadow of the current index): nothing proves
+ * continuity any more, and the next shadow file could not be made.  A
+ * new generation starts, after the lock is taken again on a new lock
+ * file (the old one, removed, no longer keeps a second walship out).
+ * Sets the reason and returns 1 when so.
+ */
+static int local_gone(struct ws_db *db)
+{
+    char lock[4200];
+    char *shadow = NULL;
+    int gone = 0;
+
+    snprintf(lock, sizeof(lock), "%s/lock", db->meta);
+    if (moved(lock, db->lock_fd)) {
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        gone = 1;
+    } else if (db->ready && db->have_hdr && db->shadow_fd >= 0) {
+        shadow = ws_db_shadow_path(db, db->gen, db->index);
+        gone = shadow != NULL && moved(shadow, db->shadow_fd);
+    }
+    if (gone)
+        snprintf(db->pending, sizeof(db->pending), "local state removed "
+                 "(%s)", shadow ? shadow : db->meta);
+    free(shadow);
+    return gone;
+}
+
 /* The database does not exist, or is empty: say why it is waited for. */
 static int waiting(const struct ws_db *db, int empty, struct ws_db_state *st)
 {
@@ -1501,6 +1531,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         snprintf(db->pending, sizeof(db->pending), "database replaced");
         st->replaced = 1;
     }
+    if (local_gone(db))
+        close_conns(db);
     if (stat(db->cfg->path, &sb) != 0) {
         if (errno != ENOENT)
             return ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,

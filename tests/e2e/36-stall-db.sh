@@ -7,9 +7,11 @@
 # flood the log (tests/lib-stall.sh), and is said when it ends; what was
 # written meanwhile reaches the replica and restores exactly.  A replaced
 # database starts a new generation (reason "database replaced"), and the
-# replica then restores the new database, not the old one.
+# replica then restores the new database, not the old one; so does a
+# meta directory an operator removed ("local state removed").
 # On the replica backend WS_REPLICA picks (tests/lib.sh); CASES picks
-# some of the cases (default: all, "missing empty replaced full").
+# some of the cases (default: all, "missing empty replaced local
+# full").
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-stall.sh"
@@ -99,6 +101,26 @@ case_replaced() {
 		fail "want one new generation beside $gen_old: $(replica_gens "$url")"
 }
 
+# An operator removes walship's meta directory while it replicates: the
+# local shadow is gone and with it every proof of continuity.  walship
+# must start a new generation (reason "local state removed"), taking its
+# lock again, rather than fail every sync from then on.
+case_local() {
+	db=$T/local.db
+	"$TOOLS/wsload" "$db" -count 20 -rate 0 -log "$T/local.csv" 2>/dev/null
+	config local "$db"
+	start_bg local "$WALSHIP" replicate -config "$T/local.yml"
+	wait_for 'log_has local "snapshot written"' 10
+	rm -rf "$T/.local.db-walship"
+	start_writer wlocal "$db" "$T/local.csv" -count 30 -rate 30
+	wait_for "log_has local 'new generation db=$db generation=[0-9a-f]+ reason=\"local state removed \\($T/.local.db-walship\\)\"'" 10
+	[ -f "$T/.local.db-walship/lock" ] || fail "no lock file in the new meta directory"
+	wait_bg wlocal 30 || fail "writer exited $?"
+	restored local "$T/local.csv"
+	log_has local 'stalled' && fail "a removed meta directory stalled walship"
+	true
+}
+
 # The disk of the meta directory fills up (a small tmpfs; needs root).
 case_full() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a small tmpfs"
@@ -121,7 +143,7 @@ case_full() {
 	restored full "$T/full.csv"
 }
 
-for c in ${CASES:-missing empty replaced full}; do
+for c in ${CASES:-missing empty replaced local full}; do
 	echo "case $c"
 	"case_$c"
 done
