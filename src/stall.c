@@ -40,6 +40,8 @@ struct ws_stall_note ws_stall_on(struct ws_stall *s, int kind,
         s->said = 0;
         s->since_ms = now_ms;
         s->tries = 0;
+    } else if (s->kind != kind) {
+        s->tries = 0; /* another cause: its back-off starts afresh */
     }
     s->tries++;
     s->kind = kind;

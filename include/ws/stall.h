@@ -59,7 +59,8 @@ struct ws_stall {
     int ended;             /* ...and it was an END */
     int64_t next_ms;       /* no AGAIN before this */
     unsigned again;        /* AGAIN lines said since BEGIN */
-    unsigned tries;        /* failures since it began (ws_stall_backoff) */
+    unsigned tries;        /* failures of this kind in a row (for
+                            * ws_stall_backoff) */
     char what[WS_ERR_MSG]; /* the cause as last observed */
 };
 

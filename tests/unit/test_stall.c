@@ -83,7 +83,9 @@ TEST(cause_changes)
 
     ASSERT_EQ(ws_stall_on(&s, 1, "missing", 0).say, WS_STALL_BEGIN);
     ASSERT_EQ(ws_stall_on(&s, 1, "missing", 2 * S).say, WS_STALL_QUIET);
+    ASSERT_EQ(s.tries, 2);
     x = ws_stall_on(&s, 2, "empty", 3 * S);
+    ASSERT_EQ(s.tries, 1); /* the new cause's back-off starts afresh */
     ASSERT_EQ(x.say, WS_STALL_BEGIN);
     ASSERT_STR_EQ(x.what, "empty");
     ASSERT_EQ(x.lasted_ms, 3 * S);
