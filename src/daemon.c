@@ -447,9 +447,11 @@ static void poll_pace(struct dbrep *d);
 
 /* ---- saying when nothing moves ------------------------------------------ */
 
-/* Causes (stall.h).  A replica's are ordered: an upload that works ends
- * either; a listing or download that works ends only a failed one. */
-enum { K_WAIT, K_SYNC, K_SPOOL, K_READ, K_WRITE };
+/* Causes (stall.h) of a database's stalls.  A replica's cause is the job
+ * that failed (J_*): the state ends when a job of that kind works (a
+ * snapshot's, not the small record before it), or any job after a
+ * failed listing or download. */
+enum { K_WAIT, K_SYNC, K_SPOOL };
 
 static void fmt_ms(int64_t ms, char *buf, size_t n)
 {
@@ -992,10 +994,14 @@ static void rep_fail(struct rep *r, const char *what)
         db_step(d);
         return;
     }
-    delay = jitter(ws_stall_backoff((unsigned)r->failures, 2000,
-                                    BACKOFF_MAX_MS));
-    stall_on(&r->stall, r->req.type == WS_REQ_PUT ? K_WRITE : K_READ,
-             WS_LOG_ERROR, "backing off ", delay,
+    /* The back-off grows with the failures of this kind of job in a row
+     * (a snapshot's record may go up every time while the snapshot
+     * fails). */
+    delay = jitter(ws_stall_backoff(r->stall.on && r->stall.kind == r->job
+                                        ? r->stall.tries + 1
+                                        : 1,
+                                    2000, BACKOFF_MAX_MS));
+    stall_on(&r->stall, r->job, WS_LOG_ERROR, "backing off ", delay,
              "%s error db=%s replica=%s error=\"%s\"", what, d->cfg->path,
              r->cfg->name, r->req.err.msg);
     r->state = R_BACKOFF;
@@ -1062,9 +1068,8 @@ static int db_caught_up(struct dbrep *d)
 static void rep_after(struct rep *r)
 {
     r->state = R_IDLE;
-    if (r->job != J_LIST && r->job != J_GET)
-        stall_off(&r->stall);
-    else if (r->stall.kind == K_READ)
+    if (r->job == r->stall.kind || r->stall.kind == J_LIST ||
+        r->stall.kind == J_GET)
         stall_off(&r->stall);
     if (r->inited && r->has_snapshot)
         memcpy(r->known_gen, r->gen, sizeof(r->known_gen));
