@@ -40,6 +40,16 @@
  * header that changed without a seal, a shadow that does not match), the
  * engine starts a new generation and says why (FORMAT.md section 3.5).
  *
+ * Every sync first checks that the files at the paths are those walship
+ * has open.  A database or -wal that is another file now (the
+ * application deleted its database and created a new one, or moved one
+ * over it) or none: walship's connections close through SQLite, then its
+ * own descriptors (no lock of SQLite's is on them any more), and the new
+ * file starts a new generation.  A lock file or current shadow file that
+ * is gone (an operator removed the meta directory): the lock is taken
+ * again on a new file and a new generation starts.  A database that does
+ * not exist or is empty is waited for, not an error.
+ *
  * Shadow layout (FORMAT.md 1.8, meta dir `.<db>-walship`):
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal

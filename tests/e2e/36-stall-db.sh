@@ -10,8 +10,8 @@
 # replica then restores the new database, not the old one; so does a
 # meta directory an operator removed ("local state removed").
 # On the replica backend WS_REPLICA picks (tests/lib.sh); CASES picks
-# some of the cases (default: all, "missing empty replaced local
-# full").
+# some of the cases (default: all, "missing empty replaced
+# replaced_poll local full").
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-stall.sh"
@@ -79,26 +79,41 @@ case_empty() {
 
 # The application deletes its database and creates a new one (another
 # seed: other rows, other digests).  walship follows the new file in a
-# new generation, and the replica restores the new database.
-case_replaced() {
-	db=$T/replaced.db
-	"$TOOLS/wsload" "$db" -count 40 -rate 0 -log "$T/old.csv" 2>/dev/null
-	config replaced "$db"
-	start_bg replaced "$WALSHIP" replicate -config "$T/replaced.yml"
-	url=$(replica_url replaced)
+# new generation, and the replica restores the new database.  NAME is
+# the case; with file events (at once) or, as replaced_poll, without
+# (the poll, every monitor-interval).
+replaced() {
+	db=$T/$1.db
+	"$TOOLS/wsload" "$db" -count 40 -rate 0 -log "$T/$1.old.csv" 2>/dev/null
+	config "$1" "$db"
+	if [ "$1" = replaced_poll ]; then
+		WALSHIP_TEST_NO_EVENTS=1 start_bg "$1" "$WALSHIP" replicate \
+			-config "$T/$1.yml"
+	else
+		start_bg "$1" "$WALSHIP" replicate -config "$T/$1.yml"
+	fi
+	url=$(replica_url "$1")
 	wait_for '[ "$(probe_seq "$WALSHIP" "'"$url"'")" -eq 40 ]' 20
 	gen_old=$(replica_gens "$url")
 	rm -f "$db" "$db-wal" "$db-shm"
-	wait_for "log_has replaced 'database replaced db=$db: '" 5
-	stall_begins replaced "waiting for the database db=$db reason=\"database $db does not exist\""
-	stall_quiet replaced 3 1
-	start_writer wreplaced "$db" "$T/new.csv" -count 25 -rate 30 -seed 2
-	stall_ends replaced "waiting for the database db=$db " 10
-	wait_for "log_has replaced 'new generation db=$db generation=[0-9a-f]+ reason=\"database replaced\"'" 10
-	wait_bg wreplaced 30 || fail "writer exited $?"
-	restored replaced "$T/new.csv"
+	wait_for "log_has $1 'database replaced db=$db: '" 5
+	stall_begins "$1" "waiting for the database db=$db reason=\"database $db does not exist\""
+	stall_quiet "$1" 3 1
+	start_writer "w$1" "$db" "$T/$1.csv" -count 25 -rate 30 -seed 2
+	stall_ends "$1" "waiting for the database db=$db " 10
+	wait_for "log_has $1 'new generation db=$db generation=[0-9a-f]+ reason=\"database replaced\"'" 10
+	wait_bg "w$1" 30 || fail "writer exited $?"
+	restored "$1" "$T/$1.csv"
 	[ "$(replica_gens "$url" | grep -cv "^$gen_old\$")" -eq 1 ] ||
 		fail "want one new generation beside $gen_old: $(replica_gens "$url")"
+}
+
+case_replaced() {
+	replaced replaced
+}
+
+case_replaced_poll() {
+	replaced replaced_poll
 }
 
 # An operator removes walship's meta directory while it replicates: the
@@ -143,7 +158,7 @@ case_full() {
 	restored full "$T/full.csv"
 }
 
-for c in ${CASES:-missing empty replaced local full}; do
+for c in ${CASES:-missing empty replaced replaced_poll local full}; do
 	echo "case $c"
 	"case_$c"
 done
