@@ -54,6 +54,9 @@ int ws_cli_find_db(const char *arg, const char *config, int expand_env,
     if (ws_is_url(arg) && config)
         return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
                           "and the -config flag");
+    if (ws_is_url(arg) && !expand_env)
+        return ws_err_set(err, WS_EUSAGE, "-no-expand-env applies to a "
+                          "config file, and a replica URL reads none");
     if (ws_is_url(arg)) {
         rc = from_replica(arg, &c, err);
     } else {
@@ -110,10 +113,15 @@ int ws_cli_replicas_open(struct ws_cli_replicas *s,
             return e;
         s->n++;
     }
+    if (s->n == 0 && name && db->path == NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica \"%s\" not found: a replica given by "
+                          "its URL or directory is named \"%s\"",
+                          name, db->replicas[0].name);
     if (s->n == 0 && name)
         return ws_err_set(err, WS_ECONFIG,
                           "replica \"%s\" not found for database \"%s\"",
-                          name, db->path ? db->path : "");
+                          name, db->path);
     if (s->n == 0)
         return ws_err_set(err, WS_ECONFIG, "database %s has no replicas",
                           db->path ? db->path : "");

@@ -478,8 +478,8 @@ static int unescape(const char *s, size_t n, int plus, char **out)
     return WS_OK;
 }
 
-/* S3-compatible hosts that imply path style (FORMAT.md section 8), each
- * "[bucket.]<pre>[<region>]<post>"; the endpoint drops the bucket. */
+/* S3-compatible hosts that imply path style (Litestream's s3.ParseHost),
+ * each "[bucket.]<pre>[<region>]<post>"; the endpoint drops the bucket. */
 static const struct s3_host {
     const char *pre;
     int has_region; /* one label (no dots) between pre and post */
@@ -798,6 +798,11 @@ static int finish_replica(const struct ws_config *cfg,
         rc = oom(err);
     if (rc != WS_OK)
         return rc;
+    if (strcmp(r->type, "file") == 0 && r->s3_key != NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "\"%s\" (line %d) applies to s3 replicas only, "
+                          "and this is a file replica (type: s3 is missing?)",
+                          r->s3_key, r->s3_key_line);
     if (strcmp(r->type, "file") == 0 && r->path == NULL)
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
     if (strcmp(r->type, "file") == 0)
@@ -1346,8 +1351,18 @@ static int age_pair(struct ctx *c, const char *key, const yaml_node_t *k,
 static int replica_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                         const yaml_node_t *v, void *arg)
 {
+    static const char *const s3_only[] = {
+        "bucket",     "region",        "endpoint",         "force-path-style",
+        "skip-verify", "access-key-id", "secret-access-key"};
+    struct ws_replica_config *r = arg;
     int present, any = 0, rc;
 
+    for (size_t i = 0; i < NELEM(s3_only) && r->s3_key == NULL; i++)
+        if (strcmp(key, s3_only[i]) == 0 && !is_null(v) &&
+            !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)) {
+            r->s3_key = s3_only[i];
+            r->s3_key_line = line_of(k);
+        }
     if (strcmp(key, "age") != 0) {
         rc = table_field(c, replica_fields, key, k, v, arg);
         return rc == UNKNOWN_KEY ? not_yet(c, "replica", key, k, v) : rc;

@@ -1733,8 +1733,9 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
         rc = setup_db(&dm, &dm.dbs[i], &cfg->dbs[i], err);
         dm.ndbs++;
     }
-    if (rc == WS_OK && cfg->ndbs == 0)
-        ws_error("no databases specified in configuration");
+    if (rc == WS_OK && cfg->ndbs == 0) /* config.c refuses it already */
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "no databases specified in configuration");
     uv_signal_init(&dm.loop, &dm.sigint);
     uv_signal_init(&dm.loop, &dm.sigterm);
     dm.sigint.data = dm.sigterm.data = &dm;

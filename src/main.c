@@ -1,10 +1,12 @@
 /*
  * main.c: the walship command line.
  *
- * Commands and flags follow Litestream v0.3 (FORMAT.md section 7): Go
- * flag syntax (-f v, -f=v, --f), flags before positional arguments, one
- * table of commands.  Every failure ends in one line on stderr,
- * "walship: <what went wrong>", and exit status 1; usage errors exit 2;
+ * Commands and flags follow Litestream v0.3: Go flag syntax (-f v, -f=v,
+ * --f; a boolean takes Go's strconv.ParseBool values only), flags before
+ * positional arguments, one table of commands.  A flag a command accepts
+ * works, or is refused (-exec, flags that -list would ignore).  Every
+ * failure ends in one line on stderr, "walship: <what went wrong>",
+ * printed here and nowhere else, and exit status 1; usage errors exit 2;
  * -h prints the command's usage on stdout and exits 0.
  */
 #include "ws/cli.h"
@@ -70,7 +72,8 @@ static const char usage_replicate[] =
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
     "\n"
-    "A REPLICA_URL is file:///path/to/dir or a plain directory path.\n";
+    "A REPLICA_URL is file:///path/to/dir, s3://bucket/path or a plain\n"
+    "directory path.\n";
 
 static const char usage_restore[] =
     "The restore command recovers a database from a previous snapshot\n"
@@ -81,6 +84,8 @@ static const char usage_restore[] =
     "\twalship restore [arguments] DB_PATH\n"
     "\n"
     "\twalship restore [arguments] REPLICA_URL\n"
+    "\n"
+    "\twalship restore [arguments] REPLICA_DIR\n"
     "\n"
     "Arguments:\n"
     "\n"
@@ -103,8 +108,9 @@ static const char usage_restore[] =
     "\t    the newest data restores the newest data.\n"
     "\n"
     "\t-index INDEX\n"
-    "\t    Restore up to and including this WAL index (hexadecimal).\n"
-    "\t    Mutually exclusive with -timestamp.\n"
+    "\t    Restore up to and including this WAL index: 1 to 8\n"
+    "\t    hexadecimal digits, without 0x. An index past the newest\n"
+    "\t    restores the newest data. Mutually exclusive with -timestamp.\n"
     "\n"
     "\t-parallelism NUM\n"
     "\t    Number of WAL segments downloaded at once. Defaults to 8.\n"
@@ -112,7 +118,8 @@ static const char usage_restore[] =
     "\t-list\n"
     "\t    Print the restorable window of every generation (oldest and\n"
     "\t    newest restorable time, transactions with recorded commit\n"
-    "\t    times) instead of restoring.\n"
+    "\t    times) instead of restoring. Not with -o, -timestamp,\n"
+    "\t    -index, -parallelism or -if-db-not-exists.\n"
     "\n"
     "\t-json\n"
     "\t    With -list: print JSON.\n"
@@ -227,6 +234,10 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
         if (config)
             return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
                               "and the -config flag");
+        if (no_expand)
+            return ws_err_set(err, WS_EUSAGE, "-no-expand-env applies to a "
+                              "config file, and DB_PATH REPLICA_URL reads "
+                              "none");
         if (argc - i < 2)
             return ws_err_set(err, WS_EUSAGE, "must specify at least one "
                               "replica URL for %s", argv[i]);
@@ -467,6 +478,8 @@ static const char usage_generations[] =
     "\n"
     "\twalship generations [arguments] REPLICA_URL\n"
     "\n"
+    "\twalship generations [arguments] REPLICA_DIR\n"
+    "\n"
     "Arguments:\n"
     "\n"
     INSPECT_FLAGS
@@ -482,6 +495,8 @@ static const char usage_snapshots[] =
     "\n"
     "\twalship snapshots [arguments] REPLICA_URL\n"
     "\n"
+    "\twalship snapshots [arguments] REPLICA_DIR\n"
+    "\n"
     "Arguments:\n"
     "\n"
     INSPECT_FLAGS
@@ -496,6 +511,8 @@ static const char usage_wal[] =
     "\twalship wal [arguments] DB_PATH\n"
     "\n"
     "\twalship wal [arguments] REPLICA_URL\n"
+    "\n"
+    "\twalship wal [arguments] REPLICA_DIR\n"
     "\n"
     "Arguments:\n"
     "\n"
@@ -538,6 +555,10 @@ static int cmd_inspect(int argc, char **argv, struct ws_err *err)
         return i == -1 ? WS_OK : WS_EUSAGE;
     o.cmd = c->cmd;
     o.expand_env = !no_expand;
+    if (o.generation && !is_generation(o.generation))
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-generation: a generation is 16 lowercase "
+                          "hexadecimal digits", o.generation);
     if (c->cmd != WS_INSPECT_DATABASES) {
         if (i >= argc)
             return ws_err_set(err, WS_EUSAGE, "database path or replica URL "

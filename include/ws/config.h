@@ -9,6 +9,9 @@
  *     its line (Litestream ignores it);
  *   - `exec`, `addr` and a non-zero `validation-interval` are refused as
  *     not implemented yet (empty, or 0, is accepted as "off");
+ *   - an s3-only key (bucket, region, ...) on a file replica is an
+ *     error (Litestream ignores it; without `type: s3` the replica would
+ *     quietly be a local directory);
  *   - a file needs at least one database, and each database at least one
  *     replica; no two databases share a path or a meta-path, no two
  *     replicas of a database share a name, and no two replicas in the
@@ -65,6 +68,11 @@ struct ws_replica_config {
     int skip_verify;      /* 0 or 1 */
     char *access_key_id;
     char *secret_access_key;
+
+    /* Parsing only: the first s3-only key set in this replica's own
+     * mapping (a file replica may set none), or NULL, and its line. */
+    const char *s3_key;
+    int s3_key_line;
 };
 
 struct ws_db_config {

@@ -1,11 +1,14 @@
 /*
  * test_config.c: walship.yml parsing, replica URLs and durations.
  *
- * Every default of FORMAT.md section 8; the facts Litestream's
- * cmd/litestream/main_test.go pins (global keys reach replicas, $VAR and
- * ${VAR} expansion both ways, {path: /foo}, the three s3:// host forms,
- * gcs:// which walship rejects); walship's strictness (unknown keys,
- * duplicate keys, wrong types, bad values, each named with its line);
+ * Every default of Litestream v0.3's config (config.h); the facts
+ * Litestream's cmd/litestream/main_test.go pins (global keys reach
+ * replicas, $VAR and ${VAR} expansion both ways, {path: /foo}, the three
+ * s3:// host forms, gcs:// which walship rejects); walship's strictness
+ * (unknown keys, duplicate keys, wrong types, bad values, each named with
+ * its line; configurations that can never work: no databases, a database
+ * without replicas, an unset variable, keys not implemented yet, bare
+ * durations, s3 keys on a file replica, shared places; ${VAR:-default});
  * path handling (relative, "~", Go path.Clean rules, the meta path);
  * loading from a file and from $WALSHIP_CONFIG; and that no message ever
  * carries a secret.  Each case runs in its own child, so chdir() and
@@ -1349,6 +1352,34 @@ TEST(shared_places)
     ws_config_free(c);
 }
 
+TEST(s3_keys_on_a_file_replica)
+{
+    struct ws_config *c;
+
+    /* Without type: s3 this replica would be a local directory "app". */
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: app\n"
+               "        bucket: my-bucket\n",
+               "walship.yml:4: \"bucket\" (line 5) applies to s3 replicas "
+               "only, and this is a file replica (type: s3 is missing?)");
+    fails_with(ONE_DB "        skip-verify: true\n",
+               "walship.yml:4: \"skip-verify\" (line 5) applies to s3 "
+               "replicas only, and this is a file replica (type: s3 is "
+               "missing?)");
+    fails_with(ONE_DB "        region: eu-west-1\n"
+                      "        endpoint: http://m:1\n",
+               "walship.yml:4: \"region\" (line 5) applies to s3 replicas "
+               "only, and this is a file replica (type: s3 is missing?)");
+    /* Empty values, and the top-level keys every replica inherits. */
+    c = parse("access-key-id: a\nsecret-access-key: " SECRET "\n" ONE_DB
+              "        bucket:\n"
+              "        region: \"\"\n");
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].type, "file");
+    ws_config_free(c);
+}
+
 TEST(is_url)
 {
     static const char *const yes[] = {"file:///a", "s3://b/p", "S3://b",
@@ -1567,6 +1598,7 @@ TEST(sizes_and_spool_limit)
     X(durations_need_units)                                                    \
     X(shared_places)                                                           \
     X(is_url)                                                                  \
+    X(s3_keys_on_a_file_replica)                                               \
     X(null_keeps_defaults)                                                     \
     X(litestream_global_settings_reach_replicas)                               \
     X(litestream_expand_env)                                                   \
