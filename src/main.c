@@ -241,6 +241,10 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
         if (argc - i < 2)
             return ws_err_set(err, WS_EUSAGE, "must specify at least one "
                               "replica URL for %s", argv[i]);
+        if (ws_is_url(argv[i]))
+            return ws_err_set(err, WS_EUSAGE, "the database path comes "
+                              "first, then its replicas: %s is a URL",
+                              argv[i]);
         rc = ws_config_from_urls(argv[i], argv + i + 1, (size_t)(argc - i - 1),
                                  &cfg, err);
     } else {

@@ -208,6 +208,9 @@ expect_usage '-list cannot be combined with -o' restore -list -o "$T/x.db" "$T/r
 expect_usage '-list cannot be combined with -index' restore -list -index 1 "$T/rep"
 expect_usage '-no-expand-env applies to a config file' generations -no-expand-env "$url"
 expect_usage '-exec is not implemented yet' replicate -exec true -config "$T/text.yml"
+expect_usage '-no-expand-env applies to a config file' replicate -no-expand-env "$T/one.db" "$url"
+expect_usage "the database path comes first, then its replicas: $url is a URL" \
+	replicate "$url" "$T/one.db"
 
 # -index past the newest index: the newest data, said in one line.
 "$WALSHIP" restore -index 7fffffff -o "$T/past.db" "$T/rep" 2>"$T/past.log" ||
