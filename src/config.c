@@ -876,17 +876,15 @@ static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
     return WS_OK;
 }
 
-/* s without leading and trailing slashes: the length, from *start. */
-static size_t trim_slashes(const char *s, size_t *start)
+/* An S3 prefix without leading and trailing slashes: its start, and
+ * its length in *n ("/p/q/" and "p/q" are one prefix). */
+static const char *trim_slashes(const char *s, size_t *n)
 {
-    size_t n;
-
-    s = s ? s : "";
-    *start = strspn(s, "/");
-    n = strlen(s + *start);
-    while (n > 0 && s[*start + n - 1] == '/')
-        n--;
-    return n;
+    s = s ? s + strspn(s, "/") : "";
+    *n = strlen(s);
+    while (*n > 0 && s[*n - 1] == '/')
+        (*n)--;
+    return s;
 }
 
 static int same_str(const char *a, const char *b)
@@ -899,14 +897,17 @@ static int same_str(const char *a, const char *b)
 static int same_place(const struct ws_replica_config *a,
                       const struct ws_replica_config *b)
 {
-    size_t as, bs, an = trim_slashes(a->path, &as), bn = trim_slashes(b->path, &bs);
+    size_t an, bn;
+    const char *ap = trim_slashes(a->path, &an);
+    const char *bp = trim_slashes(b->path, &bn);
 
     if (strcmp(a->type, b->type) != 0)
         return 0;
     if (strcmp(a->type, "file") == 0)
         return strcmp(a->path, b->path) == 0;
-    return same_str(a->bucket, b->bucket) && same_str(a->endpoint, b->endpoint) &&
-           an == bn && memcmp(a->path ? a->path + as : "", b->path ? b->path + bs : "", an) == 0;
+    return same_str(a->bucket, b->bucket) &&
+           same_str(a->endpoint, b->endpoint) && an == bn &&
+           memcmp(ap, bp, an) == 0;
 }
 
 /* What no two databases may share: a meta directory (its lock would

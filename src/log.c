@@ -89,10 +89,10 @@ static void put_lit(struct line *l, char ch)
     }
 }
 
-/* The conversion spec at fmt (after '%'): copies it, with any `*` taken
- * from ap, into spec as a plain printf spec; returns its length in fmt
- * and sets *conv and *len (the length modifier: "", "hh", "l", ...), or
- * returns 0 for a conversion this walker does not take. */
+/* The conversion at fmt (after '%'): copies its flags, width and
+ * precision, with any `*` taken from ap, into spec ("%-8.3"), and sets
+ * *conv and len (the length modifier: "", "hh", "l", ...).  Returns its
+ * length in fmt, or 0 for a conversion this walker does not take. */
 static size_t parse_spec(const char *fmt, va_list *ap, char *spec, size_t cap,
                          char *conv, char len[3])
 {
@@ -114,20 +114,53 @@ static size_t parse_spec(const char *fmt, va_list *ap, char *spec, size_t cap,
         while (*p >= '0' && *p <= '9' && w < cap - 16)
             spec[w++] = *p++;
     }
+    spec[w] = '\0';
     memset(len, 0, 3);
     for (size_t k = 0; k < 2 && *p && strchr("hlzjtL", *p); k++) {
         if (k == 1 && *p != p[-1])
             break;
-        len[k] = *p;
-        spec[w++] = *p++;
+        len[k] = *p++;
     }
     if (*p == '\0' || !strchr("diuoxXcspfFeEgGaA", *p) ||
         (strchr("cs", *p) && len[0] != '\0')) /* wide: not taken */
         return 0;
-    *conv = *p;
-    spec[w++] = *p++;
-    spec[w] = '\0';
+    *conv = *p++;
     return (size_t)(p - fmt);
+}
+
+/* A signed or unsigned integer argument of length modifier len (char
+ * and short arrive promoted to int). */
+static intmax_t arg_signed(const char *len, va_list *ap)
+{
+    switch (len[0]) {
+    case 'l':
+        return len[1] == 'l' ? va_arg(*ap, long long) : va_arg(*ap, long);
+    case 'z':
+        return va_arg(*ap, ssize_t);
+    case 'j':
+        return va_arg(*ap, intmax_t);
+    case 't':
+        return va_arg(*ap, ptrdiff_t);
+    default:
+        return va_arg(*ap, int);
+    }
+}
+
+static uintmax_t arg_unsigned(const char *len, va_list *ap)
+{
+    switch (len[0]) {
+    case 'l':
+        return len[1] == 'l' ? va_arg(*ap, unsigned long long)
+                             : va_arg(*ap, unsigned long);
+    case 'z':
+        return va_arg(*ap, size_t);
+    case 'j':
+        return va_arg(*ap, uintmax_t);
+    case 't':
+        return (uintmax_t)va_arg(*ap, ptrdiff_t);
+    default:
+        return va_arg(*ap, unsigned);
+    }
 }
 
 /* The spec is built from the caller's format, which the compiler checked
@@ -135,34 +168,39 @@ static size_t parse_spec(const char *fmt, va_list *ap, char *spec, size_t cap,
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 
-/* Print one argument of the kind conv/len at dst; snprintf's result. */
+/* Print one argument, of conversion conv and length len, at dst with the
+ * flags, width and precision of spec; snprintf's result.  Integers are
+ * fetched by their length and printed as intmax_t ("j"). */
 static int print_arg(char *dst, size_t cap, const char *spec, char conv,
                      const char *len, va_list *ap)
 {
-    int is_long = len[0] == 'l' && len[1] == '\0';
-    int is_ll = len[0] == 'l' && len[1] == 'l';
+    char full[80];
 
-    if (conv == 's')
-        return snprintf(dst, cap, spec, va_arg(*ap, const char *));
-    if (conv == 'p')
-        return snprintf(dst, cap, spec, va_arg(*ap, void *));
-    if (strchr("fFeEgGaA", conv))
-        return len[0] == 'L' ? snprintf(dst, cap, spec, va_arg(*ap, long double))
-                             : snprintf(dst, cap, spec, va_arg(*ap, double));
-    if (strchr("di", conv))
-        return is_ll         ? snprintf(dst, cap, spec, va_arg(*ap, long long))
-               : is_long     ? snprintf(dst, cap, spec, va_arg(*ap, long))
-               : len[0] == 'z' ? snprintf(dst, cap, spec, va_arg(*ap, ssize_t))
-               : len[0] == 'j' ? snprintf(dst, cap, spec, va_arg(*ap, intmax_t))
-               : len[0] == 't' ? snprintf(dst, cap, spec, va_arg(*ap, ptrdiff_t))
-                               : snprintf(dst, cap, spec, va_arg(*ap, int));
-    /* o u x X c: char and short arrive promoted to int */
-    return is_ll ? snprintf(dst, cap, spec, va_arg(*ap, unsigned long long))
-           : is_long ? snprintf(dst, cap, spec, va_arg(*ap, unsigned long))
-           : len[0] == 'z' ? snprintf(dst, cap, spec, va_arg(*ap, size_t))
-           : len[0] == 'j' ? snprintf(dst, cap, spec, va_arg(*ap, uintmax_t))
-           : len[0] == 't' ? snprintf(dst, cap, spec, va_arg(*ap, ptrdiff_t))
-                           : snprintf(dst, cap, spec, va_arg(*ap, unsigned));
+    snprintf(full, sizeof(full), "%s%s%c", spec,
+             strchr("diouxX", conv) ? "j"
+             : len[0] == 'L'        ? "L"
+                                    : "",
+             conv);
+    switch (conv) {
+    case 's':
+        return snprintf(dst, cap, full, va_arg(*ap, const char *));
+    case 'p':
+        return snprintf(dst, cap, full, va_arg(*ap, void *));
+    case 'c':
+        return snprintf(dst, cap, full, va_arg(*ap, int));
+    case 'd':
+    case 'i':
+        return snprintf(dst, cap, full, arg_signed(len, ap));
+    case 'o':
+    case 'u':
+    case 'x':
+    case 'X':
+        return snprintf(dst, cap, full, arg_unsigned(len, ap));
+    default: /* f F e E g G a A */
+        if (len[0] == 'L')
+            return snprintf(dst, cap, full, va_arg(*ap, long double));
+        return snprintf(dst, cap, full, va_arg(*ap, double));
+    }
 }
 
 #pragma GCC diagnostic pop
@@ -190,10 +228,14 @@ static int render(struct line *l, const char *fmt, va_list *ap)
         if (k < 0)
             return -1;
         l->n += (size_t)k < room ? (size_t)k : room;
-        s = start == 0                                      ? S_WHOLE
-            : l->t[start - 1] == ' ' && l->src[start - 1] != S_WHOLE ? S_WORD
-            : l->n > start && l->t[start] == ' '            ? S_WORD
-                                                            : S_WHOLE;
+        if (start == 0)
+            s = S_WHOLE; /* message text */
+        else if (l->t[start - 1] == ' ' && l->src[start - 1] != S_WHOLE)
+            s = S_WORD;
+        else if (l->n > start && l->t[start] == ' ')
+            s = S_WORD;
+        else
+            s = S_WHOLE;
         memset(l->src + start, s, l->n - start);
         if (l->nconvs < MAX_CONVS)
             l->convs[l->nconvs++] =
@@ -202,7 +244,8 @@ static int render(struct line *l, const char *fmt, va_list *ap)
     return 0;
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
+/* ---- JSON -----------------------------------------------------------------
+ */
 
 /* A bounded output buffer; what does not fit is dropped, never cut in
  * the middle of an escape. */
@@ -297,7 +340,8 @@ static void field(struct out *o, const struct line *l, size_t ks, size_t kl,
 
     out_raw(o, ", \"", 3);
     for (size_t r = 0; r < 3; r++)
-        if (strlen(reserved[r]) == kl && memcmp(l->t + ks, reserved[r], kl) == 0)
+        if (strlen(reserved[r]) == kl &&
+            memcmp(l->t + ks, reserved[r], kl) == 0)
             out_raw(o, "field_", 6);
     out_raw(o, l->t + ks, kl);
     out_raw(o, "\": ", 3);

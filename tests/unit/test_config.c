@@ -426,8 +426,9 @@ TEST(expand_env_defaults_and_comments)
      * keys are not expanded; a variable set but empty is "" (unset: the
      * default stays); a plain value that expands to a YAML null is one. */
     c = parse("# secret-access-key: ${WALSHIP_TEST_NOPE}\n"
-              "access-key-id: ${WALSHIP_TEST_NOPE:-/d ef}+${WALSHIP_TEST_EMPTY:-e}"
-              "+${WALSHIP_TEST_SET:-x}+$WALSHIP_TEST_EMPTY+${WALSHIP_TEST_NOPE:-}\n"
+              "access-key-id: ${WALSHIP_TEST_NOPE:-/d ef}+"
+              "${WALSHIP_TEST_EMPTY:-e}+${WALSHIP_TEST_SET:-x}+"
+              "$WALSHIP_TEST_EMPTY+${WALSHIP_TEST_NOPE:-}\n"
               "dbs:\n"
               "  - path: /db # $WALSHIP_TEST_NOPE\n"
               "    monitor-interval: $WALSHIP_TEST_EMPTY\n"

@@ -62,9 +62,9 @@ static int64_t parse_time(const char *s)
     struct tm tm = {0};
     int ms = -1, n = 0;
 
-    ASSERT(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year,
-                  &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                  &tm.tm_sec, &ms, &n) == 7);
+    ASSERT(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms,
+                  &n) == 7);
     ASSERT_EQ(n, 24);
     ASSERT(ms >= 0 && s[19] == '.' && s[23] == 'Z');
     tm.tm_year -= 1900;
@@ -92,6 +92,28 @@ TEST(text_line)
     ASSERT_STR_EQ(logged() + 24, " DEBUG x\n");
     ws_error("%d%%", 5);
     ASSERT_STR_EQ(logged() + 24, " ERROR 5%\n");
+}
+
+/* Every conversion renders as printf renders it. */
+TEST(conversions_as_printf)
+{
+    char want[512];
+    void *ptr = &want;
+
+#define SAME(...)                                                              \
+    do {                                                                       \
+        snprintf(want, sizeof(want), " INFO " __VA_ARGS__);                    \
+        ws_info(__VA_ARGS__);                                                  \
+        ASSERT_STR_EQ(logged() + 24, strcat(want, "\n"));                      \
+    } while (0)
+    log_to_file(WS_LOG_DEBUG, WS_LOG_TEXT);
+    SAME("%5.2f|%-4s|%+d|%hhu|%hd|%zu|%zd|%jd|%td|%#o|%X|%p|%c|", 3.14159, "ab",
+         7, (unsigned char)200, (short)-3, (size_t)12, (ssize_t)-5,
+         (intmax_t)-99, (ptrdiff_t)4, 8u, 255u, ptr, 'z');
+    SAME("%.*s|%*d|%-*d|%lu|%lld|%llu|%ld|%Lg|%e|%%|%5s|%.3d|%08x", 2, "abcd",
+         5, 42, 4, 1, 123456789UL, -1234567890123LL, 18446744073709551615ULL,
+         -7L, (long double)1.5, 1e-10, "x", 9, 0xbeefu);
+#undef SAME
 }
 
 TEST(levels)
@@ -143,7 +165,8 @@ TEST(json_fields)
     /* Punctuation after a value goes back to the message; words after
      * the pairs too. */
     ws_warn("commit times dropped db=%s: a replica is far behind; its "
-            "oldest segments", "/d b");
+            "oldest segments",
+            "/d b");
     ASSERT_STR_EQ(json_rest(),
                   "\"level\": \"WARN\", \"msg\": \"commit times dropped: a "
                   "replica is far behind; its oldest segments\", "
@@ -151,8 +174,8 @@ TEST(json_fields)
 
     /* An argument at the start of a word holds pairs of its own; one at
      * the start of the format is message text, pairs and all. */
-    ws_info("replicating to name=%s sync-interval=%lldms %s", "file",
-            1000LL, "path=/b a/c bucket=x");
+    ws_info("replicating to name=%s sync-interval=%lldms %s", "file", 1000LL,
+            "path=/b a/c bucket=x");
     ASSERT_STR_EQ(json_rest(),
                   "\"level\": \"INFO\", \"msg\": \"replicating to\", "
                   "\"name\": \"file\", \"sync-interval\": \"1000ms\", "
@@ -182,8 +205,7 @@ TEST(json_fields)
                   "\"level\": \"INFO\", \"msg\": \"restoring (commit time) "
                   "newest\", \"target\": \"00000001:end\", \"field_time\": "
                   "\"2026-01-02T03:04:05.000006Z\"}\n");
-    ws_info("n=%5d m=%x k=%d j=%d msg=%s level=%s", 7, 255u, -12, 0, "m",
-            "l");
+    ws_info("n=%5d m=%x k=%d j=%d msg=%s level=%s", 7, 255u, -12, 0, "m", "l");
     ASSERT_STR_EQ(json_rest(),
                   "\"level\": \"INFO\", \"msg\": \"\", \"n\": \"    7\", "
                   "\"m\": \"ff\", \"k\": -12, \"j\": 0, \"field_msg\": \"m\", "
@@ -216,6 +238,8 @@ TEST(json_any_bytes)
     }
 }
 
-#define LIST(X) X(text_line) X(levels) X(json_fields) X(json_any_bytes)
+#define LIST(X)                                                                \
+    X(text_line)                                                               \
+    X(conversions_as_printf) X(levels) X(json_fields) X(json_any_bytes)
 
 TEST_MAIN("log", LIST)
