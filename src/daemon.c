@@ -517,11 +517,14 @@ static void sync_outcome(struct dbrep *d, const struct ws_db_state *s)
         return;
     }
     if (rc == WS_ECONFIG) {
-        /* Not transient (another walship holds the database, ...): stop. */
-        ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
-                 d->job_err.msg);
+        /* Not transient (another walship holds the database, ...): stop.
+         * The command prints the first such error as its exit reason. */
+        if (d->dm->fatal.code != WS_OK)
+            ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
+                     d->job_err.msg);
+        else
+            d->dm->fatal = d->job_err;
         d->dm->failed = 1;
-        d->dm->fatal = d->job_err;
         d->final_synced = 1;
         return;
     }
@@ -962,6 +965,7 @@ static void rep_fail(struct rep *r, const char *what)
 {
     struct dbrep *d = r->d;
     int64_t delay;
+    int fatal;
 
     if (r->req.type == WS_REQ_PUT && r->req.gen_must_exist &&
         r->req.rc == WS_ENOTFOUND) {
@@ -975,14 +979,21 @@ static void rep_fail(struct rep *r, const char *what)
     r->config_failures = r->req.err.code == WS_ECONFIG
                              ? r->config_failures + 1
                              : 0;
-    if (r->config_failures >= CONFIG_RETRIES && !d->dm->stopping) {
-        /* Credentials or settings the store keeps refusing: say so and
-         * stop, rather than retry forever while nothing is replicated. */
-        ws_error("%s error db=%s replica=%s error=\"%s\"", what,
-                 d->cfg->path, r->cfg->name, r->req.err.msg);
+    /* Credentials or settings the store keeps refusing: stop, rather
+     * than retry forever while nothing is replicated.  The command prints
+     * the first such error as its exit reason. */
+    fatal = r->config_failures >= CONFIG_RETRIES && !d->dm->stopping;
+    if (fatal) {
+        if (d->dm->fatal.code != WS_OK)
+            ws_error("%s error db=%s replica=%s error=\"%s\"", what,
+                     d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
         d->dm->failed = 1;
-        d->dm->fatal = r->req.err;
+        if (d->dm->fatal.code == WS_OK) {
+            d->dm->fatal = r->req.err;
+            ws_err_wrap(&d->dm->fatal, "%s error db=%s replica=%s", what,
+                        d->cfg->path, r->cfg->name);
+        }
         on_signal(&d->dm->sigterm, 0);
         return;
     }
@@ -1957,8 +1968,9 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
         rc = setup_db(&dm, &dm.dbs[i], &cfg->dbs[i], err);
         dm.ndbs++;
     }
-    if (rc == WS_OK && cfg->ndbs == 0)
-        ws_error("no databases specified in configuration");
+    if (rc == WS_OK && cfg->ndbs == 0) /* config.c refuses it already */
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "no databases specified in configuration");
     uv_signal_init(&dm.loop, &dm.sigint);
     uv_signal_init(&dm.loop, &dm.sigterm);
     dm.sigint.data = dm.sigterm.data = &dm;
