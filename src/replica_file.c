@@ -17,7 +17,10 @@
  * runs on the loop thread.
  *
  * New directories get mode 0700 and files 0600: a replica holds the
- * whole database, so it is private to its owner by default.  Large
+ * whole database, so it is private to its owner by default.  A PUT with
+ * gen_must_exist never creates its generation's directory: a generation
+ * that is gone while walship writes it means the replica lost its
+ * history, which a recreated directory would hide (replica.h).  Large
  * objects are written with O_DIRECT (see put_state).  A DEL of exact
  * keys unlinks them and removes the directories this leaves empty, below
  * the generation's; a DEL of a prefix removes the tree.
@@ -210,23 +213,41 @@ static int put_sink(void *ctx, const void *buf, size_t len,
     return rc;
 }
 
-/* Open the replica root (made if missing; checked by fs.h's rule) and
- * under it, one component at a time and never through a link, the
- * directory of key, making what is missing. */
-static int open_key_dir(const struct ws_replica *r, const char *key,
-                        struct ws_fs_dir *d, struct ws_err *err)
+/* Open the directory of req's key under the replica root (checked by
+ * fs.h's rule), one component at a time and never through a link,
+ * making what is missing.  With gen_must_exist the root and the
+ * directory of the key's generation are never made: a generation that
+ * is gone while walship writes it means the replica lost its history,
+ * which a recreated directory would hide (replica.h); that is
+ * WS_ENOTFOUND. */
+static int open_key_dir(const struct ws_req *req, struct ws_fs_dir *d,
+                        struct ws_err *err)
 {
-    const char *slash = strrchr(key, '/');
-    char rel[WS_KEY_MAX];
-    struct ws_fs_dir root;
+    const char *key = req->key, *slash = strrchr(key, '/'), *end;
+    struct ws_fs_dir root, gen = {-1, NULL};
+    char rel[WS_KEY_MAX], g[WS_KEY_MAX];
+    size_t keep = 0; /* bytes of rel that must exist: generations/<gen> */
     int rc;
 
-    rc = ws_fs_dir_open(&root, r->cfg->path, WS_FS_CREATE, 0700, NULL, err);
-    if (rc == WS_OK) {
-        snprintf(rel, sizeof(rel), "%.*s",
-                 slash ? (int)(slash - key) : 0, key);
+    snprintf(rel, sizeof(rel), "%.*s", slash ? (int)(slash - key) : 0, key);
+    if (req->gen_must_exist && strncmp(key, "generations/", 12) == 0 &&
+        (end = strchr(key + 12, '/')) != NULL)
+        keep = (size_t)(end - key);
+    rc = ws_fs_dir_open(&root, req->r->cfg->path, keep ? 0 : WS_FS_CREATE,
+                        0700, NULL, err);
+    if (rc == WS_OK && keep > 0) {
+        snprintf(g, sizeof(g), "%.*s", (int)keep, key);
+        rc = ws_fs_dir_sub(&gen, &root, g, 0, 0, err);
+        if (rc == WS_OK)
+            rc = ws_fs_dir_sub(d, &gen, rel + keep, WS_FS_CREATE, 0700,
+                               err);
+    } else if (rc == WS_OK) {
         rc = ws_fs_dir_sub(d, &root, rel, WS_FS_CREATE, 0700, err);
     }
+    if (rc == WS_ENOTFOUND)
+        ws_err_set(err, rc, "%s/%.*s is gone", req->r->cfg->path, (int)keep,
+                   key);
+    ws_fs_dir_close(&gen);
     ws_fs_dir_close(&root);
     return rc;
 }
@@ -242,20 +263,20 @@ static int do_put(struct ws_req *req)
     int rc;
 
     base = base ? base + 1 : req->key;
-    rc = open_key_dir(req->r, req->key, &dir, &req->err);
+    rc = open_key_dir(req, &dir, &req->err);
     if (rc == WS_OK) {
         rc = ws_fs_tmp_create(&dir, base, 0600, tmp, sizeof(tmp), &p.fd,
                               &req->err);
         /* Retention may have removed the directory, empty, just now. */
         if (rc == WS_ENOTFOUND) {
             ws_fs_dir_close(&dir);
-            rc = open_key_dir(req->r, req->key, &dir, &req->err);
+            rc = open_key_dir(req, &dir, &req->err);
             if (rc == WS_OK)
                 rc = ws_fs_tmp_create(&dir, base, 0600, tmp, sizeof(tmp),
                                       &p.fd, &req->err);
+            if (rc == WS_ENOTFOUND && dir.fd >= 0) /* not "gone" */
+                rc = req->err.code = WS_EIO;
         }
-        if (rc == WS_ENOTFOUND) /* not "no such object" */
-            rc = req->err.code = WS_EIO;
     }
     if (rc == WS_OK) {
         snprintf(tmppath, sizeof(tmppath), "%s/%s", dir.path, tmp);
