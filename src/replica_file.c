@@ -299,19 +299,26 @@ static int do_put(struct ws_req *req)
 
 static int do_get(struct ws_req *req, const char *path)
 {
-    uint8_t *buf;
+    uint8_t *buf = NULL;
     uint64_t off = 0;
+    struct stat st;
     int fd, rc = WS_OK;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* Never through a link, and never blocked by a FIFO put there. */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return ws_err_set(&req->err, WS_ENOTFOUND, "object %s does not exist",
+                          req->key);
+    if (fd < 0 && errno == ELOOP)
+        return ws_err_set(&req->err, WS_EIO, "object %s: a symbolic link",
+                          req->key);
     if (fd < 0)
-        return errno == ENOENT
-                   ? ws_err_set(&req->err, WS_ENOTFOUND,
-                                "object %s does not exist", req->key)
-                   : ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
-                                strerror(errno));
-    buf = malloc(CHUNK);
-    if (buf == NULL)
+        return ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
+                          strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = ws_err_set(&req->err, WS_EIO, "object %s: not a regular file",
+                        req->key);
+    if (rc == WS_OK && (buf = malloc(CHUNK)) == NULL)
         rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
     while (rc == WS_OK) {
         size_t got;

@@ -11,7 +11,9 @@
 # line naming the path.  A meta dir owned by another user (nobody), one
 # others can write to, or one that is a link is refused with one line
 # naming it and the reason, before anything is written (replicate) or
-# requested (restore, into a sticky shared directory).  Finally the
+# requested (restore, into a sticky shared directory).  A directory
+# replica's read of an object that is a link or a FIFO fails at once
+# (not the link's target, not a hang).  Finally the
 # class: under strace, every file replicate and restore create is opened
 # with O_EXCL, or is a lock file opened with O_NOFOLLOW, or is SQLite's
 # own file of the source database.
@@ -104,6 +106,22 @@ wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq "$(csv_last_seq "$csv")" ]' 30
 stop_bg w2 || fail "walship exited $? on SIGTERM"
 assert_restored "$T/.probe/db" "$(csv_last_seq "$csv")" "$csv"
 intact "shadow and replica links"
+
+# A directory replica never reads through a link or blocks on a FIFO put
+# at an object's name (walship's own client, as a restore reads).
+if [ "$WS_REPLICA" = file ]; then
+	ln -s "$T/target" "$T/replica/generations/$gen/wal/link.wal.lz4"
+	mkfifo "$T/replica/generations/$gen/wal/fifo.wal.lz4"
+	for o in link fifo; do
+		st=0
+		timeout 20 "$TOOLS/wsobj" "$url" get "generations/$gen/wal/$o.wal.lz4" \
+			>"$T/get.out" 2>"$T/get.err" || st=$?
+		[ "$st" -eq 1 ] || fail "GET of a $o: exit $st, want 1 (124: it blocked)"
+		[ ! -s "$T/get.out" ] || fail "GET of a $o returned: $(head -c 64 "$T/get.out")"
+	done
+	rm "$T/replica/generations/$gen/wal/link.wal.lz4" \
+		"$T/replica/generations/$gen/wal/fifo.wal.lz4"
+fi
 
 # 3. The meta dir's lock is a (dangling) link: refused, one line naming it.
 rm "$meta/lock"
