@@ -236,11 +236,16 @@ int ws_fs_dir_sub(struct ws_fs_dir *d, const struct ws_fs_dir *parent,
                   const char *rel, int flags, mode_t mode,
                   struct ws_err *err)
 {
-    char *path = parent->fd >= 0 ? ws_path_join(parent->path, rel) : NULL;
-    size_t plen = parent->fd >= 0 ? strlen(parent->path) + 1 : 0;
-    const char *p = rel;
+    char *path;
+    size_t plen;
+    const char *p;
     int cur = parent->fd, rc = WS_OK;
 
+    while (*rel == '/')
+        rel++;
+    path = parent->fd >= 0 ? ws_path_join(parent->path, rel) : NULL;
+    plen = parent->fd >= 0 ? strlen(parent->path) + 1 : 0;
+    p = rel;
     d->fd = -1;
     d->path = NULL;
     if (parent->fd < 0) {
