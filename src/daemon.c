@@ -1246,10 +1246,11 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
     size_t got, per = 0;
     int fd, rc;
 
-    fd = open(r->job_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ws_err_set(err, WS_EIO, "open %s: %s", r->job_path,
-                          strerror(errno));
+    rc = ws_db_shadow_open(r->d->db, r->job_gen, r->job_index, &fd, err);
+    if (rc == WS_ENOTFOUND)
+        rc = err->code = WS_EIO; /* not "no such object" */
+    if (rc != WS_OK)
+        return rc;
     rc = ws_fs_pread(fd, hb, sizeof(hb), 0, &got, err);
     if (rc == WS_OK && (got != sizeof(hb) ||
                         ws_wal_decode_hdr(hb, &h, err) != WS_OK))
@@ -1455,7 +1456,9 @@ static void on_list_done(struct ws_req *req)
     ws_catalog_free(&cat);
     free(r->job_path);
     r->job_path = ws_db_shadow_path(d->db, r->gen, r->job_index);
-    r->tail_fd = r->job_path ? open(r->job_path, O_RDONLY | O_CLOEXEC) : -1;
+    if (ws_db_shadow_open(d->db, r->gen, r->job_index, &r->tail_fd, NULL) !=
+        WS_OK)
+        r->tail_fd = -1;
     r->tail_off = r->job_start;
     r->tail_mismatch = 0;
     r->lz = ws_lz4r_new(tail_sink, r, 1ULL << 34);

@@ -35,6 +35,7 @@ struct ws_db {
     const struct ws_db_config *cfg;
     char *wal_path;
     char *meta;
+    struct ws_fs_dir meta_dir; /* meta, open and checked (fs.h) */
     sqlite3 *rd;            /* holds the long read transaction */
     sqlite3 *rd2;           /* spare: takes the read over to move the mark */
     sqlite3 *wr;            /* takes the write lock; checkpoints */
@@ -220,12 +221,45 @@ char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
     return ws_path_join(db->meta, rel);
 }
 
-static char *gen_dir(const struct ws_db *db, const char *gen)
+/* Open gen's shadow directory, generations/<gen>/wal under the meta dir
+ * (fs.h: one component at a time, no links). */
+static int wal_dir(struct ws_db *db, const char *gen, int flags,
+                   struct ws_fs_dir *d, struct ws_err *err)
 {
     char rel[64];
 
     snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
-    return ws_path_join(db->meta, rel);
+    return ws_fs_dir_sub(d, &db->meta_dir, rel, flags, 0700, err);
+}
+
+static void shadow_name(uint32_t index, char name[16])
+{
+    snprintf(name, 16, "%08x.wal", index);
+}
+
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err)
+{
+    struct ws_fs_dir wal;
+    char rel[64], name[16];
+    int f, rc;
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
+    shadow_name(index, name);
+    rc = ws_fs_dir_sub(&wal, &db->meta_dir, rel, 0, 0, err);
+    if (rc == WS_OK) {
+        f = openat(wal.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f >= 0)
+            *fd = f;
+        else if (errno == ENOENT)
+            rc = ws_err_set(err, WS_ENOTFOUND, "%s/%s: not found", wal.path,
+                            name);
+        else
+            rc = ws_err_set(err, WS_EIO, "open %s/%s: %s", wal.path, name,
+                            strerror(errno));
+    }
+    ws_fs_dir_close(&wal);
+    return rc;
 }
 
 /*
@@ -274,7 +308,8 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
                          struct ws_err *err)
 {
     struct ws_wal_hdr h;
-    char *path;
+    struct ws_fs_dir wal;
+    char name[16];
     int rc = ws_wal_decode_hdr(hb, &h, err);
 
     if (rc != WS_OK)
@@ -285,21 +320,15 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
     rc = shadow_sync(db, 1, err);
     if (rc != WS_OK)
         return rc;
-    path = ws_db_shadow_path(db, db->gen, index);
-    if (path == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
     shadow_close(db);
-    db->shadow_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (db->shadow_fd < 0)
-        rc = ws_err_set(err, WS_EIO, "create %s: %s", path, strerror(errno));
-    if (rc == WS_OK &&
-        ws_fs_pwrite(db->shadow_fd, hb, WS_WAL_HDR_SIZE, 0, err) != WS_OK)
-        rc = ws_err_wrap(err, "%s", path);
+    shadow_name(index, name);
+    rc = wal_dir(db, db->gen, WS_FS_CREATE, &wal, err);
+    /* A new file renamed over the name: nothing planted there is
+     * written through (fs.h). */
     if (rc == WS_OK)
-        rc = ws_fs_fsync(db->shadow_fd, path, err);
-    if (rc == WS_OK)
-        rc = ws_fs_fsync_parent(path, err);
-    free(path);
+        rc = ws_fs_write_atomic_at(&wal, name, hb, WS_WAL_HDR_SIZE, 0600,
+                                   &db->shadow_fd, err);
+    ws_fs_dir_close(&wal);
     if (rc != WS_OK)
         return rc;
     db->index = index;
@@ -533,28 +562,35 @@ static int catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 
 /* ---- generations ------------------------------------------------------- */
 
+/* opendir of d's own descriptor (a duplicate); NULL on failure. */
+static DIR *dir_list(const struct ws_fs_dir *d)
+{
+    int fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (dir == NULL && fd >= 0)
+        close(fd);
+    return dir;
+}
+
 static int remove_other_gens(struct ws_db *db, struct ws_err *err)
 {
-    char *dir = ws_path_join(db->meta, "generations");
+    struct ws_fs_dir gens;
     struct dirent *de;
     DIR *d;
-    int rc = WS_OK;
+    int rc = ws_fs_dir_sub(&gens, &db->meta_dir, "generations", 0, 0, err);
 
-    if (dir == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    d = opendir(dir);
+    if (rc == WS_ENOTFOUND)
+        return WS_OK;
+    d = rc == WS_OK ? dir_list(&gens) : NULL;
     while (d && rc == WS_OK && (de = readdir(d)) != NULL) {
-        char *p;
         if (de->d_name[0] == '.' || strcmp(de->d_name, db->gen) == 0)
             continue;
-        p = ws_path_join(dir, de->d_name);
-        rc = p ? ws_fs_rm_rf(p, err)
-               : ws_err_set(err, WS_ENOMEM, "out of memory");
-        free(p);
+        rc = ws_fs_rm_rf_at(&gens, de->d_name, err);
     }
     if (d)
         closedir(d);
-    free(dir);
+    ws_fs_dir_close(&gens);
     return rc;
 }
 
@@ -563,24 +599,20 @@ static int remove_other_gens(struct ws_db *db, struct ws_err *err)
 static int new_generation(struct ws_db *db, uint64_t *copied,
                           struct ws_err *err)
 {
-    char line[WS_GEN_LEN + 2], *dir, *genfile;
+    char line[WS_GEN_LEN + 2];
+    struct ws_fs_dir wal;
     int rc;
 
     shadow_close(db);
     rc = ws_gen_new(db->gen, err);
     if (rc != WS_OK)
         return rc;
-    dir = gen_dir(db, db->gen);
-    genfile = ws_path_join(db->meta, "generation");
-    if (dir == NULL || genfile == NULL)
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (rc == WS_OK)
-        rc = ws_fs_mkdir_p(dir, 0700, err);
+    rc = wal_dir(db, db->gen, WS_FS_CREATE, &wal, err);
+    ws_fs_dir_close(&wal);
     snprintf(line, sizeof(line), "%s\n", db->gen);
     if (rc == WS_OK)
-        rc = ws_fs_write_atomic(genfile, line, WS_GEN_LEN + 1, 0600, err);
-    free(dir);
-    free(genfile);
+        rc = ws_fs_write_atomic_at(&db->meta_dir, "generation", line,
+                                   WS_GEN_LEN + 1, 0600, NULL, err);
     if (rc == WS_OK)
         rc = remove_other_gens(db, err);
     db->index = 0;
@@ -598,15 +630,14 @@ static int new_generation(struct ws_db *db, uint64_t *copied,
 /* Highest shadow index present for gen; WS_ENOTFOUND when none. */
 static int highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
 {
-    char *dir = gen_dir(db, db->gen);
+    struct ws_fs_dir wal;
     struct dirent *de;
     int found = 0;
-    DIR *d;
+    DIR *d = NULL;
 
-    if (dir == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    d = opendir(dir);
-    free(dir);
+    if (wal_dir(db, db->gen, 0, &wal, err) == WS_OK)
+        d = dir_list(&wal);
+    ws_fs_dir_close(&wal);
     while (d && (de = readdir(d)) != NULL) {
         unsigned int v;
         char tail[8];
@@ -628,19 +659,24 @@ static int highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
 static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
                        struct ws_err *err)
 {
-    char *path = ws_db_shadow_path(db, db->gen, db->index);
     uint64_t fs = ws_wal_frame_size(db->page_size), off, commit;
+    struct ws_err e = {0};
+    struct ws_fs_dir wal;
     uint32_t s[2], cs[2];
+    char name[16];
     size_t got;
     int rc;
 
-    if (path == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
     shadow_close(db);
-    db->shadow_fd = open(path, O_RDWR | O_CLOEXEC);
-    free(path);
-    if (db->shadow_fd < 0) {
-        snprintf(reason, nreason, "no shadow wal");
+    shadow_name(db->index, name);
+    rc = wal_dir(db, db->gen, 0, &wal, &e);
+    if (rc == WS_OK)
+        rc = ws_fs_open_at(&wal, name, &db->shadow_fd, &e);
+    ws_fs_dir_close(&wal);
+    if (rc != WS_OK) {
+        /* A link planted at its name is named in the reason. */
+        snprintf(reason, nreason, "%s",
+                 rc == WS_ENOTFOUND ? "no shadow wal" : e.msg);
         return WS_OK;
     }
     rc = ws_fs_pread(db->shadow_fd, db->hdr_bytes, WS_WAL_HDR_SIZE, 0, &got,
@@ -694,7 +730,7 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
     struct ws_resume r;
     char sum[WS_SHA256_HEX];
     uint64_t size;
-    int rc = ws_resume_read(db->meta, &r, err);
+    int rc = ws_resume_read(&db->meta_dir, &r, err);
 
     if (rc == WS_ENOTFOUND)
         return WS_OK;
@@ -711,7 +747,7 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
             db->resumed = 1;
         }
     }
-    return ws_resume_remove(db->meta, err);
+    return ws_resume_remove(&db->meta_dir, err);
 }
 
 /* Decide whether the generation on disk can be continued (FORMAT.md
@@ -720,16 +756,19 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
                         uint64_t *copied, struct ws_err *err)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size);
-    char *genfile = ws_path_join(db->meta, "generation"), *text = NULL;
     uint8_t hb[WS_WAL_HDR_SIZE];
+    struct ws_err e = {0};
+    char *text = NULL;
     size_t len, got;
     int rc;
 
-    if (genfile == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = ws_fs_read_all(genfile, 64, &text, &len, NULL);
-    free(genfile);
+    rc = ws_fs_read_all_at(&db->meta_dir, "generation", 64, &text, &len, &e);
     db->gen[0] = '\0';
+    if (rc != WS_OK && rc != WS_ENOTFOUND) {
+        /* e.g. a link planted at its name: named in the reason */
+        snprintf(reason, nreason, "%s", e.msg);
+        return WS_OK;
+    }
     if (rc == WS_OK && len >= WS_GEN_LEN) {
         memcpy(db->gen, text, WS_GEN_LEN);
         db->gen[WS_GEN_LEN] = '\0';
@@ -1229,22 +1268,21 @@ static void close_conns(struct ws_db *db)
 
 static int take_meta_lock(struct ws_db *db, struct ws_err *err)
 {
-    char *p;
     int rc;
 
     if (db->lock_fd >= 0)
         return WS_OK;
-    rc = ws_fs_mkdir_p(db->meta, 0700, err);
+    /* The meta dir is checked once and then only used through its
+     * descriptor (fs.h). */
+    if (db->meta_dir.fd < 0) {
+        rc = ws_fs_dir_open(&db->meta_dir, db->meta,
+                            WS_FS_CREATE | WS_FS_NOFOLLOW, 0700, NULL, err);
+        if (rc != WS_OK)
+            return rc == WS_ENOTFOUND ? WS_EIO : rc;
+    }
+    rc = ws_fs_lock_open(&db->meta_dir, "lock", &db->lock_fd, err);
     if (rc != WS_OK)
-        return rc;
-    p = ws_path_join(db->meta, "lock");
-    if (p == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(p);
-    if (db->lock_fd < 0)
-        return ws_err_set(err, WS_EIO, "open %s/lock: %s", db->meta,
-                          strerror(errno));
+        return rc == WS_ENOTFOUND ? WS_EIO : rc;
     if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         close(db->lock_fd);
         db->lock_fd = -1;
@@ -1373,6 +1411,7 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
     db->cfg = cfg;
     db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
     db->shm_fd = -1;
+    db->meta_dir.fd = -1;
     db->wal_path = malloc(strlen(cfg->path) + 5);
     db->shm_path = malloc(strlen(cfg->path) + 5);
     db->meta = strdup(cfg->meta_path);
@@ -1427,12 +1466,16 @@ static void prune(struct ws_db *db, uint32_t keep_from,
     keep_from = keep_from > 0 ? keep_from - 1 : 0;
     if (keep_from > db->index)
         keep_from = db->index;
-    for (uint32_t i = lo > db->pruned ? lo : db->pruned; i < keep_from;
-         i++) {
-        char *p = ws_db_shadow_path(db, db->gen, i);
-        if (p)
-            unlink(p);
-        free(p);
+    if ((lo > db->pruned ? lo : db->pruned) < keep_from) {
+        struct ws_fs_dir wal;
+        if (wal_dir(db, db->gen, 0, &wal, NULL) == WS_OK)
+            for (uint32_t i = lo > db->pruned ? lo : db->pruned;
+                 i < keep_from; i++) {
+                char name[16];
+                shadow_name(i, name);
+                unlinkat(wal.fd, name, 0);
+            }
+        ws_fs_dir_close(&wal);
     }
     if (keep_from > db->pruned)
         db->pruned = keep_from;
@@ -1479,6 +1522,9 @@ static int local_gone(struct ws_db *db)
     if (moved(lock, db->lock_fd)) {
         close(db->lock_fd);
         db->lock_fd = -1;
+        /* The meta dir walship holds is not the one at the path (any
+         * more): the next init opens, and checks, that one. */
+        ws_fs_dir_close(&db->meta_dir);
         gone = 1;
     } else if (db->ready && db->have_hdr && db->shadow_fd >= 0) {
         shadow = ws_db_shadow_path(db, db->gen, db->index);
@@ -1663,6 +1709,7 @@ void ws_db_free(struct ws_db *db)
         close(db->db_fd);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
+    ws_fs_dir_close(&db->meta_dir);
     if (db->shm_fd >= 0)
         close(db->shm_fd);
     free(db->wal_path);

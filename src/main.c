@@ -344,6 +344,9 @@ static int restore_opts(struct restore_args *a, struct ws_err *err)
                                a->parallelism ? "-parallelism" : NULL,
                                a->if_db ? "-if-db-not-exists" : NULL};
 
+    if (a->out != NULL && a->out[0] == '\0')
+        return ws_err_set(err, WS_EUSAGE, "flag -o: the output path is "
+                          "empty");
     a->o.output = a->out;
     a->o.generation = a->generation;
     a->o.list = a->list;

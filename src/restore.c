@@ -11,13 +11,18 @@
 #include "ws/times.h"
 #include "ws/wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_OBJECT (1ULL << 40)    /* decompression bound per object */
@@ -83,9 +88,8 @@ struct rs {
     /* Carrying the position over (resume.h): the last index's WAL bytes,
      * kept as a shadow file while they are verified. */
     int carry;
-    int carry_fd;
+    int carry_fd;             /* unlinked file beside the output */
     uint64_t carry_size;
-    char carry_tmp[4300];
 
     int rc;
     struct ws_err err;
@@ -883,17 +887,42 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
 
 /* ---- the whole restore -------------------------------------------------- */
 
+/* "file:" URI of path (SQLite's syntax: %, ? and # escaped) in buf. */
+static int file_uri(const char *path, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "file:%s", path[0] == '/' ? "//" : "");
+
+    for (const char *c = path; *c && k + 4 < n; c++) {
+        if (*c == '%' || *c == '?' || *c == '#')
+            k += (size_t)snprintf(buf + k, n - k, "%%%02X", (unsigned char)*c);
+        else
+            buf[k++] = *c;
+    }
+    if (k + sizeof("?immutable=1") > n)
+        return WS_EUSAGE;
+    memcpy(buf + k, "?immutable=1", sizeof("?immutable=1"));
+    return WS_OK;
+}
+
+/*
+ * PRAGMA integrity_check of the built file, read-only and "immutable":
+ * SQLite then takes no lock and creates no -wal, -shm or journal next to
+ * it, so the check leaves nothing behind and writes nothing, whatever
+ * sits at those names.
+ */
 static int integrity(const char *path, struct ws_err *err)
 {
-    char result[256] = "";
+    char result[256] = "", uri[8300];
     sqlite3 *c = NULL;
     sqlite3_stmt *st = NULL;
     int rc = WS_OK;
 
+    if (file_uri(path, uri, sizeof(uri)) != WS_OK)
+        return ws_err_set(err, WS_EIO, "path too long: %s", path);
     /* Through mmap, integrity_check takes well under half the time on a
      * large file (it follows every index entry into its table). */
-    if (sqlite3_open_v2(path, &c, SQLITE_OPEN_READWRITE, NULL) !=
-            SQLITE_OK ||
+    if (sqlite3_open_v2(uri, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                        NULL) != SQLITE_OK ||
         sqlite3_exec(c, "PRAGMA mmap_size = 1099511627776", NULL, NULL,
                      NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL) !=
@@ -912,34 +941,210 @@ static int integrity(const char *path, struct ws_err *err)
     return rc;
 }
 
-static void remove_tmp(const char *tmp)
-{
-    char p[4300];
+/* ---- the target side ---------------------------------------------------- */
 
-    unlink(tmp);
-    snprintf(p, sizeof(p), "%s-wal", tmp);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", tmp);
-    unlink(p);
-}
+/*
+ * Where a restore writes.  The output's directory is opened once and
+ * checked by fs.h's rule (a sticky one such as /tmp is fine: only an
+ * unguessable name is created in it, and the output is only ever made by
+ * a rename that never replaces); everything after goes through that
+ * descriptor.  The database is built in ".<name>.tmp-XXXXXX" there,
+ * flock()ed while the restore lives, so that the next restore to the
+ * same output can tell a file left by SIGKILL from a running restore's.
+ * The meta dir (resume.h) is created only once the restore has
+ * succeeded, and only to carry the position over.
+ */
+struct target {
+    const char *out;          /* the output path */
+    const char *name;         /* its last component */
+    char base[NAME_MAX + 1];  /* ".<name>": temporary names start so */
+    struct ws_fs_dir dir;     /* the output's directory */
+    char tmp[NAME_MAX + 1];   /* the temporary file in dir; "" when none */
+    char *meta;               /* the meta dir to carry the position to */
+    uv_signal_t sigint, sigterm;
+    int sigs;                 /* signal handles still open */
+};
 
-static int check_target(const char *out, struct ws_err *err)
+/* Refuse an output that exists, or a stale -wal or -shm beside it (the
+ * first open of the restored file would apply them). */
+static int check_target(const struct target *t, struct ws_err *err)
 {
     static const char *const sfx[] = {"", "-wal", "-shm"};
-    char p[4200];
+    char p[NAME_MAX + 8];
     struct stat sb;
 
     for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s%s", out, sfx[i]);
-        if (lstat(p, &sb) == 0)
+        snprintf(p, sizeof(p), "%s%s", t->name, sfx[i]);
+        if (fstatat(t->dir.fd, p, &sb, AT_SYMLINK_NOFOLLOW) == 0)
             return ws_err_set(err, WS_EEXIST,
                               i == 0 ? "cannot restore, output path "
-                                       "already exists: %s"
-                                     : "cannot restore, a stale %s exists "
+                                       "already exists: %s%s"
+                                     : "cannot restore, a stale %s%s exists "
                                        "next to the output path",
-                              p);
+                              t->out, sfx[i]);
     }
     return WS_OK;
+}
+
+/*
+ * Everything about the output that can be refused, before anything is
+ * created or fetched: an empty path or one that names a directory, a
+ * directory that does not exist or fails fs.h's rule, an output (or a
+ * -wal or -shm) that exists, and a meta dir that exists and fails the
+ * rule (another user's, one others can write to, a link).
+ */
+static int target_check(struct target *t, const struct ws_restore_opts *o,
+                        struct ws_err *err)
+{
+    struct ws_fs_dir md;
+    char *dir;
+    int rc;
+
+    t->out = o->output;
+    if (t->out == NULL || t->out[0] == '\0')
+        return ws_err_set(err, WS_EUSAGE,
+                          "cannot restore: the output path is empty");
+    t->name = ws_path_base(t->out);
+    if (t->name[0] == '\0' || strcmp(t->name, ".") == 0 ||
+        strcmp(t->name, "..") == 0)
+        return ws_err_set(err, WS_EUSAGE, "cannot restore to %s: not a "
+                          "file name", t->out);
+    if ((size_t)snprintf(t->base, sizeof(t->base), ".%s", t->name) >=
+        sizeof(t->base))
+        return ws_err_set(err, WS_EUSAGE, "cannot restore to %s: name too "
+                          "long", t->out);
+    dir = ws_path_dir(t->out);
+    if (dir == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_fs_dir_open(&t->dir, dir, WS_FS_STICKY, 0, NULL, err);
+    if (rc == WS_ENOTFOUND)
+        rc = ws_err_set(err, WS_EIO, "cannot restore to %s: directory %s "
+                        "does not exist", t->out, dir);
+    else if (rc != WS_OK)
+        ws_err_wrap(err, "cannot restore to %s", t->out);
+    free(dir);
+    if (rc == WS_OK)
+        rc = check_target(t, err);
+    if (rc == WS_OK) {
+        t->meta = o->meta ? strdup(o->meta) : ws_meta_path(t->out);
+        if (t->meta == NULL)
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    if (rc == WS_OK) {
+        rc = ws_fs_dir_open(&md, t->meta, WS_FS_NOFOLLOW, 0, NULL, err);
+        ws_fs_dir_close(&md);
+        if (rc == WS_ENOTFOUND)
+            rc = WS_OK;
+        else if (rc != WS_OK)
+            ws_err_wrap(err, "cannot restore to %s", t->out);
+    }
+    return rc;
+}
+
+/* Remove what restores to this output that were killed left: files named
+ * ".<name>.tmp-*", ours, unchanged for a minute and not locked by a live
+ * restore.  Best effort. */
+static void sweep_stale(const struct target *t)
+{
+    int fd = fcntl(t->dir.fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    size_t bl = strlen(t->base);
+    time_t now = time(NULL);
+    struct dirent *de;
+
+    if (d == NULL && fd >= 0)
+        close(fd);
+    while (d && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int f;
+        if (strncmp(de->d_name, t->base, bl) != 0 ||
+            strncmp(de->d_name + bl, ".tmp-", 5) != 0)
+            continue;
+        f = openat(t->dir.fd, de->d_name,
+                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (f < 0)
+            continue;
+        if (fstat(f, &st) == 0 && S_ISREG(st.st_mode) &&
+            st.st_uid == geteuid() && st.st_mtime + 60 < now &&
+            flock(f, LOCK_EX | LOCK_NB) == 0 &&
+            unlinkat(t->dir.fd, de->d_name, 0) == 0)
+            ws_info("restore: removed %s/%s, left by an interrupted "
+                    "restore", t->dir.path, de->d_name);
+        close(f);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Create the temporary file the database is built in (rs->fd, rs->tmp),
+ * locked for as long as this process lives. */
+static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
+{
+    int rc;
+
+    sweep_stale(t);
+    rc = ws_fs_tmp_create(&t->dir, t->base, 0600, t->tmp, sizeof(t->tmp),
+                          &rs->fd, err);
+    if (rc != WS_OK) {
+        t->tmp[0] = '\0';
+        return ws_err_wrap(err, "cannot restore to %s", t->out);
+    }
+    if (flock(rs->fd, LOCK_EX | LOCK_NB) != 0)
+        ws_warn("restore: flock %s/%s: %s", t->dir.path, t->tmp,
+                strerror(errno));
+    snprintf(rs->tmp, sizeof(rs->tmp), "%s/%s", t->dir.path, t->tmp);
+    return WS_OK;
+}
+
+/*
+ * SIGINT or SIGTERM while the restore runs (the loop runs through every
+ * download, check and the final integrity_check): remove the temporary
+ * file and exit at once, with one line.  Downloads in flight cannot be
+ * cancelled, and nothing else needs cleaning: the spool files are
+ * unlinked, the meta dir does not exist yet, the locks go with the
+ * process.
+ */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct target *t = h->data;
+    const char *sig = signum == SIGINT ? "SIGINT" : "SIGTERM";
+
+    if (t->tmp[0] != '\0' && unlinkat(t->dir.fd, t->tmp, 0) == 0)
+        ws_error("restore interrupted by %s: removed %s/%s, nothing "
+                 "restored to %s", sig, t->dir.path, t->tmp, t->out);
+    else
+        ws_error("restore interrupted by %s: nothing restored to %s", sig,
+                 t->out);
+    _exit(1);
+}
+
+static void on_signal_close(uv_handle_t *h)
+{
+    struct target *t = h->data;
+
+    t->sigs--;
+}
+
+static void signals_start(struct target *t, uv_loop_t *loop)
+{
+    uv_signal_init(loop, &t->sigint);
+    uv_signal_init(loop, &t->sigterm);
+    t->sigint.data = t->sigterm.data = t;
+    t->sigs = 2;
+    uv_signal_start(&t->sigint, on_signal, SIGINT);
+    uv_signal_start(&t->sigterm, on_signal, SIGTERM);
+}
+
+/* Close the handles and run the loop until libuv is done with them (a
+ * signal caught meanwhile is dropped: the restore is over). */
+static void signals_stop(struct target *t, uv_loop_t *loop)
+{
+    if (t->sigs == 0)
+        return;
+    uv_close((uv_handle_t *)&t->sigint, on_signal_close);
+    uv_close((uv_handle_t *)&t->sigterm, on_signal_close);
+    while (t->sigs > 0)
+        uv_run(loop, UV_RUN_NOWAIT);
 }
 
 static void log_plan(const struct choice *c, struct ws_replica *r,
@@ -1004,16 +1209,18 @@ static int carry_wanted(const struct choice *c, const struct ws_catalog *cats,
 }
 
 /*
- * The tail of a restore that runs on the pool while integrity_check runs
- * on the loop thread: fsync of the built file and, when the position is
- * carried over, its hash.  Both only read what integrity_check reads.
+ * The tail of a restore, on the pool while the loop keeps taking
+ * signals: the fsync of the built file and, when the position is carried
+ * over, its hash, beside PRAGMA integrity_check.  Both only read what
+ * integrity_check reads.
  */
 struct finish {
-    uv_work_t work;
+    uv_work_t work, check;
     struct rs *rs;
     struct ws_resume r;
-    int rc, done;
-    struct ws_err err;
+    int rc, crc;              /* sync and hash; integrity_check */
+    int left;                 /* jobs not done */
+    struct ws_err err, cerr;
 };
 
 static void on_finish_work(uv_work_t *w)
@@ -1026,42 +1233,68 @@ static void on_finish_work(uv_work_t *w)
         f->rc = ws_resume_hash(rs->fd, &f->r.db_size, f->r.sha256, &f->err);
 }
 
+static void on_check_db_work(uv_work_t *w)
+{
+    struct finish *f = w->data;
+
+    f->crc = integrity(f->rs->tmp, &f->cerr);
+}
+
 static void on_finish_done(uv_work_t *w, int status)
 {
     struct finish *f = w->data;
 
     (void)status;
-    f->done = 1;
+    f->left--;
 }
 
 static void finish_start(struct rs *rs, struct finish *f)
 {
     memset(f, 0, sizeof(*f));
     f->rs = rs;
-    f->work.data = f;
+    f->work.data = f->check.data = f;
+    f->left = 2;
     uv_queue_work(rs->loop, &f->work, on_finish_work, on_finish_done);
+    uv_queue_work(rs->loop, &f->check, on_check_db_work, on_finish_done);
 }
 
-static void finish_wait(struct rs *rs, struct finish *f)
+/* Wait for both; the first failure, integrity_check's first. */
+static int finish_wait(struct rs *rs, struct finish *f, struct ws_err *err)
 {
-    while (!f->done)
+    while (f->left > 0)
         uv_run(rs->loop, UV_RUN_ONCE);
+    if (f->crc != WS_OK) {
+        *err = f->cerr;
+        return f->crc;
+    }
+    if (f->rc != WS_OK) {
+        *err = f->err;
+        return f->rc;
+    }
+    return WS_OK;
 }
 
-/* Leave the restored position in the output's meta dir.  Failing here
- * only costs the next replicate a new generation, so it warns. */
+/* Leave the restored position in the output's meta dir, made now (fs.h:
+ * created and checked, or an existing one checked).  Failing here only
+ * costs the next replicate a new generation, so it warns, and removes
+ * the meta dir again if this made it. */
 static void carry_install(struct rs *rs, struct finish *h, const char *meta)
 {
     const struct ws_plan *p = rs->p;
+    struct ws_fs_dir md;
     struct ws_err e = {0};
-    int rc;
+    int created = 0, rc;
 
     memcpy(h->r.gen, p->g->name, sizeof(h->r.gen));
     h->r.index = p->index;
     h->r.wal_size = rs->carry_size;
-    rc = ws_fs_fsync(rs->carry_fd, rs->carry_tmp, &e);
+    rc = ws_fs_dir_open(&md, meta, WS_FS_CREATE | WS_FS_NOFOLLOW, 0700,
+                        &created, &e);
     if (rc == WS_OK)
-        rc = ws_resume_write(meta, &h->r, rs->carry_tmp, &e);
+        rc = ws_resume_write(&md, &h->r, rs->carry_fd, &e);
+    ws_fs_dir_close(&md);
+    if (rc != WS_OK && created)
+        ws_fs_rm_rf(meta, NULL);
     if (rc != WS_OK)
         ws_warn("restore: position not carried over, the next replicate "
                 "starts a new generation: %s", e.msg);
@@ -1073,52 +1306,58 @@ static void carry_install(struct rs *rs, struct finish *h, const char *meta)
                 (unsigned long long)h->r.wal_size);
 }
 
-/* Open the file the last index's bytes are kept in, inside meta (so that
- * installing it is a rename).  On failure the restore goes on without. */
-static void carry_open(struct rs *rs, const char *meta)
+/* Open the unlinked file the last index's bytes are kept in while they
+ * are verified, beside the output (the meta dir is made only on
+ * success).  On failure the restore goes on without. */
+static void carry_open(struct rs *rs, const struct target *t)
 {
     struct ws_err e = {0};
+    char name[NAME_MAX + 1];
 
     rs->carry_fd = -1;
-    if (ws_fs_mkdir_p(meta, 0700, &e) == WS_OK &&
-        (size_t)snprintf(rs->carry_tmp, sizeof(rs->carry_tmp),
-                         "%s/shadow.tmp-XXXXXX", meta) <
-            sizeof(rs->carry_tmp))
-        rs->carry_fd = mkostemp(rs->carry_tmp, O_CLOEXEC);
-    if (rs->carry_fd < 0) {
-        ws_warn("restore: position not carried over: cannot create a "
-                "file in %s: %s", meta, e.msg[0] ? e.msg : strerror(errno));
-        rs->carry_tmp[0] = '\0';
-        rs->carry = 0;
-    }
+    if (ws_fs_tmp_create(&t->dir, t->base, 0600, name, sizeof(name),
+                         &rs->carry_fd, &e) == WS_OK)
+        unlinkat(t->dir.fd, name, 0);
+    else
+        ws_warn("restore: position not carried over: %s", e.msg);
+    rs->carry = rs->carry_fd >= 0;
 }
 
 int ws_restore(struct ws_replica *const *reps, size_t n,
                const struct ws_restore_opts *o, struct ws_err *err)
 {
     struct ws_catalog *cats = calloc(n ? n : 1, sizeof(*cats));
+    struct target t;
     struct choice c;
     struct rs rs;
     struct finish h;
-    char *dir = NULL, *meta = NULL;
-    int rc;
+    int rc = WS_OK;
 
     int *locks = calloc(n ? n : 1, sizeof(*locks));
 
     memset(&c, 0, sizeof(c));
     memset(&rs, 0, sizeof(rs));
+    memset(&t, 0, sizeof(t));
+    memset(&h, 0, sizeof(h));
+    t.dir.fd = -1;
     rs.fd = rs.spool = rs.carry_fd = -1;
-    h.done = 1;
-    if (cats == NULL || locks == NULL) {
+    if (cats == NULL || locks == NULL || n == 0) {
         free(cats);
         free(locks);
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
+        return n == 0 ? ws_err_set(err, WS_EUSAGE, "no replica")
+                      : ws_err_set(err, WS_ENOMEM, "out of memory");
     }
+    for (size_t i = 0; i < n; i++)
+        locks[i] = -1;
+    /* The output is checked before any lock or request (target_check). */
+    if (!o->list)
+        rc = target_check(&t, o, err);
+    if (rc != WS_OK)
+        goto out;
     /* Retention by a walship on this machine deletes nothing while the
      * restore holds these (rlock.h). */
     for (size_t i = 0; i < n; i++) {
         struct ws_err e = {0};
-        locks[i] = -1;
         if (ws_rlock_acquire(reps[i]->cfg, 0, 1, &locks[i], &e) != WS_OK)
             ws_warn("restore: no local lock for replica=%s: %s",
                     reps[i]->cfg->name, e.msg);
@@ -1127,28 +1366,15 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rc = list_windows(reps, n, o, cats, err);
         goto out;
     }
-    rc = check_target(o->output, err);
+    rc = target_tmp(&t, &rs, err);
+    if (rc == WS_OK)
+        signals_start(&t, reps[0]->loop);
     if (rc == WS_OK)
         rc = choose(reps, n, o, cats, &c, err);
-    if (rc == WS_OK) {
+    if (rc == WS_OK)
         log_plan(&c, reps[c.ri], o);
-        dir = ws_path_dir(o->output);
-        rc = dir ? ws_fs_mkdir_p(dir, 0700, err)
-                 : ws_err_set(err, WS_ENOMEM, "out of memory");
-    }
-    if (rc == WS_OK) {
-        snprintf(rs.tmp, sizeof(rs.tmp), "%s.tmp-XXXXXX", o->output);
-        rs.fd = mkostemp(rs.tmp, O_CLOEXEC);
-        if (rs.fd < 0)
-            rc = ws_err_set(err, WS_EIO, "create %s: %s", rs.tmp,
-                            strerror(errno));
-    }
-    if (rc == WS_OK && carry_wanted(&c, cats, n, o)) {
-        meta = o->meta ? strdup(o->meta) : ws_meta_path(o->output);
-        rs.carry = meta != NULL;
-        if (rs.carry)
-            carry_open(&rs, meta);
-    }
+    if (rc == WS_OK && carry_wanted(&c, cats, n, o))
+        carry_open(&rs, &t);
     if (rc == WS_OK) {
         rs.loop = reps[c.ri]->loop;
         rs.r = reps[c.ri];
@@ -1158,33 +1384,29 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     }
     if (rs.spool >= 0)
         close(rs.spool);
-    if (rc == WS_OK)
+    if (rc == WS_OK) {
         finish_start(&rs, &h);
-    if (rc == WS_OK)
-        rc = integrity(rs.tmp, err);
-    finish_wait(&rs, &h);
-    if (rc == WS_OK && h.rc != WS_OK) {
-        *err = h.err;
-        rc = h.rc;
+        rc = finish_wait(&rs, &h, err);
     }
-    if (rs.fd >= 0)
-        close(rs.fd);
-    if (rc == WS_OK && renameat2(AT_FDCWD, rs.tmp, AT_FDCWD, o->output,
+    if (rc == WS_OK && renameat2(t.dir.fd, t.tmp, t.dir.fd, t.name,
                                  RENAME_NOREPLACE) != 0)
         rc = ws_err_set(err, errno == EEXIST ? WS_EEXIST : WS_EIO,
                         "rename %s: %s", o->output, strerror(errno));
-    if (rc == WS_OK)
-        rc = ws_fs_fsync_dir(dir, err);
+    if (rc == WS_OK) {
+        t.tmp[0] = '\0';
+        rc = ws_fs_dir_fsync(&t.dir, err);
+    }
     if (rc == WS_OK && rs.carry)
-        carry_install(&rs, &h, meta);
+        carry_install(&rs, &h, t.meta);
     if (rc == WS_OK)
         ws_info("restored in %lldms", (long long)(ws_now_ms() - rs.t0));
-    if (rs.tmp[0])
-        remove_tmp(rs.tmp);
+    if (t.tmp[0] != '\0')
+        unlinkat(t.dir.fd, t.tmp, 0);
+    signals_stop(&t, reps[0]->loop);
+    if (rs.fd >= 0)
+        close(rs.fd);
     if (rs.carry_fd >= 0)
         close(rs.carry_fd);
-    if (rs.carry_tmp[0])
-        unlink(rs.carry_tmp); /* installed: already renamed away */
     for (size_t k = 0; k < rs.n; k++)
         free(rs.segs[k].wins);
     free(rs.segs);
@@ -1199,7 +1421,7 @@ out:
     for (size_t i = 0; i < n; i++)
         ws_catalog_free(&cats[i]);
     free(cats);
-    free(dir);
-    free(meta);
+    ws_fs_dir_close(&t.dir);
+    free(t.meta);
     return rc;
 }

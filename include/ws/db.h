@@ -56,7 +56,10 @@
  *     lock                           flock()ed while a walship runs
  *     restored                       left by a restore (resume.h)
  * A shadow file is a byte copy of one WAL index: the header plus
- * committed frames only.
+ * committed frames only.  The meta dir is opened and checked once
+ * (fs.h's rule; not a link) and everything in it is created through that
+ * descriptor by fs.h's safe creation: a new file renamed over its name,
+ * so a link planted at a name is replaced, never written through.
  *
  * Commit times (times.h).  A copy records each commit it finds with the
  * time it read it, but copies run only every so often (daemon.c), while
@@ -178,9 +181,17 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
 int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
                    struct ws_err *err);
 
-/* Path of shadow index `index` of generation gen (malloc'd). */
+/* Path of shadow index `index` of generation gen (malloc'd), for
+ * messages. */
 char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
                         uint32_t index);
+
+/* Open shadow index `index` of generation gen read-only into *fd,
+ * through the meta dir's descriptor and never through a link (fs.h).
+ * It only reads what init set up, so it may run on any thread, beside a
+ * sync.  WS_ENOTFOUND when the file is missing. */
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err);
 
 /* Read SQLite's wal-index header from the -shm into *out (wal.h), from
  * the loop thread, even while a sync runs: it touches only a descriptor

@@ -37,7 +37,7 @@ log_has restore "restoring from replica=$WS_REPLICA generation=$gens " ||
 	fail "restore did not log the generation it chose"
 # The restored file is private and no temporary file is left behind.
 [ "$(stat -c %a "$T/restored.db")" = 600 ] || fail "restored mode"
-ls "$T" | grep -q 'restored.db.tmp' && fail "temporary file left behind"
+ls -A "$T" | grep -q 'restored.db.tmp' && fail "temporary file left behind"
 
 # Two databases, one process, from a config file.
 mkdir "$T/multi"
