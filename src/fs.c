@@ -141,19 +141,19 @@ static int dir_check(int fd, const char *path, int flags, struct ws_err *err)
     if (!S_ISDIR(st.st_mode))
         return ws_err_set(err, WS_ECONFIG, "refusing %s: not a directory",
                           path);
+    if (flags & WS_FS_ANY)
+        return WS_OK;
     if (st.st_uid != me && st.st_uid != 0)
         return ws_err_set(err, WS_ECONFIG,
                           "refusing directory %s: owned by uid %lu, not by "
                           "uid %lu or root",
                           path, (unsigned long)st.st_uid,
                           (unsigned long)me);
-    if ((m & (S_IWGRP | S_IWOTH)) != 0 &&
-        !((flags & WS_FS_STICKY) && (m & S_ISVTX)))
+    if ((m & (S_IWGRP | S_IWOTH)) != 0)
         return ws_err_set(err, WS_ECONFIG,
                           "refusing directory %s: group or other writable "
-                          "(mode %03o)%s",
-                          path, (unsigned)m,
-                          flags & WS_FS_STICKY ? " and not sticky" : "");
+                          "(mode %03o)",
+                          path, (unsigned)m);
     return WS_OK;
 }
 

@@ -1016,7 +1016,7 @@ static int target_check(struct target *t, const struct ws_restore_opts *o,
     dir = ws_path_dir(t->out);
     if (dir == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = ws_fs_dir_open(&t->dir, dir, WS_FS_STICKY, 0, NULL, err);
+    rc = ws_fs_dir_open(&t->dir, dir, WS_FS_ANY, 0, NULL, err);
     if (rc == WS_ENOTFOUND)
         rc = ws_err_set(err, WS_EIO, "cannot restore to %s: directory %s "
                         "does not exist", t->out, dir);

@@ -30,12 +30,16 @@
  *     time with O_NOFOLLOW.
  *   - The rule for a directory walship writes in: it is a directory,
  *     owned by walship's effective user or by root, and not writable by
- *     group or others.  A caller that creates only unguessable names in
- *     it and renames without replacing (a restore's temporary file) may
- *     also accept a sticky directory such as /tmp (WS_FS_STICKY): others
- *     can write there, but not rename or remove what walship created.
- *     A directory walship creates is checked the same way right after
- *     its mkdir, since a race can put someone else's there first.
+ *     group or others.  A directory walship creates is checked the same
+ *     way right after its mkdir, since a race can put someone else's
+ *     there first.  One caller may skip the rule (WS_FS_ANY): a
+ *     restore's output directory, which the user names and which is
+ *     often the application's (another user's, or group-writable on a
+ *     shared volume).  Restore creates only an unguessable name there
+ *     with O_EXCL|O_NOFOLLOW and renames it to the output without ever
+ *     replacing a file, so a planted name redirects nothing; whoever can
+ *     write in that directory can replace the output afterwards anyway,
+ *     so refusing it would protect nothing.
  *
  * A refused directory or file is WS_ECONFIG (it does not go away by
  * itself) with one line naming it and the reason (its owner's uid, its
@@ -82,7 +86,8 @@ int ws_fs_size(const char *path, uint64_t *size, struct ws_err *err);
 /* Flags for ws_fs_dir_open and ws_fs_dir_sub. */
 #define WS_FS_CREATE 1   /* mkdir it (and, for a path, its parents) */
 #define WS_FS_NOFOLLOW 2 /* a path whose last component must not be a link */
-#define WS_FS_STICKY 4   /* accept a group/other-writable sticky directory */
+#define WS_FS_ANY 4      /* any owner and mode: the caller only creates
+                          * unguessable names and never replaces */
 
 /* A directory open for writing in, checked by the rule above. */
 struct ws_fs_dir {

@@ -2,12 +2,13 @@
 # A restore refuses a bad output before it asks the replica anything, and
 # leaves nothing behind when it fails or is stopped:
 #   1. `-o ""`, an output directory that does not exist, one walship
-#      cannot write to (run as nobody), one that others can write to and
-#      is not sticky, and an output that exists (as a dangling symbolic
-#      link too) are each refused with one line and exit status 1 (2 for
-#      the empty path), before any request to the replica (S3: the
+#      cannot write to (run as nobody), and an output that exists (as a
+#      dangling symbolic link too) are each refused with one line and
+#      exit status 1 (2 for the empty path), before any request to the
+#      replica (S3: the
 #      proxy's request count; directory: no open under the replica, by
-#      strace), and create nothing.
+#      strace), and create nothing.  Another user's group-writable
+#      directory (the application's) is accepted.
 #   2. A restore that fails (a damaged last WAL segment) leaves the output
 #      directory as it was: no output, no temporary file, no meta dir.
 #   3. SIGTERM and SIGINT in the middle of the restore of a database of
@@ -88,10 +89,17 @@ refused 2 'output path is empty' '-o ""' "$WALSHIP" restore -o "" "$url"
 refused 1 "directory $T/nodir does not exist" 'missing directory' \
 	"$WALSHIP" restore -o "$T/nodir/a.db" "$url"
 [ ! -e "$T/nodir" ] || fail "restore created the missing output directory"
-mkdir -m 777 "$T/open"
-refused 1 "$T/open: group or other writable \(mode 777\) and not sticky" \
-	'non-sticky open directory' "$WALSHIP" restore -o "$T/open/a.db" "$url"
-[ -z "$(ls -A "$T/open")" ] || fail "restore wrote in $T/open: $(ls -A "$T/open")"
+# The application's own directory (another user's, group-writable, not
+# sticky) is a normal output directory: restore creates only an
+# unguessable name there and never replaces a file, so it is accepted,
+# and leaves only the output and its meta dir.
+mkdir -m 2775 "$T/open"
+chown nobody "$T/open"
+"$WALSHIP" restore -o "$T/open/a.db" "$url" 2>"$T/open.err" ||
+	fail "restore into another user's group-writable directory: $(cat "$T/open.err")"
+[ "$(ls -A "$T/open" | grep -v -x -e a.db -e .a.db-walship)" = "" ] ||
+	fail "restore left in $T/open: $(ls -A "$T/open")"
+assert_restored "$T/open/a.db" "$n" "$csv"
 touch "$T/out/exists.db"
 refused 1 'already exists' 'existing output' \
 	"$WALSHIP" restore -o "$T/out/exists.db" "$url"
