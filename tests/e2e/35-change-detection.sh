@@ -29,8 +29,7 @@ shipped() {
 	_n=$(csv_last_seq "$T/$1.csv")
 	[ "$_n" -ge 20 ] || fail "$1: the writer committed only $_n"
 	_u=$(replica_url "$1")
-	wait_for '[ "$(probe_seq "$WALSHIP" "'"$_u"'")" -eq '"$_n"' ]' 10 ||
-		fail "$1: commit $_n never reached the replica"
+	wait_restores "$_u" "$_n" "$T/$1.csv" 10
 	bg_running "$1" || fail "$1: walship exited"
 	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
 }

@@ -33,7 +33,7 @@ wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((n2 + 150)) ]' 10
 start_bg w3 "$WALSHIP" replicate "$db" "$url"
 wait_bg writer 40 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$T/tx.csv"
 stop_bg w3 || fail "walship exited $? on SIGTERM"
 
 for w in w2 w3; do

@@ -25,10 +25,9 @@ while [ $i -le 5 ]; do
 	rm -f "$T/r$i.db"
 	"$WALSHIP" restore -o "$T/r$i.db" "$url" 2>"$T/restore$i.log" ||
 		fail "cycle $i: restore failed: $(cat "$T/restore$i.log")"
-	assert_restored "$T/r$i.db" "" "$T/tx.csv"
-	got=$("$TOOLS/wscheck" -seq "$T/r$i.db")
-	[ "$got" -ge "$n0" ] ||
-		fail "cycle $i: committed $n0 before SIGTERM, replica has $got"
+	# Everything committed before the signal, and nothing that is not.
+	assert_restored "$T/r$i.db" ">=$n0" "$T/tx.csv"
+	got=$AR_SEQ
 	echo "cycle $i: committed >= $n0 before SIGTERM, replica has $got, shutdown ${ms} ms"
 	i=$((i + 1))
 done

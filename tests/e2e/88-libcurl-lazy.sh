@@ -41,7 +41,7 @@ while bg_running writer; do
 done
 wait_bg writer 10 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$dir")" -eq '"$n"' ]' 15
+wait_restores "$dir" "$n" "$T/tx.csv"
 ! has_curl wd || fail "libcurl is mapped with only a directory replica"
 hwm=$(hwm_kib wd)
 echo "directory replica, 200 tx/s: VmHWM ${hwm} kB, libcurl not mapped"
@@ -58,7 +58,7 @@ wait_for "log_has ws 'snapshot written'" 15
 has_curl ws || fail "libcurl is not mapped with an S3 replica"
 wait_bg writer 10 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$T/tx.csv"
 echo "S3 replica, 200 tx/s: VmHWM $(hwm_kib ws) kB, libcurl mapped"
 stop_bg ws || fail "walship (S3) exited $?"
 "$WALSHIP" restore -o "$T/r.db" "$url"

@@ -27,7 +27,7 @@ spool=$(du -sb "$T/.db-walship/generations" | cut -f1)
 
 s3_start_server
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 60
+wait_restores "$url" "$n" "$T/tx.csv" 60
 stop_bg walship || fail "walship exited $?"
 "$WALSHIP" restore -o "$T/restored.db" "$url"
 assert_restored "$T/restored.db" "$n" "$T/tx.csv"
