@@ -62,8 +62,9 @@ wait_for 'log_has empty "initialized db"' 10
 sleep 1
 [ ! -s "$T/empty.db" ] && [ ! -e "$T/empty.db-wal" ] ||
 	fail "walship changed the empty database: $(ls -l "$T"/empty.db*)"
-[ -z "$(replica_gens "$(replica_url empty)")" ] ||
-	fail "walship replicated the empty database"
+gens=$(replica_gens "$(replica_url empty)") ||
+	fail "empty: cannot list the replica"
+[ -z "$gens" ] || fail "walship replicated the empty database"
 start_writer wempty "$T/empty.db" "$T/empty.csv" -rate 50 -duration 2
 shipped empty
 
@@ -87,7 +88,8 @@ config short 1s 10ms
 started_on_data short
 start_writer wshort "$T/short.db" "$T/short.csv" -rate 40 -count 120
 shipped short
-nseg=$(replica_ls "$(replica_url short)" | cut -d" " -f1 | grep -c '\.wal\.lz4$' || true)
+objs=$(replica_ls "$(replica_url short)") || fail "short: cannot list the replica"
+nseg=$(echo "$objs" | cut -d" " -f1 | grep -c '\.wal\.lz4$' || :)
 [ "$nseg" -ge 60 ] ||
 	fail "short: 120 commits 25 ms apart made $nseg segments at sync-interval 10ms"
 echo "short: $nseg segments for 120 commits"

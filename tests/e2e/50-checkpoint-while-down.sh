@@ -51,7 +51,7 @@ for mode in passive full restart truncate close; do
 	stop_bg "b-$mode" || fail "$mode: walship exited $?"
 	if [ "$mode" != close ]; then
 		exec 3>&-
-		stop_bg "hold-$mode" || true
+		wait_bg "hold-$mode" 10 || fail "$mode: the held connection exited $?"
 	fi
 
 	log_has "b-$mode" 'sync: new generation .*reason="[^"]+"' ||

@@ -5,7 +5,8 @@
  *
  *   wscheck [-csv CSV] [-want N | -min N | -allow-empty] DB
  *           integrity_check is ok and foreign_key_check empty; the schema
- *           is wsload's (tables t and txlog, index t_k) and nothing more;
+ *           is wsload's (tables t and txlog, index t_k) and nothing more
+ *           (but Litestream's _litestream_seq and _litestream_lock);
  *           txlog.seq is exactly 1..n, each row with an integer t_ns and
  *           a 32-hex-digit digest; and the multiset hash of every row of
  *           t equals the digest stored with seq n.  With -csv, every
@@ -183,9 +184,19 @@ static const char schema_sql[] =
     "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name";
 
 
-/* The schema wsload creates, and nothing else (type, name). */
+/* The schema wsload creates, and nothing else (type, name), in
+ * schema_sql's order. */
 static const char *const wsload_schema[][2] = {
     {"index", "t_k"}, {"table", "t"}, {"table", "txlog"}};
+
+/* Tables Litestream creates in a database it replicates (and so in what
+ * it restores), which are no part of wsload's. */
+static int litestream_table(const char *type, const char *name)
+{
+    return strcmp(type, "table") == 0 &&
+           (strcmp(name, "_litestream_seq") == 0 ||
+            strcmp(name, "_litestream_lock") == 0);
+}
 
 static int check_tables(sqlite3 *db, const char *path)
 {
@@ -202,7 +213,7 @@ static int check_tables(sqlite3 *db, const char *path)
         if (i < n && strcmp(type, wsload_schema[i][0]) == 0 &&
             strcmp(name, wsload_schema[i][1]) == 0)
             i++;
-        else
+        else if (!litestream_table(type, name))
             bad = failf("%s: unexpected %s %s (not a wsload database, or not "
                         "only one)",
                         path, type, name);
