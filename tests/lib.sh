@@ -21,8 +21,11 @@
 #   skip MSG...                 a check this test cannot make here (a
 #                               missing capability, say): say so, and
 #                               tests/run counts it as skipped, never as
-#                               passed.  With WS_NO_SKIP=1 (CI) a skip is
-#                               a failure.
+#                               passed; the test goes on (the caller
+#                               leaves out that check).  With WS_NO_SKIP=1
+#                               (CI) a skip is a failure.
+#   skip_test MSG...            skip, then end the test (exit 77): the
+#                               rest of it cannot run here
 #   wait_for 'COND' [SECS]      poll COND (eval'd) every 0.1 s until true;
 #                               fail after SECS (default 10).  Never
 #                               synchronise with a bare sleep.
@@ -125,6 +128,7 @@ mkdir "$T/.bg"
 mkdir -m 700 "$T/run"
 XDG_RUNTIME_DIR=$T/run
 WS_FAILMSG=""
+WS_SKIPPED=""
 export WALSHIP TOOLS T XDG_RUNTIME_DIR
 
 fail() {
@@ -142,8 +146,14 @@ _ws_failed() {
 
 skip() {
 	[ -z "${WS_NO_SKIP:-}" ] || fail "skipped, and WS_NO_SKIP forbids it: $*"
-	echo "skip: $*"
+	echo "skip $WS_TEST: $*"
 	[ -z "${WS_SKIP_LOG:-}" ] || printf '%s\n' "$*" >>"$WS_SKIP_LOG"
+}
+
+skip_test() {
+	skip "$@"
+	WS_SKIPPED=1
+	exit 77
 }
 
 _ws_now_ms() {
@@ -500,7 +510,9 @@ _ws_cleanup() {
 		bg_running "$_wc_n" && kill -s KILL "$(cat "$_wc_f")" 2>/dev/null
 		wait "$(cat "$_wc_f")" 2>/dev/null
 	done
-	if [ "$_wc_st" -ne 0 ]; then
+	if [ "$_wc_st" -eq 77 ] && [ -n "$WS_SKIPPED" ]; then
+		: # skipped (skip_test): not a failure
+	elif [ "$_wc_st" -ne 0 ]; then
 		for _wc_f in "$T"/*.log; do
 			[ -f "$_wc_f" ] || continue
 			echo "--- $(basename "$_wc_f") (last 10 lines)"
