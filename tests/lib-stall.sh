@@ -18,13 +18,12 @@
 #   stall_quiet NAME SECS MAX   over the next SECS seconds NAME uses under
 #                               5 % of a core and logs at most MAX lines
 #                               (a spinning loop used 45 to 100 %)
-#   need_nobody                 skip the test unless it runs as root with
-#   $NOBODY CMD...              a user nobody and setpriv; then $NOBODY
-#                               (unquoted) runs CMD as nobody: setpriv
-#                               execs CMD, so start_bg NAME $NOBODY CMD
-#                               records CMD's own pid
-#   skip MSG                    print "skip NAME: MSG" and exit 77, which
-#                               tests/run counts as skipped, never passed
+#   need_nobody                 skip the test (skip_test, tests/lib.sh)
+#   $NOBODY CMD...              unless it runs as root with a user nobody
+#                               and setpriv; then $NOBODY (unquoted) runs
+#                               CMD as nobody: setpriv execs CMD, so
+#                               start_bg NAME $NOBODY CMD records CMD's
+#                               own pid
 
 cpu_ticks() {
 	_ct_pid=$(bg_pid "$1") || fail "cpu_ticks: no process $1"
@@ -59,15 +58,10 @@ stall_quiet() {
 		fail "$1 logged $_sq_lines lines in ${2}s while stalled: $(tail -n 3 "$T/$1.log")"
 }
 
-skip() {
-	echo "skip $WS_TEST: $*"
-	exit 77
-}
-
 need_nobody() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root to run walship as another user"
-	id nobody >/dev/null 2>&1 || skip "no user nobody"
-	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
+	[ "$(id -u)" -eq 0 ] || skip_test "needs root to run walship as another user"
+	id nobody >/dev/null 2>&1 || skip_test "no user nobody"
+	command -v setpriv >/dev/null || skip_test "no setpriv (util-linux)"
 	# nobody must reach the test directory (mktemp made it 700).
 	chmod 711 "$T"
 	# shellcheck disable=SC2034 # used by the tests that source this

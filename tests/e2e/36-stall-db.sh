@@ -138,9 +138,15 @@ case_local() {
 
 # The disk of the meta directory fills up (a small tmpfs; needs root).
 case_full() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a small tmpfs"
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "the full disk: needs root to mount a small tmpfs"
+		return
+	fi
 	mkdir "$T/meta"
-	mount -t tmpfs -o size=1m tmpfs "$T/meta" || skip "cannot mount a tmpfs"
+	if ! mount -t tmpfs -o size=1m tmpfs "$T/meta"; then
+		skip "the full disk: cannot mount a tmpfs"
+		return
+	fi
 	# Unmounted before tests/lib.sh's own exit trap removes $T.
 	trap unmount_meta EXIT
 	db=$T/full.db

@@ -12,6 +12,7 @@ need_litestream
 
 # "START_MS END_MS" of each request OP made to replica NAME's snapshot.
 snap_reqs() {
+	[ -f "$S3_HOME/requests.jsonl" ] || fail "no request log"
 	grep -F "\"path\":\"/$S3_BUCKET/$1/generations/" "$S3_HOME/requests.jsonl" |
 		grep -F '.snapshot.lz4' | grep -F "\"op\":\"$2\"" |
 		sed -E 's/^\{"t":([0-9]+),"ms":([0-9]+),.*/\1 \2/' |
@@ -83,4 +84,5 @@ done
 "$LITESTREAM" restore -o "$T/ls.db" \
 	"s3://$S3_BUCKET.localhost:$PROXY_PORT/mp2" >"$T/ls.log" 2>&1 ||
 	fail "litestream could not restore a multipart snapshot: $(cat "$T/ls.log")"
+assert_restored "$T/ls.db" "$n" "$T/big.csv"
 assert_equal "$T/big" "$T/ls.db"
