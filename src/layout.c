@@ -12,6 +12,8 @@
 int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
                    int64_t mtime_ms)
 {
+    if (l->n >= WS_LIST_MAX_KEYS)
+        return WS_ERANGE;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         struct ws_obj *v = realloc(l->v, cap * sizeof(*v));

@@ -73,10 +73,14 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
         } else if (S_ISREG(st.st_mode)) {
             if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0)
                 continue;
-            if (ws_objlist_add(l, child, (uint64_t)st.st_size,
-                               (int64_t)st.st_mtim.tv_sec * 1000 +
-                                   st.st_mtim.tv_nsec / 1000000) != WS_OK)
-                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+            rc = ws_objlist_add(l, child, (uint64_t)st.st_size,
+                                (int64_t)st.st_mtim.tv_sec * 1000 +
+                                    st.st_mtim.tv_nsec / 1000000);
+            if (rc == WS_ERANGE)
+                rc = ws_err_set(err, rc, "list %s: more than %d files",
+                                root, WS_LIST_MAX_KEYS);
+            else if (rc != WS_OK)
+                rc = ws_err_set(err, rc, "out of memory");
         }
     }
     closedir(d);
@@ -268,19 +272,30 @@ static int do_put(struct ws_req *req, const char *path)
     return rc;
 }
 
+/* An object is a regular file at its key: a symbolic link planted there
+ * is not followed, and a FIFO or device is not opened for reading (a
+ * FIFO would block the restore for good); listings skip both. */
 static int do_get(struct ws_req *req, const char *path)
 {
+    struct stat st;
     uint8_t *buf;
     uint64_t off = 0;
     int fd, rc = WS_OK;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT
                    ? ws_err_set(&req->err, WS_ENOTFOUND,
                                 "object %s does not exist", req->key)
                    : ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
-                                strerror(errno));
+                                errno == ELOOP ? "a symbolic link"
+                                               : strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ws_err_set(&req->err, WS_ECORRUPT,
+                          "object %s: %s is not a regular file", req->key,
+                          path);
+    }
     buf = malloc(CHUNK);
     if (buf == NULL)
         rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
@@ -289,7 +304,7 @@ static int do_get(struct ws_req *req, const char *path)
         rc = ws_fs_pread(fd, buf, CHUNK, off, &got, &req->err);
         if (rc != WS_OK || got == 0)
             break;
-        rc = req->sink(req->sink_ctx, buf, got, &req->err);
+        rc = ws_replica_deliver(req, buf, got, &req->err);
         off += got;
     }
     free(buf);

@@ -151,7 +151,10 @@ function log(msg) {
 
 // ---------------------------------------------------------------- faults
 
-const KINDS = ['500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors'];
+const KINDS = [
+  '500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors',
+  'list-huge', 'list-endless', 'list-cycle', 'endless-body', 'longer-body', 'ignore-range', 'bad-range',
+];
 const GROUP_OF = {
   PutObject: 'put',
   CopyObject: 'put',
@@ -190,6 +193,16 @@ function applicable(kind, info) {
       return info.op === 'PutObject' || info.op === 'UploadPart';
     case 'delete-errors':
       return info.op === 'DeleteObjects';
+    case 'list-huge':
+    case 'list-endless':
+    case 'list-cycle':
+      return info.op === 'ListObjectsV2';
+    case 'endless-body':
+    case 'longer-body':
+      return info.op === 'GetObject';
+    case 'ignore-range':
+    case 'bad-range':
+      return info.op === 'GetObject' && info.range !== undefined;
     default:
       return true;
   }
@@ -981,6 +994,59 @@ function listUpstreamPath(ctx) {
   return ctx.rawPath + (parts.length ? '?' + parts.join('&') : '');
 }
 
+// A hostile ListObjectsV2 answer, made up by the proxy (nothing is
+// forwarded): list-huge is a well-formed page over 16 MiB (an unknown
+// element full of text), list-endless an empty truncated page with a new
+// continuation token every time, list-cycle empty pages whose tokens go
+// A, B, A, B...
+function sendListFault(ctx, kind) {
+  const { res, info } = ctx;
+  const prefix = qget(ctx.query, 'prefix') || '';
+  const tok = qget(ctx.query, 'continuation-token');
+  let x = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="${S3_NS}"><Name>${xmlEscape(info.bucket)}</Name>`;
+  x += `<Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>`;
+  if (tok !== undefined) x += `<ContinuationToken>${xmlEscape(tok)}</ContinuationToken>`;
+  if (kind === 'list-huge') x += `<IsTruncated>false</IsTruncated><Padding>${'x'.repeat(17 * 1024 * 1024)}</Padding>`;
+  else {
+    const next = kind === 'list-endless' ? `endless-${crypto.randomBytes(12).toString('hex')}` : tok === 'cycle-a' ? 'cycle-b' : 'cycle-a';
+    x += `<IsTruncated>true</IsTruncated><NextContinuationToken>${next}</NextContinuationToken>`;
+  }
+  const buf = Buffer.from(x + '</ListBucketResult>');
+  res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': buf.length, 'x-amz-request-id': requestId() });
+  res.end(buf);
+}
+
+// A GetObject answer whose body goes on past the object: longer-body keeps
+// the true Content-Length and sends 64 KiB more than it says (whatever a
+// client reads past the length is its own doing); endless-body sends the
+// object, then random bytes until the client goes away, chunked, with no
+// Content-Length at all.
+function sendLongBody(ctx, resp, kind) {
+  const { res, req } = ctx;
+  if (resp.statusCode !== 200) return false;
+  const hdr = relayHeaders(resp);
+  if (kind === 'endless-body') delete hdr['content-length'];
+  res.writeHead(200, hdr);
+  if (kind === 'longer-body') {
+    collect(resp).then((body) => {
+      // Past Content-Length the bytes go straight to the socket.
+      res.write(body, () => req.socket.end(crypto.randomBytes(65536)));
+    }, () => resetSocket(req.socket));
+    return true;
+  }
+  let open = true;
+  res.on('close', () => {
+    open = false;
+  });
+  const more = () => {
+    while (open && res.write(crypto.randomBytes(65536)));
+    if (open) res.once('drain', more);
+  };
+  resp.on('data', (c) => res.write(c));
+  resp.on('end', more);
+  return true;
+}
+
 // -------------------------------------------------------------- requests
 
 function readBody(ctx, onProgress) {
@@ -1056,7 +1122,7 @@ async function handleS3(req, res) {
   const qi = raw.indexOf('?');
   const rawPath = qi < 0 ? raw : raw.slice(0, qi);
   const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
-  const info = { method: req.method, path: rawPath, op: 'Other', group: 'other', clen: Number(req.headers['content-length'] || 0) };
+  const info = { method: req.method, path: rawPath, op: 'Other', group: 'other', clen: Number(req.headers['content-length'] || 0), range: req.headers.range };
   const ctx = { req, res, info, rawPath, query: Object.create(null), body: Buffer.alloc(0) };
   stats.requests++;
   res.on('close', () => {
@@ -1085,7 +1151,7 @@ async function handleS3(req, res) {
     res.setHeader('Connection', 'close');
     return reject(ctx, 400, 'EntityTooLarge', `Your proposed upload exceeds the test proxy's limit of ${MAX_BODY} bytes.`);
   }
-  const fault = pickFault(info);
+  let fault = pickFault(info);
   let onProgress = null;
   if (fault && fault.kind === 'reset' && (info.clen > 0 || req.headers['transfer-encoding'])) {
     // Mid-request: drop the connection once half the body is in.
@@ -1139,6 +1205,10 @@ async function handleS3(req, res) {
     res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': buf.length, 'x-amz-request-id': requestId() });
     return res.end(buf);
   }
+  if (fault && fault.kind.startsWith('list-')) {
+    countFault(fault, info);
+    return sendListFault(ctx, fault.kind);
+  }
   if (fault && ['500', '503', 'hang'].includes(fault.kind)) {
     countFault(fault, info);
     if (fault.kind === '500') return sendError(ctx, 500, 'InternalError', 'We encountered an internal error. Please try again.');
@@ -1157,6 +1227,16 @@ async function handleS3(req, res) {
     body = body.subarray(0, Math.floor(body.length / 2));
   }
   const fwd = forwardHeaders(req.headers, body.length, req.method);
+  if (fault && fault.kind === 'ignore-range') {
+    // A server that does not do ranges: the whole object, 200.
+    countFault(fault, info);
+    delete fwd.range;
+  }
+  if (fault && fault.kind === 'bad-range') {
+    // A 206 for the wrong range: bytes 0- whatever was asked.
+    countFault(fault, info);
+    fwd.range = 'bytes=0-';
+  }
   try {
     if (conditional && inm === '*') {
       const head = await upstream('HEAD', rawPath, forwardHeaders({ host: req.headers.host }, 0, 'HEAD'), null);
@@ -1197,7 +1277,12 @@ async function handleS3(req, res) {
       return res.end(xml);
     }
     if (info.op === 'PutObject' && resp.statusCode === 200) await waitStored(info.bucket, info.key, body.length);
-    await sendUpstreamResponse(ctx, resp, fault && fault.kind !== 'truncate-request' && fault.kind !== 'replay' ? fault : null);
+    if (fault && (fault.kind === 'endless-body' || fault.kind === 'longer-body')) {
+      if (sendLongBody(ctx, resp, fault.kind)) return countFault(fault, info);
+      unpickFault(fault);
+      fault = null;
+    }
+    await sendUpstreamResponse(ctx, resp, fault && ['truncate', 'bitflip', 'reset'].includes(fault.kind) ? fault : null);
   } catch (e) {
     upstreamFailed(ctx, e);
   }
