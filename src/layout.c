@@ -12,7 +12,7 @@
 int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
                    int64_t mtime_ms)
 {
-    if (l->n >= WS_LIST_MAX_KEYS)
+    if (l->n >= (l->max ? l->max : WS_LIST_MAX_KEYS))
         return WS_ERANGE;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -220,23 +220,6 @@ enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
     return WS_OBJ_OTHER;
 }
 
-static struct ws_geninfo *gen_get(struct ws_catalog *cat, const char *name)
-{
-    struct ws_geninfo *g;
-
-    for (size_t i = 0; i < cat->ngens; i++)
-        if (strcmp(cat->gens[i].name, name) == 0)
-            return &cat->gens[i];
-    g = realloc(cat->gens, (cat->ngens + 1) * sizeof(*g));
-    if (g == NULL)
-        return NULL;
-    cat->gens = g;
-    g = &cat->gens[cat->ngens++];
-    memset(g, 0, sizeof(*g));
-    memcpy(g->name, name, WS_GEN_LEN + 1);
-    return g;
-}
-
 static void gen_time(struct ws_geninfo *g, int64_t t)
 {
     if (g->nsnaps + g->nsegs == 1 || t < g->created_ms)
@@ -271,95 +254,177 @@ static int cmp_times(const void *a, const void *b)
         return CMP(x->index, y->index);
     if (x->offset != y->offset)
         return CMP(x->offset, y->offset);
+    if (x->snapshot != y->snapshot)
+        return CMP(x->snapshot, y->snapshot);
+    if (x->last_index != y->last_index)
+        return CMP(x->last_index, y->last_index);
     return CMP(x->count, y->count);
 }
 
-static int cmp_gen(const void *a, const void *b)
+/* Listed objects by generation name ("generations/" is 12 bytes). */
+static int cmp_obj_gen(const void *a, const void *b)
 {
-    return strcmp(((const struct ws_geninfo *)a)->name,
-                  ((const struct ws_geninfo *)b)->name);
+    const struct ws_obj *x = *(const struct ws_obj *const *)a;
+    const struct ws_obj *y = *(const struct ws_obj *const *)b;
+    return memcmp(x->key + 12, y->key + 12, WS_GEN_LEN);
 }
 
-static int catalog_add(struct ws_catalog *cat, const struct ws_obj *o)
+/* Fill g from the n objects of v, all of its generation.  WS_ENOMEM. */
+static int gen_fill(struct ws_geninfo *g, const struct ws_obj *const *v,
+                    size_t n)
 {
+    size_t nsnap = 0, nseg = 0, ntimes = 0;
     char gen[WS_GEN_LEN + 1];
-    struct ws_geninfo *g;
     uint32_t index;
     uint64_t offset;
-    enum ws_objkind k = ws_key_parse(o->key, gen, &index, &offset);
-    struct ws_timesinfo t;
 
-    if (k == WS_OBJ_OTHER) {
-        cat->nother++;
-        return WS_OK;
+    for (size_t i = 0; i < n; i++) {
+        enum ws_objkind k = ws_key_parse(v[i]->key, gen, &index, &offset);
+        nsnap += k == WS_OBJ_SNAPSHOT;
+        nseg += k == WS_OBJ_WAL;
+        ntimes += k == WS_OBJ_TIMES;
     }
-    g = gen_get(cat, gen);
-    if (g == NULL)
+    memcpy(g->name, v[0]->key + 12, WS_GEN_LEN); /* n >= 1; calloc'd */
+    g->snaps = malloc((nsnap ? nsnap : 1) * sizeof(*g->snaps));
+    g->segs = malloc((nseg ? nseg : 1) * sizeof(*g->segs));
+    g->times = malloc((ntimes ? ntimes : 1) * sizeof(*g->times));
+    if (g->snaps == NULL || g->segs == NULL || g->times == NULL)
         return WS_ENOMEM;
-    if (k == WS_OBJ_TIMES) {
-        struct ws_timesinfo *v =
-            realloc(g->times, (g->ntimes + 1) * sizeof(*v));
-        if (v == NULL)
-            return WS_ENOMEM;
-        g->times = v;
-        ws_key_parse_times(o->key, gen, &t);
-        t.size = o->size;
-        t.mtime_ms = o->mtime_ms;
-        v[g->ntimes++] = t;
-        /* Not data: the generation's times stay those of its data. */
-        return WS_OK;
+    for (size_t i = 0; i < n; i++) {
+        const struct ws_obj *o = v[i];
+        struct ws_timesinfo *t = &g->times[g->ntimes];
+        switch (ws_key_parse(o->key, gen, &index, &offset)) {
+        case WS_OBJ_TIMES:
+            /* Not data: the generation's times stay those of its data. */
+            ws_key_parse_times(o->key, gen, t);
+            t->size = o->size;
+            t->mtime_ms = o->mtime_ms;
+            g->ntimes++;
+            continue;
+        case WS_OBJ_SNAPSHOT:
+            g->snaps[g->nsnaps++] =
+                (struct ws_snapinfo){index, o->size, o->mtime_ms};
+            break;
+        default:
+            g->segs[g->nsegs++] =
+                (struct ws_seginfo){index, offset, o->size, o->mtime_ms};
+        }
+        gen_time(g, o->mtime_ms);
     }
-    if (k == WS_OBJ_SNAPSHOT) {
-        struct ws_snapinfo *s =
-            realloc(g->snaps, (g->nsnaps + 1) * sizeof(*s));
-        if (s == NULL)
-            return WS_ENOMEM;
-        g->snaps = s;
-        s[g->nsnaps++] = (struct ws_snapinfo){index, o->size, o->mtime_ms};
-    } else {
-        struct ws_seginfo *s = realloc(g->segs, (g->nsegs + 1) * sizeof(*s));
-        if (s == NULL)
-            return WS_ENOMEM;
-        g->segs = s;
-        s[g->nsegs++] =
-            (struct ws_seginfo){index, offset, o->size, o->mtime_ms};
-    }
-    gen_time(g, o->mtime_ms);
+    qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
+    qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
+    qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
     return WS_OK;
 }
 
+/* A listing may name an object twice (a store that repeats a page, say):
+ * the same size and time twice is one object, kept once.  Two entries
+ * for one object that differ leave the listing unusable: gen_dedup then
+ * returns 1 with the key in key[n].  The arrays are sorted. */
+static int same_obj(uint64_t sa, int64_t ta, uint64_t sb, int64_t tb)
+{
+    return sa == sb && ta == tb;
+}
+
+static int gen_dedup(struct ws_geninfo *g, char *key, size_t n)
+{
+    size_t i, k;
+
+    for (i = k = 1; i < g->nsnaps; i++) {
+        const struct ws_snapinfo *a = &g->snaps[i], *b = &g->snaps[k - 1];
+        if (cmp_snap(a, b) != 0)
+            g->snaps[k++] = *a;
+        else if (!same_obj(a->size, a->mtime_ms, b->size, b->mtime_ms))
+            return ws_key_snapshot(key, n, g->name, a->index) == WS_OK;
+    }
+    g->nsnaps = g->nsnaps ? k : 0;
+    for (i = k = 1; i < g->nsegs; i++) {
+        const struct ws_seginfo *a = &g->segs[i], *b = &g->segs[k - 1];
+        if (cmp_seg(a, b) != 0)
+            g->segs[k++] = *a;
+        else if (!same_obj(a->size, a->mtime_ms, b->size, b->mtime_ms))
+            return ws_key_wal(key, n, g->name, a->index, a->offset) == WS_OK;
+    }
+    g->nsegs = g->nsegs ? k : 0;
+    for (i = k = 1; i < g->ntimes; i++) {
+        const struct ws_timesinfo *a = &g->times[i], *b = &g->times[k - 1];
+        if (cmp_times(a, b) != 0)
+            g->times[k++] = *a;
+        else if (!same_obj(a->size, a->mtime_ms, b->size, b->mtime_ms))
+            return ws_key_times_of(key, n, g->name, a) == WS_OK;
+    }
+    g->ntimes = g->ntimes ? k : 0;
+    return 0;
+}
+
+/*
+ * In O(n log n): the data objects are sorted by generation name (the
+ * listing's own order is not trusted), then each generation's objects,
+ * counted first, go into arrays of their exact size, which are sorted.
+ */
 int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
                      struct ws_err *err)
 {
     struct ws_catalog c = {0};
+    const struct ws_obj **v = malloc((l->n ? l->n : 1) * sizeof(*v));
+    char gen[WS_GEN_LEN + 1], key[WS_KEY_MAX];
+    size_t n = 0, i, j;
+    uint32_t index;
+    uint64_t offset;
+    int rc = WS_OK;
 
-    for (size_t i = 0; i < l->n; i++) {
-        if (catalog_add(&c, &l->v[i]) != WS_OK) {
-            ws_catalog_free(&c);
-            return ws_err_set(err, WS_ENOMEM, "out of memory");
-        }
+    if (v == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (i = 0; i < l->n; i++) {
+        if (ws_key_parse(l->v[i].key, gen, &index, &offset) == WS_OBJ_OTHER)
+            c.nother++;
+        else
+            v[n++] = &l->v[i];
     }
-    if (c.ngens > 1)
-        qsort(c.gens, c.ngens, sizeof(*c.gens), cmp_gen);
-    for (size_t i = 0; i < c.ngens; i++) {
-        struct ws_geninfo *g = &c.gens[i];
-        if (g->nsnaps > 1)
-            qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
-        if (g->nsegs > 1)
-            qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
-        if (g->ntimes > 1)
-            qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
+    qsort(v, n, sizeof(*v), cmp_obj_gen);
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && cmp_obj_gen(&v[i], &v[j]) == 0; j++)
+            ;
+        c.ngens++;
+    }
+    c.gens = calloc(c.ngens ? c.ngens : 1, sizeof(*c.gens));
+    if (c.gens == NULL)
+        rc = WS_ENOMEM;
+    for (i = 0, c.ngens = 0; rc == WS_OK && i < n; i = j) {
+        for (j = i + 1; j < n && cmp_obj_gen(&v[i], &v[j]) == 0; j++)
+            ;
+        rc = gen_fill(&c.gens[c.ngens++], v + i, j - i);
+        if (rc == WS_OK && gen_dedup(&c.gens[c.ngens - 1], key, sizeof(key)))
+            rc = ws_err_set(err, WS_ECORRUPT, "the listing names %s twice, "
+                            "with different sizes or times", key);
+    }
+    free(v);
+    if (rc == WS_ENOMEM)
+        ws_err_set(err, rc, "out of memory");
+    if (rc != WS_OK) {
+        ws_catalog_free(&c);
+        return rc;
     }
     *cat = c;
     return WS_OK;
 }
 
+/* Generations are sorted by name. */
 const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
                                          const char *gen)
 {
-    for (size_t i = 0; i < cat->ngens; i++)
-        if (strcmp(cat->gens[i].name, gen) == 0)
-            return &cat->gens[i];
+    size_t lo = 0, hi = cat->ngens;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(cat->gens[mid].name, gen);
+        if (d == 0)
+            return &cat->gens[mid];
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

@@ -880,6 +880,8 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     ws_key_times_of(req.key, sizeof(req.key), g->name, t);
     req.sink = mem_sink;
     req.sink_ctx = &m;
+    req.sized = 1;
+    req.size = t->size;
     rc = ws_replica_run(r, &req);
     if (rc != WS_OK)
         *err = req.err, err->code = rc;

@@ -42,18 +42,19 @@ struct ws_obj {
 };
 
 /* A growable list of objects, of at most WS_LIST_MAX_KEYS: about 110
- * bytes each, so 440 MB at the bound.  That is 46 days of one WAL segment
+ * bytes each, so 220 MB at the bound.  That is 23 days of one WAL segment
  * a second under one replica; a listing beyond it is refused rather than
  * let memory grow with whatever a store sends. */
 struct ws_objlist {
     struct ws_obj *v;
     size_t n, cap;
+    size_t max; /* the bound; 0: WS_LIST_MAX_KEYS (tests set less) */
 };
 
-#define WS_LIST_MAX_KEYS 4000000
+#define WS_LIST_MAX_KEYS 2000000
 
-/* Append a copy of key.  WS_ERANGE when l holds WS_LIST_MAX_KEYS
- * already, WS_ENOMEM; l is unchanged on failure. */
+/* Append a copy of key.  WS_ERANGE when l is at its bound, WS_ENOMEM;
+ * l is unchanged on failure. */
 int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
                    int64_t mtime_ms);
 void ws_objlist_free(struct ws_objlist *l);

@@ -153,7 +153,7 @@ function log(msg) {
 
 const KINDS = [
   '500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors',
-  'list-huge', 'list-endless', 'list-cycle', 'endless-body', 'longer-body', 'ignore-range', 'bad-range',
+  'list-huge', 'list-endless', 'list-cycle', 'endless-body', 'longer-body', 'ignore-range', 'bad-range', 'endless-error',
 ];
 const GROUP_OF = {
   PutObject: 'put',
@@ -208,7 +208,8 @@ function applicable(kind, info) {
   }
 }
 
-function opMatches(ops, info) {
+function opMatches(ops, info, match) {
+  if (match && !info.path.includes(match)) return false;
   return !ops || ops.includes(info.op) || ops.includes(info.group);
 }
 
@@ -240,7 +241,9 @@ function checkOps(ops) {
 
 function setFaults(spec) {
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new Error('faults: want a JSON object');
-  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'next', 'n', 'clear', 'hang_s', 'retry_after'];
+  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'match', 'next', 'n', 'clear', 'hang_s', 'retry_after'];
+  if (spec.match !== undefined && (typeof spec.match !== 'string' || !spec.match)) throw new Error('faults: match must be a non-empty string');
+  const match = spec.match || null;
   for (const k of Object.keys(spec)) if (!known.includes(k)) throw new Error(`faults: unknown field "${k}"`);
   const patch = {};
   if (spec.hang_s !== undefined) patch.hang_s = spec.hang_s;
@@ -255,7 +258,7 @@ function setFaults(spec) {
     if (!Number.isInteger(n) || n < 1 || n > 1e6) throw new Error('faults: n must be a positive integer');
     const ops = checkOps(spec.ops);
     applyConfig(patch);
-    for (let i = 0; i < n; i++) queue.push({ kind: spec.next, ops });
+    for (let i = 0; i < n; i++) queue.push({ kind: spec.next, ops, match });
     return;
   }
   if (spec.rate === undefined && spec.rates === undefined) {
@@ -289,7 +292,7 @@ function setFaults(spec) {
   if (count !== null && (!Number.isInteger(count) || count < 0)) throw new Error('faults: count must be a non-negative integer');
   const ops = checkOps(spec.ops);
   applyConfig(patch);
-  random = { rate, kinds, rates, seed, remaining: count, ops, rng: prng(seed) };
+  random = { rate, kinds, rates, seed, remaining: count, ops, match, rng: prng(seed) };
 }
 
 function faultState() {
@@ -301,8 +304,9 @@ function faultState() {
       seed: random.seed,
       remaining: random.remaining,
       ops: random.ops,
+      match: random.match,
     },
-    next: queue.map((q) => (q.ops ? { kind: q.kind, ops: q.ops } : q.kind)),
+    next: queue.map((q) => (q.ops || q.match ? { kind: q.kind, ops: q.ops, match: q.match } : q.kind)),
     hang_s: cfg.hang_s,
     retry_after: cfg.retry_after,
   };
@@ -312,12 +316,12 @@ function faultState() {
 function pickFault(info) {
   for (let i = 0; i < queue.length; i++) {
     const q = queue[i];
-    if (opMatches(q.ops, info) && applicable(q.kind, info)) {
+    if (opMatches(q.ops, info, q.match) && applicable(q.kind, info)) {
       queue.splice(i, 1);
       return { kind: q.kind, from: 'next', entry: q, rng: Math.random };
     }
   }
-  if (!random || random.remaining === 0 || !opMatches(random.ops, info)) return null;
+  if (!random || random.remaining === 0 || !opMatches(random.ops, info, random.match)) return null;
   const r = random.rng();
   let kind = null;
   if (random.rates) {
@@ -1016,34 +1020,49 @@ function sendListFault(ctx, kind) {
   res.end(buf);
 }
 
-// A GetObject answer whose body goes on past the object: longer-body keeps
-// the true Content-Length and sends 64 KiB more than it says (whatever a
-// client reads past the length is its own doing); endless-body sends the
-// object, then random bytes until the client goes away, chunked, with no
-// Content-Length at all.
+// One LZ4 block that decodes to 256 KiB of zeros (a literal 0, then a
+// match at offset 1 whose length runs on in bytes of 255, then the five
+// literals a block must end with): 1042 bytes, size field included.
+function zeroBlock() {
+  const ext = 262144 - 1 - 5 - 4 - 15; // match length past the token's 15+4
+  const parts = [Buffer.from([0x1f, 0x00, 0x01, 0x00]), Buffer.alloc(Math.floor(ext / 255), 255), Buffer.from([ext % 255, 0x50, 0, 0, 0, 0, 0])];
+  const data = Buffer.concat(parts);
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(data.length);
+  return Buffer.concat([size, data]);
+}
+const ZERO_BLOCK = zeroBlock();
+
+// A GetObject answer whose body goes on past the object.  longer-body
+// says so: Content-Length and body both 64 KiB past the object.
+// endless-body sends no Content-Length (chunked) and never ends: an LZ4
+// frame without its end mark, then block after block of zeros (each 1 KiB
+// decoding to 256 KiB: a disk filler), until the client goes away; any
+// other object, then random bytes.
 function sendLongBody(ctx, resp, kind) {
   const { res, req } = ctx;
   if (resp.statusCode !== 200) return false;
-  const hdr = relayHeaders(resp);
-  if (kind === 'endless-body') delete hdr['content-length'];
-  res.writeHead(200, hdr);
-  if (kind === 'longer-body') {
-    collect(resp).then((body) => {
-      // Past Content-Length the bytes go straight to the socket.
-      res.write(body, () => req.socket.end(crypto.randomBytes(65536)));
-    }, () => resetSocket(req.socket));
-    return true;
-  }
-  let open = true;
-  res.on('close', () => {
-    open = false;
-  });
-  const more = () => {
-    while (open && res.write(crypto.randomBytes(65536)));
-    if (open) res.once('drain', more);
-  };
-  resp.on('data', (c) => res.write(c));
-  resp.on('end', more);
+  collect(resp).then((body) => {
+    const hdr = relayHeaders(resp);
+    if (kind === 'longer-body') {
+      const out = Buffer.concat([body, crypto.randomBytes(65536)]);
+      res.writeHead(200, { ...hdr, 'content-length': String(out.length) });
+      return res.end(out);
+    }
+    delete hdr['content-length'];
+    res.writeHead(200, hdr);
+    const lz4 = body.length > 12 && body.readUInt32LE(0) === 0x184d2204;
+    let open = true;
+    res.on('close', () => {
+      open = false;
+    });
+    const more = () => {
+      while (open && res.write(lz4 ? ZERO_BLOCK : crypto.randomBytes(65536)));
+      if (open) res.once('drain', more);
+    };
+    res.write(lz4 ? body.subarray(0, body.length - 8) : body);
+    more();
+  }, () => resetSocket(req.socket));
   return true;
 }
 
@@ -1208,6 +1227,21 @@ async function handleS3(req, res) {
   if (fault && fault.kind.startsWith('list-')) {
     countFault(fault, info);
     return sendListFault(ctx, fault.kind);
+  }
+  if (fault && fault.kind === 'endless-error') {
+    // A 500 whose error document never ends (chunked, no length).
+    countFault(fault, info);
+    res.writeHead(500, { 'Content-Type': 'application/xml', 'x-amz-request-id': requestId() });
+    let open = true;
+    res.on('close', () => {
+      open = false;
+    });
+    const chunk = Buffer.from('<Error><Code>InternalError</Code><Message>' + 'x'.repeat(65000) + '</Message></Error>');
+    const more = () => {
+      while (open && res.write(chunk));
+      if (open) res.once('drain', more);
+    };
+    return more();
   }
   if (fault && ['500', '503', 'hang'].includes(fault.kind)) {
     countFault(fault, info);

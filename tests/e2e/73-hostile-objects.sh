@@ -1,0 +1,202 @@
+#!/bin/sh
+# Replica objects that pass every checksum and still lie, and a restore
+# that runs out of room: each case must restore exactly or fail with one
+# line naming the object (or, for a local write, the file), leaving
+# nothing at the target.
+#
+#   - a WAL frame (checksums recomputed, tests/tools/wswal) that writes
+#     page 2^26 of a database of a few hundred pages: refused as past the
+#     database, where ccaa6ca sized its page map by it (1 GiB);
+#   - the same frame made a commit of 2^26 pages: refused as pages that
+#     nothing wrote, where ccaa6ca wrote a 256 GiB sparse file that
+#     passed integrity_check (we give it 120 s);
+#   - a snapshot, then a segment, re-compressed without the LZ4 content
+#     checksum: refused (nothing else proves a snapshot's bytes);
+#   - a snapshot followed by 160 MB of zeros (a 600 KB object), restored
+#     under a 40 MB file size limit: bytes past the size the database
+#     header gives are checked, never written, so it restores exactly;
+#     ccaa6ca wrote them all;
+#   - the disk full (EFBIG under a 16 KB file size limit, SIGXFSZ
+#     ignored): the restore fails at once naming its temporary file, with
+#     no retry; ccaa6ca retried the download three times.
+#
+# On the replica backend WS_REPLICA picks (tests/lib.sh); the damaged
+# objects are pushed to a fresh prefix per case.
+# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+# shellcheck source-path=SCRIPTDIR
+set -eu
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+command -v lz4 >/dev/null || fail "the lz4 CLI is needed (apt-get install lz4)"
+need_replica
+[ -x "$TOOLS/wswal" ] || fail "$TOOLS/wswal is not built (make all)"
+
+db=$T/db
+csv=$T/log.csv
+good=$T/good
+url=$(replica_url good)
+
+# The good replica: a filled database, then a writer while walship
+# replicates, until a second WAL index has begun.
+"$TOOLS/wsload" "$db" -rate 0 -count 200 -log "$csv" 2>"$T/wsload0.log" ||
+	fail "wsload failed"
+start_writer wsload "$db" "$csv" -rate 60
+start_bg walship "$WALSHIP" replicate "$db" "$url"
+wait_for '[ -n "$(replica_files "$url" generations/ 2>/dev/null |
+	grep "^[^/]*/wal/00000001_")" ]' 60
+stop_bg wsload || fail "wsload exited $? on SIGTERM"
+last=$(csv_last_seq "$csv")
+stop_bg walship || fail "walship exited $? on SIGTERM"
+"$WALSHIP" restore -o "$T/clean.db" "$url" 2>"$T/clean.log" ||
+	fail "restore of the good replica failed: $(cat "$T/clean.log")"
+assert_restored "$T/clean.db" "$last" "$csv"
+gen=$(replica_gens "$url")
+replica_pull "$url" "$good"
+W=generations/$gen/wal
+snap=generations/$gen/snapshots/00000000.snapshot.lz4
+[ -f "$good/$snap" ] || fail "no snapshot 00000000 in $good"
+last_idx=$(replica_files "$url" "$W/" | cut -c1-8 | sort -u | tail -n 1)
+segs=$(replica_files "$url" "$W/" | grep "^${last_idx}_" | sort)
+last_seg=$W/$(echo "$segs" | tail -n 1)
+echo "good replica: seq $last, generation $gen, last index $last_idx:" \
+	"$(echo "$segs" | wc -l) segments"
+
+n=0
+bad=0
+
+new_case() {
+	n=$((n + 1))
+	R=$T/case-$n
+	RURL=$(replica_url "case-$n")
+	cp -a "$good" "$R"
+}
+
+bad_case() {
+	bad=$((bad + 1))
+	{
+		echo "case $n ($1): $2"
+		sed 's/^/    stderr: /' "$T/case.err"
+	} | tee -a "$T/bad.txt"
+}
+
+# restore_case [PREFIX...]: push $R and restore it to $T/out-$n.db with
+# PREFIX (env, ulimit...) before the command; $st is its status.
+restore_case() {
+	replica_push "$R" "$RURL" || fail "case $n: cannot write the replica"
+	st=0
+	"$@" timeout 120 "$WALSHIP" restore -o "$T/out-$n.db" "$RURL" \
+		>"$T/case.out" 2>"$T/case.err" || st=$?
+}
+
+# left DESC: whatever a failed restore left at the target is a bad case.
+left() {
+	for _f in "$T/out-$n.db"*; do
+		[ ! -e "$_f" ] || bad_case "$1" "left $_f behind"
+	done
+}
+
+done_case() {
+	[ "$RURL" = "file://$R" ] || replica_del "$RURL" generations/ ||
+		fail "case $n: cannot delete the replica"
+	rm -rf "$R" "$T/out-$n.db"*
+}
+
+# expect_broken DESC WORDS...: status 1, one "walship: " line (the last),
+# containing every one of WORDS, nothing left at the target.
+expect_broken() {
+	_d=$1
+	shift
+	_line=$(tail -n 1 "$T/case.err")
+	if [ "$st" -ne 1 ]; then
+		bad_case "$_d" "restore exited $st, want 1"
+	elif [ "$(grep -c '^walship: ' "$T/case.err")" -ne 1 ]; then
+		bad_case "$_d" "want exactly one 'walship: ' line on stderr"
+	else
+		_miss=""
+		for _w; do
+			case $_line in *"$_w"*) ;; *) _miss="$_miss \"$_w\"" ;; esac
+		done
+		if [ -n "$_miss" ]; then
+			bad_case "$_d" "the message lacks$_miss"
+		else
+			echo "ok case $n: $_d: $_line"
+		fi
+	fi
+	left "$_d"
+	done_case
+}
+
+# expect_exact DESC: restored, and equal to the clean restore.
+expect_exact() {
+	if [ "$st" -ne 0 ]; then
+		bad_case "$1" "restore exited $st, want 0"
+	elif ! "$TOOLS/wscheck" -eq "$T/clean.db" "$T/out-$n.db" \
+		>"$T/case.eq" 2>&1; then
+		bad_case "$1" "not the clean restore: $(cat "$T/case.eq")"
+	else
+		echo "ok case $n: $1: restored exactly"
+	fi
+	done_case
+}
+
+# forge_last ARGS...: the last index's WAL, decompressed and joined, with
+# wswal ARGS applied (checksums recomputed); only its last frame may
+# change, so only the last segment is written back.
+forge_last() {
+	: >"$T/idx.bin"
+	for _s in $segs; do
+		lz4 -dc "$R/$W/$_s" >>"$T/idx.bin"
+	done
+	_keep=$(($(stat -c %s "$T/idx.bin") - $(lz4 -dc "$R/$last_seg" | wc -c)))
+	"$TOOLS/wswal" "$T/idx.bin" "$@" || fail "wswal failed"
+	tail -c +$((_keep + 1)) "$T/idx.bin" | lz4 -q -c >"$R/$last_seg"
+}
+
+# A page number of 2^26 in the last frame, its commit size unchanged.
+new_case
+forge_last set -1 pgno 67108864
+restore_case
+expect_broken "last frame writes page 2^26" "$last_seg" "page 67108864" \
+	"past the database"
+
+# The same frame as a commit of 2^26 pages.
+new_case
+forge_last set -1 pgno 67108864 set -1 commit 67108864
+restore_case
+expect_broken "last commit claims 2^26 pages" "$last_seg" \
+	"makes the database 67108864 pages" "in neither the snapshot"
+
+# No content checksum: the snapshot, then a segment.
+new_case
+lz4 -dc "$good/$snap" | lz4 -q --no-frame-crc -c >"$R/$snap"
+restore_case
+expect_broken "snapshot without a content checksum" "$snap" \
+	"no content checksum"
+new_case
+lz4 -dc "$good/$last_seg" | lz4 -q --no-frame-crc -c >"$R/$last_seg"
+restore_case
+expect_broken "segment without a content checksum" "$last_seg" \
+	"no content checksum"
+
+# A snapshot that decodes to 160 MB more than its database, under a 40 MB
+# file size limit (dash counts 512-byte blocks).
+new_case
+{
+	lz4 -dc "$good/$snap"
+	head -c 160000000 /dev/zero
+} | lz4 -q -c >"$R/$snap"
+echo "case $n: snapshot with 160 MB of zeros: $(stat -c %s "$R/$snap") bytes"
+restore_case sh -c 'ulimit -f 80000 && exec "$@"' limit
+expect_exact "snapshot with 160 MB of zeros past its header's size"
+
+# The disk full: writes fail with EFBIG past 16 KB.
+new_case
+restore_case sh -c 'trap "" XFSZ && ulimit -f 32 && exec "$@"' limit
+expect_broken "local writes fail (EFBIG)" "out-$n.db.tmp-" "File too large"
+! grep -q 'retrying' "$T/case.err" ||
+	bad_case "local writes fail (EFBIG)" "the download was retried"
+
+echo "hostile object cases: $n, bad: $bad"
+[ "$bad" -eq 0 ] ||
+	fail "$bad of $n hostile object cases were not handled right:
+$(cat "$T/bad.txt")"
