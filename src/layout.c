@@ -4,6 +4,7 @@
 #include "ws/layout.h"
 #include "ws/wal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,44 +319,52 @@ static int gen_fill(struct ws_geninfo *g, const struct ws_obj *const *v,
 }
 
 /* A listing may name an object twice (a store that repeats a page, say):
- * the same size and time twice is one object, kept once.  Two entries
- * for one object that differ leave the listing unusable: gen_dedup then
- * returns 1 with the key in key[n].  The arrays are sorted. */
-static int same_obj(uint64_t sa, int64_t ta, uint64_t sb, int64_t tb)
+ * the same size and time twice is one object, kept once.  In the sorted
+ * array v of *n elements of elem bytes, whose uint64_t size and int64_t
+ * time are at osize and otime: drop such repeats, or return 1 with *bad
+ * the first entry that repeats an object with another size or time. */
+static int dedup(void *v, size_t *n, size_t elem,
+                 int (*cmp)(const void *, const void *), size_t osize,
+                 size_t otime, size_t *bad)
 {
-    return sa == sb && ta == tb;
-}
+    char *p = v;
+    size_t k = 1;
 
-static int gen_dedup(struct ws_geninfo *g, char *key, size_t n)
-{
-    size_t i, k;
-
-    for (i = k = 1; i < g->nsnaps; i++) {
-        const struct ws_snapinfo *a = &g->snaps[i], *b = &g->snaps[k - 1];
-        if (cmp_snap(a, b) != 0)
-            g->snaps[k++] = *a;
-        else if (!same_obj(a->size, a->mtime_ms, b->size, b->mtime_ms))
-            return ws_key_snapshot(key, n, g->name, a->index) == WS_OK;
+    for (size_t i = 1; i < *n; i++) {
+        const char *a = p + i * elem, *b = p + (k - 1) * elem;
+        if (cmp(a, b) != 0) {
+            memmove(p + k++ * elem, a, elem);
+        } else if (memcmp(a + osize, b + osize, sizeof(uint64_t)) != 0 ||
+                   memcmp(a + otime, b + otime, sizeof(int64_t)) != 0) {
+            *bad = i;
+            return 1;
+        }
     }
-    g->nsnaps = g->nsnaps ? k : 0;
-    for (i = k = 1; i < g->nsegs; i++) {
-        const struct ws_seginfo *a = &g->segs[i], *b = &g->segs[k - 1];
-        if (cmp_seg(a, b) != 0)
-            g->segs[k++] = *a;
-        else if (!same_obj(a->size, a->mtime_ms, b->size, b->mtime_ms))
-            return ws_key_wal(key, n, g->name, a->index, a->offset) == WS_OK;
-    }
-    g->nsegs = g->nsegs ? k : 0;
-    for (i = k = 1; i < g->ntimes; i++) {
-        const struct ws_timesinfo *a = &g->times[i], *b = &g->times[k - 1];
-        if (cmp_times(a, b) != 0)
-            g->times[k++] = *a;
-        else if (!same_obj(a->size, a->mtime_ms, b->size, b->mtime_ms))
-            return ws_key_times_of(key, n, g->name, a) == WS_OK;
-    }
-    g->ntimes = g->ntimes ? k : 0;
+    *n = *n ? k : 0;
     return 0;
 }
+
+#define DEDUP(g, arr, n, type, cmp, bad)                                     \
+    dedup((g)->arr, &(g)->n, sizeof(type), cmp, offsetof(type, size),       \
+          offsetof(type, mtime_ms), bad)
+
+/* Every array of g without repeats; 1 when one cannot be, with its key in
+ * key[n]. */
+static int gen_dedup(struct ws_geninfo *g, char *key, size_t n)
+{
+    size_t i;
+
+    if (DEDUP(g, snaps, nsnaps, struct ws_snapinfo, cmp_snap, &i))
+        return ws_key_snapshot(key, n, g->name, g->snaps[i].index) == WS_OK;
+    if (DEDUP(g, segs, nsegs, struct ws_seginfo, cmp_seg, &i))
+        return ws_key_wal(key, n, g->name, g->segs[i].index,
+                          g->segs[i].offset) == WS_OK;
+    if (DEDUP(g, times, ntimes, struct ws_timesinfo, cmp_times, &i))
+        return ws_key_times_of(key, n, g->name, &g->times[i]) == WS_OK;
+    return 0;
+}
+
+#undef DEDUP
 
 /*
  * In O(n log n): the data objects are sorted by generation name (the

@@ -38,6 +38,10 @@
 #   pitr_seq URL CSV T_NS       restore at a time; print the seq (checked
 #                               to be a committed prefix of CSV)
 #   pitr_expect URL CSV I       60 ms after commit I the restore gives I
+#   bad_case DESC WHY           for tests that run many cases: count case
+#                               $n as handled wrong in $bad, print it with
+#                               the stderr the case left in $T/case.err,
+#                               and keep it in $T/bad.txt for the summary
 #   need_walship / need_tools   fail unless the binaries are built
 #   need_litestream             install Litestream v0.3.13 from npm once
 #                               (build/npm) and set LITESTREAM
@@ -260,6 +264,14 @@ pitr_expect() {
 	fi
 	_pe_got=$(pitr_seq "$1" "$2" "$_pe_t")
 	[ "$_pe_got" = "$3" ] || fail "60 ms after commit $3: restored seq $_pe_got"
+}
+
+bad_case() {
+	bad=$((bad + 1))
+	{
+		echo "case $n ($1): $2"
+		sed 's/^/    stderr: /' "$T/case.err"
+	} | tee -a "$T/bad.txt"
 }
 
 need_tools() {

@@ -71,14 +71,6 @@ new_case() {
 	cp -a "$good" "$R"
 }
 
-bad_case() {
-	bad=$((bad + 1))
-	{
-		echo "case $n ($1): $2"
-		sed 's/^/    stderr: /' "$T/case.err"
-	} | tee -a "$T/bad.txt"
-}
-
 # restore_case [PREFIX...]: push $R and restore it to $T/out-$n.db with
 # PREFIX (env, ulimit...) before the command; $st is its status.
 restore_case() {
