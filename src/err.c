@@ -20,11 +20,18 @@ const char *ws_strerror(int code)
     return texts[code];
 }
 
-static void strip_newlines(char *s)
+/* A message may quote what a replica or a server sent (a key, an S3
+ * error message): it must not forge a second line nor drive a terminal.
+ * Line breaks become spaces, other control characters '?'. */
+static void strip_controls(char *s)
 {
-    for (; *s; s++)
-        if (*s == '\n' || *s == '\r')
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n' || c == '\r')
             *s = ' ';
+        else if (c < 0x20 || c == 0x7f)
+            *s = '?';
+    }
 }
 
 int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
@@ -37,7 +44,7 @@ int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    strip_newlines(err->msg);
+    strip_controls(err->msg);
     return code;
 }
 
@@ -61,7 +68,7 @@ int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
     n += 2;
     snprintf(err->msg + n, sizeof(err->msg) - n, "%.*s",
              (int)(sizeof(err->msg) - n - 1), old);
-    strip_newlines(err->msg);
+    strip_controls(err->msg);
     return err->code;
 }
 
