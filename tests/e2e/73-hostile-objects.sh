@@ -31,26 +31,10 @@ command -v lz4 >/dev/null || fail "the lz4 CLI is needed (apt-get install lz4)"
 need_replica
 [ -x "$TOOLS/wswal" ] || fail "$TOOLS/wswal is not built (make all)"
 
-db=$T/db
-csv=$T/log.csv
 good=$T/good
 url=$(replica_url good)
 
-# The good replica: a filled database, then a writer while walship
-# replicates, until a second WAL index has begun.
-"$TOOLS/wsload" "$db" -rate 0 -count 200 -log "$csv" 2>"$T/wsload0.log" ||
-	fail "wsload failed"
-start_writer wsload "$db" "$csv" -rate 60
-start_bg walship "$WALSHIP" replicate "$db" "$url"
-wait_for '[ -n "$(replica_files "$url" generations/ 2>/dev/null |
-	grep "^[^/]*/wal/00000001_")" ]' 60
-stop_bg wsload || fail "wsload exited $? on SIGTERM"
-last=$(csv_last_seq "$csv")
-stop_bg walship || fail "walship exited $? on SIGTERM"
-"$WALSHIP" restore -o "$T/clean.db" "$url" 2>"$T/clean.log" ||
-	fail "restore of the good replica failed: $(cat "$T/clean.log")"
-assert_restored "$T/clean.db" "$last" "$csv"
-gen=$(replica_gens "$url")
+good_replica "$url" 200
 replica_pull "$url" "$good"
 W=generations/$gen/wal
 snap=generations/$gen/snapshots/00000000.snapshot.lz4

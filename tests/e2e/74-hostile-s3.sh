@@ -27,23 +27,9 @@ set -eu
 . "$(dirname "$0")/../lib.sh"
 need_s3
 
-db=$T/db
-csv=$T/log.csv
 url=$(replica_url good)
 
-"$TOOLS/wsload" "$db" -rate 0 -count 3000 -log "$csv" 2>"$T/wsload0.log" ||
-	fail "wsload failed"
-start_writer wsload "$db" "$csv" -rate 60
-start_bg walship "$WALSHIP" replicate "$db" "$url"
-wait_for '[ -n "$(replica_files "$url" generations/ 2>/dev/null |
-	grep "^[^/]*/wal/00000001_")" ]' 60
-stop_bg wsload || fail "wsload exited $? on SIGTERM"
-last=$(csv_last_seq "$csv")
-stop_bg walship || fail "walship exited $? on SIGTERM"
-"$WALSHIP" restore -o "$T/clean.db" "$url" 2>"$T/clean.log" ||
-	fail "restore of the good replica failed: $(cat "$T/clean.log")"
-assert_restored "$T/clean.db" "$last" "$csv"
-gen=$(replica_gens "$url")
+good_replica "$url" 3000
 echo "good replica: seq $last, generation $gen," \
 	"$(replica_files "$url" "generations/$gen/wal/" | wc -l) segments"
 
