@@ -22,15 +22,20 @@ const char *ws_strerror(int code)
 
 /* A message may quote what a replica or a server sent (a key, an S3
  * error message): it must not forge a second line nor drive a terminal.
- * Line breaks become spaces, other control characters '?'. */
+ * Line breaks become spaces, other control characters '?': C0, DEL, and
+ * C1 in UTF-8 (C2 80 to C2 9F; U+009B is a CSI to some terminals). */
 static void strip_controls(char *s)
 {
     for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n' || c == '\r')
+        unsigned char c = (unsigned char)*s, d = (unsigned char)s[1];
+        if (c == '\n' || c == '\r') {
             *s = ' ';
-        else if (c < 0x20 || c == 0x7f)
+        } else if (c < 0x20 || c == 0x7f) {
             *s = '?';
+        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
+            s[0] = s[1] = '?';
+            s++;
+        }
     }
 }
 

@@ -111,7 +111,10 @@ static void fmt_time(char *buf, size_t n, int64_t ms, int with_ms)
         s--;
     }
     t = (time_t)s;
-    gmtime_r(&t, &tm);
+    if (gmtime_r(&t, &tm) == NULL) { /* past year 2^31 */
+        snprintf(buf, n, "-");
+        return;
+    }
     len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
     if (with_ms)
         snprintf(buf + len, n - len, ".%03dZ", (int)r);
@@ -415,11 +418,24 @@ static int add_object(struct ws_table *t, const char *replica,
     return ws_table_add(t, row);
 }
 
+/* base_ns - ms, in ns, saturated: an object time comes from the replica
+ * and may be anything an int64_t holds. */
+static int64_t lag_ns(int64_t base_ns, int64_t ms)
+{
+    int64_t end, d;
+
+    if (__builtin_mul_overflow(ms, NS_MS, &end))
+        end = ms < 0 ? INT64_MIN : INT64_MAX;
+    if (__builtin_sub_overflow(base_ns, end, &d))
+        d = end < 0 ? INT64_MAX : INT64_MIN;
+    return d;
+}
+
 static int add_generation(struct run *x, const char *replica,
                           const struct ws_geninfo *g)
 {
     char lag[40], lag_ms[24], start[32], start_ms[40], end[32], end_ms[40];
-    int64_t d = x->base_ns - g->updated_ms * NS_MS;
+    int64_t d = lag_ns(x->base_ns, g->updated_ms);
 
     ws_duration_format(ws_lag_truncate(d), lag, sizeof(lag));
     snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d / NS_MS);

@@ -154,6 +154,7 @@ function log(msg) {
 const KINDS = [
   '500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors',
   'list-huge', 'list-endless', 'list-cycle', 'endless-body', 'longer-body', 'ignore-range', 'bad-range', 'endless-error',
+  'respond',
 ];
 const GROUP_OF = {
   PutObject: 'put',
@@ -233,6 +234,16 @@ function checkKinds(kinds) {
   for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`faults: unknown kind "${k}" (known: ${KINDS.join(', ')})`);
 }
 
+// respond's answer: {status, headers: {name: value or [values]},
+// body: a string, or {"upstream": true} for the object's own bytes,
+// optionally {"upstream": true, "from": N} for its bytes from N on}.
+function checkResponse(r) {
+  if (!r || typeof r !== 'object' || !Number.isInteger(r.status) || r.status < 100 || r.status > 599) throw new Error('faults: respond needs a response {status, headers, body}');
+  if (r.headers !== undefined && (typeof r.headers !== 'object' || Array.isArray(r.headers))) throw new Error('faults: response.headers must be an object');
+  if (r.body !== undefined && typeof r.body !== 'string' && !(r.body && r.body.upstream === true)) throw new Error('faults: response.body must be a string or {"upstream":true}');
+  return { status: r.status, headers: r.headers || {}, body: r.body === undefined ? '' : r.body };
+}
+
 function checkOps(ops) {
   if (ops === undefined || ops === null) return null;
   if (!Array.isArray(ops) || ops.some((o) => typeof o !== 'string')) throw new Error('faults: ops must be an array of operation or group names');
@@ -241,9 +252,10 @@ function checkOps(ops) {
 
 function setFaults(spec) {
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new Error('faults: want a JSON object');
-  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'match', 'next', 'n', 'clear', 'hang_s', 'retry_after'];
+  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'match', 'next', 'n', 'clear', 'hang_s', 'retry_after', 'response'];
   if (spec.match !== undefined && (typeof spec.match !== 'string' || !spec.match)) throw new Error('faults: match must be a non-empty string');
   const match = spec.match || null;
+  const response = spec.next === 'respond' ? checkResponse(spec.response) : null;
   for (const k of Object.keys(spec)) if (!known.includes(k)) throw new Error(`faults: unknown field "${k}"`);
   const patch = {};
   if (spec.hang_s !== undefined) patch.hang_s = spec.hang_s;
@@ -258,7 +270,7 @@ function setFaults(spec) {
     if (!Number.isInteger(n) || n < 1 || n > 1e6) throw new Error('faults: n must be a positive integer');
     const ops = checkOps(spec.ops);
     applyConfig(patch);
-    for (let i = 0; i < n; i++) queue.push({ kind: spec.next, ops, match });
+    for (let i = 0; i < n; i++) queue.push({ kind: spec.next, ops, match, response });
     return;
   }
   if (spec.rate === undefined && spec.rates === undefined) {
@@ -318,7 +330,7 @@ function pickFault(info) {
     const q = queue[i];
     if (opMatches(q.ops, info, q.match) && applicable(q.kind, info)) {
       queue.splice(i, 1);
-      return { kind: q.kind, from: 'next', entry: q, rng: Math.random };
+      return { kind: q.kind, from: 'next', entry: q, rng: Math.random, response: q.response };
     }
   }
   if (!random || random.remaining === 0 || !opMatches(random.ops, info, random.match)) return null;
@@ -1223,6 +1235,19 @@ async function handleS3(req, res) {
     const buf = Buffer.from(xml + '</DeleteResult>');
     res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': buf.length, 'x-amz-request-id': requestId() });
     return res.end(buf);
+  }
+  if (fault && fault.kind === 'respond') {
+    // Exactly the answer asked for (the object's bytes fetched first, if
+    // it wants them): duplicate headers, redirects, lying lengths...
+    countFault(fault, info);
+    const r = fault.response;
+    let body = Buffer.from(typeof r.body === 'string' ? r.body : '');
+    if (typeof r.body !== 'string') {
+      const up = await upstream('GET', raw, forwardHeaders({ host: req.headers.host }, 0, 'GET'), null).catch(() => null);
+      body = up ? (await collect(up)).subarray(r.body.from || 0) : Buffer.alloc(0);
+    }
+    res.writeHead(r.status, r.headers);
+    return res.end(body);
   }
   if (fault && fault.kind.startsWith('list-')) {
     countFault(fault, info);
