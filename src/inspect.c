@@ -418,16 +418,17 @@ static int add_object(struct ws_table *t, const char *replica,
     return ws_table_add(t, row);
 }
 
-/* base_ns - ms, in ns, saturated: an object time comes from the replica
- * and may be anything an int64_t holds. */
-static int64_t lag_ns(int64_t base_ns, int64_t ms)
+/* The lag from base_ns back to an object time of ms: *d_ms exactly, and
+ * in ns, saturated past 292 years (an object time comes from the
+ * replica: a file's mtime may be in 2446). */
+static int64_t lag_ns(int64_t base_ns, int64_t ms, int64_t *d_ms)
 {
-    int64_t end, d;
+    int64_t d;
 
-    if (__builtin_mul_overflow(ms, NS_MS, &end))
-        end = ms < 0 ? INT64_MIN : INT64_MAX;
-    if (__builtin_sub_overflow(base_ns, end, &d))
-        d = end < 0 ? INT64_MAX : INT64_MIN;
+    *d_ms = base_ns / NS_MS - ms;
+    if (__builtin_mul_overflow(*d_ms, NS_MS, &d) ||
+        __builtin_add_overflow(d, base_ns % NS_MS, &d))
+        return *d_ms < 0 ? INT64_MIN : INT64_MAX;
     return d;
 }
 
@@ -435,10 +436,10 @@ static int add_generation(struct run *x, const char *replica,
                           const struct ws_geninfo *g)
 {
     char lag[40], lag_ms[24], start[32], start_ms[40], end[32], end_ms[40];
-    int64_t d = lag_ns(x->base_ns, g->updated_ms);
+    int64_t d_ms, d = lag_ns(x->base_ns, g->updated_ms, &d_ms);
 
     ws_duration_format(ws_lag_truncate(d), lag, sizeof(lag));
-    snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d / NS_MS);
+    snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d_ms);
     fmt_time(start, sizeof(start), g->created_ms, 0);
     fmt_time(start_ms, sizeof(start_ms), g->created_ms, 1);
     fmt_time(end, sizeof(end), g->updated_ms, 0);

@@ -18,7 +18,14 @@
 #     ccaa6ca wrote them all;
 #   - the disk full (EFBIG under a 16 KB file size limit, SIGXFSZ
 #     ignored): the restore fails at once naming its temporary file, with
-#     no retry; ccaa6ca retried the download three times.
+#     no retry; ccaa6ca retried the download three times;
+#   - objects named almost like walship's (upper-case hex, a 9-digit
+#     offset, .tmp, an upper-case generation, a directory at a key):
+#     ignored;
+#   - directory replicas only: a symbolic link at the snapshot's key and
+#     a FIFO at a segment's are never opened (the restore fails naming
+#     what is missing, and does not block); an object time in 2381 gives
+#     a negative lag, not a wrapped one (ccaa6ca overflowed).
 #
 # On the replica backend WS_REPLICA picks (tests/lib.sh); the damaged
 # objects are pushed to a fresh prefix per case.
@@ -171,6 +178,50 @@ restore_case sh -c 'trap "" XFSZ && ulimit -f 32 && exec "$@"' limit
 expect_broken "local writes fail (EFBIG)" "out-$n.db.tmp-" "File too large"
 ! grep -q 'retrying' "$T/case.err" ||
 	bad_case "local writes fail (EFBIG)" "the download was retried"
+
+# Objects named almost like walship's: ignored, whatever they hold.
+new_case
+for k in "generations/$gen/wal/0000000A_00000000.wal.lz4" \
+	"generations/$gen/wal/00000001_000000000.wal.lz4" \
+	"generations/$gen/snapshots/00000000.snapshot.lz4.tmp" \
+	"generations/ABCDEF0123456789/snapshots/00000000.snapshot.lz4" \
+	"generations/$gen/wal/00000009_00000000.wal.lz4/x"; do
+	mkdir -p "$(dirname "$R/$k")"
+	printf 'junk' >"$R/$k"
+done
+restore_case
+expect_exact "five objects named almost like walship's"
+
+if [ "$WS_REPLICA" = file ]; then
+	# A symbolic link at the snapshot's key, to a good copy: not an
+	# object (never listed, never opened).
+	new_case
+	mv "$R/$snap" "$T/snap-elsewhere"
+	ln -s "$T/snap-elsewhere" "$R/$snap"
+	restore_case
+	expect_broken "a symbolic link at the snapshot" "$gen" "no snapshot"
+	# A FIFO at the first segment's key: not listed, never opened (it
+	# would block the restore for good).
+	new_case
+	rm "$R/$W/00000000_00000000.wal.lz4"
+	mkfifo "$R/$W/00000000_00000000.wal.lz4"
+	restore_case
+	expect_broken "a FIFO at a segment" "$gen" "index=00000000"
+	# An object time past what a signed ns count holds (year 2381): the
+	# lag is negative, not wrapped; restores are unchanged.
+	new_case
+	touch -d @13000000000 "$R/$snap"
+	st=0
+	"$WALSHIP" generations -json "$RURL" >"$T/case.out" 2>"$T/case.err" ||
+		st=$?
+	lag=$(sed -n 's/.*"lag_ms": \(-*[0-9]*\).*/\1/p' "$T/case.out")
+	case $st:$lag in
+	0:-*) echo "ok case $n: an object time in 2381: lag_ms $lag" ;;
+	*) bad_case "an object time in 2381" "exit $st, lag_ms '$lag'" ;;
+	esac
+	restore_case
+	expect_exact "an object time in 2381"
+fi
 
 echo "hostile object cases: $n, bad: $bad"
 [ "$bad" -eq 0 ] ||

@@ -433,6 +433,14 @@ t('faults: hostile answers (listings, bodies, ranges), match filter', async () =
   await admin('POST', 'faults', { next: 'endless-error' });
   r = await s3('GET', 'h/other', { cap: 1024 * 1024 });
   check(r.status === 500 && r.cut, `endless-error: ${r.status} cut ${r.cut}`);
+  // respond: exactly the answer given, repeated headers too; or the
+  // object's own bytes from an offset.
+  await admin('POST', 'faults', { next: 'respond', response: { status: 206, headers: { 'content-range': ['bytes 0-1/10', 'bytes 0-1/10'], 'x-a': 'b' }, body: 'ab' } });
+  r = await s3('GET', 'h/other');
+  check(r.status === 206 && r.headers['content-range'] === 'bytes 0-1/10, bytes 0-1/10' && r.headers['x-a'] === 'b' && r.body.toString() === 'ab', `respond: ${r.status} ${JSON.stringify(r.headers)} ${r.body}`);
+  await admin('POST', 'faults', { next: 'respond', response: { status: 200, body: { upstream: true, from: 4 } } });
+  r = await s3('GET', 'h/other');
+  check(r.status === 200 && r.body.toString() === '456789', `respond from upstream: ${r.status} ${r.body}`);
   // match: only requests whose path contains it.
   await admin('POST', 'faults', { next: '500', match: 'h/obj' });
   check((await s3('GET', 'h/other')).status === 200, 'match: faulted another key');
@@ -440,7 +448,7 @@ t('faults: hostile answers (listings, bodies, ranges), match filter', async () =
 });
 
 t('admin API rejects bad input', async () => {
-  for (const [name, obj] of [['faults', { next: 'nope' }], ['faults', { rate: 2 }], ['faults', { next: '500', match: '' }], ['faults', { rates: { 500: 0.8, 503: 0.5 } }], ['config', { nope: 1 }], ['config', { clock_offset_s: 'x' }]]) {
+  for (const [name, obj] of [['faults', { next: 'nope' }], ['faults', { rate: 2 }], ['faults', { next: '500', match: '' }], ['faults', { next: 'respond' }], ['faults', { rates: { 500: 0.8, 503: 0.5 } }], ['config', { nope: 1 }], ['config', { clock_offset_s: 'x' }]]) {
     const u = new URL(`${ADMIN}/${name}`);
     const b = Buffer.from(JSON.stringify(obj));
     const r = await send('POST', u.pathname, { host: u.host, 'content-length': b.length }, b);
