@@ -262,59 +262,65 @@ static int cmp_times(const void *a, const void *b)
     return CMP(x->count, y->count);
 }
 
-/* Listed objects by generation name ("generations/" is 12 bytes). */
-static int cmp_obj_gen(const void *a, const void *b)
+/* A listed data object, its name parsed once. */
+struct parsed {
+    const struct ws_obj *o;
+    enum ws_objkind kind;
+    uint32_t index;
+    uint64_t offset;
+};
+
+/* By generation name ("generations/" is 12 bytes). */
+static int cmp_parsed_gen(const void *a, const void *b)
 {
-    const struct ws_obj *x = *(const struct ws_obj *const *)a;
-    const struct ws_obj *y = *(const struct ws_obj *const *)b;
-    return memcmp(x->key + 12, y->key + 12, WS_GEN_LEN);
+    const struct parsed *x = a, *y = b;
+    return memcmp(x->o->key + 12, y->o->key + 12, WS_GEN_LEN);
 }
 
 /* Fill g from the n objects of v, all of its generation.  WS_ENOMEM. */
-static int gen_fill(struct ws_geninfo *g, const struct ws_obj *const *v,
-                    size_t n)
+static int gen_fill(struct ws_geninfo *g, const struct parsed *v, size_t n)
 {
     size_t nsnap = 0, nseg = 0, ntimes = 0;
     char gen[WS_GEN_LEN + 1];
-    uint32_t index;
-    uint64_t offset;
 
     for (size_t i = 0; i < n; i++) {
-        enum ws_objkind k = ws_key_parse(v[i]->key, gen, &index, &offset);
-        nsnap += k == WS_OBJ_SNAPSHOT;
-        nseg += k == WS_OBJ_WAL;
-        ntimes += k == WS_OBJ_TIMES;
+        nsnap += v[i].kind == WS_OBJ_SNAPSHOT;
+        nseg += v[i].kind == WS_OBJ_WAL;
+        ntimes += v[i].kind == WS_OBJ_TIMES;
     }
-    memcpy(g->name, v[0]->key + 12, WS_GEN_LEN); /* n >= 1; calloc'd */
-    g->snaps = malloc((nsnap ? nsnap : 1) * sizeof(*g->snaps));
-    g->segs = malloc((nseg ? nseg : 1) * sizeof(*g->segs));
-    g->times = malloc((ntimes ? ntimes : 1) * sizeof(*g->times));
-    if (g->snaps == NULL || g->segs == NULL || g->times == NULL)
+    memcpy(g->name, v[0].o->key + 12, WS_GEN_LEN); /* n >= 1; calloc'd */
+    g->snaps = nsnap ? malloc(nsnap * sizeof(*g->snaps)) : NULL;
+    g->segs = nseg ? malloc(nseg * sizeof(*g->segs)) : NULL;
+    g->times = ntimes ? malloc(ntimes * sizeof(*g->times)) : NULL;
+    if ((nsnap && !g->snaps) || (nseg && !g->segs) || (ntimes && !g->times))
         return WS_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        const struct ws_obj *o = v[i];
-        struct ws_timesinfo *t = &g->times[g->ntimes];
-        switch (ws_key_parse(o->key, gen, &index, &offset)) {
+        const struct ws_obj *o = v[i].o;
+        struct ws_timesinfo *t;
+        switch (v[i].kind) {
         case WS_OBJ_TIMES:
             /* Not data: the generation's times stay those of its data. */
+            t = &g->times[g->ntimes++];
             ws_key_parse_times(o->key, gen, t);
             t->size = o->size;
             t->mtime_ms = o->mtime_ms;
-            g->ntimes++;
             continue;
         case WS_OBJ_SNAPSHOT:
             g->snaps[g->nsnaps++] =
-                (struct ws_snapinfo){index, o->size, o->mtime_ms};
+                (struct ws_snapinfo){v[i].index, o->size, o->mtime_ms};
             break;
         default:
-            g->segs[g->nsegs++] =
-                (struct ws_seginfo){index, offset, o->size, o->mtime_ms};
+            g->segs[g->nsegs++] = (struct ws_seginfo){
+                v[i].index, v[i].offset, o->size, o->mtime_ms};
         }
         gen_time(g, o->mtime_ms);
     }
-    qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
-    qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
-    qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
+    if (g->nsnaps > 1)
+        qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
+    if (g->nsegs > 1)
+        qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
+    if (g->ntimes > 1)
+        qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
     return WS_OK;
 }
 
@@ -375,24 +381,26 @@ int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
                      struct ws_err *err)
 {
     struct ws_catalog c = {0};
-    const struct ws_obj **v = malloc((l->n ? l->n : 1) * sizeof(*v));
+    struct parsed *v = malloc((l->n ? l->n : 1) * sizeof(*v));
     char gen[WS_GEN_LEN + 1], key[WS_KEY_MAX];
     size_t n = 0, i, j;
-    uint32_t index;
-    uint64_t offset;
     int rc = WS_OK;
 
     if (v == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     for (i = 0; i < l->n; i++) {
-        if (ws_key_parse(l->v[i].key, gen, &index, &offset) == WS_OBJ_OTHER)
+        struct parsed *p = &v[n];
+        p->o = &l->v[i];
+        p->kind = ws_key_parse(p->o->key, gen, &p->index, &p->offset);
+        if (p->kind == WS_OBJ_OTHER)
             c.nother++;
         else
-            v[n++] = &l->v[i];
+            n++;
     }
-    qsort(v, n, sizeof(*v), cmp_obj_gen);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_parsed_gen);
     for (i = 0; i < n; i = j) {
-        for (j = i + 1; j < n && cmp_obj_gen(&v[i], &v[j]) == 0; j++)
+        for (j = i + 1; j < n && cmp_parsed_gen(&v[i], &v[j]) == 0; j++)
             ;
         c.ngens++;
     }
@@ -400,7 +408,7 @@ int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
     if (c.gens == NULL)
         rc = WS_ENOMEM;
     for (i = 0, c.ngens = 0; rc == WS_OK && i < n; i = j) {
-        for (j = i + 1; j < n && cmp_obj_gen(&v[i], &v[j]) == 0; j++)
+        for (j = i + 1; j < n && cmp_parsed_gen(&v[i], &v[j]) == 0; j++)
             ;
         rc = gen_fill(&c.gens[c.ngens++], v + i, j - i);
         if (rc == WS_OK && gen_dedup(&c.gens[c.ngens - 1], key, sizeof(key)))
