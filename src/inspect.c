@@ -418,18 +418,20 @@ static int add_object(struct ws_table *t, const char *replica,
     return ws_table_add(t, row);
 }
 
-/* The lag from base_ns back to an object time of ms: *d_ms exactly, and
- * in ns, saturated past 292 years (an object time comes from the
- * replica: a file's mtime may be in 2446). */
+/* The lag from base_ns back to an object time of ms, in ns and in *d_ms;
+ * past 292 years (an object time comes from the replica: a file's mtime
+ * may be in 2446) the ns saturate and *d_ms is still exact. */
 static int64_t lag_ns(int64_t base_ns, int64_t ms, int64_t *d_ms)
 {
-    int64_t d;
+    int64_t end, d;
 
+    if (!__builtin_mul_overflow(ms, NS_MS, &end) &&
+        !__builtin_sub_overflow(base_ns, end, &d)) {
+        *d_ms = d / NS_MS;
+        return d;
+    }
     *d_ms = base_ns / NS_MS - ms;
-    if (__builtin_mul_overflow(*d_ms, NS_MS, &d) ||
-        __builtin_add_overflow(d, base_ns % NS_MS, &d))
-        return *d_ms < 0 ? INT64_MIN : INT64_MAX;
-    return d;
+    return *d_ms < 0 ? INT64_MIN : INT64_MAX;
 }
 
 static int add_generation(struct run *x, const char *replica,
