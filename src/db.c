@@ -250,6 +250,17 @@ static int shadow_sync(struct ws_db *db, int force, struct ws_err *err)
     return rc;
 }
 
+/* A failed write to the current shadow file: name it in err. */
+static int shadow_err(const struct ws_db *db, struct ws_err *err)
+{
+    char *path = ws_db_shadow_path(db, db->gen, db->index);
+
+    if (path != NULL)
+        ws_err_wrap(err, "%s", path);
+    free(path);
+    return err->code;
+}
+
 static void shadow_close(struct ws_db *db)
 {
     if (db->shadow_fd >= 0)
@@ -281,8 +292,9 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
     db->shadow_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (db->shadow_fd < 0)
         rc = ws_err_set(err, WS_EIO, "create %s: %s", path, strerror(errno));
-    if (rc == WS_OK)
-        rc = ws_fs_pwrite(db->shadow_fd, hb, WS_WAL_HDR_SIZE, 0, err);
+    if (rc == WS_OK &&
+        ws_fs_pwrite(db->shadow_fd, hb, WS_WAL_HDR_SIZE, 0, err) != WS_OK)
+        rc = ws_err_wrap(err, "%s", path);
     if (rc == WS_OK)
         rc = ws_fs_fsync(db->shadow_fd, path, err);
     if (rc == WS_OK)
@@ -390,8 +402,9 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
                     rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             }
         }
-        if (rc == WS_OK && k > 0)
-            rc = ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err);
+        if (rc == WS_OK && k > 0 &&
+            ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err) != WS_OK)
+            rc = shadow_err(db, err);
         off += k;
         if (got < per * fs)
             stop = 1;
@@ -1176,7 +1189,14 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
     if (sqlite3_open_v2(db->cfg->path, c,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
+        int e = *c ? sqlite3_system_errno(*c) : 0;
         int rc = sql_err(db, *c, "open", err);
+        if (e != 0 && err != NULL) {
+            /* SQLite's message does not say why (permissions?). */
+            char m[WS_ERR_MSG];
+            snprintf(m, sizeof(m), "%s", err->msg);
+            ws_err_set(err, rc, "%s (%s)", m, strerror(e));
+        }
         sqlite3_close(*c);
         *c = NULL;
         return rc;
@@ -1286,6 +1306,15 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
     int rc, locked;
 
     rc = take_meta_lock(db, err);
+    if (rc != WS_OK && rc != WS_ECONFIG && err != NULL) {
+        /* Most often the database's directory, which walship may not
+         * write to: say where else it can keep its state. */
+        char m[WS_ERR_MSG];
+        snprintf(m, sizeof(m), "%s", err->msg);
+        ws_err_set(err, rc, "cannot use the meta directory %s: %s (set "
+                   "meta-path to a directory walship can write)",
+                   db->meta, m);
+    }
     if (rc == WS_OK)
         rc = open_sqlite(db, err);
     if (rc != WS_OK) {
@@ -1419,6 +1448,68 @@ static void prune(struct ws_db *db, uint32_t keep_from,
     db->nold = st->nold;
 }
 
+/* 1 when the file at path is not the one fd has open: it was removed,
+ * or another file was put there. */
+static int moved(const char *path, int fd)
+{
+    struct stat a, b;
+
+    if (fd < 0 || fstat(fd, &b) != 0)
+        return 0;
+    if (stat(path, &a) != 0)
+        return errno == ENOENT;
+    return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+}
+
+/*
+ * The local state walship is writing is gone (an operator removed the
+ * meta directory, or the shadow of the current index): nothing proves
+ * continuity any more, and the next shadow file could not be made.  A
+ * new generation starts, after the lock is taken again on a new lock
+ * file (the old one, removed, no longer keeps a second walship out).
+ * Sets the reason and returns 1 when so.
+ */
+static int local_gone(struct ws_db *db)
+{
+    char lock[4200];
+    char *shadow = NULL;
+    int gone = 0;
+
+    snprintf(lock, sizeof(lock), "%s/lock", db->meta);
+    if (moved(lock, db->lock_fd)) {
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        gone = 1;
+    } else if (db->ready && db->have_hdr && db->shadow_fd >= 0) {
+        shadow = ws_db_shadow_path(db, db->gen, db->index);
+        gone = shadow != NULL && moved(shadow, db->shadow_fd);
+    }
+    if (gone)
+        snprintf(db->pending, sizeof(db->pending), "local state removed "
+                 "(%s)", shadow ? shadow : db->meta);
+    free(shadow);
+    return gone;
+}
+
+/* The database does not exist, or is empty: say why it is waited for. */
+static int waiting(const struct ws_db *db, int empty, struct ws_db_state *st)
+{
+    char *dir = ws_path_dir(db->cfg->path);
+    struct stat sb;
+
+    if (empty)
+        snprintf(st->wait, sizeof(st->wait), "database %s is empty (its "
+                 "application has not created it yet)", db->cfg->path);
+    else if (dir != NULL && stat(dir, &sb) != 0 && errno == ENOENT)
+        snprintf(st->wait, sizeof(st->wait), "database %s does not exist, "
+                 "nor its directory %s", db->cfg->path, dir);
+    else
+        snprintf(st->wait, sizeof(st->wait), "database %s does not exist",
+                 db->cfg->path);
+    free(dir);
+    return WS_OK;
+}
+
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err)
 {
@@ -1428,10 +1519,26 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
 
     memset(st, 0, sizeof(*st));
     db->points.n = 0;
-    if (stat(db->cfg->path, &sb) != 0)
-        return errno == ENOENT ? WS_OK
-                               : ws_err_set(err, WS_EIO, "stat %s: %s",
-                                            db->cfg->path, strerror(errno));
+    if (db->db_fd >= 0 && (moved(db->cfg->path, db->db_fd) ||
+                           (db->ready && moved(db->wal_path, db->wal_fd)))) {
+        /* Deleted, or another file now: what walship holds is the old
+         * file's.  Its connections close through SQLite first; then no
+         * connection of this process is on that file, and closing
+         * walship's own descriptor drops no lock SQLite holds. */
+        close_conns(db);
+        close(db->db_fd);
+        db->db_fd = -1;
+        snprintf(db->pending, sizeof(db->pending), "database replaced");
+        st->replaced = 1;
+    }
+    if (local_gone(db))
+        close_conns(db);
+    if (stat(db->cfg->path, &sb) != 0) {
+        if (errno != ENOENT)
+            return ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,
+                              strerror(errno));
+        return waiting(db, 0, st);
+    }
     /* An empty file is a database its application is creating right now:
      * its next step is its own journal_mode=wal.  Had walship switched the
      * mode at the same moment, each would hold SHARED and want to write,
@@ -1439,7 +1546,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
      * calling its busy handler (a deadlock otherwise): the application's
      * open fails.  Wait, as for a missing file, until it has a header. */
     if (!db->ready && sb.st_size == 0)
-        return WS_OK;
+        return waiting(db, 1, st);
     st->exists = 1;
     db->seen = o->seen;
     db->nseen = o->seen ? o->nseen : 0;
@@ -1496,6 +1603,18 @@ int ws_db_peek(struct ws_db *db, struct ws_walidx *out)
     if (n != (ssize_t)sizeof(b))
         return WS_EIO;
     return ws_walidx_decode(b, out);
+}
+
+void ws_db_peek_reset(struct ws_db *db)
+{
+    struct stat a, b;
+
+    if (db->shm_fd < 0 ||
+        (fstat(db->shm_fd, &b) == 0 && stat(db->shm_path, &a) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+        return;
+    close(db->shm_fd);
+    db->shm_fd = -1;
 }
 
 int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,

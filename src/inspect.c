@@ -23,6 +23,7 @@
 #include "ws/inspect.h"
 #include "ws/cli.h"
 #include "ws/config.h"
+#include "ws/json.h"
 #include "ws/layout.h"
 #include "ws/log.h"
 #include "ws/replica.h"
@@ -213,49 +214,16 @@ static void write_text(const struct ws_table *t, FILE *f, size_t *w)
     }
 }
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80                   ? 1
-                 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2
-                 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
-                 : s[0] >= 0xf0 && s[0] < 0xf5 ? 4
-                                               : 0;
-
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    /* No overlong forms, surrogates or code points past U+10FFFF. */
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return len;
-}
-
 static void json_str(FILE *f, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    char enc[WS_JSON_SEQ_MAX];
 
     fputc('"', f);
-    while (p < end) {
-        size_t len = utf8_seq(p, (size_t)(end - p));
-        if (len == 0) {
-            fputs("\\ufffd", f);
-            len = 1;
-        } else if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p);
-        } else if (*p == '\n') {
-            fputs("\\n", f);
-        } else if (*p == '\t') {
-            fputs("\\t", f);
-        } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            fwrite(p, 1, len, f);
-        }
-        p += len;
+    while (n > 0) {
+        size_t used, len = ws_json_seq(s, n, enc, &used);
+        fwrite(enc, 1, len, f);
+        s += used;
+        n -= used;
     }
     fputc('"', f);
 }
@@ -560,7 +528,7 @@ static int run_replicas(struct run *x, struct ws_err *err)
     rc = ws_cli_find_db(o->target, o->config, o->expand_env, &cfg, &db, err);
     if (rc != WS_OK)
         return rc;
-    ws_log_init(ws_log_level_parse(cfg->log_level));
+    ws_cli_log_init(cfg, 0, 0);
     rc = ws_cli_replicas_open(&reps, db, o->replica, err);
     if (rc == WS_OK && o->cmd == WS_INSPECT_GENERATIONS)
         rc = lag_base(x, db, err);

@@ -9,7 +9,10 @@
  * request's callback then runs on the loop thread.
  *
  * New directories get mode 0700 and files 0600: a replica holds the
- * whole database, so it is private to its owner by default.  Large
+ * whole database, so it is private to its owner by default.  A PUT with
+ * gen_must_exist never creates its generation's directory: a generation
+ * that is gone while walship writes it means the replica lost its
+ * history, which a recreated directory would hide (replica.h).  Large
  * objects are written with O_DIRECT (see put_state).  A DEL of exact
  * keys unlinks them and removes the directories this leaves empty, below
  * the generation's; a DEL of a prefix removes the tree.
@@ -224,8 +227,10 @@ static int put_sink(void *ctx, const void *buf, size_t len,
 }
 
 /* mkdir -p the object's directory; fsync each parent of a directory we
- * created so the new entries themselves are durable. */
-static int make_dirs(const char *root, const char *dir, struct ws_err *err)
+ * created so the new entries themselves are durable.  root itself is
+ * created only when make_root (else a missing root is WS_ENOTFOUND). */
+static int make_dirs(const char *root, const char *dir, int make_root,
+                     struct ws_err *err)
 {
     struct stat st;
     char *parent;
@@ -233,12 +238,14 @@ static int make_dirs(const char *root, const char *dir, struct ws_err *err)
 
     if (stat(dir, &st) == 0)
         return WS_OK;
+    if (strlen(dir) <= strlen(root) && !make_root)
+        return ws_err_set(err, WS_ENOTFOUND, "%s is gone", dir);
     if (strlen(dir) <= strlen(root))
         return ws_fs_mkdir_p(dir, 0700, err);
     parent = ws_path_dir(dir);
     if (parent == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = make_dirs(root, parent, err);
+    rc = make_dirs(root, parent, make_root, err);
     if (rc == WS_OK && mkdir(dir, 0700) != 0 && errno != EEXIST)
         rc = ws_err_set(err, WS_EIO, "mkdir %s: %s", dir, strerror(errno));
     if (rc == WS_OK)
@@ -247,22 +254,40 @@ static int make_dirs(const char *root, const char *dir, struct ws_err *err)
     return rc;
 }
 
+/* Where a PUT may create directories from: the replica's root, or with
+ * gen_must_exist, below the directory of the key's generation, which
+ * must exist then (root, n bytes, gets its path; *make_root is 0). */
+static void put_root(const struct ws_req *req, char *root, size_t n,
+                     int *make_root)
+{
+    const char *key = req->key, *end;
+
+    *make_root = 1;
+    snprintf(root, n, "%s", req->r->cfg->path);
+    if (!req->gen_must_exist || strncmp(key, "generations/", 12) != 0 ||
+        (end = strchr(key + 12, '/')) == NULL)
+        return;
+    snprintf(root, n, "%s/%.*s", req->r->cfg->path, (int)(end - key), key);
+    *make_root = 0;
+}
+
 static int do_put(struct ws_req *req, const char *path)
 {
-    char tmp[4200];
+    char tmp[4200], root[4200];
     struct put_state p = {-1, 0, tmp, NULL, 0, 0};
     char *dir = ws_path_dir(path);
-    int rc;
+    int rc, make_root;
 
     if (dir == NULL)
         return ws_err_set(&req->err, WS_ENOMEM, "out of memory");
-    rc = make_dirs(req->r->cfg->path, dir, &req->err);
+    put_root(req, root, sizeof(root), &make_root);
+    rc = make_dirs(root, dir, make_root, &req->err);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (rc == WS_OK) {
         p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         /* Retention may have removed the directory, empty, just now. */
         if (p.fd < 0 && errno == ENOENT &&
-            make_dirs(req->r->cfg->path, dir, &req->err) == WS_OK)
+            make_dirs(root, dir, make_root, &req->err) == WS_OK)
             p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (p.fd < 0)
             rc = ws_err_set(&req->err, WS_EIO, "create %s: %s", tmp,

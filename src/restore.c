@@ -1150,6 +1150,10 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
         ws_info("the -timestamp %s is after the newest data (%s): restoring "
                 "the newest data", want, t);
     }
+    if (o->has_index && o->index > p->index)
+        ws_info("the -index %08x is after the newest index of generation %s "
+                "(%08x): restoring the newest data", o->index, p->g->name,
+                p->index);
 }
 
 /* ---- carrying the position over (resume.h) ------------------------------ */

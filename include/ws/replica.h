@@ -14,7 +14,9 @@
  *   PUT   create or replace req->key with the bytes that req->produce
  *         writes into the sink it is given.  produce runs once, off the
  *         loop thread, and the sink may block it (while earlier bytes are
- *         uploaded).  The object appears whole or not at all.
+ *         uploaded).  The object appears whole or not at all.  With
+ *         req->gen_must_exist, a directory replica refuses to recreate a
+ *         generation that is gone (WS_ENOTFOUND).
  *   GET   stream the bytes of req->key into req->sink (called on any
  *         thread, in order).  A missing object is WS_ENOTFOUND.  With
  *         req->sized, the object must be exactly req->size bytes, the
@@ -71,6 +73,11 @@ struct ws_req {
     uint64_t size_hint;     /* about the bytes produce writes (0: small
                              * or unknown); sizes S3 parts */
     uint64_t put_size;      /* OUT: stored bytes after a PUT */
+    int gen_must_exist;     /* PUT of generations/<gen>/...: the
+                             * generation must exist already; when it
+                             * does not, WS_ENOTFOUND and nothing is
+                             * written (directory backend; S3 has no
+                             * directories and ignores it) */
 
     /* GET: receives the object's bytes. */
     ws_sink_fn sink;

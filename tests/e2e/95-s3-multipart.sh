@@ -69,7 +69,7 @@ stop_bg mp2 || fail "walship exited $?"
 	fail "want one aborted upload: $(s3_stats)"
 [ "$(snap_count mp2 CompleteMultipartUpload)" -eq 1 ] ||
 	fail "no multipart upload completed: $(s3_stats)"
-[ "$(grep -c 'snapshot error' "$T/mp2.log")" -eq 1 ] ||
+[ "$(grep -c 'ERROR .*snapshot error' "$T/mp2.log")" -eq 1 ] ||
 	fail "want one snapshot error line: $(grep 'snapshot error' "$T/mp2.log")"
 log_has mp2 'snapshot error .*error="part [0-9]+: s3 PUT generations/[0-9a-f]{16}/snapshots/00000000\.snapshot\.lz4: 500 InternalError' ||
 	fail "unclear error: $(grep 'snapshot error' "$T/mp2.log")"
