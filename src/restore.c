@@ -7,7 +7,7 @@
  *   Object bodies.  Every GET is bounded by the size the listing gave
  *   (replica.h): a longer body is stopped at that size, a shorter one
  *   fails, both naming the object.  The spool (compressed segments) thus
- *   holds at most the sum of the listed sizes, which must fit in 2^62.
+ *   holds at most the sum of the listed sizes; none may be over 1 TiB.
  *   An LZ4 frame decodes to at most 255 times its size
  *   (ws_lz4_max_output): the bound on each snapshot and segment, so a
  *   decompression bomb costs at most that much CPU.  Every frame must
@@ -67,9 +67,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_OBJECT (1ULL << 40)    /* decompression bound per object */
+#define MAX_OBJECT (1ULL << 40)    /* listed size and decoded size of one
+                                    * object; with 2,000,000 segments at
+                                    * most, their sum fits in 2^61 */
 #define MAX_TIMES (256ULL << 20)   /* ... per commit-time object */
-#define MAX_SPOOL (1ULL << 62)     /* the listed sizes of the segments */
 #define LOCK_BYTE 0x40000000ULL    /* SQLite's lock-byte page holds it */
 #define DB_HDR 100                 /* the database header, in page 1 */
 #define TRIES 3                    /* downloads of one object */
@@ -775,37 +776,22 @@ static void pump(struct rs *rs)
         rs->done = 1;
 }
 
-/* Build the file at rs->tmp (already open as rs->fd). */
-static int build(struct rs *rs, struct ws_err *err)
+/* The objects of the plan, each listed at most MAX_OBJECT bytes (so the
+ * spool's offsets, their sum, fit), laid out in the spool. */
+static int objects(struct rs *rs, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
     const struct ws_geninfo *g = p->g;
     uint64_t off = 0;
-    char spool[4300];
 
-    rs->n = p->nsegs;
-    rs->segs = calloc(rs->n ? rs->n : 1, sizeof(*rs->segs));
-    if (rs->segs == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    for (size_t k = 0; k < rs->n; k++) {
-        if (g->segs[p->seg0 + k].size > MAX_SPOOL - off)
-            return ws_err_set(err, WS_ECORRUPT, "generation %s: its WAL "
-                              "segments are listed with over 2^62 bytes",
-                              g->name);
-        off += g->segs[p->seg0 + k].size;
-    }
-    off = 0;
-    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
-    rs->spool = mkostemp(spool, O_CLOEXEC);
-    if (rs->spool < 0)
-        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
-                          strerror(errno));
-    unlink(spool); /* nothing to clean up, whatever happens */
-    snprintf(rs->spool_name, sizeof(rs->spool_name), "%s (unlinked)", spool);
     rs->snap.rs = rs;
     rs->snap.k = -1;
     ws_key_snapshot(rs->snap.key, sizeof(rs->snap.key), g->name,
                     p->snap->index);
+    if (p->snap->size > MAX_OBJECT)
+        return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, over "
+                          "the 1 TiB a restore takes", rs->snap.key,
+                          (unsigned long long)p->snap->size);
     for (size_t k = 0; k < rs->n; k++) {
         struct obj *o = &rs->segs[k];
         o->rs = rs;
@@ -813,9 +799,36 @@ static int build(struct rs *rs, struct ws_err *err)
         o->si = &g->segs[p->seg0 + k];
         ws_key_wal(o->key, sizeof(o->key), g->name, o->si->index,
                    o->si->offset);
+        if (o->si->size > MAX_OBJECT)
+            return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, "
+                              "over the 1 TiB a restore takes", o->key,
+                              (unsigned long long)o->si->size);
         o->spool_off = off;
         off += o->si->size;
     }
+    return WS_OK;
+}
+
+/* Build the file at rs->tmp (already open as rs->fd). */
+static int build(struct rs *rs, struct ws_err *err)
+{
+    char spool[4300];
+    int rc;
+
+    rs->n = rs->p->nsegs;
+    rs->segs = calloc(rs->n ? rs->n : 1, sizeof(*rs->segs));
+    if (rs->segs == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = objects(rs, err);
+    if (rc != WS_OK)
+        return rc;
+    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
+    rs->spool = mkostemp(spool, O_CLOEXEC);
+    if (rs->spool < 0)
+        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
+                          strerror(errno));
+    unlink(spool); /* nothing to clean up, whatever happens */
+    snprintf(rs->spool_name, sizeof(rs->spool_name), "%s (unlinked)", spool);
     rs->tty = isatty(2);
     rs->t0 = rs->last_log = ws_now_ms();
     uv_timer_init(rs->loop, &rs->prog);
