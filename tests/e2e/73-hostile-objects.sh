@@ -24,8 +24,9 @@
 #     ignored;
 #   - directory replicas only: a symbolic link at the snapshot's key and
 #     a FIFO at a segment's are never opened (the restore fails naming
-#     what is missing, and does not block); an object time in 2381 gives
-#     a negative lag, not a wrapped one (ccaa6ca overflowed).
+#     what is missing, and does not block); a segment listed at 2 TiB (a
+#     sparse file) is refused before any download; an object time in 2381
+#     gives a negative lag, not a wrapped one (ccaa6ca overflowed).
 #
 # On the replica backend WS_REPLICA picks (tests/lib.sh); the damaged
 # objects are pushed to a fresh prefix per case.
@@ -207,6 +208,13 @@ if [ "$WS_REPLICA" = file ]; then
 	mkfifo "$R/$W/00000000_00000000.wal.lz4"
 	restore_case
 	expect_broken "a FIFO at a segment" "$gen" "index=00000000"
+	# A segment listed at 2 TiB (a sparse file): refused before any
+	# download.
+	new_case
+	truncate -s 2T "$R/$last_seg"
+	restore_case
+	expect_broken "a segment listed at 2 TiB" "$last_seg" \
+		"listed as 2199023255552 bytes"
 	# An object time past what a signed ns count holds (year 2381): the
 	# lag is negative, not wrapped; restores are unchanged.
 	new_case
