@@ -44,8 +44,8 @@
 #                               replicates to URL, until a second WAL
 #                               index has begun; restored to $T/clean.db
 #                               and checked; sets last (its seq) and gen
-#   bad_case DESC WHY           for tests that run many cases: count case
-#                               $n as handled wrong in $bad, print it with
+#   bad_case DESC WHY           for tests that run many cases: count a
+#                               problem of case $n in $bad, print it with
 #                               the stderr the case left in $T/case.err,
 #                               and keep it in $T/bad.txt for the summary
 #   need_walship / need_tools   fail unless the binaries are built

@@ -223,7 +223,7 @@ run_case "four objects named almost like walship's" -- \
 exact
 
 s3_faults '{"clear":true}' >/dev/null
-echo "hostile S3 cases: $n, bad: $bad"
+echo "hostile S3 cases: $n, problems: $bad"
 [ "$bad" -eq 0 ] ||
-	fail "$bad of $n hostile S3 cases were not handled right:
+	fail "$bad problems in $n hostile S3 cases:
 $(cat "$T/bad.txt")"
