@@ -128,8 +128,14 @@ int ws_cli_replicas_open(struct ws_cli_replicas *s,
     return WS_OK;
 }
 
+/* A request that is done may still have handles closing: libuv runs
+ * their close callbacks on a later turn of the loop, and only then may
+ * their memory, and what they use of their replica, go.  So the loop
+ * runs dry before the replicas are freed, and again after, for the
+ * handles the replicas close themselves. */
 void ws_cli_replicas_close(struct ws_cli_replicas *s)
 {
+    uv_run(&s->loop, UV_RUN_DEFAULT);
     for (size_t k = 0; k < s->n; k++)
         ws_replica_free(s->v[k]);
     free(s->v);

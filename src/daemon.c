@@ -1453,6 +1453,8 @@ static void on_list_done(struct ws_req *req)
     r->job_index = g->segs[g->nsegs - 1].index;
     r->job_start = g->segs[g->nsegs - 1].offset;
     r->job_end = r->job_start;
+    r->req.sized = 1; /* a body past the listed size is corrupt */
+    r->req.size = g->segs[g->nsegs - 1].size;
     ws_catalog_free(&cat);
     free(r->job_path);
     r->job_path = ws_db_shadow_path(d->db, r->gen, r->job_index);
@@ -1461,7 +1463,7 @@ static void on_list_done(struct ws_req *req)
         r->tail_fd = -1;
     r->tail_off = r->job_start;
     r->tail_mismatch = 0;
-    r->lz = ws_lz4r_new(tail_sink, r, 1ULL << 34);
+    r->lz = ws_lz4r_new(tail_sink, r, ws_lz4_max_output(r->req.size));
     if (r->lz == NULL) {
         ws_err_set(&r->req.err, WS_ENOMEM, "out of memory");
         rep_fail(r, "replica position");

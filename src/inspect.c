@@ -112,7 +112,10 @@ static void fmt_time(char *buf, size_t n, int64_t ms, int with_ms)
         s--;
     }
     t = (time_t)s;
-    gmtime_r(&t, &tm);
+    if (gmtime_r(&t, &tm) == NULL) { /* past year 2^31 */
+        snprintf(buf, n, "-");
+        return;
+    }
     len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
     if (with_ms)
         snprintf(buf + len, n - len, ".%03dZ", (int)r);
@@ -383,14 +386,30 @@ static int add_object(struct ws_table *t, const char *replica,
     return ws_table_add(t, row);
 }
 
+/* The lag from base_ns back to an object time of ms, in ns and in *d_ms;
+ * past 292 years (an object time comes from the replica: a file's mtime
+ * may be in 2446) the ns saturate and *d_ms is still exact. */
+static int64_t lag_ns(int64_t base_ns, int64_t ms, int64_t *d_ms)
+{
+    int64_t end, d;
+
+    if (!__builtin_mul_overflow(ms, NS_MS, &end) &&
+        !__builtin_sub_overflow(base_ns, end, &d)) {
+        *d_ms = d / NS_MS;
+        return d;
+    }
+    *d_ms = base_ns / NS_MS - ms;
+    return *d_ms < 0 ? INT64_MIN : INT64_MAX;
+}
+
 static int add_generation(struct run *x, const char *replica,
                           const struct ws_geninfo *g)
 {
     char lag[40], lag_ms[24], start[32], start_ms[40], end[32], end_ms[40];
-    int64_t d = x->base_ns - g->updated_ms * NS_MS;
+    int64_t d_ms, d = lag_ns(x->base_ns, g->updated_ms, &d_ms);
 
     ws_duration_format(ws_lag_truncate(d), lag, sizeof(lag));
-    snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d / NS_MS);
+    snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d_ms);
     fmt_time(start, sizeof(start), g->created_ms, 0);
     fmt_time(start_ms, sizeof(start_ms), g->created_ms, 1);
     fmt_time(end, sizeof(end), g->updated_ms, 0);

@@ -50,8 +50,27 @@ static int full_path(const struct ws_replica *r, const char *key, char *buf,
     return WS_OK;
 }
 
+/* An object time: the file's mtime, in ms, kept to S3's range of years
+ * (1970 to 9999) whatever the file system holds. */
+static int64_t file_mtime_ms(const struct stat *st)
+{
+    const int64_t max_s = INT64_C(253402300799); /* 9999-12-31T23:59:59Z */
+    int64_t s = (int64_t)st->st_mtim.tv_sec;
+
+    if (s < 0)
+        return 0;
+    if (s > max_s)
+        return max_s * 1000;
+    return s * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+/* Keys are a few levels deep (generations/<gen>/walship/times/<name>);
+ * deeper directories are not walked, so a planted tree cannot exhaust
+ * the thread's stack. */
+#define MAX_DEPTH 16
+
 static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
-                    struct ws_err *err)
+                    int depth, struct ws_err *err)
 {
     char path[4096];
     struct dirent *de;
@@ -80,15 +99,18 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
         snprintf(full, sizeof(full), "%s/%s", root, child);
         if (lstat(full, &st) != 0)
             continue; /* removed while listing */
-        if (S_ISDIR(st.st_mode)) {
-            rc = list_dir(root, child, l, err);
+        if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
+            rc = list_dir(root, child, l, depth + 1, err);
         } else if (S_ISREG(st.st_mode)) {
             if (ws_fs_is_tmp_name(de->d_name))
                 continue;
-            if (ws_objlist_add(l, child, (uint64_t)st.st_size,
-                               (int64_t)st.st_mtim.tv_sec * 1000 +
-                                   st.st_mtim.tv_nsec / 1000000) != WS_OK)
-                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+            rc = ws_objlist_add(l, child, (uint64_t)st.st_size,
+                                file_mtime_ms(&st));
+            if (rc == WS_ERANGE)
+                rc = ws_err_set(err, rc, "list %s: more than %d files",
+                                root, WS_LIST_MAX_KEYS);
+            else if (rc != WS_OK)
+                rc = ws_err_set(err, rc, "out of memory");
         }
     }
     closedir(d);
@@ -297,6 +319,9 @@ static int do_put(struct ws_req *req)
     return rc;
 }
 
+/* An object is a regular file at its key: a symbolic link planted there
+ * is not followed, and a FIFO or device is not opened for reading (a
+ * FIFO would block the restore for good); listings skip both. */
 static int do_get(struct ws_req *req, const char *path)
 {
     uint8_t *buf = NULL;
@@ -325,7 +350,7 @@ static int do_get(struct ws_req *req, const char *path)
         rc = ws_fs_pread(fd, buf, CHUNK, off, &got, &req->err);
         if (rc != WS_OK || got == 0)
             break;
-        rc = req->sink(req->sink_ctx, buf, got, &req->err);
+        rc = ws_replica_deliver(req, buf, got, &req->err);
         off += got;
     }
     free(buf);
@@ -405,7 +430,7 @@ static void on_work(uv_work_t *w)
     if (rc == WS_OK) {
         switch (req->type) {
         case WS_REQ_LIST:
-            rc = list_dir(req->r->cfg->path, req->key, &req->list,
+            rc = list_dir(req->r->cfg->path, req->key, &req->list, 0,
                           &req->err);
             break;
         case WS_REQ_PUT:

@@ -1,11 +1,58 @@
 /*
  * restore.c: see restore.h.
+ *
+ * What a replica says is checked before it is used, and every size it
+ * gives is bounded by something already known:
+ *
+ *   Object bodies.  Every GET is bounded by the size the listing gave
+ *   (replica.h): a longer body is stopped at that size, a shorter one
+ *   fails, both naming the object.  The spool (compressed segments) thus
+ *   holds at most the sum of the listed sizes; none may be over 1 TiB.
+ *   An LZ4 frame decodes to at most 255 times its size
+ *   (ws_lz4_max_output): the bound on each snapshot and segment, so a
+ *   decompression bomb costs at most that much CPU.  Every frame must
+ *   carry a content checksum (lz4f.h).
+ *
+ *   The snapshot.  It is a copy of the database file, whose page 1 gives
+ *   the page size (a power of two from 512 to 65536, else the snapshot is
+ *   not a database) and, when valid (non-zero, and its change counter
+ *   equal to its version-valid-for number, SQLite's own rule), the
+ *   database's size in pages N.  Bytes past N pages are decoded and
+ *   checked but never written: SQLite writes page 1 whenever the size
+ *   changes, and a checkpoint copies pages in ascending order, so a page
+ *   past N in the file is either gone from the database or was written
+ *   again after the page 1 it sees, by a frame of the snapshot's index,
+ *   which the restore replays from offset 0.  The disk a snapshot takes
+ *   is therefore at most N pages, whatever its body claims.
+ *
+ *   Frames.  Each WAL segment is verified (wal.h: header, salts, the
+ *   checksum chain) before any of it is used.  A frame's page number is
+ *   never used to size anything: the page map (pagemap.h) has an entry
+ *   per page written.  A transaction may write a page past its commit's
+ *   database size only when that page existed before it (SQLite writes a
+ *   page out early when its cache spills, and a transaction that then
+ *   shrinks the database, under auto_vacuum, cuts it off; SQLite ignores
+ *   such a frame, and so does the restore); any other page past the
+ *   commit's size is corruption naming the object and the frame.  For the
+ *   first transaction replayed, the size before it is the snapshot's.
+ *
+ *   The database size of the last commit.  Every page of the restored
+ *   database must come from the snapshot (its first min(N, file) pages)
+ *   or from a frame, except the lock-byte page at 1 GiB, which SQLite
+ *   never writes.  A commit that claims more pages than that is
+ *   corruption naming it; the file is never extended over pages nothing
+ *   wrote.
+ *
+ *   Local writes.  A write to the target's directory that fails (ENOSPC,
+ *   EDQUOT, EFBIG, EIO) fails the restore at once, naming the file; only
+ *   downloads are retried.
  */
 #include "ws/restore.h"
 #include "ws/resume.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
+#include "ws/pagemap.h"
 #include "ws/plan.h"
 #include "ws/rlock.h"
 #include "ws/times.h"
@@ -25,8 +72,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_OBJECT (1ULL << 40)    /* decompression bound per object */
+#define MAX_OBJECT (1ULL << 40)    /* listed size and decoded size of one
+                                    * object; with WS_LIST_MAX_KEYS (10^7 <
+                                    * 2^24) objects at most, their sum fits
+                                    * in 64 bits */
 #define MAX_TIMES (256ULL << 20)   /* ... per commit-time object */
+#define LOCK_BYTE 0x40000000ULL    /* SQLite's lock-byte page holds it */
+#define DB_HDR 100                 /* the database header, in page 1 */
 #define TRIES 3                    /* downloads of one object */
 #define CHUNK (1024 * 1024)
 #define PROGRESS_MS 250
@@ -46,15 +98,11 @@ struct obj {
     uint64_t got;
     int state;
     int tries;
+    int local_fail;           /* a write of ours failed: not retried */
     struct ws_req req;
     uv_work_t work;
     uint64_t *wins;           /* frames to write, by stream position */
     size_t nwins, cwins;
-};
-
-struct mapent {
-    uint32_t seg;             /* 1 + segment number; 0: from the snapshot */
-    uint64_t pos;             /* frame position in that segment's stream */
 };
 
 struct rs {
@@ -65,25 +113,40 @@ struct rs {
     int fd;                   /* the temporary database */
     int spool;
     char tmp[4200];
+    char spool_name[4400];    /* unlinked at once; for messages */
 
     struct obj snap;
     struct ws_lz4r *slz;
-    uint64_t soff;
+    uint64_t soff;            /* snapshot bytes decoded */
+    uint8_t shdr[DB_HDR];     /* its database header, once soff >= 100 */
+    uint64_t swrite;          /* bytes of it written: N pages, or all */
     uint32_t page_size;
+    uint32_t snap_pages;      /* pages the snapshot brings (pass 2) */
+    uint32_t final_pages;     /* the restored database's size (pass 2) */
 
     struct obj *segs;
     size_t n, next_fetch, next_check, next_apply, applied;
     int inflight, checking, applying, pass2;
 
-    /* Owned by the check job (one at a time, in order). */
+    /* Owned by the check job (one at a time, in order).  map.seg is 1 +
+     * the segment number, map.pos the frame's position in its stream. */
     struct ws_walv v;
     size_t vseg;
-    struct mapent *map;
-    uint32_t nmap;
+    struct ws_pagemap map;
     uint32_t db_pages;        /* database size at the last commit */
+    size_t db_seg;            /* ... which ends in this segment */
+    uint64_t db_off;          /* ... at this offset of its index */
     uint32_t wal_page_size;
     int cut_hit;
     int snap_reached;         /* the snapshot's record offset was met */
+    int ntx;                  /* commits replayed */
+    uint32_t tx_max;          /* the open transaction's highest page */
+    size_t tx_max_seg;        /* ... and where its frame is */
+    uint64_t tx_max_off;
+    uint32_t first_max;       /* the first transaction's, if past its */
+    uint32_t first_commit;    /* commit (checked against the snapshot) */
+    size_t first_seg;
+    uint64_t first_off;
 
     /* Carrying the position over (resume.h): the last index's WAL bytes,
      * kept as a shadow file while they are verified. */
@@ -120,14 +183,59 @@ static int target_cut(const struct rs *rs, uint32_t index)
 
 /* ---- downloads ---------------------------------------------------------- */
 
+/* A write of ours failed: name the file; the object is not fetched
+ * again (see on_fetched). */
+static int local_write(struct obj *o, int fd, const char *name,
+                       const void *buf, size_t len, uint64_t off,
+                       struct ws_err *err)
+{
+    int rc = ws_fs_pwrite(fd, buf, len, off, err);
+
+    if (rc == WS_OK)
+        return WS_OK;
+    o->local_fail = 1;
+    return ws_err_wrap(err, "%s", name);
+}
+
+/* The page size and size in pages a database header gives; *pages is 0
+ * when the size field is not valid (SQLite then uses the file size). */
+static int db_header(const uint8_t *h, uint32_t *page_size, uint32_t *pages)
+{
+    uint32_t ps = (uint32_t)h[16] << 8 | h[17];
+
+    if (memcmp(h, "SQLite format 3", 16) != 0)
+        return -1;
+    if (ps == 1)
+        ps = 65536;
+    if (ps < 512 || (ps & (ps - 1)) != 0)
+        return -1;
+    *page_size = ps;
+    *pages = memcmp(h + 24, h + 92, 4) == 0 ? ws_get_be32(h + 28) : 0;
+    return 0;
+}
+
+/* Decoded snapshot bytes: kept up to the size its header gives. */
 static int snap_write(void *ctx, const void *buf, size_t len,
                       struct ws_err *err)
 {
     struct rs *rs = ctx;
-    int rc = ws_fs_pwrite(rs->fd, buf, len, rs->soff, err);
+    uint64_t off = rs->soff;
+    uint32_t ps, pages;
 
+    if (off < DB_HDR)
+        memcpy(rs->shdr + off, buf, len < DB_HDR - off ? len : DB_HDR - off);
     rs->soff += len;
-    return rc;
+    if (off < DB_HDR && rs->soff >= DB_HDR) {
+        if (db_header(rs->shdr, &ps, &pages) != 0)
+            return ws_err_set(err, WS_ECORRUPT, "%s: not a SQLite database "
+                              "(bad header)", rs->snap.key);
+        rs->swrite = pages ? (uint64_t)pages * ps : UINT64_MAX;
+    }
+    if (off >= rs->swrite)
+        return WS_OK;
+    if (len > rs->swrite - off)
+        len = (size_t)(rs->swrite - off);
+    return local_write(&rs->snap, rs->fd, rs->tmp, buf, len, off, err);
 }
 
 static int snap_sink(void *ctx, const void *buf, size_t len,
@@ -144,17 +252,13 @@ static int seg_sink(void *ctx, const void *buf, size_t len,
                     struct ws_err *err)
 {
     struct obj *o = ctx;
+    struct rs *rs = o->rs;
+    int rc = local_write(o, rs->spool, rs->spool_name, buf, len,
+                         o->spool_off + o->got, err);
 
-    if (o->got + len > o->si->size)
-        return ws_err_set(err, WS_ECORRUPT, "%s: larger than listed (%llu "
-                          "bytes); did it change during the restore?",
-                          o->key, (unsigned long long)o->si->size);
-    __atomic_add_fetch(&o->rs->bytes_in, len, __ATOMIC_RELAXED);
-    if (ws_fs_pwrite(o->rs->spool, buf, len, o->spool_off + o->got, err) !=
-        WS_OK)
-        return err->code;
+    __atomic_add_fetch(&rs->bytes_in, len, __ATOMIC_RELAXED);
     o->got += len;
-    return WS_OK;
+    return rc;
 }
 
 static void on_fetched(struct ws_req *req);
@@ -162,11 +266,15 @@ static void on_fetched(struct ws_req *req);
 static void fetch(struct obj *o)
 {
     struct rs *rs = o->rs;
+    uint64_t listed = o->k < 0 ? rs->p->snap->size : o->si->size;
 
     if (o->k < 0) {
+        uint64_t max = ws_lz4_max_output(listed);
         ws_lz4r_free(rs->slz);
-        rs->slz = ws_lz4r_new(snap_write, rs, MAX_OBJECT);
+        rs->slz = ws_lz4r_new(snap_write, rs, max < MAX_OBJECT ? max
+                                                               : MAX_OBJECT);
         rs->soff = 0;
+        rs->swrite = UINT64_MAX;
         if (rs->slz == NULL || ftruncate(rs->fd, 0) != 0) {
             struct ws_err e;
             ws_err_set(&e, WS_ENOMEM, "out of memory");
@@ -181,6 +289,8 @@ static void fetch(struct obj *o)
     memset(&o->req, 0, sizeof(o->req));
     o->req.type = WS_REQ_GET;
     snprintf(o->req.key, sizeof(o->req.key), "%s", o->key);
+    o->req.sized = 1;
+    o->req.size = listed;
     o->req.sink = o->k < 0 ? snap_sink : seg_sink;
     o->req.sink_ctx = o;
     o->req.cb = on_fetched;
@@ -189,6 +299,8 @@ static void fetch(struct obj *o)
     ws_replica_submit(rs->r, &o->req);
 }
 
+/* A download that failed on the way (the network, the store) is tried
+ * again; a bad object, or a write of ours that failed, is not. */
 static void on_fetched(struct ws_req *req)
 {
     struct obj *o = req->data;
@@ -198,20 +310,16 @@ static void on_fetched(struct ws_req *req)
     rs->inflight--;
     if (rc == WS_OK && o->k < 0)
         rc = ws_lz4r_finish(rs->slz, &req->err);
-    if (rc == WS_OK && o->k >= 0 && o->got != o->si->size)
-        rc = ws_err_set(&req->err, WS_ECORRUPT, "%llu bytes, listed as %llu",
-                        (unsigned long long)o->got,
-                        (unsigned long long)o->si->size);
     if (rc != WS_OK) {
-        if ((rc == WS_EIO || rc == WS_EREMOTE) && o->tries < TRIES &&
-            rs->rc == WS_OK) {
+        if ((rc == WS_EIO || rc == WS_EREMOTE) && !o->local_fail &&
+            o->tries < TRIES && rs->rc == WS_OK) {
             ws_warn("restore: download failed, retrying key=%s error=\"%s\"",
                     o->key, req->err.msg);
             fetch(o);
             return;
         }
         req->err.code = rc;
-        if (strstr(req->err.msg, o->key) == NULL)
+        if (strstr(req->err.msg, o->key) == NULL && !o->local_fail)
             ws_err_wrap(&req->err, "%s", o->key);
         fail(rs, &req->err);
     } else {
@@ -223,35 +331,59 @@ static void on_fetched(struct ws_req *req)
 
 /* ---- pass 1: verify in order, map the newest version of each page ------ */
 
+/* A transaction wrote page `max` past its commit's size `commit`: only
+ * a page that existed before it (size `before`) may be (see the essay). */
+static int past_commit(const struct rs *rs, uint32_t max, uint32_t commit,
+                       uint32_t before, size_t seg, uint64_t off,
+                       struct ws_err *err)
+{
+    if (max <= commit || max <= before)
+        return WS_OK;
+    return ws_err_set(err, WS_ECORRUPT, "%s: the frame at offset %llu writes "
+                      "page %u, past the database (%u pages before its "
+                      "transaction, %u after)", rs->segs[seg].key,
+                      (unsigned long long)off, max, before, commit);
+}
+
 static int on_frame(void *ctx, const struct ws_wal_frame *f,
                     const uint8_t *page, uint64_t off, struct ws_err *err)
 {
     struct rs *rs = ctx;
     const struct obj *o = &rs->segs[rs->vseg];
     uint64_t end = off + ws_wal_frame_size(rs->v.hdr.page_size);
+    int rc;
 
     (void)page;
     if (target_cut(rs, o->si->index) && end > rs->p->offset)
         return WS_OK; /* verified, but past the target */
-    if (f->pgno > rs->nmap) {
-        uint32_t n = rs->nmap ? rs->nmap : 1024;
-        struct mapent *m;
-        while (n < f->pgno)
-            n = n > UINT32_MAX / 2 ? f->pgno : n * 2;
-        m = realloc(rs->map, (size_t)n * sizeof(*m));
-        if (m == NULL)
-            return ws_err_set(err, WS_ENOMEM, "out of memory");
-        memset(m + rs->nmap, 0, (size_t)(n - rs->nmap) * sizeof(*m));
-        rs->map = m;
-        rs->nmap = n;
+    if (ws_pagemap_put(&rs->map, f->pgno, (uint32_t)rs->vseg + 1,
+                       off - o->si->offset) != WS_OK)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (f->pgno > rs->tx_max) {
+        rs->tx_max = f->pgno;
+        rs->tx_max_seg = rs->vseg;
+        rs->tx_max_off = off;
     }
-    rs->map[f->pgno - 1].seg = (uint32_t)rs->vseg + 1;
-    rs->map[f->pgno - 1].pos = off - o->si->offset;
-    if (f->commit != 0) {
-        rs->db_pages = f->commit;
-        if (target_cut(rs, o->si->index) && end == rs->p->offset)
-            rs->cut_hit = 1;
+    if (f->commit == 0)
+        return WS_OK;
+    if (rs->ntx++ == 0 && rs->tx_max > f->commit) {
+        /* Checked against the snapshot's size in pass 2. */
+        rs->first_max = rs->tx_max;
+        rs->first_commit = f->commit;
+        rs->first_seg = rs->tx_max_seg;
+        rs->first_off = rs->tx_max_off;
+    } else if (rs->ntx > 1) {
+        rc = past_commit(rs, rs->tx_max, f->commit, rs->db_pages,
+                         rs->tx_max_seg, rs->tx_max_off, err);
+        if (rc != WS_OK)
+            return rc;
     }
+    rs->tx_max = 0;
+    rs->db_pages = f->commit;
+    rs->db_seg = rs->vseg;
+    rs->db_off = end;
+    if (target_cut(rs, o->si->index) && end == rs->p->offset)
+        rs->cut_hit = 1;
     return WS_OK;
 }
 
@@ -280,7 +412,7 @@ static int carry_sink(void *ctx, const void *buf, size_t len,
 static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
                    uint8_t *buf, struct ws_err *err)
 {
-    struct ws_lz4r *lz = ws_lz4r_new(sink, ctx, MAX_OBJECT);
+    struct ws_lz4r *lz = ws_lz4r_new(sink, ctx, ws_lz4_max_output(o->got));
     uint64_t off = 0;
     int rc = WS_OK;
 
@@ -291,7 +423,7 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
                got;
         rc = ws_fs_pread(rs->spool, buf, want, o->spool_off + off, &got, err);
         if (rc == WS_OK && got != want)
-            rc = ws_err_set(err, WS_EIO, "spool: short read");
+            rc = ws_err_set(err, WS_EIO, "%s: short read", rs->spool_name);
         if (rc == WS_OK)
             rc = ws_lz4r_write(lz, buf, got, err);
         off += want;
@@ -425,10 +557,11 @@ static int apply_sink(void *ctx, const void *buf, size_t len,
         len -= n;
         if (a->have == fs) {
             uint32_t pgno = ws_get_be32(a->frame);
-            int rc = ws_fs_pwrite(a->rs->fd, a->frame + WS_WAL_FRAME_HDR_SIZE,
-                                  a->rs->page_size,
-                                  (uint64_t)(pgno - 1) * a->rs->page_size,
-                                  err);
+            int rc = local_write(a->o, a->rs->fd, a->rs->tmp,
+                                 a->frame + WS_WAL_FRAME_HDR_SIZE,
+                                 a->rs->page_size,
+                                 (uint64_t)(pgno - 1) * a->rs->page_size,
+                                 err);
             if (rc != WS_OK)
                 return rc;
             a->have = 0;
@@ -483,34 +616,75 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Hand every mapped page to its segment; 0 pages when no WAL was used. */
-static int prepare_pass2(struct rs *rs, struct ws_err *err)
+/* The snapshot's size in pages, and the restored database's: the last
+ * commit's, or the snapshot's own when no frame was replayed.  Checks
+ * the header, the first transaction (see on_frame) and that every page
+ * of the result comes from the snapshot or a frame. */
+static int check_sizes(struct rs *rs, uint32_t *final, struct ws_err *err)
 {
-    uint8_t hdr[100];
-    size_t got;
-    int rc = ws_fs_pread(rs->fd, hdr, sizeof(hdr), 0, &got, err);
+    uint32_t hdr_pages, lock, have = 0, need;
+    uint64_t file_pages;
 
-    if (rc != WS_OK)
-        return rc;
-    if (got < sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16) != 0)
+    if (rs->soff < DB_HDR ||
+        db_header(rs->shdr, &rs->page_size, &hdr_pages) != 0)
         return ws_err_set(err, WS_ECORRUPT, "%s: not a SQLite database",
                           rs->snap.key);
-    rs->page_size = (uint32_t)hdr[16] << 8 | hdr[17];
-    if (rs->page_size == 1)
-        rs->page_size = 65536;
     if (rs->wal_page_size != 0 && rs->wal_page_size != rs->page_size)
         return ws_err_set(err, WS_ECORRUPT, "wal page size %u != database "
                           "page size %u (%s)", rs->wal_page_size,
                           rs->page_size, rs->snap.key);
+    file_pages = rs->soff / rs->page_size;
+    if (file_pages > UINT32_MAX)
+        file_pages = UINT32_MAX;
+    rs->snap_pages = hdr_pages == 0 || hdr_pages > file_pages
+                         ? (uint32_t)file_pages
+                         : hdr_pages;
+    if (rs->first_max != 0 &&
+        past_commit(rs, rs->first_max, rs->first_commit, rs->snap_pages,
+                    rs->first_seg, rs->first_off, err) != WS_OK)
+        return err->code;
+    *final = rs->db_pages  ? rs->db_pages
+             : hdr_pages ? hdr_pages
+                         : rs->snap_pages;
+    if (*final <= rs->snap_pages)
+        return WS_OK;
+    /* Pages (snap_pages, final] must each have a frame. */
+    for (size_t i = 0; i < rs->map.cap; i++)
+        have += rs->map.v[i].pgno > rs->snap_pages &&
+                rs->map.v[i].pgno <= *final;
+    lock = (uint32_t)(LOCK_BYTE / rs->page_size) + 1;
+    need = *final - rs->snap_pages - (lock > rs->snap_pages && lock <= *final);
+    if (have >= need)
+        return WS_OK;
+    if (rs->db_pages == 0)
+        return ws_err_set(err, WS_ECORRUPT, "%s: its header says %u pages, "
+                          "it holds %llu", rs->snap.key, *final,
+                          (unsigned long long)file_pages);
+    return ws_err_set(err, WS_ECORRUPT, "%s: the commit ending at offset "
+                      "%llu makes the database %u pages, but %u of them are "
+                      "in neither the snapshot (%u pages) nor any frame",
+                      rs->segs[rs->db_seg].key,
+                      (unsigned long long)rs->db_off, *final, need - have,
+                      rs->snap_pages);
+}
+
+/* Hand every mapped page of the result to its segment; 0 pages when no
+ * WAL was used.  *final is the result's size in pages. */
+static int prepare_pass2(struct rs *rs, uint32_t *final, struct ws_err *err)
+{
+    int rc = check_sizes(rs, final, err);
+
+    if (rc != WS_OK)
+        return rc;
     if (!rs->snap_reached && rs->p->snap_safe > WS_WAL_HDR_SIZE)
         return ws_err_set(err, WS_ECORRUPT, "%s holds changes up to offset "
                           "%llu of its index, but the replica's WAL for it "
                           "ends before that", rs->snap.key,
                           (unsigned long long)rs->p->snap_safe);
-    for (uint32_t pg = 0; pg < rs->nmap; pg++) {
-        struct mapent *m = &rs->map[pg];
+    for (size_t i = 0; i < rs->map.cap; i++) {
+        const struct ws_pagepos *m = &rs->map.v[i];
         struct obj *o;
-        if (m->seg == 0 || (rs->db_pages && pg >= rs->db_pages))
+        if (m->pgno == 0 || m->pgno > *final)
             continue;
         o = &rs->segs[m->seg - 1];
         if (o->nwins == o->cwins) {
@@ -527,8 +701,7 @@ static int prepare_pass2(struct rs *rs, struct ws_err *err)
         if (rs->segs[k].nwins > 1)
             qsort(rs->segs[k].wins, rs->segs[k].nwins, sizeof(uint64_t),
                   cmp_u64);
-    free(rs->map);
-    rs->map = NULL;
+    ws_pagemap_free(&rs->map);
     return WS_OK;
 }
 
@@ -587,7 +760,7 @@ static void pump(struct rs *rs)
         return;
     if (!rs->pass2) {
         rs->pass2 = 1;
-        if (prepare_pass2(rs, &e) != WS_OK) {
+        if (prepare_pass2(rs, &rs->final_pages, &e) != WS_OK) {
             fail(rs, &e);
             pump(rs);
             return;
@@ -608,28 +781,22 @@ static void pump(struct rs *rs)
         rs->done = 1;
 }
 
-/* Build the file at rs->tmp (already open as rs->fd). */
-static int build(struct rs *rs, struct ws_err *err)
+/* The objects of the plan, each listed at most MAX_OBJECT bytes (so the
+ * spool's offsets, their sum, fit), laid out in the spool. */
+static int objects(struct rs *rs, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
     const struct ws_geninfo *g = p->g;
     uint64_t off = 0;
-    char spool[4300];
 
-    rs->n = p->nsegs;
-    rs->segs = calloc(rs->n ? rs->n : 1, sizeof(*rs->segs));
-    if (rs->segs == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
-    rs->spool = mkostemp(spool, O_CLOEXEC);
-    if (rs->spool < 0)
-        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
-                          strerror(errno));
-    unlink(spool); /* nothing to clean up, whatever happens */
     rs->snap.rs = rs;
     rs->snap.k = -1;
     ws_key_snapshot(rs->snap.key, sizeof(rs->snap.key), g->name,
                     p->snap->index);
+    if (p->snap->size > MAX_OBJECT)
+        return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, over "
+                          "the 1 TiB a restore takes", rs->snap.key,
+                          (unsigned long long)p->snap->size);
     for (size_t k = 0; k < rs->n; k++) {
         struct obj *o = &rs->segs[k];
         o->rs = rs;
@@ -637,9 +804,36 @@ static int build(struct rs *rs, struct ws_err *err)
         o->si = &g->segs[p->seg0 + k];
         ws_key_wal(o->key, sizeof(o->key), g->name, o->si->index,
                    o->si->offset);
+        if (o->si->size > MAX_OBJECT)
+            return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, "
+                              "over the 1 TiB a restore takes", o->key,
+                              (unsigned long long)o->si->size);
         o->spool_off = off;
         off += o->si->size;
     }
+    return WS_OK;
+}
+
+/* Build the file at rs->tmp (already open as rs->fd). */
+static int build(struct rs *rs, struct ws_err *err)
+{
+    char spool[4300];
+    int rc;
+
+    rs->n = rs->p->nsegs;
+    rs->segs = calloc(rs->n ? rs->n : 1, sizeof(*rs->segs));
+    if (rs->segs == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = objects(rs, err);
+    if (rc != WS_OK)
+        return rc;
+    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
+    rs->spool = mkostemp(spool, O_CLOEXEC);
+    if (rs->spool < 0)
+        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
+                          strerror(errno));
+    unlink(spool); /* nothing to clean up, whatever happens */
+    snprintf(rs->spool_name, sizeof(rs->spool_name), "%s (unlinked)", spool);
     rs->tty = isatty(2);
     rs->t0 = rs->last_log = ws_now_ms();
     uv_timer_init(rs->loop, &rs->prog);
@@ -655,9 +849,9 @@ static int build(struct rs *rs, struct ws_err *err)
         progress(rs, 1);
     else if (rs->tty)
         fputc('\n', stderr);
-    if (rs->rc == WS_OK && rs->db_pages != 0 &&
-        ftruncate(rs->fd, (off_t)rs->db_pages * rs->page_size) != 0)
-        ws_err_set(&rs->err, rs->rc = WS_EIO, "truncate: %s",
+    if (rs->rc == WS_OK &&
+        ftruncate(rs->fd, (off_t)rs->final_pages * rs->page_size) != 0)
+        ws_err_set(&rs->err, rs->rc = WS_EIO, "truncate %s: %s", rs->tmp,
                    strerror(errno));
     if (rs->rc != WS_OK)
         *err = rs->err;
@@ -704,6 +898,8 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     ws_key_times_of(req.key, sizeof(req.key), g->name, t);
     req.sink = mem_sink;
     req.sink_ctx = &m;
+    req.sized = 1;
+    req.size = t->size;
     rc = ws_replica_run(r, &req);
     if (rc != WS_OK)
         *err = req.err, err->code = rc;
@@ -1410,7 +1606,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     for (size_t k = 0; k < rs.n; k++)
         free(rs.segs[k].wins);
     free(rs.segs);
-    free(rs.map);
+    ws_pagemap_free(&rs.map);
     ws_walv_free(&rs.v); /* an index left half-checked by an error */
     ws_lz4r_free(rs.slz);
 out:

@@ -61,6 +61,16 @@
 #   pitr_seq URL CSV T_NS       restore at a time; print the seq (checked
 #                               with the full oracle against CSV)
 #   pitr_expect URL CSV I       60 ms after commit I the restore gives I
+#   good_replica URL ROWS       a replica to damage: database $T/db
+#                               filled with ROWS rows, then written at
+#                               60 tx/s (CSV $T/log.csv) while walship
+#                               replicates to URL, until a second WAL
+#                               index has begun; restored to $T/clean.db
+#                               and checked; sets last (its seq) and gen
+#   bad_case DESC WHY           for tests that run many cases: count a
+#                               problem of case $n in $bad, print it with
+#                               the stderr the case left in $T/case.err,
+#                               and keep it in $T/bad.txt for the summary
 #   need_walship / need_tools   fail unless the binaries are built
 #   need_litestream             install Litestream v0.3.13 from npm once
 #                               (build/npm) and set LITESTREAM
@@ -316,6 +326,30 @@ pitr_expect() {
 	fi
 	_pe_got=$(pitr_seq "$1" "$2" "$_pe_t")
 	[ "$_pe_got" = "$3" ] || fail "60 ms after commit $3: restored seq $_pe_got"
+}
+
+good_replica() {
+	"$TOOLS/wsload" "$T/db" -rate 0 -count "$2" -log "$T/log.csv" \
+		2>"$T/wsload0.log" || fail "wsload failed"
+	start_writer wsload "$T/db" "$T/log.csv" -rate 60
+	start_bg walship "$WALSHIP" replicate "$T/db" "$1"
+	wait_for "[ -n \"\$(replica_files '$1' generations/ 2>/dev/null |
+		grep '^[^/]*/wal/00000001_')\" ]" 60
+	stop_bg wsload || fail "wsload exited $? on SIGTERM"
+	last=$(csv_last_seq "$T/log.csv")
+	stop_bg walship || fail "walship exited $? on SIGTERM"
+	"$WALSHIP" restore -o "$T/clean.db" "$1" 2>"$T/clean.log" ||
+		fail "restore of the good replica failed: $(cat "$T/clean.log")"
+	assert_restored "$T/clean.db" "$last" "$T/log.csv"
+	gen=$(replica_gens "$1")
+}
+
+bad_case() {
+	bad=$((bad + 1))
+	{
+		echo "case $n ($1): $2"
+		sed 's/^/    stderr: /' "$T/case.err"
+	} | tee -a "$T/bad.txt"
 }
 
 need_tools() {

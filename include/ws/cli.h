@@ -57,7 +57,8 @@ int ws_cli_replicas_open(struct ws_cli_replicas *s,
                          const struct ws_db_config *db, const char *name,
                          struct ws_err *err);
 
-/* Free the replicas and close the loop. */
+/* Run the loop until every handle has closed, free the replicas, and
+ * close the loop. */
 void ws_cli_replicas_close(struct ws_cli_replicas *s);
 
 #endif

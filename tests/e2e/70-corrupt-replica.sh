@@ -102,15 +102,6 @@ new_case() {
 	S=$R/generations/$gen/snapshots
 }
 
-# bad_case DESC WHY: record a case that walship did not handle right.
-bad_case() {
-	bad=$((bad + 1))
-	{
-		echo "case $n ($1): $2"
-		sed 's/^/    stderr: /' "$T/case.err"
-	} | tee -a "$T/bad.txt"
-}
-
 # expect_broken DESC NAME...: restore from $R must fail (exit 1) with one
 # "walship: " line, the last on stderr, that matches one of NAMEs (shell
 # patterns; object names have no special characters), and leave nothing

@@ -633,6 +633,13 @@ TEST(ours_decodes_lz4f)
 
                 prefs.frameInfo.contentSize = cfg[c].csize ? sizes[i] : 0;
                 f = lz4f_compress(data, sizes[i], &prefs);
+                if (!cfg[c].cchk) {
+                    /* Nothing would prove the bytes: refused. */
+                    expect_fails(f.p, f.len, "no content checksum");
+                    free(f.p);
+                    free(data);
+                    continue;
+                }
                 expect_decodes(f.p, f.len, 0, data, sizes[i]);
                 expect_decodes(f.p, f.len, 4096, data, sizes[i]);
                 if (sizes[i] <= B + 1)
@@ -788,7 +795,10 @@ TEST(lz4_cli)
                  b);
         ASSERT_EQ(system(cmd), 0);
         f = slurp(b);
-        expect_decodes(f.p, f.len, 4096, data, 3 * B + 7);
+        if (strstr(opts[i], "--no-frame-crc"))
+            expect_fails(f.p, f.len, "no content checksum");
+        else
+            expect_decodes(f.p, f.len, 4096, data, 3 * B + 7);
         free(f.p);
     }
     remove(a);
@@ -1001,7 +1011,7 @@ TEST(block_checks)
     expect_fails(f.p, f.len, "block checksum mismatch");
     /* A corrupt compressed block (a literal run past the block's end). */
     f.len = 0;
-    put_header(&f, 0x60, 0x40, 0);
+    put_header(&f, 0x64, 0x40, 0);
     put32le(&f, 2);
     put(&f, "\xF0\x05", 2);
     put32le(&f, 0);
@@ -1041,13 +1051,16 @@ TEST(content_checks)
              f.len - 4);
     expect_fails(f.p, f.len, want);
     free(f.p);
-    /* No content checksum: only the block structure is checked. */
+    /* No content checksum: nothing would prove the bytes, so refused at
+     * the descriptor, with or without block checksums. */
     f = (struct buf){0};
     put_header(&f, 0x60, 0x70, 0);
     put_lz4_block(&f, data, 1000);
     put32le(&f, 0);
-    expect_decodes(f.p, f.len, 0, data, 1000);
-    expect_decodes(f.p, f.len, 1, data, 1000);
+    expect_fails(f.p, f.len, "no content checksum (FLG bit 2 clear) at byte 4");
+    f.len = 0;
+    put_header(&f, 0x70, 0x70, 0);
+    expect_fails(f.p, f.len, "no content checksum");
     free(f.p);
     free(data);
 }
