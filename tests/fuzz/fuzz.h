@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "ws/err.h"
+#include "ws/layout.h"
 
 #ifdef WS_FUZZ_REPLAY
 #define FUZZ_FN(name) ws_fuzz_##name
@@ -140,6 +141,32 @@ static inline void fuzz_buf_free(struct fuzz_buf *b)
 {
     free(b->p);
     memset(b, 0, sizeof(*b));
+}
+
+/* How many of l's entries a catalog of it counts (as objects or as
+ * "other"): all but the exact repeats (same key, size and time) of an
+ * object, which it keeps once. */
+static inline size_t fuzz_catalog_entries(const struct ws_objlist *l)
+{
+    size_t n = l->n;
+    char gen[WS_GEN_LEN + 1];
+    uint32_t index;
+    uint64_t offset;
+
+    for (size_t i = 0; i < l->n; i++) {
+        const struct ws_obj *a = &l->v[i];
+        if (ws_key_parse(a->key, gen, &index, &offset) == WS_OBJ_OTHER)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct ws_obj *b = &l->v[j];
+            if (strcmp(a->key, b->key) == 0 && a->size == b->size &&
+                a->mtime_ms == b->mtime_ms) {
+                n--;
+                break;
+            }
+        }
+    }
+    return n;
 }
 
 #endif

@@ -44,8 +44,7 @@ static void config_check_replica(const struct ws_replica_config *r)
                    "replica type \"%s\", bucket %s", r->type,
                    r->bucket ? r->bucket : "(null)");
     FUZZ_CHECK(r->sync_interval_ms >= 0 && r->snapshot_interval_ms >= 0 &&
-                   r->retention_check_interval_ms >= 0 &&
-                   r->validation_interval_ms >= 0,
+                   r->retention_check_interval_ms >= 0,
                "a negative interval in replica %s", r->name);
 }
 
