@@ -510,7 +510,8 @@ struct ws_lz4r {
     uint64_t total_out;
     int seen; /* a data frame was completed */
     int finished;
-    int rc; /* sticky error */
+    int scan; /* the frame's structure only: nothing decoded */
+    int rc;   /* sticky error */
 };
 
 struct ws_lz4r *ws_lz4r_new(ws_sink_fn sink, void *ctx, uint64_t max_out)
@@ -524,6 +525,15 @@ struct ws_lz4r *ws_lz4r_new(ws_sink_fn sink, void *ctx, uint64_t max_out)
     r->max_out = max_out;
     r->state = R_MAGIC;
     r->need = 4;
+    return r;
+}
+
+struct ws_lz4r *ws_lz4r_new_scan(void)
+{
+    struct ws_lz4r *r = ws_lz4r_new(NULL, NULL, 0);
+
+    if (r != NULL)
+        r->scan = 1;
     return r;
 }
 
@@ -602,6 +612,8 @@ static int on_hc(struct ws_lz4r *r, struct ws_err *err)
         return mismatch(err, "header checksum", r->fpos + n, hc, r->field[n]);
     if (r->flg & FLG_CSIZE)
         r->csize = get32(r->field + 2) | (uint64_t)get32(r->field + 6) << 32;
+    if (r->scan)
+        return expect(r, R_BSIZE, 4);
     r->histcap = r->flg & FLG_INDEP ? 0 : HIST;
     r->cbuf = malloc(r->bmax);
     r->dbuf = malloc(r->histcap + r->bmax);
@@ -616,7 +628,7 @@ static int on_hc(struct ws_lz4r *r, struct ws_err *err)
 
 static int end_frame(struct ws_lz4r *r, struct ws_err *err)
 {
-    if ((r->flg & FLG_CSIZE) && r->frame_out != r->csize)
+    if (!r->scan && (r->flg & FLG_CSIZE) && r->frame_out != r->csize)
         return mismatch(err, "content size", r->fpos, r->frame_out, r->csize);
     r->seen = 1;
     return expect(r, R_MAGIC, 4);
@@ -682,6 +694,8 @@ static int on_block(struct ws_lz4r *r, struct ws_err *err)
 
     if (r->state == R_BDATA && (r->flg & FLG_BCHK))
         return expect(r, R_BCHK, 4);
+    if (r->scan)
+        return expect(r, R_BSIZE, 4);
     if (r->state == R_BCHK) {
         uint32_t got = ws_xxh32(r->cbuf, r->bsize, 0);
 
@@ -728,6 +742,8 @@ static int step(struct ws_lz4r *r, struct ws_err *err)
     case R_BCHK:
         return on_block(r, err);
     case R_CCHK:
+        if (r->scan)
+            return end_frame(r, err);
         got = xxh_digest(&r->xs);
         if (got != get32(r->field))
             return mismatch(err, "content checksum", r->fpos, got,
@@ -753,7 +769,8 @@ int ws_lz4r_write(struct ws_lz4r *r, const void *buf, size_t len,
 
         if (n > len)
             n = len;
-        if (r->state != R_SKIP && n > 0)
+        if (r->state != R_SKIP && !(r->scan && r->state == R_BDATA) &&
+            n > 0)
             memcpy(dst + r->have, p, n);
         r->have += n;
         r->pos += n;

@@ -81,6 +81,7 @@
 #define DB_HDR 100                 /* the database header, in page 1 */
 #define TRIES 3                    /* downloads of one object */
 #define CHUNK (1024 * 1024)
+#define SPOOL_CHUNK (1024 * 1024) /* the spool's unit of allocation */
 #define PROGRESS_MS 250
 #define PROGRESS_LOG_MS 5000
 
@@ -94,11 +95,13 @@ struct obj {
     long k;
     char key[WS_KEY_MAX];
     const struct ws_seginfo *si;
-    uint64_t spool_off;       /* segments: where the bytes go */
+    uint64_t *chunks;         /* segments: where their bytes are in the */
+    size_t nchunks, cchunks;  /* spool, SPOOL_CHUNK bytes each */
     uint64_t got;
     int state;
     int tries;
     int local_fail;           /* a write of ours failed: not retried */
+    struct ws_lz4r *scan;     /* segments: the frame's shape as it comes */
     struct ws_req req;
     uv_work_t work;
     uint64_t *wins;           /* frames to write, by stream position */
@@ -112,6 +115,7 @@ struct rs {
     int par;
     int fd;                   /* the temporary database */
     int spool;
+    uint64_t spool_next;      /* atomic: the next free chunk's offset */
     char tmp[4200];
     char spool_name[4400];    /* unlinked at once; for messages */
 
@@ -248,16 +252,59 @@ static int snap_sink(void *ctx, const void *buf, size_t len,
     return ws_lz4r_write(o->rs->slz, buf, len, err);
 }
 
+/* The spool offset of byte `at` of o's download, allocating its chunk
+ * when the download reaches a new one; *room is what is left of the
+ * chunk from there.  Chunks go to whichever object needs one next, so
+ * the spool holds the bytes that came and never what a listing claimed
+ * (a segment listed as 1 TiB costs the bytes it has, not a hole of 1 TiB
+ * before every later segment). */
+static int spool_at(struct obj *o, uint64_t at, uint64_t *off, size_t *room,
+                    struct ws_err *err)
+{
+    size_t c = (size_t)(at / SPOOL_CHUNK);
+
+    if (c == o->nchunks) {
+        if (o->nchunks == o->cchunks) {
+            size_t nc = o->cchunks ? o->cchunks * 2 : 4;
+            uint64_t *v = realloc(o->chunks, nc * sizeof(*v));
+            if (v == NULL)
+                return ws_err_set(err, WS_ENOMEM, "out of memory");
+            o->chunks = v;
+            o->cchunks = nc;
+        }
+        o->chunks[o->nchunks++] = __atomic_fetch_add(
+            &o->rs->spool_next, SPOOL_CHUNK, __ATOMIC_RELAXED);
+    }
+    *off = o->chunks[c] + at % SPOOL_CHUNK;
+    *room = SPOOL_CHUNK - (size_t)(at % SPOOL_CHUNK);
+    return WS_OK;
+}
+
+/* Segment bytes go to the spool as they come, to be decoded in order
+ * later; their frame's shape is followed meanwhile, so that bytes past
+ * its end (an object padded with zeros up to its listed size) stop the
+ * download at once rather than fill the spool. */
 static int seg_sink(void *ctx, const void *buf, size_t len,
                     struct ws_err *err)
 {
     struct obj *o = ctx;
     struct rs *rs = o->rs;
-    int rc = local_write(o, rs->spool, rs->spool_name, buf, len,
-                         o->spool_off + o->got, err);
+    const uint8_t *p = buf;
+    int rc = ws_lz4r_write(o->scan, buf, len, err);
 
-    __atomic_add_fetch(&rs->bytes_in, len, __ATOMIC_RELAXED);
-    o->got += len;
+    while (rc == WS_OK && len > 0) {
+        uint64_t off = 0;
+        size_t room = 0, n;
+        rc = spool_at(o, o->got, &off, &room, err);
+        if (rc != WS_OK)
+            break;
+        n = len < room ? len : room;
+        rc = local_write(o, rs->spool, rs->spool_name, p, n, off, err);
+        __atomic_add_fetch(&rs->bytes_in, n, __ATOMIC_RELAXED);
+        o->got += n;
+        p += n;
+        len -= n;
+    }
     return rc;
 }
 
@@ -268,6 +315,16 @@ static void fetch(struct obj *o)
     struct rs *rs = o->rs;
     uint64_t listed = o->k < 0 ? rs->p->snap->size : o->si->size;
 
+    if (o->k >= 0) {
+        ws_lz4r_free(o->scan);
+        o->scan = ws_lz4r_new_scan();
+        if (o->scan == NULL) {
+            struct ws_err e;
+            ws_err_set(&e, WS_ENOMEM, "out of memory");
+            fail(rs, &e);
+            return;
+        }
+    }
     if (o->k < 0) {
         uint64_t max = ws_lz4_max_output(listed);
         ws_lz4r_free(rs->slz);
@@ -308,8 +365,8 @@ static void on_fetched(struct ws_req *req)
     int rc = req->rc;
 
     rs->inflight--;
-    if (rc == WS_OK && o->k < 0)
-        rc = ws_lz4r_finish(rs->slz, &req->err);
+    if (rc == WS_OK)
+        rc = ws_lz4r_finish(o->k < 0 ? rs->slz : o->scan, &req->err);
     if (rc != WS_OK) {
         if ((rc == WS_EIO || rc == WS_EREMOTE) && !o->local_fail &&
             o->tries < TRIES && rs->rc == WS_OK) {
@@ -419,9 +476,12 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
     if (lz == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     while (rc == WS_OK && off < o->got) {
-        size_t want = o->got - off < CHUNK ? (size_t)(o->got - off) : CHUNK,
-               got;
-        rc = ws_fs_pread(rs->spool, buf, want, o->spool_off + off, &got, err);
+        uint64_t at = o->chunks[off / SPOOL_CHUNK] + off % SPOOL_CHUNK;
+        size_t room = SPOOL_CHUNK - (size_t)(off % SPOOL_CHUNK), got,
+               want = o->got - off < CHUNK ? (size_t)(o->got - off) : CHUNK;
+        if (want > room)
+            want = room;
+        rc = ws_fs_pread(rs->spool, buf, want, at, &got, err);
         if (rc == WS_OK && got != want)
             rc = ws_err_set(err, WS_EIO, "%s: short read", rs->spool_name);
         if (rc == WS_OK)
@@ -787,7 +847,6 @@ static int objects(struct rs *rs, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
     const struct ws_geninfo *g = p->g;
-    uint64_t off = 0;
 
     rs->snap.rs = rs;
     rs->snap.k = -1;
@@ -808,8 +867,6 @@ static int objects(struct rs *rs, struct ws_err *err)
             return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, "
                               "over the 1 TiB a restore takes", o->key,
                               (unsigned long long)o->si->size);
-        o->spool_off = off;
-        off += o->si->size;
     }
     return WS_OK;
 }
@@ -1603,8 +1660,11 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         close(rs.fd);
     if (rs.carry_fd >= 0)
         close(rs.carry_fd);
-    for (size_t k = 0; k < rs.n; k++)
+    for (size_t k = 0; k < rs.n; k++) {
         free(rs.segs[k].wins);
+        free(rs.segs[k].chunks);
+        ws_lz4r_free(rs.segs[k].scan);
+    }
     free(rs.segs);
     ws_pagemap_free(&rs.map);
     ws_walv_free(&rs.v); /* an index left half-checked by an error */

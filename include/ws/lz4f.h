@@ -99,6 +99,14 @@ uint64_t ws_lz4_max_output(uint64_t compressed);
  * WS_ECORRUPT (decompression bomb guard).  NULL when out of memory. */
 struct ws_lz4r *ws_lz4r_new(ws_sink_fn sink, void *ctx, uint64_t max_out);
 
+/* A reader that checks only the frame's structure (magic, descriptor,
+ * block sizes, end mark, nothing after the frame but skippable frames)
+ * without decoding or checking the content: for a download that is
+ * decoded later, so that bytes past the frame's end stop it at once
+ * instead of filling a disk.  It allocates nothing more.  NULL when out
+ * of memory. */
+struct ws_lz4r *ws_lz4r_new_scan(void);
+
 /* Feed len compressed bytes, in pieces of any size. */
 int ws_lz4r_write(struct ws_lz4r *r, const void *buf, size_t len,
                   struct ws_err *err);

@@ -1105,6 +1105,42 @@ TEST(max_out)
     free(data);
 }
 
+/* The scan reader follows a frame's shape without decoding: a whole
+ * frame (fed in pieces) passes, a byte after it fails at once, on the
+ * write that brings it, and a frame cut short fails at finish. */
+TEST(scan_shape)
+{
+    uint8_t *data = gen(3 * B + 7, 1);
+    struct buf f = compress_pieces(data, 3 * B + 7, 0);
+    struct ws_err err = {0};
+    struct ws_lz4r *r;
+    uint8_t zero[64] = {0};
+
+    for (size_t step = 1; step <= f.len; step = step * 3 + 1) {
+        r = ws_lz4r_new_scan();
+        ASSERT(r != NULL);
+        for (size_t off = 0; off < f.len; off += step)
+            ASSERT_EQ(ws_lz4r_write(r, f.p + off,
+                                    f.len - off < step ? f.len - off : step,
+                                    &err),
+                      WS_OK);
+        ASSERT_EQ(ws_lz4r_finish(r, &err), WS_OK);
+        ASSERT_UEQ(ws_lz4r_total_out(r), 0);
+        ws_lz4r_free(r);
+    }
+    r = ws_lz4r_new_scan();
+    ASSERT_EQ(ws_lz4r_write(r, f.p, f.len, &err), WS_OK);
+    ASSERT_EQ(ws_lz4r_write(r, zero, sizeof(zero), &err), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(err.msg, "trailing garbage after frame");
+    ws_lz4r_free(r);
+    r = ws_lz4r_new_scan();
+    ASSERT_EQ(ws_lz4r_write(r, f.p, f.len - 1, &err), WS_OK);
+    ASSERT_EQ(ws_lz4r_finish(r, &err), WS_ECORRUPT);
+    ws_lz4r_free(r);
+    free(f.p);
+    free(data);
+}
+
 /* ---- decoder hardening (curl unit1650 style) ---- */
 
 /* Valid small frames, each byte of which some check covers. */
@@ -1306,6 +1342,7 @@ TEST(every_byte_change_fails_3)
     X(content_checks)                                                          \
     X(content_checksum_message)                                                \
     X(max_out)                                                                 \
+    X(scan_shape)                                                              \
     X(every_truncation_fails)                                                  \
     X(every_byte_change_fails_0)                                               \
     X(every_byte_change_fails_1)                                               \
