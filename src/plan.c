@@ -36,13 +36,20 @@ struct use {
 /*
  * An object time as the latest moment it may stand for, in us: S3 gives
  * LastModified in whole seconds (truncated), so a time on a whole second
- * may be anywhere in that second.  Object times only ever say "written by
+ * may be anywhere in that second; a file's mtime comes from the kernel's
+ * coarse clock, which lags the real time by up to one timer tick (10 ms
+ * at the lowest common HZ), so a segment written just after a commit may
+ * carry a time just before it.  Object times only ever say "written by
  * then"; erring late keeps a restore from including a transaction that
  * committed after the requested time.
  */
+#define MTIME_LAG_MS 10
+
 static int64_t obj_us(int64_t mtime_ms)
 {
-    return (mtime_ms % 1000 == 0 ? mtime_ms + 999 : mtime_ms) * 1000;
+    return (mtime_ms % 1000 == 0 ? mtime_ms + 999
+                                 : mtime_ms + MTIME_LAG_MS) *
+           1000;
 }
 
 static int pos_cmp(struct pos a, struct pos b)
