@@ -1449,11 +1449,14 @@ static void rep_ship(struct rep *r)
         return;
     }
     /* A later snapshot waits until the replica holds every segment up
-     * to the shadow's end, with syncs held meanwhile (daemon.h); at
-     * shutdown the last sync goes first, and the snapshot is dropped. */
+     * to the shadow's end, with syncs held meanwhile (daemon.h): once it
+     * ships the current index (a replica catching up on closed ones
+     * would hold them long); at shutdown the last sync goes first, and
+     * the snapshot is dropped. */
     if (r->snap_held && d->stopping)
         snap_release(r);
-    else if (!r->snap_held && !d->stopping && snapshot_due(r))
+    else if (!r->snap_held && !d->stopping && snapshot_due(r) &&
+             r->index == d->st.index)
         snap_hold(r);
     if (r->snap_held) {
         if (behind)
@@ -1607,8 +1610,9 @@ static void on_ret_list(struct ws_req *req)
         return;
     }
     if (r->plan.need_snapshot) {
-        ws_info("retention: newest snapshot is older than the window, "
-                "taking one db=%s replica=%s", d->cfg->path, r->cfg->name);
+        ws_info("retention: newest snapshot is older than the window, a "
+                "new one is due db=%s replica=%s", d->cfg->path,
+                r->cfg->name);
         r->force_snap = 1;
         rep_ship(r);
     }

@@ -207,29 +207,40 @@ static int cand_best(const struct cand *v, size_t n, struct pos lo,
     return found;
 }
 
-/* Why the plan stops at `got` although `want` was asked for. */
-static void why_skipped(const struct ws_geninfo *g, const struct use *us,
-                        const struct use *chosen, struct pos got,
-                        struct pos want, char *buf, size_t n)
+/* Why no snapshot reaches `want` from u (NULL: from none): the first
+ * unusable snapshot above u, else the first break of the chain. */
+static const char *why_short(const struct ws_geninfo *g, const struct use *us,
+                             const struct use *u, struct pos want,
+                             struct ws_err *e)
 {
-    char a[40], b[40];
-    struct ws_err e = {0};
     size_t seg0, nsegs;
-    const char *why = NULL;
 
-    for (size_t i = 0; i < g->nsnaps && why == NULL; i++)
-        if (!us[i].ok && us[i].s->index > chosen->s->index &&
+    for (size_t i = 0; i < g->nsnaps; i++)
+        if (!us[i].ok && (u == NULL || us[i].s->index > u->s->index) &&
             us[i].s->index <= want.index)
-            why = us[i].why;
-    if (why == NULL && chosen->wal &&
-        ws_catalog_chain(g, chosen->s->index, want.index, want.offset, &seg0,
-                         &nsegs, &e) != WS_OK)
-        why = e.msg;
-    if (why == NULL)
-        why = "no snapshot and WAL in the replica reach it";
-    pos_fmt(got, a, sizeof(a));
-    pos_fmt(want, b, sizeof(b));
-    snprintf(buf, n, "restoring %s instead of %s: %.400s", a, b, why);
+            return us[i].why;
+    if (u != NULL && ws_catalog_chain(g, u->s->index, want.index,
+                                      want.offset, &seg0, &nsegs,
+                                      e) != WS_OK)
+        return e->msg;
+    return "no snapshot and WAL in the replica reach it";
+}
+
+/*
+ * 1 if a WAL segment of g starts at or after `from` and at or before
+ * `to`: data the replica holds past what any snapshot can reach.  A
+ * crash never leaves that (uploads go in order: a crash leaves a prefix,
+ * or a snapshot without the WAL after it); a deleted or lost object does.
+ */
+static int seg_between(const struct ws_geninfo *g, struct pos from,
+                       struct pos to)
+{
+    for (size_t i = 0; i < g->nsegs; i++) {
+        struct pos x = {g->segs[i].index, g->segs[i].offset};
+        if (pos_cmp(x, from) >= 0 && pos_cmp(x, to) <= 0)
+            return 1;
+    }
+    return 0;
 }
 
 static uint32_t max_index(const struct ws_geninfo *g)
@@ -315,16 +326,17 @@ static int choose_target(const struct ws_geninfo *g, const struct use *us,
     struct cand best = {{0, 0}, 0, 0}, c;
     struct pos want;
     const struct use *chosen = NULL, *bad = NULL;
+    struct ws_err e = {0};
+    char a[40], b[40];
 
     if (!wanted(g, q, v, n, &want)) {
-        char a[40];
         ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
         return ws_err_set(err, WS_ENOTFOUND, "generation %s has no data at "
                           "or before that time (oldest restorable: %s)",
                           g->name, a);
     }
     for (size_t i = g->nsnaps; i-- > 0;) {
-        if (!us[i].ok && bad == NULL)
+        if (!us[i].ok)
             bad = &us[i];
         if (!use_target(&us[i], q, v, n, want, &c))
             continue;
@@ -333,18 +345,37 @@ static int choose_target(const struct ws_geninfo *g, const struct use *us,
             chosen = &us[i];
         }
     }
-    if (chosen == NULL && bad != NULL && !q->has_time)
-        return ws_err_set(err, WS_ECORRUPT, "generation %s cannot be "
-                          "restored: %s", g->name, bad->why);
-    if (chosen == NULL) {
-        char a[40];
-        if (ws_plan_oldest(g) == 0 && bad != NULL)
-            return ws_err_set(err, WS_ECORRUPT, "generation %s cannot be "
-                              "restored: %s", g->name, bad->why);
+    if (chosen == NULL && ws_plan_oldest(g) != 0) {
         ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
         return ws_err_set(err, WS_ENOTFOUND, "generation %s has no "
                           "snapshot old enough for that point (oldest "
                           "restorable: %s)", g->name, a);
+    }
+    if (chosen == NULL) {
+        /* Every snapshot lacks the WAL it needs: a crash's leftovers,
+         * unless WAL lies past the lowest of them (damage). */
+        if (seg_between(g, (struct pos){bad->s->index, 0}, want)) {
+            size_t seg0, nsegs;
+            ws_catalog_chain(g, bad->s->index, want.index, want.offset,
+                             &seg0, &nsegs, &e);
+            return ws_err_set(err, WS_ECORRUPT, "generation %s cannot be "
+                              "restored: %s", g->name,
+                              e.msg[0] ? e.msg : bad->why);
+        }
+        snprintf(p->skipped, sizeof(p->skipped), "%s", bad->why);
+        return ws_err_set(err, WS_ENOTFOUND, "generation %s cannot be "
+                          "restored: %s", g->name, bad->why);
+    }
+    if (pos_cmp(best.at, want) < 0) {
+        const char *why = why_short(g, us, chosen, want, &e);
+        pos_fmt(best.at, a, sizeof(a));
+        pos_fmt(want, b, sizeof(b));
+        if (seg_between(g, best.at, want))
+            return ws_err_set(err, WS_ECORRUPT, "generation %s: %s (the "
+                              "replica holds WAL past %s that no snapshot "
+                              "reaches)", g->name, why, a);
+        snprintf(p->skipped, sizeof(p->skipped), "restoring %s instead of "
+                 "%s: %.400s", a, b, why);
     }
     p->index = best.at.index;
     p->offset = best.at.offset;
@@ -353,9 +384,6 @@ static int choose_target(const struct ws_geninfo *g, const struct use *us,
     p->newest = pos_cmp(best.at, last_pos(g)) >= 0;
     if (p->newest && g->nsegs > 0)
         newest_time(g, v, n, p);
-    if (pos_cmp(best.at, want) < 0)
-        why_skipped(g, us, chosen, best.at, want, p->skipped,
-                    sizeof(p->skipped));
     *uu = chosen;
     return WS_OK;
 }

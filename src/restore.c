@@ -757,7 +757,7 @@ struct choice {
 struct gref {
     size_t ri;
     const struct ws_geninfo *g;
-    int rc;                   /* its plan's failure, or WS_OK */
+    int broken;               /* passed over: no state it can prove */
     char why[WS_ERR_MSG];
 };
 
@@ -795,7 +795,7 @@ static int gather(struct ws_replica *const *reps, size_t n,
         for (size_t j = 0; j < cats[i].ngens; j++)
             if (o->generation == NULL ||
                 strcmp(cats[i].gens[j].name, o->generation) == 0)
-                v[k++] = (struct gref){i, &cats[i].gens[j], WS_OK, ""};
+                v[k++] = (struct gref){i, &cats[i].gens[j], 0, ""};
     qsort(v, k, sizeof(*v), cmp_gref);
     *out = v;
     *nout = k;
@@ -810,7 +810,7 @@ static void log_skips(const struct gref *v, size_t n, const struct choice *c)
     for (size_t i = 0; i < n; i++) {
         if (c != NULL && ws_gen_cmp(v[i].g, c->plan.g) <= 0)
             continue;
-        if (v[i].rc == WS_ECORRUPT)
+        if (v[i].broken)
             ws_warn("restore: skipping generation %s: %s", v[i].g->name,
                     v[i].why);
         else if (v[i].g->nsnaps == 0 && v[i].g->nsegs > 0)
@@ -839,7 +839,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
     struct gref *v = NULL;
     size_t nv = 0;
     int64_t oldest = 0;
-    int rc, any = 0;
+    int rc, prc, any = 0;
 
     rc = gather(reps, n, o, cats, &v, &nv, err);
     for (size_t i = 0; rc == WS_OK && i < nv; i++) {
@@ -852,25 +852,27 @@ static int choose(struct ws_replica *const *reps, size_t n,
             continue;
         }
         any = 1;
-        if (ws_plan_oldest(g) != 0 &&
-            (oldest == 0 || ws_plan_oldest(g) < oldest))
-            oldest = ws_plan_oldest(g);
         /* Without a time, the first that can be restored wins. */
         if (!o->has_time && best->ok)
             continue;
+        if (o->has_time && ws_plan_oldest(g) != 0 &&
+            (oldest == 0 || ws_plan_oldest(g) < oldest))
+            oldest = ws_plan_oldest(g);
         rc = recs_for(reps[v[i].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
-        v[i].rc = ws_plan_make(g, &recs, &q, &p, &e);
-        if (v[i].rc == WS_ECORRUPT || v[i].rc == WS_ENOTFOUND) {
+        prc = ws_plan_make(g, &recs, &q, &p, &e);
+        if (prc == WS_ENOTFOUND) {
+            /* Nothing there, or a crash's leftovers: pass over it. */
+            v[i].broken = p.skipped[0] != '\0';
             snprintf(v[i].why, sizeof(v[i].why), "%s", e.msg);
-            if (v[i].rc == WS_ECORRUPT && broken == NULL)
+            if (v[i].broken && broken == NULL)
                 broken = &v[i];
             continue;
         }
-        if (v[i].rc != WS_OK) {
+        if (prc != WS_OK) {
             *err = e;
-            rc = v[i].rc;
+            rc = prc;
             break;
         }
         if (best->ok && p.time_us <= best->plan.time_us)

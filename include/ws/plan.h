@@ -40,9 +40,11 @@
  * snapshot serves; without T, the furthest reach of any usable snapshot;
  * with an index J, the same cut at the end of J.  The snapshot is the
  * highest that serves the target.  When the request asked for more than
- * the objects prove (a snapshot that cannot be used, a chain with a
- * hole), the plan says so (skipped) and restores the newest state they
- * prove.
+ * the objects prove because a snapshot lacks the WAL it needs (what a
+ * crash between two uploads leaves: uploads go in order), the plan says
+ * so (skipped) and restores the newest state they prove.  WAL past a
+ * hole in the chain is not a crash's doing (lost or deleted objects):
+ * that is an error naming the generation and the missing index.
  */
 #ifndef WS_PLAN_H
 #define WS_PLAN_H
@@ -77,11 +79,17 @@ struct ws_plan {
 };
 
 /* Plan a restore of g.  recs: g's commit records that matter (sorted
- * with ws_tlist_sort; may be empty).  WS_ENOTFOUND: g has nothing at or
- * before that time, or no snapshot (err says why); WS_ECORRUPT: g has
- * data there but its objects prove no state (err says why); WS_ENOMEM.
- * For the newest moment a time can restore, plan with time_us
- * INT64_MAX. */
+ * with ws_tlist_sort; may be empty).  For the newest moment a time can
+ * restore, plan with time_us INT64_MAX.  Failures (err says why):
+ *   WS_ENOTFOUND  g has nothing at or before that time, or no snapshot;
+ *                 or, with p->skipped set, its snapshots all lack the WAL
+ *                 they need, as a crash between uploads leaves them;
+ *   WS_ECORRUPT   g holds WAL that no snapshot reaches past a hole (a
+ *                 missing index or first segment): lost objects, not a
+ *                 crash, which only ever leaves a prefix;
+ *   WS_ENOMEM.
+ * A target short of the request that a crash explains is a success with
+ * p->skipped set. */
 int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                  const struct ws_plan_req *q, struct ws_plan *p,
                  struct ws_err *err);

@@ -275,7 +275,7 @@ for p in d e; do
 	log_has "walship-$p" "snapshot deferred" ||
 		fail "$p: no snapshot waited for the next WAL index"
 done
-log_has walship-e 'newest snapshot is older than the window, taking one' ||
+log_has walship-e 'newest snapshot is older than the window, a new one is due' ||
 	fail "E: retention never asked for a snapshot"
 
 # E: each commit exact, or (only before the window, which retention may

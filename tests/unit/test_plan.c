@@ -185,12 +185,23 @@ TEST(needs_wal)
         if (kinds[i][1])
             rec(&f, kinds[i][1], 2, OFF(12), T0 + 500000);
         g = gen(&f);
-        ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_ECORRUPT);
+        /* What a crash between the uploads leaves: restore passes over
+         * it (p.skipped says why). */
+        ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_ENOTFOUND);
         ASSERT_STR_CONTAINS(e.msg, "cannot be restored: snapshot 00000002 "
                                    "holds changes up to offset");
         ASSERT_STR_CONTAINS(e.msg, "no WAL of that index from offset 0");
-        ASSERT_EQ(plan_at(&f, g, T0 + 9000000, &p, &e), WS_ECORRUPT);
+        ASSERT_STR_CONTAINS(p.skipped, "snapshot 00000002");
+        ASSERT_EQ(plan_at(&f, g, T0 + 9000000, &p, &e), WS_ENOTFOUND);
+        ASSERT(p.skipped[0] != '\0');
         ASSERT_EQ(ws_plan_oldest(g), 0);
+        /* WAL of the next index with that one missing: objects were
+         * lost, which no crash does; a hard error. */
+        seg(&f, 3, 0, T0 + 2000000);
+        ws_catalog_free(&f.c);
+        g = gen(&f);
+        ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_ECORRUPT);
+        ASSERT_STR_CONTAINS(e.msg, "missing WAL index: " G "/00000002");
         done(&f);
     }
 }
@@ -224,13 +235,38 @@ TEST(fallback_older_snapshot)
     ASSERT_STR_CONTAINS(p.skipped, "restoring 00000002:end instead of "
                                    "00000003:");
     ASSERT_STR_CONTAINS(p.skipped, "snapshot 00000003 holds changes");
-    /* A hole in the chain stops it too, and says where. */
-    seg(&f, 4, 0, T0 + 5000000);
-    ws_catalog_free(&f.c);
+    done(&f);
+}
+
+/* WAL past a hole no snapshot bridges: lost objects, an error that
+ * names the generation and the index, never a quietly older state. */
+TEST(hole)
+{
+    struct fix f = {0};
+    const struct ws_geninfo *g;
+    struct ws_plan p;
+    struct ws_err e = {0};
+
+    snap(&f, 0, T0);
+    rec(&f, WS_T_IMAGE, 0, OFF(3), T0);
+    seg(&f, 0, 0, T0 + 1000000);
+    seg(&f, 2, 0, T0 + 3000000);
     g = gen(&f);
-    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_OK);
-    ASSERT_EQ(p.index, 2);
-    ASSERT_STR_CONTAINS(p.skipped, "instead of 00000004:end");
+    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(e.msg, "missing WAL index: " G "/00000001");
+    /* A time before the hole is fine. */
+    ASSERT_EQ(plan_at(&f, g, T0 + 2000000, &p, &e), WS_OK);
+    ASSERT_UEQ(p.offset, WS_POS_END);
+    ASSERT_EQ(p.index, 0);
+    /* The first segment of an index lost. */
+    ws_catalog_free(&f.c);
+    ws_objlist_free(&f.l);
+    snap(&f, 0, T0);
+    rec(&f, WS_T_IMAGE, 0, OFF(3), T0);
+    seg(&f, 0, OFF(5), T0 + 1000000);
+    g = gen(&f);
+    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(e.msg, "missing initial wal segment");
     done(&f);
 }
 
@@ -355,7 +391,7 @@ TEST(index)
 
 #define LIST(X)                                                             \
     X(rewritten_snapshot) X(image_alone) X(needs_wal)                       \
-    X(fallback_older_snapshot) X(object_times) X(whole_seconds)             \
+    X(fallback_older_snapshot) X(hole) X(object_times) X(whole_seconds)     \
     X(recordless_snapshot) X(index)
 
 TEST_MAIN("plan", LIST)
