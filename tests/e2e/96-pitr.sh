@@ -24,6 +24,9 @@
 #  G:   a newer generation that cannot be restored (a snapshot whose
 #       record needs WAL the replica lacks): the latest state and -list
 #       come from the older generation, with a warning naming it.
+#  H:   a damaged commit-time object: the latest state does not read it;
+#       a time restore uses object times for that generation, says so
+#       once, and includes nothing committed after the time.
 #
 # T is placed 1 ms before the next commit began, at least 20 ms after
 # the commit ended (5 tx/s leave ~200 ms between commits, D's 10 tx/s
@@ -217,6 +220,8 @@ if "$WALSHIP" restore -timestamp "$t" -o "$T/early.db" "$url" 2>"$T/early.log"; 
 fi
 grep -q 'the oldest restorable time is' "$T/early.log" || fail "$(cat "$T/early.log")"
 [ ! -e "$T/early.db" ] || fail "a failed restore left a file"
+# ...and exactly at it, a restore (-list shows moments it can restore).
+restore_at "${oldest}000" >/dev/null
 
 # The plan is printed before the restore starts.
 grep -q 'restoring from replica=.* snapshot=.* segments=.* fetch_bytes=.* time=' \
@@ -369,4 +374,24 @@ grep -q "$g2 .*cannot be restored" "$T/g-list.log" ||
 [ "$(pitr_seq "$urld" "$T/d.csv" "$(($(now_ns) + 3600000000000))")" = "$nd" ] ||
 	fail "G: a time after the newest data"
 checked=$((checked + 3))
+
+# H: a damaged commit-time object.  The newest state never reads one; a
+# time restore falls back to object times for that generation, says so
+# once, and still includes nothing committed after the time.
+tk=$(replica_files "$urld" "generations/$gd/walship/times/" | tail -n 1)
+seq 1 100 | lz4 -q -c >"$T/bad-times.lz4"
+replica_put "$urld" "generations/$gd/walship/times/$tk" "$T/bad-times.lz4"
+rm -rf "$T/h.db"
+"$WALSHIP" restore -o "$T/h.db" "$urld" >"$T/h.log" 2>&1 ||
+	fail "H: the latest-state restore failed: $(tail -n 2 "$T/h.log")"
+assert_restored "$T/h.db" "$nd" "$T/d.csv"
+! grep -q 'commit times' "$T/h.log" || fail "H: the latest-state restore read commit times: $(cat "$T/h.log")"
+i=$((nd - 3))
+b=$(awk -F, -v i="$i" '$1 == i + 1 { print $2 }' "$T/d.csv")
+got=$(pitr_seq "$urld" "$T/d.csv" $((b - 1000000)))
+[ "$got" -le "$i" ] || fail "H: restored seq $got past commit $i"
+[ "$(grep -c "WARN restore: commit times of generation $gd cannot be read, using object times" "$T/.pitr.log")" -eq 1 ] ||
+	fail "H: no single warning: $(cat "$T/.pitr.log")"
+grep -q '(object time)' "$T/.pitr.log" || fail "H: not by object time: $(cat "$T/.pitr.log")"
+checked=$((checked + 2))
 echo "checked $checked points in all; $(cat "$T/late.log" 2>/dev/null | grep -c .) observed late (load)"
