@@ -4,7 +4,7 @@
 # network.  Tools already on PATH (a newer node/npm, say) are left alone.
 set -eu
 pkgs="pkg-config libuv1-dev liblz4-dev libyaml-dev libcurl4-openssl-dev
-      libssl-dev libexpat1-dev lz4 sqlite3"
+      libssl-dev libexpat1-dev lz4 sqlite3 strace"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -3,20 +3,43 @@
  */
 #include "ws/cli.h"
 
-#include <regex.h>
+#include "ws/log.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int ws_cli_is_url(const char *s)
+void ws_cli_log_init(const struct ws_config *c, int verbose, int stdout_free)
 {
-    regex_t re;
-    int m;
+    enum ws_log_level l = ws_log_level_parse(c ? c->log_level : NULL);
+    int json = c && c->log_type && strcmp(c->log_type, "json") == 0;
+    int fd = c == NULL || c->log_stderr || !stdout_free ? STDERR_FILENO
+                                                         : STDOUT_FILENO;
 
-    if (regcomp(&re, "^[A-Za-z0-9_]+://", REG_EXTENDED | REG_NOSUB) != 0)
+    ws_log_init(verbose ? WS_LOG_DEBUG : l, json ? WS_LOG_JSON : WS_LOG_TEXT,
+                fd);
+}
+
+/* 1 when path is a directory that holds generations/: a directory
+ * replica (never a database, which is a file). */
+static int is_replica_dir(const char *path)
+{
+    char sub[4200];
+    struct stat sb;
+
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return 0;
-    m = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return m;
+    snprintf(sub, sizeof(sub), "%s/generations", path);
+    return stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* A one-replica config for the replica URL (or directory) arg. */
+static int from_replica(const char *arg, struct ws_config **cfg,
+                        struct ws_err *err)
+{
+    return ws_config_from_urls(NULL, (char *const *)&arg, 1, cfg, err);
 }
 
 int ws_cli_find_db(const char *arg, const char *config, int expand_env,
@@ -24,30 +47,50 @@ int ws_cli_find_db(const char *arg, const char *config, int expand_env,
                    struct ws_err *err)
 {
     struct ws_config *c = NULL;
-    const struct ws_db_config *d;
+    const struct ws_db_config *d = NULL;
+    struct ws_err e = {0};
     int rc;
 
-    if (ws_cli_is_url(arg)) {
-        if (config)
-            return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
-                              "and the -config flag");
-        rc = ws_config_from_urls(NULL, (char *const *)&arg, 1, &c, err);
-        if (rc != WS_OK)
-            return rc;
-        d = &c->dbs[0];
+    if (ws_is_url(arg) && config)
+        return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
+                          "and the -config flag");
+    if (ws_is_url(arg) && !expand_env)
+        return ws_err_set(err, WS_EUSAGE, "-no-expand-env applies to a "
+                          "config file, and a replica URL reads none");
+    if (ws_is_url(arg)) {
+        rc = from_replica(arg, &c, err);
     } else {
-        rc = ws_config_load(config, expand_env, &c, err);
-        if (rc != WS_OK)
+        rc = ws_config_load(config, expand_env, &c, &e);
+        /* A missing default config file is no error yet: the path may
+         * be a replica.  A file given with -config must exist, and any
+         * config file must parse. */
+        if (rc != WS_OK && (rc != WS_ENOTFOUND || config != NULL)) {
+            *err = e;
             return rc;
-        d = ws_config_find_db(c, arg);
-        if (d == NULL) {
+        }
+        d = rc == WS_OK ? ws_config_find_db(c, arg) : NULL;
+        if (d == NULL && is_replica_dir(arg)) {
             ws_config_free(c);
-            return ws_err_set(err, WS_ENOTFOUND,
-                              "database not found in config: %s", arg);
+            c = NULL;
+            rc = from_replica(arg, &c, err);
+        } else if (d == NULL && rc == WS_OK) {
+            rc = ws_err_set(err, WS_ENOTFOUND,
+                            "database not found in config: %s (and it is "
+                            "not a replica directory: no generations/ in "
+                            "it)", arg);
+        } else if (d == NULL) {
+            rc = ws_err_set(err, WS_ENOTFOUND,
+                            "%s: not a replica directory (no generations/ "
+                            "in it), and no config file to look it up in "
+                            "as a database (%s)", arg, e.msg);
         }
     }
+    if (rc != WS_OK) {
+        ws_config_free(c);
+        return rc;
+    }
     *cfg = c;
-    *db = d;
+    *db = d ? d : &c->dbs[0];
     return WS_OK;
 }
 
@@ -70,18 +113,29 @@ int ws_cli_replicas_open(struct ws_cli_replicas *s,
             return e;
         s->n++;
     }
+    if (s->n == 0 && name && db->path == NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica \"%s\" not found: a replica given by "
+                          "its URL or directory is named \"%s\"",
+                          name, db->replicas[0].name);
     if (s->n == 0 && name)
         return ws_err_set(err, WS_ECONFIG,
                           "replica \"%s\" not found for database \"%s\"",
-                          name, db->path ? db->path : "");
+                          name, db->path);
     if (s->n == 0)
         return ws_err_set(err, WS_ECONFIG, "database %s has no replicas",
                           db->path ? db->path : "");
     return WS_OK;
 }
 
+/* A request that is done may still have handles closing: libuv runs
+ * their close callbacks on a later turn of the loop, and only then may
+ * their memory, and what they use of their replica, go.  So the loop
+ * runs dry before the replicas are freed, and again after, for the
+ * handles the replicas close themselves. */
 void ws_cli_replicas_close(struct ws_cli_replicas *s)
 {
+    uv_run(&s->loop, UV_RUN_DEFAULT);
     for (size_t k = 0; k < s->n; k++)
         ws_replica_free(s->v[k]);
     free(s->v);

@@ -1,24 +1,27 @@
 /*
  * config.c: walship.yml and replica URLs -> struct ws_config.
  *
- * Reading a file takes three passes, each over plain data:
+ * Reading a file takes two passes, each over plain data:
  *
- *   1. Environment expansion of the raw text (unless turned off): $NAME
- *      and ${NAME}, NAME = [A-Za-z_][A-Za-z0-9_]*.  An unset variable
- *      becomes "", and any other '$' is copied as it is.
- *   2. libyaml's document API loads the text into a node tree, which is
+ *   1. libyaml's document API loads the text into a node tree, which is
  *      walked by schema: top level -> dbs[] -> replicas[] -> age.  Every
  *      mapping goes through each_pair(), which rejects non-scalar keys,
  *      duplicate keys and (through the level's handler) unknown keys, each
  *      with the key's 1-based line.  Scalar fields are described by tables
  *      of {key, kind, offset}, so one function converts and stores all the
- *      strings, durations, integers and booleans.
- *   3. finish_db() and finish_replica() do what Litestream does when it
+ *      strings, durations, integers and booleans.  Each value is read
+ *      through scalar(), which expands environment variables in it
+ *      (unless turned off): $NAME, ${NAME} and ${NAME:-default}, NAME =
+ *      [A-Za-z_][A-Za-z0-9_]*.  Expanding values rather than the raw text
+ *      leaves comments alone (the example file names variables in them)
+ *      and gives an unset variable's error the line of its key.
+ *   2. finish_db() and finish_replica() do what Litestream does when it
  *      builds its objects: merge the replica URL (fields set in the file
  *      win over URL parts), default and check the type and name, make
  *      paths absolute and clean, derive the default meta path and copy the
- *      top-level access keys into replicas without their own.
- *
+ *      top-level access keys into replicas without their own; then the
+ *      checks across the file (config.h: what may not be shared).
+
  * Defaults are stored before a level is walked, so "set in the file"
  * matters only for strings (NULL = unset; an empty string counts as unset,
  * as Litestream's `!= ""` tests do) and force_path_style (-1 = unset).
@@ -280,7 +283,10 @@ static int duration_part(const char **sp, uint64_t *ns)
     return WS_OK;
 }
 
-int ws_duration_parse(const char *s, int64_t *ms)
+/* Nanoseconds of a Go duration string, or WS_ECONFIG.  A bare number is
+ * refused unless it is 0: Litestream reads it as nanoseconds (a YAML
+ * integer decoded into Go's time.Duration), which nobody means. */
+static int duration_ns(const char *s, uint64_t *ns)
 {
     uint64_t total = 0, part;
 
@@ -290,13 +296,9 @@ int ws_duration_parse(const char *s, int64_t *ms)
         s++;
     if (*s == '\0')
         return WS_ECONFIG;
-    if (strspn(s, "0123456789") == strlen(s)) {
-        /* A bare integer is nanoseconds (a YAML int into time.Duration). */
-        for (; *s != '\0'; s++) {
-            if (total > (UINT64_C(1) << 63) / 10)
-                return WS_ECONFIG;
-            total = total * 10 + (uint64_t)(*s - '0');
-        }
+    if (strspn(s, "0") == strlen(s)) {
+        *ns = 0;
+        return WS_OK;
     }
     while (*s != '\0' && total <= INT64_MAX) {
         if (duration_part(&s, &part) != WS_OK)
@@ -305,8 +307,33 @@ int ws_duration_parse(const char *s, int64_t *ms)
     }
     if (total > INT64_MAX)
         return WS_ECONFIG;
-    *ms = (int64_t)(total / 1000000);
+    *ns = total;
     return WS_OK;
+}
+
+int ws_duration_parse(const char *s, int64_t *ms)
+{
+    uint64_t ns;
+
+    if (duration_ns(s, &ns) != WS_OK || (ns > 0 && ns < 1000000))
+        return WS_ECONFIG;
+    *ms = (int64_t)(ns / 1000000);
+    return WS_OK;
+}
+
+/* Why s is not a duration walship takes: a hint for the message. */
+static const char *duration_hint(const char *s)
+{
+    uint64_t ns;
+
+    if (s[strspn(s, "+")] != '\0' &&
+        strspn(s + strspn(s, "+"), "0123456789") == strlen(s + strspn(s, "+")))
+        return ": a duration needs a unit (only 0 may go without one; "
+               "Litestream would read a bare number as nanoseconds): "
+               "write e.g. 10s or 500ms";
+    if (duration_ns(s, &ns) == WS_OK && ns > 0)
+        return ": below 1ms, which walship would round to 0 (off)";
+    return ": want a Go duration such as 500ms, 10s, 1m30s or 24h";
 }
 
 /* ---- Environment expansion -------------------------------------------- */
@@ -321,32 +348,75 @@ static size_t env_name_len(const char *s, size_t n)
     return i;
 }
 
-/* Copy s[0..n) into b with $NAME and ${NAME} replaced by their values. */
-static int env_expand(const char *s, size_t n, struct sbuf *b)
+/* A reference at s[0..n) (s[0] == '$'): $NAME, ${NAME} or
+ * ${NAME:-default}.  Returns its length, or 0 when s starts none (the
+ * '$' is then text); sets the name's and the default's offsets. */
+static size_t env_ref(const char *s, size_t n, size_t *name, size_t *namelen,
+                      size_t *def, size_t *deflen)
+{
+    int brace = n > 1 && s[1] == '{';
+    size_t off = 1 + (size_t)brace, k = env_name_len(s + off, n - off), e;
+
+    *name = off;
+    *namelen = k;
+    *def = *deflen = 0;
+    if (k == 0)
+        return 0;
+    if (!brace)
+        return off + k;
+    e = off + k;
+    if (e + 1 < n && s[e] == ':' && s[e + 1] == '-') {
+        const char *close = memchr(s + e + 2, '}', n - e - 2);
+        if (close == NULL)
+            return 0;
+        *def = e + 2;
+        *deflen = (size_t)(close - s) - *def;
+        return (size_t)(close - s) + 1;
+    }
+    return e < n && s[e] == '}' ? e + 1 : 0;
+}
+
+/* Copy s[0..n) into b (emptied first) with every reference replaced by
+ * its variable's value, or by its default when the variable is unset or
+ * empty.  An unset variable without a default is WS_ENOTFOUND, with
+ * *unset pointing at its name in s and *unset_len its length. */
+static int env_expand(const char *s, size_t n, struct sbuf *b,
+                      const char **unset, size_t *unset_len)
 {
     size_t i = 0, done = 0;
-    int rc = sb_add(b, "", 0);
+    int rc;
 
+    b->len = 0;
+    rc = sb_add(b, "", 0);
     while (rc == WS_OK && i < n) {
-        int brace = s[i] == '$' && i + 1 < n && s[i + 1] == '{';
-        size_t off = i + 1 + (size_t)brace;
-        size_t k = s[i] == '$' ? env_name_len(s + off, n - off) : 0;
+        size_t name, nl, def, dl, len;
         const char *val;
-        char *name;
+        char *var;
 
-        if (k == 0 || (brace && (off + k >= n || s[off + k] != '}'))) {
+        len = s[i] == '$' ? env_ref(s + i, n - i, &name, &nl, &def, &dl) : 0;
+        if (len == 0) {
             i++;
             continue;
         }
-        name = str("%.*s", (int)k, s + off);
-        if (name == NULL)
+        var = str("%.*s", (int)nl, s + i + name);
+        if (var == NULL)
             return WS_ENOMEM;
-        val = getenv(name);
-        free(name);
-        rc = sb_add(b, s + done, i - done);
-        if (rc == WS_OK && val != NULL)
-            rc = sb_add(b, val, strlen(val));
-        i = off + k + (size_t)brace;
+        val = getenv(var);
+        free(var);
+        if (def > 0 && (val == NULL || *val == '\0')) {
+            rc = sb_add(b, s + done, i - done);
+            if (rc == WS_OK)
+                rc = sb_add(b, s + i + def, dl);
+        } else if (val == NULL) {
+            *unset = s + i + name;
+            *unset_len = nl;
+            return WS_ENOTFOUND;
+        } else {
+            rc = sb_add(b, s + done, i - done);
+            if (rc == WS_OK)
+                rc = sb_add(b, val, strlen(val));
+        }
+        i += len;
         done = i;
     }
     return rc == WS_OK ? sb_add(b, s + done, n - done) : rc;
@@ -354,17 +424,20 @@ static int env_expand(const char *s, size_t n, struct sbuf *b)
 
 /* ---- Replica URLs ----------------------------------------------------- */
 
-/* Length of a leading "scheme" followed by "://", else 0. */
+/* Length of a leading scheme followed by "://", else 0: Litestream's
+ * ^\w+:// ([A-Za-z0-9_]), the one rule for what is a URL. */
 static size_t scheme_len(const char *s)
 {
     size_t i = 0;
 
-    if (!is_alpha(s[0]))
-        return 0;
-    while (s[i] != '\0' &&
-           (is_alpha(s[i]) || is_digit(s[i]) || strchr("+.-_", s[i])))
+    while (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_')
         i++;
-    return strncmp(s + i, "://", 3) == 0 ? i : 0;
+    return i > 0 && strncmp(s + i, "://", 3) == 0 ? i : 0;
+}
+
+int ws_is_url(const char *s)
+{
+    return s != NULL && scheme_len(s) > 0;
 }
 
 static int hexval(int ch)
@@ -405,8 +478,8 @@ static int unescape(const char *s, size_t n, int plus, char **out)
     return WS_OK;
 }
 
-/* S3-compatible hosts that imply path style (FORMAT.md section 8), each
- * "[bucket.]<pre>[<region>]<post>"; the endpoint drops the bucket. */
+/* S3-compatible hosts that imply path style (Litestream's s3.ParseHost),
+ * each "[bucket.]<pre>[<region>]<post>"; the endpoint drops the bucket. */
 static const struct s3_host {
     const char *pre;
     int has_region; /* one label (no dots) between pre and post */
@@ -592,7 +665,7 @@ static int parse_url(const char *url, struct ws_replica_config *u,
                      struct ws_err *err)
 {
     size_t sl = scheme_len(url);
-    const char *rest = sl > 0 ? url + sl + 3 : url;
+    const char *rest = sl > 0 ? url + sl + 3 : url, *sep = strstr(url, "://");
     int file = sl == 0 || (sl == 4 && strncasecmp(url, "file", 4) == 0);
     int s3 = sl == 2 && strncasecmp(url, "s3", 2) == 0;
 
@@ -603,6 +676,10 @@ static int parse_url(const char *url, struct ws_replica_config *u,
                           url);
     if (sl == 0 && strncmp(url, "://", 3) == 0)
         return ws_err_set(err, WS_ECONFIG, "replica url scheme required");
+    if (sl == 0 && sep != NULL && memchr(url, '/', (size_t)(sep - url)) == NULL)
+        return ws_err_set(err, WS_ECONFIG, /* "s3+x://...": not \w+ */
+                          "unsupported replica url scheme: \"%.*s\"",
+                          (int)(sep - url), url);
     u->url = str("%s", url);
     u->type = str("%s", file ? "file" : "s3");
     if (u->url == NULL || u->type == NULL)
@@ -654,7 +731,6 @@ static void replica_defaults(struct ws_replica_config *r, int line)
     r->snapshot_interval_ms = 0;
     r->retention_ms = 24 * 3600 * 1000;
     r->retention_check_interval_ms = 3600 * 1000;
-    r->validation_interval_ms = 0;
     r->force_path_style = -1;
 }
 
@@ -722,6 +798,11 @@ static int finish_replica(const struct ws_config *cfg,
         rc = oom(err);
     if (rc != WS_OK)
         return rc;
+    if (strcmp(r->type, "file") == 0 && r->s3_key != NULL)
+        return ws_err_set(err, WS_ECONFIG,
+                          "\"%s\" (line %d) applies to s3 replicas only, "
+                          "and this is a file replica (type: s3 is missing?)",
+                          r->s3_key, r->s3_key_line);
     if (strcmp(r->type, "file") == 0 && r->path == NULL)
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
     if (strcmp(r->type, "file") == 0)
@@ -786,6 +867,81 @@ static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
         if (rc != WS_OK)
             return at_line(rc, name, r->line, err);
     }
+    if (db->nreplicas == 0 && name != NULL)
+        return at_line(ws_err_set(err, WS_ECONFIG,
+                                  "database %s has no replicas: add a "
+                                  "\"replicas\" list",
+                                  db->path),
+                       name, db->line, err);
+    return WS_OK;
+}
+
+/* An S3 prefix without leading and trailing slashes: its start, and
+ * its length in *n ("/p/q/" and "p/q" are one prefix). */
+static const char *trim_slashes(const char *s, size_t *n)
+{
+    s = s ? s + strspn(s, "/") : "";
+    *n = strlen(s);
+    while (*n > 0 && s[*n - 1] == '/')
+        (*n)--;
+    return s;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* 1 when two replicas write to the same place: the same directory, or
+ * the same bucket and prefix at the same endpoint. */
+static int same_place(const struct ws_replica_config *a,
+                      const struct ws_replica_config *b)
+{
+    size_t an, bn;
+    const char *ap = trim_slashes(a->path, &an);
+    const char *bp = trim_slashes(b->path, &bn);
+
+    if (strcmp(a->type, b->type) != 0)
+        return 0;
+    if (strcmp(a->type, "file") == 0)
+        return strcmp(a->path, b->path) == 0;
+    return same_str(a->bucket, b->bucket) &&
+           same_str(a->endpoint, b->endpoint) && an == bn &&
+           memcmp(ap, bp, an) == 0;
+}
+
+/* What no two databases may share: a meta directory (its lock would
+ * stop the second) or a replica's place (their generations would mix,
+ * and a restore could bring back the other database). */
+static int check_shared(const struct ws_config *cfg, size_t i,
+                        const char *name, struct ws_err *err)
+{
+    const struct ws_db_config *db = &cfg->dbs[i];
+
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(cfg->dbs[j].meta_path, db->meta_path) == 0)
+            return at_line(ws_err_set(err, WS_ECONFIG,
+                                      "meta-path %s is also the one of "
+                                      "database %s: each database needs "
+                                      "its own",
+                                      db->meta_path, cfg->dbs[j].path),
+                           name, db->line, err);
+    for (size_t k = 0; k < db->nreplicas; k++) {
+        const struct ws_replica_config *r = &db->replicas[k];
+        for (size_t j = 0; j <= i; j++) {
+            const struct ws_db_config *o = &cfg->dbs[j];
+            for (size_t m = 0; m < (j == i ? k : o->nreplicas); m++)
+                if (same_place(r, &o->replicas[m]))
+                    return at_line(
+                        ws_err_set(err, WS_ECONFIG,
+                                   "replica \"%s\" writes where replica "
+                                   "\"%s\" of %s does: each replica needs "
+                                   "a place of its own",
+                                   r->name, o->replicas[m].name,
+                                   o->path ? o->path : "the database"),
+                        name, r->line, err);
+        }
+    }
     return WS_OK;
 }
 
@@ -810,6 +966,8 @@ static int finish_config(struct ws_config *cfg, const char *name,
                     at_line(ws_err_set(err, WS_ECONFIG,
                                        "duplicate database path: %s", db->path),
                             name, db->line, err);
+        if (rc == WS_OK && db->path != NULL)
+            rc = check_shared(cfg, i, name, err);
         if (rc != WS_OK)
             return rc;
     }
@@ -822,6 +980,9 @@ struct ctx {
     const char *name; /* for messages */
     yaml_document_t *doc;
     struct ws_err *err;
+    int expand_env;   /* expand $VAR in values */
+    struct sbuf val;  /* the last expanded value (scalar()) */
+    int dbs_line;     /* line of the "dbs" key, 0 if absent */
 };
 
 enum kind { K_STR, K_DUR, K_INT, K_BOOL, K_SIZE };
@@ -841,8 +1002,6 @@ struct field {
 #define REP(key, kind, m) F(struct ws_replica_config, key, kind, m)
 
 static const struct field top_fields[] = {
-    TOP("exec", K_STR, exec),
-    TOP("addr", K_STR, addr),
     TOP("access-key-id", K_STR, access_key_id),
     TOP("secret-access-key", K_STR, secret_access_key),
     {NULL, K_STR, 0},
@@ -873,7 +1032,6 @@ static const struct field replica_fields[] = {
     REP("snapshot-interval", K_DUR, snapshot_interval_ms),
     REP("retention", K_DUR, retention_ms),
     REP("retention-check-interval", K_DUR, retention_check_interval_ms),
-    REP("validation-interval", K_DUR, validation_interval_ms),
     REP("bucket", K_STR, bucket),
     REP("region", K_STR, region),
     REP("endpoint", K_STR, endpoint),
@@ -909,17 +1067,21 @@ static const char *key_of(const yaml_node_t *k)
     return (const char *)k->data.scalar.value;
 }
 
-static int is_null(const yaml_node_t *n)
+static int is_null_word(const char *s)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
 
-    if (n->type != YAML_SCALAR_NODE ||
-        n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
     for (size_t i = 0; i < NELEM(nulls); i++)
-        if (strcmp(key_of(n), nulls[i]) == 0)
+        if (strcmp(s, nulls[i]) == 0)
             return 1;
     return 0;
+}
+
+static int is_null(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE &&
+           n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           is_null_word(key_of(n));
 }
 
 static const char *type_name(const yaml_node_t *n)
@@ -929,16 +1091,38 @@ static const char *type_name(const yaml_node_t *n)
                                            : "a scalar";
 }
 
-/* The text of the scalar v under key k; NULL for a YAML null. */
+/* The text of the scalar v under key k, with environment variables
+ * expanded; NULL for a YAML null (also when a plain value expands to
+ * one, as if the variable's text had been in the file).  The text lives
+ * until the next call. */
 static int scalar(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
                   const char **out)
 {
+    const char *s = key_of(v), *unset = NULL;
+    size_t unset_len = 0;
+    int rc;
+
     if (v->type != YAML_SCALAR_NODE)
         return bad(c, k, "\"%s\" must be a scalar, not %s", key_of(k),
                    type_name(v));
-    if (strlen(key_of(v)) != v->data.scalar.length)
+    if (strlen(s) != v->data.scalar.length)
         return bad(c, k, "\"%s\" contains a NUL character", key_of(k));
-    *out = is_null(v) ? NULL : key_of(v);
+    *out = is_null(v) ? NULL : s;
+    if (*out == NULL || !c->expand_env || strchr(s, '$') == NULL)
+        return WS_OK;
+    rc = env_expand(s, strlen(s), &c->val, &unset, &unset_len);
+    if (rc == WS_ENOMEM)
+        return oom(c->err);
+    if (rc != WS_OK)
+        return bad(c, k,
+                   "\"%s\": environment variable %.*s is not set (set it, "
+                   "give a default with ${%.*s:-default}, or keep the text "
+                   "with -no-expand-env)",
+                   key_of(k), (int)unset_len, unset, (int)unset_len, unset);
+    *out = c->val.p;
+    if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+        is_null_word(c->val.p))
+        *out = NULL;
     return WS_OK;
 }
 
@@ -1041,8 +1225,8 @@ static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
         break;
     }
     if (rc != WS_OK)
-        return bad(c, k, "invalid %s for \"%s\": \"%s\"", what[f->kind], f->key,
-                   s);
+        return bad(c, k, "invalid %s for \"%s\": \"%s\"%s", what[f->kind],
+                   f->key, s, f->kind == K_DUR ? duration_hint(s) : "");
     return WS_OK;
 }
 
@@ -1115,6 +1299,42 @@ static int mapping_items(struct ctx *c, const yaml_node_t *k,
     return WS_OK;
 }
 
+/* Keys Litestream has and walship does not implement yet: an empty
+ * value (or 0) is accepted, as "off"; anything else is refused, so that
+ * no setting is silently ignored. */
+static const struct not_yet {
+    const char *level, *key, *why;
+} not_yet_keys[] = {
+    {"config", "exec", "walship does not run and supervise the "
+                       "application; start it on its own"},
+    {"config", "addr", "walship has no metrics server"},
+    {"replica", "validation-interval",
+     "walship does not re-check replicas in the background (every "
+     "restore verifies the whole chain); remove the key or set it to 0"},
+};
+
+/* UNKNOWN_KEY unless key is one of not_yet_keys at this level. */
+static int not_yet(struct ctx *c, const char *level, const char *key,
+                   const yaml_node_t *k, const yaml_node_t *v)
+{
+    const char *s = NULL;
+    int64_t ms;
+    int rc;
+
+    for (size_t i = 0; i < NELEM(not_yet_keys); i++) {
+        const struct not_yet *n = &not_yet_keys[i];
+        if (strcmp(n->level, level) != 0 || strcmp(n->key, key) != 0)
+            continue;
+        rc = scalar(c, k, v, &s);
+        if (rc != WS_OK || s == NULL || *s == '\0')
+            return rc;
+        if (ws_duration_parse(s, &ms) == WS_OK && ms == 0)
+            return WS_OK;
+        return bad(c, k, "\"%s\" is not implemented yet: %s", key, n->why);
+    }
+    return UNKNOWN_KEY;
+}
+
 static int age_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                     const yaml_node_t *v, void *arg)
 {
@@ -1132,10 +1352,22 @@ static int age_pair(struct ctx *c, const char *key, const yaml_node_t *k,
 static int replica_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                         const yaml_node_t *v, void *arg)
 {
+    static const char *const s3_only[] = {
+        "bucket",     "region",        "endpoint",         "force-path-style",
+        "skip-verify", "access-key-id", "secret-access-key"};
+    struct ws_replica_config *r = arg;
     int present, any = 0, rc;
 
-    if (strcmp(key, "age") != 0)
-        return table_field(c, replica_fields, key, k, v, arg);
+    for (size_t i = 0; i < NELEM(s3_only) && r->s3_key == NULL; i++)
+        if (strcmp(key, s3_only[i]) == 0 && !is_null(v) &&
+            !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)) {
+            r->s3_key = s3_only[i];
+            r->s3_key_line = line_of(k);
+        }
+    if (strcmp(key, "age") != 0) {
+        rc = table_field(c, replica_fields, key, k, v, arg);
+        return rc == UNKNOWN_KEY ? not_yet(c, "replica", key, k, v) : rc;
+    }
     rc = collection(c, k, v, YAML_MAPPING_NODE, &present);
     if (rc == WS_OK && present)
         rc = each_pair(c, v, "age", age_pair, &any);
@@ -1211,8 +1443,11 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
             rc = each_pair(c, v, "logging", logging_pair, cfg);
         return rc;
     }
-    if (strcmp(key, "dbs") != 0)
-        return table_field(c, top_fields, key, k, v, cfg);
+    if (strcmp(key, "dbs") != 0) {
+        rc = table_field(c, top_fields, key, k, v, cfg);
+        return rc == UNKNOWN_KEY ? not_yet(c, "config", key, k, v) : rc;
+    }
+    c->dbs_line = line_of(k);
     rc = mapping_items(c, k, v, "database", &items, &n);
     if (rc != WS_OK || n == 0)
         return rc;
@@ -1250,11 +1485,11 @@ static int yaml_error(const yaml_parser_t *p, const char *name,
 
 /* Load the first document into cfg; a second document is an error. */
 static int load_yaml(const char *name, const char *text, size_t len,
-                     struct ws_config *cfg, struct ws_err *err)
+                     int expand_env, struct ws_config *cfg, struct ws_err *err)
 {
     yaml_parser_t p;
     yaml_document_t doc, more;
-    struct ctx c = {name, &doc, err};
+    struct ctx c = {name, &doc, err, expand_env, {0}, 0};
     yaml_node_t *root;
     int rc = WS_OK;
 
@@ -1279,6 +1514,14 @@ static int load_yaml(const char *name, const char *text, size_t len,
             rc = bad(&c, root, "only one YAML document is allowed");
         yaml_document_delete(&more);
     }
+    if (rc == WS_OK && cfg->ndbs == 0 && c.dbs_line > 0)
+        rc = ws_err_set(err, WS_ECONFIG, "%s:%d: \"dbs\" is empty: list at "
+                        "least one database, with its path and replicas",
+                        name, c.dbs_line);
+    else if (rc == WS_OK && cfg->ndbs == 0)
+        rc = ws_err_set(err, WS_ECONFIG, "%s: no \"dbs\": list at least one "
+                        "database, with its path and replicas", name);
+    free(c.val.p);
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
     return rc;
@@ -1290,6 +1533,8 @@ static struct ws_config *config_new(const char *source)
 {
     struct ws_config *c = calloc(1, sizeof(*c));
 
+    if (c != NULL)
+        c->log_stderr = 1;
     if (c != NULL && set_str(&c->source, source) != WS_OK) {
         free(c);
         return NULL;
@@ -1300,29 +1545,19 @@ static struct ws_config *config_new(const char *source)
 int ws_config_parse(const char *text, size_t len, const char *name,
                     int expand_env, struct ws_config **out, struct ws_err *err)
 {
-    struct sbuf b = {0};
     struct ws_config *cfg;
-    int rc = WS_OK;
+    int rc;
 
     if (name == NULL || *name == '\0')
         name = "(config)";
     if (text == NULL)
         len = 0;
-    if (expand_env)
-        rc = env_expand(text ? text : "", len, &b);
-    cfg = rc == WS_OK ? config_new(name) : NULL;
-    if (cfg == NULL) {
-        free(b.p);
+    cfg = config_new(name);
+    if (cfg == NULL)
         return oom(err);
-    }
-    if (expand_env) {
-        text = b.p;
-        len = b.len;
-    }
-    rc = load_yaml(name, text ? text : "", len, cfg, err);
+    rc = load_yaml(name, text ? text : "", len, expand_env, cfg, err);
     if (rc == WS_OK)
         rc = finish_config(cfg, name, err);
-    free(b.p);
     if (rc != WS_OK) {
         ws_config_free(cfg);
         return rc;
@@ -1438,8 +1673,6 @@ void ws_config_free(struct ws_config *c)
     }
     free(c->dbs);
     free(c->source);
-    free(c->exec);
-    free(c->addr);
     free(c->access_key_id);
     free(c->secret_access_key);
     free(c->log_level);

@@ -4,19 +4,22 @@
 #include "ws/daemon.h"
 #include "ws/db.h"
 #include "ws/fs.h"
+#include "ws/inspect.h"
 #include "ws/log.h"
 #include "ws/lz4f.h"
 #include "ws/replica.h"
 #include "ws/retention.h"
 #include "ws/rlock.h"
+#include "ws/stall.h"
 #include "ws/times.h"
 #include "ws/wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <stdio.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -24,6 +27,9 @@
 #include <unistd.h>
 
 #define BACKOFF_MAX_MS 30000
+#define BACKOFF_FIRST_MS 1000 /* a failed sync is tried again after this, */
+#define WAIT_POLL_MS 1000     /* a missing database looked for this often
+                               * when monitor-interval is 0 */
 #define STOP_RETRIES 3
 #define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
 /*
@@ -79,6 +85,10 @@ struct rep {
     int64_t last_put_ms;
     int64_t last_snap_ms;    /* wall time of the newest snapshot in gen */
     int config_failures;     /* consecutive refusals (WS_ECONFIG) */
+    struct ws_stall stall;   /* uploads failing (stall.h) */
+    char known_gen[WS_GEN_LEN + 1]; /* the replica was seen to hold a
+                                     * snapshot of this generation */
+    char ret_gen[WS_GEN_LEN + 1];   /* ...as a retention listing began */
     int snap_first;          /* the snapshot in flight starts the gen */
     int failures;
     uint64_t tsent;          /* commit times before this one are shipped */
@@ -142,8 +152,10 @@ struct dbrep {
     int64_t next_sync_ms;
     int64_t spacing_ms;      /* copies at most this often while active */
     const char *new_gen;     /* requested by a replica check */
-    char new_gen_buf[64];
-    int64_t spool_warned_ms;
+    char new_gen_buf[WS_ERR_MSG];
+    struct ws_stall stall;   /* syncs failing, or the database awaited */
+    struct ws_stall spool;   /* the spool limit holds frames back */
+    int corrupt_run;         /* syncs in a row that lost continuity */
     int held;                /* the last sync left frames in the -wal */
     int seal_wanted;         /* the next sync seals the index (a deferred
                               * snapshot waits for the next one) */
@@ -441,6 +453,135 @@ static void on_sync_work(uv_work_t *w)
 }
 
 static void arm_events(struct dbrep *d);
+static void poll_pace(struct dbrep *d);
+
+/* ---- saying when nothing moves ------------------------------------------ */
+
+/* Causes (stall.h) of a database's stalls.  A replica's cause is the job
+ * that failed (J_*): the state ends when a job of that kind works (a
+ * snapshot's, not the small record before it), or any job after a
+ * failed listing or download. */
+enum { K_WAIT, K_SYNC, K_SPOOL };
+
+static void fmt_ms(int64_t ms, char *buf, size_t n)
+{
+    ws_duration_format(ws_lag_truncate(ms * 1000000), buf, n);
+}
+
+/* Log what a note (stall.h) says, at level for BEGIN and AGAIN, with
+ * tail (how walship waits) after the cause; END is INFO. */
+static void stall_log(struct ws_stall_note n, enum ws_log_level level,
+                      const char *tail)
+{
+    char lasted[32];
+
+    fmt_ms(n.lasted_ms, lasted, sizeof(lasted));
+    if (n.say == WS_STALL_BEGIN)
+        ws_log(level, "stalled: %s%s", n.what, tail);
+    else if (n.say == WS_STALL_AGAIN)
+        ws_log(level, "still stalled after %s: %s%s", lasted, n.what, tail);
+    else if (n.say == WS_STALL_END)
+        ws_info("no longer stalled after %s: %s", lasted, n.what);
+}
+
+/* The thing s tracks failed for cause kind (what, printf-style): say so
+ * when due, with the wait that follows (ms), and return that wait. */
+static int64_t stall_on(struct ws_stall *s, int kind, enum ws_log_level level,
+                        const char *prefix, int64_t ms, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int64_t stall_on(struct ws_stall *s, int kind, enum ws_log_level level,
+                        const char *prefix, int64_t ms, const char *fmt, ...)
+{
+    char what[WS_ERR_MSG], tail[96], dur[32];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    fmt_ms(ms, dur, sizeof(dur));
+    snprintf(tail, sizeof(tail), " %sretry_in=%s", prefix, dur);
+    stall_log(ws_stall_on(s, kind, what, ws_now_ms()), level,
+              ms >= 0 ? tail : "");
+    return ms;
+}
+
+static void stall_off(struct ws_stall *s)
+{
+    stall_log(ws_stall_off(s, ws_now_ms()), WS_LOG_INFO, "");
+}
+
+/* After a sync: the database is replicating, awaited (it does not exist,
+ * or is empty), or failing; when the next sync may start. */
+static void sync_outcome(struct dbrep *d, const struct ws_db_state *s)
+{
+    int64_t now = ws_now_ms(), poll = d->cfg->monitor_interval_ms;
+    int rc = d->job_rc;
+
+    if (rc == WS_ECORRUPT && d->corrupt_run++ == 0) {
+        /* The next sync starts a new generation, at once. */
+        ws_warn("sync: continuity lost, starting a new generation db=%s "
+                "reason=\"%s\"", d->cfg->path, d->job_err.msg);
+        d->dirty = 1;
+        d->next_sync_ms = 0;
+        return;
+    }
+    if (rc == WS_ECONFIG) {
+        /* Not transient (another walship holds the database, ...): stop.
+         * The command prints the first such error as its exit reason. */
+        if (d->dm->fatal.code != WS_OK)
+            ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
+                     d->job_err.msg);
+        else
+            d->dm->fatal = d->job_err;
+        d->dm->failed = 1;
+        d->final_synced = 1;
+        return;
+    }
+    if (rc == WS_OK)
+        d->corrupt_run = 0;
+    if (d->stopping)
+        return;
+    if (rc == WS_OK && s->wait[0]) {
+        /* Looked for again at the poll (a file that appears has no
+         * event of its own to wake walship). */
+        d->next_sync_ms = now + stall_on(&d->stall, K_WAIT, WS_LOG_WARN, "",
+                                         poll > 0 ? poll : WAIT_POLL_MS,
+                                         "waiting for the database db=%s "
+                                         "reason=\"%s\"",
+                                         d->cfg->path, s->wait);
+    } else if (rc != WS_OK) {
+        /* The first retry comes after BACKOFF_FIRST_MS (a sync that
+         * fails at once would otherwise run back to back), then slower. */
+        int64_t ms = ws_stall_backoff(d->stall.tries + 1, BACKOFF_FIRST_MS,
+                                      BACKOFF_MAX_MS);
+        d->dirty = 1;
+        d->next_sync_ms = now + stall_on(&d->stall, K_SYNC, WS_LOG_ERROR, "",
+                                         ms, "sync error db=%s error=\"%s\"",
+                                         d->cfg->path, d->job_err.msg);
+    } else if (s->ready) {
+        stall_off(&d->stall);
+    }
+}
+
+/* The database at the path is another file now (or none): forget what
+ * was watched and observed of the old one; events go back on once the
+ * new one replicates. */
+static void follow_replaced(struct dbrep *d)
+{
+    ws_warn("database replaced db=%s: the file at the path is not the one "
+            "walship had open (deleted, or another file put there); "
+            "following the new file, in a new generation", d->cfg->path);
+    ws_db_peek_reset(d->db);
+    memset(&d->last_seen, 0, sizeof(d->last_seen));
+    uv_fs_event_stop(&d->ev_wal);
+    uv_fs_event_stop(&d->ev_db);
+    uv_timer_stop(&d->tick);
+    d->active = 0;
+    d->events_on = 0;
+    d->watch_ok = 0;
+    poll_pace(d);
+}
 
 static void on_sync_done(uv_work_t *w, int status)
 {
@@ -452,7 +593,11 @@ static void on_sync_done(uv_work_t *w, int status)
     d->held = d->job_opts.hold;
     if (s->exists)
         d->st = *s;
+    else
+        d->st.ready = 0;
     seen_return(d);
+    if (s->replaced)
+        follow_replaced(d);
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
@@ -462,28 +607,14 @@ static void on_sync_done(uv_work_t *w, int status)
                 "the restore)", d->cfg->path, s->gen, s->index);
     if (s->checkpoint)
         ws_debug("checkpoint db=%s mode=%s", d->cfg->path, s->checkpoint);
-    if (d->job_rc == WS_ECORRUPT) {
-        ws_warn("sync: continuity lost, starting a new generation db=%s "
-                "reason=\"%s\"", d->cfg->path, d->job_err.msg);
-        d->dirty = 1;
-    } else if (d->job_rc == WS_ECONFIG) {
-        /* Not transient (another walship holds the database, ...): stop. */
-        ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
-                 d->job_err.msg);
-        d->dm->failed = 1;
-        d->dm->fatal = d->job_err;
-        d->final_synced = 1;
-    } else if (d->job_rc != WS_OK) {
-        ws_error("sync error db=%s error=\"%s\"", d->cfg->path,
-                 d->job_err.msg);
-    }
+    if (s->copied > 0 || s->new_gen)
+        d->next_sync_ms = ws_now_ms() + d->spacing_ms;
+    sync_outcome(d, s);
     if (s->exists)
         times_take(d, s);
     d->syncs++;
     if (s->copied > 0)
         d->last_copy_ms = ws_now_ms();
-    if (s->copied > 0 || s->new_gen)
-        d->next_sync_ms = ws_now_ms() + d->spacing_ms;
     if (d->stopping && d->job_final) {
         /* The last sync is tried once; what it could not copy is lost to
          * the replica, and the exit status says so.  A sync that started
@@ -530,22 +661,27 @@ static void start_sync(struct dbrep *d)
          * leave new frames in the application's -wal, where the read
          * lock keeps them.  Nothing is dropped; say so loudly. */
         d->job_opts.hold = 1;
-        if (ws_now_ms() - d->spool_warned_ms >= 60000) {
-            d->spool_warned_ms = ws_now_ms();
-            ws_error("spool limit reached db=%s spool=%lld max-spool-size=%lld:"
-                     " holding new frames in the database's -wal (it will "
-                     "grow) until the replicas catch up",
-                     d->cfg->path, (long long)spool_bytes(d),
-                     (long long)d->cfg->max_spool_bytes);
-        }
+        stall_on(&d->spool, K_SPOOL, WS_LOG_ERROR, "", -1,
+                 "spool limit reached db=%s spool=%lld max-spool-size=%lld: "
+                 "holding new frames in the database's -wal (it will grow) "
+                 "until the replicas catch up",
+                 d->cfg->path, (long long)spool_bytes(d),
+                 (long long)d->cfg->max_spool_bytes);
+    } else if (!d->stopping) {
+        stall_off(&d->spool);
     }
     d->work.data = d;
     if (uv_queue_work(&d->dm->loop, &d->work, on_sync_work,
                       on_sync_done) != 0) {
         d->syncing = 0;
+        d->dirty = 1;
         seen_return(d);
-        ws_error("sync error db=%s error=\"cannot queue work\"",
-                 d->cfg->path);
+        d->next_sync_ms = ws_now_ms() +
+                          stall_on(&d->stall, K_SYNC, WS_LOG_ERROR, "",
+                                   BACKOFF_FIRST_MS, "sync error db=%s "
+                                   "error=\"cannot queue work\"",
+                                   d->cfg->path);
+        db_step(d);
     }
 }
 
@@ -577,8 +713,10 @@ static void db_step(struct dbrep *d)
     }
     if (!d->dirty && d->st.ready)
         return;
+    /* Not ready (the database is awaited, or syncs fail): the next try
+     * is at next_sync_ms too, never at once (sync_outcome). */
     now = ws_now_ms();
-    if (now >= d->next_sync_ms || !d->st.ready) {
+    if (now >= d->next_sync_ms) {
         start_sync(d);
         return;
     }
@@ -682,57 +820,67 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
     db_step(d);
 }
 
-/* Watch one file; 1 when the watch is on the file now at path, whose
- * stat is then in *sb. */
-static int watch(uv_fs_event_t *h, const char *path, struct stat *sb)
+/* Watch one file, stat'ed just before (if it is replaced in between,
+ * the inodes differ at the next poll and the watch is put on again); 1
+ * when the watch is on. */
+static int watch(uv_fs_event_t *h, const char *path)
 {
     uv_fs_event_stop(h);
     /* Test hook: file events unavailable, as on some network file
      * systems or past the inotify limits (tests/e2e/35). */
     if (getenv("WALSHIP_TEST_NO_EVENTS") != NULL)
         return 0;
-    /* stat first: if the file is replaced in between, the inodes differ
-     * at the next poll and the watch is put on again. */
-    if (stat(path, sb) != 0 ||
-        uv_fs_event_start(h, on_fs_event, path, 0) != 0) {
+    if (uv_fs_event_start(h, on_fs_event, path, 0) != 0) {
         ws_debug("fs events unavailable path=%s", path);
         return 0;
     }
     return 1;
 }
 
-/* (Re)start both watches.  A change made while they were off had no
- * event: once they are on, the database is dirty and the poll compares
- * with the files as they are now.  Otherwise the poll goes on as it
- * was, every monitor-interval. */
+/* (Re)start both watches, and remember which files they are on (the
+ * poll compares).  A change made while they were off had no event: once
+ * they are on, the database is dirty and the poll compares with the
+ * files as they are now.  Otherwise the poll goes on as it was, every
+ * monitor-interval. */
 static void arm_events(struct dbrep *d)
 {
     struct stat db, wal;
+    int have = stat(d->cfg->path, &db) == 0 && stat(d->wal_path, &wal) == 0;
 
     d->events_on = 1;
-    d->watch_ok = watch(&d->ev_db, d->cfg->path, &db);
-    d->watch_ok &= watch(&d->ev_wal, d->wal_path, &wal);
-    if (d->watch_ok) {
+    d->watch_ok = 0;
+    if (have) {
+        d->watch_ok = watch(&d->ev_db, d->cfg->path);
+        d->watch_ok &= watch(&d->ev_wal, d->wal_path);
         d->db_dev = db.st_dev;
         d->db_ino = db.st_ino;
         d->wal_dev = wal.st_dev;
         d->wal_ino = wal.st_ino;
         d->wal_mtime_ns = mtime_ns(&wal);
         d->wal_size = wal.st_size;
-        d->dirty = 1;
+    } else {
+        uv_fs_event_stop(&d->ev_db);
+        uv_fs_event_stop(&d->ev_wal);
     }
+    if (d->watch_ok)
+        d->dirty = 1;
     poll_pace(d);
 }
 
 /*
- * The poll fallback: a cheap stat of the -wal (and of the database, when
- * events are on, to notice a replaced file and watch the new one).
+ * The poll fallback: a cheap stat of the -wal and of the database.  A
+ * -wal that changed makes the database dirty; so does a file that is not
+ * the one followed any more (deleted, or another one put there): the
+ * sync then follows the new one (ws_db_sync), and the watches go on it.
  */
 static void on_poll(uv_timer_t *t)
 {
     struct dbrep *d = t->data;
     struct stat sb, db;
     int have_wal = stat(d->wal_path, &sb) == 0;
+    int moved = !have_wal || stat(d->cfg->path, &db) != 0 ||
+                !same_file(&sb, d->wal_dev, d->wal_ino) ||
+                !same_file(&db, d->db_dev, d->db_ino);
 
     if (have_wal) {
         if (mtime_ns(&sb) != d->wal_mtime_ns || sb.st_size != d->wal_size)
@@ -740,11 +888,11 @@ static void on_poll(uv_timer_t *t)
         d->wal_mtime_ns = mtime_ns(&sb);
         d->wal_size = sb.st_size;
     }
+    /* (Which files were followed is known once events were armed.) */
+    if (d->events_on && d->st.ready && moved)
+        d->dirty = 1;
     if (d->events_on && !d->active && !d->stopping &&
-        (!d->watch_ok || !have_wal ||
-         !same_file(&sb, d->wal_dev, d->wal_ino) ||
-         stat(d->cfg->path, &db) != 0 ||
-         !same_file(&db, d->db_dev, d->db_ino)))
+        (!d->watch_ok || moved))
         arm_events(d);
     if (!d->st.ready)
         d->dirty = 1;
@@ -773,39 +921,111 @@ static void rep_wake(struct rep *r, int64_t ms)
     uv_timer_start(&r->timer, on_rep_timer, (uint64_t)ms, 0);
 }
 
+/*
+ * The replica no longer holds the generation being written to it (its
+ * directory or its objects were deleted): the segments that follow would
+ * have no snapshot under them.  Start a new generation, which begins with
+ * a snapshot, unless one is on its way already; said once.  During
+ * shutdown, the replica fails instead (R_FAILED).
+ */
+static void rep_lost(struct rep *r, const char *why)
+{
+    struct dbrep *d = r->d;
+
+    r->known_gen[0] = '\0';
+    if (d->stopping) {
+        /* Too late for a new generation: what is left is not shipped. */
+        ws_error("replica lost its history db=%s replica=%s generation=%s "
+                 "error=\"%s\": not shipping the rest", d->cfg->path,
+                 r->cfg->name, r->gen, why);
+        r->state = R_FAILED;
+        d->dm->failed = 1;
+        return;
+    }
+    if (strcmp(r->gen, d->st.gen) != 0 || d->new_gen != NULL ||
+        (d->syncing && d->job_opts.new_gen != NULL))
+        return;
+    ws_warn("replica lost its history db=%s replica=%s generation=%s "
+            "error=\"%s\": starting a new generation", d->cfg->path,
+            r->cfg->name, r->gen, why);
+    snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+             "replica %s lost its history", r->cfg->name);
+    d->new_gen = d->new_gen_buf;
+    d->dirty = 1;
+    d->next_sync_ms = 0;
+}
+
+/* A listing (g: the current generation in it, or NULL) shows whether the
+ * replica still holds the snapshot it was seen to hold in gen, the
+ * current generation.  1 when it does not (rep_lost). */
+static int rep_gone(struct rep *r, const char *gen,
+                    const struct ws_geninfo *g)
+{
+    char why[128];
+
+    if (gen[0] == '\0' || strcmp(gen, r->d->st.gen) != 0 ||
+        (g != NULL && g->nsnaps > 0))
+        return 0;
+    snprintf(why, sizeof(why), "generations/%s %s", gen,
+             g == NULL ? "is gone" : "has no snapshot any more");
+    rep_lost(r, why);
+    return 1;
+}
+
 static void rep_fail(struct rep *r, const char *what)
 {
     struct dbrep *d = r->d;
     int64_t delay;
+    int fatal;
 
+    if (r->req.type == WS_REQ_PUT && r->req.gen_must_exist &&
+        r->req.rc == WS_ENOTFOUND) {
+        /* Not a failure of the replica: of its history. */
+        r->state = R_IDLE;
+        rep_lost(r, r->req.err.msg);
+        return;
+    }
     r->failures++;
     r->inited = 0;
     r->config_failures = r->req.err.code == WS_ECONFIG
                              ? r->config_failures + 1
                              : 0;
-    ws_error("%s error db=%s replica=%s error=\"%s\"", what, d->cfg->path,
-             r->cfg->name, r->req.err.msg);
-    if (r->config_failures >= CONFIG_RETRIES && !d->dm->stopping) {
-        /* Credentials or settings the store keeps refusing: say so and
-         * stop, rather than retry forever while nothing is replicated. */
+    /* Credentials or settings the store keeps refusing: stop, rather
+     * than retry forever while nothing is replicated.  The command prints
+     * the first such error as its exit reason. */
+    fatal = r->config_failures >= CONFIG_RETRIES && !d->dm->stopping;
+    if (fatal) {
+        if (d->dm->fatal.code != WS_OK)
+            ws_error("%s error db=%s replica=%s error=\"%s\"", what,
+                     d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
         d->dm->failed = 1;
-        d->dm->fatal = r->req.err;
+        if (d->dm->fatal.code == WS_OK) {
+            d->dm->fatal = r->req.err;
+            ws_err_wrap(&d->dm->fatal, "%s error db=%s replica=%s", what,
+                        d->cfg->path, r->cfg->name);
+        }
         on_signal(&d->dm->sigterm, 0);
         return;
     }
     if (d->stopping && r->failures >= STOP_RETRIES) {
+        ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
+                 what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
         d->dm->failed = 1;
         db_step(d);
         return;
     }
-    delay = 1000LL << (r->failures < 5 ? r->failures : 5);
-    if (delay > BACKOFF_MAX_MS)
-        delay = BACKOFF_MAX_MS;
-    delay = jitter(delay);
-    ws_info("backing off db=%s replica=%s retry_in=%lldms", d->cfg->path,
-            r->cfg->name, (long long)delay);
+    /* The back-off grows with the failures of this kind of job in a row
+     * (a snapshot's record may go up every time while the snapshot
+     * fails). */
+    delay = jitter(ws_stall_backoff(r->stall.on && r->stall.kind == r->job
+                                        ? r->stall.tries + 1
+                                        : 1,
+                                    2000, BACKOFF_MAX_MS));
+    stall_on(&r->stall, r->job, WS_LOG_ERROR, "backing off ", delay,
+             "%s error db=%s replica=%s error=\"%s\"", what, d->cfg->path,
+             r->cfg->name, r->req.err.msg);
     r->state = R_BACKOFF;
     uv_timer_start(&r->timer, on_rep_timer, (uint64_t)delay, 0);
 }
@@ -870,6 +1090,11 @@ static int db_caught_up(struct dbrep *d)
 static void rep_after(struct rep *r)
 {
     r->state = R_IDLE;
+    if (r->job == r->stall.kind || r->stall.kind == J_LIST ||
+        r->stall.kind == J_GET)
+        stall_off(&r->stall);
+    if (r->inited && r->has_snapshot)
+        memcpy(r->known_gen, r->gen, sizeof(r->known_gen));
     /* Frames held back by the spool limit are copied only by a sync; the
      * -wal may not change again, so do not wait for an event. */
     if (r->d->held)
@@ -902,6 +1127,10 @@ static struct ws_req *rep_req(struct rep *r, int job, enum ws_reqtype type,
     r->req.data = r;
     r->req.produce_ctx = r;
     r->req.sink_ctx = r;
+    /* Only the objects that start a generation (before its snapshot is
+     * in) may create it: a later one that finds it gone means the
+     * replica lost its history (rep_fail). */
+    r->req.gen_must_exist = r->has_snapshot;
     r->state = R_BUSY;
     r->job_t0 = ws_now_ms();
     return &r->req;
@@ -1051,10 +1280,11 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
     size_t got, per = 0;
     int fd, rc;
 
-    fd = open(r->job_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ws_err_set(err, WS_EIO, "open %s: %s", r->job_path,
-                          strerror(errno));
+    rc = ws_db_shadow_open(r->d->db, r->job_gen, r->job_index, &fd, err);
+    if (rc == WS_ENOTFOUND)
+        rc = err->code = WS_EIO; /* not "no such object" */
+    if (rc != WS_OK)
+        return rc;
     rc = ws_fs_pread(fd, hb, sizeof(hb), 0, &got, err);
     if (rc == WS_OK && (got != sizeof(hb) ||
                         ws_wal_decode_hdr(hb, &h, err) != WS_OK))
@@ -1234,6 +1464,13 @@ static void on_list_done(struct ws_req *req)
     ws_objlist_free(&req->list);
     memcpy(r->gen, d->st.gen, sizeof(r->gen));
     g = ws_catalog_find(&cat, d->st.gen);
+    if (rep_gone(r, r->known_gen, g)) {
+        ws_catalog_free(&cat);
+        if (r->state == R_BUSY)
+            r->state = R_IDLE;
+        db_step(d);
+        return;
+    }
     r->has_snapshot = g != NULL && g->nsnaps > 0;
     if (!r->has_snapshot) {
         ws_catalog_free(&cat);
@@ -1265,13 +1502,17 @@ static void on_list_done(struct ws_req *req)
     r->job_index = g->segs[g->nsegs - 1].index;
     r->job_start = g->segs[g->nsegs - 1].offset;
     r->job_end = r->job_start;
+    r->req.sized = 1; /* a body past the listed size is corrupt */
+    r->req.size = g->segs[g->nsegs - 1].size;
     ws_catalog_free(&cat);
     free(r->job_path);
     r->job_path = ws_db_shadow_path(d->db, r->gen, r->job_index);
-    r->tail_fd = r->job_path ? open(r->job_path, O_RDONLY | O_CLOEXEC) : -1;
+    if (ws_db_shadow_open(d->db, r->gen, r->job_index, &r->tail_fd, NULL) !=
+        WS_OK)
+        r->tail_fd = -1;
     r->tail_off = r->job_start;
     r->tail_mismatch = 0;
-    r->lz = ws_lz4r_new(tail_sink, r, 1ULL << 34);
+    r->lz = ws_lz4r_new(tail_sink, r, ws_lz4_max_output(r->req.size));
     if (r->lz == NULL) {
         ws_err_set(&r->req.err, WS_ENOMEM, "out of memory");
         rep_fail(r, "replica position");
@@ -1538,6 +1779,10 @@ static void on_ret_timer(uv_timer_t *t)
     if (r->ret_busy || r->d->stopping || r->state == R_FAILED)
         return;
     r->ret_busy = 1;
+    /* The generation this listing must show a snapshot of (rep_gone). */
+    r->ret_gen[0] = '\0';
+    if (r->inited && r->has_snapshot && strcmp(r->gen, r->d->st.gen) == 0)
+        memcpy(r->ret_gen, r->gen, sizeof(r->ret_gen));
     ret_submit(r, WS_REQ_LIST, "generations/", NULL, 0, on_ret_list);
 }
 
@@ -1598,6 +1843,12 @@ static void on_ret_list(struct ws_req *req)
     if (rc == WS_OK)
         rc = ws_catalog_build(&req->list, &cat, &err);
     ws_objlist_free(&req->list);
+    if (rc == WS_OK &&
+        rep_gone(r, r->ret_gen, ws_catalog_find(&cat, r->ret_gen))) {
+        ws_catalog_free(&cat);
+        ret_end(r);
+        return;
+    }
     if (rc == WS_OK) {
         rc = ws_retention_plan(&cat, d->st.gen, ws_wall_ms(),
                                r->cfg->retention_ms, &r->plan, &err);
@@ -1850,8 +2101,9 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
         rc = setup_db(&dm, &dm.dbs[i], &cfg->dbs[i], err);
         dm.ndbs++;
     }
-    if (rc == WS_OK && cfg->ndbs == 0)
-        ws_error("no databases specified in configuration");
+    if (rc == WS_OK && cfg->ndbs == 0) /* config.c refuses it already */
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "no databases specified in configuration");
     uv_signal_init(&dm.loop, &dm.sigint);
     uv_signal_init(&dm.loop, &dm.sigterm);
     dm.sigint.data = dm.sigterm.data = &dm;

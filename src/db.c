@@ -36,6 +36,7 @@ struct ws_db {
     const struct ws_db_config *cfg;
     char *wal_path;
     char *meta;
+    struct ws_fs_dir meta_dir; /* meta, open and checked (fs.h) */
     sqlite3 *rd;            /* holds the long read transaction */
     sqlite3 *rd2;           /* spare: takes the read over to move the mark */
     sqlite3 *wr;            /* takes the write lock; checkpoints */
@@ -221,12 +222,45 @@ char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
     return ws_path_join(db->meta, rel);
 }
 
-static char *gen_dir(const struct ws_db *db, const char *gen)
+/* Open gen's shadow directory, generations/<gen>/wal under the meta dir
+ * (fs.h: one component at a time, no links). */
+static int wal_dir(struct ws_db *db, const char *gen, int flags,
+                   struct ws_fs_dir *d, struct ws_err *err)
 {
     char rel[64];
 
     snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
-    return ws_path_join(db->meta, rel);
+    return ws_fs_dir_sub(d, &db->meta_dir, rel, flags, 0700, err);
+}
+
+static void shadow_name(uint32_t index, char name[16])
+{
+    snprintf(name, 16, "%08x.wal", index);
+}
+
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err)
+{
+    struct ws_fs_dir wal;
+    char rel[64], name[16];
+    int f, rc;
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
+    shadow_name(index, name);
+    rc = ws_fs_dir_sub(&wal, &db->meta_dir, rel, 0, 0, err);
+    if (rc == WS_OK) {
+        f = openat(wal.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f >= 0)
+            *fd = f;
+        else if (errno == ENOENT)
+            rc = ws_err_set(err, WS_ENOTFOUND, "%s/%s: not found", wal.path,
+                            name);
+        else
+            rc = ws_err_set(err, WS_EIO, "open %s/%s: %s", wal.path, name,
+                            strerror(errno));
+    }
+    ws_fs_dir_close(&wal);
+    return rc;
 }
 
 /*
@@ -251,6 +285,17 @@ static int shadow_sync(struct ws_db *db, int force, struct ws_err *err)
     return rc;
 }
 
+/* A failed write to the current shadow file: name it in err. */
+static int shadow_err(const struct ws_db *db, struct ws_err *err)
+{
+    char *path = ws_db_shadow_path(db, db->gen, db->index);
+
+    if (path != NULL)
+        ws_err_wrap(err, "%s", path);
+    free(path);
+    return err->code;
+}
+
 static void shadow_close(struct ws_db *db)
 {
     if (db->shadow_fd >= 0)
@@ -264,7 +309,8 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
                          struct ws_err *err)
 {
     struct ws_wal_hdr h;
-    char *path;
+    struct ws_fs_dir wal;
+    char name[16];
     int rc = ws_wal_decode_hdr(hb, &h, err);
 
     if (rc != WS_OK)
@@ -275,20 +321,15 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
     rc = shadow_sync(db, 1, err);
     if (rc != WS_OK)
         return rc;
-    path = ws_db_shadow_path(db, db->gen, index);
-    if (path == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
     shadow_close(db);
-    db->shadow_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (db->shadow_fd < 0)
-        rc = ws_err_set(err, WS_EIO, "create %s: %s", path, strerror(errno));
+    shadow_name(index, name);
+    rc = wal_dir(db, db->gen, WS_FS_CREATE, &wal, err);
+    /* A new file renamed over the name: nothing planted there is
+     * written through (fs.h). */
     if (rc == WS_OK)
-        rc = ws_fs_pwrite(db->shadow_fd, hb, WS_WAL_HDR_SIZE, 0, err);
-    if (rc == WS_OK)
-        rc = ws_fs_fsync(db->shadow_fd, path, err);
-    if (rc == WS_OK)
-        rc = ws_fs_fsync_parent(path, err);
-    free(path);
+        rc = ws_fs_write_atomic_at(&wal, name, hb, WS_WAL_HDR_SIZE, 0600,
+                                   &db->shadow_fd, err);
+    ws_fs_dir_close(&wal);
     if (rc != WS_OK)
         return rc;
     db->index = index;
@@ -391,8 +432,9 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
                     rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             }
         }
-        if (rc == WS_OK && k > 0)
-            rc = ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err);
+        if (rc == WS_OK && k > 0 &&
+            ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err) != WS_OK)
+            rc = shadow_err(db, err);
         off += k;
         if (got < per * fs)
             stop = 1;
@@ -521,28 +563,35 @@ static int catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 
 /* ---- generations ------------------------------------------------------- */
 
+/* opendir of d's own descriptor (a duplicate); NULL on failure. */
+static DIR *dir_list(const struct ws_fs_dir *d)
+{
+    int fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (dir == NULL && fd >= 0)
+        close(fd);
+    return dir;
+}
+
 static int remove_other_gens(struct ws_db *db, struct ws_err *err)
 {
-    char *dir = ws_path_join(db->meta, "generations");
+    struct ws_fs_dir gens;
     struct dirent *de;
     DIR *d;
-    int rc = WS_OK;
+    int rc = ws_fs_dir_sub(&gens, &db->meta_dir, "generations", 0, 0, err);
 
-    if (dir == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    d = opendir(dir);
+    if (rc == WS_ENOTFOUND)
+        return WS_OK;
+    d = rc == WS_OK ? dir_list(&gens) : NULL;
     while (d && rc == WS_OK && (de = readdir(d)) != NULL) {
-        char *p;
         if (de->d_name[0] == '.' || strcmp(de->d_name, db->gen) == 0)
             continue;
-        p = ws_path_join(dir, de->d_name);
-        rc = p ? ws_fs_rm_rf(p, err)
-               : ws_err_set(err, WS_ENOMEM, "out of memory");
-        free(p);
+        rc = ws_fs_rm_rf_at(&gens, de->d_name, err);
     }
     if (d)
         closedir(d);
-    free(dir);
+    ws_fs_dir_close(&gens);
     return rc;
 }
 
@@ -551,24 +600,20 @@ static int remove_other_gens(struct ws_db *db, struct ws_err *err)
 static int new_generation(struct ws_db *db, uint64_t *copied,
                           struct ws_err *err)
 {
-    char line[WS_GEN_LEN + 2], *dir, *genfile;
+    char line[WS_GEN_LEN + 2];
+    struct ws_fs_dir wal;
     int rc;
 
     shadow_close(db);
     rc = ws_gen_new(db->gen, err);
     if (rc != WS_OK)
         return rc;
-    dir = gen_dir(db, db->gen);
-    genfile = ws_path_join(db->meta, "generation");
-    if (dir == NULL || genfile == NULL)
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (rc == WS_OK)
-        rc = ws_fs_mkdir_p(dir, 0700, err);
+    rc = wal_dir(db, db->gen, WS_FS_CREATE, &wal, err);
+    ws_fs_dir_close(&wal);
     snprintf(line, sizeof(line), "%s\n", db->gen);
     if (rc == WS_OK)
-        rc = ws_fs_write_atomic(genfile, line, WS_GEN_LEN + 1, 0600, err);
-    free(dir);
-    free(genfile);
+        rc = ws_fs_write_atomic_at(&db->meta_dir, "generation", line,
+                                   WS_GEN_LEN + 1, 0600, NULL, err);
     if (rc == WS_OK)
         rc = remove_other_gens(db, err);
     db->index = 0;
@@ -586,15 +631,14 @@ static int new_generation(struct ws_db *db, uint64_t *copied,
 /* Highest shadow index present for gen; WS_ENOTFOUND when none. */
 static int highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
 {
-    char *dir = gen_dir(db, db->gen);
+    struct ws_fs_dir wal;
     struct dirent *de;
     int found = 0;
-    DIR *d;
+    DIR *d = NULL;
 
-    if (dir == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    d = opendir(dir);
-    free(dir);
+    if (wal_dir(db, db->gen, 0, &wal, err) == WS_OK)
+        d = dir_list(&wal);
+    ws_fs_dir_close(&wal);
     while (d && (de = readdir(d)) != NULL) {
         unsigned int v;
         char tail[8];
@@ -616,19 +660,24 @@ static int highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
 static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
                        struct ws_err *err)
 {
-    char *path = ws_db_shadow_path(db, db->gen, db->index);
     uint64_t fs = ws_wal_frame_size(db->page_size), off, commit;
+    struct ws_err e = {0};
+    struct ws_fs_dir wal;
     uint32_t s[2], cs[2];
+    char name[16];
     size_t got;
     int rc;
 
-    if (path == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
     shadow_close(db);
-    db->shadow_fd = open(path, O_RDWR | O_CLOEXEC);
-    free(path);
-    if (db->shadow_fd < 0) {
-        snprintf(reason, nreason, "no shadow wal");
+    shadow_name(db->index, name);
+    rc = wal_dir(db, db->gen, 0, &wal, &e);
+    if (rc == WS_OK)
+        rc = ws_fs_open_at(&wal, name, &db->shadow_fd, &e);
+    ws_fs_dir_close(&wal);
+    if (rc != WS_OK) {
+        /* A link planted at its name is named in the reason. */
+        snprintf(reason, nreason, "%s",
+                 rc == WS_ENOTFOUND ? "no shadow wal" : e.msg);
         return WS_OK;
     }
     rc = ws_fs_pread(db->shadow_fd, db->hdr_bytes, WS_WAL_HDR_SIZE, 0, &got,
@@ -682,7 +731,7 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
     struct ws_resume r;
     char sum[WS_SHA256_HEX];
     uint64_t size;
-    int rc = ws_resume_read(db->meta, &r, err);
+    int rc = ws_resume_read(&db->meta_dir, &r, err);
 
     if (rc == WS_ENOTFOUND)
         return WS_OK;
@@ -699,7 +748,7 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
             db->resumed = 1;
         }
     }
-    return ws_resume_remove(db->meta, err);
+    return ws_resume_remove(&db->meta_dir, err);
 }
 
 /* Decide whether the generation on disk can be continued (FORMAT.md
@@ -708,16 +757,19 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
                         uint64_t *copied, struct ws_err *err)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size);
-    char *genfile = ws_path_join(db->meta, "generation"), *text = NULL;
     uint8_t hb[WS_WAL_HDR_SIZE];
+    struct ws_err e = {0};
+    char *text = NULL;
     size_t len, got;
     int rc;
 
-    if (genfile == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = ws_fs_read_all(genfile, 64, &text, &len, NULL);
-    free(genfile);
+    rc = ws_fs_read_all_at(&db->meta_dir, "generation", 64, &text, &len, &e);
     db->gen[0] = '\0';
+    if (rc != WS_OK && rc != WS_ENOTFOUND) {
+        /* e.g. a link planted at its name: named in the reason */
+        snprintf(reason, nreason, "%s", e.msg);
+        return WS_OK;
+    }
     if (rc == WS_OK && len >= WS_GEN_LEN) {
         memcpy(db->gen, text, WS_GEN_LEN);
         db->gen[WS_GEN_LEN] = '\0';
@@ -1177,7 +1229,14 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
     if (sqlite3_open_v2(db->cfg->path, c,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
+        int e = *c ? sqlite3_system_errno(*c) : 0;
         int rc = sql_err(db, *c, "open", err);
+        if (e != 0 && err != NULL) {
+            /* SQLite's message does not say why (permissions?). */
+            char m[WS_ERR_MSG];
+            snprintf(m, sizeof(m), "%s", err->msg);
+            ws_err_set(err, rc, "%s (%s)", m, strerror(e));
+        }
         sqlite3_close(*c);
         *c = NULL;
         return rc;
@@ -1210,22 +1269,21 @@ static void close_conns(struct ws_db *db)
 
 static int take_meta_lock(struct ws_db *db, struct ws_err *err)
 {
-    char *p;
     int rc;
 
     if (db->lock_fd >= 0)
         return WS_OK;
-    rc = ws_fs_mkdir_p(db->meta, 0700, err);
+    /* The meta dir is checked once and then only used through its
+     * descriptor (fs.h). */
+    if (db->meta_dir.fd < 0) {
+        rc = ws_fs_dir_open(&db->meta_dir, db->meta,
+                            WS_FS_CREATE | WS_FS_NOFOLLOW, 0700, NULL, err);
+        if (rc != WS_OK)
+            return rc == WS_ENOTFOUND ? WS_EIO : rc;
+    }
+    rc = ws_fs_lock_open(&db->meta_dir, "lock", &db->lock_fd, err);
     if (rc != WS_OK)
-        return rc;
-    p = ws_path_join(db->meta, "lock");
-    if (p == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(p);
-    if (db->lock_fd < 0)
-        return ws_err_set(err, WS_EIO, "open %s/lock: %s", db->meta,
-                          strerror(errno));
+        return rc == WS_ENOTFOUND ? WS_EIO : rc;
     if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         close(db->lock_fd);
         db->lock_fd = -1;
@@ -1287,6 +1345,15 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
     int rc, locked;
 
     rc = take_meta_lock(db, err);
+    if (rc != WS_OK && rc != WS_ECONFIG && err != NULL) {
+        /* Most often the database's directory, which walship may not
+         * write to: say where else it can keep its state. */
+        char m[WS_ERR_MSG];
+        snprintf(m, sizeof(m), "%s", err->msg);
+        ws_err_set(err, rc, "cannot use the meta directory %s: %s (set "
+                   "meta-path to a directory walship can write)",
+                   db->meta, m);
+    }
     if (rc == WS_OK)
         rc = open_sqlite(db, err);
     if (rc != WS_OK) {
@@ -1345,6 +1412,7 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
     db->cfg = cfg;
     db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
     db->shm_fd = -1;
+    db->meta_dir.fd = -1;
     db->wal_path = malloc(strlen(cfg->path) + 5);
     db->shm_path = malloc(strlen(cfg->path) + 5);
     db->meta = strdup(cfg->meta_path);
@@ -1399,12 +1467,16 @@ static void prune(struct ws_db *db, uint32_t keep_from,
     keep_from = keep_from > 0 ? keep_from - 1 : 0;
     if (keep_from > db->index)
         keep_from = db->index;
-    for (uint32_t i = lo > db->pruned ? lo : db->pruned; i < keep_from;
-         i++) {
-        char *p = ws_db_shadow_path(db, db->gen, i);
-        if (p)
-            unlink(p);
-        free(p);
+    if ((lo > db->pruned ? lo : db->pruned) < keep_from) {
+        struct ws_fs_dir wal;
+        if (wal_dir(db, db->gen, 0, &wal, NULL) == WS_OK)
+            for (uint32_t i = lo > db->pruned ? lo : db->pruned;
+                 i < keep_from; i++) {
+                char name[16];
+                shadow_name(i, name);
+                unlinkat(wal.fd, name, 0);
+            }
+        ws_fs_dir_close(&wal);
     }
     if (keep_from > db->pruned)
         db->pruned = keep_from;
@@ -1420,6 +1492,71 @@ static void prune(struct ws_db *db, uint32_t keep_from,
     db->nold = st->nold;
 }
 
+/* 1 when the file at path is not the one fd has open: it was removed,
+ * or another file was put there. */
+static int moved(const char *path, int fd)
+{
+    struct stat a, b;
+
+    if (fd < 0 || fstat(fd, &b) != 0)
+        return 0;
+    if (stat(path, &a) != 0)
+        return errno == ENOENT;
+    return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+}
+
+/*
+ * The local state walship is writing is gone (an operator removed the
+ * meta directory, or the shadow of the current index): nothing proves
+ * continuity any more, and the next shadow file could not be made.  A
+ * new generation starts, after the lock is taken again on a new lock
+ * file (the old one, removed, no longer keeps a second walship out).
+ * Sets the reason and returns 1 when so.
+ */
+static int local_gone(struct ws_db *db)
+{
+    char lock[4200];
+    char *shadow = NULL;
+    int gone = 0;
+
+    snprintf(lock, sizeof(lock), "%s/lock", db->meta);
+    if (moved(lock, db->lock_fd)) {
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        /* The meta dir walship holds is not the one at the path (any
+         * more): the next init opens, and checks, that one. */
+        ws_fs_dir_close(&db->meta_dir);
+        gone = 1;
+    } else if (db->ready && db->have_hdr && db->shadow_fd >= 0) {
+        shadow = ws_db_shadow_path(db, db->gen, db->index);
+        gone = shadow != NULL && moved(shadow, db->shadow_fd);
+    }
+    if (gone)
+        snprintf(db->pending, sizeof(db->pending), "local state removed "
+                 "(%s)", shadow ? shadow : db->meta);
+    free(shadow);
+    return gone;
+}
+
+/* The database does not exist, or is empty: say why it is waited for. */
+static int waiting(const struct ws_db *db, int empty, struct ws_db_state *st)
+{
+    char *dir = ws_path_dir(db->cfg->path);
+    struct stat sb;
+
+    if (empty)
+        snprintf(st->wait, sizeof(st->wait), "database %s is empty (its "
+                 "application has not created it yet)", db->cfg->path);
+    else if (dir != NULL && stat(dir, &sb) != 0 && errno == ENOENT)
+        snprintf(st->wait, sizeof(st->wait), "database %s does not exist, "
+                 "nor its directory %s", db->cfg->path, dir);
+    else
+        snprintf(st->wait, sizeof(st->wait), "database %s does not exist",
+                 db->cfg->path);
+    free(dir);
+    return WS_OK;
+}
+
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err)
 {
@@ -1429,10 +1566,26 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
 
     memset(st, 0, sizeof(*st));
     db->points.n = 0;
-    if (stat(db->cfg->path, &sb) != 0)
-        return errno == ENOENT ? WS_OK
-                               : ws_err_set(err, WS_EIO, "stat %s: %s",
-                                            db->cfg->path, strerror(errno));
+    if (db->db_fd >= 0 && (moved(db->cfg->path, db->db_fd) ||
+                           (db->ready && moved(db->wal_path, db->wal_fd)))) {
+        /* Deleted, or another file now: what walship holds is the old
+         * file's.  Its connections close through SQLite first; then no
+         * connection of this process is on that file, and closing
+         * walship's own descriptor drops no lock SQLite holds. */
+        close_conns(db);
+        close(db->db_fd);
+        db->db_fd = -1;
+        snprintf(db->pending, sizeof(db->pending), "database replaced");
+        st->replaced = 1;
+    }
+    if (local_gone(db))
+        close_conns(db);
+    if (stat(db->cfg->path, &sb) != 0) {
+        if (errno != ENOENT)
+            return ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,
+                              strerror(errno));
+        return waiting(db, 0, st);
+    }
     /* An empty file is a database its application is creating right now:
      * its next step is its own journal_mode=wal.  Had walship switched the
      * mode at the same moment, each would hold SHARED and want to write,
@@ -1440,7 +1593,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
      * calling its busy handler (a deadlock otherwise): the application's
      * open fails.  Wait, as for a missing file, until it has a header. */
     if (!db->ready && sb.st_size == 0)
-        return WS_OK;
+        return waiting(db, 1, st);
     st->exists = 1;
     db->seen = o->seen;
     db->nseen = o->seen ? o->nseen : 0;
@@ -1500,6 +1653,18 @@ int ws_db_peek(struct ws_db *db, struct ws_walidx *out)
     return ws_walidx_decode(b, out);
 }
 
+void ws_db_peek_reset(struct ws_db *db)
+{
+    struct stat a, b;
+
+    if (db->shm_fd < 0 ||
+        (fstat(db->shm_fd, &b) == 0 && stat(db->shm_path, &a) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+        return;
+    close(db->shm_fd);
+    db->shm_fd = -1;
+}
+
 int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
                    uint64_t offset, ws_sink_fn sink, void *ctx,
                    struct ws_err *err)
@@ -1530,6 +1695,7 @@ void ws_db_free(struct ws_db *db)
         close(db->db_fd);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
+    ws_fs_dir_close(&db->meta_dir);
     if (db->shm_fd >= 0)
         close(db->shm_fd);
     free(db->wal_path);

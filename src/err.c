@@ -20,11 +20,23 @@ const char *ws_strerror(int code)
     return texts[code];
 }
 
-static void strip_newlines(char *s)
+/* A message may quote what a replica or a server sent (a key, an S3
+ * error message): it must not forge a second line nor drive a terminal.
+ * Line breaks become spaces, other control characters '?': C0, DEL, and
+ * C1 in UTF-8 (C2 80 to C2 9F; U+009B is a CSI to some terminals). */
+static void strip_controls(char *s)
 {
-    for (; *s; s++)
-        if (*s == '\n' || *s == '\r')
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s, d = (unsigned char)s[1];
+        if (c == '\n' || c == '\r') {
             *s = ' ';
+        } else if (c < 0x20 || c == 0x7f) {
+            *s = '?';
+        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
+            s[0] = s[1] = '?';
+            s++;
+        }
+    }
 }
 
 int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
@@ -37,7 +49,7 @@ int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    strip_newlines(err->msg);
+    strip_controls(err->msg);
     return code;
 }
 
@@ -61,7 +73,7 @@ int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
     n += 2;
     snprintf(err->msg + n, sizeof(err->msg) - n, "%.*s",
              (int)(sizeof(err->msg) - n - 1), old);
-    strip_newlines(err->msg);
+    strip_controls(err->msg);
     return err->code;
 }
 

@@ -141,6 +141,11 @@ static void check_done(struct ws_http *h)
         result = m->data.result;
         cu->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         cu->easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        /* An error body cut at its cap is still an answer. */
+        if (result == CURLE_WRITE_ERROR && r->errbody_cut)
+            result = CURLE_OK;
+        if (result != CURLE_OK && r->why[0] != '\0')
+            snprintf(r->curl_err, sizeof(r->curl_err), "%s", r->why);
         cu->multi_remove_handle(h->multi, r->easy);
         cu->easy_cleanup(r->easy);
         r->easy = NULL;
@@ -183,36 +188,47 @@ static int on_seek(void *userp, curl_off_t off, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* A response body: to the sink (2xx), dropped up to a cap (2xx without
+ * a sink), or kept up to the cap for the error document.  Returning less
+ * than len stops the transfer. */
 static size_t on_write(char *buf, size_t size, size_t n, void *userp)
 {
     struct ws_http_req *r = userp;
-    size_t len = size * n;
-    long status = 0;
+    size_t len = size * n, k;
 
-    r->h->curl.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) {
-        if (r->sink == NULL)
-            return len;
+    r->h->curl.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->status >= 200 && r->status < 300 && r->sink != NULL) {
         r->sink_rc = r->sink(r->sink_ctx, buf, len, &r->sink_err);
         return r->sink_rc == WS_OK ? len : 0;
     }
-    if (r->nerrbody < sizeof(r->errbody) - 1) {
-        size_t k = sizeof(r->errbody) - 1 - r->nerrbody;
-        k = k < len ? k : len;
-        memcpy(r->errbody + r->nerrbody, buf, k);
-        r->nerrbody += k;
-        r->errbody[r->nerrbody] = '\0';
+    if (r->status >= 200 && r->status < 300) {
+        r->ndropped += len;
+        if (r->ndropped <= WS_HTTP_ERRBODY)
+            return len;
+        snprintf(r->why, sizeof(r->why), "%ld answer with a body over %d "
+                 "bytes", r->status, WS_HTTP_ERRBODY);
+        return 0;
     }
-    return len;
+    k = sizeof(r->errbody) - 1 - r->nerrbody;
+    k = k < len ? k : len;
+    memcpy(r->errbody + r->nerrbody, buf, k);
+    r->nerrbody += k;
+    r->errbody[r->nerrbody] = '\0';
+    if (k == len)
+        return len;
+    r->errbody_cut = 1;
+    return 0;
 }
 
-static void header_value(const char *line, size_t len, const char *name,
-                         char *out, size_t nout)
+/* If line is header name, copy its value into out (cut to fit) and
+ * return 1. */
+static int header_value(const char *line, size_t len, const char *name,
+                        char *out, size_t nout)
 {
     size_t nl = strlen(name), k;
 
     if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-        return;
+        return 0;
     line += nl + 1;
     len -= nl + 1;
     while (len > 0 && (*line == ' ' || *line == '\t'))
@@ -223,16 +239,32 @@ static void header_value(const char *line, size_t len, const char *name,
     k = len < nout - 1 ? len : nout - 1;
     memcpy(out, line, k);
     out[k] = '\0';
+    return 1;
 }
 
+static void headers_clear(struct ws_http_req *r)
+{
+    r->retry_after[0] = r->etag[0] = '\0';
+    r->content_range[0] = r->content_length[0] = '\0';
+    r->nrange = r->nlength = 0;
+}
+
+/* Each header line of each answer (a 100 Continue's too): the status line
+ * starts a new set. */
 static size_t on_header(char *buf, size_t size, size_t n, void *userp)
 {
     struct ws_http_req *r = userp;
     size_t len = size * n;
 
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+        headers_clear(r);
     header_value(buf, len, "retry-after", r->retry_after,
                  sizeof(r->retry_after));
     header_value(buf, len, "etag", r->etag, sizeof(r->etag));
+    r->nrange += header_value(buf, len, "content-range", r->content_range,
+                              sizeof(r->content_range));
+    r->nlength += header_value(buf, len, "content-length",
+                               r->content_length, sizeof(r->content_length));
     return len;
 }
 
@@ -249,7 +281,10 @@ static int setup(struct ws_http_req *r)
     r->sent = 0;
     r->status = 0;
     r->nerrbody = 0;
-    r->errbody[0] = r->curl_err[0] = r->retry_after[0] = r->etag[0] = '\0';
+    r->errbody[0] = r->curl_err[0] = r->why[0] = '\0';
+    headers_clear(r);
+    r->ndropped = 0;
+    r->errbody_cut = 0;
     r->sink_rc = WS_OK;
     cu->easy_setopt(e, CURLOPT_URL, r->url);
     cu->easy_setopt(e, CURLOPT_PRIVATE, r);

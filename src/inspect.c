@@ -23,6 +23,7 @@
 #include "ws/inspect.h"
 #include "ws/cli.h"
 #include "ws/config.h"
+#include "ws/json.h"
 #include "ws/layout.h"
 #include "ws/log.h"
 #include "ws/replica.h"
@@ -111,7 +112,10 @@ static void fmt_time(char *buf, size_t n, int64_t ms, int with_ms)
         s--;
     }
     t = (time_t)s;
-    gmtime_r(&t, &tm);
+    if (gmtime_r(&t, &tm) == NULL) { /* past year 2^31 */
+        snprintf(buf, n, "-");
+        return;
+    }
     len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
     if (with_ms)
         snprintf(buf + len, n - len, ".%03dZ", (int)r);
@@ -210,49 +214,16 @@ static void write_text(const struct ws_table *t, FILE *f, size_t *w)
     }
 }
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80                   ? 1
-                 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2
-                 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
-                 : s[0] >= 0xf0 && s[0] < 0xf5 ? 4
-                                               : 0;
-
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    /* No overlong forms, surrogates or code points past U+10FFFF. */
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return len;
-}
-
 static void json_str(FILE *f, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    char enc[WS_JSON_SEQ_MAX];
 
     fputc('"', f);
-    while (p < end) {
-        size_t len = utf8_seq(p, (size_t)(end - p));
-        if (len == 0) {
-            fputs("\\ufffd", f);
-            len = 1;
-        } else if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p);
-        } else if (*p == '\n') {
-            fputs("\\n", f);
-        } else if (*p == '\t') {
-            fputs("\\t", f);
-        } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            fwrite(p, 1, len, f);
-        }
-        p += len;
+    while (n > 0) {
+        size_t used, len = ws_json_seq(s, n, enc, &used);
+        fwrite(enc, 1, len, f);
+        s += used;
+        n -= used;
     }
     fputc('"', f);
 }
@@ -415,14 +386,30 @@ static int add_object(struct ws_table *t, const char *replica,
     return ws_table_add(t, row);
 }
 
+/* The lag from base_ns back to an object time of ms, in ns and in *d_ms;
+ * past 292 years (an object time comes from the replica: a file's mtime
+ * may be in 2446) the ns saturate and *d_ms is still exact. */
+static int64_t lag_ns(int64_t base_ns, int64_t ms, int64_t *d_ms)
+{
+    int64_t end, d;
+
+    if (!__builtin_mul_overflow(ms, NS_MS, &end) &&
+        !__builtin_sub_overflow(base_ns, end, &d)) {
+        *d_ms = d / NS_MS;
+        return d;
+    }
+    *d_ms = base_ns / NS_MS - ms;
+    return *d_ms < 0 ? INT64_MIN : INT64_MAX;
+}
+
 static int add_generation(struct run *x, const char *replica,
                           const struct ws_geninfo *g)
 {
     char lag[40], lag_ms[24], start[32], start_ms[40], end[32], end_ms[40];
-    int64_t d = x->base_ns - g->updated_ms * NS_MS;
+    int64_t d_ms, d = lag_ns(x->base_ns, g->updated_ms, &d_ms);
 
     ws_duration_format(ws_lag_truncate(d), lag, sizeof(lag));
-    snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d / NS_MS);
+    snprintf(lag_ms, sizeof(lag_ms), "%" PRId64, d_ms);
     fmt_time(start, sizeof(start), g->created_ms, 0);
     fmt_time(start_ms, sizeof(start_ms), g->created_ms, 1);
     fmt_time(end, sizeof(end), g->updated_ms, 0);
@@ -541,7 +528,7 @@ static int run_replicas(struct run *x, struct ws_err *err)
     rc = ws_cli_find_db(o->target, o->config, o->expand_env, &cfg, &db, err);
     if (rc != WS_OK)
         return rc;
-    ws_log_init(ws_log_level_parse(cfg->log_level));
+    ws_cli_log_init(cfg, 0, 0);
     rc = ws_cli_replicas_open(&reps, db, o->replica, err);
     if (rc == WS_OK && o->cmd == WS_INSPECT_GENERATIONS)
         rc = lag_base(x, db, err);

@@ -4,6 +4,7 @@
 #include "ws/layout.h"
 #include "ws/wal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
                    int64_t mtime_ms)
 {
+    if (l->n >= (l->max ? l->max : WS_LIST_MAX_KEYS))
+        return WS_ERANGE;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         struct ws_obj *v = realloc(l->v, cap * sizeof(*v));
@@ -221,23 +224,6 @@ enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
     return WS_OBJ_OTHER;
 }
 
-static struct ws_geninfo *gen_get(struct ws_catalog *cat, const char *name)
-{
-    struct ws_geninfo *g;
-
-    for (size_t i = 0; i < cat->ngens; i++)
-        if (strcmp(cat->gens[i].name, name) == 0)
-            return &cat->gens[i];
-    g = realloc(cat->gens, (cat->ngens + 1) * sizeof(*g));
-    if (g == NULL)
-        return NULL;
-    cat->gens = g;
-    g = &cat->gens[cat->ngens++];
-    memset(g, 0, sizeof(*g));
-    memcpy(g->name, name, WS_GEN_LEN + 1);
-    return g;
-}
-
 static void gen_time(struct ws_geninfo *g, int64_t t)
 {
     if (g->nsnaps + g->nsegs == 1 || t < g->created_ms)
@@ -272,95 +258,193 @@ static int cmp_times(const void *a, const void *b)
         return CMP(x->index, y->index);
     if (x->offset != y->offset)
         return CMP(x->offset, y->offset);
+    if (x->snapshot != y->snapshot)
+        return CMP(x->snapshot, y->snapshot);
+    if (x->last_index != y->last_index)
+        return CMP(x->last_index, y->last_index);
     return CMP(x->count, y->count);
 }
 
-static int cmp_gen(const void *a, const void *b)
-{
-    return strcmp(((const struct ws_geninfo *)a)->name,
-                  ((const struct ws_geninfo *)b)->name);
-}
-
-static int catalog_add(struct ws_catalog *cat, const struct ws_obj *o)
-{
-    char gen[WS_GEN_LEN + 1];
-    struct ws_geninfo *g;
+/* A listed data object, its name parsed once. */
+struct parsed {
+    const struct ws_obj *o;
+    enum ws_objkind kind;
     uint32_t index;
     uint64_t offset;
-    enum ws_objkind k = ws_key_parse(o->key, gen, &index, &offset);
-    struct ws_timesinfo t;
+};
 
-    if (k == WS_OBJ_OTHER) {
-        cat->nother++;
-        return WS_OK;
+/* By generation name ("generations/" is 12 bytes). */
+static int cmp_parsed_gen(const void *a, const void *b)
+{
+    const struct parsed *x = a, *y = b;
+    return memcmp(x->o->key + 12, y->o->key + 12, WS_GEN_LEN);
+}
+
+/* Fill g from the n objects of v, all of its generation.  WS_ENOMEM. */
+static int gen_fill(struct ws_geninfo *g, const struct parsed *v, size_t n)
+{
+    size_t nsnap = 0, nseg = 0, ntimes = 0;
+    char gen[WS_GEN_LEN + 1];
+
+    for (size_t i = 0; i < n; i++) {
+        nsnap += v[i].kind == WS_OBJ_SNAPSHOT;
+        nseg += v[i].kind == WS_OBJ_WAL;
+        ntimes += v[i].kind == WS_OBJ_TIMES;
     }
-    g = gen_get(cat, gen);
-    if (g == NULL)
+    memcpy(g->name, v[0].o->key + 12, WS_GEN_LEN); /* n >= 1; calloc'd */
+    g->snaps = nsnap ? malloc(nsnap * sizeof(*g->snaps)) : NULL;
+    g->segs = nseg ? malloc(nseg * sizeof(*g->segs)) : NULL;
+    g->times = ntimes ? malloc(ntimes * sizeof(*g->times)) : NULL;
+    if ((nsnap && !g->snaps) || (nseg && !g->segs) || (ntimes && !g->times))
         return WS_ENOMEM;
-    if (k == WS_OBJ_TIMES) {
-        struct ws_timesinfo *v =
-            realloc(g->times, (g->ntimes + 1) * sizeof(*v));
-        if (v == NULL)
-            return WS_ENOMEM;
-        g->times = v;
-        ws_key_parse_times(o->key, gen, &t);
-        t.size = o->size;
-        t.mtime_ms = o->mtime_ms;
-        v[g->ntimes++] = t;
-        /* Not data: the generation's times stay those of its data. */
-        return WS_OK;
+    for (size_t i = 0; i < n; i++) {
+        const struct ws_obj *o = v[i].o;
+        struct ws_timesinfo *t;
+        switch (v[i].kind) {
+        case WS_OBJ_TIMES:
+            /* Not data: the generation's times stay those of its data. */
+            t = &g->times[g->ntimes++];
+            ws_key_parse_times(o->key, gen, t);
+            t->size = o->size;
+            t->mtime_ms = o->mtime_ms;
+            continue;
+        case WS_OBJ_SNAPSHOT:
+            g->snaps[g->nsnaps++] =
+                (struct ws_snapinfo){v[i].index, o->size, o->mtime_ms};
+            break;
+        default:
+            g->segs[g->nsegs++] = (struct ws_seginfo){
+                v[i].index, v[i].offset, o->size, o->mtime_ms};
+        }
+        gen_time(g, o->mtime_ms);
     }
-    if (k == WS_OBJ_SNAPSHOT) {
-        struct ws_snapinfo *s =
-            realloc(g->snaps, (g->nsnaps + 1) * sizeof(*s));
-        if (s == NULL)
-            return WS_ENOMEM;
-        g->snaps = s;
-        s[g->nsnaps++] = (struct ws_snapinfo){index, o->size, o->mtime_ms};
-    } else {
-        struct ws_seginfo *s = realloc(g->segs, (g->nsegs + 1) * sizeof(*s));
-        if (s == NULL)
-            return WS_ENOMEM;
-        g->segs = s;
-        s[g->nsegs++] =
-            (struct ws_seginfo){index, offset, o->size, o->mtime_ms};
-    }
-    gen_time(g, o->mtime_ms);
+    if (g->nsnaps > 1)
+        qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
+    if (g->nsegs > 1)
+        qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
+    if (g->ntimes > 1)
+        qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
     return WS_OK;
 }
 
+/* A listing may name an object twice (a store that repeats a page, say):
+ * the same size and time twice is one object, kept once.  In the sorted
+ * array v of *n elements of elem bytes, whose uint64_t size and int64_t
+ * time are at osize and otime: drop such repeats, or return 1 with *bad
+ * the first entry that repeats an object with another size or time. */
+static int dedup(void *v, size_t *n, size_t elem,
+                 int (*cmp)(const void *, const void *), size_t osize,
+                 size_t otime, size_t *bad)
+{
+    char *p = v;
+    size_t k = 1;
+
+    for (size_t i = 1; i < *n; i++) {
+        const char *a = p + i * elem, *b = p + (k - 1) * elem;
+        if (cmp(a, b) != 0) {
+            memmove(p + k++ * elem, a, elem);
+        } else if (memcmp(a + osize, b + osize, sizeof(uint64_t)) != 0 ||
+                   memcmp(a + otime, b + otime, sizeof(int64_t)) != 0) {
+            *bad = i;
+            return 1;
+        }
+    }
+    *n = *n ? k : 0;
+    return 0;
+}
+
+#define DEDUP(g, arr, n, type, cmp, bad)                                     \
+    dedup((g)->arr, &(g)->n, sizeof(type), cmp, offsetof(type, size),       \
+          offsetof(type, mtime_ms), bad)
+
+/* Every array of g without repeats; 1 when one cannot be, with its key in
+ * key[n]. */
+static int gen_dedup(struct ws_geninfo *g, char *key, size_t n)
+{
+    size_t i;
+
+    if (DEDUP(g, snaps, nsnaps, struct ws_snapinfo, cmp_snap, &i))
+        return ws_key_snapshot(key, n, g->name, g->snaps[i].index) == WS_OK;
+    if (DEDUP(g, segs, nsegs, struct ws_seginfo, cmp_seg, &i))
+        return ws_key_wal(key, n, g->name, g->segs[i].index,
+                          g->segs[i].offset) == WS_OK;
+    if (DEDUP(g, times, ntimes, struct ws_timesinfo, cmp_times, &i))
+        return ws_key_times_of(key, n, g->name, &g->times[i]) == WS_OK;
+    return 0;
+}
+
+#undef DEDUP
+
+/*
+ * In O(n log n): the data objects are sorted by generation name (the
+ * listing's own order is not trusted), then each generation's objects,
+ * counted first, go into arrays of their exact size, which are sorted.
+ */
 int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
                      struct ws_err *err)
 {
     struct ws_catalog c = {0};
+    struct parsed *v = malloc((l->n ? l->n : 1) * sizeof(*v));
+    char gen[WS_GEN_LEN + 1], key[WS_KEY_MAX];
+    size_t n = 0, i, j;
+    int rc = WS_OK;
 
-    for (size_t i = 0; i < l->n; i++) {
-        if (catalog_add(&c, &l->v[i]) != WS_OK) {
-            ws_catalog_free(&c);
-            return ws_err_set(err, WS_ENOMEM, "out of memory");
-        }
+    if (v == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (i = 0; i < l->n; i++) {
+        struct parsed *p = &v[n];
+        p->o = &l->v[i];
+        p->kind = ws_key_parse(p->o->key, gen, &p->index, &p->offset);
+        if (p->kind == WS_OBJ_OTHER)
+            c.nother++;
+        else
+            n++;
     }
-    if (c.ngens > 1)
-        qsort(c.gens, c.ngens, sizeof(*c.gens), cmp_gen);
-    for (size_t i = 0; i < c.ngens; i++) {
-        struct ws_geninfo *g = &c.gens[i];
-        if (g->nsnaps > 1)
-            qsort(g->snaps, g->nsnaps, sizeof(*g->snaps), cmp_snap);
-        if (g->nsegs > 1)
-            qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
-        if (g->ntimes > 1)
-            qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_parsed_gen);
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && cmp_parsed_gen(&v[i], &v[j]) == 0; j++)
+            ;
+        c.ngens++;
+    }
+    c.gens = calloc(c.ngens ? c.ngens : 1, sizeof(*c.gens));
+    if (c.gens == NULL)
+        rc = WS_ENOMEM;
+    for (i = 0, c.ngens = 0; rc == WS_OK && i < n; i = j) {
+        for (j = i + 1; j < n && cmp_parsed_gen(&v[i], &v[j]) == 0; j++)
+            ;
+        rc = gen_fill(&c.gens[c.ngens++], v + i, j - i);
+        if (rc == WS_OK && gen_dedup(&c.gens[c.ngens - 1], key, sizeof(key)))
+            rc = ws_err_set(err, WS_ECORRUPT, "the listing names %s twice, "
+                            "with different sizes or times", key);
+    }
+    free(v);
+    if (rc == WS_ENOMEM)
+        ws_err_set(err, rc, "out of memory");
+    if (rc != WS_OK) {
+        ws_catalog_free(&c);
+        return rc;
     }
     *cat = c;
     return WS_OK;
 }
 
+/* Generations are sorted by name. */
 const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
                                          const char *gen)
 {
-    for (size_t i = 0; i < cat->ngens; i++)
-        if (strcmp(cat->gens[i].name, gen) == 0)
-            return &cat->gens[i];
+    size_t lo = 0, hi = cat->ngens;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(cat->gens[mid].name, gen);
+        if (d == 0)
+            return &cat->gens[mid];
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

@@ -1,6 +1,5 @@
 /*
- * lz4f.c: the LZ4 frame layer (FORMAT.md section 1.4) over liblz4's block
- * codec, plus xxHash32.
+ * lz4f.c: the LZ4 frame layer over liblz4's block codec, plus xxHash32.
  *
  * A frame, all integers little-endian (lz4 doc/lz4_Frame_format.md):
  *
@@ -581,6 +580,8 @@ static int on_flgbd(struct ws_lz4r *r, struct ws_err *err)
         return corrupt(err, "reserved FLG bit set", r->fpos);
     if (flg & 0x01)
         return corrupt(err, "dictionary ID not supported", r->fpos);
+    if (!(flg & FLG_CCHK))
+        return corrupt(err, "no content checksum (FLG bit 2 clear)", r->fpos);
     if (bd & 0x8F)
         return corrupt(err, "reserved BD bits set", r->fpos + 1);
     if (id < 4)
@@ -626,7 +627,7 @@ static int on_bsize(struct ws_lz4r *r, struct ws_err *err)
     uint32_t v = get32(r->field);
 
     if (v == 0)
-        return r->flg & FLG_CCHK ? expect(r, R_CCHK, 4) : end_frame(r, err);
+        return expect(r, R_CCHK, 4);
     r->bpos = r->fpos;
     r->bsize = v & 0x7FFFFFFFu;
     r->raw = (int)(v >> 31);
@@ -786,6 +787,11 @@ int ws_lz4r_finish(struct ws_lz4r *r, struct ws_err *err)
                            rstate_name[r->state], (unsigned long long)r->pos,
                            r->have, r->need);
     return r->rc;
+}
+
+uint64_t ws_lz4_max_output(uint64_t compressed)
+{
+    return compressed > UINT64_MAX / 255 ? UINT64_MAX : compressed * 255;
 }
 
 uint64_t ws_lz4r_total_out(const struct ws_lz4r *r)

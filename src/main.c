@@ -1,10 +1,12 @@
 /*
  * main.c: the walship command line.
  *
- * Commands and flags follow Litestream v0.3 (FORMAT.md section 7): Go
- * flag syntax (-f v, -f=v, --f), flags before positional arguments, one
- * table of commands.  Every failure ends in one line on stderr,
- * "walship: <what went wrong>", and exit status 1; usage errors exit 2;
+ * Commands and flags follow Litestream v0.3: Go flag syntax (-f v, -f=v,
+ * --f; a boolean takes Go's strconv.ParseBool values only), flags before
+ * positional arguments, one table of commands.  A flag a command accepts
+ * works, or is refused (-exec, flags that -list would ignore).  Every
+ * failure ends in one line on stderr, "walship: <what went wrong>",
+ * printed here and nowhere else, and exit status 1; usage errors exit 2;
  * -h prints the command's usage on stdout and exits 0.
  */
 #include "ws/cli.h"
@@ -70,7 +72,8 @@ static const char usage_replicate[] =
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
     "\n"
-    "A REPLICA_URL is file:///path/to/dir or a plain directory path.\n";
+    "A REPLICA_URL is file:///path/to/dir, s3://bucket/path or a plain\n"
+    "directory path.\n";
 
 static const char usage_restore[] =
     "The restore command recovers a database from a previous snapshot\n"
@@ -81,6 +84,8 @@ static const char usage_restore[] =
     "\twalship restore [arguments] DB_PATH\n"
     "\n"
     "\twalship restore [arguments] REPLICA_URL\n"
+    "\n"
+    "\twalship restore [arguments] REPLICA_DIR\n"
     "\n"
     "Arguments:\n"
     "\n"
@@ -103,8 +108,9 @@ static const char usage_restore[] =
     "\t    the newest data restores the newest data.\n"
     "\n"
     "\t-index INDEX\n"
-    "\t    Restore up to and including this WAL index (hexadecimal).\n"
-    "\t    Mutually exclusive with -timestamp.\n"
+    "\t    Restore up to and including this WAL index: 1 to 8\n"
+    "\t    hexadecimal digits, without 0x. An index past the newest\n"
+    "\t    restores the newest data. Mutually exclusive with -timestamp.\n"
     "\n"
     "\t-parallelism NUM\n"
     "\t    Number of WAL segments downloaded at once. Defaults to 8.\n"
@@ -112,7 +118,8 @@ static const char usage_restore[] =
     "\t-list\n"
     "\t    Print the restorable window of every generation (oldest and\n"
     "\t    newest restorable time, transactions with recorded commit\n"
-    "\t    times) instead of restoring.\n"
+    "\t    times) instead of restoring. Not with -o, -timestamp,\n"
+    "\t    -index, -parallelism or -if-db-not-exists.\n"
     "\n"
     "\t-json\n"
     "\t    With -list: print JSON.\n"
@@ -137,6 +144,21 @@ struct flag {
     const char **str; /* string flag, or NULL */
     int *boolean;     /* boolean flag, or NULL */
 };
+
+/* Go's strconv.ParseBool, which its flag package uses. */
+static int parse_bool(const char *s, int *v)
+{
+    static const char *const t[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static const char *const f[] = {"0", "f", "F", "false", "FALSE", "False"};
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (strcmp(s, t[i]) == 0 || strcmp(s, f[i]) == 0) {
+            *v = strcmp(s, t[i]) == 0;
+            return WS_OK;
+        }
+    }
+    return WS_EUSAGE;
+}
 
 /* Parse leading flags; returns the index of the first positional
  * argument, -1 after printing usage for -h, or -2 on error. */
@@ -170,8 +192,11 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
             return -2;
         }
         if (f->boolean) {
-            *f->boolean = eq == NULL || strcmp(eq + 1, "true") == 0 ||
-                          strcmp(eq + 1, "1") == 0;
+            if (parse_bool(eq ? eq + 1 : "true", f->boolean) != WS_OK) {
+                ws_err_set(err, WS_EUSAGE, "invalid boolean value \"%s\" "
+                           "for -%s: want true or false", eq + 1, f->name);
+                return -2;
+            }
         } else if (eq) {
             *f->str = eq + 1;
         } else if (i + 1 < argc) {
@@ -183,13 +208,6 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
         }
     }
     return i;
-}
-
-static void setup_logging(const struct ws_config *c, int verbose)
-{
-    enum ws_log_level l = ws_log_level_parse(c ? c->log_level : NULL);
-
-    ws_log_init(verbose ? WS_LOG_DEBUG : l);
 }
 
 /* ---- replicate ---------------------------------------------------------- */
@@ -209,14 +227,24 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
     if (exec_cmd)
-        return ws_err_set(err, WS_EUSAGE, "-exec is not supported yet");
+        return ws_err_set(err, WS_EUSAGE, "-exec is not implemented yet: "
+                          "walship does not run and supervise the "
+                          "application; start it on its own");
     if (i < argc) {
         if (config)
             return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
                               "and the -config flag");
+        if (no_expand)
+            return ws_err_set(err, WS_EUSAGE, "-no-expand-env applies to a "
+                              "config file, and DB_PATH REPLICA_URL reads "
+                              "none");
         if (argc - i < 2)
             return ws_err_set(err, WS_EUSAGE, "must specify at least one "
                               "replica URL for %s", argv[i]);
+        if (ws_is_url(argv[i]))
+            return ws_err_set(err, WS_EUSAGE, "the database path comes "
+                              "first, then its replicas: %s is a URL",
+                              argv[i]);
         rc = ws_config_from_urls(argv[i], argv + i + 1, (size_t)(argc - i - 1),
                                  &cfg, err);
     } else {
@@ -224,7 +252,7 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     }
     if (rc != WS_OK)
         return rc;
-    setup_logging(cfg, verbose);
+    ws_cli_log_init(cfg, verbose, 1);
     rc = ws_sqlite_check(err);
     if (rc == WS_OK) {
         ws_info("walship version=%s sqlite=%s", WS_VERSION,
@@ -253,13 +281,15 @@ static int do_restore(const struct restore_args *a, const char *arg,
     struct ws_restore_opts o = a->o;
     int rc;
 
-    if (ws_cli_is_url(arg) && a->config == NULL && a->out == NULL &&
-        !a->list)
-        return ws_err_set(err, WS_EUSAGE, "output path required");
     rc = ws_cli_find_db(arg, a->config, !a->no_expand, &cfg, &db, err);
     if (rc != WS_OK)
         return rc;
-    setup_logging(cfg, a->verbose);
+    if (db->path == NULL && a->out == NULL && !a->list) {
+        ws_config_free(cfg);
+        return ws_err_set(err, WS_EUSAGE, "output path required: restoring "
+                          "from a replica, give -o PATH");
+    }
+    ws_cli_log_init(cfg, a->verbose, !a->list);
     if (o.output == NULL)
         o.output = db->path;
     if (db->path != NULL && strcmp(o.output, db->path) == 0)
@@ -283,6 +313,86 @@ static int do_restore(const struct restore_args *a, const char *arg,
     return rc;
 }
 
+/* -index: 1 to 8 hexadecimal digits, the way Litestream names an index
+ * (no 0x, no sign, no spaces), at most WS_MAX_INDEX. */
+static int parse_index(const char *s, uint32_t *v)
+{
+    size_t n = strspn(s, "0123456789abcdefABCDEF");
+    unsigned long x;
+
+    if (n == 0 || n > 8 || s[n] != '\0')
+        return WS_EUSAGE;
+    x = strtoul(s, NULL, 16);
+    if (x > WS_MAX_INDEX)
+        return WS_EUSAGE;
+    *v = (uint32_t)x;
+    return WS_OK;
+}
+
+/* 1 when s is a generation name: 16 lowercase hexadecimal digits. */
+static int is_generation(const char *s)
+{
+    return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
+}
+
+/* Check restore's flags against each other and fill a->o. */
+static int restore_opts(struct restore_args *a, struct ws_err *err)
+{
+    const char *with_list[] = {a->out ? "-o" : NULL,
+                               a->timestamp ? "-timestamp" : NULL,
+                               a->index ? "-index" : NULL,
+                               a->parallelism ? "-parallelism" : NULL,
+                               a->if_db ? "-if-db-not-exists" : NULL};
+
+    if (a->out != NULL && a->out[0] == '\0')
+        return ws_err_set(err, WS_EUSAGE, "flag -o: the output path is "
+                          "empty");
+    a->o.output = a->out;
+    a->o.generation = a->generation;
+    a->o.list = a->list;
+    a->o.json = a->json;
+    a->o.parallelism = 8;
+    for (size_t k = 0; a->list && k < sizeof(with_list) / sizeof(*with_list);
+         k++)
+        if (with_list[k])
+            return ws_err_set(err, WS_EUSAGE, "-list cannot be combined with "
+                              "%s: it lists every restorable window",
+                              with_list[k]);
+    if (a->json && !a->list)
+        return ws_err_set(err, WS_EUSAGE, "-json needs -list");
+    if (a->index && a->timestamp)
+        return ws_err_set(err, WS_EUSAGE, "cannot specify index & timestamp "
+                          "to restore");
+    if (a->generation && !is_generation(a->generation))
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-generation: a generation is 16 lowercase "
+                          "hexadecimal digits", a->generation);
+    if (a->timestamp && ws_time_parse(a->timestamp, &a->o.time_us) != WS_OK)
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-timestamp: want an RFC 3339 time, e.g. "
+                          "2026-11-21T09:15:00Z or "
+                          "2026-11-21T10:15:00.250+01:00", a->timestamp);
+    a->o.has_time = a->timestamp != NULL;
+    if (a->index && parse_index(a->index, &a->o.index) != WS_OK)
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-index: want 1 to 8 hexadecimal digits without "
+                          "0x, at most 7fffffff (e.g. 1f)", a->index);
+    a->o.has_index = a->index != NULL;
+    if (a->parallelism) {
+        char *end;
+        long v;
+        errno = 0;
+        v = strtol(a->parallelism, &end, 10);
+        if (a->parallelism[0] == '\0' || *end != '\0' || errno != 0 ||
+            v > 64)
+            return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for "
+                              "flag -parallelism: a number from 1 to 64",
+                              a->parallelism);
+        a->o.parallelism = v < 1 ? 1 : (int)v; /* as Litestream: < 1 is 1 */
+    }
+    return WS_OK;
+}
+
 static int cmd_restore(int argc, char **argv, struct ws_err *err)
 {
     struct restore_args a;
@@ -301,54 +411,15 @@ static int cmd_restore(int argc, char **argv, struct ws_err *err)
                            {"v", NULL, &a.verbose},
                            {NULL, NULL, NULL}};
     char pool[16];
-    int i;
+    int i, rc;
 
     memset(&a, 0, sizeof(a));
     i = parse_flags(argc, argv, flags, usage_restore, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
-    a.o.output = a.out;
-    a.o.generation = a.generation;
-    a.o.list = a.list;
-    a.o.json = a.json;
-    a.o.parallelism = 8;
-    if (a.index && a.timestamp)
-        return ws_err_set(err, WS_EUSAGE, "cannot specify index & timestamp "
-                          "to restore");
-    if (a.timestamp) {
-        if (ws_time_parse(a.timestamp, &a.o.time_us) != WS_OK)
-            return ws_err_set(err, WS_EUSAGE, "invalid -timestamp, must "
-                              "specify in ISO 8601 format (e.g. "
-                              "2000-01-01T00:00:00Z)");
-        a.o.has_time = 1;
-    }
-    if (a.index) {
-        char *end;
-        unsigned long v;
-        errno = 0;
-        v = strtoul(a.index, &end, 16);
-        if (a.index[0] == '\0' || *end != '\0' || errno != 0 ||
-            v > WS_MAX_INDEX || a.index[0] == '-' || a.index[0] == '+')
-            return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for "
-                              "flag -index: invalid hexadecimal format",
-                              a.index);
-        a.o.has_index = 1;
-        a.o.index = (uint32_t)v;
-    }
-    if (a.parallelism) {
-        char *end;
-        long v;
-        errno = 0;
-        v = strtol(a.parallelism, &end, 10);
-        if (a.parallelism[0] == '\0' || *end != '\0' || errno != 0 ||
-            v > 64)
-            return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for "
-                              "flag -parallelism: a number from 1 to 64",
-                              a.parallelism);
-        a.o.parallelism = v < 1 ? 1 : (int)v; /* as Litestream: < 1 is 1 */
-    }
-    if (a.json && !a.list)
-        return ws_err_set(err, WS_EUSAGE, "-json needs -list");
+    rc = restore_opts(&a, err);
+    if (rc != WS_OK)
+        return rc;
     /* Downloads from a directory and the checks run on libuv's pool. */
     snprintf(pool, sizeof(pool), "%d", a.o.parallelism + 2);
     setenv("UV_THREADPOOL_SIZE", pool, 0);
@@ -414,6 +485,8 @@ static const char usage_generations[] =
     "\n"
     "\twalship generations [arguments] REPLICA_URL\n"
     "\n"
+    "\twalship generations [arguments] REPLICA_DIR\n"
+    "\n"
     "Arguments:\n"
     "\n"
     INSPECT_FLAGS
@@ -429,6 +502,8 @@ static const char usage_snapshots[] =
     "\n"
     "\twalship snapshots [arguments] REPLICA_URL\n"
     "\n"
+    "\twalship snapshots [arguments] REPLICA_DIR\n"
+    "\n"
     "Arguments:\n"
     "\n"
     INSPECT_FLAGS
@@ -443,6 +518,8 @@ static const char usage_wal[] =
     "\twalship wal [arguments] DB_PATH\n"
     "\n"
     "\twalship wal [arguments] REPLICA_URL\n"
+    "\n"
+    "\twalship wal [arguments] REPLICA_DIR\n"
     "\n"
     "Arguments:\n"
     "\n"
@@ -485,6 +562,10 @@ static int cmd_inspect(int argc, char **argv, struct ws_err *err)
         return i == -1 ? WS_OK : WS_EUSAGE;
     o.cmd = c->cmd;
     o.expand_env = !no_expand;
+    if (o.generation && !is_generation(o.generation))
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-generation: a generation is 16 lowercase "
+                          "hexadecimal digits", o.generation);
     if (c->cmd != WS_INSPECT_DATABASES) {
         if (i >= argc)
             return ws_err_set(err, WS_EUSAGE, "database path or replica URL "

@@ -55,12 +55,32 @@ void ws_replica_submit(struct ws_replica *r, struct ws_req *req)
 {
     req->r = r;
     req->rc = WS_OK;
+    req->got = 0;
     ws_err_clear(&req->err);
     r->ops->submit(r, req);
 }
 
+int ws_replica_deliver(struct ws_req *req, const void *buf, size_t len,
+                       struct ws_err *err)
+{
+    if (req->sized && len > req->size - req->got)
+        return ws_err_set(err, WS_ECORRUPT,
+                          "object %s: longer than its listed size of %llu "
+                          "bytes (did it change since it was listed?)",
+                          req->key, (unsigned long long)req->size);
+    req->got += len;
+    return req->sink(req->sink_ctx, buf, len, err);
+}
+
 void ws_replica_done(struct ws_req *req)
 {
+    if (req->rc == WS_OK && req->type == WS_REQ_GET && req->sized &&
+        req->got != req->size)
+        req->rc = ws_err_set(&req->err, WS_ECORRUPT,
+                             "object %s: %llu bytes, listed as %llu (did "
+                             "it change since it was listed?)",
+                             req->key, (unsigned long long)req->got,
+                             (unsigned long long)req->size);
     if (req->rc != WS_OK && req->err.code == WS_OK)
         ws_err_set(&req->err, req->rc, "%s", ws_strerror(req->rc));
     req->cb(req);

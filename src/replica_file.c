@@ -2,14 +2,25 @@
  * replica_file.c: the directory replica backend.
  *
  * Objects are files under the replica root, at their keys.  A PUT
- * writes `<key>.tmp`, fsyncs it, renames it over `<key>` and fsyncs the
- * directory (and, when it had to create them, the directories above), so
- * an object is either absent or whole.  Listings skip `*.tmp` files, as
- * Litestream's do.  Every operation runs on the libuv thread pool; the
- * request's callback then runs on the loop thread.
+ * creates a new `<key>.tmp-XXXXXX` (fs.h: O_EXCL|O_NOFOLLOW, a random
+ * suffix), fsyncs it, renames it over `<key>` and fsyncs the directory
+ * (and, when it had to create them, the directories above), so an object
+ * is either absent or whole, and nothing planted at either name -- a
+ * symbolic link out of the replica -- is ever written through.  The
+ * replica root must pass fs.h's rule for a directory walship writes in
+ * (its user's or root's, not writable by group or others), and the
+ * directories under it are opened one component at a time, never
+ * through a link.  Listings skip temporary names (walship's and
+ * Litestream's `*.tmp`), symbolic links and anything else that is not a
+ * regular file or a directory; a GET never follows a link.  Every
+ * operation runs on the libuv thread pool; the request's callback then
+ * runs on the loop thread.
  *
  * New directories get mode 0700 and files 0600: a replica holds the
- * whole database, so it is private to its owner by default.  Large
+ * whole database, so it is private to its owner by default.  A PUT with
+ * gen_must_exist never creates its generation's directory: a generation
+ * that is gone while walship writes it means the replica lost its
+ * history, which a recreated directory would hide (replica.h).  Large
  * objects are written with O_DIRECT (see put_state).  A DEL of exact
  * keys unlinks them and removes the directories this leaves empty, below
  * the generation's; a DEL of a prefix removes the tree.
@@ -20,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +50,27 @@ static int full_path(const struct ws_replica *r, const char *key, char *buf,
     return WS_OK;
 }
 
+/* An object time: the file's mtime, in ms, kept to S3's range of years
+ * (1970 to 9999) whatever the file system holds. */
+static int64_t file_mtime_ms(const struct stat *st)
+{
+    const int64_t max_s = INT64_C(253402300799); /* 9999-12-31T23:59:59Z */
+    int64_t s = (int64_t)st->st_mtim.tv_sec;
+
+    if (s < 0)
+        return 0;
+    if (s > max_s)
+        return max_s * 1000;
+    return s * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+/* Keys are a few levels deep (generations/<gen>/walship/times/<name>);
+ * deeper directories are not walked, so a planted tree cannot exhaust
+ * the thread's stack. */
+#define MAX_DEPTH 16
+
 static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
-                    struct ws_err *err)
+                    int depth, struct ws_err *err)
 {
     char path[4096];
     struct dirent *de;
@@ -68,15 +99,18 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
         snprintf(full, sizeof(full), "%s/%s", root, child);
         if (lstat(full, &st) != 0)
             continue; /* removed while listing */
-        if (S_ISDIR(st.st_mode)) {
-            rc = list_dir(root, child, l, err);
+        if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
+            rc = list_dir(root, child, l, depth + 1, err);
         } else if (S_ISREG(st.st_mode)) {
-            if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0)
+            if (ws_fs_is_tmp_name(de->d_name))
                 continue;
-            if (ws_objlist_add(l, child, (uint64_t)st.st_size,
-                               (int64_t)st.st_mtim.tv_sec * 1000 +
-                                   st.st_mtim.tv_nsec / 1000000) != WS_OK)
-                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+            rc = ws_objlist_add(l, child, (uint64_t)st.st_size,
+                                file_mtime_ms(&st));
+            if (rc == WS_ERANGE)
+                rc = ws_err_set(err, rc, "list %s: more than %d files",
+                                root, WS_LIST_MAX_KEYS);
+            else if (rc != WS_OK)
+                rc = ws_err_set(err, rc, "out of memory");
         }
     }
     closedir(d);
@@ -201,95 +235,122 @@ static int put_sink(void *ctx, const void *buf, size_t len,
     return rc;
 }
 
-/* mkdir -p the object's directory; fsync each parent of a directory we
- * created so the new entries themselves are durable. */
-static int make_dirs(const char *root, const char *dir, struct ws_err *err)
+/* Open the directory of req's key under the replica root (checked by
+ * fs.h's rule), one component at a time and never through a link,
+ * making what is missing.  With gen_must_exist the root and the
+ * directory of the key's generation are never made: a generation that
+ * is gone while walship writes it means the replica lost its history,
+ * which a recreated directory would hide (replica.h); that is
+ * WS_ENOTFOUND. */
+static int open_key_dir(const struct ws_req *req, struct ws_fs_dir *d,
+                        struct ws_err *err)
 {
-    struct stat st;
-    char *parent;
+    const char *key = req->key, *slash = strrchr(key, '/'), *end;
+    struct ws_fs_dir root, gen = {-1, NULL};
+    char rel[WS_KEY_MAX], g[WS_KEY_MAX];
+    size_t keep = 0; /* bytes of rel that must exist: generations/<gen> */
     int rc;
 
-    if (stat(dir, &st) == 0)
-        return WS_OK;
-    if (strlen(dir) <= strlen(root))
-        return ws_fs_mkdir_p(dir, 0700, err);
-    parent = ws_path_dir(dir);
-    if (parent == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = make_dirs(root, parent, err);
-    if (rc == WS_OK && mkdir(dir, 0700) != 0 && errno != EEXIST)
-        rc = ws_err_set(err, WS_EIO, "mkdir %s: %s", dir, strerror(errno));
-    if (rc == WS_OK)
-        rc = ws_fs_fsync_dir(parent, err);
-    free(parent);
-    return rc;
-}
-
-static int do_put(struct ws_req *req, const char *path)
-{
-    char tmp[4200];
-    struct put_state p = {-1, 0, tmp, NULL, 0, 0};
-    char *dir = ws_path_dir(path);
-    int rc;
-
-    if (dir == NULL)
-        return ws_err_set(&req->err, WS_ENOMEM, "out of memory");
-    rc = make_dirs(req->r->cfg->path, dir, &req->err);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (rc == WS_OK) {
-        p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        /* Retention may have removed the directory, empty, just now. */
-        if (p.fd < 0 && errno == ENOENT &&
-            make_dirs(req->r->cfg->path, dir, &req->err) == WS_OK)
-            p.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (p.fd < 0)
-            rc = ws_err_set(&req->err, WS_EIO, "create %s: %s", tmp,
-                            strerror(errno));
+    snprintf(rel, sizeof(rel), "%.*s", slash ? (int)(slash - key) : 0, key);
+    if (req->gen_must_exist && strncmp(key, "generations/", 12) == 0 &&
+        (end = strchr(key + 12, '/')) != NULL)
+        keep = (size_t)(end - key);
+    rc = ws_fs_dir_open(&root, req->r->cfg->path, keep ? 0 : WS_FS_CREATE,
+                        0700, NULL, err);
+    if (rc == WS_OK && keep > 0) {
+        snprintf(g, sizeof(g), "%.*s", (int)keep, key);
+        rc = ws_fs_dir_sub(&gen, &root, g, 0, 0, err);
+        if (rc == WS_OK)
+            rc = ws_fs_dir_sub(d, &gen, rel + keep, WS_FS_CREATE, 0700,
+                               err);
+    } else if (rc == WS_OK) {
+        rc = ws_fs_dir_sub(d, &root, rel, WS_FS_CREATE, 0700, err);
     }
-    if (rc == WS_OK)
-        rc = req->produce(req->produce_ctx, put_sink, &p, &req->err);
-    if (rc == WS_OK && p.dbuf)
-        rc = direct_flush(&p, 1, &req->err);
-    free(p.dbuf);
-    if (rc == WS_OK)
-        rc = ws_fs_fsync(p.fd, tmp, &req->err);
-    if (p.fd >= 0 && close(p.fd) != 0 && rc == WS_OK)
-        rc = ws_err_set(&req->err, WS_EIO, "close %s: %s", tmp,
-                        strerror(errno));
-    if (rc == WS_OK && rename(tmp, path) != 0)
-        rc = ws_err_set(&req->err, WS_EIO, "rename %s: %s", tmp,
-                        strerror(errno));
-    if (rc == WS_OK)
-        rc = ws_fs_fsync_dir(dir, &req->err);
-    if (rc != WS_OK)
-        unlink(tmp);
-    req->put_size = p.off;
-    free(dir);
+    if (rc == WS_ENOTFOUND)
+        ws_err_set(err, rc, "%s/%.*s is gone", req->r->cfg->path, (int)keep,
+                   key);
+    ws_fs_dir_close(&gen);
+    ws_fs_dir_close(&root);
     return rc;
 }
 
+/* A new "<key>.tmp-XXXXXX" (fs.h), filled, synced and renamed over the
+ * key: a link or file planted at either name is never written through. */
+static int do_put(struct ws_req *req)
+{
+    const char *base = strrchr(req->key, '/');
+    char tmp[NAME_MAX + 1], tmppath[PATH_MAX];
+    struct put_state p = {-1, 0, tmppath, NULL, 0, 0};
+    struct ws_fs_dir dir = {-1, NULL};
+    int rc;
+
+    base = base ? base + 1 : req->key;
+    rc = open_key_dir(req, &dir, &req->err);
+    if (rc == WS_OK) {
+        rc = ws_fs_tmp_create(&dir, base, 0600, tmp, sizeof(tmp), &p.fd,
+                              &req->err);
+        /* Retention may have removed the directory, empty, just now. */
+        if (rc == WS_ENOTFOUND) {
+            ws_fs_dir_close(&dir);
+            rc = open_key_dir(req, &dir, &req->err);
+            if (rc == WS_OK)
+                rc = ws_fs_tmp_create(&dir, base, 0600, tmp, sizeof(tmp),
+                                      &p.fd, &req->err);
+            if (rc == WS_ENOTFOUND && dir.fd >= 0) /* not "gone" */
+                rc = req->err.code = WS_EIO;
+        }
+    }
+    if (rc == WS_OK) {
+        snprintf(tmppath, sizeof(tmppath), "%s/%s", dir.path, tmp);
+        rc = req->produce(req->produce_ctx, put_sink, &p, &req->err);
+        if (rc == WS_OK && p.dbuf)
+            rc = direct_flush(&p, 1, &req->err);
+        if (rc == WS_OK)
+            rc = ws_fs_tmp_commit(&dir, tmp, p.fd, base, &req->err);
+        else
+            unlinkat(dir.fd, tmp, 0);
+    }
+    free(p.dbuf);
+    if (p.fd >= 0 && close(p.fd) != 0 && rc == WS_OK)
+        rc = ws_err_set(&req->err, WS_EIO, "close %s/%s: %s", dir.path,
+                        base, strerror(errno));
+    ws_fs_dir_close(&dir);
+    req->put_size = p.off;
+    return rc;
+}
+
+/* An object is a regular file at its key: a symbolic link planted there
+ * is not followed, and a FIFO or device is not opened for reading (a
+ * FIFO would block the restore for good); listings skip both. */
 static int do_get(struct ws_req *req, const char *path)
 {
-    uint8_t *buf;
+    uint8_t *buf = NULL;
     uint64_t off = 0;
+    struct stat st;
     int fd, rc = WS_OK;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Never through a link, and never blocked by a FIFO put there. */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return ws_err_set(&req->err, WS_ENOTFOUND, "object %s does not exist",
+                          req->key);
+    if (fd < 0 && errno == ELOOP)
+        return ws_err_set(&req->err, WS_EIO, "object %s: a symbolic link",
+                          req->key);
     if (fd < 0)
-        return errno == ENOENT
-                   ? ws_err_set(&req->err, WS_ENOTFOUND,
-                                "object %s does not exist", req->key)
-                   : ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
-                                strerror(errno));
-    buf = malloc(CHUNK);
-    if (buf == NULL)
+        return ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
+                          strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = ws_err_set(&req->err, WS_EIO, "object %s: not a regular file",
+                        req->key);
+    if (rc == WS_OK && (buf = malloc(CHUNK)) == NULL)
         rc = ws_err_set(&req->err, WS_ENOMEM, "out of memory");
     while (rc == WS_OK) {
         size_t got;
         rc = ws_fs_pread(fd, buf, CHUNK, off, &got, &req->err);
         if (rc != WS_OK || got == 0)
             break;
-        rc = req->sink(req->sink_ctx, buf, got, &req->err);
+        rc = ws_replica_deliver(req, buf, got, &req->err);
         off += got;
     }
     free(buf);
@@ -369,11 +430,11 @@ static void on_work(uv_work_t *w)
     if (rc == WS_OK) {
         switch (req->type) {
         case WS_REQ_LIST:
-            rc = list_dir(req->r->cfg->path, req->key, &req->list,
+            rc = list_dir(req->r->cfg->path, req->key, &req->list, 0,
                           &req->err);
             break;
         case WS_REQ_PUT:
-            rc = do_put(req, path);
+            rc = do_put(req);
             break;
         case WS_REQ_GET:
             rc = do_get(req, path);

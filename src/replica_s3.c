@@ -10,10 +10,20 @@
  *       side (s3put.h).
  * GET   streamed into the caller's sink; a transfer cut short is resumed
  *       with a Range request from the last byte delivered, so the sink
- *       sees one continuous stream.
- * LIST  ListObjectsV2 over the prefix, page by page, with a guard against
- *       a repeated continuation token; keys come back relative to the
- *       replica root.
+ *       sees one continuous stream.  Each answer is checked before its
+ *       first byte is used: a 206 must carry one Content-Range that starts
+ *       exactly there and runs to the end of an object of the listed size;
+ *       any other 2xx is the whole object from byte 0 (a server that
+ *       ignores Range), whose first bytes, already delivered, are skipped;
+ *       a Content-Length other than the listed size means the object is
+ *       not the one listed.  A header sent twice is refused.
+ * LIST  ListObjectsV2 over the prefix, page by page; keys come back
+ *       relative to the replica root.  A listing ends, or fails naming the
+ *       prefix: the server may not send a continuation token twice (each
+ *       is remembered by a 64-bit hash), more than MAX_EMPTY_PAGES pages
+ *       without a key, or more than WS_LIST_MAX_KEYS keys in all.  With
+ *       each page at most WS_S3XML_MAX_BODY bytes (s3xml.h), a listing
+ *       costs memory in proportion to its keys, whatever the server does.
  * DEL   DeleteObjects (Quiet, Content-MD5) of up to 1000 exact keys a
  *       request, the keys given or those listed under the prefix.  Each
  *       key the store reports it could not delete goes back to the
@@ -32,21 +42,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PAGES 1000000
-#define DELETE_BATCH 1000 /* DeleteObjects takes at most 1000 keys */
+#define MAX_EMPTY_PAGES 1000 /* truncated pages without a key, in all */
+#define DELETE_BATCH 1000    /* DeleteObjects takes at most 1000 keys */
+
+/* The continuation tokens a listing has been given, by hash. */
+struct tokset {
+    uint64_t *v; /* open addressing; 0 is a free slot */
+    size_t n, cap;
+};
 
 /* One operation in flight: lives from submit to ws_replica_done. */
 struct op {
     struct ws_req *req;
     struct ws_s3 *s3;
     struct ws_s3_call c;
-    /* GET resume. */
-    uint64_t delivered;
+    /* GET resume: req->got bytes are delivered; this attempt's answer is
+     * checked before its first byte, whose first `skip` bytes repeat
+     * delivered ones. */
     char range[64];
+    int checked;
+    uint64_t skip;
     /* LIST paging. */
     struct ws_s3xml *xml;
     char *token;
-    int pages;
+    struct tokset seen;
+    int empty_pages;
     /* DEL: the keys (given or listed), deleted in batches. */
     int deleting;
     char *delbody;
@@ -58,11 +78,12 @@ struct op {
 
 static void op_send(struct op *o);
 
+/* Only memory: the client may be gone by now (see op_done). */
 static void op_free(struct op *o)
 {
-    ws_s3_call_clear(o->s3, &o->c);
     ws_s3xml_free(o->xml);
     free(o->token);
+    free(o->seen.v);
     free(o->delbody);
     ws_objlist_free(&o->dellist);
     free(o);
@@ -73,25 +94,128 @@ static void on_backoff_closed(uv_handle_t *h)
     op_free(h->data);
 }
 
-/* Finish the operation: run the caller's callback, then free. */
+/* Finish the operation: run the caller's callback, then free.  What
+ * needs the client (the header list, made by its libcurl) is released
+ * first: the close callback runs on a later loop turn, and a caller that
+ * is done may free the replica before that. */
 static void op_done(struct op *o, int rc)
 {
     struct ws_req *req = o->req;
 
     req->rc = rc;
+    ws_s3_call_clear(o->s3, &o->c);
     ws_replica_done(req);
     uv_close((uv_handle_t *)&o->c.backoff, on_backoff_closed);
 }
 
+/* ---- the tokens of a listing -------------------------------------------- */
+
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h ? h : 1;
+}
+
+/* Add h; 1 if it was there already, -1 when out of memory. */
+static int tokset_add(struct tokset *t, uint64_t h)
+{
+    size_t i;
+
+    if (2 * (t->n + 1) > t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        uint64_t *v = calloc(cap, sizeof(*v));
+        if (v == NULL)
+            return -1;
+        for (size_t k = 0; k < t->cap; k++) {
+            if (t->v[k] == 0)
+                continue;
+            for (i = t->v[k] & (cap - 1); v[i] != 0; i = (i + 1) & (cap - 1))
+                ;
+            v[i] = t->v[k];
+        }
+        free(t->v);
+        t->v = v;
+        t->cap = cap;
+    }
+    for (i = h & (t->cap - 1); t->v[i] != 0; i = (i + 1) & (t->cap - 1))
+        if (t->v[i] == h)
+            return 1;
+    t->v[i] = h;
+    t->n++;
+    return 0;
+}
+
 /* ---- LIST, GET and DEL, on the operation's own call ---------------------- */
+
+/* "bytes START-END/TOTAL", all decimal. */
+static int parse_range(const char *s, uint64_t *start, uint64_t *end,
+                       uint64_t *total)
+{
+    unsigned long long a, b, t;
+    int n = -1;
+
+    if (sscanf(s, "bytes %20llu-%20llu/%20llu%n", &a, &b, &t, &n) != 3 ||
+        n < 0 || s[n] != '\0' || strspn(s + 6, "0123456789-/") != strlen(s + 6))
+        return -1;
+    *start = a, *end = b, *total = t;
+    return 0;
+}
+
+/* Check the answer of this attempt before its first byte is used. */
+static int get_check(struct op *o, struct ws_err *err)
+{
+    const struct ws_http_req *h = &o->c.h;
+    const struct ws_req *req = o->req;
+    uint64_t start, end, total, len;
+
+    if (h->nrange > 1 || h->nlength > 1)
+        return ws_err_set(err, WS_EREMOTE, "s3 GET %s: the answer repeats "
+                          "Content-Range or Content-Length", req->key);
+    if (h->status == 206) {
+        if (parse_range(h->content_range, &start, &end, &total) != 0 ||
+            start != req->got || end + 1 != total ||
+            (req->sized && total != req->size))
+            return ws_err_set(err, WS_EREMOTE, "s3 GET %s: asked for bytes "
+                              "%llu- of %s, answered 206 with Content-Range "
+                              "\"%.60s\"", req->key,
+                              (unsigned long long)req->got,
+                              req->sized ? "the listed size" : "the object",
+                              h->content_range);
+        return WS_OK;
+    }
+    /* The whole object, from byte 0. */
+    if (req->sized && h->content_length[0] != '\0' &&
+        (sscanf(h->content_length, "%20llu", (unsigned long long *)&len) !=
+             1 ||
+         len != req->size))
+        return ws_err_set(err, WS_ECORRUPT, "object %s: Content-Length %.30s, "
+                          "listed as %llu bytes (did it change since it was "
+                          "listed?)", req->key, h->content_length,
+                          (unsigned long long)req->size);
+    o->skip = req->got;
+    return WS_OK;
+}
 
 static int get_sink(void *ctx, const void *buf, size_t len, struct ws_err *err)
 {
     struct op *o = ctx;
-    int rc = o->req->sink(o->req->sink_ctx, buf, len, err);
+    const uint8_t *b = buf;
+    size_t k;
 
-    o->delivered += len;
-    return rc;
+    if (!o->checked) {
+        int rc = get_check(o, err);
+        if (rc != WS_OK)
+            return rc;
+        o->checked = 1;
+    }
+    k = len < o->skip ? len : (size_t)o->skip;
+    o->skip -= k;
+    if (k == len)
+        return WS_OK;
+    return ws_replica_deliver(o->req, b + k, len - k, err);
 }
 
 static int xml_sink(void *ctx, const void *buf, size_t len, struct ws_err *err)
@@ -242,12 +366,33 @@ static void del_next(struct op *o)
         op_done(o, o->del_rc);
 }
 
+/* A truncated page brought nkeys keys and the token next: may the
+ * listing go on? */
+static int list_bounds(struct op *o, size_t nkeys, const char *next)
+{
+    struct ws_req *req = o->req;
+    int seen;
+
+    if (nkeys == 0 && ++o->empty_pages > MAX_EMPTY_PAGES)
+        return ws_err_set(&req->err, WS_EREMOTE, "s3 list %s: more than %d "
+                          "pages without a key", req->key, MAX_EMPTY_PAGES);
+    seen = tokset_add(&o->seen, fnv1a64(next));
+    if (seen < 0)
+        return ws_err_set(&req->err, WS_ENOMEM, "out of memory");
+    if (seen)
+        return ws_err_set(&req->err, WS_EREMOTE, "s3 list %s: the server "
+                          "sent continuation token \"%.60s\" twice",
+                          req->key, next);
+    return WS_OK;
+}
+
 /* A LIST page arrived: take its objects, then the next page or done. */
 static void list_next(struct op *o)
 {
     struct ws_req *req = o->req;
     char prefix[1100];
     char *next = NULL;
+    size_t first = req->list.n;
     int truncated = 0, rc;
 
     rc = ws_s3xml_finish(o->xml, &req->err);
@@ -256,7 +401,7 @@ static void list_next(struct op *o)
     if (rc == WS_OK) {
         /* Keys come back relative to the request's prefix; the caller
          * wants them relative to the replica root. */
-        size_t first = req->list.n;
+        first = req->list.n;
         rc = ws_s3xml_list_take(o->xml, prefix, &req->list, &truncated, &next,
                                 &req->err);
         /* The full key was root "/" req->key rest: the key relative to
@@ -274,12 +419,8 @@ static void list_next(struct op *o)
             req->list.v[i].key = k;
         }
     }
-    if (rc == WS_OK && truncated &&
-        ((o->token && strcmp(o->token, next) == 0) || ++o->pages > MAX_PAGES))
-        rc = ws_err_set(&req->err, WS_EREMOTE,
-                        "s3 list %s: the server repeated continuation "
-                        "token \"%s\"",
-                        req->key, next);
+    if (rc == WS_OK && truncated)
+        rc = list_bounds(o, req->list.n - first, next);
     if (rc == WS_OK && !truncated && req->type == WS_REQ_DEL) {
         /* Listed everything under the prefix: now delete it. */
         o->dellist = req->list;
@@ -337,10 +478,12 @@ static int get_send(struct op *o)
                           req->key);
     ws_sha256_hex("", 0, o->c.payload_sha);
     snprintf(o->range, sizeof(o->range), "bytes=%llu-",
-             (unsigned long long)o->delivered);
+             (unsigned long long)req->got);
     extra[0] = (struct ws_kv){"range", o->range};
+    o->checked = 0;
+    o->skip = 0;
     return ws_s3_sign(o->s3, &o->c, "GET", path, NULL, 0, extra,
-                      o->delivered > 0, &req->err);
+                      req->got > 0, &req->err);
 }
 
 /* Send (or resend) the op's current request. */
@@ -351,6 +494,10 @@ static void op_send(struct op *o)
 
     switch (req->type) {
     case WS_REQ_GET:
+        if (req->sized && req->got > 0 && req->got == req->size) {
+            op_done(o, WS_OK); /* cut off after its last byte */
+            return;
+        }
         rc = get_send(o);
         if (rc == WS_OK)
             ws_s3_send(o->s3, &o->c, NULL, 0, get_sink, o, on_http_done, o);

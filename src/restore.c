@@ -1,27 +1,84 @@
 /*
  * restore.c: see restore.h.
+ *
+ * What a replica says is checked before it is used, and every size it
+ * gives is bounded by something already known:
+ *
+ *   Object bodies.  Every GET is bounded by the size the listing gave
+ *   (replica.h): a longer body is stopped at that size, a shorter one
+ *   fails, both naming the object.  The spool (compressed segments) thus
+ *   holds at most the sum of the listed sizes; none may be over 1 TiB.
+ *   An LZ4 frame decodes to at most 255 times its size
+ *   (ws_lz4_max_output): the bound on each snapshot and segment, so a
+ *   decompression bomb costs at most that much CPU.  Every frame must
+ *   carry a content checksum (lz4f.h).
+ *
+ *   The snapshot.  It is a copy of the database file, whose page 1 gives
+ *   the page size (a power of two from 512 to 65536, else the snapshot is
+ *   not a database) and, when valid (non-zero, and its change counter
+ *   equal to its version-valid-for number, SQLite's own rule), the
+ *   database's size in pages N.  Bytes past N pages are decoded and
+ *   checked but never written: SQLite writes page 1 whenever the size
+ *   changes, and a checkpoint copies pages in ascending order, so a page
+ *   past N in the file is either gone from the database or was written
+ *   again after the page 1 it sees, by a frame of the snapshot's index,
+ *   which the restore replays from offset 0.  The disk a snapshot takes
+ *   is therefore at most N pages, whatever its body claims.
+ *
+ *   Frames.  Each WAL segment is verified (wal.h: header, salts, the
+ *   checksum chain) before any of it is used.  A frame's page number is
+ *   never used to size anything: the page map (pagemap.h) has an entry
+ *   per page written.  A transaction may write a page past its commit's
+ *   database size only when that page existed before it (SQLite writes a
+ *   page out early when its cache spills, and a transaction that then
+ *   shrinks the database, under auto_vacuum, cuts it off; SQLite ignores
+ *   such a frame, and so does the restore); any other page past the
+ *   commit's size is corruption naming the object and the frame.  For the
+ *   first transaction replayed, the size before it is the snapshot's.
+ *
+ *   The database size of the last commit.  Every page of the restored
+ *   database must come from the snapshot (its first min(N, file) pages)
+ *   or from a frame, except the lock-byte page at 1 GiB, which SQLite
+ *   never writes.  A commit that claims more pages than that is
+ *   corruption naming it; the file is never extended over pages nothing
+ *   wrote.
+ *
+ *   Local writes.  A write to the target's directory that fails (ENOSPC,
+ *   EDQUOT, EFBIG, EIO) fails the restore at once, naming the file; only
+ *   downloads are retried.
  */
 #include "ws/restore.h"
 #include "ws/resume.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
+#include "ws/pagemap.h"
 #include "ws/plan.h"
 #include "ws/rlock.h"
 #include "ws/times.h"
 #include "ws/wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define MAX_OBJECT (1ULL << 40)    /* decompression bound per object */
+#define MAX_OBJECT (1ULL << 40)    /* listed size and decoded size of one
+                                    * object; with WS_LIST_MAX_KEYS (10^7 <
+                                    * 2^24) objects at most, their sum fits
+                                    * in 64 bits */
 #define MAX_TIMES (256ULL << 20)   /* ... per commit-time object */
+#define LOCK_BYTE 0x40000000ULL    /* SQLite's lock-byte page holds it */
+#define DB_HDR 100                 /* the database header, in page 1 */
 #define TRIES 3                    /* downloads of one object */
 #define CHUNK (1024 * 1024)
 #define PROGRESS_MS 250
@@ -41,15 +98,11 @@ struct obj {
     uint64_t got;
     int state;
     int tries;
+    int local_fail;           /* a write of ours failed: not retried */
     struct ws_req req;
     uv_work_t work;
     uint64_t *wins;           /* frames to write, by stream position */
     size_t nwins, cwins;
-};
-
-struct mapent {
-    uint32_t seg;             /* 1 + segment number; 0: from the snapshot */
-    uint64_t pos;             /* frame position in that segment's stream */
 };
 
 struct rs {
@@ -60,32 +113,46 @@ struct rs {
     int fd;                   /* the temporary database */
     int spool;
     char tmp[4200];
+    char spool_name[4400];    /* unlinked at once; for messages */
 
     struct obj snap;
     struct ws_lz4r *slz;
-    uint64_t soff;
+    uint64_t soff;            /* snapshot bytes decoded */
+    uint8_t shdr[DB_HDR];     /* its database header, once soff >= 100 */
+    uint64_t swrite;          /* bytes of it written: N pages, or all */
     uint32_t page_size;
+    uint32_t snap_pages;      /* pages the snapshot brings (pass 2) */
+    uint32_t final_pages;     /* the restored database's size (pass 2) */
 
     struct obj *segs;
     size_t n, next_fetch, next_check, next_apply, applied;
     int inflight, checking, applying, pass2;
 
-    /* Owned by the check job (one at a time, in order). */
+    /* Owned by the check job (one at a time, in order).  map.seg is 1 +
+     * the segment number, map.pos the frame's position in its stream. */
     struct ws_walv v;
     size_t vseg;
-    struct mapent *map;
-    uint32_t nmap;
+    struct ws_pagemap map;
     uint32_t db_pages;        /* database size at the last commit */
+    size_t db_seg;            /* ... which ends in this segment */
+    uint64_t db_off;          /* ... at this offset of its index */
     uint32_t wal_page_size;
     int cut_hit;
     int snap_reached;         /* the snapshot's record offset was met */
+    int ntx;                  /* commits replayed */
+    uint32_t tx_max;          /* the open transaction's highest page */
+    size_t tx_max_seg;        /* ... and where its frame is */
+    uint64_t tx_max_off;
+    uint32_t first_max;       /* the first transaction's, if past its */
+    uint32_t first_commit;    /* commit (checked against the snapshot) */
+    size_t first_seg;
+    uint64_t first_off;
 
     /* Carrying the position over (resume.h): the last index's WAL bytes,
      * kept as a shadow file while they are verified. */
     int carry;
-    int carry_fd;
+    int carry_fd;             /* unlinked file beside the output */
     uint64_t carry_size;
-    char carry_tmp[4300];
 
     int rc;
     struct ws_err err;
@@ -116,14 +183,59 @@ static int target_cut(const struct rs *rs, uint32_t index)
 
 /* ---- downloads ---------------------------------------------------------- */
 
+/* A write of ours failed: name the file; the object is not fetched
+ * again (see on_fetched). */
+static int local_write(struct obj *o, int fd, const char *name,
+                       const void *buf, size_t len, uint64_t off,
+                       struct ws_err *err)
+{
+    int rc = ws_fs_pwrite(fd, buf, len, off, err);
+
+    if (rc == WS_OK)
+        return WS_OK;
+    o->local_fail = 1;
+    return ws_err_wrap(err, "%s", name);
+}
+
+/* The page size and size in pages a database header gives; *pages is 0
+ * when the size field is not valid (SQLite then uses the file size). */
+static int db_header(const uint8_t *h, uint32_t *page_size, uint32_t *pages)
+{
+    uint32_t ps = (uint32_t)h[16] << 8 | h[17];
+
+    if (memcmp(h, "SQLite format 3", 16) != 0)
+        return -1;
+    if (ps == 1)
+        ps = 65536;
+    if (ps < 512 || (ps & (ps - 1)) != 0)
+        return -1;
+    *page_size = ps;
+    *pages = memcmp(h + 24, h + 92, 4) == 0 ? ws_get_be32(h + 28) : 0;
+    return 0;
+}
+
+/* Decoded snapshot bytes: kept up to the size its header gives. */
 static int snap_write(void *ctx, const void *buf, size_t len,
                       struct ws_err *err)
 {
     struct rs *rs = ctx;
-    int rc = ws_fs_pwrite(rs->fd, buf, len, rs->soff, err);
+    uint64_t off = rs->soff;
+    uint32_t ps, pages;
 
+    if (off < DB_HDR)
+        memcpy(rs->shdr + off, buf, len < DB_HDR - off ? len : DB_HDR - off);
     rs->soff += len;
-    return rc;
+    if (off < DB_HDR && rs->soff >= DB_HDR) {
+        if (db_header(rs->shdr, &ps, &pages) != 0)
+            return ws_err_set(err, WS_ECORRUPT, "%s: not a SQLite database "
+                              "(bad header)", rs->snap.key);
+        rs->swrite = pages ? (uint64_t)pages * ps : UINT64_MAX;
+    }
+    if (off >= rs->swrite)
+        return WS_OK;
+    if (len > rs->swrite - off)
+        len = (size_t)(rs->swrite - off);
+    return local_write(&rs->snap, rs->fd, rs->tmp, buf, len, off, err);
 }
 
 static int snap_sink(void *ctx, const void *buf, size_t len,
@@ -140,17 +252,13 @@ static int seg_sink(void *ctx, const void *buf, size_t len,
                     struct ws_err *err)
 {
     struct obj *o = ctx;
+    struct rs *rs = o->rs;
+    int rc = local_write(o, rs->spool, rs->spool_name, buf, len,
+                         o->spool_off + o->got, err);
 
-    if (o->got + len > o->si->size)
-        return ws_err_set(err, WS_ECORRUPT, "%s: larger than listed (%llu "
-                          "bytes); did it change during the restore?",
-                          o->key, (unsigned long long)o->si->size);
-    __atomic_add_fetch(&o->rs->bytes_in, len, __ATOMIC_RELAXED);
-    if (ws_fs_pwrite(o->rs->spool, buf, len, o->spool_off + o->got, err) !=
-        WS_OK)
-        return err->code;
+    __atomic_add_fetch(&rs->bytes_in, len, __ATOMIC_RELAXED);
     o->got += len;
-    return WS_OK;
+    return rc;
 }
 
 static void on_fetched(struct ws_req *req);
@@ -158,11 +266,15 @@ static void on_fetched(struct ws_req *req);
 static void fetch(struct obj *o)
 {
     struct rs *rs = o->rs;
+    uint64_t listed = o->k < 0 ? rs->p->snap->size : o->si->size;
 
     if (o->k < 0) {
+        uint64_t max = ws_lz4_max_output(listed);
         ws_lz4r_free(rs->slz);
-        rs->slz = ws_lz4r_new(snap_write, rs, MAX_OBJECT);
+        rs->slz = ws_lz4r_new(snap_write, rs, max < MAX_OBJECT ? max
+                                                               : MAX_OBJECT);
         rs->soff = 0;
+        rs->swrite = UINT64_MAX;
         if (rs->slz == NULL || ftruncate(rs->fd, 0) != 0) {
             struct ws_err e;
             ws_err_set(&e, WS_ENOMEM, "out of memory");
@@ -177,6 +289,8 @@ static void fetch(struct obj *o)
     memset(&o->req, 0, sizeof(o->req));
     o->req.type = WS_REQ_GET;
     snprintf(o->req.key, sizeof(o->req.key), "%s", o->key);
+    o->req.sized = 1;
+    o->req.size = listed;
     o->req.sink = o->k < 0 ? snap_sink : seg_sink;
     o->req.sink_ctx = o;
     o->req.cb = on_fetched;
@@ -185,6 +299,8 @@ static void fetch(struct obj *o)
     ws_replica_submit(rs->r, &o->req);
 }
 
+/* A download that failed on the way (the network, the store) is tried
+ * again; a bad object, or a write of ours that failed, is not. */
 static void on_fetched(struct ws_req *req)
 {
     struct obj *o = req->data;
@@ -194,20 +310,16 @@ static void on_fetched(struct ws_req *req)
     rs->inflight--;
     if (rc == WS_OK && o->k < 0)
         rc = ws_lz4r_finish(rs->slz, &req->err);
-    if (rc == WS_OK && o->k >= 0 && o->got != o->si->size)
-        rc = ws_err_set(&req->err, WS_ECORRUPT, "%llu bytes, listed as %llu",
-                        (unsigned long long)o->got,
-                        (unsigned long long)o->si->size);
     if (rc != WS_OK) {
-        if ((rc == WS_EIO || rc == WS_EREMOTE) && o->tries < TRIES &&
-            rs->rc == WS_OK) {
+        if ((rc == WS_EIO || rc == WS_EREMOTE) && !o->local_fail &&
+            o->tries < TRIES && rs->rc == WS_OK) {
             ws_warn("restore: download failed, retrying key=%s error=\"%s\"",
                     o->key, req->err.msg);
             fetch(o);
             return;
         }
         req->err.code = rc;
-        if (strstr(req->err.msg, o->key) == NULL)
+        if (strstr(req->err.msg, o->key) == NULL && !o->local_fail)
             ws_err_wrap(&req->err, "%s", o->key);
         fail(rs, &req->err);
     } else {
@@ -219,35 +331,59 @@ static void on_fetched(struct ws_req *req)
 
 /* ---- pass 1: verify in order, map the newest version of each page ------ */
 
+/* A transaction wrote page `max` past its commit's size `commit`: only
+ * a page that existed before it (size `before`) may be (see the essay). */
+static int past_commit(const struct rs *rs, uint32_t max, uint32_t commit,
+                       uint32_t before, size_t seg, uint64_t off,
+                       struct ws_err *err)
+{
+    if (max <= commit || max <= before)
+        return WS_OK;
+    return ws_err_set(err, WS_ECORRUPT, "%s: the frame at offset %llu writes "
+                      "page %u, past the database (%u pages before its "
+                      "transaction, %u after)", rs->segs[seg].key,
+                      (unsigned long long)off, max, before, commit);
+}
+
 static int on_frame(void *ctx, const struct ws_wal_frame *f,
                     const uint8_t *page, uint64_t off, struct ws_err *err)
 {
     struct rs *rs = ctx;
     const struct obj *o = &rs->segs[rs->vseg];
     uint64_t end = off + ws_wal_frame_size(rs->v.hdr.page_size);
+    int rc;
 
     (void)page;
     if (target_cut(rs, o->si->index) && end > rs->p->offset)
         return WS_OK; /* verified, but past the target */
-    if (f->pgno > rs->nmap) {
-        uint32_t n = rs->nmap ? rs->nmap : 1024;
-        struct mapent *m;
-        while (n < f->pgno)
-            n = n > UINT32_MAX / 2 ? f->pgno : n * 2;
-        m = realloc(rs->map, (size_t)n * sizeof(*m));
-        if (m == NULL)
-            return ws_err_set(err, WS_ENOMEM, "out of memory");
-        memset(m + rs->nmap, 0, (size_t)(n - rs->nmap) * sizeof(*m));
-        rs->map = m;
-        rs->nmap = n;
+    if (ws_pagemap_put(&rs->map, f->pgno, (uint32_t)rs->vseg + 1,
+                       off - o->si->offset) != WS_OK)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (f->pgno > rs->tx_max) {
+        rs->tx_max = f->pgno;
+        rs->tx_max_seg = rs->vseg;
+        rs->tx_max_off = off;
     }
-    rs->map[f->pgno - 1].seg = (uint32_t)rs->vseg + 1;
-    rs->map[f->pgno - 1].pos = off - o->si->offset;
-    if (f->commit != 0) {
-        rs->db_pages = f->commit;
-        if (target_cut(rs, o->si->index) && end == rs->p->offset)
-            rs->cut_hit = 1;
+    if (f->commit == 0)
+        return WS_OK;
+    if (rs->ntx++ == 0 && rs->tx_max > f->commit) {
+        /* Checked against the snapshot's size in pass 2. */
+        rs->first_max = rs->tx_max;
+        rs->first_commit = f->commit;
+        rs->first_seg = rs->tx_max_seg;
+        rs->first_off = rs->tx_max_off;
+    } else if (rs->ntx > 1) {
+        rc = past_commit(rs, rs->tx_max, f->commit, rs->db_pages,
+                         rs->tx_max_seg, rs->tx_max_off, err);
+        if (rc != WS_OK)
+            return rc;
     }
+    rs->tx_max = 0;
+    rs->db_pages = f->commit;
+    rs->db_seg = rs->vseg;
+    rs->db_off = end;
+    if (target_cut(rs, o->si->index) && end == rs->p->offset)
+        rs->cut_hit = 1;
     return WS_OK;
 }
 
@@ -276,7 +412,7 @@ static int carry_sink(void *ctx, const void *buf, size_t len,
 static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
                    uint8_t *buf, struct ws_err *err)
 {
-    struct ws_lz4r *lz = ws_lz4r_new(sink, ctx, MAX_OBJECT);
+    struct ws_lz4r *lz = ws_lz4r_new(sink, ctx, ws_lz4_max_output(o->got));
     uint64_t off = 0;
     int rc = WS_OK;
 
@@ -287,7 +423,7 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
                got;
         rc = ws_fs_pread(rs->spool, buf, want, o->spool_off + off, &got, err);
         if (rc == WS_OK && got != want)
-            rc = ws_err_set(err, WS_EIO, "spool: short read");
+            rc = ws_err_set(err, WS_EIO, "%s: short read", rs->spool_name);
         if (rc == WS_OK)
             rc = ws_lz4r_write(lz, buf, got, err);
         off += want;
@@ -421,10 +557,11 @@ static int apply_sink(void *ctx, const void *buf, size_t len,
         len -= n;
         if (a->have == fs) {
             uint32_t pgno = ws_get_be32(a->frame);
-            int rc = ws_fs_pwrite(a->rs->fd, a->frame + WS_WAL_FRAME_HDR_SIZE,
-                                  a->rs->page_size,
-                                  (uint64_t)(pgno - 1) * a->rs->page_size,
-                                  err);
+            int rc = local_write(a->o, a->rs->fd, a->rs->tmp,
+                                 a->frame + WS_WAL_FRAME_HDR_SIZE,
+                                 a->rs->page_size,
+                                 (uint64_t)(pgno - 1) * a->rs->page_size,
+                                 err);
             if (rc != WS_OK)
                 return rc;
             a->have = 0;
@@ -479,34 +616,75 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Hand every mapped page to its segment; 0 pages when no WAL was used. */
-static int prepare_pass2(struct rs *rs, struct ws_err *err)
+/* The snapshot's size in pages, and the restored database's: the last
+ * commit's, or the snapshot's own when no frame was replayed.  Checks
+ * the header, the first transaction (see on_frame) and that every page
+ * of the result comes from the snapshot or a frame. */
+static int check_sizes(struct rs *rs, uint32_t *final, struct ws_err *err)
 {
-    uint8_t hdr[100];
-    size_t got;
-    int rc = ws_fs_pread(rs->fd, hdr, sizeof(hdr), 0, &got, err);
+    uint32_t hdr_pages, lock, have = 0, need;
+    uint64_t file_pages;
 
-    if (rc != WS_OK)
-        return rc;
-    if (got < sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16) != 0)
+    if (rs->soff < DB_HDR ||
+        db_header(rs->shdr, &rs->page_size, &hdr_pages) != 0)
         return ws_err_set(err, WS_ECORRUPT, "%s: not a SQLite database",
                           rs->snap.key);
-    rs->page_size = (uint32_t)hdr[16] << 8 | hdr[17];
-    if (rs->page_size == 1)
-        rs->page_size = 65536;
     if (rs->wal_page_size != 0 && rs->wal_page_size != rs->page_size)
         return ws_err_set(err, WS_ECORRUPT, "wal page size %u != database "
                           "page size %u (%s)", rs->wal_page_size,
                           rs->page_size, rs->snap.key);
+    file_pages = rs->soff / rs->page_size;
+    if (file_pages > UINT32_MAX)
+        file_pages = UINT32_MAX;
+    rs->snap_pages = hdr_pages == 0 || hdr_pages > file_pages
+                         ? (uint32_t)file_pages
+                         : hdr_pages;
+    if (rs->first_max != 0 &&
+        past_commit(rs, rs->first_max, rs->first_commit, rs->snap_pages,
+                    rs->first_seg, rs->first_off, err) != WS_OK)
+        return err->code;
+    *final = rs->db_pages  ? rs->db_pages
+             : hdr_pages ? hdr_pages
+                         : rs->snap_pages;
+    if (*final <= rs->snap_pages)
+        return WS_OK;
+    /* Pages (snap_pages, final] must each have a frame. */
+    for (size_t i = 0; i < rs->map.cap; i++)
+        have += rs->map.v[i].pgno > rs->snap_pages &&
+                rs->map.v[i].pgno <= *final;
+    lock = (uint32_t)(LOCK_BYTE / rs->page_size) + 1;
+    need = *final - rs->snap_pages - (lock > rs->snap_pages && lock <= *final);
+    if (have >= need)
+        return WS_OK;
+    if (rs->db_pages == 0)
+        return ws_err_set(err, WS_ECORRUPT, "%s: its header says %u pages, "
+                          "it holds %llu", rs->snap.key, *final,
+                          (unsigned long long)file_pages);
+    return ws_err_set(err, WS_ECORRUPT, "%s: the commit ending at offset "
+                      "%llu makes the database %u pages, but %u of them are "
+                      "in neither the snapshot (%u pages) nor any frame",
+                      rs->segs[rs->db_seg].key,
+                      (unsigned long long)rs->db_off, *final, need - have,
+                      rs->snap_pages);
+}
+
+/* Hand every mapped page of the result to its segment; 0 pages when no
+ * WAL was used.  *final is the result's size in pages. */
+static int prepare_pass2(struct rs *rs, uint32_t *final, struct ws_err *err)
+{
+    int rc = check_sizes(rs, final, err);
+
+    if (rc != WS_OK)
+        return rc;
     if (!rs->snap_reached && rs->p->snap_safe > WS_WAL_HDR_SIZE)
         return ws_err_set(err, WS_ECORRUPT, "%s holds changes up to offset "
                           "%llu of its index, but the replica's WAL for it "
                           "ends before that", rs->snap.key,
                           (unsigned long long)rs->p->snap_safe);
-    for (uint32_t pg = 0; pg < rs->nmap; pg++) {
-        struct mapent *m = &rs->map[pg];
+    for (size_t i = 0; i < rs->map.cap; i++) {
+        const struct ws_pagepos *m = &rs->map.v[i];
         struct obj *o;
-        if (m->seg == 0 || (rs->db_pages && pg >= rs->db_pages))
+        if (m->pgno == 0 || m->pgno > *final)
             continue;
         o = &rs->segs[m->seg - 1];
         if (o->nwins == o->cwins) {
@@ -523,8 +701,7 @@ static int prepare_pass2(struct rs *rs, struct ws_err *err)
         if (rs->segs[k].nwins > 1)
             qsort(rs->segs[k].wins, rs->segs[k].nwins, sizeof(uint64_t),
                   cmp_u64);
-    free(rs->map);
-    rs->map = NULL;
+    ws_pagemap_free(&rs->map);
     return WS_OK;
 }
 
@@ -583,7 +760,7 @@ static void pump(struct rs *rs)
         return;
     if (!rs->pass2) {
         rs->pass2 = 1;
-        if (prepare_pass2(rs, &e) != WS_OK) {
+        if (prepare_pass2(rs, &rs->final_pages, &e) != WS_OK) {
             fail(rs, &e);
             pump(rs);
             return;
@@ -604,28 +781,22 @@ static void pump(struct rs *rs)
         rs->done = 1;
 }
 
-/* Build the file at rs->tmp (already open as rs->fd). */
-static int build(struct rs *rs, struct ws_err *err)
+/* The objects of the plan, each listed at most MAX_OBJECT bytes (so the
+ * spool's offsets, their sum, fit), laid out in the spool. */
+static int objects(struct rs *rs, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
     const struct ws_geninfo *g = p->g;
     uint64_t off = 0;
-    char spool[4300];
 
-    rs->n = p->nsegs;
-    rs->segs = calloc(rs->n ? rs->n : 1, sizeof(*rs->segs));
-    if (rs->segs == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
-    rs->spool = mkostemp(spool, O_CLOEXEC);
-    if (rs->spool < 0)
-        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
-                          strerror(errno));
-    unlink(spool); /* nothing to clean up, whatever happens */
     rs->snap.rs = rs;
     rs->snap.k = -1;
     ws_key_snapshot(rs->snap.key, sizeof(rs->snap.key), g->name,
                     p->snap->index);
+    if (p->snap->size > MAX_OBJECT)
+        return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, over "
+                          "the 1 TiB a restore takes", rs->snap.key,
+                          (unsigned long long)p->snap->size);
     for (size_t k = 0; k < rs->n; k++) {
         struct obj *o = &rs->segs[k];
         o->rs = rs;
@@ -633,9 +804,36 @@ static int build(struct rs *rs, struct ws_err *err)
         o->si = &g->segs[p->seg0 + k];
         ws_key_wal(o->key, sizeof(o->key), g->name, o->si->index,
                    o->si->offset);
+        if (o->si->size > MAX_OBJECT)
+            return ws_err_set(err, WS_ECORRUPT, "%s: listed as %llu bytes, "
+                              "over the 1 TiB a restore takes", o->key,
+                              (unsigned long long)o->si->size);
         o->spool_off = off;
         off += o->si->size;
     }
+    return WS_OK;
+}
+
+/* Build the file at rs->tmp (already open as rs->fd). */
+static int build(struct rs *rs, struct ws_err *err)
+{
+    char spool[4300];
+    int rc;
+
+    rs->n = rs->p->nsegs;
+    rs->segs = calloc(rs->n ? rs->n : 1, sizeof(*rs->segs));
+    if (rs->segs == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = objects(rs, err);
+    if (rc != WS_OK)
+        return rc;
+    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
+    rs->spool = mkostemp(spool, O_CLOEXEC);
+    if (rs->spool < 0)
+        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
+                          strerror(errno));
+    unlink(spool); /* nothing to clean up, whatever happens */
+    snprintf(rs->spool_name, sizeof(rs->spool_name), "%s (unlinked)", spool);
     rs->tty = isatty(2);
     rs->t0 = rs->last_log = ws_now_ms();
     uv_timer_init(rs->loop, &rs->prog);
@@ -651,9 +849,9 @@ static int build(struct rs *rs, struct ws_err *err)
         progress(rs, 1);
     else if (rs->tty)
         fputc('\n', stderr);
-    if (rs->rc == WS_OK && rs->db_pages != 0 &&
-        ftruncate(rs->fd, (off_t)rs->db_pages * rs->page_size) != 0)
-        ws_err_set(&rs->err, rs->rc = WS_EIO, "truncate: %s",
+    if (rs->rc == WS_OK &&
+        ftruncate(rs->fd, (off_t)rs->final_pages * rs->page_size) != 0)
+        ws_err_set(&rs->err, rs->rc = WS_EIO, "truncate %s: %s", rs->tmp,
                    strerror(errno));
     if (rs->rc != WS_OK)
         *err = rs->err;
@@ -700,6 +898,8 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     ws_key_times_of(req.key, sizeof(req.key), g->name, t);
     req.sink = mem_sink;
     req.sink_ctx = &m;
+    req.sized = 1;
+    req.size = t->size;
     rc = ws_replica_run(r, &req);
     if (rc != WS_OK)
         *err = req.err, err->code = rc;
@@ -997,17 +1197,42 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
 
 /* ---- the whole restore -------------------------------------------------- */
 
+/* "file:" URI of path (SQLite's syntax: %, ? and # escaped) in buf. */
+static int file_uri(const char *path, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "file:%s", path[0] == '/' ? "//" : "");
+
+    for (const char *c = path; *c && k + 4 < n; c++) {
+        if (*c == '%' || *c == '?' || *c == '#')
+            k += (size_t)snprintf(buf + k, n - k, "%%%02X", (unsigned char)*c);
+        else
+            buf[k++] = *c;
+    }
+    if (k + sizeof("?immutable=1") > n)
+        return WS_EUSAGE;
+    memcpy(buf + k, "?immutable=1", sizeof("?immutable=1"));
+    return WS_OK;
+}
+
+/*
+ * PRAGMA integrity_check of the built file, read-only and "immutable":
+ * SQLite then takes no lock and creates no -wal, -shm or journal next to
+ * it, so the check leaves nothing behind and writes nothing, whatever
+ * sits at those names.
+ */
 static int integrity(const char *path, struct ws_err *err)
 {
-    char result[256] = "";
+    char result[256] = "", uri[8300];
     sqlite3 *c = NULL;
     sqlite3_stmt *st = NULL;
     int rc = WS_OK;
 
+    if (file_uri(path, uri, sizeof(uri)) != WS_OK)
+        return ws_err_set(err, WS_EIO, "path too long: %s", path);
     /* Through mmap, integrity_check takes well under half the time on a
      * large file (it follows every index entry into its table). */
-    if (sqlite3_open_v2(path, &c, SQLITE_OPEN_READWRITE, NULL) !=
-            SQLITE_OK ||
+    if (sqlite3_open_v2(uri, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                        NULL) != SQLITE_OK ||
         sqlite3_exec(c, "PRAGMA mmap_size = 1099511627776", NULL, NULL,
                      NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL) !=
@@ -1026,34 +1251,210 @@ static int integrity(const char *path, struct ws_err *err)
     return rc;
 }
 
-static void remove_tmp(const char *tmp)
-{
-    char p[4300];
+/* ---- the target side ---------------------------------------------------- */
 
-    unlink(tmp);
-    snprintf(p, sizeof(p), "%s-wal", tmp);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", tmp);
-    unlink(p);
-}
+/*
+ * Where a restore writes.  The output's directory is opened once and
+ * checked by fs.h's rule (a sticky one such as /tmp is fine: only an
+ * unguessable name is created in it, and the output is only ever made by
+ * a rename that never replaces); everything after goes through that
+ * descriptor.  The database is built in ".<name>.tmp-XXXXXX" there,
+ * flock()ed while the restore lives, so that the next restore to the
+ * same output can tell a file left by SIGKILL from a running restore's.
+ * The meta dir (resume.h) is created only once the restore has
+ * succeeded, and only to carry the position over.
+ */
+struct target {
+    const char *out;          /* the output path */
+    const char *name;         /* its last component */
+    char base[NAME_MAX + 1];  /* ".<name>": temporary names start so */
+    struct ws_fs_dir dir;     /* the output's directory */
+    char tmp[NAME_MAX + 1];   /* the temporary file in dir; "" when none */
+    char *meta;               /* the meta dir to carry the position to */
+    uv_signal_t sigint, sigterm;
+    int sigs;                 /* signal handles still open */
+};
 
-static int check_target(const char *out, struct ws_err *err)
+/* Refuse an output that exists, or a stale -wal or -shm beside it (the
+ * first open of the restored file would apply them). */
+static int check_target(const struct target *t, struct ws_err *err)
 {
     static const char *const sfx[] = {"", "-wal", "-shm"};
-    char p[4200];
+    char p[NAME_MAX + 8];
     struct stat sb;
 
     for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s%s", out, sfx[i]);
-        if (lstat(p, &sb) == 0)
+        snprintf(p, sizeof(p), "%s%s", t->name, sfx[i]);
+        if (fstatat(t->dir.fd, p, &sb, AT_SYMLINK_NOFOLLOW) == 0)
             return ws_err_set(err, WS_EEXIST,
                               i == 0 ? "cannot restore, output path "
-                                       "already exists: %s"
-                                     : "cannot restore, a stale %s exists "
+                                       "already exists: %s%s"
+                                     : "cannot restore, a stale %s%s exists "
                                        "next to the output path",
-                              p);
+                              t->out, sfx[i]);
     }
     return WS_OK;
+}
+
+/*
+ * Everything about the output that can be refused, before anything is
+ * created or fetched: an empty path or one that names a directory, a
+ * directory that does not exist or fails fs.h's rule, an output (or a
+ * -wal or -shm) that exists, and a meta dir that exists and fails the
+ * rule (another user's, one others can write to, a link).
+ */
+static int target_check(struct target *t, const struct ws_restore_opts *o,
+                        struct ws_err *err)
+{
+    struct ws_fs_dir md;
+    char *dir;
+    int rc;
+
+    t->out = o->output;
+    if (t->out == NULL || t->out[0] == '\0')
+        return ws_err_set(err, WS_EUSAGE,
+                          "cannot restore: the output path is empty");
+    t->name = ws_path_base(t->out);
+    if (t->name[0] == '\0' || strcmp(t->name, ".") == 0 ||
+        strcmp(t->name, "..") == 0)
+        return ws_err_set(err, WS_EUSAGE, "cannot restore to %s: not a "
+                          "file name", t->out);
+    if ((size_t)snprintf(t->base, sizeof(t->base), ".%s", t->name) >=
+        sizeof(t->base))
+        return ws_err_set(err, WS_EUSAGE, "cannot restore to %s: name too "
+                          "long", t->out);
+    dir = ws_path_dir(t->out);
+    if (dir == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_fs_dir_open(&t->dir, dir, WS_FS_ANY, 0, NULL, err);
+    if (rc == WS_ENOTFOUND)
+        rc = ws_err_set(err, WS_EIO, "cannot restore to %s: directory %s "
+                        "does not exist", t->out, dir);
+    else if (rc != WS_OK)
+        ws_err_wrap(err, "cannot restore to %s", t->out);
+    free(dir);
+    if (rc == WS_OK)
+        rc = check_target(t, err);
+    if (rc == WS_OK) {
+        t->meta = o->meta ? strdup(o->meta) : ws_meta_path(t->out);
+        if (t->meta == NULL)
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    if (rc == WS_OK) {
+        rc = ws_fs_dir_open(&md, t->meta, WS_FS_NOFOLLOW, 0, NULL, err);
+        ws_fs_dir_close(&md);
+        if (rc == WS_ENOTFOUND)
+            rc = WS_OK;
+        else if (rc != WS_OK)
+            ws_err_wrap(err, "cannot restore to %s", t->out);
+    }
+    return rc;
+}
+
+/* Remove what restores to this output that were killed left: files named
+ * ".<name>.tmp-*", ours, unchanged for a minute and not locked by a live
+ * restore.  Best effort. */
+static void sweep_stale(const struct target *t)
+{
+    int fd = fcntl(t->dir.fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    size_t bl = strlen(t->base);
+    time_t now = time(NULL);
+    struct dirent *de;
+
+    if (d == NULL && fd >= 0)
+        close(fd);
+    while (d && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int f;
+        if (strncmp(de->d_name, t->base, bl) != 0 ||
+            strncmp(de->d_name + bl, ".tmp-", 5) != 0)
+            continue;
+        f = openat(t->dir.fd, de->d_name,
+                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (f < 0)
+            continue;
+        if (fstat(f, &st) == 0 && S_ISREG(st.st_mode) &&
+            st.st_uid == geteuid() && st.st_mtime + 60 < now &&
+            flock(f, LOCK_EX | LOCK_NB) == 0 &&
+            unlinkat(t->dir.fd, de->d_name, 0) == 0)
+            ws_info("restore: removed %s/%s, left by an interrupted "
+                    "restore", t->dir.path, de->d_name);
+        close(f);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Create the temporary file the database is built in (rs->fd, rs->tmp),
+ * locked for as long as this process lives. */
+static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
+{
+    int rc;
+
+    sweep_stale(t);
+    rc = ws_fs_tmp_create(&t->dir, t->base, 0600, t->tmp, sizeof(t->tmp),
+                          &rs->fd, err);
+    if (rc != WS_OK) {
+        t->tmp[0] = '\0';
+        return ws_err_wrap(err, "cannot restore to %s", t->out);
+    }
+    if (flock(rs->fd, LOCK_EX | LOCK_NB) != 0)
+        ws_warn("restore: flock %s/%s: %s", t->dir.path, t->tmp,
+                strerror(errno));
+    snprintf(rs->tmp, sizeof(rs->tmp), "%s/%s", t->dir.path, t->tmp);
+    return WS_OK;
+}
+
+/*
+ * SIGINT or SIGTERM while the restore runs (the loop runs through every
+ * download, check and the final integrity_check): remove the temporary
+ * file and exit at once, with one line.  Downloads in flight cannot be
+ * cancelled, and nothing else needs cleaning: the spool files are
+ * unlinked, the meta dir does not exist yet, the locks go with the
+ * process.
+ */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct target *t = h->data;
+    const char *sig = signum == SIGINT ? "SIGINT" : "SIGTERM";
+
+    if (t->tmp[0] != '\0' && unlinkat(t->dir.fd, t->tmp, 0) == 0)
+        ws_error("restore interrupted by %s: removed %s/%s, nothing "
+                 "restored to %s", sig, t->dir.path, t->tmp, t->out);
+    else
+        ws_error("restore interrupted by %s: nothing restored to %s", sig,
+                 t->out);
+    _exit(1);
+}
+
+static void on_signal_close(uv_handle_t *h)
+{
+    struct target *t = h->data;
+
+    t->sigs--;
+}
+
+static void signals_start(struct target *t, uv_loop_t *loop)
+{
+    uv_signal_init(loop, &t->sigint);
+    uv_signal_init(loop, &t->sigterm);
+    t->sigint.data = t->sigterm.data = t;
+    t->sigs = 2;
+    uv_signal_start(&t->sigint, on_signal, SIGINT);
+    uv_signal_start(&t->sigterm, on_signal, SIGTERM);
+}
+
+/* Close the handles and run the loop until libuv is done with them (a
+ * signal caught meanwhile is dropped: the restore is over). */
+static void signals_stop(struct target *t, uv_loop_t *loop)
+{
+    if (t->sigs == 0)
+        return;
+    uv_close((uv_handle_t *)&t->sigint, on_signal_close);
+    uv_close((uv_handle_t *)&t->sigterm, on_signal_close);
+    while (t->sigs > 0)
+        uv_run(loop, UV_RUN_NOWAIT);
 }
 
 static void log_plan(const struct choice *c, struct ws_replica *r,
@@ -1083,8 +1484,9 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
                 "the newest data", want, t);
     }
     if (o->has_index && p->newest && o->index > p->index)
-        ws_info("the -index %08x is past the newest WAL index (%08x): "
-                "restoring the newest data", o->index, p->index);
+        ws_info("the -index %08x is after the newest index of generation %s "
+                "(%08x): restoring the newest data", o->index, p->g->name,
+                p->index);
 }
 
 /* ---- carrying the position over (resume.h) ------------------------------ */
@@ -1117,16 +1519,18 @@ static int carry_wanted(const struct choice *c, const struct ws_catalog *cats,
 }
 
 /*
- * The tail of a restore that runs on the pool while integrity_check runs
- * on the loop thread: fsync of the built file and, when the position is
- * carried over, its hash.  Both only read what integrity_check reads.
+ * The tail of a restore, on the pool while the loop keeps taking
+ * signals: the fsync of the built file and, when the position is carried
+ * over, its hash, beside PRAGMA integrity_check.  Both only read what
+ * integrity_check reads.
  */
 struct finish {
-    uv_work_t work;
+    uv_work_t work, check;
     struct rs *rs;
     struct ws_resume r;
-    int rc, done;
-    struct ws_err err;
+    int rc, crc;              /* sync and hash; integrity_check */
+    int left;                 /* jobs not done */
+    struct ws_err err, cerr;
 };
 
 static void on_finish_work(uv_work_t *w)
@@ -1139,42 +1543,68 @@ static void on_finish_work(uv_work_t *w)
         f->rc = ws_resume_hash(rs->fd, &f->r.db_size, f->r.sha256, &f->err);
 }
 
+static void on_check_db_work(uv_work_t *w)
+{
+    struct finish *f = w->data;
+
+    f->crc = integrity(f->rs->tmp, &f->cerr);
+}
+
 static void on_finish_done(uv_work_t *w, int status)
 {
     struct finish *f = w->data;
 
     (void)status;
-    f->done = 1;
+    f->left--;
 }
 
 static void finish_start(struct rs *rs, struct finish *f)
 {
     memset(f, 0, sizeof(*f));
     f->rs = rs;
-    f->work.data = f;
+    f->work.data = f->check.data = f;
+    f->left = 2;
     uv_queue_work(rs->loop, &f->work, on_finish_work, on_finish_done);
+    uv_queue_work(rs->loop, &f->check, on_check_db_work, on_finish_done);
 }
 
-static void finish_wait(struct rs *rs, struct finish *f)
+/* Wait for both; the first failure, integrity_check's first. */
+static int finish_wait(struct rs *rs, struct finish *f, struct ws_err *err)
 {
-    while (!f->done)
+    while (f->left > 0)
         uv_run(rs->loop, UV_RUN_ONCE);
+    if (f->crc != WS_OK) {
+        *err = f->cerr;
+        return f->crc;
+    }
+    if (f->rc != WS_OK) {
+        *err = f->err;
+        return f->rc;
+    }
+    return WS_OK;
 }
 
-/* Leave the restored position in the output's meta dir.  Failing here
- * only costs the next replicate a new generation, so it warns. */
+/* Leave the restored position in the output's meta dir, made now (fs.h:
+ * created and checked, or an existing one checked).  Failing here only
+ * costs the next replicate a new generation, so it warns, and removes
+ * the meta dir again if this made it. */
 static void carry_install(struct rs *rs, struct finish *h, const char *meta)
 {
     const struct ws_plan *p = rs->p;
+    struct ws_fs_dir md;
     struct ws_err e = {0};
-    int rc;
+    int created = 0, rc;
 
     memcpy(h->r.gen, p->g->name, sizeof(h->r.gen));
     h->r.index = p->index;
     h->r.wal_size = rs->carry_size;
-    rc = ws_fs_fsync(rs->carry_fd, rs->carry_tmp, &e);
+    rc = ws_fs_dir_open(&md, meta, WS_FS_CREATE | WS_FS_NOFOLLOW, 0700,
+                        &created, &e);
     if (rc == WS_OK)
-        rc = ws_resume_write(meta, &h->r, rs->carry_tmp, &e);
+        rc = ws_resume_write(&md, &h->r, rs->carry_fd, &e);
+    ws_fs_dir_close(&md);
+    if (rc != WS_OK && created)
+        ws_fs_rm_rf(meta, NULL);
     if (rc != WS_OK)
         ws_warn("restore: position not carried over, the next replicate "
                 "starts a new generation: %s", e.msg);
@@ -1186,52 +1616,58 @@ static void carry_install(struct rs *rs, struct finish *h, const char *meta)
                 (unsigned long long)h->r.wal_size);
 }
 
-/* Open the file the last index's bytes are kept in, inside meta (so that
- * installing it is a rename).  On failure the restore goes on without. */
-static void carry_open(struct rs *rs, const char *meta)
+/* Open the unlinked file the last index's bytes are kept in while they
+ * are verified, beside the output (the meta dir is made only on
+ * success).  On failure the restore goes on without. */
+static void carry_open(struct rs *rs, const struct target *t)
 {
     struct ws_err e = {0};
+    char name[NAME_MAX + 1];
 
     rs->carry_fd = -1;
-    if (ws_fs_mkdir_p(meta, 0700, &e) == WS_OK &&
-        (size_t)snprintf(rs->carry_tmp, sizeof(rs->carry_tmp),
-                         "%s/shadow.tmp-XXXXXX", meta) <
-            sizeof(rs->carry_tmp))
-        rs->carry_fd = mkostemp(rs->carry_tmp, O_CLOEXEC);
-    if (rs->carry_fd < 0) {
-        ws_warn("restore: position not carried over: cannot create a "
-                "file in %s: %s", meta, e.msg[0] ? e.msg : strerror(errno));
-        rs->carry_tmp[0] = '\0';
-        rs->carry = 0;
-    }
+    if (ws_fs_tmp_create(&t->dir, t->base, 0600, name, sizeof(name),
+                         &rs->carry_fd, &e) == WS_OK)
+        unlinkat(t->dir.fd, name, 0);
+    else
+        ws_warn("restore: position not carried over: %s", e.msg);
+    rs->carry = rs->carry_fd >= 0;
 }
 
 int ws_restore(struct ws_replica *const *reps, size_t n,
                const struct ws_restore_opts *o, struct ws_err *err)
 {
     struct ws_catalog *cats = calloc(n ? n : 1, sizeof(*cats));
+    struct target t;
     struct choice c;
     struct rs rs;
     struct finish h;
-    char *dir = NULL, *meta = NULL;
-    int rc;
+    int rc = WS_OK;
 
     int *locks = calloc(n ? n : 1, sizeof(*locks));
 
     memset(&c, 0, sizeof(c));
     memset(&rs, 0, sizeof(rs));
+    memset(&t, 0, sizeof(t));
+    memset(&h, 0, sizeof(h));
+    t.dir.fd = -1;
     rs.fd = rs.spool = rs.carry_fd = -1;
-    h.done = 1;
-    if (cats == NULL || locks == NULL) {
+    if (cats == NULL || locks == NULL || n == 0) {
         free(cats);
         free(locks);
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
+        return n == 0 ? ws_err_set(err, WS_EUSAGE, "no replica")
+                      : ws_err_set(err, WS_ENOMEM, "out of memory");
     }
+    for (size_t i = 0; i < n; i++)
+        locks[i] = -1;
+    /* The output is checked before any lock or request (target_check). */
+    if (!o->list)
+        rc = target_check(&t, o, err);
+    if (rc != WS_OK)
+        goto out;
     /* Retention by a walship on this machine deletes nothing while the
      * restore holds these (rlock.h). */
     for (size_t i = 0; i < n; i++) {
         struct ws_err e = {0};
-        locks[i] = -1;
         if (ws_rlock_acquire(reps[i]->cfg, 0, 1, &locks[i], &e) != WS_OK)
             ws_warn("restore: no local lock for replica=%s: %s",
                     reps[i]->cfg->name, e.msg);
@@ -1240,28 +1676,15 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rc = list_windows(reps, n, o, cats, err);
         goto out;
     }
-    rc = check_target(o->output, err);
+    rc = target_tmp(&t, &rs, err);
+    if (rc == WS_OK)
+        signals_start(&t, reps[0]->loop);
     if (rc == WS_OK)
         rc = choose(reps, n, o, cats, &c, err);
-    if (rc == WS_OK) {
+    if (rc == WS_OK)
         log_plan(&c, reps[c.ri], o);
-        dir = ws_path_dir(o->output);
-        rc = dir ? ws_fs_mkdir_p(dir, 0700, err)
-                 : ws_err_set(err, WS_ENOMEM, "out of memory");
-    }
-    if (rc == WS_OK) {
-        snprintf(rs.tmp, sizeof(rs.tmp), "%s.tmp-XXXXXX", o->output);
-        rs.fd = mkostemp(rs.tmp, O_CLOEXEC);
-        if (rs.fd < 0)
-            rc = ws_err_set(err, WS_EIO, "create %s: %s", rs.tmp,
-                            strerror(errno));
-    }
-    if (rc == WS_OK && carry_wanted(&c, cats, n, o)) {
-        meta = o->meta ? strdup(o->meta) : ws_meta_path(o->output);
-        rs.carry = meta != NULL;
-        if (rs.carry)
-            carry_open(&rs, meta);
-    }
+    if (rc == WS_OK && carry_wanted(&c, cats, n, o))
+        carry_open(&rs, &t);
     if (rc == WS_OK) {
         rs.loop = reps[c.ri]->loop;
         rs.r = reps[c.ri];
@@ -1271,37 +1694,33 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     }
     if (rs.spool >= 0)
         close(rs.spool);
-    if (rc == WS_OK)
+    if (rc == WS_OK) {
         finish_start(&rs, &h);
-    if (rc == WS_OK)
-        rc = integrity(rs.tmp, err);
-    finish_wait(&rs, &h);
-    if (rc == WS_OK && h.rc != WS_OK) {
-        *err = h.err;
-        rc = h.rc;
+        rc = finish_wait(&rs, &h, err);
     }
-    if (rs.fd >= 0)
-        close(rs.fd);
-    if (rc == WS_OK && renameat2(AT_FDCWD, rs.tmp, AT_FDCWD, o->output,
+    if (rc == WS_OK && renameat2(t.dir.fd, t.tmp, t.dir.fd, t.name,
                                  RENAME_NOREPLACE) != 0)
         rc = ws_err_set(err, errno == EEXIST ? WS_EEXIST : WS_EIO,
                         "rename %s: %s", o->output, strerror(errno));
-    if (rc == WS_OK)
-        rc = ws_fs_fsync_dir(dir, err);
+    if (rc == WS_OK) {
+        t.tmp[0] = '\0';
+        rc = ws_fs_dir_fsync(&t.dir, err);
+    }
     if (rc == WS_OK && rs.carry)
-        carry_install(&rs, &h, meta);
+        carry_install(&rs, &h, t.meta);
     if (rc == WS_OK)
         ws_info("restored in %lldms", (long long)(ws_now_ms() - rs.t0));
-    if (rs.tmp[0])
-        remove_tmp(rs.tmp);
+    if (t.tmp[0] != '\0')
+        unlinkat(t.dir.fd, t.tmp, 0);
+    signals_stop(&t, reps[0]->loop);
+    if (rs.fd >= 0)
+        close(rs.fd);
     if (rs.carry_fd >= 0)
         close(rs.carry_fd);
-    if (rs.carry_tmp[0])
-        unlink(rs.carry_tmp); /* installed: already renamed away */
     for (size_t k = 0; k < rs.n; k++)
         free(rs.segs[k].wins);
     free(rs.segs);
-    free(rs.map);
+    ws_pagemap_free(&rs.map);
     ws_walv_free(&rs.v); /* an index left half-checked by an error */
     ws_lz4r_free(rs.slz);
 out:
@@ -1312,7 +1731,7 @@ out:
     for (size_t i = 0; i < n; i++)
         ws_catalog_free(&cats[i]);
     free(cats);
-    free(dir);
-    free(meta);
+    ws_fs_dir_close(&t.dir);
+    free(t.meta);
     return rc;
 }

@@ -61,24 +61,23 @@ int ws_resume_hash(int fd, uint64_t *size, char out[WS_SHA256_HEX],
     return rc;
 }
 
-int ws_resume_read(const char *meta, struct ws_resume *r, struct ws_err *err)
+int ws_resume_read(const struct ws_fs_dir *meta, struct ws_resume *r,
+                   struct ws_err *err)
 {
-    char *path = ws_path_join(meta, MARKER), *text = NULL, tail;
-    char gen[WS_GEN_LEN + 2], sum[WS_SHA256_HEX + 1];
+    char gen[WS_GEN_LEN + 2], sum[WS_SHA256_HEX + 1], *text = NULL, tail;
     unsigned int index;
     uint64_t ws, ds;
     size_t len;
     int rc;
 
-    if (path == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = ws_fs_read_all(path, 256, &text, &len, err);
+    rc = ws_fs_read_all_at(meta, MARKER, 256, &text, &len, err);
     if (rc == WS_OK &&
         (sscanf(text, MAGIC " %17s %8x %" SCNu64 " %" SCNu64 " %65s%c", gen,
                 &index, &ws, &ds, sum, &tail) != 6 ||
          tail != '\n' || !ws_gen_valid(gen) ||
          strspn(sum, "0123456789abcdef") != 64 || sum[64] != '\0'))
-        rc = ws_err_set(err, WS_ECORRUPT, "%s: not a restore marker", path);
+        rc = ws_err_set(err, WS_ECORRUPT, "%s/%s: not a restore marker",
+                        meta->path, MARKER);
     if (rc == WS_OK) {
         memcpy(r->gen, gen, WS_GEN_LEN + 1);
         r->index = index;
@@ -87,94 +86,74 @@ int ws_resume_read(const char *meta, struct ws_resume *r, struct ws_err *err)
         memcpy(r->sha256, sum, WS_SHA256_HEX);
     }
     free(text);
-    free(path);
     return rc;
 }
 
-int ws_resume_remove(const char *meta, struct ws_err *err)
+int ws_resume_remove(const struct ws_fs_dir *meta, struct ws_err *err)
 {
-    char *path = ws_path_join(meta, MARKER);
-    int rc = WS_OK;
-
-    if (path == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (unlink(path) == 0)
-        rc = ws_fs_fsync_dir(meta, err);
-    else if (errno != ENOENT)
-        rc = ws_err_set(err, WS_EIO, "remove %s: %s", path, strerror(errno));
-    free(path);
-    return rc;
+    if (unlinkat(meta->fd, MARKER, 0) == 0)
+        return ws_fs_dir_fsync(meta, err);
+    if (errno != ENOENT)
+        return ws_err_set(err, WS_EIO, "remove %s/%s: %s", meta->path,
+                          MARKER, strerror(errno));
+    return WS_OK;
 }
 
 /* The locked part of ws_resume_write. */
-static int install(const char *meta, const struct ws_resume *r,
-                   const char *shadow_tmp, struct ws_err *err)
+static int install(const struct ws_fs_dir *meta, const struct ws_resume *r,
+                   int shadow_fd, struct ws_err *err)
 {
-    char rel[128], line[256];
-    char *gens = ws_path_join(meta, "generations"), *dir = NULL,
-         *shadow = NULL, *marker = ws_path_join(meta, MARKER),
-         *genfile = ws_path_join(meta, "generation");
-    int rc = WS_OK, n;
+    struct ws_fs_dir wal = {-1, NULL};
+    char rel[64], name[32], tmp[64], line[256];
+    int fd = -1, rc, n;
 
     snprintf(rel, sizeof(rel), "generations/%s/wal", r->gen);
-    dir = ws_path_join(meta, rel);
-    snprintf(rel, sizeof(rel), "generations/%s/wal/%08x.wal", r->gen,
-             r->index);
-    shadow = ws_path_join(meta, rel);
-    if (gens == NULL || dir == NULL || shadow == NULL || marker == NULL ||
-        genfile == NULL)
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    snprintf(name, sizeof(name), "%08x.wal", r->index);
     /* Whatever an earlier life left here is not this database's. */
+    rc = ws_resume_remove(meta, err);
     if (rc == WS_OK)
-        rc = ws_resume_remove(meta, err);
+        rc = ws_fs_rm_rf_at(meta, "generations", err);
     if (rc == WS_OK)
-        rc = ws_fs_rm_rf(gens, err);
+        rc = ws_fs_dir_sub(&wal, meta, rel, WS_FS_CREATE, 0700, err);
     if (rc == WS_OK)
-        rc = ws_fs_mkdir_p(dir, 0700, err);
-    if (rc == WS_OK && rename(shadow_tmp, shadow) != 0)
-        rc = ws_err_set(err, WS_EIO, "rename %s: %s", shadow,
-                        strerror(errno));
+        rc = ws_fs_tmp_create(&wal, name, 0600, tmp, sizeof(tmp), &fd, err);
+    if (rc == WS_OK) {
+        rc = ws_fs_copy(shadow_fd, "the restored wal", fd, wal.path,
+                        r->wal_size, err);
+        if (rc != WS_OK)
+            unlinkat(wal.fd, tmp, 0);
+    }
     if (rc == WS_OK)
-        rc = ws_fs_fsync_dir(dir, err);
+        rc = ws_fs_tmp_commit(&wal, tmp, fd, name, err);
+    if (fd >= 0)
+        close(fd);
+    ws_fs_dir_close(&wal);
     n = snprintf(line, sizeof(line),
                  MAGIC " %s %08x %" PRIu64 " %" PRIu64 " %s\n", r->gen,
                  r->index, r->wal_size, r->db_size, r->sha256);
     if (rc == WS_OK)
-        rc = ws_fs_write_atomic(marker, line, (size_t)n, 0600, err);
+        rc = ws_fs_write_atomic_at(meta, MARKER, line, (size_t)n, 0600, NULL,
+                                   err);
     n = snprintf(line, sizeof(line), "%s\n", r->gen);
     if (rc == WS_OK)
-        rc = ws_fs_write_atomic(genfile, line, (size_t)n, 0600, err);
-    free(gens);
-    free(dir);
-    free(shadow);
-    free(marker);
-    free(genfile);
+        rc = ws_fs_write_atomic_at(meta, "generation", line, (size_t)n, 0600,
+                                   NULL, err);
     return rc;
 }
 
-int ws_resume_write(const char *meta, const struct ws_resume *r,
-                    const char *shadow_tmp, struct ws_err *err)
+int ws_resume_write(const struct ws_fs_dir *meta, const struct ws_resume *r,
+                    int shadow_fd, struct ws_err *err)
 {
-    char *lock = ws_path_join(meta, "lock");
     int fd = -1, rc;
 
-    if (lock == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    rc = ws_fs_mkdir_p(meta, 0700, err);
-    if (rc == WS_OK) {
-        fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-            rc = ws_err_set(err, WS_EIO, "open %s: %s", lock,
-                            strerror(errno));
-    }
+    rc = ws_fs_lock_open(meta, "lock", &fd, err);
     /* The same lock a running replicate holds (db.c take_meta_lock). */
     if (rc == WS_OK && flock(fd, LOCK_EX | LOCK_NB) != 0)
-        rc = ws_err_set(err, WS_EBUSY, "%s is held: a walship is "
-                        "replicating this path", lock);
+        rc = ws_err_set(err, WS_EBUSY, "%s/lock is held: a walship is "
+                        "replicating this path", meta->path);
     if (rc == WS_OK)
-        rc = install(meta, r, shadow_tmp, err);
+        rc = install(meta, r, shadow_fd, err);
     if (fd >= 0)
         close(fd);
-    free(lock);
     return rc;
 }

@@ -1,21 +1,21 @@
 /*
  * rlock.c: the per-replica restore lock (see rlock.h).
  *
- * The directory is opened with O_NOFOLLOW and checked through the open
- * descriptor, and the lock file is opened relative to it, so a directory
- * swapped or symlinked after the check cannot redirect the lock.
+ * The directory is opened and checked by fs.h's rule (with O_NOFOLLOW,
+ * through the open descriptor), and the lock file is opened relative to
+ * it, so a directory swapped or symlinked after the check cannot
+ * redirect the lock.
  */
 #include "ws/rlock.h"
 #include "ws/digest.h"
+#include "ws/fs.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define ID_MAX 8192
@@ -94,58 +94,26 @@ int ws_rlock_path(const struct ws_replica_config *cfg, char *buf, size_t n,
     return WS_OK;
 }
 
-/* Create dir if needed and open it, refusing one that others could
- * write into.  Returns a descriptor or -1 with err set. */
-static int open_dir(const char *dir, struct ws_err *err)
-{
-    struct stat st;
-    int fd;
-
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        ws_err_set(err, WS_EIO, "mkdir %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        ws_err_set(err, WS_EIO, "open %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &st) != 0) {
-        ws_err_set(err, WS_EIO, "stat %s: %s", dir, strerror(errno));
-    } else if (st.st_uid != geteuid()) {
-        ws_err_set(err, WS_EIO,
-                   "refusing lock directory %s: owned by uid %lu, not %lu",
-                   dir, (unsigned long)st.st_uid, (unsigned long)geteuid());
-    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-        ws_err_set(err, WS_EIO,
-                   "refusing lock directory %s: group or other writable "
-                   "(mode %03o)",
-                   dir, (unsigned)(st.st_mode & 0777));
-    } else {
-        return fd;
-    }
-    close(fd);
-    return -1;
-}
-
 int ws_rlock_acquire(const struct ws_replica_config *cfg, int exclusive,
                      int wait, int *fd_out, struct ws_err *err)
 {
     char dir[PATH_MAX], name[NAME_LEN];
     int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
     int rc = locate(cfg, dir, name, err);
-    int dfd, fd;
+    struct ws_fs_dir d;
+    int fd = -1;
 
     if (rc != WS_OK)
         return rc;
-    dfd = open_dir(dir, err);
-    if (dfd < 0)
-        return WS_EIO;
-    fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    close(dfd);
-    if (fd < 0)
-        return ws_err_set(err, WS_EIO, "open %s/%s: %s", dir, name,
-                          strerror(errno));
+    rc = ws_fs_dir_open(&d, dir, WS_FS_CREATE | WS_FS_NOFOLLOW, 0700, NULL,
+                        err);
+    if (rc == WS_ENOTFOUND)
+        rc = WS_EIO;
+    if (rc == WS_OK)
+        rc = ws_fs_lock_open(&d, name, &fd, err);
+    ws_fs_dir_close(&d);
+    if (rc != WS_OK)
+        return rc;
     while ((rc = flock(fd, op)) != 0 && errno == EINTR)
         ;
     if (rc != 0) {

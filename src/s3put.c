@@ -153,21 +153,16 @@ static struct ws_s3_call *call_new(struct ws_s3put *u, void *data,
 
 static void on_closed(uv_handle_t *h);
 
+/* The headers go now: by the close callback the client that made them
+ * may be gone (libuv runs close callbacks on a later loop turn). */
 static void call_close(struct ws_s3put *u, struct ws_s3_call *c)
 {
     if (c == NULL)
         return;
+    ws_s3_call_clear(u->s3, c);
     u->closing++;
     c->backoff.data = u;
     uv_close((uv_handle_t *)&c->backoff, on_closed);
-}
-
-static void call_free(const struct ws_s3 *s, struct ws_s3_call *c)
-{
-    if (c == NULL)
-        return;
-    ws_s3_call_clear(s, c);
-    free(c);
 }
 
 /* ---- the producer thread -------------------------------------------- */
@@ -702,9 +697,9 @@ static void put_free(struct ws_s3put *u)
 {
     for (size_t i = 0; u->parts && i < u->nbuf; i++) {
         free(u->parts[i].buf);
-        call_free(u->s3, u->parts[i].c);
+        free(u->parts[i].c);
     }
-    call_free(u->s3, u->c);
+    free(u->c);
     ws_s3xml_free(u->xml);
     free(u->parts);
     free(u->handed);

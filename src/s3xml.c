@@ -512,14 +512,19 @@ int ws_s3xml_list_take(struct ws_s3xml *x, const char *prefix,
                           p, prefix);
     for (size_t i = 0; i < x->list.n && rc == WS_OK; i++) {
         const struct ws_obj *o = &x->list.v[i];
-        if (strncmp(o->key, prefix, plen) != 0)
+        if (strncmp(o->key, prefix, plen) != 0) {
             rc = ws_err_set(err, WS_EREMOTE,
                             "ListObjectsV2 response: key "
                             "\"%.200s\" outside prefix \"%.200s\"",
                             o->key, prefix);
-        else if (ws_objlist_add(out, o->key + plen, o->size, o->mtime_ms) !=
-                 WS_OK)
-            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+            break;
+        }
+        rc = ws_objlist_add(out, o->key + plen, o->size, o->mtime_ms);
+        if (rc == WS_ERANGE)
+            rc = ws_err_set(err, rc, "ListObjectsV2: more than %d keys "
+                            "under \"%.200s\"", WS_LIST_MAX_KEYS, prefix);
+        else if (rc != WS_OK)
+            rc = ws_err_set(err, rc, "out of memory");
     }
     if (rc != WS_OK) {
         while (out->n > n0)

@@ -13,7 +13,19 @@
 # printed, then the reason.  KEEP=1 keeps $T.
 #
 # Helpers:
-#   fail MSG...                 fail the test (not from inside $(...))
+#   fail MSG...                 fail the test.  Inside $(...) or another
+#                               subshell it ends only that subshell, but
+#                               the failure is kept ($T/.failed): the next
+#                               wait_for, or the test's exit, fails with
+#                               that message.
+#   skip MSG...                 a check this test cannot make here (a
+#                               missing capability, say): say so, and
+#                               tests/run counts it as skipped, never as
+#                               passed; the test goes on (the caller
+#                               leaves out that check).  With WS_NO_SKIP=1
+#                               (CI) a skip is a failure.
+#   skip_test MSG...            skip, then end the test (exit 77): the
+#                               rest of it cannot run here
 #   wait_for 'COND' [SECS]      poll COND (eval'd) every 0.1 s until true;
 #                               fail after SECS (default 10).  Never
 #                               synchronise with a bare sleep.
@@ -29,15 +41,36 @@
 #                               -log CSV, then wait_for DB to exist
 #   log_has NAME ERE            grep -E the output of NAME (or file $T/NAME)
 #   csv_last_seq CSV            the last seq wsload logged (0 if none)
-#   assert_restored DB [SEQ [CSV]]  wscheck DB is ok (at seq SEQ; and
-#                               agrees with wsload's CSV)
+#   assert_restored DB SEQ CSV  the full oracle: wscheck -csv CSV DB is ok
+#                               (integrity, wsload's schema, every txlog
+#                               row as CSV logged it, the digest of every
+#                               row of t) at exactly seq SEQ, or, with
+#                               SEQ ">=N", at some seq of at least N (a
+#                               restore taken while the writer runs).
+#                               Sets AR_SEQ to the seq found.
 #   assert_equal A B            wscheck -eq A B says equal
-#   probe_seq BIN URL           `BIN restore -o SCRATCH URL` and print the
-#                               seq it restores (0 if the restore fails):
-#                               wait_for '[ "$(probe_seq ...)" -ge $n ]'
+#   probe_seq BIN URL           `BIN restore -o $T/.probe/db URL` and
+#                               print the seq it restores (0 if the
+#                               restore fails): wait_for '[ "$(probe_seq
+#                               ...)" -ge $n ]'.  A restore that succeeds
+#                               but fails wscheck (without a CSV) fails
+#                               the test.
+#   wait_restores URL N CSV [SECS]  wait until walship restores URL to seq
+#                               N (probe_seq; SECS default 15), then check
+#                               that restore with the full oracle
 #   pitr_seq URL CSV T_NS       restore at a time; print the seq (checked
-#                               to be a committed prefix of CSV)
+#                               with the full oracle against CSV)
 #   pitr_expect URL CSV I       60 ms after commit I the restore gives I
+#   good_replica URL ROWS       a replica to damage: database $T/db
+#                               filled with ROWS rows, then written at
+#                               60 tx/s (CSV $T/log.csv) while walship
+#                               replicates to URL, until a second WAL
+#                               index has begun; restored to $T/clean.db
+#                               and checked; sets last (its seq) and gen
+#   bad_case DESC WHY           for tests that run many cases: count a
+#                               problem of case $n in $bad, print it with
+#                               the stderr the case left in $T/case.err,
+#                               and keep it in $T/bad.txt for the summary
 #   need_walship / need_tools   fail unless the binaries are built
 #   need_litestream             install Litestream v0.3.13 from npm once
 #                               (build/npm) and set LITESTREAM
@@ -105,11 +138,32 @@ mkdir "$T/.bg"
 mkdir -m 700 "$T/run"
 XDG_RUNTIME_DIR=$T/run
 WS_FAILMSG=""
+WS_SKIPPED=""
 export WALSHIP TOOLS T XDG_RUNTIME_DIR
 
 fail() {
 	WS_FAILMSG="$*"
+	[ -s "$T/.failed" ] || printf '%s\n' "$*" >"$T/.failed"
 	exit 1
+}
+
+# A failure recorded by fail in a subshell: fail here too.
+_ws_failed() {
+	[ -s "$T/.failed" ] || return 0
+	WS_FAILMSG=$(cat "$T/.failed")
+	exit 1
+}
+
+skip() {
+	[ -z "${WS_NO_SKIP:-}" ] || fail "skipped, and WS_NO_SKIP forbids it: $*"
+	echo "skip $WS_TEST: $*"
+	[ -z "${WS_SKIP_LOG:-}" ] || printf '%s\n' "$*" >>"$WS_SKIP_LOG"
+}
+
+skip_test() {
+	skip "$@"
+	WS_SKIPPED=1
+	exit 77
 }
 
 _ws_now_ms() {
@@ -121,10 +175,12 @@ wait_for() {
 	_wf_secs=${2:-10}
 	_wf_end=$(($(_ws_now_ms) + $(awk "BEGIN { print int($_wf_secs * 1000) }")))
 	until eval "$_wf_cond"; do
+		_ws_failed
 		[ "$(_ws_now_ms)" -lt "$_wf_end" ] ||
 			fail "timed out after ${_wf_secs}s waiting for: $_wf_cond"
 		sleep 0.1
 	done
+	_ws_failed
 }
 
 bg_pid() {
@@ -201,19 +257,21 @@ csv_last_seq() {
 }
 
 assert_restored() {
-	if [ -n "${3:-}" ]; then
-		_ar_out=$("$TOOLS/wscheck" -csv "$3" "$1" 2>&1) || fail "O2 failed: $_ar_out"
-	else
-		_ar_out=$("$TOOLS/wscheck" "$1" 2>&1) || fail "O2 failed: $_ar_out"
-	fi
+	[ $# -eq 3 ] && [ -n "$2" ] && [ -f "$3" ] ||
+		fail "assert_restored $*: want DB SEQ CSV (an existing CSV)"
+	case $2 in
+	">="*) _ar_want="-min ${2#>=}" ;;
+	*) _ar_want="-want $2" ;;
+	esac
+	# shellcheck disable=SC2086 # "-want N" or "-min N"
+	_ar_out=$("$TOOLS/wscheck" -csv "$3" $_ar_want "$1" 2>&1) ||
+		fail "oracle: $_ar_out"
 	case $_ar_out in
 	"ok seq="*) ;;
 	*) fail "$1: unexpected wscheck output: $_ar_out" ;;
 	esac
-	_ar_seq=${_ar_out#ok seq=}
-	_ar_seq=${_ar_seq%% *}
-	[ -z "${2:-}" ] || [ "$_ar_seq" = "$2" ] ||
-		fail "$1: restored seq $_ar_seq, want $2 ($_ar_out)"
+	AR_SEQ=${_ar_out#ok seq=}
+	AR_SEQ=${AR_SEQ%% *}
 }
 
 assert_equal() {
@@ -225,10 +283,18 @@ probe_seq() {
 	rm -rf "$T/.probe"
 	mkdir "$T/.probe"
 	if "$1" restore -o "$T/.probe/db" "$2" >"$T/.probe/log" 2>&1; then
-		"$TOOLS/wscheck" -seq "$T/.probe/db" 2>/dev/null || echo 0
+		_pq=$("$TOOLS/wscheck" -allow-empty "$T/.probe/db" 2>&1) ||
+			fail "$1 restore $2 succeeded with a database that is not a committed prefix: $_pq"
+		_pq=${_pq#ok seq=}
+		echo "${_pq%% *}"
 	else
 		echo 0
 	fi
+}
+
+wait_restores() {
+	wait_for '[ "$(probe_seq "$WALSHIP" "'"$1"'")" -eq '"$2"' ]' "${4:-15}"
+	assert_restored "$T/.probe/db" "$2" "$3"
 }
 
 # pitr_seq URL CSV T_NS: restore URL at time T_NS (ns since the epoch,
@@ -241,7 +307,7 @@ pitr_seq() {
 	"$WALSHIP" restore -timestamp "$_ps_t" -o "$T/.pitr/db" "$1" \
 		>"$T/.pitr.log" 2>&1 ||
 		fail "restore at $_ps_t failed: $(tail -3 "$T/.pitr.log")"
-	_ps_o=$("$TOOLS/wscheck" -csv "$2" "$T/.pitr/db" 2>&1) ||
+	_ps_o=$("$TOOLS/wscheck" -csv "$2" -allow-empty "$T/.pitr/db" 2>&1) ||
 		fail "restore at $_ps_t is not a committed prefix: $_ps_o"
 	_ps_o=${_ps_o#ok seq=}
 	echo "${_ps_o%% *}"
@@ -260,6 +326,30 @@ pitr_expect() {
 	fi
 	_pe_got=$(pitr_seq "$1" "$2" "$_pe_t")
 	[ "$_pe_got" = "$3" ] || fail "60 ms after commit $3: restored seq $_pe_got"
+}
+
+good_replica() {
+	"$TOOLS/wsload" "$T/db" -rate 0 -count "$2" -log "$T/log.csv" \
+		2>"$T/wsload0.log" || fail "wsload failed"
+	start_writer wsload "$T/db" "$T/log.csv" -rate 60
+	start_bg walship "$WALSHIP" replicate "$T/db" "$1"
+	wait_for "[ -n \"\$(replica_files '$1' generations/ 2>/dev/null |
+		grep '^[^/]*/wal/00000001_')\" ]" 60
+	stop_bg wsload || fail "wsload exited $? on SIGTERM"
+	last=$(csv_last_seq "$T/log.csv")
+	stop_bg walship || fail "walship exited $? on SIGTERM"
+	"$WALSHIP" restore -o "$T/clean.db" "$1" 2>"$T/clean.log" ||
+		fail "restore of the good replica failed: $(cat "$T/clean.log")"
+	assert_restored "$T/clean.db" "$last" "$T/log.csv"
+	gen=$(replica_gens "$1")
+}
+
+bad_case() {
+	bad=$((bad + 1))
+	{
+		echo "case $n ($1): $2"
+		sed 's/^/    stderr: /' "$T/case.err"
+	} | tee -a "$T/bad.txt"
 }
 
 need_tools() {
@@ -434,6 +524,11 @@ replica_push() {
 _ws_cleanup() {
 	_wc_st=$?
 	set +e
+	if [ -s "$T/.failed" ]; then
+		# A failure inside a subshell that the test went on past.
+		[ "$_wc_st" -ne 0 ] || _wc_st=1
+		[ -n "$WS_FAILMSG" ] || WS_FAILMSG=$(cat "$T/.failed")
+	fi
 	trap - EXIT INT TERM HUP
 	for _wc_f in "$T"/.bg/*; do
 		[ -f "$_wc_f" ] && kill -s TERM "$(cat "$_wc_f")" 2>/dev/null
@@ -449,7 +544,9 @@ _ws_cleanup() {
 		bg_running "$_wc_n" && kill -s KILL "$(cat "$_wc_f")" 2>/dev/null
 		wait "$(cat "$_wc_f")" 2>/dev/null
 	done
-	if [ "$_wc_st" -ne 0 ]; then
+	if [ "$_wc_st" -eq 77 ] && [ -n "$WS_SKIPPED" ]; then
+		: # skipped (skip_test): not a failure
+	elif [ "$_wc_st" -ne 0 ]; then
 		for _wc_f in "$T"/*.log; do
 			[ -f "$_wc_f" ] || continue
 			echo "--- $(basename "$_wc_f") (last 10 lines)"
@@ -457,6 +554,8 @@ _ws_cleanup() {
 		done
 		if [ -n "$WS_FAILMSG" ]; then
 			echo "FAIL: $WS_FAILMSG"
+			[ ! -s "$T/.failed" ] || [ "$(cat "$T/.failed")" = "$WS_FAILMSG" ] ||
+				echo "  (first failure, in a subshell: $(cat "$T/.failed"))"
 		elif [ "$_wc_st" -gt 128 ]; then
 			echo "FAIL: stopped by a signal (exit status $_wc_st)"
 		else

@@ -1,14 +1,38 @@
 /*
  * config.h: walship's configuration, read from Litestream-compatible YAML
- * (FORMAT.md section 8) with libyaml, or built from a replica URL.
+ * with libyaml, or built from a replica URL.
  *
- * Keys, defaults and meanings follow Litestream v0.3.13, with two
- * deliberate differences: an unknown or misspelled key is an error that
- * names the key and its line (Litestream ignores it), and the default
- * meta directory is `<dir>/.<db name>-walship`.  `$VAR` and `${VAR}` are
- * expanded over the whole text before parsing unless expansion is off; an
- * unset variable becomes the empty string.  Durations are Go duration
- * strings ("1s", "1m30s", "250ms"); a bare integer is nanoseconds.
+ * Keys, defaults and meanings follow Litestream v0.3.13, where walship
+ * is stricter, so that no setting is silently ignored or misread:
+ *
+ *   - an unknown or misspelled key is an error that names the key and
+ *     its line (Litestream ignores it);
+ *   - `exec`, `addr` and a non-zero `validation-interval` are refused as
+ *     not implemented yet (empty, or 0, is accepted as "off");
+ *   - an s3-only key (bucket, region, ...) on a file replica is an
+ *     error (Litestream ignores it; without `type: s3` the replica would
+ *     quietly be a local directory);
+ *   - a file needs at least one database, and each database at least one
+ *     replica; no two databases share a path or a meta-path, no two
+ *     replicas of a database share a name, and no two replicas in the
+ *     file write to the same place (directory, or bucket and prefix at one
+ *     endpoint);
+ *   - `$NAME`, `${NAME}` and `${NAME:-default}` are expanded in values
+ *     (not in keys or comments, so a variable cannot change the YAML's
+ *     structure) unless expansion is off; an unset variable without a
+ *     default is an error (Litestream makes it empty), and the default
+ *     also stands in for a variable that is set but empty.  Any other '$'
+ *     is text;
+ *   - durations are Go duration strings ("1s", "1m30s", "250ms"); a bare
+ *     number other than 0, which Litestream reads as nanoseconds, and a
+ *     non-zero duration below 1 ms (it would round to 0, "off") are
+ *     errors;
+ *   - logs go to stderr unless `logging.stderr: false` (Litestream's
+ *     default is stdout);
+ *   - the default meta directory is `<dir>/.<db name>-walship`.
+ *
+ * What is a URL is decided in one place, ws_is_url(): Litestream's
+ * `^\w+://`.  Anything else given as a replica is a directory path.
  *
  * The parsed tree is immutable after load and passed down as
  * `const struct ws_config *`.  Every string is owned by the tree.
@@ -35,7 +59,6 @@ struct ws_replica_config {
     int64_t snapshot_interval_ms;       /* default 0 = off */
     int64_t retention_ms;               /* default 24h; <= 0 = off */
     int64_t retention_check_interval_ms;/* default 1h */
-    int64_t validation_interval_ms;     /* default 0 = off */
 
     /* s3 only (NULL / -1 when not set) */
     char *bucket;
@@ -45,6 +68,11 @@ struct ws_replica_config {
     int skip_verify;      /* 0 or 1 */
     char *access_key_id;
     char *secret_access_key;
+
+    /* Parsing only: the first s3-only key set in this replica's own
+     * mapping (a file replica may set none), or NULL, and its line. */
+    const char *s3_key;
+    int s3_key_line;
 };
 
 struct ws_db_config {
@@ -72,17 +100,15 @@ struct ws_config {
     char *source; /* file path it came from, or "(url)" */
     struct ws_db_config *dbs;
     size_t ndbs;
-    char *exec;                /* replicate -exec command, or NULL */
-    char *addr;                /* metrics address, or NULL (unused yet) */
     char *access_key_id;       /* copied to replicas without their own */
     char *secret_access_key;
     char *log_level;           /* "debug", "info" (default), "warn", "error" */
     char *log_type;            /* "text" (default) or "json" */
-    int log_stderr;            /* 0/1 */
+    int log_stderr;            /* 1 (default): stderr; 0: stdout */
 };
 
 /* Parse YAML text.  name is used in messages ("walship.yml:12: ...").
- * expand_env: 1 to expand $VAR / ${VAR} first.  On success *out holds a
+ * expand_env: 1 to expand variables in values.  On success *out holds a
  * tree the caller frees with ws_config_free(); on failure *out is
  * untouched and err names the file, line and key at fault. */
 int ws_config_parse(const char *text, size_t len, const char *name,
@@ -102,6 +128,10 @@ int ws_config_load(const char *path, int expand_env, struct ws_config **out,
 int ws_config_from_urls(const char *db_path, char *const *urls, size_t nurls,
                         struct ws_config **out, struct ws_err *err);
 
+/* 1 if s is a URL (^\w+://), else 0: the rule for command-line
+ * arguments and for a replica's path and url in the file. */
+int ws_is_url(const char *s);
+
 /* Fill rc from a replica URL: "file:///dir", a plain path (file), or
  * "s3://bucket[.host]/prefix?endpoint=&region=&force-path-style=".
  * Sets type, url, path and the s3 fields; leaves intervals alone. */
@@ -118,7 +148,8 @@ const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
 int ws_size_parse(const char *s, int64_t *bytes);
 
 /* Parse a Go duration string into milliseconds (rounded down).  Returns
- * WS_OK or WS_ECONFIG. */
+ * WS_OK or WS_ECONFIG, also for a bare number other than 0 and for a
+ * non-zero duration below 1 ms; *ms is written only on success. */
 int ws_duration_parse(const char *s, int64_t *ms);
 
 /* Make path absolute (relative to the cwd) and clean it the way Go's

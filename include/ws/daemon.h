@@ -14,6 +14,11 @@
  * timer (daemon.c, "change detection"), with a stat() poll as the
  * fallback.  Copies are paced, uploads follow sync-interval, but a commit
  * after a quiet period ships at once.
+ * A database that does not exist yet, syncs or uploads that fail, and
+ * the spool limit are waited out on a timer, never in a loop, and said
+ * when they begin, while they last and when they end (stall.h).  A
+ * database replaced at its path is followed into a new generation, and
+ * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit.
  *

@@ -40,13 +40,26 @@
  * header that changed without a seal, a shadow that does not match), the
  * engine starts a new generation and says why.
  *
+ * Every sync first checks that the files at the paths are those walship
+ * has open.  A database or -wal that is another file now (the
+ * application deleted its database and created a new one, or moved one
+ * over it) or none: walship's connections close through SQLite, then its
+ * own descriptors (no lock of SQLite's is on them any more), and the new
+ * file starts a new generation.  A lock file or current shadow file that
+ * is gone (an operator removed the meta directory): the lock is taken
+ * again on a new file and a new generation starts.  A database that does
+ * not exist or is empty is waited for, not an error.
+ *
  * Shadow layout (Litestream v0.3's, in the meta dir `.<db>-walship`):
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
  *     restored                       left by a restore (resume.h)
  * A shadow file is a byte copy of one WAL index: the header plus
- * committed frames only.
+ * committed frames only.  The meta dir is opened and checked once
+ * (fs.h's rule; not a link) and everything in it is created through that
+ * descriptor by fs.h's safe creation: a new file renamed over its name,
+ * so a link planted at a name is replaced, never written through.
  *
  * Commit times (times.h).  A copy records each commit it finds with the
  * time it read it, but copies run only every so often (daemon.c), while
@@ -94,8 +107,15 @@ struct ws_db_seen {
 
 /* What the loop thread learns from one sync. */
 struct ws_db_state {
-    int exists;                  /* the database file exists */
+    int exists;                  /* the database file exists (and is not
+                                  * empty) */
     int ready;                   /* initialised and replicating */
+    /* Why the database is not replicated yet, when it does not exist or
+     * is empty (not an error: walship waits for it); "" otherwise. */
+    char wait[WS_ERR_MSG];
+    int replaced;                /* the file at the path was replaced or
+                                  * deleted: this sync dropped walship's
+                                  * connections to the old one */
     char gen[WS_GEN_LEN + 1];    /* current generation ("" = none) */
     uint32_t index;              /* current shadow index */
     uint64_t size;               /* committed bytes in that shadow file */
@@ -147,7 +167,14 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
 /* Initialise when needed, verify, copy new committed frames into the
  * shadow WAL, checkpoint by policy, prune old shadow files.  Fills st.
  * WS_ECORRUPT means continuity was lost; the next call starts a new
- * generation (the reason is logged by the caller from err). */
+ * generation (the reason is logged by the caller from err).  A database
+ * that does not exist or is empty is WS_OK with st->wait set; call again
+ * later.  When the file at the path is no longer the one walship has
+ * open (the application deleted its database and created a new one, or
+ * an operator replaced the -wal), every connection and descriptor on the
+ * old file is closed (the connections through SQLite, first) and
+ * st->replaced is set; the new file starts a new generation, reason
+ * "database replaced". */
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err);
 
@@ -163,9 +190,17 @@ int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
                    uint64_t offset, ws_sink_fn sink, void *ctx,
                    struct ws_err *err);
 
-/* Path of shadow index `index` of generation gen (malloc'd). */
+/* Path of shadow index `index` of generation gen (malloc'd), for
+ * messages. */
 char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
                         uint32_t index);
+
+/* Open shadow index `index` of generation gen read-only into *fd,
+ * through the meta dir's descriptor and never through a link (fs.h).
+ * It only reads what init set up, so it may run on any thread, beside a
+ * sync.  WS_ENOTFOUND when the file is missing. */
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err);
 
 /* Read SQLite's wal-index header from the -shm into *out (wal.h), from
  * the loop thread, even while a sync runs: it touches only a descriptor
@@ -173,6 +208,13 @@ char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
  * the -shm cannot be read, WS_EBUSY or WS_ECORRUPT as ws_walidx_decode
  * (try again at the next change); *out is written only on WS_OK. */
 int ws_db_peek(struct ws_db *db, struct ws_walidx *out);
+
+/* After a sync that set st->replaced, from the loop thread: forget the
+ * -shm descriptor of ws_db_peek when it is on another file than the -shm
+ * now at the path (no connection of walship's is on that one any more,
+ * so closing it drops no lock SQLite holds); the next peek opens the new
+ * one. */
+void ws_db_peek_reset(struct ws_db *db);
 
 /* Release the read transaction and close everything. */
 void ws_db_free(struct ws_db *db);

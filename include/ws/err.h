@@ -52,7 +52,9 @@ const char *ws_strerror(int code);
 
 /* Record a failure in err (which may be NULL) and return code, so that a
  * failure is one line: return ws_err_set(err, WS_EIO, "open %s: %s", ...).
- * The message is truncated to fit; it never contains a newline. */
+ * The message is truncated to fit; it never contains a control character
+ * (C0, DEL or C1: line breaks become spaces, others '?'), whatever it
+ * quotes. */
 int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

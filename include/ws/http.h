@@ -11,6 +11,16 @@
  * for the S3 error document).  Connect and stall timeouts are set on
  * every request, so a hung server cannot wedge replication.
  *
+ * Nothing a server sends grows without bound here: an error body is cut
+ * at WS_HTTP_ERRBODY bytes (the transfer stops there and the answer
+ * keeps its status), a 2xx body nobody reads (sink NULL) fails the
+ * request past WS_HTTP_ERRBODY bytes, and a body that is read is bounded
+ * by its sink (replica.h bounds GETs by the listed size, s3xml.h a
+ * listing).  Redirects are not followed (a 3xx is an answer like any
+ * other).  The headers a caller checks are those of the final answer:
+ * they are reset at every status line (a 100 Continue, say), and a
+ * header sent twice is counted, so that a caller can refuse it.
+ *
  * Each client loads libcurl for itself (curl_dl.h) when it is made: a
  * process that never makes one never maps libcurl.  Callers use
  * <curl/curl.h> for its types and constants only; the header lists of
@@ -45,7 +55,8 @@ struct ws_http_req {
     void (*done)(struct ws_http_req *r);
     void *data;
 
-    /* Out: valid in done. */
+    /* Out: valid in done (status and the headers also in the sink,
+     * from its first call of an answer on). */
     CURLcode result;             /* CURLE_OK when an HTTP answer came */
     long status;                 /* HTTP status, 0 when none */
     char errbody[WS_HTTP_ERRBODY];
@@ -56,9 +67,15 @@ struct ws_http_req {
                                        result is not CURLE_OK */
     char retry_after[32];        /* Retry-After header, if any */
     char etag[128];              /* ETag header, if any */
+    char content_range[96];      /* Content-Range header, if any */
+    char content_length[32];     /* Content-Length header, if any */
+    int nrange, nlength;         /* times each of those two was sent */
 
     /* Private. */
     CURL *easy;
+    uint64_t ndropped;           /* 2xx body bytes with no sink */
+    int errbody_cut;             /* stopped at the errbody cap on purpose */
+    char why[64];                /* our own reason for stopping it */
     uint64_t sent;
     struct ws_http *h;
     struct ws_http_req *next;    /* queued behind the in-flight cap */

@@ -43,12 +43,20 @@ struct ws_obj {
     int64_t mtime_ms;  /* object time, ms since the epoch (UTC) */
 };
 
-/* A growable list of objects. */
+/* A growable list of objects, of at most WS_LIST_MAX_KEYS: about 110
+ * bytes each, so 1.1 GB at the bound.  That is about 115 days of one WAL
+ * segment a second under one replica; a listing beyond it is refused
+ * rather than let memory grow with whatever a store sends. */
 struct ws_objlist {
     struct ws_obj *v;
     size_t n, cap;
+    size_t max; /* the bound; 0: WS_LIST_MAX_KEYS (tests set less) */
 };
 
+#define WS_LIST_MAX_KEYS 10000000
+
+/* Append a copy of key.  WS_ERANGE when l is at its bound, WS_ENOMEM;
+ * l is unchanged on failure. */
 int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
                    int64_t mtime_ms);
 void ws_objlist_free(struct ws_objlist *l);

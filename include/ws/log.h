@@ -1,18 +1,49 @@
 /*
- * log.h: one line per event on stderr.
+ * log.h: one line per event, as text or as JSON.
  *
- * Format (Litestream's URL-mode logger): `2026/11/21 16:24:06 INFO msg
- * key=value ...`.  Only the daemon and the commands log; modules return
- * errors.  The level is the one process-wide setting, fixed at start-up
- * by ws_log_init() before any thread exists.
+ * Text: `2026-12-07T04:51:28.123Z INFO msg key=value ...`, the time in
+ * UTC, RFC 3339 with milliseconds (the one clock of every time walship
+ * prints).  JSON: one object a line, `{"time": ..., "level": "INFO",
+ * "msg": ..., "key": "value", ...}`, valid JSON for any message.
+ *
+ * Only the daemon and the commands log; modules return errors.  A call
+ * writes its format's literal text with `key=value` pairs in it, e.g.
+ * ws_info("snapshot written db=%s sz=%llu", ...).  For JSON the pairs
+ * become fields, found in the format, not in what the arguments print:
+ *
+ *   - a key is a run of [a-z0-9_.-] starting with a letter, written in
+ *     the format at the start of a word and followed by '=';
+ *   - its value runs to the next space of the format, or, when the format
+ *     quotes it (`error=\"%s\"`), to the format's closing quote.  What an
+ *     argument prints inside a value is taken whole, spaces and quotes
+ *     included (a path with spaces stays one value);
+ *   - an argument printed at the start of a word (after a space of the
+ *     format, or printing a leading space itself) is read like the format
+ *     and may hold pairs of its own ("path=/backup bucket=b"), except
+ *     that a space in it separates words only before another `key=`; an
+ *     argument at the very start of the format is message text;
+ *   - a value that is just one integer conversion is a JSON number;
+ *     keys `time`, `level` and `msg` become `field_time`, ...;
+ *   - the words that are not pairs, in order, are `msg`, with punctuation
+ *     that ends a value (`db=%s: text`) moved back to the message.
+ *
+ * Each line is formatted into a local buffer (2 KiB of text, longer
+ * messages are cut) and written with a single write(2), so lines from the
+ * loop thread and pool threads never interleave.  A newline inside a
+ * value is written as a space in text and as \n in JSON.  Level, format
+ * and descriptor are the only process-wide state, set by ws_log_init()
+ * at start-up before any thread exists.
  */
 #ifndef WS_LOG_H
 #define WS_LOG_H
 
 enum ws_log_level { WS_LOG_DEBUG, WS_LOG_INFO, WS_LOG_WARN, WS_LOG_ERROR };
 
-/* Set the minimum level shown.  Call once, before starting threads. */
-void ws_log_init(enum ws_log_level min);
+enum ws_log_format { WS_LOG_TEXT, WS_LOG_JSON };
+
+/* Set the minimum level shown, the format and the descriptor lines go to
+ * (STDERR_FILENO by default).  Call before starting threads. */
+void ws_log_init(enum ws_log_level min, enum ws_log_format format, int fd);
 
 /* Parse "debug", "info", "warn"/"warning", "error" (any case); anything
  * else gives WS_LOG_INFO. */

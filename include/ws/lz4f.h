@@ -1,6 +1,6 @@
 /*
  * lz4f.h: streaming LZ4 frames in exactly the shape Litestream v0.3 reads
- * and writes (FORMAT.md section 1.4).
+ * and writes.
  *
  * Every replica object is one LZ4 frame (official frame format, magic
  * 0x184D2204).  The writer emits FLG 0x64 (version 01, independent
@@ -15,12 +15,17 @@
  * in arbitrary pieces) and strict: it checks the magic, version, reserved
  * bits, header checksum, every block size against the declared maximum,
  * block checksums when flagged, the content size when flagged and the
- * content checksum.  It accepts zero-length blocks (Litestream writes one
- * when a snapshot is a multiple of 4 MiB) and skippable frames
- * (0x184D2A50..5F) before or after the data frame.  Anything else -- a
- * second data frame, trailing garbage, a truncated input, output past the
- * caller's limit -- is WS_ECORRUPT with a message giving the byte offset
- * in the compressed stream and the failed check.
+ * content checksum, which it requires: a frame whose FLG lacks it (bit
+ * 2) is refused at its descriptor.  The content checksum is what proves
+ * a snapshot's bytes (nothing else covers them), and walship and
+ * Litestream v0.3 (pierrec/lz4 with its default options) always write
+ * one; liblz4's own default (LZ4F_preferences_t zeroed) does not, and
+ * such a frame is refused too.  It accepts zero-length blocks
+ * (Litestream writes one when a snapshot is a multiple of 4 MiB) and
+ * skippable frames (0x184D2A50..5F) before or after the data frame.
+ * Anything else -- a second data frame, trailing garbage, a truncated
+ * input, output past the caller's limit -- is WS_ECORRUPT with a message
+ * giving the byte offset in the compressed stream and the failed check.
  *
  * Neither side does I/O itself: output goes to a ws_sink_fn.
  */
@@ -81,6 +86,13 @@ uint64_t ws_lz4w_total_out(const struct ws_lz4w *w);
 void ws_lz4w_free(struct ws_lz4w *w);
 
 struct ws_lz4r;
+
+/* The most an LZ4 frame of `compressed` bytes can decode to: 255 bytes
+ * for each, the densest encoding being a match whose length goes on in
+ * bytes of 255 (literals and raw blocks are 1:1, headers decode to
+ * nothing).  The bound a reader of an object of known size takes for
+ * max_out, so that a decompression bomb costs at most that. */
+uint64_t ws_lz4_max_output(uint64_t compressed);
 
 /* A new frame reader that sends decompressed bytes to sink(ctx, ...).
  * max_out bounds the decompressed size (0 = no bound); exceeding it is

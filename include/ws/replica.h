@@ -14,9 +14,22 @@
  *   PUT   create or replace req->key with the bytes that req->produce
  *         writes into the sink it is given.  produce runs once, off the
  *         loop thread, and the sink may block it (while earlier bytes are
- *         uploaded).  The object appears whole or not at all.
+ *         uploaded).  The object appears whole or not at all.  With
+ *         req->gen_must_exist, a directory replica refuses to recreate a
+ *         generation that is gone (WS_ENOTFOUND).
  *   GET   stream the bytes of req->key into req->sink (called on any
- *         thread, in order).  A missing object is WS_ENOTFOUND.
+ *         thread, in order).  A missing object is WS_ENOTFOUND.  With
+ *         req->sized, the object must be exactly req->size bytes, the
+ *         size its listing gave: a body that goes past it is stopped
+ *         there, and one that ends short of it fails once the backend
+ *         has given up resuming it; both are WS_ECORRUPT naming the key
+ *         ("did it change since it was listed?").  A reader of replica
+ *         objects always knows their listed size, so a store (or
+ *         anything between) that sends an endless body costs at most
+ *         that many bytes.  Backends hand every byte to the sink through
+ *         ws_replica_deliver(), which keeps that count.
+ *   LIST  is bounded: at most WS_LIST_MAX_KEYS keys (layout.h), or
+ *         WS_ERANGE naming the replica.
  *   DEL   with req->keys: remove exactly those objects, in as few
  *         requests as the backend can (S3: DeleteObjects, 1000 keys a
  *         request); without: req->key and everything under it (listed
@@ -60,10 +73,18 @@ struct ws_req {
     uint64_t size_hint;     /* about the bytes produce writes (0: small
                              * or unknown); sizes S3 parts */
     uint64_t put_size;      /* OUT: stored bytes after a PUT */
+    int gen_must_exist;     /* PUT of generations/<gen>/...: the
+                             * generation must exist already; when it
+                             * does not, WS_ENOTFOUND and nothing is
+                             * written (directory backend; S3 has no
+                             * directories and ignores it) */
 
     /* GET: receives the object's bytes. */
     ws_sink_fn sink;
     void *sink_ctx;
+    int sized;              /* GET: size below is the listed size */
+    uint64_t size;
+    uint64_t got;           /* GET: bytes delivered (ws_replica_deliver) */
 
     struct ws_objlist list; /* OUT: LIST results (caller frees) */
 
@@ -112,8 +133,17 @@ void ws_replica_free(struct ws_replica *r);
 /* Submit req (on the loop thread). */
 void ws_replica_submit(struct ws_replica *r, struct ws_req *req);
 
-/* For backends: finish req and run its callback on the loop thread. */
+/* For backends: finish req and run its callback on the loop thread.
+ * A GET that reports success with fewer bytes than req->size (when
+ * sized) becomes WS_ECORRUPT here. */
 void ws_replica_done(struct ws_req *req);
+
+/* For backends: hand len bytes of a GET's body to req->sink, in order
+ * and once each.  Counts them in req->got; past req->size (when sized)
+ * nothing more is delivered and the result is WS_ECORRUPT naming the key.
+ * Returns the sink's result otherwise. */
+int ws_replica_deliver(struct ws_req *req, const void *buf, size_t len,
+                       struct ws_err *err);
 
 /* For backends: record that key could not be deleted, for msg. */
 int ws_req_delerr_add(struct ws_req *req, const char *key, const char *msg);

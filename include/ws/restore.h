@@ -20,6 +20,16 @@
  * before it is renamed into place (never over an existing file).  A
  * failed download is retried on its own; anything else names the object
  * at fault and leaves nothing at the target.
+ *
+ * The target side.  Everything about the output that can be refused is
+ * refused before any lock or request: an empty path, a directory that is
+ * missing or fails fs.h's rule (sticky allowed), an existing output or
+ * -wal or -shm, an existing meta dir that fails the rule.  The only name
+ * created beside the output while the restore runs is its temporary file
+ * ".<name>.tmp-XXXXXX" (fs.h's safe creation, flock()ed while the
+ * restore lives, so that a later restore can remove one that SIGKILL
+ * left); SIGINT and SIGTERM remove it and exit 1.  The meta dir is
+ * created only after the rename, to carry the position over (resume.h).
  */
 #ifndef WS_RESTORE_H
 #define WS_RESTORE_H

@@ -33,6 +33,7 @@
 #include "ws/err.h"
 #include "ws/layout.h"
 #include "ws/digest.h"
+#include "ws/fs.h"
 
 struct ws_resume {
     char gen[WS_GEN_LEN + 1];
@@ -50,19 +51,20 @@ char *ws_meta_path(const char *db_path);
 int ws_resume_hash(int fd, uint64_t *size, char out[WS_SHA256_HEX],
                    struct ws_err *err);
 
-/* Read meta's marker.  WS_ENOTFOUND when there is none, WS_ECORRUPT when
- * it does not parse. */
-int ws_resume_read(const char *meta, struct ws_resume *r,
+/* Read the marker in meta.  WS_ENOTFOUND when there is none, WS_ECORRUPT
+ * when it does not parse. */
+int ws_resume_read(const struct ws_fs_dir *meta, struct ws_resume *r,
                    struct ws_err *err);
 
 /* Remove meta's marker (durably); a missing marker is not an error. */
-int ws_resume_remove(const char *meta, struct ws_err *err);
+int ws_resume_remove(const struct ws_fs_dir *meta, struct ws_err *err);
 
-/* Install r in meta: take meta's lock (WS_EBUSY when a walship holds
- * it), replace generations/ with r's generation holding shadow_tmp (a
- * synced file on the same filesystem, renamed into place), then write
- * the marker and the generation file, all durably. */
-int ws_resume_write(const char *meta, const struct ws_resume *r,
-                    const char *shadow_tmp, struct ws_err *err);
+/* Install r in meta (a directory opened by fs.h's rule): take meta's
+ * lock (WS_EBUSY when a walship holds it), replace generations/ with r's
+ * generation holding the first r->wal_size bytes of shadow_fd (copied
+ * into a new file), then write the marker and the generation file, all
+ * durably and by fs.h's safe creation. */
+int ws_resume_write(const struct ws_fs_dir *meta, const struct ws_resume *r,
+                    int shadow_fd, struct ws_err *err);
 
 #endif

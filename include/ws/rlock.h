@@ -12,12 +12,13 @@
  *         when XDG_RUNTIME_DIR is set, absolute and writable, else
  *     /tmp/walship-<uid>/<hex sha256 of identity>.lock
  *
- * The directory is created with mode 0700; an existing one that is not
- * ours, is group- or other-writable, or is not a plain directory is
- * refused.  The identity names the replica, not the config that points
- * at it: for type file the absolute replica path, for s3
- * "s3:" + endpoint + "/" + bucket + "/" + path (empty strings for unset
- * fields).  Only processes of the same user with the same choice of
+ * The directory is created with mode 0700 and must pass fs.h's rule for
+ * a directory walship writes in (ours or root's, not group- or
+ * other-writable, not a symbolic link); the lock file must be a regular
+ * file of ours with one link (ws_fs_lock_open).  The identity names
+ * the replica, not the config that points at it: for type file the
+ * absolute replica path, for s3 "s3:" + endpoint + "/" + bucket + "/" +
+ * path (empty strings for unset fields).  Only processes of the same user with the same choice of
  * directory see each other's locks; nothing is shared across machines.
  */
 #ifndef WS_RLOCK_H
@@ -39,7 +40,7 @@ int ws_rlock_path(const struct ws_replica_config *cfg, char *buf, size_t n,
  * a conflicting lock is held (by another process, or through another
  * descriptor of this one).  On success *fd_out is the descriptor holding
  * the lock (close-on-exec); on failure it is untouched.  A refused
- * directory is WS_EIO with its path and the reason. */
+ * directory or lock file is WS_ECONFIG with its path and the reason. */
 int ws_rlock_acquire(const struct ws_replica_config *cfg, int exclusive,
                      int wait, int *fd_out, struct ws_err *err);
 

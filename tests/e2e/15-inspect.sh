@@ -4,8 +4,9 @@
 # generations of snapshots and WAL segments plus keys that are not data
 # objects (ignored), and a second, directory replica with fixed object
 # times.  Every output is compared with what inspect-expect.py computes
-# from the replicas' own listings (a directory is listed with find, S3
-# through the store's LastModified), and some rows literally.  Then the
+# from the replicas' own listings, made without walship's code (a
+# directory is listed with find; S3 from s3rver's files on disk, times in
+# whole seconds as S3's LastModified), and some rows literally.  Then the
 # lag in its three Go-duration forms, -replica and -generation, a replica
 # that cannot be listed, and the error cases.  On the replica backend
 # WS_REPLICA picks (tests/lib.sh).
@@ -53,15 +54,26 @@ head -c 9 /dev/zero >"$d4/walship/state"
 touch -d '2001-02-03 04:05:06.789 UTC' "$d4/snapshots/00000000.snapshot.lz4"
 touch -d '2001-02-03 04:06:07.5 UTC' "$d4/wal/00000000_00000000.wal.lz4"
 
-# find_listing DIR: "KEY SIZE MTIME_MS" of every file, not through walship.
+# find_listing DIR [SUFFIX SECS]: "KEY SIZE MTIME_MS" of every file under
+# DIR/generations whose name ends in SUFFIX (removed from the key), found
+# with find, not through walship.  SECS=1 truncates the time to whole
+# seconds, as S3's LastModified.
 find_listing() {
-	(cd "$1" && find generations -type f -printf '%p %s %T@\n') |
-		awk '{ split($3, t, "."); print $1, $2, t[1] substr(t[2], 1, 3) }'
+	(cd "$1" && find generations -type f -name "*${2:-}" -printf '%p %s %T@\n') |
+		awk -v sfx="${2:-}" -v secs="${3:-0}" '{
+			k = $1
+			if (sfx != "") k = substr(k, 1, length(k) - length(sfx))
+			split($3, t, ".")
+			print k, $2, secs ? t[1] "000" : t[1] substr(t[2] "000", 1, 3) }'
 }
 if [ "$WS_REPLICA" = file ]; then
 	find_listing "$T/one" >"$T/l_one"
 else
-	replica_times "$url" >"$T/l_one"
+	# s3rver keeps object KEY of the bucket as the file
+	# $S3_DATA_DIR/BUCKET/KEY._S3rver_object; S3 lists its mtime in
+	# whole seconds.  (Not walship's S3 client, nor the proxy.)
+	find_listing "$S3_DATA_DIR/$S3_BUCKET/one" ._S3rver_object 1 |
+		sort >"$T/l_one"
 fi
 find_listing "$T/two" >"$T/l_two"
 [ "$(grep -c . "$T/l_one")" -eq 15 ] || fail "replica one: $(cat "$T/l_one")"
@@ -251,7 +263,8 @@ for cmd in generations snapshots wal; do
 	fails 2 "database path or replica URL required" $cmd -config "$cfg"
 	fails 2 "cannot specify a replica URL and the -config flag" \
 		$cmd -config "$cfg" "$url"
-	fails 1 "database not found in config: $T/nope.db" $cmd -config "$cfg" "$T/nope.db"
+	fails 1 "database not found in config: $T/nope.db (and it is not a replica directory: no generations/ in it)" \
+		$cmd -config "$cfg" "$T/nope.db"
 	fails 2 "too many arguments" $cmd -config "$cfg" "$db" "$db"
 	fails 1 "config file not found: $T/nope.yml" $cmd -config "$T/nope.yml" "$db"
 	"$WALSHIP" $cmd -h >"$T/got.txt"

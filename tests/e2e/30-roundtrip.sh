@@ -11,22 +11,30 @@ need_replica
 
 db=$T/db
 url=$(replica_url replica)
-start_writer writer "$db" "$T/tx.csv" -rate 200 -duration 6 -rows 2
+start_writer writer "$db" "$T/tx.csv" -rate 200 -rows 2
 start_bg walship "$WALSHIP" replicate "$db" "$url"
 
-# Mid-stream restores are exact committed prefixes (O2), never torn.
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge 300 ]' 15
-assert_restored "$T/.probe/db" "" "$T/tx.csv"
-
-wait_bg writer 30 || fail "writer exited $?"
+# A restore taken while the writer runs is an exact committed prefix,
+# never torn.  (The writer runs until stopped, however slow a loaded
+# machine makes it: no count depends on the load.)
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge 300 ]' 60
+bg_running writer || fail "the writer stopped before the mid-stream restore"
+assert_restored "$T/.probe/db" ">=300" "$T/tx.csv"
+mid=$AR_SEQ
+wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((mid + 300)) ]' 60
+stop_bg writer || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-[ "$n" -ge 1000 ] || fail "writer committed only $n transactions"
 # Everything committed reaches the replica while walship keeps running.
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 10
+wait_restores "$url" "$n" "$T/tx.csv" 10
 stop_bg walship || fail "walship exited $?"
 
 "$WALSHIP" restore -o "$T/restored.db" "$url" 2>"$T/restore.log" ||
 	fail "restore failed: $(cat "$T/restore.log")"
+# No temporary file is left behind: beside the target only its meta
+# directory (restore carried its position over).
+left=$(ls -a "$T" | grep -F restored.db |
+	grep -vx -e restored.db -e .restored.db-walship || :)
+[ -z "$left" ] || fail "restore left $left beside the target"
 assert_restored "$T/restored.db" "$n" "$T/tx.csv"
 assert_equal "$db" "$T/restored.db"
 log_has walship 'sync: new generation .*reason="no generation exists"' ||
@@ -35,9 +43,8 @@ gens=$(replica_gens "$url")
 [ "$(echo "$gens" | grep -c .)" -eq 1 ] || fail "expected one generation: $gens"
 log_has restore "restoring from replica=$WS_REPLICA generation=$gens " ||
 	fail "restore did not log the generation it chose"
-# The restored file is private and no temporary file is left behind.
+# The restored file is private.
 [ "$(stat -c %a "$T/restored.db")" = 600 ] || fail "restored mode"
-ls "$T" | grep -q 'restored.db.tmp' && fail "temporary file left behind"
 
 # Two databases, one process, from a config file.
 mkdir "$T/multi"

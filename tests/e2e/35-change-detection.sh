@@ -29,8 +29,7 @@ shipped() {
 	_n=$(csv_last_seq "$T/$1.csv")
 	[ "$_n" -ge 20 ] || fail "$1: the writer committed only $_n"
 	_u=$(replica_url "$1")
-	wait_for '[ "$(probe_seq "$WALSHIP" "'"$_u"'")" -eq '"$_n"' ]' 10 ||
-		fail "$1: commit $_n never reached the replica"
+	wait_restores "$_u" "$_n" "$T/$1.csv" 10
 	bg_running "$1" || fail "$1: walship exited"
 	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
 }
@@ -63,8 +62,9 @@ wait_for 'log_has empty "initialized db"' 10
 sleep 1
 [ ! -s "$T/empty.db" ] && [ ! -e "$T/empty.db-wal" ] ||
 	fail "walship changed the empty database: $(ls -l "$T"/empty.db*)"
-[ -z "$(replica_gens "$(replica_url empty)")" ] ||
-	fail "walship replicated the empty database"
+gens=$(replica_gens "$(replica_url empty)") ||
+	fail "empty: cannot list the replica"
+[ -z "$gens" ] || fail "walship replicated the empty database"
 start_writer wempty "$T/empty.db" "$T/empty.csv" -rate 50 -duration 2
 shipped empty
 
@@ -88,7 +88,8 @@ config short 1s 10ms
 started_on_data short
 start_writer wshort "$T/short.db" "$T/short.csv" -rate 40 -count 120
 shipped short
-nseg=$(replica_ls "$(replica_url short)" | cut -d" " -f1 | grep -c '\.wal\.lz4$' || true)
+objs=$(replica_ls "$(replica_url short)") || fail "short: cannot list the replica"
+nseg=$(echo "$objs" | cut -d" " -f1 | grep -c '\.wal\.lz4$' || :)
 [ "$nseg" -ge 60 ] ||
 	fail "short: 120 commits 25 ms apart made $nseg segments at sync-interval 10ms"
 echo "short: $nseg segments for 120 commits"

@@ -27,13 +27,15 @@ n1=$(csv_last_seq "$T/tx.csv")
 wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -ge '"$n1"' ]' 15
 
 # A crash: no final sync at all.
-stop_bg w2 KILL || true
+st=0
+stop_bg w2 KILL || st=$?
+[ "$st" -eq 137 ] || fail "walship exited $st on SIGKILL, want 137"
 n2=$(csv_last_seq "$T/tx.csv")
 wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((n2 + 150)) ]' 10
 start_bg w3 "$WALSHIP" replicate "$db" "$url"
 wait_bg writer 40 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$T/tx.csv"
 stop_bg w3 || fail "walship exited $? on SIGTERM"
 
 for w in w2 w3; do

@@ -29,7 +29,7 @@ for mode in passive full restart truncate close; do
 	"$TOOLS/wsload" "$db" -count 200 -rate 200 -autocheckpoint 0 \
 		-log "$csv" 2>/dev/null
 	n=$(csv_last_seq "$csv")
-	wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+	wait_restores "$url" "$n" "$csv"
 	stop_bg "a-$mode" || fail "$mode: walship exited $?"
 
 	# Down: write, checkpoint, write again, several times.
@@ -47,11 +47,11 @@ for mode in passive full restart truncate close; do
 	wait_for "log_has b-$mode 'sync: new generation'" 10
 	"$TOOLS/wsload" "$db" -count 100 -rate 200 -log "$csv" 2>/dev/null
 	n=$(csv_last_seq "$csv")
-	wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+	wait_restores "$url" "$n" "$csv"
 	stop_bg "b-$mode" || fail "$mode: walship exited $?"
 	if [ "$mode" != close ]; then
 		exec 3>&-
-		stop_bg "hold-$mode" || true
+		wait_bg "hold-$mode" 10 || fail "$mode: the held connection exited $?"
 	fi
 
 	log_has "b-$mode" 'sync: new generation .*reason="[^"]+"' ||

@@ -1,10 +1,12 @@
 #!/bin/sh
 # SIGTERM during load loses nothing: every transaction whose COMMIT had
 # returned before the signal is in the replica when walship exits, and
-# walship exits 0, promptly.  Five cycles against one continuous writer,
-# at random moments.  The writer does not checkpoint itself, so every
-# restart can continue the generation.  On the replica backend
-# WS_REPLICA picks (tests/lib.sh).
+# walship exits 0.  Five cycles against one continuous writer, at random
+# moments.  The writer does not checkpoint itself, so every restart can
+# continue the generation.  How long each shutdown took is printed; only
+# a hang (30 s, stop_bg) fails the test, as its speed depends on the
+# machine's load.  On the replica backend WS_REPLICA picks
+# (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
@@ -21,14 +23,12 @@ while [ $i -le 5 ]; do
 	t0=$(date +%s%3N)
 	stop_bg "w$i" || fail "cycle $i: walship exited $? after SIGTERM"
 	ms=$(($(date +%s%3N) - t0))
-	[ "$ms" -lt 5000 ] || fail "cycle $i: shutdown took ${ms} ms"
 	rm -f "$T/r$i.db"
 	"$WALSHIP" restore -o "$T/r$i.db" "$url" 2>"$T/restore$i.log" ||
 		fail "cycle $i: restore failed: $(cat "$T/restore$i.log")"
-	assert_restored "$T/r$i.db" "" "$T/tx.csv"
-	got=$("$TOOLS/wscheck" -seq "$T/r$i.db")
-	[ "$got" -ge "$n0" ] ||
-		fail "cycle $i: committed $n0 before SIGTERM, replica has $got"
+	# Everything committed before the signal, and nothing that is not.
+	assert_restored "$T/r$i.db" ">=$n0" "$T/tx.csv"
+	got=$AR_SEQ
 	echo "cycle $i: committed >= $n0 before SIGTERM, replica has $got, shutdown ${ms} ms"
 	i=$((i + 1))
 done

@@ -5,7 +5,8 @@
 # damages a fresh copy of it and requires exit status 1, exactly one
 # "walship: " line on stderr (the last line), naming the damaged object
 # (or, for a missing one, its generation and index), and no file at all
-# at out-N.db, -wal, -shm or .tmp-*.  Then restore onto an existing target
+# at out-N.db, -wal, -shm, nor a temporary .out-N.db.tmp-* or meta dir
+# .out-N.db-walship.  Then restore onto an existing target
 # or beside a stale -wal/-shm must refuse and change nothing.
 #
 # On the replica backend WS_REPLICA picks (tests/lib.sh).  The damage is
@@ -101,19 +102,10 @@ new_case() {
 	S=$R/generations/$gen/snapshots
 }
 
-# bad_case DESC WHY: record a case that walship did not handle right.
-bad_case() {
-	bad=$((bad + 1))
-	{
-		echo "case $n ($1): $2"
-		sed 's/^/    stderr: /' "$T/case.err"
-	} | tee -a "$T/bad.txt"
-}
-
 # expect_broken DESC NAME...: restore from $R must fail (exit 1) with one
 # "walship: " line, the last on stderr, that matches one of NAMEs (shell
 # patterns; object names have no special characters), and leave nothing
-# at $T/out-$n.db*.
+# at $T/out-$n.db* or $T/.out-$n.db*.
 expect_broken() {
 	_d=$1
 	shift
@@ -144,7 +136,7 @@ expect_broken() {
 		*) bad_case "$_d" "the last stderr line is not the error" ;;
 		esac
 	fi
-	for _f in "$_out" "$_out"*; do
+	for _f in "$_out" "$_out"* "$T/.out-$n.db"*; do
 		[ ! -e "$_f" ] || bad_case "$_d" "left $_f behind"
 	done
 	[ "$RURL" = "file://$R" ] || replica_del "$RURL" generations/ ||

@@ -18,7 +18,7 @@ url=file://$T/replica
 start_bg a "$WALSHIP" replicate "$db" "$url"
 "$TOOLS/wsload" "$db" -count 100 -rate 200 -log "$csv" 2>/dev/null
 n=$(csv_last_seq "$csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$csv"
 stop_bg a || fail "walship exited $?"
 old=$(replica_gens "$url")
 
@@ -29,7 +29,7 @@ start_bg b "$WALSHIP" replicate "$db" "$url"
 wait_for "log_has b 'sync: new generation'" 10
 "$TOOLS/wsload" "$db" -count 50 -rate 200 -log "$csv" 2>/dev/null
 n=$(csv_last_seq "$csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$csv"
 stop_bg b || fail "walship exited $?"
 new=$(replica_gens "$url" | grep -v "^$old\$")
 [ "$(echo "$new" | grep -c .)" -eq 1 ] || fail "expected one new generation: $new"

@@ -20,9 +20,11 @@ dir=file://$T/dir
 url="s3://$S3_BUCKET/app?endpoint=$S3_ENDPOINT&force-path-style=true"
 
 # has_curl NAME: NAME's process has libcurl mapped (a file named
-# libcurl*.so*; $T's own name has "libcurl" in it).
+# libcurl*.so*; $T's own name has "libcurl" in it).  A process that is
+# gone fails the test: its maps would say nothing.
 has_curl() {
-	grep -Eq '/libcurl[^/]*\.so[^/]*$' "/proc/$(bg_pid "$1")/maps"
+	_hc=$(cat "/proc/$(bg_pid "$1")/maps") || fail "$1 is not running"
+	echo "$_hc" | grep -Eq '/libcurl[^/]*\.so[^/]*$'
 }
 
 # hwm_kib NAME: NAME's peak RSS in KiB.
@@ -41,7 +43,8 @@ while bg_running writer; do
 done
 wait_bg writer 10 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$dir")" -eq '"$n"' ]' 15
+n_dir=$n
+wait_restores "$dir" "$n" "$T/tx.csv"
 ! has_curl wd || fail "libcurl is mapped with only a directory replica"
 hwm=$(hwm_kib wd)
 echo "directory replica, 200 tx/s: VmHWM ${hwm} kB, libcurl not mapped"
@@ -58,7 +61,7 @@ wait_for "log_has ws 'snapshot written'" 15
 has_curl ws || fail "libcurl is not mapped with an S3 replica"
 wait_bg writer 10 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$T/tx.csv"
 echo "S3 replica, 200 tx/s: VmHWM $(hwm_kib ws) kB, libcurl mapped"
 stop_bg ws || fail "walship (S3) exited $?"
 "$WALSHIP" restore -o "$T/r.db" "$url"
@@ -87,5 +90,6 @@ for bad in nolib nosym; do
 	LD_LIBRARY_PATH=$T/$bad "$WALSHIP" restore -o "$T/$bad-dir.db" "$dir" \
 		2>"$T/$bad-dir.log" ||
 		fail "$bad: restore from a directory failed: $(cat "$T/$bad-dir.log")"
+	assert_restored "$T/$bad-dir.db" "$n_dir" "$T/tx.csv"
 done
 grep -h 'cannot load' "$T/nolib.log" "$T/nosym.log"

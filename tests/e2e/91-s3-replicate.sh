@@ -19,7 +19,7 @@ start_writer writer "$db" "$T/tx.csv" -rate 150 -duration 5 -autocheckpoint 0
 start_bg w1 "$WALSHIP" replicate "$db" "$url"
 wait_bg writer 30 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$T/tx.csv"
 stop_bg w1 || fail "walship exited $?"
 "$WALSHIP" restore -o "$T/r1.db" "$url"
 assert_restored "$T/r1.db" "$n" "$T/tx.csv"
@@ -42,7 +42,7 @@ wait_for '[ "$(s3_stat faults_total)" -ge 5 ]' 30
 stop_bg w-faults || fail "writer exited $?"
 s3_faults '{"clear":true}'
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 60
+wait_restores "$url" "$n" "$T/tx.csv" 60
 log_has w2 'retries=[0-9]|backing off' || fail "no retry or back-off logged"
 
 # An outage under writes: walship keeps its shadow WAL and catches up.
@@ -52,7 +52,7 @@ s3_stop_server
 wait_for "log_has w2 'backing off'" 10
 s3_start_server
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 60
+wait_restores "$url" "$n" "$T/tx.csv" 60
 stop_bg w2 || fail "walship exited $?"
 log_has w2 'new generation' && fail "a restart or an outage forked the generation"
 
@@ -67,9 +67,13 @@ start_writer lsw "$T/lsdb" "$T/ls.csv" -rate 100 -duration 3
 start_bg ls "$LITESTREAM" replicate "$T/lsdb" "s3://$S3_BUCKET.localhost:$PROXY_PORT/lsdb"
 wait_bg lsw 20 || fail "writer exited $?"
 m=$(csv_last_seq "$T/ls.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$lsurl/../lsdb")" -eq '"$m"' ]' 20 ||
-	true
-stop_bg ls || true
+wait_restores "$lsurl/../lsdb" "$m" "$T/ls.csv" 20
+st=0
+stop_bg ls || st=$?
+# v0.3.13 may exit 1 when its shutdown cancels its own checkpoint (see
+# 20-interop-litestream-to-walship.sh); nothing else is tolerated.
+[ "$st" -eq 0 ] || log_has ls 'error closing db.*release read lock: context canceled' ||
+	fail "litestream exited $st on SIGTERM"
 "$WALSHIP" restore -o "$T/fromls.db" "s3://$S3_BUCKET.localhost:$PROXY_PORT/lsdb"
 assert_restored "$T/fromls.db" "$m" "$T/ls.csv"
 assert_equal "$T/lsdb" "$T/fromls.db"

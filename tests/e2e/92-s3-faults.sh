@@ -70,7 +70,7 @@ wait_shipped() {
 		[ "$_n" -gt 0 ] || fail "writer $i committed nothing"
 		_left=$((_ws_end - $(date +%s)))
 		[ "$_left" -gt 0 ] || _left=1
-		wait_for '[ "$(probe_seq "$WALSHIP" "$(url_of '"$i"')")" -eq '"$_n"' ]' "$_left"
+		wait_restores "$(url_of "$i")" "$_n" "$T/tx$i.csv" "$_left"
 	done
 }
 

@@ -12,6 +12,7 @@ need_litestream
 
 # "START_MS END_MS" of each request OP made to replica NAME's snapshot.
 snap_reqs() {
+	[ -f "$S3_HOME/requests.jsonl" ] || fail "no request log"
 	grep -F "\"path\":\"/$S3_BUCKET/$1/generations/" "$S3_HOME/requests.jsonl" |
 		grep -F '.snapshot.lz4' | grep -F "\"op\":\"$2\"" |
 		sed -E 's/^\{"t":([0-9]+),"ms":([0-9]+),.*/\1 \2/' |
@@ -69,7 +70,7 @@ stop_bg mp2 || fail "walship exited $?"
 	fail "want one aborted upload: $(s3_stats)"
 [ "$(snap_count mp2 CompleteMultipartUpload)" -eq 1 ] ||
 	fail "no multipart upload completed: $(s3_stats)"
-[ "$(grep -c 'snapshot error' "$T/mp2.log")" -eq 1 ] ||
+[ "$(grep -c 'ERROR .*snapshot error' "$T/mp2.log")" -eq 1 ] ||
 	fail "want one snapshot error line: $(grep 'snapshot error' "$T/mp2.log")"
 log_has mp2 'snapshot error .*error="part [0-9]+: s3 PUT generations/[0-9a-f]{16}/snapshots/00000000\.snapshot\.lz4: 500 InternalError' ||
 	fail "unclear error: $(grep 'snapshot error' "$T/mp2.log")"
@@ -83,4 +84,5 @@ done
 "$LITESTREAM" restore -o "$T/ls.db" \
 	"s3://$S3_BUCKET.localhost:$PROXY_PORT/mp2" >"$T/ls.log" 2>&1 ||
 	fail "litestream could not restore a multipart snapshot: $(cat "$T/ls.log")"
+assert_restored "$T/ls.db" "$n" "$T/big.csv"
 assert_equal "$T/big" "$T/ls.db"

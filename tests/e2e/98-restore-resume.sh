@@ -6,15 +6,21 @@
 # replicate starts, or a replica that moved on since the restore, get a
 # new generation instead.  An older state (-index, -timestamp) carries
 # nothing, nor does a generation with no WAL segment after its snapshot,
-# and restore says so.  On the replica backend WS_REPLICA picks
-# (tests/lib.sh).
+# and restore says so.  Every restore is checked with the full oracle at
+# the seq it must have; -index's seq is the one Litestream v0.3.13
+# restores from the same replica at the same index.  On the replica
+# backend WS_REPLICA picks (tests/lib.sh).
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
+need_litestream
 
 url=$(replica_url replica)
+# nsnaps GEN: how many snapshots GEN has; a failed listing fails the test.
 nsnaps() {
-	replica_files "$url" "generations/$1/snapshots/" | grep -c . || true
+	_ns=$(replica_files "$url" "generations/$1/snapshots/") ||
+		fail "cannot list the snapshots of $1"
+	echo "$_ns" | grep -c . || :
 }
 
 # A stream with a few WAL indexes (the writer's TRUNCATE checkpoints).
@@ -22,11 +28,12 @@ start_writer writer "$T/a.db" "$T/tx.csv" -rate 150 -count 300 -size 16384
 start_bg w1 "$WALSHIP" replicate "$T/a.db" "$url"
 wait_bg writer 30 || fail "writer exited $?"
 n=$(csv_last_seq "$T/tx.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 15
+wait_restores "$url" "$n" "$T/tx.csv"
 stop_bg w1 || fail "walship exited $? on SIGTERM"
 gen=$(replica_gens "$url")
 [ "$(echo "$gen" | grep -c .)" -eq 1 ] || fail "expected one generation: $gen"
 snaps=$(nsnaps "$gen")
+[ "$snaps" -ge 1 ] || fail "generation $gen has no snapshot"
 
 # 1. The newest state: the meta dir comes with it.
 "$WALSHIP" restore -o "$T/b.db" "$url" 2>"$T/r1.log" ||
@@ -36,6 +43,7 @@ grep -q 'position carried over' "$T/r1.log" ||
 [ "$(cat "$T/.b.db-walship/generation")" = "$gen" ] ||
 	fail "meta dir generation: $(cat "$T/.b.db-walship/generation")"
 [ -f "$T/.b.db-walship/restored" ] || fail "no restore marker"
+assert_restored "$T/b.db" "$n" "$T/tx.csv"
 
 # The application is already writing when walship starts (its WAL holds
 # every frame: a clean close would have checkpointed them into the file,
@@ -50,7 +58,7 @@ log_has w2 'continuing the restored position' ||
 	fail "w2 did not continue: $(grep -E 'generation|position' "$T/w2.log")"
 wait_bg wb 30 || fail "writer exited $?"
 n2=$(csv_last_seq "$T/b.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n2"' ]' 15
+wait_restores "$url" "$n2" "$T/b.csv"
 stop_bg w2 || fail "walship exited $? on SIGTERM"
 log_has w2 'new generation' && fail "w2 started a new generation"
 [ -e "$T/.b.db-walship/restored" ] && fail "the marker was not used up"
@@ -58,7 +66,8 @@ log_has w2 'new generation' && fail "w2 started a new generation"
 	fail "more than one generation: $(replica_gens "$url")"
 [ "$(nsnaps "$gen")" -eq "$snaps" ] ||
 	fail "replicate took a new snapshot ($(nsnaps "$gen") != $snaps)"
-"$WALSHIP" restore -o "$T/b2.db" "$url"
+"$WALSHIP" restore -o "$T/b2.db" "$url" 2>"$T/rb2.log" ||
+	fail "restore: $(cat "$T/rb2.log")"
 assert_restored "$T/b2.db" "$n2" "$T/b.csv"
 assert_equal "$T/b.db" "$T/b2.db"
 
@@ -66,6 +75,7 @@ assert_equal "$T/b.db" "$T/b2.db"
 # then holds the changed database.
 "$WALSHIP" restore -o "$T/c.db" "$url" 2>"$T/r2.log" ||
 	fail "restore: $(cat "$T/r2.log")"
+assert_restored "$T/c.db" "$n2" "$T/b.csv"
 cp "$T/b.csv" "$T/c.csv"
 start_writer wc "$T/c.db" "$T/c.csv" -count 20
 wait_bg wc 20 || fail "writer exited $?"
@@ -75,22 +85,24 @@ wait_for "log_has w3 'new generation'" 15
 log_has w3 'reason="database changed after it was restored"' ||
 	fail "w3: $(grep 'generation' "$T/w3.log")"
 n3=$(csv_last_seq "$T/c.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n3"' ]' 15
+wait_restores "$url" "$n3" "$T/c.csv"
 
 # 3. The replica moves on after a restore: the restored copy must not
 # continue it.
 start_writer wc "$T/c.db" "$T/c.csv" -count 30
 wait_bg wc 20 || fail "writer exited $?"
 n4=$(csv_last_seq "$T/c.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n4"' ]' 15
+wait_restores "$url" "$n4" "$T/c.csv"
 "$WALSHIP" restore -o "$T/d.db" "$url" 2>"$T/r3.log" ||
 	fail "restore: $(cat "$T/r3.log")"
 grep -q 'position carried over' "$T/r3.log" ||
 	fail "no position carried over: $(cat "$T/r3.log")"
+assert_restored "$T/d.db" "$n4" "$T/c.csv"
+cp "$T/c.csv" "$T/d.csv"
 start_writer wc "$T/c.db" "$T/c.csv" -count 30
 wait_bg wc 20 || fail "writer exited $?"
 n5=$(csv_last_seq "$T/c.csv")
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n5"' ]' 15
+wait_restores "$url" "$n5" "$T/c.csv"
 stop_bg w3 || fail "walship exited $? on SIGTERM"
 start_bg w4 "$WALSHIP" replicate "$T/d.db" "$url"
 wait_for "log_has w4 'new generation'" 15
@@ -98,14 +110,26 @@ log_has w4 'ahead of or different' ||
 	fail "w4: $(grep -E 'generation|position' "$T/w4.log")"
 start_writer wd "$T/d.db" "$T/d.csv" -count 10
 wait_bg wd 20 || fail "writer exited $?"
-wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$(csv_last_seq "$T/d.csv")"' ]' 15
+wait_restores "$url" "$(csv_last_seq "$T/d.csv")" "$T/d.csv"
 stop_bg w4 || fail "walship exited $? on SIGTERM"
-"$WALSHIP" restore -o "$T/d2.db" "$url"
+"$WALSHIP" restore -o "$T/d2.db" "$url" 2>"$T/rd2.log" ||
+	fail "restore: $(cat "$T/rd2.log")"
+assert_restored "$T/d2.db" "$(csv_last_seq "$T/d.csv")" "$T/d.csv"
 assert_equal "$T/d.db" "$T/d2.db"
 
-# 4. Older states carry nothing.
-"$WALSHIP" restore -index 0 -o "$T/e.db" "$url" 2>"$T/r4.log" ||
+# 4. Older states carry nothing.  The first generation up to the end of
+# its WAL index 0 is what Litestream restores with the same -index.
+ls_url=$url
+[ "$WS_REPLICA" != s3 ] || ls_url="s3://$S3_BUCKET.localhost:$PROXY_PORT/replica"
+"$LITESTREAM" restore -generation "$gen" -index 0 -o "$T/e-ls.db" "$ls_url" \
+	>"$T/r4-ls.log" 2>&1 || fail "litestream restore -index 0: $(tail -3 "$T/r4-ls.log")"
+e_seq=$("$TOOLS/wscheck" -seq "$T/e-ls.db")
+[ "$e_seq" -ge 1 ] && [ "$e_seq" -lt "$n" ] ||
+	fail "index 0 of $gen ends at seq $e_seq: nothing older to restore"
+"$WALSHIP" restore -generation "$gen" -index 0 -o "$T/e.db" "$url" 2>"$T/r4.log" ||
 	fail "restore -index: $(cat "$T/r4.log")"
+assert_restored "$T/e.db" "$e_seq" "$T/tx.csv"
+assert_equal "$T/e-ls.db" "$T/e.db"
 [ -e "$T/.e.db-walship" ] && fail "restore -index left a meta dir"
 grep -q 'position carried over' "$T/r4.log" && fail "-index carried over"
 

@@ -2,10 +2,13 @@
 # Retention deletes (issue 5).  A check deletes exact keys in batches: on
 # S3 DeleteObjects of up to 1000 keys (3 here, a test hook) and no
 # listing per key; a directory replica unlinks the files and removes the
-# directories this empties.  Each key the store refuses -- a
-# DeleteObjects answer naming it (S3, an injected fault), a file that
-# cannot be unlinked (chattr +i) -- is logged at ERROR with its reason,
-# at every check, until it goes.
+# directories this empties.  Each key the store refuses is logged at
+# ERROR with its reason, at every check, until it goes: on S3 every
+# DeleteObjects answer names every key as refused (an injected fault)
+# until two checks in a row have had keys refused; on a directory, a
+# file that cannot be unlinked (chattr +i; without the capability that
+# check is skipped, and counted as skipped) is refused at two checks.
+# Then every refused key goes.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
@@ -20,28 +23,40 @@ start_writer writer "$db" "$T/tx.csv" -rate 20 -duration 14 -rows 2 -size 3000
 start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for 'log_has walship "snapshot written"' 20
 
-# A key the store refuses for a while.
+# Keys the store refuses for a while.
 pinned=""
 if [ "$WS_REPLICA" = s3 ]; then
 	wait_for 'log_has walship "retention: db=.* wal=[1-9]"' 20
-	s3_faults '{"next":"delete-errors","n":1,"ops":["DeleteObjects"]}'
-	wait_for 'log_has walship "retention: delete failed .*AccessDenied"' 20
-	pinned=$(sed -n 's/.*retention: delete failed .* key=\([^ ]*\) .*/\1/p' \
-		"$T/walship.log" | head -n 1)
+	f0=$(grep -c 'retention: db=.* failed=[1-9]' "$T/walship.log" || :)
+	s3_faults '{"rate":1,"kinds":["delete-errors"],"ops":["DeleteObjects"]}'
+	# Two checks in a row with refused keys: each planned again what the
+	# one before could not delete.
+	wait_for '[ "$(grep -c "retention: db=.* failed=[1-9]" "$T/walship.log")" -ge $((f0 + 2)) ]' 30
+	s3_faults '{"clear":true}'
+	pinned=$(sed -n 's/.*retention: delete failed .* key=\([^ ]*\) .*AccessDenied.*/\1/p' \
+		"$T/walship.log" | sort -u)
+	[ -n "$pinned" ] || fail "no refused key logged with AccessDenied"
+	twice=$(sed -n 's/.*retention: delete failed .* key=\([^ ]*\) .*/\1/p' \
+		"$T/walship.log" | sort | uniq -d | grep -c . || :)
+	[ "$twice" -ge 1 ] || fail "no key was refused at two checks"
+	echo "$(echo "$pinned" | grep -c .) keys refused, $twice of them at two checks or more," \
+		"$(s3_stat faults.delete-errors) DeleteObjects refused"
+	[ "$(s3_stat faults.delete-errors)" -ge 2 ] ||
+		fail "only $(s3_stat faults.delete-errors) DeleteObjects refused: not several batches"
 else
 	gen=$(replica_gens "$url")
-	pinned=generations/$gen/wal/00000000_00000000.wal.lz4
-	if chattr +i "$T/ret/$pinned" 2>/dev/null; then
+	key=generations/$gen/wal/00000000_00000000.wal.lz4
+	if chattr +i "$T/ret/$key" 2>"$T/chattr.err"; then
 		# Refused at every check while it stays pinned, then deleted.
+		pinned=$key
 		wait_for '[ "$(grep -c "delete failed .* key=$pinned error=.*Operation not permitted" "$T/walship.log")" -ge 2 ]' 20
 		chattr -i "$T/ret/$pinned"
 	else
-		echo "chattr +i does not work here: no refused delete on the directory replica"
-		pinned=""
+		skip "chattr +i failed ($(cat "$T/chattr.err")): no refused delete on the directory replica"
 	fi
 fi
 
-# A refused key is planned again at the next check, and goes.
+# A refused key is planned again at a later check, and goes.
 deleted_after_refusal() {
 	awk '/retention: delete failed/ { f = 1; ok = 0 }
 		/retention: db=.* failed=0/ { ok = f } END { exit !ok }' "$T/walship.log"
@@ -68,8 +83,11 @@ echo "$lines" | grep -q 'generations=0 ' || fail "a generation was deleted: $lin
 [ "$(grep -c 'ERROR retention: delete failed db=.* key=generations/.* error="' "$T/walship.log")" -eq "$failed" ] ||
 	fail "$failed keys refused, but: $(grep 'delete failed' "$T/walship.log")"
 if [ -n "$pinned" ]; then
-	[ "$failed" -ge 1 ] || fail "no refused key"
-	replica_ls "$url" | grep -q "^$pinned " && fail "$pinned was never deleted"
+	[ "$failed" -ge 2 ] || fail "$failed refused keys"
+	replica_ls "$url" >"$T/final" || fail "cannot list the replica"
+	for k in $pinned; do
+		grep -q "^$k " "$T/final" && fail "$k was refused, and never deleted"
+	done
 fi
 
 if [ "$WS_REPLICA" = s3 ]; then

@@ -151,7 +151,11 @@ function log(msg) {
 
 // ---------------------------------------------------------------- faults
 
-const KINDS = ['500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors'];
+const KINDS = [
+  '500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors',
+  'list-huge', 'list-endless', 'list-cycle', 'endless-body', 'longer-body', 'ignore-range', 'bad-range', 'endless-error',
+  'respond',
+];
 const GROUP_OF = {
   PutObject: 'put',
   CopyObject: 'put',
@@ -190,12 +194,23 @@ function applicable(kind, info) {
       return info.op === 'PutObject' || info.op === 'UploadPart';
     case 'delete-errors':
       return info.op === 'DeleteObjects';
+    case 'list-huge':
+    case 'list-endless':
+    case 'list-cycle':
+      return info.op === 'ListObjectsV2';
+    case 'endless-body':
+    case 'longer-body':
+      return info.op === 'GetObject';
+    case 'ignore-range':
+    case 'bad-range':
+      return info.op === 'GetObject' && info.range !== undefined;
     default:
       return true;
   }
 }
 
-function opMatches(ops, info) {
+function opMatches(ops, info, match) {
+  if (match && !info.path.includes(match)) return false;
   return !ops || ops.includes(info.op) || ops.includes(info.group);
 }
 
@@ -219,6 +234,16 @@ function checkKinds(kinds) {
   for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`faults: unknown kind "${k}" (known: ${KINDS.join(', ')})`);
 }
 
+// respond's answer: {status, headers: {name: value or [values]},
+// body: a string, or {"upstream": true} for the object's own bytes,
+// optionally {"upstream": true, "from": N} for its bytes from N on}.
+function checkResponse(r) {
+  if (!r || typeof r !== 'object' || !Number.isInteger(r.status) || r.status < 100 || r.status > 599) throw new Error('faults: respond needs a response {status, headers, body}');
+  if (r.headers !== undefined && (typeof r.headers !== 'object' || Array.isArray(r.headers))) throw new Error('faults: response.headers must be an object');
+  if (r.body !== undefined && typeof r.body !== 'string' && !(r.body && r.body.upstream === true)) throw new Error('faults: response.body must be a string or {"upstream":true}');
+  return { status: r.status, headers: r.headers || {}, body: r.body === undefined ? '' : r.body };
+}
+
 function checkOps(ops) {
   if (ops === undefined || ops === null) return null;
   if (!Array.isArray(ops) || ops.some((o) => typeof o !== 'string')) throw new Error('faults: ops must be an array of operation or group names');
@@ -227,7 +252,10 @@ function checkOps(ops) {
 
 function setFaults(spec) {
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new Error('faults: want a JSON object');
-  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'next', 'n', 'clear', 'hang_s', 'retry_after'];
+  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'match', 'next', 'n', 'clear', 'hang_s', 'retry_after', 'response'];
+  if (spec.match !== undefined && (typeof spec.match !== 'string' || !spec.match)) throw new Error('faults: match must be a non-empty string');
+  const match = spec.match || null;
+  const response = spec.next === 'respond' ? checkResponse(spec.response) : null;
   for (const k of Object.keys(spec)) if (!known.includes(k)) throw new Error(`faults: unknown field "${k}"`);
   const patch = {};
   if (spec.hang_s !== undefined) patch.hang_s = spec.hang_s;
@@ -242,7 +270,7 @@ function setFaults(spec) {
     if (!Number.isInteger(n) || n < 1 || n > 1e6) throw new Error('faults: n must be a positive integer');
     const ops = checkOps(spec.ops);
     applyConfig(patch);
-    for (let i = 0; i < n; i++) queue.push({ kind: spec.next, ops });
+    for (let i = 0; i < n; i++) queue.push({ kind: spec.next, ops, match, response });
     return;
   }
   if (spec.rate === undefined && spec.rates === undefined) {
@@ -276,7 +304,7 @@ function setFaults(spec) {
   if (count !== null && (!Number.isInteger(count) || count < 0)) throw new Error('faults: count must be a non-negative integer');
   const ops = checkOps(spec.ops);
   applyConfig(patch);
-  random = { rate, kinds, rates, seed, remaining: count, ops, rng: prng(seed) };
+  random = { rate, kinds, rates, seed, remaining: count, ops, match, rng: prng(seed) };
 }
 
 function faultState() {
@@ -288,8 +316,9 @@ function faultState() {
       seed: random.seed,
       remaining: random.remaining,
       ops: random.ops,
+      match: random.match,
     },
-    next: queue.map((q) => (q.ops ? { kind: q.kind, ops: q.ops } : q.kind)),
+    next: queue.map((q) => (q.ops || q.match ? { kind: q.kind, ops: q.ops, match: q.match } : q.kind)),
     hang_s: cfg.hang_s,
     retry_after: cfg.retry_after,
   };
@@ -299,12 +328,12 @@ function faultState() {
 function pickFault(info) {
   for (let i = 0; i < queue.length; i++) {
     const q = queue[i];
-    if (opMatches(q.ops, info) && applicable(q.kind, info)) {
+    if (opMatches(q.ops, info, q.match) && applicable(q.kind, info)) {
       queue.splice(i, 1);
-      return { kind: q.kind, from: 'next', entry: q, rng: Math.random };
+      return { kind: q.kind, from: 'next', entry: q, rng: Math.random, response: q.response };
     }
   }
-  if (!random || random.remaining === 0 || !opMatches(random.ops, info)) return null;
+  if (!random || random.remaining === 0 || !opMatches(random.ops, info, random.match)) return null;
   const r = random.rng();
   let kind = null;
   if (random.rates) {
@@ -981,6 +1010,74 @@ function listUpstreamPath(ctx) {
   return ctx.rawPath + (parts.length ? '?' + parts.join('&') : '');
 }
 
+// A hostile ListObjectsV2 answer, made up by the proxy (nothing is
+// forwarded): list-huge is a well-formed page over 16 MiB (an unknown
+// element full of text), list-endless an empty truncated page with a new
+// continuation token every time, list-cycle empty pages whose tokens go
+// A, B, A, B...
+function sendListFault(ctx, kind) {
+  const { res, info } = ctx;
+  const prefix = qget(ctx.query, 'prefix') || '';
+  const tok = qget(ctx.query, 'continuation-token');
+  let x = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="${S3_NS}"><Name>${xmlEscape(info.bucket)}</Name>`;
+  x += `<Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>`;
+  if (tok !== undefined) x += `<ContinuationToken>${xmlEscape(tok)}</ContinuationToken>`;
+  if (kind === 'list-huge') x += `<IsTruncated>false</IsTruncated><Padding>${'x'.repeat(17 * 1024 * 1024)}</Padding>`;
+  else {
+    const next = kind === 'list-endless' ? `endless-${crypto.randomBytes(12).toString('hex')}` : tok === 'cycle-a' ? 'cycle-b' : 'cycle-a';
+    x += `<IsTruncated>true</IsTruncated><NextContinuationToken>${next}</NextContinuationToken>`;
+  }
+  const buf = Buffer.from(x + '</ListBucketResult>');
+  res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': buf.length, 'x-amz-request-id': requestId() });
+  res.end(buf);
+}
+
+// One LZ4 block that decodes to 256 KiB of zeros (a literal 0, then a
+// match at offset 1 whose length runs on in bytes of 255, then the five
+// literals a block must end with): 1042 bytes, size field included.
+function zeroBlock() {
+  const ext = 262144 - 1 - 5 - 4 - 15; // match length past the token's 15+4
+  const parts = [Buffer.from([0x1f, 0x00, 0x01, 0x00]), Buffer.alloc(Math.floor(ext / 255), 255), Buffer.from([ext % 255, 0x50, 0, 0, 0, 0, 0])];
+  const data = Buffer.concat(parts);
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(data.length);
+  return Buffer.concat([size, data]);
+}
+const ZERO_BLOCK = zeroBlock();
+
+// A GetObject answer whose body goes on past the object.  longer-body
+// says so: Content-Length and body both 64 KiB past the object.
+// endless-body sends no Content-Length (chunked) and never ends: an LZ4
+// frame without its end mark, then block after block of zeros (each 1 KiB
+// decoding to 256 KiB: a disk filler), until the client goes away; any
+// other object, then random bytes.
+function sendLongBody(ctx, resp, kind) {
+  const { res, req } = ctx;
+  if (resp.statusCode !== 200) return false;
+  collect(resp).then((body) => {
+    const hdr = relayHeaders(resp);
+    if (kind === 'longer-body') {
+      const out = Buffer.concat([body, crypto.randomBytes(65536)]);
+      res.writeHead(200, { ...hdr, 'content-length': String(out.length) });
+      return res.end(out);
+    }
+    delete hdr['content-length'];
+    res.writeHead(200, hdr);
+    const lz4 = body.length > 12 && body.readUInt32LE(0) === 0x184d2204;
+    let open = true;
+    res.on('close', () => {
+      open = false;
+    });
+    const more = () => {
+      while (open && res.write(lz4 ? ZERO_BLOCK : crypto.randomBytes(65536)));
+      if (open) res.once('drain', more);
+    };
+    res.write(lz4 ? body.subarray(0, body.length - 8) : body);
+    more();
+  }, () => resetSocket(req.socket));
+  return true;
+}
+
 // -------------------------------------------------------------- requests
 
 function readBody(ctx, onProgress) {
@@ -1056,7 +1153,7 @@ async function handleS3(req, res) {
   const qi = raw.indexOf('?');
   const rawPath = qi < 0 ? raw : raw.slice(0, qi);
   const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
-  const info = { method: req.method, path: rawPath, op: 'Other', group: 'other', clen: Number(req.headers['content-length'] || 0) };
+  const info = { method: req.method, path: rawPath, op: 'Other', group: 'other', clen: Number(req.headers['content-length'] || 0), range: req.headers.range };
   const ctx = { req, res, info, rawPath, query: Object.create(null), body: Buffer.alloc(0) };
   stats.requests++;
   res.on('close', () => {
@@ -1085,7 +1182,7 @@ async function handleS3(req, res) {
     res.setHeader('Connection', 'close');
     return reject(ctx, 400, 'EntityTooLarge', `Your proposed upload exceeds the test proxy's limit of ${MAX_BODY} bytes.`);
   }
-  const fault = pickFault(info);
+  let fault = pickFault(info);
   let onProgress = null;
   if (fault && fault.kind === 'reset' && (info.clen > 0 || req.headers['transfer-encoding'])) {
     // Mid-request: drop the connection once half the body is in.
@@ -1139,6 +1236,38 @@ async function handleS3(req, res) {
     res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': buf.length, 'x-amz-request-id': requestId() });
     return res.end(buf);
   }
+  if (fault && fault.kind === 'respond') {
+    // Exactly the answer asked for (the object's bytes fetched first, if
+    // it wants them): duplicate headers, redirects, lying lengths...
+    countFault(fault, info);
+    const r = fault.response;
+    let body = Buffer.from(typeof r.body === 'string' ? r.body : '');
+    if (typeof r.body !== 'string') {
+      const up = await upstream('GET', raw, forwardHeaders({ host: req.headers.host }, 0, 'GET'), null).catch(() => null);
+      body = up ? (await collect(up)).subarray(r.body.from || 0) : Buffer.alloc(0);
+    }
+    res.writeHead(r.status, r.headers);
+    return res.end(body);
+  }
+  if (fault && fault.kind.startsWith('list-')) {
+    countFault(fault, info);
+    return sendListFault(ctx, fault.kind);
+  }
+  if (fault && fault.kind === 'endless-error') {
+    // A 500 whose error document never ends (chunked, no length).
+    countFault(fault, info);
+    res.writeHead(500, { 'Content-Type': 'application/xml', 'x-amz-request-id': requestId() });
+    let open = true;
+    res.on('close', () => {
+      open = false;
+    });
+    const chunk = Buffer.from('<Error><Code>InternalError</Code><Message>' + 'x'.repeat(65000) + '</Message></Error>');
+    const more = () => {
+      while (open && res.write(chunk));
+      if (open) res.once('drain', more);
+    };
+    return more();
+  }
   if (fault && ['500', '503', 'hang'].includes(fault.kind)) {
     countFault(fault, info);
     if (fault.kind === '500') return sendError(ctx, 500, 'InternalError', 'We encountered an internal error. Please try again.');
@@ -1157,6 +1286,16 @@ async function handleS3(req, res) {
     body = body.subarray(0, Math.floor(body.length / 2));
   }
   const fwd = forwardHeaders(req.headers, body.length, req.method);
+  if (fault && fault.kind === 'ignore-range') {
+    // A server that does not do ranges: the whole object, 200.
+    countFault(fault, info);
+    delete fwd.range;
+  }
+  if (fault && fault.kind === 'bad-range') {
+    // A 206 for the wrong range: bytes 0- whatever was asked.
+    countFault(fault, info);
+    fwd.range = 'bytes=0-';
+  }
   try {
     if (conditional && inm === '*') {
       const head = await upstream('HEAD', rawPath, forwardHeaders({ host: req.headers.host }, 0, 'HEAD'), null);
@@ -1197,7 +1336,12 @@ async function handleS3(req, res) {
       return res.end(xml);
     }
     if (info.op === 'PutObject' && resp.statusCode === 200) await waitStored(info.bucket, info.key, body.length);
-    await sendUpstreamResponse(ctx, resp, fault && fault.kind !== 'truncate-request' && fault.kind !== 'replay' ? fault : null);
+    if (fault && (fault.kind === 'endless-body' || fault.kind === 'longer-body')) {
+      if (sendLongBody(ctx, resp, fault.kind)) return countFault(fault, info);
+      unpickFault(fault);
+      fault = null;
+    }
+    await sendUpstreamResponse(ctx, resp, fault && ['truncate', 'bitflip', 'reset'].includes(fault.kind) ? fault : null);
   } catch (e) {
     upstreamFailed(ctx, e);
   }

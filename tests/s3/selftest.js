@@ -52,13 +52,24 @@ function signer(opts = {}) {
   });
 }
 
-function send(method, pathq, headers, body) {
+// With cap, a body longer than cap bytes is cut there: the answer then
+// has cut: true and the first cap bytes (for bodies that never end).
+function send(method, pathq, headers, body, cap) {
   return new Promise((resolve, reject) => {
     const r = http.request({ host: EP.hostname, port: EP.port, method, path: pathq, headers, agent: false }, (res) => {
       const chunks = [];
-      res.on('data', (c) => chunks.push(c));
+      let n = 0;
+      res.on('data', (c) => {
+        chunks.push(c);
+        n += c.length;
+        if (cap !== undefined && n > cap) {
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).subarray(0, cap), cut: true });
+          r.destroy();
+        }
+      });
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
+      res.on('aborted', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), cut: true }));
     });
     r.on('error', reject);
     r.setTimeout(15000, () => r.destroy(new Error('timeout')));
@@ -83,7 +94,7 @@ async function s3(method, key, o = {}) {
     .sort()
     .flatMap((k) => [].concat(wire[k]).map((v) => `${encQ(k)}=${encQ(v)}`))
     .join('&');
-  return send(method, path + (qs ? '?' + qs : ''), out, body);
+  return send(method, path + (qs ? '?' + qs : ''), out, body, o.cap);
 }
 
 async function admin(method, name, obj) {
@@ -373,8 +384,71 @@ t('faults: replay, truncate-request, rates, ops filter', async () => {
   check(!f.random && f.next.length === 0, `faults not cleared: ${JSON.stringify(f)}`);
 });
 
+t('faults: hostile answers (listings, bodies, ranges), match filter', async () => {
+  const lz4 = Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x64, 0x70, 0xb9]), Buffer.from([3, 0, 0, 0x80]), Buffer.from('abc'), Buffer.alloc(8)]);
+  await s3('PUT', 'h/obj.lz4', { body: lz4 });
+  await s3('PUT', 'h/other', { body: '0123456789' });
+  const list = { 'list-type': '2', prefix: 'h/' };
+  // list-huge: a well-formed page over 16 MiB.
+  await admin('POST', 'faults', { next: 'list-huge', ops: ['ListObjectsV2'] });
+  let r = await s3('GET', null, { query: list });
+  check(r.status === 200 && r.body.length > 16 * 1024 * 1024 && r.body.toString().endsWith('</ListBucketResult>'), `list-huge: ${r.status} ${r.body.length}`);
+  // list-endless: empty truncated pages, a new token each time.
+  await admin('POST', 'faults', { next: 'list-endless', n: 2 });
+  const t1 = xmlAll((await s3('GET', null, { query: list })).body.toString(), 'NextContinuationToken')[0];
+  r = await s3('GET', null, { query: { ...list, 'continuation-token': t1 } });
+  const t2 = xmlAll(r.body.toString(), 'NextContinuationToken')[0];
+  check(t1 && t2 && t1 !== t2 && xmlAll(r.body.toString(), 'Key').length === 0 && r.body.toString().includes('<IsTruncated>true</IsTruncated>'), `list-endless: ${t1} ${t2}`);
+  // list-cycle: A, B, A.
+  await admin('POST', 'faults', { next: 'list-cycle', n: 3 });
+  const seq = [];
+  let tok;
+  for (let i = 0; i < 3; i++) {
+    r = await s3('GET', null, { query: tok ? { ...list, 'continuation-token': tok } : list });
+    tok = xmlAll(r.body.toString(), 'NextContinuationToken')[0];
+    seq.push(tok);
+  }
+  check(seq.join(' ') === 'cycle-a cycle-b cycle-a', `list-cycle: ${seq.join(' ')}`);
+  // endless-body: an LZ4 frame goes on in blocks of zeros, never ends.
+  await admin('POST', 'faults', { next: 'endless-body', ops: ['GetObject'] });
+  r = await s3('GET', 'h/obj.lz4', { cap: 4 * 1024 * 1024 });
+  check(r.cut && r.headers['content-length'] === undefined && r.body.subarray(0, lz4.length - 8).equals(lz4.subarray(0, lz4.length - 8)) && r.body.readUInt32LE(lz4.length - 8) === 1038, `endless-body: cut ${r.cut} ${r.headers['content-length']}`);
+  // longer-body: Content-Length and body 64 KiB past the object.
+  await admin('POST', 'faults', { next: 'longer-body' });
+  r = await s3('GET', 'h/other');
+  check(r.status === 200 && r.body.length === 10 + 65536 && Number(r.headers['content-length']) === r.body.length && r.body.subarray(0, 10).toString() === '0123456789', `longer-body: ${r.status} ${r.body.length}`);
+  // ignore-range: 200 and the whole object; bad-range: 206 from byte 0.
+  await admin('POST', 'faults', { next: 'ignore-range' });
+  r = await s3('GET', 'h/other', { headers: { range: 'bytes=4-' } });
+  check(r.status === 200 && r.body.toString() === '0123456789', `ignore-range: ${r.status} ${r.body}`);
+  await admin('POST', 'faults', { next: 'bad-range' });
+  r = await s3('GET', 'h/other', { headers: { range: 'bytes=4-' } });
+  check(r.status === 206 && r.headers['content-range'] === 'bytes 0-9/10' && r.body.toString() === '0123456789', `bad-range: ${r.status} ${r.headers['content-range']}`);
+  // Range faults apply only to requests with a Range: this one is plain.
+  await admin('POST', 'faults', { next: 'ignore-range' });
+  r = await s3('GET', 'h/other');
+  check(r.status === 200 && (await admin('GET', 'faults')).next.length === 1, 'ignore-range applied without a Range');
+  await admin('POST', 'faults', { clear: true });
+  // endless-error: a 500 whose error document never ends.
+  await admin('POST', 'faults', { next: 'endless-error' });
+  r = await s3('GET', 'h/other', { cap: 1024 * 1024 });
+  check(r.status === 500 && r.cut, `endless-error: ${r.status} cut ${r.cut}`);
+  // respond: exactly the answer given, repeated headers too; or the
+  // object's own bytes from an offset.
+  await admin('POST', 'faults', { next: 'respond', response: { status: 206, headers: { 'content-range': ['bytes 0-1/10', 'bytes 0-1/10'], 'x-a': 'b' }, body: 'ab' } });
+  r = await s3('GET', 'h/other');
+  check(r.status === 206 && r.headers['content-range'] === 'bytes 0-1/10, bytes 0-1/10' && r.headers['x-a'] === 'b' && r.body.toString() === 'ab', `respond: ${r.status} ${JSON.stringify(r.headers)} ${r.body}`);
+  await admin('POST', 'faults', { next: 'respond', response: { status: 200, body: { upstream: true, from: 4 } } });
+  r = await s3('GET', 'h/other');
+  check(r.status === 200 && r.body.toString() === '456789', `respond from upstream: ${r.status} ${r.body}`);
+  // match: only requests whose path contains it.
+  await admin('POST', 'faults', { next: '500', match: 'h/obj' });
+  check((await s3('GET', 'h/other')).status === 200, 'match: faulted another key');
+  check((await s3('GET', 'h/obj.lz4')).status === 500, 'match: the matching key was not faulted');
+});
+
 t('admin API rejects bad input', async () => {
-  for (const [name, obj] of [['faults', { next: 'nope' }], ['faults', { rate: 2 }], ['faults', { rates: { 500: 0.8, 503: 0.5 } }], ['config', { nope: 1 }], ['config', { clock_offset_s: 'x' }]]) {
+  for (const [name, obj] of [['faults', { next: 'nope' }], ['faults', { rate: 2 }], ['faults', { next: '500', match: '' }], ['faults', { next: 'respond' }], ['faults', { rates: { 500: 0.8, 503: 0.5 } }], ['config', { nope: 1 }], ['config', { clock_offset_s: 'x' }]]) {
     const u = new URL(`${ADMIN}/${name}`);
     const b = Buffer.from(JSON.stringify(obj));
     const r = await send('POST', u.pathname, { host: u.host, 'content-length': b.length }, b);

@@ -153,7 +153,7 @@ start_s3rver() {
 	# It prints "S3rver listening on 127.0.0.1:PORT" once it listens.
 	poll 's3rver_port=$(tail -n +$_ss_from "$DIR/s3rver.log" |
 		sed -n "s/^S3rver listening on 127\.0\.0\.1:\([0-9][0-9]*\)\$/\1/p" | head -n 1)
-		[ -n "$s3rver_port" ] || { alive "$S3RVER_PID" s3rver ||
+		[ -n "$s3rver_port" ] || { running "$S3RVER_PID" ||
 		die "s3rver exited: $(tail -n 1 "$DIR/s3rver.log")"; false; }' 30 "s3rver to listen"
 	S3RVER_PORT=$s3rver_port
 	poll 'node "$S3/admin.js" probe "http://127.0.0.1:$S3RVER_PORT/" 2>/dev/null' 30 \
@@ -173,7 +173,7 @@ start_proxy() {
 		WS_S3_ACCESS_KEY=$AWS_ACCESS_KEY_ID WS_S3_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
 		node "$S3/proxy.js" >>"$DIR/proxy.log" 2>&1 </dev/null &
 	PROXY_PID=$!
-	poll '[ -s "$DIR/proxy.port" ] || { alive "$PROXY_PID" proxy.js ||
+	poll '[ -s "$DIR/proxy.port" ] || { running "$PROXY_PID" ||
 		die "the proxy exited: $(tail -n 1 "$DIR/proxy.log")"; false; }' 30 "the proxy to listen"
 	PROXY_PORT=$(cat "$DIR/proxy.port")
 	poll 'node "$S3/admin.js" "http://127.0.0.1:$PROXY_PORT/__admin" get health >/dev/null 2>&1' 30 \

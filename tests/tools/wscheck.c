@@ -1,16 +1,36 @@
 /*
- * wscheck: the restore oracle (RELIABILITY.md section 8, O2 and O3).
+ * wscheck: the restore oracle.  It proves that a database is exactly what
+ * wsload (wsload.c) had committed after some transaction n, and that two
+ * databases hold the same rows.
  *
- *   wscheck [-csv CSV] DB   O2: integrity_check is ok, foreign_key_check is
- *                           empty, txlog.seq is exactly 1..n, and the
- *                           multiset hash of t equals the digest of seq n
- *                           (and, with -csv, the digest wsload logged for
- *                           n).  Prints "ok seq=N digest=HEX".
- *   wscheck -eq A B         O3: the same schema and the same rows, value by
- *                           value with types, in every table (except
- *                           sqlite_*), and integrity_check ok on both.
- *                           Prints "equal tables=N rows=M".
- *   wscheck -seq DB         prints max(seq) of txlog (0 when empty).
+ *   wscheck [-csv CSV] [-want N | -min N | -allow-empty] DB
+ *           integrity_check is ok and foreign_key_check empty; the schema
+ *           is wsload's (tables t and txlog, index t_k) and nothing more
+ *           (but Litestream's _litestream_seq and _litestream_lock);
+ *           txlog.seq is exactly 1..n, each row with an integer t_ns and
+ *           a 32-hex-digit digest; and the multiset hash of every row of
+ *           t equals the digest stored with seq n.  With -csv, every
+ *           txlog row must also be the line wsload logged for its seq
+ *           (begin time and digest), so the whole history is checked, not
+ *           only its end; n may be one past the CSV's last line (wsload
+ *           logs after COMMIT returns).  n must be at least 1 (an empty
+ *           database is not a restore of anything) unless -allow-empty
+ *           or -min 0; -min N asks for at least N, -want N for exactly N.
+ *           Prints "ok seq=N digest=HEX".
+ *   wscheck -eq A B
+ *           the same schema and the same rows, value by value with
+ *           types, in every table (except sqlite_*), and integrity_check
+ *           ok on both.  Prints "equal tables=N rows=M".
+ *   wscheck -seq DB
+ *           prints max(seq) of txlog (0 when empty), checking nothing
+ *           else: for polling, never as a verdict.
+ *
+ * What the digest proves: wsload's transaction i rewrites t and then
+ * stores D_i, the hash of all of t, in txlog row i.  A database that
+ * lost or reordered a transaction, holds half of one, or has any row of
+ * t changed (a page corrupted under a valid b-tree, which integrity_check
+ * does not see) fails the comparison of D_n with the rows; a txlog row
+ * changed is caught by -csv.  tests/e2e/10-tools.sh plants each of these.
  *
  * Databases are opened read-only ("file:PATH?mode=ro"), each check in one
  * read transaction, so DB may be checked while wsload writes it.  Results
@@ -32,9 +52,10 @@
 
 #include "mhash.h"
 
-static const char usage[] = "usage: wscheck [-csv CSV] DB\n"
-                            "       wscheck -eq A B\n"
-                            "       wscheck -seq DB\n";
+static const char usage[] =
+    "usage: wscheck [-csv CSV] [-want N | -min N | -allow-empty] DB\n"
+    "       wscheck -eq A B\n"
+    "       wscheck -seq DB\n";
 
 static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -157,75 +178,191 @@ static int check_integrity(sqlite3 *db, const char *path)
 
 /* ---- wscheck DB ---- */
 
-static int check_tables(sqlite3 *db, const char *path)
-{
-    int64_t n;
+/* Every object but SQLite's own, in (type, name) order (BINARY). */
+static const char schema_sql[] =
+    "SELECT type, name, tbl_name, sql FROM sqlite_schema "
+    "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name";
 
-    if (query_i64(db, path,
-                  "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
-                  "AND name IN ('t', 'txlog')",
-                  &n))
-        return 1;
-    if (n != 2)
-        return failf("%s: no tables t and txlog (not a wsload database)", path);
-    return 0;
+
+/* The schema wsload creates, and nothing else (type, name), in
+ * schema_sql's order. */
+static const char *const wsload_schema[][2] = {
+    {"index", "t_k"}, {"table", "t"}, {"table", "txlog"}};
+
+/* Tables Litestream creates in a database it replicates (and so in what
+ * it restores), which are no part of wsload's. */
+static int litestream_table(const char *type, const char *name)
+{
+    return strcmp(type, "table") == 0 &&
+           (strcmp(name, "_litestream_seq") == 0 ||
+            strcmp(name, "_litestream_lock") == 0);
 }
 
-/* seq must be exactly 1..n; sets *n. */
-static int check_seq(sqlite3 *db, const char *path, int64_t *n)
+static int check_tables(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st;
+    size_t i = 0, n = sizeof(wsload_schema) / sizeof(wsload_schema[0]);
+    int rc, bad = 0;
+
+    if (sqlite3_prepare_v2(db, schema_sql, -1, &st, NULL) != SQLITE_OK)
+        return fail_db(db, path, "SELECT FROM sqlite_schema");
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+
+        if (i < n && strcmp(type, wsload_schema[i][0]) == 0 &&
+            strcmp(name, wsload_schema[i][1]) == 0)
+            i++;
+        else if (!litestream_table(type, name))
+            bad = failf("%s: unexpected %s %s (not a wsload database, or not "
+                        "only one)",
+                        path, type, name);
+    }
+    if (!bad && rc != SQLITE_DONE)
+        bad = fail_db(db, path, "SELECT FROM sqlite_schema");
+    sqlite3_finalize(st);
+    if (!bad && i != n)
+        bad = failf("%s: no %s %s (not a wsload database)", path,
+                    wsload_schema[i][0], wsload_schema[i][1]);
+    return bad;
+}
+
+/* wsload's -log CSV: one "seq,t_begin_ns,t_end_ns,digest" line per
+ * commit, seqs consecutive from first to last (v[seq - first]). */
+struct csv_row {
+    int64_t t_begin;
+    char digest[33];
+};
+
+struct csv_log {
+    const char *path;
+    int64_t first, last; /* last = first - 1 when empty */
+    struct csv_row *v;
+    size_t cap;
+};
+
+static int is_hex32(const char *s)
+{
+    for (int i = 0; i < 32; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[32] == '\0' || s[32] == '\n';
+}
+
+/* Read CSV; an unfinished last line (a writer still logging) is ignored. */
+static int csv_load(const char *path, struct csv_log *log)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int bad = 0;
+
+    *log = (struct csv_log){.path = path, .first = 1, .last = 0};
+    if (f == NULL)
+        return failf("%s: %s", path, strerror(errno));
+    while (!bad && (len = getline(&line, &cap, f)) > 0) {
+        long long s, t0, t1;
+        int used = 0;
+
+        if (line[len - 1] != '\n')
+            break;
+        if (sscanf(line, "%lld,%lld,%lld,%n", &s, &t0, &t1, &used) != 3 ||
+            used == 0 || !is_hex32(line + used) || s < 1) {
+            bad = failf("%s: malformed line \"%.60s\"", path, line);
+            break;
+        }
+        if (log->last < log->first)
+            log->first = log->last = s;
+        else if (s != log->last + 1) {
+            bad = failf("%s: seq %lld follows seq %" PRId64 " (one writer, "
+                        "one CSV)",
+                        path, s, log->last);
+            break;
+        } else
+            log->last = s;
+        if ((size_t)(log->last - log->first) >= log->cap) {
+            size_t nc = log->cap ? 2 * log->cap : 1024;
+            struct csv_row *nv = realloc(log->v, nc * sizeof(*nv));
+
+            if (nv == NULL) {
+                bad = failf("out of memory");
+                break;
+            }
+            log->v = nv;
+            log->cap = nc;
+        }
+        log->v[log->last - log->first].t_begin = t0;
+        memcpy(log->v[log->last - log->first].digest, line + used, 32);
+        log->v[log->last - log->first].digest[32] = '\0';
+    }
+    free(line);
+    fclose(f);
+    return bad;
+}
+
+/*
+ * txlog must be exactly seq 1..n, each row's t_ns an integer and digest
+ * 32 hex digits; with a CSV, every row must be the line wsload logged for
+ * that seq (its begin time and digest), except that n may be one past the
+ * CSV's last line (wsload logs after COMMIT returns).  Sets *n and the
+ * digest stored with seq n ("0...0" for n = 0).
+ */
+static int check_txlog(sqlite3 *db, const char *path,
+                       const struct csv_log *log, int64_t *n, char last[33])
 {
     sqlite3_stmt *st;
     int64_t want = 1;
     int rc, bad = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT seq FROM txlog ORDER BY seq", -1, &st,
-                           NULL) != SQLITE_OK)
-        return fail_db(db, path, "SELECT seq FROM txlog");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    mh_hex((struct mhash){0, 0}, last);
+    if (sqlite3_prepare_v2(db, "SELECT seq, t_ns, digest FROM txlog ORDER BY "
+                               "seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail_db(db, path, "SELECT FROM txlog");
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t s = sqlite3_column_int64(st, 0);
+        int64_t t = sqlite3_column_int64(st, 1);
+        const char *d = (const char *)sqlite3_column_text(st, 2);
 
         if (s != want) {
             bad = failf("%s: txlog is not 1..n: expected seq %" PRId64
                         ", found %" PRId64,
                         path, want, s);
-            break;
+        } else if (sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+                   d == NULL || sqlite3_column_bytes(st, 2) != 32 ||
+                   !is_hex32(d)) {
+            bad = failf("%s: txlog row %" PRId64 ": t_ns is not an integer "
+                        "or digest not 32 hex digits",
+                        path, s);
+        } else if (log != NULL && s < log->first) {
+            bad = failf("%s: seq %" PRId64 " is not logged (it starts at "
+                        "seq %" PRId64 ")",
+                        log->path, s, log->first);
+        } else if (log != NULL && s > log->last + 1) {
+            bad = failf("%s: seq %" PRId64 " is beyond the last logged seq "
+                        "%" PRId64 " + 1",
+                        log->path, s, log->last);
+        } else if (log != NULL && s <= log->last &&
+                   strcmp(log->v[s - log->first].digest, d) != 0) {
+            bad = failf("%s: digest of seq %" PRId64 " is %s, the database "
+                        "has %s",
+                        log->path, s, log->v[s - log->first].digest, d);
+        } else if (log != NULL && s <= log->last &&
+                   log->v[s - log->first].t_begin != t) {
+            bad = failf("%s: t_ns of seq %" PRId64 " is %" PRId64 ", the "
+                        "database has %" PRId64,
+                        log->path, s, log->v[s - log->first].t_begin, t);
+        } else {
+            memcpy(last, d, 33);
+            want++;
         }
-        want++;
     }
     if (!bad && rc != SQLITE_DONE)
-        bad = fail_db(db, path, "SELECT seq FROM txlog");
+        bad = fail_db(db, path, "SELECT FROM txlog");
     sqlite3_finalize(st);
     *n = want - 1;
     return bad;
-}
-
-/* The digest stored with seq n ("0...0" for n = 0). */
-static int stored_digest(sqlite3 *db, const char *path, int64_t n, char out[33])
-{
-    sqlite3_stmt *st;
-    int rc;
-
-    mh_hex((struct mhash){0, 0}, out);
-    if (n == 0)
-        return 0;
-    if (sqlite3_prepare_v2(db, "SELECT digest FROM txlog WHERE seq = ?", -1,
-                           &st, NULL) != SQLITE_OK)
-        return fail_db(db, path, "SELECT digest FROM txlog");
-    sqlite3_bind_int64(st, 1, n);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
-        sqlite3_column_bytes(st, 0) == 32)
-        memcpy(out, sqlite3_column_text(st, 0), 33);
-    else
-        rc = rc == SQLITE_ROW ? -1 : rc;
-    sqlite3_finalize(st);
-    if (rc == -1)
-        return failf("%s: txlog digest of seq %" PRId64 " is not 32 hex "
-                     "digits",
-                     path, n);
-    if (rc != SQLITE_ROW)
-        return fail_db(db, path, "SELECT digest FROM txlog");
-    return 0;
 }
 
 /* The multiset hash over the rows of t. */
@@ -266,72 +403,30 @@ static int recompute(sqlite3 *db, const char *path, char out[33])
     return bad;
 }
 
-/*
- * With -csv: the digest wsload logged for seq n must be the same.  wsload
- * logs after COMMIT returns, so n may be one past the CSV's last line (and
- * an unfinished last line is ignored).
- */
-static int check_csv(const char *csv, int64_t n, const char *digest)
+/* What `wscheck DB` requires of seq n besides the checks themselves. */
+struct want_seq {
+    int64_t exact; /* -want N; -1: any */
+    int64_t min;   /* -min N; 1 by default, 0 with -allow-empty */
+};
+
+static int cmd_check(const char *path, const char *csv, struct want_seq w)
 {
-    FILE *f = fopen(csv, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int64_t last = 0;
-    int found = 0, bad = 0;
-
-    if (f == NULL)
-        return failf("%s: %s", csv, strerror(errno));
-    while (!found && !bad && (len = getline(&line, &cap, f)) > 0) {
-        char *end, *d;
-        long long s;
-
-        if (line[len - 1] != '\n')
-            break; /* a line still being written */
-        errno = 0;
-        s = strtoll(line, &end, 10);
-        d = strrchr(line, ',');
-        if (errno != 0 || end == line || *end != ',' || d == NULL ||
-            strlen(d + 1) < 32) {
-            bad = failf("%s: malformed line \"%.60s\"", csv, line);
-            break;
-        }
-        last = s > last ? s : last;
-        if (s == n) {
-            found = 1;
-            if (strncmp(d + 1, digest, 32) != 0)
-                bad = failf("%s: digest of seq %" PRId64 " is %.32s, the "
-                            "database has %s",
-                            csv, n, d + 1, digest);
-        }
-    }
-    free(line);
-    fclose(f);
-    if (!found && !bad && n > last + 1)
-        bad = failf("%s: seq %" PRId64 " is beyond the last logged seq %" PRId64
-                    " + 1",
-                    csv, n, last);
-    if (!found && !bad && n > 0 && n <= last)
-        bad = failf("%s: seq %" PRId64 " is not logged", csv, n);
-    return bad;
-}
-
-static int cmd_check(const char *path, const char *csv)
-{
-    sqlite3 *db;
+    struct csv_log log = {0};
+    sqlite3 *db = NULL;
     int64_t n = 0;
     char want[33] = "", have[33] = "";
-    int bad;
+    int bad = 0;
 
-    bad = open_ro(path, &db);
+    if (csv != NULL)
+        bad = csv_load(csv, &log);
+    if (!bad)
+        bad = open_ro(path, &db);
     if (!bad)
         bad = check_integrity(db, path);
     if (!bad)
         bad = check_tables(db, path);
     if (!bad)
-        bad = check_seq(db, path, &n);
-    if (!bad)
-        bad = stored_digest(db, path, n, want);
+        bad = check_txlog(db, path, csv ? &log : NULL, &n, want);
     if (!bad)
         bad = recompute(db, path, have);
     if (!bad && strcmp(want, have) != 0)
@@ -339,8 +434,15 @@ static int cmd_check(const char *path, const char *csv)
                     "%s",
                     path, n, want, have);
     sqlite3_close(db);
-    if (!bad && csv != NULL)
-        bad = check_csv(csv, n, have);
+    free(log.v);
+    if (!bad && w.exact >= 0 && n != w.exact)
+        bad = failf("%s: seq %" PRId64 ", want %" PRId64 "%s", path, n,
+                    w.exact, n < w.exact ? " (transactions missing)" : "");
+    if (!bad && w.exact < 0 && n < w.min)
+        bad = failf("%s: seq %" PRId64 ", want at least %" PRId64 "%s", path,
+                    n, w.min,
+                    n == 0 ? " (an empty txlog passes only with -allow-empty)"
+                           : "");
     if (bad)
         return 1;
     printf("ok seq=%" PRId64 " digest=%s\n", n, have);
@@ -373,10 +475,6 @@ struct side {
     sqlite3 *db;
     sqlite3_stmt *st;
 };
-
-static const char schema_sql[] =
-    "SELECT type, name, tbl_name, sql FROM sqlite_schema "
-    "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name";
 
 static int same_value(sqlite3_stmt *a, sqlite3_stmt *b, int i)
 {
@@ -579,16 +677,60 @@ static int cmd_eq(const char *pa, const char *pb)
     return 0;
 }
 
+static int arg_seq(const char *flag, const char *v, int64_t *out)
+{
+    char *end;
+    long long x;
+
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < 0) {
+        fprintf(stderr, "wscheck: %s: invalid value \"%s\"\n%s", flag, v,
+                usage);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    struct want_seq w = {.exact = -1, .min = 1};
+    const char *csv = NULL;
+    int i, bounds = 0;
+
     if (argc == 4 && strcmp(argv[1], "-eq") == 0)
         return cmd_eq(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "-seq") == 0)
         return cmd_seq(argv[2]);
-    if (argc == 4 && strcmp(argv[1], "-csv") == 0)
-        return cmd_check(argv[3], argv[2]);
-    if (argc == 2 && argv[1][0] != '-')
-        return cmd_check(argv[1], NULL);
-    fputs(usage, stderr);
-    return 2;
+    /* Flags, then DB last; -want, -min and -allow-empty exclude each
+     * other. */
+    for (i = 1; i < argc - 1; i++) {
+        const char *a = argv[i];
+        int rc = 0;
+
+        if (strcmp(a, "-allow-empty") == 0) {
+            w.min = 0;
+            bounds++;
+        } else if (i + 2 >= argc) {
+            break;
+        } else if (strcmp(a, "-csv") == 0) {
+            csv = argv[++i];
+        } else if (strcmp(a, "-want") == 0) {
+            rc = arg_seq(a, argv[++i], &w.exact);
+            bounds++;
+        } else if (strcmp(a, "-min") == 0) {
+            rc = arg_seq(a, argv[++i], &w.min);
+            bounds++;
+        } else {
+            break;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (i != argc - 1 || argv[i][0] == '-' || bounds > 1) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    return cmd_check(argv[i], csv, w);
 }

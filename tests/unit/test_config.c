@@ -1,11 +1,14 @@
 /*
  * test_config.c: walship.yml parsing, replica URLs and durations.
  *
- * Every default of FORMAT.md section 8; the facts Litestream's
- * cmd/litestream/main_test.go pins (global keys reach replicas, $VAR and
- * ${VAR} expansion both ways, {path: /foo}, the three s3:// host forms,
- * gcs:// which walship rejects); walship's strictness (unknown keys,
- * duplicate keys, wrong types, bad values, each named with its line);
+ * Every default of Litestream v0.3's config (config.h); the facts
+ * Litestream's cmd/litestream/main_test.go pins (global keys reach
+ * replicas, $VAR and ${VAR} expansion both ways, {path: /foo}, the three
+ * s3:// host forms, gcs:// which walship rejects); walship's strictness
+ * (unknown keys, duplicate keys, wrong types, bad values, each named with
+ * its line; configurations that can never work: no databases, a database
+ * without replicas, an unset variable, keys not implemented yet, bare
+ * durations, s3 keys on a file replica, shared places; ${VAR:-default});
  * path handling (relative, "~", Go path.Clean rules, the meta path);
  * loading from a file and from $WALSHIP_CONFIG; and that no message ever
  * carries a secret.  Each case runs in its own child, so chdir() and
@@ -20,6 +23,9 @@
 #include "check.h"
 
 #define SECRET "SEKRET-d0n0t-l3ak"
+
+/* The smallest complete config: one database, one replica. */
+#define ONE_DB "dbs:\n  - path: /db\n    replicas:\n      - path: /b\n"
 
 /* ---- helpers ---- */
 
@@ -151,11 +157,10 @@ TEST(defaults)
     const struct ws_replica_config *r;
 
     ASSERT_STR_EQ(c->source, "walship.yml");
-    ASSERT(c->exec == NULL && c->addr == NULL);
     ASSERT(c->access_key_id == NULL && c->secret_access_key == NULL);
     ASSERT_STR_EQ(c->log_level, "info");
     ASSERT_STR_EQ(c->log_type, "text");
-    ASSERT_EQ(c->log_stderr, 0);
+    ASSERT_EQ(c->log_stderr, 1); /* walship's default; Litestream: stdout */
     ASSERT_EQ(c->ndbs, 1);
     db = &c->dbs[0];
     ASSERT_STR_EQ(db->path, "/data/app.db");
@@ -176,7 +181,6 @@ TEST(defaults)
     ASSERT_EQ(r->snapshot_interval_ms, 0);
     ASSERT_EQ(r->retention_ms, 24 * 3600 * 1000);
     ASSERT_EQ(r->retention_check_interval_ms, 3600 * 1000);
-    ASSERT_EQ(r->validation_interval_ms, 0);
     ASSERT(r->bucket == NULL && r->region == NULL && r->endpoint == NULL);
     ASSERT_EQ(r->force_path_style, -1);
     ASSERT_EQ(r->skip_verify, 0);
@@ -186,8 +190,8 @@ TEST(defaults)
 
 TEST(every_key)
 {
-    struct ws_config *c = parse("addr: \":9090\"\n"
-                                "exec: ./app -serve\n"
+    struct ws_config *c = parse("addr: \"\"\n"
+                                "exec:\n"
                                 "access-key-id: AKIDGLOBAL\n"
                                 "secret-access-key: " SECRET "\n"
                                 "logging:\n"
@@ -216,15 +220,13 @@ TEST(every_key)
                                 "        snapshot-interval: 1h30m\n"
                                 "        retention: 72h\n"
                                 "        retention-check-interval: 10m\n"
-                                "        validation-interval: 12h\n"
+                                "        validation-interval: 0s\n"
                                 "        age:\n"
                                 "          identities: []\n"
                                 "          recipients: []\n");
     const struct ws_db_config *db = &c->dbs[0];
     const struct ws_replica_config *r = &db->replicas[0];
 
-    ASSERT_STR_EQ(c->addr, ":9090");
-    ASSERT_STR_EQ(c->exec, "./app -serve");
     ASSERT_STR_EQ(c->access_key_id, "AKIDGLOBAL");
     ASSERT_STR_EQ(c->secret_access_key, SECRET);
     ASSERT_STR_EQ(c->log_level, "warn");
@@ -249,25 +251,74 @@ TEST(every_key)
     ASSERT_EQ(r->snapshot_interval_ms, 5400000);
     ASSERT_EQ(r->retention_ms, 72 * 3600 * 1000);
     ASSERT_EQ(r->retention_check_interval_ms, 600000);
-    ASSERT_EQ(r->validation_interval_ms, 12 * 3600 * 1000);
     ws_config_free(c);
 }
 
-TEST(empty_and_null)
+TEST(no_databases)
 {
-    static const char *const texts[] = {
-        "",          "\n",       "# nothing\n", "~\n",   "dbs:\n",
-        "dbs: []\n", "dbs: ~\n", "logging:\n",  "---\n", "exec:\naddr: \"\"\n",
+    /* A config that lists no database can never replicate anything. */
+    static const char *const none[] = {
+        "",  "\n", "# nothing\n", "~\n", "logging:\n", "---\n",
+        "access-key-id: x\n",
     };
+    static const char *const empty[] = {"dbs:\n", "dbs: []\n", "dbs: ~\n"};
 
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        struct ws_config *c = parse(texts[i]);
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        fails_with(none[i], "walship.yml: no \"dbs\": list at least one "
+                            "database, with its path and replicas");
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
+        fails_with(empty[i], "walship.yml:1: \"dbs\" is empty: list at "
+                             "least one database, with its path and "
+                             "replicas");
+    fails_with("# a comment\nlogging:\n  level: info\ndbs: []\n",
+               "walship.yml:4: \"dbs\" is empty: list at least one "
+               "database, with its path and replicas");
+}
 
-        ASSERT_EQ(c->ndbs, 0);
-        ASSERT(c->exec == NULL && c->addr == NULL);
-        ASSERT_STR_EQ(c->log_level, "info");
-        ws_config_free(c);
-    }
+TEST(database_without_replicas)
+{
+    fails_with("dbs:\n"
+               "  - path: /data/a.db\n",
+               "walship.yml:2: database /data/a.db has no replicas: add a "
+               "\"replicas\" list");
+    fails_with(ONE_DB "  - path: /data/b.db\n"
+                      "    replicas: []\n",
+               "walship.yml:5: database /data/b.db has no replicas: add a "
+               "\"replicas\" list");
+    fails_with(ONE_DB "  - path: /data/c.db\n"
+                      "    replicas:\n",
+               "walship.yml:5: database /data/c.db has no replicas: add a "
+               "\"replicas\" list");
+}
+
+TEST(not_implemented_keys)
+{
+    struct ws_config *c;
+
+    fails_with("exec: ./app -serve\n" ONE_DB,
+               "walship.yml:1: \"exec\" is not implemented yet: walship "
+               "does not run and supervise the application; start it on its "
+               "own");
+    fails_with(ONE_DB "addr: \":9090\"\n",
+               "walship.yml:5: \"addr\" is not implemented yet: walship has "
+               "no metrics server");
+    fails_with(ONE_DB "        validation-interval: 12h\n",
+               "walship.yml:5: \"validation-interval\" is not implemented "
+               "yet: walship does not re-check replicas in the background "
+               "(every restore verifies the whole chain); remove the key or "
+               "set it to 0");
+    fails_with(ONE_DB "        validation-interval: 12\n",
+               "walship.yml:5: \"validation-interval\" is not implemented "
+               "yet: walship does not re-check replicas in the background "
+               "(every restore verifies the whole chain); remove the key or "
+               "set it to 0");
+    fails_with("exec: [a, b]\n" ONE_DB,
+               "walship.yml:1: \"exec\" must be a scalar, not a list");
+    /* Empty, or 0: off, as in Litestream. */
+    c = parse("exec: \"\"\naddr: ~\n" ONE_DB
+              "        validation-interval: 0\n");
+    ASSERT_EQ(c->ndbs, 1);
+    ws_config_free(c);
 }
 
 TEST(null_keeps_defaults)
@@ -281,14 +332,16 @@ TEST(null_keeps_defaults)
                                 "        name: \"\"\n"
                                 "        age:\n"
                                 "  - path: /e.db\n"
-                                "    replicas:\n");
+                                "    replicas:\n"
+                                "      - path: /e\n"
+                                "        retention:\n");
 
     ASSERT_EQ(c->ndbs, 2);
     ASSERT_EQ(c->dbs[0].monitor_interval_ms, 1000);
     ASSERT_EQ(c->dbs[0].replicas[0].sync_interval_ms, 1000);
     ASSERT_STR_EQ(c->dbs[0].replicas[0].name, "file");
-    ASSERT_EQ(c->dbs[1].nreplicas, 0);
-    ASSERT(c->dbs[1].replicas == NULL);
+    ASSERT_EQ(c->dbs[1].nreplicas, 1);
+    ASSERT_EQ(c->dbs[1].replicas[0].retention_ms, 24 * 3600 * 1000);
     ws_config_free(c);
 }
 
@@ -322,24 +375,76 @@ TEST(litestream_expand_env)
     ASSERT_EQ(setenv("WALSHIP_TEST_0129380", "/path/to/db", 1), 0);
     ASSERT_EQ(setenv("WALSHIP_TEST_1872363", "/path/to/replica", 1), 0);
     ASSERT_EQ(setenv("WALSHIP_TEST_19028374", "s3://foo/bar", 1), 0);
-    unsetenv("WALSHIP_TEST_NO_SUCH_ENV");
-    c = parse("exec: <${WALSHIP_TEST_NO_SUCH_ENV}>\n"
-              "dbs:\n"
+    c = parse("dbs:\n"
               "  - path: $WALSHIP_TEST_0129380\n"
               "    replicas:\n"
               "      - path: ${WALSHIP_TEST_1872363}\n"
               "      - url: ${WALSHIP_TEST_19028374}\n");
-    ASSERT_STR_EQ(c->exec, "<>");
     ASSERT_STR_EQ(c->dbs[0].path, "/path/to/db");
     ASSERT_STR_EQ(c->dbs[0].replicas[0].path, "/path/to/replica");
     ASSERT_STR_EQ(c->dbs[0].replicas[1].url, "s3://foo/bar");
     ASSERT_STR_EQ(c->dbs[0].replicas[1].bucket, "foo");
     ws_config_free(c);
+}
 
-    /* An unset variable expands to nothing. */
-    c = parse("exec: ${WALSHIP_TEST_NO_SUCH_ENV}\n");
-    ASSERT(c->exec == NULL);
+TEST(expand_env_unset_is_an_error)
+{
+    /* Litestream expands an unset variable to "": ${NOPE}/one.db would
+     * become /one.db.  walship names the key, the line and the variable. */
+    static const char *const want =
+        "walship.yml:2: \"path\": environment variable WALSHIP_TEST_NOPE "
+        "is not set (set it, give a default with "
+        "${WALSHIP_TEST_NOPE:-default}, or keep the text with "
+        "-no-expand-env)";
+
+    unsetenv("WALSHIP_TEST_NOPE");
+    fails_with("dbs:\n"
+               "  - path: ${WALSHIP_TEST_NOPE}/one.db\n"
+               "    replicas:\n"
+               "      - path: /b\n",
+               want);
+    fails_with("dbs:\n"
+               "  - path: \"$WALSHIP_TEST_NOPE/one.db\"\n"
+               "    replicas:\n"
+               "      - path: /b\n",
+               want);
+    fails_with(ONE_DB "        secret-access-key: x${WALSHIP_TEST_NOPE}\n",
+               "walship.yml:5: \"secret-access-key\": environment variable "
+               "WALSHIP_TEST_NOPE is not set (set it, give a default with "
+               "${WALSHIP_TEST_NOPE:-default}, or keep the text with "
+               "-no-expand-env)");
+}
+
+TEST(expand_env_defaults_and_comments)
+{
+    struct ws_config *c;
+
+    unsetenv("WALSHIP_TEST_NOPE");
+    ASSERT_EQ(setenv("WALSHIP_TEST_EMPTY", "", 1), 0);
+    ASSERT_EQ(setenv("WALSHIP_TEST_SET", "v", 1), 0);
+    /* A default stands in for an unset or empty variable; comments and
+     * keys are not expanded; a variable set but empty is "" (unset: the
+     * default stays); a plain value that expands to a YAML null is one. */
+    c = parse("# secret-access-key: ${WALSHIP_TEST_NOPE}\n"
+              "access-key-id: ${WALSHIP_TEST_NOPE:-/d ef}+"
+              "${WALSHIP_TEST_EMPTY:-e}+${WALSHIP_TEST_SET:-x}+"
+              "$WALSHIP_TEST_EMPTY+${WALSHIP_TEST_NOPE:-}\n"
+              "dbs:\n"
+              "  - path: /db # $WALSHIP_TEST_NOPE\n"
+              "    monitor-interval: $WALSHIP_TEST_EMPTY\n"
+              "    replicas:\n"
+              "      - path: /b\n"
+              "        name: \"${WALSHIP_TEST_EMPTY}\"\n"
+              "        sync-interval: ${WALSHIP_TEST_NOPE:-5s}\n");
+    ASSERT_STR_EQ(c->access_key_id, "/d ef+e+v++");
+    ASSERT_STR_EQ(c->dbs[0].path, "/db");
+    ASSERT_EQ(c->dbs[0].monitor_interval_ms, 1000);
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].name, "file");
+    ASSERT_EQ(c->dbs[0].replicas[0].sync_interval_ms, 5000);
     ws_config_free(c);
+    /* A key is never expanded. */
+    fails_with(ONE_DB "$WALSHIP_TEST_SET: x\n",
+               "walship.yml:5: unknown key \"$WALSHIP_TEST_SET\" in config");
 }
 
 TEST(litestream_no_expand_env)
@@ -347,11 +452,11 @@ TEST(litestream_no_expand_env)
     struct ws_config *c;
 
     ASSERT_EQ(setenv("WALSHIP_TEST_0129380", "/path/to/db", 1), 0);
-    c = parse_with("exec: ${WALSHIP_TEST_NO_SUCH_ENV}\n"
-                   "addr: $WALSHIP_TEST_0129380\n",
+    c = parse_with("access-key-id: ${WALSHIP_TEST_NO_SUCH_ENV}\n"
+                   "secret-access-key: $WALSHIP_TEST_0129380\n" ONE_DB,
                    0);
-    ASSERT_STR_EQ(c->exec, "${WALSHIP_TEST_NO_SUCH_ENV}");
-    ASSERT_STR_EQ(c->addr, "$WALSHIP_TEST_0129380");
+    ASSERT_STR_EQ(c->access_key_id, "${WALSHIP_TEST_NO_SUCH_ENV}");
+    ASSERT_STR_EQ(c->secret_access_key, "$WALSHIP_TEST_0129380");
     ws_config_free(c);
 }
 
@@ -361,14 +466,16 @@ TEST(expand_env_edge_cases)
 
     ASSERT_EQ(setenv("WS_T_A", "x", 1), 0);
     ASSERT_EQ(setenv("_b9", "y", 1), 0);
-    /* Lone '$', "$$", "${1}", an unclosed "${", digits after '$'. */
-    c = parse("exec: \"a$ $$ ${1} ${WS_T_A $1 $-\"\n"
-              "addr: \"$WS_T_A$_b9 ${WS_T_A}z $WS_T_A.$\"\n");
-    ASSERT_STR_EQ(c->exec, "a$ $$ ${1} ${WS_T_A $1 $-");
-    ASSERT_STR_EQ(c->addr, "xy xz x.$");
+    /* Lone '$', "$$", "${1}", an unclosed "${", digits after '$', and an
+     * unclosed default are text. */
+    c = parse("access-key-id: \"a$ $$ ${1} ${WS_T_A $1 $- ${WS_T_A:-x\"\n"
+              "secret-access-key: \"$WS_T_A$_b9 ${WS_T_A}z $WS_T_A.$\"\n"
+              ONE_DB);
+    ASSERT_STR_EQ(c->access_key_id, "a$ $$ ${1} ${WS_T_A $1 $- ${WS_T_A:-x");
+    ASSERT_STR_EQ(c->secret_access_key, "xy xz x.$");
     ws_config_free(c);
-    c = parse("exec: x$");
-    ASSERT_STR_EQ(c->exec, "x$");
+    c = parse("access-key-id: x$\n" ONE_DB);
+    ASSERT_STR_EQ(c->access_key_id, "x$");
     ws_config_free(c);
 }
 
@@ -690,10 +797,10 @@ TEST(duplicate_keys)
                "  - path: /a\n"
                "    path: /b\n",
                "walship.yml:3: duplicate key \"path\" in database");
-    fails_with("exec: a\n"
+    fails_with("access-key-id: a\n"
                "dbs: []\n"
-               "exec: b\n",
-               "walship.yml:3: duplicate key \"exec\" in config");
+               "access-key-id: b\n",
+               "walship.yml:3: duplicate key \"access-key-id\" in config");
     fails_with("secret-access-key: " SECRET "\n"
                "secret-access-key: " SECRET "\n",
                "walship.yml:2: duplicate key \"secret-access-key\" in "
@@ -722,8 +829,10 @@ TEST(duplicate_db_path)
 {
     fails_with("dbs:\n"
                "  - path: /data/a.db\n"
-               "  - path: /data/x/../a.db\n",
-               "walship.yml:3: duplicate database path: /data/a.db");
+               "    replicas: [{path: /b/a}]\n"
+               "  - path: /data/x/../a.db\n"
+               "    replicas: [{path: /b/b}]\n",
+               "walship.yml:4: duplicate database path: /data/a.db");
 }
 
 TEST(url_and_path)
@@ -817,12 +926,14 @@ TEST(bad_values)
                "    replicas:\n"
                "      - path: /b\n"
                "        retention: 1d\n",
-               "walship.yml:5: invalid duration for \"retention\": \"1d\"");
+               "walship.yml:5: invalid duration for \"retention\": \"1d\": "
+               "want a Go duration such as 500ms, 10s, 1m30s or 24h");
     fails_with("dbs:\n"
                "  - path: /db\n"
                "    checkpoint-interval: -1s\n",
                "walship.yml:3: invalid duration for \"checkpoint-interval\": "
-               "\"-1s\"");
+               "\"-1s\": want a Go duration such as 500ms, 10s, 1m30s or "
+               "24h");
     fails_with("dbs:\n"
                "  - path: /db\n"
                "    replicas:\n"
@@ -866,10 +977,11 @@ TEST(bools)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char text[64];
+        char text[160];
         struct ws_config *c;
 
-        snprintf(text, sizeof(text), "logging:\n  stderr: %s\n", cases[i].text);
+        snprintf(text, sizeof(text), "logging:\n  stderr: %s\n" ONE_DB,
+                 cases[i].text);
         c = parse(text);
         ASSERT_EQ(c->log_stderr, cases[i].want);
         ws_config_free(c);
@@ -1045,7 +1157,8 @@ TEST(relative_paths_made_absolute)
                                 "      - url: other\n"
                                 "        name: two\n"
                                 "  - path: b.db\n"
-                                "    meta-path: meta/\n");
+                                "    meta-path: meta/\n"
+                                "    replicas: [{path: /b}]\n");
 
     db = join(cwd, "app.db");
     meta = join(cwd, ".app.db-walship");
@@ -1087,7 +1200,8 @@ TEST(home_paths)
               "    replicas:\n"
               "      - path: \"~\"\n"
               "  - path: /x/~/y.db\n"
-              "    meta-path: ~/m\n");
+              "    meta-path: ~/m\n"
+              "    replicas: [{path: /b}]\n");
     ASSERT_STR_EQ(c->dbs[0].path, "/home/tester/data/app.db");
     ASSERT_STR_EQ(c->dbs[0].meta_path, "/home/tester/data/.app.db-walship");
     ASSERT_STR_EQ(c->dbs[0].replicas[0].path, "/home/tester");
@@ -1114,15 +1228,11 @@ TEST(durations)
         {".5s", 500},
         {"1.s", 1000},
         {"500ms", 500},
-        {"10us", 0},
         {"1500us", 1},
         {"2500\xc2\xb5s", 2},
         {"3000\xce\xbcs", 3},
-        {"999999ns", 0},
         {"1000000ns", 1},
-        {"1", 0}, /* a bare integer is nanoseconds */
-        {"1000000", 1},
-        {"60000000000", 60000},
+        {"00", 0},
         {"24h", 86400000},
         {"1h1m1s1ms", 3661001},
         {"1.25h", 4500000},
@@ -1139,6 +1249,11 @@ TEST(durations)
         "2562048h", "1e3s",
         "+",        "99999999999999999999",
         "1s-1s",
+        /* A bare number (Litestream: nanoseconds) other than 0, and a
+         * non-zero duration below 1 ms, which would round to 0. */
+        "1",        "1000000",
+        "60000000000", "10us",
+        "999999ns", "1ns",
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1158,6 +1273,130 @@ TEST(durations)
         ASSERT_EQ(ms, -7); /* untouched on failure */
     }
     ASSERT_EQ(ws_duration_parse(NULL, NULL), WS_ECONFIG);
+}
+
+TEST(durations_need_units)
+{
+    struct ws_config *c;
+
+    /* Litestream reads a bare number as nanoseconds: 1000 is 1 µs. */
+    fails_with(ONE_DB "        sync-interval: 1000\n",
+               "walship.yml:5: invalid duration for \"sync-interval\": "
+               "\"1000\": a duration needs a unit (only 0 may go without "
+               "one; Litestream would read a bare number as nanoseconds): "
+               "write e.g. 10s or 500ms");
+    fails_with("dbs:\n  - path: /db\n    checkpoint-interval: +60\n",
+               "walship.yml:3: invalid duration for \"checkpoint-interval\": "
+               "\"+60\": a duration needs a unit (only 0 may go without "
+               "one; Litestream would read a bare number as nanoseconds): "
+               "write e.g. 10s or 500ms");
+    /* Below 1 ms would round to 0: retention off, events only, ... */
+    fails_with(ONE_DB "        retention: 500us\n",
+               "walship.yml:5: invalid duration for \"retention\": "
+               "\"500us\": below 1ms, which walship would round to 0 "
+               "(off)");
+    c = parse(ONE_DB "        retention: 0\n"
+                     "        snapshot-interval: 00\n"
+                     "        sync-interval: 1ms\n");
+    ASSERT_EQ(c->dbs[0].replicas[0].retention_ms, 0);
+    ASSERT_EQ(c->dbs[0].replicas[0].snapshot_interval_ms, 0);
+    ASSERT_EQ(c->dbs[0].replicas[0].sync_interval_ms, 1);
+    ws_config_free(c);
+}
+
+TEST(shared_places)
+{
+    struct ws_config *c;
+
+    /* Two databases with one meta directory: the second's lock fails. */
+    fails_with("dbs:\n"
+               "  - path: /data/a.db\n"
+               "    meta-path: /var/lib/ws/m\n"
+               "    replicas: [{path: /b/a}]\n"
+               "  - path: /data/b.db\n"
+               "    meta-path: /var/lib/ws//m/\n"
+               "    replicas: [{path: /b/b}]\n",
+               "walship.yml:5: meta-path /var/lib/ws/m is also the one of "
+               "database /data/a.db: each database needs its own");
+    /* Two databases into one replica: their generations would mix. */
+    fails_with("dbs:\n"
+               "  - path: /data/a.db\n"
+               "    replicas: [{path: /b/x}]\n"
+               "  - path: /data/b.db\n"
+               "    replicas:\n"
+               "      - url: file:///b//x/\n",
+               "walship.yml:6: replica \"file\" writes where replica "
+               "\"file\" of /data/a.db does: each replica needs a place of "
+               "its own");
+    fails_with("dbs:\n"
+               "  - path: /data/a.db\n"
+               "    replicas:\n"
+               "      - url: s3://bk/p/q\n"
+               "      - name: two\n"
+               "        type: s3\n"
+               "        bucket: bk\n"
+               "        path: /p/q/\n",
+               "walship.yml:5: replica \"two\" writes where replica \"s3\" "
+               "of /data/a.db does: each replica needs a place of its own");
+    /* Another prefix, bucket or endpoint is another place. */
+    c = parse("dbs:\n"
+              "  - path: /data/a.db\n"
+              "    replicas:\n"
+              "      - url: s3://bk/p/q\n"
+              "      - {name: b, url: s3://bk/p}\n"
+              "      - {name: c, url: s3://bk2/p/q}\n"
+              "      - {name: d, url: \"s3://bk/p/q?endpoint=http://m:1\"}\n"
+              "      - {name: e, path: /b/a}\n"
+              "  - path: /data/b.db\n"
+              "    replicas: [{path: /b/a/b}]\n");
+    ASSERT_EQ(c->dbs[0].nreplicas, 5);
+    ws_config_free(c);
+}
+
+TEST(s3_keys_on_a_file_replica)
+{
+    struct ws_config *c;
+
+    /* Without type: s3 this replica would be a local directory "app". */
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: app\n"
+               "        bucket: my-bucket\n",
+               "walship.yml:4: \"bucket\" (line 5) applies to s3 replicas "
+               "only, and this is a file replica (type: s3 is missing?)");
+    fails_with(ONE_DB "        skip-verify: true\n",
+               "walship.yml:4: \"skip-verify\" (line 5) applies to s3 "
+               "replicas only, and this is a file replica (type: s3 is "
+               "missing?)");
+    fails_with(ONE_DB "        region: eu-west-1\n"
+                      "        endpoint: http://m:1\n",
+               "walship.yml:4: \"region\" (line 5) applies to s3 replicas "
+               "only, and this is a file replica (type: s3 is missing?)");
+    /* Empty values, and the top-level keys every replica inherits. */
+    c = parse("access-key-id: a\nsecret-access-key: " SECRET "\n" ONE_DB
+              "        bucket:\n"
+              "        region: \"\"\n");
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].type, "file");
+    ws_config_free(c);
+}
+
+TEST(is_url)
+{
+    static const char *const yes[] = {"file:///a", "s3://b/p", "S3://b",
+                                      "x_1://", "9://a"};
+    static const char *const no[] = {"/a/b", "a/b://c", "s3+x://b",
+                                     "://a", "file:/a", "s3:/b", ""};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (!ws_is_url(yes[i]))
+            CHECK_FAIL("\"%s\" is a URL", yes[i]);
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (ws_is_url(no[i]))
+            CHECK_FAIL("\"%s\" is not a URL", no[i]);
+    ASSERT(!ws_is_url(NULL));
+    /* Not \w+, but meant as one: a replica url, not a directory. */
+    url_fails("s3+x://b/p", "unsupported replica url scheme: \"s3+x\"");
 }
 
 /* ---- loading ---- */
@@ -1180,7 +1419,8 @@ TEST(load_file_and_env)
     struct ws_config *c = NULL;
     struct ws_err err = {0};
 
-    write_file(path, "dbs:\n  - path: /data/env.db\n");
+    write_file(path, "dbs:\n  - path: /data/env.db\n    replicas: "
+                     "[{path: /b}]\n");
     ASSERT_EQ(ws_config_load(path, 1, &c, &err), WS_OK);
     ASSERT_STR_EQ(c->source, path);
     ASSERT_STR_EQ(c->dbs[0].path, "/data/env.db");
@@ -1215,9 +1455,9 @@ TEST(load_file_and_env)
 
     /* "~/" is expanded. */
     ASSERT_EQ(setenv("HOME", cwd, 1), 0);
-    write_file(path, "exec: ok\n");
+    write_file(path, "access-key-id: ok\n" ONE_DB);
     ASSERT_EQ(ws_config_load("~/w.yml", 0, &c, &err), WS_OK);
-    ASSERT_STR_EQ(c->exec, "ok");
+    ASSERT_STR_EQ(c->access_key_id, "ok");
     ASSERT_STR_EQ(c->source, path);
     ws_config_free(c);
 
@@ -1334,10 +1574,11 @@ TEST(sizes_and_spool_limit)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (ws_size_parse(bad[i], &v) != WS_ECONFIG)
             CHECK_FAIL("accepted size \"%s\"", bad[i]);
-    c = parse("dbs:\n  - path: /a.db\n");
+    c = parse("dbs:\n  - path: /a.db\n    replicas: [{path: /b}]\n");
     ASSERT_EQ(c->dbs[0].max_spool_bytes, 1LL << 30);
     ws_config_free(c);
-    c = parse("dbs:\n  - path: /a.db\n    max-spool-size: 300KB\n");
+    c = parse("dbs:\n  - path: /a.db\n    max-spool-size: 300KB\n"
+              "    replicas: [{path: /b}]\n");
     ASSERT_EQ(c->dbs[0].max_spool_bytes, 300000);
     ws_config_free(c);
     parse_err("dbs:\n  - path: /a.db\n    max-spool-size: lots\n",
@@ -1350,7 +1591,15 @@ TEST(sizes_and_spool_limit)
     X(sizes_and_spool_limit)                                                   \
     X(defaults)                                                                \
     X(every_key)                                                               \
-    X(empty_and_null)                                                          \
+    X(no_databases)                                                            \
+    X(database_without_replicas)                                               \
+    X(not_implemented_keys)                                                    \
+    X(expand_env_unset_is_an_error)                                            \
+    X(expand_env_defaults_and_comments)                                        \
+    X(durations_need_units)                                                    \
+    X(shared_places)                                                           \
+    X(is_url)                                                                  \
+    X(s3_keys_on_a_file_replica)                                               \
     X(null_keeps_defaults)                                                     \
     X(litestream_global_settings_reach_replicas)                               \
     X(litestream_expand_env)                                                   \

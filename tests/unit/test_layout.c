@@ -252,6 +252,87 @@ TEST(chain)
     }
 }
 
-#define LIST(X) X(keys) X(gen_names) X(parse) X(catalog) X(latest_ties) X(chain)
+/* A listing that names an object twice: kept once when both entries
+ * agree, refused naming the key when they do not. */
+TEST(catalog_repeats)
+{
+    static const char *const keys[] = {
+        "generations/b16ddcf5c697540f/snapshots/00000000.snapshot.lz4",
+        "generations/b16ddcf5c697540f/wal/00000000_00000000.wal.lz4",
+        "generations/b16ddcf5c697540f/walship/times/00000000_00000020_"
+        "0000000000000001-00000000_00000001.times.lz4",
+    };
+    struct ws_catalog c;
+    struct ws_err err = {0};
+
+    for (size_t k = 0; k < 3; k++) {
+        struct ws_objlist l = {0};
+        for (size_t i = 0; i < 3; i++)
+            ASSERT_EQ(ws_objlist_add(&l, keys[i], 10, 1000), WS_OK);
+        ASSERT_EQ(ws_objlist_add(&l, keys[k], 10, 1000), WS_OK);
+        ASSERT_EQ(ws_catalog_build(&l, &c, &err), WS_OK);
+        ASSERT_UEQ(c.gens[0].nsnaps + c.gens[0].nsegs + c.gens[0].ntimes, 3);
+        ws_catalog_free(&c);
+        ASSERT_EQ(ws_objlist_add(&l, keys[k], 11, 1000), WS_OK);
+        ASSERT_EQ(ws_catalog_build(&l, &c, &err), WS_ECORRUPT);
+        ASSERT_STR_CONTAINS(err.msg, keys[k]);
+        ASSERT_STR_CONTAINS(err.msg, "twice");
+        ws_objlist_free(&l);
+    }
+}
+
+/* Many generations, listed in no order: sorted, each found, each with
+ * its own objects. */
+TEST(catalog_many)
+{
+    struct ws_objlist l = {0};
+    struct ws_catalog c;
+    char k[WS_KEY_MAX], name[WS_GEN_LEN + 1];
+    const size_t n = 20000;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long g = (i * 0x9E3779B97F4A7C15ULL) >> 1;
+        snprintf(name, sizeof(name), "%016llx", g);
+        snprintf(k, sizeof(k), "generations/%s/snapshots/00000000.snapshot"
+                 ".lz4", name);
+        ASSERT_EQ(ws_objlist_add(&l, k, i, (int64_t)i), WS_OK);
+        snprintf(k, sizeof(k), "generations/%s/wal/00000000_00000000.wal"
+                 ".lz4", name);
+        ASSERT_EQ(ws_objlist_add(&l, k, i, (int64_t)i + 1), WS_OK);
+    }
+    ASSERT_EQ(ws_catalog_build(&l, &c, NULL), WS_OK);
+    ASSERT_UEQ(c.ngens, n);
+    for (size_t i = 1; i < n; i++)
+        ASSERT(strcmp(c.gens[i - 1].name, c.gens[i].name) < 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct ws_geninfo *g;
+        snprintf(name, sizeof(name), "%016llx",
+                 (unsigned long long)((i * 0x9E3779B97F4A7C15ULL) >> 1));
+        g = ws_catalog_find(&c, name);
+        ASSERT(g != NULL && g->nsnaps == 1 && g->nsegs == 1);
+        ASSERT_UEQ(g->snaps[0].size, i);
+        ASSERT_EQ(g->updated_ms, (int64_t)i + 1);
+    }
+    ASSERT(ws_catalog_find(&c, "zzzzzzzzzzzzzzzz") == NULL);
+    ws_catalog_free(&c);
+    ws_objlist_free(&l);
+}
+
+/* A list stops at its bound (WS_LIST_MAX_KEYS unless set lower). */
+TEST(objlist_bound)
+{
+    struct ws_objlist l = {0};
+
+    l.max = 3;
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(ws_objlist_add(&l, "k", 1, 1), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, "k", 1, 1), WS_ERANGE);
+    ASSERT_UEQ(l.n, 3);
+    ws_objlist_free(&l);
+}
+
+#define LIST(X)                                                             \
+    X(keys) X(gen_names) X(parse) X(catalog) X(catalog_repeats)             \
+    X(catalog_many) X(objlist_bound) X(latest_ties) X(chain)
 
 TEST_MAIN("layout", LIST)

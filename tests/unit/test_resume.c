@@ -1,7 +1,8 @@
 /*
  * test_resume.c: the restored-position marker (resume.h): the meta dir
- * name, the file hash, installing and reading back a position, and the
- * refusals (a running walship's lock, a marker that does not parse).
+ * name, the file hash, installing and reading back a position (only the
+ * bytes it claims), and the refusals (a running walship's lock, a link
+ * at the lock's name, a short source, a marker that does not parse).
  */
 #include "check.h"
 #include "ws/fs.h"
@@ -70,25 +71,44 @@ TEST(hash)
     ws_fs_rm_rf(dir, NULL);
 }
 
+/* A file holding text, open read-write and already unlinked (as a
+ * restore keeps the bytes it carries over). */
+static int unlinked(const char *dir, const char *text)
+{
+    char p[128];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/bytes-XXXXXX", dir);
+    fd = mkstemp(p);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(unlink(p), 0);
+    ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    return fd;
+}
+
 TEST(install_and_read)
 {
-    char dir[64], meta[128], tmp[160], p[256], *text = NULL;
-    struct ws_resume r = {"0123456789abcdef", 0x2a, 4152, 8192, ""}, got;
+    char dir[64], meta[128], p[256], *text = NULL;
+    struct ws_resume r = {"0123456789abcdef", 0x2a, 9, 8192, ""}, got;
+    struct ws_fs_dir md;
     struct ws_err err = {0};
     size_t len;
+    int fd;
 
     memset(r.sha256, 'e', 64);
     r.sha256[64] = '\0';
     tmpdir(dir);
     snprintf(meta, sizeof(meta), "%s/.db-walship", dir);
-    ASSERT_EQ(ws_resume_read(meta, &got, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_fs_dir_open(&md, meta, WS_FS_CREATE, 0700, NULL, &err),
+              WS_OK);
+    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ENOTFOUND);
     /* A stale generation from an earlier life is replaced. */
     snprintf(p, sizeof(p), "%s/generations/fedcba9876543210/wal", meta);
     ASSERT_EQ(ws_fs_mkdir_p(p, 0700, NULL), WS_OK);
-    snprintf(tmp, sizeof(tmp), "%s/shadow.tmp", meta);
-    put(tmp, "WAL BYTES");
-    ASSERT_EQ(ws_resume_write(meta, &r, tmp, &err), WS_OK);
-    ASSERT_EQ(access(tmp, F_OK), -1);
+    /* Only the first wal_size bytes are the shadow. */
+    fd = unlinked(dir, "WAL BYTES and more");
+    ASSERT_EQ(ws_resume_write(&md, &r, fd, &err), WS_OK);
+    close(fd);
     ASSERT_EQ(access(p, F_OK), -1);
     snprintf(p, sizeof(p),
              "%s/generations/0123456789abcdef/wal/0000002a.wal", meta);
@@ -99,40 +119,56 @@ TEST(install_and_read)
     ASSERT_EQ(ws_fs_read_all(p, 64, &text, &len, NULL), WS_OK);
     ASSERT_STR_EQ(text, "0123456789abcdef\n");
     free(text);
-    ASSERT_EQ(ws_resume_read(meta, &got, &err), WS_OK);
+    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_OK);
     ASSERT_STR_EQ(got.gen, r.gen);
     ASSERT_EQ(got.index, 0x2a);
-    ASSERT_EQ(got.wal_size, 4152);
+    ASSERT_EQ(got.wal_size, 9);
     ASSERT_EQ(got.db_size, 8192);
     ASSERT_STR_EQ(got.sha256, r.sha256);
-    ASSERT_EQ(ws_resume_remove(meta, &err), WS_OK);
-    ASSERT_EQ(ws_resume_read(meta, &got, &err), WS_ENOTFOUND);
-    ASSERT_EQ(ws_resume_remove(meta, &err), WS_OK);
+    ASSERT_EQ(ws_resume_remove(&md, &err), WS_OK);
+    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_resume_remove(&md, &err), WS_OK);
+    /* A source shorter than wal_size installs nothing. */
+    fd = unlinked(dir, "WAL");
+    ASSERT_EQ(ws_resume_write(&md, &r, fd, &err), WS_EIO);
+    ASSERT_STR_CONTAINS(err.msg, "shorter than 9 bytes");
+    close(fd);
+    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ENOTFOUND);
+    ws_fs_dir_close(&md);
     ws_fs_rm_rf(dir, NULL);
 }
 
 TEST(refusals)
 {
-    char dir[64], meta[128], tmp[160], p[256];
-    struct ws_resume r = {"0123456789abcdef", 1, 32, 4096, ""}, got;
+    char dir[64], meta[128], p[256];
+    struct ws_resume r = {"0123456789abcdef", 1, 1, 4096, ""}, got;
+    struct ws_fs_dir md;
     struct ws_err err = {0};
-    int fd;
+    int fd, src;
 
     memset(r.sha256, '0', 64);
     r.sha256[64] = '\0';
     tmpdir(dir);
     snprintf(meta, sizeof(meta), "%s/.db-walship", dir);
-    ASSERT_EQ(ws_fs_mkdir_p(meta, 0700, NULL), WS_OK);
-    snprintf(tmp, sizeof(tmp), "%s/shadow.tmp", meta);
-    put(tmp, "x");
+    ASSERT_EQ(ws_fs_dir_open(&md, meta, WS_FS_CREATE, 0700, NULL, &err),
+              WS_OK);
+    src = unlinked(dir, "x");
     /* A replicate holds the meta dir's lock. */
     snprintf(p, sizeof(p), "%s/lock", meta);
     fd = open(p, O_RDWR | O_CREAT, 0600);
     ASSERT(fd >= 0);
     ASSERT_EQ(flock(fd, LOCK_EX), 0);
-    ASSERT_EQ(ws_resume_write(meta, &r, tmp, &err), WS_EBUSY);
+    ASSERT_EQ(ws_resume_write(&md, &r, src, &err), WS_EBUSY);
     ASSERT_STR_CONTAINS(err.msg, "lock is held");
     close(fd);
+    /* A link planted at the lock's name is refused, not followed. */
+    ASSERT_EQ(unlink(p), 0);
+    ASSERT_EQ(symlink("/nonexistent-walship-target", p), 0);
+    ASSERT_EQ(ws_resume_write(&md, &r, src, &err), WS_ECONFIG);
+    ASSERT_STR_CONTAINS(err.msg, "a symbolic link");
+    ASSERT_EQ(access("/nonexistent-walship-target", F_OK), -1);
+    ASSERT_EQ(unlink(p), 0);
+    close(src);
     snprintf(p, sizeof(p), "%s/restored", meta);
     ASSERT_EQ(access(p, F_OK), -1);
     /* Markers that do not parse. */
@@ -148,9 +184,10 @@ TEST(refusals)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         put(p, bad[i]);
-        ASSERT_EQ(ws_resume_read(meta, &got, &err), WS_ECORRUPT);
+        ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ECORRUPT);
         ASSERT_STR_CONTAINS(err.msg, "not a restore marker");
     }
+    ws_fs_dir_close(&md);
     ws_fs_rm_rf(dir, NULL);
 }
 

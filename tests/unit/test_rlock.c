@@ -179,7 +179,7 @@ static void expect_refused(const struct ws_replica_config *c,
     struct ws_err err;
     int fd = -1;
 
-    ASSERT_EQ(ws_rlock_acquire(c, 0, 0, &fd, &err), WS_EIO);
+    ASSERT_EQ(ws_rlock_acquire(c, 0, 0, &fd, &err), WS_ECONFIG);
     ASSERT_EQ(fd, -1);
     ASSERT_STR_CONTAINS(err.msg, why);
 }

@@ -1,9 +1,10 @@
 /*
- * test_wal.c: WAL header and frame decoding, the checksum (FORMAT.md 2.3
- * vectors, from Litestream's TestChecksum), and the chain verifier,
- * including every truncation and every one-byte corruption of a valid
- * two-transaction WAL; and the wal-index header of a -shm that SQLite
- * itself wrote, with every one-byte change of it rejected.
+ * test_wal.c: WAL header and frame decoding, the checksum (vectors from
+ * Litestream's TestChecksum), and the chain verifier, including every
+ * truncation and every one-byte corruption (each byte to each of the 255
+ * other values) of a valid two-transaction WAL; and the wal-index header
+ * of a -shm that SQLite itself wrote, with every one-byte change of it
+ * (each value, in one copy or in both) rejected.
  */
 #include "check.h"
 #include "ws/wal.h"
@@ -180,18 +181,25 @@ TEST(verifier_rejects_every_truncation)
     }
 }
 
-TEST(verifier_rejects_every_byte_flip)
+/* Every one-byte corruption: each byte of the WAL replaced by each of
+ * the 255 other values. */
+TEST(verifier_rejects_every_byte_change)
 {
     static uint8_t b[32 + 4 * (24 + 512)];
-    size_t n = build_wal(b, WS_WAL_MAGIC_LE, 512, 4);
+    size_t n = build_wal(b, WS_WAL_MAGIC_LE, 512, 4), tried = 0;
 
     for (size_t k = 0; k < n; k++) {
-        struct ws_err err;
-        b[k] ^= 0x01;
-        if (verify(b, n, n, &err) != WS_ECORRUPT)
-            CHECK_FAIL("flip at byte %zu accepted", k);
-        b[k] ^= 0x01;
+        for (unsigned x = 1; x < 256; x++) {
+            struct ws_err err;
+
+            b[k] ^= (uint8_t)x;
+            if (verify(b, n, n, &err) != WS_ECORRUPT)
+                CHECK_FAIL("byte %zu ^ 0x%02x accepted", k, x);
+            b[k] ^= (uint8_t)x;
+            tried++;
+        }
     }
+    ASSERT_EQ(tried, 255 * n);
 }
 
 TEST(verifier_names_the_frame)
@@ -269,21 +277,30 @@ TEST(walidx_rejects_torn_and_damaged_headers)
     uint64_t size;
 
     real_shm(b, &h, &size);
-    /* A writer between the two copies: read again. */
+    /* A writer between the two copies: read again.  Every byte, every
+     * other value. */
     for (size_t k = 0; k < WS_WALIDX_HDR_SIZE; k++) {
-        b[k] ^= 0x40;
-        if (ws_walidx_decode(b, &x) != WS_EBUSY)
-            CHECK_FAIL("one copy changed at byte %zu not seen as torn", k);
-        b[k] ^= 0x40;
+        for (unsigned v = 1; v < 256; v++) {
+            b[k] ^= (uint8_t)v;
+            if (ws_walidx_decode(b, &x) != WS_EBUSY)
+                CHECK_FAIL("one copy changed at byte %zu (^ 0x%02x) not seen "
+                           "as torn",
+                           k, v);
+            b[k] ^= (uint8_t)v;
+        }
     }
     /* Both copies changed alike: the checksum (or isInit) refuses it. */
     for (size_t k = 0; k < WS_WALIDX_HDR_SIZE / 2; k++) {
-        b[k] ^= 0x01;
-        b[k + WS_WALIDX_HDR_SIZE / 2] ^= 0x01;
-        if (ws_walidx_decode(b, &x) != WS_ECORRUPT)
-            CHECK_FAIL("both copies changed at byte %zu accepted", k);
-        b[k] ^= 0x01;
-        b[k + WS_WALIDX_HDR_SIZE / 2] ^= 0x01;
+        for (unsigned v = 1; v < 256; v++) {
+            b[k] ^= (uint8_t)v;
+            b[k + WS_WALIDX_HDR_SIZE / 2] ^= (uint8_t)v;
+            if (ws_walidx_decode(b, &x) != WS_ECORRUPT)
+                CHECK_FAIL("both copies changed at byte %zu (^ 0x%02x) "
+                           "accepted",
+                           k, v);
+            b[k] ^= (uint8_t)v;
+            b[k + WS_WALIDX_HDR_SIZE / 2] ^= (uint8_t)v;
+        }
     }
     ASSERT_EQ(x.mx_frame, 0); /* never written on failure */
     memset(b, 0, sizeof(b));
@@ -297,7 +314,7 @@ TEST(walidx_rejects_torn_and_damaged_headers)
     X(align)                                                                \
     X(verifier_accepts_both_magics_and_any_split)                          \
     X(verifier_rejects_every_truncation)                                    \
-    X(verifier_rejects_every_byte_flip)                                     \
+    X(verifier_rejects_every_byte_change)                                   \
     X(verifier_names_the_frame)                                             \
     X(walidx_of_a_real_shm)                                                 \
     X(walidx_rejects_torn_and_damaged_headers)

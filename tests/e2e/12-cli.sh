@@ -1,0 +1,278 @@
+#!/bin/sh
+# The command line and the config file do what the README says, or refuse
+# in one line: with the real binary,
+#   - logs: text lines start with UTC RFC 3339 to the millisecond;
+#     `logging.type: json` gives one JSON object a line (checked with
+#     python3's json module, on a database path with a space and a quote
+#     and an error message that quotes it), with the pairs as fields;
+#     `logging.stderr: false` sends them to stdout and nothing to stderr;
+#   - a plain replica directory works for restore, restore -list,
+#     generations, snapshots and wal, as its file:// URL does, with or
+#     without a config file; a directory that is no replica is refused;
+#   - -index takes 1 to 8 hex digits only (0x2 is refused); -index past
+#     the newest index restores the newest data and says so, as
+#     -timestamp does; bad -timestamp, -generation, boolean values and
+#     flags -list ignores are refused;
+#   - a second replicate on a database prints its error once;
+#   - configurations that can never work exit 1 at start, in one line
+#     naming the key and its line (no dbs, a database without replicas,
+#     an unset variable, exec, addr, validation-interval, a bare-number
+#     duration, an s3 key on a file replica, a shared meta-path).
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_walship
+need_tools
+command -v python3 >/dev/null || fail "python3 is needed to check JSON"
+# No config file at the default place, whatever this machine has.
+WALSHIP_CONFIG=$T/absent.yml
+export WALSHIP_CONFIG
+
+ts_re='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (DEBUG|INFO|WARN|ERROR) '
+
+# check_json FILE DB: every line of FILE is a JSON object with time
+# (within this test's run), level and msg; the snapshot line has the
+# database path and its size as a number.
+check_json() {
+	python3 - "$1" "$2" "$t0" <<'PY' || fail "bad JSON log lines in $1"
+import datetime, json, sys
+path, db, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
+lines = open(path, encoding="utf-8").read().splitlines()
+assert lines, "no log lines"
+snap = 0
+for line in lines:
+    o = json.loads(line)
+    assert isinstance(o, dict), line
+    t = datetime.datetime.strptime(o["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+    assert len(o["time"]) == 24 and t0 - 1 <= t, line
+    assert o["level"] in ("DEBUG", "INFO", "WARN", "ERROR"), line
+    assert isinstance(o["msg"], str), line
+    if o["msg"] == "snapshot written":
+        assert o["db"] == db and isinstance(o["sz"], int), line
+        snap += 1
+assert snap >= 1, "no snapshot line"
+PY
+}
+
+t0=$(date +%s)
+mkdir "$T/sp ace"
+db="$T/sp ace/my \"app\".db"
+"$TOOLS/wsload" "$db" -rate 0 -count 50 -log "$T/tx.csv" >"$T/wsload.log" 2>&1 ||
+	fail "wsload failed: $(cat "$T/wsload.log")"
+
+# -- JSON logs on stdout, through a second replica that cannot work. ----
+echo "not a directory" >"$T/plain file"
+cat >"$T/json.yml" <<YML
+logging:
+  type: json
+  stderr: false
+dbs:
+  - path: '$db'
+    replicas:
+      - path: $T/rep
+      - name: 'b"ad'
+        path: '$T/plain file/x'
+YML
+start_bg js sh -c 'exec "$0" replicate -config "$1" 2>"$2"' "$WALSHIP" \
+	"$T/json.yml" "$T/js.err"
+wait_for "log_has js '\"msg\": \"snapshot written\"'" 15
+wait_for "log_has js '\"level\": \"ERROR\"'" 15
+st=0
+stop_bg js || st=$?
+[ "$st" -eq 1 ] || fail "replicate with a broken replica exited $st, want 1"
+check_json "$T/js.log" "$db"
+# The broken replica's error, with its quoted name and the path with a
+# space, as fields.
+python3 - "$T/js.log" "$T/plain file/x" <<'PY' || fail "no such ERROR line"
+import json, sys
+want = sys.argv[2]
+for line in open(sys.argv[1], encoding="utf-8"):
+    o = json.loads(line)
+    if (o["level"] == "ERROR" and o.get("replica") == 'b"ad' and
+            want in o.get("error", "") and "Not a directory" in o["error"]):
+        sys.exit(0)
+sys.exit(1)
+PY
+# stderr has the command's exit reason only: no log line.
+[ "$(grep -c . "$T/js.err")" -eq 1 ] &&
+	grep -q '^walship: shut down with unshipped changes' "$T/js.err" ||
+	fail "stderr is not one exit line: $(cat "$T/js.err")"
+
+# -- Text logs on stderr (the default), UTC with milliseconds. -----------
+cat >"$T/text.yml" <<YML
+dbs:
+  - path: '$db'
+    replicas:
+      - path: $T/rep
+YML
+before=$(date -u +%Y-%m-%dT%H:%M:%S)
+start_bg tx sh -c 'exec "$0" replicate -config "$1" 2>"$2"' "$WALSHIP" \
+	"$T/text.yml" "$T/tx.err"
+"$TOOLS/wsload" "$db" -rate 0 -count 50 -log "$T/tx.csv" >"$T/wsload.log" 2>&1 ||
+	fail "wsload failed: $(cat "$T/wsload.log")"
+n=$(csv_last_seq "$T/tx.csv")
+[ "$n" -eq 100 ] || fail "wsload committed $n, want 100"
+wait_for '[ "$(probe_seq "$WALSHIP" "file://$T/rep")" -eq 100 ]' 15
+
+# A second replicate on the same database: one error line, exit 1.
+st=0
+"$WALSHIP" replicate -config "$T/text.yml" 2>"$T/second.err" || st=$?
+[ "$st" -eq 1 ] || fail "second replicate exited $st"
+[ "$(grep -c 'another walship is replicating' "$T/second.err")" -eq 1 ] ||
+	fail "the error is not printed exactly once: $(cat "$T/second.err")"
+grep -q '^walship: .*another walship is replicating' "$T/second.err" ||
+	fail "no exit line: $(cat "$T/second.err")"
+
+stop_bg tx || fail "replicate exited $?"
+after=$(date -u +%Y-%m-%dT%H:%M:%S)
+[ ! -s "$T/tx.log" ] || fail "text logs went to stdout: $(cat "$T/tx.log")"
+grep -c . "$T/tx.err" >/dev/null || fail "no log lines on stderr"
+bad=$(grep -Ev "$ts_re" "$T/tx.err" || true)
+[ -z "$bad" ] || fail "log lines without the UTC RFC 3339 prefix: $bad"
+first=$(head -c 19 "$T/tx.err")
+last=$(tail -n 1 "$T/tx.err" | head -c 19)
+# Same format, so the strings sort as times do.
+[ "$(printf '%s\n' "$before" "$first" "$last" "$after" | sort | tr '\n' ' ')" = \
+	"$before $first $last $after " ] ||
+	fail "log times $first..$last are not in UTC $before..$after"
+
+# -- A plain replica directory, for each command. ------------------------
+url=file://$T/rep
+for cmd in snapshots wal generations; do
+	"$WALSHIP" $cmd "$url" >"$T/$cmd.url" 2>&1 || fail "$cmd $url failed"
+	"$WALSHIP" $cmd "$T/rep" >"$T/$cmd.dir" 2>&1 ||
+		fail "$cmd $T/rep failed: $(cat "$T/$cmd.dir")"
+	# With a config file that does not list it: still the replica.
+	"$WALSHIP" $cmd -config "$T/text.yml" "$T/rep" >"$T/$cmd.cfg" 2>&1 ||
+		fail "$cmd -config ... $T/rep failed: $(cat "$T/$cmd.cfg")"
+	[ "$(grep -c . "$T/$cmd.dir")" -ge 2 ] || fail "$cmd lists nothing"
+done
+for f in snapshots wal; do
+	cmp -s "$T/$f.url" "$T/$f.dir" && cmp -s "$T/$f.url" "$T/$f.cfg" ||
+		fail "$f differs between the URL and the directory"
+done
+# generations: the lag column moves with the clock; the rest may not.
+cols() { awk '{ print $1, $2, $4, $5 }' "$1"; }
+[ "$(cols "$T/generations.url")" = "$(cols "$T/generations.dir")" ] ||
+	fail "generations differs between the URL and the directory"
+"$WALSHIP" restore -list "$T/rep" >"$T/list.dir" 2>&1 ||
+	fail "restore -list $T/rep failed: $(cat "$T/list.dir")"
+"$WALSHIP" restore -list "$url" >"$T/list.url" 2>&1
+cmp -s "$T/list.url" "$T/list.dir" || fail "restore -list differs"
+"$WALSHIP" restore -o "$T/fromdir.db" "$T/rep" 2>"$T/fromdir.log" ||
+	fail "restore from $T/rep failed: $(cat "$T/fromdir.log")"
+assert_restored "$T/fromdir.db" 100 "$T/tx.csv"
+st=0
+"$WALSHIP" restore "$T/rep" 2>"$T/noout.log" || st=$?
+[ "$st" -eq 2 ] && grep -q 'output path required' "$T/noout.log" ||
+	fail "restore of a directory without -o: $st $(cat "$T/noout.log")"
+# A directory that holds no replica, and a missing one, are refused by
+# name, saying what was tried.
+for p in "$T/sp ace" "$T/nowhere"; do
+	st=0
+	"$WALSHIP" generations "$p" >"$T/notrep.out" 2>"$T/notrep.err" || st=$?
+	[ "$st" -eq 1 ] && [ ! -s "$T/notrep.out" ] &&
+		[ "$(grep -c . "$T/notrep.err")" -eq 1 ] &&
+		grep -qF "$p: not a replica directory (no generations/ in it), and no config file" "$T/notrep.err" ||
+		fail "generations $p: $st $(cat "$T/notrep.err")"
+done
+st=0
+"$WALSHIP" wal -config "$T/text.yml" "$T/sp ace" 2>"$T/notrep.err" || st=$?
+[ "$st" -eq 1 ] && grep -qF "database not found in config: $T/sp ace (and it is not a replica directory" "$T/notrep.err" ||
+	fail "wal -config with a non-replica: $st $(cat "$T/notrep.err")"
+
+# -- -index, -timestamp and the other flags. ----------------------------
+expect_usage() { # expect_usage WANT ARGS...: exit 2, one line holding WANT
+	_want=$1
+	shift
+	st=0
+	"$WALSHIP" "$@" >"$T/usage.out" 2>"$T/usage.err" || st=$?
+	[ "$st" -eq 2 ] && [ "$(grep -c . "$T/usage.err")" -eq 1 ] &&
+		grep -qF -- "$_want" "$T/usage.err" ||
+		fail "$*: exit $st, $(cat "$T/usage.err"), want \"$_want\""
+	[ ! -e "$T/x.db" ] || fail "$*: left $T/x.db"
+}
+expect_usage 'invalid value "0x2" for flag -index: want 1 to 8 hexadecimal digits without 0x' \
+	restore -index 0x2 -o "$T/x.db" "$T/rep"
+expect_usage 'invalid value "123456789" for flag -index' \
+	restore -index 123456789 -o "$T/x.db" "$T/rep"
+expect_usage 'invalid value " 2" for flag -index' \
+	restore -index " 2" -o "$T/x.db" "$T/rep"
+expect_usage 'invalid value "2021-01-01" for flag -timestamp: want an RFC 3339 time, e.g. 2026-11-21T09:15:00Z' \
+	restore -timestamp 2021-01-01 -o "$T/x.db" "$T/rep"
+expect_usage 'invalid value "XYZ" for flag -generation' \
+	restore -generation XYZ -o "$T/x.db" "$T/rep"
+expect_usage 'invalid value "XYZ" for flag -generation' wal -generation XYZ "$T/rep"
+expect_usage 'invalid boolean value "yes" for -list' restore -list=yes "$T/rep"
+expect_usage '-list cannot be combined with -o' restore -list -o "$T/x.db" "$T/rep"
+expect_usage '-list cannot be combined with -index' restore -list -index 1 "$T/rep"
+expect_usage '-no-expand-env applies to a config file' generations -no-expand-env "$url"
+expect_usage '-exec is not implemented yet' replicate -exec true -config "$T/text.yml"
+expect_usage '-no-expand-env applies to a config file' replicate -no-expand-env "$T/one.db" "$url"
+expect_usage "the database path comes first, then its replicas: $url is a URL" \
+	replicate "$url" "$T/one.db"
+
+# -index past the newest index: the newest data, said in one line.
+"$WALSHIP" restore -index 7fffffff -o "$T/past.db" "$T/rep" 2>"$T/past.log" ||
+	fail "restore -index past the newest failed: $(cat "$T/past.log")"
+assert_restored "$T/past.db" 100 "$T/tx.csv"
+grep -Eq "$ts_re"'the -index 7fffffff is after the newest index of generation [0-9a-f]{16} \([0-9a-f]{8}\): restoring the newest data' "$T/past.log" ||
+	fail "no line saying so: $(cat "$T/past.log")"
+# -index of the newest index itself: no such line.
+newest=$(awk 'NR > 1 { print $3 }' "$T/wal.dir" | sort -n | tail -n 1)
+"$WALSHIP" restore -index "$(printf %x "$newest")" -o "$T/at.db" "$T/rep" 2>"$T/at.log" ||
+	fail "restore -index $newest failed: $(cat "$T/at.log")"
+assert_restored "$T/at.db" 100 "$T/tx.csv"
+grep -q 'is after the newest index' "$T/at.log" && fail "-index $newest is the newest"
+
+# -- Configurations that can never work: exit 1 at start, one line. -------
+# bad_config NAME WANT: `replicate -config NAME.yml` (written before) exits
+# 1 at once with one line holding WANT, and starts nothing.
+bad_config() {
+	st=0
+	timeout 20 "$WALSHIP" replicate -config "$T/$1.yml" >"$T/$1.out" 2>"$T/$1.err" ||
+		st=$?
+	[ "$st" -eq 1 ] || fail "$1: replicate exited $st, want 1: $(cat "$T/$1.err")"
+	[ "$(cat "$T/$1.out" "$T/$1.err" | grep -c .)" -eq 1 ] ||
+		fail "$1: not one line: $(cat "$T/$1.out" "$T/$1.err")"
+	grep -qF -- "walship: $T/$1.yml:$2" "$T/$1.err" ||
+		fail "$1: $(cat "$T/$1.err"), want \"$T/$1.yml:$2\""
+}
+printf 'dbs: []\n' >"$T/empty.yml"
+bad_config empty '1: "dbs" is empty'
+printf 'logging:\n  level: info\n' >"$T/nodbs.yml"
+sed -i "s|^|# |" "$T/nodbs.yml"
+bad_config nodbs ' no "dbs"'
+printf 'dbs:\n  - path: %s/one.db\n' "$T" >"$T/norep.yml"
+bad_config norep "2: database $T/one.db has no replicas"
+unset WALSHIP_TEST_NOPE || true
+printf 'dbs:\n  - path: ${WALSHIP_TEST_NOPE}/one.db\n    replicas: [{path: %s/r}]\n' "$T" >"$T/unset.yml"
+bad_config unset '2: "path": environment variable WALSHIP_TEST_NOPE is not set'
+one="dbs:
+  - path: $T/one.db
+    replicas:
+      - path: $T/r"
+printf 'exec: ./app\n%s\n' "$one" >"$T/exec.yml"
+bad_config exec '1: "exec" is not implemented yet'
+printf '%s\naddr: ":9090"\n' "$one" >"$T/addr.yml"
+bad_config addr '5: "addr" is not implemented yet'
+printf '%s\n        validation-interval: 1h\n' "$one" >"$T/valid.yml"
+bad_config valid '5: "validation-interval" is not implemented yet'
+printf '%s\n        sync-interval: 1000\n' "$one" >"$T/bare.yml"
+bad_config bare '5: invalid duration for "sync-interval": "1000": a duration needs a unit'
+printf '%s\n        bucket: b\n' "$one" >"$T/s3key.yml"
+bad_config s3key '4: "bucket" (line 5) applies to s3 replicas only'
+printf '%s\n    meta-path: %s/m\n  - path: %s/two.db\n    meta-path: %s/m\n    replicas: [{path: %s/r2}]\n' \
+	"$one" "$T" "$T" "$T" "$T" >"$T/meta.yml"
+bad_config meta "6: meta-path $T/m is also the one of database $T/one.db"
+# The restore and inspection commands read the same file the same way.
+st=0
+"$WALSHIP" generations -config "$T/unset.yml" "$T/one.db" 2>"$T/gen.err" || st=$?
+[ "$st" -eq 1 ] && grep -q 'WALSHIP_TEST_NOPE is not set' "$T/gen.err" ||
+	fail "generations with an unset variable: $st $(cat "$T/gen.err")"
+# With -no-expand-env the text stays as it is: a path with "${...}" in it.
+"$WALSHIP" databases -no-expand-env -config "$T/unset.yml" >"$T/dbs.out" ||
+	fail "databases -no-expand-env failed"
+grep -qF '${WALSHIP_TEST_NOPE}/one.db' "$T/dbs.out" ||
+	fail "databases -no-expand-env: $(cat "$T/dbs.out")"
+echo "cli: all cases passed"

@@ -1,0 +1,217 @@
+#!/bin/sh
+# A restore refuses a bad output before it asks the replica anything, and
+# leaves nothing behind when it fails or is stopped:
+#   1. `-o ""`, an output directory that does not exist, one walship
+#      cannot write to (run as nobody), and an output that exists (as a
+#      dangling symbolic link too) are each refused with one line and
+#      exit status 1 (2 for the empty path), before any request to the
+#      replica (S3: the
+#      proxy's request count; directory: no open under the replica, by
+#      strace), and create nothing.  Another user's group-writable
+#      directory (the application's) is accepted.
+#   2. A restore that fails (a damaged last WAL segment) leaves the output
+#      directory as it was: no output, no temporary file, no meta dir.
+#   3. SIGTERM and SIGINT in the middle of the restore of a database of
+#      tens of MiB: exit status 1, one "interrupted" line naming the
+#      removed temporary file, and nothing left.
+#   4. After SIGKILL only ".<name>.tmp-XXXXXX" is left; the next restore
+#      to the same output works and, once that file is a minute old,
+#      removes it and says so.
+# Runs as root (CI does), on the replica backend WS_REPLICA picks.
+# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_replica
+[ "$(id -u)" -eq 0 ] || fail "runs as root (it uses nobody and chown)"
+command -v strace >/dev/null || fail "strace is needed (make deps)"
+command -v setpriv >/dev/null || fail "setpriv is needed (util-linux)"
+
+url=$(replica_url replica)
+db=$T/a.db
+csv=$T/tx.csv
+
+# A database of about 40 MiB: a snapshot and WAL segments after it.
+"$TOOLS/wsload" "$db" -rate 0 -count 160 -rows 4 -size 65536 -log "$csv" \
+	2>"$T/wsload0.log" || fail "wsload failed"
+start_bg walship "$WALSHIP" replicate "$db" "$url"
+wait_for "log_has walship 'snapshot written'" 60
+"$TOOLS/wsload" "$db" -rate 50 -count 20 -rows 2 -size 65536 -log "$csv" \
+	2>"$T/wsload1.log" || fail "wsload failed"
+n=$(csv_last_seq "$csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq '"$n"' ]' 60
+stop_bg walship || fail "walship exited $? on SIGTERM"
+rm -rf "$T/.probe"
+
+# requests CMD...: run CMD (status in $st, stderr in $T/cmd.err) and set
+# $req to the number of requests it made to the replica: S3 requests the
+# proxy saw, or opens of anything under the directory replica.
+requests() {
+	st=0
+	if [ "$WS_REPLICA" = s3 ]; then
+		_r0=$(s3_stat requests) || fail "s3_stat"
+		"$@" >"$T/cmd.out" 2>"$T/cmd.err" || st=$?
+		_r1=$(s3_stat requests) || fail "s3_stat"
+		req=$((_r1 - _r0))
+	else
+		# (LeakSanitizer cannot run under ptrace: off for make check)
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+			strace -f -qq -e trace=open,openat -o "$T/cmd.trace" \
+			"$@" >"$T/cmd.out" 2>"$T/cmd.err" || st=$?
+		req=$(grep -c "\"$T/replica" "$T/cmd.trace" || true)
+	fi
+}
+
+# refused WANT_ST ERE DESC CMD...: CMD must exit WANT_ST before any
+# request, with one "walship: " line matching ERE.
+refused() {
+	_want=$1 _ere=$2 _desc=$3
+	shift 3
+	requests "$@"
+	[ "$st" -eq "$_want" ] || fail "$_desc: exit $st, want $_want: $(cat "$T/cmd.err")"
+	[ "$req" -eq 0 ] || fail "$_desc: $req requests to the replica before refusing"
+	[ "$(grep -c '^walship: ' "$T/cmd.err")" -eq 1 ] ||
+		fail "$_desc: want one 'walship: ' line: $(cat "$T/cmd.err")"
+	grep -q -E "^walship: .*$_ere" "$T/cmd.err" ||
+		fail "$_desc: message does not match '$_ere': $(cat "$T/cmd.err")"
+}
+
+# A sanity check of the counting itself: a restore does make requests.
+mkdir "$T/out"
+requests "$WALSHIP" restore -o "$T/out/count.db" "$url"
+[ "$st" -eq 0 ] || fail "restore failed: $(cat "$T/cmd.err")"
+[ "$req" -gt 0 ] || fail "a restore made no request that this test counts"
+assert_restored "$T/out/count.db" "$n" "$csv"
+rm -rf "$T/out"
+mkdir "$T/out"
+
+# 1. Refused before any request, nothing created.
+refused 2 'output path is empty' '-o ""' "$WALSHIP" restore -o "" "$url"
+refused 1 "directory $T/nodir does not exist" 'missing directory' \
+	"$WALSHIP" restore -o "$T/nodir/a.db" "$url"
+[ ! -e "$T/nodir" ] || fail "restore created the missing output directory"
+# The application's own directory (another user's, group-writable, not
+# sticky) is a normal output directory: restore creates only an
+# unguessable name there and never replaces a file, so it is accepted,
+# and leaves only the output and its meta dir.
+mkdir -m 2775 "$T/open"
+chown nobody "$T/open"
+"$WALSHIP" restore -o "$T/open/a.db" "$url" 2>"$T/open.err" ||
+	fail "restore into another user's group-writable directory: $(cat "$T/open.err")"
+[ "$(ls -A "$T/open" | grep -v -x -e a.db -e .a.db-walship)" = "" ] ||
+	fail "restore left in $T/open: $(ls -A "$T/open")"
+assert_restored "$T/open/a.db" "$n" "$csv"
+touch "$T/out/exists.db"
+refused 1 'already exists' 'existing output' \
+	"$WALSHIP" restore -o "$T/out/exists.db" "$url"
+ln -s "$T/nowhere" "$T/out/link.db"
+refused 1 'already exists' 'dangling link as output' \
+	"$WALSHIP" restore -o "$T/out/link.db" "$url"
+[ ! -e "$T/nowhere" ] || fail "restore wrote through a link at the output"
+rm -f "$T/out/exists.db" "$T/out/link.db"
+
+# A directory walship cannot write to: as nobody (root can write anywhere),
+# with what it needs readable.
+chmod o+x "$T"
+[ "$WS_REPLICA" = s3 ] || chmod -R o+rX "$T/replica"
+mkdir -m 555 "$T/ro"
+chown nobody:nogroup "$T/ro"
+mkdir -m 700 "$T/nrun"
+chown nobody:nogroup "$T/nrun"
+refused 1 "create $T/ro/\.a\.db\.tmp-[A-Za-z0-9]{6}: Permission denied" \
+	'unwritable directory' setpriv --reuid nobody --regid nogroup \
+	--clear-groups env XDG_RUNTIME_DIR="$T/nrun" \
+	"$WALSHIP" restore -o "$T/ro/a.db" "$url"
+[ -z "$(ls -A "$T/ro")" ] || fail "restore wrote in $T/ro"
+
+# 2. A failed restore leaves nothing: damage the last WAL segment.
+gen=$(replica_gens "$url")
+last=$(replica_files "$url" "generations/$gen/wal/" | tail -n 1)
+[ -n "$last" ] || fail "no WAL segment in generation $gen"
+key=generations/$gen/wal/$last
+replica_get "$url" "$key" "$T/seg.orig" || fail "cannot read $key"
+size=$(stat -c %s "$T/seg.orig")
+cp "$T/seg.orig" "$T/seg.bad"
+printf '\377' | dd of="$T/seg.bad" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+cmp -s "$T/seg.orig" "$T/seg.bad" && printf '\000' |
+	dd of="$T/seg.bad" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+replica_put "$url" "$key" "$T/seg.bad" || fail "cannot write $key"
+"$WALSHIP" restore -o "$T/out/bad.db" "$url" 2>"$T/bad.err" &&
+	fail "restore of a damaged replica succeeded"
+grep -q "^walship: .*$last" "$T/bad.err" ||
+	fail "the error does not name $last: $(tail -n 1 "$T/bad.err")"
+[ -z "$(ls -A "$T/out")" ] ||
+	fail "a failed restore left: $(ls -A "$T/out")"
+replica_put "$url" "$key" "$T/seg.orig" || fail "cannot write $key"
+
+# 3. A signal in the middle of a restore.  The restore is caught with its
+# temporary file present and stopped (SIGSTOP) before the signal is sent,
+# so that it cannot finish first; the file must still be there then.
+tmp_in() {
+	ls -A "$1" 2>/dev/null | grep -E '^\.?[a-z]+\.db\.tmp-' || true
+}
+interrupt() {
+	_sig=$1 _o=$T/out/sig.db _tries=0
+	while :; do
+		_tries=$((_tries + 1))
+		[ "$_tries" -le 5 ] || fail "could not catch a restore before its end in 5 tries"
+		rm -f "$_o"
+		"$WALSHIP" restore -parallelism 1 -o "$_o" "$url" 2>"$T/sig.err" &
+		_pid=$!
+		while [ -z "$(tmp_in "$T/out")" ] && kill -0 "$_pid" 2>/dev/null; do
+			:
+		done
+		kill -STOP "$_pid" 2>/dev/null || true
+		if [ -n "$(tmp_in "$T/out")" ] && [ ! -e "$_o" ]; then
+			break
+		fi
+		kill -CONT "$_pid" 2>/dev/null || true
+		wait "$_pid" || true
+	done
+	caught=$(tmp_in "$T/out")
+	kill -s "$_sig" "$_pid"
+	kill -CONT "$_pid"
+	_st=0
+	wait "$_pid" || _st=$?
+	[ "$_st" -eq 1 ] || fail "restore stopped by SIG$_sig exited $_st, want 1: $(tail -n 3 "$T/sig.err")"
+	[ "$(grep -c "interrupted by SIG$_sig" "$T/sig.err")" -eq 1 ] ||
+		fail "want one 'interrupted by SIG$_sig' line: $(cat "$T/sig.err")"
+	grep -q "interrupted by SIG$_sig: removed $T/out/$caught" "$T/sig.err" ||
+		fail "the line does not name $caught: $(grep interrupted "$T/sig.err")"
+	[ -z "$(ls -A "$T/out")" ] ||
+		fail "SIG$_sig left: $(ls -A "$T/out")"
+}
+interrupt TERM
+interrupt INT
+
+# 4. SIGKILL leaves the temporary file; the next restore is not disturbed,
+# and removes it once it is a minute old.
+"$WALSHIP" restore -o "$T/out/k.db" "$url" 2>/dev/null &
+pid=$!
+while [ -z "$(tmp_in "$T/out")" ] && kill -0 "$pid" 2>/dev/null; do
+	:
+done
+kill -KILL "$pid" 2>/dev/null || true
+wait "$pid" || true
+stale=$(tmp_in "$T/out")
+if [ -n "$stale" ]; then
+	case $stale in
+	.k.db.tmp-??????) ;;
+	*) fail "SIGKILL left an unexpected name: $stale" ;;
+	esac
+	[ ! -e "$T/out/k.db" ] || fail "SIGKILL left both the output and $stale"
+	"$WALSHIP" restore -o "$T/out/k2.db" "$url" 2>"$T/k2.err" ||
+		fail "restore beside a stale temporary file: $(cat "$T/k2.err")"
+	[ -e "$T/out/$stale" ] || fail "a fresh stale file (another restore's?) was removed"
+	touch -d '2 minutes ago' "$T/out/$stale"
+	rm -f "$T/out/k.db"
+	"$WALSHIP" restore -o "$T/out/k.db" "$url" 2>"$T/k3.err" ||
+		fail "restore beside a stale temporary file: $(cat "$T/k3.err")"
+	grep -q "removed $T/out/$stale, left by an interrupted restore" "$T/k3.err" ||
+		fail "no line about the stale file: $(cat "$T/k3.err")"
+	assert_restored "$T/out/k.db" "$n" "$csv"
+	[ -z "$(tmp_in "$T/out")" ] || fail "left: $(tmp_in "$T/out")"
+else
+	# (it finished first: nothing to clean, and nothing may be left)
+	[ -e "$T/out/k.db" ] || fail "SIGKILL left neither the output nor a temporary file"
+fi
+echo "ok: refusals before any request, nothing left after failure, signals and SIGKILL"

@@ -1,0 +1,69 @@
+# tests/lib-stall.sh: sourced after tests/lib.sh by the tests of the
+# states in which walship cannot make progress (36, 37, 38).  POSIX sh.
+#
+# Each such state must be said when it begins ("stalled: ..." naming the
+# thing), cost no CPU while it lasts (walship waits on a timer or an
+# event), not flood the log, and be said when it ends ("no longer stalled
+# after ...").
+#
+#   cpu_ticks NAME              utime + stime of NAME's process (start_bg),
+#                               in clock ticks
+#   log_lines NAME              lines in NAME's log so far
+#   stall_begins NAME ERE [SECS]
+#                               a line "stalled: " matching ERE appears in
+#                               NAME's log within SECS (5)
+#   stall_ends NAME ERE [SECS]  a line "no longer stalled after " matching
+#                               ERE appears within SECS (60: the back-off
+#                               is up to 30 s)
+#   stall_quiet NAME SECS MAX   over the next SECS seconds NAME uses under
+#                               5 % of a core and logs at most MAX lines
+#                               (a spinning loop used 45 to 100 %)
+#   need_nobody                 skip the test (skip_test, tests/lib.sh)
+#   $NOBODY CMD...              unless it runs as root with a user nobody
+#                               and setpriv; then $NOBODY (unquoted) runs
+#                               CMD as nobody: setpriv execs CMD, so
+#                               start_bg NAME $NOBODY CMD records CMD's
+#                               own pid
+
+cpu_ticks() {
+	_ct_pid=$(bg_pid "$1") || fail "cpu_ticks: no process $1"
+	sed 's/.*) //' "/proc/$_ct_pid/stat" | awk '{ print $12 + $13 }'
+}
+
+log_lines() {
+	grep -c '' "$T/$1.log" || true
+}
+
+stall_begins() {
+	wait_for "log_has $1 'stalled: .*$2'" "${3:-5}"
+}
+
+stall_ends() {
+	wait_for "log_has $1 'no longer stalled after [^ ]*: .*$2'" "${3:-60}"
+}
+
+stall_quiet() {
+	_sq_hz=$(getconf CLK_TCK)
+	_sq_t0=$(cpu_ticks "$1")
+	_sq_l0=$(log_lines "$1")
+	sleep "$2" # a measurement window, not synchronisation
+	bg_running "$1" || fail "$1 exited while stalled"
+	_sq_used=$(($(cpu_ticks "$1") - _sq_t0))
+	_sq_lines=$(($(log_lines "$1") - _sq_l0))
+	echo "$1: ${_sq_used} ticks of CPU (at $_sq_hz a second) and" \
+		"$_sq_lines log lines in ${2}s while stalled"
+	[ "$_sq_used" -lt $(($2 * _sq_hz / 20)) ] ||
+		fail "$1 used $_sq_used ticks of CPU in ${2}s while stalled (a spin?)"
+	[ "$_sq_lines" -le "$3" ] ||
+		fail "$1 logged $_sq_lines lines in ${2}s while stalled: $(tail -n 3 "$T/$1.log")"
+}
+
+need_nobody() {
+	[ "$(id -u)" -eq 0 ] || skip_test "needs root to run walship as another user"
+	id nobody >/dev/null 2>&1 || skip_test "no user nobody"
+	command -v setpriv >/dev/null || skip_test "no setpriv (util-linux)"
+	# nobody must reach the test directory (mktemp made it 700).
+	chmod 711 "$T"
+	# shellcheck disable=SC2034 # used by the tests that source this
+	NOBODY="setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups"
+}
