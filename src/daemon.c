@@ -99,7 +99,8 @@ struct rep {
     int rec_sent;            /* in the replica */
     int job_rec;             /* the times job in flight is snap_rec */
     const char *snap_why;    /* the due snapshot's reason (NULL: none) */
-    int snap_deferred;       /* its deferral was logged */
+    int snap_deferred;       /* 1: its deferral was logged, -1: that it
+                              * may start */
     struct ws_tlist tjob;    /* the records of the times job in flight */
     int force_snap;          /* retention wants a new snapshot */
 
@@ -1379,6 +1380,7 @@ static void on_put_done(struct ws_req *req)
             r->snap_index = r->job_index;
             r->snap_off = r->job_start;
             r->snap_why = NULL;
+            r->snap_deferred = 0;
             r->force_snap = 0;
         }
         r->rec_gen[0] = '\0'; /* used */
@@ -1624,11 +1626,13 @@ static int snapshot_due(struct rep *r)
                 rep_wake(r, iv - (now - r->last_snap_ms));
             return 0;
         }
-        ws_debug("snapshot due db=%s replica=%s reason=%s", d->cfg->path,
-                 r->cfg->name, r->snap_why);
     }
     if (d->st.index > r->snap_index) {
-        r->snap_deferred = 0;
+        if (r->snap_deferred >= 0)
+            ws_debug("snapshot due db=%s replica=%s reason=%s "
+                     "index=%08x", d->cfg->path, r->cfg->name, r->snap_why,
+                     d->st.index);
+        r->snap_deferred = -1; /* said */
         d->seal_backoff_ms = 0;
         d->seal_next_ms = 0;
         return 1;
@@ -1646,7 +1650,7 @@ static int snapshot_due(struct rep *r)
             rep_wake(r, iv);
         return 0;
     }
-    if (!r->snap_deferred)
+    if (r->snap_deferred == 0)
         ws_info("snapshot deferred db=%s replica=%s reason=%s: index %08x "
                 "already has a snapshot; the next one is taken when the "
                 "next WAL index starts", d->cfg->path, r->cfg->name,
