@@ -2,7 +2,8 @@
 # `make test` installs what the tests need and runs them all;
 # `make check` runs the same suite under ASan+UBSan (the core end-to-end
 # tests on directory replicas only; the S3 tests still run); `make demo`
-# shows the main job end to end on a local directory replica.
+# shows the main job end to end on a local directory replica; `make fuzz`
+# runs the libFuzzer targets of tests/fuzz for a minute each.
 
 BUILD   ?= build
 CC      ?= cc
@@ -104,7 +105,50 @@ bench bench-quick: deps
 	  $(SQLITE_OBJ) $(SQLITE_LIB) $(LIBS)
 	$(Q)QUICK=$(if $(filter bench-quick,$@),1,0) sh bench/run $(BUILD)
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c): built with clang-14 under
+# ASan+UBSan into $(BUILD)/fuzz, then each run for FUZZ_SECONDS, two at a
+# time, by tests/fuzz/run (crash inputs are saved in $(BUILD)/fuzz/).
+# Not part of `make test`; `make all` replays their committed inputs
+# through the normal build (tests/unit/test_fuzz.c).
+.PHONY: fuzz
+FUZZ_CC      = clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     = $(BUILD)/fuzz
+FUZZ_FLAGS   = $(CPPFLAGS) -O1 -g -fno-omit-frame-pointer $(WARN) \
+               -fsanitize=address,undefined -fno-sanitize-recover=all \
+               $(shell pkg-config --cflags $(PKGS) libcurl)
+FUZZ_OBJS    = $(SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS    = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,\
+                 $(wildcard tests/fuzz/fuzz_*.c))
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(SQLITE_DIR)/mode
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/libws.a: $(FUZZ_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libws.a $(SQLITE_OBJ)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $(filter-out %.h,$^) \
+	  $(SQLITE_LIB) $(LIBS)
+
+# The unit test that replays the targets' committed inputs includes their
+# sources, so it is rebuilt when they change.
+$(BUILD)/test_fuzz: tests/unit/test_fuzz.c $(wildcard tests/fuzz/*.[ch]) \
+                    $(BUILD)/libws.a $(SQLITE_OBJ)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALLFLAGS) -Itests -o $@ $(filter-out tests/fuzz/%,$^) \
+	  $(SQLITE_LIB) $(LIBS)
+
+fuzz:
+	$(Q)sh scripts/deps.sh fuzz
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run $(FUZZ_DIR)
+
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/obj/main.d
+-include $(OBJS:.o=.d) $(BUILD)/obj/main.d $(FUZZ_OBJS:.o=.d) \
+  $(FUZZ_BINS:=.d)

@@ -2,9 +2,12 @@
 # Install what walship needs to build and test, from Debian's archive.
 # Idempotent: when everything is present it does nothing and needs no
 # network.  Tools already on PATH (a newer node/npm, say) are left alone.
+# `deps.sh fuzz` (make fuzz) also installs clang 14 and its libFuzzer and
+# sanitizer runtimes, which nothing else needs.
 set -eu
 pkgs="pkg-config libuv1-dev liblz4-dev libyaml-dev libcurl4-openssl-dev
       libssl-dev libexpat1-dev lz4 sqlite3 strace"
+[ "${1:-}" != fuzz ] || pkgs="$pkgs clang-14 libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -500,6 +500,8 @@ void ws_time_fmt(int64_t t_us, char *buf, size_t n)
              tm.tm_min, tm.tm_sec, (long long)(t_us % 1000000));
 }
 
+#define TIME_MAX_S 253402300799LL /* 9999-12-31T23:59:59Z */
+
 static int digits(const char **p, int n, int *v)
 {
     int x = 0;
@@ -573,6 +575,11 @@ int ws_time_parse(const char *s, int64_t *t_us)
         if (chk.tm_mday != d || chk.tm_mon != mo - 1)
             return WS_EUSAGE;
     }
-    *t_us = (t - (int64_t)tz * 60) * 1000000 + frac;
+    /* An offset can carry 9999-12-31 past the last instant RFC 3339's
+     * four-digit years can write (ws_time_fmt could not print it). */
+    t -= (int64_t)tz * 60;
+    if (t > TIME_MAX_S)
+        return WS_EUSAGE;
+    *t_us = t * 1000000 + frac;
     return WS_OK;
 }
