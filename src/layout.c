@@ -260,6 +260,8 @@ static int cmp_times(const void *a, const void *b)
         return CMP(x->offset, y->offset);
     if (x->snapshot != y->snapshot)
         return CMP(x->snapshot, y->snapshot);
+    if (x->image != y->image)
+        return CMP(x->image, y->image);
     if (x->last_index != y->last_index)
         return CMP(x->last_index, y->last_index);
     return CMP(x->count, y->count);
