@@ -62,6 +62,8 @@
 #define TIMES_INTERVAL_MS 30000 /* commit times are shipped in batches, */
 #define TIMES_QUIET_MS 2000     /* or once writes pause this long */
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
+#define SEAL_RETRY_MS 1000      /* a checkpoint for a deferred snapshot, */
+#define SEAL_RETRY_MAX_MS 30000 /* asked again while it cannot seal */
 
 struct daemon;
 struct dbrep;
@@ -76,6 +78,8 @@ struct rep {
     int inited;              /* position known */
     char gen[WS_GEN_LEN + 1];/* generation of the position */
     int has_snapshot;        /* the replica has a snapshot in gen */
+    uint32_t snap_index;     /* ...the highest index that has one */
+    uint64_t snap_off;       /* ...and its position (UINT64_MAX: unknown) */
     uint32_t index;          /* next byte to ship: (index, offset) */
     uint64_t offset;
     int64_t last_put_ms;
@@ -89,11 +93,14 @@ struct rep {
     int failures;
     uint64_t tsent;          /* commit times before this one are shipped */
     int64_t times_ms;        /* when the last times object was shipped */
-    struct ws_tpoint snap_rec;/* the next snapshot's record... */
-    int snap_point;          /* ...is set... */
-    uint64_t snap_point_sync;/* ...as of this sync... */
-    int snap_rec_sent;       /* ...and in the replica */
-    int snap_hold;           /* a times job holds syncs for a snapshot */
+    int snap_held;           /* a snapshot of this replica holds syncs */
+    struct ws_tpoint snap_rec;/* the next snapshot's record, */
+    char rec_gen[WS_GEN_LEN + 1]; /* of this generation ("": none), */
+    int rec_sent;            /* in the replica */
+    int job_rec;             /* the times job in flight is snap_rec */
+    const char *snap_why;    /* the due snapshot's reason (NULL: none) */
+    int snap_deferred;       /* 1: its deferral was logged, -1: that it
+                              * may start */
     struct ws_tlist tjob;    /* the records of the times job in flight */
     int force_snap;          /* retention wants a new snapshot */
 
@@ -151,6 +158,10 @@ struct dbrep {
     struct ws_stall spool;   /* the spool limit holds frames back */
     int corrupt_run;         /* syncs in a row that lost continuity */
     int held;                /* the last sync left frames in the -wal */
+    int seal_wanted;         /* the next sync seals the index (a deferred
+                              * snapshot waits for the next one) */
+    int64_t seal_next_ms;    /* ...asked again no sooner than this */
+    int64_t seal_backoff_ms;
     uint64_t syncs;          /* completed syncs */
     int64_t last_copy_ms;    /* when a sync last copied anything */
     /* Observed commit times (times.h) of generation st.gen not yet
@@ -639,7 +650,8 @@ static void start_sync(struct dbrep *d)
     d->job_opts.seen = d->seen_job.v;
     d->job_opts.nseen = d->seen_job.n;
     d->job_opts.checkpoint = !d->stopping;
-    d->job_opts.force_checkpoint = 0;
+    d->job_opts.force_checkpoint = d->seal_wanted && !d->stopping;
+    d->seal_wanted = 0;
     d->job_opts.keep_from = keep_from(d);
     d->job_opts.new_gen = d->new_gen;
     d->new_gen = NULL;
@@ -1098,7 +1110,8 @@ static int produce_snapshot(void *ctx, ws_sink_fn sink, void *sctx,
                             struct ws_err *err)
 {
     struct rep *r = ctx;
-    return ws_db_snapshot(r->d->db, sink, sctx, err);
+    return ws_db_snapshot(r->d->db, r->job_gen, r->job_index, r->job_start,
+                          sink, sctx, err);
 }
 
 static void on_put_done(struct ws_req *req);
@@ -1124,14 +1137,32 @@ static struct ws_req *rep_req(struct rep *r, int job, enum ws_reqtype type,
     return &r->req;
 }
 
+/* Syncs wait while any replica's snapshot holds them (the shadow and
+ * walship's read mark must not move from the record to the read). */
+static void snap_hold(struct rep *r)
+{
+    if (!r->snap_held)
+        r->d->snapshotting++;
+    r->snap_held = 1;
+}
+
+static void snap_release(struct rep *r)
+{
+    if (r->snap_held)
+        r->d->snapshotting--;
+    r->snap_held = 0;
+}
+
+/* The snapshot of r's record, which is in the replica. */
 static void start_snapshot(struct rep *r)
 {
     struct dbrep *d = r->d;
 
     struct ws_req *q = rep_req(r, J_SNAP, WS_REQ_PUT, on_put_done);
 
-    memcpy(r->job_gen, d->st.gen, sizeof(r->job_gen));
-    r->job_index = d->st.index;
+    memcpy(r->job_gen, r->rec_gen, sizeof(r->job_gen));
+    r->job_index = r->snap_rec.index;
+    r->job_start = r->snap_rec.offset;
     r->snap_first = !r->has_snapshot;
     ws_key_snapshot(q->key, sizeof(q->key), r->job_gen, r->job_index);
     q->produce = produce_snapshot;
@@ -1139,10 +1170,9 @@ static void start_snapshot(struct rep *r)
      * cannot shrink); S3 sizes its parts from it. */
     if (ws_fs_size(d->cfg->path, &q->size_hint, NULL) != WS_OK)
         q->size_hint = 0;
-    d->snapshotting++;
     ws_info("write snapshot db=%s replica=%s position=%s/%08x:%llu",
             d->cfg->path, r->cfg->name, r->job_gen, r->job_index,
-            (unsigned long long)d->st.size);
+            (unsigned long long)r->job_start);
     ws_replica_submit(r->client, &r->req);
 }
 
@@ -1155,12 +1185,15 @@ static int produce_times(void *ctx, ws_sink_fn sink, void *sctx,
     return ws_times_encode(r->tjob.v, r->tjob.n, sink, sctx, err);
 }
 
-/* Ship v[0..n): the next n queued records, or a snapshot's record. */
-static void start_times(struct rep *r, const struct ws_tpoint *v, size_t n)
+/* Ship v[0..n): the next n queued records, or (rec) a snapshot's
+ * record. */
+static void start_times(struct rep *r, const struct ws_tpoint *v, size_t n,
+                        int rec)
 {
     struct dbrep *d = r->d;
     struct ws_req *q = rep_req(r, J_TIMES, WS_REQ_PUT, on_put_done);
 
+    r->job_rec = rec;
     /* A copy: the list may grow (and move) while produce runs. */
     r->tjob.n = 0;
     for (size_t i = 0; i < n; i++)
@@ -1180,32 +1213,34 @@ static void start_times(struct rep *r, const struct ws_tpoint *v, size_t n)
 }
 
 /*
- * A snapshot's record (times.h) must be in the replica before the
- * snapshot itself, and must stay true until the snapshot is read: the
- * database file holds nothing past the shadow's end, and no sync may
- * run (and move walship's read mark) between the record and the read.
+ * Take a snapshot of the shadow's position now (the caller has made
+ * sure the replica may have one there; daemon.h).  Syncs are held from
+ * here to the end of the read, so the position cannot move: first the
+ * record (times.h), which must be in the replica before the snapshot,
+ * then the snapshot, a consistent image at exactly that position.  A
+ * sync in flight ends first (it calls rep_ship again).  A record already
+ * in the replica for the same position (its snapshot failed) is used
+ * again rather than written twice.
  */
 static void rep_snapshot(struct rep *r)
 {
     struct dbrep *d = r->d;
+    uint64_t at = d->st.have_hdr ? d->st.size : 0;
 
+    snap_hold(r);
     if (d->syncing)
         return;
-    if (!r->snap_point || r->snap_point_sync != d->syncs) {
-        struct ws_tpoint p = {d->st.index, WS_T_SNAPSHOT,
-                              d->st.have_hdr ? d->st.size : 0, ws_wall_us()};
+    if (strcmp(r->rec_gen, d->st.gen) != 0 ||
+        r->snap_rec.index != d->st.index || r->snap_rec.offset != at) {
+        struct ws_tpoint p = {d->st.index, WS_T_IMAGE, at, ws_wall_us()};
         r->snap_rec = p;
-        r->snap_point = 1;
-        r->snap_point_sync = d->syncs;
-        r->snap_rec_sent = 0;
+        memcpy(r->rec_gen, d->st.gen, sizeof(r->rec_gen));
+        r->rec_sent = 0;
     }
-    if (!r->snap_rec_sent) {
-        d->snapshotting++;
-        r->snap_hold = 1;
-        start_times(r, &r->snap_rec, 1);
+    if (!r->rec_sent) {
+        start_times(r, &r->snap_rec, 1, 1);
         return;
     }
-    r->snap_point = 0;
     start_snapshot(r);
 }
 
@@ -1229,7 +1264,7 @@ static int rep_times(struct rep *r, int behind)
             return 0;
         }
     }
-    start_times(r, r->d->tl.v + (r->tsent - r->d->tl_base), n);
+    start_times(r, r->d->tl.v + (r->tsent - r->d->tl_base), n, 0);
     return 1;
 }
 
@@ -1316,10 +1351,10 @@ static void on_put_done(struct ws_req *req)
     struct dbrep *d = r->d;
     int64_t ms = ws_now_ms() - r->job_t0;
 
-    if (r->job == J_SNAP || r->snap_hold)
-        d->snapshotting--;
     if (req->rc != WS_OK) {
-        r->snap_hold = 0;
+        /* Syncs go on during the back-off; a snapshot starts again from
+         * its record (the same one while the position is the same). */
+        snap_release(r);
         rep_fail(r, r->job == J_SNAP    ? "snapshot"
                     : r->job == J_TIMES ? "commit times"
                                         : "wal segment");
@@ -1341,18 +1376,26 @@ static void on_put_done(struct ws_req *req)
             r->offset = 0;
             r->has_snapshot = 1;
         }
+        if (strcmp(r->gen, r->job_gen) == 0) {
+            r->snap_index = r->job_index;
+            r->snap_off = r->job_start;
+            r->snap_why = NULL;
+            r->snap_deferred = 0;
+            r->force_snap = 0;
+        }
+        r->rec_gen[0] = '\0'; /* used */
         r->last_snap_ms = ws_wall_ms();
+        snap_release(r);
     } else if (r->job == J_TIMES) {
         ws_debug("commit times written db=%s replica=%s key=%s",
                  d->cfg->path, r->cfg->name, req->key);
-        if (r->snap_hold) {
-            r->snap_rec_sent = 1;
+        if (r->job_rec) {
+            r->rec_sent = 1;
         } else if (strcmp(r->job_gen, d->tl_gen) == 0) {
             r->tsent = r->job_end;
             r->times_ms = ws_now_ms();
             times_trim(d);
         }
-        r->snap_hold = 0;
     } else {
         ws_info("wal segment written db=%s replica=%s position=%s/%08x:%llu "
                 "elapsed=%lldms sz=%llu%s%.0d",
@@ -1439,6 +1482,14 @@ static void on_list_done(struct ws_req *req)
     }
     r->index = g->snaps[g->nsnaps - 1].index;
     r->offset = 0;
+    /* No second snapshot in that index (daemon.h); "nothing changed"
+     * is known from its records, when it has any. */
+    r->snap_index = r->index;
+    r->snap_off = UINT64_MAX;
+    for (size_t k = 0; k < g->ntimes; k++)
+        if (g->times[k].snapshot && g->times[k].index == r->snap_index &&
+            (r->snap_off == UINT64_MAX || g->times[k].offset > r->snap_off))
+            r->snap_off = g->times[k].offset;
     for (size_t k = 0; k < g->nsnaps; k++)
         if (g->snaps[k].mtime_ms > r->last_snap_ms)
             r->last_snap_ms = g->snaps[k].mtime_ms;
@@ -1524,28 +1575,88 @@ static void start_init(struct rep *r)
 }
 
 /*
- * snapshot-interval: take a snapshot when the newest one is older than
- * the interval; otherwise wake up when it will be.  Returns 1 when a
- * snapshot is due (started now, or after the sync in flight).
+ * Ask the next sync for a checkpoint that seals the current index, so
+ * that the application's next write starts the next one, where a
+ * deferred snapshot can be taken.  Nothing to do once it is sealed;
+ * while checkpoints cannot seal it (an application reader holds an old
+ * read mark, the write lock stays busy), asked again at a doubling
+ * interval, at the next sync after it.
+ */
+static void seal_request(struct dbrep *d)
+{
+    int64_t now = ws_now_ms();
+
+    if (d->st.sealed || now < d->seal_next_ms)
+        return;
+    d->seal_backoff_ms = d->seal_backoff_ms == 0 ? SEAL_RETRY_MS
+                         : d->seal_backoff_ms * 2 > SEAL_RETRY_MAX_MS
+                             ? SEAL_RETRY_MAX_MS
+                             : d->seal_backoff_ms * 2;
+    d->seal_next_ms = now + d->seal_backoff_ms;
+    d->seal_wanted = 1;
+    d->dirty = 1;
+    d->next_sync_ms = 0;
+    ws_debug("checkpoint requested db=%s: a snapshot waits for index %08x "
+             "to end", d->cfg->path, d->st.index);
+    db_step(d);
+}
+
+/*
+ * A periodic snapshot (snapshot-interval) or retention's (force_snap):
+ * 1 when it may start now.  One is taken only in an index that has no
+ * snapshot yet in this generation on this replica (daemon.h).  While the
+ * shadow is still in the index of the last one, the snapshot is skipped
+ * when nothing changed since (the interval starts again); otherwise it
+ * waits for the next index, which a checkpoint makes the application's
+ * next write start.  Otherwise wake up when the interval ends.
  */
 static int snapshot_due(struct rep *r)
 {
-    int64_t iv = r->cfg->snapshot_interval_ms, age;
+    struct dbrep *d = r->d;
+    int64_t iv = r->cfg->snapshot_interval_ms, now = ws_wall_ms();
+    uint64_t at = d->st.have_hdr ? d->st.size : 0;
 
-    if (r->force_snap && r->has_snapshot) {
+    if (r->snap_why == NULL) {
+        if (r->force_snap) {
+            r->snap_why = "retention";
+        } else if (iv > 0 && now - r->last_snap_ms >= iv) {
+            r->snap_why = "snapshot-interval";
+        } else {
+            if (iv > 0)
+                rep_wake(r, iv - (now - r->last_snap_ms));
+            return 0;
+        }
+    }
+    if (d->st.index > r->snap_index) {
+        if (r->snap_deferred >= 0)
+            ws_debug("snapshot due db=%s replica=%s reason=%s "
+                     "index=%08x", d->cfg->path, r->cfg->name, r->snap_why,
+                     d->st.index);
+        r->snap_deferred = -1; /* said */
+        d->seal_backoff_ms = 0;
+        d->seal_next_ms = 0;
+        return 1;
+    }
+    if (d->st.index == r->snap_index && at == r->snap_off) {
+        ws_debug("snapshot skipped db=%s replica=%s reason=%s: nothing "
+                 "changed since the snapshot at %s/%08x:%llu",
+                 d->cfg->path, r->cfg->name, r->snap_why, r->gen,
+                 r->snap_index, (unsigned long long)at);
+        r->snap_why = NULL;
         r->force_snap = 0;
-        rep_snapshot(r);
-        return 1;
-    }
-    if (iv <= 0 || !r->has_snapshot)
+        r->snap_deferred = 0;
+        r->last_snap_ms = now;
+        if (iv > 0)
+            rep_wake(r, iv);
         return 0;
-    age = ws_wall_ms() - r->last_snap_ms;
-    if (age >= iv) {
-        /* A sync in flight ends by calling rep_ship again. */
-        rep_snapshot(r);
-        return 1;
     }
-    rep_wake(r, iv - age);
+    if (r->snap_deferred == 0)
+        ws_info("snapshot deferred db=%s replica=%s reason=%s: index %08x "
+                "already has a snapshot; the next one is taken when the "
+                "next WAL index starts", d->cfg->path, r->cfg->name,
+                r->snap_why, r->snap_index);
+    r->snap_deferred = 1;
+    seal_request(d);
     return 0;
 }
 
@@ -1555,12 +1666,18 @@ static void rep_ship(struct rep *r)
     int64_t now, due;
     int behind;
 
-    if (r->state != R_IDLE || !d->st.ready || d->st.gen[0] == '\0')
+    if (r->state != R_IDLE)
         return;
+    if (!d->st.ready || d->st.gen[0] == '\0') {
+        snap_release(r); /* nothing to take a snapshot of */
+        return;
+    }
     if (r->inited && strcmp(r->gen, d->st.gen) != 0) {
         /* A new generation: it needs its snapshot first. */
         memcpy(r->gen, d->st.gen, sizeof(r->gen));
         r->has_snapshot = 0;
+        r->snap_why = NULL;
+        r->snap_deferred = 0;
     }
     if (!r->inited) {
         start_init(r);
@@ -1576,10 +1693,24 @@ static void rep_ship(struct rep *r)
         rep_snapshot(r);
         return;
     }
-    /* A due periodic snapshot goes first, even while behind: segments
-     * continue from the same position after it. */
-    if ((!d->stopping && snapshot_due(r)) || rep_times(r, behind) ||
-        !behind)
+    /* A later snapshot waits until the replica holds every segment up
+     * to the shadow's end, with syncs held meanwhile (daemon.h): once it
+     * ships the current index (a replica catching up on closed ones
+     * would hold them long); at shutdown the last sync goes first, and
+     * the snapshot is dropped. */
+    if (r->snap_held && d->stopping)
+        snap_release(r);
+    else if (!r->snap_held && !d->stopping && snapshot_due(r) &&
+             r->index == d->st.index)
+        snap_hold(r);
+    if (r->snap_held) {
+        if (behind)
+            start_segment(r);
+        else
+            rep_snapshot(r);
+        return;
+    }
+    if (rep_times(r, behind) || !behind)
         return;
     /* sync-interval batches the frames of the open index; a closed one
      * cannot grow, and waiting on each would ship one index a period
@@ -1734,8 +1865,9 @@ static void on_ret_list(struct ws_req *req)
         return;
     }
     if (r->plan.need_snapshot) {
-        ws_info("retention: newest snapshot is older than the window, "
-                "taking one db=%s replica=%s", d->cfg->path, r->cfg->name);
+        ws_info("retention: newest snapshot is older than the window, a "
+                "new one is due db=%s replica=%s", d->cfg->path,
+                r->cfg->name);
         r->force_snap = 1;
         rep_ship(r);
     }

@@ -7,6 +7,7 @@
 #include "ws/fs.h"
 #include "ws/lz4f.h"
 #include "ws/resume.h"
+#include "ws/snapshot.h"
 #include "ws/wal.h"
 
 #include <dirent.h>
@@ -1622,6 +1623,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     st->index = db->index;
     st->size = db->have_hdr ? db->size : 0;
     st->have_hdr = db->have_hdr;
+    st->sealed = db->sealed;
     st->salt1 = db->have_hdr ? db->hdr.salt1 : 0;
     st->salt2 = db->have_hdr ? db->hdr.salt2 : 0;
     st->page_size = db->page_size;
@@ -1663,39 +1665,23 @@ void ws_db_peek_reset(struct ws_db *db)
     db->shm_fd = -1;
 }
 
-int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
+int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
+                   uint64_t offset, ws_sink_fn sink, void *ctx,
                    struct ws_err *err)
 {
-    struct ws_lz4w *w;
-    uint64_t off = 0;
-    uint8_t *buf;
-    int rc = WS_OK;
+    uint64_t at = db->have_hdr ? db->size : 0;
 
-    if (db->db_fd < 0)
+    if (db->db_fd < 0 || !db->ready)
         return ws_err_set(err, WS_EIO, "%s: database not open",
                           db->cfg->path);
-    /* Blocks compress on every core: a snapshot is the one large object,
-     * and the time to the first snapshot is replication's blind spot. */
-    w = ws_lz4w_new_mt(sink, ctx, -1);
-    if (w == NULL)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    /* db->buf belongs to the sync path; snapshots use their own. */
-    buf = malloc(COPY_CHUNK);
-    if (buf == NULL)
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-    while (rc == WS_OK) {
-        size_t got;
-        rc = ws_fs_pread(db->db_fd, buf, COPY_CHUNK, off, &got, err);
-        if (rc != WS_OK || got == 0)
-            break;
-        rc = ws_lz4w_write(w, buf, got, err);
-        off += got;
-    }
-    if (rc == WS_OK)
-        rc = ws_lz4w_finish(w, err);
-    ws_lz4w_free(w);
-    free(buf);
-    return rc;
+    if (strcmp(db->gen, gen) != 0 || db->index != index || at != offset)
+        return ws_err_set(err, WS_EBUSY, "%s: the shadow wal moved from "
+                          "%s/%08x:%llu to %s/%08x:%llu before the snapshot "
+                          "was read", db->cfg->path, gen, index,
+                          (unsigned long long)offset, db->gen, db->index,
+                          (unsigned long long)at);
+    return ws_snapshot_write(db->db_fd, db->shadow_fd, db->page_size, at,
+                             sink, ctx, err);
 }
 
 void ws_db_free(struct ws_db *db)

@@ -94,10 +94,11 @@ int ws_key_times_of(char *buf, size_t n, const char *gen,
     if (t->snapshot)
         return key_fmt(n, snprintf(buf, n,
                                    "generations/%s/walship/snapshots/%08x_"
-                                   "%08llx_%016llx.times.lz4",
+                                   "%08llx_%016llx.%s.lz4",
                                    gen, t->index,
                                    (unsigned long long)t->offset,
-                                   (unsigned long long)t->time_us));
+                                   (unsigned long long)t->time_us,
+                                   t->image ? "image" : "times"));
     return key_fmt(n, snprintf(buf, n,
                                "generations/%s/walship/times/%08x_%08llx_"
                                "%016llx-%08x_%08x.times.lz4",
@@ -158,6 +159,7 @@ int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
     if (p == NULL || strncmp(p, "walship/", 8) != 0)
         return 0;
     p += 8;
+    t->image = 0;
     if (strncmp(p, "snapshots/", 10) == 0) {
         t->snapshot = 1;
         p += 10;
@@ -177,7 +179,8 @@ int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
     if (t->snapshot) {
         t->last_index = t->index;
         t->count = 1;
-        return strcmp(p, ".times.lz4") == 0;
+        t->image = strcmp(p, ".image.lz4") == 0;
+        return t->image || strcmp(p, ".times.lz4") == 0;
     }
     return p[0] == '-' && hex8(p + 1, &t->last_index) && p[9] == '_' &&
            hex8(p + 10, &t->count) && strcmp(p + 18, ".times.lz4") == 0 &&
@@ -257,6 +260,8 @@ static int cmp_times(const void *a, const void *b)
         return CMP(x->offset, y->offset);
     if (x->snapshot != y->snapshot)
         return CMP(x->snapshot, y->snapshot);
+    if (x->image != y->image)
+        return CMP(x->image, y->image);
     if (x->last_index != y->last_index)
         return CMP(x->last_index, y->last_index);
     return CMP(x->count, y->count);

@@ -2,70 +2,245 @@
  * plan.c: restore planning (see plan.h).
  */
 #include "ws/plan.h"
+#include "ws/wal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-struct cand {
-    int ok;
+struct pos {
     uint32_t index;
-    uint64_t offset;
+    uint64_t offset;          /* WS_POS_END: the whole index */
+};
+
+/* A candidate moment: a position and the time it stands for. */
+struct cand {
+    struct pos at;
     int64_t time_us;
     int precise;
+};
+
+/* What one snapshot serves (plan.h). */
+struct use {
+    const struct ws_snapinfo *s;
+    uint64_t need;            /* its highest record's offset (0: none) */
+    int64_t rec_us;           /* that record's time (0: no record) */
+    int alone;                /* the state at (index, need) on its own */
+    int wal;                  /* its index's WAL is there from offset 0 */
+    int ok;                   /* it serves something */
+    struct pos hi;            /* its reach */
+    char why[256];            /* why not, when !ok */
 };
 
 /*
  * An object time as the latest moment it may stand for, in us: S3 gives
  * LastModified in whole seconds (truncated), so a time on a whole second
- * may be anywhere in that second.  Object times only ever say "written by
+ * may be anywhere in that second; a file's mtime comes from the kernel's
+ * coarse clock, which lags the real time by up to one timer tick (10 ms
+ * at the lowest common HZ), so a segment written just after a commit may
+ * carry a time just before it.  Object times only ever say "written by
  * then"; erring late keeps a restore from including a transaction that
  * committed after the requested time.
  */
+#define MTIME_LAG_MS 10
+
 static int64_t obj_us(int64_t mtime_ms)
 {
-    return (mtime_ms % 1000 == 0 ? mtime_ms + 999 : mtime_ms) * 1000;
+    return (mtime_ms % 1000 == 0 ? mtime_ms + 999
+                                 : mtime_ms + MTIME_LAG_MS) *
+           1000;
 }
 
-static int pos_cmp(uint32_t ai, uint64_t ao, uint32_t bi, uint64_t bo)
+static int pos_cmp(struct pos a, struct pos b)
 {
-    if (ai != bi)
-        return ai < bi ? -1 : 1;
-    return ao < bo ? -1 : ao > bo;
+    if (a.index != b.index)
+        return a.index < b.index ? -1 : 1;
+    return a.offset < b.offset ? -1 : a.offset > b.offset;
 }
 
-/* Take c if it is later than best (a recorded time wins a tie). */
-static void consider(struct cand *best, const struct cand *c)
+static void pos_fmt(struct pos a, char *buf, size_t n)
 {
-    int k;
-
-    if (!c->ok)
-        return;
-    k = best->ok ? pos_cmp(c->index, c->offset, best->index, best->offset)
-                 : 1;
-    if (k > 0 || (k == 0 && c->precise && !best->precise))
-        *best = *c;
+    if (a.offset == WS_POS_END)
+        snprintf(buf, n, "%08x:end", a.index);
+    else
+        snprintf(buf, n, "%08x:%llu", a.index, (unsigned long long)a.offset);
 }
 
-/* The record offset of the snapshot of `index` (the highest, if it was
- * rewritten), 0 when it has none; *t gets its earliest record time. */
-static uint64_t snap_record(const struct ws_geninfo *g, uint32_t index,
-                            int64_t *t)
+/* The newest data of g: the end of its last WAL index, or a snapshot's
+ * own position past it. */
+static struct pos last_pos(const struct ws_geninfo *g)
 {
-    uint64_t safe = 0;
+    struct pos p = {0, 0};
 
-    *t = 0;
-    for (size_t i = 0; i < g->ntimes; i++) {
-        const struct ws_timesinfo *x = &g->times[i];
-        if (!x->snapshot || x->index != index)
-            continue;
-        if (x->offset > safe)
-            safe = x->offset;
-        if (*t == 0 || x->time_us < *t)
-            *t = x->time_us;
+    if (g->nsegs)
+        p = (struct pos){g->segs[g->nsegs - 1].index, WS_POS_END};
+    for (size_t i = 0; i < g->nsnaps; i++) {
+        struct pos s = {g->snaps[i].index, 0};
+        for (size_t k = 0; k < g->ntimes; k++)
+            if (g->times[k].snapshot && g->times[k].index == s.index &&
+                g->times[k].offset > s.offset)
+                s.offset = g->times[k].offset;
+        if (pos_cmp(s, p) > 0)
+            p = s;
     }
-    return safe;
+    return p;
+}
+
+/* Fill u for snapshot s of g (plan.h). */
+static void use_of(const struct ws_geninfo *g, const struct ws_snapinfo *s,
+                   struct use *u)
+{
+    uint32_t want = s->index;
+    size_t nrec = 0, k;
+    int image = 0;
+
+    memset(u, 0, sizeof(*u));
+    u->s = s;
+    for (k = 0; k < g->ntimes; k++) {
+        const struct ws_timesinfo *x = &g->times[k];
+        if (!x->snapshot || x->index != s->index)
+            continue;
+        nrec++;
+        image = x->image;
+        if (nrec == 1 || x->offset > u->need ||
+            (x->offset == u->need && x->time_us < u->rec_us)) {
+            u->need = x->offset;
+            u->rec_us = x->time_us;
+        }
+    }
+    u->alone = u->need <= WS_WAL_HDR_SIZE || (nrec == 1 && image);
+    /* The unbroken chain of indexes from s->index, each from offset 0. */
+    for (k = 0; k < g->nsegs && g->segs[k].index < s->index; k++)
+        ;
+    for (; k < g->nsegs; k++) {
+        const struct ws_seginfo *x = &g->segs[k];
+        if (x->index + 1 == want)
+            continue; /* a later segment of the last index */
+        if (x->index != want || x->offset != 0)
+            break;
+        want++;
+    }
+    u->wal = want > s->index;
+    u->ok = u->wal || u->alone;
+    if (u->wal)
+        u->hi = (struct pos){want - 1, WS_POS_END};
+    else
+        u->hi = (struct pos){s->index, u->need};
+    if (!u->ok)
+        snprintf(u->why, sizeof(u->why), "snapshot %08x holds changes up "
+                 "to offset %llu of its index (%zu record%s), but the "
+                 "replica has no WAL of that index from offset 0",
+                 s->index, (unsigned long long)u->need, nrec,
+                 nrec == 1 ? ", of the raw kind" : "s");
+}
+
+/* The earliest target u serves for q. */
+static struct pos use_lo(const struct use *u, const struct ws_plan_req *q)
+{
+    if (u->rec_us == 0 && q->has_time && obj_us(u->s->mtime_ms) > q->time_us)
+        return (struct pos){u->s->index, WS_POS_END};
+    return (struct pos){u->s->index, u->need};
+}
+
+/* Every candidate moment of g at or before t (plan.h). */
+static int cands_of(const struct ws_geninfo *g, const struct ws_tlist *recs,
+                    int64_t t, struct cand **out, size_t *n)
+{
+    struct cand *v = malloc((g->nsegs + recs->n + g->nsnaps + 1) *
+                            sizeof(*v));
+    int64_t tmax = 0;
+    size_t k = 0;
+
+    if (v == NULL)
+        return WS_ENOMEM;
+    /* Segments, in order, up to the first written after t. */
+    for (size_t i = 0; i < g->nsegs; i++) {
+        const struct ws_seginfo *s = &g->segs[i];
+        if (obj_us(s->mtime_ms) > tmax)
+            tmax = obj_us(s->mtime_ms);
+        if (tmax > t)
+            break;
+        v[k++] = (struct cand){
+            {s->index, i + 1 < g->nsegs && g->segs[i + 1].index == s->index
+                           ? g->segs[i + 1].offset
+                           : WS_POS_END},
+            tmax, 0};
+    }
+    for (size_t i = 0; i < recs->n; i++) {
+        const struct ws_tpoint *p = &recs->v[i];
+        if (p->kind == WS_T_COMMIT && p->time_us <= t)
+            v[k++] = (struct cand){{p->index, p->offset}, p->time_us, 1};
+    }
+    for (size_t i = 0; i < g->nsnaps; i++) {
+        struct use u;
+        use_of(g, &g->snaps[i], &u);
+        if (u.rec_us != 0 && u.rec_us <= t)
+            v[k++] = (struct cand){{u.s->index, u.need}, u.rec_us, 1};
+        else if (u.rec_us == 0 && obj_us(u.s->mtime_ms) <= t)
+            v[k++] = (struct cand){{u.s->index, 0}, obj_us(u.s->mtime_ms),
+                                   0};
+    }
+    *out = v;
+    *n = k;
+    return WS_OK;
+}
+
+/* The latest candidate in [lo, hi]; at one position, a recorded time
+ * before an object time, then the earliest.  0 when there is none. */
+static int cand_best(const struct cand *v, size_t n, struct pos lo,
+                     struct pos hi, struct cand *best)
+{
+    int found = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        if (pos_cmp(v[i].at, lo) < 0 || pos_cmp(v[i].at, hi) > 0)
+            continue;
+        k = found ? pos_cmp(v[i].at, best->at) : 1;
+        if (k == 0 && v[i].precise != best->precise)
+            k = v[i].precise ? 1 : -1;
+        if (k > 0 || (k == 0 && v[i].time_us < best->time_us))
+            *best = v[i];
+        found = 1;
+    }
+    return found;
+}
+
+/* Why no snapshot reaches `want` from u (NULL: from none): the first
+ * unusable snapshot above u, else the first break of the chain. */
+static const char *why_short(const struct ws_geninfo *g, const struct use *us,
+                             const struct use *u, struct pos want,
+                             struct ws_err *e)
+{
+    size_t seg0, nsegs;
+
+    for (size_t i = 0; i < g->nsnaps; i++)
+        if (!us[i].ok && (u == NULL || us[i].s->index > u->s->index) &&
+            us[i].s->index <= want.index)
+            return us[i].why;
+    if (u != NULL && ws_catalog_chain(g, u->s->index, want.index,
+                                      want.offset, &seg0, &nsegs,
+                                      e) != WS_OK)
+        return e->msg;
+    return "no snapshot and WAL in the replica reach it";
+}
+
+/*
+ * 1 if a WAL segment of g starts at or after `from` and at or before
+ * `to`: data the replica holds past what any snapshot can reach.  A
+ * crash never leaves that (uploads go in order: a crash leaves a prefix,
+ * or a snapshot without the WAL after it); a deleted or lost object does.
+ */
+static int seg_between(const struct ws_geninfo *g, struct pos from,
+                       struct pos to)
+{
+    for (size_t i = 0; i < g->nsegs; i++) {
+        struct pos x = {g->segs[i].index, g->segs[i].offset};
+        if (pos_cmp(x, from) >= 0 && pos_cmp(x, to) <= 0)
+            return 1;
+    }
+    return 0;
 }
 
 static uint32_t max_index(const struct ws_geninfo *g)
@@ -77,132 +252,184 @@ static uint32_t max_index(const struct ws_geninfo *g)
     return m;
 }
 
-/* The target for time T. */
-static struct cand at_time(const struct ws_geninfo *g,
-                           const struct ws_tlist *recs, int64_t t,
-                           int *newest)
+/* What the request asks for, whatever the snapshots can serve; 0 when
+ * g has nothing at or before the requested time. */
+static int wanted(const struct ws_geninfo *g, const struct ws_plan_req *q,
+                  const struct cand *v, size_t n, struct pos *want)
 {
-    struct cand best = {0}, c;
-    size_t k;
+    struct pos end = last_pos(g);
+    struct cand c;
 
-    /* Segments, in order, up to the first written after T. */
-    for (k = 0; k < g->nsegs && obj_us(g->segs[k].mtime_ms) <= t; k++)
-        ;
-    if (k > 0) {
-        const struct ws_seginfo *s = &g->segs[k - 1];
-        c = (struct cand){1, s->index,
-                          k < g->nsegs && g->segs[k].index == s->index
-                              ? g->segs[k].offset
-                              : WS_POS_END,
-                          obj_us(s->mtime_ms), 0};
-        consider(&best, &c);
+    if (q->has_time) {
+        if (!cand_best(v, n, (struct pos){0, 0}, end, &c))
+            return 0;
+        *want = c.at;
+    } else if (q->has_index && q->index < max_index(g)) {
+        *want = (struct pos){q->index, WS_POS_END};
+    } else {
+        *want = end;
     }
-    *newest = k == g->nsegs;
-    for (size_t i = 0; i < recs->n; i++) {
-        const struct ws_tpoint *p = &recs->v[i];
-        if (p->kind != WS_T_COMMIT)
+    return 1;
+}
+
+/* The best target u serves for q (at or below want); 0 when none. */
+static int use_target(const struct use *u, const struct ws_plan_req *q,
+                      const struct cand *v, size_t n, struct pos want,
+                      struct cand *c)
+{
+    struct pos lo = use_lo(u, q), hi = u->hi;
+
+    if (!u->ok)
+        return 0;
+    if (pos_cmp(hi, want) > 0)
+        hi = want;
+    if (q->has_time)
+        return cand_best(v, n, lo, hi, c);
+    if (pos_cmp(hi, lo) < 0)
+        return 0;
+    c->at = hi;
+    c->time_us = 0;
+    c->precise = 0;
+    /* The moment of that position, when a candidate dates it. */
+    cand_best(v, n, hi, hi, c);
+    return 1;
+}
+
+/*
+ * The newest data is the end of the last segment, which the listing
+ * dates by its object time only; a commit record inside that segment
+ * dates it to the transaction (it is its last commit unless records were
+ * lost with a crash: then the time is earlier than the newest commit's,
+ * and a restore to it gives that recorded commit, never a later one).
+ */
+static void newest_time(const struct ws_geninfo *g, const struct cand *v,
+                        size_t n, struct ws_plan *p)
+{
+    const struct ws_seginfo *ls = &g->segs[g->nsegs - 1];
+    struct cand c;
+
+    if (p->index == ls->index && p->offset == WS_POS_END &&
+        cand_best(v, n, (struct pos){ls->index, ls->offset + 1},
+                  (struct pos){ls->index, WS_POS_END - 1}, &c) &&
+        c.precise) {
+        p->time_us = c.time_us;
+        p->precise = 1;
+    }
+}
+
+/* Choose the target and the snapshot; fill p's target and time. */
+static int choose_target(const struct ws_geninfo *g, const struct use *us,
+                         const struct ws_plan_req *q, const struct cand *v,
+                         size_t n, struct ws_plan *p, const struct use **uu,
+                         struct ws_err *err)
+{
+    struct cand best = {{0, 0}, 0, 0}, c;
+    struct pos want;
+    const struct use *chosen = NULL, *bad = NULL;
+    struct ws_err e = {0};
+    char a[40], b[40];
+
+    if (!wanted(g, q, v, n, &want)) {
+        ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
+        return ws_err_set(err, WS_ENOTFOUND, "generation %s has no data at "
+                          "or before that time (oldest restorable: %s)",
+                          g->name, a);
+    }
+    for (size_t i = g->nsnaps; i-- > 0;) {
+        if (!us[i].ok)
+            bad = &us[i];
+        if (!use_target(&us[i], q, v, n, want, &c))
             continue;
-        if (p->time_us > t) {
-            *newest = 0;
-            continue;
+        if (chosen == NULL || pos_cmp(c.at, best.at) > 0) {
+            best = c;
+            chosen = &us[i];
         }
-        c = (struct cand){1, p->index, p->offset, p->time_us, 1};
-        consider(&best, &c);
     }
-    for (size_t i = 0; i < g->nsnaps; i++) {
-        const struct ws_snapinfo *s = &g->snaps[i];
-        int64_t rt;
-        uint64_t safe = snap_record(g, s->index, &rt);
-        if (rt != 0 && rt <= t)
-            c = (struct cand){1, s->index, safe, rt, 1};
-        else if (rt == 0 && obj_us(s->mtime_ms) <= t)
-            c = (struct cand){1, s->index, 0, obj_us(s->mtime_ms), 0};
-        else
-            continue;
-        consider(&best, &c);
+    if (chosen == NULL && ws_plan_oldest(g) != 0) {
+        ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
+        return ws_err_set(err, WS_ENOTFOUND, "generation %s has no "
+                          "snapshot old enough for that point (oldest "
+                          "restorable: %s)", g->name, a);
     }
-    return best;
+    if (chosen == NULL) {
+        /* Every snapshot lacks the WAL it needs: a crash's leftovers,
+         * unless WAL lies past the lowest of them (damage). */
+        if (seg_between(g, (struct pos){bad->s->index, 0}, want)) {
+            size_t seg0, nsegs;
+            ws_catalog_chain(g, bad->s->index, want.index, want.offset,
+                             &seg0, &nsegs, &e);
+            return ws_err_set(err, WS_ECORRUPT, "generation %s cannot be "
+                              "restored: %s", g->name,
+                              e.msg[0] ? e.msg : bad->why);
+        }
+        snprintf(p->skipped, sizeof(p->skipped), "%s", bad->why);
+        return ws_err_set(err, WS_ENOTFOUND, "generation %s cannot be "
+                          "restored: %s", g->name, bad->why);
+    }
+    if (pos_cmp(best.at, want) < 0) {
+        const char *why = why_short(g, us, chosen, want, &e);
+        pos_fmt(best.at, a, sizeof(a));
+        pos_fmt(want, b, sizeof(b));
+        if (seg_between(g, best.at, want))
+            return ws_err_set(err, WS_ECORRUPT, "generation %s: %s (the "
+                              "replica holds WAL past %s that no snapshot "
+                              "reaches)", g->name, why, a);
+        snprintf(p->skipped, sizeof(p->skipped), "restoring %s instead of "
+                 "%s: %.400s", a, b, why);
+    }
+    p->index = best.at.index;
+    p->offset = best.at.offset;
+    p->time_us = best.time_us;
+    p->precise = best.precise;
+    p->newest = pos_cmp(best.at, last_pos(g)) >= 0;
+    if (p->newest && g->nsegs > 0)
+        newest_time(g, v, n, p);
+    *uu = chosen;
+    return WS_OK;
 }
 
 int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                  const struct ws_plan_req *q, struct ws_plan *p,
                  struct ws_err *err)
 {
-    struct cand tg = {0};
-    int newest = 1, rc;
-    size_t i;
+    static const struct ws_tlist none = {0};
+    struct use *us = NULL;
+    const struct use *u = NULL;
+    struct cand *v = NULL;
+    size_t n = 0;
+    int rc = WS_OK;
 
     memset(p, 0, sizeof(*p));
     p->g = g;
     if (g->nsnaps == 0)
         return ws_err_set(err, WS_ENOTFOUND, "generation %s has no snapshot",
                           g->name);
-    if (q->has_index) {
-        uint32_t m = max_index(g);
-        tg = (struct cand){1, q->index < m ? q->index : m, WS_POS_END, 0, 0};
-        newest = q->index >= m;
-    } else if (q->has_time) {
-        tg = at_time(g, recs, q->time_us, &newest);
-        if (!tg.ok) {
-            char a[40];
-            ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
-            return ws_err_set(err, WS_ENOTFOUND, "generation %s has no data "
-                              "at or before that time (oldest restorable: "
-                              "%s)", g->name, a);
+    us = malloc(g->nsnaps * sizeof(*us));
+    if (us == NULL ||
+        cands_of(g, q->has_time ? recs : &none,
+                 q->has_time ? q->time_us : INT64_MAX, &v, &n) != WS_OK)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == WS_OK && i < g->nsnaps; i++)
+        use_of(g, &g->snaps[i], &us[i]);
+    if (rc == WS_OK)
+        rc = choose_target(g, us, q, v, n, p, &u, err);
+    if (rc == WS_OK) {
+        struct pos at = {p->index, p->offset}, own = {u->s->index, u->need};
+        p->snap = u->s;
+        p->bytes = u->s->size;
+        if (!u->wal || (u->alone && pos_cmp(at, own) == 0)) {
+            /* The snapshot alone is the target: no WAL. */
+            p->seg0 = p->nsegs = 0;
+        } else {
+            p->snap_safe = u->need > WS_WAL_HDR_SIZE ? u->need : 0;
+            rc = ws_catalog_chain(g, u->s->index, p->index, p->offset,
+                                  &p->seg0, &p->nsegs, err);
         }
-    } else {
-        tg = (struct cand){1, max_index(g), WS_POS_END, 0, 0};
+        for (size_t i = p->seg0; i < p->seg0 + p->nsegs; i++)
+            p->bytes += g->segs[i].size;
     }
-    p->index = tg.index;
-    p->offset = tg.offset;
-    p->newest = newest;
-    p->time_us = tg.time_us;
-    p->precise = tg.precise;
-    if (newest) {
-        /* The newest data: its time is the last record or object. */
-        const struct ws_seginfo *ls = g->nsegs ? &g->segs[g->nsegs - 1]
-                                               : NULL;
-        const struct ws_tpoint *lr = NULL;
-        for (i = 0; i < recs->n; i++)
-            if (recs->v[i].kind == WS_T_COMMIT)
-                lr = &recs->v[i];
-        p->time_us = g->updated_ms * 1000;
-        p->precise = 0;
-        /* A record inside the last segment dates the end exactly. */
-        if (lr && ls &&
-            pos_cmp(lr->index, lr->offset, ls->index, ls->offset) > 0) {
-            p->time_us = lr->time_us;
-            p->precise = 1;
-        }
-    }
-
-    /* The highest snapshot holding nothing past the target. */
-    for (i = g->nsnaps; i-- > 0;) {
-        const struct ws_snapinfo *s = &g->snaps[i];
-        int64_t rt;
-        uint64_t safe = snap_record(g, s->index, &rt);
-        if (s->index > p->index)
-            continue;
-        if (s->index == p->index && p->offset != WS_POS_END) {
-            if (rt != 0 ? safe > p->offset
-                        : q->has_time && obj_us(s->mtime_ms) > q->time_us)
-                continue;
-        }
-        p->snap = s;
-        p->snap_safe = safe;
-        break;
-    }
-    if (p->snap == NULL)
-        return ws_err_set(err, WS_ENOTFOUND, "generation %s has no snapshot "
-                          "old enough for that point", g->name);
-    p->bytes = p->snap->size;
-
-    /* The segments from the snapshot's index to the target, which must
-     * follow one another unbroken. */
-    rc = ws_catalog_chain(g, p->snap->index, p->index, p->offset, &p->seg0,
-                          &p->nsegs, err);
-    for (i = p->seg0; i < p->seg0 + p->nsegs; i++)
-        p->bytes += g->segs[i].size;
+    free(us);
+    free(v);
     return rc;
 }
 
@@ -227,9 +454,12 @@ int64_t ws_plan_oldest(const struct ws_geninfo *g)
     int64_t best = 0;
 
     for (size_t i = 0; i < g->nsnaps; i++) {
-        int64_t rt, t;
-        snap_record(g, g->snaps[i].index, &rt);
-        t = rt != 0 ? rt : obj_us(g->snaps[i].mtime_ms);
+        struct use u;
+        int64_t t;
+        use_of(g, &g->snaps[i], &u);
+        if (!u.ok)
+            continue;
+        t = u.rec_us != 0 ? u.rec_us : obj_us(g->snaps[i].mtime_ms);
         if (best == 0 || t < best)
             best = t;
     }

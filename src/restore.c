@@ -972,15 +972,35 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     return WS_OK;
 }
 
-/* The records of g that a plan for q needs. */
+/*
+ * The records of g that a plan for q needs: none without a time (the
+ * newest state and -index never depend on them).  A commit-time object
+ * that cannot be read (corrupt, gone since the listing) costs only
+ * precision: that generation falls back to object times, and says so.
+ */
 static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
                     const struct ws_plan_req *q, struct ws_tlist *recs,
                     struct ws_err *err)
 {
-    const struct ws_timesinfo *t = ws_plan_times_obj(g, q);
+    const struct ws_timesinfo *t = q->has_time ? ws_plan_times_obj(g, q)
+                                               : NULL;
+    struct ws_err e = {0};
+    int rc;
 
     recs->n = 0;
-    return t ? get_times(r, g, t, recs, err) : WS_OK;
+    if (t == NULL)
+        return WS_OK;
+    rc = get_times(r, g, t, recs, &e);
+    if (rc == WS_ENOMEM) {
+        *err = e;
+        return rc;
+    }
+    if (rc != WS_OK) {
+        recs->n = 0;
+        ws_warn("restore: commit times of generation %s cannot be read, "
+                "using object times for it: %s", g->name, e.msg);
+    }
+    return WS_OK;
 }
 
 struct choice {
@@ -990,83 +1010,161 @@ struct choice {
     int ok;
 };
 
-/* Pick the replica, generation and plan. */
+/* One generation of one replica, as choose() tries them. */
+struct gref {
+    size_t ri;
+    const struct ws_geninfo *g;
+    int broken;               /* passed over: no state it can prove */
+    char why[WS_ERR_MSG];
+};
+
+/* Newest generation first (ws_gen_cmp); on a tie, the replica listed
+ * first. */
+static int cmp_gref(const void *a, const void *b)
+{
+    const struct gref *x = a, *y = b;
+    int k = ws_gen_cmp(y->g, x->g);
+
+    if (k != 0)
+        return k;
+    return (x->ri > y->ri) - (x->ri < y->ri);
+}
+
+/* List every replica and gather their generations, newest first. */
+static int gather(struct ws_replica *const *reps, size_t n,
+                  const struct ws_restore_opts *o, struct ws_catalog *cats,
+                  struct gref **out, size_t *nout, struct ws_err *err)
+{
+    size_t total = 0, k = 0;
+    struct gref *v;
+    int rc = WS_OK;
+
+    for (size_t i = 0; rc == WS_OK && i < n; i++) {
+        rc = ws_replica_catalog(reps[i], &cats[i], err);
+        total += rc == WS_OK ? cats[i].ngens : 0;
+    }
+    if (rc != WS_OK)
+        return rc;
+    v = calloc(total ? total : 1, sizeof(*v));
+    if (v == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < cats[i].ngens; j++)
+            if (o->generation == NULL ||
+                strcmp(cats[i].gens[j].name, o->generation) == 0)
+                v[k++] = (struct gref){i, &cats[i].gens[j], 0, ""};
+    qsort(v, k, sizeof(*v), cmp_gref);
+    *out = v;
+    *nout = k;
+    return WS_OK;
+}
+
+/* Say what was passed over for the plan chosen (c NULL: none was): each
+ * generation newer than it that could not be restored, and a target
+ * older than what was asked for. */
+static void log_skips(const struct gref *v, size_t n, const struct choice *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c != NULL && ws_gen_cmp(v[i].g, c->plan.g) <= 0)
+            continue;
+        if (v[i].broken)
+            ws_warn("restore: skipping generation %s: %s", v[i].g->name,
+                    v[i].why);
+        else if (v[i].g->nsnaps == 0 && v[i].g->nsegs > 0)
+            ws_warn("restore: skipping generation %s: it has WAL segments "
+                    "but no snapshot", v[i].g->name);
+    }
+    if (c != NULL && c->plan.skipped[0])
+        ws_warn("restore: generation %s: %s", c->plan.g->name,
+                c->plan.skipped);
+}
+
+/*
+ * Pick the replica, generation and plan: the newest state the objects
+ * prove.  Without a time, the newest generation that can be restored;
+ * with one, the latest moment at or before it in any generation (a tie:
+ * the newer generation).  Generations that cannot be restored are
+ * passed over and named in the log.
+ */
 static int choose(struct ws_replica *const *reps, size_t n,
                   const struct ws_restore_opts *o, struct ws_catalog *cats,
                   struct choice *best, struct ws_err *err)
 {
     struct ws_plan_req q = {o->has_time, o->time_us, o->has_index, o->index};
     struct ws_tlist recs = {0};
-    const struct ws_geninfo *bare = NULL;
+    const struct gref *bare = NULL, *broken = NULL;
+    struct gref *v = NULL;
+    size_t nv = 0;
     int64_t oldest = 0;
-    int rc = WS_OK, any = 0;
+    int rc, prc, any = 0;
 
-    for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        rc = ws_replica_catalog(reps[i], &cats[i], err);
-        for (size_t k = 0; rc == WS_OK && k < cats[i].ngens; k++) {
-            const struct ws_geninfo *g = &cats[i].gens[k];
-            struct ws_plan p;
-            struct ws_err e = {0};
-            int prc;
-            if (o->generation && strcmp(g->name, o->generation) != 0)
-                continue;
-            if (g->nsnaps == 0) {
-                if (g->nsegs > 0 &&
-                    (bare == NULL || g->updated_ms > bare->updated_ms))
-                    bare = g;
-                continue;
-            }
-            any = 1;
-            if (ws_plan_oldest(g) != 0 &&
-                (oldest == 0 || ws_plan_oldest(g) < oldest))
-                oldest = ws_plan_oldest(g);
-            /* Without a time, only the newest generation counts. */
-            if (!o->has_time && best->ok &&
-                ws_gen_cmp(g, best->plan.g) < 0)
-                continue;
-            rc = recs_for(reps[i], g, &q, &recs, err);
-            if (rc != WS_OK)
-                break;
-            prc = ws_plan_make(g, &recs, &q, &p, &e);
-            if (prc == WS_ENOTFOUND)
-                continue;
-            if (prc != WS_OK) {
-                *err = e;
-                rc = prc;
-                break;
-            }
-            if (best->ok &&
-                (o->has_time ? p.time_us < best->plan.time_us ||
-                                   (p.time_us == best->plan.time_us &&
-                                    ws_gen_cmp(g, best->plan.g) < 0)
-                             : ws_gen_cmp(g, best->plan.g) < 0))
-                continue;
-            best->plan = p;
-            best->ri = i;
-            best->ok = 1;
-            ws_tlist_free(&best->recs);
-            best->recs = recs;
-            memset(&recs, 0, sizeof(recs));
+    rc = gather(reps, n, o, cats, &v, &nv, err);
+    for (size_t i = 0; rc == WS_OK && i < nv; i++) {
+        const struct ws_geninfo *g = v[i].g;
+        struct ws_plan p;
+        struct ws_err e = {0};
+        if (g->nsnaps == 0) {
+            if (g->nsegs > 0 && bare == NULL)
+                bare = &v[i];
+            continue;
         }
+        any = 1;
+        /* Without a time, the first that can be restored wins. */
+        if (!o->has_time && best->ok)
+            continue;
+        if (o->has_time && ws_plan_oldest(g) != 0 &&
+            (oldest == 0 || ws_plan_oldest(g) < oldest))
+            oldest = ws_plan_oldest(g);
+        rc = recs_for(reps[v[i].ri], g, &q, &recs, err);
+        if (rc != WS_OK)
+            break;
+        prc = ws_plan_make(g, &recs, &q, &p, &e);
+        if (prc == WS_ENOTFOUND) {
+            /* Nothing there, or a crash's leftovers: pass over it. */
+            v[i].broken = p.skipped[0] != '\0';
+            snprintf(v[i].why, sizeof(v[i].why), "%s", e.msg);
+            if (v[i].broken && broken == NULL)
+                broken = &v[i];
+            continue;
+        }
+        if (prc != WS_OK) {
+            *err = e;
+            rc = prc;
+            break;
+        }
+        if (best->ok && p.time_us <= best->plan.time_us)
+            continue; /* newest first: on a tie the newer one stays */
+        best->plan = p;
+        best->ri = v[i].ri;
+        best->ok = 1;
+        ws_tlist_free(&best->recs);
+        best->recs = recs;
+        memset(&recs, 0, sizeof(recs));
     }
     ws_tlist_free(&recs);
-    if (rc != WS_OK)
-        return rc;
-    if (!best->ok && bare != NULL)
-        return ws_err_set(err, WS_ECORRUPT,
-                          "generation %s has WAL segments but no snapshot "
-                          "(generations/%s/snapshots/ is empty or missing)",
-                          bare->name, bare->name);
-    if (!best->ok && any && o->has_time) {
-        char a[40], b[40];
-        ws_time_fmt(o->time_us, a, sizeof(a));
-        ws_time_fmt(oldest, b, sizeof(b));
-        return ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
-                          "oldest restorable time is %s", a, b);
+    if (rc == WS_OK)
+        log_skips(v, nv, best->ok ? best : NULL);
+    if (rc == WS_OK && !best->ok) {
+        if (broken != NULL && !(o->has_time && o->time_us < oldest))
+            rc = ws_err_set(err, WS_ECORRUPT, "%s", broken->why);
+        else if (bare != NULL && !(o->has_time && o->time_us < oldest))
+            rc = ws_err_set(err, WS_ECORRUPT,
+                            "generation %s has WAL segments but no snapshot "
+                            "(generations/%s/snapshots/ is empty or "
+                            "missing)",
+                            bare->g->name, bare->g->name);
+        else if (any && o->has_time) {
+            char a[40], b[40];
+            ws_time_fmt(o->time_us, a, sizeof(a));
+            ws_time_fmt(oldest, b, sizeof(b));
+            rc = ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
+                            "oldest restorable time is %s", a, b);
+        } else {
+            rc = ws_err_set(err, WS_ENOTFOUND, "no matching backups found");
+        }
     }
-    if (!best->ok)
-        return ws_err_set(err, WS_ENOTFOUND, "no matching backups found");
-    return WS_OK;
+    free(v);
+    return rc;
 }
 
 /* ---- restore -list ------------------------------------------------------ */
@@ -1086,55 +1184,71 @@ static const struct ws_col window_cols[] = {
 #define NWINDOW (sizeof(window_cols) / sizeof(window_cols[0]))
 
 /* restore -list: each generation's restorable window, through the
- * inspection commands' table (inspect.h). */
+ * inspection commands' table (inspect.h): the oldest and the newest
+ * moment a -timestamp restore of it gives (the same rules), and a
+ * warning instead of a row for a generation that cannot be restored. */
 static int list_windows(struct ws_replica *const *reps, size_t n,
                         const struct ws_restore_opts *o,
                         struct ws_catalog *cats, struct ws_err *err)
 {
-    struct ws_plan_req q = {0};
+    struct ws_plan_req q = {1, INT64_MAX, 0, 0};
     struct ws_tlist recs = {0};
     struct ws_table tab;
-    int rc = WS_OK;
+    struct gref *v = NULL;
+    size_t nv = 0;
+    int rc;
 
     ws_table_init(&tab, window_cols, NWINDOW);
-    for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        rc = ws_replica_catalog(reps[i], &cats[i], err);
-        for (size_t k = 0; rc == WS_OK && k < cats[i].ngens; k++) {
-            const struct ws_geninfo *g = &cats[i].gens[k];
-            struct ws_plan p;
-            struct ws_err e;
-            char v[NWINDOW][40];
-            const char *row[NWINDOW];
-            if ((o->generation && strcmp(g->name, o->generation) != 0) ||
-                g->nsnaps == 0)
-                continue;
-            rc = recs_for(reps[i], g, &q, &recs, err);
-            if (rc != WS_OK)
-                break;
-            if (ws_plan_make(g, &recs, &q, &p, &e) != WS_OK)
-                p.time_us = g->updated_ms * 1000, p.precise = 0;
-            ws_time_fmt(ws_plan_oldest(g), v[2], sizeof(v[2]));
-            ws_time_fmt(p.time_us, v[3], sizeof(v[3]));
-            snprintf(v[4], sizeof(v[4]), "%lld",
-                     (long long)ws_plan_oldest(g));
-            snprintf(v[5], sizeof(v[5]), "%lld", (long long)p.time_us);
-            snprintf(v[6], sizeof(v[6]), "%s", p.precise ? "true" : "false");
-            snprintf(v[7], sizeof(v[7]), "%llu",
-                     (unsigned long long)ws_plan_ntx(g));
-            snprintf(v[8], sizeof(v[8]), "%zu", g->nsnaps);
-            snprintf(v[9], sizeof(v[9]), "%zu", g->nsegs);
-            row[0] = reps[i]->cfg->name;
-            row[1] = g->name;
-            for (size_t c = 2; c < NWINDOW; c++)
-                row[c] = v[c];
-            if (ws_table_add(&tab, row) != WS_OK)
-                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = gather(reps, n, o, cats, &v, &nv, err);
+    /* Oldest generation first, as a timeline. */
+    for (size_t k = nv; rc == WS_OK && k-- > 0;) {
+        const struct ws_geninfo *g = v[k].g;
+        struct ws_plan p;
+        struct ws_err e = {0};
+        char c[NWINDOW][40];
+        const char *row[NWINDOW];
+        int prc;
+        if (g->nsnaps == 0)
+            continue;
+        rc = recs_for(reps[v[k].ri], g, &q, &recs, err);
+        if (rc != WS_OK)
+            break;
+        prc = ws_plan_make(g, &recs, &q, &p, &e);
+        if (prc == WS_ENOMEM) {
+            *err = e;
+            rc = prc;
+            break;
         }
+        if (prc != WS_OK) {
+            ws_warn("restore -list: generation %s of replica %s cannot be "
+                    "restored: %s", g->name, reps[v[k].ri]->cfg->name,
+                    e.msg);
+            continue;
+        }
+        if (p.skipped[0])
+            ws_warn("restore -list: generation %s of replica %s: %s",
+                    g->name, reps[v[k].ri]->cfg->name, p.skipped);
+        ws_time_fmt(ws_plan_oldest(g), c[2], sizeof(c[2]));
+        ws_time_fmt(p.time_us, c[3], sizeof(c[3]));
+        snprintf(c[4], sizeof(c[4]), "%lld", (long long)ws_plan_oldest(g));
+        snprintf(c[5], sizeof(c[5]), "%lld", (long long)p.time_us);
+        snprintf(c[6], sizeof(c[6]), "%s", p.precise ? "true" : "false");
+        snprintf(c[7], sizeof(c[7]), "%llu",
+                 (unsigned long long)ws_plan_ntx(g));
+        snprintf(c[8], sizeof(c[8]), "%zu", g->nsnaps);
+        snprintf(c[9], sizeof(c[9]), "%zu", g->nsegs);
+        row[0] = reps[v[k].ri]->cfg->name;
+        row[1] = g->name;
+        for (size_t j = 2; j < NWINDOW; j++)
+            row[j] = c[j];
+        if (ws_table_add(&tab, row) != WS_OK)
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     if (rc == WS_OK)
         rc = ws_table_write(&tab, o->json, stdout, err);
     ws_table_free(&tab);
     ws_tlist_free(&recs);
+    free(v);
     return rc;
 }
 
@@ -1426,7 +1540,7 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
         ws_info("the -timestamp %s is after the newest data (%s): restoring "
                 "the newest data", want, t);
     }
-    if (o->has_index && o->index > p->index)
+    if (o->has_index && p->newest && o->index > p->index)
         ws_info("the -index %08x is after the newest index of generation %s "
                 "(%08x): restoring the newest data", o->index, p->g->name,
                 p->index);

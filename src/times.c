@@ -38,9 +38,10 @@ int ws_key_times(char *buf, size_t n, const char *gen,
     struct ws_timesinfo t = {0};
 
     if (nv == 0 || nv > UINT32_MAX ||
-        (v[0].kind == WS_T_SNAPSHOT && nv != 1))
+        (v[0].kind != WS_T_COMMIT && nv != 1))
         return WS_EUSAGE;
-    t.snapshot = v[0].kind == WS_T_SNAPSHOT;
+    t.snapshot = v[0].kind != WS_T_COMMIT;
+    t.image = v[0].kind == WS_T_IMAGE;
     t.index = v[0].index;
     t.offset = v[0].offset;
     t.time_us = v[0].time_us;
@@ -98,7 +99,8 @@ int ws_times_decode(const uint8_t *buf, size_t len, struct ws_tlist *out,
         p.kind = ws_get_be32(r + 4);
         p.offset = get_be64(r + 8);
         p.time_us = (int64_t)get_be64(r + 16);
-        if ((p.kind != WS_T_COMMIT && p.kind != WS_T_SNAPSHOT) ||
+        if ((p.kind != WS_T_COMMIT && p.kind != WS_T_SNAPSHOT &&
+             p.kind != WS_T_IMAGE) ||
             p.time_us <= 0 || p.index > WS_MAX_INDEX ||
             (p.kind == WS_T_COMMIT && p.offset <= WS_WAL_HDR_SIZE))
             return ws_err_set(err, WS_ECORRUPT, "times object: bad record "

@@ -69,6 +69,30 @@
             CHECK_FAIL("%s == %s: %zu bytes differ", #a, #b, (size_t)(n));  \
     } while (0)
 
+/* Bytes gathered by check_collect, a sink (lz4f.h's ws_sink_fn) for the
+ * objects a test makes; free p. */
+struct check_buf {
+    uint8_t *p;
+    size_t n;
+};
+
+struct ws_err;
+
+static inline int check_collect(void *ctx, const void *b, size_t len,
+                                struct ws_err *err)
+{
+    struct check_buf *x = ctx;
+    uint8_t *p = realloc(x->p, x->n + len);
+
+    (void)err;
+    if (p == NULL)
+        return 1;
+    memcpy(p + x->n, b, len);
+    x->p = p;
+    x->n += len;
+    return 0;
+}
+
 #define TEST(name) static void test_##name(void)
 #define TEST_ENTRY(name) {#name, test_##name},
 

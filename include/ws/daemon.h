@@ -21,6 +21,49 @@
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit.
+ *
+ * Snapshots.  A snapshot is a consistent image of the database at one
+ * shadow position (index I, offset X) (snapshot.h), and its record
+ * (times.h, kind IMAGE) names that position.  Syncs are held from the
+ * record to the end of the snapshot's read, so the position is exact.
+ * One generation never has two snapshots of one index on a replica:
+ * Litestream v0.3 gives a snapshot the name of its index alone and
+ * replaces the object, while earlier records still describe it.  So a
+ * snapshot is taken only in an index with none yet; a due one (snapshot-
+ * interval, or retention's) in an index that has one is skipped when
+ * nothing changed since, and otherwise waits for the next index: a
+ * checkpoint seals this one, and the application's next write starts
+ * the next.  (A second snapshot of one index would not help anyway:
+ * restore and retention need that index's WAL from offset 0 with
+ * either.)  Uploads go in this order, and a process killed between any
+ * two of them leaves a replica that walship and Litestream v0.3.13 both
+ * restore to a committed state:
+ *   1. The first snapshot of a generation (or of a replica whose place
+ *      the shadow no longer holds): record R(I, X), snapshot S(I), then
+ *      the first segment of I, from offset 0 to the shadow's end (at
+ *      least X) in one object, then the rest in order.
+ *      - Killed after R: a record without its snapshot names nothing;
+ *        restore ignores it and uses older generations.  A restarted
+ *        walship finds no snapshot in the generation and takes one again
+ *        (if in the same index, that index then has two records, and its
+ *        snapshot serves only with the WAL reaching the higher offset).
+ *      - Killed after S: the replica is S alone, the state at X with one
+ *        image record: walship restores it; Litestream restores it as
+ *        "snapshot only", which is the state at X.
+ *   2. A later snapshot, in an index I with none yet: syncs are held,
+ *      the replica is brought to the shadow's end (I, X), so it holds
+ *      I's WAL [0, X) (its chain starts at an earlier snapshot's index,
+ *      from offset 0); then R(I, X), then S(I), then segments from X.
+ *      - Killed after R: nothing changes for a reader (no snapshot of I).
+ *      - Killed after S: Litestream replays [0, X) over S, the state at
+ *        X; walship does the same or uses S alone.  A prefix [0, k) with
+ *        0 < k < X beside S would put older pages over a newer image:
+ *        the order above never lets one be seen.
+ *   3. Segments: each ends on a commit and starts where the previous one
+ *      of its index ended; a crash leaves a committed prefix.
+ *   4. Commit-time objects go only after the segments they describe: a
+ *      crash loses at most the records not yet shipped, and restore
+ *      falls back to object times for that range.
  */
 #ifndef WS_DAEMON_H
 #define WS_DAEMON_H

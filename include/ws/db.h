@@ -38,7 +38,7 @@
  *
  * Whenever continuity cannot be proven (start-up after downtime, a
  * header that changed without a seal, a shadow that does not match), the
- * engine starts a new generation and says why (FORMAT.md section 3.5).
+ * engine starts a new generation and says why.
  *
  * Every sync first checks that the files at the paths are those walship
  * has open.  A database or -wal that is another file now (the
@@ -50,7 +50,7 @@
  * again on a new file and a new generation starts.  A database that does
  * not exist or is empty is waited for, not an error.
  *
- * Shadow layout (FORMAT.md 1.8, meta dir `.<db>-walship`):
+ * Shadow layout (Litestream v0.3's, in the meta dir `.<db>-walship`):
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
@@ -75,7 +75,8 @@
  * when it was observed late.
  *
  * All functions except ws_db_new, ws_db_peek and ws_db_free run on a pool
- * thread, one at a time per database (the daemon guarantees it).
+ * thread, one at a time per database (the daemon guarantees it), except
+ * that snapshots of one position may run side by side.
  */
 #ifndef WS_DB_H
 #define WS_DB_H
@@ -120,6 +121,8 @@ struct ws_db_state {
     uint64_t size;               /* committed bytes in that shadow file */
     int have_hdr;                /* the current shadow file exists */
     uint32_t salt1, salt2;       /* its header's salts, when have_hdr */
+    int sealed;                  /* the index is complete: the next
+                                  * frame written starts the next one */
     uint32_t page_size;
     /* Final sizes of closed shadow indexes still on disk. */
     uint32_t old_index[WS_DB_MAXIDX];
@@ -175,10 +178,16 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err);
 
-/* Stream the whole database file (read through the long-lived
- * descriptor, never closed while SQLite holds locks) to sink, compressed
- * as one LZ4 frame. */
-int ws_db_snapshot(struct ws_db *db, ws_sink_fn sink, void *ctx,
+/* Stream the database exactly as it is at shadow position (index,
+ * offset) of generation gen, a consistent database on its own
+ * (snapshot.h), to sink, compressed as one LZ4 frame.  The file is read
+ * through the long-lived descriptor (never closed while SQLite holds
+ * locks).  The position must be the one the last sync reported
+ * (ws_db_state: gen, index, size), and no sync may run until this
+ * returns; WS_EBUSY when the shadow has moved since.  May run beside
+ * another ws_db_snapshot of the same database (it only reads). */
+int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
+                   uint64_t offset, ws_sink_fn sink, void *ctx,
                    struct ws_err *err);
 
 /* Path of shadow index `index` of generation gen (malloc'd), for

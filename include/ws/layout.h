@@ -1,6 +1,6 @@
 /*
  * layout.h: the names of replica objects and the catalog built from a
- * listing (FORMAT.md section 1.1).  Pure: no I/O.
+ * listing (Litestream v0.3's names, and walship's own).  Pure: no I/O.
  *
  * Keys are relative to the replica root:
  *     generations/<gen>/snapshots/<index hex8>.snapshot.lz4
@@ -8,7 +8,9 @@
  *     generations/<gen>/walship/times/<index hex8>_<offset hex8>_
  *         <time hex16>-<last index hex8>_<count hex8>.times.lz4
  *     generations/<gen>/walship/snapshots/<index hex8>_<offset hex8>_
- *         <time hex16>.times.lz4          (walship's own, see times.h)
+ *         <time hex16>.image.lz4          (walship's own, see times.h)
+ *     generations/<gen>/walship/snapshots/<index hex8>_<offset hex8>_
+ *         <time hex16>.times.lz4          (the same, earlier kind)
  * A generation name is exactly 16 lowercase hex digits.  Index and offset
  * are written with %08x and parsed from exactly 8 hex digits; other names
  * (temporary files, walship's future extra objects) are not data objects
@@ -77,6 +79,7 @@ struct ws_seginfo {
  * records; or, for a snapshot's record, that record. */
 struct ws_timesinfo {
     int snapshot;           /* 1: a snapshot's record (count 1) */
+    int image;              /* 1: ...of the consistent-image kind */
     uint32_t index;
     uint64_t offset;
     int64_t time_us;
@@ -145,7 +148,7 @@ const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
  * may be missing when to_off is WS_POS_END or at most the WAL header's
  * size (a WAL restarted but not written yet).  Offsets inside an index are not
  * compared, since a listing has only compressed sizes; restore checks
- * them while reading (FORMAT.md 14c).  Requires from <= to.  Returns
+ * them while reading.  Requires from <= to.  Returns
  * WS_OK, or WS_ECORRUPT with err naming the generation and the missing
  * index or segment; *seg0 and *nsegs are set either way.
  */

@@ -4,19 +4,47 @@
  *
  * A target is a position (index, offset): every frame of indexes below
  * `index`, and the frames of `index` that end at or before `offset`
- * (WS_POS_END: all of them).  It always falls on a commit.
+ * (WS_POS_END: all of them).  It always falls on a commit.  A restore
+ * never includes a transaction committed after the requested time, and
+ * it restores only what the objects prove.
  *
- * For a time T the target is the newest of: the last commit recorded at
- * or before T (walship's records, to the transaction); the end of the
- * last WAL segment such that it and every segment before it were written
- * at or before T (object times, as Litestream does; replicas Litestream
- * wrote have only these); and a snapshot recorded at or before T.
+ * What a snapshot S of index I serves, from the listing alone:
+ *   - need: the highest offset its records name (times.h), 0 without a
+ *     record.  Whichever of its records' uploads landed last, S holds
+ *     nothing past need.
+ *   - S serves alone, as the state at (I, need), when it has exactly one
+ *     record and that record is of the image kind (a consistent image at
+ *     that position), or when need names no frame (a header at most).
+ *     Otherwise S is consistent only with I's WAL replayed over it from
+ *     offset 0 to need or further.
+ *   - Its reach: with I's WAL there from offset 0, the end of the
+ *     unbroken chain of indexes from I on (ws_catalog_chain); without,
+ *     (I, need) when S serves alone, and nothing otherwise: S cannot be
+ *     used.  (Whether the WAL really reaches need, which a listing of
+ *     compressed sizes cannot tell when I is the last index, restore
+ *     checks while reading.)
+ *   - It serves the targets from (I, need) to its reach; a snapshot
+ *     without a record (Litestream writes no records) serves a target
+ *     inside I only when it was written at or before the requested time.
  *
- * The snapshot used is the highest one that holds nothing past the
- * target: below the target's index, or in it with its record's offset at
- * or before the target (a snapshot without a record, as Litestream
- * writes them, qualifies in the target's index only if it was written at
- * or before T).
+ * Candidate moments for a time T, each a position and the time it stands
+ * for: the commits recorded at or before T (walship's records, to the
+ * transaction); the end of each WAL segment such that it and every
+ * segment before it were written at or before T (object times, as
+ * Litestream does; replicas Litestream wrote have only these; S3 gives
+ * whole seconds, which count as the end of their second); each
+ * snapshot's own position (its highest record's time, or its object time
+ * without a record).
+ *
+ * The target for T is the latest candidate at or before T that a usable
+ * snapshot serves; without T, the furthest reach of any usable snapshot;
+ * with an index J, the same cut at the end of J.  The snapshot is the
+ * highest that serves the target.  When the request asked for more than
+ * the objects prove because a snapshot lacks the WAL it needs (what a
+ * crash between two uploads leaves: uploads go in order), the plan says
+ * so (skipped) and restores the newest state they prove.  WAL past a
+ * hole in the chain is not a crash's doing (lost or deleted objects):
+ * that is an error naming the generation and the missing index.
  */
 #ifndef WS_PLAN_H
 #define WS_PLAN_H
@@ -37,7 +65,8 @@ struct ws_plan_req {
 struct ws_plan {
     const struct ws_geninfo *g;
     const struct ws_snapinfo *snap;
-    uint64_t snap_safe;     /* the snapshot's recorded offset (0: none) */
+    uint64_t snap_safe;     /* the WAL of the snapshot's index must reach
+                             * this offset (0: the snapshot serves alone) */
     uint32_t index;         /* the target */
     uint64_t offset;
     size_t seg0, nsegs;     /* g->segs[seg0, seg0 + nsegs) */
@@ -45,11 +74,22 @@ struct ws_plan {
     int64_t time_us;        /* the moment restored to */
     int precise;            /* time_us is a recorded commit time */
     int newest;             /* the target is the newest data there is */
+    char skipped[WS_ERR_MSG]; /* "": the target is what was asked for;
+                             * else why a later one cannot be restored */
 };
 
 /* Plan a restore of g.  recs: g's commit records that matter (sorted
- * with ws_tlist_sort; may be empty).  WS_ENOTFOUND: g has nothing to
- * restore at that time or index (err says why). */
+ * with ws_tlist_sort; may be empty).  For the newest moment a time can
+ * restore, plan with time_us INT64_MAX.  Failures (err says why):
+ *   WS_ENOTFOUND  g has nothing at or before that time, or no snapshot;
+ *                 or, with p->skipped set, its snapshots all lack the WAL
+ *                 they need, as a crash between uploads leaves them;
+ *   WS_ECORRUPT   g holds WAL that no snapshot reaches past a hole (a
+ *                 missing index or first segment): lost objects, not a
+ *                 crash, which only ever leaves a prefix;
+ *   WS_ENOMEM.
+ * A target short of the request that a crash explains is a success with
+ * p->skipped set. */
 int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                  const struct ws_plan_req *q, struct ws_plan *p,
                  struct ws_err *err);
@@ -59,8 +99,8 @@ int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
 const struct ws_timesinfo *ws_plan_times_obj(const struct ws_geninfo *g,
                                              const struct ws_plan_req *q);
 
-/* The oldest moment g can restore to (us), or 0 when it has no
- * snapshot. */
+/* The oldest moment g can restore to (us): a restore to that time
+ * succeeds.  0 when it has no usable snapshot. */
 int64_t ws_plan_oldest(const struct ws_geninfo *g);
 
 /* Commit records named by g's commit-time objects (duplicates from

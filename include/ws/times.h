@@ -11,6 +11,7 @@
  * Records are batched into objects stored beside the data:
  *
  *     generations/<gen>/walship/times/<I>_<O>_<T>-<J>_<N>.times.lz4
+ *     generations/<gen>/walship/snapshots/<I>_<O>_<T>.image.lz4
  *     generations/<gen>/walship/snapshots/<I>_<O>_<T>.times.lz4
  *
  * where (I, O) is the position of the first record, T its time (16 hex
@@ -27,10 +28,28 @@
  *     u32 index, u32 kind, u64 offset, i64 time_us
  * kind COMMIT: the transaction whose commit frame ends at byte `offset`
  *     of WAL index `index` was observed at time_us.
- * kind SNAPSHOT: the snapshot of index `index` about to be written holds
- *     no change past `offset` of that index (so it may serve restores to
- *     any position from (index, offset) on); written before the snapshot
- *     itself, so a snapshot never lacks its record.
+ * kind IMAGE (the `.image.lz4` name): the snapshot of index `index`
+ *     about to be written is a consistent database on its own, exactly
+ *     the state after the last commit ending at or before `offset` of
+ *     that index (every commit up to there was observed by time_us).  It
+ *     needs no WAL: replaying any prefix [0, Y) of its index's WAL with
+ *     Y >= offset over it gives the state at Y, and one with Y < offset
+ *     is never a state of the database (the writer never lets a snapshot
+ *     appear beside such a prefix; see daemon.c).
+ * kind SNAPSHOT (the `.times.lz4` name, written by earlier walships and
+ *     still read): the snapshot of index `index` about to be written is
+ *     the raw database file, holding no change past `offset` of that
+ *     index; it is consistent only with the WAL of its index from
+ *     offset 0 replayed up to `offset` or further.
+ * A snapshot's record is written before the snapshot itself, so a
+ * snapshot never lacks its record.  A snapshot object of one index may
+ * have several records (a record whose snapshot upload was killed, then
+ * a later snapshot of the same index; or an earlier walship, which
+ * replaced the object of an index at each snapshot): then nothing tells
+ * which record is the object's, and the object is only known to hold
+ * nothing past the highest recorded offset.  An older walship sees an
+ * image record as an unknown name: it treats that snapshot as one
+ * without a record, by object time, which is safe.
  * Records within an object are in observation order; positions never go
  * backwards.  A record whose position is not in the replica's WAL
  * segments is never written (commit records are flushed only once the
@@ -46,7 +65,7 @@
 #include "ws/layout.h"
 #include "ws/lz4f.h"
 
-enum ws_tkind { WS_T_COMMIT = 1, WS_T_SNAPSHOT = 2 };
+enum ws_tkind { WS_T_COMMIT = 1, WS_T_SNAPSHOT = 2, WS_T_IMAGE = 3 };
 
 struct ws_tpoint {
     uint32_t index;
@@ -65,7 +84,8 @@ int ws_tlist_add(struct ws_tlist *l, const struct ws_tpoint *p);
 void ws_tlist_free(struct ws_tlist *l);
 
 /* The key for an object holding v[0..n) (n >= 1) of generation gen: a
- * snapshot record alone (n == 1), or commit records. */
+ * snapshot record (SNAPSHOT or IMAGE) alone (n == 1), or commit
+ * records. */
 int ws_key_times(char *buf, size_t n, const char *gen,
                  const struct ws_tpoint *v, size_t nv);
 

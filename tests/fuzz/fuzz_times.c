@@ -45,7 +45,8 @@ int FUZZ_ENTRY(times)
                "%zu records from %zu bytes", l.n, size);
     for (size_t i = 0; i < l.n; i++)
         FUZZ_CHECK(
-            (l.v[i].kind == WS_T_COMMIT || l.v[i].kind == WS_T_SNAPSHOT) &&
+            (l.v[i].kind == WS_T_COMMIT || l.v[i].kind == WS_T_SNAPSHOT ||
+             l.v[i].kind == WS_T_IMAGE) &&
                 l.v[i].time_us > 0 && l.v[i].index <= WS_MAX_INDEX &&
                 (l.v[i].kind != WS_T_COMMIT || l.v[i].offset > WS_WAL_HDR_SIZE),
             "record %zu: kind %u time %lld index %u", i, l.v[i].kind,

@@ -14,9 +14,14 @@
  *    slot 0.  walship must see that the index is sealed: otherwise, once
  *    the next index outgrows the old one, it would report the WAL
  *    overwritten and start a new generation.
+ *  - snapshot_at_position: a snapshot is the database exactly at the
+ *    shadow's position, although the database file lags behind it
+ *    (frames copied, not backfilled) and the WAL holds more (frames not
+ *    copied yet): alone, it has the rows committed up to there.
  */
 #include "check.h"
 #include "ws/db.h"
+#include "ws/lz4f.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -250,6 +255,76 @@ TEST(seal_after_app_checkpoint)
     teardown(&f);
 }
 
-#define LIST(X) X(backfill_without_lock) X(seal_after_app_checkpoint)
+/* Rows in the database image `img` (written to a file of its own), after
+ * checking it is one: integrity_check ok. */
+static int64_t image_rows(const struct fixture *f, const struct check_buf *img)
+{
+    char path[160], sql_ok[16] = "";
+    uint8_t *raw;
+    size_t rawn;
+    sqlite3 *c;
+    sqlite3_stmt *st;
+    int64_t rows = -1;
+    FILE *fp;
+
+    ASSERT_EQ(ws_lz4_decompress_mem(img->p, img->n, 1 << 30, &raw, &rawn,
+                                    NULL),
+              WS_OK);
+    snprintf(path, sizeof(path), "%s/image.db", f->dir);
+    fp = fopen(path, "wb");
+    ASSERT(fp != NULL);
+    ASSERT_EQ(fwrite(raw, 1, rawn, fp), rawn);
+    ASSERT_EQ(fclose(fp), 0);
+    free(raw);
+    ASSERT_EQ(sqlite3_open(path, &c), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    snprintf(sql_ok, sizeof(sql_ok), "%s",
+             (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    ASSERT_STR_EQ(sql_ok, "ok");
+    ASSERT_EQ(sqlite3_prepare_v2(c, "SELECT count(*) FROM t", -1, &st, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    rows = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return rows;
+}
+
+TEST(snapshot_at_position)
+{
+    struct fixture f;
+    struct ws_db_state st;
+    struct ws_err err = {0};
+    struct check_buf img = {0};
+    uint32_t index;
+    uint64_t at;
+
+    setup(&f, 0);
+    app_write(f.app, 30);
+    sync_ok(&f, 2, &st); /* a generation, sealed: the file has 30 rows */
+    index = st.index;
+    app_write(f.app, 20); /* the next index */
+    sync_ok(&f, 0, &st);  /* copied, not backfilled */
+    ASSERT_EQ(st.index, index + 1);
+    at = st.size;
+    app_write(f.app, 10); /* in the -wal, not copied */
+    /* A position the shadow is not at is refused. */
+    ASSERT_EQ(ws_db_snapshot(f.db, st.gen, st.index, at - 4120, check_collect,
+                             &img, &err),
+              WS_EBUSY);
+    ASSERT_EQ(img.n, 0);
+    ASSERT_EQ(ws_db_snapshot(f.db, st.gen, st.index, at, check_collect, &img,
+                             &err),
+              WS_OK);
+    ASSERT_EQ(image_rows(&f, &img), 50);
+    free(img.p);
+    teardown(&f);
+}
+
+#define LIST(X) X(backfill_without_lock) X(seal_after_app_checkpoint) \
+    X(snapshot_at_position)
 
 TEST_MAIN("db", LIST)

@@ -7,25 +7,6 @@
 
 #include <stdlib.h>
 
-struct buf {
-    uint8_t *p;
-    size_t n;
-};
-
-static int collect(void *ctx, const void *b, size_t len, struct ws_err *err)
-{
-    struct buf *x = ctx;
-    uint8_t *p = realloc(x->p, x->n + len);
-
-    (void)err;
-    if (p == NULL)
-        return WS_ENOMEM;
-    memcpy(p + x->n, b, len);
-    x->p = p;
-    x->n += len;
-    return WS_OK;
-}
-
 static const struct ws_tpoint pts[] = {
     {3, WS_T_COMMIT, 4152, 1763700000123456},
     {3, WS_T_COMMIT, 8272, 1763700000123999},
@@ -64,8 +45,26 @@ TEST(key_round_trip)
     ASSERT(t.snapshot);
     ASSERT_EQ(t.offset, 8272);
     ASSERT_EQ(t.count, 1);
+    ASSERT(!t.image);
     ASSERT_EQ(ws_key_times(key, sizeof(key), "0123456789abcdef", pts + 2, 2),
               WS_EUSAGE);
+    /* A consistent image's record: its own suffix, which an earlier
+     * walship's parser does not take for a record. */
+    {
+        struct ws_tpoint im = {3, WS_T_IMAGE, 8272, 1763700001000000};
+        ASSERT_EQ(ws_key_times(key, sizeof(key), "0123456789abcdef", &im, 1),
+                  WS_OK);
+        ASSERT_STR_EQ(key, "generations/0123456789abcdef/walship/snapshots/"
+                           "00000003_00002050_00064413680cca40.image.lz4");
+        ASSERT(ws_key_parse_times(key, g, &t));
+        ASSERT(t.snapshot);
+        ASSERT(t.image);
+        ASSERT_EQ(t.offset, 8272);
+        ASSERT_EQ(ws_key_parse(key, g, &i, &o), WS_OBJ_TIMES);
+        ASSERT_EQ(ws_key_times_of(key, sizeof(key), "0123456789abcdef", &t),
+                  WS_OK);
+        ASSERT_STR_CONTAINS(key, ".image.lz4");
+    }
     /* Malformed names are not times objects. */
     static const char *const bad[] = {
         "generations/0123456789abcdef/walship/times/"
@@ -82,6 +81,12 @@ TEST(key_round_trip)
         "00000003_00001038_000643ff64f3ef40-00000004_00000001.times.lz4",
         "generations/0123456789abcdef/walship/times/"
         "00000003_00001038_000643ff64f3ef40.times.lz4",
+        "generations/0123456789abcdef/walship/times/"
+        "00000003_00001038_000643ff64f3ef40.image.lz4",
+        "generations/0123456789abcdef/walship/snapshots/"
+        "00000003_00001038_000643ff64f3ef40.image.lz4.tmp",
+        "generations/0123456789abcdef/walship/snapshots/"
+        "00000003_00001038_000643ff64f3ef40.imagex.lz4",
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
         if (ws_key_parse(bad[k], g, &i, &o) != WS_OBJ_OTHER)
@@ -90,12 +95,12 @@ TEST(key_round_trip)
 
 TEST(encode_decode)
 {
-    struct buf b = {0};
+    struct check_buf b = {0};
     struct ws_tlist l = {0};
     uint8_t *raw;
     size_t rawn;
 
-    ASSERT_EQ(ws_times_encode(pts, 4, collect, &b, NULL), WS_OK);
+    ASSERT_EQ(ws_times_encode(pts, 4, check_collect, &b, NULL), WS_OK);
     ASSERT_EQ(ws_lz4_decompress_mem(b.p, b.n, 1 << 20, &raw, &rawn, NULL),
               WS_OK);
     ASSERT_EQ(rawn, 8 + 4 * 24);
@@ -112,6 +117,10 @@ TEST(encode_decode)
     raw[0] ^= 1;
     ASSERT_EQ(ws_times_decode(raw, rawn, &l, NULL), WS_ECORRUPT);
     raw[0] ^= 1;
+    raw[8 + 7] = 3; /* an image's record */
+    l.n = 0;
+    ASSERT_EQ(ws_times_decode(raw, rawn, &l, NULL), WS_OK);
+    ASSERT_EQ(l.v[0].kind, WS_T_IMAGE);
     raw[8 + 7] = 9;
     ASSERT_EQ(ws_times_decode(raw, rawn, &l, NULL), WS_ECORRUPT);
     free(raw);
