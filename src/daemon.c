@@ -1302,7 +1302,8 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
         rc = ws_lz4w_write(w, hb, sizeof(hb), err);
         off = WS_WAL_HDR_SIZE;
     }
-    /* Whole frames, each carrying the header's salts (FORMAT.md 1.3). */
+    /* Whole frames, each carrying the header's salts (a segment of
+     * another WAL index must never slip in). */
     while (rc == WS_OK && off < r->job_end) {
         size_t n = r->job_end - off < per * fs ? r->job_end - off : per * fs;
         rc = ws_fs_pread(fd, buf, n, off, &got, err);

@@ -84,8 +84,9 @@ struct ws_db {
     int window_ms;          /* test hook: widen the checkpoint window */
 };
 
-/* Test hook (RELIABILITY.md H2): WALSHIP_TEST_WINDOW_MS=N sleeps N ms at
- * each step of the checkpoint window, so tests can hammer it. */
+/* Test hook: WALSHIP_TEST_WINDOW_MS=N sleeps N ms at each step of the
+ * copy -> checkpoint -> restart window, so tests can hammer it (a commit
+ * landing there must never be lost: tests/e2e/55). */
 static void window(const struct ws_db *db)
 {
     if (db->window_ms > 0)
@@ -751,8 +752,8 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
     return ws_resume_remove(&db->meta_dir, err);
 }
 
-/* Decide whether the generation on disk can be continued (FORMAT.md
- * 3.5); sets reason when it cannot. */
+/* Decide whether the generation on disk can be continued; sets reason
+ * when it cannot (the reasons are those of db.h). */
 static int verify_local(struct ws_db *db, char *reason, size_t nreason,
                         uint64_t *copied, struct ws_err *err)
 {

@@ -14,7 +14,8 @@
  * strings escaped (and invalid UTF-8 replaced by U+FFFD) so that any JSON
  * parser accepts it.
  *
- * Times are object times from the listing (FORMAT.md 1.6), printed in
+ * Times are object times from the listing (a file's mtime, S3's
+ * LastModified), printed in
  * RFC 3339 UTC: whole seconds in text, as Litestream does, milliseconds in
  * JSON.  The generations lag is (config mode) the later of the database's
  * and its -wal's mtimes, or (URL mode) now, minus the generation's last

@@ -1,5 +1,11 @@
 /*
- * version.c: the SQLite version gate (FORMAT.md 14e, RELIABILITY.md 4).
+ * version.c: the SQLite version gate.  SQLite 3.7.0 to 3.51.2 have the
+ * WAL-reset bug: a checkpoint that races a writer's WAL restart can store
+ * a wrong wal-index header, and a later checkpoint then skips part of a
+ * transaction (a corrupt database or lost commits).  A replicator that
+ * checkpoints from its own process beside the application is exactly its
+ * trigger, so walship refuses a SQLite without the fix (3.51.3, with the
+ * backports 3.44.6 and 3.50.7).
  */
 #include "ws/version.h"
 

@@ -1,6 +1,7 @@
 /*
  * inspect.h: the inspection commands `databases`, `generations`,
- * `snapshots` and `wal` (FORMAT.md section 7), and the table they print.
+ * `snapshots` and `wal` (Litestream v0.3's, with its columns), and the
+ * table they print.
  *
  * Each command builds one table and prints it either as text, the way Go's
  * text/tabwriter does for Litestream (a header row, then one row a line,

@@ -1,6 +1,6 @@
 /*
- * retention.h: which replica objects may be deleted (FORMAT.md 5.2, with
- * walship's stricter rule).  Pure: no I/O, no logging, no clock.
+ * retention.h: which replica objects may be deleted (Litestream v0.3's
+ * retention, with walship's stricter rule).  Pure: no I/O, no logging, no clock.
  *
  * walship's rule: retention never deletes anything still needed to
  * restore any moment inside the retention window [now - retention, now].

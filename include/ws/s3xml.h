@@ -8,7 +8,7 @@
  * the expected root element, and the results can be read.
  *
  * Whoever can write to the bucket, or sits between walship and the
- * store, controls these bytes (RELIABILITY.md section 6), so:
+ * store, controls these bytes, so:
  *   - parsing is done by libexpat, never by scanning strings;
  *   - elements are matched by their full path from the root on the
  *     local name (any namespace): ListBucketResult/Contents/Key is a key,

@@ -1,6 +1,7 @@
 /*
- * times.h: commit-time records, walship's own extra objects
- * (FORMAT.md section 14a and 14d).
+ * times.h: commit-time records, walship's own extra objects, which
+ * Litestream v0.3 restores around without reading (it lists only
+ * snapshots/ and wal/ under a generation).
  *
  * Litestream v0.3 knows an object's time only from its listing (upload
  * time, one-second resolution on S3).  walship also records, for every

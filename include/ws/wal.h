@@ -2,7 +2,7 @@
  * wal.h: SQLite's write-ahead log format, decoded.  Pure: no I/O.
  *
  * A WAL file is a 32-byte header followed by frames of 24 + page_size
- * bytes (FORMAT.md section 2; SQLite src/wal.c).  All integers are
+ * bytes (as SQLite's src/wal.c describes them).  All integers are
  * big-endian.  The header holds the magic (0x377f0682: checksum words
  * read little-endian; 0x377f0683: big-endian), the format version
  * 3007000, the page size, a checkpoint sequence number, two salts and a

@@ -1,5 +1,5 @@
 #!/bin/sh
-# RELIABILITY.md H2, the copy -> checkpoint -> reset window.  walship
+# The copy -> checkpoint -> reset window.  walship
 # checkpoints every 20 pages (and every 100 ms) with its window widened by a test hook
 # (WALSHIP_TEST_WINDOW_MS), while a writer bursts ~500-frame transactions
 # with its own autocheckpoint on and PASSIVE checkpoints of its own every

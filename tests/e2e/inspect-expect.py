@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """What walship's inspection commands must print, computed from replica
-listings on their own (FORMAT.md sections 1.1 and 7), for 15-inspect.sh.
+listings on their own (Litestream v0.3's names and columns), for
+15-inspect.sh.
 
   inspect-expect.py CMD [-json] [-gen G] [-db PATH] NAME=LISTING...
       Print the expected output of `walship CMD` (generations, snapshots

@@ -1,6 +1,6 @@
 /*
- * test_layout.c: object keys and listings (FORMAT.md 1.1 and the path
- * facts pinned by Litestream's tests, section 11).
+ * test_layout.c: object keys and listings (Litestream v0.3's names, and
+ * the path facts its own tests pin).
  */
 #include "check.h"
 #include "ws/layout.h"

@@ -310,7 +310,7 @@ TEST(xxh32_vectors)
     ASSERT_UEQ(ws_xxh32(NULL, 0, 0), 0x02CC5D05);
     ASSERT_UEQ(ws_xxh32("\x2a", 1, 0), 0xE0FE705F);
     ASSERT_UEQ(ws_xxh32("Hello, world!", 14, 0), 0x9E5E7E93);
-    /* FLG 0x64, BD 0x70 -> HC 0xB9 (FORMAT.md 1.4). */
+    /* FLG 0x64, BD 0x70 -> HC 0xB9 (Litestream's frame header). */
     ASSERT_UEQ((ws_xxh32("\x64\x70", 2, 0) >> 8) & 0xFF, 0xB9);
 }
 

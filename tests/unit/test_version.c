@@ -1,5 +1,5 @@
 /*
- * test_version.c: the WAL-reset-bug gate (RELIABILITY.md 4, test B1).
+ * test_version.c: the WAL-reset-bug gate (version.c).
  */
 #include "check.h"
 #include "ws/version.h"
