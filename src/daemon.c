@@ -194,6 +194,7 @@ struct dbrep {
 
     uv_timer_t poll;
     uv_timer_t kick;
+    uv_timer_t ckpt;      /* an idle database's due checkpoint */
     uv_timer_t tick;      /* reads the wal-index while active */
     uv_fs_event_t ev_wal;
     uv_fs_event_t ev_db;
@@ -584,6 +585,8 @@ static void follow_replaced(struct dbrep *d)
     poll_pace(d);
 }
 
+static void ckpt_arm(struct dbrep *d, int64_t due_ms);
+
 static void on_sync_done(uv_work_t *w, int status)
 {
     struct dbrep *d = w->data;
@@ -616,6 +619,7 @@ static void on_sync_done(uv_work_t *w, int status)
     d->syncs++;
     if (s->copied > 0)
         d->last_copy_ms = ws_now_ms();
+    ckpt_arm(d, d->job_rc == WS_OK ? s->ckpt_due_ms : -1);
     if (d->stopping && d->job_final) {
         /* The last sync is tried once; what it could not copy is lost to
          * the replica, and the exit status says so.  A sync that started
@@ -693,6 +697,29 @@ static void check_done(struct daemon *dm);
 static void on_kick(uv_timer_t *t)
 {
     db_step(t->data);
+}
+
+/* A checkpoint the database asked for once writes paused (ws_db_state's
+ * ckpt_due_ms): the sync that takes it. */
+static void on_ckpt(uv_timer_t *t)
+{
+    struct dbrep *d = t->data;
+
+    d->dirty = 1;
+    db_step(d);
+}
+
+/* Come back for the checkpoint due at due_ms (-1: none due). */
+static void ckpt_arm(struct dbrep *d, int64_t due_ms)
+{
+    int64_t now = ws_now_ms();
+
+    if (due_ms < 0 || d->stopping) {
+        uv_timer_stop(&d->ckpt);
+        return;
+    }
+    uv_timer_start(&d->ckpt, on_ckpt,
+                   (uint64_t)(due_ms > now ? due_ms - now : 0), 0);
 }
 
 static void db_step(struct dbrep *d)
@@ -1966,6 +1993,7 @@ static void check_done(struct daemon *dm)
         struct dbrep *d = &dm->dbs[i];
         uv_close((uv_handle_t *)&d->poll, close_cb);
         uv_close((uv_handle_t *)&d->kick, close_cb);
+        uv_close((uv_handle_t *)&d->ckpt, close_cb);
         uv_close((uv_handle_t *)&d->tick, close_cb);
         uv_close((uv_handle_t *)&d->ev_wal, close_cb);
         uv_close((uv_handle_t *)&d->ev_db, close_cb);
@@ -1990,6 +2018,7 @@ static void on_signal(uv_signal_t *h, int signum)
         d->stopping = 1;
         uv_timer_stop(&d->poll);
         uv_timer_stop(&d->kick);
+        uv_timer_stop(&d->ckpt);
         uv_timer_stop(&d->tick);
         uv_fs_event_stop(&d->ev_wal);
         uv_fs_event_stop(&d->ev_db);
@@ -2014,10 +2043,11 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     d->cfg = c;
     uv_timer_init(&dm->loop, &d->poll);
     uv_timer_init(&dm->loop, &d->kick);
+    uv_timer_init(&dm->loop, &d->ckpt);
     uv_timer_init(&dm->loop, &d->tick);
     uv_fs_event_init(&dm->loop, &d->ev_wal);
     uv_fs_event_init(&dm->loop, &d->ev_db);
-    d->poll.data = d->kick.data = d->tick.data = d;
+    d->poll.data = d->kick.data = d->ckpt.data = d->tick.data = d;
     d->ev_wal.data = d->ev_db.data = d;
     d->wal_path = malloc(strlen(c->path) + 5);
     if (d->wal_path == NULL)

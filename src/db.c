@@ -28,6 +28,7 @@
 #define LOCK_SPIN_MS 25     /* retrying without sleeping, per attempt */
 #define LOCK_CKPT_MS 50     /* waiting for another checkpoint, locked */
 #define CKPT_GAP_MS 100     /* between walship's locked checkpoints */
+#define CKPT_WAIT_MAX_MS 30000 /* idle checkpoints retried at most this late */
 #define CKPT_ROUNDS 8       /* unlocked backfill rounds before one */
 #define CKPT_TAIL_BYTES (4 * 1024 * 1024) /* left for the locked window */
 #define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
@@ -64,6 +65,13 @@ struct ws_db {
     int resumed;            /* init continued a restored position */
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
     int64_t last_ckpt_ms;
+    /* Checkpoints the database asks for while nothing is written (the
+     * checkpoint-interval, a -wal left large by an earlier index) are
+     * tried again after ckpt_wait_ms from ckpt_try_ms, doubled while
+     * they do not get what they wanted (a reader or a writer of the
+     * application in the way). */
+    int64_t ckpt_try_ms;
+    int64_t ckpt_wait_ms;
     uint8_t *buf;           /* COPY_CHUNK bytes */
     struct ws_tlist points; /* commits observed by the current sync */
     int64_t last_us;        /* their time never goes backwards */
@@ -1152,7 +1160,10 @@ static int backfill(struct ws_db *db, int rounds, int locked_next,
 static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
                       struct ws_err *err)
 {
-    int rc = backfill(db, CKPT_ROUNDS, 1, st, err);
+    int rc;
+
+    db->ckpt_try_ms = ws_now_ms();
+    rc = backfill(db, CKPT_ROUNDS, 1, st, err);
 
     if (rc == WS_OK && !db->sealed)
         rc = locked_step(db, 1, st, err);
@@ -1176,6 +1187,28 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
 
 enum ckpt_want { CKPT_NONE, CKPT_BACKFILL, CKPT_LOCKED };
 
+/* 1 when the -wal file holds more than max-checkpoint-page-count frames'
+ * worth of bytes (SQLite reuses the file from its start after a restart,
+ * so a large earlier index leaves it large until a TRUNCATE). */
+static int wal_oversized(struct ws_db *db)
+{
+    const struct ws_db_config *c = db->cfg;
+    struct stat sb;
+
+    return c->max_checkpoint_page_count > 0 && fstat(db->wal_fd, &sb) == 0 &&
+           (uint64_t)sb.st_size >=
+               WS_WAL_HDR_SIZE + (uint64_t)c->max_checkpoint_page_count *
+                                     ws_wal_frame_size(db->page_size);
+}
+
+/* 1 when the retry pace of the idle checkpoints allows one now. */
+static int ckpt_paced(const struct ws_db *db)
+{
+    int64_t from = db->last_ckpt_ms > db->ckpt_try_ms ? db->last_ckpt_ms
+                                                      : db->ckpt_try_ms;
+    return ws_now_ms() - from >= db->ckpt_wait_ms;
+}
+
 /*
  * The policy.  Past min-checkpoint-page-count frames walship seals the
  * index with a locked checkpoint, at most one per CKPT_GAP_MS: the
@@ -1183,22 +1216,22 @@ enum ckpt_want { CKPT_NONE, CKPT_BACKFILL, CKPT_LOCKED };
  * that commits flat out restarts the WAL right after each seal, so the
  * -wal stays near the frames written in CKPT_GAP_MS plus one checkpoint.
  * Within the gap the WAL is only backfilled, without the lock, so that
- * the next locked window finds little to do.
+ * the next locked window finds little to do.  Once writes pause (quiet:
+ * this sync copied nothing), a -wal file still larger than
+ * max-checkpoint-page-count frames is sealed and truncated whatever the
+ * frames of its index, and an unsealed index is sealed after
+ * checkpoint-interval; ws_db_sync says when (ckpt_due_ms), so that the
+ * daemon comes back without a write to wake it.
  */
 static enum ckpt_want want_checkpoint(struct ws_db *db,
                                       const struct ws_db_sync_opts *o,
-                                      int *truncate)
+                                      int quiet, int *truncate)
 {
-    uint64_t fs = ws_wal_frame_size(db->page_size), frames;
     const struct ws_db_config *c = db->cfg;
+    uint64_t frames;
     int gap;
-    struct stat sb;
 
-    *truncate = c->max_checkpoint_page_count > 0 &&
-                fstat(db->wal_fd, &sb) == 0 &&
-                (uint64_t)sb.st_size >=
-                    WS_WAL_HDR_SIZE +
-                        (uint64_t)c->max_checkpoint_page_count * fs;
+    *truncate = wal_oversized(db);
     if (o->force_checkpoint)
         return CKPT_LOCKED;
     if (!db->have_hdr)
@@ -1207,17 +1240,48 @@ static enum ckpt_want want_checkpoint(struct ws_db *db,
      * keep their own pace.  Too frequent, they also took the write lock
      * up to 100 times a second when the WAL could not be fully
      * backfilled. */
-    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS;
+    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS && ckpt_paced(db);
     frames = shadow_frames(db);
     if (db->sealed)
         return gap && *truncate ? CKPT_LOCKED : CKPT_NONE;
     if (frames >= (uint64_t)c->min_checkpoint_page_count)
         return gap ? CKPT_LOCKED : CKPT_BACKFILL;
+    if (gap && quiet && frames > 0 && *truncate)
+        return CKPT_LOCKED;
     return gap && c->checkpoint_interval_ms > 0 && frames > 0 &&
                    ws_now_ms() - db->last_ckpt_ms >=
                        c->checkpoint_interval_ms
                ? CKPT_LOCKED
                : CKPT_NONE;
+}
+
+/* When want_checkpoint would next ask for a checkpoint if nothing is
+ * written meanwhile; -1 for never.  A try that left the -wal as it was
+ * doubles the wait before the next (at most CKPT_WAIT_MAX_MS). */
+static int64_t ckpt_due(struct ws_db *db, int tried, int copied)
+{
+    const struct ws_db_config *c = db->cfg;
+    int big = wal_oversized(db), left;
+    uint64_t frames = shadow_frames(db);
+    int64_t from, due;
+
+    left = big && (db->sealed || frames > 0);
+    if (copied || (tried && !left && db->sealed))
+        db->ckpt_wait_ms = CKPT_GAP_MS;
+    else if (tried && db->ckpt_wait_ms < CKPT_WAIT_MAX_MS)
+        db->ckpt_wait_ms = db->ckpt_wait_ms * 2 < CKPT_WAIT_MAX_MS
+                               ? db->ckpt_wait_ms * 2
+                               : CKPT_WAIT_MAX_MS;
+    if (!db->have_hdr)
+        return -1;
+    from = db->last_ckpt_ms > db->ckpt_try_ms ? db->last_ckpt_ms
+                                              : db->ckpt_try_ms;
+    if (left)
+        return from + db->ckpt_wait_ms;
+    if (db->sealed || frames == 0 || c->checkpoint_interval_ms <= 0)
+        return -1;
+    due = db->last_ckpt_ms + c->checkpoint_interval_ms;
+    return due > from + db->ckpt_wait_ms ? due : from + db->ckpt_wait_ms;
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -1413,6 +1477,7 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
     db->cfg = cfg;
     db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
     db->shm_fd = -1;
+    db->ckpt_wait_ms = CKPT_GAP_MS;
     db->meta_dir.fd = -1;
     db->wal_path = malloc(strlen(cfg->path) + 5);
     db->shm_path = malloc(strlen(cfg->path) + 5);
@@ -1566,6 +1631,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     int rc = WS_OK, truncate = 0;
 
     memset(st, 0, sizeof(*st));
+    st->ckpt_due_ms = -1;
     db->points.n = 0;
     if (db->db_fd >= 0 && (moved(db->cfg->path, db->db_fd) ||
                            (db->ready && moved(db->wal_path, db->wal_fd)))) {
@@ -1607,7 +1673,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     else if (!o->hold)
         rc = catch_up(db, &st->copied, err);
     want = rc == WS_OK && o->checkpoint && !o->hold
-               ? want_checkpoint(db, o, &truncate)
+               ? want_checkpoint(db, o, st->copied == 0, &truncate)
                : CKPT_NONE;
     if (want == CKPT_LOCKED)
         rc = checkpoint(db, truncate, st, err);
@@ -1620,6 +1686,9 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     if (rc == WS_OK && db->ready)
         prune(db, o->keep_from, st);
     st->ready = db->ready && rc == WS_OK;
+    st->ckpt_due_ms = st->ready && o->checkpoint && !o->hold
+                          ? ckpt_due(db, want == CKPT_LOCKED, st->copied > 0)
+                          : -1;
     memcpy(st->gen, db->gen, sizeof(st->gen));
     st->index = db->index;
     st->size = db->have_hdr ? db->size : 0;
@@ -1664,6 +1733,7 @@ void ws_db_peek_reset(struct ws_db *db)
         return;
     close(db->shm_fd);
     db->shm_fd = -1;
+    db->ckpt_wait_ms = CKPT_GAP_MS;
 }
 
 int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,

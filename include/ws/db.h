@@ -134,6 +134,10 @@ struct ws_db_state {
                                   * position (resume.h) */
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     uint64_t copied;             /* bytes added to the shadow */
+    /* When, on ws_now_ms's clock, a sync would checkpoint if nothing is
+     * written meanwhile (the checkpoint-interval, a -wal to truncate);
+     * -1 when none is pending.  Nothing else wakes an idle database. */
+    int64_t ckpt_due_ms;
     /* The commits this sync copied, each with its time (the earliest
      * observation showing it published, else when the copy read it),
      * all in generation gen; valid until the next sync. */
