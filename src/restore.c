@@ -49,6 +49,7 @@
  */
 #include "ws/restore.h"
 #include "ws/resume.h"
+#include "ws/digest.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
@@ -120,6 +121,7 @@ struct rs {
     char spool_name[4400];    /* unlinked at once; for messages */
 
     struct obj snap;
+    struct ws_sha256 ssha;    /* over its stored bytes, as they come */
     struct ws_lz4r *slz;
     uint64_t soff;            /* snapshot bytes decoded */
     uint8_t shdr[DB_HDR];     /* its database header, once soff >= 100 */
@@ -136,6 +138,7 @@ struct rs {
      * the segment number, map.pos the frame's position in its stream. */
     struct ws_walv v;
     size_t vseg;
+    size_t vfirst;            /* the first segment of v's index */
     struct ws_pagemap map;
     uint32_t db_pages;        /* database size at the last commit */
     size_t db_seg;            /* ... which ends in this segment */
@@ -249,6 +252,7 @@ static int snap_sink(void *ctx, const void *buf, size_t len,
 
     __atomic_add_fetch(&o->rs->bytes_in, len, __ATOMIC_RELAXED);
     o->got += len;
+    ws_sha256_update(&o->rs->ssha, buf, len);
     return ws_lz4r_write(o->rs->slz, buf, len, err);
 }
 
@@ -332,6 +336,7 @@ static void fetch(struct obj *o)
                                                                : MAX_OBJECT);
         rs->soff = 0;
         rs->swrite = UINT64_MAX;
+        ws_sha256_init(&rs->ssha);
         if (rs->slz == NULL || ftruncate(rs->fd, 0) != 0) {
             struct ws_err e;
             ws_err_set(&e, WS_ENOMEM, "out of memory");
@@ -356,6 +361,30 @@ static void fetch(struct obj *o)
     ws_replica_submit(rs->r, &o->req);
 }
 
+/* The snapshot's stored bytes against its digest records (see the
+ * essay); without one it is not checked. */
+static int snap_digest(struct rs *rs, struct ws_err *err)
+{
+    const struct ws_plan *p = rs->p;
+    size_t n;
+    const struct ws_diginfo *d = ws_catalog_digests(p->g, p->snap->index, &n);
+    uint8_t sum[WS_SHA256_LEN];
+    char hex[WS_SHA256_HEX], key[WS_KEY_MAX];
+
+    ws_sha256_final(&rs->ssha, sum);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(d[i].sha256, sum, sizeof(sum)) == 0)
+            return WS_OK;
+    if (n == 0)
+        return WS_OK;
+    ws_hex(sum, sizeof(sum), hex);
+    ws_key_digest_of(key, sizeof(key), p->g->name, &d[n - 1]);
+    return ws_err_set(err, WS_ECORRUPT, "%s: its SHA-256 (%s) matches none "
+                      "of its %zu digest record%s (%s): its content changed "
+                      "after it was written", rs->snap.key, hex, n,
+                      n == 1 ? "" : "s", key);
+}
+
 /* A download that failed on the way (the network, the store) is tried
  * again; a bad object, or a write of ours that failed, is not. */
 static void on_fetched(struct ws_req *req)
@@ -367,6 +396,8 @@ static void on_fetched(struct ws_req *req)
     rs->inflight--;
     if (rc == WS_OK)
         rc = ws_lz4r_finish(o->k < 0 ? rs->slz : o->scan, &req->err);
+    if (rc == WS_OK && o->k < 0)
+        rc = snap_digest(rs, &req->err);
     if (rc != WS_OK) {
         if ((rc == WS_EIO || rc == WS_EREMOTE) && !o->local_fail &&
             o->tries < TRIES && rs->rc == WS_OK) {
@@ -494,6 +525,53 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
     return rc;
 }
 
+/*
+ * The index records (see the essay) about the index of segment o, its
+ * last, now that the index is verified: records of that index must name
+ * the salts its first segment carries and, when the restore crosses into
+ * the next index or ends where this one does, the next index's records
+ * must name where it ended and its checksum there.
+ */
+static int check_bounds(struct rs *rs, const struct obj *o,
+                        struct ws_err *err)
+{
+    const struct ws_plan *p = rs->p;
+    uint32_t i = o->si->index;
+    const struct ws_idxinfo *x;
+    char key[WS_KEY_MAX];
+    size_t n;
+
+    x = ws_catalog_index_recs(p->g, i, &n);
+    for (size_t k = 0; k < n; k++) {
+        if (x[k].salt1 == rs->v.hdr.salt1 && x[k].salt2 == rs->v.hdr.salt2)
+            continue;
+        ws_key_index_of(key, sizeof(key), p->g->name, &x[k]);
+        return ws_err_set(err, WS_ECORRUPT, "%s: its WAL header's salts are "
+                          "%08x %08x, but %s says index %08x starts with "
+                          "%08x %08x", rs->segs[rs->vfirst].key,
+                          rs->v.hdr.salt1, rs->v.hdr.salt2, key, i,
+                          x[k].salt1, x[k].salt2);
+    }
+    if (target_cut(rs, i) || i >= WS_MAX_INDEX)
+        return WS_OK;
+    x = ws_catalog_index_recs(p->g, i + 1, &n);
+    for (size_t k = 0; k < n; k++) {
+        if (x[k].prev_size == rs->v.off &&
+            x[k].prev_cksum[0] == rs->v.s[0] &&
+            x[k].prev_cksum[1] == rs->v.s[1])
+            continue;
+        ws_key_index_of(key, sizeof(key), p->g->name, &x[k]);
+        return ws_err_set(err, WS_ECORRUPT, "%s: index %08x ends at offset "
+                          "%llu with checksum %08x%08x, but %s says it ends "
+                          "at %llu with %08x%08x", o->key, i,
+                          (unsigned long long)rs->v.off, rs->v.s[0],
+                          rs->v.s[1], key,
+                          (unsigned long long)x[k].prev_size,
+                          x[k].prev_cksum[0], x[k].prev_cksum[1]);
+    }
+    return WS_OK;
+}
+
 static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
@@ -508,6 +586,7 @@ static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
         rs->v.on_frame = on_frame;
         rs->v.ctx = rs;
         rs->cut_hit = 0;
+        rs->vfirst = k;
     }
     if (o->si->offset != (rs->v.have_hdr ? rs->v.off : 0))
         return ws_err_set(err, WS_ECORRUPT, "%s: wal segments out of order: "
@@ -533,6 +612,10 @@ static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
         rc = ws_walv_end(&rs->v, err);
     if (rc != WS_OK)
         return strstr(err->msg, o->key) ? rc : ws_err_wrap(err, "%s", o->key);
+    if (last)
+        rc = check_bounds(rs, o, err);
+    if (rc != WS_OK)
+        return rc;
     if (!last)
         return WS_OK;
     if (o->si->index == p->index &&
