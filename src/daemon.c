@@ -1957,9 +1957,10 @@ static void ret_del_next(struct rep *r)
         return;
     }
     ws_info("retention: db=%s replica=%s generations=%zu snapshots=%zu "
-            "wal=%zu times=%zu bytes=%llu failed=%zu",
+            "wal=%zu times=%zu records=%zu bytes=%llu failed=%zu",
             d->cfg->path, r->cfg->name, r->plan.ngens, r->plan.nsnaps,
-            r->plan.nsegs, r->plan.ntimes, (unsigned long long)r->plan.bytes,
+            r->plan.nsegs, r->plan.ntimes, r->plan.nrecs,
+            (unsigned long long)r->plan.bytes,
             r->ret_failed);
     ret_end(r);
     if (d->stopping)

@@ -645,6 +645,69 @@ const struct ws_diginfo *ws_catalog_digests(const struct ws_geninfo *g,
     return by_index(g->digs, g->ndigs, sizeof(*g->digs), i, n);
 }
 
+int ws_catalog_check_start(const struct ws_geninfo *g, uint32_t i,
+                           uint32_t salt1, uint32_t salt2,
+                           struct ws_err *err)
+{
+    char key[WS_KEY_MAX];
+    size_t n;
+    const struct ws_idxinfo *x = ws_catalog_index_recs(g, i, &n);
+
+    for (size_t k = 0; k < n; k++) {
+        if (x[k].salt1 == salt1 && x[k].salt2 == salt2)
+            continue;
+        ws_key_index_of(key, sizeof(key), g->name, &x[k]);
+        return ws_err_set(err, WS_ECORRUPT, "its WAL header's salts are "
+                          "%08x %08x, but %s says index %08x starts with "
+                          "%08x %08x", salt1, salt2, key, i, x[k].salt1,
+                          x[k].salt2);
+    }
+    return WS_OK;
+}
+
+int ws_catalog_check_end(const struct ws_geninfo *g, uint32_t i,
+                         uint64_t end, const uint32_t ck[2],
+                         struct ws_err *err)
+{
+    char key[WS_KEY_MAX];
+    size_t n = 0;
+    const struct ws_idxinfo *x =
+        i < WS_MAX_INDEX ? ws_catalog_index_recs(g, i + 1, &n) : NULL;
+
+    for (size_t k = 0; k < n; k++) {
+        if (x[k].prev_size == end && x[k].prev_cksum[0] == ck[0] &&
+            x[k].prev_cksum[1] == ck[1])
+            continue;
+        ws_key_index_of(key, sizeof(key), g->name, &x[k]);
+        return ws_err_set(err, WS_ECORRUPT, "index %08x ends at offset %llu "
+                          "with checksum %08x%08x, but %s says it ends at "
+                          "%llu with %08x%08x", i, (unsigned long long)end,
+                          ck[0], ck[1], key,
+                          (unsigned long long)x[k].prev_size,
+                          x[k].prev_cksum[0], x[k].prev_cksum[1]);
+    }
+    return WS_OK;
+}
+
+int ws_catalog_check_digest(const struct ws_geninfo *g, uint32_t i,
+                            const uint8_t sha[WS_DIGEST_LEN],
+                            struct ws_err *err)
+{
+    char key[WS_KEY_MAX];
+    size_t n;
+    const struct ws_diginfo *d = ws_catalog_digests(g, i, &n);
+
+    for (size_t k = 0; k < n; k++)
+        if (memcmp(d[k].sha256, sha, WS_DIGEST_LEN) == 0)
+            return WS_OK;
+    if (n == 0)
+        return WS_OK;
+    ws_key_digest_of(key, sizeof(key), g->name, &d[n - 1]);
+    return ws_err_set(err, WS_ECORRUPT, "its SHA-256 matches none of its "
+                      "%zu digest record%s (%s): its content changed after "
+                      "it was written", n, n == 1 ? "" : "s", key);
+}
+
 int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
                      uint64_t to_off, size_t *seg0, size_t *nsegs,
                      struct ws_err *err)

@@ -362,27 +362,16 @@ static void fetch(struct obj *o)
 }
 
 /* The snapshot's stored bytes against its digest records (see the
- * essay); without one it is not checked. */
+ * essay). */
 static int snap_digest(struct rs *rs, struct ws_err *err)
 {
-    const struct ws_plan *p = rs->p;
-    size_t n;
-    const struct ws_diginfo *d = ws_catalog_digests(p->g, p->snap->index, &n);
     uint8_t sum[WS_SHA256_LEN];
-    char hex[WS_SHA256_HEX], key[WS_KEY_MAX];
 
     ws_sha256_final(&rs->ssha, sum);
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(d[i].sha256, sum, sizeof(sum)) == 0)
-            return WS_OK;
-    if (n == 0)
-        return WS_OK;
-    ws_hex(sum, sizeof(sum), hex);
-    ws_key_digest_of(key, sizeof(key), p->g->name, &d[n - 1]);
-    return ws_err_set(err, WS_ECORRUPT, "%s: its SHA-256 (%s) matches none "
-                      "of its %zu digest record%s (%s): its content changed "
-                      "after it was written", rs->snap.key, hex, n,
-                      n == 1 ? "" : "s", key);
+    if (ws_catalog_check_digest(rs->p->g, rs->p->snap->index, sum, err) !=
+        WS_OK)
+        return ws_err_wrap(err, "%s", rs->snap.key);
+    return WS_OK;
 }
 
 /* A download that failed on the way (the network, the store) is tried
@@ -527,48 +516,22 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
 
 /*
  * The index records (see the essay) about the index of segment o, its
- * last, now that the index is verified: records of that index must name
- * the salts its first segment carries and, when the restore crosses into
- * the next index or ends where this one does, the next index's records
- * must name where it ended and its checksum there.
+ * last, now that the index is verified: the salts its first segment
+ * carries and, when the restore crosses into the next index or ends
+ * where this one does, where it ended and its checksum there.
  */
 static int check_bounds(struct rs *rs, const struct obj *o,
                         struct ws_err *err)
 {
-    const struct ws_plan *p = rs->p;
+    const struct ws_geninfo *g = rs->p->g;
     uint32_t i = o->si->index;
-    const struct ws_idxinfo *x;
-    char key[WS_KEY_MAX];
-    size_t n;
 
-    x = ws_catalog_index_recs(p->g, i, &n);
-    for (size_t k = 0; k < n; k++) {
-        if (x[k].salt1 == rs->v.hdr.salt1 && x[k].salt2 == rs->v.hdr.salt2)
-            continue;
-        ws_key_index_of(key, sizeof(key), p->g->name, &x[k]);
-        return ws_err_set(err, WS_ECORRUPT, "%s: its WAL header's salts are "
-                          "%08x %08x, but %s says index %08x starts with "
-                          "%08x %08x", rs->segs[rs->vfirst].key,
-                          rs->v.hdr.salt1, rs->v.hdr.salt2, key, i,
-                          x[k].salt1, x[k].salt2);
-    }
-    if (target_cut(rs, i) || i >= WS_MAX_INDEX)
-        return WS_OK;
-    x = ws_catalog_index_recs(p->g, i + 1, &n);
-    for (size_t k = 0; k < n; k++) {
-        if (x[k].prev_size == rs->v.off &&
-            x[k].prev_cksum[0] == rs->v.s[0] &&
-            x[k].prev_cksum[1] == rs->v.s[1])
-            continue;
-        ws_key_index_of(key, sizeof(key), p->g->name, &x[k]);
-        return ws_err_set(err, WS_ECORRUPT, "%s: index %08x ends at offset "
-                          "%llu with checksum %08x%08x, but %s says it ends "
-                          "at %llu with %08x%08x", o->key, i,
-                          (unsigned long long)rs->v.off, rs->v.s[0],
-                          rs->v.s[1], key,
-                          (unsigned long long)x[k].prev_size,
-                          x[k].prev_cksum[0], x[k].prev_cksum[1]);
-    }
+    if (ws_catalog_check_start(g, i, rs->v.hdr.salt1, rs->v.hdr.salt2,
+                               err) != WS_OK)
+        return ws_err_wrap(err, "%s", rs->segs[rs->vfirst].key);
+    if (!target_cut(rs, i) &&
+        ws_catalog_check_end(g, i, rs->v.off, rs->v.s, err) != WS_OK)
+        return ws_err_wrap(err, "%s", o->key);
     return WS_OK;
 }
 

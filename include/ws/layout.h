@@ -214,6 +214,28 @@ const struct ws_diginfo *ws_catalog_digests(const struct ws_geninfo *g,
                                             uint32_t i, size_t *n);
 
 /*
+ * The checks the records allow, against what a restore read.  Each
+ * returns WS_OK when g has no such record (Litestream's replicas, older
+ * walships, a crash between two uploads: nothing to check), and
+ * WS_ECORRUPT with err naming the record and what did not match when any
+ * record disagrees (the caller prefixes the object it read).
+ *   start:  index i's WAL header has salts salt1, salt2 (its records);
+ *   end:    index i ends at byte `end` with cumulative checksum ck (the
+ *           records of i + 1);
+ *   digest: the snapshot of index i has SHA-256 sha (its digest records:
+ *           one must match).
+ */
+int ws_catalog_check_start(const struct ws_geninfo *g, uint32_t i,
+                           uint32_t salt1, uint32_t salt2,
+                           struct ws_err *err);
+int ws_catalog_check_end(const struct ws_geninfo *g, uint32_t i,
+                         uint64_t end, const uint32_t ck[2],
+                         struct ws_err *err);
+int ws_catalog_check_digest(const struct ws_geninfo *g, uint32_t i,
+                            const uint8_t sha[WS_DIGEST_LEN],
+                            struct ws_err *err);
+
+/*
  * The one check that a generation's WAL segments can replay the database
  * from the start of index `from` (a snapshot's index) to the position
  * (to, to_off), used by restore planning and by retention alike.
