@@ -40,6 +40,13 @@ void ws_objlist_free(struct ws_objlist *l)
     memset(l, 0, sizeof(*l));
 }
 
+void ws_objlist_skip(struct ws_objlist *l, const char *key,
+                     const char *what)
+{
+    if (l->nskipped++ == 0)
+        snprintf(l->skipped, sizeof(l->skipped), "%s (%s)", key, what);
+}
+
 static int is_lhex(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -547,6 +554,8 @@ int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
 
     if (v == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    c.nskipped = l->nskipped;
+    memcpy(c.skipped, l->skipped, sizeof(c.skipped));
     for (i = 0; i < l->n; i++) {
         struct parsed *p = &v[n];
         p->o = &l->v[i];

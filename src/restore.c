@@ -1088,6 +1088,13 @@ static int gather(struct ws_replica *const *reps, size_t n,
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
         rc = ws_replica_catalog(reps[i], &cats[i], err);
         total += rc == WS_OK ? cats[i].ngens : 0;
+        if (rc == WS_OK && cats[i].nskipped > 0)
+            ws_warn("restore: the listing of replica %s passed over %zu "
+                    "entr%s that %s not a regular file or a directory: %s%s",
+                    reps[i]->cfg->name, cats[i].nskipped,
+                    cats[i].nskipped == 1 ? "y" : "ies",
+                    cats[i].nskipped == 1 ? "is" : "are", cats[i].skipped,
+                    cats[i].nskipped == 1 ? "" : ", ...");
     }
     if (rc != WS_OK)
         return rc;
@@ -1123,6 +1130,31 @@ static void log_skips(const struct gref *v, size_t n, const struct choice *c)
     if (c != NULL && c->plan.skipped[0])
         ws_warn("restore: generation %s: %s", c->plan.g->name,
                 c->plan.skipped);
+}
+
+/* "no matching backups found", naming each replica looked in and what
+ * its listing passed over, if anything (a generation replaced by a
+ * symbolic link, say). */
+static int not_found(struct ws_replica *const *reps, size_t n,
+                     const struct ws_catalog *cats, struct ws_err *err)
+{
+    char msg[WS_ERR_MSG], where[256];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && k < sizeof(msg); i++) {
+        reps[i]->ops->describe(reps[i], where, sizeof(where));
+        k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s%s (%s)",
+                              i ? ", " : "", reps[i]->cfg->name, where);
+        if (k < sizeof(msg) && cats[i].nskipped > 0)
+            k += (size_t)snprintf(msg + k, sizeof(msg) - k,
+                                  ", whose listing passed over %zu "
+                                  "entr%s: %s%s", cats[i].nskipped,
+                                  cats[i].nskipped == 1 ? "y" : "ies",
+                                  cats[i].skipped,
+                                  cats[i].nskipped == 1 ? "" : ", ...");
+    }
+    return ws_err_set(err, WS_ENOTFOUND, "no matching backups found in "
+                      "replica %s", msg);
 }
 
 /*
@@ -1206,7 +1238,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
             rc = ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
                             "oldest restorable time is %s", a, b);
         } else {
-            rc = ws_err_set(err, WS_ENOTFOUND, "no matching backups found");
+            rc = not_found(reps, n, cats, err);
         }
     }
     free(v);

@@ -74,6 +74,11 @@ struct ws_objlist {
     struct ws_obj *v;
     size_t n, cap;
     size_t max; /* the bound; 0: WS_LIST_MAX_KEYS (tests set less) */
+    /* Entries the listing passed over that could hide objects (a
+     * directory replica's symbolic links, FIFOs, ...): how many, and
+     * the first, with what it is ("generations/x (a symbolic link)"). */
+    size_t nskipped;
+    char skipped[WS_KEY_MAX + 32];
 };
 
 #define WS_LIST_MAX_KEYS 10000000
@@ -83,6 +88,10 @@ struct ws_objlist {
 int ws_objlist_add(struct ws_objlist *l, const char *key, uint64_t size,
                    int64_t mtime_ms);
 void ws_objlist_free(struct ws_objlist *l);
+
+/* Count an entry the listing passed over: key, and what it is. */
+void ws_objlist_skip(struct ws_objlist *l, const char *key,
+                     const char *what);
 
 struct ws_snapinfo {
     uint32_t index;
@@ -155,6 +164,8 @@ struct ws_catalog {
     struct ws_geninfo *gens;    /* sorted by name */
     size_t ngens;
     size_t nother;              /* keys under generations/ not understood */
+    size_t nskipped;            /* the listing's (struct ws_objlist) */
+    char skipped[WS_KEY_MAX + 32];
 };
 
 /* 1 if s is a valid generation name. */
