@@ -43,6 +43,20 @@
  *   corruption naming it; the file is never extended over pages nothing
  *   wrote.
  *
+ *   Records that bind the objects (layout.h, daemon.h).  Where the
+ *   replica has them, walship's index records say where each index
+ *   ended, with which checksum, and with which salts the next began;
+ *   once an index is verified, its salts must be those of its records,
+ *   and when the restore goes on past its end (into the next index, or
+ *   to the end of it), its end and checksum those of the next index's
+ *   records: a segment cut at an earlier commit, or an index taken from
+ *   another database, would otherwise pass every other check.  Digest
+ *   records give the SHA-256 of a walship snapshot's stored bytes, which
+ *   are hashed as they arrive: a snapshot that matches none of its
+ *   digest records is refused.  Without records (Litestream's replicas,
+ *   older walships, a crash between an upload and its record) nothing
+ *   is checked, as before.
+ *
  *   Local writes.  A write to the target's directory that fails (ENOSPC,
  *   EDQUOT, EFBIG, EIO) fails the restore at once, naming the file; only
  *   downloads are retried.

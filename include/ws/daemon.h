@@ -64,6 +64,37 @@
  *   4. Commit-time objects go only after the segments they describe: a
  *      crash loses at most the records not yet shipped, and restore
  *      falls back to object times for that range.
+ *
+ * Records that bind a generation's objects (layout.h).  A WAL index's
+ * checksum chain proves the index on its own, and an LZ4 checksum of 32
+ * bits all there is about a snapshot's bytes; nothing in Litestream's
+ * format says that index I + 1 follows index I whole, or that a snapshot
+ * is the one written.  (SQLite's salts do not either: a new index's
+ * salt-1 is the old one's plus 1 only when the connection that restarts
+ * the WAL had restarted it before; any other picks random salts.)  So:
+ *   5. Before the first segment of index I (I >= 1) a replica gets I's
+ *      index record: the final size and checksum of index I - 1 and the
+ *      salts of I's header, from the shadow (db.h, struct ws_db_closed).
+ *      A replica moves on to index I only once every segment of I - 1
+ *      is in, so the record is true of the replica, and a restore that
+ *      crosses from I - 1 into I checks both sides: an index cut at an
+ *      earlier commit, another database's or generation's index, are
+ *      found there.  (After a gap only a new snapshot could bridge, the
+ *      replica's I - 1 may end short of the record: a restore crossing
+ *      it fails, rightly, as it would give a state that never existed.)
+ *      No record is written when the shadow no longer holds I - 1.
+ *      - Killed after the record: its index has no segment yet, and
+ *        what it says of I - 1 is true.  A restart writes the same
+ *        record again (the same name) before the segment.
+ *   6. Once a walship snapshot is written, its digest record: the
+ *      SHA-256 of the bytes its producer sent (hashed as they went, not
+ *      read again), with its image record's position and time.  A
+ *      snapshot of an index is written once (above), and a retried
+ *      upload's digest is of the upload that succeeded, so the object
+ *      stays the one its digest describes.
+ *      - Killed between the snapshot and its digest: the snapshot has
+ *        no digest record and is restored unchecked, as Litestream's
+ *        and older walships' are.
  */
 #ifndef WS_DAEMON_H
 #define WS_DAEMON_H
