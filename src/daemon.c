@@ -109,6 +109,8 @@ struct rep {
     uint8_t snap_digest[WS_DIGEST_LEN]; /* ...once it is produced */
     struct ws_diginfo dig;   /* the digest record to write, */
     char dig_gen[WS_GEN_LEN + 1]; /* of this generation ("": none) */
+    char **stale;            /* snapshot records the last listing showed */
+    size_t nstale;           /* with no snapshot in the generation */
     struct ws_idxinfo irec;  /* the index record in flight, */
     char irec_gen[WS_GEN_LEN + 1]; /* ...and the last one written: of */
     uint32_t irec_done;      /* this generation and index */
@@ -138,7 +140,7 @@ struct rep {
     int tail_mismatch;
 };
 
-enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES, J_INDEX, J_DIGEST };
+enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES, J_INDEX, J_DIGEST, J_STALE };
 
 /* Observations of the wal-index (db.h), oldest first. */
 struct seen_list {
@@ -1245,6 +1247,72 @@ static void start_times(struct rep *r, const struct ws_tpoint *v, size_t n,
     ws_replica_submit(r->client, q);
 }
 
+static void stale_free(struct rep *r)
+{
+    for (size_t i = 0; i < r->nstale; i++)
+        free(r->stale[i]);
+    free(r->stale);
+    r->stale = NULL;
+    r->nstale = 0;
+}
+
+/* Remember the snapshot records of g (the replica's listing of the
+ * current generation, which has no snapshot): a crash's leftovers, to
+ * be deleted before the generation's first snapshot (daemon.h).  On
+ * failure nothing is remembered, and they stay (the snapshot then needs
+ * its index's WAL, which follows it). */
+static void stale_take(struct rep *r, const struct ws_geninfo *g)
+{
+    char key[WS_KEY_MAX];
+
+    stale_free(r);
+    for (size_t k = 0; g != NULL && k < g->ntimes; k++) {
+        char **v;
+        if (!g->times[k].snapshot ||
+            ws_key_times_of(key, sizeof(key), g->name, &g->times[k]) !=
+                WS_OK)
+            continue;
+        v = realloc(r->stale, (r->nstale + 1) * sizeof(*v));
+        if (v == NULL || (v[r->nstale] = strdup(key)) == NULL) {
+            if (v != NULL)
+                r->stale = v;
+            stale_free(r);
+            return;
+        }
+        r->stale = v;
+        r->nstale++;
+    }
+}
+
+static void on_stale_done(struct ws_req *req)
+{
+    struct rep *r = req->data;
+
+    ws_req_delerrs_free(req);
+    if (req->rc != WS_OK) {
+        snap_release(r);
+        rep_fail(r, "stale snapshot records");
+        db_step(r->d);
+        return;
+    }
+    stale_free(r);
+    rep_after(r);
+}
+
+/* Delete r->stale: then the snapshot about to be taken has its one
+ * record, and serves alone from the moment it is in. */
+static void start_stale(struct rep *r)
+{
+    struct ws_req *q = rep_req(r, J_STALE, WS_REQ_DEL, on_stale_done);
+
+    q->keys = r->stale;
+    q->nkeys = r->nstale;
+    ws_info("deleting snapshot records that name no snapshot db=%s "
+            "replica=%s generation=%s records=%zu (left by a stopped "
+            "upload)", r->d->cfg->path, r->cfg->name, r->gen, r->nstale);
+    ws_replica_submit(r->client, q);
+}
+
 /*
  * Take a snapshot of the shadow's position now (the caller has made
  * sure the replica may have one there; daemon.h).  Syncs are held from
@@ -1263,6 +1331,13 @@ static void rep_snapshot(struct rep *r)
     snap_hold(r);
     if (d->syncing)
         return;
+    if (r->nstale > 0 && (r->has_snapshot ||
+                          strncmp(r->stale[0] + 12, d->st.gen, WS_GEN_LEN)))
+        stale_free(r); /* of another generation's listing */
+    if (r->nstale > 0) {
+        start_stale(r);
+        return;
+    }
     if (strcmp(r->rec_gen, d->st.gen) != 0 ||
         r->snap_rec.index != d->st.index || r->snap_rec.offset != at) {
         struct ws_tpoint p = {d->st.index, WS_T_IMAGE, at, ws_wall_us()};
@@ -1608,6 +1683,7 @@ static void on_list_done(struct ws_req *req)
     }
     r->has_snapshot = g != NULL && g->nsnaps > 0;
     if (!r->has_snapshot) {
+        stale_take(r, g);
         ws_catalog_free(&cat);
         r->inited = 1;
         rep_after(r);
@@ -2210,6 +2286,7 @@ static void teardown(struct daemon *dm)
             ws_replica_free(d->reps[k].client);
             free(d->reps[k].job_path);
             ws_tlist_free(&d->reps[k].tjob);
+            stale_free(&d->reps[k]);
         }
         free(d->reps);
         free(d->seen.v);

@@ -42,11 +42,15 @@
  *      the shadow no longer holds): record R(I, X), snapshot S(I), then
  *      the first segment of I, from offset 0 to the shadow's end (at
  *      least X) in one object, then the rest in order.
- *      - Killed after R: a record without its snapshot names nothing;
- *        restore ignores it and uses older generations.  A restarted
- *        walship finds no snapshot in the generation and takes one again
- *        (if in the same index, that index then has two records, and its
- *        snapshot serves only with the WAL reaching the higher offset).
+ *      - Killed after R (or during S): a record without its snapshot
+ *        names nothing; restore ignores it and uses older generations.
+ *        A restarted walship finds no snapshot in the generation,
+ *        deletes the snapshot records its listing showed (one DEL), and
+ *        takes one again with a record of its own: two records of one
+ *        index would let the snapshot serve only with the WAL reaching
+ *        the higher offset, which the replica lacks until the first
+ *        segment is in.  Killed before that DEL is done, it is done at
+ *        the next start.
  *      - Killed after S: the replica is S alone, the state at X with one
  *        image record: walship restores it; Litestream restores it as
  *        "snapshot only", which is the state at X.
