@@ -3,6 +3,7 @@
  */
 #include "ws/daemon.h"
 #include "ws/db.h"
+#include "ws/digest.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
@@ -103,6 +104,16 @@ struct rep {
                               * may start */
     struct ws_tlist tjob;    /* the records of the times job in flight */
     int force_snap;          /* retention wants a new snapshot */
+    /* Records that bind the generation's objects (daemon.h). */
+    struct ws_sha256 snap_sha;    /* over the snapshot in flight's bytes */
+    uint8_t snap_digest[WS_DIGEST_LEN]; /* ...once it is produced */
+    struct ws_diginfo dig;   /* the digest record to write, */
+    char dig_gen[WS_GEN_LEN + 1]; /* of this generation ("": none) */
+    char **stale;            /* snapshot records the last listing showed */
+    size_t nstale;           /* with no snapshot in the generation */
+    struct ws_idxinfo irec;  /* the index record in flight, */
+    char irec_gen[WS_GEN_LEN + 1]; /* ...and the last one written: of */
+    uint32_t irec_done;      /* this generation and index */
 
     /* Retention (its own request: it runs beside shipping). */
     uv_timer_t ret_timer;
@@ -117,7 +128,7 @@ struct rep {
 
     /* The request in flight and what it is about. */
     struct ws_req req;
-    int job;                 /* J_LIST, J_GET, J_SNAP, J_SEG */
+    int job;                 /* J_LIST, J_GET, J_SNAP, J_SEG, ... */
     char job_gen[WS_GEN_LEN + 1];
     uint32_t job_index;
     uint64_t job_start, job_end;
@@ -129,7 +140,7 @@ struct rep {
     int tail_mismatch;
 };
 
-enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES };
+enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES, J_INDEX, J_DIGEST, J_STALE };
 
 /* Observations of the wal-index (db.h), oldest first. */
 struct seen_list {
@@ -259,9 +270,9 @@ static int64_t spool_bytes(const struct dbrep *d)
         if (r->state == R_FAILED)
             continue;
         for (int k = 0; k < d->st.nold; k++)
-            if (!known || d->st.old_index[k] >= r->index)
-                n += (int64_t)d->st.old_size[k] -
-                     (known && d->st.old_index[k] == r->index
+            if (!known || d->st.old[k].index >= r->index)
+                n += (int64_t)d->st.old[k].size -
+                     (known && d->st.old[k].index == r->index
                           ? (int64_t)r->offset
                           : 0);
         n += (int64_t)d->st.size -
@@ -1068,8 +1079,8 @@ static int shadow_end(const struct dbrep *d, uint32_t i, uint64_t *end)
         return 1;
     }
     for (int k = 0; k < d->st.nold; k++)
-        if (d->st.old_index[k] == i) {
-            *end = d->st.old_size[k];
+        if (d->st.old[k].index == i) {
+            *end = d->st.old[k].size;
             return 1;
         }
     return 0;
@@ -1107,7 +1118,7 @@ static int db_caught_up(struct dbrep *d)
         if (r->state == R_FAILED)
             continue;
         if (r->state != R_IDLE || r->ret_busy || !r->inited ||
-            !r->has_snapshot ||
+            !r->has_snapshot || r->dig_gen[0] != '\0' ||
             strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
             times_ready(r) > 0)
             return 0;
@@ -1133,12 +1144,36 @@ static void rep_after(struct rep *r)
 
 /* -- snapshot -- */
 
+/* The snapshot's stored bytes are hashed as they go to the replica, for
+ * its digest record (daemon.h). */
+struct hashing {
+    struct rep *r;
+    ws_sink_fn sink;
+    void *ctx;
+};
+
+static int hash_sink(void *ctx, const void *buf, size_t len,
+                     struct ws_err *err)
+{
+    struct hashing *h = ctx;
+
+    ws_sha256_update(&h->r->snap_sha, buf, len);
+    return h->sink(h->ctx, buf, len, err);
+}
+
 static int produce_snapshot(void *ctx, ws_sink_fn sink, void *sctx,
                             struct ws_err *err)
 {
     struct rep *r = ctx;
-    return ws_db_snapshot(r->d->db, r->job_gen, r->job_index, r->job_start,
-                          sink, sctx, err);
+    struct hashing h = {r, sink, sctx};
+    int rc;
+
+    ws_sha256_init(&r->snap_sha);
+    rc = ws_db_snapshot(r->d->db, r->job_gen, r->job_index, r->job_start,
+                        hash_sink, &h, err);
+    if (rc == WS_OK)
+        ws_sha256_final(&r->snap_sha, r->snap_digest);
+    return rc;
 }
 
 static void on_put_done(struct ws_req *req);
@@ -1239,6 +1274,72 @@ static void start_times(struct rep *r, const struct ws_tpoint *v, size_t n,
     ws_replica_submit(r->client, q);
 }
 
+static void stale_free(struct rep *r)
+{
+    for (size_t i = 0; i < r->nstale; i++)
+        free(r->stale[i]);
+    free(r->stale);
+    r->stale = NULL;
+    r->nstale = 0;
+}
+
+/* Remember the snapshot records of g (the replica's listing of the
+ * current generation, which has no snapshot): a crash's leftovers, to
+ * be deleted before the generation's first snapshot (daemon.h).  On
+ * failure nothing is remembered, and they stay (the snapshot then needs
+ * its index's WAL, which follows it). */
+static void stale_take(struct rep *r, const struct ws_geninfo *g)
+{
+    char key[WS_KEY_MAX];
+
+    stale_free(r);
+    for (size_t k = 0; g != NULL && k < g->ntimes; k++) {
+        char **v;
+        if (!g->times[k].snapshot ||
+            ws_key_times_of(key, sizeof(key), g->name, &g->times[k]) !=
+                WS_OK)
+            continue;
+        v = realloc(r->stale, (r->nstale + 1) * sizeof(*v));
+        if (v == NULL || (v[r->nstale] = strdup(key)) == NULL) {
+            if (v != NULL)
+                r->stale = v;
+            stale_free(r);
+            return;
+        }
+        r->stale = v;
+        r->nstale++;
+    }
+}
+
+static void on_stale_done(struct ws_req *req)
+{
+    struct rep *r = req->data;
+
+    ws_req_delerrs_free(req);
+    if (req->rc != WS_OK) {
+        snap_release(r);
+        rep_fail(r, "stale snapshot records");
+        db_step(r->d);
+        return;
+    }
+    stale_free(r);
+    rep_after(r);
+}
+
+/* Delete r->stale: then the snapshot about to be taken has its one
+ * record, and serves alone from the moment it is in. */
+static void start_stale(struct rep *r)
+{
+    struct ws_req *q = rep_req(r, J_STALE, WS_REQ_DEL, on_stale_done);
+
+    q->keys = r->stale;
+    q->nkeys = r->nstale;
+    ws_info("deleting snapshot records that name no snapshot db=%s "
+            "replica=%s generation=%s records=%zu (left by a stopped "
+            "upload)", r->d->cfg->path, r->cfg->name, r->gen, r->nstale);
+    ws_replica_submit(r->client, q);
+}
+
 /*
  * Take a snapshot of the shadow's position now (the caller has made
  * sure the replica may have one there; daemon.h).  Syncs are held from
@@ -1257,6 +1358,13 @@ static void rep_snapshot(struct rep *r)
     snap_hold(r);
     if (d->syncing)
         return;
+    if (r->nstale > 0 && (r->has_snapshot ||
+                          strncmp(r->stale[0] + 12, d->st.gen, WS_GEN_LEN)))
+        stale_free(r); /* of another generation's listing */
+    if (r->nstale > 0) {
+        start_stale(r);
+        return;
+    }
     if (strcmp(r->rec_gen, d->st.gen) != 0 ||
         r->snap_rec.index != d->st.index || r->snap_rec.offset != at) {
         struct ws_tpoint p = {d->st.index, WS_T_IMAGE, at, ws_wall_us()};
@@ -1293,6 +1401,83 @@ static int rep_times(struct rep *r, int behind)
     }
     start_times(r, r->d->tl.v + (r->tsent - r->d->tl_base), n, 0);
     return 1;
+}
+
+/* -- records that bind the generation's objects (daemon.h) -- */
+
+/* A record's body: an empty LZ4 frame (its name is the record). */
+static int produce_record(void *ctx, ws_sink_fn sink, void *sctx,
+                          struct ws_err *err)
+{
+    struct ws_lz4w *w = ws_lz4w_new(sink, sctx);
+    int rc;
+
+    (void)ctx;
+    if (w == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = ws_lz4w_finish(w, err);
+    ws_lz4w_free(w);
+    return rc;
+}
+
+/* Write r->irec (J_INDEX) or r->dig (J_DIGEST). */
+static void start_record(struct rep *r, int job)
+{
+    struct ws_req *q = rep_req(r, job, WS_REQ_PUT, on_put_done);
+
+    if (job == J_INDEX) {
+        memcpy(r->job_gen, r->gen, sizeof(r->job_gen));
+        ws_key_index_of(q->key, sizeof(q->key), r->gen, &r->irec);
+    } else {
+        memcpy(r->job_gen, r->dig_gen, sizeof(r->job_gen));
+        ws_key_digest_of(q->key, sizeof(q->key), r->dig_gen, &r->dig);
+    }
+    q->produce = produce_record;
+    ws_debug("write %s db=%s replica=%s key=%s",
+             job == J_INDEX ? "index record" : "snapshot digest",
+             r->d->cfg->path, r->cfg->name, q->key);
+    ws_replica_submit(r->client, q);
+}
+
+/* The index record of index i of the current generation into *x: the
+ * end of index i - 1 and the salts of i, from the shadow.  0 when the
+ * shadow no longer holds i - 1 (or i has no header yet): then none is
+ * written, and restore does not check that boundary. */
+static int index_rec_of(const struct dbrep *d, uint32_t i,
+                        struct ws_idxinfo *x)
+{
+    const struct ws_db_closed *prev = NULL, *cur = NULL;
+
+    if (i == 0)
+        return 0;
+    for (int k = 0; k < d->st.nold; k++) {
+        if (d->st.old[k].index == i - 1)
+            prev = &d->st.old[k];
+        if (d->st.old[k].index == i)
+            cur = &d->st.old[k];
+    }
+    if (prev == NULL || (cur == NULL && (i != d->st.index || !d->st.have_hdr)))
+        return 0;
+    memset(x, 0, sizeof(*x));
+    x->index = i;
+    x->prev_size = prev->size;
+    x->prev_cksum[0] = prev->cksum[0];
+    x->prev_cksum[1] = prev->cksum[1];
+    x->salt1 = cur ? cur->salt1 : d->st.salt1;
+    x->salt2 = cur ? cur->salt2 : d->st.salt2;
+    return 1;
+}
+
+/* 1 when r's next segment starts an index whose record r has not
+ * written yet (and can): the record goes first (daemon.h). */
+static int index_rec_due(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    if (r->offset != 0 || strcmp(r->gen, d->st.gen) != 0 ||
+        (strcmp(r->irec_gen, r->gen) == 0 && r->irec_done == r->index))
+        return 0;
+    return index_rec_of(d, r->index, &r->irec);
 }
 
 /* -- WAL segment -- */
@@ -1356,8 +1541,13 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
 static void start_segment(struct rep *r)
 {
     struct dbrep *d = r->d;
+    struct ws_req *q;
 
-    struct ws_req *q = rep_req(r, J_SEG, WS_REQ_PUT, on_put_done);
+    if (index_rec_due(r)) {
+        start_record(r, J_INDEX);
+        return;
+    }
+    q = rep_req(r, J_SEG, WS_REQ_PUT, on_put_done);
 
     memcpy(r->job_gen, r->gen, sizeof(r->job_gen));
     r->job_index = r->index;
@@ -1383,9 +1573,11 @@ static void on_put_done(struct ws_req *req)
         /* Syncs go on during the back-off; a snapshot starts again from
          * its record (the same one while the position is the same). */
         snap_release(r);
-        rep_fail(r, r->job == J_SNAP    ? "snapshot"
-                    : r->job == J_TIMES ? "commit times"
-                                        : "wal segment");
+        rep_fail(r, r->job == J_SNAP     ? "snapshot"
+                    : r->job == J_TIMES  ? "commit times"
+                    : r->job == J_INDEX  ? "index record"
+                    : r->job == J_DIGEST ? "snapshot digest"
+                                         : "wal segment");
         db_step(d);
         return;
     }
@@ -1410,10 +1602,26 @@ static void on_put_done(struct ws_req *req)
             r->snap_why = NULL;
             r->snap_deferred = 0;
             r->force_snap = 0;
+            /* Its digest record goes next (rep_ship). */
+            memset(&r->dig, 0, sizeof(r->dig));
+            r->dig.index = r->job_index;
+            r->dig.offset = r->job_start;
+            r->dig.time_us = r->snap_rec.time_us;
+            memcpy(r->dig.sha256, r->snap_digest, sizeof(r->dig.sha256));
+            memcpy(r->dig_gen, r->job_gen, sizeof(r->dig_gen));
         }
         r->rec_gen[0] = '\0'; /* used */
         r->last_snap_ms = ws_wall_ms();
         snap_release(r);
+    } else if (r->job == J_INDEX) {
+        ws_debug("index record written db=%s replica=%s key=%s",
+                 d->cfg->path, r->cfg->name, req->key);
+        memcpy(r->irec_gen, r->job_gen, sizeof(r->irec_gen));
+        r->irec_done = r->irec.index;
+    } else if (r->job == J_DIGEST) {
+        ws_debug("snapshot digest written db=%s replica=%s key=%s",
+                 d->cfg->path, r->cfg->name, req->key);
+        r->dig_gen[0] = '\0';
     } else if (r->job == J_TIMES) {
         ws_debug("commit times written db=%s replica=%s key=%s",
                  d->cfg->path, r->cfg->name, req->key);
@@ -1503,6 +1711,7 @@ static void on_list_done(struct ws_req *req)
     }
     r->has_snapshot = g != NULL && g->nsnaps > 0;
     if (!r->has_snapshot) {
+        stale_take(r, g);
         ws_catalog_free(&cat);
         r->inited = 1;
         rep_after(r);
@@ -1711,6 +1920,11 @@ static void rep_ship(struct rep *r)
         start_init(r);
         return;
     }
+    if (r->dig_gen[0] != '\0' && strcmp(r->dig_gen, r->gen) == 0) {
+        start_record(r, J_DIGEST);
+        return;
+    }
+    r->dig_gen[0] = '\0'; /* of an earlier generation: not written */
     if (!r->has_snapshot) {
         rep_snapshot(r);
         return;
@@ -1847,9 +2061,10 @@ static void ret_del_next(struct rep *r)
         return;
     }
     ws_info("retention: db=%s replica=%s generations=%zu snapshots=%zu "
-            "wal=%zu times=%zu bytes=%llu failed=%zu",
+            "wal=%zu times=%zu records=%zu bytes=%llu failed=%zu",
             d->cfg->path, r->cfg->name, r->plan.ngens, r->plan.nsnaps,
-            r->plan.nsegs, r->plan.ntimes, (unsigned long long)r->plan.bytes,
+            r->plan.nsegs, r->plan.ntimes, r->plan.nrecs,
+            (unsigned long long)r->plan.bytes,
             r->ret_failed);
     ret_end(r);
     if (d->stopping)
@@ -2102,6 +2317,7 @@ static void teardown(struct daemon *dm)
             ws_replica_free(d->reps[k].client);
             free(d->reps[k].job_path);
             ws_tlist_free(&d->reps[k].tjob);
+            stale_free(&d->reps[k]);
         }
         free(d->reps);
         free(d->seen.v);

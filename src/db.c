@@ -78,11 +78,10 @@ struct ws_db {
     const struct ws_db_seen *seen; /* the current sync's observations */
     size_t nseen;
     /* Closed shadow indexes (immutable) of generation old_gen: those
-     * below pruned are gone, old[] caches the sizes of the others. */
+     * below pruned are gone, old[] caches what the others hold. */
     char old_gen[WS_GEN_LEN + 1];
     uint32_t pruned;
-    uint32_t old_index[WS_DB_MAXIDX];
-    uint64_t old_size[WS_DB_MAXIDX];
+    struct ws_db_closed old[WS_DB_MAXIDX];
     int nold;
     /* The loop thread's own (ws_db_peek): nothing else touches them. */
     char *shm_path;
@@ -1499,26 +1498,63 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
     return WS_OK;
 }
 
-/* The size of closed shadow index i, from the cache or the file. */
-static int old_size(const struct ws_db *db, uint32_t i, uint64_t *sz)
+/* What closed shadow index i holds (struct ws_db_closed), from the file:
+ * its size, its header's salts and checksum, and its last frame's
+ * checksum.  WS_ECORRUPT unless it is a header and whole frames (a
+ * closed index ends on a commit). */
+static int closed_read(const struct ws_db *db, uint32_t i,
+                       struct ws_db_closed *c)
 {
-    char *p;
-    int rc;
+    uint64_t fs = ws_wal_frame_size(db->page_size);
+    uint8_t hb[WS_WAL_HDR_SIZE], ck[8];
+    struct ws_wal_hdr h;
+    struct stat sb;
+    size_t got;
+    int fd, rc = ws_db_shadow_open(db, db->gen, i, &fd, NULL);
 
-    for (int k = 0; k < db->nold; k++)
-        if (db->old_index[k] == i) {
-            *sz = db->old_size[k];
-            return WS_OK;
-        }
-    p = ws_db_shadow_path(db, db->gen, i);
-    rc = p ? ws_fs_size(p, sz, NULL) : WS_ENOMEM;
-    free(p);
+    if (rc != WS_OK)
+        return rc;
+    if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < WS_WAL_HDR_SIZE ||
+        ((uint64_t)sb.st_size - WS_WAL_HDR_SIZE) % fs != 0 ||
+        ws_fs_pread(fd, hb, sizeof(hb), 0, &got, NULL) != WS_OK ||
+        got != sizeof(hb) || ws_wal_decode_hdr(hb, &h, NULL) != WS_OK)
+        rc = WS_ECORRUPT;
+    if (rc == WS_OK) {
+        c->index = i;
+        c->size = (uint64_t)sb.st_size;
+        c->salt1 = h.salt1;
+        c->salt2 = h.salt2;
+        c->cksum[0] = h.cksum[0];
+        c->cksum[1] = h.cksum[1];
+    }
+    if (rc == WS_OK && c->size > WS_WAL_HDR_SIZE) {
+        /* Bytes 16 to 23 of the last frame's header. */
+        if (ws_fs_pread(fd, ck, sizeof(ck), c->size - fs + 16, &got,
+                        NULL) != WS_OK ||
+            got != sizeof(ck))
+            rc = WS_ECORRUPT;
+        c->cksum[0] = ws_get_be32(ck);
+        c->cksum[1] = ws_get_be32(ck + 4);
+    }
+    close(fd);
     return rc;
 }
 
-/* Delete shadow files below keep_from; report the sizes of the closed
- * indexes that remain.  Runs after every copy, so it remembers what it
- * deleted and the sizes it read instead of asking the disk again. */
+/* What closed shadow index i holds, from the cache or the file. */
+static int closed_of(const struct ws_db *db, uint32_t i,
+                     struct ws_db_closed *c)
+{
+    for (int k = 0; k < db->nold; k++)
+        if (db->old[k].index == i) {
+            *c = db->old[k];
+            return WS_OK;
+        }
+    return closed_read(db, i, c);
+}
+
+/* Delete shadow files below keep_from; report what the closed indexes
+ * that remain hold.  Runs after every copy, so it remembers what it
+ * deleted and what it read instead of asking the disk again. */
 static void prune(struct ws_db *db, uint32_t keep_from,
                   struct ws_db_state *st)
 {
@@ -1546,15 +1582,11 @@ static void prune(struct ws_db *db, uint32_t keep_from,
     }
     if (keep_from > db->pruned)
         db->pruned = keep_from;
-    for (uint32_t i = keep_from > lo ? keep_from : lo; i < db->index; i++) {
-        uint64_t sz;
-        if (old_size(db, i, &sz) == WS_OK && st->nold < WS_DB_MAXIDX) {
-            st->old_index[st->nold] = i;
-            st->old_size[st->nold++] = sz;
-        }
-    }
-    memcpy(db->old_index, st->old_index, sizeof(db->old_index));
-    memcpy(db->old_size, st->old_size, sizeof(db->old_size));
+    for (uint32_t i = keep_from > lo ? keep_from : lo; i < db->index; i++)
+        if (st->nold < WS_DB_MAXIDX &&
+            closed_of(db, i, &st->old[st->nold]) == WS_OK)
+            st->nold++;
+    memcpy(db->old, st->old, sizeof(db->old));
     db->nold = st->nold;
 }
 

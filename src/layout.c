@@ -40,6 +40,13 @@ void ws_objlist_free(struct ws_objlist *l)
     memset(l, 0, sizeof(*l));
 }
 
+void ws_objlist_skip(struct ws_objlist *l, const char *key,
+                     const char *what)
+{
+    if (l->nskipped++ == 0)
+        snprintf(l->skipped, sizeof(l->skipped), "%s (%s)", key, what);
+}
+
 static int is_lhex(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -107,6 +114,40 @@ int ws_key_times_of(char *buf, size_t n, const char *gen,
                                t->last_index, t->count));
 }
 
+int ws_key_index_of(char *buf, size_t n, const char *gen,
+                    const struct ws_idxinfo *x)
+{
+    if (gen == NULL || gen[0] == '\0')
+        return WS_EUSAGE;
+    return key_fmt(n, snprintf(buf, n,
+                               "generations/%s/walship/index/%08x_%016llx_"
+                               "%08x%08x_%08x%08x.index.lz4",
+                               gen, x->index,
+                               (unsigned long long)x->prev_size,
+                               x->prev_cksum[0], x->prev_cksum[1], x->salt1,
+                               x->salt2));
+}
+
+int ws_key_digest_of(char *buf, size_t n, const char *gen,
+                     const struct ws_diginfo *x)
+{
+    static const char hex[] = "0123456789abcdef";
+    char d[2 * WS_DIGEST_LEN + 1];
+
+    if (gen == NULL || gen[0] == '\0')
+        return WS_EUSAGE;
+    for (size_t i = 0; i < WS_DIGEST_LEN; i++) {
+        d[2 * i] = hex[x->sha256[i] >> 4];
+        d[2 * i + 1] = hex[x->sha256[i] & 15];
+    }
+    d[2 * WS_DIGEST_LEN] = '\0';
+    return key_fmt(n, snprintf(buf, n,
+                               "generations/%s/walship/snapshots/%08x_"
+                               "%08llx_%016llx-%s.digest.lz4",
+                               gen, x->index, (unsigned long long)x->offset,
+                               (unsigned long long)x->time_us, d));
+}
+
 /* Parse exactly n lowercase hex digits (n <= 16). */
 static int hexn(const char *s, int n, uint64_t *v)
 {
@@ -150,11 +191,26 @@ static const char *key_gen(const char *key, char gen[WS_GEN_LEN + 1])
     return p + WS_GEN_LEN + 1;
 }
 
+/* "<index hex8>_<offset hex8>_<time hex16>", a time after the epoch:
+ * the rest of p, or NULL. */
+static const char *parse_pos(const char *p, uint32_t *index,
+                             uint64_t *offset, int64_t *time_us)
+{
+    uint64_t tm, off;
+
+    if (!hex8(p, index) || p[8] != '_' || !hexn(p + 9, 8, &off) ||
+        p[17] != '_' || !hexn(p + 18, 16, &tm) || tm == 0 ||
+        tm > INT64_MAX)
+        return NULL;
+    *offset = off;
+    *time_us = (int64_t)tm;
+    return p + 34;
+}
+
 int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
                        struct ws_timesinfo *t)
 {
     const char *p = key_gen(key, gen);
-    uint64_t tm, off;
 
     if (p == NULL || strncmp(p, "walship/", 8) != 0)
         return 0;
@@ -169,13 +225,9 @@ int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
     } else {
         return 0;
     }
-    if (!hex8(p, &t->index) || p[8] != '_' || !hexn(p + 9, 8, &off) ||
-        p[17] != '_' || !hexn(p + 18, 16, &tm) || tm == 0 ||
-        tm > INT64_MAX)
+    p = parse_pos(p, &t->index, &t->offset, &t->time_us);
+    if (p == NULL)
         return 0;
-    t->offset = off;
-    t->time_us = (int64_t)tm;
-    p += 34;
     if (t->snapshot) {
         t->last_index = t->index;
         t->count = 1;
@@ -187,12 +239,55 @@ int ws_key_parse_times(const char *key, char gen[WS_GEN_LEN + 1],
            t->last_index >= t->index && t->count > 0;
 }
 
+int ws_key_parse_index(const char *key, char gen[WS_GEN_LEN + 1],
+                       struct ws_idxinfo *x)
+{
+    const char *p = key_gen(key, gen);
+    uint64_t size, ck, salts;
+
+    if (p == NULL || strncmp(p, "walship/index/", 14) != 0)
+        return 0;
+    p += 14;
+    if (!hex8(p, &x->index) || p[8] != '_' || !hexn(p + 9, 16, &size) ||
+        p[25] != '_' || !hexn(p + 26, 16, &ck) || p[42] != '_' ||
+        !hexn(p + 43, 16, &salts) || strcmp(p + 59, ".index.lz4") != 0)
+        return 0;
+    x->prev_size = size;
+    x->prev_cksum[0] = (uint32_t)(ck >> 32);
+    x->prev_cksum[1] = (uint32_t)ck;
+    x->salt1 = (uint32_t)(salts >> 32);
+    x->salt2 = (uint32_t)salts;
+    return x->index >= 1 && x->index <= WS_MAX_INDEX &&
+           size >= WS_WAL_HDR_SIZE;
+}
+
+int ws_key_parse_digest(const char *key, char gen[WS_GEN_LEN + 1],
+                        struct ws_diginfo *x)
+{
+    const char *p = key_gen(key, gen);
+    uint64_t b;
+
+    if (p == NULL || strncmp(p, "walship/snapshots/", 18) != 0)
+        return 0;
+    p = parse_pos(p + 18, &x->index, &x->offset, &x->time_us);
+    if (p == NULL || p[0] != '-')
+        return 0;
+    for (size_t i = 0; i < WS_DIGEST_LEN; i++) {
+        if (!hexn(p + 1 + 2 * i, 2, &b))
+            return 0;
+        x->sha256[i] = (uint8_t)b;
+    }
+    return strcmp(p + 1 + 2 * WS_DIGEST_LEN, ".digest.lz4") == 0;
+}
+
 enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
                              uint32_t *index, uint64_t *offset)
 {
     char g[WS_GEN_LEN + 1];
     const char *rest = key_gen(key, g);
     struct ws_timesinfo t;
+    struct ws_idxinfo x;
+    struct ws_diginfo d;
     uint32_t a, b;
 
     if (rest == NULL)
@@ -201,6 +296,16 @@ enum ws_objkind ws_key_parse(const char *key, char gen[WS_GEN_LEN + 1],
         *index = t.index;
         *offset = t.offset;
         return WS_OBJ_TIMES;
+    }
+    if (ws_key_parse_index(key, gen, &x)) {
+        *index = x.index;
+        *offset = 0;
+        return WS_OBJ_INDEX;
+    }
+    if (ws_key_parse_digest(key, gen, &d)) {
+        *index = d.index;
+        *offset = d.offset;
+        return WS_OBJ_DIGEST;
     }
     if (strncmp(rest, "snapshots/", 10) == 0) {
         rest += 10;
@@ -267,6 +372,34 @@ static int cmp_times(const void *a, const void *b)
     return CMP(x->count, y->count);
 }
 
+static int cmp_idx(const void *a, const void *b)
+{
+    const struct ws_idxinfo *x = a, *y = b;
+    if (x->index != y->index)
+        return CMP(x->index, y->index);
+    if (x->prev_size != y->prev_size)
+        return CMP(x->prev_size, y->prev_size);
+    if (x->prev_cksum[0] != y->prev_cksum[0])
+        return CMP(x->prev_cksum[0], y->prev_cksum[0]);
+    if (x->prev_cksum[1] != y->prev_cksum[1])
+        return CMP(x->prev_cksum[1], y->prev_cksum[1]);
+    if (x->salt1 != y->salt1)
+        return CMP(x->salt1, y->salt1);
+    return CMP(x->salt2, y->salt2);
+}
+
+static int cmp_dig(const void *a, const void *b)
+{
+    const struct ws_diginfo *x = a, *y = b;
+    if (x->index != y->index)
+        return CMP(x->index, y->index);
+    if (x->offset != y->offset)
+        return CMP(x->offset, y->offset);
+    if (x->time_us != y->time_us)
+        return CMP(x->time_us, y->time_us);
+    return memcmp(x->sha256, y->sha256, WS_DIGEST_LEN);
+}
+
 /* A listed data object, its name parsed once. */
 struct parsed {
     const struct ws_obj *o;
@@ -285,30 +418,50 @@ static int cmp_parsed_gen(const void *a, const void *b)
 /* Fill g from the n objects of v, all of its generation.  WS_ENOMEM. */
 static int gen_fill(struct ws_geninfo *g, const struct parsed *v, size_t n)
 {
-    size_t nsnap = 0, nseg = 0, ntimes = 0;
+    size_t nsnap = 0, nseg = 0, ntimes = 0, nidx = 0, ndigs = 0;
     char gen[WS_GEN_LEN + 1];
 
     for (size_t i = 0; i < n; i++) {
         nsnap += v[i].kind == WS_OBJ_SNAPSHOT;
         nseg += v[i].kind == WS_OBJ_WAL;
         ntimes += v[i].kind == WS_OBJ_TIMES;
+        nidx += v[i].kind == WS_OBJ_INDEX;
+        ndigs += v[i].kind == WS_OBJ_DIGEST;
     }
     memcpy(g->name, v[0].o->key + 12, WS_GEN_LEN); /* n >= 1; calloc'd */
     g->snaps = nsnap ? malloc(nsnap * sizeof(*g->snaps)) : NULL;
     g->segs = nseg ? malloc(nseg * sizeof(*g->segs)) : NULL;
     g->times = ntimes ? malloc(ntimes * sizeof(*g->times)) : NULL;
-    if ((nsnap && !g->snaps) || (nseg && !g->segs) || (ntimes && !g->times))
+    g->idx = nidx ? malloc(nidx * sizeof(*g->idx)) : NULL;
+    g->digs = ndigs ? malloc(ndigs * sizeof(*g->digs)) : NULL;
+    if ((nsnap && !g->snaps) || (nseg && !g->segs) || (ntimes && !g->times) ||
+        (nidx && !g->idx) || (ndigs && !g->digs))
         return WS_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct ws_obj *o = v[i].o;
         struct ws_timesinfo *t;
+        struct ws_idxinfo *x;
+        struct ws_diginfo *d;
+        /* Records are not data: the generation's times stay those of
+         * its data. */
         switch (v[i].kind) {
         case WS_OBJ_TIMES:
-            /* Not data: the generation's times stay those of its data. */
             t = &g->times[g->ntimes++];
             ws_key_parse_times(o->key, gen, t);
             t->size = o->size;
             t->mtime_ms = o->mtime_ms;
+            continue;
+        case WS_OBJ_INDEX:
+            x = &g->idx[g->nidx++];
+            ws_key_parse_index(o->key, gen, x);
+            x->size = o->size;
+            x->mtime_ms = o->mtime_ms;
+            continue;
+        case WS_OBJ_DIGEST:
+            d = &g->digs[g->ndigs++];
+            ws_key_parse_digest(o->key, gen, d);
+            d->size = o->size;
+            d->mtime_ms = o->mtime_ms;
             continue;
         case WS_OBJ_SNAPSHOT:
             g->snaps[g->nsnaps++] =
@@ -326,6 +479,10 @@ static int gen_fill(struct ws_geninfo *g, const struct parsed *v, size_t n)
         qsort(g->segs, g->nsegs, sizeof(*g->segs), cmp_seg);
     if (g->ntimes > 1)
         qsort(g->times, g->ntimes, sizeof(*g->times), cmp_times);
+    if (g->nidx > 1)
+        qsort(g->idx, g->nidx, sizeof(*g->idx), cmp_idx);
+    if (g->ndigs > 1)
+        qsort(g->digs, g->ndigs, sizeof(*g->digs), cmp_dig);
     return WS_OK;
 }
 
@@ -372,6 +529,10 @@ static int gen_dedup(struct ws_geninfo *g, char *key, size_t n)
                           g->segs[i].offset) == WS_OK;
     if (DEDUP(g, times, ntimes, struct ws_timesinfo, cmp_times, &i))
         return ws_key_times_of(key, n, g->name, &g->times[i]) == WS_OK;
+    if (DEDUP(g, idx, nidx, struct ws_idxinfo, cmp_idx, &i))
+        return ws_key_index_of(key, n, g->name, &g->idx[i]) == WS_OK;
+    if (DEDUP(g, digs, ndigs, struct ws_diginfo, cmp_dig, &i))
+        return ws_key_digest_of(key, n, g->name, &g->digs[i]) == WS_OK;
     return 0;
 }
 
@@ -393,6 +554,8 @@ int ws_catalog_build(const struct ws_objlist *l, struct ws_catalog *cat,
 
     if (v == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    c.nskipped = l->nskipped;
+    memcpy(c.skipped, l->skipped, sizeof(c.skipped));
     for (i = 0; i < l->n; i++) {
         struct parsed *p = &v[n];
         p->o = &l->v[i];
@@ -448,6 +611,110 @@ const struct ws_geninfo *ws_catalog_find(const struct ws_catalog *cat,
             hi = mid;
     }
     return NULL;
+}
+
+/* The first of v[0..n) (elem bytes each, sorted by a uint32_t index at
+ * offset 0) whose index is i, and how many there are. */
+_Static_assert(offsetof(struct ws_idxinfo, index) == 0, "index first");
+_Static_assert(offsetof(struct ws_diginfo, index) == 0, "index first");
+
+static const void *by_index(const void *v, size_t n, size_t elem, uint32_t i,
+                            size_t *count)
+{
+    const char *p = v;
+    size_t lo = 0, hi = n, k;
+    uint32_t x;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        memcpy(&x, p + mid * elem, sizeof(x));
+        if (x < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (k = lo; k < n; k++) {
+        memcpy(&x, p + k * elem, sizeof(x));
+        if (x != i)
+            break;
+    }
+    *count = k - lo;
+    return k > lo ? p + lo * elem : NULL;
+}
+
+const struct ws_idxinfo *ws_catalog_index_recs(const struct ws_geninfo *g,
+                                               uint32_t i, size_t *n)
+{
+    return by_index(g->idx, g->nidx, sizeof(*g->idx), i, n);
+}
+
+const struct ws_diginfo *ws_catalog_digests(const struct ws_geninfo *g,
+                                            uint32_t i, size_t *n)
+{
+    return by_index(g->digs, g->ndigs, sizeof(*g->digs), i, n);
+}
+
+int ws_catalog_check_start(const struct ws_geninfo *g, uint32_t i,
+                           uint32_t salt1, uint32_t salt2,
+                           struct ws_err *err)
+{
+    char key[WS_KEY_MAX];
+    size_t n;
+    const struct ws_idxinfo *x = ws_catalog_index_recs(g, i, &n);
+
+    for (size_t k = 0; k < n; k++) {
+        if (x[k].salt1 == salt1 && x[k].salt2 == salt2)
+            continue;
+        ws_key_index_of(key, sizeof(key), g->name, &x[k]);
+        return ws_err_set(err, WS_ECORRUPT, "its WAL header's salts are "
+                          "%08x %08x, but %s says index %08x starts with "
+                          "%08x %08x", salt1, salt2, key, i, x[k].salt1,
+                          x[k].salt2);
+    }
+    return WS_OK;
+}
+
+int ws_catalog_check_end(const struct ws_geninfo *g, uint32_t i,
+                         uint64_t end, const uint32_t ck[2],
+                         struct ws_err *err)
+{
+    char key[WS_KEY_MAX];
+    size_t n = 0;
+    const struct ws_idxinfo *x =
+        i < WS_MAX_INDEX ? ws_catalog_index_recs(g, i + 1, &n) : NULL;
+
+    for (size_t k = 0; k < n; k++) {
+        if (x[k].prev_size == end && x[k].prev_cksum[0] == ck[0] &&
+            x[k].prev_cksum[1] == ck[1])
+            continue;
+        ws_key_index_of(key, sizeof(key), g->name, &x[k]);
+        return ws_err_set(err, WS_ECORRUPT, "index %08x ends at offset %llu "
+                          "with checksum %08x%08x, but %s says it ends at "
+                          "%llu with %08x%08x", i, (unsigned long long)end,
+                          ck[0], ck[1], key,
+                          (unsigned long long)x[k].prev_size,
+                          x[k].prev_cksum[0], x[k].prev_cksum[1]);
+    }
+    return WS_OK;
+}
+
+int ws_catalog_check_digest(const struct ws_geninfo *g, uint32_t i,
+                            const uint8_t sha[WS_DIGEST_LEN],
+                            struct ws_err *err)
+{
+    char key[WS_KEY_MAX];
+    size_t n;
+    const struct ws_diginfo *d = ws_catalog_digests(g, i, &n);
+
+    for (size_t k = 0; k < n; k++)
+        if (memcmp(d[k].sha256, sha, WS_DIGEST_LEN) == 0)
+            return WS_OK;
+    if (n == 0)
+        return WS_OK;
+    ws_key_digest_of(key, sizeof(key), g->name, &d[n - 1]);
+    return ws_err_set(err, WS_ECORRUPT, "its SHA-256 matches none of its "
+                      "%zu digest record%s (%s): its content changed after "
+                      "it was written", n, n == 1 ? "" : "s", key);
 }
 
 int ws_catalog_chain(const struct ws_geninfo *g, uint32_t from, uint32_t to,
@@ -526,6 +793,8 @@ void ws_catalog_free(struct ws_catalog *cat)
         free(cat->gens[i].snaps);
         free(cat->gens[i].segs);
         free(cat->gens[i].times);
+        free(cat->gens[i].idx);
+        free(cat->gens[i].digs);
     }
     free(cat->gens);
     memset(cat, 0, sizeof(*cat));

@@ -101,7 +101,13 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
             continue; /* removed while listing */
         if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
             rc = list_dir(root, child, l, depth + 1, err);
-        } else if (S_ISREG(st.st_mode)) {
+        } else if (!S_ISREG(st.st_mode)) {
+            ws_objlist_skip(l, child,
+                            S_ISLNK(st.st_mode)    ? "a symbolic link"
+                            : S_ISFIFO(st.st_mode) ? "a FIFO"
+                            : S_ISDIR(st.st_mode)  ? "a directory too deep"
+                                                   : "not a regular file");
+        } else {
             if (ws_fs_is_tmp_name(de->d_name))
                 continue;
             rc = ws_objlist_add(l, child, (uint64_t)st.st_size,

@@ -43,12 +43,27 @@
  *   corruption naming it; the file is never extended over pages nothing
  *   wrote.
  *
+ *   Records that bind the objects (layout.h, daemon.h).  Where the
+ *   replica has them, walship's index records say where each index
+ *   ended, with which checksum, and with which salts the next began;
+ *   once an index is verified, its salts must be those of its records,
+ *   and when the restore goes on past its end (into the next index, or
+ *   to the end of it), its end and checksum those of the next index's
+ *   records: a segment cut at an earlier commit, or an index taken from
+ *   another database, would otherwise pass every other check.  Digest
+ *   records give the SHA-256 of a walship snapshot's stored bytes, which
+ *   are hashed as they arrive: a snapshot that matches none of its
+ *   digest records is refused.  Without records (Litestream's replicas,
+ *   older walships, a crash between an upload and its record) nothing
+ *   is checked, as before.
+ *
  *   Local writes.  A write to the target's directory that fails (ENOSPC,
  *   EDQUOT, EFBIG, EIO) fails the restore at once, naming the file; only
  *   downloads are retried.
  */
 #include "ws/restore.h"
 #include "ws/resume.h"
+#include "ws/digest.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
@@ -120,6 +135,7 @@ struct rs {
     char spool_name[4400];    /* unlinked at once; for messages */
 
     struct obj snap;
+    struct ws_sha256 ssha;    /* over its stored bytes, as they come */
     struct ws_lz4r *slz;
     uint64_t soff;            /* snapshot bytes decoded */
     uint8_t shdr[DB_HDR];     /* its database header, once soff >= 100 */
@@ -136,6 +152,7 @@ struct rs {
      * the segment number, map.pos the frame's position in its stream. */
     struct ws_walv v;
     size_t vseg;
+    size_t vfirst;            /* the first segment of v's index */
     struct ws_pagemap map;
     uint32_t db_pages;        /* database size at the last commit */
     size_t db_seg;            /* ... which ends in this segment */
@@ -249,6 +266,7 @@ static int snap_sink(void *ctx, const void *buf, size_t len,
 
     __atomic_add_fetch(&o->rs->bytes_in, len, __ATOMIC_RELAXED);
     o->got += len;
+    ws_sha256_update(&o->rs->ssha, buf, len);
     return ws_lz4r_write(o->rs->slz, buf, len, err);
 }
 
@@ -332,6 +350,7 @@ static void fetch(struct obj *o)
                                                                : MAX_OBJECT);
         rs->soff = 0;
         rs->swrite = UINT64_MAX;
+        ws_sha256_init(&rs->ssha);
         if (rs->slz == NULL || ftruncate(rs->fd, 0) != 0) {
             struct ws_err e;
             ws_err_set(&e, WS_ENOMEM, "out of memory");
@@ -356,6 +375,19 @@ static void fetch(struct obj *o)
     ws_replica_submit(rs->r, &o->req);
 }
 
+/* The snapshot's stored bytes against its digest records (see the
+ * essay). */
+static int snap_digest(struct rs *rs, struct ws_err *err)
+{
+    uint8_t sum[WS_SHA256_LEN];
+
+    ws_sha256_final(&rs->ssha, sum);
+    if (ws_catalog_check_digest(rs->p->g, rs->p->snap->index, sum, err) !=
+        WS_OK)
+        return ws_err_wrap(err, "%s", rs->snap.key);
+    return WS_OK;
+}
+
 /* A download that failed on the way (the network, the store) is tried
  * again; a bad object, or a write of ours that failed, is not. */
 static void on_fetched(struct ws_req *req)
@@ -367,6 +399,8 @@ static void on_fetched(struct ws_req *req)
     rs->inflight--;
     if (rc == WS_OK)
         rc = ws_lz4r_finish(o->k < 0 ? rs->slz : o->scan, &req->err);
+    if (rc == WS_OK && o->k < 0)
+        rc = snap_digest(rs, &req->err);
     if (rc != WS_OK) {
         if ((rc == WS_EIO || rc == WS_EREMOTE) && !o->local_fail &&
             o->tries < TRIES && rs->rc == WS_OK) {
@@ -494,6 +528,27 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
     return rc;
 }
 
+/*
+ * The index records (see the essay) about the index of segment o, its
+ * last, now that the index is verified: the salts its first segment
+ * carries and, when the restore crosses into the next index or ends
+ * where this one does, where it ended and its checksum there.
+ */
+static int check_bounds(struct rs *rs, const struct obj *o,
+                        struct ws_err *err)
+{
+    const struct ws_geninfo *g = rs->p->g;
+    uint32_t i = o->si->index;
+
+    if (ws_catalog_check_start(g, i, rs->v.hdr.salt1, rs->v.hdr.salt2,
+                               err) != WS_OK)
+        return ws_err_wrap(err, "%s", rs->segs[rs->vfirst].key);
+    if (!target_cut(rs, i) &&
+        ws_catalog_check_end(g, i, rs->v.off, rs->v.s, err) != WS_OK)
+        return ws_err_wrap(err, "%s", o->key);
+    return WS_OK;
+}
+
 static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
@@ -508,6 +563,7 @@ static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
         rs->v.on_frame = on_frame;
         rs->v.ctx = rs;
         rs->cut_hit = 0;
+        rs->vfirst = k;
     }
     if (o->si->offset != (rs->v.have_hdr ? rs->v.off : 0))
         return ws_err_set(err, WS_ECORRUPT, "%s: wal segments out of order: "
@@ -533,6 +589,10 @@ static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
         rc = ws_walv_end(&rs->v, err);
     if (rc != WS_OK)
         return strstr(err->msg, o->key) ? rc : ws_err_wrap(err, "%s", o->key);
+    if (last)
+        rc = check_bounds(rs, o, err);
+    if (rc != WS_OK)
+        return rc;
     if (!last)
         return WS_OK;
     if (o->si->index == p->index &&
@@ -1042,6 +1102,13 @@ static int gather(struct ws_replica *const *reps, size_t n,
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
         rc = ws_replica_catalog(reps[i], &cats[i], err);
         total += rc == WS_OK ? cats[i].ngens : 0;
+        if (rc == WS_OK && cats[i].nskipped > 0)
+            ws_warn("restore: the listing of replica %s passed over %zu "
+                    "entr%s that %s not a regular file or a directory: %s%s",
+                    reps[i]->cfg->name, cats[i].nskipped,
+                    cats[i].nskipped == 1 ? "y" : "ies",
+                    cats[i].nskipped == 1 ? "is" : "are", cats[i].skipped,
+                    cats[i].nskipped == 1 ? "" : ", ...");
     }
     if (rc != WS_OK)
         return rc;
@@ -1077,6 +1144,31 @@ static void log_skips(const struct gref *v, size_t n, const struct choice *c)
     if (c != NULL && c->plan.skipped[0])
         ws_warn("restore: generation %s: %s", c->plan.g->name,
                 c->plan.skipped);
+}
+
+/* "no matching backups found", naming each replica looked in and what
+ * its listing passed over, if anything (a generation replaced by a
+ * symbolic link, say). */
+static int not_found(struct ws_replica *const *reps, size_t n,
+                     const struct ws_catalog *cats, struct ws_err *err)
+{
+    char msg[WS_ERR_MSG], where[256];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && k < sizeof(msg); i++) {
+        reps[i]->ops->describe(reps[i], where, sizeof(where));
+        k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s%s (%s)",
+                              i ? ", " : "", reps[i]->cfg->name, where);
+        if (k < sizeof(msg) && cats[i].nskipped > 0)
+            k += (size_t)snprintf(msg + k, sizeof(msg) - k,
+                                  ", whose listing passed over %zu "
+                                  "entr%s: %s%s", cats[i].nskipped,
+                                  cats[i].nskipped == 1 ? "y" : "ies",
+                                  cats[i].skipped,
+                                  cats[i].nskipped == 1 ? "" : ", ...");
+    }
+    return ws_err_set(err, WS_ENOTFOUND, "no matching backups found in "
+                      "replica %s", msg);
 }
 
 /*
@@ -1160,7 +1252,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
             rc = ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
                             "oldest restorable time is %s", a, b);
         } else {
-            rc = ws_err_set(err, WS_ENOTFOUND, "no matching backups found");
+            rc = not_found(reps, n, cats, err);
         }
     }
     free(v);

@@ -7,7 +7,9 @@
  * t >= cutoff, so the base snapshot S of a generation (the highest index
  * with mtime <= cutoff) is always a usable starting point, and it needs
  * nothing below its own index: deleting snapshots, segments and times
- * objects below S.index cannot break a restore to t.  A whole generation
+ * objects below S.index cannot break a restore to t, nor deleting the
+ * records of those snapshots and of the boundaries between those
+ * indexes (layout.h), which no such restore reads.  A whole generation
  * G may go only when nothing of it is inside the window (its newest
  * object is older than the cutoff) and a generation created after it can
  * restore the cutoff moment: that generation then answers for every t in
@@ -87,6 +89,12 @@ static int64_t gen_newest(const struct ws_geninfo *g)
     for (size_t i = 0; i < g->ntimes; i++)
         if (g->times[i].mtime_ms > t)
             t = g->times[i].mtime_ms;
+    for (size_t i = 0; i < g->nidx; i++)
+        if (g->idx[i].mtime_ms > t)
+            t = g->idx[i].mtime_ms;
+    for (size_t i = 0; i < g->ndigs; i++)
+        if (g->digs[i].mtime_ms > t)
+            t = g->digs[i].mtime_ms;
     return t;
 }
 
@@ -122,6 +130,10 @@ static uint64_t gen_bytes(const struct ws_geninfo *g)
         n += g->segs[i].size;
     for (size_t i = 0; i < g->ntimes; i++)
         n += g->times[i].size;
+    for (size_t i = 0; i < g->nidx; i++)
+        n += g->idx[i].size;
+    for (size_t i = 0; i < g->ndigs; i++)
+        n += g->digs[i].size;
     return n;
 }
 
@@ -162,6 +174,24 @@ static int prune_gen(const struct ws_geninfo *g, const char *current,
         if (rc == WS_OK)
             rc = ws_objlist_add(out, key, t->size, 0);
     }
+    /* An index record binds its index to the one before: it goes with
+     * the later of the two; a digest record goes with its snapshot. */
+    for (size_t i = 0; rc == WS_OK && i < g->nidx; i++) {
+        const struct ws_idxinfo *x = &g->idx[i];
+        if (x->index >= base->index)
+            continue;
+        rc = ws_key_index_of(key, sizeof(key), g->name, x);
+        if (rc == WS_OK)
+            rc = ws_objlist_add(out, key, x->size, 0);
+    }
+    for (size_t i = 0; rc == WS_OK && i < g->ndigs; i++) {
+        const struct ws_diginfo *d = &g->digs[i];
+        if (d->index >= base->index || (keep && d->index == keep->index))
+            continue;
+        rc = ws_key_digest_of(key, sizeof(key), g->name, d);
+        if (rc == WS_OK)
+            rc = ws_objlist_add(out, key, d->size, 0);
+    }
     return rc;
 }
 
@@ -197,6 +227,7 @@ static int finish(struct ws_objlist *l, struct ws_retention_plan *p)
         p->nsnaps += k == WS_OBJ_SNAPSHOT;
         p->nsegs += k == WS_OBJ_WAL;
         p->ntimes += k == WS_OBJ_TIMES;
+        p->nrecs += k == WS_OBJ_INDEX || k == WS_OBJ_DIGEST;
         p->bytes += o->size;
     }
     p->nkeys = n;

@@ -42,11 +42,15 @@
  *      the shadow no longer holds): record R(I, X), snapshot S(I), then
  *      the first segment of I, from offset 0 to the shadow's end (at
  *      least X) in one object, then the rest in order.
- *      - Killed after R: a record without its snapshot names nothing;
- *        restore ignores it and uses older generations.  A restarted
- *        walship finds no snapshot in the generation and takes one again
- *        (if in the same index, that index then has two records, and its
- *        snapshot serves only with the WAL reaching the higher offset).
+ *      - Killed after R (or during S): a record without its snapshot
+ *        names nothing; restore ignores it and uses older generations.
+ *        A restarted walship finds no snapshot in the generation,
+ *        deletes the snapshot records its listing showed (one DEL), and
+ *        takes one again with a record of its own: two records of one
+ *        index would let the snapshot serve only with the WAL reaching
+ *        the higher offset, which the replica lacks until the first
+ *        segment is in.  Killed before that DEL is done, it is done at
+ *        the next start.
  *      - Killed after S: the replica is S alone, the state at X with one
  *        image record: walship restores it; Litestream restores it as
  *        "snapshot only", which is the state at X.
@@ -64,6 +68,37 @@
  *   4. Commit-time objects go only after the segments they describe: a
  *      crash loses at most the records not yet shipped, and restore
  *      falls back to object times for that range.
+ *
+ * Records that bind a generation's objects (layout.h).  A WAL index's
+ * checksum chain proves the index on its own, and an LZ4 checksum of 32
+ * bits all there is about a snapshot's bytes; nothing in Litestream's
+ * format says that index I + 1 follows index I whole, or that a snapshot
+ * is the one written.  (SQLite's salts do not either: a new index's
+ * salt-1 is the old one's plus 1 only when the connection that restarts
+ * the WAL had restarted it before; any other picks random salts.)  So:
+ *   5. Before the first segment of index I (I >= 1) a replica gets I's
+ *      index record: the final size and checksum of index I - 1 and the
+ *      salts of I's header, from the shadow (db.h, struct ws_db_closed).
+ *      A replica moves on to index I only once every segment of I - 1
+ *      is in, so the record is true of the replica, and a restore that
+ *      crosses from I - 1 into I checks both sides: an index cut at an
+ *      earlier commit, another database's or generation's index, are
+ *      found there.  (After a gap only a new snapshot could bridge, the
+ *      replica's I - 1 may end short of the record: a restore crossing
+ *      it fails, rightly, as it would give a state that never existed.)
+ *      No record is written when the shadow no longer holds I - 1.
+ *      - Killed after the record: its index has no segment yet, and
+ *        what it says of I - 1 is true.  A restart writes the same
+ *        record again (the same name) before the segment.
+ *   6. Once a walship snapshot is written, its digest record: the
+ *      SHA-256 of the bytes its producer sent (hashed as they went, not
+ *      read again), with its image record's position and time.  A
+ *      snapshot of an index is written once (above), and a retried
+ *      upload's digest is of the upload that succeeded, so the object
+ *      stays the one its digest describes.
+ *      - Killed between the snapshot and its digest: the snapshot has
+ *        no digest record and is restored unchecked, as Litestream's
+ *        and older walships' are.
  */
 #ifndef WS_DAEMON_H
 #define WS_DAEMON_H

@@ -96,6 +96,17 @@
 
 struct ws_db;
 
+/* A closed shadow index: what its shadow file holds for good.  The size,
+ * final checksum and salts are the facts an index record gives about the
+ * index boundary after it and before it (layout.h, daemon.h). */
+struct ws_db_closed {
+    uint32_t index;
+    uint64_t size;               /* its final size in bytes */
+    uint32_t cksum[2];           /* its last frame's cumulative checksum,
+                                  * or its header's when it has none */
+    uint32_t salt1, salt2;       /* its WAL header's salts */
+};
+
 /* An observation of the wal-index: at time_us (read after the header),
  * the WAL with these salts held mx_frame committed frames, so every
  * commit ending at or before frame mx_frame of it was complete. */
@@ -124,9 +135,8 @@ struct ws_db_state {
     int sealed;                  /* the index is complete: the next
                                   * frame written starts the next one */
     uint32_t page_size;
-    /* Final sizes of closed shadow indexes still on disk. */
-    uint32_t old_index[WS_DB_MAXIDX];
-    uint64_t old_size[WS_DB_MAXIDX];
+    /* Closed shadow indexes still on disk, in order. */
+    struct ws_db_closed old[WS_DB_MAXIDX];
     int nold;
     int new_gen;                 /* this sync started a generation */
     char reason[WS_ERR_MSG];     /* why, when new_gen */

@@ -13,7 +13,9 @@
  * then verified in order -- the LZ4 frame and its content checksum, the
  * WAL header, every frame's salts and the cumulative checksum chain,
  * segment offsets that meet exactly, each index ending on a commit, the
- * target falling on a commit -- while a page map keeps, for every page,
+ * target falling on a commit, each index's start and end against
+ * walship's index records, the snapshot against its digest records --
+ * while a page map keeps, for every page,
  * only its newest version up to the target.  Only those versions are
  * written over the snapshot, in parallel, then the file is cut to the
  * target's database size, synced, and must pass PRAGMA integrity_check

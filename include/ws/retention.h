@@ -8,8 +8,10 @@
  *
  *   - In each generation kept, S is the snapshot of highest index among
  *     those with mtime <= cutoff: it serves restores to every moment from
- *     the cutoff on.  Snapshots and WAL segments with index < S.index and
- *     times objects whose last_index < S.index are deleted.  A generation
+ *     the cutoff on.  Snapshots and WAL segments with index < S.index,
+ *     times objects whose last_index < S.index, index records of an
+ *     index < S.index and the digest records of deleted snapshots are
+ *     deleted.  A generation
  *     with no snapshot at or before the cutoff loses nothing.
  *   - A generation other than the current one is deleted whole when its
  *     newest object (data or times) is older than the cutoff and a
@@ -46,6 +48,7 @@ struct ws_retention_plan {
     size_t nsnaps;     /* snapshots (outside whole generations) */
     size_t nsegs;      /* WAL segments (likewise) */
     size_t ntimes;     /* times objects (likewise) */
+    size_t nrecs;      /* index and digest records (likewise) */
     uint64_t bytes;    /* stored bytes of all of the above */
 };
 

@@ -38,9 +38,15 @@ wait_for 'log_has walship "snapshot deferred .*index 00000000 already has a snap
 wait_for 'log_has walship "checkpoint db=.* mode="' 10
 "$TOOLS/wsload" "$db" -count 1 -log "$T/tx.csv" 2>>"$T/writer.log"
 wait_for 'replica_files "$url" "generations/$gen/snapshots/" | grep -q "^00000001"' 10
-recs=$(replica_files "$url" "generations/$gen/walship/snapshots/" | cut -c1-8)
-[ "$(echo $recs)" = "00000000 00000001" ] ||
-	fail "snapshot records: $(replica_files "$url" "generations/$gen/walship/snapshots/")"
+# One image record each, and one digest record each.
+all=$(replica_files "$url" "generations/$gen/walship/snapshots/")
+[ "$(echo $(echo "$all" | grep '\.image\.lz4$' | cut -c1-8))" = "00000000 00000001" ] ||
+	fail "snapshot records: $all"
+wait_for '[ "$(replica_files "$url" "generations/$gen/walship/snapshots/" |
+	grep -c "\.digest\.lz4$")" -eq 2 ]' 10
+all=$(replica_files "$url" "generations/$gen/walship/snapshots/")
+[ "$(echo "$all" | grep '\.digest\.lz4$' | cut -c1-34)" = "$(echo "$all" | grep '\.image\.lz4$' | cut -c1-34)" ] ||
+	fail "digest records: $all"
 [ "$(grep -c 'snapshot deferred' "$T/walship.log")" -eq 1 ] ||
 	fail "the deferral was logged more than once at info"
 wait_for '[ "$(probe_seq "$WALSHIP" "$url")" -eq 7 ]' 20

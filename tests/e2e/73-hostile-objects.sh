@@ -12,7 +12,8 @@
 #     passed integrity_check (we give it 120 s);
 #   - a snapshot, then a segment, re-compressed without the LZ4 content
 #     checksum: refused (nothing else proves a snapshot's bytes);
-#   - a snapshot followed by 160 MB of zeros (a 600 KB object), restored
+#   - a snapshot followed by 160 MB of zeros (a 600 KB object, without
+#     a digest record), restored
 #     under a 40 MB file size limit: bytes past the size the database
 #     header gives are checked, never written, so it restores exactly;
 #     ccaa6ca wrote them all;
@@ -167,8 +168,11 @@ expect_broken "segment without a content checksum" "$last_seg" \
 	"no content checksum"
 
 # A snapshot that decodes to 160 MB more than its database, under a 40 MB
-# file size limit (dash counts 512-byte blocks).
+# file size limit (dash counts 512-byte blocks).  Without its digest
+# record, as Litestream or an earlier walship would leave it (with it,
+# the changed snapshot is refused before anything is restored: 77).
 new_case
+find "$R" -name '*.digest.lz4' -delete
 {
 	lz4 -dc "$good/$snap"
 	head -c 160000000 /dev/zero

@@ -30,7 +30,13 @@
 # snapshot, or another database's, substituted; walship's commit-time
 # objects truncated, flipped, re-encoded, deleted, replaced by other
 # valid records, and bogus ones added (a huge count, a snapshot record
-# far ahead); objects with names that are almost right, and a bogus newer
+# far ahead); walship's records that bind the objects (index records,
+# snapshot digests) deleted (the restore is then unchecked there, and must
+# still restore) or forged (one field off for a real index, or a real
+# snapshot's digest in its place: the restore must refuse; a forged
+# digest beside the real one: it must restore); a whole WAL index, each in turn, replaced by
+# another database's or generation's; objects with names that are almost
+# right, and a bogus newer
 # generation; on a directory replica also symbolic links planted in place
 # of objects and directories (to a copy, by a "../" path, /dev/null, /dev/zero), a FIFO,
 # and objects whose listed size is 1 TiB (a sparse file).
@@ -46,7 +52,8 @@
 #     (A2's WAL may continue A's: the same database, further on);
 #   - or fail with exit status 1 and exactly one "walship: " line, the
 #     last on stderr, naming an object (its key, or its generation) or,
-#     when nothing is left to name, the replica;
+#     when nothing is left to name, the replica (where a forged record
+#     contradicts the objects, failing is the only good outcome);
 # and in both cases leave no file but the database (and its carried
 # position, .db-walship/) in the output directory and nothing in
 # TMPDIR, peak at under 256 MiB of RSS (/usr/bin/time; 768 MiB for a
@@ -62,7 +69,8 @@
 # content was changed and re-compressed with a valid checksum, and the
 # last segment of a Litestream index that another index follows, missing
 # or cut at a commit (Litestream records neither what a snapshot holds nor
-# where an index ended; walship's records do, so for A these are cases).
+# where an index ended; walship's digest and index records do, so for A
+# these are cases).
 # Not possible here: on S3 a listed size that differs from the object's
 # (s3rver lists the real size) and keys with "../" (s3rver stores them
 # normalised; the fuzz targets feed such listings to the parsers), and
@@ -187,15 +195,23 @@ G=generations/$gen
 LG=generations/$lgen
 snap=$(cd "$T/pa" && ls "$G/snapshots/")
 segs=$(cd "$T/pa" && ls "$G/wal/" | sort)
-times=$(cd "$T/pa" && find "$G/walship" -type f | sort)
+times=$(cd "$T/pa" && find "$G/walship" -type f ! -name '*.index.lz4' \
+	! -name '*.digest.lz4' | sort)
+irecs=$(cd "$T/pa" && find "$G/walship" -type f -name '*.index.lz4' | sort)
+drecs=$(cd "$T/pa" && find "$G/walship" -type f -name '*.digest.lz4' | sort)
 lsnap=$(cd "$pl" && ls "$LG/snapshots/")
 lsegs=$(cd "$pl" && ls "$LG/wal/" | sort)
 gen2=$(ls "$T/a2/generations/")
 genb=$(ls "$T/b/generations/")
 [ -n "$times" ] || fail "A has no commit-time objects"
+nidx=$(echo "$segs" | cut -c1-8 | sort -u | wc -l)
+[ "$(echo "$irecs" | grep -c .)" -eq $((nidx - 1)) ] ||
+	fail "A has $nidx WAL indexes but these index records: $irecs"
+[ "$(echo "$drecs" | grep -c .)" -eq 1 ] ||
+	fail "A's snapshot has these digest records: $drecs"
 echo "A: generation $gen, seq $last, snapshot $snap, $(echo "$segs" | wc -l)" \
-	"segments in $(echo "$segs" | cut -c1-8 | sort -u | wc -l) indexes," \
-	"$(echo "$times" | wc -l) commit-time objects"
+	"segments in $nidx indexes," \
+	"$(echo "$times" | wc -l) commit-time objects, $((nidx - 1)) index records"
 echo "L (Litestream): generation $lgen, seq $llast, $(echo "$lsegs" | wc -l) segments"
 
 # ---- the damage, in one pass ----------------------------------------------
@@ -207,7 +223,7 @@ n=0
 
 # add_case CLASS EXPECT REPLICA OP:KEY[:FILE]...: one line of $T/cases.
 # EXPECT: strict (exact or a clean failure), short (an older prefix is
-# fine too), restore (must restore exactly).  OPs: put (KEY's content
+# fine too), restore (must restore exactly), refuse (must fail cleanly).  OPs: put (KEY's content
 # becomes FILE), del, add (a new KEY, removed after), link (KEY becomes a
 # symbolic link to FILE; directory replicas only).
 add_case() {
@@ -357,19 +373,21 @@ for s in $dsegs; do
 		find "$T/b/generations/$genb/wal" -type f | sort | head -n 1)
 	add_case other-database strict a "put:$G/wal/$s:$o"
 done
-# A's last WAL index replaced whole by the first segment of another
-# generation's or database's index (a WAL header and whole transactions:
-# valid on its own).
+# Each WAL index of A, in turn, replaced whole by the first segment of
+# another generation's or database's index (a WAL header and whole
+# transactions: valid on its own).
 lastidx=${lastseg%%_*}
-rest=""
-for s in $(echo "$segs" | grep "^${lastidx}_" | grep -v "^${lastidx}_00000000"); do
-	rest="$rest del:$G/wal/$s"
-done
-for d in "a2/generations/$gen2" "b/generations/$genb"; do
-	c=other-generation
-	[ "${d%%/*}" = a2 ] || c=other-database
-	o=$(find "$T/$d/wal" -name '*_00000000.wal.lz4' | sort | head -n 1)
-	add_case "$c" strict a "put:$G/wal/${lastidx}_00000000.wal.lz4:$o$rest"
+for idx in $(echo "$segs" | cut -c1-8 | sort -u); do
+	rest=""
+	for s in $(echo "$segs" | grep "^${idx}_" | grep -v "^${idx}_00000000"); do
+		rest="$rest del:$G/wal/$s"
+	done
+	for d in "a2/generations/$gen2" "b/generations/$genb"; do
+		c=other-generation
+		[ "${d%%/*}" = a2 ] || c=other-database
+		o=$(find "$T/$d/wal" -name '*_00000000.wal.lz4' | sort | head -n 1)
+		add_case "$c" strict a "put:$G/wal/${idx}_00000000.wal.lz4:$o$rest"
+	done
 done
 add_case missing-snapshot strict a "del:$G/snapshots/$snap"
 add_case missing-snapshot strict l "del:$LG/snapshots/$lsnap"
@@ -397,6 +415,38 @@ add_case times-bogus strict a \
 	"add:$G/walship/snapshots/00000000_ffffffff_7fffffffffffffff.times.lz4:$T/pa/$tfirst"
 add_case times-bogus restore a \
 	"add:$G/walship/times/7fffffff_00000020_7fffffffffffffff-7fffffff_00000001.times.lz4:$T/pa/$tfirst"
+
+# walship's records that bind the objects: each deleted (that boundary
+# or snapshot is then not checked: the replica must still restore), and
+# forged beside the real one with one field off (the size, the checksum
+# or the salts of an index record), a digest's last hex digit changed
+# (in its place: refused; beside it: restored).
+for k in $irecs $drecs; do
+	add_case record-missing restore a "del:$k"
+done
+# forge KEY N [EXPECT [OP]]: a record named as KEY with the last hex
+# digit of the Nth "_" field of its name changed (0 to 1, else to 0),
+# its body KEY's, added (with OP too).
+forge() {
+	_fk=$(echo "$1" | awk -F/ -v OFS=/ -v n="$2" '{
+		k = split($NF, f, "_"); x = f[n]
+		i = n == k ? index(x, ".") - 1 : length(x)
+		c = substr(x, i, 1)
+		f[n] = substr(x, 1, i - 1) (c == "0" ? "1" : "0") substr(x, i + 1)
+		b = f[1]; for (j = 2; j <= k; j++) b = b "_" f[j]
+		$NF = b; print }')
+	[ "$_fk" != "$1" ] || fail "forge $1 $2: the same name"
+	add_case record-forged "${3:-refuse}" a "add:$_fk:$T/pa/$1" ${4:-}
+}
+for k in $irecs; do
+	forge "$k" 2 # the size of the index before
+	forge "$k" 3 # its checksum
+	forge "$k" 4 # this index's salts
+done
+# The snapshot's SHA-256: in place of the real digest, or beside it
+# (a snapshot that matches one of its digests is the one written).
+forge "$drecs" 3 refuse "del:$drecs"
+forge "$drecs" 3 restore
 
 # Names that are almost those of objects: ignored.
 for k in "$G/wal/${lastseg}.bak" "$G/wal/$(echo "$lastseg" | tr '[:lower:]' '[:upper:]')" \
@@ -590,7 +640,9 @@ EOF
 		else
 			seq=${chk#ok seq=}
 			seq=${seq%% *}
-			if [ "$seq" = "$want" ]; then
+			if [ "$expect" = refuse ]; then
+				out=bad why="restored seq $seq, though a record contradicts the objects$why"
+			elif [ "$seq" = "$want" ]; then
 				out=exact
 			elif [ "$expect" = short ] && [ "$seq" -lt "$want" ]; then
 				out=other

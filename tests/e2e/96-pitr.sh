@@ -272,11 +272,15 @@ for p in d e; do
 	snaps=$(replica_files "$u" "generations/$gp/snapshots/")
 	[ "$(echo "$snaps" | grep -c .)" -ge 2 ] ||
 		fail "$p: expected a second snapshot, have: $snaps"
-	recs=$(replica_files "$u" "generations/$gp/walship/snapshots/")
-	[ "$(echo "$recs" | grep -c '\.image\.lz4$')" -eq "$(echo "$snaps" | grep -c .)" ] ||
-		fail "$p: snapshots $(echo $snaps) but records $(echo $recs)"
+	all=$(replica_files "$u" "generations/$gp/walship/snapshots/")
+	recs=$(echo "$all" | grep '\.image\.lz4$')
+	[ "$(echo "$recs" | grep -c .)" -eq "$(echo "$snaps" | grep -c .)" ] ||
+		fail "$p: snapshots $(echo $snaps) but records $(echo $all)"
 	[ -z "$(echo "$recs" | cut -c1-8 | uniq -d)" ] ||
 		fail "$p: two records for one index: $(echo $recs)"
+	# ...and one digest record each, of its image record.
+	[ "$(echo "$all" | grep '\.digest\.lz4$' | cut -c1-34)" = "$(echo "$recs" | cut -c1-34)" ] ||
+		fail "$p: image records $(echo $recs) but digest records $(echo "$all" | grep digest)"
 	log_has "walship-$p" "snapshot deferred" ||
 		fail "$p: no snapshot waited for the next WAL index"
 done
@@ -314,8 +318,10 @@ echo "D, E: each snapshot in its own index; 49 points"
 # object is rewritten to the state 2 s later in the same index, and both
 # records are of the raw kind: the object holds nothing past the later
 # one, so a moment between the two must come from the older snapshot.
+# (Earlier walships wrote no digest records: its digest goes.)
 gd=$(replica_gens "$urld")
-r1=$(replica_files "$urld" "generations/$gd/walship/snapshots/" | sed -n 2p)
+r1=$(replica_files "$urld" "generations/$gd/walship/snapshots/" |
+	grep '\.image\.lz4$' | sed -n 2p)
 I=$(echo "$r1" | cut -c1-8)
 x1=$(echo "$r1" | cut -c10-17)
 t1=$((0x$(echo "$r1" | cut -c19-34)))
@@ -338,6 +344,10 @@ sys.stdout.buffer.write(b"WSTIMES1" + struct.pack(">IIQq", int(sys.argv[1], 16),
 raw_record "$I" "$((0x$x1))" "$t1" >"$T/r1.lz4"
 raw_record "$I" "$x2" "$t2" >"$T/r2.lz4"
 replica_del "$urld" "generations/$gd/walship/snapshots/$r1"
+for k in $(replica_files "$urld" "generations/$gd/walship/snapshots/" |
+	grep "^${I}_.*\.digest\.lz4\$"); do
+	replica_del "$urld" "generations/$gd/walship/snapshots/$k"
+done
 replica_put "$urld" "generations/$gd/walship/snapshots/${I}_${x1}_$(printf %016x "$t1").times.lz4" "$T/r1.lz4"
 replica_put "$urld" "generations/$gd/walship/snapshots/${I}_$(printf %08x "$x2")_$(printf %016x "$t2").times.lz4" "$T/r2.lz4"
 ok=0

@@ -81,6 +81,18 @@ times=$(replica_files "$url" "generations/$gen/walship/times/") ||
 low=$(echo "$times" | sed 's/.*-//' | cut -c1-8 | sort | head -1)
 [ -z "$low" ] || [ "$low" \> "$first" ] || [ "$low" = "$first" ] ||
 	fail "times object ending at $low kept below $first"
+# walship's records went with what they describe, and never before: each
+# WAL index left has its index record and there is none below them; each
+# snapshot left has its digest record, and no other snapshot has one.
+irecs=$(replica_files "$url" "generations/$gen/walship/index/" | cut -c1-8 | sort)
+missing=$(echo "$segs" | cut -c1-8 | sort -u | grep -vxF -e "$irecs" || :)
+[ -z "$missing" ] || fail "WAL indexes without their index record: $missing"
+low=$(echo "$irecs" | head -1)
+[ "$low" = "$first" ] || fail "index records from $low, the oldest WAL index $first"
+drecs=$(replica_files "$url" "generations/$gen/walship/snapshots/" |
+	grep '\.digest\.lz4$' | cut -c1-8 | sort)
+[ "$(echo $drecs)" = "$(echo $snaps)" ] ||
+	fail "snapshots $(echo $snaps), digest records of $(echo $drecs)"
 
 # Every moment of the window is restorable, to the transaction: every
 # commit that ended at least 1 s inside the window, each at the point

@@ -70,12 +70,15 @@ stop_bg walship || fail "walship exited $?"
 # What each check planned: keys deleted (whole generations are prefixes,
 # none expected here), and how many it could not delete.
 lines=$(grep 'retention: db=' "$T/walship.log")
-keys=$(echo "$lines" | sed 's/.* snapshots=\([0-9]*\) wal=\([0-9]*\) times=\([0-9]*\) .*/\1 \2 \3/' |
-	awk '{ s += $1 + $2 + $3 } END { print s + 0 }')
-batches=$(echo "$lines" | sed 's/.* snapshots=\([0-9]*\) wal=\([0-9]*\) times=\([0-9]*\) .*/\1 \2 \3/' |
-	awk '{ s += int(($1 + $2 + $3 + 2) / 3) } END { print s + 0 }')
+counts() {
+	echo "$lines" | sed 's/.* snapshots=\([0-9]*\) wal=\([0-9]*\) times=\([0-9]*\) records=\([0-9]*\) .*/\1 \2 \3 \4/'
+}
+keys=$(counts | awk '{ s += $1 + $2 + $3 + $4 } END { print s + 0 }')
+batches=$(counts | awk '{ s += int(($1 + $2 + $3 + $4 + 2) / 3) } END { print s + 0 }')
+recs=$(counts | awk '{ s += $4 } END { print s + 0 }')
 failed=$(echo "$lines" | sed 's/.* failed=\([0-9]*\).*/\1/' | awk '{ s += $1 } END { print s + 0 }')
-echo "$(echo "$lines" | grep -c .) checks deleted $keys keys; $failed refused"
+echo "$(echo "$lines" | grep -c .) checks deleted $keys keys ($recs index and digest records); $failed refused"
+[ "$recs" -ge 1 ] || fail "no index or digest record was deleted: $lines"
 echo "$lines" | grep -q 'generations=0 ' || fail "a generation was deleted: $lines"
 [ "$keys" -ge 20 ] || fail "only $keys keys deleted: too few to tell"
 

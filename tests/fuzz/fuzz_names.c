@@ -1,5 +1,6 @@
 /*
- * fuzz_names.c: object names (layout.h ws_key_parse, ws_key_parse_times),
+ * fuzz_names.c: object names (layout.h ws_key_parse, ws_key_parse_times,
+ * ws_key_parse_index, ws_key_parse_digest),
  * the catalog built over a listing (ws_catalog_build) and the restore
  * plan made from it (plan.h), which is where a hostile or damaged
  * listing decides what restore fetches.
@@ -11,10 +12,11 @@
  * bits 0-3 pick the moments planned besides the latest (fuzz_names_times).
  *
  * Checked: a key that parses formats back to itself with the key
- * builders, and ws_key_parse agrees with ws_key_parse_times; the catalog
+ * builders, and ws_key_parse agrees with the kind's own parser; the catalog
  * counts every key once (an exact repeat of an object once in all),
- * sorts generations, snapshots, segments and
- * commit-time objects as layout.h says, finds each generation by name,
+ * sorts generations, snapshots, segments,
+ * commit-time objects and records as layout.h says, finds each
+ * generation by name and each record by index,
  * and its latest generation has a snapshot and is not older than any
  * other by ws_gen_cmp, which is antisymmetric.  A plan that succeeds
  * uses a snapshot of the generation at or below the target, segments of
@@ -37,14 +39,21 @@ static void names_check_key(const char *key)
 {
     char gen[WS_GEN_LEN + 1], gen2[WS_GEN_LEN + 1], back[WS_KEY_MAX];
     struct ws_timesinfo t;
+    struct ws_idxinfo x;
+    struct ws_diginfo d;
     uint32_t index = 0;
     uint64_t offset = 0;
     enum ws_objkind k = ws_key_parse(key, gen, &index, &offset);
     int is_times = ws_key_parse_times(key, gen2, &t);
+    int is_index = ws_key_parse_index(key, gen2, &x);
+    int is_digest = ws_key_parse_digest(key, gen2, &d);
     int rc = WS_EUSAGE;
 
-    FUZZ_CHECK((k == WS_OBJ_TIMES) == is_times, "\"%s\": kind %d, times %d",
-               key, k, is_times);
+    FUZZ_CHECK((k == WS_OBJ_TIMES) == is_times &&
+                   (k == WS_OBJ_INDEX) == is_index &&
+                   (k == WS_OBJ_DIGEST) == is_digest,
+               "\"%s\": kind %d, times %d, index %d, digest %d", key, k,
+               is_times, is_index, is_digest);
     if (k == WS_OBJ_OTHER)
         return;
     FUZZ_CHECK(ws_gen_valid(gen), "\"%s\": generation \"%s\"", key, gen);
@@ -54,6 +63,17 @@ static void names_check_key(const char *key)
         rc = ws_key_snapshot(back, sizeof(back), gen, index);
     } else if (k == WS_OBJ_WAL) {
         rc = ws_key_wal(back, sizeof(back), gen, index, offset);
+    } else if (k == WS_OBJ_INDEX) {
+        FUZZ_CHECK(strcmp(gen, gen2) == 0 && x.index == index && offset == 0 &&
+                       x.index >= 1 && x.index <= WS_MAX_INDEX &&
+                       x.prev_size >= 32,
+                   "\"%s\": parsed into an impossible index record", key);
+        rc = ws_key_index_of(back, sizeof(back), gen, &x);
+    } else if (k == WS_OBJ_DIGEST) {
+        FUZZ_CHECK(strcmp(gen, gen2) == 0 && d.index == index &&
+                       d.offset == offset && d.time_us > 0,
+                   "\"%s\": parsed into an impossible digest record", key);
+        rc = ws_key_digest_of(back, sizeof(back), gen, &d);
     } else {
         FUZZ_CHECK(strcmp(gen, gen2) == 0 && t.index == index &&
                        t.offset == offset,
@@ -107,6 +127,35 @@ static void names_check_sorted(const struct ws_geninfo *g)
     for (size_t i = 1; i < g->ntimes; i++)
         FUZZ_CHECK(g->times[i - 1].time_us <= g->times[i].time_us,
                    "%s: commit-time objects out of order", g->name);
+    for (size_t i = 1; i < g->nidx; i++)
+        FUZZ_CHECK(g->idx[i - 1].index <= g->idx[i].index,
+                   "%s: index records out of order", g->name);
+    for (size_t i = 1; i < g->ndigs; i++)
+        FUZZ_CHECK(g->digs[i - 1].index <= g->digs[i].index,
+                   "%s: digest records out of order", g->name);
+    /* Each record is found by its index, among as many as there are. */
+    for (size_t i = 0; i < g->nidx; i++) {
+        size_t n;
+        const struct ws_idxinfo *x =
+            ws_catalog_index_recs(g, g->idx[i].index, &n);
+        FUZZ_CHECK(x != NULL && x <= &g->idx[i] && &g->idx[i] < x + n &&
+                       (x == g->idx || x[-1].index < x->index) &&
+                       (x + n == g->idx + g->nidx ||
+                        x[n].index > x->index),
+                   "%s: index record %08x not found", g->name,
+                   g->idx[i].index);
+    }
+    for (size_t i = 0; i < g->ndigs; i++) {
+        size_t n;
+        const struct ws_diginfo *d =
+            ws_catalog_digests(g, g->digs[i].index, &n);
+        FUZZ_CHECK(d != NULL && d <= &g->digs[i] && &g->digs[i] < d + n &&
+                       ws_catalog_check_digest(g, g->digs[i].index,
+                                               g->digs[i].sha256,
+                                               NULL) == WS_OK,
+                   "%s: digest record %08x not found", g->name,
+                   g->digs[i].index);
+    }
     if (g->nsnaps + g->nsegs > 0)
         FUZZ_CHECK(g->created_ms <= g->updated_ms,
                    "%s: created after "
@@ -227,7 +276,7 @@ static void names_check_catalog(const struct ws_objlist *l, uint8_t pick)
     }
     for (size_t i = 0; i < cat.ngens; i++) {
         const struct ws_geninfo *g = &cat.gens[i];
-        counted += g->nsnaps + g->nsegs + g->ntimes;
+        counted += g->nsnaps + g->nsegs + g->ntimes + g->nidx + g->ndigs;
         FUZZ_CHECK(i == 0 || strcmp(cat.gens[i - 1].name, g->name) < 0,
                    "generations %s and %s out of order or twice",
                    cat.gens[i - 1].name, g->name);

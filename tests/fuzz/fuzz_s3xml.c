@@ -126,7 +126,8 @@ static void s3xml_check_list(const struct ws_objlist *l, const char *prefix)
         return;
     }
     for (size_t i = 0; i < cat.ngens; i++)
-        counted += cat.gens[i].nsnaps + cat.gens[i].nsegs + cat.gens[i].ntimes;
+        counted += cat.gens[i].nsnaps + cat.gens[i].nsegs +
+                   cat.gens[i].ntimes + cat.gens[i].nidx + cat.gens[i].ndigs;
     FUZZ_CHECK(counted + cat.nother == fuzz_catalog_entries(l),
                "catalog holds %zu + %zu of %zu", counted, cat.nother, l->n);
     ws_catalog_free(&cat);

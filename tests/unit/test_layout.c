@@ -318,6 +318,209 @@ TEST(catalog_many)
     ws_objlist_free(&l);
 }
 
+#define IDX1 "generations/0123456701234567/walship/index/00000001_" \
+             "00000000000f5700_bdf940f083c027b7_8a7eed618116e046.index.lz4"
+#define DIG0 "generations/0123456701234567/walship/snapshots/00000000_" \
+             "00003068_0006620620111f8b-619da44696ad23e5d13526aa9c81c7b9" \
+             "1808541c1ed6b60b1eb0392e7f4e2594.digest.lz4"
+
+/* The records that bind a generation: an index record gives the end of
+ * the index before it and its own salts, a digest record a snapshot's
+ * SHA-256; each formats back to its name, and a name almost like one is
+ * no record (and no other object). */
+TEST(record_names)
+{
+    struct ws_idxinfo x;
+    struct ws_diginfo d;
+    char g[WS_GEN_LEN + 1], k[WS_KEY_MAX];
+    uint32_t i;
+    uint64_t o;
+
+    ASSERT(ws_key_parse_index(IDX1, g, &x));
+    ASSERT_STR_EQ(g, "0123456701234567");
+    ASSERT_EQ(x.index, 1);
+    ASSERT_UEQ(x.prev_size, 0xf5700);
+    ASSERT_UEQ(x.prev_cksum[0], 0xbdf940f0u);
+    ASSERT_UEQ(x.prev_cksum[1], 0x83c027b7u);
+    ASSERT_UEQ(x.salt1, 0x8a7eed61u);
+    ASSERT_UEQ(x.salt2, 0x8116e046u);
+    ASSERT_EQ(ws_key_index_of(k, sizeof(k), g, &x), WS_OK);
+    ASSERT_STR_EQ(k, IDX1);
+    ASSERT_EQ(ws_key_parse(IDX1, g, &i, &o), WS_OBJ_INDEX);
+    ASSERT(i == 1 && o == 0);
+
+    ASSERT(ws_key_parse_digest(DIG0, g, &d));
+    ASSERT_EQ(d.index, 0);
+    ASSERT_UEQ(d.offset, 0x3068);
+    ASSERT_EQ(d.time_us, 0x6620620111f8bLL);
+    ASSERT_EQ(d.sha256[0], 0x61);
+    ASSERT_EQ(d.sha256[31], 0x94);
+    ASSERT_EQ(ws_key_digest_of(k, sizeof(k), g, &d), WS_OK);
+    ASSERT_STR_EQ(k, DIG0);
+    ASSERT_EQ(ws_key_parse(DIG0, g, &i, &o), WS_OBJ_DIGEST);
+    ASSERT(i == 0 && o == 0x3068);
+
+    static const char *const bad[] = {
+        /* index 0 has no record; a size below a WAL header */
+        "generations/0123456701234567/walship/index/00000000_"
+        "00000000000f5700_bdf940f083c027b7_8a7eed618116e046.index.lz4",
+        "generations/0123456701234567/walship/index/00000001_"
+        "000000000000001f_bdf940f083c027b7_8a7eed618116e046.index.lz4",
+        "generations/0123456701234567/walship/index/80000000_"
+        "00000000000f5700_bdf940f083c027b7_8a7eed618116e046.index.lz4",
+        "generations/0123456701234567/walship/index/00000001_"
+        "00000000000F5700_bdf940f083c027b7_8a7eed618116e046.index.lz4",
+        "generations/0123456701234567/walship/index/00000001_"
+        "f5700_bdf940f083c027b7_8a7eed618116e046.index.lz4",
+        IDX1 ".tmp-Ab12Cd",
+        "generations/0123456701234567/walship/times/00000001_"
+        "00000000000f5700_bdf940f083c027b7_8a7eed618116e046.index.lz4",
+        "generations/0123456701234567/walship/snapshots/00000000_"
+        "00003068_0006620620111f8b-619da44696ad23e5d13526aa9c81c7b9"
+        "1808541c1ed6b60b1eb0392e7f4e259.digest.lz4",
+        "generations/0123456701234567/walship/snapshots/00000000_"
+        "00003068_0006620620111f8b_619da44696ad23e5d13526aa9c81c7b9"
+        "1808541c1ed6b60b1eb0392e7f4e2594.digest.lz4",
+        "generations/0123456701234567/walship/snapshots/00000000_"
+        "00003068_0000000000000000-619da44696ad23e5d13526aa9c81c7b9"
+        "1808541c1ed6b60b1eb0392e7f4e2594.digest.lz4",
+        "generations/0123456701234567/walship/snapshots/00000000_"
+        "00003068_0006620620111f8b-619DA44696ad23e5d13526aa9c81c7b9"
+        "1808541c1ed6b60b1eb0392e7f4e2594.digest.lz4",
+        DIG0 "x",
+    };
+    for (size_t n = 0; n < sizeof(bad) / sizeof(bad[0]); n++)
+        if (ws_key_parse(bad[n], g, &i, &o) != WS_OBJ_OTHER ||
+            ws_key_parse_index(bad[n], g, &x) ||
+            ws_key_parse_digest(bad[n], g, &d))
+            CHECK_FAIL("accepted %s", bad[n]);
+}
+
+/* The catalog keeps records beside the data, sorted by index, found by
+ * index, not counted as data, and a record listed twice with different
+ * sizes is refused like any object. */
+TEST(catalog_records)
+{
+    struct ws_objlist l = {0};
+    struct ws_catalog c;
+    struct ws_err err;
+    const struct ws_geninfo *g;
+    struct ws_idxinfo x;
+    char gen[WS_GEN_LEN + 1], k[WS_KEY_MAX];
+    size_t n;
+
+    ASSERT(ws_key_parse_index(IDX1, gen, &x));
+    for (uint32_t i = 5; i >= 2; i--) {
+        x.index = i;
+        ASSERT_EQ(ws_key_index_of(k, sizeof(k), gen, &x), WS_OK);
+        ASSERT_EQ(ws_objlist_add(&l, k, 15, 9000), WS_OK);
+    }
+    x.index = 3;
+    x.salt2 = 1; /* a second, different record of index 3 */
+    ASSERT_EQ(ws_key_index_of(k, sizeof(k), gen, &x), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, k, 15, 9000), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, DIG0, 15, 9000), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, "generations/0123456701234567/snapshots/"
+                                 "00000000.snapshot.lz4", 10, 1000),
+              WS_OK);
+    ASSERT_EQ(ws_catalog_build(&l, &c, &err), WS_OK);
+    ASSERT_EQ(c.ngens, 1);
+    ASSERT_EQ(c.nother, 0);
+    g = &c.gens[0];
+    ASSERT_EQ(g->nidx, 5);
+    ASSERT_EQ(g->ndigs, 1);
+    ASSERT_EQ(g->updated_ms, 1000); /* records are not data */
+    ASSERT(ws_catalog_index_recs(g, 1, &n) == NULL && n == 0);
+    ASSERT(ws_catalog_index_recs(g, 2, &n) == &g->idx[0] && n == 1);
+    ASSERT(ws_catalog_index_recs(g, 3, &n) == &g->idx[1] && n == 2);
+    ASSERT(ws_catalog_index_recs(g, 5, &n) == &g->idx[4] && n == 1);
+    ASSERT(ws_catalog_index_recs(g, 6, &n) == NULL && n == 0);
+    ASSERT(ws_catalog_digests(g, 0, &n) == &g->digs[0] && n == 1);
+    ASSERT(ws_catalog_digests(g, 1, &n) == NULL && n == 0);
+    ws_catalog_free(&c);
+    ASSERT_EQ(ws_objlist_add(&l, DIG0, 16, 9000), WS_OK);
+    ASSERT_EQ(ws_catalog_build(&l, &c, &err), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(err.msg, DIG0);
+    ws_objlist_free(&l);
+}
+
+/* What a restore checks with the records: an index's salts against its
+ * records, its end against the next index's, a snapshot against its
+ * digests; no record, no check; any record that disagrees fails, naming
+ * it and both values. */
+TEST(record_checks)
+{
+    struct ws_objlist l = {0};
+    struct ws_catalog c;
+    struct ws_err err;
+    const struct ws_geninfo *g;
+    struct ws_idxinfo x;
+    struct ws_diginfo d;
+    char gen[WS_GEN_LEN + 1], k[WS_KEY_MAX];
+    const uint32_t ck[2] = {0xbdf940f0u, 0x83c027b7u};
+    const uint32_t ck2[2] = {0xbdf940f0u, 0x83c027b6u};
+    uint8_t sha[WS_DIGEST_LEN];
+
+    ASSERT_EQ(ws_objlist_add(&l, IDX1, 15, 1), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, DIG0, 15, 1), WS_OK);
+    ASSERT_EQ(ws_catalog_build(&l, &c, &err), WS_OK);
+    g = &c.gens[0];
+    ASSERT(ws_key_parse_digest(DIG0, gen, &d));
+    memcpy(sha, d.sha256, sizeof(sha));
+
+    /* Index 1 starts with the record's salts; index 0 ends where and as
+     * it says. */
+    ASSERT_EQ(ws_catalog_check_start(g, 1, 0x8a7eed61u, 0x8116e046u, &err),
+              WS_OK);
+    ASSERT_EQ(ws_catalog_check_end(g, 0, 0xf5700, ck, &err), WS_OK);
+    ASSERT_EQ(ws_catalog_check_start(g, 1, 0x8a7eed61u, 0x8116e047u, &err),
+              WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(err.msg, "salts are 8a7eed61 8116e047");
+    ASSERT_STR_CONTAINS(err.msg, IDX1);
+    /* Cut short at a commit; the same length with another chain. */
+    ASSERT_EQ(ws_catalog_check_end(g, 0, 0xf46e8, ck, &err), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(err.msg, "index 00000000 ends at offset 1001192");
+    ASSERT_STR_CONTAINS(err.msg, "ends at 1005312");
+    ASSERT_EQ(ws_catalog_check_end(g, 0, 0xf5700, ck2, &err), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(err.msg, IDX1);
+    /* Indexes without a record are not checked. */
+    ASSERT_EQ(ws_catalog_check_start(g, 0, 1, 2, &err), WS_OK);
+    ASSERT_EQ(ws_catalog_check_start(g, 2, 1, 2, &err), WS_OK);
+    ASSERT_EQ(ws_catalog_check_end(g, 1, 33, ck2, &err), WS_OK);
+    ASSERT_EQ(ws_catalog_check_end(g, WS_MAX_INDEX, 33, ck2, &err), WS_OK);
+
+    /* The digest: one bit off fails, naming the record; no record for
+     * index 1's snapshot, no check. */
+    ASSERT_EQ(ws_catalog_check_digest(g, 0, sha, &err), WS_OK);
+    sha[17] ^= 0x10;
+    ASSERT_EQ(ws_catalog_check_digest(g, 0, sha, &err), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(err.msg, DIG0);
+    ASSERT_EQ(ws_catalog_check_digest(g, 1, sha, &err), WS_OK);
+    ws_catalog_free(&c);
+
+    /* Two records of index 1 that disagree: no header satisfies both. */
+    ASSERT(ws_key_parse_index(IDX1, gen, &x));
+    x.salt2 ^= 1;
+    ASSERT_EQ(ws_key_index_of(k, sizeof(k), gen, &x), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, k, 15, 1), WS_OK);
+    /* Two digests of one snapshot (a retried upload): either matches. */
+    d.offset = 0x4000;
+    d.sha256[0] ^= 1;
+    ASSERT_EQ(ws_key_digest_of(k, sizeof(k), gen, &d), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&l, k, 15, 1), WS_OK);
+    ASSERT_EQ(ws_catalog_build(&l, &c, &err), WS_OK);
+    g = &c.gens[0];
+    ASSERT_EQ(ws_catalog_check_start(g, 1, 0x8a7eed61u, 0x8116e046u, &err),
+              WS_ECORRUPT);
+    ASSERT_EQ(ws_catalog_check_start(g, 1, 0x8a7eed61u, 0x8116e047u, &err),
+              WS_ECORRUPT);
+    ASSERT_EQ(ws_catalog_check_digest(g, 0, d.sha256, &err), WS_OK);
+    sha[17] ^= 0x10;
+    ASSERT_EQ(ws_catalog_check_digest(g, 0, sha, &err), WS_OK);
+    ws_catalog_free(&c);
+    ws_objlist_free(&l);
+}
+
 /* A list stops at its bound (WS_LIST_MAX_KEYS unless set lower). */
 TEST(objlist_bound)
 {
@@ -333,6 +536,7 @@ TEST(objlist_bound)
 
 #define LIST(X)                                                             \
     X(keys) X(gen_names) X(parse) X(catalog) X(catalog_repeats)             \
-    X(catalog_many) X(objlist_bound) X(latest_ties) X(chain)
+    X(catalog_many) X(objlist_bound) X(latest_ties) X(chain)               \
+    X(record_names) X(catalog_records) X(record_checks)
 
 TEST_MAIN("layout", LIST)

@@ -59,6 +59,35 @@ static void tobj(struct ws_objlist *l, const char *gen, uint32_t index,
     ASSERT_EQ(ws_objlist_add(l, k, 1, mtime), WS_OK);
 }
 
+/* The index record of index (a made-up end of index - 1). */
+static void irec(struct ws_objlist *l, const char *gen, uint32_t index,
+                 int64_t mtime)
+{
+    struct ws_idxinfo x = {.index = index,
+                           .prev_size = 32 + 4152 * (uint64_t)index,
+                           .prev_cksum = {index, ~index},
+                           .salt1 = index,
+                           .salt2 = 7};
+    char k[WS_KEY_MAX];
+
+    ASSERT_EQ(ws_key_index_of(k, sizeof(k), gen, &x), WS_OK);
+    ASSERT_EQ(ws_objlist_add(l, k, 15, mtime), WS_OK);
+}
+
+/* The digest record of the snapshot of index, written at mtime. */
+static void dig(struct ws_objlist *l, const char *gen, uint32_t index,
+                int64_t mtime)
+{
+    struct ws_diginfo d = {.index = index,
+                           .offset = 32,
+                           .time_us = mtime * 1000,
+                           .sha256 = {(uint8_t)mtime, (uint8_t)index}};
+    char k[WS_KEY_MAX];
+
+    ASSERT_EQ(ws_key_digest_of(k, sizeof(k), gen, &d), WS_OK);
+    ASSERT_EQ(ws_objlist_add(l, k, 15, mtime), WS_OK);
+}
+
 static void build(const struct ws_objlist *l, struct ws_catalog *c)
 {
     ASSERT_EQ(ws_catalog_build(l, c, NULL), WS_OK);
@@ -111,7 +140,8 @@ static void check_shape(const struct ws_objlist *l,
         if (!found)
             CHECK_FAIL("%s names nothing listed", p->keys[i]);
     }
-    ASSERT_EQ(p->ngens + p->nsnaps + p->nsegs + p->ntimes, p->nkeys);
+    ASSERT_EQ(p->ngens + p->nsnaps + p->nsegs + p->ntimes + p->nrecs,
+              p->nkeys);
 }
 
 /* Plan l at (now, retention) with cur as the current generation. */
@@ -261,6 +291,59 @@ TEST(times_by_last_index)
     ASSERT(has(&p, "generations/" GA "/walship/times/00000002_00000020_"
                    "00000000003d0900-00000003_00000001.times.lz4"));
     ASSERT_EQ(p.need_snapshot, 1);
+    ws_retention_plan_free(&p);
+    ws_objlist_free(&l);
+}
+
+/* Index records go with the later index they bind, digest records with
+ * their snapshot, and never before. */
+TEST(records_with_what_they_describe)
+{
+    struct ws_objlist l = {0};
+    struct ws_retention_plan p;
+    char k[WS_KEY_MAX];
+    struct ws_idxinfo x = {0};
+
+    snap(&l, GA, 0, 1000);
+    dig(&l, GA, 0, 1000);
+    snap(&l, GA, 4, 5000);
+    dig(&l, GA, 4, 5000);
+    dig(&l, GA, 2, 3000); /* its snapshot lost: deleted, below the base */
+    seg(&l, GA, 0, 0, 1000);
+    for (uint32_t i = 1; i < 6; i++) {
+        irec(&l, GA, i, 1000 + 1000 * i);
+        seg(&l, GA, i, 0, 1000 + 1000 * i);
+    }
+    plan(&l, GA, 30000, 10000, &p);
+    ASSERT_EQ(p.nsnaps, 1);
+    ASSERT_EQ(p.nsegs, 4);
+    ASSERT_EQ(p.nrecs, 5); /* index records 1 to 3, digests of 0 and 2 */
+    for (uint32_t i = 1; i < 6; i++) {
+        x = (struct ws_idxinfo){.index = i,
+                                .prev_size = 32 + 4152 * (uint64_t)i,
+                                .prev_cksum = {i, ~i},
+                                .salt1 = i,
+                                .salt2 = 7};
+        ASSERT_EQ(ws_key_index_of(k, sizeof(k), GA, &x), WS_OK);
+        if (has(&p, k) != (i < 4))
+            CHECK_FAIL("index record %u: deleted %d", i, has(&p, k));
+    }
+    ws_retention_plan_free(&p);
+    ws_objlist_free(&l);
+
+    /* The current generation's newest snapshot stays with its digest,
+     * even below the base. */
+    snap(&l, GA, 2, 3000);
+    dig(&l, GA, 2, 3000);
+    snap(&l, GA, 0, 4000);
+    dig(&l, GA, 0, 4000);
+    seg(&l, GA, 2, 0, 3000);
+    plan(&l, GA, 100000, 5000, &p);
+    ASSERT_EQ(p.nkeys, 0);
+    ws_retention_plan_free(&p);
+    plan(&l, "", 100000, 5000, &p);
+    ASSERT_EQ(p.nsnaps, 1);
+    ASSERT_EQ(p.nrecs, 1);
     ws_retention_plan_free(&p);
     ws_objlist_free(&l);
 }
@@ -507,10 +590,14 @@ static void random_gen(struct rng *r, struct ws_objlist *l, const char *gen,
         } else if (a < 15) {
             idx++;
             off = 0;
+            if (rnd(r, 8) != 0)
+                irec(l, gen, idx, *t);
             if (rnd(r, 30) != 0)
                 seg(l, gen, idx, 0, *t);
         } else if (a < 18) {
             snap_put(l, gen, idx, *t);
+            if (rnd(r, 4) != 0)
+                dig(l, gen, idx, *t);
         } else {
             tobj(l, gen, times_from, idx, *t);
             times_from = idx;
@@ -549,12 +636,48 @@ static void check_current_kept(const struct ws_objlist *l,
     ws_catalog_free(&c);
 }
 
+/* No record is deleted while what it describes stays: the segments of
+ * an index record's index, a digest record's snapshot. */
+static void check_records(const struct ws_objlist *before,
+                          const struct ws_objlist *after, uint64_t seed)
+{
+    struct ws_catalog b, a;
+
+    build(before, &b);
+    build(after, &a);
+    for (size_t i = 0; i < b.ngens; i++) {
+        const struct ws_geninfo *g = &b.gens[i];
+        const struct ws_geninfo *h = ws_catalog_find(&a, g->name);
+        for (size_t k = 0; h != NULL && k < g->nidx; k++) {
+            size_t n, segs_kept = 0;
+            uint32_t x = g->idx[k].index;
+            for (size_t j = 0; j < h->nsegs; j++)
+                segs_kept += h->segs[j].index == x;
+            if (segs_kept > 0 && ws_catalog_index_recs(h, x, &n) == NULL)
+                CHECK_FAIL("seed %" PRIu64 ": index record %08x deleted, "
+                           "its segments kept", seed, x);
+        }
+        for (size_t k = 0; h != NULL && k < g->ndigs; k++) {
+            size_t n;
+            uint32_t x = g->digs[k].index;
+            int snap_kept = 0;
+            for (size_t j = 0; j < h->nsnaps; j++)
+                snap_kept |= h->snaps[j].index == x;
+            if (snap_kept && ws_catalog_digests(h, x, &n) == NULL)
+                CHECK_FAIL("seed %" PRIu64 ": digest record %08x deleted, "
+                           "its snapshot kept", seed, x);
+        }
+    }
+    ws_catalog_free(&a);
+    ws_catalog_free(&b);
+}
+
 /* Random replicas: the window stays restorable, the current generation
  * keeps its newest snapshot, and a second plan finds nothing more. */
 TEST(random_window_stays_restorable)
 {
     static const char *const names[] = {GA, GB, GC, "dddddddddddddddd"};
-    int dropped = 0, pruned = 0;
+    int dropped = 0, pruned = 0, recs = 0;
 
     for (uint64_t seed = 1; seed <= 3000; seed++) {
         struct rng r = {seed * 0x9e3779b97f4a7c15ull};
@@ -582,6 +705,8 @@ TEST(random_window_stays_restorable)
             CHECK_FAIL("seed %" PRIu64 ": latest state lost", seed);
         if (cur[0] != '\0')
             check_current_kept(&l, &p, cur, seed);
+        check_records(&l, &after, seed);
+        recs += p.nrecs > 0;
         plan(&after, cur, now, ret, &p2);
         if (p2.nkeys != 0)
             CHECK_FAIL("seed %" PRIu64 ": second plan deletes %s", seed,
@@ -596,11 +721,13 @@ TEST(random_window_stays_restorable)
     /* The generator must exercise both rules. */
     ASSERT(dropped > 100);
     ASSERT(pruned > 100);
+    ASSERT(recs > 100);
 }
 
 #define LIST(X)                                                             \
     X(empty) X(off) X(prune_below_base) X(nothing_before_first_snapshot)    \
-    X(times_by_last_index) X(current_newest_snapshot_kept)                  \
+    X(times_by_last_index) X(records_with_what_they_describe)               \
+    X(current_newest_snapshot_kept)                                         \
     X(old_generation_needs_cover) X(broken_cover_is_no_cover)               \
     X(cover_must_be_newer) X(junk_generation) X(no_key_twice)               \
     X(restorable_rules) X(random_window_stays_restorable)
