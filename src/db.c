@@ -1239,7 +1239,8 @@ static enum ckpt_want want_checkpoint(struct ws_db *db,
      * keep their own pace.  Too frequent, they also took the write lock
      * up to 100 times a second when the WAL could not be fully
      * backfilled. */
-    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS && ckpt_paced(db);
+    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS &&
+          (!quiet || ckpt_paced(db));
     frames = shadow_frames(db);
     if (db->sealed)
         return gap && *truncate ? CKPT_LOCKED : CKPT_NONE;
