@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -1566,17 +1567,33 @@ int ws_config_parse(const char *text, size_t len, const char *name,
     return WS_OK;
 }
 
-/* Read a whole file of at most MAX_CONFIG_SIZE bytes into b. */
+/* Read a whole file of at most MAX_CONFIG_SIZE bytes into b.  The path
+ * may be a symbolic link (a Kubernetes ConfigMap is one), but what it
+ * names must be a regular file: a FIFO would block the start for ever
+ * (hence O_NONBLOCK, cleared once the file is known to be regular), a
+ * device or a directory is a mistake. */
 static int read_file(const char *path, struct sbuf *b, struct ws_err *err)
 {
     char chunk[8192];
     ssize_t n = 1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = WS_OK;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = WS_OK;
+    struct stat st = {0};
 
     if (fd < 0 && errno == ENOENT)
         return ws_err_set(err, WS_ENOTFOUND, "config file not found: %s", path);
     if (fd < 0)
         return ws_err_set(err, WS_EIO, "open %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        rc = ws_err_set(err, WS_ECONFIG, "config file %s: %s", path,
+                        S_ISDIR(st.st_mode)    ? "a directory, not a file"
+                        : S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file"
+                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                            ? "a device, not a regular file"
+                            : "not a regular file");
+        close(fd);
+        return rc;
+    }
     while (rc == WS_OK && n != 0) {
         n = read(fd, chunk, sizeof(chunk));
         if (n < 0 && errno != EINTR)

@@ -20,21 +20,18 @@ const char *ws_strerror(int code)
     return texts[code];
 }
 
-/* A message may quote what a replica or a server sent (a key, an S3
- * error message): it must not forge a second line nor drive a terminal.
- * Line breaks become spaces, other control characters '?': C0, DEL, and
- * C1 in UTF-8 (C2 80 to C2 9F; U+009B is a CSI to some terminals). */
-static void strip_controls(char *s)
+void ws_strip_controls(char *s, size_t n)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s, d = (unsigned char)s[1];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        unsigned char d = i + 1 < n ? (unsigned char)s[i + 1] : 0;
         if (c == '\n' || c == '\r') {
-            *s = ' ';
+            s[i] = ' ';
         } else if (c < 0x20 || c == 0x7f) {
-            *s = '?';
+            s[i] = '?';
         } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
-            s[0] = s[1] = '?';
-            s++;
+            s[i] = s[i + 1] = '?';
+            i++;
         }
     }
 }
@@ -49,7 +46,7 @@ int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    strip_controls(err->msg);
+    ws_strip_controls(err->msg, strlen(err->msg));
     return code;
 }
 
@@ -73,7 +70,7 @@ int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
     n += 2;
     snprintf(err->msg + n, sizeof(err->msg) - n, "%.*s",
              (int)(sizeof(err->msg) - n - 1), old);
-    strip_controls(err->msg);
+    ws_strip_controls(err->msg, strlen(err->msg));
     return err->code;
 }
 

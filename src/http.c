@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #define CONNECT_TIMEOUT_S 10L
-#define STALL_SECONDS 30L     /* below 1 byte/s for this long: abort */
+#define SLOW_BYTES_S 1024L /* a transfer slower than 1 KiB/s ... */
+#define SLOW_SECONDS 60L   /* ... for a whole minute is abandoned */
 
 struct ws_http {
     struct ws_curl curl; /* the loaded libcurl */
@@ -296,8 +297,8 @@ static int setup(struct ws_http_req *r)
     cu->easy_setopt(e, CURLOPT_HEADERDATA, r);
     cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     cu->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    cu->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    cu->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
+    cu->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, SLOW_BYTES_S);
+    cu->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, SLOW_SECONDS);
     cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (r->skip_verify) {
         cu->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);

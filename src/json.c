@@ -47,9 +47,9 @@ size_t ws_json_seq(const char *s, size_t n, char out[WS_JSON_SEQ_MAX],
         out[1] = *p == '\n' ? 'n' : 't';
         return 2;
     }
-    if (*p < 0x20) {
-        char hex[7];
-        snprintf(hex, sizeof(hex), "\\u%04x", *p);
+    if (*p < 0x20 || *p == 0x7f || (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+        char hex[7]; /* C0, DEL, C1 (U+0080 to U+009F, C2 80 to C2 9F) */
+        snprintf(hex, sizeof(hex), "\\u%04x", len == 2 ? p[1] : *p);
         memcpy(out, hex, 6);
         return 6;
     }

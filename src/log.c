@@ -16,6 +16,7 @@
  * text, so a line is never lost.
  */
 #include "ws/log.h"
+#include "ws/err.h"
 #include "ws/json.h"
 
 #include <stdarg.h>
@@ -456,9 +457,7 @@ void ws_log(enum ws_log_level level, const char *fmt, ...)
     if (out_format == WS_LOG_JSON) {
         write_json(&o, now, names[level], &l);
     } else {
-        for (size_t i = 0; i < l.n; i++)
-            if (l.t[i] == '\n' || l.t[i] == '\r')
-                l.t[i] = ' ';
+        ws_strip_controls(l.t, l.n);
         out_raw(&o, now, strlen(now));
         out_raw(&o, " ", 1);
         out_raw(&o, names[level], strlen(names[level]));

@@ -487,17 +487,17 @@ uint64_t ws_plan_ntx(const struct ws_geninfo *g)
 
 void ws_time_fmt(int64_t t_us, char *buf, size_t n)
 {
-    time_t s = (time_t)(t_us / 1000000);
+    time_t s = (time_t)(t_us / 1000000 - (t_us % 1000000 < 0)); /* floor */
     struct tm tm;
 
-    if (t_us <= 0) {
+    if (t_us == 0) {
         snprintf(buf, n, "-");
         return;
     }
     gmtime_r(&s, &tm);
     snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (long long)(t_us % 1000000));
+             tm.tm_min, tm.tm_sec, (long long)(t_us - (int64_t)s * 1000000));
 }
 
 #define TIME_MAX_S 253402300799LL /* 9999-12-31T23:59:59Z */

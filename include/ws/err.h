@@ -62,6 +62,15 @@ int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
 int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Make s[0..n) safe to print on one line: it may quote what a replica
+ * or a server sent (a key, an S3 error message), which must not forge a
+ * second line nor drive a terminal.  Line breaks become spaces, other
+ * control characters '?': C0 (NUL included), DEL, and C1 in UTF-8 (C2 80
+ * to C2 9F, both bytes; U+009B is a CSI to some terminals).  The length
+ * does not change.  ws_err_set and ws_err_wrap apply it to every message,
+ * the log to every text line. */
+void ws_strip_controls(char *s, size_t n);
+
 /* Reset err to WS_OK with an empty message. */
 void ws_err_clear(struct ws_err *err);
 

@@ -9,7 +9,12 @@
  * curl's result code and the HTTP status.  Response bodies go to the
  * request's sink (2xx) or into a small bounded buffer (other statuses,
  * for the S3 error document).  Connect and stall timeouts are set on
- * every request, so a hung server cannot wedge replication.
+ * every request, so a hung server cannot wedge replication: 10 s to
+ * connect, and a transfer that moves less than 1 KiB/s for 60 s on end
+ * fails as a timeout (curl's low-speed limit), so a server that trickles
+ * a byte now and then cannot hold a request for ever either.  Retrying
+ * it (with a Range from where it stopped, for a GET) is the caller's
+ * choice.
  *
  * Nothing a server sends grows without bound here: an error body is cut
  * at WS_HTTP_ERRBODY bytes (the transfer stops there and the answer

@@ -3,7 +3,8 @@
  * JSON log lines.
  *
  * Any byte string becomes a valid JSON string: '"' and '\' are escaped,
- * control characters become \n, \t or \u00XX, and every byte that does
+ * control characters (C0, DEL and C1) become \n, \t or \u00XX, so that
+ * none reaches a terminal raw, and every byte that does
  * not start a valid UTF-8 sequence (overlong forms, surrogates and code
  * points past U+10FFFF are invalid) becomes \ufffd, so that any JSON
  * parser accepts the result.  Encoding goes one sequence at a time, so a

@@ -29,8 +29,12 @@
  *
  * Each line is formatted into a local buffer (2 KiB of text, longer
  * messages are cut) and written with a single write(2), so lines from the
- * loop thread and pool threads never interleave.  A newline inside a
- * value is written as a space in text and as \n in JSON.  Level, format
+ * loop thread and pool threads never interleave.  No line carries a
+ * control character, whatever its arguments hold (a key or an error
+ * message from a replica): in text, a line break is written as a space
+ * and any other control character (C0, DEL, C1 in UTF-8) as '?', as in
+ * ws_strip_controls (err.h); in JSON each is escaped (\n, \u001b,
+ * \u009b, ...).  Level, format
  * and descriptor are the only process-wide state, set by ws_log_init()
  * at start-up before any thread exists.
  */

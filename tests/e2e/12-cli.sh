@@ -12,7 +12,10 @@
 #   - -index takes 1 to 8 hex digits only (0x2 is refused); -index past
 #     the newest index restores the newest data and says so, as
 #     -timestamp does; bad -timestamp, -generation, boolean values and
-#     flags -list ignores are refused;
+#     flags -list ignores are refused; a -timestamp before any backup
+#     (0001-01-01) is named in the error;
+#   - -config naming a FIFO, a directory or a device is refused in one
+#     line naming it (never a start blocked on a FIFO);
 #   - a second replicate on a database prints its error once;
 #   - configurations that can never work exit 1 at start, in one line
 #     naming the key and its line (no dbs, a database without replicas,
@@ -224,6 +227,29 @@ newest=$(awk 'NR > 1 { print $3 }' "$T/wal.dir" | sort -n | tail -n 1)
 	fail "restore -index $newest failed: $(cat "$T/at.log")"
 assert_restored "$T/at.db" 100 "$T/tx.csv"
 grep -q 'is after the newest index' "$T/at.log" && fail "-index $newest is the newest"
+
+# -timestamp before any backup, even before 1970: the error names the
+# time asked for, not "-".
+st=0
+"$WALSHIP" restore -timestamp 0001-01-01T00:00:00Z -o "$T/x.db" "$T/rep" \
+	2>"$T/early.err" || st=$?
+[ "$st" -eq 1 ] && [ "$(grep -c . "$T/early.err")" -eq 1 ] &&
+	grep -qF 'no backup at or before 0001-01-01T00:00:00.000000Z: the oldest restorable time is 20' \
+		"$T/early.err" ||
+	fail "restore -timestamp 0001-01-01T00:00:00Z: exit $st, $(cat "$T/early.err")"
+[ ! -e "$T/x.db" ] || fail "restore -timestamp 0001-...: left $T/x.db"
+
+# -config naming a FIFO, a directory or a device: refused at once in one
+# line naming it (a FIFO blocked the start for ever).
+mkfifo "$T/fifo.yml"
+for c in "$T/fifo.yml:a FIFO" "$T:a directory" "/dev/zero:a device"; do
+	st=0
+	timeout 20 "$WALSHIP" replicate -config "${c%%:*}" >"$T/cfg.out" \
+		2>"$T/cfg.err" || st=$?
+	[ "$st" -eq 1 ] && [ "$(cat "$T/cfg.out" "$T/cfg.err" | grep -c .)" -eq 1 ] &&
+		grep -qF "walship: config file ${c%%:*}: ${c#*:}" "$T/cfg.err" ||
+		fail "-config ${c%%:*}: exit $st (124: it blocked), $(cat "$T/cfg.err")"
+done
 
 # -- Configurations that can never work: exit 1 at start, one line. -------
 # bad_config NAME WANT: `replicate -config NAME.yml` (written before) exits

@@ -123,6 +123,24 @@ if [ "$WS_REPLICA" = file ]; then
 		"$T/replica/generations/$gen/wal/fifo.wal.lz4"
 fi
 
+# A name in the replica carries control characters (CR, ESC, BEL): the
+# restore's warning about the FIFO it passed over quotes the name with
+# each replaced ('?'), so the replica cannot forge a line or retitle a
+# terminal.
+if [ "$WS_REPLICA" = file ]; then
+	bad=$(printf 'g\r\033]0;title\007')
+	mkfifo "$T/replica/generations/$bad"
+	timeout 60 "$WALSHIP" restore -o "$T/ctl.db" "$url" 2>"$T/ctl.err" ||
+		fail "restore beside a FIFO with a hostile name failed: $(cat "$T/ctl.err")"
+	grep -q 'passed over [0-9]* entr.*: generations/g ?\]0;title? (a FIFO)' \
+		"$T/ctl.err" || fail "no warning naming the FIFO: $(cat -v "$T/ctl.err")"
+	! LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177]')" "$T/ctl.err" ||
+		fail "control characters reached the log: $(cat -v "$T/ctl.err")"
+	[ "$(wc -l <"$T/ctl.err")" -eq "$(grep -c '^[0-9-]*T[0-9:.]*Z ' "$T/ctl.err")" ] ||
+		fail "a line of the log is not a log line: $(cat -v "$T/ctl.err")"
+	rm -f "$T/replica/generations/$bad" "$T/ctl.db"
+fi
+
 # 3. The meta dir's lock is a (dangling) link: refused, one line naming it.
 rm "$meta/lock"
 ln -s "$T/outside/lock" "$meta/lock"

@@ -66,6 +66,7 @@ function initialConfig() {
     upstream_timeout_s: 60,
     retry_after: 1, // Retry-After of injected 503 SlowDown
     hang_s: 30, // how long an injected hang holds a request
+    trickle_ms: 500, // an injected trickle sends a byte this often
   };
 }
 let cfg = initialConfig();
@@ -84,6 +85,7 @@ const CONFIG_TYPES = {
   upstream_timeout_s: 'number',
   retry_after: 'number',
   hang_s: 'number',
+  trickle_ms: 'number',
 };
 
 function applyConfig(patch) {
@@ -154,7 +156,7 @@ function log(msg) {
 const KINDS = [
   '500', '503', 'reset', 'hang', 'truncate', 'bitflip', 'truncate-request', 'replay', 'delete-errors',
   'list-huge', 'list-endless', 'list-cycle', 'endless-body', 'longer-body', 'ignore-range', 'bad-range', 'endless-error',
-  'respond',
+  'respond', 'trickle',
 ];
 const GROUP_OF = {
   PutObject: 'put',
@@ -200,6 +202,7 @@ function applicable(kind, info) {
       return info.op === 'ListObjectsV2';
     case 'endless-body':
     case 'longer-body':
+    case 'trickle':
       return info.op === 'GetObject';
     case 'ignore-range':
     case 'bad-range':
@@ -252,7 +255,7 @@ function checkOps(ops) {
 
 function setFaults(spec) {
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new Error('faults: want a JSON object');
-  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'match', 'next', 'n', 'clear', 'hang_s', 'retry_after', 'response'];
+  const known = ['rate', 'kinds', 'rates', 'seed', 'count', 'ops', 'match', 'next', 'n', 'clear', 'hang_s', 'retry_after', 'response', 'trickle_ms'];
   if (spec.match !== undefined && (typeof spec.match !== 'string' || !spec.match)) throw new Error('faults: match must be a non-empty string');
   const match = spec.match || null;
   const response = spec.next === 'respond' ? checkResponse(spec.response) : null;
@@ -260,6 +263,7 @@ function setFaults(spec) {
   const patch = {};
   if (spec.hang_s !== undefined) patch.hang_s = spec.hang_s;
   if (spec.retry_after !== undefined) patch.retry_after = spec.retry_after;
+  if (spec.trickle_ms !== undefined) patch.trickle_ms = spec.trickle_ms;
   if (spec.clear) {
     random = null;
     queue = [];
@@ -321,6 +325,7 @@ function faultState() {
     next: queue.map((q) => (q.ops || q.match ? { kind: q.kind, ops: q.ops, match: q.match } : q.kind)),
     hang_s: cfg.hang_s,
     retry_after: cfg.retry_after,
+    trickle_ms: cfg.trickle_ms,
   };
 }
 
@@ -1078,6 +1083,31 @@ function sendLongBody(ctx, resp, kind) {
   return true;
 }
 
+// A GetObject answer that trickles: full Content-Length, the first half
+// of the body at once, then one byte every trickle_ms until the body is
+// sent or the client leaves (a server that is slow, not silent).
+function sendTrickle(ctx, resp) {
+  const { res, req, info } = ctx;
+  if (resp.statusCode !== 200 && resp.statusCode !== 206) return false;
+  collect(resp).then((body) => {
+    res.writeHead(resp.statusCode, relayHeaders(resp, { 'content-length': String(body.length) }));
+    let off = Math.floor(body.length / 2);
+    let timer = null;
+    res.on('close', () => clearTimeout(timer));
+    res.write(body.subarray(0, off));
+    const more = () => {
+      if (res.destroyed) return;
+      if (off >= body.length) return res.end();
+      res.write(body.subarray(off, off + 1));
+      off++;
+      timer = setTimeout(more, cfg.trickle_ms);
+    };
+    log(`trickle: ${off} of ${body.length} bytes of ${info.path} sent, the rest a byte every ${cfg.trickle_ms} ms`);
+    timer = setTimeout(more, cfg.trickle_ms);
+  }, () => resetSocket(req.socket));
+  return true;
+}
+
 // -------------------------------------------------------------- requests
 
 function readBody(ctx, onProgress) {
@@ -1338,6 +1368,11 @@ async function handleS3(req, res) {
     if (info.op === 'PutObject' && resp.statusCode === 200) await waitStored(info.bucket, info.key, body.length);
     if (fault && (fault.kind === 'endless-body' || fault.kind === 'longer-body')) {
       if (sendLongBody(ctx, resp, fault.kind)) return countFault(fault, info);
+      unpickFault(fault);
+      fault = null;
+    }
+    if (fault && fault.kind === 'trickle') {
+      if (sendTrickle(ctx, resp)) return countFault(fault, info);
       unpickFault(fault);
       fault = null;
     }

@@ -1472,10 +1472,10 @@ TEST(load_unreadable)
     struct ws_config *c = NULL;
     struct ws_err err = {0};
 
-    /* A directory opens but cannot be read. */
+    /* A directory is refused by its kind, before any read. */
     ASSERT_EQ(mkdir("d.yml", 0700), 0);
-    ASSERT_EQ(ws_config_load("d.yml", 1, &c, &err), WS_EIO);
-    ASSERT_STR_CONTAINS(err.msg, "d.yml");
+    ASSERT_EQ(ws_config_load("d.yml", 1, &c, &err), WS_ECONFIG);
+    ASSERT_STR_CONTAINS(err.msg, "config file d.yml: a directory");
     ASSERT(c == NULL);
     ASSERT_EQ(rmdir("d.yml"), 0);
     leave_tmpdir(cwd);

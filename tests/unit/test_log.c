@@ -238,8 +238,38 @@ TEST(json_any_bytes)
     }
 }
 
+/* What a replica or a server sent cannot forge a line nor drive a
+ * terminal: the message and every field, text and JSON. */
+TEST(no_controls_text)
+{
+    const char *key = "generations/g\r\033]0;title\007";
+    const char *msg = "Code \xc2\x9b" "31m \xc2\x9d" "0;t\x7f \xc2\xa0 \xc3\xa9";
+
+    log_to_file(WS_LOG_DEBUG, WS_LOG_TEXT);
+    ws_warn("%s passed over key=%s (a FIFO)", key, key);
+    ASSERT_STR_EQ(logged() + 24, " WARN generations/g ?]0;title? passed "
+                                 "over key=generations/g ?]0;title? (a FIFO)\n");
+    ws_error("retention: delete failed error=\"%s\" %c", msg, 0);
+    ASSERT_STR_EQ(logged() + 24, " ERROR retention: delete failed "
+                                 "error=\"Code ??31m ??0;t? \xc2\xa0 \xc3\xa9\" ?\n");
+}
+
+TEST(no_controls_json)
+{
+    const char *key = "generations/g\r\033]0;title\007";
+    const char *msg = "Code \xc2\x9b" "31m \xc2\x9d" "0;t\x7f \xc2\xa0 \xc3\xa9";
+
+    log_to_file(WS_LOG_DEBUG, WS_LOG_JSON);
+    ws_error("delete failed key=%s error=\"%s\"", key, msg);
+    ASSERT_STR_EQ(json_rest(),
+                  "\"level\": \"ERROR\", \"msg\": \"delete failed\", \"key\": "
+                  "\"generations/g\\u000d\\u001b]0;title\\u0007\", \"error\": "
+                  "\"Code \\u009b31m \\u009d0;t\\u007f \xc2\xa0 \xc3\xa9\"}\n");
+}
+
 #define LIST(X)                                                                \
     X(text_line)                                                               \
-    X(conversions_as_printf) X(levels) X(json_fields) X(json_any_bytes)
+    X(conversions_as_printf) X(levels) X(json_fields) X(json_any_bytes)  \
+        X(no_controls_text) X(no_controls_json)
 
 TEST_MAIN("log", LIST)
