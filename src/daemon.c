@@ -1650,7 +1650,11 @@ static void on_put_done(struct ws_req *req)
 /* The last segment, downloaded at start-up, must equal the shadow's bytes
  * at the same place; anything else means the replica holds history this
  * machine does not (a restore elsewhere, a lost local disk, a primary
- * that lost its last commits in a power cut). */
+ * that lost its last commits in a power cut).  The first byte that
+ * differs settles it: the download stops there (the sink fails, which
+ * ends the request without a retry) rather than fetching and decoding the
+ * rest of a segment that may be large or slow to come; on_tail_done reads
+ * tail_mismatch before the request's result. */
 static int tail_sink(void *ctx, const void *buf, size_t len,
                      struct ws_err *err)
 {
@@ -1658,7 +1662,6 @@ static int tail_sink(void *ctx, const void *buf, size_t len,
     uint8_t tmp[65536];
     size_t got, n;
 
-    (void)err;
     r->job_end += len;
     for (size_t k = 0; k < len && !r->tail_mismatch; k += n) {
         n = len - k < sizeof(tmp) ? len - k : sizeof(tmp);
@@ -1669,6 +1672,8 @@ static int tail_sink(void *ctx, const void *buf, size_t len,
             r->tail_mismatch = 1;
         r->tail_off += n;
     }
+    if (r->tail_mismatch)
+        return ws_err_set(err, WS_ECORRUPT, "differs from the local wal");
     return WS_OK;
 }
 
@@ -1776,7 +1781,7 @@ static void on_tail_done(struct ws_req *req)
     if (r->tail_fd >= 0)
         close(r->tail_fd);
     r->tail_fd = -1;
-    if (req->rc != WS_OK) {
+    if (req->rc != WS_OK && !r->tail_mismatch) {
         if (strstr(req->err.msg, req->key) == NULL)
             ws_err_wrap(&req->err, "%s", req->key);
         rep_fail(r, "replica position");

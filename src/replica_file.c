@@ -12,7 +12,10 @@
  * directories under it are opened one component at a time, never
  * through a link.  Listings skip temporary names (walship's and
  * Litestream's `*.tmp`), symbolic links and anything else that is not a
- * regular file or a directory; a GET never follows a link.  Every
+ * regular file or a directory; a GET never follows a link.  Reads open
+ * the directories below the root the same way (openat, O_NOFOLLOW), so
+ * a listing or a GET through a planted link (`generations` pointing at
+ * another replica's) is refused as replicate refuses it.  Every
  * operation runs on the libuv thread pool; the request's callback then
  * runs on the loop thread.
  *
@@ -69,25 +72,44 @@ static int64_t file_mtime_ms(const struct stat *st)
  * the thread's stack. */
 #define MAX_DEPTH 16
 
-static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
-                    int depth, struct ws_err *err)
+/* Open the replica root (a link in its own path is the user's choice),
+ * then rel below it one component at a time, never through a link:
+ * a `generations` planted as a link to another replica is refused with
+ * the message replicate gives ("refusing <path>: a symbolic link"), for
+ * reads as for writes.  Reads take any owner and mode (WS_FS_ANY).
+ * WS_ENOTFOUND when the root or a component is missing. */
+static int open_below_root(const struct ws_replica *r, const char *rel,
+                           struct ws_fs_dir *d, struct ws_err *err)
 {
-    char path[4096];
+    struct ws_fs_dir root;
+    int rc = ws_fs_dir_open(&root, r->cfg->path, WS_FS_ANY, 0, NULL, err);
+
+    d->fd = -1;
+    d->path = NULL;
+    if (rc == WS_OK)
+        rc = ws_fs_dir_sub(d, &root, rel, WS_FS_ANY, 0, err);
+    ws_fs_dir_close(&root);
+    return rc;
+}
+
+/* List the directory open at fd (closed here), whose keys start with
+ * rel, into l. */
+static int list_fd(int fd, const char *path, const char *rel,
+                   struct ws_objlist *l, int depth, struct ws_err *err)
+{
     struct dirent *de;
-    DIR *d;
+    DIR *d = fdopendir(fd);
     int rc = WS_OK;
 
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
-    d = opendir(path);
-    if (d == NULL)
-        return errno == ENOENT || errno == ENOTDIR
-                   ? WS_OK
-                   : ws_err_set(err, WS_EIO, "list %s: %s", path,
-                                strerror(errno));
+    if (d == NULL) {
+        close(fd);
+        return ws_err_set(err, WS_EIO, "list %s: %s", path, strerror(errno));
+    }
     while (rc == WS_OK && (de = readdir(d)) != NULL) {
-        char child[WS_KEY_MAX], full[4096];
+        char child[WS_KEY_MAX], full[4200];
         struct stat st;
         size_t n = strlen(de->d_name);
+        int sub;
 
         if (de->d_name[0] == '.' &&
             (n == 1 || (n == 2 && de->d_name[1] == '.')))
@@ -96,11 +118,19 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
                      rel[0] && rel[strlen(rel) - 1] != '/' ? "/" : "",
                      de->d_name) >= (int)sizeof(child))
             continue;
-        snprintf(full, sizeof(full), "%s/%s", root, child);
-        if (lstat(full, &st) != 0)
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; /* removed while listing */
         if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
-            rc = list_dir(root, child, l, depth + 1, err);
+            sub = openat(dirfd(d), de->d_name,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0 && errno == ENOENT)
+                continue;
+            if (sub < 0) { /* replaced (by a link?) since the fstatat */
+                ws_objlist_skip(l, child, "not a regular file");
+                continue;
+            }
+            snprintf(full, sizeof(full), "%s/%s", path, de->d_name);
+            rc = list_fd(sub, full, child, l, depth + 1, err);
         } else if (!S_ISREG(st.st_mode)) {
             ws_objlist_skip(l, child,
                             S_ISLNK(st.st_mode)    ? "a symbolic link"
@@ -113,13 +143,34 @@ static int list_dir(const char *root, const char *rel, struct ws_objlist *l,
             rc = ws_objlist_add(l, child, (uint64_t)st.st_size,
                                 file_mtime_ms(&st));
             if (rc == WS_ERANGE)
-                rc = ws_err_set(err, rc, "list %s: more than %d files",
-                                root, WS_LIST_MAX_KEYS);
+                rc = ws_err_set(err, rc, "list %s: more than %d files", path,
+                                WS_LIST_MAX_KEYS);
             else if (rc != WS_OK)
                 rc = ws_err_set(err, rc, "out of memory");
         }
     }
     closedir(d);
+    return rc;
+}
+
+/* The keys under prefix (a directory's key, "" for the whole replica);
+ * a missing directory lists as empty. */
+static int list_dir(const struct ws_replica *r, const char *prefix,
+                    struct ws_objlist *l, struct ws_err *err)
+{
+    struct ws_fs_dir d;
+    int rc = open_below_root(r, prefix, &d, err), fd;
+
+    if (rc == WS_ENOTFOUND) {
+        ws_err_clear(err);
+        return WS_OK;
+    }
+    if (rc != WS_OK)
+        return rc;
+    fd = d.fd;
+    d.fd = -1;
+    rc = list_fd(fd, d.path, prefix, l, 0, err);
+    ws_fs_dir_close(&d);
     return rc;
 }
 
@@ -326,17 +377,31 @@ static int do_put(struct ws_req *req)
 }
 
 /* An object is a regular file at its key: a symbolic link planted there
- * is not followed, and a FIFO or device is not opened for reading (a
- * FIFO would block the restore for good); listings skip both. */
+ * or at any directory above it (below the root) is not followed, and a
+ * FIFO or device is not opened for reading (a FIFO would block the
+ * restore for good); listings skip both. */
 static int do_get(struct ws_req *req, const char *path)
 {
+    const char *slash = strrchr(req->key, '/');
+    char rel[WS_KEY_MAX];
+    struct ws_fs_dir dir;
     uint8_t *buf = NULL;
     uint64_t off = 0;
     struct stat st;
-    int fd, rc = WS_OK;
+    int fd = -1, rc = WS_OK;
 
+    snprintf(rel, sizeof(rel), "%.*s", slash ? (int)(slash - req->key) : 0,
+             req->key);
+    rc = open_below_root(req->r, rel, &dir, &req->err);
+    if (rc == WS_ENOTFOUND)
+        return ws_err_set(&req->err, WS_ENOTFOUND,
+                          "object %s does not exist", req->key);
+    if (rc != WS_OK)
+        return rc;
     /* Never through a link, and never blocked by a FIFO put there. */
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    fd = openat(dir.fd, slash ? slash + 1 : req->key,
+                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    ws_fs_dir_close(&dir);
     if (fd < 0 && errno == ENOENT)
         return ws_err_set(&req->err, WS_ENOTFOUND, "object %s does not exist",
                           req->key);
@@ -436,8 +501,7 @@ static void on_work(uv_work_t *w)
     if (rc == WS_OK) {
         switch (req->type) {
         case WS_REQ_LIST:
-            rc = list_dir(req->r->cfg->path, req->key, &req->list, 0,
-                          &req->err);
+            rc = list_dir(req->r, req->key, &req->list, &req->err);
             break;
         case WS_REQ_PUT:
             rc = do_put(req);

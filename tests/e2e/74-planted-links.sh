@@ -141,6 +141,32 @@ if [ "$WS_REPLICA" = file ]; then
 	rm -f "$T/replica/generations/$bad" "$T/ctl.db"
 fi
 
+# A directory replica whose generations/ is a link to another replica's:
+# no read goes through it (restore, generations, a GET), each refused in
+# one line naming the link, as replicate refuses it.
+if [ "$WS_REPLICA" = file ]; then
+	mkdir "$T/linked"
+	ln -s "$T/replica/generations" "$T/linked/generations"
+	lurl=file://$T/linked
+	for c in restore generations get; do
+		st=0
+		case $c in
+		restore) set -- "$WALSHIP" restore -o "$T/lk.db" "$lurl" ;;
+		generations) set -- "$WALSHIP" generations "$lurl" ;;
+		get) set -- "$TOOLS/wsobj" "$lurl" get \
+			"generations/$gen/snapshots/00000000.snapshot.lz4" ;;
+		esac
+		timeout 60 "$@" >"$T/lk.out" 2>"$T/lk.err" || st=$?
+		[ "$st" -eq 1 ] ||
+			fail "$c through a linked generations/: exit $st, want 1: $(cat "$T/lk.err")"
+		grep -q "refusing $T/linked/generations: a symbolic link" "$T/lk.err" ||
+			fail "$c through a linked generations/: $(cat "$T/lk.err")"
+		[ ! -s "$T/lk.out" ] && [ ! -e "$T/lk.db" ] ||
+			fail "$c through a linked generations/ gave output"
+	done
+	rm -r "$T/linked"
+fi
+
 # 3. The meta dir's lock is a (dangling) link: refused, one line naming it.
 rm "$meta/lock"
 ln -s "$T/outside/lock" "$meta/lock"

@@ -19,6 +19,9 @@
 #     both restore exactly (ccaa6ca: "corrupt");
 #   - a 500 whose error document never ends, on a GET and on a listing:
 #     cut at 16 KiB and retried (ccaa6ca read it forever);
+#   - a snapshot that trickles (a byte every 0.5 s after half of it):
+#     given up after 60 s below 1 KiB/s, resumed with Range, restored
+#     exactly (cd65d38 waited on it for ever, 1 byte/s being enough);
 #   - answers made up whole for the snapshot: a redirect, a 204, a
 #     Content-Length that lies, a body that lacks its start, 206s nobody
 #     asked for (right and wrong), Content-Range twice, a 500 in HTML, a
@@ -164,6 +167,18 @@ run_case "a 500 without end: the listing" \
 	'{"next":"endless-error","ops":["ListObjectsV2"]}' -- \
 	"$WALSHIP" restore -o OUT "$url"
 exact
+
+# A server that trickles (half the snapshot at once, then a byte every
+# 0.5 s, never quite silent): the GET is given up (the proxy sees the
+# client leave) once it moves less than 1 KiB/s for 60 s, and retried
+# from where it stopped.
+run_case "a body that trickles: ${snap##*/}" \
+	"{\"next\":\"trickle\",\"match\":\"$snap\",\"trickle_ms\":500}" -- \
+	"$WALSHIP" restore -o OUT "$url"
+exact
+grep '"status":"aborted","fault":"trickle"' "$T/s3/requests.jsonl" |
+	grep -q "$snap" ||
+	bad_case "$desc" "the trickling GET was not given up by the client"
 
 # Answers made up whole (the proxy's respond fault) for the snapshot's
 # GET: resp DESC STATUS HEADERS BODY, BODY a JSON string or
