@@ -92,7 +92,7 @@ want = sys.argv[2]
 for line in open(sys.argv[1], encoding="utf-8"):
     o = json.loads(line)
     if (o["level"] == "ERROR" and o.get("replica") == 'b"ad' and
-            want in o.get("error", "") and "Not a directory" in o["error"]):
+            want in o.get("error", "") and "not a directory" in o["error"].lower()):
         sys.exit(0)
 sys.exit(1)
 PY
