@@ -65,6 +65,8 @@
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
 #define SEAL_RETRY_MS 1000      /* a checkpoint for a deferred snapshot, */
 #define SEAL_RETRY_MAX_MS 30000 /* asked again while it cannot seal */
+#define SLOW_FIRST_MS 10000     /* a request unanswered this long is said, */
+#define SLOW_MAX_MS 900000      /* then at a slowing pace up to this */
 
 struct daemon;
 struct dbrep;
@@ -134,6 +136,11 @@ struct rep {
     uint64_t job_start, job_end;
     char *job_path;          /* shadow file of a segment */
     int64_t job_t0;
+    /* A request that gets no answer is said while it lasts (on_slow):
+     * the backends give up on a silent server only after minutes. */
+    uv_timer_t slow;
+    void (*job_cb)(struct ws_req *req);
+    int slow_said;           /* lines said about the request in flight */
     struct ws_lz4r *lz;      /* tail check at start-up */
     int tail_fd;
     uint64_t tail_off;
@@ -1178,6 +1185,46 @@ static int produce_snapshot(void *ctx, ws_sink_fn sink, void *sctx,
 
 static void on_put_done(struct ws_req *req);
 
+static const char *const req_names[] = {"LIST", "PUT", "GET", "DELETE"};
+
+/* The request in flight has had no answer for a while: say so, then
+ * again 3 times later each time (at most every SLOW_MAX_MS). */
+static void on_slow(uv_timer_t *t)
+{
+    struct rep *r = t->data;
+    int64_t next = SLOW_FIRST_MS;
+    char dur[32];
+
+    for (int i = 0; i < r->slow_said && next < SLOW_MAX_MS; i++)
+        next *= 3;
+    if (next > SLOW_MAX_MS)
+        next = SLOW_MAX_MS;
+    fmt_ms(ws_now_ms() - r->job_t0, dur, sizeof(dur));
+    ws_warn("replica not answering db=%s replica=%s request=\"%s %s\" "
+            "waiting=%s: the server or the network may hang; the request "
+            "goes on and is retried as usual",
+            r->d->cfg->path, r->cfg->name, req_names[r->req.type], r->req.key,
+            dur);
+    r->slow_said++;
+    uv_timer_start(&r->slow, on_slow, (uint64_t)next, 0);
+}
+
+static void on_req_done(struct ws_req *req)
+{
+    struct rep *r = req->data;
+    char dur[32];
+
+    uv_timer_stop(&r->slow);
+    if (r->slow_said) {
+        fmt_ms(ws_now_ms() - r->job_t0, dur, sizeof(dur));
+        ws_info("replica answered db=%s replica=%s request=\"%s %s\" "
+                "after=%s", r->d->cfg->path, r->cfg->name,
+                req_names[req->type], req->key, dur);
+        r->slow_said = 0;
+    }
+    r->job_cb(req);
+}
+
 /* Prepare r's request for one job; the caller fills the key and the
  * type's fields, then submits. */
 static struct ws_req *rep_req(struct rep *r, int job, enum ws_reqtype type,
@@ -1186,7 +1233,10 @@ static struct ws_req *rep_req(struct rep *r, int job, enum ws_reqtype type,
     r->job = job;
     memset(&r->req, 0, sizeof(r->req));
     r->req.type = type;
-    r->req.cb = cb;
+    r->req.cb = on_req_done;
+    r->job_cb = cb;
+    r->slow_said = 0;
+    uv_timer_start(&r->slow, on_slow, SLOW_FIRST_MS, 0);
     r->req.data = r;
     r->req.produce_ctx = r;
     r->req.sink_ctx = r;
@@ -2220,6 +2270,7 @@ static void check_done(struct daemon *dm)
         for (size_t k = 0; k < d->nreps; k++) {
             uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
             uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
+            uv_close((uv_handle_t *)&d->reps[k].slow, close_cb);
         }
     }
 }
@@ -2228,10 +2279,21 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     struct daemon *dm = h->data;
 
-    if (dm->stopping)
-        return;
+    if (dm->stopping) {
+        if (signum == 0)
+            return;
+        /* The last syncs and uploads may wait minutes on a server that
+         * does not answer: a second signal does not.  Nothing is lost by
+         * it: what the replicas do not hold yet stays in the database
+         * and its shadow WAL, and the next start ships it. */
+        ws_error("second signal, exiting at once signal=%d: changes not "
+                 "yet in the replicas are shipped by the next start",
+                 signum);
+        _exit(1);
+    }
     if (signum != 0)
-        ws_info("signal received, walship shutting down signal=%d", signum);
+        ws_info("signal received, walship shutting down signal=%d (a "
+                "second signal exits at once)", signum);
     dm->stopping = 1;
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
@@ -2291,7 +2353,8 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         r->ret_lock = -1;
         uv_timer_init(&dm->loop, &r->timer);
         uv_timer_init(&dm->loop, &r->ret_timer);
-        r->timer.data = r->ret_timer.data = r;
+        uv_timer_init(&dm->loop, &r->slow);
+        r->timer.data = r->ret_timer.data = r->slow.data = r;
         if (r->cfg->retention_ms > 0) {
             int64_t iv = r->cfg->retention_check_interval_ms;
             if (iv <= 0 || iv > r->cfg->retention_ms)

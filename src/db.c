@@ -1373,6 +1373,17 @@ static int open_sqlite(struct ws_db *db, struct ws_err *err)
         rc = open_conn(db, &db->rd2, 1000, err);
     if (rc == WS_OK)
         rc = open_conn(db, &db->ck, LOCK_TIMEOUT_MS, err);
+    /* SQLite opens a file it may not write read-only without a word;
+     * walship would then copy until its first checkpoint fails, and no
+     * retry on these connections could succeed.  Said now, and tried
+     * again on new connections (a chmod or chown ends it). */
+    if (rc == WS_OK && sqlite3_db_readonly(db->wr, "main") == 1)
+        rc = ws_err_set(err, WS_EIO,
+                        "%s: walship (uid %ld) can open it only read-only: "
+                        "it needs write access to the database, its -wal "
+                        "and -shm files, and their directory, for its "
+                        "checkpoints",
+                        db->cfg->path, (long)geteuid());
     if (rc == WS_OK)
         rc = query(db, db->rd, "PRAGMA journal_mode", NULL, mode,
                    sizeof(mode), err);
@@ -1661,7 +1672,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
 {
     enum ckpt_want want;
     struct stat sb;
-    int rc = WS_OK, truncate = 0;
+    struct ws_err ckerr = {0};
+    int rc = WS_OK, ck = WS_OK, truncate = 0;
 
     memset(st, 0, sizeof(*st));
     st->ckpt_due_ms = -1;
@@ -1708,17 +1720,27 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     want = rc == WS_OK && o->checkpoint && !o->hold
                ? want_checkpoint(db, o, st->copied == 0, &truncate)
                : CKPT_NONE;
+    /* A checkpoint that fails leaves what was copied valid: it is made
+     * durable and shipped while the error is reported (st->ready), so
+     * the replicas do not stop with it. */
     if (want == CKPT_LOCKED)
-        rc = checkpoint(db, truncate, st, err);
+        ck = checkpoint(db, truncate, st, &ckerr);
     else if (want == CKPT_BACKFILL && st->copied > 0)
-        rc = backfill(db, 1, 0, st, err);
+        ck = backfill(db, 1, 0, st, &ckerr);
     if (rc == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
+    if (ck == WS_ECORRUPT)
+        snprintf(db->pending, sizeof(db->pending), "%s", ckerr.msg);
     if (rc == WS_OK && db->ready)
         rc = shadow_sync(db, !o->checkpoint, err);
     if (rc == WS_OK && db->ready)
         prune(db, o->keep_from, st);
-    st->ready = db->ready && rc == WS_OK;
+    st->ready = db->ready && rc == WS_OK && ck != WS_ECORRUPT;
+    if (rc == WS_OK && ck != WS_OK) {
+        rc = ck;
+        if (err != NULL)
+            *err = ckerr;
+    }
     st->ckpt_due_ms = st->ready && o->checkpoint && !o->hold
                           ? ckpt_due(db, want == CKPT_LOCKED, st->copied > 0)
                           : -1;

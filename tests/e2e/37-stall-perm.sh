@@ -3,14 +3,15 @@
 # walship running as another user (nobody; mode bits do not stop root):
 # a database directory walship cannot write (mode 555: no meta directory
 # there; the message says to set meta-path), a database it cannot read
-# (mode 000), and a replica directory made read-only (directory replicas
+# (mode 000), a database it can read but not write (root's, 644), and a
+# replica directory made read-only (directory replicas
 # only: S3 has no directories, and its refusals are 91's and 92's).
 # Each is said when it begins, naming the thing, costs no CPU while it
 # lasts and does not flood the log (tests/lib-stall.sh); once the mode
 # is fixed walship carries on by itself, says so, and what was written
 # meanwhile restores exactly.
 # On the replica backend WS_REPLICA picks (tests/lib.sh); CASES picks
-# some of the cases (default: all, "dir unreadable replica").
+# some of the cases (default: all, "dir unreadable readonly replica").
 # shellcheck disable=SC2086 # $NOBODY is a command's words (lib-stall.sh)
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -87,6 +88,24 @@ case_unreadable() {
 	restored unreadable
 }
 
+# A database walship can read but not write (root's, mode 644, in a
+# directory of nobody's): SQLite opened it read-only without a word, and
+# walship copied until its first checkpoint failed, then stopped shipping
+# for good, even once the owner was fixed.  Said at the start now, and
+# tried again on new connections: a chown ends it.
+case_readonly() {
+	setup readonly 20
+	chown root "$T/own/readonly/app.db"
+	chmod 644 "$T/own/readonly/app.db"
+	start_bg readonly $NOBODY "$WALSHIP" replicate -config "$T/readonly.yml"
+	stall_begins readonly "sync error db=$T/own/readonly/app.db error=\"[^\"]*can open it only read-only"
+	stall_quiet readonly 4 1
+	chown nobody "$T/own/readonly/app.db"
+	stall_ends readonly "sync error db=$T/own/readonly/app.db "
+	write readonly 30
+	restored readonly
+}
+
 # The replica directory made read-only while replicating.
 case_replica() {
 	[ "$WS_REPLICA" = file ] || return 0
@@ -103,7 +122,7 @@ case_replica() {
 	restored replica
 }
 
-for c in ${CASES:-dir unreadable replica}; do
+for c in ${CASES:-dir unreadable readonly replica}; do
 	echo "case $c"
 	"case_$c"
 done

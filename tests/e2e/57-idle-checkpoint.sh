@@ -48,8 +48,8 @@ db_config "$T/walship.yml" "$db" replica
 start_bg walship "$WALSHIP" replicate -v -config "$T/walship.yml"
 wait_for 'log_has walship "snapshot written"' 20
 wait_for '[ "$(stat -c %s "$db-wal")" -eq 0 ]' 20
-log_has walship 'checkpoint db=.* mode=TRUNCATE' ||
-	fail "the -wal shrank with no TRUNCATE of walship's in the log"
+# (The line is logged once the sync that truncated has ended.)
+wait_for 'log_has walship "checkpoint db=.* mode=TRUNCATE"' 10
 stop_bg holder || true
 stop_bg walship || fail "walship exited $?"
 "$WALSHIP" restore -o "$T/r1.db" "$url" >"$T/restore.log" 2>&1 ||
