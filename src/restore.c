@@ -128,6 +128,7 @@ struct rs {
     uv_loop_t *loop;
     struct ws_replica *r;
     const struct ws_plan *p;
+    const struct ws_tlist *recs; /* the plan's commit records */
     int par;
     int fd;                   /* the temporary database */
     int spool;
@@ -552,6 +553,20 @@ static int check_bounds(struct rs *rs, const struct obj *o,
     return WS_OK;
 }
 
+/* The recorded time of the last commit replayed, 0 when none. */
+static int64_t last_commit_time(const struct rs *rs)
+{
+    uint32_t index = rs->segs[rs->db_seg].si->index;
+
+    for (size_t i = 0; rs->recs != NULL && rs->ntx > 0 && i < rs->recs->n;
+         i++)
+        if (rs->recs->v[i].kind == WS_T_COMMIT &&
+            rs->recs->v[i].index == index &&
+            rs->recs->v[i].offset == rs->db_off)
+            return rs->recs->v[i].time_us;
+    return 0;
+}
+
 static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
@@ -605,6 +620,10 @@ static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
     if (o->si->index == p->snap->index &&
         (p->snap_safe <= WS_WAL_HDR_SIZE || rs->v.off >= p->snap_safe))
         rs->snap_reached = 1;
+    if (p->must_reach != 0 && o->si->index == p->must_index &&
+        rs->v.off < p->must_reach)
+        return ws_plan_gap(p, o->si->index, rs->v.off, last_commit_time(rs),
+                           err);
     if (target_cut(rs, o->si->index) && !rs->cut_hit)
         rc = ws_err_set(err, WS_ECORRUPT, "generation %s index %08x: no "
                         "commit ends at offset %llu, where the commit-time "
@@ -1037,17 +1056,19 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
 }
 
 /*
- * The records of g that a plan for q needs: none without a time (the
- * newest state and -index never depend on them).  A commit-time object
- * that cannot be read (corrupt, gone since the listing) costs only
- * precision: that generation falls back to object times, and says so.
+ * The records of g that a plan for q needs: those of the commit-time
+ * object for its time, or the newest one without a time (whose last
+ * commit the newest state must reach, plan.h); none for -index.  A
+ * commit-time object that cannot be read (corrupt, gone since the
+ * listing) costs only precision: that generation falls back to object
+ * times, and says so.
  */
 static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
                     const struct ws_plan_req *q, struct ws_tlist *recs,
                     struct ws_err *err)
 {
-    const struct ws_timesinfo *t = q->has_time ? ws_plan_times_obj(g, q)
-                                               : NULL;
+    const struct ws_timesinfo *t = q->has_index ? NULL
+                                                : ws_plan_times_obj(g, q);
     struct ws_err e = {0};
     int rc;
 
@@ -1881,6 +1902,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rs.loop = reps[c.ri]->loop;
         rs.r = reps[c.ri];
         rs.p = &c.plan;
+        rs.recs = &c.recs;
         rs.par = o->parallelism > 0 ? o->parallelism : 8;
         rc = build(&rs, err);
     }
