@@ -972,8 +972,8 @@ static int build(struct rs *rs, struct ws_err *err)
         return rc;
     if (spool[0] != '\0')
         unlinkat(rs->dir->fd, spool, 0); /* nothing to clean up */
-    snprintf(rs->spool_name, sizeof(rs->spool_name), "the spool file in %s",
-             rs->dir->path);
+    snprintf(rs->spool_name, sizeof(rs->spool_name), "the spool file for "
+             "%s/%s", rs->dir->path, rs->base + 1);
     rs->tty = isatty(2);
     rs->t0 = rs->last_log = ws_now_ms();
     uv_timer_init(rs->loop, &rs->prog);
