@@ -354,6 +354,68 @@ int ws_fs_tmp_create(const struct ws_fs_dir *d, const char *base,
                       base, TMP_TAG);
 }
 
+int ws_fs_tmp_anon(const struct ws_fs_dir *d, const char *base,
+                   mode_t mode, char *name, size_t n, int *fd,
+                   struct ws_err *err)
+{
+    int f = openat(d->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+
+    if (f >= 0) {
+        name[0] = '\0';
+        *fd = f;
+        return WS_OK;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return ws_err_set(err, errno == ENOENT ? WS_ENOTFOUND : WS_EIO,
+                          "create an unnamed file in %s: %s", d->path,
+                          strerror(errno));
+    return ws_fs_tmp_create(d, base, mode, name, n, fd, err);
+}
+
+int ws_fs_is_ours(const struct ws_fs_dir *d, const char *name, int fd)
+{
+    struct stat a, b;
+
+    return fstatat(d->fd, name, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+           fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* Someone put another file at tmp or name in d. */
+static int replaced(const struct ws_fs_dir *d, const char *name,
+                    struct ws_err *err)
+{
+    return ws_err_set(err, WS_ECONFIG, "%s/%s was replaced by another "
+                      "file: someone else can write in %s", d->path, name,
+                      d->path);
+}
+
+int ws_fs_tmp_publish(const struct ws_fs_dir *d, const char *tmp, int fd,
+                      const char *name, struct ws_err *err)
+{
+    char self[64];
+
+    if (tmp[0] == '\0') {
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, self, d->fd, name, AT_SYMLINK_FOLLOW) == 0)
+            return WS_OK;
+        return ws_err_set(err, errno == EEXIST ? WS_EEXIST : WS_EIO,
+                          "link %s/%s: %s", d->path, name, strerror(errno));
+    }
+    if (!ws_fs_is_ours(d, tmp, fd))
+        return replaced(d, tmp, err);
+    if (renameat2(d->fd, tmp, d->fd, name, RENAME_NOREPLACE) != 0)
+        return ws_err_set(err, errno == EEXIST ? WS_EEXIST : WS_EIO,
+                          "rename %s/%s: %s", d->path, name,
+                          strerror(errno));
+    if (ws_fs_is_ours(d, name, fd))
+        return WS_OK;
+    /* What the rename published is not ours: tmp changed between the
+     * check and the rename.  Take it away again. */
+    unlinkat(d->fd, name, 0);
+    return replaced(d, tmp, err);
+}
+
 int ws_fs_is_tmp_name(const char *name)
 {
     size_t n = strlen(name), tl = strlen(TMP_TAG);

@@ -388,6 +388,114 @@ static int choose_target(const struct ws_geninfo *g, const struct use *us,
     return WS_OK;
 }
 
+/*
+ * The furthest commit that a record proves the replica held by time t
+ * (plan.h): a commit record of recs observed by t (they come from the
+ * commit-time object q downloads); the first record of a commit-time
+ * object, a commit in its last record's index, the end of index I - 1
+ * an index record of I gives, each from its object's upload time, which
+ * comes after the segments it describes (daemon.h), so a segment-dated
+ * restore to that time reaches it.  0 when none.
+ */
+static int proof_of(const struct ws_geninfo *g, const struct ws_tlist *recs,
+                    const struct ws_plan_req *q, int64_t t, struct pos *at,
+                    char *key, size_t n)
+{
+    const struct ws_timesinfo *src = ws_plan_times_obj(g, q);
+    int found = 0;
+
+    for (size_t i = 0; src != NULL && i < recs->n; i++) {
+        const struct ws_tpoint *x = &recs->v[i];
+        struct pos a = {x->index, x->offset};
+        if (x->kind != WS_T_COMMIT || x->time_us > t ||
+            (found && pos_cmp(a, *at) <= 0))
+            continue;
+        *at = a;
+        ws_key_times_of(key, n, g->name, src);
+        found = 1;
+    }
+
+    for (size_t i = 0; i < g->ntimes; i++) {
+        const struct ws_timesinfo *x = &g->times[i];
+        struct pos a = {x->index, x->offset};
+        if (x->snapshot || obj_us(x->mtime_ms) > t)
+            continue;
+        if (x->last_index > x->index) /* a commit somewhere in it */
+            a = (struct pos){x->last_index, WS_WAL_HDR_SIZE + 1};
+        if (found && pos_cmp(a, *at) <= 0)
+            continue;
+        *at = a;
+        ws_key_times_of(key, n, g->name, x);
+        found = 1;
+    }
+    for (size_t i = 0; i < g->nidx; i++) {
+        const struct ws_idxinfo *x = &g->idx[i];
+        struct pos a = {x->index - 1, x->prev_size};
+        if (x->index == 0 || x->prev_size <= WS_WAL_HDR_SIZE ||
+            obj_us(x->mtime_ms) > t || (found && pos_cmp(a, *at) <= 0))
+            continue;
+        *at = a;
+        ws_key_index_of(key, n, g->name, x);
+        found = 1;
+    }
+    return found;
+}
+
+/*
+ * A target short of a commit that a record proves (plan.h): an error
+ * when the listing shows it; p->must_reach when only the WAL's length,
+ * which restore reads, can tell.
+ */
+static int check_proof(const struct ws_geninfo *g,
+                       const struct ws_tlist *recs,
+                       const struct ws_plan_req *q, struct ws_plan *p,
+                       struct ws_err *err)
+{
+    struct pos at = {p->index, p->offset}, pr = {0, 0};
+    const struct ws_seginfo *ls = p->nsegs ? &g->segs[p->seg0 + p->nsegs - 1]
+                                           : NULL;
+
+    if (q->has_index ||
+        !proof_of(g, recs, q, q->has_time ? q->time_us : INT64_MAX, &pr,
+                  p->proof, sizeof(p->proof)))
+        return WS_OK;
+    if (pr.index == at.index && at.offset == WS_POS_END) {
+        /* Unless the last segment starts past it, restore checks. */
+        if (ls == NULL || ls->index != at.index || ls->offset < pr.offset) {
+            p->must_index = pr.index;
+            p->must_reach = pr.offset;
+        }
+        return WS_OK;
+    }
+    if (pos_cmp(pr, at) <= 0)
+        return WS_OK;
+    p->must_index = pr.index;
+    p->must_reach = pr.offset;
+    return ws_plan_gap(p, at.index, at.offset, p->time_us, err);
+}
+
+int ws_plan_gap(const struct ws_plan *p, uint32_t index, uint64_t end,
+                int64_t time_us, struct ws_err *err)
+{
+    char a[40], b[40], t[64];
+
+    if (p->must_reach == WS_WAL_HDR_SIZE + 1)
+        snprintf(a, sizeof(a), "in index %08x", p->must_index);
+    else
+        snprintf(a, sizeof(a), "at %08x:%llu", p->must_index,
+                 (unsigned long long)p->must_reach);
+    pos_fmt((struct pos){index, end}, b, sizeof(b));
+    if (time_us > 0)
+        ws_time_fmt(time_us, t, sizeof(t));
+    else
+        snprintf(t, sizeof(t), "at the last commit they hold");
+    return ws_err_set(err, WS_ECORRUPT, "generation %s: %s records a "
+                      "commit %s, but its WAL segments end at %s: the "
+                      "newest segments are missing; restore -timestamp %s "
+                      "(or earlier) gives the state they hold",
+                      p->g->name, p->proof, a, b, t);
+}
+
 int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                  const struct ws_plan_req *q, struct ws_plan *p,
                  struct ws_err *err)
@@ -428,6 +536,8 @@ int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
         for (size_t i = p->seg0; i < p->seg0 + p->nsegs; i++)
             p->bytes += g->segs[i].size;
     }
+    if (rc == WS_OK)
+        rc = check_proof(g, recs, q, p, err);
     free(us);
     free(v);
     return rc;

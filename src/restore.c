@@ -83,6 +83,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,9 +128,12 @@ struct rs {
     uv_loop_t *loop;
     struct ws_replica *r;
     const struct ws_plan *p;
+    const struct ws_tlist *recs; /* the plan's commit records */
     int par;
     int fd;                   /* the temporary database */
     int spool;
+    const struct ws_fs_dir *dir; /* the output's directory */
+    const char *base;         /* ".<name>": temporary names start so */
     uint64_t spool_next;      /* atomic: the next free chunk's offset */
     char tmp[4200];
     char spool_name[4400];    /* unlinked at once; for messages */
@@ -549,6 +553,20 @@ static int check_bounds(struct rs *rs, const struct obj *o,
     return WS_OK;
 }
 
+/* The recorded time of the last commit replayed, 0 when none. */
+static int64_t last_commit_time(const struct rs *rs)
+{
+    uint32_t index = rs->segs[rs->db_seg].si->index;
+
+    for (size_t i = 0; rs->recs != NULL && rs->ntx > 0 && i < rs->recs->n;
+         i++)
+        if (rs->recs->v[i].kind == WS_T_COMMIT &&
+            rs->recs->v[i].index == index &&
+            rs->recs->v[i].offset == rs->db_off)
+            return rs->recs->v[i].time_us;
+    return 0;
+}
+
 static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
@@ -602,6 +620,10 @@ static int check_seg(struct rs *rs, struct obj *o, struct ws_err *err)
     if (o->si->index == p->snap->index &&
         (p->snap_safe <= WS_WAL_HDR_SIZE || rs->v.off >= p->snap_safe))
         rs->snap_reached = 1;
+    if (p->must_reach != 0 && o->si->index == p->must_index &&
+        rs->v.off < p->must_reach)
+        return ws_plan_gap(p, o->si->index, rs->v.off, last_commit_time(rs),
+                           err);
     if (target_cut(rs, o->si->index) && !rs->cut_hit)
         rc = ws_err_set(err, WS_ECORRUPT, "generation %s index %08x: no "
                         "commit ends at offset %llu, where the commit-time "
@@ -934,7 +956,7 @@ static int objects(struct rs *rs, struct ws_err *err)
 /* Build the file at rs->tmp (already open as rs->fd). */
 static int build(struct rs *rs, struct ws_err *err)
 {
-    char spool[4300];
+    char spool[NAME_MAX + 1];
     int rc;
 
     rs->n = rs->p->nsegs;
@@ -944,13 +966,14 @@ static int build(struct rs *rs, struct ws_err *err)
     rc = objects(rs, err);
     if (rc != WS_OK)
         return rc;
-    snprintf(spool, sizeof(spool), "%s.spool-XXXXXX", rs->tmp);
-    rs->spool = mkostemp(spool, O_CLOEXEC);
-    if (rs->spool < 0)
-        return ws_err_set(err, WS_EIO, "create %s: %s", spool,
-                          strerror(errno));
-    unlink(spool); /* nothing to clean up, whatever happens */
-    snprintf(rs->spool_name, sizeof(rs->spool_name), "%s (unlinked)", spool);
+    rc = ws_fs_tmp_anon(rs->dir, rs->base, 0600, spool, sizeof(spool),
+                        &rs->spool, err);
+    if (rc != WS_OK)
+        return rc;
+    if (spool[0] != '\0')
+        unlinkat(rs->dir->fd, spool, 0); /* nothing to clean up */
+    snprintf(rs->spool_name, sizeof(rs->spool_name), "the spool file for "
+             "%s/%s", rs->dir->path, rs->base + 1);
     rs->tty = isatty(2);
     rs->t0 = rs->last_log = ws_now_ms();
     uv_timer_init(rs->loop, &rs->prog);
@@ -1033,17 +1056,19 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
 }
 
 /*
- * The records of g that a plan for q needs: none without a time (the
- * newest state and -index never depend on them).  A commit-time object
- * that cannot be read (corrupt, gone since the listing) costs only
- * precision: that generation falls back to object times, and says so.
+ * The records of g that a plan for q needs: those of the commit-time
+ * object for its time, or the newest one without a time (whose last
+ * commit the newest state must reach, plan.h); none for -index.  A
+ * commit-time object that cannot be read (corrupt, gone since the
+ * listing) costs only precision: that generation falls back to object
+ * times, and says so.
  */
 static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
                     const struct ws_plan_req *q, struct ws_tlist *recs,
                     struct ws_err *err)
 {
-    const struct ws_timesinfo *t = q->has_time ? ws_plan_times_obj(g, q)
-                                               : NULL;
+    const struct ws_timesinfo *t = q->has_index ? NULL
+                                                : ws_plan_times_obj(g, q);
     struct ws_err e = {0};
     int rc;
 
@@ -1346,44 +1371,49 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
 
 /* ---- the whole restore -------------------------------------------------- */
 
-/* "file:" URI of path (SQLite's syntax: %, ? and # escaped) in buf. */
-static int file_uri(const char *path, char *buf, size_t n)
-{
-    size_t k = (size_t)snprintf(buf, n, "file:%s", path[0] == '/' ? "//" : "");
-
-    for (const char *c = path; *c && k + 4 < n; c++) {
-        if (*c == '%' || *c == '?' || *c == '#')
-            k += (size_t)snprintf(buf + k, n - k, "%%%02X", (unsigned char)*c);
-        else
-            buf[k++] = *c;
-    }
-    if (k + sizeof("?immutable=1") > n)
-        return WS_EUSAGE;
-    memcpy(buf + k, "?immutable=1", sizeof("?immutable=1"));
-    return WS_OK;
-}
-
 /*
- * PRAGMA integrity_check of the built file, read-only and "immutable":
- * SQLite then takes no lock and creates no -wal, -shm or journal next to
- * it, so the check leaves nothing behind and writes nothing, whatever
- * sits at those names.
+ * PRAGMA integrity_check of the built file, read through the descriptor
+ * it was built in (mapped privately and handed to SQLite as an in-memory
+ * database that it cannot write): whatever anyone puts at any name
+ * meanwhile, the file checked is the one that is published, and the
+ * check takes no lock and creates nothing (-wal, -shm, journal) beside
+ * it.  SQLite reads its pages straight from the mapping.
  */
-static int integrity(const char *path, struct ws_err *err)
+static int integrity(int fd, const char *name, struct ws_err *err)
 {
-    char result[256] = "", uri[8300];
+    char result[256] = "";
     sqlite3 *c = NULL;
     sqlite3_stmt *st = NULL;
+    struct stat sb;
+    void *map = MAP_FAILED;
     int rc = WS_OK;
 
-    if (file_uri(path, uri, sizeof(uri)) != WS_OK)
-        return ws_err_set(err, WS_EIO, "path too long: %s", path);
-    /* Through mmap, integrity_check takes well under half the time on a
-     * large file (it follows every index entry into its table). */
-    if (sqlite3_open_v2(uri, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-                        NULL) != SQLITE_OK ||
-        sqlite3_exec(c, "PRAGMA mmap_size = 1099511627776", NULL, NULL,
-                     NULL) != SQLITE_OK ||
+    if (fstat(fd, &sb) != 0 || sb.st_size <= 0)
+        return ws_err_set(err, WS_EIO, "restored database %s: %s", name,
+                          sb.st_size <= 0 ? "empty" : strerror(errno));
+    map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return ws_err_set(err, WS_EIO, "mmap %s: %s", name, strerror(errno));
+    /* An in-memory database cannot be in WAL mode: in a private copy of
+     * the first memory page only (mapped over the shared one), the
+     * header's read and write versions (2: WAL) say rollback journal,
+     * which integrity_check does not look at. */
+    if (sb.st_size >= DB_HDR && ((uint8_t *)map)[18] == 2 &&
+        ((uint8_t *)map)[19] == 2) {
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+        if (mmap(map, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                 fd, 0) == MAP_FAILED) {
+            munmap(map, (size_t)sb.st_size);
+            return ws_err_set(err, WS_EIO, "mmap %s: %s", name,
+                              strerror(errno));
+        }
+        ((uint8_t *)map)[18] = ((uint8_t *)map)[19] = 1;
+    }
+    if (sqlite3_open_v2(":memory:", &c,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK ||
+        sqlite3_deserialize(c, "main", map, sb.st_size, sb.st_size,
+                            SQLITE_DESERIALIZE_READONLY) != SQLITE_OK ||
         sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL) !=
             SQLITE_OK)
         rc = ws_err_set(err, WS_ECORRUPT, "restored database: %s",
@@ -1397,6 +1427,7 @@ static int integrity(const char *path, struct ws_err *err)
                         result[0] ? result : sqlite3_errmsg(c));
     sqlite3_finalize(st);
     sqlite3_close(c);
+    munmap(map, (size_t)sb.st_size);
     return rc;
 }
 
@@ -1404,12 +1435,24 @@ static int integrity(const char *path, struct ws_err *err)
 
 /*
  * Where a restore writes.  The output's directory is opened once and
- * checked by fs.h's rule (a sticky one such as /tmp is fine: only an
- * unguessable name is created in it, and the output is only ever made by
- * a rename that never replaces); everything after goes through that
- * descriptor.  The database is built in ".<name>.tmp-XXXXXX" there,
- * flock()ed while the restore lives, so that the next restore to the
- * same output can tell a file left by SIGKILL from a running restore's.
+ * checked by fs.h's rule (a sticky one such as /tmp is fine, and so is
+ * one others can write in: see below); everything after goes through
+ * that descriptor.
+ *
+ * The database is built in a file that has no name (O_TMPFILE) in that
+ * directory, checked through its descriptor and then linked to the
+ * output's name, which never replaces anything: nobody else can reach
+ * the file before it is published, and what is published is the file
+ * that was built and checked.  Where the filesystem cannot make an
+ * unnamed file, the database is built in ".<name>.tmp-XXXXXX" there,
+ * flock()ed while the restore lives (so that the next restore to the
+ * same output can tell a file left by SIGKILL from a running restore's),
+ * and renamed to the output after checking that the name is still our
+ * file, and the output that it is ours after the rename (fs.h,
+ * ws_fs_tmp_publish): someone who can write in the directory and swaps
+ * the temporary file fails the restore, which then publishes nothing and
+ * empties its own file wherever it was moved.  The spool and the file
+ * that carries the position are unnamed (or unlinked at once) likewise.
  * The meta dir (resume.h) is created only once the restore has
  * succeeded, and only to carry the position over.
  */
@@ -1418,7 +1461,9 @@ struct target {
     const char *name;         /* its last component */
     char base[NAME_MAX + 1];  /* ".<name>": temporary names start so */
     struct ws_fs_dir dir;     /* the output's directory */
-    char tmp[NAME_MAX + 1];   /* the temporary file in dir; "" when none */
+    char tmp[NAME_MAX + 1];   /* the temporary file in dir; "" when none
+                               * or unnamed */
+    int fd;                   /* the file being built, or -1 */
     char *meta;               /* the meta dir to carry the position to */
     uv_signal_t sigint, sigterm;
     int sigs;                 /* signal handles still open */
@@ -1535,18 +1580,26 @@ static void sweep_stale(const struct target *t)
         closedir(d);
 }
 
-/* Create the temporary file the database is built in (rs->fd, rs->tmp),
- * locked for as long as this process lives. */
+/* Create the file the database is built in (rs->fd; rs->tmp names it
+ * in messages): unnamed, or else a temporary file locked for as long as
+ * this process lives. */
 static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
 {
     int rc;
 
     sweep_stale(t);
-    rc = ws_fs_tmp_create(&t->dir, t->base, 0600, t->tmp, sizeof(t->tmp),
-                          &rs->fd, err);
+    rc = ws_fs_tmp_anon(&t->dir, t->base, 0600, t->tmp, sizeof(t->tmp),
+                        &rs->fd, err);
     if (rc != WS_OK) {
         t->tmp[0] = '\0';
         return ws_err_wrap(err, "cannot restore to %s", t->out);
+    }
+    t->fd = rs->fd;
+    rs->dir = &t->dir;
+    rs->base = t->base;
+    if (t->tmp[0] == '\0') {
+        snprintf(rs->tmp, sizeof(rs->tmp), "%s (not yet linked)", t->out);
+        return WS_OK;
     }
     if (flock(rs->fd, LOCK_EX | LOCK_NB) != 0)
         ws_warn("restore: flock %s/%s: %s", t->dir.path, t->tmp,
@@ -1555,11 +1608,21 @@ static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
     return WS_OK;
 }
 
+/* Remove the temporary file if it has a name and that name is still
+ * ours; 1 when removed. */
+static int target_unlink(const struct target *t)
+{
+    return t->tmp[0] != '\0' && t->fd >= 0 &&
+           ws_fs_is_ours(&t->dir, t->tmp, t->fd) &&
+           unlinkat(t->dir.fd, t->tmp, 0) == 0;
+}
+
 /*
  * SIGINT or SIGTERM while the restore runs (the loop runs through every
  * download, check and the final integrity_check): remove the temporary
- * file and exit at once, with one line.  Downloads in flight cannot be
- * cancelled, and nothing else needs cleaning: the spool files are
+ * file if it has a name and exit at once, with one line.  Downloads in
+ * flight cannot be cancelled, and nothing else needs cleaning: an
+ * unnamed file goes with the process, the spool files are unnamed or
  * unlinked, the meta dir does not exist yet, the locks go with the
  * process.
  */
@@ -1568,7 +1631,7 @@ static void on_signal(uv_signal_t *h, int signum)
     struct target *t = h->data;
     const char *sig = signum == SIGINT ? "SIGINT" : "SIGTERM";
 
-    if (t->tmp[0] != '\0' && unlinkat(t->dir.fd, t->tmp, 0) == 0)
+    if (target_unlink(t))
         ws_error("restore interrupted by %s: removed %s/%s, nothing "
                  "restored to %s", sig, t->dir.path, t->tmp, t->out);
     else
@@ -1696,7 +1759,7 @@ static void on_check_db_work(uv_work_t *w)
 {
     struct finish *f = w->data;
 
-    f->crc = integrity(f->rs->tmp, &f->cerr);
+    f->crc = integrity(f->rs->fd, f->rs->tmp, &f->cerr);
 }
 
 static void on_finish_done(uv_work_t *w, int status)
@@ -1774,10 +1837,11 @@ static void carry_open(struct rs *rs, const struct target *t)
     char name[NAME_MAX + 1];
 
     rs->carry_fd = -1;
-    if (ws_fs_tmp_create(&t->dir, t->base, 0600, name, sizeof(name),
-                         &rs->carry_fd, &e) == WS_OK)
-        unlinkat(t->dir.fd, name, 0);
-    else
+    if (ws_fs_tmp_anon(&t->dir, t->base, 0600, name, sizeof(name),
+                       &rs->carry_fd, &e) == WS_OK) {
+        if (name[0] != '\0')
+            unlinkat(t->dir.fd, name, 0);
+    } else
         ws_warn("restore: position not carried over: %s", e.msg);
     rs->carry = rs->carry_fd >= 0;
 }
@@ -1798,7 +1862,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     memset(&rs, 0, sizeof(rs));
     memset(&t, 0, sizeof(t));
     memset(&h, 0, sizeof(h));
-    t.dir.fd = -1;
+    t.dir.fd = t.fd = -1;
     rs.fd = rs.spool = rs.carry_fd = -1;
     if (cats == NULL || locks == NULL || n == 0) {
         free(cats);
@@ -1838,6 +1902,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rs.loop = reps[c.ri]->loop;
         rs.r = reps[c.ri];
         rs.p = &c.plan;
+        rs.recs = &c.recs;
         rs.par = o->parallelism > 0 ? o->parallelism : 8;
         rc = build(&rs, err);
     }
@@ -1847,10 +1912,16 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         finish_start(&rs, &h);
         rc = finish_wait(&rs, &h, err);
     }
-    if (rc == WS_OK && renameat2(t.dir.fd, t.tmp, t.dir.fd, t.name,
-                                 RENAME_NOREPLACE) != 0)
-        rc = ws_err_set(err, errno == EEXIST ? WS_EEXIST : WS_EIO,
-                        "rename %s: %s", o->output, strerror(errno));
+    if (rc == WS_OK) {
+        rc = ws_fs_tmp_publish(&t.dir, t.tmp, rs.fd, t.name, err);
+        if (rc == WS_EEXIST)
+            ws_err_set(err, rc, "cannot restore, output path already "
+                       "exists: %s (made while restoring)", o->output);
+        else if (rc != WS_OK)
+            ws_err_wrap(err, "cannot restore to %s", o->output);
+        if (rc == WS_ECONFIG && ftruncate(rs.fd, 0) != 0)
+            ws_warn("restore: truncate %s: %s", rs.tmp, strerror(errno));
+    }
     if (rc == WS_OK) {
         t.tmp[0] = '\0';
         rc = ws_fs_dir_fsync(&t.dir, err);
@@ -1859,8 +1930,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         carry_install(&rs, &h, t.meta);
     if (rc == WS_OK)
         ws_info("restored in %lldms", (long long)(ws_now_ms() - rs.t0));
-    if (t.tmp[0] != '\0')
-        unlinkat(t.dir.fd, t.tmp, 0);
+    target_unlink(&t);
     signals_stop(&t, reps[0]->loop);
     if (rs.fd >= 0)
         close(rs.fd);

@@ -35,11 +35,14 @@
  *     there first.  One caller may skip the rule (WS_FS_ANY): a
  *     restore's output directory, which the user names and which is
  *     often the application's (another user's, or group-writable on a
- *     shared volume).  Restore creates only an unguessable name there
- *     with O_EXCL|O_NOFOLLOW and renames it to the output without ever
- *     replacing a file, so a planted name redirects nothing; whoever can
- *     write in that directory can replace the output afterwards anyway,
- *     so refusing it would protect nothing.
+ *     shared volume).  Restore creates only an unnamed file there
+ *     (O_TMPFILE), or where the filesystem has none an unguessable name
+ *     with O_EXCL|O_NOFOLLOW, and publishes it as the output without
+ *     ever replacing a file, checking that what it publishes is its own
+ *     file (ws_fs_tmp_publish), so a planted or swapped name redirects
+ *     nothing and is never published; whoever can write in that
+ *     directory can replace the output afterwards anyway, so refusing
+ *     it would protect nothing.
  *
  * A refused directory or file is WS_ECONFIG (it does not go away by
  * itself) with one line naming it and the reason (its owner's uid, its
@@ -125,6 +128,27 @@ int ws_fs_dir_fsync(const struct ws_fs_dir *d, struct ws_err *err);
 int ws_fs_tmp_create(const struct ws_fs_dir *d, const char *base,
                      mode_t mode, char *name, size_t n, int *fd,
                      struct ws_err *err);
+
+/* A new file in d that has no name (O_TMPFILE), read-write with mode;
+ * name is then "".  Where d's filesystem cannot make one, a named one as
+ * ws_fs_tmp_create makes it, whose name goes to name. */
+int ws_fs_tmp_anon(const struct ws_fs_dir *d, const char *base,
+                   mode_t mode, char *name, size_t n, int *fd,
+                   struct ws_err *err);
+
+/* 1 when name in d (not followed if a link) is the file fd is open on. */
+int ws_fs_is_ours(const struct ws_fs_dir *d, const char *name, int fd);
+
+/* Give the file fd, made by ws_fs_tmp_anon with name tmp, the name
+ * `name` in d, never replacing anything there (WS_EEXIST).  An unnamed
+ * file is linked there, through /proc/self/fd, so what appears at name
+ * is that file and nothing else.  A named one is renamed, after checking
+ * that tmp is still fd's file and that name is after the rename; when
+ * either is not (someone who can write in d swapped them), what the
+ * rename put at name is removed and this is WS_ECONFIG naming d.  fd
+ * stays open.  The caller fsyncs d. */
+int ws_fs_tmp_publish(const struct ws_fs_dir *d, const char *tmp, int fd,
+                      const char *name, struct ws_err *err);
 
 /* 1 if name is one of walship's temporary names ("*.tmp-XXXXXX") or
  * Litestream's ("*.tmp"). */

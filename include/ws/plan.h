@@ -45,6 +45,22 @@
  * so (skipped) and restores the newest state they prove.  WAL past a
  * hole in the chain is not a crash's doing (lost or deleted objects):
  * that is an error naming the generation and the missing index.
+ *
+ * Missing newest segments.  Some names prove a commit the replica held:
+ * a commit-time object's name (its first record's position, and a
+ * commit in its last record's index) and an index record of I (index
+ * I - 1 ended at its size).  Both are uploaded only after the segments
+ * they describe (daemon.h), so from an object's upload time on, the
+ * segments reach what its name proves, whatever crash came between.
+ * When a plan for T (the newest state: any time) stops short of the
+ * furthest such proof uploaded by T, the segments that held it are gone:
+ * the plan fails naming the record, the position and the time of the
+ * state the segments do hold (ws_plan_gap), rather than restore an older
+ * state as if it were the one asked for.  Where the proof lies inside
+ * the target's last index, only the WAL's length tells (a listing gives
+ * compressed sizes): the plan carries it (must_reach) and restore checks
+ * it once that index is read.  An -index restore asks for a given index
+ * and is not checked.
  */
 #ifndef WS_PLAN_H
 #define WS_PLAN_H
@@ -76,6 +92,9 @@ struct ws_plan {
     int newest;             /* the target is the newest data there is */
     char skipped[WS_ERR_MSG]; /* "": the target is what was asked for;
                              * else why a later one cannot be restored */
+    uint32_t must_index;    /* must_reach != 0: a record (proof) says a */
+    uint64_t must_reach;    /* commit ends at this offset of must_index, */
+    char proof[WS_KEY_MAX]; /* the target's last index, or past it */
 };
 
 /* Plan a restore of g.  recs: g's commit records that matter (sorted
@@ -86,13 +105,21 @@ struct ws_plan {
  *                 they need, as a crash between uploads leaves them;
  *   WS_ECORRUPT   g holds WAL that no snapshot reaches past a hole (a
  *                 missing index or first segment): lost objects, not a
- *                 crash, which only ever leaves a prefix;
+ *                 crash, which only ever leaves a prefix; or a record
+ *                 proves a commit past the segments (ws_plan_gap);
  *   WS_ENOMEM.
  * A target short of the request that a crash explains is a success with
  * p->skipped set. */
 int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
                  const struct ws_plan_req *q, struct ws_plan *p,
                  struct ws_err *err);
+
+/* The error for a plan p whose WAL ends at (index, end), short of
+ * p->proof (must_index, must_reach): names the record, the positions and
+ * time_us, the time that restores what the WAL holds (0: unknown).
+ * Returns WS_ECORRUPT. */
+int ws_plan_gap(const struct ws_plan *p, uint32_t index, uint64_t end,
+                int64_t time_us, struct ws_err *err);
 
 /* The commit-time object of g to download for q: the last one started
  * at or before T (or the last one without T), or NULL when none. */

@@ -19,19 +19,27 @@
  * only its newest version up to the target.  Only those versions are
  * written over the snapshot, in parallel, then the file is cut to the
  * target's database size, synced, and must pass PRAGMA integrity_check
- * before it is renamed into place (never over an existing file).  A
+ * (read through the descriptor it was built in) before it is given the
+ * output's name (never over an existing file).  A
  * failed download is retried on its own; anything else names the object
  * at fault and leaves nothing at the target.
  *
  * The target side.  Everything about the output that can be refused is
  * refused before any lock or request: an empty path, a directory that is
  * missing or fails fs.h's rule (sticky allowed), an existing output or
- * -wal or -shm, an existing meta dir that fails the rule.  The only name
- * created beside the output while the restore runs is its temporary file
- * ".<name>.tmp-XXXXXX" (fs.h's safe creation, flock()ed while the
- * restore lives, so that a later restore can remove one that SIGKILL
- * left); SIGINT and SIGTERM remove it and exit 1.  The meta dir is
- * created only after the rename, to carry the position over (resume.h).
+ * -wal or -shm, an existing meta dir that fails the rule.  The output is
+ * built in a file without a name in its directory (O_TMPFILE), linked to
+ * the output's name once checked, so no name appears beside the output
+ * while the restore runs and what is published is exactly the file
+ * built and checked, even in a directory others can write in.  Where the
+ * filesystem has no unnamed files, it is built in ".<name>.tmp-XXXXXX"
+ * (fs.h's safe creation, flock()ed while the restore lives, so that a
+ * later restore can remove one that SIGKILL left), which must still be
+ * that file when it is renamed to the output, and the output after;
+ * a swap fails the restore (fs.h, ws_fs_tmp_publish).  SIGINT and
+ * SIGTERM remove the temporary file and exit 1.  The meta dir is created
+ * only after the output is published, to carry the position over
+ * (resume.h).
  */
 #ifndef WS_RESTORE_H
 #define WS_RESTORE_H

@@ -12,11 +12,23 @@
 #   2. A restore that fails (a damaged last WAL segment) leaves the output
 #      directory as it was: no output, no temporary file, no meta dir.
 #   3. SIGTERM and SIGINT in the middle of the restore of a database of
-#      tens of MiB: exit status 1, one "interrupted" line naming the
-#      removed temporary file, and nothing left.
-#   4. After SIGKILL only ".<name>.tmp-XXXXXX" is left; the next restore
-#      to the same output works and, once that file is a minute old,
-#      removes it and says so.
+#      tens of MiB: exit status 1, one "interrupted" line (naming the
+#      removed temporary file where the filesystem has no unnamed files),
+#      and nothing left.
+#   4. SIGKILL leaves nothing where the filesystem makes unnamed files
+#      (O_TMPFILE), and only ".<name>.tmp-XXXXXX" where it does not (one
+#      is made by hand in the first case, as such a filesystem would
+#      leave it); the next restore to the same output works and, once
+#      that file is a minute old, removes it and says so.
+#   5. Into a directory that anyone can write in (mode 0777, not sticky),
+#      while a planter replaces every ".<name>.tmp-*" name that appears
+#      there with its own valid SQLite database (round 1) or a symbolic
+#      link to one (round 2): the restore either fails naming the
+#      directory, or succeeds with exactly the replica's data (the
+#      wscheck oracle) and the output is a regular file, never the
+#      planter's.  Where the filesystem makes unnamed files (O_TMPFILE:
+#      ext4, tmpfs, xfs, btrfs), no temporary name appears beside the
+#      output at all while the restore runs.
 # Runs as root (CI does), on the replica backend WS_REPLICA picks.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
@@ -117,7 +129,7 @@ mkdir -m 555 "$T/ro"
 chown nobody:nogroup "$T/ro"
 mkdir -m 700 "$T/nrun"
 chown nobody:nogroup "$T/nrun"
-refused 1 "create $T/ro/\.a\.db\.tmp-[A-Za-z0-9]{6}: Permission denied" \
+refused 1 "create (an unnamed file in $T/ro|$T/ro/\.a\.db\.tmp-[A-Za-z0-9]{6}): Permission denied" \
 	'unwritable directory' setpriv --reuid nobody --regid nogroup \
 	--clear-groups env XDG_RUNTIME_DIR="$T/nrun" \
 	"$WALSHIP" restore -o "$T/ro/a.db" "$url"
@@ -149,6 +161,12 @@ replica_put "$url" "$key" "$T/seg.orig" || fail "cannot write $key"
 tmp_in() {
 	ls -A "$1" 2>/dev/null | grep -E '^\.?[a-z]+\.db\.tmp-' || true
 }
+# building PID: PID holds a file in $T/out open (named or not): it is
+# building the database.
+building() {
+	[ -n "$(tmp_in "$T/out")" ] ||
+		ls -l "/proc/$1/fd" 2>/dev/null | grep -q -F -e "-> $T/out/"
+}
 interrupt() {
 	_sig=$1 _o=$T/out/sig.db _tries=0
 	while :; do
@@ -157,11 +175,11 @@ interrupt() {
 		rm -f "$_o"
 		"$WALSHIP" restore -parallelism 1 -o "$_o" "$url" 2>"$T/sig.err" &
 		_pid=$!
-		while [ -z "$(tmp_in "$T/out")" ] && kill -0 "$_pid" 2>/dev/null; do
+		while ! building "$_pid" && kill -0 "$_pid" 2>/dev/null; do
 			:
 		done
 		kill -STOP "$_pid" 2>/dev/null || true
-		if [ -n "$(tmp_in "$T/out")" ] && [ ! -e "$_o" ]; then
+		if building "$_pid" && [ ! -e "$_o" ]; then
 			break
 		fi
 		kill -CONT "$_pid" 2>/dev/null || true
@@ -175,24 +193,36 @@ interrupt() {
 	[ "$_st" -eq 1 ] || fail "restore stopped by SIG$_sig exited $_st, want 1: $(tail -n 3 "$T/sig.err")"
 	[ "$(grep -c "interrupted by SIG$_sig" "$T/sig.err")" -eq 1 ] ||
 		fail "want one 'interrupted by SIG$_sig' line: $(cat "$T/sig.err")"
-	grep -q "interrupted by SIG$_sig: removed $T/out/$caught" "$T/sig.err" ||
-		fail "the line does not name $caught: $(grep interrupted "$T/sig.err")"
+	if [ -n "$caught" ]; then
+		grep -q "interrupted by SIG$_sig: removed $T/out/$caught" "$T/sig.err" ||
+			fail "the line does not name $caught: $(grep interrupted "$T/sig.err")"
+	else
+		grep -q "interrupted by SIG$_sig: nothing restored to $_o" "$T/sig.err" ||
+			fail "the line does not name $_o: $(grep interrupted "$T/sig.err")"
+	fi
 	[ -z "$(ls -A "$T/out")" ] ||
 		fail "SIG$_sig left: $(ls -A "$T/out")"
 }
 interrupt TERM
 interrupt INT
 
-# 4. SIGKILL leaves the temporary file; the next restore is not disturbed,
-# and removes it once it is a minute old.
+# 4. SIGKILL leaves nothing, or the temporary file where the filesystem
+# has no unnamed files; the next restore is not disturbed by one, and
+# removes it once it is a minute old.
 "$WALSHIP" restore -o "$T/out/k.db" "$url" 2>/dev/null &
 pid=$!
-while [ -z "$(tmp_in "$T/out")" ] && kill -0 "$pid" 2>/dev/null; do
+while ! building "$pid" && kill -0 "$pid" 2>/dev/null; do
 	:
 done
 kill -KILL "$pid" 2>/dev/null || true
 wait "$pid" || true
 stale=$(tmp_in "$T/out")
+if [ -z "$stale" ] && [ ! -e "$T/out/k.db" ]; then
+	[ -z "$(ls -A "$T/out")" ] || fail "SIGKILL left: $(ls -A "$T/out")"
+	# What a filesystem without unnamed files leaves.
+	stale=.k.db.tmp-Ab12Cd
+	cp "$db" "$T/out/$stale"
+fi
 if [ -n "$stale" ]; then
 	case $stale in
 	.k.db.tmp-??????) ;;
@@ -214,4 +244,63 @@ else
 	# (it finished first: nothing to clean, and nothing may be left)
 	[ -e "$T/out/k.db" ] || fail "SIGKILL left neither the output nor a temporary file"
 fi
-echo "ok: refusals before any request, nothing left after failure, signals and SIGKILL"
+# The planter's database: valid, and not the replica's.
+"$TOOLS/wsload" "$T/evil.db" -rate 0 -count 3 -rows 1 -size 100 \
+	-log "$T/evil.csv" 2>"$T/evil.log" || fail "wsload failed"
+rm -f "$T/evil.db-wal" "$T/evil.db-shm"
+
+# 5. A shared output directory.
+fstype=$(stat -f -c %T "$T")
+mkdir -m 0777 "$T/shared"
+chmod 0777 "$T/shared"
+for how in file link; do
+	out=$T/shared/v.db
+	rm -rf "$out" "$out-wal" "$out-shm" "$T/shared/.v.db-walship" \
+		"$T/planted" "$T/seen"
+	mkdir "$T/planted"
+	: >"$T/seen"
+	"$WALSHIP" restore -parallelism 1 -o "$out" "$url" 2>"$T/r-$how.err" &
+	pid=$!
+	# The planter: every temporary name it sees is moved away and its own
+	# database (or a link to it) put in its place.
+	while kill -0 "$pid" 2>/dev/null; do
+		for f in "$T"/shared/.v.db.tmp-*; do
+			[ -e "$f" ] || [ -L "$f" ] || continue
+			b=${f##*/}
+			grep -q -x -F "$b" "$T/seen" || echo "$b" >>"$T/seen"
+			[ ! -e "$T/planted/$b" ] || continue
+			mv "$f" "$T/planted/$b" 2>/dev/null || continue
+			if [ "$how" = file ]; then
+				cp "$T/evil.db" "$f"
+			else
+				ln -s "$T/evil.db" "$f"
+			fi
+		done
+	done
+	st=0
+	wait "$pid" || st=$?
+	if [ "$st" -eq 0 ]; then
+		[ -f "$out" ] && [ ! -L "$out" ] ||
+			fail "round $how: restore exited 0 and $out is not a regular file: $(ls -l "$out")"
+		cmp -s "$out" "$T/evil.db" &&
+			fail "round $how: restore exited 0 and published the planter's database"
+		assert_restored "$out" "$n" "$csv"
+	else
+		[ "$st" -eq 1 ] || fail "round $how: restore exited $st: $(tail -n 3 "$T/r-$how.err")"
+		grep -q "^walship: .*someone else can write in $T/shared" "$T/r-$how.err" ||
+			fail "round $how: the failure does not name the directory: $(tail -n 1 "$T/r-$how.err")"
+		[ ! -e "$out" ] && [ ! -L "$out" ] ||
+			fail "round $how: a failed restore left $out: $(ls -l "$out")"
+	fi
+	case $fstype in
+	ext2/ext3 | tmpfs | xfs | btrfs)
+		[ ! -s "$T/seen" ] ||
+			fail "round $how: on $fstype, names appeared beside the output during the restore: $(tr '\n' ' ' <"$T/seen")"
+		;;
+	*)
+		skip "round $how: $T is on $fstype, which may lack O_TMPFILE: not checking that no name appears"
+		;;
+	esac
+done
+echo "ok: refusals before any request, nothing left after failure, signals and SIGKILL,
+	only its own file published in a shared directory"

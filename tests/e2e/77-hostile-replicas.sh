@@ -46,8 +46,9 @@
 #     committed prefix of the writer's log (a restore that succeeds with
 #     any other state is WRONG): the whole replica ("exact"), or
 #     ("other"), only where the damage leaves a replica that looks like
-#     an older, intact one (its tail segment missing, cut at a commit or
-#     hidden behind a link or a FIFO; a newer, bogus generation), an older
+#     an older, intact one (its tail segment cut at a commit or hidden
+#     behind a link or a FIFO, or missing from L; a newer, bogus
+#     generation), an older
 #     prefix, and where a segment of A2 replaced one of A, a later prefix
 #     (A2's WAL may continue A's: the same database, further on);
 #   - or fail with exit status 1 and exactly one "walship: " line, the
@@ -61,9 +62,12 @@
 # only), write no file
 # larger than 64 MiB (ulimit -f: disk stays bounded; a write past it
 # kills the restore, which counts as bad) and end within 60 s.  Damage
-# that a latest-state restore has no reason to read (commit-time objects,
-# names that are not objects) must not make it fail ("refused"); a
-# bogus snapshot record may (it could be true, after a crash).
+# that a latest-state restore has no reason to read (commit-time objects
+# other than the newest's records, names that are not objects) must not
+# make it fail ("refused"); a bogus snapshot record may (it could be
+# true, after a crash).  Where A's commit-time records prove commits that
+# no segment holds (the last segment missing; a commit-time object named
+# past the last index), the restore must fail naming that record ("gap").
 #
 # Not cases, because no restore could tell: a Litestream snapshot whose
 # content was changed and re-compressed with a valid checksum, and the
@@ -223,7 +227,9 @@ n=0
 
 # add_case CLASS EXPECT REPLICA OP:KEY[:FILE]...: one line of $T/cases.
 # EXPECT: strict (exact or a clean failure), short (an older prefix is
-# fine too), restore (must restore exactly), refuse (must fail cleanly).  OPs: put (KEY's content
+# fine too), restore (must restore exactly), refuse (must fail cleanly),
+# gap (must fail cleanly, naming the commit-time record that proves the
+# missing commits).  OPs: put (KEY's content
 # becomes FILE), del, add (a new KEY, removed after), link (KEY becomes a
 # symbolic link to FILE; directory replicas only).
 add_case() {
@@ -338,6 +344,10 @@ segment_cases() {
 		wal_classes "$1-seg$_i" "$2" "$3/wal/$_s" "$4/$3/wal" "$_upto" "$_tl"
 		[ "$_s" != "$(echo "$5" | grep "^${_idx}_" | tail -n 1)" ] ||
 			claim_classes "$1-seg$_i" "$2" "$3/wal/$_s" "$4/$3/wal" "$_upto"
+		# With walship's records, the newest commit-time object names
+		# commits in the last segment: its loss is a gap, not a replica
+		# that looks older.
+		[ "$_tl" != short ] || [ "$7" = 0 ] || _tl=gap
 		[ "$_tl" = skip ] || add_case missing-segment "$_tl" "$2" "del:$3/wal/$_s"
 	done
 }
@@ -407,13 +417,15 @@ for k in $times; do
 done
 printf 'WSTIMES1' >"$D/t-empty"
 lz4 -q -c "$D/t-empty" >"$D/t-empty.lz4"
-add_case times-bogus restore a \
+# (A commit-time object's name claims commits: in index 7fffffff here,
+# which no segment reaches, so a restore must refuse, naming it.)
+add_case times-bogus gap a \
 	"add:$G/walship/times/00000000_00000fff_0000000000000001-7fffffff_ffffffff.times.lz4:$D/t-empty.lz4"
 # (A snapshot record saying the snapshot holds changes up to an offset
 # the WAL never reaches may be true, after a crash: refusing is fine.)
 add_case times-bogus strict a \
 	"add:$G/walship/snapshots/00000000_ffffffff_7fffffffffffffff.times.lz4:$T/pa/$tfirst"
-add_case times-bogus restore a \
+add_case times-bogus gap a \
 	"add:$G/walship/times/7fffffff_00000020_7fffffffffffffff-7fffffff_00000001.times.lz4:$T/pa/$tfirst"
 
 # walship's records that bind the objects: each deleted (that boundary
@@ -640,7 +652,7 @@ EOF
 		else
 			seq=${chk#ok seq=}
 			seq=${seq%% *}
-			if [ "$expect" = refuse ]; then
+			if [ "$expect" = refuse ] || [ "$expect" = gap ]; then
 				out=bad why="restored seq $seq, though a record contradicts the objects$why"
 			elif [ "$seq" = "$want" ]; then
 				out=exact
@@ -666,6 +678,9 @@ EOF
 		fi
 		[ "$expect" != restore ] ||
 			why="$why; refused, though the damage does not touch the data"
+		[ "$expect" != gap ] ||
+			echo "$line" | grep -q 'walship/times/.* records a commit .*restore -timestamp' ||
+			why="$why; the error does not name the record of the missing commits"
 	elif [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
 		out=bad why="no result within ${CASE_SECS}s$why"
 	elif [ "$st" -eq 153 ]; then

@@ -389,9 +389,99 @@ TEST(index)
     done(&f);
 }
 
+/* A commit-time object holding records v[0..n), uploaded at t_us. */
+static void times_obj(struct fix *f, const struct ws_tpoint *v, size_t n,
+                      int64_t t_us)
+{
+    char k[WS_KEY_MAX];
+
+    ASSERT_EQ(ws_key_times(k, sizeof(k), G, v, n), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&f->l, k, 40, MS(t_us)), WS_OK);
+}
+
+/*
+ * The newest segments deleted: what the records prove the replica held
+ * (a commit-time object's name, its records, an index record) fails a
+ * restore that would stop short of it, or makes restore check it when
+ * only the WAL's length can tell; never before the record's upload.
+ */
+TEST(missing_newest)
+{
+    struct ws_tpoint two[] = {{1, WS_T_COMMIT, OFF(5), T0 + 2500000},
+                              {2, WS_T_COMMIT, OFF(3), T0 + 3500000}};
+    struct ws_tpoint one[] = {{0, WS_T_COMMIT, OFF(1), T0 + 1100000}};
+    struct ws_idxinfo x = {2, OFF(9), {1, 2}, 3, 4, 40, 0};
+    struct ws_plan_req q = {0, 0, 1, 1};
+    struct fix f = {0};
+    const struct ws_geninfo *g;
+    struct ws_plan p;
+    struct ws_err e = {0};
+    char k[WS_KEY_MAX];
+
+    /* The name says index 2 holds a commit; the segments end in 1. */
+    snap(&f, 0, T0);
+    seg(&f, 0, 0, T0 + 1000000);
+    seg(&f, 1, 0, T0 + 2000000);
+    times_obj(&f, two, 2, T0 + 4000000);
+    g = gen(&f);
+    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_ECORRUPT);
+    ASSERT_STR_CONTAINS(e.msg, "walship/times/00000001_");
+    ASSERT_STR_CONTAINS(e.msg, "records a commit in index 00000002");
+    ASSERT_STR_CONTAINS(e.msg, "segments end at 00000001:end");
+    ASSERT_STR_CONTAINS(e.msg, "restore -timestamp 20");
+    /* A time at or after its upload: the same; before it, fine. */
+    ASSERT_EQ(plan_at(&f, g, T0 + 5000000, &p, &e), WS_ECORRUPT);
+    ASSERT_EQ(plan_at(&f, g, T0 + 3000000, &p, &e), WS_OK);
+    ASSERT_EQ(p.must_reach, 0);
+    /* -index asks for an index: not checked. */
+    ASSERT_EQ(ws_plan_make(g, &f.recs, &q, &p, &e), WS_OK);
+    done(&f);
+
+    /* An index record of 2: index 1 ended at OFF(9), inside the last
+     * index: restore must see the WAL reach it. */
+    memset(&f, 0, sizeof(f));
+    snap(&f, 0, T0);
+    seg(&f, 0, 0, T0 + 1000000);
+    seg(&f, 1, 0, T0 + 2000000);
+    ASSERT_EQ(ws_key_index_of(k, sizeof(k), G, &x), WS_OK);
+    ASSERT_EQ(ws_objlist_add(&f.l, k, 40, MS(T0 + 3000000)), WS_OK);
+    g = gen(&f);
+    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_OK);
+    ASSERT_EQ(p.must_index, 1);
+    ASSERT_UEQ(p.must_reach, OFF(9));
+    ASSERT_STR_CONTAINS(p.proof, ".index.lz4");
+    ASSERT_STR_CONTAINS(ws_plan_gap(&p, 1, OFF(4), T0, &e) == WS_ECORRUPT
+                            ? e.msg
+                            : "",
+                        "records a commit at 00000001:");
+    /* A segment that starts past it: the listing shows it is there. */
+    seg(&f, 1, OFF(9), T0 + 2500000);
+    ws_catalog_free(&f.c);
+    g = gen(&f);
+    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_OK);
+    ASSERT_EQ(p.must_reach, 0);
+    done(&f);
+
+    /* The newest commit-time object's records: its last commit. */
+    memset(&f, 0, sizeof(f));
+    snap(&f, 0, T0);
+    seg(&f, 0, 0, T0 + 1000000);
+    seg(&f, 0, OFF(10), T0 + 2000000);
+    times_obj(&f, one, 1, T0 + 3000000);
+    commit(&f, 0, OFF(1), T0 + 1100000);
+    commit(&f, 0, OFF(12), T0 + 2200000);
+    g = gen(&f);
+    ASSERT_EQ(plan_latest(&f, g, &p, &e), WS_OK);
+    ASSERT_UEQ(p.must_reach, OFF(12));
+    ASSERT_STR_CONTAINS(p.proof, "walship/times/00000000_");
+    ASSERT_EQ(plan_at(&f, g, T0 + 2100000, &p, &e), WS_OK);
+    ASSERT_EQ(p.must_reach, 0);
+    done(&f);
+}
+
 #define LIST(X)                                                             \
     X(rewritten_snapshot) X(image_alone) X(needs_wal)                       \
     X(fallback_older_snapshot) X(hole) X(object_times) X(whole_seconds)     \
-    X(recordless_snapshot) X(index)
+    X(recordless_snapshot) X(index) X(missing_newest)
 
 TEST_MAIN("plan", LIST)
