@@ -358,8 +358,13 @@ int ws_fs_tmp_anon(const struct ws_fs_dir *d, const char *base,
                    mode_t mode, char *name, size_t n, int *fd,
                    struct ws_err *err)
 {
-    int f = openat(d->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+    int f;
 
+    /* Publishing an unnamed file links /proc/self/fd/N: without /proc (a
+     * bare chroot or container) the named file below serves. */
+    if (access("/proc/self/fd", X_OK) != 0)
+        return ws_fs_tmp_create(d, base, mode, name, n, fd, err);
+    f = openat(d->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
     if (f >= 0) {
         name[0] = '\0';
         *fd = f;
