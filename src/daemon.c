@@ -141,6 +141,9 @@ struct rep {
     uv_timer_t slow;
     void (*job_cb)(struct ws_req *req);
     int slow_said;           /* lines said about the request in flight */
+    char said_gen[WS_GEN_LEN + 1]; /* the position last logged at INFO */
+    uint32_t said_index;
+    uint64_t said_offset;
     struct ws_lz4r *lz;      /* tail check at start-up */
     int tail_fd;
     uint64_t tail_off;
@@ -1850,9 +1853,18 @@ static void on_tail_done(struct ws_req *req)
     r->index = r->job_index;
     r->offset = r->job_end;
     r->inited = 1;
-    ws_info("replica position db=%s replica=%s position=%s/%08x:%llu",
-            d->cfg->path, r->cfg->name, r->gen, r->index,
-            (unsigned long long)r->offset);
+    /* Found again after each failure while a replica is stalled: said
+     * at INFO only when it is news. */
+    ws_log(strcmp(r->said_gen, r->gen) == 0 && r->said_index == r->index &&
+                   r->said_offset == r->offset
+               ? WS_LOG_DEBUG
+               : WS_LOG_INFO,
+           "replica position db=%s replica=%s position=%s/%08x:%llu",
+           d->cfg->path, r->cfg->name, r->gen, r->index,
+           (unsigned long long)r->offset);
+    memcpy(r->said_gen, r->gen, sizeof(r->said_gen));
+    r->said_index = r->index;
+    r->said_offset = r->offset;
     rep_after(r);
 }
 
