@@ -517,7 +517,7 @@ static int64_t stall_on(struct ws_stall *s, int kind, enum ws_log_level level,
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    ws_log_vformat(what, sizeof(what), fmt, ap);
     va_end(ap);
     fmt_ms(ms, dur, sizeof(dur));
     snprintf(tail, sizeof(tail), " %sretry_in=%s", prefix, dur);
