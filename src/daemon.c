@@ -2314,6 +2314,24 @@ static void on_signal(uv_signal_t *h, int signum)
     check_done(dm);
 }
 
+/* A directory replica that exists must pass the directory rule (fs.h)
+ * at start: one that others can write to, another user's, or one reached
+ * through a link someone else could swap can never work, so it is an
+ * error now, not after the first uploads are refused.  A missing one is
+ * made by the first upload. */
+static int replica_dir_usable(const char *path, struct ws_err *err)
+{
+    struct ws_fs_dir dir;
+    int rc = ws_fs_dir_open(&dir, path, 0, 0, NULL, err);
+
+    ws_fs_dir_close(&dir);
+    if (rc == WS_ENOTFOUND) {
+        ws_err_clear(err);
+        return WS_OK;
+    }
+    return rc;
+}
+
 static int setup_db(struct daemon *dm, struct dbrep *d,
                     const struct ws_db_config *c, struct ws_err *err)
 {
@@ -2362,6 +2380,8 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         }
         d->nreps++;
         rc = ws_replica_open(&dm->loop, r->cfg, &r->client, err);
+        if (rc == WS_OK && strcmp(r->client->ops->type, "file") == 0)
+            rc = replica_dir_usable(r->cfg->path, err);
         if (rc != WS_OK)
             return rc;
         r->client->ops->describe(r->client, desc, sizeof(desc));
