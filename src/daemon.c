@@ -623,6 +623,10 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
+    if (s->mode_was[0])
+        ws_info("switched the database back to WAL mode db=%s "
+                "journal_mode=%s: it was changed while walship was not "
+                "running", d->cfg->path, s->mode_was);
     if (s->resumed)
         ws_info("sync: continuing the restored position db=%s "
                 "generation=%s index=%08x (the database is unchanged since "
