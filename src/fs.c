@@ -222,25 +222,48 @@ static int link_trusted(int at, const char *name, const char *shown,
     return WS_OK;
 }
 
+#define WALK_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
+
+/* fsync the directory at (an O_PATH descriptor) after a mkdir in it
+ * (shown names what was made).  A directory walship may write in but not
+ * read cannot be opened for it; its new entry is then left to the
+ * filesystem. */
+static int fsync_at(int at, const char *shown, struct ws_err *err)
+{
+    int fd = openat(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = WS_OK;
+
+    if (fd < 0)
+        return errno == EACCES ? WS_OK
+                               : ws_err_set(err, WS_EIO, "open the directory "
+                                            "of %s: %s", shown,
+                                            strerror(errno));
+    if (fsync(fd) != 0)
+        rc = ws_err_set(err, WS_EIO, "fsync of the directory of %s: %s",
+                        shown, strerror(errno));
+    close(fd);
+    return rc;
+}
+
 /* Walk path from "/" (or the working directory) one component at a time
  * with O_NOFOLLOW, making the missing ones with mode under WS_FS_CREATE
  * (*made: the last one was made here).  A component that is a link is
  * followed only when link_trusted (any link under WS_FS_ANY), by walking
  * its target in its place; a last one under WS_FS_NOFOLLOW is refused.
- * *out is the last directory, unchecked. */
+ * The components are opened O_PATH (search permission is enough, as for
+ * a path); *out is the last directory opened for reading, unchecked. */
 static int walk(const char *path, int flags, mode_t mode, int *out,
                 int *made, struct ws_err *err)
 {
     char rest[2 * PATH_MAX], shown[PATH_MAX], target[PATH_MAX];
     const char *p = rest;
     size_t sn = 0;
-    int cur, links = 0, rc = WS_OK;
+    int cur, fd, links = 0, rc = WS_OK;
 
     if (strlen(path) >= PATH_MAX)
         return ws_err_set(err, WS_EUSAGE, "path too long: %.64s...", path);
     snprintf(rest, sizeof(rest), "%s", path);
     shown[0] = '\0';
-    cur = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cur = open(path[0] == '/' ? "/" : ".", WALK_FLAGS);
     if (cur < 0)
         return ws_err_set(err, WS_EIO, "open %s: %s",
                           path[0] == '/' ? "/" : ".", strerror(errno));
@@ -248,7 +271,7 @@ static int walk(const char *path, int flags, mode_t mode, int *out,
     while (rc == WS_OK) {
         char comp[NAME_MAX + 1];
         size_t k;
-        int fd, e, last;
+        int e, last;
         ssize_t tn;
 
         while (*p == '/')
@@ -271,16 +294,14 @@ static int walk(const char *path, int flags, mode_t mode, int *out,
         *made = 0;
         if ((flags & WS_FS_CREATE) && mkdirat(cur, comp, mode) == 0) {
             *made = 1;
-            if (fsync(cur) != 0)
-                rc = ws_err_set(err, WS_EIO, "fsync of the directory of %s: "
-                                "%s", shown, strerror(errno));
+            rc = fsync_at(cur, shown, err);
         } else if ((flags & WS_FS_CREATE) && errno != EEXIST) {
             rc = ws_err_set(err, WS_EIO, "mkdir %s: %s", shown,
                             strerror(errno));
         }
         if (rc != WS_OK)
             break;
-        fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(cur, comp, WALK_FLAGS | O_NOFOLLOW);
         if (fd >= 0) {
             close(cur);
             cur = fd;
@@ -325,16 +346,21 @@ static int walk(const char *path, int flags, mode_t mode, int *out,
             close(cur);
             sn = 0;
             shown[0] = '\0';
-            cur = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            cur = open("/", WALK_FLAGS);
             if (cur < 0)
                 return ws_err_set(err, WS_EIO, "open /: %s", strerror(errno));
         }
     }
-    if (rc != WS_OK) {
-        close(cur);
+    /* The last one, for reading and writing in (the components were
+     * only searched: O_PATH needs no read permission). */
+    fd = rc == WS_OK ? openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                     : -1;
+    if (rc == WS_OK && fd < 0)
+        rc = ws_err_set(err, WS_EIO, "open %s: %s", path, strerror(errno));
+    close(cur);
+    if (rc != WS_OK)
         return rc;
-    }
-    *out = cur;
+    *out = fd;
     return WS_OK;
 }
 
