@@ -2322,12 +2322,17 @@ static void on_signal(uv_signal_t *h, int signum)
  * at start: one that others can write to, another user's, or one reached
  * through a link someone else could swap can never work, so it is an
  * error now, not after the first uploads are refused.  A missing one is
- * made by the first upload. */
+ * made by the first upload, and what is in the way of making it is said
+ * by the uploads' own errors. */
 static int replica_dir_usable(const char *path, struct ws_err *err)
 {
     struct ws_fs_dir dir;
-    int rc = ws_fs_dir_open(&dir, path, 0, 0, NULL, err);
+    struct stat st;
+    int rc;
 
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return WS_OK;
+    rc = ws_fs_dir_open(&dir, path, 0, 0, NULL, err);
     ws_fs_dir_close(&dir);
     if (rc == WS_ENOTFOUND) {
         ws_err_clear(err);
