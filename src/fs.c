@@ -373,10 +373,14 @@ int ws_fs_dir_open(struct ws_fs_dir *d, const char *path, int flags,
     d->path = NULL;
     if (path == NULL || path[0] == '\0')
         return ws_err_set(err, WS_EUSAGE, "empty directory path");
-    rc = walk(path, flags, mode, &fd, &made, err);
-    if (rc == WS_OK) {
-        rc = dir_check(fd, path, flags, err);
-        if (rc != WS_OK)
+    if ((flags & (WS_FS_ANY | WS_FS_CREATE)) == WS_FS_ANY) {
+        /* Any link is followed: the path as a whole will do. */
+        rc = open_checked(AT_FDCWD, path, path, flags, &fd, err);
+    } else {
+        rc = walk(path, flags, mode, &fd, &made, err);
+        if (rc == WS_OK)
+            rc = dir_check(fd, path, flags, err);
+        if (rc != WS_OK && fd >= 0)
             close(fd);
     }
     if (rc == WS_OK && (d->path = strdup(path)) == NULL) {
