@@ -380,14 +380,18 @@ static size_t env_ref(const char *s, size_t n, size_t *name, size_t *namelen,
 /* Copy s[0..n) into b (emptied first) with every reference replaced by
  * its variable's value, or by its default when the variable is unset or
  * empty.  An unset variable without a default is WS_ENOTFOUND, with
- * *unset pointing at its name in s and *unset_len its length. */
+ * *unset pointing at its name in s and *unset_len its length.  The
+ * first variable that is set but empty (without a default) is named the
+ * same way by *empty (NULL when none). */
 static int env_expand(const char *s, size_t n, struct sbuf *b,
-                      const char **unset, size_t *unset_len)
+                      const char **unset, size_t *unset_len,
+                      const char **empty, size_t *empty_len)
 {
     size_t i = 0, done = 0;
     int rc;
 
     b->len = 0;
+    *empty = NULL;
     rc = sb_add(b, "", 0);
     while (rc == WS_OK && i < n) {
         size_t name, nl, def, dl, len;
@@ -413,6 +417,10 @@ static int env_expand(const char *s, size_t n, struct sbuf *b,
             *unset_len = nl;
             return WS_ENOTFOUND;
         } else {
+            if (*val == '\0' && *empty == NULL) {
+                *empty = s + i + name;
+                *empty_len = nl;
+            }
             rc = sb_add(b, s + done, i - done);
             if (rc == WS_OK)
                 rc = sb_add(b, val, strlen(val));
@@ -439,6 +447,61 @@ static size_t scheme_len(const char *s)
 int ws_is_url(const char *s)
 {
     return s != NULL && scheme_len(s) > 0;
+}
+
+/* A path that starts like a URL without its "//" ("file:/tmp/a",
+ * "s3:bucket/x"): refused, since taken as a plain path it names a
+ * directory "file:" under the working directory.  Only the schemes
+ * Litestream knows count; another "word:" stays a path. */
+static int scheme_without_slashes(const char *s, struct ws_err *err)
+{
+    static const char *const schemes[] = {"file", "s3", "gcs", "gs", "abs",
+                                          "sftp"};
+    size_t n = strcspn(s, ":/");
+
+    if (s[n] != ':' || strncmp(s + n, "://", 3) == 0)
+        return WS_OK;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        if (strlen(schemes[i]) != n || strncasecmp(s, schemes[i], n) != 0)
+            continue;
+        if (n == 4)
+            return ws_err_set(err, WS_ECONFIG,
+                              "replica url \"%s\" lacks the \"//\" of a "
+                              "url: write file:///abs/path (here "
+                              "file://%s%s) or a plain path",
+                              s, s[n + 1] == '/' ? "" : "/", s + n + 1);
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica url \"%s\" lacks the \"//\" of a url: "
+                          "write %.*s://...",
+                          s, (int)n, s);
+    }
+    return WS_OK;
+}
+
+/* The path of a file URL, rest being what follows "file://": as Go's
+ * url.String + path.Clean, except that a host other than "localhost"
+ * ("file://a/rep", which Litestream makes /a/rep) and a query or a
+ * fragment (which would end up in a directory's name, "rep?x=1") are
+ * refused. */
+static int file_url_path(const char *url, const char *rest, char **out,
+                         struct ws_err *err)
+{
+    size_t hl = strcspn(rest, "/?#");
+
+    if (rest[strcspn(rest, "?#")] != '\0')
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica url \"%s\" has a query or fragment "
+                          "(\"%s\"): a file url is file:///abs/path, or give "
+                          "a plain path",
+                          url, rest + strcspn(rest, "?#"));
+    if (hl > 0 && !(hl == 9 && strncasecmp(rest, "localhost", 9) == 0))
+        return ws_err_set(err, WS_ECONFIG,
+                          "replica url %s has host %.*s; write file:///%.*s%s",
+                          url, (int)hl, rest, (int)hl, rest, rest + hl);
+    if (rest[hl] == '\0')
+        return ws_err_set(err, WS_ECONFIG, "file replica path required");
+    *out = clean_path(rest + hl);
+    return *out ? WS_OK : WS_ENOMEM;
 }
 
 static int hexval(int ch)
@@ -669,6 +732,7 @@ static int parse_url(const char *url, struct ws_replica_config *u,
     const char *rest = sl > 0 ? url + sl + 3 : url, *sep = strstr(url, "://");
     int file = sl == 0 || (sl == 4 && strncasecmp(url, "file", 4) == 0);
     int s3 = sl == 2 && strncasecmp(url, "s3", 2) == 0;
+    int rc;
 
     u->force_path_style = -1;
     if (!file && !s3)
@@ -689,11 +753,12 @@ static int parse_url(const char *url, struct ws_replica_config *u,
         return parse_s3_url(rest, u, err);
     if (*url == '\0' || (sl > 0 && *rest == '\0'))
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
+    if (sl == 0 && scheme_without_slashes(url, err) != WS_OK)
+        return WS_ECONFIG;
     if (sl == 0)
         return abs_path(url, &u->path, err);
-    /* As Go: "file://host/p" is "//host/p", cleaned to "/host/p". */
-    u->path = clean_path(rest - 1);
-    return u->path ? WS_OK : oom(err);
+    rc = file_url_path(url, rest, &u->path, err);
+    return rc == WS_ENOMEM ? oom(err) : rc;
 }
 
 /* *dst = *src, freeing the old *dst; *src is emptied. */
@@ -789,6 +854,8 @@ static int finish_replica(const struct ws_config *cfg,
                           "replica path cannot be a url, please use the 'url' "
                           "field instead: %s",
                           r->path);
+    if (r->path != NULL && scheme_without_slashes(r->path, err) != WS_OK)
+        return WS_ECONFIG;
     if (r->url != NULL) {
         rc = parse_url(r->url, &u, err);
         if (rc == WS_OK)
@@ -983,20 +1050,30 @@ struct ctx {
     struct ws_err *err;
     int expand_env;   /* expand $VAR in values */
     struct sbuf val;  /* the last expanded value (scalar()) */
+    const char *empty; /* ...the first variable in it that is set but */
+    size_t empty_len;  /* empty (NULL when none) */
     int dbs_line;     /* line of the "dbs" key, 0 if absent */
 };
 
 enum kind { K_STR, K_DUR, K_INT, K_BOOL, K_SIZE };
 
-/* A scalar key stored at offset off of the level's struct. */
+/* A scalar key stored at offset off of the level's struct.  A K_INT is
+ * at least min; a K_STR with path set names a place, which a value
+ * that expands to nothing (`path: ${EMPTY}`) cannot be. */
 struct field {
     const char *key;
     enum kind kind;
     size_t off;
+    int64_t min;
+    int path;
 };
 
 /* clang-format off */
-#define F(type, key, kind, member) {key, kind, offsetof(type, member)}
+#define F(type, key, kind, member) {key, kind, offsetof(type, member), 0, 0}
+#define F_PATH(type, key, member) \
+    {key, K_STR, offsetof(type, member), 0, 1}
+#define F_INT(type, key, member, min) \
+    {key, K_INT, offsetof(type, member), min, 0}
 /* clang-format on */
 #define TOP(key, kind, m) F(struct ws_config, key, kind, m)
 #define DB(key, kind, m) F(struct ws_db_config, key, kind, m)
@@ -1005,30 +1082,32 @@ struct field {
 static const struct field top_fields[] = {
     TOP("access-key-id", K_STR, access_key_id),
     TOP("secret-access-key", K_STR, secret_access_key),
-    {NULL, K_STR, 0},
+    {NULL, K_STR, 0, 0, 0},
 };
 
 static const struct field logging_fields[] = {
     TOP("stderr", K_BOOL, log_stderr),
-    {NULL, K_STR, 0},
+    {NULL, K_STR, 0, 0, 0},
 };
 
 static const struct field db_fields[] = {
-    DB("path", K_STR, path),
-    DB("meta-path", K_STR, meta_path),
+    F_PATH(struct ws_db_config, "path", path),
+    F_PATH(struct ws_db_config, "meta-path", meta_path),
     DB("monitor-interval", K_DUR, monitor_interval_ms),
     DB("checkpoint-interval", K_DUR, checkpoint_interval_ms),
-    DB("min-checkpoint-page-count", K_INT, min_checkpoint_page_count),
-    DB("max-checkpoint-page-count", K_INT, max_checkpoint_page_count),
+    F_INT(struct ws_db_config, "min-checkpoint-page-count",
+          min_checkpoint_page_count, 1),
+    F_INT(struct ws_db_config, "max-checkpoint-page-count",
+          max_checkpoint_page_count, 0),
     DB("max-spool-size", K_SIZE, max_spool_bytes),
-    {NULL, K_STR, 0},
+    {NULL, K_STR, 0, 0, 0},
 };
 
 static const struct field replica_fields[] = {
     REP("type", K_STR, type),
     REP("name", K_STR, name),
-    REP("url", K_STR, url),
-    REP("path", K_STR, path),
+    F_PATH(struct ws_replica_config, "url", url),
+    F_PATH(struct ws_replica_config, "path", path),
     REP("sync-interval", K_DUR, sync_interval_ms),
     REP("snapshot-interval", K_DUR, snapshot_interval_ms),
     REP("retention", K_DUR, retention_ms),
@@ -1040,7 +1119,7 @@ static const struct field replica_fields[] = {
     REP("skip-verify", K_BOOL, skip_verify),
     REP("access-key-id", K_STR, access_key_id),
     REP("secret-access-key", K_STR, secret_access_key),
-    {NULL, K_STR, 0},
+    {NULL, K_STR, 0, 0, 0},
 };
 
 static int line_of(const yaml_node_t *n)
@@ -1103,6 +1182,8 @@ static int scalar(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
     size_t unset_len = 0;
     int rc;
 
+    c->empty = NULL;
+
     if (v->type != YAML_SCALAR_NODE)
         return bad(c, k, "\"%s\" must be a scalar, not %s", key_of(k),
                    type_name(v));
@@ -1111,7 +1192,8 @@ static int scalar(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
     *out = is_null(v) ? NULL : s;
     if (*out == NULL || !c->expand_env || strchr(s, '$') == NULL)
         return WS_OK;
-    rc = env_expand(s, strlen(s), &c->val, &unset, &unset_len);
+    rc = env_expand(s, strlen(s), &c->val, &unset, &unset_len, &c->empty,
+                    &c->empty_len);
     if (rc == WS_ENOMEM)
         return oom(c->err);
     if (rc != WS_OK)
@@ -1207,6 +1289,12 @@ static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
     const char *s = NULL;
     int rc = scalar(c, k, v, &s);
 
+    if (rc == WS_OK && f->path && (s == NULL || *s == '\0') &&
+        c->empty != NULL)
+        return bad(c, k,
+                   "\"%s\" is empty: environment variable %.*s is set to "
+                   "\"\" (\"%s\")",
+                   f->key, (int)c->empty_len, c->empty, key_of(v));
     if (rc != WS_OK || s == NULL)
         return rc;
     switch (f->kind) {
@@ -1227,7 +1315,16 @@ static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
     }
     if (rc != WS_OK)
         return bad(c, k, "invalid %s for \"%s\": \"%s\"%s", what[f->kind],
-                   f->key, s, f->kind == K_DUR ? duration_hint(s) : "");
+                   f->key, s,
+                   f->kind == K_DUR    ? duration_hint(s)
+                   : f->kind == K_SIZE ? ": write a whole number of bytes, "
+                                         "with no space before an optional "
+                                         "unit B, KB, MB, GB, KiB, MiB or "
+                                         "GiB (e.g. 512MiB)"
+                                       : "");
+    if (f->kind == K_INT && *(int64_t *)p < f->min)
+        return bad(c, k, "\"%s\" must be at least %lld, not %s", f->key,
+                   (long long)f->min, s);
     return WS_OK;
 }
 
@@ -1490,7 +1587,7 @@ static int load_yaml(const char *name, const char *text, size_t len,
 {
     yaml_parser_t p;
     yaml_document_t doc, more;
-    struct ctx c = {name, &doc, err, expand_env, {0}, 0};
+    struct ctx c = {name, &doc, err, expand_env, {0}, NULL, 0, 0};
     yaml_node_t *root;
     int rc = WS_OK;
 

@@ -520,7 +520,7 @@ static int64_t stall_on(struct ws_stall *s, int kind, enum ws_log_level level,
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    ws_log_vformat(what, sizeof(what), fmt, ap);
     va_end(ap);
     fmt_ms(ms, dur, sizeof(dur));
     snprintf(tail, sizeof(tail), " %sretry_in=%s", prefix, dur);
@@ -626,6 +626,10 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
+    if (s->mode_was[0])
+        ws_info("switched the database back to WAL mode db=%s "
+                "journal_mode=%s: it was changed while walship was not "
+                "running", d->cfg->path, s->mode_was);
     if (s->resumed)
         ws_info("sync: continuing the restored position db=%s "
                 "generation=%s index=%08x (the database is unchanged since "
@@ -2326,6 +2330,29 @@ static void on_signal(uv_signal_t *h, int signum)
     check_done(dm);
 }
 
+/* A directory replica that exists must pass the directory rule (fs.h)
+ * at start: one that others can write to, another user's, or one reached
+ * through a link someone else could swap can never work, so it is an
+ * error now, not after the first uploads are refused.  A missing one is
+ * made by the first upload, and what is in the way of making it is said
+ * by the uploads' own errors. */
+static int replica_dir_usable(const char *path, struct ws_err *err)
+{
+    struct ws_fs_dir dir;
+    struct stat st;
+    int rc;
+
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return WS_OK;
+    rc = ws_fs_dir_open(&dir, path, 0, 0, NULL, err);
+    ws_fs_dir_close(&dir);
+    if (rc == WS_ENOTFOUND) {
+        ws_err_clear(err);
+        return WS_OK;
+    }
+    return rc;
+}
+
 static int setup_db(struct daemon *dm, struct dbrep *d,
                     const struct ws_db_config *c, struct ws_err *err)
 {
@@ -2374,6 +2401,8 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         }
         d->nreps++;
         rc = ws_replica_open(&dm->loop, r->cfg, &r->client, err);
+        if (rc == WS_OK && strcmp(r->client->ops->type, "file") == 0)
+            rc = replica_dir_usable(r->cfg->path, err);
         if (rc != WS_OK)
             return rc;
         r->client->ops->describe(r->client, desc, sizeof(desc));

@@ -1286,16 +1286,53 @@ static int64_t ckpt_due(struct ws_db *db, int tried, int copied)
 
 /* ---- opening ------------------------------------------------------------ */
 
+/* SQLite's message when it cannot open or write what it needs beside
+ * the database ("unable to open database file", "attempt to write a
+ * readonly database") names no file: name the first of the database,
+ * its -wal and its -shm that walship's user cannot read and write, or
+ * the directory it cannot create them in, with the reason.  err is left
+ * alone when all of them look usable. */
+static void explain_access(const struct ws_db *db, int rc, struct ws_err *err)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    char p[PATH_MAX], *dir = ws_path_dir(db->cfg->path);
+
+    for (size_t i = 0; i < 3 && dir != NULL; i++) {
+        int e;
+
+        snprintf(p, sizeof(p), "%s%s", db->cfg->path, sfx[i]);
+        if (faccessat(AT_FDCWD, p, R_OK | W_OK, AT_EACCESS) == 0)
+            continue;
+        e = errno;
+        if (e != ENOENT) {
+            ws_err_set(err, rc, "cannot open %s for writing: %s (walship "
+                       "needs read and write access to it)",
+                       p, strerror(e));
+            break;
+        }
+        if (i > 0 &&
+            faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+            ws_err_set(err, rc, "cannot create %s: %s (walship needs write "
+                       "access to the database's directory %s)",
+                       p, strerror(errno), dir);
+            break;
+        }
+    }
+    free(dir);
+}
+
 static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
                      struct ws_err *err)
 {
+    int rc;
+
     int one = 1;
 
     if (sqlite3_open_v2(db->cfg->path, c,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         int e = *c ? sqlite3_system_errno(*c) : 0;
-        int rc = sql_err(db, *c, "open", err);
+        rc = sql_err(db, *c, "open", err);
         if (e != 0 && err != NULL) {
             /* SQLite's message does not say why (permissions?). */
             char m[WS_ERR_MSG];
@@ -1312,8 +1349,12 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
     sqlite3_db_config(*c, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_busy_timeout(*c, busy_ms);
     sqlite3_file_control(*c, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-    return exec(db, *c, "PRAGMA cache_size = 2; "
-                        "PRAGMA wal_autocheckpoint = 0", err);
+    rc = exec(db, *c, "PRAGMA cache_size = 2; "
+                      "PRAGMA wal_autocheckpoint = 0", err);
+    if (rc != WS_OK && ((sqlite3_errcode(*c) & 0xff) == SQLITE_CANTOPEN ||
+                        (sqlite3_errcode(*c) & 0xff) == SQLITE_READONLY))
+        explain_access(db, rc, err);
+    return rc;
 }
 
 static void close_conns(struct ws_db *db)
@@ -1360,7 +1401,11 @@ static int take_meta_lock(struct ws_db *db, struct ws_err *err)
     return WS_OK;
 }
 
-static int open_sqlite(struct ws_db *db, struct ws_err *err)
+/* Open walship's connections; a database found in another journal mode
+ * than WAL (switched while walship was down) is switched back, and the
+ * mode found is told in st->mode_was. */
+static int open_sqlite(struct ws_db *db, struct ws_db_state *st,
+                       struct ws_err *err)
 {
     char mode[32];
     int64_t ps = 0;
@@ -1388,6 +1433,7 @@ static int open_sqlite(struct ws_db *db, struct ws_err *err)
         rc = query(db, db->rd, "PRAGMA journal_mode", NULL, mode,
                    sizeof(mode), err);
     if (rc == WS_OK && strcmp(mode, "wal") != 0) {
+        snprintf(st->mode_was, sizeof(st->mode_was), "%s", mode);
         rc = query(db, db->rd, "PRAGMA journal_mode = wal", NULL, mode,
                    sizeof(mode), err);
         if (rc == WS_OK && strcmp(mode, "wal") != 0)
@@ -1431,7 +1477,7 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
                    db->meta, m);
     }
     if (rc == WS_OK)
-        rc = open_sqlite(db, err);
+        rc = open_sqlite(db, st, err);
     if (rc != WS_OK) {
         close_conns(db);
         return rc;

@@ -206,17 +206,37 @@ static int print_arg(char *dst, size_t cap, const char *spec, char conv,
 
 #pragma GCC diagnostic pop
 
+/* Append what an argument printed (arg[0..n)) to l, each '"' and '\\'
+ * escaped with a backslash when quoted (inside a quoted value of the
+ * format), as far as it fits. */
+static void put_arg(struct line *l, const char *arg, size_t n, int quoted)
+{
+    for (size_t i = 0; i < n && l->n < sizeof(l->t) - 1; i++) {
+        if (quoted && (arg[i] == '"' || arg[i] == '\\')) {
+            if (l->n + 2 > sizeof(l->t) - 1)
+                break;
+            l->t[l->n++] = '\\';
+        }
+        l->t[l->n++] = arg[i];
+    }
+}
+
 /* Render fmt into l; -1 if it holds a conversion we do not take (nothing
  * useful is left in l then). */
 static int render(struct line *l, const char *fmt, va_list *ap)
 {
+    int inq = 0; /* inside a value the format quotes: key="..." */
+
     for (const char *p = fmt; *p; p++) {
-        char spec[64], conv, len[3];
-        size_t used, start = l->n, room = sizeof(l->t) - 1 - l->n;
+        char spec[64], conv, len[3], arg[LINE_MAX_TEXT];
+        size_t used, start = l->n;
         int k;
         enum src s;
 
         if (*p != '%' || p[1] == '%') {
+            if (*p == '"')
+                inq = !inq && l->n > 0 && l->t[l->n - 1] == '=' &&
+                      l->src[l->n - 1] == S_LIT;
             put_lit(l, *p);
             p += *p == '%';
             continue;
@@ -225,10 +245,11 @@ static int render(struct line *l, const char *fmt, va_list *ap)
         if (used == 0)
             return -1;
         p += used;
-        k = print_arg(l->t + start, room + 1, spec, conv, len, ap);
+        k = print_arg(arg, sizeof(arg), spec, conv, len, ap);
         if (k < 0)
             return -1;
-        l->n += (size_t)k < room ? (size_t)k : room;
+        put_arg(l, arg, (size_t)k < sizeof(arg) ? (size_t)k : sizeof(arg) - 1,
+                inq);
         if (start == 0)
             s = S_WHOLE; /* message text */
         else if (l->t[start - 1] == ' ' && l->src[start - 1] != S_WHOLE)
@@ -333,9 +354,9 @@ static void msg_add(struct out *m, const struct line *l, size_t s, size_t e)
 }
 
 /* One field: "key": value, with the key made safe from the top-level
- * names. */
+ * names; a quoted value's backslash escapes (render) are undone. */
 static void field(struct out *o, const struct line *l, size_t ks, size_t kl,
-                  size_t vs, size_t ve)
+                  size_t vs, size_t ve, int quoted)
 {
     static const char *const reserved[] = {"time", "level", "msg"};
 
@@ -348,9 +369,18 @@ static void field(struct out *o, const struct line *l, size_t ks, size_t kl,
     out_raw(o, "\": ", 3);
     if (is_number(l, vs, ve)) {
         out_raw(o, l->t + vs, ve - vs);
-    } else {
+    } else if (!quoted) {
         out_raw(o, "\"", 1);
         out_str(o, l->t + vs, ve - vs);
+        out_raw(o, "\"", 1);
+    } else {
+        out_raw(o, "\"", 1);
+        for (size_t i = vs, j; i < ve; i = j) {
+            i += l->t[i] == '\\' && i + 1 < ve;
+            for (j = i + 1; j < ve && l->t[j] != '\\'; j++)
+                ;
+            out_str(o, l->t + i, j - i);
+        }
         out_raw(o, "\"", 1);
     }
 }
@@ -379,9 +409,9 @@ static void split(const struct line *l, struct out *f, struct out *m)
         if (vs < l->n && l->src[vs] != S_WHOLE && l->t[vs] == '"') {
             for (j = ++vs; j < l->n && (l->src[j] == S_WHOLE || l->t[j] != '"');
                  j++)
-                ;
+                j += l->t[j] == '\\' && j + 1 < l->n;
             if (f)
-                field(f, l, i, k, vs, j);
+                field(f, l, i, k, vs, j, 1);
             i = j + (j < l->n);
             continue;
         }
@@ -392,7 +422,7 @@ static void split(const struct line *l, struct out *f, struct out *m)
              ve--)
             ;
         if (f)
-            field(f, l, i, k, vs, ve);
+            field(f, l, i, k, vs, ve, 0);
         if (m)
             msg_add(m, l, ve, j);
         i = j;
@@ -430,6 +460,29 @@ static void fmt_now(char *buf, size_t n)
     gmtime_r(&ts.tv_sec, &tm);
     k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + k, n - k, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+}
+
+void ws_log_vformat(char *buf, size_t n, const char *fmt, va_list ap)
+{
+    struct line l;
+    va_list copy;
+
+    if (n == 0)
+        return;
+    l.n = l.nconvs = 0;
+    va_copy(copy, ap);
+    if (render(&l, fmt, &copy) != 0) {
+        va_end(copy);
+        va_copy(copy, ap);
+        vsnprintf(buf, n, fmt, copy);
+        va_end(copy);
+        return;
+    }
+    va_end(copy);
+    if (l.n > n - 1)
+        l.n = n - 1;
+    memcpy(buf, l.t, l.n);
+    buf[l.n] = '\0';
 }
 
 void ws_log(enum ws_log_level level, const char *fmt, ...)

@@ -610,6 +610,10 @@ int main(int argc, char **argv)
                 err.msg[0] ? err.msg : ws_strerror(rc));
         return rc == WS_EUSAGE ? 2 : 1;
     }
-    fprintf(stderr, "walship %s: unknown command\n", argv[1]);
+    ws_strip_controls(argv[1], strlen(argv[1]));
+    fprintf(stderr,
+            "walship: unknown command \"%s\" (walship help lists the "
+            "commands)\n",
+            argv[1]);
     return 2;
 }

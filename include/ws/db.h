@@ -142,6 +142,10 @@ struct ws_db_state {
     char reason[WS_ERR_MSG];     /* why, when new_gen */
     int resumed;                 /* this sync continued a restored
                                   * position (resume.h) */
+    /* The journal mode this sync found the database in when it was not
+     * WAL ("delete", "truncate", ...: switched while walship was down),
+     * which it switched back to WAL; "" otherwise. */
+    char mode_was[32];
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     uint64_t copied;             /* bytes added to the shadow */
     /* When, on ws_now_ms's clock, a sync would checkpoint if nothing is

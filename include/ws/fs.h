@@ -28,6 +28,20 @@
  *     nothing.  The directories walship names itself under such a
  *     directory ("generations/<gen>/wal") are opened one component at a
  *     time with O_NOFOLLOW.
+ *   - A path the user gives (a meta dir, a directory replica) is walked
+ *     from "/" (or the working directory) one component at a time,
+ *     each opened O_PATH|O_NOFOLLOW relative to the one before, the
+ *     missing ones made with mkdirat; never resolved as a whole string,
+ *     where a link anywhere in it would be followed.  A component that
+ *     is a symbolic link is followed (its target walked in its place)
+ *     only when nobody but root or walship's user can have put it there
+ *     or can swap it: the link is owned by one of them, and so is the
+ *     directory it sits in, which nobody else can write to (or which is
+ *     sticky, where nobody else can remove or rename it).  So
+ *     /var/run -> /run is followed, and a link another user planted in
+ *     a shared directory (/tmp/mp/shared -> elsewhere) is refused,
+ *     naming it, before anything is made behind it.  A restore's output
+ *     directory (WS_FS_ANY) follows any link: see below.
  *   - The rule for a directory walship writes in: it is a directory,
  *     owned by walship's effective user or by root, and not writable by
  *     group or others.  A directory walship creates is checked the same
@@ -98,10 +112,12 @@ struct ws_fs_dir {
     char *path; /* its path, for messages (owned) */
 };
 
-/* Open the directory at path (following links in it, except a last one
- * under WS_FS_NOFOLLOW) and check it.  With WS_FS_CREATE a missing
- * directory and its missing parents are made with mode; *created (may be
- * NULL) is then 1 when this call made the directory itself.  A missing
+/* Open the directory at path, walked as above (links in it followed only
+ * when trusted, any under WS_FS_ANY, a last one never under
+ * WS_FS_NOFOLLOW), and check it.  With WS_FS_CREATE a missing
+ * directory and its missing parents are made with mode, each creation
+ * fsynced in its directory; *created (may be NULL) is then 1 when this
+ * call made the directory itself.  A missing
  * directory without WS_FS_CREATE is WS_ENOTFOUND.  On failure d is closed
  * (fd -1, path NULL). */
 int ws_fs_dir_open(struct ws_fs_dir *d, const char *path, int flags,
@@ -201,9 +217,8 @@ int ws_fs_rm_rf_at(const struct ws_fs_dir *d, const char *name,
 /* The same for a path (its directory is not checked). */
 int ws_fs_rm_rf(const char *path, struct ws_err *err);
 
-/* mkdir -p with the given mode for created directories.  Only for paths
- * given by the user (a replica's or a meta dir's parents): the
- * directories walship writes in are opened with ws_fs_dir_open. */
+/* mkdir -p with the given mode for created directories: ws_fs_dir_open
+ * with WS_FS_CREATE, closed again (tests use it). */
 int ws_fs_mkdir_p(const char *path, mode_t mode, struct ws_err *err);
 
 /* ---- paths and clocks ------------------------------------------------ */

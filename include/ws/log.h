@@ -16,7 +16,11 @@
  *   - its value runs to the next space of the format, or, when the format
  *     quotes it (`error=\"%s\"`), to the format's closing quote.  What an
  *     argument prints inside a value is taken whole, spaces and quotes
- *     included (a path with spaces stays one value);
+ *     included (a path with spaces stays one value).  Inside a quoted
+ *     value each '"' and '\\' an argument prints is written with a
+ *     backslash before it, in text and in what ws_log_vformat makes, so
+ *     `error="a \"q\" b"` reads back as one value (JSON: `a "q" b`) even
+ *     when the line is logged again as an argument of another line;
  *   - an argument printed at the start of a word (after a space of the
  *     format, or printing a leading space itself) is read like the format
  *     and may hold pairs of its own ("path=/backup bucket=b"), except
@@ -41,6 +45,9 @@
 #ifndef WS_LOG_H
 #define WS_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 enum ws_log_level { WS_LOG_DEBUG, WS_LOG_INFO, WS_LOG_WARN, WS_LOG_ERROR };
 
 enum ws_log_format { WS_LOG_TEXT, WS_LOG_JSON };
@@ -56,6 +63,14 @@ enum ws_log_level ws_log_level_parse(const char *s);
 /* Write one line at the given level (thread-safe: one write(2)). */
 void ws_log(enum ws_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Format fmt into buf (n bytes, NUL-terminated, cut to fit) as ws_log
+ * renders a line's text: each '"' and '\\' an argument prints inside a
+ * value the format quotes (key="%s") gets a backslash before it.  For a
+ * cause formatted now and logged later as an argument ("stalled: %s"),
+ * which JSON then reads as the same pairs. */
+void ws_log_vformat(char *buf, size_t n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define ws_debug(...) ws_log(WS_LOG_DEBUG, __VA_ARGS__)
 #define ws_info(...) ws_log(WS_LOG_INFO, __VA_ARGS__)

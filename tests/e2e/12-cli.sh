@@ -20,7 +20,15 @@
 #   - configurations that can never work exit 1 at start, in one line
 #     naming the key and its line (no dbs, a database without replicas,
 #     an unset variable, exec, addr, validation-interval, a bare-number
-#     duration, an s3 key on a file replica, a shared meta-path).
+#     duration, an s3 key on a file replica, a shared meta-path, a
+#     min-checkpoint-page-count of 0, a size with a space, a path from an
+#     empty variable, file URLs with a host, a query or no "//" -- these
+#     also on the command line, leaving no directory behind -- and a
+#     directory replica others can write to);
+#   - an unknown command is `walship: unknown command "..."`, exit 2;
+#   - a quoted log value keeps a '"' of its own (a database path): one
+#     JSON field, escaped in text;
+#   - a database found in rollback mode is switched back to WAL, said.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_walship
@@ -86,7 +94,7 @@ stop_bg js || st=$?
 check_json "$T/js.log" "$db"
 # The broken replica's error, with its quoted name and the path with a
 # space, as fields.
-python3 - "$T/js.log" "$T/plain file/x" <<'PY' || fail "no such ERROR line"
+python3 - "$T/js.log" "$T/plain file" <<'PY' || fail "no such ERROR line"
 import json, sys
 want = sys.argv[2]
 for line in open(sys.argv[1], encoding="utf-8"):
@@ -291,6 +299,55 @@ bad_config s3key '4: "bucket" (line 5) applies to s3 replicas only'
 printf '%s\n    meta-path: %s/m\n  - path: %s/two.db\n    meta-path: %s/m\n    replicas: [{path: %s/r2}]\n' \
 	"$one" "$T" "$T" "$T" "$T" >"$T/meta.yml"
 bad_config meta "6: meta-path $T/m is also the one of database $T/one.db"
+printf 'dbs:\n  - path: %s/one.db\n    min-checkpoint-page-count: 0\n    replicas: [{path: %s/r}]\n' \
+	"$T" "$T" >"$T/minpc.yml"
+bad_config minpc '3: "min-checkpoint-page-count" must be at least 1, not 0'
+printf 'dbs:\n  - path: %s/one.db\n    max-spool-size: 10 MB\n    replicas: [{path: %s/r}]\n' \
+	"$T" "$T" >"$T/spool.yml"
+bad_config spool '3: invalid size for "max-spool-size": "10 MB": write a whole number of bytes, with no space before an optional unit B, KB, MB, GB, KiB, MiB or GiB (e.g. 512MiB)'
+WALSHIP_TEST_EMPTYV=
+export WALSHIP_TEST_EMPTYV
+printf 'dbs:\n  - path: ${WALSHIP_TEST_EMPTYV}\n    replicas: [{path: %s/r}]\n' "$T" >"$T/emptyv.yml"
+bad_config emptyv '2: "path" is empty: environment variable WALSHIP_TEST_EMPTYV is set to ""'
+# File URLs that would put the replica where the user did not mean: a
+# directory "file:" in the working directory, one named "rep?x=1", /a/rep.
+printf '%s\n' "dbs:
+  - path: $T/one.db
+    replicas:
+      - url: file://a/rep" >"$T/urlhost.yml"
+bad_config urlhost '4: replica url file://a/rep has host a; write file:///a/rep'
+printf '%s\n' "dbs:
+  - path: $T/one.db
+    replicas:
+      - url: file://$T/a/rep?x=1" >"$T/urlq.yml"
+bad_config urlq "4: replica url \"file://$T/a/rep?x=1\" has a query or fragment (\"?x=1\")"
+mkdir "$T/cwd"
+for u in "file:$T/a/rep" "file://$T/a/rep?x=1" "file://a/rep"; do
+	st=0
+	(cd "$T/cwd" && timeout 20 "$WALSHIP" replicate "$T/one.db" "$u") \
+		>"$T/url.out" 2>"$T/url.err" || st=$?
+	[ "$st" -eq 1 ] && [ "$(cat "$T/url.out" "$T/url.err" | grep -c .)" -eq 1 ] &&
+		grep -q "^walship: replica url \"*$u" "$T/url.err" ||
+		fail "replicate $T/one.db $u: exit $st, $(cat "$T/url.out" "$T/url.err")"
+	[ -z "$(ls -A "$T/cwd")" ] && [ ! -e "$T/a" ] && [ ! -e /a/rep ] ||
+		fail "replicate ... $u made $(ls -A "$T/cwd") $(ls -d "$T/a" /a/rep 2>/dev/null)"
+done
+# A directory replica that others can write to can never work: exit 1 at
+# once, before anything is synced (it was refused after four uploads).
+mkdir -m 777 "$T/r777"
+chmod 777 "$T/r777"
+st=0
+timeout 20 "$WALSHIP" replicate "$db" "$T/r777" >"$T/r777.out" 2>"$T/r777.err" || st=$?
+[ "$st" -eq 1 ] && grep -qx "walship: refusing directory $T/r777: group or other writable (mode 777)" "$T/r777.err" ||
+	fail "a 777 replica directory: exit $st, $(cat "$T/r777.err")"
+! grep -q 'sync\|snapshot' "$T/r777.err" || fail "synced before refusing: $(cat "$T/r777.err")"
+[ -z "$(ls -A "$T/r777")" ] || fail "wrote in $T/r777: $(ls -A "$T/r777")"
+# An unknown command: the README's "walship: ..." form, exit 2.
+st=0
+"$WALSHIP" bogus >"$T/bogus.out" 2>"$T/bogus.err" || st=$?
+[ "$st" -eq 2 ] && [ ! -s "$T/bogus.out" ] && [ "$(grep -c . "$T/bogus.err")" -eq 1 ] &&
+	grep -q '^walship: unknown command "bogus"' "$T/bogus.err" ||
+	fail "walship bogus: exit $st, $(cat "$T/bogus.err")"
 # The restore and inspection commands read the same file the same way.
 st=0
 "$WALSHIP" generations -config "$T/unset.yml" "$T/one.db" 2>"$T/gen.err" || st=$?
@@ -301,4 +358,48 @@ st=0
 	fail "databases -no-expand-env failed"
 grep -qF '${WALSHIP_TEST_NOPE}/one.db' "$T/dbs.out" ||
 	fail "databases -no-expand-env: $(cat "$T/dbs.out")"
+# -- Quoted values keep their quotes: a database path with '"' in it is
+# one value in the stall's reason, in JSON (it was cut at the quote).
+jdb="$T/j/missing \"q\".db"
+cat >"$T/jq.yml" <<YML
+logging:
+  type: json
+dbs:
+  - path: '$jdb'
+    replicas:
+      - path: $T/jqrep
+YML
+start_bg jq "$WALSHIP" replicate -config "$T/jq.yml"
+wait_for "log_has jq 'waiting for the database'" 15
+stop_bg jq || fail "replicate waiting for a database exited $?"
+python3 - "$T/jq.log" "$jdb" "$T/j" <<'PY' || fail "the reason is not one field: $(cat "$T/jq.log")"
+import json, sys
+want = "database %s does not exist, nor its directory %s" % (sys.argv[2], sys.argv[3])
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.startswith("{"):
+        continue  # the command's own exit line
+    o = json.loads(line)
+    if "waiting for the database" in o["msg"]:
+        assert o.get("db") == sys.argv[2], line
+        assert o.get("reason") == want, line
+        sys.exit(0)
+sys.exit(1)
+PY
+# ...and in text, escaped: one value a reader can split.
+start_bg jt "$WALSHIP" replicate "$jdb" "$T/jqrep"
+wait_for "log_has jt 'waiting for the database'" 15
+stop_bg jt || fail "replicate waiting for a database exited $?"
+grep -qF "reason=\"database $T/j/missing \\\"q\\\".db does not exist" "$T/jt.log" ||
+	fail "the text reason is not escaped: $(grep waiting "$T/jt.log")"
+
+# -- A database switched out of WAL mode while walship was down: switched
+# back, and said.
+python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute("pragma journal_mode=delete").fetchone()[0])' \
+	"$db" >"$T/jm.out" 2>&1 && [ "$(cat "$T/jm.out")" = delete ] ||
+	fail "could not switch $db to rollback mode: $(cat "$T/jm.out")"
+start_bg jm "$WALSHIP" replicate -config "$T/text.yml"
+wait_for "log_has jm 'switched the database back to WAL mode'" 15
+stop_bg jm || fail "replicate exited $?"
+grep -qF "INFO switched the database back to WAL mode db=$db journal_mode=delete" "$T/jm.log" ||
+	fail "no line naming the mode found: $(cat "$T/jm.log")"
 echo "cli: all cases passed"

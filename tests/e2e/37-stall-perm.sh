@@ -2,7 +2,8 @@
 # Replication that cannot make progress for want of permissions, with
 # walship running as another user (nobody; mode bits do not stop root):
 # a database directory walship cannot write (mode 555: no meta directory
-# there; the message says to set meta-path), a database it cannot read
+# there; the message says to set meta-path; with meta-path elsewhere, the
+# -wal or -shm it cannot create there is named), a database it cannot read
 # (mode 000), a database it can read but not write (root's, 644), and a
 # replica directory made read-only (directory replicas
 # only: S3 has no directories, and its refusals are 91's and 92's).
@@ -11,7 +12,8 @@
 # is fixed walship carries on by itself, says so, and what was written
 # meanwhile restores exactly.
 # On the replica backend WS_REPLICA picks (tests/lib.sh); CASES picks
-# some of the cases (default: all, "dir unreadable readonly replica").
+# some of the cases (default: all, "dir metaelse unreadable readonly
+# replica").
 # shellcheck disable=SC2086 # $NOBODY is a command's words (lib-stall.sh)
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -74,6 +76,27 @@ case_dir() {
 	restored dir
 }
 
+# The same with meta-path elsewhere: the meta directory is made, but
+# SQLite cannot create the -wal beside the database.  The error names the
+# file and the directory with the reason, not SQLite's bare "unable to
+# open database file" after a list of pragmas.
+case_metaelse() {
+	setup metaelse 20
+	mkdir -m 700 "$T/own/metaelse-state"
+	chown nobody "$T/own/metaelse-state"
+	db_config "$T/metaelse.yml" "$T/own/metaelse/app.db" metaelse \
+		"meta-path=$T/own/metaelse-state/meta" -- sync-interval=200ms
+	chmod 644 "$T/metaelse.yml"
+	chmod 555 "$T/own/metaelse"
+	start_bg metaelse $NOBODY "$WALSHIP" replicate -config "$T/metaelse.yml"
+	stall_begins metaelse "sync error db=$T/own/metaelse/app.db error=\"cannot create $T/own/metaelse/app.db-(wal|shm): Permission denied \\(walship needs write access to the database.s directory $T/own/metaelse\\)\""
+	stall_quiet metaelse 4 1
+	chmod 755 "$T/own/metaelse"
+	stall_ends metaelse "sync error db=$T/own/metaelse/app.db "
+	write metaelse 30
+	restored metaelse
+}
+
 # A database walship cannot read.
 case_unreadable() {
 	setup unreadable 20
@@ -122,7 +145,7 @@ case_replica() {
 	restored replica
 }
 
-for c in ${CASES:-dir unreadable readonly replica}; do
+for c in ${CASES:-dir metaelse unreadable readonly replica}; do
 	echo "case $c"
 	"case_$c"
 done

@@ -11,7 +11,8 @@
 # line naming the path.  A meta dir owned by another user (nobody), one
 # others can write to, or one that is a link is refused with one line
 # naming it and the reason, before anything is written (replicate) or
-# requested (restore, into a sticky shared directory).  A directory
+# requested (restore, into a sticky shared directory); so is a meta-path
+# whose parent is another user's link in a shared directory.  A directory
 # replica's read of an object that is a link or a FIFO fails at once
 # (not the link's target, not a hang).  Finally the
 # class: under strace, every file replicate and restore create is opened
@@ -204,6 +205,28 @@ refuse_meta "a meta dir that is a link" "refusing $meta: a symbolic link" \
 rm "$meta"
 mv "$T/realmeta" "$meta"
 intact "meta dir refusals"
+
+# 4b. A meta-path whose parent, in a shared sticky directory, is a link
+# another user planted (mp/shared -> mptarget): refused naming the link,
+# nothing made behind it.  Root's own link there is followed.
+mkdir -m 1777 "$T/mp"
+mkdir -m 700 "$T/mptarget"
+ln -s "$T/mptarget" "$T/mp/shared"
+chown -h nobody:nogroup "$T/mp/shared"
+db_config "$T/mp.yml" "$db" mprep "meta-path=$T/mp/shared/sub/meta"
+: >"$T/mp1.log"
+start_bg mp1 "$WALSHIP" replicate -config "$T/mp.yml"
+wait_for "log_has mp1 'refusing $T/mp/shared: a symbolic link owned by uid $(id -u nobody), not by uid 0 or root'" 30
+if bg_running mp1; then stop_bg mp1 || true; else wait_bg mp1 || true; fi
+[ -z "$(ls -A "$T/mptarget")" ] ||
+	fail "walship made $(ls -A "$T/mptarget") through nobody's link"
+chown -h root:root "$T/mp/shared"
+start_bg mp2 "$WALSHIP" replicate -config "$T/mp.yml"
+wait_for "log_has mp2 'snapshot written'" 30
+stop_bg mp2 || fail "walship exited $? through root's link"
+[ -f "$T/mptarget/sub/meta/generation" ] ||
+	fail "no meta dir behind root's link: $(find "$T/mptarget")"
+intact "meta-path parent links"
 
 # 5. Restore as root into a shared sticky directory where another user
 # planted the meta dir, with links named like walship's files: refused

@@ -555,8 +555,8 @@ TEST(url_file)
     ASSERT_EQ(ws_config_parse_url("file:///data//y/./z/../w/", &rc, &err),
               WS_OK);
     ASSERT_STR_EQ(rc.path, "/data/y/w");
-    ASSERT_EQ(ws_config_parse_url("FILE://host/p", &rc, &err), WS_OK);
-    ASSERT_STR_EQ(rc.path, "/host/p"); /* as Go's url.String + Clean */
+    ASSERT_EQ(ws_config_parse_url("FILE://localhost/p//q", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.path, "/p/q");
     ASSERT_EQ(ws_config_parse_url("/plain//path/", &rc, &err), WS_OK);
     ASSERT_STR_EQ(rc.type, "file");
     ASSERT_STR_EQ(rc.path, "/plain/path");
@@ -574,6 +574,56 @@ TEST(url_file)
     url_fails("file://", "file replica path required");
     url_fails("", "file replica path required");
     url_fails("://foo/bar", "replica url scheme required");
+}
+
+/* Mistakes in a file URL that would put the replica somewhere the user
+ * did not mean (a directory "file:" in the working directory, one named
+ * "rep?x=1", /a/rep for "file://a/rep") are refused in one line that
+ * says the form to write. */
+TEST(url_file_mistakes)
+{
+    struct ws_replica_config rc = {0};
+    struct ws_err err = {0};
+
+    url_fails("file:/tmp/a/rep",
+              "replica url \"file:/tmp/a/rep\" lacks the \"//\" of a url: "
+              "write file:///abs/path (here file:///tmp/a/rep) or a plain "
+              "path");
+    url_fails("File:rel/rep",
+              "replica url \"File:rel/rep\" lacks the \"//\" of a url: "
+              "write file:///abs/path (here file:///rel/rep) or a plain path");
+    url_fails("s3:bucket/x", "replica url \"s3:bucket/x\" lacks the \"//\" "
+                             "of a url: write s3://...");
+    url_fails("file:///tmp/a/rep?x=1",
+              "replica url \"file:///tmp/a/rep?x=1\" has a query or fragment "
+              "(\"?x=1\"): a file url is file:///abs/path, or give a plain "
+              "path");
+    url_fails("file:///tmp/a/rep#f",
+              "replica url \"file:///tmp/a/rep#f\" has a query or fragment "
+              "(\"#f\"): a file url is file:///abs/path, or give a plain "
+              "path");
+    url_fails("file://a/rep", "replica url file://a/rep has host a; write "
+                              "file:///a/rep");
+    url_fails("FILE://host/p", "replica url FILE://host/p has host host; "
+                               "write file:///host/p");
+    url_fails("file://localhost", "file replica path required");
+    /* The same in a config file, at the replica's line; a path key too. */
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - url: file://a/rep\n",
+               "walship.yml:4: replica url file://a/rep has host a; write "
+               "file:///a/rep");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: file:/b\n",
+               "walship.yml:4: replica url \"file:/b\" lacks the \"//\" of a "
+               "url: write file:///abs/path (here file:///b) or a plain path");
+    /* A colon elsewhere is a path's own. */
+    ASSERT_EQ(ws_config_parse_url("/tmp/file:/x", &rc, &err), WS_OK);
+    ASSERT_STR_EQ(rc.path, "/tmp/file:/x");
+    replica_clear(&rc);
 }
 
 TEST(url_s3_hosts)
@@ -988,21 +1038,43 @@ TEST(bools)
     }
 }
 
+/* A count out of range names its key at the key's own line, and the
+ * least value it takes. */
 TEST(checkpoint_page_counts)
 {
     fails_with("dbs:\n"
                "  - path: /db\n"
                "    min-checkpoint-page-count: 0\n",
-               "walship.yml:2: minimum checkpoint page count required");
+               "walship.yml:3: \"min-checkpoint-page-count\" must be at least "
+               "1, not 0");
     fails_with("dbs:\n"
                "  - path: /db\n"
                "    min-checkpoint-page-count: -5\n",
-               "walship.yml:2: minimum checkpoint page count required");
+               "walship.yml:3: \"min-checkpoint-page-count\" must be at least "
+               "1, not -5");
     fails_with("dbs:\n"
                "  - path: /db\n"
                "    max-checkpoint-page-count: -1\n",
-               "walship.yml:2: max-checkpoint-page-count must not be "
-               "negative");
+               "walship.yml:3: \"max-checkpoint-page-count\" must be at least "
+               "0, not -1");
+}
+
+/* A path key whose variable is set but empty names the variable (not
+ * "db path required"). */
+TEST(path_from_an_empty_variable)
+{
+    setenv("WS_TEST_EMPTYV", "", 1);
+    fails_with("dbs:\n"
+               "  - path: ${WS_TEST_EMPTYV}\n",
+               "walship.yml:2: \"path\" is empty: environment variable "
+               "WS_TEST_EMPTYV is set to \"\" (\"${WS_TEST_EMPTYV}\")");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - url: $WS_TEST_EMPTYV\n",
+               "walship.yml:4: \"url\" is empty: environment variable "
+               "WS_TEST_EMPTYV is set to \"\" (\"$WS_TEST_EMPTYV\")");
+    unsetenv("WS_TEST_EMPTYV");
 }
 
 TEST(db_path_required)
@@ -1585,10 +1657,17 @@ TEST(sizes_and_spool_limit)
               WS_ECONFIG, &err);
     ASSERT_STR_CONTAINS(err.msg, "walship.yml:3");
     ASSERT_STR_CONTAINS(err.msg, "max-spool-size");
+    /* The error lists the forms that work. */
+    fails_with("dbs:\n  - path: /a.db\n    max-spool-size: 10 MB\n",
+               "walship.yml:3: invalid size for \"max-spool-size\": \"10 MB\": "
+               "write a whole number of bytes, with no space before an "
+               "optional unit B, KB, MB, GB, KiB, MiB or GiB (e.g. 512MiB)");
 }
 
 #define LIST(X)                                                                \
     X(sizes_and_spool_limit)                                                   \
+    X(url_file_mistakes)                                                       \
+    X(path_from_an_empty_variable)                                             \
     X(defaults)                                                                \
     X(every_key)                                                               \
     X(no_databases)                                                            \

@@ -112,6 +112,75 @@ TEST(dir_rule)
     ws_fs_rm_rf(dir, NULL);
 }
 
+/* The parents of a path are walked without following a link that
+ * someone else could have planted or swapped: a link of another user's
+ * (made as root: chown), or one in a directory others can write to
+ * without the sticky bit, is refused naming it, and nothing is made
+ * behind it; root's link in root's directory (/var/run -> /run) is
+ * followed, also to a relative target and through a second link. */
+TEST(dir_open_parent_links)
+{
+    char dir[64], p[192], q[192], out[128];
+    struct ws_fs_dir d;
+    struct ws_err err = {0};
+    int created = -1;
+
+    tmpdir(dir);
+    snprintf(out, sizeof(out), "%s/target", dir);
+    ASSERT_EQ(mkdir(out, 0700), 0);
+    /* Trusted: a link of ours in our 0700 directory, and a relative one
+     * reached through it. */
+    snprintf(p, sizeof(p), "%s/run", dir);
+    ASSERT_EQ(symlink(out, p), 0);
+    snprintf(p, sizeof(p), "%s/target/rel", dir);
+    ASSERT_EQ(symlink(".", p), 0);
+    snprintf(p, sizeof(p), "%s/run/rel/sub/meta", dir);
+    ASSERT_EQ(ws_fs_dir_open(&d, p, WS_FS_CREATE | WS_FS_NOFOLLOW, 0700,
+                             &created, &err), WS_OK);
+    ASSERT_EQ(created, 1);
+    ws_fs_dir_close(&d);
+    snprintf(q, sizeof(q), "%s/sub/meta", out);
+    ASSERT_EQ(access(q, F_OK), 0);
+
+    /* A shared sticky directory with another user's link in it. */
+    snprintf(p, sizeof(p), "%s/mp", dir);
+    ASSERT_EQ(mkdir(p, 0700), 0);
+    ASSERT_EQ(chmod(p, 01777), 0);
+    snprintf(p, sizeof(p), "%s/mp/shared", dir);
+    ASSERT_EQ(symlink(out, p), 0);
+    if (geteuid() == 0) {
+        ASSERT_EQ(lchown(p, 65534, 65534), 0);
+        snprintf(q, sizeof(q), "%s/mp/shared/new/meta", dir);
+        ASSERT_EQ(ws_fs_dir_open(&d, q, WS_FS_CREATE | WS_FS_NOFOLLOW, 0700,
+                                 NULL, &err), WS_ECONFIG);
+        ASSERT_STR_CONTAINS(err.msg, p);
+        ASSERT_STR_CONTAINS(err.msg, "a symbolic link owned by uid 65534");
+        ASSERT_EQ(d.fd, -1);
+        snprintf(q, sizeof(q), "%s/new", out);
+        ASSERT_EQ(access(q, F_OK), -1);
+        ASSERT_EQ(lchown(p, 0, 0), 0);
+    }
+    /* Ours, in a sticky directory: nobody else can swap it. */
+    snprintf(q, sizeof(q), "%s/mp/shared/sub", dir);
+    ASSERT_EQ(ws_fs_dir_open(&d, q, 0, 0, NULL, &err), WS_OK);
+    ws_fs_dir_close(&d);
+    /* Ours, in a directory anyone can write to and rename in. */
+    snprintf(q, sizeof(q), "%s/mp", dir);
+    ASSERT_EQ(chmod(q, 0777), 0);
+    snprintf(q, sizeof(q), "%s/mp/shared/new", dir);
+    ASSERT_EQ(ws_fs_dir_open(&d, q, WS_FS_CREATE, 0700, NULL, &err),
+              WS_ECONFIG);
+    ASSERT_STR_CONTAINS(err.msg, p);
+    ASSERT_STR_CONTAINS(err.msg, "in a directory others can change");
+    snprintf(q, sizeof(q), "%s/new", out);
+    ASSERT_EQ(access(q, F_OK), -1);
+    /* ...which a restore's output directory (WS_FS_ANY) may go through. */
+    snprintf(q, sizeof(q), "%s/mp/shared/sub", dir);
+    ASSERT_EQ(ws_fs_dir_open(&d, q, WS_FS_ANY, 0, NULL, &err), WS_OK);
+    ws_fs_dir_close(&d);
+    ws_fs_rm_rf(dir, NULL);
+}
+
 TEST(dir_sub)
 {
     char dir[64], p[160], out[128];
@@ -332,7 +401,7 @@ TEST(copy)
 }
 
 #define LIST(X)                                                             \
-    X(dir_rule) X(dir_sub) X(tmp_names) X(write_atomic_replaces_links)      \
+    X(dir_rule) X(dir_sub) X(dir_open_parent_links) X(tmp_names) X(write_atomic_replaces_links)      \
     X(lock_files) X(rm_rf_follows_no_link) X(copy)
 
 TEST_MAIN("fs", LIST)

@@ -15,6 +15,7 @@
 #include "ws/log.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <time.h>
 #include <wchar.h>
@@ -226,14 +227,15 @@ TEST(json_any_bytes)
     ws_info("wide w=%ls n=%d", L"x y", 5);
     ASSERT_STR_EQ(json_rest(), "\"level\": \"INFO\", \"msg\": \"wide w=x y "
                                "n=5\"}\n");
-    /* A line cut at the limit is still one well-formed object. */
+    /* A line cut at the limit is still one well-formed object (the
+     * quotes of a quoted value take two bytes each in the text). */
     memset(big, '"', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     ws_info("cut v=\"%s\" w=%s", big, big);
     {
         const char *s = json_rest();
         size_t n = strlen(s);
-        ASSERT(n > 2048 * 2 && strcmp(s + n - 3, "\"}\n") == 0);
+        ASSERT(n > 2048 && strcmp(s + n - 3, "\"}\n") == 0);
         ASSERT(strstr(s, "\"w\"") == NULL); /* cut before w */
     }
 }
@@ -267,9 +269,64 @@ TEST(no_controls_json)
                   "\"Code \\u009b31m \\u009d0;t\\u007f \xc2\xa0 \xc3\xa9\"}\n");
 }
 
+static void vformat(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void vformat(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ws_log_vformat(buf, n, fmt, ap);
+    va_end(ap);
+}
+
+/* A quoted value holding quotes and backslashes (a path such as
+ * `/j/missing "q".db`) stays one value: escaped in text, whole in JSON,
+ * also when formatted first and logged later as an argument (a stall's
+ * cause). */
+TEST(quoted_values_text)
+{
+    const char *path = "/tmp/j/missing \"q\" \\x.db";
+
+    log_to_file(WS_LOG_DEBUG, WS_LOG_TEXT);
+    ws_error("sync error db=%s error=\"database %s: gone\" n=%d", "/d", path,
+             3);
+    ASSERT_STR_EQ(logged() + 24,
+                  " ERROR sync error db=/d error=\"database /tmp/j/missing "
+                  "\\\"q\\\" \\\\x.db: gone\" n=3\n");
+    /* Outside a quoted value nothing is escaped. */
+    ws_info("db=%s x=\"%d\" %s", "a\"b", 1, "c\"d");
+    ASSERT_STR_EQ(logged() + 24, " INFO db=a\"b x=\"1\" c\"d\n");
+}
+
+TEST(quoted_values_json)
+{
+    const char *path = "/tmp/j/missing \"q\" \\x.db";
+    char what[256];
+
+    log_to_file(WS_LOG_DEBUG, WS_LOG_JSON);
+    ws_error("sync error db=%s error=\"database %s: gone\" n=%d", "/d", path,
+             3);
+    ASSERT_STR_EQ(json_rest(),
+                  "\"level\": \"ERROR\", \"msg\": \"sync error\", \"db\": "
+                  "\"/d\", \"error\": \"database /tmp/j/missing \\\"q\\\" "
+                  "\\\\x.db: gone\", \"n\": 3}\n");
+    vformat(what, sizeof(what), "waiting for the database db=%s reason=\"%s\"",
+            "/x y", path);
+    ASSERT_STR_EQ(what, "waiting for the database db=/x y reason=\"/tmp/j/"
+                        "missing \\\"q\\\" \\\\x.db\"");
+    ws_warn("stalled: %s%s", what, " retry_in=1s");
+    ASSERT_STR_EQ(json_rest(),
+                  "\"level\": \"WARN\", \"msg\": \"stalled: waiting for the "
+                  "database\", \"db\": \"/x y\", \"reason\": \"/tmp/j/missing "
+                  "\\\"q\\\" \\\\x.db\", \"retry_in\": \"1s\"}\n");
+}
+
 #define LIST(X)                                                                \
     X(text_line)                                                               \
     X(conversions_as_printf) X(levels) X(json_fields) X(json_any_bytes)  \
-        X(no_controls_text) X(no_controls_json)
+        X(no_controls_text) X(no_controls_json) \
+        X(quoted_values_text) X(quoted_values_json)
 
 TEST_MAIN("log", LIST)
