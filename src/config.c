@@ -479,10 +479,11 @@ static int scheme_without_slashes(const char *s, struct ws_err *err)
 }
 
 /* The path of a file URL, rest being what follows "file://": as Go's
- * url.String + path.Clean, except that a host other than "localhost"
- * ("file://a/rep", which Litestream makes /a/rep) and a query or a
- * fragment (which would end up in a directory's name, "rep?x=1") are
- * refused. */
+ * url.String + path.Clean, except that a host ("file://a/rep", which
+ * Litestream makes /a/rep; "localhost" too, which it makes /localhost/...
+ * where RFC 8089 means the local machine: refused, so that one config
+ * never means two paths) and a query or a fragment (which would end up in
+ * a directory's name, "rep?x=1") are refused. */
 static int file_url_path(const char *url, const char *rest, char **out,
                          struct ws_err *err)
 {
@@ -494,7 +495,7 @@ static int file_url_path(const char *url, const char *rest, char **out,
                           "(\"%s\"): a file url is file:///abs/path, or give "
                           "a plain path",
                           url, rest + strcspn(rest, "?#"));
-    if (hl > 0 && !(hl == 9 && strncasecmp(rest, "localhost", 9) == 0))
+    if (hl > 0)
         return ws_err_set(err, WS_ECONFIG,
                           "replica url %s has host %.*s; write file:///%.*s%s",
                           url, (int)hl, rest, (int)hl, rest, rest + hl);
