@@ -1088,6 +1088,41 @@ static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
     return WS_OK;
 }
 
+/*
+ * The oldest moment g restores to (plan.h): dated by the commit record
+ * at its oldest snapshot's position, from the commit-time object that
+ * holds it.  recs are g's records read already, from object `have`
+ * (NULL: none); another object is read when that is the one.  Without
+ * it, the snapshot record's time (a few ms late, but restorable).
+ */
+static int oldest_of(struct ws_replica *r, const struct ws_geninfo *g,
+                     const struct ws_timesinfo *have,
+                     const struct ws_tlist *recs, int64_t *out,
+                     struct ws_err *err)
+{
+    const struct ws_timesinfo *t = ws_plan_oldest_obj(g);
+    struct ws_tlist own = {0};
+    struct ws_err e = {0};
+    int rc;
+
+    if (t == NULL || t == have) {
+        *out = ws_plan_oldest(g, recs);
+        return WS_OK;
+    }
+    rc = get_times(r, g, t, &own, &e);
+    if (rc == WS_ENOMEM) {
+        *err = e;
+        return rc;
+    }
+    if (rc != WS_OK)
+        ws_warn("restore: commit times of generation %s cannot be read, "
+                "its oldest moment is dated by its snapshot's record: %s",
+                g->name, e.msg);
+    *out = ws_plan_oldest(g, rc == WS_OK ? &own : NULL);
+    ws_tlist_free(&own);
+    return WS_OK;
+}
+
 struct choice {
     struct ws_plan plan;
     struct ws_tlist recs;
@@ -1196,6 +1231,25 @@ static int not_found(struct ws_replica *const *reps, size_t n,
                       "replica %s", msg);
 }
 
+/* A time before the oldest moment of every generation: name that moment
+ * (of generation x, NULL when none has one). */
+static int too_early(struct ws_replica *const *reps, const struct gref *x,
+                     int64_t time_us, struct ws_err *err)
+{
+    char a[40], b[40];
+    int64_t oldest = 0;
+    int rc = WS_OK;
+
+    if (x != NULL)
+        rc = oldest_of(reps[x->ri], x->g, NULL, NULL, &oldest, err);
+    if (rc != WS_OK)
+        return rc;
+    ws_time_fmt(time_us, a, sizeof(a));
+    ws_time_fmt(oldest, b, sizeof(b));
+    return ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
+                      "oldest restorable time is %s", a, b);
+}
+
 /*
  * Pick the replica, generation and plan: the newest state the objects
  * prove.  Without a time, the newest generation that can be restored;
@@ -1209,7 +1263,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
 {
     struct ws_plan_req q = {o->has_time, o->time_us, o->has_index, o->index};
     struct ws_tlist recs = {0};
-    const struct gref *bare = NULL, *broken = NULL;
+    const struct gref *bare = NULL, *broken = NULL, *oldest_g = NULL;
     struct gref *v = NULL;
     size_t nv = 0;
     int64_t oldest = 0;
@@ -1229,12 +1283,14 @@ static int choose(struct ws_replica *const *reps, size_t n,
         /* Without a time, the first that can be restored wins. */
         if (!o->has_time && best->ok)
             continue;
-        if (o->has_time && ws_plan_oldest(g) != 0 &&
-            (oldest == 0 || ws_plan_oldest(g) < oldest))
-            oldest = ws_plan_oldest(g);
         rc = recs_for(reps[v[i].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
+        if (o->has_time && ws_plan_oldest(g, &recs) != 0 &&
+            (oldest == 0 || ws_plan_oldest(g, &recs) < oldest)) {
+            oldest = ws_plan_oldest(g, &recs);
+            oldest_g = &v[i];
+        }
         prc = ws_plan_make(g, &recs, &q, &p, &e);
         if (prc == WS_ENOTFOUND) {
             /* Nothing there, or a crash's leftovers: pass over it. */
@@ -1270,15 +1326,10 @@ static int choose(struct ws_replica *const *reps, size_t n,
                             "(generations/%s/snapshots/ is empty or "
                             "missing)",
                             bare->g->name, bare->g->name);
-        else if (any && o->has_time) {
-            char a[40], b[40];
-            ws_time_fmt(o->time_us, a, sizeof(a));
-            ws_time_fmt(oldest, b, sizeof(b));
-            rc = ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
-                            "oldest restorable time is %s", a, b);
-        } else {
+        else if (any && o->has_time)
+            rc = too_early(reps, oldest_g, o->time_us, err);
+        else
             rc = not_found(reps, n, cats, err);
-        }
     }
     free(v);
     return rc;
@@ -1324,6 +1375,7 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         struct ws_err e = {0};
         char c[NWINDOW][40];
         const char *row[NWINDOW];
+        int64_t oldest;
         int prc;
         if (g->nsnaps == 0)
             continue;
@@ -1345,9 +1397,13 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         if (p.skipped[0])
             ws_warn("restore -list: generation %s of replica %s: %s",
                     g->name, reps[v[k].ri]->cfg->name, p.skipped);
-        ws_time_fmt(ws_plan_oldest(g), c[2], sizeof(c[2]));
+        rc = oldest_of(reps[v[k].ri], g, ws_plan_times_obj(g, &q), &recs,
+                       &oldest, err);
+        if (rc != WS_OK)
+            break;
+        ws_time_fmt(oldest, c[2], sizeof(c[2]));
         ws_time_fmt(p.time_us, c[3], sizeof(c[3]));
-        snprintf(c[4], sizeof(c[4]), "%lld", (long long)ws_plan_oldest(g));
+        snprintf(c[4], sizeof(c[4]), "%lld", (long long)oldest);
         snprintf(c[5], sizeof(c[5]), "%lld", (long long)p.time_us);
         snprintf(c[6], sizeof(c[6]), "%s", p.precise ? "true" : "false");
         snprintf(c[7], sizeof(c[7]), "%llu",
