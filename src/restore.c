@@ -8,6 +8,14 @@
  *   (replica.h): a longer body is stopped at that size, a shorter one
  *   fails, both naming the object.  The spool (compressed segments) thus
  *   holds at most the sum of the listed sizes; none may be over 1 TiB.
+ *   Before any download, the output's directory must have room for the
+ *   least the plan takes there (check_room); a plan that lists more
+ *   than that is refused in one line naming the replica and both sizes.
+ *   A segment's first decoded bytes are checked as soon as they arrive
+ *   (a WAL header at offset 0, else a frame header, with the salts of
+ *   the index's records): an object that is no segment (a sparse file
+ *   of gigabytes of zeros behind a valid LZ4 frame header) is refused
+ *   after its first LZ4 block, not after its listed size is spooled.
  *   An LZ4 frame decodes to at most 255 times its size
  *   (ws_lz4_max_output): the bound on each snapshot and segment, so a
  *   decompression bomb costs at most that much CPU.  Every frame must
@@ -85,6 +93,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +107,7 @@
 #define TRIES 3                    /* downloads of one object */
 #define CHUNK (1024 * 1024)
 #define SPOOL_CHUNK (1024 * 1024) /* the spool's unit of allocation */
+#define BARE "it has WAL segments but no snapshot" /* a generation so */
 #define PROGRESS_MS 250
 #define PROGRESS_LOG_MS 5000
 
@@ -118,6 +128,10 @@ struct obj {
     int tries;
     int local_fail;           /* a write of ours failed: not retried */
     struct ws_lz4r *scan;     /* segments: the frame's shape as it comes */
+    struct ws_lz4r *peek;     /* segments: decodes the first bytes only */
+    uint8_t head[WS_WAL_HDR_SIZE]; /* ... into here, until checked */
+    size_t nhead;
+    int head_bad;             /* ... and they were refused */
     struct ws_req req;
     uv_work_t work;
     uint64_t *wins;           /* frames to write, by stream position */
@@ -302,6 +316,74 @@ static int spool_at(struct obj *o, uint64_t at, uint64_t *off, size_t *room,
     return WS_OK;
 }
 
+/* What a segment starts with: the WAL header at offset 0, else a
+ * frame header. */
+static size_t head_size(const struct obj *o)
+{
+    return o->si->offset == 0 ? WS_WAL_HDR_SIZE : WS_WAL_FRAME_HDR_SIZE;
+}
+
+/*
+ * A segment's first decoded bytes, checked as soon as they arrive (see
+ * the essay): a WAL header, or a frame of a page other than 0, and the
+ * salts of the index's records where it has any.  An object that fails
+ * is refused then, not after its whole listed size has been spooled.
+ */
+static int peek_sink(void *ctx, const void *buf, size_t len,
+                     struct ws_err *err)
+{
+    struct obj *o = ctx;
+    size_t need = head_size(o), n = need - o->nhead;
+    struct ws_wal_hdr h;
+    struct ws_wal_frame f;
+    int rc;
+
+    if (n == 0)
+        return WS_OK;
+    memcpy(o->head + o->nhead, buf, len < n ? len : n);
+    o->nhead += len < n ? len : n;
+    if (o->nhead < need)
+        return WS_OK;
+    if (o->si->offset == 0) {
+        rc = ws_wal_decode_hdr(o->head, &h, err);
+        if (rc == WS_OK)
+            rc = ws_catalog_check_start(o->rs->p->g, o->si->index, h.salt1,
+                                        h.salt2, err);
+    } else {
+        ws_wal_decode_frame(o->head, &f);
+        rc = f.pgno != 0 ? WS_OK
+                         : ws_err_set(err, WS_ECORRUPT, "its first frame "
+                                      "writes page 0");
+        if (rc == WS_OK)
+            rc = ws_catalog_check_start(o->rs->p->g, o->si->index, f.salt1,
+                                        f.salt2, err);
+    }
+    o->head_bad = rc != WS_OK;
+    if (rc != WS_OK)
+        ws_err_wrap(err, "%s: not a WAL segment of its index (its first "
+                    "%zu bytes, refused as they came)", o->key, need);
+    return rc;
+}
+
+/* Feed the peek decoder, and drop it once the first bytes are checked
+ * or when it fails otherwise (the whole segment is checked later). */
+static int peek(struct obj *o, const void *buf, size_t len,
+                struct ws_err *err)
+{
+    struct ws_err e = {0};
+    int rc = ws_lz4r_write(o->peek, buf, len, &e);
+
+    if (rc != WS_OK || o->nhead == head_size(o)) {
+        ws_lz4r_free(o->peek);
+        o->peek = NULL;
+    }
+    if (o->head_bad) {
+        *err = e;
+        return rc;
+    }
+    return WS_OK;
+}
+
 /* Segment bytes go to the spool as they come, to be decoded in order
  * later; their frame's shape is followed meanwhile, so that bytes past
  * its end (an object padded with zeros up to its listed size) stop the
@@ -314,6 +396,8 @@ static int seg_sink(void *ctx, const void *buf, size_t len,
     const uint8_t *p = buf;
     int rc = ws_lz4r_write(o->scan, buf, len, err);
 
+    if (rc == WS_OK && o->peek != NULL)
+        rc = peek(o, buf, len, err);
     while (rc == WS_OK && len > 0) {
         uint64_t off = 0;
         size_t room = 0, n;
@@ -339,8 +423,12 @@ static void fetch(struct obj *o)
 
     if (o->k >= 0) {
         ws_lz4r_free(o->scan);
+        ws_lz4r_free(o->peek);
         o->scan = ws_lz4r_new_scan();
-        if (o->scan == NULL) {
+        o->peek = ws_lz4r_new(peek_sink, o, ws_lz4_max_output(listed));
+        o->nhead = 0;
+        o->head_bad = 0;
+        if (o->scan == NULL || o->peek == NULL) {
             struct ws_err e;
             ws_err_set(&e, WS_ENOMEM, "out of memory");
             fail(rs, &e);
@@ -953,6 +1041,47 @@ static int objects(struct rs *rs, struct ws_err *err)
     return WS_OK;
 }
 
+/*
+ * Refuse, before any download, a plan whose objects cannot fit in the
+ * output's directory (see the essay): what the restore holds there at
+ * its peak is the database built from the snapshot (at least the
+ * snapshot's listed size: LZ4 never shrinks what it stores raw, so a
+ * stored object decodes to at least about its size), every segment in
+ * the spool (kept until the last is applied), and the carried index's
+ * WAL again.  A lower bound: a restore refused here could never have
+ * finished.
+ */
+static int check_room(const struct rs *rs, struct ws_err *err)
+{
+    const struct ws_plan *p = rs->p;
+    uint64_t segs = 0, carried = 0, need, avail;
+    struct statvfs sv;
+
+    for (size_t k = 0; k < rs->n; k++) {
+        segs += rs->segs[k].si->size;
+        if (rs->carry && rs->segs[k].si->index == p->index)
+            carried += rs->segs[k].si->size;
+    }
+    need = p->snap->size + segs + carried;
+    if (fstatvfs(rs->dir->fd, &sv) != 0)
+        return WS_OK; /* unknown: the writes will tell */
+    avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) *
+            sv.f_frsize;
+    if (need <= avail)
+        return WS_OK;
+    return ws_err_set(err, WS_EIO, "cannot restore from replica %s: the "
+                      "plan needs at least %llu bytes in %s (the snapshot's "
+                      "%llu and %zu WAL segments' %llu, by their listed "
+                      "sizes%s), and it has %llu free",
+                      rs->r->cfg->url ? rs->r->cfg->url : rs->r->cfg->name,
+                      (unsigned long long)need, rs->dir->path,
+                      (unsigned long long)p->snap->size, rs->n,
+                      (unsigned long long)segs,
+                      carried ? ", and the last index's again, carried over"
+                              : "",
+                      (unsigned long long)avail);
+}
+
 /* Build the file at rs->tmp (already open as rs->fd). */
 static int build(struct rs *rs, struct ws_err *err)
 {
@@ -964,6 +1093,8 @@ static int build(struct rs *rs, struct ws_err *err)
     if (rs->segs == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     rc = objects(rs, err);
+    if (rc == WS_OK)
+        rc = check_room(rs, err);
     if (rc != WS_OK)
         return rc;
     rc = ws_fs_tmp_anon(rs->dir, rs->base, 0600, spool, sizeof(spool),
@@ -1150,6 +1281,43 @@ static int cmp_gref(const void *a, const void *b)
     return (x->ri > y->ri) - (x->ri < y->ri);
 }
 
+/* List every replica (cats[i]: an empty catalog for one whose directory
+ * does not exist, replica.h).  When every replica is missing, that is
+ * the error (WS_ENOTFOUND: nothing to restore); when some are, each is
+ * said in a WARN line and the others are used. */
+static int catalogs(struct ws_replica *const *reps, size_t n,
+                    struct ws_catalog *cats, struct ws_err *err)
+{
+    struct ws_err *miss = calloc(n, sizeof(*miss));
+    size_t nmiss = 0;
+    int rc = miss ? WS_OK : ws_err_set(err, WS_ENOMEM, "out of memory");
+
+    for (size_t i = 0; rc == WS_OK && i < n; i++) {
+        rc = ws_replica_catalog(reps[i], &cats[i], &miss[i]);
+        if (rc == WS_ENOTFOUND) {
+            memset(&cats[i], 0, sizeof(cats[i]));
+            nmiss++;
+            rc = WS_OK;
+        } else if (rc != WS_OK) {
+            *err = miss[i];
+        } else {
+            miss[i].code = WS_OK;
+        }
+    }
+    for (size_t i = 0; rc == WS_OK && nmiss > 0 && i < n; i++) {
+        if (miss[i].code == WS_OK)
+            continue;
+        if (nmiss == n) {
+            *err = miss[i];
+            rc = WS_ENOTFOUND;
+        } else {
+            ws_warn("restore: passing over %s", miss[i].msg);
+        }
+    }
+    free(miss);
+    return rc;
+}
+
 /* List every replica and gather their generations, newest first. */
 static int gather(struct ws_replica *const *reps, size_t n,
                   const struct ws_restore_opts *o, struct ws_catalog *cats,
@@ -1157,12 +1325,11 @@ static int gather(struct ws_replica *const *reps, size_t n,
 {
     size_t total = 0, k = 0;
     struct gref *v;
-    int rc = WS_OK;
+    int rc = catalogs(reps, n, cats, err);
 
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        rc = ws_replica_catalog(reps[i], &cats[i], err);
-        total += rc == WS_OK ? cats[i].ngens : 0;
-        if (rc == WS_OK && cats[i].nskipped > 0)
+        total += cats[i].ngens;
+        if (cats[i].nskipped > 0)
             ws_warn("restore: the listing of replica %s passed over %zu "
                     "entr%s that %s not a regular file or a directory: %s%s",
                     reps[i]->cfg->name, cats[i].nskipped,
@@ -1198,8 +1365,8 @@ static void log_skips(const struct gref *v, size_t n, const struct choice *c)
             ws_warn("restore: skipping generation %s: %s", v[i].g->name,
                     v[i].why);
         else if (v[i].g->nsnaps == 0 && v[i].g->nsegs > 0)
-            ws_warn("restore: skipping generation %s: it has WAL segments "
-                    "but no snapshot", v[i].g->name);
+            ws_warn("restore: skipping generation %s: %s", v[i].g->name,
+                    BARE);
     }
     if (c != NULL && c->plan.skipped[0])
         ws_warn("restore: generation %s: %s", c->plan.g->name,
@@ -1377,8 +1544,13 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         const char *row[NWINDOW];
         int64_t oldest;
         int prc;
-        if (g->nsnaps == 0)
+        if (g->nsnaps == 0) {
+            if (g->nsegs > 0)
+                ws_warn("restore -list: generation %s of replica %s cannot "
+                        "be restored: %s", g->name, reps[v[k].ri]->cfg->name,
+                        BARE);
             continue;
+        }
         rc = recs_for(reps[v[k].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
@@ -1996,6 +2168,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         free(rs.segs[k].wins);
         free(rs.segs[k].chunks);
         ws_lz4r_free(rs.segs[k].scan);
+        ws_lz4r_free(rs.segs[k].peek);
     }
     free(rs.segs);
     ws_pagemap_free(&rs.map);
