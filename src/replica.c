@@ -44,6 +44,14 @@ int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
     return WS_OK;
 }
 
+const char *ws_req_type_name(enum ws_reqtype type)
+{
+    static const char *const names[] = {"LIST", "PUT", "GET", "DELETE"};
+
+    return (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type]
+                                                           : "?";
+}
+
 void ws_replica_free(struct ws_replica *r)
 {
     if (r == NULL)

@@ -78,6 +78,7 @@
 #include "ws/pagemap.h"
 #include "ws/plan.h"
 #include "ws/rlock.h"
+#include "ws/slow.h"
 #include "ws/times.h"
 #include "ws/wal.h"
 
@@ -115,6 +116,15 @@ enum { F_WAIT, F_FETCH, F_HAVE, F_CHECKING, F_CHECKED, F_APPLYING, F_DONE };
 
 struct rs;
 
+/* A request to a replica, said while it waits for an answer (slow.h). */
+struct watch {
+    struct ws_slow slow;
+    const struct ws_replica *r;
+    enum ws_reqtype type;
+    const char *key;
+    int closed;
+};
+
 /* One object to fetch: the snapshot (k == -1) or a WAL segment. */
 struct obj {
     struct rs *rs;
@@ -133,6 +143,7 @@ struct obj {
     size_t nhead;
     int head_bad;             /* ... and they were refused */
     struct ws_req req;
+    struct watch watch;       /* on req */
     uv_work_t work;
     uint64_t *wins;           /* frames to write, by stream position */
     size_t nwins, cwins;
@@ -205,6 +216,76 @@ struct rs {
 };
 
 static void pump(struct rs *rs);
+
+/* ---- requests that get no answer ---------------------------------------- */
+
+static void on_watch_say(struct ws_slow *s, const char *waited)
+{
+    struct watch *w = s->data;
+
+    ws_warn("restore: replica not answering replica=%s request=\"%s %s\" "
+            "waiting=%s: the server or the network may hang; the request "
+            "goes on and is retried as usual",
+            w->r->cfg->name, ws_req_type_name(w->type), w->key, waited);
+}
+
+static void watch_init(struct watch *w, const struct ws_replica *r,
+                       enum ws_reqtype type, const char *key)
+{
+    w->r = r;
+    w->type = type;
+    w->key = key;
+    w->closed = 0;
+    ws_slow_init(r->loop, &w->slow, on_watch_say, w);
+}
+
+/* The request was answered: say so if it was said to wait. */
+static void watch_stop(struct watch *w)
+{
+    char after[32];
+
+    if (ws_slow_stop(&w->slow, after, sizeof(after)))
+        ws_info("restore: replica answered replica=%s request=\"%s %s\" "
+                "after=%s", w->r->cfg->name, ws_req_type_name(w->type),
+                w->key, after);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    struct ws_slow *s = h->data;
+    struct watch *w = s->data;
+
+    w->closed = 1;
+}
+
+/* A synchronous request (ws_replica_run) under a watch: begin before
+ * it, end once it returns. */
+static void watch_begin(struct watch *w, const struct ws_replica *r,
+                        enum ws_reqtype type, const char *key)
+{
+    watch_init(w, r, type, key);
+    ws_slow_start(&w->slow);
+}
+
+static void watch_end(struct watch *w)
+{
+    watch_stop(w);
+    ws_slow_close(&w->slow, on_watch_closed);
+    while (!w->closed)
+        uv_run(w->r->loop, UV_RUN_NOWAIT);
+}
+
+/* ws_replica_run(r, req), watched. */
+static int run_watched(struct ws_replica *r, struct ws_req *req)
+{
+    struct watch w;
+    int rc;
+
+    watch_begin(&w, r, req->type, req->key);
+    rc = ws_replica_run(r, req);
+    watch_end(&w);
+    return rc;
+}
 
 static void fail(struct rs *rs, const struct ws_err *e)
 {
@@ -464,6 +545,7 @@ static void fetch(struct obj *o)
     o->req.cb = on_fetched;
     o->req.data = o;
     rs->inflight++;
+    ws_slow_start(&o->watch.slow);
     ws_replica_submit(rs->r, &o->req);
 }
 
@@ -488,6 +570,7 @@ static void on_fetched(struct ws_req *req)
     struct rs *rs = o->rs;
     int rc = req->rc;
 
+    watch_stop(&o->watch);
     rs->inflight--;
     if (rc == WS_OK)
         rc = ws_lz4r_finish(o->k < 0 ? rs->slz : o->scan, &req->err);
@@ -1055,9 +1138,13 @@ static int check_room(const struct rs *rs, struct ws_err *err)
 {
     const struct ws_plan *p = rs->p;
     uint64_t segs = 0, carried = 0, need, avail;
+    const struct obj *big = &rs->snap;
     struct statvfs sv;
 
     for (size_t k = 0; k < rs->n; k++) {
+        if (rs->segs[k].si->size > (big->k < 0 ? p->snap->size
+                                                : big->si->size))
+            big = &rs->segs[k];
         segs += rs->segs[k].si->size;
         if (rs->carry && rs->segs[k].si->index == p->index)
             carried += rs->segs[k].si->size;
@@ -1072,14 +1159,17 @@ static int check_room(const struct rs *rs, struct ws_err *err)
     return ws_err_set(err, WS_EIO, "cannot restore from replica %s: the "
                       "plan needs at least %llu bytes in %s (the snapshot's "
                       "%llu and %zu WAL segments' %llu, by their listed "
-                      "sizes%s), and it has %llu free",
+                      "sizes%s), and it has %llu free; the largest object "
+                      "is %s (%llu bytes)",
                       rs->r->cfg->url ? rs->r->cfg->url : rs->r->cfg->name,
                       (unsigned long long)need, rs->dir->path,
                       (unsigned long long)p->snap->size, rs->n,
                       (unsigned long long)segs,
                       carried ? ", and the last index's again, carried over"
                               : "",
-                      (unsigned long long)avail);
+                      (unsigned long long)avail, big->key,
+                      (unsigned long long)(big->k < 0 ? p->snap->size
+                                                      : big->si->size));
 }
 
 /* Build the file at rs->tmp (already open as rs->fd). */
@@ -1110,12 +1200,19 @@ static int build(struct rs *rs, struct ws_err *err)
     uv_timer_init(rs->loop, &rs->prog);
     rs->prog.data = rs;
     uv_timer_start(&rs->prog, on_progress, PROGRESS_MS, PROGRESS_MS);
+    watch_init(&rs->snap.watch, rs->r, WS_REQ_GET, rs->snap.key);
+    for (size_t k = 0; k < rs->n; k++)
+        watch_init(&rs->segs[k].watch, rs->r, WS_REQ_GET, rs->segs[k].key);
     pump(rs);
     while (!rs->done)
         uv_run(rs->loop, UV_RUN_ONCE);
     uv_timer_stop(&rs->prog);
     uv_close((uv_handle_t *)&rs->prog, NULL);
-    uv_run(rs->loop, UV_RUN_NOWAIT);
+    ws_slow_close(&rs->snap.watch.slow, on_watch_closed);
+    for (size_t k = 0; k < rs->n; k++)
+        ws_slow_close(&rs->segs[k].watch.slow, on_watch_closed);
+    while (!rs->snap.watch.closed)
+        uv_run(rs->loop, UV_RUN_NOWAIT); /* closes all of them */
     if (rs->rc == WS_OK)
         progress(rs, 1);
     else if (rs->tty)
@@ -1171,7 +1268,7 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     req.sink_ctx = &m;
     req.sized = 1;
     req.size = t->size;
-    rc = ws_replica_run(r, &req);
+    rc = run_watched(r, &req);
     if (rc != WS_OK)
         *err = req.err, err->code = rc;
     if (rc == WS_OK)
@@ -1293,7 +1390,10 @@ static int catalogs(struct ws_replica *const *reps, size_t n,
     int rc = miss ? WS_OK : ws_err_set(err, WS_ENOMEM, "out of memory");
 
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
+        struct watch w;
+        watch_begin(&w, reps[i], WS_REQ_LIST, "generations/");
         rc = ws_replica_catalog(reps[i], &cats[i], &miss[i]);
+        watch_end(&w);
         if (rc == WS_ENOTFOUND) {
             memset(&cats[i], 0, sizeof(cats[i]));
             nmiss++;

@@ -124,6 +124,9 @@ struct ws_replica {
     void *ctx;                           /* backend state */
 };
 
+/* "LIST", "PUT", "GET", "DELETE": a request's type in log lines. */
+const char *ws_req_type_name(enum ws_reqtype type);
+
 /* Create the client for cfg (its type picks the backend). */
 int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
                     struct ws_replica **out, struct ws_err *err);
