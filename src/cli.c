@@ -5,6 +5,7 @@
 
 #include "ws/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,14 @@ static int is_replica_dir(const char *path)
         return 0;
     snprintf(sub, sizeof(sub), "%s/generations", path);
     return stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* 1 when nothing is at path (a typo, or a replica never written). */
+static int missing(const char *path)
+{
+    struct stat sb;
+
+    return lstat(path, &sb) != 0 && errno == ENOENT;
 }
 
 /* A one-replica config for the replica URL (or directory) arg. */
@@ -73,6 +82,15 @@ int ws_cli_find_db(const char *arg, const char *config, int expand_env,
             ws_config_free(c);
             c = NULL;
             rc = from_replica(arg, &c, err);
+        } else if (d == NULL && rc == WS_OK && missing(arg)) {
+            rc = ws_err_set(err, WS_ENOTFOUND,
+                            "database not found in config: %s (nor is it "
+                            "a replica directory: it does not exist)", arg);
+        } else if (d == NULL && missing(arg)) {
+            rc = ws_err_set(err, WS_ENOTFOUND,
+                            "%s does not exist (no replica directory there, "
+                            "and no config file to look it up in as a "
+                            "database: %s)", arg, e.msg);
         } else if (d == NULL && rc == WS_OK) {
             rc = ws_err_set(err, WS_ENOTFOUND,
                             "database not found in config: %s (and it is "

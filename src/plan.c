@@ -319,7 +319,8 @@ static void newest_time(const struct ws_geninfo *g, const struct cand *v,
 
 /* Choose the target and the snapshot; fill p's target and time. */
 static int choose_target(const struct ws_geninfo *g, const struct use *us,
-                         const struct ws_plan_req *q, const struct cand *v,
+                         const struct ws_plan_req *q,
+                         const struct ws_tlist *recs, const struct cand *v,
                          size_t n, struct ws_plan *p, const struct use **uu,
                          struct ws_err *err)
 {
@@ -330,7 +331,7 @@ static int choose_target(const struct ws_geninfo *g, const struct use *us,
     char a[40], b[40];
 
     if (!wanted(g, q, v, n, &want)) {
-        ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
+        ws_time_fmt(ws_plan_oldest(g, recs), a, sizeof(a));
         return ws_err_set(err, WS_ENOTFOUND, "generation %s has no data at "
                           "or before that time (oldest restorable: %s)",
                           g->name, a);
@@ -345,8 +346,8 @@ static int choose_target(const struct ws_geninfo *g, const struct use *us,
             chosen = &us[i];
         }
     }
-    if (chosen == NULL && ws_plan_oldest(g) != 0) {
-        ws_time_fmt(ws_plan_oldest(g), a, sizeof(a));
+    if (chosen == NULL && ws_plan_oldest(g, recs) != 0) {
+        ws_time_fmt(ws_plan_oldest(g, recs), a, sizeof(a));
         return ws_err_set(err, WS_ENOTFOUND, "generation %s has no "
                           "snapshot old enough for that point (oldest "
                           "restorable: %s)", g->name, a);
@@ -520,7 +521,7 @@ int ws_plan_make(const struct ws_geninfo *g, const struct ws_tlist *recs,
     for (size_t i = 0; rc == WS_OK && i < g->nsnaps; i++)
         use_of(g, &g->snaps[i], &us[i]);
     if (rc == WS_OK)
-        rc = choose_target(g, us, q, v, n, p, &u, err);
+        rc = choose_target(g, us, q, recs, v, n, p, &u, err);
     if (rc == WS_OK) {
         struct pos at = {p->index, p->offset}, own = {u->s->index, u->need};
         p->snap = u->s;
@@ -559,9 +560,23 @@ const struct ws_timesinfo *ws_plan_times_obj(const struct ws_geninfo *g,
     return best;
 }
 
-int64_t ws_plan_oldest(const struct ws_geninfo *g)
+/* The time of the commit record of recs exactly at (index, off), 0 when
+ * recs has none. */
+static int64_t commit_at(const struct ws_tlist *recs, uint32_t index,
+                         uint64_t off)
 {
-    int64_t best = 0;
+    for (size_t i = 0; recs != NULL && i < recs->n; i++)
+        if (recs->v[i].kind == WS_T_COMMIT && recs->v[i].index == index &&
+            recs->v[i].offset == off)
+            return recs->v[i].time_us;
+    return 0;
+}
+
+/* The usable snapshot of g with the oldest moment, and that moment (by
+ * its record, or its object time); 0 and NULL when none. */
+static int64_t oldest_use(const struct ws_geninfo *g, struct use *best)
+{
+    int64_t t_best = 0;
 
     for (size_t i = 0; i < g->nsnaps; i++) {
         struct use u;
@@ -570,8 +585,43 @@ int64_t ws_plan_oldest(const struct ws_geninfo *g)
         if (!u.ok)
             continue;
         t = u.rec_us != 0 ? u.rec_us : obj_us(g->snaps[i].mtime_ms);
-        if (best == 0 || t < best)
-            best = t;
+        if (t_best == 0 || t < t_best) {
+            t_best = t;
+            *best = u;
+        }
+    }
+    return t_best;
+}
+
+int64_t ws_plan_oldest(const struct ws_geninfo *g, const struct ws_tlist *recs)
+{
+    struct use u;
+    int64_t t = oldest_use(g, &u), c;
+
+    if (t == 0 || u.rec_us == 0)
+        return t;
+    c = commit_at(recs, u.s->index, u.need);
+    return c != 0 && c < t ? c : t;
+}
+
+const struct ws_timesinfo *ws_plan_oldest_obj(const struct ws_geninfo *g)
+{
+    const struct ws_timesinfo *best = NULL;
+    struct use u;
+
+    if (oldest_use(g, &u) == 0 || u.rec_us == 0)
+        return NULL;
+    /* Positions only grow: the object starting last at or before the
+     * snapshot's position holds the commit there, if any does.  On a tie,
+     * the latest in the list (the fullest of retried uploads). */
+    for (size_t i = 0; i < g->ntimes; i++) {
+        const struct ws_timesinfo *x = &g->times[i];
+        struct pos at = {x->index, x->offset};
+        if (x->snapshot || pos_cmp(at, (struct pos){u.s->index, u.need}) > 0)
+            continue;
+        if (best == NULL ||
+            pos_cmp(at, (struct pos){best->index, best->offset}) >= 0)
+            best = x;
     }
     return best;
 }

@@ -3,9 +3,11 @@
  */
 #include "ws/replica.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
                     struct ws_replica **out, struct ws_err *err)
@@ -40,6 +42,14 @@ int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
     }
     *out = r;
     return WS_OK;
+}
+
+const char *ws_req_type_name(enum ws_reqtype type)
+{
+    static const char *const names[] = {"LIST", "PUT", "GET", "DELETE"};
+
+    return (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type]
+                                                           : "?";
 }
 
 void ws_replica_free(struct ws_replica *r)
@@ -137,12 +147,28 @@ int ws_replica_run(struct ws_replica *r, struct ws_req *req)
     return req->rc;
 }
 
+/* A directory replica whose root is missing: WS_ENOTFOUND naming it (a
+ * listing would find nothing, as in an empty replica). */
+static int root_exists(const struct ws_replica *r, struct ws_err *err)
+{
+    struct stat sb;
+
+    if (r->ops != &ws_replica_file_ops || stat(r->cfg->path, &sb) == 0 ||
+        errno != ENOENT)
+        return WS_OK;
+    return ws_err_set(err, WS_ENOTFOUND, "replica %s: %s does not exist",
+                      r->cfg->url ? r->cfg->url : r->cfg->name,
+                      r->cfg->path);
+}
+
 int ws_replica_catalog(struct ws_replica *r, struct ws_catalog *cat,
                        struct ws_err *err)
 {
     struct ws_req req;
-    int rc;
+    int rc = root_exists(r, err);
 
+    if (rc != WS_OK)
+        return rc;
     memset(&req, 0, sizeof(req));
     req.type = WS_REQ_LIST;
     snprintf(req.key, sizeof(req.key), "generations/");

@@ -8,6 +8,14 @@
  *   (replica.h): a longer body is stopped at that size, a shorter one
  *   fails, both naming the object.  The spool (compressed segments) thus
  *   holds at most the sum of the listed sizes; none may be over 1 TiB.
+ *   Before any download, the output's directory must have room for the
+ *   least the plan takes there (check_room); a plan that lists more
+ *   than that is refused in one line naming the replica and both sizes.
+ *   A segment's first decoded bytes are checked as soon as they arrive
+ *   (a WAL header at offset 0, else a frame header, with the salts of
+ *   the index's records): an object that is no segment (a sparse file
+ *   of gigabytes of zeros behind a valid LZ4 frame header) is refused
+ *   after its first LZ4 block, not after its listed size is spooled.
  *   An LZ4 frame decodes to at most 255 times its size
  *   (ws_lz4_max_output): the bound on each snapshot and segment, so a
  *   decompression bomb costs at most that much CPU.  Every frame must
@@ -70,6 +78,7 @@
 #include "ws/pagemap.h"
 #include "ws/plan.h"
 #include "ws/rlock.h"
+#include "ws/slow.h"
 #include "ws/times.h"
 #include "ws/wal.h"
 
@@ -85,6 +94,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,12 +108,22 @@
 #define TRIES 3                    /* downloads of one object */
 #define CHUNK (1024 * 1024)
 #define SPOOL_CHUNK (1024 * 1024) /* the spool's unit of allocation */
+#define BARE "it has WAL segments but no snapshot" /* a generation so */
 #define PROGRESS_MS 250
 #define PROGRESS_LOG_MS 5000
 
 enum { F_WAIT, F_FETCH, F_HAVE, F_CHECKING, F_CHECKED, F_APPLYING, F_DONE };
 
 struct rs;
+
+/* A request to a replica, said while it waits for an answer (slow.h). */
+struct watch {
+    struct ws_slow slow;
+    const struct ws_replica *r;
+    enum ws_reqtype type;
+    const char *key;
+    int closed;
+};
 
 /* One object to fetch: the snapshot (k == -1) or a WAL segment. */
 struct obj {
@@ -118,7 +138,12 @@ struct obj {
     int tries;
     int local_fail;           /* a write of ours failed: not retried */
     struct ws_lz4r *scan;     /* segments: the frame's shape as it comes */
+    struct ws_lz4r *peek;     /* segments: decodes the first bytes only */
+    uint8_t head[WS_WAL_HDR_SIZE]; /* ... into here, until checked */
+    size_t nhead;
+    int head_bad;             /* ... and they were refused */
     struct ws_req req;
+    struct watch watch;       /* on req */
     uv_work_t work;
     uint64_t *wins;           /* frames to write, by stream position */
     size_t nwins, cwins;
@@ -191,6 +216,76 @@ struct rs {
 };
 
 static void pump(struct rs *rs);
+
+/* ---- requests that get no answer ---------------------------------------- */
+
+static void on_watch_say(struct ws_slow *s, const char *waited)
+{
+    struct watch *w = s->data;
+
+    ws_warn("restore: replica not answering replica=%s request=\"%s %s\" "
+            "waiting=%s: the server or the network may hang; the request "
+            "goes on and is retried as usual",
+            w->r->cfg->name, ws_req_type_name(w->type), w->key, waited);
+}
+
+static void watch_init(struct watch *w, const struct ws_replica *r,
+                       enum ws_reqtype type, const char *key)
+{
+    w->r = r;
+    w->type = type;
+    w->key = key;
+    w->closed = 0;
+    ws_slow_init(r->loop, &w->slow, on_watch_say, w);
+}
+
+/* The request was answered: say so if it was said to wait. */
+static void watch_stop(struct watch *w)
+{
+    char after[32];
+
+    if (ws_slow_stop(&w->slow, after, sizeof(after)))
+        ws_info("restore: replica answered replica=%s request=\"%s %s\" "
+                "after=%s", w->r->cfg->name, ws_req_type_name(w->type),
+                w->key, after);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    struct ws_slow *s = h->data;
+    struct watch *w = s->data;
+
+    w->closed = 1;
+}
+
+/* A synchronous request (ws_replica_run) under a watch: begin before
+ * it, end once it returns. */
+static void watch_begin(struct watch *w, const struct ws_replica *r,
+                        enum ws_reqtype type, const char *key)
+{
+    watch_init(w, r, type, key);
+    ws_slow_start(&w->slow);
+}
+
+static void watch_end(struct watch *w)
+{
+    watch_stop(w);
+    ws_slow_close(&w->slow, on_watch_closed);
+    while (!w->closed)
+        uv_run(w->r->loop, UV_RUN_NOWAIT);
+}
+
+/* ws_replica_run(r, req), watched. */
+static int run_watched(struct ws_replica *r, struct ws_req *req)
+{
+    struct watch w;
+    int rc;
+
+    watch_begin(&w, r, req->type, req->key);
+    rc = ws_replica_run(r, req);
+    watch_end(&w);
+    return rc;
+}
 
 static void fail(struct rs *rs, const struct ws_err *e)
 {
@@ -302,6 +397,74 @@ static int spool_at(struct obj *o, uint64_t at, uint64_t *off, size_t *room,
     return WS_OK;
 }
 
+/* What a segment starts with: the WAL header at offset 0, else a
+ * frame header. */
+static size_t head_size(const struct obj *o)
+{
+    return o->si->offset == 0 ? WS_WAL_HDR_SIZE : WS_WAL_FRAME_HDR_SIZE;
+}
+
+/*
+ * A segment's first decoded bytes, checked as soon as they arrive (see
+ * the essay): a WAL header, or a frame of a page other than 0, and the
+ * salts of the index's records where it has any.  An object that fails
+ * is refused then, not after its whole listed size has been spooled.
+ */
+static int peek_sink(void *ctx, const void *buf, size_t len,
+                     struct ws_err *err)
+{
+    struct obj *o = ctx;
+    size_t need = head_size(o), n = need - o->nhead;
+    struct ws_wal_hdr h;
+    struct ws_wal_frame f;
+    int rc;
+
+    if (n == 0)
+        return WS_OK;
+    memcpy(o->head + o->nhead, buf, len < n ? len : n);
+    o->nhead += len < n ? len : n;
+    if (o->nhead < need)
+        return WS_OK;
+    if (o->si->offset == 0) {
+        rc = ws_wal_decode_hdr(o->head, &h, err);
+        if (rc == WS_OK)
+            rc = ws_catalog_check_start(o->rs->p->g, o->si->index, h.salt1,
+                                        h.salt2, err);
+    } else {
+        ws_wal_decode_frame(o->head, &f);
+        rc = f.pgno != 0 ? WS_OK
+                         : ws_err_set(err, WS_ECORRUPT, "its first frame "
+                                      "writes page 0");
+        if (rc == WS_OK)
+            rc = ws_catalog_check_start(o->rs->p->g, o->si->index, f.salt1,
+                                        f.salt2, err);
+    }
+    o->head_bad = rc != WS_OK;
+    if (rc != WS_OK)
+        ws_err_wrap(err, "%s: not a WAL segment of its index (its first "
+                    "%zu bytes, refused as they came)", o->key, need);
+    return rc;
+}
+
+/* Feed the peek decoder, and drop it once the first bytes are checked
+ * or when it fails otherwise (the whole segment is checked later). */
+static int peek(struct obj *o, const void *buf, size_t len,
+                struct ws_err *err)
+{
+    struct ws_err e = {0};
+    int rc = ws_lz4r_write(o->peek, buf, len, &e);
+
+    if (rc != WS_OK || o->nhead == head_size(o)) {
+        ws_lz4r_free(o->peek);
+        o->peek = NULL;
+    }
+    if (o->head_bad) {
+        *err = e;
+        return rc;
+    }
+    return WS_OK;
+}
+
 /* Segment bytes go to the spool as they come, to be decoded in order
  * later; their frame's shape is followed meanwhile, so that bytes past
  * its end (an object padded with zeros up to its listed size) stop the
@@ -314,6 +477,8 @@ static int seg_sink(void *ctx, const void *buf, size_t len,
     const uint8_t *p = buf;
     int rc = ws_lz4r_write(o->scan, buf, len, err);
 
+    if (rc == WS_OK && o->peek != NULL)
+        rc = peek(o, buf, len, err);
     while (rc == WS_OK && len > 0) {
         uint64_t off = 0;
         size_t room = 0, n;
@@ -339,8 +504,12 @@ static void fetch(struct obj *o)
 
     if (o->k >= 0) {
         ws_lz4r_free(o->scan);
+        ws_lz4r_free(o->peek);
         o->scan = ws_lz4r_new_scan();
-        if (o->scan == NULL) {
+        o->peek = ws_lz4r_new(peek_sink, o, ws_lz4_max_output(listed));
+        o->nhead = 0;
+        o->head_bad = 0;
+        if (o->scan == NULL || o->peek == NULL) {
             struct ws_err e;
             ws_err_set(&e, WS_ENOMEM, "out of memory");
             fail(rs, &e);
@@ -376,6 +545,7 @@ static void fetch(struct obj *o)
     o->req.cb = on_fetched;
     o->req.data = o;
     rs->inflight++;
+    ws_slow_start(&o->watch.slow);
     ws_replica_submit(rs->r, &o->req);
 }
 
@@ -400,6 +570,7 @@ static void on_fetched(struct ws_req *req)
     struct rs *rs = o->rs;
     int rc = req->rc;
 
+    watch_stop(&o->watch);
     rs->inflight--;
     if (rc == WS_OK)
         rc = ws_lz4r_finish(o->k < 0 ? rs->slz : o->scan, &req->err);
@@ -953,6 +1124,54 @@ static int objects(struct rs *rs, struct ws_err *err)
     return WS_OK;
 }
 
+/*
+ * Refuse, before any download, a plan whose objects cannot fit in the
+ * output's directory (see the essay): what the restore holds there at
+ * its peak is the database built from the snapshot (at least the
+ * snapshot's listed size: LZ4 never shrinks what it stores raw, so a
+ * stored object decodes to at least about its size), every segment in
+ * the spool (kept until the last is applied), and the carried index's
+ * WAL again.  A lower bound: a restore refused here could never have
+ * finished.
+ */
+static int check_room(const struct rs *rs, struct ws_err *err)
+{
+    const struct ws_plan *p = rs->p;
+    uint64_t segs = 0, carried = 0, need, avail;
+    const struct obj *big = &rs->snap;
+    struct statvfs sv;
+
+    for (size_t k = 0; k < rs->n; k++) {
+        if (rs->segs[k].si->size > (big->k < 0 ? p->snap->size
+                                                : big->si->size))
+            big = &rs->segs[k];
+        segs += rs->segs[k].si->size;
+        if (rs->carry && rs->segs[k].si->index == p->index)
+            carried += rs->segs[k].si->size;
+    }
+    need = p->snap->size + segs + carried;
+    if (fstatvfs(rs->dir->fd, &sv) != 0)
+        return WS_OK; /* unknown: the writes will tell */
+    avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) *
+            sv.f_frsize;
+    if (need <= avail)
+        return WS_OK;
+    return ws_err_set(err, WS_EIO, "cannot restore from replica %s: the "
+                      "plan needs at least %llu bytes in %s (the snapshot's "
+                      "%llu and %zu WAL segments' %llu, by their listed "
+                      "sizes%s), and it has %llu free; the largest object "
+                      "is %s (%llu bytes)",
+                      rs->r->cfg->url ? rs->r->cfg->url : rs->r->cfg->name,
+                      (unsigned long long)need, rs->dir->path,
+                      (unsigned long long)p->snap->size, rs->n,
+                      (unsigned long long)segs,
+                      carried ? ", and the last index's again, carried over"
+                              : "",
+                      (unsigned long long)avail, big->key,
+                      (unsigned long long)(big->k < 0 ? p->snap->size
+                                                      : big->si->size));
+}
+
 /* Build the file at rs->tmp (already open as rs->fd). */
 static int build(struct rs *rs, struct ws_err *err)
 {
@@ -964,6 +1183,8 @@ static int build(struct rs *rs, struct ws_err *err)
     if (rs->segs == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     rc = objects(rs, err);
+    if (rc == WS_OK)
+        rc = check_room(rs, err);
     if (rc != WS_OK)
         return rc;
     rc = ws_fs_tmp_anon(rs->dir, rs->base, 0600, spool, sizeof(spool),
@@ -979,12 +1200,19 @@ static int build(struct rs *rs, struct ws_err *err)
     uv_timer_init(rs->loop, &rs->prog);
     rs->prog.data = rs;
     uv_timer_start(&rs->prog, on_progress, PROGRESS_MS, PROGRESS_MS);
+    watch_init(&rs->snap.watch, rs->r, WS_REQ_GET, rs->snap.key);
+    for (size_t k = 0; k < rs->n; k++)
+        watch_init(&rs->segs[k].watch, rs->r, WS_REQ_GET, rs->segs[k].key);
     pump(rs);
     while (!rs->done)
         uv_run(rs->loop, UV_RUN_ONCE);
     uv_timer_stop(&rs->prog);
     uv_close((uv_handle_t *)&rs->prog, NULL);
-    uv_run(rs->loop, UV_RUN_NOWAIT);
+    ws_slow_close(&rs->snap.watch.slow, on_watch_closed);
+    for (size_t k = 0; k < rs->n; k++)
+        ws_slow_close(&rs->segs[k].watch.slow, on_watch_closed);
+    while (!rs->snap.watch.closed)
+        uv_run(rs->loop, UV_RUN_NOWAIT); /* closes all of them */
     if (rs->rc == WS_OK)
         progress(rs, 1);
     else if (rs->tty)
@@ -1040,7 +1268,7 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     req.sink_ctx = &m;
     req.sized = 1;
     req.size = t->size;
-    rc = ws_replica_run(r, &req);
+    rc = run_watched(r, &req);
     if (rc != WS_OK)
         *err = req.err, err->code = rc;
     if (rc == WS_OK)
@@ -1088,6 +1316,41 @@ static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
     return WS_OK;
 }
 
+/*
+ * The oldest moment g restores to (plan.h): dated by the commit record
+ * at its oldest snapshot's position, from the commit-time object that
+ * holds it.  recs are g's records read already, from object `have`
+ * (NULL: none); another object is read when that is the one.  Without
+ * it, the snapshot record's time (a few ms late, but restorable).
+ */
+static int oldest_of(struct ws_replica *r, const struct ws_geninfo *g,
+                     const struct ws_timesinfo *have,
+                     const struct ws_tlist *recs, int64_t *out,
+                     struct ws_err *err)
+{
+    const struct ws_timesinfo *t = ws_plan_oldest_obj(g);
+    struct ws_tlist own = {0};
+    struct ws_err e = {0};
+    int rc;
+
+    if (t == NULL || t == have) {
+        *out = ws_plan_oldest(g, recs);
+        return WS_OK;
+    }
+    rc = get_times(r, g, t, &own, &e);
+    if (rc == WS_ENOMEM) {
+        *err = e;
+        return rc;
+    }
+    if (rc != WS_OK)
+        ws_warn("restore: commit times of generation %s cannot be read, "
+                "its oldest moment is dated by its snapshot's record: %s",
+                g->name, e.msg);
+    *out = ws_plan_oldest(g, rc == WS_OK ? &own : NULL);
+    ws_tlist_free(&own);
+    return WS_OK;
+}
+
 struct choice {
     struct ws_plan plan;
     struct ws_tlist recs;
@@ -1115,6 +1378,46 @@ static int cmp_gref(const void *a, const void *b)
     return (x->ri > y->ri) - (x->ri < y->ri);
 }
 
+/* List every replica (cats[i]: an empty catalog for one whose directory
+ * does not exist, replica.h).  When every replica is missing, that is
+ * the error (WS_ENOTFOUND: nothing to restore); when some are, each is
+ * said in a WARN line and the others are used. */
+static int catalogs(struct ws_replica *const *reps, size_t n,
+                    struct ws_catalog *cats, struct ws_err *err)
+{
+    struct ws_err *miss = calloc(n, sizeof(*miss));
+    size_t nmiss = 0;
+    int rc = miss ? WS_OK : ws_err_set(err, WS_ENOMEM, "out of memory");
+
+    for (size_t i = 0; rc == WS_OK && i < n; i++) {
+        struct watch w;
+        watch_begin(&w, reps[i], WS_REQ_LIST, "generations/");
+        rc = ws_replica_catalog(reps[i], &cats[i], &miss[i]);
+        watch_end(&w);
+        if (rc == WS_ENOTFOUND) {
+            memset(&cats[i], 0, sizeof(cats[i]));
+            nmiss++;
+            rc = WS_OK;
+        } else if (rc != WS_OK) {
+            *err = miss[i];
+        } else {
+            miss[i].code = WS_OK;
+        }
+    }
+    for (size_t i = 0; rc == WS_OK && nmiss > 0 && i < n; i++) {
+        if (miss[i].code == WS_OK)
+            continue;
+        if (nmiss == n) {
+            *err = miss[i];
+            rc = WS_ENOTFOUND;
+        } else {
+            ws_warn("restore: passing over %s", miss[i].msg);
+        }
+    }
+    free(miss);
+    return rc;
+}
+
 /* List every replica and gather their generations, newest first. */
 static int gather(struct ws_replica *const *reps, size_t n,
                   const struct ws_restore_opts *o, struct ws_catalog *cats,
@@ -1122,12 +1425,11 @@ static int gather(struct ws_replica *const *reps, size_t n,
 {
     size_t total = 0, k = 0;
     struct gref *v;
-    int rc = WS_OK;
+    int rc = catalogs(reps, n, cats, err);
 
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        rc = ws_replica_catalog(reps[i], &cats[i], err);
-        total += rc == WS_OK ? cats[i].ngens : 0;
-        if (rc == WS_OK && cats[i].nskipped > 0)
+        total += cats[i].ngens;
+        if (cats[i].nskipped > 0)
             ws_warn("restore: the listing of replica %s passed over %zu "
                     "entr%s that %s not a regular file or a directory: %s%s",
                     reps[i]->cfg->name, cats[i].nskipped,
@@ -1163,8 +1465,8 @@ static void log_skips(const struct gref *v, size_t n, const struct choice *c)
             ws_warn("restore: skipping generation %s: %s", v[i].g->name,
                     v[i].why);
         else if (v[i].g->nsnaps == 0 && v[i].g->nsegs > 0)
-            ws_warn("restore: skipping generation %s: it has WAL segments "
-                    "but no snapshot", v[i].g->name);
+            ws_warn("restore: skipping generation %s: %s", v[i].g->name,
+                    BARE);
     }
     if (c != NULL && c->plan.skipped[0])
         ws_warn("restore: generation %s: %s", c->plan.g->name,
@@ -1196,6 +1498,25 @@ static int not_found(struct ws_replica *const *reps, size_t n,
                       "replica %s", msg);
 }
 
+/* A time before the oldest moment of every generation: name that moment
+ * (of generation x, NULL when none has one). */
+static int too_early(struct ws_replica *const *reps, const struct gref *x,
+                     int64_t time_us, struct ws_err *err)
+{
+    char a[40], b[40];
+    int64_t oldest = 0;
+    int rc = WS_OK;
+
+    if (x != NULL)
+        rc = oldest_of(reps[x->ri], x->g, NULL, NULL, &oldest, err);
+    if (rc != WS_OK)
+        return rc;
+    ws_time_fmt(time_us, a, sizeof(a));
+    ws_time_fmt(oldest, b, sizeof(b));
+    return ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
+                      "oldest restorable time is %s", a, b);
+}
+
 /*
  * Pick the replica, generation and plan: the newest state the objects
  * prove.  Without a time, the newest generation that can be restored;
@@ -1209,7 +1530,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
 {
     struct ws_plan_req q = {o->has_time, o->time_us, o->has_index, o->index};
     struct ws_tlist recs = {0};
-    const struct gref *bare = NULL, *broken = NULL;
+    const struct gref *bare = NULL, *broken = NULL, *oldest_g = NULL;
     struct gref *v = NULL;
     size_t nv = 0;
     int64_t oldest = 0;
@@ -1229,12 +1550,14 @@ static int choose(struct ws_replica *const *reps, size_t n,
         /* Without a time, the first that can be restored wins. */
         if (!o->has_time && best->ok)
             continue;
-        if (o->has_time && ws_plan_oldest(g) != 0 &&
-            (oldest == 0 || ws_plan_oldest(g) < oldest))
-            oldest = ws_plan_oldest(g);
         rc = recs_for(reps[v[i].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
+        if (o->has_time && ws_plan_oldest(g, &recs) != 0 &&
+            (oldest == 0 || ws_plan_oldest(g, &recs) < oldest)) {
+            oldest = ws_plan_oldest(g, &recs);
+            oldest_g = &v[i];
+        }
         prc = ws_plan_make(g, &recs, &q, &p, &e);
         if (prc == WS_ENOTFOUND) {
             /* Nothing there, or a crash's leftovers: pass over it. */
@@ -1270,15 +1593,10 @@ static int choose(struct ws_replica *const *reps, size_t n,
                             "(generations/%s/snapshots/ is empty or "
                             "missing)",
                             bare->g->name, bare->g->name);
-        else if (any && o->has_time) {
-            char a[40], b[40];
-            ws_time_fmt(o->time_us, a, sizeof(a));
-            ws_time_fmt(oldest, b, sizeof(b));
-            rc = ws_err_set(err, WS_ERANGE, "no backup at or before %s: the "
-                            "oldest restorable time is %s", a, b);
-        } else {
+        else if (any && o->has_time)
+            rc = too_early(reps, oldest_g, o->time_us, err);
+        else
             rc = not_found(reps, n, cats, err);
-        }
     }
     free(v);
     return rc;
@@ -1324,9 +1642,15 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         struct ws_err e = {0};
         char c[NWINDOW][40];
         const char *row[NWINDOW];
+        int64_t oldest;
         int prc;
-        if (g->nsnaps == 0)
+        if (g->nsnaps == 0) {
+            if (g->nsegs > 0)
+                ws_warn("restore -list: generation %s of replica %s cannot "
+                        "be restored: %s", g->name, reps[v[k].ri]->cfg->name,
+                        BARE);
             continue;
+        }
         rc = recs_for(reps[v[k].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
@@ -1345,9 +1669,13 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         if (p.skipped[0])
             ws_warn("restore -list: generation %s of replica %s: %s",
                     g->name, reps[v[k].ri]->cfg->name, p.skipped);
-        ws_time_fmt(ws_plan_oldest(g), c[2], sizeof(c[2]));
+        rc = oldest_of(reps[v[k].ri], g, ws_plan_times_obj(g, &q), &recs,
+                       &oldest, err);
+        if (rc != WS_OK)
+            break;
+        ws_time_fmt(oldest, c[2], sizeof(c[2]));
         ws_time_fmt(p.time_us, c[3], sizeof(c[3]));
-        snprintf(c[4], sizeof(c[4]), "%lld", (long long)ws_plan_oldest(g));
+        snprintf(c[4], sizeof(c[4]), "%lld", (long long)oldest);
         snprintf(c[5], sizeof(c[5]), "%lld", (long long)p.time_us);
         snprintf(c[6], sizeof(c[6]), "%s", p.precise ? "true" : "false");
         snprintf(c[7], sizeof(c[7]), "%llu",
@@ -1940,6 +2268,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         free(rs.segs[k].wins);
         free(rs.segs[k].chunks);
         ws_lz4r_free(rs.segs[k].scan);
+        ws_lz4r_free(rs.segs[k].peek);
     }
     free(rs.segs);
     ws_pagemap_free(&rs.map);

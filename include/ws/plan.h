@@ -127,8 +127,17 @@ const struct ws_timesinfo *ws_plan_times_obj(const struct ws_geninfo *g,
                                              const struct ws_plan_req *q);
 
 /* The oldest moment g can restore to (us): a restore to that time
- * succeeds.  0 when it has no usable snapshot. */
-int64_t ws_plan_oldest(const struct ws_geninfo *g);
+ * succeeds.  0 when it has no usable snapshot.  That is the time of the
+ * last commit the oldest usable snapshot holds, when recs (may be NULL)
+ * has its record (the commit ending exactly at the snapshot record's
+ * position: the snapshot was taken a little after it); else the
+ * snapshot record's own time, or its object time without a record. */
+int64_t ws_plan_oldest(const struct ws_geninfo *g, const struct ws_tlist *recs);
+
+/* The commit-time object of g that holds the record ws_plan_oldest()
+ * needs: the last to start at or before the oldest usable snapshot's
+ * position.  NULL when there is none (or the snapshot has no record). */
+const struct ws_timesinfo *ws_plan_oldest_obj(const struct ws_geninfo *g);
 
 /* Commit records named by g's commit-time objects (duplicates from
  * retried uploads counted once). */

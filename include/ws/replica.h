@@ -124,6 +124,9 @@ struct ws_replica {
     void *ctx;                           /* backend state */
 };
 
+/* "LIST", "PUT", "GET", "DELETE": a request's type in log lines. */
+const char *ws_req_type_name(enum ws_reqtype type);
+
 /* Create the client for cfg (its type picks the backend). */
 int ws_replica_open(uv_loop_t *loop, const struct ws_replica_config *cfg,
                     struct ws_replica **out, struct ws_err *err);
@@ -159,7 +162,11 @@ int ws_replica_run(struct ws_replica *r, struct ws_req *req);
 /* List everything under generations/ on r (run synchronously, as
  * ws_replica_run) and build its catalog (layout.h).  On success *cat is
  * the caller's (free with ws_catalog_free); on failure err names the
- * replica ("replica NAME: ..."). */
+ * replica ("replica NAME: ...").  For the commands that read a replica:
+ * a directory replica whose root does not exist is WS_ENOTFOUND ("replica
+ * URL: PATH does not exist"), where an existing empty one has an empty
+ * catalog (replicate creates the root; a reader must not take a typo
+ * for a replica without backups). */
 int ws_replica_catalog(struct ws_replica *r, struct ws_catalog *cat,
                        struct ws_err *err);
 

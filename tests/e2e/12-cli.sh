@@ -9,6 +9,9 @@
 #   - a plain replica directory works for restore, restore -list,
 #     generations, snapshots and wal, as its file:// URL does, with or
 #     without a config file; a directory that is no replica is refused;
+#     a missing replica directory or file:// URL is refused by every read
+#     command in one line saying it does not exist (an existing empty one
+#     is a replica without backups);
 #   - -index takes 1 to 8 hex digits only (0x2 is refused); -index past
 #     the newest index restores the newest data and says so, as
 #     -timestamp does; bad -timestamp, -generation, boolean values and
@@ -178,15 +181,49 @@ st=0
 [ "$st" -eq 2 ] && grep -q 'output path required' "$T/noout.log" ||
 	fail "restore of a directory without -o: $st $(cat "$T/noout.log")"
 # A directory that holds no replica, and a missing one, are refused by
-# name, saying what was tried.
+# name, saying what was tried (a missing one: that it does not exist).
 for p in "$T/sp ace" "$T/nowhere"; do
-	st=0
-	"$WALSHIP" generations "$p" >"$T/notrep.out" 2>"$T/notrep.err" || st=$?
-	[ "$st" -eq 1 ] && [ ! -s "$T/notrep.out" ] &&
-		[ "$(grep -c . "$T/notrep.err")" -eq 1 ] &&
-		grep -qF "$p: not a replica directory (no generations/ in it), and no config file" "$T/notrep.err" ||
-		fail "generations $p: $st $(cat "$T/notrep.err")"
+	want="$p: not a replica directory (no generations/ in it), and no config file"
+	[ "$p" != "$T/nowhere" ] ||
+		want="$p does not exist (no replica directory there, and no config file"
+	for cmd in generations "restore -o $T/x.db"; do
+		st=0
+		# shellcheck disable=SC2086 # $cmd is the command and its flags
+		"$WALSHIP" $cmd "$p" >"$T/notrep.out" 2>"$T/notrep.err" || st=$?
+		[ "$st" -eq 1 ] && [ ! -s "$T/notrep.out" ] &&
+			[ "$(grep -c . "$T/notrep.err")" -eq 1 ] &&
+			grep -qF "$want" "$T/notrep.err" ||
+			fail "$cmd $p: $st $(cat "$T/notrep.err")"
+	done
 done
+# A replica URL whose directory does not exist is no empty replica: every
+# read command fails in one line saying so (with -if-replica-exists there
+# is nothing to restore); an empty directory is a replica without backups.
+for cmd in generations snapshots wal "restore -list" "restore -list -json" \
+	"restore -o $T/x.db"; do
+	st=0
+	# shellcheck disable=SC2086 # $cmd is the command and its flags
+	"$WALSHIP" $cmd "file://$T/nowhere" >"$T/nope.out" 2>"$T/nope.err" ||
+		st=$?
+	[ "$st" -eq 1 ] && [ ! -s "$T/nope.out" ] &&
+		[ "$(grep -c . "$T/nope.err")" -eq 1 ] &&
+		grep -qxF "walship: replica file://$T/nowhere: $T/nowhere does not exist" "$T/nope.err" ||
+		fail "$cmd file://$T/nowhere: exit $st, stdout '$(cat "$T/nope.out")', stderr: $(cat "$T/nope.err")"
+done
+[ ! -e "$T/x.db" ] || fail "restore from a missing replica left $T/x.db"
+"$WALSHIP" restore -if-replica-exists -o "$T/x.db" "file://$T/nowhere" \
+	2>"$T/nope.err" || fail "restore -if-replica-exists of a missing replica: $(cat "$T/nope.err")"
+grep -q "no matching backups found" "$T/nope.err" ||
+	fail "restore -if-replica-exists: $(cat "$T/nope.err")"
+mkdir "$T/empty"
+"$WALSHIP" generations "file://$T/empty" >"$T/empty.out" 2>"$T/empty.err" ||
+	fail "generations of an empty replica: $(cat "$T/empty.err")"
+[ "$(grep -c . "$T/empty.out")" -eq 1 ] && [ ! -s "$T/empty.err" ] ||
+	fail "generations of an empty replica: $(cat "$T/empty.out" "$T/empty.err")"
+st=0
+"$WALSHIP" restore -o "$T/x.db" "file://$T/empty" 2>"$T/empty.err" || st=$?
+[ "$st" -eq 1 ] && grep -q "no matching backups found" "$T/empty.err" ||
+	fail "restore of an empty replica: $st $(cat "$T/empty.err")"
 st=0
 "$WALSHIP" wal -config "$T/text.yml" "$T/sp ace" 2>"$T/notrep.err" || st=$?
 [ "$st" -eq 1 ] && grep -qF "database not found in config: $T/sp ace (and it is not a replica directory" "$T/notrep.err" ||

@@ -263,8 +263,10 @@ for cmd in generations snapshots wal; do
 	fails 2 "database path or replica URL required" $cmd -config "$cfg"
 	fails 2 "cannot specify a replica URL and the -config flag" \
 		$cmd -config "$cfg" "$url"
-	fails 1 "database not found in config: $T/nope.db (and it is not a replica directory: no generations/ in it)" \
+	fails 1 "database not found in config: $T/nope.db (nor is it a replica directory: it does not exist)" \
 		$cmd -config "$cfg" "$T/nope.db"
+	fails 1 "database not found in config: $T (and it is not a replica directory: no generations/ in it)" \
+		$cmd -config "$cfg" "$T"
 	fails 2 "too many arguments" $cmd -config "$cfg" "$db" "$db"
 	fails 1 "config file not found: $T/nope.yml" $cmd -config "$T/nope.yml" "$db"
 	"$WALSHIP" $cmd -h >"$T/got.txt"

@@ -20,6 +20,16 @@
 #   - the disk full (EFBIG under a 16 KB file size limit, SIGXFSZ
 #     ignored): the restore fails at once naming its temporary file, with
 #     no retry; ccaa6ca retried the download three times;
+#   - a WAL segment replaced by a 2 GiB sparse file (a valid LZ4 frame
+#     header, then 4 MiB raw blocks of holes): refused naming it once its
+#     first bytes decode, the restore's files never over 64 MiB on disk
+#     (ccaa6ca spooled it all); a segment listed at 1 TiB: more than the
+#     output's directory has free, refused before any snapshot or
+#     segment is read (on S3 the proxy's request log shows no GET of
+#     one) naming the replica and both sizes;
+#   - the snapshot deleted: restore -list, text and -json, warns that
+#     the generation cannot be restored, as restore does (ccaa6ca left
+#     it out without a word);
 #   - objects named almost like walship's (upper-case hex, a 9-digit
 #     offset, .tmp, an upper-case generation, a directory at a key):
 #     ignored;
@@ -37,6 +47,7 @@ set -eu
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 command -v lz4 >/dev/null || fail "the lz4 CLI is needed (apt-get install lz4)"
+command -v python3 >/dev/null || fail "python3 is needed (apt-get install python3)"
 need_replica
 [ -x "$TOOLS/wswal" ] || fail "$TOOLS/wswal is not built (make all)"
 
@@ -203,6 +214,124 @@ for k in "generations/$gen/wal/0000000A_00000000.wal.lz4" \
 done
 restore_case
 expect_exact "five objects named almost like walship's"
+
+# big_object KEY SIZE|-sparse: after restore_case's push, the object KEY
+# of $R, on either backend, becomes a sparse file listed at that size
+# (truncate -s), or (-sparse) the 2 GiB one sparse.py makes: an LZ4 frame
+# header with the content checksum flag, then 512 raw blocks of 4 MiB
+# whose data are holes (on S3, s3rver's stored file of the object).
+big_object() {
+	_bo=$R/$1
+	[ "$WS_REPLICA" = file ] ||
+		_bo=$S3_DATA_DIR/$S3_BUCKET/case-$n/$1._S3rver_object
+	[ -f "$_bo" ] || fail "case $n: no file $_bo"
+	if [ "$2" = -sparse ]; then
+		python3 - "$_bo" <<'PY' || fail "case $n: cannot make the sparse object"
+import struct, sys
+def xxh32(data, seed=0):  # enough for the 2-byte frame descriptor
+    P1, P2, P3, P4, P5, M = 2654435761, 2246822519, 3266489917, 668265263, 374761393, 0xffffffff
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & M
+    h = (seed + P5 + len(data)) & M
+    for b in data:
+        h = (rotl((h + b * P5) & M, 11) * P1) & M
+    h ^= h >> 15; h = (h * P2) & M; h ^= h >> 13; h = (h * P3) & M
+    return h ^ (h >> 16)
+desc = bytes([0x64, 0x70])  # content checksum, 4 MiB blocks
+with open(sys.argv[1], "wb") as f:
+    f.write(b"\x04\x22\x4d\x18" + desc + bytes([(xxh32(desc) >> 8) & 0xff]))
+    for _ in range(512):
+        f.write(struct.pack("<I", 0x80000000 | 4 << 20))
+        f.seek(4 << 20, 1)
+    f.write(bytes(8))
+PY
+	else
+		truncate -s "$2" "$_bo"
+	fi
+}
+
+# restore_watched: restore $RURL as restore_case does, in the background,
+# and set $peak to the most disk its open files (the spool, the file
+# being built) ever held together, sampled from /proc/PID/fd.
+restore_watched() {
+	st=0
+	peak=0
+	sh -c 'ulimit -f 400000 && exec "$0" "$@"' "$WALSHIP" restore \
+		-o "$T/out-$n.db" "$RURL" >"$T/case.out" 2>"$T/case.err" &
+	_rw=$!
+	_rw_end=$(($(date +%s) + 120))
+	while [ -d "/proc/$_rw/fd" ] && [ "$(date +%s)" -lt "$_rw_end" ]; do
+		_rw_b=$(find -L "/proc/$_rw/fd" -maxdepth 1 -type f \
+			-printf '%b\n' 2>/dev/null |
+			awk '{ s += $1 } END { print s * 512 }')
+		[ "${_rw_b:-0}" -le "$peak" ] || peak=$_rw_b
+		sleep 0.05
+	done
+	kill -9 "$_rw" 2>/dev/null || true
+	wait "$_rw" || st=$?
+}
+
+# A WAL segment replaced by 2 GiB of zeros behind a valid frame header
+# (2 MB on disk): refused naming it as soon as its first bytes decode,
+# with at most a few blocks spooled.  ccaa6ca spooled it all (1.7 GB in
+# 3 s) before failing: here the 200 MB file size limit stops it first.
+new_case
+replica_push "$R" "$RURL" || fail "case $n: cannot write the replica"
+big_object "$last_seg" -sparse
+restore_watched
+echo "case $n: a 2 GiB sparse segment: at most $peak bytes on disk"
+[ "$peak" -le $((64 << 20)) ] ||
+	bad_case "a 2 GiB sparse segment" "the restore's files held $peak bytes (> 64 MiB)"
+expect_broken "a 2 GiB sparse segment" "$last_seg" "not a WAL segment"
+
+# A segment listed at 1 TiB (a sparse file, as big as an object may be):
+# the plan cannot fit in the output's directory, so it is refused before
+# any download, naming the replica, what it needs and what is free (on
+# S3: no GET of a snapshot or segment).  ccaa6ca downloaded it.
+new_case
+replica_push "$R" "$RURL" || fail "case $n: cannot write the replica"
+big_object "$last_seg" 1T
+# (as walship counts it as root: free blocks, reserved ones included)
+free=$(stat -f -c '%f %S' "$T" | awk '{ printf "%d", $1 * $2 / 1024 }')
+if [ "$free" -ge $((1 << 30)) ]; then
+	skip "a segment listed at 1 TiB: $T has over 1 TiB free"
+	done_case
+else
+	reqs=0
+	[ "$WS_REPLICA" = file ] || reqs=$(grep -c . "$T/s3/requests.jsonl")
+	restore_watched
+	# (planning reads the newest commit-time object, walship's record
+	# of commit times: no snapshot or segment may be read)
+	if [ "$WS_REPLICA" = s3 ] && tail -n +$((reqs + 1)) "$T/s3/requests.jsonl" |
+		grep '"op":"GetObject"' | grep -qE '/(snapshots|wal)/'; then
+		bad_case "a plan over the free space" "a snapshot or a segment was downloaded"
+	fi
+	expect_broken "a plan over the free space" \
+		"cannot restore from replica $RURL: the plan needs at least" \
+		"and it has" "free; the largest object is $last_seg (1099511627776 bytes)"
+fi
+
+# The generation's snapshot deleted: restore -list (text and JSON) says
+# in a WARN line that it cannot be restored, as restore does, instead of
+# leaving it out without a word (ccaa6ca: a header or [], stderr empty).
+new_case
+rm "$R/$snap"
+replica_push "$R" "$RURL" || fail "case $n: cannot write the replica"
+for fmt in "" -json; do
+	st=0
+	# shellcheck disable=SC2086 # $fmt is empty or one flag
+	"$WALSHIP" restore -list $fmt "$RURL" >"$T/case.out" 2>"$T/case.err" ||
+		st=$?
+	if [ "$st" -ne 0 ] || [ "$(grep -c . "$T/case.err")" -ne 1 ] ||
+		! grep -q "WARN restore -list: generation $gen of replica $WS_REPLICA cannot be restored: it has WAL segments but no snapshot" "$T/case.err"; then
+		bad_case "restore -list${fmt:+ $fmt} without the snapshot" "exit $st, want 0 and one WARN line naming $gen"
+	else
+		echo "ok case $n: restore -list${fmt:+ $fmt} without the snapshot: $(cat "$T/case.err")"
+	fi
+done
+restore_case
+grep -q "WARN restore: skipping generation $gen: it has WAL segments but no snapshot" "$T/case.err" ||
+	bad_case "restore without the snapshot" "no WARN line naming $gen"
+expect_broken "restore without the snapshot" "generation $gen has WAL segments but no snapshot"
 
 if [ "$WS_REPLICA" = file ]; then
 	# A symbolic link at the snapshot's key, to a good copy: not an

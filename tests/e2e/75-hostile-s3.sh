@@ -26,6 +26,10 @@
 #     Content-Length that lies, a body that lacks its start, 206s nobody
 #     asked for (right and wrong), Content-Range twice, a 500 in HTML, a
 #     403 whose message holds escape sequences and a line break, a 404;
+#   - a server that stops answering a segment's GET, or the listing
+#     (held 20 s, then reset): a WARN line after 10 s naming the request,
+#     an INFO line when it is answered, an exact restore (ccaa6ca said
+#     nothing);
 #   - objects named almost like walship's (upper-case hex, a 9-digit
 #     offset, .tmp, an upper-case generation): ignored.
 #
@@ -224,6 +228,25 @@ resp "a 403 whose message holds a CSI and a line break" 403 '{}' \
 broken "$snap" "AccessDenied" "no??31m way  INFO forged"
 resp "a 404" 404 '{}' '""'
 broken "$snap" "does not exist"
+
+# A server that stops answering (held 20 s, then reset): the restore says
+# so after 10 s in a WARN line naming the request, then that it was
+# answered, and restores exactly after the backend's retry (ccaa6ca said
+# nothing for as long as it waited).  A GET of a segment, then the
+# listing.
+for what in "GET $seg" "LIST generations/"; do
+	case $what in
+	GET*) f="{\"next\":\"hang\",\"hang_s\":20,\"match\":\"$seg\"}" ;;
+	*) f='{"next":"hang","hang_s":20,"ops":["ListObjectsV2"]}' ;;
+	esac
+	run_case "a server that stops answering: $what" "$f" -- \
+		"$WALSHIP" restore -o OUT "$url"
+	exact
+	grep -qF "WARN restore: replica not answering replica=s3 request=\"$what\" waiting=" "$T/case.err" ||
+		bad_case "$desc" "no WARN line after 10 s naming the request"
+	grep -qF "INFO restore: replica answered replica=s3 request=\"$what\" after=" "$T/case.err" ||
+		bad_case "$desc" "no INFO line saying it was answered"
+done
 
 # Keys that are not walship's: ignored, whatever they hold.
 for k in "generations/$gen/wal/0000000A_00000000.wal.lz4" \

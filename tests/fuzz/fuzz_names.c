@@ -257,7 +257,7 @@ static void names_plans(const struct ws_geninfo *g, uint8_t pick)
         q.time_us = recs.v[i].time_us - (pick >> 4 & 1);
         names_check_plan(g, &recs, &q);
     }
-    (void)ws_plan_oldest(g);
+    (void)ws_plan_oldest(g, &recs);
     (void)ws_plan_ntx(g);
     ws_tlist_free(&recs);
 }

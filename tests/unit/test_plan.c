@@ -122,7 +122,7 @@ TEST(rewritten_snapshot)
     ASSERT_EQ(p.snap_safe, OFF(90));
     ASSERT_EQ(p.nsegs, 2);
     /* The oldest moment is the highest record's. */
-    ASSERT_EQ(ws_plan_oldest(g), T0 + 10000000);
+    ASSERT_EQ(ws_plan_oldest(g, NULL), T0 + 10000000);
     done(&f);
 }
 
@@ -149,7 +149,7 @@ TEST(image_alone)
     ASSERT_EQ(p.offset, OFF(700));
     ASSERT_EQ(p.time_us, T0 + 900000);
     ASSERT_EQ(plan_at(&f, g, T0 + 850000, &p, &e), WS_ENOTFOUND);
-    ASSERT_EQ(ws_plan_oldest(g), T0 + 900000);
+    ASSERT_EQ(ws_plan_oldest(g, NULL), T0 + 900000);
 
     /* With its WAL, later moments; exactly at the record, still no WAL. */
     seg(&f, 3, 0, T0 + 2000000);
@@ -194,7 +194,7 @@ TEST(needs_wal)
         ASSERT_STR_CONTAINS(p.skipped, "snapshot 00000002");
         ASSERT_EQ(plan_at(&f, g, T0 + 9000000, &p, &e), WS_ENOTFOUND);
         ASSERT(p.skipped[0] != '\0');
-        ASSERT_EQ(ws_plan_oldest(g), 0);
+        ASSERT_EQ(ws_plan_oldest(g, NULL), 0);
         /* WAL of the next index with that one missing: objects were
          * lost, which no crash does; a hard error. */
         seg(&f, 3, 0, T0 + 2000000);
@@ -479,9 +479,55 @@ TEST(missing_newest)
     done(&f);
 }
 
+/*
+ * The oldest moment of a snapshot with a record is the time of the
+ * commit it ends at, when a commit-time object has it: a restore to any
+ * time from that commit on succeeds, so -list and the error for a time
+ * before it say that time, not the snapshot record's (a few ms later).
+ * The object to read for it is found by position: one that started
+ * between the commit and the record (time) does not hold it.
+ */
+TEST(oldest_commit)
+{
+    struct ws_tpoint a[] = {{3, WS_T_COMMIT, OFF(600), T0 + 800000},
+                            {3, WS_T_COMMIT, OFF(700), T0 + 893000}};
+    struct ws_tpoint b[] = {{3, WS_T_COMMIT, OFF(710), T0 + 895000}};
+    struct fix f = {0};
+    const struct ws_geninfo *g;
+    const struct ws_timesinfo *t;
+    struct ws_plan p;
+    struct ws_err e = {0};
+
+    snap(&f, 3, T0 + 1000000);
+    rec(&f, WS_T_IMAGE, 3, OFF(700), T0 + 900000);
+    seg(&f, 3, 0, T0 + 2000000);
+    times_obj(&f, a, 2, T0 + 894000);
+    times_obj(&f, b, 1, T0 + 2000000);
+    commit(&f, 3, OFF(600), T0 + 800000);
+    commit(&f, 3, OFF(700), T0 + 893000);
+    g = gen(&f);
+    ASSERT_EQ(ws_plan_oldest(g, NULL), T0 + 900000);
+    ASSERT_EQ(ws_plan_oldest(g, &f.recs), T0 + 893000);
+    t = ws_plan_oldest_obj(g);
+    ASSERT_EQ(t != NULL, 1);
+    ASSERT_UEQ(t->offset, OFF(600));
+    /* That time restores; a microsecond before it does not. */
+    ASSERT_EQ(plan_at(&f, g, T0 + 893000, &p, &e), WS_OK);
+    ASSERT_UEQ(p.offset, OFF(700));
+    ASSERT_EQ(p.time_us, T0 + 893000);
+    ASSERT_EQ(plan_at(&f, g, T0 + 892999, &p, &e), WS_ENOTFOUND);
+    ASSERT_STR_CONTAINS(e.msg, "oldest restorable: ");
+    ASSERT_STR_CONTAINS(e.msg, ".893000Z");
+    /* Without the record of that commit, the snapshot record's time. */
+    ws_tlist_free(&f.recs);
+    commit(&f, 3, OFF(600), T0 + 800000);
+    ASSERT_EQ(ws_plan_oldest(g, &f.recs), T0 + 900000);
+    done(&f);
+}
+
 #define LIST(X)                                                             \
     X(rewritten_snapshot) X(image_alone) X(needs_wal)                       \
     X(fallback_older_snapshot) X(hole) X(object_times) X(whole_seconds)     \
-    X(recordless_snapshot) X(index) X(missing_newest)
+    X(recordless_snapshot) X(index) X(missing_newest) X(oldest_commit)
 
 TEST_MAIN("plan", LIST)
