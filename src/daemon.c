@@ -11,6 +11,7 @@
 #include "ws/replica.h"
 #include "ws/retention.h"
 #include "ws/rlock.h"
+#include "ws/slow.h"
 #include "ws/stall.h"
 #include "ws/times.h"
 #include "ws/wal.h"
@@ -65,8 +66,6 @@
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
 #define SEAL_RETRY_MS 1000      /* a checkpoint for a deferred snapshot, */
 #define SEAL_RETRY_MAX_MS 30000 /* asked again while it cannot seal */
-#define SLOW_FIRST_MS 10000     /* a request unanswered this long is said, */
-#define SLOW_MAX_MS 900000      /* then at a slowing pace up to this */
 
 struct daemon;
 struct dbrep;
@@ -136,11 +135,10 @@ struct rep {
     uint64_t job_start, job_end;
     char *job_path;          /* shadow file of a segment */
     int64_t job_t0;
-    /* A request that gets no answer is said while it lasts (on_slow):
+    /* A request that gets no answer is said while it lasts (slow.h):
      * the backends give up on a silent server only after minutes. */
-    uv_timer_t slow;
+    struct ws_slow slow;
     void (*job_cb)(struct ws_req *req);
-    int slow_said;           /* lines said about the request in flight */
     char said_gen[WS_GEN_LEN + 1]; /* the position last logged at INFO */
     uint32_t said_index;
     uint64_t said_offset;
@@ -1192,43 +1190,27 @@ static int produce_snapshot(void *ctx, ws_sink_fn sink, void *sctx,
 
 static void on_put_done(struct ws_req *req);
 
-static const char *const req_names[] = {"LIST", "PUT", "GET", "DELETE"};
-
-/* The request in flight has had no answer for a while: say so, then
- * again 3 times later each time (at most every SLOW_MAX_MS). */
-static void on_slow(uv_timer_t *t)
+/* The request in flight has had no answer for a while. */
+static void on_slow(struct ws_slow *s, const char *waited)
 {
-    struct rep *r = t->data;
-    int64_t next = SLOW_FIRST_MS;
-    char dur[32];
+    struct rep *r = s->data;
 
-    for (int i = 0; i < r->slow_said && next < SLOW_MAX_MS; i++)
-        next *= 3;
-    if (next > SLOW_MAX_MS)
-        next = SLOW_MAX_MS;
-    fmt_ms(ws_now_ms() - r->job_t0, dur, sizeof(dur));
     ws_warn("replica not answering db=%s replica=%s request=\"%s %s\" "
             "waiting=%s: the server or the network may hang; the request "
             "goes on and is retried as usual",
-            r->d->cfg->path, r->cfg->name, req_names[r->req.type], r->req.key,
-            dur);
-    r->slow_said++;
-    uv_timer_start(&r->slow, on_slow, (uint64_t)next, 0);
+            r->d->cfg->path, r->cfg->name, ws_req_type_name(r->req.type),
+            r->req.key, waited);
 }
 
 static void on_req_done(struct ws_req *req)
 {
     struct rep *r = req->data;
-    char dur[32];
+    char after[32];
 
-    uv_timer_stop(&r->slow);
-    if (r->slow_said) {
-        fmt_ms(ws_now_ms() - r->job_t0, dur, sizeof(dur));
+    if (ws_slow_stop(&r->slow, after, sizeof(after)))
         ws_info("replica answered db=%s replica=%s request=\"%s %s\" "
                 "after=%s", r->d->cfg->path, r->cfg->name,
-                req_names[req->type], req->key, dur);
-        r->slow_said = 0;
-    }
+                ws_req_type_name(req->type), req->key, after);
     r->job_cb(req);
 }
 
@@ -1242,8 +1224,7 @@ static struct ws_req *rep_req(struct rep *r, int job, enum ws_reqtype type,
     r->req.type = type;
     r->req.cb = on_req_done;
     r->job_cb = cb;
-    r->slow_said = 0;
-    uv_timer_start(&r->slow, on_slow, SLOW_FIRST_MS, 0);
+    ws_slow_start(&r->slow);
     r->req.data = r;
     r->req.produce_ctx = r;
     r->req.sink_ctx = r;
@@ -2284,7 +2265,7 @@ static void check_done(struct daemon *dm)
         for (size_t k = 0; k < d->nreps; k++) {
             uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
             uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
-            uv_close((uv_handle_t *)&d->reps[k].slow, close_cb);
+            ws_slow_close(&d->reps[k].slow, close_cb);
         }
     }
 }
@@ -2390,8 +2371,8 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         r->ret_lock = -1;
         uv_timer_init(&dm->loop, &r->timer);
         uv_timer_init(&dm->loop, &r->ret_timer);
-        uv_timer_init(&dm->loop, &r->slow);
-        r->timer.data = r->ret_timer.data = r->slow.data = r;
+        ws_slow_init(&dm->loop, &r->slow, on_slow, r);
+        r->timer.data = r->ret_timer.data = r;
         if (r->cfg->retention_ms > 0) {
             int64_t iv = r->cfg->retention_check_interval_ms;
             if (iv <= 0 || iv > r->cfg->retention_ms)
