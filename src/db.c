@@ -1200,12 +1200,18 @@ static int wal_oversized(struct ws_db *db)
                                      ws_wal_frame_size(db->page_size);
 }
 
+/* The last checkpoint or try, whichever came later: idle checkpoints
+ * are paced from it. */
+static int64_t ckpt_last(const struct ws_db *db)
+{
+    return db->last_ckpt_ms > db->ckpt_try_ms ? db->last_ckpt_ms
+                                              : db->ckpt_try_ms;
+}
+
 /* 1 when the retry pace of the idle checkpoints allows one now. */
 static int ckpt_paced(const struct ws_db *db)
 {
-    int64_t from = db->last_ckpt_ms > db->ckpt_try_ms ? db->last_ckpt_ms
-                                                      : db->ckpt_try_ms;
-    return ws_now_ms() - from >= db->ckpt_wait_ms;
+    return ws_now_ms() - ckpt_last(db) >= db->ckpt_wait_ms;
 }
 
 /*
@@ -1274,8 +1280,7 @@ static int64_t ckpt_due(struct ws_db *db, int tried, int copied)
                                : CKPT_WAIT_MAX_MS;
     if (!db->have_hdr)
         return -1;
-    from = db->last_ckpt_ms > db->ckpt_try_ms ? db->last_ckpt_ms
-                                              : db->ckpt_try_ms;
+    from = ckpt_last(db);
     if (left)
         return from + db->ckpt_wait_ms;
     if (db->sealed || frames == 0 || c->checkpoint_interval_ms <= 0)

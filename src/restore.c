@@ -369,6 +369,23 @@ static int snap_sink(void *ctx, const void *buf, size_t len,
     return ws_lz4r_write(o->rs->slz, buf, len, err);
 }
 
+/* Append x to the array *v of *n values (room for *cap), growing it by
+ * doubling from first. */
+static int u64_push(uint64_t **v, size_t *n, size_t *cap, size_t first,
+                    uint64_t x, struct ws_err *err)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : first;
+        uint64_t *nv = realloc(*v, c * sizeof(*nv));
+        if (nv == NULL)
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = x;
+    return WS_OK;
+}
+
 /* The spool offset of byte `at` of o's download, allocating its chunk
  * when the download reaches a new one; *room is what is left of the
  * chunk from there.  Chunks go to whichever object needs one next, so
@@ -381,16 +398,12 @@ static int spool_at(struct obj *o, uint64_t at, uint64_t *off, size_t *room,
     size_t c = (size_t)(at / SPOOL_CHUNK);
 
     if (c == o->nchunks) {
-        if (o->nchunks == o->cchunks) {
-            size_t nc = o->cchunks ? o->cchunks * 2 : 4;
-            uint64_t *v = realloc(o->chunks, nc * sizeof(*v));
-            if (v == NULL)
-                return ws_err_set(err, WS_ENOMEM, "out of memory");
-            o->chunks = v;
-            o->cchunks = nc;
-        }
-        o->chunks[o->nchunks++] = __atomic_fetch_add(
-            &o->rs->spool_next, SPOOL_CHUNK, __ATOMIC_RELAXED);
+        int rc = u64_push(&o->chunks, &o->nchunks, &o->cchunks, 4,
+                          __atomic_fetch_add(&o->rs->spool_next, SPOOL_CHUNK,
+                                             __ATOMIC_RELAXED),
+                          err);
+        if (rc != WS_OK)
+            return rc;
     }
     *off = o->chunks[c] + at % SPOOL_CHUNK;
     *room = SPOOL_CHUNK - (size_t)(at % SPOOL_CHUNK);
@@ -1000,15 +1013,9 @@ static int prepare_pass2(struct rs *rs, uint32_t *final, struct ws_err *err)
         if (m->pgno == 0 || m->pgno > *final)
             continue;
         o = &rs->segs[m->seg - 1];
-        if (o->nwins == o->cwins) {
-            size_t c = o->cwins ? o->cwins * 2 : 16;
-            uint64_t *v = realloc(o->wins, c * sizeof(*v));
-            if (v == NULL)
-                return ws_err_set(err, WS_ENOMEM, "out of memory");
-            o->wins = v;
-            o->cwins = c;
-        }
-        o->wins[o->nwins++] = m->pos;
+        if (u64_push(&o->wins, &o->nwins, &o->cwins, 16, m->pos, err) !=
+            WS_OK)
+            return WS_ENOMEM;
     }
     for (size_t k = 0; k < rs->n; k++)
         if (rs->segs[k].nwins > 1)
