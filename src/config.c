@@ -1113,6 +1113,7 @@ static const struct field replica_fields[] = {
     REP("snapshot-interval", K_DUR, snapshot_interval_ms),
     REP("retention", K_DUR, retention_ms),
     REP("retention-check-interval", K_DUR, retention_check_interval_ms),
+    REP("validation-interval", K_DUR, validation_interval_ms),
     REP("bucket", K_STR, bucket),
     REP("region", K_STR, region),
     REP("endpoint", K_STR, endpoint),
@@ -1407,9 +1408,6 @@ static const struct not_yet {
     {"config", "exec", "walship does not run and supervise the "
                        "application; start it on its own"},
     {"config", "addr", "walship has no metrics server"},
-    {"replica", "validation-interval",
-     "walship does not re-check replicas in the background (every "
-     "restore verifies the whole chain); remove the key or set it to 0"},
 };
 
 /* UNKNOWN_KEY unless key is one of not_yet_keys at this level. */

@@ -264,6 +264,8 @@ static int wanted(const struct ws_geninfo *g, const struct ws_plan_req *q,
         if (!cand_best(v, n, (struct pos){0, 0}, end, &c))
             return 0;
         *want = c.at;
+    } else if (q->has_index && q->has_offset) {
+        *want = (struct pos){q->index, q->offset};
     } else if (q->has_index && q->index < max_index(g)) {
         *want = (struct pos){q->index, WS_POS_END};
     } else {

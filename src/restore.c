@@ -1535,7 +1535,8 @@ static int choose(struct ws_replica *const *reps, size_t n,
                   const struct ws_restore_opts *o, struct ws_catalog *cats,
                   struct choice *best, struct ws_err *err)
 {
-    struct ws_plan_req q = {o->has_time, o->time_us, o->has_index, o->index};
+    struct ws_plan_req q = {o->has_time, o->time_us, o->has_index, o->index,
+                            o->has_offset, o->offset};
     struct ws_tlist recs = {0};
     const struct gref *bare = NULL, *broken = NULL, *oldest_g = NULL;
     struct gref *v = NULL;
@@ -1633,7 +1634,7 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
                         const struct ws_restore_opts *o,
                         struct ws_catalog *cats, struct ws_err *err)
 {
-    struct ws_plan_req q = {1, INT64_MAX, 0, 0};
+    struct ws_plan_req q = {1, INT64_MAX, 0, 0, 0, 0};
     struct ws_tlist recs = {0};
     struct ws_table tab;
     struct gref *v = NULL;
@@ -2181,6 +2182,25 @@ static void carry_open(struct rs *rs, const struct target *t)
     rs->carry = rs->carry_fd >= 0;
 }
 
+/* What was restored, for the caller (ws_restore_result). */
+static void result_fill(struct ws_restore_result *res, const struct rs *rs,
+                        const struct ws_replica *r)
+{
+    const struct ws_plan *p = rs->p;
+
+    memset(res, 0, sizeof(*res));
+    snprintf(res->replica, sizeof(res->replica), "%s", r->cfg->name);
+    memcpy(res->generation, p->g->name, sizeof(res->generation));
+    res->index = p->index;
+    res->offset = p->offset != WS_POS_END ? p->offset
+                  : p->nsegs          ? rs->db_off
+                                      : p->snap_safe;
+    res->time_us = p->time_us;
+    res->precise = p->precise;
+    res->page_size = rs->page_size;
+    res->pages = rs->final_pages;
+}
+
 int ws_restore(struct ws_replica *const *reps, size_t n,
                const struct ws_restore_opts *o, struct ws_err *err)
 {
@@ -2225,7 +2245,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         goto out;
     }
     rc = target_tmp(&t, &rs, err);
-    if (rc == WS_OK)
+    if (rc == WS_OK && !o->no_signals)
         signals_start(&t, reps[0]->loop);
     if (rc == WS_OK)
         rc = choose(reps, n, o, cats, &c, err);
@@ -2265,6 +2285,8 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         carry_install(&rs, &h, t.meta);
     if (rc == WS_OK)
         ws_info("restored in %lldms", (long long)(ws_now_ms() - rs.t0));
+    if (rc == WS_OK && o->result)
+        result_fill(o->result, &rs, reps[c.ri]);
     target_unlink(&t);
     signals_stop(&t, reps[0]->loop);
     if (rs.fd >= 0)

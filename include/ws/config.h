@@ -7,7 +7,7 @@
  *
  *   - an unknown or misspelled key is an error that names the key and
  *     its line (Litestream ignores it);
- *   - `exec`, `addr` and a non-zero `validation-interval` are refused as
+ *   - `exec` and `addr` are refused as
  *     not implemented yet (empty, or 0, is accepted as "off");
  *   - an s3-only key (bucket, region, ...) on a file replica is an
  *     error (Litestream ignores it; without `type: s3` the replica would
@@ -59,6 +59,7 @@ struct ws_replica_config {
     int64_t snapshot_interval_ms;       /* default 0 = off */
     int64_t retention_ms;               /* default 24h; <= 0 = off */
     int64_t retention_check_interval_ms;/* default 1h */
+    int64_t validation_interval_ms;     /* default 0 = off (validate.h) */
 
     /* s3 only (NULL / -1 when not set) */
     char *bucket;

@@ -38,7 +38,8 @@
  *
  * The target for T is the latest candidate at or before T that a usable
  * snapshot serves; without T, the furthest reach of any usable snapshot;
- * with an index J, the same cut at the end of J.  The snapshot is the
+ * with an index J, the same cut at the end of J; with an index J and an
+ * offset X, the same cut at (J, X).  The snapshot is the
  * highest that serves the target.  When the request asked for more than
  * the objects prove because a snapshot lacks the WAL it needs (what a
  * crash between two uploads leaves: uploads go in order), the plan says
@@ -76,6 +77,10 @@ struct ws_plan_req {
     int64_t time_us;
     int has_index;
     uint32_t index;
+    int has_offset;         /* with has_index: exactly (index, offset), a
+                             * commit's end, or less when the objects do
+                             * not reach it (the caller compares) */
+    uint64_t offset;
 };
 
 struct ws_plan {

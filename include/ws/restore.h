@@ -46,6 +46,18 @@
 
 #include "ws/replica.h"
 
+/* What a restore restored (filled on success when opts asks for it). */
+struct ws_restore_result {
+    char replica[256];       /* the replica's name */
+    char generation[WS_GEN_LEN + 1];
+    uint32_t index;          /* the position restored to */
+    uint64_t offset;
+    int64_t time_us;         /* the moment it stands for (0: unknown) */
+    int precise;             /* time_us is a recorded commit time */
+    uint32_t page_size;
+    uint32_t pages;          /* the restored database's size in pages */
+};
+
 struct ws_restore_opts {
     const char *output;      /* target path; must not exist */
     const char *meta;        /* its meta dir (resume.h), NULL: default */
@@ -54,9 +66,15 @@ struct ws_restore_opts {
     int64_t time_us;
     int has_index;           /* -index */
     uint32_t index;
+    int has_offset;          /* with has_index: exactly (index, offset) */
+    uint64_t offset;
     int parallelism;         /* concurrent downloads (default 8) */
     int list;                /* print the restorable windows instead */
     int json;                /* ... as JSON */
+    int no_signals;          /* 1: leave SIGINT and SIGTERM to the caller
+                              * (a restore inside a running replicate,
+                              * validate.h, on a thread of its own) */
+    struct ws_restore_result *result; /* NULL, or filled on success */
 };
 
 /* Restore from the best of reps[0..n).  WS_ENOTFOUND means "no matching

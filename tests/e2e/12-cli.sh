@@ -22,7 +22,7 @@
 #   - a second replicate on a database prints its error once;
 #   - configurations that can never work exit 1 at start, in one line
 #     naming the key and its line (no dbs, a database without replicas,
-#     an unset variable, exec, addr, validation-interval, a bare-number
+#     an unset variable, exec, addr, a bare-number
 #     duration, an s3 key on a file replica, a shared meta-path, a
 #     min-checkpoint-page-count of 0, a size with a space, a path from an
 #     empty variable, file URLs with a host, a query or no "//" -- these
@@ -327,8 +327,6 @@ printf 'exec: ./app\n%s\n' "$one" >"$T/exec.yml"
 bad_config exec '1: "exec" is not implemented yet'
 printf '%s\naddr: ":9090"\n' "$one" >"$T/addr.yml"
 bad_config addr '5: "addr" is not implemented yet'
-printf '%s\n        validation-interval: 1h\n' "$one" >"$T/valid.yml"
-bad_config valid '5: "validation-interval" is not implemented yet'
 printf '%s\n        sync-interval: 1000\n' "$one" >"$T/bare.yml"
 bad_config bare '5: invalid duration for "sync-interval": "1000": a duration needs a unit'
 printf '%s\n        bucket: b\n' "$one" >"$T/s3key.yml"

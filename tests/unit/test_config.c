@@ -302,22 +302,20 @@ TEST(not_implemented_keys)
     fails_with(ONE_DB "addr: \":9090\"\n",
                "walship.yml:5: \"addr\" is not implemented yet: walship has "
                "no metrics server");
-    fails_with(ONE_DB "        validation-interval: 12h\n",
-               "walship.yml:5: \"validation-interval\" is not implemented "
-               "yet: walship does not re-check replicas in the background "
-               "(every restore verifies the whole chain); remove the key or "
-               "set it to 0");
     fails_with(ONE_DB "        validation-interval: 12\n",
-               "walship.yml:5: \"validation-interval\" is not implemented "
-               "yet: walship does not re-check replicas in the background "
-               "(every restore verifies the whole chain); remove the key or "
-               "set it to 0");
+               "walship.yml:5: invalid duration for \"validation-interval\": "
+               "\"12\": a duration needs a unit");
     fails_with("exec: [a, b]\n" ONE_DB,
                "walship.yml:1: \"exec\" must be a scalar, not a list");
     /* Empty, or 0: off, as in Litestream. */
     c = parse("exec: \"\"\naddr: ~\n" ONE_DB
               "        validation-interval: 0\n");
     ASSERT_EQ(c->ndbs, 1);
+    ASSERT_EQ(c->dbs[0].replicas[0].validation_interval_ms, 0);
+    ws_config_free(c);
+    c = parse(ONE_DB "        validation-interval: 12h\n");
+    ASSERT_EQ(c->dbs[0].replicas[0].validation_interval_ms,
+              12LL * 3600 * 1000);
     ws_config_free(c);
 }
 

@@ -72,7 +72,7 @@ static void done(struct fix *f)
 static int plan_at(struct fix *f, const struct ws_geninfo *g, int64_t t,
                    struct ws_plan *p, struct ws_err *e)
 {
-    struct ws_plan_req q = {1, t, 0, 0};
+    struct ws_plan_req q = {1, t, 0, 0, 0, 0};
     return ws_plan_make(g, &f->recs, &q, p, e);
 }
 
@@ -369,7 +369,7 @@ TEST(index)
     const struct ws_geninfo *g;
     struct ws_plan p;
     struct ws_err e = {0};
-    struct ws_plan_req q = {0, 0, 1, 1};
+    struct ws_plan_req q = {0, 0, 1, 1, 0, 0};
 
     snap(&f, 0, T0);
     rec(&f, WS_T_IMAGE, 0, 32, T0);
@@ -386,6 +386,20 @@ TEST(index)
     ASSERT_EQ(ws_plan_make(g, &f.recs, &q, &p, &e), WS_OK);
     ASSERT_EQ(p.index, 2);
     ASSERT_EQ(p.newest, 1);
+    /* An exact position (what a validation asks for): that cut, in the
+     * last index as in an earlier one. */
+    q.has_offset = 1;
+    q.index = 2;
+    q.offset = OFF(3);
+    ASSERT_EQ(ws_plan_make(g, &f.recs, &q, &p, &e), WS_OK);
+    ASSERT_EQ(p.index, 2);
+    ASSERT_UEQ(p.offset, OFF(3));
+    ASSERT_EQ(p.nsegs, 3);
+    q.index = 1;
+    ASSERT_EQ(ws_plan_make(g, &f.recs, &q, &p, &e), WS_OK);
+    ASSERT_EQ(p.index, 1);
+    ASSERT_UEQ(p.offset, OFF(3));
+    ASSERT_EQ(p.nsegs, 2);
     done(&f);
 }
 
@@ -411,7 +425,7 @@ TEST(missing_newest)
                               {2, WS_T_COMMIT, OFF(3), T0 + 3500000}};
     struct ws_tpoint one[] = {{0, WS_T_COMMIT, OFF(1), T0 + 1100000}};
     struct ws_idxinfo x = {2, OFF(9), {1, 2}, 3, 4, 40, 0};
-    struct ws_plan_req q = {0, 0, 1, 1};
+    struct ws_plan_req q = {0, 0, 1, 1, 0, 0};
     struct fix f = {0};
     const struct ws_geninfo *g;
     struct ws_plan p;
