@@ -304,7 +304,9 @@ TEST(not_implemented_keys)
                "no metrics server");
     fails_with(ONE_DB "        validation-interval: 12\n",
                "walship.yml:5: invalid duration for \"validation-interval\": "
-               "\"12\": a duration needs a unit");
+               "\"12\": a duration needs a unit (only 0 may go without one; "
+               "Litestream would read a bare number as nanoseconds): write "
+               "e.g. 10s or 500ms");
     fails_with("exec: [a, b]\n" ONE_DB,
                "walship.yml:1: \"exec\" must be a scalar, not a list");
     /* Empty, or 0: off, as in Litestream. */
