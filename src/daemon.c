@@ -14,6 +14,7 @@
 #include "ws/slow.h"
 #include "ws/stall.h"
 #include "ws/times.h"
+#include "ws/validate.h"
 #include "ws/wal.h"
 
 #include <errno.h>
@@ -219,6 +220,7 @@ struct dbrep {
     uv_fs_event_t ev_db;
     struct rep *reps;
     size_t nreps;
+    struct ws_validator *val; /* restore drills (validate.h) */
 };
 
 struct daemon {
@@ -656,6 +658,7 @@ static void on_sync_done(uv_work_t *w, int status)
         arm_events(d);
     for (size_t i = 0; i < d->nreps; i++)
         rep_ship(&d->reps[i]);
+    ws_validator_synced(d->val);
     if (d->dm->fatal.code != WS_OK && !d->dm->stopping)
         on_signal(&d->dm->sigterm, 0);
     else
@@ -683,6 +686,7 @@ static void start_sync(struct dbrep *d)
     d->job_opts.new_gen = d->new_gen;
     d->new_gen = NULL;
     d->job_opts.hold = 0;
+    ws_validator_sync_opts(d->val, &d->job_opts);
     if (d->cfg->max_spool_bytes > 0 && !d->stopping &&
         spool_bytes(d) > d->cfg->max_spool_bytes) {
         /* The replicas are far behind: stop growing the local spool and
@@ -2262,6 +2266,7 @@ static void check_done(struct daemon *dm)
         uv_close((uv_handle_t *)&d->tick, close_cb);
         uv_close((uv_handle_t *)&d->ev_wal, close_cb);
         uv_close((uv_handle_t *)&d->ev_db, close_cb);
+        ws_validator_close(d->val, close_cb);
         for (size_t k = 0; k < d->nreps; k++) {
             uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
             uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
@@ -2299,6 +2304,7 @@ static void on_signal(uv_signal_t *h, int signum)
         uv_timer_stop(&d->tick);
         uv_fs_event_stop(&d->ev_wal);
         uv_fs_event_stop(&d->ev_db);
+        ws_validator_stop(d->val);
         for (size_t k = 0; k < d->nreps; k++) {
             struct rep *r = &d->reps[k];
             uv_timer_stop(&r->timer);
@@ -2334,9 +2340,35 @@ static int replica_dir_usable(const char *path, struct ws_err *err)
     return rc;
 }
 
+/* ---- restore drills (validate.h) ---------------------------------------- */
+
+static void val_kick(void *ctx)
+{
+    struct dbrep *d = ctx;
+
+    d->dirty = 1;
+    db_step(d);
+}
+
+static int val_rep_pos(void *ctx, size_t k, const char **gen,
+                       uint32_t *index, uint64_t *offset)
+{
+    struct dbrep *d = ctx;
+    const struct rep *r;
+
+    if (k >= d->nreps || !d->reps[k].inited)
+        return 0;
+    r = &d->reps[k];
+    *gen = r->gen;
+    *index = r->index;
+    *offset = r->offset;
+    return 1;
+}
+
 static int setup_db(struct daemon *dm, struct dbrep *d,
                     const struct ws_db_config *c, struct ws_err *err)
 {
+    struct ws_validate_hooks vh = {d, val_kick, val_rep_pos};
     int rc;
 
     d->dm = dm;
@@ -2391,6 +2423,9 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
                 r->cfg->name, r->client->ops->type,
                 (long long)r->cfg->sync_interval_ms, desc);
     }
+    rc = ws_validator_new(&dm->loop, c, &vh, &d->val, err);
+    if (rc != WS_OK)
+        return rc;
     d->dirty = 1;
     ws_info("initialized db path=%s", c->path);
     poll_pace(d);
@@ -2412,6 +2447,7 @@ static void teardown(struct daemon *dm)
         free(d->seen_job.v);
         free(d->wal_path);
         ws_tlist_free(&d->tl);
+        ws_validator_free(d->val);
         ws_db_free(d->db);
     }
     free(dm->dbs);

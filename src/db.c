@@ -89,6 +89,10 @@ struct ws_db {
     int unsynced;           /* shadow bytes not yet fsynced */
     int64_t fsync_ms;
     int window_ms;          /* test hook: widen the checkpoint window */
+    /* The current sync's probe (ws_db_sync_opts), until called. */
+    void (*probe)(void *ctx, const char *gen, uint32_t index, uint64_t size,
+                  uint32_t page_size);
+    void *probe_ctx;
 };
 
 /* Test hook: WALSHIP_TEST_WINDOW_MS=N sleeps N ms at each step of the
@@ -1089,6 +1093,11 @@ static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
         lock_release(db);
         return rc;
     }
+    if (db->probe && db->have_hdr) {
+        db->probe(db->probe_ctx, db->gen, db->index, db->size,
+                  db->page_size);
+        db->probe = NULL;
+    }
     window(db);
     read_end(db);
     window(db);
@@ -1774,10 +1783,19 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     /* A checkpoint that fails leaves what was copied valid: it is made
      * durable and shipped while the error is reported (st->ready), so
      * the replicas do not stop with it. */
+    db->probe = rc == WS_OK && !o->hold ? o->probe : NULL;
+    db->probe_ctx = o->probe_ctx;
     if (want == CKPT_LOCKED)
         ck = checkpoint(db, truncate, st, &ckerr);
     else if (want == CKPT_BACKFILL && st->copied > 0)
         ck = backfill(db, 1, 0, st, &ckerr);
+    if (ck == WS_OK && db->probe && db->ready && db->have_hdr) {
+        /* The probe's own locked window; a busy lock only skips it. */
+        ck = locked_step(db, 0, st, &ckerr);
+        if (ck == WS_EBUSY)
+            ck = WS_OK;
+    }
+    db->probe = NULL;
     if (rc == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
     if (ck == WS_ECORRUPT)

@@ -2050,7 +2050,7 @@ static int carry_wanted(const struct choice *c, const struct ws_catalog *cats,
     const struct ws_plan *p = &c->plan;
     const struct ws_geninfo *g = p->g;
 
-    if (o->has_index || !p->newest)
+    if (o->has_index || o->no_carry || !p->newest)
         return 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < cats[i].ngens; k++)

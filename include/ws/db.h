@@ -170,6 +170,18 @@ struct ws_db_sync_opts {
      * for the call (may be NULL). */
     const struct ws_db_seen *seen;
     size_t nseen;
+    /* A probe (validate.h): called once, on the sync's thread, inside a
+     * locked window (the write lock held, so nothing can commit) once
+     * the shadow holds every committed frame, with that position: the
+     * database as a read begun now sees it is exactly the shadow at
+     * (gen, index, size).  When no checkpoint of this sync takes the
+     * lock, the sync takes it for the probe alone (a short locked step,
+     * which also moves walship's read mark).  Not called when the lock
+     * could not be had, the sync holds frames back (hold) or the shadow
+     * has no header yet; NULL: no probe. */
+    void (*probe)(void *ctx, const char *gen, uint32_t index, uint64_t size,
+                  uint32_t page_size);
+    void *probe_ctx;
 };
 
 /* Process-wide SQLite settings for walship's own connections, which

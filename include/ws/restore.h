@@ -74,6 +74,8 @@ struct ws_restore_opts {
     int no_signals;          /* 1: leave SIGINT and SIGTERM to the caller
                               * (a restore inside a running replicate,
                               * validate.h, on a thread of its own) */
+    int no_carry;            /* 1: carry no position over (a drill's
+                              * restore, never replicated from) */
     struct ws_restore_result *result; /* NULL, or filled on success */
 };
 
