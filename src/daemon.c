@@ -708,6 +708,7 @@ static void start_sync(struct dbrep *d)
         d->syncing = 0;
         d->dirty = 1;
         seen_return(d);
+        ws_validator_synced(d->val);
         d->next_sync_ms = ws_now_ms() +
                           stall_on(&d->stall, K_SYNC, WS_LOG_ERROR, "",
                                    BACKOFF_FIRST_MS, "sync error db=%s "

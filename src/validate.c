@@ -277,6 +277,7 @@ struct ws_validator {
     void *done_ctx;
 
     /* The probe (set on the sync's thread, read after it on the loop). */
+    int inflight;            /* handed to a sync not reported done yet */
     sqlite3 *conn;
     int probed;
     char perr[WS_ERR_MSG];
@@ -363,6 +364,9 @@ static int copy_live(struct ws_validator *v, struct ws_err *err)
     uint32_t n = 0;
     int rc = WS_OK, s;
 
+    if (v->conn == NULL)
+        return ws_err_set(err, WS_ESQLITE, "read the pages of %s: no read "
+                          "transaction", v->cfg->path);
     if (sqlite3_prepare_v2(v->conn, "SELECT pgno, data FROM sqlite_dbpage",
                            -1, &st, NULL) != SQLITE_OK)
         return ws_err_set(err, WS_ESQLITE, "read the pages of %s: %s",
@@ -386,8 +390,9 @@ static int copy_live(struct ws_validator *v, struct ws_err *err)
         n++;
     }
     if (rc == WS_OK && s != SQLITE_DONE)
-        rc = ws_err_set(err, WS_ESQLITE, "read the pages of %s: %s",
-                        v->cfg->path, sqlite3_errmsg(v->conn));
+        rc = ws_err_set(err, WS_ESQLITE, "read the pages of %s: %s "
+                        "(%d, after page %u)", v->cfg->path,
+                        sqlite3_errmsg(v->conn), s, n);
     sqlite3_finalize(st);
     ws_sha256_final(&h, v->live_sha);
     v->live_pages = n;
@@ -759,8 +764,9 @@ void ws_validator_sync_opts(struct ws_validator *v,
 {
     o->probe = NULL;
     o->probe_ctx = NULL;
-    if (v == NULL || v->state != V_WANT || v->stopping)
+    if (v == NULL || v->state != V_WANT || v->stopping || v->inflight)
         return;
+    v->inflight = 1;
     v->probed = 0;
     o->probe = on_probe;
     o->probe_ctx = v;
@@ -771,8 +777,9 @@ void ws_validator_synced(struct ws_validator *v)
     struct ws_err e = {0};
     char at[40];
 
-    if (v == NULL || v->state != V_WANT)
+    if (v == NULL || !v->inflight)
         return;
+    v->inflight = 0;
     if (v->stopping) {
         probe_end(v);
         v_finish(v, "walship is shutting down");
@@ -923,8 +930,8 @@ void ws_validator_stop(struct ws_validator *v)
         return;
     v->stopping = 1;
     uv_timer_stop(&v->timer);
-    if (v->state == V_WANT) {
-        probe_end(v);
+    /* A probe handed to a sync in flight ends in ws_validator_synced. */
+    if (v->state == V_WANT && !v->inflight) {
         v_finish(v, "walship is shutting down");
     } else if (v->state == V_WAIT) {
         v_finish(v, "walship is shutting down");

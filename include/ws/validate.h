@@ -127,7 +127,9 @@ int ws_validator_new(uv_loop_t *loop, const struct ws_db_config *cfg,
 void ws_validator_sync_opts(struct ws_validator *v,
                             struct ws_db_sync_opts *o);
 
-/* After each sync, on the loop thread. */
+/* After each sync, on the loop thread (also after one that could not be
+ * started); another sync may have started meanwhile, and gets no probe
+ * until this is called. */
 void ws_validator_synced(struct ws_validator *v);
 
 /* Ask for a drill of every replica now; done (may be NULL) is called on

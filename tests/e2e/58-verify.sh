@@ -1,0 +1,177 @@
+#!/bin/sh
+# Restore drills: `walship verify` and validation-interval.
+#
+#  A. No false alarm under writes: a writer commits continuously (40
+#     tx/s) while replicate runs a drill every 500 ms: each restores the
+#     replica to the exact position it read the database at and compares
+#     every page.  At least 50 drills, every one "validation ok", none
+#     failed, at many different positions (the writes went on).
+#  B. `walship verify` on the replica URL and on the database of the
+#     config, while replicate runs: exit 0, one "verified" line with
+#     generation, position, time, size, pages and SHA-256, and the live
+#     comparison said not to be made (and why); its temporary directory
+#     under $TMPDIR is gone afterwards.
+#  C. A divergence the chain cannot see: the writer stops, the replica
+#     catches up, and the generation's snapshot is replaced by a valid
+#     LZ4 image with one content bit changed (its checksum recomputed)
+#     while its digest record is deleted (what a snapshot of Litestream's,
+#     or one whose digest upload a crash lost, looks like).  Of the bit
+#     positions tried, one is taken whose flip the WAL does not cover:
+#     the restore then succeeds, passes integrity_check, and gives rows
+#     different from the database (wscheck -eq).  `walship verify` passes
+#     it (exit 0): the chain and integrity_check cannot see it.  The
+#     running replicate's next drill fails: an error naming the database,
+#     replica, generation and position; both copies kept in a failed-*
+#     directory of <meta>/validation, named in the log, where the live
+#     copy is byte for byte the database restored from the good snapshot
+#     and the restored copy is the bad one.
+#  D. Damage the chain does see (one bit of a WAL segment): `walship
+#     verify` exits 6 with a line naming the replica as FAILED.
+#  E. Bad input: no argument, a bad -timestamp, an unknown -replica.
+# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+# shellcheck source-path=SCRIPTDIR
+set -eu
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_replica
+
+db=$T/db
+csv=$T/tx.csv
+url=$(replica_url drill)
+meta=$T/.db-walship
+name=$WS_REPLICA
+
+# A database file with real data in it, and an empty WAL, so that the
+# generation's snapshot holds pages the WAL does not rewrite.
+"$TOOLS/wsload" "$db" -rate 0 -count 1500 -rows 2 -size 1500 -log "$csv" \
+	2>"$T/wsload0.log" || fail "wsload failed"
+db_config "$T/w.yml" "$db" drill -- sync-interval=200ms \
+	validation-interval=500ms
+
+# ---- A: drills under continuous writes ------------------------------------
+start_writer writer "$db" "$csv" -rate 40 -rows 1 -size 1500
+seq0=$(csv_last_seq "$csv")
+start_bg walship "$WALSHIP" replicate -config "$T/w.yml"
+wait_for '[ "$(grep -c "validation ok" "$T/walship.log")" -ge 50 ]' 240
+seq1=$(csv_last_seq "$csv")
+oks=$(grep -c "validation ok db=$db replica=$name " "$T/walship.log")
+[ "$oks" -ge 50 ] || fail "$oks drills name db=$db replica=$name"
+! log_has walship "validation FAILED|validation not completed" ||
+	fail "a drill under writes did not pass: $(grep -E 'validation (FAILED|not)' "$T/walship.log" | head -3)"
+positions=$(grep -o "validation ok .* position=[0-9a-f]*:[0-9]*" "$T/walship.log" |
+	sed 's/.*position=//' | sort -u | wc -l)
+[ "$positions" -ge 25 ] ||
+	fail "the drills saw only $positions positions: the writes did not go on"
+[ "$seq1" -gt $((seq0 + 200)) ] ||
+	fail "the writer committed only $((seq1 - seq0)) transactions meanwhile"
+echo "A: $oks drills ok at $positions positions while the writer committed $((seq1 - seq0)) transactions"
+
+# ---- B: verify while replicate runs ---------------------------------------
+mkdir "$T/tmp"
+TMPDIR=$T/tmp "$WALSHIP" verify "$url" >"$T/v1.out" 2>"$T/v1.err" ||
+	fail "verify $url exited $?: $(cat "$T/v1.err")"
+grep -Eq "^replica=$name verified: generation=[0-9a-f]{16} position=[0-9a-f]{8}:[0-9]+ time=[^ ]+ \((commit|object) time\) size=[1-9][0-9]* pages=[1-9][0-9]* page_size=4096 sha256=[0-9a-f]{64} chain=ok integrity_check=ok$" "$T/v1.out" ||
+	fail "verify printed: $(cat "$T/v1.out")"
+grep -q "^live comparison: not made: a replica URL names no database$" "$T/v1.out" ||
+	fail "verify did not say the live comparison was not made: $(cat "$T/v1.out")"
+TMPDIR=$T/tmp "$WALSHIP" verify -config "$T/w.yml" "$db" >"$T/v2.out" \
+	2>"$T/v2.err" || fail "verify $db exited $?: $(cat "$T/v2.err")"
+grep -q "^replica=$name verified: " "$T/v2.out" ||
+	fail "verify printed: $(cat "$T/v2.out")"
+grep -q "^live comparison: not made: .*validation-interval" "$T/v2.out" ||
+	fail "verify did not say the live comparison was not made: $(cat "$T/v2.out")"
+[ -z "$(ls -A "$T/tmp")" ] || fail "verify left $(ls -A "$T/tmp") in TMPDIR"
+[ "$(find "$T" -maxdepth 1 -name 'db*' | sort | tr '\n' ' ')" = "$T/db $T/db-shm $T/db-wal " ] ||
+	fail "verify wrote beside the database: $(find "$T" -maxdepth 1 -name 'db*')"
+
+# ---- C: a divergence only the comparison sees -----------------------------
+stop_bg writer || fail "writer exited $?"
+last=$(csv_last_seq "$csv")
+wait_restores "$url" "$last" "$csv" 30
+cp "$T/.probe/db" "$T/clean.db"
+gen=$(replica_gens "$url" | tail -n 1)
+snap=generations/$gen/snapshots/00000000.snapshot.lz4
+dig=$(replica_ls "$url" "generations/$gen/walship/snapshots/" |
+	cut -d" " -f1 | grep '^generations/.*/00000000_.*\.digest\.lz4$') ||
+	fail "no digest record of snapshot 00000000 in $gen"
+replica_get "$url" "$snap" "$T/snap.lz4" || fail "cannot get $snap"
+[ "$(replica_ls "$url" "generations/$gen/snapshots/" | wc -l)" -eq 1 ] ||
+	fail "generation $gen has more than one snapshot"
+# The bit to flip, chosen on a copy of the replica: the running
+# replicate's drills see only the one planted.
+if [ "$WS_REPLICA" = file ]; then
+	cp -R "$T/drill" "$T/copy"
+else
+	replica_pull "$url" "$T/copy" || fail "cannot copy the replica"
+fi
+rm "$T/copy/$dig"
+planted=
+for k in 4 3 5 2 6 1 7; do
+	"$TOOLS/wsdamage" lz4 "$T/bad.lz4" "content-flip$k" "$T/snap.lz4" ||
+		fail "wsdamage failed"
+	cp "$T/bad.lz4" "$T/copy/$snap"
+	rm -f "$T/bad.db"
+	if "$WALSHIP" restore -o "$T/bad.db" "file://$T/copy" >"$T/bad.log" 2>&1 &&
+		! "$TOOLS/wscheck" -eq "$T/bad.db" "$T/clean.db" >/dev/null 2>&1; then
+		planted=$k
+		break
+	fi
+done
+[ -n "$planted" ] || fail "no bit flip of the snapshot both restored and differed"
+replica_del "$url" "$dig" || fail "cannot delete $dig"
+replica_put "$url" "$snap" "$T/bad.lz4" || fail "cannot put $snap"
+echo "C: snapshot $snap flipped at $planted/8 of its content, digest record deleted: restore succeeds with different rows"
+"$WALSHIP" verify "$url" >"$T/v3.out" 2>"$T/v3.err" ||
+	fail "verify caught the planted snapshot (exit $?), so this case does not show what the chain cannot see: $(cat "$T/v3.out")"
+grep -q "^replica=$name verified: generation=$gen " "$T/v3.out" ||
+	fail "verify printed: $(cat "$T/v3.out")"
+wait_for 'log_has walship "validation FAILED db=$db replica=$name generation=$gen position=[0-9a-f]{8}:[0-9]+: the restored database differs from the database at that transaction"' 60
+wait_for 'log_has walship "validation: both copies kept for diagnosis db=$db dir=$meta/validation/failed-"' 30
+# The kept directory of that drill: the live copy is the database as the
+# good snapshot restores it, the restored copy what the planted one does.
+found=
+for kept in $(grep -o "both copies kept for diagnosis db=$db dir=[^ ]*" "$T/walship.log" |
+	sed 's/.*dir=//'); do
+	[ -f "$kept/live.db" ] ||
+		fail "the kept directory $kept holds: $(ls -A "$kept" 2>&1)"
+	# (A drill that read the snapshot while it was replaced failed
+	# without a restored copy.)
+	[ -f "$kept/restored-0.db" ] || continue
+	cmp -s "$kept/live.db" "$kept/restored-0.db" &&
+		fail "the kept copies in $kept are equal"
+	cmp -s "$kept/live.db" "$T/clean.db" &&
+		cmp -s "$kept/restored-0.db" "$T/bad.db" && found=$kept
+done
+[ -n "$found" ] || fail "no kept directory holds the database and the planted restore"
+echo "C: replicate's drill failed, copies kept in $found; verify passed the replica"
+stop_bg walship || fail "walship exited $?"
+
+# ---- D: damage the chain sees ---------------------------------------------
+replica_put "$url" "$snap" "$T/snap.lz4" || fail "cannot put $snap back"
+seg=$(replica_ls "$url" "generations/$gen/wal/" | cut -d" " -f1 | sed -n 2p)
+replica_get "$url" "$seg" "$T/seg.lz4" || fail "cannot get $seg"
+"$TOOLS/wsdamage" lz4 "$T/seg-bad.lz4" content-flip4 "$T/seg.lz4" ||
+	fail "wsdamage failed"
+replica_put "$url" "$seg" "$T/seg-bad.lz4" || fail "cannot put $seg"
+st=0
+"$WALSHIP" verify "$url" >"$T/v4.out" 2>"$T/v4.err" || st=$?
+[ "$st" -eq 6 ] || fail "verify of a damaged segment exited $st, want 6: $(cat "$T/v4.err")"
+grep -q "^replica=$name FAILED: " "$T/v4.out" ||
+	fail "verify printed: $(cat "$T/v4.out")"
+tail -n 1 "$T/v4.err" | grep -q "^walship: verify replica=$name: " ||
+	fail "verify's last line: $(tail -n 1 "$T/v4.err")"
+
+# ---- E: bad input ---------------------------------------------------------
+st=0
+"$WALSHIP" verify >/dev/null 2>"$T/e1.err" || st=$?
+[ "$st" -eq 2 ] && grep -q "^walship: database path or replica URL required$" "$T/e1.err" ||
+	fail "verify without an argument: exit $st, $(cat "$T/e1.err")"
+st=0
+"$WALSHIP" verify -timestamp yesterday "$url" >/dev/null 2>"$T/e2.err" || st=$?
+[ "$st" -eq 2 ] && grep -q 'invalid value "yesterday" for flag -timestamp' "$T/e2.err" ||
+	fail "verify -timestamp yesterday: exit $st, $(cat "$T/e2.err")"
+st=0
+"$WALSHIP" verify -replica nope -config "$T/w.yml" "$db" >/dev/null 2>"$T/e3.err" || st=$?
+[ "$st" -ne 0 ] && grep -q "replica \"nope\" not found for database \"$db\"" "$T/e3.err" ||
+	fail "verify -replica nope: exit $st, $(cat "$T/e3.err")"
+echo "ok"
