@@ -128,9 +128,8 @@ static int verify_one(const struct ws_verify_opts *o,
         rc = ws_restore(reps.v, reps.n, &ro, err);
     ws_cli_replicas_close(&reps);
     if (rc != WS_OK) {
-        ws_err_wrap(err, "verify replica=%s", rc_->name);
         fprintf(out, "replica=%s FAILED: %s\n", rc_->name, err->msg);
-        return rc;
+        return ws_err_wrap(err, "verify replica=%s", rc_->name);
     }
     fd = open(out_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -568,10 +567,12 @@ static enum ws_valid_result report(struct ws_validator *v, char *sum,
                                    size_t n)
 {
     enum ws_valid_result all = WS_VALID_OK;
-    char at[40], hex[2 * WS_SHA256_LEN + 1], rh[2 * WS_SHA256_LEN + 1];
+    char at[40], t[40], hex[2 * WS_SHA256_LEN + 1];
+    char rh[2 * WS_SHA256_LEN + 1];
     size_t used = 0;
 
     pos_str(v->index, v->offset, at, sizeof(at));
+    ws_time_fmt(v->probe_wall_ms * 1000, t, sizeof(t));
     sha_hex(v->live_sha, hex);
     sum[0] = '\0';
     for (size_t k = 0; k < v->cfg->nreplicas; k++) {
@@ -583,9 +584,10 @@ static enum ws_valid_result report(struct ws_validator *v, char *sum,
         if (r->res == WS_VALID_OK) {
             snprintf(line, sizeof(line), "replica=%s ok", name);
             ws_info("validation ok db=%s replica=%s generation=%s "
-                    "position=%s pages=%u sha256=%s: the restored "
-                    "database equals the database at that transaction",
-                    v->cfg->path, name, v->gen, at, v->live_pages, hex);
+                    "position=%s read_at=%s pages=%u sha256=%s: the "
+                    "restored database equals the database at that "
+                    "transaction",
+                    v->cfg->path, name, v->gen, at, t, v->live_pages, hex);
         } else if (r->res == WS_VALID_FAILED && r->rc == WS_OK) {
             sha_hex(r->pg.sha, rh);
             snprintf(line, sizeof(line), "replica=%s FAILED: %u pages "
@@ -593,10 +595,10 @@ static enum ws_valid_result report(struct ws_validator *v, char *sum,
                      r->pg.first);
             ws_error("validation FAILED db=%s replica=%s generation=%s "
                      "position=%s: the restored database differs from the "
-                     "database at that transaction: %u pages differ, the "
-                     "first page %u (live: %u pages sha256=%s; restored: "
-                     "%llu bytes sha256=%s)",
-                     v->cfg->path, name, v->gen, at, r->pg.ndiff,
+                     "database at that transaction (read at %s): %u pages "
+                     "differ, the first page %u (live: %u pages sha256=%s; "
+                     "restored: %llu bytes sha256=%s)",
+                     v->cfg->path, name, v->gen, at, t, r->pg.ndiff,
                      r->pg.first, v->live_pages, hex,
                      (unsigned long long)r->pg.size, rh);
         } else if (r->res == WS_VALID_FAILED) {
