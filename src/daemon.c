@@ -2357,7 +2357,7 @@ static int val_rep_pos(void *ctx, size_t k, const char **gen,
     struct dbrep *d = ctx;
     const struct rep *r;
 
-    if (k >= d->nreps || !d->reps[k].inited)
+    if (k >= d->nreps || !d->reps[k].inited || !d->reps[k].has_snapshot)
         return 0;
     r = &d->reps[k];
     *gen = r->gen;

@@ -1125,6 +1125,32 @@ static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
 }
 
 /*
+ * A window for the probe alone (ws_db_sync_opts): the write lock, the
+ * last frames copied and fsynced, the probe, the lock released.  Nothing
+ * else changes: walship's read mark stays, and no seal is decided.  With
+ * no WAL header yet (a generation that began on an empty WAL) the
+ * database is the file alone, the state at offset 0 of the index.
+ */
+static int probe_step(struct ws_db *db, struct ws_db_state *st,
+                      struct ws_err *err)
+{
+    int rc = lock_wait(db, st, err);
+
+    if (rc != WS_OK)
+        return rc;
+    rc = catch_up(db, &st->copied, err);
+    if (rc == WS_OK)
+        rc = shadow_sync(db, 1, err);
+    if (rc == WS_OK && db->probe) {
+        db->probe(db->probe_ctx, db->gen, db->index,
+                  db->have_hdr ? db->size : 0, db->page_size);
+        db->probe = NULL;
+    }
+    lock_release(db);
+    return rc;
+}
+
+/*
  * Unlocked rounds (db.h): at least one, which moves the read mark, then
  * more while walship backfilled (the application did not), more than
  * CKPT_TAIL_BYTES of frames are still not backfilled and fewer than
@@ -1789,9 +1815,9 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         ck = checkpoint(db, truncate, st, &ckerr);
     else if (want == CKPT_BACKFILL && st->copied > 0)
         ck = backfill(db, 1, 0, st, &ckerr);
-    if (ck == WS_OK && db->probe && db->ready && db->have_hdr) {
-        /* The probe's own locked window; a busy lock only skips it. */
-        ck = locked_step(db, 0, st, &ckerr);
+    if (ck == WS_OK && db->probe && db->ready) {
+        /* The probe's own window; a busy lock only skips it. */
+        ck = probe_step(db, st, &ckerr);
         if (ck == WS_EBUSY)
             ck = WS_OK;
     }

@@ -175,10 +175,10 @@ struct ws_db_sync_opts {
      * the shadow holds every committed frame, with that position: the
      * database as a read begun now sees it is exactly the shadow at
      * (gen, index, size).  When no checkpoint of this sync takes the
-     * lock, the sync takes it for the probe alone (a short locked step,
-     * which also moves walship's read mark).  Not called when the lock
-     * could not be had, the sync holds frames back (hold) or the shadow
-     * has no header yet; NULL: no probe. */
+     * lock, the sync takes it for the probe alone, a window that changes
+     * nothing else.  size is 0 while the index has no WAL header (the
+     * database file alone).  Not called when the lock could not be had
+     * or the sync holds frames back (hold); NULL: no probe. */
     void (*probe)(void *ctx, const char *gen, uint32_t index, uint64_t size,
                   uint32_t page_size);
     void *probe_ctx;

@@ -109,7 +109,8 @@ struct ws_validate_hooks {
     void *ctx;
     /* Start a sync soon (the probe rides on it). */
     void (*kick)(void *ctx);
-    /* Replica k's shipped position: 0 when not known yet. */
+    /* Replica k's shipped position: 0 when not known yet, or while its
+     * generation has no snapshot in it. */
     int (*rep_pos)(void *ctx, size_t k, const char **gen, uint32_t *index,
                    uint64_t *offset);
 };

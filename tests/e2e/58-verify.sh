@@ -28,6 +28,12 @@
 #  D. Damage the chain does see (one bit of a WAL segment): `walship
 #     verify` exits 6 with a line naming the replica as FAILED.
 #  E. Bad input: no argument, a bad -timestamp, an unknown -replica.
+#  F. The database changed behind SQLite's back while replicate was
+#     stopped (16 bytes written into a page of the file that no frame of
+#     the -wal holds, as a tool or a disk might): the restarted replicate
+#     continues the generation (its -wal is the shadow's: nothing in the
+#     chain can tell), and its first drill fails naming that page as the
+#     first and only page that differs.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 # shellcheck source-path=SCRIPTDIR
 set -eu
@@ -52,7 +58,9 @@ db_config "$T/w.yml" "$db" drill -- sync-interval=200ms \
 start_writer writer "$db" "$csv" -rate 40 -rows 1 -size 1500
 seq0=$(csv_last_seq "$csv")
 start_bg walship "$WALSHIP" replicate -config "$T/w.yml"
-wait_for '[ "$(grep -c "validation ok" "$T/walship.log")" -ge 50 ]' 240
+wait_for '[ "$(grep -c "validation ok" "$T/walship.log")" -ge 50 ] ||
+	! bg_running walship' 240
+bg_running walship || fail "replicate exited: $(tail -n 1 "$T/walship.log")"
 seq1=$(csv_last_seq "$csv")
 oks=$(grep -c "validation ok db=$db replica=$name " "$T/walship.log")
 [ "$oks" -ge 50 ] || fail "$oks drills name db=$db replica=$name"
@@ -174,4 +182,46 @@ st=0
 "$WALSHIP" verify -replica nope -config "$T/w.yml" "$db" >/dev/null 2>"$T/e3.err" || st=$?
 [ "$st" -ne 0 ] && grep -q "replica \"nope\" not found for database \"$db\"" "$T/e3.err" ||
 	fail "verify -replica nope: exit $st, $(cat "$T/e3.err")"
+
+# ---- F: the database changed behind SQLite's back --------------------------
+db2=$T/two.db
+url2=$(replica_url two)
+"$TOOLS/wsload" "$db2" -rate 0 -count 300 -rows 2 -size 1500 \
+	-log "$T/two.csv" 2>"$T/wsload2.log" || fail "wsload failed"
+db_config "$T/two.yml" "$db2" two -- sync-interval=200ms \
+	validation-interval=1s
+start_bg two "$WALSHIP" replicate -config "$T/two.yml"
+wait_for 'log_has two "snapshot written db=$db2 "' 30
+# A -wal for the restart to continue from.
+"$TOOLS/wsload" "$db2" -rate 50 -count 20 -log "$T/two.csv" \
+	2>>"$T/wsload2.log" || fail "wsload failed"
+wait_for 'log_has two "validation ok db=$db2 .* position=[0-9a-f]{8}:[1-9]"' 60
+stop_bg two || fail "walship exited $?"
+gen2=$(replica_gens "$url2" | tail -n 1)
+pg=$(python3 -c "
+import os, struct, sys
+db, wal = sys.argv[1], sys.argv[1] + '-wal'
+size = os.path.getsize(wal)
+inwal = set()
+with open(wal, 'rb') as f:
+    off = 32
+    while off + 24 <= size:
+        f.seek(off)
+        inwal.add(struct.unpack('>I', f.read(4))[0])
+        off += 24 + 4096
+pages = os.path.getsize(db) // 4096
+pg = next(p for p in range(pages // 3, pages) if p not in inwal)
+with open(db, 'r+b') as f:
+    f.seek((pg - 1) * 4096 + 3000)
+    f.write(b'X' * 16)
+print(pg)
+" "$db2") || fail "cannot write into $db2"
+[ -n "$pg" ] || fail "no page of $db2 outside its -wal"
+start_bg two2 "$WALSHIP" replicate -config "$T/two.yml"
+wait_for 'log_has two2 "validation (ok|FAILED) db=$db2 "' 60
+log_has two2 "new generation" &&
+	fail "the restarted replicate started a new generation: this case needs the old one"
+log_has two2 "validation FAILED db=$db2 replica=$name generation=$gen2 position=[0-9a-f]{8}:[0-9]+: the restored database differs from the database at that transaction \(read at [^)]*\): 1 pages differ, the first page $pg " ||
+	fail "the drill after the raw write: $(grep 'validation' "$T/two2.log" | tail -n 2)"
+stop_bg two2 || fail "walship exited $?"
 echo "ok"
