@@ -1864,6 +1864,8 @@ static int target_check(struct target *t, const struct ws_restore_opts *o,
     free(dir);
     if (rc == WS_OK)
         rc = check_target(t, err);
+    if (rc != WS_OK)
+        ws_err_at(err, WS_AT_DB); /* the output path is the database's */
     if (rc == WS_OK) {
         t->meta = o->meta ? strdup(o->meta) : ws_meta_path(t->out);
         if (t->meta == NULL)
@@ -1877,6 +1879,8 @@ static int target_check(struct target *t, const struct ws_restore_opts *o,
         else if (rc != WS_OK)
             ws_err_wrap(err, "cannot restore to %s", t->out);
     }
+    if (rc != WS_OK)
+        ws_err_at(err, WS_AT_DB);
     return rc;
 }
 
@@ -1927,7 +1931,8 @@ static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
                         &rs->fd, err);
     if (rc != WS_OK) {
         t->tmp[0] = '\0';
-        return ws_err_wrap(err, "cannot restore to %s", t->out);
+        ws_err_wrap(err, "cannot restore to %s", t->out);
+        return ws_err_at(err, WS_AT_DB);
     }
     t->fd = rs->fd;
     rs->dir = &t->dir;
@@ -2254,6 +2259,8 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
                        "exists: %s (made while restoring)", o->output);
         else if (rc != WS_OK)
             ws_err_wrap(err, "cannot restore to %s", o->output);
+        if (rc != WS_OK)
+            ws_err_at(err, WS_AT_DB);
         if (rc == WS_ECONFIG && ftruncate(rs.fd, 0) != 0)
             ws_warn("restore: truncate %s: %s", rs.tmp, strerror(errno));
     }
