@@ -2402,12 +2402,12 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         if (rc != WS_OK)
             return rc;
         r->client->ops->describe(r->client, desc, sizeof(desc));
-        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s",
-                r->cfg->name, r->client->ops->type,
-                (long long)r->cfg->sync_interval_ms, desc);
+        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s "
+                "db=%s", r->cfg->name, r->client->ops->type,
+                (long long)r->cfg->sync_interval_ms, desc, c->path);
     }
     d->dirty = 1;
-    ws_info("initialized db path=%s", c->path);
+    ws_info("initialized db=%s", c->path);
     poll_pace(d);
     return WS_OK;
 }

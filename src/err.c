@@ -96,10 +96,10 @@ int ws_exit_status(int rc, const struct ws_err *err)
         return at == WS_AT_DB ? WS_EXIT_DB : WS_EXIT_VERIFY;
     if (rc == WS_EREMOTE || at == WS_AT_REPLICA)
         return WS_EXIT_REPLICA;
-    if (rc == WS_ECONFIG)
-        return WS_EXIT_CONFIG;
     if (rc == WS_ESQLITE || at == WS_AT_DB)
         return WS_EXIT_DB;
+    if (rc == WS_ECONFIG || at == WS_AT_CONFIG)
+        return WS_EXIT_CONFIG;
     return WS_EXIT_FAIL;
 }
 

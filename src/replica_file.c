@@ -89,6 +89,8 @@ static int open_below_root(const struct ws_replica *r, const char *rel,
     if (rc == WS_OK)
         rc = ws_fs_dir_sub(d, &root, rel, WS_FS_ANY, 0, err);
     ws_fs_dir_close(&root);
+    if (rc != WS_OK && rc != WS_ENOTFOUND) /* refused, unreadable */
+        ws_err_at(err, WS_AT_REPLICA);
     return rc;
 }
 

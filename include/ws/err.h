@@ -18,7 +18,8 @@
  * be about the database or about a replica.  The code that knows says
  * where with ws_err_at() (WS_AT_DB: the live database, its -wal, its
  * meta directory, a restore's output path; WS_AT_REPLICA: the replica
- * refused or could not be reached).  ws_err_wrap keeps the place,
+ * refused or could not be reached; WS_AT_CONFIG: the config file is
+ * missing, unreadable or invalid).  ws_err_wrap keeps the place,
  * ws_err_set starts a new error and forgets it.
  *
  * The exit status of a command follows from the code and the place
@@ -37,10 +38,12 @@
  *                       fails its checks, the chain is broken, a restored
  *                       database fails integrity_check, a verification
  *                       finds a difference
- *   3  WS_EXIT_CONFIG   CONFIG elsewhere: the config file, a key, a URL
- *   4  WS_EXIT_DB       SQLITE, or any failure at the database (missing,
- *                       unreadable, not a database, an output path that
- *                       exists or cannot be written)
+ *   4  WS_EXIT_DB       SQLITE, or any other failure at the database
+ *                       (missing, unreadable, not a database, held by
+ *                       another walship, an output path that exists or
+ *                       cannot be written, a directory others can write)
+ *   3  WS_EXIT_CONFIG   CONFIG elsewhere (a key, a URL), or any failure
+ *                       at the config file (missing, unreadable)
  *   1  WS_EXIT_FAIL     anything else (out of memory, no backups found,
  *                       ...)
  */
@@ -73,7 +76,7 @@ enum ws_code {
 #define WS_ERR_MSG 512
 
 /* Where a failure lies (see above); WS_AT_NONE when not known. */
-enum ws_at { WS_AT_NONE, WS_AT_DB, WS_AT_REPLICA };
+enum ws_at { WS_AT_NONE, WS_AT_DB, WS_AT_REPLICA, WS_AT_CONFIG };
 
 struct ws_err {
     int code;              /* a WS_* code; WS_OK when nothing failed */

@@ -102,7 +102,8 @@ new_case() {
 	S=$R/generations/$gen/snapshots
 }
 
-# expect_broken DESC NAME...: restore from $R must fail (exit 1) with one
+# expect_broken DESC NAME...: restore from $R must fail (exit 6, the
+# replica fails verification) with one
 # "walship: " line, the last on stderr, that matches one of NAMEs (shell
 # patterns; object names have no special characters), and leave nothing
 # at $T/out-$n.db* or $T/.out-$n.db*.
@@ -120,8 +121,8 @@ expect_broken() {
 		# shellcheck disable=SC2254 # NAME may be a pattern: "$gen*$idx"
 		case $_line in *$_w*) _named=1 ;; esac
 	done
-	if [ "$_st" -ne 1 ]; then
-		bad_case "$_d" "restore exited $_st, want 1"
+	if [ "$_st" -ne 6 ]; then
+		bad_case "$_d" "restore exited $_st, want 6"
 	elif [ "$(grep -c '^walship: ' "$T/case.err")" -ne 1 ]; then
 		bad_case "$_d" "want exactly one 'walship: ' line on stderr"
 	else

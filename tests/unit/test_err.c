@@ -48,6 +48,12 @@ TEST(exit_status)
     ws_err_set(&e, WS_ENOTFOUND, "database does not exist");
     ws_err_at(&e, WS_AT_DB);
     ASSERT_EQ(ws_exit_status(WS_ENOTFOUND, &e), 4);
+    ws_err_set(&e, WS_ECONFIG, "another walship holds the database");
+    ws_err_at(&e, WS_AT_DB);
+    ASSERT_EQ(ws_exit_status(WS_ECONFIG, &e), 4);
+    ws_err_set(&e, WS_ENOTFOUND, "config file not found: /etc/walship.yml");
+    ws_err_at(&e, WS_AT_CONFIG);
+    ASSERT_EQ(ws_exit_status(WS_ENOTFOUND, &e), 3);
     ws_err_set(&e, WS_ESQLITE, "file is not a database");
     ASSERT_EQ(ws_exit_status(WS_ESQLITE, &e), 4);
     ws_err_set(&e, WS_ECORRUPT, "bad page size");
