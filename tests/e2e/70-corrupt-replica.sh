@@ -2,7 +2,7 @@
 # D1 (a PR-sized subset): a damaged replica object makes restore fail
 # loudly and leaves the target untouched.  A known-good replica is built
 # once (several WAL indexes, several segments per index); each case
-# damages a fresh copy of it and requires exit status 1, exactly one
+# damages a fresh copy of it and requires exit status 6 (verification failed), exactly one
 # "walship: " line on stderr (the last line), naming the damaged object
 # (or, for a missing one, its generation and index), and no file at all
 # at out-N.db, -wal, -shm, nor a temporary .out-N.db.tmp-* or meta dir

@@ -4,7 +4,7 @@
 #   1. `-o ""`, an output directory that does not exist, one walship
 #      cannot write to (run as nobody), and an output that exists (as a
 #      dangling symbolic link too) are each refused with one line and
-#      exit status 1 (2 for the empty path), before any request to the
+#      exit status 4 (2 for the empty path), before any request to the
 #      replica (S3: the
 #      proxy's request count; directory: no open under the replica, by
 #      strace), and create nothing.  Another user's group-writable
