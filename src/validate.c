@@ -285,6 +285,7 @@ struct ws_validator {
     uint64_t offset;
     uint32_t page_size;
     int64_t probe_wall_ms;
+    int64_t probe_us;        /* the probe's time under the write lock */
 
     /* The drill's directory and the live copy (the hash job). */
     struct ws_fs_dir vdir, run;
@@ -311,8 +312,10 @@ static void on_probe(void *ctx, const char *gen, uint32_t index,
                      uint64_t size, uint32_t page_size)
 {
     struct ws_validator *v = ctx;
+    struct timespec t0, t1;
     int rc;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     v->probed = 0;
     v->perr[0] = '\0';
     if (v->conn == NULL) {
@@ -341,6 +344,9 @@ static void on_probe(void *ctx, const char *gen, uint32_t index,
     v->page_size = page_size;
     v->probe_wall_ms = ws_wall_ms();
     v->probed = 1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    v->probe_us = (t1.tv_sec - t0.tv_sec) * 1000000LL +
+                  (t1.tv_nsec - t0.tv_nsec) / 1000;
 }
 
 /* End the probe's read and close its connection (through SQLite, which
@@ -802,7 +808,9 @@ void ws_validator_synced(struct ws_validator *v)
     v->retry_ms = RETRY_FIRST_MS;
     pos_str(v->index, v->offset, at, sizeof(at));
     ws_debug("validation: reading the database at generation=%s "
-             "position=%s db=%s", v->gen, at, v->cfg->path);
+             "position=%s db=%s (the read began in %lldus under the "
+             "write lock)", v->gen, at, v->cfg->path,
+             (long long)v->probe_us);
     if (run_open(v, &e) != WS_OK) {
         probe_end(v);
         v_finish(v, e.msg);
@@ -919,6 +927,12 @@ int ws_validator_request(struct ws_validator *v,
     v->done_ctx = ctx;
     v_start(v);
     return WS_OK;
+}
+
+void ws_validator_forget(struct ws_validator *v)
+{
+    v->done = NULL;
+    v->done_ctx = NULL;
 }
 
 struct ws_validation_stats ws_validator_stats(const struct ws_validator *v)

@@ -141,6 +141,10 @@ int ws_validator_request(struct ws_validator *v,
                                       const char *summary),
                          void *ctx);
 
+/* The requester of the drill in progress is gone (a client that
+ * disconnected): done is not called; the drill goes on. */
+void ws_validator_forget(struct ws_validator *v);
+
 /* The counters. */
 struct ws_validation_stats ws_validator_stats(const struct ws_validator *v);
 
