@@ -10,6 +10,7 @@
 #include "ws/plan.h"
 #include "ws/restore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -451,12 +452,30 @@ static int run_open(struct ws_validator *v, struct ws_err *err)
     return WS_OK;
 }
 
+/* Failed drills' directories in the validation directory. */
+static int count_failed(const struct ws_validator *v)
+{
+    int fd = fcntl(v->vdir.fd, F_DUPFD_CLOEXEC, 0), n = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL)
+        n += strncmp(de->d_name, "failed-", 7) == 0;
+    closedir(d);
+    return n;
+}
+
 static void run_close(struct ws_validator *v, int keep)
 {
     char name[64], at[32];
     struct tm tm;
     time_t now = time(NULL);
-    int kept = 0;
+    int kept = 0, full = 0, e = 0;
 
     if (v->live_fd >= 0) {
         if (keep)
@@ -467,14 +486,15 @@ static void run_close(struct ws_validator *v, int keep)
     ws_fs_dir_close(&v->run);
     if (v->vdir.fd < 0)
         return;
-    if (keep) {
+    if (keep)
+        full = count_failed(v) >= WS_VALIDATE_KEEP;
+    if (keep && !full) {
         gmtime_r(&now, &tm);
         strftime(at, sizeof(at), "%Y%m%dT%H%M%SZ", &tm);
         for (int i = 1; i <= WS_VALIDATE_KEEP && !kept; i++) {
             snprintf(name, sizeof(name), "failed-%s-%d", at, i);
-            if (v->st.failed > WS_VALIDATE_KEEP)
-                break;
             kept = renameat(v->vdir.fd, RUN_DIR, v->vdir.fd, name) == 0;
+            e = errno;
         }
         if (kept) {
             fsync(v->vdir.fd);
@@ -484,10 +504,14 @@ static void run_close(struct ws_validator *v, int keep)
                      v->cfg->path, v->vdir.path, name, LIVE_FILE);
             return;
         }
-        ws_error("validation: copies not kept db=%s: %d failed drills' "
-                 "directories are kept already in %s", v->cfg->path,
-                 WS_VALIDATE_KEEP, v->vdir.path);
     }
+    if (full)
+        ws_error("validation: copies not kept db=%s: %d failed drills' "
+                 "directories are kept already in %s (remove them to keep "
+                 "more)", v->cfg->path, WS_VALIDATE_KEEP, v->vdir.path);
+    else if (keep)
+        ws_error("validation: copies not kept db=%s: rename %s/%s: %s",
+                 v->cfg->path, v->vdir.path, RUN_DIR, strerror(e));
     ws_fs_rm_rf_at(&v->vdir, RUN_DIR, NULL);
 }
 

@@ -152,6 +152,8 @@ for kept in $(grep -o "both copies kept for diagnosis db=$db dir=[^ ]*" "$T/wals
 done
 [ -n "$found" ] || fail "no kept directory holds the database and the planted restore"
 echo "C: replicate's drill failed, copies kept in $found; verify passed the replica"
+[ "$(find "$meta/validation" -maxdepth 1 -name 'failed-*' | wc -l)" -le 5 ] ||
+	fail "more than 5 failed drills' directories kept: $(ls "$meta/validation")"
 stop_bg walship || fail "walship exited $?"
 
 # ---- D: damage the chain sees ---------------------------------------------
