@@ -19,14 +19,14 @@ struct ws_heartbeat {
     struct ws_http *http;
     struct ws_http_req req;
     char *url;
-    char host[256];             /* scheme://host, for log lines */
+    char host[256]; /* scheme://host, for log lines */
     int64_t interval_ms;
-    int64_t next_ms;            /* no ping before this (ws_now_ms) */
+    int64_t next_ms; /* no ping before this (ws_now_ms) */
     int inflight;
     ws_heartbeat_check_fn check;
     void *ctx;
-    struct ws_stall withheld;   /* the check fails: no ping */
-    struct ws_stall failed;     /* pings fail */
+    struct ws_stall withheld; /* the check fails: no ping */
+    struct ws_stall failed;   /* pings fail */
 };
 
 static void say(struct ws_stall_note n, const char *what_end)
@@ -56,18 +56,22 @@ static void on_ping_done(struct ws_http_req *r)
         return;
     }
     if (r->result != CURLE_OK)
-        snprintf(what, sizeof(what), "heartbeat ping failed url=%.128s "
+        snprintf(what, sizeof(what),
+                 "heartbeat ping failed url=%.128s "
                  "error=\"%.200s\": the monitor may raise a false alarm; "
-                 "replication is not affected", hb->host, r->curl_err);
+                 "replication is not affected",
+                 hb->host, r->curl_err);
     else
-        snprintf(what, sizeof(what), "heartbeat ping failed url=%.128s "
+        snprintf(what, sizeof(what),
+                 "heartbeat ping failed url=%.128s "
                  "status=%ld: the monitor may raise a false alarm; "
-                 "replication is not affected", hb->host, r->status);
+                 "replication is not affected",
+                 hb->host, r->status);
     say(ws_stall_on(&hb->failed, K_FAILED, what, now),
         "heartbeat pings work again");
-    hb->next_ms = now + ws_stall_backoff(hb->failed.tries,
-                                         WS_HEARTBEAT_CHECK_MS,
-                                         hb->interval_ms);
+    hb->next_ms =
+        now + ws_stall_backoff(hb->failed.tries, WS_HEARTBEAT_CHECK_MS,
+                               hb->interval_ms);
 }
 
 static void on_check(uv_timer_t *t)
@@ -82,8 +86,10 @@ static void on_check(uv_timer_t *t)
     ws_health_init(&h);
     hb->check(hb->ctx, hb->interval_ms, &h);
     if (h.problems > 0) {
-        snprintf(what, sizeof(what), "heartbeat withheld url=%.128s problems=%d "
-                 "first=\"%s\"", hb->host, h.problems,
+        snprintf(what, sizeof(what),
+                 "heartbeat withheld url=%.128s problems=%d "
+                 "first=\"%s\"",
+                 hb->host, h.problems,
                  ws_health_first(&h, first, sizeof(first)));
         say(ws_stall_on(&hb->withheld, K_WITHHELD, what, now),
             "heartbeat resumed: replication is healthy again");

@@ -24,10 +24,10 @@ struct client {
     uv_timer_t timer;
     struct ws_httpd *s;
     enum cstate state;
-    int open_handles;          /* handles not closed yet */
+    int open_handles; /* handles not closed yet */
     char head[WS_HTTPD_HEAD_MAX];
-    size_t n;                  /* bytes of head read */
-    char *out;                 /* the answer being written */
+    size_t n;  /* bytes of head read */
+    char *out; /* the answer being written */
     uv_write_t wr;
     uv_shutdown_t sh;
     struct client *prev, *next;
@@ -38,9 +38,9 @@ struct ws_httpd {
     uv_tcp_t listener;
     ws_httpd_fn fn;
     void *ctx;
-    struct client *clients;    /* newest first */
-    int nclients;              /* on the list (closing ones too) */
-    int nlive;                 /* not closing */
+    struct client *clients; /* newest first */
+    int nclients;           /* on the list (closing ones too) */
+    int nlive;              /* not closing */
     int closing;
     int listener_open;
 };
@@ -140,13 +140,20 @@ static void on_written(uv_write_t *req, int status)
 static const char *status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -169,8 +176,7 @@ static void respond(struct client *c, struct ws_httpd_resp *r)
                     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
                     r->status, status_text(r->status), r->content_type,
                     r->body.len, r->status == 405 ? "Allow: GET\r\n" : "");
-    ws_httpd_printf(&out, "%.*s", (int)r->body.len,
-                    r->body.p ? r->body.p : "");
+    ws_httpd_printf(&out, "%.*s", (int)r->body.len, r->body.p ? r->body.p : "");
     free(r->body.p);
     if (out.failed) {
         free(out.p);
@@ -210,8 +216,7 @@ static int headers_ok(const char *p, const char *end)
             if (*q <= ' ' || *q >= 127)
                 return 0;
         if ((colon - p == 14 && strncasecmp(p, "content-length", 14) == 0) ||
-            (colon - p == 17 &&
-             strncasecmp(p, "transfer-encoding", 17) == 0)) {
+            (colon - p == 17 && strncasecmp(p, "transfer-encoding", 17) == 0)) {
             const char *v = colon + 1;
             while (v < eol && (*v == ' ' || *v == '\t'))
                 v++;
@@ -273,8 +278,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 
     (void)hint;
     /* One byte is kept for the terminating NUL of the head. */
-    *buf = uv_buf_init(c->head + c->n, (unsigned)(sizeof(c->head) - 1 -
-                                                  c->n));
+    *buf = uv_buf_init(c->head + c->n, (unsigned)(sizeof(c->head) - 1 - c->n));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -295,8 +299,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (end != NULL) {
         size_t len = (size_t)(end - c->head) + 4;
         if (len != c->n)
-            respond_plain(c, 400, "one request per connection, with no "
-                                  "body");
+            respond_plain(c, 400,
+                          "one request per connection, with no "
+                          "body");
         else
             handle(c, len);
     } else if (memchr(c->head, '\0', c->n) != NULL) {
@@ -374,27 +379,36 @@ int ws_httpd_addr_parse(const char *addr, char *host, size_t n, int *port,
     long p;
 
     if (colon == NULL)
-        return ws_err_set(err, WS_ECONFIG, "invalid addr \"%s\": want "
-                          "HOST:PORT, :PORT or [IPV6]:PORT", addr);
+        return ws_err_set(err, WS_ECONFIG,
+                          "invalid addr \"%s\": want "
+                          "HOST:PORT, :PORT or [IPV6]:PORT",
+                          addr);
     hl = (size_t)(colon - addr);
     if (hl > 0 && addr[0] == '[') {
         if (addr[hl - 1] != ']')
-            return ws_err_set(err, WS_ECONFIG, "invalid addr \"%s\": want "
-                              "[IPV6]:PORT", addr);
+            return ws_err_set(err, WS_ECONFIG,
+                              "invalid addr \"%s\": want "
+                              "[IPV6]:PORT",
+                              addr);
         h = addr + 1;
         hl -= 2;
     } else if (memchr(addr, ':', hl) != NULL) {
-        return ws_err_set(err, WS_ECONFIG, "invalid addr \"%s\": an IPv6 "
-                          "address goes in brackets, [::1]:9090", addr);
+        return ws_err_set(err, WS_ECONFIG,
+                          "invalid addr \"%s\": an IPv6 "
+                          "address goes in brackets, [::1]:9090",
+                          addr);
     }
     p = strtol(colon + 1, &end, 10);
-    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || p < 1 ||
-        p > 65535)
-        return ws_err_set(err, WS_ECONFIG, "invalid addr \"%s\": the port "
-                          "must be a number from 1 to 65535", addr);
+    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || p < 1 || p > 65535)
+        return ws_err_set(err, WS_ECONFIG,
+                          "invalid addr \"%s\": the port "
+                          "must be a number from 1 to 65535",
+                          addr);
     if (hl >= n)
-        return ws_err_set(err, WS_ECONFIG, "invalid addr \"%s\": host too "
-                          "long", addr);
+        return ws_err_set(err, WS_ECONFIG,
+                          "invalid addr \"%s\": host too "
+                          "long",
+                          addr);
     memcpy(host, h, hl);
     host[hl] = '\0';
     *port = (int)p;
@@ -419,8 +433,8 @@ static int listen_on(struct ws_httpd *s, const struct sockaddr *sa)
     return e;
 }
 
-int ws_httpd_start(uv_loop_t *loop, const char *addr, ws_httpd_fn fn,
-                   void *ctx, struct ws_httpd **out, struct ws_err *err)
+int ws_httpd_start(uv_loop_t *loop, const char *addr, ws_httpd_fn fn, void *ctx,
+                   struct ws_httpd **out, struct ws_err *err)
 {
     struct addrinfo hints, *ai = NULL;
     struct ws_httpd *s;
@@ -436,8 +450,10 @@ int ws_httpd_start(uv_loop_t *loop, const char *addr, ws_httpd_fn fn,
     hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
     e = getaddrinfo(host[0] ? host : NULL, port_s, &hints, &ai);
     if (e != 0)
-        return ws_err_set(err, WS_ECONFIG, "addr %s: cannot resolve \"%s\": "
-                          "%s", addr, host, gai_strerror(e));
+        return ws_err_set(err, WS_ECONFIG,
+                          "addr %s: cannot resolve \"%s\": "
+                          "%s",
+                          addr, host, gai_strerror(e));
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         freeaddrinfo(ai);
@@ -472,8 +488,8 @@ int ws_httpd_start(uv_loop_t *loop, const char *addr, ws_httpd_fn fn,
     if (e != 0) {
         s->closing = 1;
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-        return ws_err_set(err, WS_ECONFIG, "cannot listen on addr %s: %s",
-                          addr, uv_strerror(e));
+        return ws_err_set(err, WS_ECONFIG, "cannot listen on addr %s: %s", addr,
+                          uv_strerror(e));
     }
     *out = s;
     return WS_OK;

@@ -9,8 +9,7 @@ static const char *const ckpt_names[WS_CKPT_MODES] = {"PASSIVE", "TRUNCATE",
                                                       "RESTART"};
 static const char *const op_names[WS_REQ_DEL + 1] = {"list", "put", "get",
                                                      "delete"};
-static const char *const res_names[WS_MRES_N] = {"ok", "not_found",
-                                                  "error"};
+static const char *const res_names[WS_MRES_N] = {"ok", "not_found", "error"};
 
 void ws_metrics_sync(struct ws_dbmetrics *m, int ok, const char *ckpt,
                      int64_t ckpt_us, int64_t held_us)
@@ -42,8 +41,8 @@ void ws_metrics_req(struct ws_repmetrics *m, const struct ws_req *req)
         m->down_bytes += req->got;
 }
 
-int64_t ws_metrics_oldest(const struct ws_tpoint *v, size_t n,
-                          uint32_t index, uint64_t offset)
+int64_t ws_metrics_oldest(const struct ws_tpoint *v, size_t n, uint32_t index,
+                          uint64_t offset)
 {
     size_t lo = 0, hi = n;
 
@@ -60,11 +59,10 @@ int64_t ws_metrics_oldest(const struct ws_tpoint *v, size_t n,
 
 /* ---- the text format --------------------------------------------------- */
 
-static void family(struct ws_httpd_body *b, const char *name,
-                   const char *type, const char *help)
+static void family(struct ws_httpd_body *b, const char *name, const char *type,
+                   const char *help)
 {
-    ws_httpd_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                    type);
+    ws_httpd_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A label value, escaped as the format wants (\\, \", \n). */
@@ -98,7 +96,13 @@ static void rep_labels(struct ws_httpd_body *b, const struct ws_metrics_db *d,
 }
 
 enum dbval {
-    V_READY, V_DBSIZE, V_WALSIZE, V_INDEX, V_OFFSET, V_SYNCS, V_SYNCERR,
+    V_READY,
+    V_DBSIZE,
+    V_WALSIZE,
+    V_INDEX,
+    V_OFFSET,
+    V_SYNCS,
+    V_SYNCERR,
     V_HELD
 };
 
@@ -108,9 +112,9 @@ static const struct dbfam {
 } db_fams[] = {
     {"walship_db_ready", "gauge",
      "1 while the database replicates; 0 while it is awaited or its syncs "
-     "fail.", V_READY},
-    {"walship_db_size_bytes", "gauge", "Size of the database file.",
-     V_DBSIZE},
+     "fail.",
+     V_READY},
+    {"walship_db_size_bytes", "gauge", "Size of the database file.", V_DBSIZE},
     {"walship_wal_size_bytes", "gauge", "Size of the database's -wal file.",
      V_WALSIZE},
     {"walship_position_index", "gauge",
@@ -119,30 +123,47 @@ static const struct dbfam {
      "Offset in that WAL index of the local shadow position.", V_OFFSET},
     {"walship_syncs_total", "counter",
      "Syncs (copies of new commits to the shadow WAL) done.", V_SYNCS},
-    {"walship_sync_errors_total", "counter", "Syncs that failed.",
-     V_SYNCERR},
+    {"walship_sync_errors_total", "counter", "Syncs that failed.", V_SYNCERR},
     {"walship_writers_held_seconds_total", "counter",
      "Time the application's writers were held off by walship (its write "
-     "lock and TRUNCATE checkpoints).", V_HELD},
+     "lock and TRUNCATE checkpoints).",
+     V_HELD},
 };
 
 static double db_value(const struct ws_metrics_db *d, enum dbval v)
 {
     switch (v) {
-    case V_READY: return d->ready;
-    case V_DBSIZE: return (double)d->db_bytes;
-    case V_WALSIZE: return (double)d->wal_bytes;
-    case V_INDEX: return d->index;
-    case V_OFFSET: return (double)d->offset;
-    case V_SYNCS: return (double)d->m->syncs;
-    case V_SYNCERR: return (double)d->m->sync_errors;
-    case V_HELD: return (double)d->m->held_us / 1e6;
+    case V_READY:
+        return d->ready;
+    case V_DBSIZE:
+        return (double)d->db_bytes;
+    case V_WALSIZE:
+        return (double)d->wal_bytes;
+    case V_INDEX:
+        return d->index;
+    case V_OFFSET:
+        return (double)d->offset;
+    case V_SYNCS:
+        return (double)d->m->syncs;
+    case V_SYNCERR:
+        return (double)d->m->sync_errors;
+    case V_HELD:
+        return (double)d->m->held_us / 1e6;
     }
     return 0;
 }
 
-enum repval { R_LAG, R_SPOOL, R_UP, R_DOWN, R_RETRIES, R_FAILS, R_RUNS,
-              R_DELETED, R_DELGENS };
+enum repval {
+    R_LAG,
+    R_SPOOL,
+    R_UP,
+    R_DOWN,
+    R_RETRIES,
+    R_FAILS,
+    R_RUNS,
+    R_DELETED,
+    R_DELGENS
+};
 
 static const struct repfam {
     const char *name, *type, *help;
@@ -150,7 +171,8 @@ static const struct repfam {
 } rep_fams[] = {
     {"walship_replication_lag_seconds", "gauge",
      "Age of the oldest commit the replica does not hold yet; 0 when it "
-     "holds everything committed.", R_LAG},
+     "holds everything committed.",
+     R_LAG},
     {"walship_replica_spool_bytes", "gauge",
      "Local shadow WAL bytes the replica has not shipped yet.", R_SPOOL},
     {"walship_replica_uploaded_bytes_total", "counter",
@@ -160,13 +182,13 @@ static const struct repfam {
     {"walship_replica_retries_total", "counter",
      "Request attempts the replica client retried.", R_RETRIES},
     {"walship_replica_failures_total", "counter",
-     "Replication jobs that failed (walship backs off and retries).",
-     R_FAILS},
+     "Replication jobs that failed (walship backs off and retries).", R_FAILS},
     {"walship_replica_retention_runs_total", "counter",
      "Retention passes started.", R_RUNS},
     {"walship_replica_deleted_objects_total", "counter",
      "Objects retention deleted one by one (snapshots, WAL segments, "
-     "records).", R_DELETED},
+     "records).",
+     R_DELETED},
     {"walship_replica_deleted_generations_total", "counter",
      "Whole generations retention deleted.", R_DELGENS},
 };
@@ -174,15 +196,24 @@ static const struct repfam {
 static double rep_value(const struct ws_metrics_rep *r, enum repval v)
 {
     switch (v) {
-    case R_LAG: return r->lag_s;
-    case R_SPOOL: return (double)r->spool_bytes;
-    case R_UP: return (double)r->m->up_bytes;
-    case R_DOWN: return (double)r->m->down_bytes;
-    case R_RETRIES: return (double)r->m->retries;
-    case R_FAILS: return (double)r->m->failures;
-    case R_RUNS: return (double)r->m->retention_runs;
-    case R_DELETED: return (double)r->m->deleted;
-    case R_DELGENS: return (double)r->m->deleted_gens;
+    case R_LAG:
+        return r->lag_s;
+    case R_SPOOL:
+        return (double)r->spool_bytes;
+    case R_UP:
+        return (double)r->m->up_bytes;
+    case R_DOWN:
+        return (double)r->m->down_bytes;
+    case R_RETRIES:
+        return (double)r->m->retries;
+    case R_FAILS:
+        return (double)r->m->failures;
+    case R_RUNS:
+        return (double)r->m->retention_runs;
+    case R_DELETED:
+        return (double)r->m->deleted;
+    case R_DELGENS:
+        return (double)r->m->deleted_gens;
     }
     return 0;
 }

@@ -16,8 +16,8 @@
 #include "ws/httpd.h"
 
 struct ws_health {
-    int problems;               /* lines added */
-    struct ws_httpd_body text;  /* the lines, each ending in "\n" */
+    int problems;              /* lines added */
+    struct ws_httpd_body text; /* the lines, each ending in "\n" */
 };
 
 /* An empty list (healthy). */

@@ -34,9 +34,9 @@
 
 #include "ws/err.h"
 
-#define WS_HTTPD_HEAD_MAX 8192       /* bytes of a request head */
-#define WS_HTTPD_CLIENTS 16          /* connections at once */
-#define WS_HTTPD_DEADLINE_MS 10000   /* per connection, accept to close */
+#define WS_HTTPD_HEAD_MAX 8192        /* bytes of a request head */
+#define WS_HTTPD_CLIENTS 16           /* connections at once */
+#define WS_HTTPD_DEADLINE_MS 10000    /* per connection, accept to close */
 #define WS_HTTPD_BODY_MAX (16u << 20) /* bytes of an answer */
 
 /* A growing answer body, at most WS_HTTPD_BODY_MAX bytes; `failed` once
@@ -76,8 +76,8 @@ int ws_httpd_addr_parse(const char *addr, char *host, size_t n, int *port,
  * the address is malformed, cannot be resolved, or cannot be bound (in
  * use, not local, no permission), the message naming it.  On success
  * *out is the caller's, to close with ws_httpd_close. */
-int ws_httpd_start(uv_loop_t *loop, const char *addr, ws_httpd_fn fn,
-                   void *ctx, struct ws_httpd **out, struct ws_err *err);
+int ws_httpd_start(uv_loop_t *loop, const char *addr, ws_httpd_fn fn, void *ctx,
+                   struct ws_httpd **out, struct ws_err *err);
 
 /* Stop listening and close every connection; the memory is freed once
  * libuv has closed the handles (the loop must run afterwards).  NULL is

@@ -46,11 +46,11 @@ enum ws_ckpt_mode {
 };
 
 struct ws_dbmetrics {
-    uint64_t syncs;                     /* syncs done (ok or not) */
-    uint64_t sync_errors;               /* ...that failed */
-    uint64_t ckpts[WS_CKPT_MODES];      /* checkpoints by mode */
-    int64_t ckpt_us[WS_CKPT_MODES];     /* ...and their total duration */
-    int64_t held_us;                    /* writers held off by walship */
+    uint64_t syncs;                 /* syncs done (ok or not) */
+    uint64_t sync_errors;           /* ...that failed */
+    uint64_t ckpts[WS_CKPT_MODES];  /* checkpoints by mode */
+    int64_t ckpt_us[WS_CKPT_MODES]; /* ...and their total duration */
+    int64_t held_us;                /* writers held off by walship */
 };
 
 /* Outcome classes of a replica request. */
@@ -58,13 +58,13 @@ enum ws_mres { WS_MRES_OK, WS_MRES_NOTFOUND, WS_MRES_ERROR, WS_MRES_N };
 
 struct ws_repmetrics {
     uint64_t reqs[WS_REQ_DEL + 1][WS_MRES_N]; /* by type and outcome */
-    uint64_t up_bytes;        /* stored bytes of successful PUTs */
-    uint64_t down_bytes;      /* bytes received by GETs */
-    uint64_t retries;         /* attempts the backend retried */
-    uint64_t failures;        /* jobs that failed (walship backs off) */
-    uint64_t retention_runs;  /* retention passes started */
-    uint64_t deleted;         /* objects retention deleted by key */
-    uint64_t deleted_gens;    /* whole generations it deleted */
+    uint64_t up_bytes;       /* stored bytes of successful PUTs */
+    uint64_t down_bytes;     /* bytes received by GETs */
+    uint64_t retries;        /* attempts the backend retried */
+    uint64_t failures;       /* jobs that failed (walship backs off) */
+    uint64_t retention_runs; /* retention passes started */
+    uint64_t deleted;        /* objects retention deleted by key */
+    uint64_t deleted_gens;   /* whole generations it deleted */
 };
 
 /* Count one finished sync: ok, the checkpoint mode it ran ("PASSIVE",
@@ -79,26 +79,26 @@ void ws_metrics_req(struct ws_repmetrics *m, const struct ws_req *req);
 /* The time (time_us) of the first record of v[0..n) (sorted by
  * position) that lies past position (index, offset), or -1 when none
  * does. */
-int64_t ws_metrics_oldest(const struct ws_tpoint *v, size_t n,
-                          uint32_t index, uint64_t offset);
+int64_t ws_metrics_oldest(const struct ws_tpoint *v, size_t n, uint32_t index,
+                          uint64_t offset);
 
 /* A replica at scrape time. */
 struct ws_metrics_rep {
     const char *name, *type;
     const struct ws_repmetrics *m;
-    double lag_s;             /* replication lag, seconds */
-    int64_t spool_bytes;      /* shadow WAL bytes it has not shipped */
+    double lag_s;        /* replication lag, seconds */
+    int64_t spool_bytes; /* shadow WAL bytes it has not shipped */
 };
 
 /* A database at scrape time. */
 struct ws_metrics_db {
     const char *path;
     const struct ws_dbmetrics *m;
-    int ready;                /* replicating (else awaited or failing) */
-    int64_t db_bytes;         /* -1: unknown (no file) */
-    int64_t wal_bytes;        /* -1: unknown */
-    const char *gen;          /* "" while none */
-    uint32_t index;           /* shadow position */
+    int ready;         /* replicating (else awaited or failing) */
+    int64_t db_bytes;  /* -1: unknown (no file) */
+    int64_t wal_bytes; /* -1: unknown */
+    const char *gen;   /* "" while none */
+    uint32_t index;    /* shadow position */
     uint64_t offset;
     const struct ws_metrics_rep *reps;
     size_t nreps;

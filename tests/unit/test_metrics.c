@@ -13,9 +13,10 @@
 
 TEST(oldest)
 {
-    static const struct ws_tpoint v[] = {
-        {0, 0, 100, 1000}, {0, 0, 200, 2000}, {1, 0, 50, 3000},
-        {1, 0, 80, 4000}};
+    static const struct ws_tpoint v[] = {{0, 0, 100, 1000},
+                                         {0, 0, 200, 2000},
+                                         {1, 0, 50, 3000},
+                                         {1, 0, 80, 4000}};
 
     ASSERT_EQ(ws_metrics_oldest(v, 4, 0, 0), 1000);
     ASSERT_EQ(ws_metrics_oldest(v, 4, 0, 99), 1000);
@@ -34,8 +35,8 @@ TEST(render)
     struct ws_repmetrics rm = {0};
     struct ws_req req = {0};
     struct ws_metrics_rep r = {"s3", "s3", &rm, 1.5, 4096};
-    struct ws_metrics_db d = {"/d/a\"b\\c\nd.db", &dm, 1, 8192, 32,
-                              "0123456789abcdef", 2, 4152, &r, 1};
+    struct ws_metrics_db d = {"/d/a\"b\\c\nd.db", &dm, 1,    8192, 32,
+                              "0123456789abcdef", 2,   4152, &r,   1};
     struct ws_httpd_body b = {0};
 
     ws_metrics_sync(&dm, 1, "TRUNCATE", 2500, 700);
@@ -105,23 +106,22 @@ TEST(addr)
               {"127.0.0.1:9090", "127.0.0.1", 9090},
               {"[::1]:1", "::1", 1},
               {"localhost:65535", "localhost", 65535}};
-    static const char *const bad[] = {"9090", ":", ":0", ":65536", ":90x",
-                                      "::1:9090", "[::1:9090", ":-1", "",
-                                      "[::1]"};
+    static const char *const bad[] = {"9090", ":",        ":0",        ":65536",
+                                      ":90x", "::1:9090", "[::1:9090", ":-1",
+                                      "",     "[::1]"};
     struct ws_err err;
     char host[256];
     int port;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        ASSERT_EQ(ws_httpd_addr_parse(ok[i].addr, host, sizeof(host), &port,
-                                      &err),
-                  WS_OK);
+        ASSERT_EQ(
+            ws_httpd_addr_parse(ok[i].addr, host, sizeof(host), &port, &err),
+            WS_OK);
         ASSERT_STR_EQ(host, ok[i].host);
         ASSERT_EQ(port, ok[i].port);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ASSERT_EQ(ws_httpd_addr_parse(bad[i], host, sizeof(host), &port,
-                                      &err),
+        ASSERT_EQ(ws_httpd_addr_parse(bad[i], host, sizeof(host), &port, &err),
                   WS_ECONFIG);
         ASSERT_STR_CONTAINS(err.msg, "invalid addr");
     }
