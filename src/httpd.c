@@ -24,6 +24,7 @@ struct client {
     uv_timer_t timer;
     struct ws_httpd *s;
     enum cstate state;
+    uint64_t t0;               /* accepted at (uv_now) */
     int open_handles; /* handles not closed yet */
     char head[WS_HTTPD_HEAD_MAX];
     size_t n;  /* bytes of head read */
@@ -329,7 +330,8 @@ static void on_connection(uv_stream_t *l, int status)
          * cannot lock a scrape out; a request is sent in a moment. */
         struct client *old = NULL;
         for (c = s->clients; c != NULL; c = c->next)
-            if (c->state == C_READING)
+            if (c->state == C_READING &&
+                uv_now(s->loop) - c->t0 >= WS_HTTPD_EVICT_MS)
                 old = c;
         if (old != NULL)
             client_close(old);
@@ -352,6 +354,7 @@ static void on_connection(uv_stream_t *l, int status)
     if (c == NULL)
         return;
     c->s = s;
+    c->t0 = uv_now(s->loop);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c->timer.data = c;

@@ -9,9 +9,10 @@
  * clients without stalling the loop or replication:
  *   - a request head is at most WS_HTTPD_HEAD_MAX bytes (431 past it);
  *   - at most WS_HTTPD_CLIENTS connections at once: one more closes the
- *     oldest one still sending its request (so silent clients cannot
- *     lock a scrape out), or, when all are being answered, is accepted
- *     and closed at once (the listen queue never fills with them);
+ *     oldest one that has been sending its request for WS_HTTPD_EVICT_MS
+ *     or more (a scraper sends its own in milliseconds: so silent or
+ *     slow clients cannot lock a scrape out), or, when there is none, is
+ *     accepted and closed at once (the listen queue never fills);
  *   - each connection has WS_HTTPD_DEADLINE_MS from accept to the end of
  *     the answer's write: a silent or slow client (reading or writing)
  *     is closed then;
@@ -35,7 +36,8 @@
 #include "ws/err.h"
 
 #define WS_HTTPD_HEAD_MAX 8192        /* bytes of a request head */
-#define WS_HTTPD_CLIENTS 16           /* connections at once */
+#define WS_HTTPD_CLIENTS 64           /* connections at once */
+#define WS_HTTPD_EVICT_MS 1000        /* ...one this old may make room */
 #define WS_HTTPD_DEADLINE_MS 10000    /* per connection, accept to close */
 #define WS_HTTPD_BODY_MAX (16u << 20) /* bytes of an answer */
 

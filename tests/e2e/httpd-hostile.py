@@ -2,20 +2,24 @@
 """Hostile clients against walship's metrics server, for tests/e2e/51.
 
 usage: httpd-hostile.py PORT SECONDS
+       httpd-hostile.py PORT flood
 
-For SECONDS, in a loop: hold 40 connections that send nothing (more
-than the server's 16 slots), one that sends a byte a second, a 100 KiB
-header (want 431), garbage (want 400), a pipelined pair of requests
-(want 400), a NUL byte, a POST (want 405), and one that sends half a
-request and closes.  Prints one line per unexpected answer and exits 1
-if there was any, else prints "hostile ok N" (N rounds) and exits 0.
+For SECONDS, in a loop: hold 40 connections that send nothing, one that
+sends a byte a second, a 100 KiB header (want 431), garbage (want 400),
+a pipelined pair of requests (want 400), a NUL byte, a POST (want 405),
+and one that sends half a request and closes.  Prints one line per
+unexpected answer and exits 1 if there was any, else prints "hostile ok
+N" (N rounds) and exits 0.
+
+flood: open 150 silent connections (more than the server's 64 slots),
+wait 1.5 s, then GET /healthz must still be answered (the server drops
+the oldest silent one for it); prints "flood ok".
 """
 import socket
 import sys
 import time
 
 port = int(sys.argv[1])
-secs = float(sys.argv[2])
 bad = []
 
 
@@ -52,7 +56,33 @@ def ask(data, want):
         bad.append("got %r, want %d for %r" % (line, want, data[:40]))
 
 
-end = time.time() + secs
+if sys.argv[2] == "flood":
+    flood = []
+    for i in range(150):
+        try:
+            flood.append(conn())
+        except OSError:
+            pass
+    time.sleep(1.5)
+    s = conn()
+    s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except OSError as e:
+        print("GET /healthz behind %d silent connections: %s" % (len(flood), e))
+        sys.exit(1)
+    if not out.startswith(b"HTTP/1.1 200 "):
+        print("GET /healthz behind %d silent connections: %r" % (len(flood), out[:60]))
+        sys.exit(1)
+    print("flood ok")
+    sys.exit(0)
+
+end = time.time() + float(sys.argv[2])
 rounds = 0
 silent = []
 trickle = None
