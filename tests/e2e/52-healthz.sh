@@ -3,12 +3,13 @@
 # holds what was committed; 503, with one line per problem naming the
 # database, while a database is awaited (it does not exist yet) or its
 # syncs fail (the disk of its meta directory is full: a small tmpfs, so
-# root only, else that check is skipped); 200 again once that is over.  Unknown paths are 404 and
-# other methods 405.  (A replica that stops answering: 54-replica-down.)
+# root only, else that check is skipped); 200 again once that is over.
+# Unknown paths are 404 and other methods 405.  (A replica that stops answering: 54-replica-down.)
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-metrics.sh"
+. "$ROOT/tests/lib-stall.sh"
 need_replica
 
 db=$T/app.db
@@ -43,19 +44,10 @@ st=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$p
 stop_bg w || fail "writer exited $?"
 wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 30
 stop_bg walship || fail "walship exited $?"
-unmount_meta() {
-	_um_st=$?
-	set +e
-	umount -l "$T/meta"
-	(exit "$_um_st")
-	_ws_cleanup
-}
-mkdir "$T/meta"
-if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=1m tmpfs "$T/meta" 2>/dev/null; then
+if ! mount_small_meta "$T/meta"; then
 	skip "a full disk: needs root to mount a small tmpfs"
 	exit 0
 fi
-trap unmount_meta EXIT
 full=$T/full.db
 "$TOOLS/wsload" "$full" -count 10 -rate 0 -log "$T/full.csv" 2>/dev/null
 db_config "$T/full.yml" "$full" full meta-path="$T/meta/m" -- sync-interval=200ms
