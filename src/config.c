@@ -32,6 +32,8 @@
  * the values of non-secret fields are quoted.
  */
 #include "ws/config.h"
+#include "ws/httpd.h"
+#include "ws/inspect.h"
 #include "ws/resume.h"
 
 #include <errno.h>
@@ -1083,6 +1085,13 @@ struct field {
 static const struct field top_fields[] = {
     TOP("access-key-id", K_STR, access_key_id),
     TOP("secret-access-key", K_STR, secret_access_key),
+    TOP("addr", K_STR, addr),
+    {"health-sync-timeout", K_DUR,
+     offsetof(struct ws_config, health_sync_timeout_ms), 1000, 0},
+    TOP("heartbeat-url", K_STR, heartbeat_url),
+    {"heartbeat-interval", K_DUR,
+     offsetof(struct ws_config, heartbeat_interval_ms), WS_HEARTBEAT_MIN_MS,
+     0},
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1327,6 +1336,12 @@ static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
     if (f->kind == K_INT && *(int64_t *)p < f->min)
         return bad(c, k, "\"%s\" must be at least %lld, not %s", f->key,
                    (long long)f->min, s);
+    if (f->kind == K_DUR && *(int64_t *)p < f->min) {
+        char min[32];
+        ws_duration_format(f->min * 1000000, min, sizeof(min));
+        return bad(c, k, "\"%s\" must be at least %s, not %s", f->key, min,
+                   s);
+    }
     return WS_OK;
 }
 
@@ -1407,7 +1422,6 @@ static const struct not_yet {
 } not_yet_keys[] = {
     {"config", "exec", "walship does not run and supervise the "
                        "application; start it on its own"},
-    {"config", "addr", "walship has no metrics server"},
 };
 
 /* UNKNOWN_KEY unless key is one of not_yet_keys at this level. */
@@ -1542,6 +1556,15 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
     }
     if (strcmp(key, "dbs") != 0) {
         rc = table_field(c, top_fields, key, k, v, cfg);
+        if (rc == WS_OK && strcmp(key, "addr") == 0 && cfg->addr != NULL &&
+            cfg->addr[0] != '\0') {
+            struct ws_err e = {0};
+            char host[256];
+            int port;
+            if (ws_httpd_addr_parse(cfg->addr, host, sizeof(host), &port,
+                                    &e) != WS_OK)
+                return bad(c, k, "%s", e.msg);
+        }
         return rc == UNKNOWN_KEY ? not_yet(c, "config", key, k, v) : rc;
     }
     c->dbs_line = line_of(k);
@@ -1792,5 +1815,7 @@ void ws_config_free(struct ws_config *c)
     free(c->secret_access_key);
     free(c->log_level);
     free(c->log_type);
+    free(c->addr);
+    free(c->heartbeat_url);
     free(c);
 }

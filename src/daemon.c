@@ -5,9 +5,13 @@
 #include "ws/db.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
+#include "ws/health.h"
+#include "ws/heartbeat.h"
+#include "ws/httpd.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
 #include "ws/lz4f.h"
+#include "ws/metrics.h"
 #include "ws/replica.h"
 #include "ws/retention.h"
 #include "ws/rlock.h"
@@ -147,6 +151,15 @@ struct rep {
     int tail_fd;
     uint64_t tail_off;
     int tail_mismatch;
+
+    /* For /metrics (metrics.h), and the position last known shipped,
+     * kept while a failure makes the replica list itself again (the
+     * replication lag counts from there meanwhile). */
+    struct ws_repmetrics m;
+    int m_has;
+    char m_gen[WS_GEN_LEN + 1];
+    uint32_t m_index;
+    uint64_t m_offset;
 };
 
 enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES, J_INDEX, J_DIGEST, J_STALE };
@@ -221,6 +234,7 @@ struct dbrep {
     struct rep *reps;
     size_t nreps;
     struct ws_validator *val; /* restore drills (validate.h) */
+    struct ws_dbmetrics m;   /* for /metrics (metrics.h) */
 };
 
 struct daemon {
@@ -234,6 +248,8 @@ struct daemon {
     struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
     struct ws_err failure;   /* the first cause of it, for the exit status */
+    struct ws_httpd *httpd;  /* /metrics and /healthz, or NULL */
+    struct ws_heartbeat *hb; /* heartbeat-url's pings, or NULL */
 };
 
 static void db_step(struct dbrep *d);
@@ -279,30 +295,34 @@ static uint32_t keep_from(struct dbrep *d)
     return k;
 }
 
-/* Shadow WAL bytes the slowest replica has not shipped yet (all of the
- * shadow for a replica that does not know its position). */
+/* Shadow WAL bytes r has not shipped yet (all of the shadow for a
+ * replica that does not know its position). */
+static int64_t rep_spool(const struct rep *r)
+{
+    const struct dbrep *d = r->d;
+    int known = r->inited && r->has_snapshot &&
+                strcmp(r->gen, d->st.gen) == 0;
+    int64_t n = 0;
+
+    for (int k = 0; k < d->st.nold; k++)
+        if (!known || d->st.old[k].index >= r->index)
+            n += (int64_t)d->st.old[k].size -
+                 (known && d->st.old[k].index == r->index
+                      ? (int64_t)r->offset
+                      : 0);
+    n += (int64_t)d->st.size -
+         (known && r->index == d->st.index ? (int64_t)r->offset : 0);
+    return n;
+}
+
+/* Shadow WAL bytes the slowest replica has not shipped yet. */
 static int64_t spool_bytes(const struct dbrep *d)
 {
     int64_t worst = 0;
 
-    for (size_t i = 0; i < d->nreps; i++) {
-        const struct rep *r = &d->reps[i];
-        int known = r->inited && r->has_snapshot &&
-                    strcmp(r->gen, d->st.gen) == 0;
-        int64_t n = 0;
-        if (r->state == R_FAILED)
-            continue;
-        for (int k = 0; k < d->st.nold; k++)
-            if (!known || d->st.old[k].index >= r->index)
-                n += (int64_t)d->st.old[k].size -
-                     (known && d->st.old[k].index == r->index
-                          ? (int64_t)r->offset
-                          : 0);
-        n += (int64_t)d->st.size -
-             (known && r->index == d->st.index ? (int64_t)r->offset : 0);
-        if (n > worst)
-            worst = n;
-    }
+    for (size_t i = 0; i < d->nreps; i++)
+        if (d->reps[i].state != R_FAILED && rep_spool(&d->reps[i]) > worst)
+            worst = rep_spool(&d->reps[i]);
     return worst;
 }
 
@@ -655,6 +675,8 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->exists)
         times_take(d, s);
     d->syncs++;
+    ws_metrics_sync(&d->m, d->job_rc == WS_OK, s->checkpoint, s->ckpt_us,
+                    s->lock_us);
     if (s->copied > 0)
         d->last_copy_ms = ws_now_ms();
     ckpt_arm(d, d->job_rc == WS_OK ? s->ckpt_due_ms : -1);
@@ -1057,6 +1079,7 @@ static void rep_fail(struct rep *r, const char *what)
         return;
     }
     r->failures++;
+    r->m.failures++;
     r->inited = 0;
     r->config_failures = r->req.err.code == WS_ECONFIG
                              ? r->config_failures + 1
@@ -1161,6 +1184,12 @@ static int db_caught_up(struct dbrep *d)
 static void rep_after(struct rep *r)
 {
     r->state = R_IDLE;
+    if (r->inited) {
+        r->m_has = r->has_snapshot;
+        memcpy(r->m_gen, r->gen, sizeof(r->m_gen));
+        r->m_index = r->index;
+        r->m_offset = r->offset;
+    }
     if (r->job == r->stall.kind || r->stall.kind == J_LIST ||
         r->stall.kind == J_GET)
         stall_off(&r->stall);
@@ -1227,6 +1256,7 @@ static void on_req_done(struct ws_req *req)
     struct rep *r = req->data;
     char after[32];
 
+    ws_metrics_req(&r->m, req);
     if (ws_slow_stop(&r->slow, after, sizeof(after)))
         ws_info("replica answered db=%s replica=%s request=\"%s %s\" "
                 "after=%s", r->d->cfg->path, r->cfg->name,
@@ -2095,6 +2125,7 @@ static void on_ret_timer(uv_timer_t *t)
     if (r->ret_busy || r->d->stopping || r->state == R_FAILED)
         return;
     r->ret_busy = 1;
+    r->m.retention_runs++;
     /* The generation this listing must show a snapshot of (rep_gone). */
     r->ret_gen[0] = '\0';
     if (r->inited && r->has_snapshot && strcmp(r->gen, r->d->st.gen) == 0)
@@ -2149,6 +2180,7 @@ static void on_ret_list(struct ws_req *req)
     struct ws_err err = {0};
     int rc = req->rc;
 
+    ws_metrics_req(&r->m, req);
     if (d->stopping) {
         ws_objlist_free(&req->list);
         ret_end(r);
@@ -2231,6 +2263,11 @@ static void on_ret_del(struct ws_req *req)
 {
     struct rep *r = req->data;
 
+    ws_metrics_req(&r->m, req);
+    if (req->keys)
+        r->m.deleted += req->nkeys - req->ndelerrs;
+    else if (req->rc == WS_OK)
+        r->m.deleted_gens++;
     for (size_t i = 0; i < req->ndelerrs; i++)
         ret_refused(r, req->delerrs[i].key, req->delerrs[i].msg);
     /* Nothing known per key (a listing failed, say): every key the
@@ -2272,6 +2309,10 @@ static void check_done(struct daemon *dm)
     dm->closed = 1;
     /* Every database is synced and shipped: close every handle and let
      * uv_run return. */
+    ws_httpd_close(dm->httpd);
+    dm->httpd = NULL;
+    ws_heartbeat_close(dm->hb);
+    dm->hb = NULL;
     uv_close((uv_handle_t *)&dm->sigint, close_cb);
     uv_close((uv_handle_t *)&dm->sigterm, close_cb);
     for (size_t i = 0; i < dm->ndbs; i++) {
@@ -2331,6 +2372,178 @@ static void on_signal(uv_signal_t *h, int signum)
         db_step(d);
     }
     check_done(dm);
+}
+
+/* ---- metrics, health and heartbeat -------------------------------------- */
+
+/* The replication lag of r (metrics.h) at wall time now_us, in us: the
+ * oldest commit it does not hold is the first commit record past its
+ * position (all of them when it is on another generation or has no
+ * snapshot yet), or a commit observed in the wal-index and not copied
+ * yet, whichever is older. */
+static int64_t rep_lag_us(const struct rep *r, int64_t now_us)
+{
+    const struct dbrep *d = r->d;
+    const struct seen_list *seen[2] = {&d->seen, &d->seen_job};
+    int64_t t = -1;
+
+    if (d->tl.n > 0) {
+        if (r->m_has && strcmp(r->m_gen, d->tl_gen) == 0)
+            t = ws_metrics_oldest(d->tl.v, d->tl.n, r->m_index, r->m_offset);
+        else
+            t = d->tl.v[0].time_us;
+    }
+    for (int i = 0; i < 2; i++)
+        if (seen[i]->n > 0 && (i == 0 || d->syncing) &&
+            (t < 0 || seen[i]->v[0].time_us < t))
+            t = seen[i]->v[0].time_us;
+    return t < 0 || now_us < t ? 0 : now_us - t;
+}
+
+/*
+ * The health check (health.h), for /healthz (bound: health-sync-timeout)
+ * and the heartbeat (bound: its interval).  A problem is a stuck state,
+ * as its stall line says it (a database awaited or failing to sync, the
+ * spool limit, a replica failing, given up or not answering), a
+ * database not replicating yet, or a replica whose lag is past the
+ * bound.  Another problem is one more ws_health_fail here.
+ */
+static void health_check(void *ctx, int64_t bound_ms, struct ws_health *h)
+{
+    struct daemon *dm = ctx;
+    int64_t now_us = ws_wall_us();
+    char dur[32];
+
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        if (d->stall.on)
+            ws_health_fail(h, "%s", d->stall.what);
+        else if (!d->st.ready)
+            ws_health_fail(h, "not replicating yet db=%s", d->cfg->path);
+        if (d->spool.on)
+            ws_health_fail(h, "%s", d->spool.what);
+        if (d->val &&
+            ws_validator_stats(d->val).last == WS_VALID_FAILED)
+            ws_health_fail(h, "validation failed db=%s: %s", d->cfg->path,
+                           ws_validator_stats(d->val).last_msg);
+        for (size_t k = 0; k < d->nreps; k++) {
+            struct rep *r = &d->reps[k];
+            int64_t lag = rep_lag_us(r, now_us);
+            if (r->state == R_FAILED)
+                ws_health_fail(h, "replica given up db=%s replica=%s",
+                               d->cfg->path, r->cfg->name);
+            else if (r->stall.on)
+                ws_health_fail(h, "%s", r->stall.what);
+            if (r->state == R_BUSY && r->slow.said > 0)
+                ws_health_fail(h, "replica not answering db=%s replica=%s "
+                               "request=\"%s %s\"", d->cfg->path,
+                               r->cfg->name, ws_req_type_name(r->req.type),
+                               r->req.key);
+            if (lag > bound_ms * 1000) {
+                fmt_ms(lag / 1000, dur, sizeof(dur));
+                ws_health_fail(h, "replica behind db=%s replica=%s lag=%s: "
+                               "the oldest commit it lacks is older than "
+                               "%lldms", d->cfg->path, r->cfg->name, dur,
+                               (long long)bound_ms);
+            }
+        }
+    }
+}
+
+/* /metrics: the counters, and the gauges read now (metrics.h). */
+static void metrics_text(struct daemon *dm, struct ws_httpd_body *out)
+{
+    struct ws_metrics_db *v = calloc(dm->ndbs, sizeof(*v));
+    struct ws_metrics_rep *rv;
+    size_t nr = 0;
+    int64_t now_us = ws_wall_us();
+    struct stat sb;
+
+    for (size_t i = 0; i < dm->ndbs; i++)
+        nr += dm->dbs[i].nreps;
+    rv = calloc(nr ? nr : 1, sizeof(*rv));
+    if (v == NULL || rv == NULL) {
+        out->failed = 1;
+        free(v);
+        free(rv);
+        return;
+    }
+    nr = 0;
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        v[i].path = d->cfg->path;
+        v[i].m = &d->m;
+        v[i].ready = d->st.ready;
+        v[i].db_bytes = stat(d->cfg->path, &sb) == 0 ? sb.st_size : -1;
+        v[i].wal_bytes = stat(d->wal_path, &sb) == 0 ? sb.st_size : -1;
+        v[i].gen = d->st.gen;
+        v[i].index = d->st.index;
+        v[i].offset = d->st.size;
+        v[i].reps = rv + nr;
+        v[i].nreps = d->nreps;
+        if (d->val)
+            v[i].val = ws_validator_stats(d->val);
+        for (size_t k = 0; k < d->nreps; k++, nr++) {
+            struct rep *r = &d->reps[k];
+            rv[nr].name = r->cfg->name;
+            rv[nr].type = r->client->ops->type;
+            rv[nr].m = &r->m;
+            rv[nr].lag_s = (double)rep_lag_us(r, now_us) / 1e6;
+            rv[nr].spool_bytes = rep_spool(r);
+        }
+    }
+    ws_metrics_render(v, dm->ndbs, out);
+    free(v);
+    free(rv);
+}
+
+static void on_http(void *ctx, const char *path, struct ws_httpd_resp *resp)
+{
+    struct daemon *dm = ctx;
+    struct ws_health h;
+    int64_t bound = dm->cfg->health_sync_timeout_ms > 0
+                        ? dm->cfg->health_sync_timeout_ms
+                        : WS_HEALTH_SYNC_TIMEOUT_MS;
+
+    if (strcmp(path, "/metrics") == 0) {
+        resp->status = 200;
+        resp->content_type = WS_METRICS_CONTENT_TYPE;
+        metrics_text(dm, &resp->body);
+    } else if (strcmp(path, "/healthz") == 0) {
+        ws_health_init(&h);
+        health_check(dm, bound, &h);
+        resp->status = h.problems > 0 ? 503 : 200;
+        if (h.problems > 0)
+            resp->body = h.text; /* handed over */
+        else
+            ws_httpd_printf(&resp->body, "ok\n");
+    }
+}
+
+/* The metrics server and the heartbeat, when configured. */
+static int observers_start(struct daemon *dm, struct ws_err *err)
+{
+    const struct ws_config *c = dm->cfg;
+    int rc = WS_OK;
+
+    if (c->addr != NULL && c->addr[0] != '\0') {
+        rc = ws_httpd_start(&dm->loop, c->addr, on_http, dm, &dm->httpd,
+                            err);
+        if (rc == WS_OK)
+            ws_info("serving metrics addr=%s paths=/metrics,/healthz",
+                    c->addr);
+    }
+    if (rc == WS_OK && c->heartbeat_url != NULL &&
+        c->heartbeat_url[0] != '\0') {
+        int64_t iv = c->heartbeat_interval_ms > 0
+                         ? c->heartbeat_interval_ms
+                         : WS_HEARTBEAT_INTERVAL_MS;
+        rc = ws_heartbeat_start(&dm->loop, c->heartbeat_url, iv,
+                                health_check, dm, &dm->hb, err);
+        if (rc == WS_OK)
+            ws_info("heartbeat on interval=%lldms", (long long)iv);
+    }
+    return rc;
 }
 
 /* A directory replica that exists must pass the directory rule (fs.h)
@@ -2495,6 +2708,8 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
     if (rc == WS_OK && cfg->ndbs == 0) /* config.c refuses it already */
         rc = ws_err_set(err, WS_ECONFIG,
                         "no databases specified in configuration");
+    if (rc == WS_OK)
+        rc = observers_start(&dm, err);
     uv_signal_init(&dm.loop, &dm.sigint);
     uv_signal_init(&dm.loop, &dm.sigterm);
     dm.sigint.data = dm.sigterm.data = &dm;

@@ -14,6 +14,7 @@
 #include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/daemon.h"
+#include "ws/httpd.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
 #include "ws/plan.h"
@@ -73,6 +74,10 @@ static const char usage_replicate[] =
     "Arguments:\n"
     "\n"
     CONFIG_FLAGS
+    "\t-addr BIND_ADDR\n"
+    "\t    Serve /metrics (Prometheus) and /healthz over HTTP on this\n"
+    "\t    address: :9090 (every interface), 127.0.0.1:9090 or\n"
+    "\t    [::1]:9090.  Overrides the config's addr.\n"
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
     "\n"
@@ -248,11 +253,31 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
 
 /* ---- replicate ---------------------------------------------------------- */
 
+/* -addr overrides the config's addr: (httpd.h). */
+static int replicate_addr(struct ws_config *cfg, const char *addr,
+                          struct ws_err *err)
+{
+    struct ws_err e = {0};
+    char host[256], *copy;
+    int port;
+
+    if (addr[0] != '\0' &&
+        ws_httpd_addr_parse(addr, host, sizeof(host), &port, &e) != WS_OK)
+        return ws_err_set(err, WS_EUSAGE, "-addr: %s", e.msg);
+    copy = strdup(addr);
+    if (copy == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    free(cfg->addr);
+    cfg->addr = copy;
+    return WS_OK;
+}
+
 static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 {
-    const char *config = NULL, *exec_cmd = NULL;
+    const char *config = NULL, *exec_cmd = NULL, *addr = NULL;
     int no_expand = 0, verbose = 0, i, rc;
     struct flag flags[] = {{"config", &config, NULL},
+                           {"addr", &addr, NULL},
                            {"no-expand-env", NULL, &no_expand},
                            {"exec", &exec_cmd, NULL},
                            {"v", NULL, &verbose},
@@ -286,8 +311,12 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     } else {
         rc = ws_config_load(config, !no_expand, &cfg, err);
     }
-    if (rc != WS_OK)
+    if (rc == WS_OK && addr != NULL)
+        rc = replicate_addr(cfg, addr, err);
+    if (rc != WS_OK) {
+        ws_config_free(cfg);
         return rc;
+    }
     ws_cli_log_init(cfg, verbose, 1);
     rc = ws_sqlite_check(err);
     if (rc == WS_OK) {

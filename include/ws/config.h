@@ -7,7 +7,7 @@
  *
  *   - an unknown or misspelled key is an error that names the key and
  *     its line (Litestream ignores it);
- *   - `exec` and `addr` are refused as
+ *   - `exec` is refused as
  *     not implemented yet (empty, or 0, is accepted as "off");
  *   - an s3-only key (bucket, region, ...) on a file replica is an
  *     error (Litestream ignores it; without `type: s3` the replica would
@@ -106,7 +106,17 @@ struct ws_config {
     char *log_level;           /* "debug", "info" (default), "warn", "error" */
     char *log_type;            /* "text" (default) or "json" */
     int log_stderr;            /* 1 (default): stderr; 0: stdout */
+    char *addr;                /* metrics server address, or NULL (httpd.h) */
+    /* /healthz fails when a replica lags this much (0: the default,
+     * WS_HEALTH_SYNC_TIMEOUT_MS). */
+    int64_t health_sync_timeout_ms;
+    char *heartbeat_url;       /* GET while healthy, or NULL */
+    int64_t heartbeat_interval_ms; /* 0: WS_HEARTBEAT_INTERVAL_MS */
 };
+
+#define WS_HEALTH_SYNC_TIMEOUT_MS 120000
+#define WS_HEARTBEAT_INTERVAL_MS 300000
+#define WS_HEARTBEAT_MIN_MS 60000
 
 /* Parse YAML text.  name is used in messages ("walship.yml:12: ...").
  * expand_env: 1 to expand variables in values.  On success *out holds a

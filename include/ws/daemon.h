@@ -21,6 +21,11 @@
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit.
+ * With addr set, the same loop serves /metrics and /healthz (httpd.h):
+ * the counters live in each database's and replica's state (metrics.h),
+ * and the health check (health.h) is built from the states above, at
+ * each request; heartbeat-url pings while that check passes
+ * (heartbeat.h).
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record

@@ -329,8 +329,10 @@ one="dbs:
       - path: $T/r"
 printf 'exec: ./app\n%s\n' "$one" >"$T/exec.yml"
 bad_config exec '1: "exec" is not implemented yet'
-printf '%s\naddr: ":9090"\n' "$one" >"$T/addr.yml"
-bad_config addr '5: "addr" is not implemented yet'
+printf '%s\naddr: "9090"\n' "$one" >"$T/addr.yml"
+bad_config addr '5: invalid addr "9090": want HOST:PORT, :PORT or [IPV6]:PORT'
+printf '%s\nheartbeat-interval: 30s\n' "$one" >"$T/hb.yml"
+bad_config hb '5: "heartbeat-interval" must be at least 1m0s, not 30s'
 printf '%s\n        sync-interval: 1000\n' "$one" >"$T/bare.yml"
 bad_config bare '5: invalid duration for "sync-interval": "1000": a duration needs a unit'
 printf '%s\n        bucket: b\n' "$one" >"$T/s3key.yml"

@@ -24,7 +24,9 @@
 #     replica, generation and position; both copies kept in a failed-*
 #     directory of <meta>/validation, named in the log, where the live
 #     copy is byte for byte the database restored from the good snapshot
-#     and the restored copy is the bad one.
+#     and the restored copy is the bad one; /healthz answers 503 saying
+#     so, and /metrics counts the failed drill (walship_validation_failing
+#     1).  (After A, /metrics counted at least 50 ok drills, none failed.)
 #  D. Damage the chain does see (one bit of a WAL segment): `walship
 #     verify` exits 6 with a line naming the replica as FAILED.
 #  E. Bad input: no argument, a bad -timestamp, an unknown -replica.
@@ -39,6 +41,7 @@
 set -eu
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/lib-metrics.sh"
 need_replica
 
 db=$T/db
@@ -51,8 +54,10 @@ name=$WS_REPLICA
 # generation's snapshot holds pages the WAL does not rewrite.
 "$TOOLS/wsload" "$db" -rate 0 -count 1500 -rows 2 -size 1500 -log "$csv" \
 	2>"$T/wsload0.log" || fail "wsload failed"
+port=$(free_port)
 db_config "$T/w.yml" "$db" drill -- sync-interval=200ms \
 	validation-interval=500ms
+printf 'addr: "127.0.0.1:%s"\n' "$port" >>"$T/w.yml"
 
 # ---- A: drills under continuous writes ------------------------------------
 start_writer writer "$db" "$csv" -rate 40 -rows 1 -size 1500
@@ -72,6 +77,13 @@ positions=$(grep -o "validation ok .* position=[0-9a-f]*:[0-9]*" "$T/walship.log
 	fail "the drills saw only $positions positions: the writes did not go on"
 [ "$seq1" -gt $((seq0 + 200)) ] ||
 	fail "the writer committed only $((seq1 - seq0)) transactions meanwhile"
+[ "$(scrape "$port" /metrics "$T/m1")" = "200 text/plain; version=0.0.4; charset=utf-8" ] ||
+	fail "no /metrics"
+check_exposition "$T/m1"
+[ "$(metric "$T/m1" walship_validations_total 'result="ok"')" -ge 50 ] &&
+	[ "$(metric "$T/m1" walship_validations_total 'result="failed"')" -eq 0 ] &&
+	[ "$(metric "$T/m1" walship_validation_failing)" -eq 0 ] ||
+	fail "metrics after the drills: $(grep walship_validation "$T/m1")"
 echo "A: $oks drills ok at $positions positions while the writer committed $((seq1 - seq0)) transactions"
 
 # ---- B: verify while replicate runs ---------------------------------------
@@ -152,6 +164,14 @@ for kept in $(grep -o "both copies kept for diagnosis db=$db dir=[^ ]*" "$T/wals
 done
 [ -n "$found" ] || fail "no kept directory holds the database and the planted restore"
 echo "C: replicate's drill failed, copies kept in $found; verify passed the replica"
+[ "$(scrape "$port" /healthz "$T/h2")" = "200 text/plain; charset=utf-8" ] &&
+	fail "/healthz answers 200 after a failed drill: $(cat "$T/h2")"
+grep -q "validation failed db=$db: replica=$name FAILED: " "$T/h2" ||
+	fail "/healthz does not say the drill failed: $(cat "$T/h2")"
+scrape "$port" /metrics "$T/m2" >/dev/null
+[ "$(metric "$T/m2" walship_validations_total 'result="failed"')" -ge 1 ] &&
+	[ "$(metric "$T/m2" walship_validation_failing)" -eq 1 ] ||
+	fail "metrics after the failed drill: $(grep walship_validation "$T/m2")"
 [ "$(find "$meta/validation" -maxdepth 1 -name 'failed-*' | wc -l)" -le 5 ] ||
 	fail "more than 5 failed drills' directories kept: $(ls "$meta/validation")"
 stop_bg walship || fail "walship exited $?"

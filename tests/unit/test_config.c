@@ -299,9 +299,31 @@ TEST(not_implemented_keys)
                "walship.yml:1: \"exec\" is not implemented yet: walship "
                "does not run and supervise the application; start it on its "
                "own");
-    fails_with(ONE_DB "addr: \":9090\"\n",
-               "walship.yml:5: \"addr\" is not implemented yet: walship has "
-               "no metrics server");
+    fails_with(ONE_DB "addr: \"9090\"\n",
+               "walship.yml:5: invalid addr \"9090\": want HOST:PORT, :PORT "
+               "or [IPV6]:PORT");
+    fails_with(ONE_DB "addr: \"::1:9090\"\n",
+               "walship.yml:5: invalid addr \"::1:9090\": an IPv6 address "
+               "goes in brackets, [::1]:9090");
+    fails_with(ONE_DB "addr: \":99999\"\n",
+               "walship.yml:5: invalid addr \":99999\": the port must be a "
+               "number from 1 to 65535");
+    fails_with(ONE_DB "heartbeat-interval: 30s\n",
+               "walship.yml:5: \"heartbeat-interval\" must be at least 1m0s, "
+               "not 30s");
+    fails_with(ONE_DB "heartbeat-interval: 0\n",
+               "walship.yml:5: \"heartbeat-interval\" must be at least 1m0s, "
+               "not 0");
+    fails_with(ONE_DB "health-sync-timeout: 10ms\n",
+               "walship.yml:5: \"health-sync-timeout\" must be at least 1s, "
+               "not 10ms");
+    c = parse(ONE_DB "addr: \"[::1]:9090\"\nheartbeat-url: http://h/p\n"
+              "heartbeat-interval: 1m\nhealth-sync-timeout: 30s\n");
+    ASSERT_STR_EQ(c->addr, "[::1]:9090");
+    ASSERT_STR_EQ(c->heartbeat_url, "http://h/p");
+    ASSERT_EQ(c->heartbeat_interval_ms, 60000);
+    ASSERT_EQ(c->health_sync_timeout_ms, 30000);
+    ws_config_free(c);
     fails_with(ONE_DB "        validation-interval: 12\n",
                "walship.yml:5: invalid duration for \"validation-interval\": "
                "\"12\": a duration needs a unit (only 0 may go without one; "
