@@ -101,7 +101,7 @@ static int verify_one(const struct ws_verify_opts *o,
                       const struct ws_db_config *db, size_t k,
                       const char *dir, FILE *out, struct ws_err *err)
 {
-    const struct ws_replica_config *rc_ = &db->replicas[k];
+    const struct ws_replica_config *rcfg = &db->replicas[k];
     struct ws_restore_result res;
     struct ws_restore_opts ro;
     struct ws_cli_replicas reps;
@@ -124,13 +124,13 @@ static int verify_one(const struct ws_verify_opts *o,
     ro.parallelism = 8;
     ro.no_carry = 1;
     ro.result = &res;
-    rc = ws_cli_replicas_open(&reps, db, rc_->name, err);
+    rc = ws_cli_replicas_open(&reps, db, rcfg->name, err);
     if (rc == WS_OK)
         rc = ws_restore(reps.v, reps.n, &ro, err);
     ws_cli_replicas_close(&reps);
     if (rc != WS_OK) {
-        fprintf(out, "replica=%s FAILED: %s\n", rc_->name, err->msg);
-        return ws_err_wrap(err, "verify replica=%s", rc_->name);
+        fprintf(out, "replica=%s FAILED: %s\n", rcfg->name, err->msg);
+        return ws_err_wrap(err, "verify replica=%s", rcfg->name);
     }
     fd = open(out_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
