@@ -271,6 +271,7 @@ struct ws_validator {
     enum vstate state;
     int stopping, closed;
     int64_t retry_ms;
+    int64_t want_t0;         /* when the drill asked for a probe */
     int64_t wait_t0;
     struct vrep *reps;
     void (*done)(void *ctx, enum ws_valid_result r, const char *summary);
@@ -601,7 +602,10 @@ static enum ws_valid_result report(struct ws_validator *v, char *sum,
     char rh[2 * WS_SHA256_LEN + 1];
     size_t used = 0;
 
-    pos_str(v->index, v->offset, at, sizeof(at));
+    if (v->gen[0] == '\0')
+        snprintf(at, sizeof(at), "none (not read yet)");
+    else
+        pos_str(v->index, v->offset, at, sizeof(at));
     ws_time_fmt(v->probe_wall_ms * 1000, t, sizeof(t));
     sha_hex(v->live_sha, hex);
     sum[0] = '\0';
@@ -824,6 +828,12 @@ void ws_validator_synced(struct ws_validator *v)
             ws_warn("validation: no read at a position db=%s: %s",
                     v->cfg->path, v->perr);
         probe_end(v);
+        if (ws_now_ms() - v->want_t0 > REACH_MIN_MS) {
+            v_finish(v, "no position could be read in a minute (walship "
+                        "could not take the write lock, or the database "
+                        "does not replicate)");
+            return;
+        }
         v_timer(v, v->retry_ms, on_retry);
         v->retry_ms = v->retry_ms * 2 < RETRY_MAX_MS ? v->retry_ms * 2
                                                      : RETRY_MAX_MS;
@@ -859,6 +869,8 @@ static void v_start(struct ws_validator *v)
     }
     v->state = V_WANT;
     v->retry_ms = RETRY_FIRST_MS;
+    v->gen[0] = '\0'; /* no position read yet */
+    v->want_t0 = ws_now_ms();
     v->h.kick(v->h.ctx);
 }
 
