@@ -809,6 +809,7 @@ static void db_defaults(struct ws_db_config *db, int line)
     db->min_checkpoint_page_count = 1000;
     db->max_checkpoint_page_count = 10000;
     db->max_spool_bytes = 1LL << 30;
+    db->restore_if_missing = -1;
 }
 
 /* *dst = *src unless *dst is set already. */
@@ -1083,6 +1084,7 @@ struct field {
 static const struct field top_fields[] = {
     TOP("access-key-id", K_STR, access_key_id),
     TOP("secret-access-key", K_STR, secret_access_key),
+    TOP("restore-if-db-not-exists", K_BOOL, restore_if_missing),
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1101,6 +1103,7 @@ static const struct field db_fields[] = {
     F_INT(struct ws_db_config, "max-checkpoint-page-count",
           max_checkpoint_page_count, 0),
     DB("max-spool-size", K_SIZE, max_spool_bytes),
+    DB("restore-if-db-not-exists", K_BOOL, restore_if_missing),
     {NULL, K_STR, 0, 0, 0},
 };
 

@@ -91,6 +91,9 @@ struct ws_db_config {
      * copying new frames, leaving them in the application's -wal until
      * the replicas catch up.  Default 1 GiB; 0 = no limit. */
     int64_t max_spool_bytes;
+    /* restore-if-db-not-exists (boot.h): 1, 0, or -1 when not set here
+     * (the top level's setting applies). */
+    int restore_if_missing;
 
     struct ws_replica_config *replicas;
     size_t nreplicas;
@@ -105,6 +108,7 @@ struct ws_config {
     char *log_level;           /* "debug", "info" (default), "warn", "error" */
     char *log_type;            /* "text" (default) or "json" */
     int log_stderr;            /* 1 (default): stderr; 0: stdout */
+    int restore_if_missing;    /* restore-if-db-not-exists: 0 (default) */
 };
 
 /* Parse YAML text.  name is used in messages ("walship.yml:12: ...").

@@ -106,8 +106,18 @@
 #include "ws/config.h"
 #include "ws/err.h"
 
-/* Replicate every database in cfg until a signal arrives.  Returns WS_OK
- * after a clean shutdown in which everything committed was shipped. */
-int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err);
+/* How `replicate` runs (all 0: until a signal). */
+struct ws_daemon_opts {
+    int once;              /* -once: sync, ship, exit (see above) */
+    int force_snapshot;    /* -force-snapshot: with once, a snapshot */
+    int enforce_retention; /* -enforce-retention: with once, retention */
+};
+
+/* Replicate every database in cfg until a signal arrives (or, with
+ * o->once, until everything committed at the start is shipped; o may be
+ * NULL).  Returns WS_OK after a clean shutdown in which everything
+ * committed was shipped. */
+int ws_daemon_run(const struct ws_config *cfg,
+                  const struct ws_daemon_opts *o, struct ws_err *err);
 
 #endif
