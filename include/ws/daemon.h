@@ -20,7 +20,13 @@
  * database replaced at its path is followed into a new generation, and
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
- * that was committed, then exit.
+ * that was committed, then exit.  With -once the loop runs until every
+ * database has synced once and every replica holds a snapshot of the
+ * current generation (the one -force-snapshot asks for, in a new
+ * generation when the current index has one already) and has applied
+ * retention if -enforce-retention asks, then stops the same way; it
+ * waits on no interval, and a replica that fails three times in a row
+ * is given up and named in the exit status (daemon.c, "-once").
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record
@@ -108,7 +114,7 @@
 
 /* How `replicate` runs (all 0: until a signal). */
 struct ws_daemon_opts {
-    int once;              /* -once: sync, ship, exit (see above) */
+    int once;              /* -once: sync, ship, exit (above) */
     int force_snapshot;    /* -force-snapshot: with once, a snapshot */
     int enforce_retention; /* -enforce-retention: with once, retention */
 };
