@@ -2319,8 +2319,9 @@ static void once_synced(struct dbrep *d, const struct ws_db_state *s)
         return;
     }
     if ((d->job_rc == WS_ECORRUPT && d->corrupt_run == 1) ||
+        (ws_is_retryable(d->job_rc) && d->stall.tries < STOP_RETRIES) ||
         dm->fatal.code != WS_OK)
-        return; /* a new generation next; or stopping already */
+        return; /* a new generation next, a retry, or stopping already */
     if (d->job_rc == WS_OK) {
         ws_err_set(&dm->fatal, WS_ENOTFOUND, "-once: nothing to sync db=%s: "
                    "%s", d->cfg->path, s->wait[0] ? s->wait : "not ready");
