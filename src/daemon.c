@@ -236,6 +236,7 @@ struct daemon {
     int closed;              /* handles are closing */
     struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
+    struct ws_err failure;   /* the first cause of it, for the exit status */
     struct ws_daemon_opts opts;
     int ret_failed;          /* -once -enforce-retention: a delete or
                               * listing failed */
@@ -246,6 +247,18 @@ static void rep_ship(struct rep *r);
 static void on_signal(uv_signal_t *h, int signum);
 static void once_check(struct daemon *dm);
 static void once_synced(struct dbrep *d, const struct ws_db_state *s);
+
+/* Something committed will not be shipped, because of e (at the database
+ * or at a replica, when e does not say): the first cause gives the exit
+ * status its kind. */
+static void unshipped(struct daemon *dm, const struct ws_err *e, int at)
+{
+    if (!dm->failed) {
+        dm->failure = *e;
+        ws_err_at(&dm->failure, at);
+    }
+    dm->failed = 1;
+}
 
 static int64_t jitter(int64_t ms)
 {
@@ -565,7 +578,7 @@ static void sync_outcome(struct dbrep *d, const struct ws_db_state *s)
                      d->job_err.msg);
         else
             d->dm->fatal = d->job_err;
-        d->dm->failed = 1;
+        unshipped(d->dm, &d->job_err, WS_AT_DB);
         d->final_synced = 1;
         return;
     }
@@ -661,7 +674,7 @@ static void on_sync_done(uv_work_t *w, int status)
          * copy (db_step starts the last one now). */
         d->final_synced = 1;
         if (d->job_rc != WS_OK && s->exists)
-            d->dm->failed = 1;
+            unshipped(d->dm, &d->job_err, WS_AT_DB);
     }
     if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
@@ -998,11 +1011,13 @@ static void rep_lost(struct rep *r, const char *why)
     r->known_gen[0] = '\0';
     if (d->stopping) {
         /* Too late for a new generation: what is left is not shipped. */
+        struct ws_err e;
         ws_error("replica lost its history db=%s replica=%s generation=%s "
                  "error=\"%s\": not shipping the rest", d->cfg->path,
                  r->cfg->name, r->gen, why);
         r->state = R_FAILED;
-        d->dm->failed = 1;
+        ws_err_set(&e, WS_EIO, "%s", why);
+        unshipped(d->dm, &e, WS_AT_REPLICA);
         return;
     }
     if (strcmp(r->gen, d->st.gen) != 0 || d->new_gen != NULL ||
@@ -1062,7 +1077,7 @@ static void rep_fail(struct rep *r, const char *what)
             ws_error("%s error db=%s replica=%s error=\"%s\"", what,
                      d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
-        d->dm->failed = 1;
+        unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
         if (d->dm->fatal.code == WS_OK) {
             d->dm->fatal = r->req.err;
             ws_err_wrap(&d->dm->fatal, "%s error db=%s replica=%s", what,
@@ -1075,9 +1090,10 @@ static void rep_fail(struct rep *r, const char *what)
         ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
                  what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
-        d->dm->failed = 1;
+        unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
         if (d->dm->opts.once && d->dm->fatal.code == WS_OK) {
             d->dm->fatal = r->req.err;
+            ws_err_at(&d->dm->fatal, WS_AT_REPLICA);
             ws_err_wrap(&d->dm->fatal, "-once: replica %s of %s does not "
                         "hold everything committed before the start (%s "
                         "failed %d times)", r->cfg->name, d->cfg->path,
@@ -2329,7 +2345,8 @@ static void once_synced(struct dbrep *d, const struct ws_db_state *s)
         dm->fatal = d->job_err;
         ws_err_wrap(&dm->fatal, "-once: sync failed db=%s", d->cfg->path);
     }
-    dm->failed = 1;
+    ws_err_at(&dm->fatal, WS_AT_DB);
+    unshipped(dm, &dm->fatal, WS_AT_DB);
 }
 
 /* 1 when r has what -once needs before the shutdown; starts retention
@@ -2526,12 +2543,12 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         if (rc != WS_OK)
             return rc;
         r->client->ops->describe(r->client, desc, sizeof(desc));
-        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s",
-                r->cfg->name, r->client->ops->type,
-                (long long)r->cfg->sync_interval_ms, desc);
+        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s "
+                "db=%s", r->cfg->name, r->client->ops->type,
+                (long long)r->cfg->sync_interval_ms, desc, c->path);
     }
     d->dirty = 1;
-    ws_info("initialized db path=%s", c->path);
+    ws_info("initialized db=%s", c->path);
     poll_pace(d);
     return WS_OK;
 }
@@ -2594,19 +2611,26 @@ int ws_daemon_run(const struct ws_config *cfg,
         for (size_t i = 0; i < dm.ndbs; i++)
             db_step(&dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
-        if (dm.fatal.code != WS_OK)
+        if (dm.fatal.code != WS_OK) {
             rc = ws_err_set(err, dm.fatal.code, "%s", dm.fatal.msg);
-        else if (dm.failed)
-            rc = ws_err_set(err, WS_EREMOTE, "shut down with unshipped "
-                            "changes: see the errors above");
-        else if (dm.ret_failed && dm.opts.enforce_retention)
+            ws_err_at(err, dm.fatal.at);
+        } else if (dm.failed) {
+            /* The first cause's kind gives the exit status. */
+            rc = ws_err_set(err, dm.failure.code != WS_OK ? dm.failure.code
+                                                          : WS_EREMOTE,
+                            "shut down with unshipped changes: see the "
+                            "errors above");
+            ws_err_at(err, dm.failure.at);
+        } else if (dm.ret_failed && dm.opts.enforce_retention) {
             rc = ws_err_set(err, WS_EREMOTE, "-enforce-retention: "
                             "retention failed: see the errors above");
-        else if (dm.opts.once)
+            ws_err_at(err, WS_AT_REPLICA);
+        } else if (dm.opts.once) {
             ws_info("once: done: everything committed before the start is "
                     "in every replica");
-        else
+        } else {
             ws_info("walship shut down");
+        }
     } else {
         /* Nothing started: close what was initialised and drain. */
         for (size_t i = 0; i < dm.ndbs; i++)
