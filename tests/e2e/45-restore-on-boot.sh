@@ -100,7 +100,7 @@ rm -rf "$db" "$db-wal" "$db-shm" "$T/.db-walship"
 st=0
 "$WALSHIP" replicate -restore-if-db-not-exists "$db" "$url" \
 	>"$T/bad.log" 2>&1 || st=$?
-[ "$st" -ne 0 ] || fail "walship started on a replica it could not restore"
+[ "$st" -eq 6 ] || fail "walship exited $st on a corrupt replica, want 6 (verification failed)"
 grep -q "walship: restore on boot of $db failed, not replicating" "$T/bad.log" ||
 	fail "unexpected error: $(tail -3 "$T/bad.log")"
 grep -q 'initialized db' "$T/bad.log" && fail "replication started after a failed restore"
@@ -114,7 +114,7 @@ if [ "$WS_REPLICA" = s3 ]; then
 	"$WALSHIP" replicate -restore-if-db-not-exists "$db" "$url" \
 		>"$T/down.log" 2>&1 || st=$?
 	s3_start_server
-	[ "$st" -ne 0 ] || fail "walship started while S3 was down"
+	[ "$st" -eq 5 ] || fail "walship exited $st while S3 was down, want 5 (replica unreachable)"
 	grep -q "walship: restore on boot of $db failed, not replicating" "$T/down.log" ||
 		fail "unexpected error: $(tail -3 "$T/down.log")"
 	grep -q 'initialized db' "$T/down.log" && fail "replication started after a failed restore"
