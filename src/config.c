@@ -811,6 +811,7 @@ static void db_defaults(struct ws_db_config *db, int line)
     db->min_checkpoint_page_count = 1000;
     db->max_checkpoint_page_count = 10000;
     db->max_spool_bytes = 1LL << 30;
+    db->restore_if_missing = -1;
 }
 
 /* *dst = *src unless *dst is set already. */
@@ -1092,6 +1093,7 @@ static const struct field top_fields[] = {
     {"heartbeat-interval", K_DUR,
      offsetof(struct ws_config, heartbeat_interval_ms), WS_HEARTBEAT_MIN_MS,
      0},
+    TOP("restore-if-db-not-exists", K_BOOL, restore_if_missing),
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1110,6 +1112,7 @@ static const struct field db_fields[] = {
     F_INT(struct ws_db_config, "max-checkpoint-page-count",
           max_checkpoint_page_count, 0),
     DB("max-spool-size", K_SIZE, max_spool_bytes),
+    DB("restore-if-db-not-exists", K_BOOL, restore_if_missing),
     {NULL, K_STR, 0, 0, 0},
 };
 

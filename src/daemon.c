@@ -110,6 +110,7 @@ struct rep {
                               * may start */
     struct ws_tlist tjob;    /* the records of the times job in flight */
     int force_snap;          /* retention wants a new snapshot */
+    const char *force_why;   /* ...or -force-snapshot (NULL: retention) */
     /* Records that bind the generation's objects (daemon.h). */
     struct ws_sha256 snap_sha;    /* over the snapshot in flight's bytes */
     uint8_t snap_digest[WS_DIGEST_LEN]; /* ...once it is produced */
@@ -130,6 +131,9 @@ struct rep {
     size_t ret_nkeys;            /* deleted in one request */
     size_t ret_next, ret_failed; /* the next plan key; keys not deleted */
     int ret_lock;
+    int ret_done;            /* -once: retention was applied (or is not
+                              * asked for) */
+    int ret_runs;            /* -once: retention runs so far */
     uv_timer_t timer;
 
     /* The request in flight and what it is about. */
@@ -183,6 +187,7 @@ struct dbrep {
     int final_synced;
     int job_final;           /* the sync in flight started after the signal */
     int done;
+    int once_synced;         /* -once: a sync after the start succeeded */
     int64_t next_sync_ms;
     int64_t spacing_ms;      /* copies at most this often while active */
     const char *new_gen;     /* requested by a replica check */
@@ -250,11 +255,16 @@ struct daemon {
     struct ws_err failure;   /* the first cause of it, for the exit status */
     struct ws_httpd *httpd;  /* /metrics and /healthz, or NULL */
     struct ws_heartbeat *hb; /* heartbeat-url's pings, or NULL */
+    struct ws_daemon_opts opts;
+    int ret_failed;          /* -once -enforce-retention: a delete or
+                              * listing failed */
 };
 
 static void db_step(struct dbrep *d);
 static void rep_ship(struct rep *r);
 static void on_signal(uv_signal_t *h, int signum);
+static void once_check(struct daemon *dm);
+static void once_synced(struct dbrep *d, const struct ws_db_state *s);
 
 /* Something committed will not be shipped, because of e (at the database
  * or at a replica, when e does not say): the first cause gives the exit
@@ -672,6 +682,7 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + d->spacing_ms;
     sync_outcome(d, s);
+    once_synced(d, s);
     if (s->exists)
         times_take(d, s);
     d->syncs++;
@@ -789,6 +800,7 @@ static void db_step(struct dbrep *d)
 {
     int64_t now;
 
+    once_check(d->dm);
     if (d->syncing || d->snapshotting || d->done)
         return;
     if (d->stopping) {
@@ -1102,11 +1114,19 @@ static void rep_fail(struct rep *r, const char *what)
         on_signal(&d->dm->sigterm, 0);
         return;
     }
-    if (d->stopping && r->failures >= STOP_RETRIES) {
+    if ((d->stopping || d->dm->opts.once) && r->failures >= STOP_RETRIES) {
         ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
                  what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
         unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
+        if (d->dm->opts.once && d->dm->fatal.code == WS_OK) {
+            d->dm->fatal = r->req.err;
+            ws_err_at(&d->dm->fatal, WS_AT_REPLICA);
+            ws_err_wrap(&d->dm->fatal, "-once: replica %s of %s does not "
+                        "hold everything committed before the start (%s "
+                        "failed %d times)", r->cfg->name, d->cfg->path,
+                        what, r->failures);
+        }
         db_step(d);
         return;
     }
@@ -1690,6 +1710,7 @@ static void on_put_done(struct ws_req *req)
             r->snap_why = NULL;
             r->snap_deferred = 0;
             r->force_snap = 0;
+            r->force_why = NULL;
             /* Its digest record goes next (rep_ship). */
             memset(&r->dig, 0, sizeof(r->dig));
             r->dig.index = r->job_index;
@@ -1950,12 +1971,14 @@ static void seal_request(struct dbrep *d)
 static int snapshot_due(struct rep *r)
 {
     struct dbrep *d = r->d;
-    int64_t iv = r->cfg->snapshot_interval_ms, now = ws_wall_ms();
+    /* -once takes a snapshot only when asked (-force-snapshot). */
+    int64_t iv = d->dm->opts.once ? 0 : r->cfg->snapshot_interval_ms;
+    int64_t now = ws_wall_ms();
     uint64_t at = d->st.have_hdr ? d->st.size : 0;
 
     if (r->snap_why == NULL) {
         if (r->force_snap) {
-            r->snap_why = "retention";
+            r->snap_why = r->force_why ? r->force_why : "retention";
         } else if (iv > 0 && now - r->last_snap_ms >= iv) {
             r->snap_why = "snapshot-interval";
         } else {
@@ -1981,10 +2004,31 @@ static int snapshot_due(struct rep *r)
                  r->snap_index, (unsigned long long)at);
         r->snap_why = NULL;
         r->force_snap = 0;
+        r->force_why = NULL;
         r->snap_deferred = 0;
         r->last_snap_ms = now;
         if (iv > 0)
             rep_wake(r, iv);
+        return 0;
+    }
+    if (d->dm->opts.once) {
+        /* -once cannot wait for the application's next write to start
+         * the next index: a new generation, which begins with a
+         * snapshot of the current state. */
+        if (d->new_gen == NULL &&
+            !(d->syncing && d->job_opts.new_gen != NULL)) {
+            ws_info("snapshot db=%s replica=%s reason=%s: index %08x "
+                    "already has a snapshot and -once does not wait for "
+                    "the next index: starting a new generation",
+                    d->cfg->path, r->cfg->name, r->snap_why, r->snap_index);
+            snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+                     "%s on replica %s: index %08x already has a snapshot",
+                     r->snap_why, r->cfg->name, r->snap_index);
+            d->new_gen = d->new_gen_buf;
+            d->dirty = 1;
+            d->next_sync_ms = 0;
+            db_step(d);
+        }
         return 0;
     }
     if (r->snap_deferred == 0)
@@ -2100,6 +2144,21 @@ static void ret_end(struct rep *r)
     r->ret_keys = NULL;
     r->ret_nkeys = 0;
     r->ret_busy = 0;
+    if (r->d->dm->opts.once && !r->d->stopping) {
+        /* -once -enforce-retention: once more after the snapshot this
+         * run asked for, so that what it replaces goes too. */
+        r->ret_runs++;
+        r->ret_done = !r->force_snap || r->ret_runs >= 2;
+        db_step(r->d);
+    }
+}
+
+/* Retention could not run: said, and with -once, the exit status. */
+static void ret_error(struct rep *r, const char *msg)
+{
+    ws_error("retention error db=%s replica=%s error=\"%s\"",
+             r->d->cfg->path, r->cfg->name, msg);
+    r->d->dm->ret_failed = 1;
 }
 
 /* Submit r's retention request: a LIST or DEL of key, or a DEL of the
@@ -2204,8 +2263,7 @@ static void on_ret_list(struct ws_req *req)
         ws_catalog_free(&cat);
     }
     if (rc != WS_OK) {
-        ws_error("retention error db=%s replica=%s error=\"%s\"",
-                 d->cfg->path, r->cfg->name, err.msg);
+        ret_error(r, err.msg);
         ret_end(r);
         return;
     }
@@ -2226,8 +2284,7 @@ static void on_ret_list(struct ws_req *req)
             ws_info("retention: a restore is reading db=%s replica=%s, "
                     "deleting nothing this time", d->cfg->path, r->cfg->name);
         else
-            ws_error("retention error db=%s replica=%s error=\"%s\"",
-                     d->cfg->path, r->cfg->name, err.msg);
+            ret_error(r, err.msg);
         ret_end(r);
         return;
     }
@@ -2236,8 +2293,7 @@ static void on_ret_list(struct ws_req *req)
     /* The exact keys, borrowed from the plan (nkeys > 0 here). */
     r->ret_keys = malloc(r->plan.nkeys * sizeof(*r->ret_keys));
     if (r->ret_keys == NULL) {
-        ws_error("retention error db=%s replica=%s error=\"out of memory\"",
-                 d->cfg->path, r->cfg->name);
+        ret_error(r, "out of memory");
         ret_end(r);
         return;
     }
@@ -2255,6 +2311,7 @@ static void on_ret_list(struct ws_req *req)
 static void ret_refused(struct rep *r, const char *key, const char *msg)
 {
     r->ret_failed++;
+    r->d->dm->ret_failed = 1;
     ws_error("retention: delete failed db=%s replica=%s key=%s error=\"%s\"",
              r->d->cfg->path, r->cfg->name, key, msg);
 }
@@ -2290,6 +2347,84 @@ static void on_ret_del(struct ws_req *req)
     }
     ws_req_delerrs_free(req);
     ret_del_next(r);
+}
+
+/* ---- -once --------------------------------------------------------------- */
+
+/*
+ * -once runs the loop as usual until every database has synced once
+ * after the start (so the shadow holds everything committed before it)
+ * and every replica stands in the current generation with a snapshot,
+ * has taken the snapshot -force-snapshot asks for and applied retention
+ * when -enforce-retention asks; then it shuts down as on SIGTERM, whose
+ * last sync and uploads ship everything to every replica, whatever
+ * sync-interval says.  Timers play no part: snapshot-interval is
+ * ignored, and the periodic retention does not run.  A database that
+ * cannot be synced (missing, an error) stops the run at once; a replica
+ * that fails STOP_RETRIES times in a row is given up (rep_fail).  Either
+ * is the exit status, naming the database and the replica.
+ */
+
+/* After a sync before the shutdown: did it reach the database? */
+static void once_synced(struct dbrep *d, const struct ws_db_state *s)
+{
+    struct daemon *dm = d->dm;
+
+    if (!dm->opts.once || d->stopping)
+        return;
+    if (d->job_rc == WS_OK && s->ready) {
+        d->once_synced = 1;
+        return;
+    }
+    if ((d->job_rc == WS_ECORRUPT && d->corrupt_run == 1) ||
+        (ws_is_retryable(d->job_rc) && d->stall.tries < STOP_RETRIES) ||
+        dm->fatal.code != WS_OK)
+        return; /* a new generation next, a retry, or stopping already */
+    if (d->job_rc == WS_OK) {
+        ws_err_set(&dm->fatal, WS_ENOTFOUND, "-once: nothing to sync db=%s: "
+                   "%s", d->cfg->path, s->wait[0] ? s->wait : "not ready");
+    } else {
+        dm->fatal = d->job_err;
+        ws_err_wrap(&dm->fatal, "-once: sync failed db=%s", d->cfg->path);
+    }
+    ws_err_at(&dm->fatal, WS_AT_DB);
+    unshipped(dm, &dm->fatal, WS_AT_DB);
+}
+
+/* 1 when r has what -once needs before the shutdown; starts retention
+ * when that is all it still needs. */
+static int once_rep_ready(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    if (r->state == R_FAILED)
+        return 1;
+    if (r->state == R_BACKOFF || !r->inited || !r->has_snapshot ||
+        strcmp(r->gen, d->st.gen) != 0 || r->snap_held || r->force_snap ||
+        r->snap_why != NULL || r->ret_busy)
+        return 0;
+    if (!r->ret_done) {
+        on_ret_timer(&r->ret_timer);
+        return 0;
+    }
+    return 1;
+}
+
+static void once_check(struct daemon *dm)
+{
+    if (!dm->opts.once || dm->stopping)
+        return;
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        if (!d->once_synced || !d->st.ready)
+            return;
+        for (size_t k = 0; k < d->nreps; k++)
+            if (!once_rep_ready(&d->reps[k]))
+                return;
+    }
+    ws_info("once: every database synced; shipping the rest to every "
+            "replica, then exiting");
+    on_signal(&dm->sigterm, 0);
 }
 
 /* ---- start and stop ---------------------------------------------------- */
@@ -2634,7 +2769,13 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         uv_timer_init(&dm->loop, &r->ret_timer);
         ws_slow_init(&dm->loop, &r->slow, on_slow, r);
         r->timer.data = r->ret_timer.data = r;
-        if (r->cfg->retention_ms > 0) {
+        /* -once applies retention only when asked, once (once_check). */
+        r->ret_done = !dm->opts.enforce_retention || r->cfg->retention_ms <= 0;
+        if (dm->opts.force_snapshot) {
+            r->force_snap = 1;
+            r->force_why = "-force-snapshot";
+        }
+        if (r->cfg->retention_ms > 0 && !dm->opts.once) {
             int64_t iv = r->cfg->retention_check_interval_ms;
             if (iv <= 0 || iv > r->cfg->retention_ms)
                 iv = r->cfg->retention_ms;
@@ -2682,13 +2823,16 @@ static void teardown(struct daemon *dm)
     free(dm->dbs);
 }
 
-int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
+int ws_daemon_run(const struct ws_config *cfg,
+                  const struct ws_daemon_opts *o, struct ws_err *err)
 {
     struct daemon dm;
     int rc = WS_OK;
 
     memset(&dm, 0, sizeof(dm));
     dm.cfg = cfg;
+    if (o != NULL)
+        dm.opts = *o;
     signal(SIGPIPE, SIG_IGN);
     /* One malloc arena for every thread: glibc would give each pool
      * thread its own, keeping what that thread frees (the buffers of a
@@ -2729,8 +2873,16 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
                             "shut down with unshipped changes: see the "
                             "errors above");
             ws_err_at(err, dm.failure.at);
-        } else
+        } else if (dm.ret_failed && dm.opts.enforce_retention) {
+            rc = ws_err_set(err, WS_EREMOTE, "-enforce-retention: "
+                            "retention failed: see the errors above");
+            ws_err_at(err, WS_AT_REPLICA);
+        } else if (dm.opts.once) {
+            ws_info("once: done: everything committed before the start is "
+                    "in every replica");
+        } else {
             ws_info("walship shut down");
+        }
     } else {
         /* Nothing started: close what was initialised and drain. */
         for (size_t i = 0; i < dm.ndbs; i++)

@@ -11,6 +11,7 @@
  * replica unreachable or refusing, 6 verification failed, 1 anything
  * else); -h prints the command's usage on stdout and exits 0.
  */
+#include "ws/boot.h"
 #include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/daemon.h"
@@ -78,6 +79,33 @@ static const char usage_replicate[] =
     "\t    Serve /metrics (Prometheus) and /healthz over HTTP on this\n"
     "\t    address: :9090 (every interface), 127.0.0.1:9090 or\n"
     "\t    [::1]:9090.  Overrides the config's addr.\n"
+    "\t-restore-if-db-not-exists\n"
+    "\t    Before replicating, restore every database that does not\n"
+    "\t    exist from the newest generation of its replicas; a database\n"
+    "\t    that exists is never touched.  With no backup in any replica\n"
+    "\t    the database is awaited as usual (said in the log).  A restore\n"
+    "\t    that fails stops walship before it replicates anything.  Also\n"
+    "\t    the restore-if-db-not-exists key (top level or per database).\n"
+    "\n"
+    "\t-restore-if-replica-exists\n"
+    "\t    Litestream's restore -if-replica-exists: no backup found is\n"
+    "\t    not an error.  The restore on boot never fails for that, so\n"
+    "\t    this flag only turns it on, like -restore-if-db-not-exists.\n"
+    "\n"
+    "\t-once\n"
+    "\t    Sync every database once, ship it to every replica (with a\n"
+    "\t    snapshot when the generation needs one), then exit: 0 only\n"
+    "\t    when everything committed before the start is in every\n"
+    "\t    replica.  A missing database is an error.  Ignores\n"
+    "\t    snapshot-interval and retention unless asked below.\n"
+    "\n"
+    "\t-force-snapshot\n"
+    "\t    With -once: take a snapshot in every replica (unless its\n"
+    "\t    newest snapshot is of exactly the current state).\n"
+    "\n"
+    "\t-enforce-retention\n"
+    "\t    With -once: apply each replica's retention before exiting.\n"
+    "\n"
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
     "\n"
@@ -275,11 +303,17 @@ static int replicate_addr(struct ws_config *cfg, const char *addr,
 static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 {
     const char *config = NULL, *exec_cmd = NULL, *addr = NULL;
-    int no_expand = 0, verbose = 0, i, rc;
+    int no_expand = 0, verbose = 0, if_db = 0, if_replica = 0, i, rc;
+    struct ws_daemon_opts o = {0};
     struct flag flags[] = {{"config", &config, NULL},
                            {"addr", &addr, NULL},
                            {"no-expand-env", NULL, &no_expand},
                            {"exec", &exec_cmd, NULL},
+                           {"restore-if-db-not-exists", NULL, &if_db},
+                           {"restore-if-replica-exists", NULL, &if_replica},
+                           {"once", NULL, &o.once},
+                           {"force-snapshot", NULL, &o.force_snapshot},
+                           {"enforce-retention", NULL, &o.enforce_retention},
                            {"v", NULL, &verbose},
                            {NULL, NULL, NULL}};
     struct ws_config *cfg = NULL;
@@ -287,6 +321,16 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     i = parse_flags(argc, argv, flags, usage_replicate, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
+    /* As Litestream v0.5. */
+    if (o.force_snapshot && !o.once)
+        return ws_err_set(err, WS_EUSAGE, "cannot specify -force-snapshot "
+                          "flag without -once");
+    if (o.enforce_retention && !o.once)
+        return ws_err_set(err, WS_EUSAGE, "cannot specify "
+                          "-enforce-retention flag without -once");
+    if (o.once && exec_cmd)
+        return ws_err_set(err, WS_EUSAGE, "cannot specify -once flag with "
+                          "-exec");
     if (exec_cmd)
         return ws_err_set(err, WS_EUSAGE, "-exec is not implemented yet: "
                           "walship does not run and supervise the "
@@ -322,8 +366,10 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     if (rc == WS_OK) {
         ws_info("walship version=%s sqlite=%s", WS_VERSION,
                 sqlite3_libversion());
-        rc = ws_daemon_run(cfg, err);
+        rc = ws_boot_restore(cfg, if_db || if_replica, err);
     }
+    if (rc == WS_OK)
+        rc = ws_daemon_run(cfg, &o, err);
     ws_config_free(cfg);
     return rc;
 }

@@ -92,6 +92,9 @@ struct ws_db_config {
      * copying new frames, leaving them in the application's -wal until
      * the replicas catch up.  Default 1 GiB; 0 = no limit. */
     int64_t max_spool_bytes;
+    /* restore-if-db-not-exists (boot.h): 1, 0, or -1 when not set here
+     * (the top level's setting applies). */
+    int restore_if_missing;
 
     struct ws_replica_config *replicas;
     size_t nreplicas;
@@ -112,6 +115,7 @@ struct ws_config {
     int64_t health_sync_timeout_ms;
     char *heartbeat_url;       /* GET while healthy, or NULL */
     int64_t heartbeat_interval_ms; /* 0: WS_HEARTBEAT_INTERVAL_MS */
+    int restore_if_missing;    /* restore-if-db-not-exists: 0 (default) */
 };
 
 #define WS_HEALTH_SYNC_TIMEOUT_MS 120000

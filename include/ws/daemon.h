@@ -26,6 +26,13 @@
  * and the health check (health.h) is built from the states above, at
  * each request; heartbeat-url pings while that check passes
  * (heartbeat.h).
+ * With -once the loop runs until every
+ * database has synced once and every replica holds a snapshot of the
+ * current generation (the one -force-snapshot asks for, in a new
+ * generation when the current index has one already) and has applied
+ * retention if -enforce-retention asks, then stops the same way; it
+ * waits on no interval, and a replica that fails three times in a row
+ * is given up and named in the exit status (daemon.c, "-once").
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record
@@ -111,8 +118,18 @@
 #include "ws/config.h"
 #include "ws/err.h"
 
-/* Replicate every database in cfg until a signal arrives.  Returns WS_OK
- * after a clean shutdown in which everything committed was shipped. */
-int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err);
+/* How `replicate` runs (all 0: until a signal). */
+struct ws_daemon_opts {
+    int once;              /* -once: sync, ship, exit (above) */
+    int force_snapshot;    /* -force-snapshot: with once, a snapshot */
+    int enforce_retention; /* -enforce-retention: with once, retention */
+};
+
+/* Replicate every database in cfg until a signal arrives (or, with
+ * o->once, until everything committed at the start is shipped; o may be
+ * NULL).  Returns WS_OK after a clean shutdown in which everything
+ * committed was shipped. */
+int ws_daemon_run(const struct ws_config *cfg,
+                  const struct ws_daemon_opts *o, struct ws_err *err);
 
 #endif

@@ -14,6 +14,7 @@
  * carries a secret.  Each case runs in its own child, so chdir() and
  * setenv() do not leak between cases.
  */
+#include "ws/boot.h"
 #include "ws/config.h"
 
 #include <errno.h>
@@ -1689,6 +1690,37 @@ TEST(sizes_and_spool_limit)
                "optional unit B, KB, MB, GB, KiB, MiB or GiB (e.g. 512MiB)");
 }
 
+/* restore-if-db-not-exists: top level and per database, the database's
+ * own setting winning; the flag turns it on for every database. */
+TEST(restore_on_boot_key)
+{
+    struct ws_config *c = parse("restore-if-db-not-exists: true\n"
+                                "dbs:\n"
+                                "  - path: /data/a.db\n"
+                                "    replicas: [{path: /backup/a}]\n"
+                                "  - path: /data/b.db\n"
+                                "    restore-if-db-not-exists: false\n"
+                                "    replicas: [{path: /backup/b}]\n");
+
+    ASSERT_EQ(c->restore_if_missing, 1);
+    ASSERT_EQ(c->dbs[0].restore_if_missing, -1);
+    ASSERT_EQ(c->dbs[1].restore_if_missing, 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[0], 0), 1);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[1], 0), 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[1], 1), 1);
+    ws_config_free(c);
+    c = parse("dbs:\n"
+              "  - path: /data/a.db\n"
+              "    replicas: [{path: /backup/a}]\n"
+              "  - path: /data/b.db\n"
+              "    restore-if-db-not-exists: true\n"
+              "    replicas: [{path: /backup/b}]\n");
+    ASSERT_EQ(c->restore_if_missing, 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[0], 0), 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[1], 0), 1);
+    ws_config_free(c);
+}
+
 #define LIST(X)                                                                \
     X(sizes_and_spool_limit)                                                   \
     X(url_file_mistakes)                                                       \
@@ -1745,6 +1777,7 @@ TEST(sizes_and_spool_limit)
     X(from_urls)                                                               \
     X(from_urls_without_db)                                                    \
     X(from_urls_errors)                                                        \
-    X(free_null)
+    X(free_null)                                                               \
+    X(restore_on_boot_key)
 
 TEST_MAIN("config", LIST)
