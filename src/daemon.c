@@ -2793,9 +2793,13 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
                 "db=%s", r->cfg->name, r->client->ops->type,
                 (long long)r->cfg->sync_interval_ms, desc, c->path);
     }
-    rc = ws_validator_new(&dm->loop, c, &vh, &d->val, err);
-    if (rc != WS_OK)
-        return rc;
+    /* -once ends before a drill could (walship verify is the drill of a
+     * one-shot run). */
+    if (!dm->opts.once) {
+        rc = ws_validator_new(&dm->loop, c, &vh, &d->val, err);
+        if (rc != WS_OK)
+            return rc;
+    }
     d->dirty = 1;
     ws_info("initialized db=%s", c->path);
     poll_pace(d);

@@ -659,12 +659,33 @@ static enum ws_valid_result report(struct ws_validator *v, char *sum,
     return all;
 }
 
+/* Tell the requester of the drill, if any, its result. */
+static void v_done(struct ws_validator *v, enum ws_valid_result r,
+                   const char *summary)
+{
+    void (*done)(void *, enum ws_valid_result, const char *) = v->done;
+
+    v->done = NULL;
+    if (done)
+        done(v->done_ctx, r, summary);
+}
+
 /* The drill is over: counters, copies, the requester, the next one. */
 static void v_finish(struct ws_validator *v, const char *why)
 {
     enum ws_valid_result all;
     char sum[WS_ERR_MSG];
 
+    if (why && v->stopping) {
+        /* Not a result: the drill was cut short by the shutdown. */
+        ws_info("validation abandoned db=%s: %s", v->cfg->path, why);
+        run_close(v, 0);
+        v->state = V_IDLE;
+        for (size_t k = 0; k < v->cfg->nreplicas; k++)
+            v->reps[k].sel = 0;
+        v_done(v, WS_VALID_INCOMPLETE, why);
+        return;
+    }
     if (why) {
         /* Nothing compared. */
         for (size_t k = 0; k < v->cfg->nreplicas; k++)
@@ -689,11 +710,7 @@ static void v_finish(struct ws_validator *v, const char *why)
     v->state = V_IDLE;
     for (size_t k = 0; k < v->cfg->nreplicas; k++)
         v->reps[k].sel = 0;
-    if (v->done) {
-        void (*done)(void *, enum ws_valid_result, const char *) = v->done;
-        v->done = NULL;
-        done(v->done_ctx, all, sum);
-    }
+    v_done(v, all, sum);
     v_arm(v);
 }
 
