@@ -4,11 +4,12 @@
  * Commands and flags follow Litestream v0.3: Go flag syntax (-f v, -f=v,
  * --f; a boolean takes Go's strconv.ParseBool values only), flags before
  * positional arguments, one table of commands.  A flag a command accepts
- * works, or is refused (-exec, flags that -list would ignore).  Every
+ * works, or is refused (flags that -list would ignore).  Every
  * failure ends in one line on stderr, "walship: <what went wrong>",
  * printed here and nowhere else, and exit status 1; usage errors exit 2;
  * -h prints the command's usage on stdout and exits 0.
  */
+#include "ws/child.h"
 #include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/daemon.h"
@@ -69,6 +70,22 @@ static const char usage_replicate[] =
     "Arguments:\n"
     "\n"
     CONFIG_FLAGS
+    "\t-exec CMD\n"
+    "\t    Runs CMD (the application) once replication is ready, forwards\n"
+    "\t    SIGINT, SIGTERM and SIGHUP to it, and stops when it exits:\n"
+    "\t    after a final sync, walship exits with its status (128+N for\n"
+    "\t    signal N), or non-zero if the final sync failed. CMD is split\n"
+    "\t    into words like a shell would for quotes ('' \"\") and\n"
+    "\t    backslashes, but no shell runs it: no $VARS, globs, pipes or\n"
+    "\t    redirections (an unquoted | & ; < > ( ) or ` is an error; use\n"
+    "\t    sh -c '...'). Overrides the config's exec key.\n"
+    "\n"
+    "\t-shutdown-sync-timeout DURATION\n"
+    "\t    Bounds the final sync at shutdown (after a signal, or when the\n"
+    "\t    -exec application exits); past it, walship exits non-zero,\n"
+    "\t    naming what was not shipped. 0: no bound. Defaults to 30s, or\n"
+    "\t    the config's shutdown-sync-timeout key.\n"
+    "\n"
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
     "\n"
@@ -212,13 +229,38 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
 
 /* ---- replicate ---------------------------------------------------------- */
 
+/* -exec and -shutdown-sync-timeout override the file's keys. */
+static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
+                           const char *timeout, struct ws_err *err)
+{
+    char **words = NULL;
+
+    if (timeout && ws_duration_parse(timeout, &cfg->shutdown_sync_timeout_ms)
+                       != WS_OK)
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-shutdown-sync-timeout: want a duration such as "
+                          "30s or 1m (0: no bound)", timeout);
+    if (exec_cmd == NULL)
+        return WS_OK;
+    if (ws_child_split(exec_cmd, &words, err) != WS_OK)
+        return ws_err_wrap(err, "invalid value \"%s\" for flag -exec",
+                           exec_cmd);
+    ws_child_argv_free(words);
+    free(cfg->exec);
+    cfg->exec = strdup(exec_cmd);
+    if (cfg->exec == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    return WS_OK;
+}
+
 static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 {
-    const char *config = NULL, *exec_cmd = NULL;
-    int no_expand = 0, verbose = 0, i, rc;
+    const char *config = NULL, *exec_cmd = NULL, *timeout = NULL;
+    int no_expand = 0, verbose = 0, i, rc, status = -1;
     struct flag flags[] = {{"config", &config, NULL},
                            {"no-expand-env", NULL, &no_expand},
                            {"exec", &exec_cmd, NULL},
+                           {"shutdown-sync-timeout", &timeout, NULL},
                            {"v", NULL, &verbose},
                            {NULL, NULL, NULL}};
     struct ws_config *cfg = NULL;
@@ -226,10 +268,6 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     i = parse_flags(argc, argv, flags, usage_replicate, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;
-    if (exec_cmd)
-        return ws_err_set(err, WS_EUSAGE, "-exec is not implemented yet: "
-                          "walship does not run and supervise the "
-                          "application; start it on its own");
     if (i < argc) {
         if (config)
             return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
@@ -250,16 +288,24 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     } else {
         rc = ws_config_load(config, !no_expand, &cfg, err);
     }
-    if (rc != WS_OK)
+    if (rc == WS_OK)
+        rc = replicate_flags(cfg, exec_cmd, timeout, err);
+    if (rc != WS_OK) {
+        ws_config_free(cfg);
         return rc;
+    }
     ws_cli_log_init(cfg, verbose, 1);
     rc = ws_sqlite_check(err);
     if (rc == WS_OK) {
         ws_info("walship version=%s sqlite=%s", WS_VERSION,
                 sqlite3_libversion());
-        rc = ws_daemon_run(cfg, err);
+        rc = ws_daemon_run(cfg, &status, err);
     }
     ws_config_free(cfg);
+    /* Under -exec, a clean shutdown exits with the application's status
+     * (a failed final sync is an error above instead). */
+    if (rc == WS_OK && status > 0)
+        exit(status);
     return rc;
 }
 

@@ -20,7 +20,20 @@
  * database replaced at its path is followed into a new generation, and
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
- * that was committed, then exit.
+ * that was committed, then exit; shutdown-sync-timeout bounds that last
+ * sync (a second signal ends it at once), and a final sync that failed
+ * or timed out is the exit status, naming the database and replica.
+ *
+ * The application (-exec, child.h).  It starts once replication is
+ * ready: every database has synced and its replicas hold a snapshot of
+ * its generation, or a stall is being said of the database or replica
+ * (a database awaited, a store down): walship never keeps the
+ * application from starting because of an outage.  While it runs,
+ * SIGINT, SIGTERM and SIGHUP are forwarded to it and do not stop
+ * walship; when it exits, walship stops as on a signal, and exits with
+ * its status unless the final sync failed.  A fatal replication error
+ * (credentials refused, another walship on the database) sends it
+ * SIGTERM first.
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record
@@ -106,8 +119,12 @@
 #include "ws/config.h"
 #include "ws/err.h"
 
-/* Replicate every database in cfg until a signal arrives.  Returns WS_OK
- * after a clean shutdown in which everything committed was shipped. */
-int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err);
+/* Replicate every database in cfg until a signal arrives, or, with
+ * cfg->exec, until the application exits.  Returns WS_OK after a clean
+ * shutdown in which everything committed was shipped.  *app_status is
+ * the application's exit status (0-255, 128 + N for signal N) when it
+ * ran and exited, else -1. */
+int ws_daemon_run(const struct ws_config *cfg, int *app_status,
+                  struct ws_err *err);
 
 #endif
