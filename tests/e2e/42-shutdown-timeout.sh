@@ -1,0 +1,73 @@
+#!/bin/sh
+# shutdown-sync-timeout bounds the final sync of a plain SIGTERM
+# shutdown (no -exec): with S3 holding every upload without an answer
+# (the proxy's hang fault), walship exits non-zero once the bound has
+# passed, with one line naming the database and the replica, instead of
+# waiting for minutes (before, only a second signal got it out).  The
+# config key sets it, and the -shutdown-sync-timeout flag overrides the
+# key.  What was not shipped is shipped by the next start: the replica
+# restores exactly.
+# S3 only: a directory replica has no server to hang.
+# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_s3
+
+db=$T/db
+url=$(replica_url held)
+db_config "$T/walship.yml" "$db" held
+printf 'shutdown-sync-timeout: 3s\n' >>"$T/walship.yml"
+sed 's/^shutdown-sync-timeout: 3s$/shutdown-sync-timeout: 1h/' \
+	"$T/walship.yml" >"$T/long.yml"
+"$TOOLS/wsload" "$db" -count 20 -rate 0 -log "$T/tx.csv" 2>/dev/null
+
+# hung NAME ARGS...: replicate with ARGS until caught up, then hold
+# every upload, write, SIGTERM once an upload is held: the exit status, the time the shutdown
+# took in $ms, the exit line in $last.
+hung() {
+	_h_name=$1
+	shift
+	start_bg "$_h_name" "$WALSHIP" replicate "$@"
+	n=$(csv_last_seq "$T/tx.csv")
+	wait_for '[ "$(probe_seq "$WALSHIP" "'"$url"'")" -eq '"$n"' ]' 30
+	_h_hung=$(s3_stat faults.hang)
+	s3_faults '{"rate":1,"kinds":["hang"],"hang_s":300,"ops":["PutObject"]}'
+	"$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/tx.csv" 2>/dev/null
+	wait_for '[ "$(s3_stat faults.hang)" -gt '"${_h_hung:-0}"' ]' 20
+	t0=$(_ws_now_ms)
+	kill -TERM "$(bg_pid "$_h_name")"
+	_h_st=0
+	wait_bg "$_h_name" 60 || _h_st=$?
+	ms=$(($(_ws_now_ms) - t0))
+	last=$(tail -n 1 "$T/$_h_name.log")
+	s3_faults '{"clear":true}'
+	return $_h_st
+}
+
+# 1. The key: 3 s.
+st=0
+hung key -config "$T/walship.yml" || st=$?
+[ "$st" -ne 0 ] || fail "walship exited 0 with its last upload unanswered"
+case $last in
+"walship: shut down with unshipped changes: db=$db replica=s3: the final sync did not finish within shutdown-sync-timeout=3s") ;;
+*) fail "the exit line is \"$last\"" ;;
+esac
+log_has key "ERROR final sync timed out db=$db replica=s3 shutdown-sync-timeout=3s" ||
+	fail "no error line naming the database and replica"
+echo "1: shutdown-sync-timeout: 3s: exit $st after ${ms} ms: $last"
+
+# 2. The flag overrides the key (1h).
+st=0
+hung flag -shutdown-sync-timeout 2s -config "$T/long.yml" || st=$?
+[ "$st" -ne 0 ] || fail "walship exited 0 with its last upload unanswered"
+case $last in
+"walship: shut down with unshipped changes: db=$db replica=s3: the final sync did not finish within shutdown-sync-timeout=2s") ;;
+*) fail "the exit line is \"$last\"" ;;
+esac
+echo "2: -shutdown-sync-timeout 2s over a key of 1h: exit $st after ${ms} ms"
+
+# 3. The next start ships everything.
+start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
+wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 60
+stop_bg walship || fail "walship exited $?"
+echo "3: the next start shipped it all: replica at $(csv_last_seq "$T/tx.csv")"
