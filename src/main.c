@@ -7,7 +7,8 @@
  * works, or is refused (flags that -list would ignore).  Every
  * failure ends in one line on stderr, "walship: <what went wrong>",
  * printed here and nowhere else, and exit status 1; usage errors exit 2;
- * -h prints the command's usage on stdout and exits 0.
+ * -h prints the command's usage on stdout and exits 0.  `replicate -exec`
+ * that shut down cleanly exits with the application's status instead.
  */
 #include "ws/child.h"
 #include "ws/cli.h"
