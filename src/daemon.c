@@ -2428,8 +2428,9 @@ static void on_signal(uv_signal_t *h, int signum)
 /* Replication is ready for the application once every database has
  * synced and each of its replicas holds a snapshot of its generation, or
  * a stall is said of it (the database is awaited, its syncs fail, a
- * replica's uploads fail): an outage is waited out loudly, beside the
- * application, never in front of it. */
+ * replica's uploads fail, or its request is said not answered): an
+ * outage is waited out loudly, beside the application, never in front
+ * of it. */
 static int db_ready(const struct dbrep *d)
 {
     if (d->stall.on)
@@ -2438,7 +2439,7 @@ static int db_ready(const struct dbrep *d)
         return 0;
     for (size_t i = 0; i < d->nreps; i++) {
         const struct rep *r = &d->reps[i];
-        if (r->state == R_FAILED || r->stall.on)
+        if (r->state == R_FAILED || r->stall.on || r->slow.said > 0)
             continue;
         if (!r->inited || !r->has_snapshot || strcmp(r->gen, d->st.gen) != 0)
             return 0;

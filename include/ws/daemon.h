@@ -27,13 +27,13 @@
  * The application (-exec, child.h).  It starts once replication is
  * ready: every database has synced and its replicas hold a snapshot of
  * its generation, or a stall is being said of the database or replica
- * (a database awaited, a store down): walship never keeps the
- * application from starting because of an outage.  While it runs,
- * SIGINT, SIGTERM and SIGHUP are forwarded to it and do not stop
- * walship; when it exits, walship stops as on a signal, and exits with
- * its status unless the final sync failed.  A fatal replication error
- * (credentials refused, another walship on the database) sends it
- * SIGTERM first.
+ * (a database awaited, a store down or not answering for 10 s): walship
+ * never keeps the application from starting because of an outage.
+ * While it runs, SIGINT, SIGTERM and SIGHUP are forwarded to it and do
+ * not stop walship; when it exits, walship stops as on a signal, and
+ * exits with its status unless the final sync failed.  A fatal
+ * replication error (credentials refused, another walship on the
+ * database) sends it SIGTERM first.
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record

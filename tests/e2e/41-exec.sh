@@ -18,6 +18,9 @@
 # 6. A final sync that fails (the replica broken, or S3 down, after the
 #    application's last write): a non-zero exit whose message names the
 #    database and the replica; a later walship ships it all.
+# 7. A database that does not exist yet does not hold the application
+#    back: it starts while walship waits for the database, creates it
+#    and exits 0; walship exits 0 with all of it in the replica.
 # On the replica backend WS_REPLICA picks (tests/lib.sh).
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
@@ -38,7 +41,7 @@ cat >"$T/app.sh" <<'EOF'
 set -u
 write() {
 	"$APP_TOOLS/wsload" "$APP_DB" -count "$1" -rate 0 \
-		-log "$APP_T/tx.csv" 2>>"$APP_T/app.err"
+		-log "${APP_CSV:-$APP_T/tx.csv}" 2>>"$APP_T/app.err"
 }
 case $1 in
 first)
@@ -69,6 +72,10 @@ orphan)
 	(sleep 2 & echo $! >"$APP_T/orphan.pid")
 	echo ready >"$APP_T/app.state"
 	while :; do sleep 0.1; done
+	;;
+create)
+	write 7
+	exit 0
 	;;
 wait-go)
 	echo ready >"$APP_T/app.state"
@@ -215,3 +222,16 @@ start_bg again "$WALSHIP" replicate "$db" "$url"
 wait_restores "$url" "$n" "$T/tx.csv" 60
 stop_bg again || fail "walship exited $?"
 echo "6: shipped by the next start: replica at $n"
+
+# 7. The database does not exist yet.
+url7=$(replica_url replica7)
+start_bg new env APP_DB="$T/new.db" APP_CSV="$T/new.csv" \
+	"$WALSHIP" replicate -exec "$T/app.sh create" "$T/new.db" "$url7"
+st=0
+wait_bg new 60 || st=$?
+[ "$st" -eq 0 ] || fail "walship exited $st after the application exited 0"
+grep -n -E "waiting for the database|application started" "$T/new.log" |
+	head -n 1 | grep -q "waiting for the database db=$T/new.db" ||
+	fail "the application did not start while the database was awaited"
+wait_restores "$url7" 7 "$T/new.csv"
+echo "7: started while the database was awaited; exit 0; replica at 7"

@@ -7,6 +7,10 @@
 # config key sets it, and the -shutdown-sync-timeout flag overrides the
 # key.  What was not shipped is shipped by the next start: the replica
 # restores exactly.
+# And with -exec, a store that does not answer at start does not hold
+# the application back: it starts once the held request has been said,
+# and once the store answers again walship ships everything and exits
+# with the application's status.
 # S3 only: a directory replica has no server to hang.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
@@ -71,3 +75,29 @@ start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 60
 stop_bg walship || fail "walship exited $?"
 echo "3: the next start shipped it all: replica at $(csv_last_seq "$T/tx.csv")"
+
+# 4. -exec against a store that holds every upload from the start.
+"$TOOLS/wsload" "$T/db4" -count 10 -rate 0 -log "$T/tx4.csv" 2>/dev/null
+url4=$(replica_url held4)
+cat >"$T/app4.sh" <<EOF
+#!/bin/sh
+echo started >"$T/app4.state"
+while [ ! -f "$T/go4" ]; do sleep 0.1; done
+"$TOOLS/wsload" "$T/db4" -count 5 -rate 0 -log "$T/tx4.csv" 2>/dev/null
+exit 4
+EOF
+chmod +x "$T/app4.sh"
+s3_faults '{"rate":1,"kinds":["hang"],"hang_s":15,"ops":["PutObject"]}'
+start_bg app4 "$WALSHIP" replicate -exec "$T/app4.sh" \
+	-shutdown-sync-timeout 2m "$T/db4" "$url4"
+wait_for '[ -f "$T/app4.state" ]' 60
+grep -E "replica not answering|application started" "$T/app4.log" |
+	head -n 1 | grep -q "replica not answering db=$T/db4 replica=s3" ||
+	fail "the application started before the held request was said"
+s3_faults '{"clear":true}'
+touch "$T/go4"
+st=0
+wait_bg app4 150 || st=$?
+[ "$st" -eq 4 ] || fail "walship exited $st after the application exited 4"
+wait_restores "$url4" 15 "$T/tx4.csv"
+echo "4: started beside a store that did not answer; exit 4; replica at 15"
