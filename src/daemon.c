@@ -2595,7 +2595,7 @@ static void teardown(struct daemon *dm)
     free(dm->dbs);
 }
 
-int ws_daemon_run(const struct ws_config *cfg, int *app_status,
+int ws_daemon_run(const struct ws_config *cfg, struct ws_daemon_end *end,
                   struct ws_err *err)
 {
     struct daemon dm;
@@ -2604,7 +2604,8 @@ int ws_daemon_run(const struct ws_config *cfg, int *app_status,
     memset(&dm, 0, sizeof(dm));
     dm.cfg = cfg;
     dm.child_status = -1;
-    *app_status = -1;
+    end->app_status = -1;
+    end->abandoned = 0;
     signal(SIGPIPE, SIG_IGN);
     /* One malloc arena for every thread: glibc would give each pool
      * thread its own, keeping what that thread frees (the buffers of a
@@ -2649,6 +2650,7 @@ int ws_daemon_run(const struct ws_config *cfg, int *app_status,
         if (dm.abandoned) {
             /* Jobs may still run on the pool: exit without tearing down
              * what they use (on_shut_timeout). */
+            end->abandoned = 1;
             return ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
         }
         if (dm.failed && dm.lost.code != WS_OK)
@@ -2662,7 +2664,7 @@ int ws_daemon_run(const struct ws_config *cfg, int *app_status,
             rc = ws_err_set(err, dm.child_err.code, "%s", dm.child_err.msg);
         else
             ws_info("walship shut down");
-        *app_status = dm.child_status;
+        end->app_status = dm.child_status;
     } else {
         /* Nothing started: close what was initialised and drain. */
         for (size_t i = 0; i < dm.ndbs; i++)

@@ -257,7 +257,8 @@ static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
 static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 {
     const char *config = NULL, *exec_cmd = NULL, *timeout = NULL;
-    int no_expand = 0, verbose = 0, i, rc, status = -1;
+    int no_expand = 0, verbose = 0, i, rc;
+    struct ws_daemon_end end = {-1, 0};
     struct flag flags[] = {{"config", &config, NULL},
                            {"no-expand-env", NULL, &no_expand},
                            {"exec", &exec_cmd, NULL},
@@ -300,13 +301,14 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     if (rc == WS_OK) {
         ws_info("walship version=%s sqlite=%s", WS_VERSION,
                 sqlite3_libversion());
-        rc = ws_daemon_run(cfg, &status, err);
+        rc = ws_daemon_run(cfg, &end, err);
     }
-    ws_config_free(cfg);
+    if (!end.abandoned)
+        ws_config_free(cfg);
     /* Under -exec, a clean shutdown exits with the application's status
      * (a failed final sync is an error above instead). */
-    if (rc == WS_OK && status > 0)
-        exit(status);
+    if (rc == WS_OK && end.app_status > 0)
+        exit(end.app_status);
     return rc;
 }
 

@@ -119,12 +119,20 @@
 #include "ws/config.h"
 #include "ws/err.h"
 
+/* How replicate ended, beyond its error: what the command exits with. */
+struct ws_daemon_end {
+    int app_status; /* -exec: the application's exit status (0-255, 128 + N
+                     * for signal N) once it exited, else -1 */
+    int abandoned;  /* the final sync was given up at shutdown-sync-timeout
+                     * with jobs maybe still on the thread pool, using cfg:
+                     * the caller exits without freeing it */
+};
+
 /* Replicate every database in cfg until a signal arrives, or, with
  * cfg->exec, until the application exits.  Returns WS_OK after a clean
- * shutdown in which everything committed was shipped.  *app_status is
- * the application's exit status (0-255, 128 + N for signal N) when it
- * ran and exited, else -1. */
-int ws_daemon_run(const struct ws_config *cfg, int *app_status,
+ * shutdown in which everything committed was shipped; *end says how it
+ * ended either way. */
+int ws_daemon_run(const struct ws_config *cfg, struct ws_daemon_end *end,
                   struct ws_err *err);
 
 #endif
