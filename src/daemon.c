@@ -1083,7 +1083,11 @@ static void rep_fail(struct rep *r, const char *what)
         on_signal(&d->dm->sigterm, 0);
         return;
     }
-    if (d->stopping && r->failures >= STOP_RETRIES) {
+    /* At shutdown a failing upload is retried a few times within
+     * shutdown-sync-timeout; with a timeout of 0, as in Litestream, not
+     * at all. */
+    if (d->stopping && (r->failures >= STOP_RETRIES ||
+                        d->dm->cfg->shutdown_sync_timeout_ms == 0)) {
         ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
                  what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;

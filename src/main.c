@@ -84,8 +84,9 @@ static const char usage_replicate[] =
     "\t-shutdown-sync-timeout DURATION\n"
     "\t    Bounds the final sync at shutdown (after a signal, or when the\n"
     "\t    -exec application exits); past it, walship exits non-zero,\n"
-    "\t    naming what was not shipped. 0: no bound. Defaults to 30s, or\n"
-    "\t    the config's shutdown-sync-timeout key.\n"
+    "\t    naming what was not shipped. 0: no bound, and a failed upload\n"
+    "\t    is not retried. Defaults to 30s, or the config's\n"
+    "\t    shutdown-sync-timeout key.\n"
     "\n"
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
@@ -240,7 +241,7 @@ static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
                        != WS_OK)
         return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
                           "-shutdown-sync-timeout: want a duration such as "
-                          "30s or 1m (0: no bound)", timeout);
+                          "30s or 1m", timeout);
     if (exec_cmd == NULL)
         return WS_OK;
     if (ws_child_split(exec_cmd, &words, err) != WS_OK)

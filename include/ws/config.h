@@ -113,7 +113,7 @@ struct ws_config {
     char *exec;                /* the application to run (child.h), or
                                 * NULL */
     int64_t shutdown_sync_timeout_ms; /* bound on the final sync; default
-                                       * 30 s; 0: none, no retries */
+                                       * 30 s; 0: none, and no retries */
 };
 
 /* Parse YAML text.  name is used in messages ("walship.yml:12: ...").

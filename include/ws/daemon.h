@@ -21,7 +21,8 @@
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit; shutdown-sync-timeout bounds that last
- * sync (a second signal ends it at once), and a final sync that failed
+ * sync (a second signal ends it at once; 0, as in Litestream, is no
+ * bound and no retry of a failed upload), and a final sync that failed
  * or timed out is the exit status, naming the database and replica.
  *
  * The application (-exec, child.h).  It starts once replication is

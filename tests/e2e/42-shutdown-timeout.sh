@@ -101,3 +101,30 @@ wait_bg app4 150 || st=$?
 [ "$st" -eq 4 ] || fail "walship exited $st after the application exited 4"
 wait_restores "$url4" 15 "$T/tx4.csv"
 echo "4: started beside a store that did not answer; exit 4; replica at 15"
+
+# 5. shutdown-sync-timeout: 0, as in Litestream: no bound and no retry.
+# With the store down, the last upload fails once, is not retried (no
+# back-off after the signal), and walship exits non-zero naming the
+# database and replica.
+sed 's/^shutdown-sync-timeout: 3s$/shutdown-sync-timeout: 0/' \
+	"$T/walship.yml" >"$T/zero.yml"
+start_bg zero "$WALSHIP" replicate -config "$T/zero.yml"
+n=$(csv_last_seq "$T/tx.csv")
+wait_for '[ "$(probe_seq "$WALSHIP" "'"$url"'")" -eq '"$n"' ]' 30
+s3_stop_server
+"$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/tx.csv" 2>/dev/null
+kill -TERM "$(bg_pid zero)"
+st=0
+wait_bg zero 120 || st=$?
+s3_start_server
+[ "$st" -ne 0 ] || fail "walship exited 0 with the store down"
+log_has zero "error db=$db replica=s3 .*giving up" ||
+	fail "no line giving up the replica's last upload"
+last=$(tail -n 1 "$T/zero.log")
+case $last in
+"walship: shut down with unshipped changes: db=$db replica=s3: "*) ;;
+*) fail "the exit line is \"$last\"" ;;
+esac
+! sed -n '/signal received/,$p' "$T/zero.log" | grep -q "backing off" ||
+	fail "the last upload was retried: $(grep "backing off" "$T/zero.log")"
+echo "5: shutdown-sync-timeout: 0 with the store down: exit $st, $last"
