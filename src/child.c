@@ -172,13 +172,15 @@ int ws_child_init(struct ws_child *c, uv_loop_t *loop, const char *cmd,
     int rc;
 
     memset(c, 0, sizeof(*c));
-    rc = ws_child_split(cmd, &c->argv, err);
-    if (rc != WS_OK)
-        return ws_err_wrap(err, "-exec \"%s\"", cmd);
-    c->cmd = strdup(cmd);
-    if (c->cmd == NULL) {
-        ws_child_argv_free(c->argv);
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (cmd != NULL) {
+        rc = ws_child_split(cmd, &c->argv, err);
+        if (rc != WS_OK)
+            return ws_err_wrap(err, "-exec \"%s\"", cmd);
+        c->cmd = strdup(cmd);
+        if (c->cmd == NULL) {
+            ws_child_argv_free(c->argv);
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        }
     }
     c->loop = loop;
     c->on_exit = on_exit;

@@ -231,8 +231,10 @@ struct daemon {
     uv_signal_t sighup;      /* -exec: forwarded to the application */
     uv_timer_t shut_timer;   /* shutdown-sync-timeout */
     uv_check_t ready_check;  /* -exec: starts the application when ready */
-    struct ws_child child;   /* -exec's application (child.h) */
-    int has_child;           /* ...is configured */
+    struct ws_child child;   /* -exec's application (child.h), or only
+                              * the orphan reaper of PID 1 */
+    int reaping;             /* ...is initialised */
+    int has_child;           /* ...the application is configured */
     int child_stopping;      /* ...was sent SIGTERM by walship itself */
     int child_status;        /* ...its exit status, or -1 */
     struct ws_err child_err; /* ...why it could not be started */
@@ -2290,7 +2292,7 @@ static void check_done(struct daemon *dm)
     uv_close((uv_handle_t *)&dm->sighup, close_cb);
     uv_close((uv_handle_t *)&dm->shut_timer, close_cb);
     uv_close((uv_handle_t *)&dm->ready_check, close_cb);
-    if (dm->has_child)
+    if (dm->reaping)
         ws_child_close(&dm->child, close_cb);
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
@@ -2636,10 +2638,12 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_daemon_end *end,
     uv_check_init(&dm.loop, &dm.ready_check);
     dm.sigint.data = dm.sigterm.data = dm.sighup.data = &dm;
     dm.shut_timer.data = dm.ready_check.data = &dm;
-    if (rc == WS_OK && cfg->exec != NULL) {
+    /* PID 1 reaps orphans even with no application to run (child.h). */
+    if (rc == WS_OK && (cfg->exec != NULL || getpid() == 1)) {
         rc = ws_child_init(&dm.child, &dm.loop, cfg->exec, on_app_exit, &dm,
                            err);
-        dm.has_child = rc == WS_OK;
+        dm.reaping = rc == WS_OK;
+        dm.has_child = dm.reaping && cfg->exec != NULL;
     }
     if (rc == WS_OK) {
         uv_signal_start(&dm.sigint, on_signal, SIGINT);

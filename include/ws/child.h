@@ -32,11 +32,12 @@
  *
  * Reaping.  In a container walship is often PID 1, and the kernel gives
  * PID 1 every orphan of the container: an application's grandchildren
- * whose parent exited first.  Each one that exits stays a zombie (a
- * <defunct> process holding a PID) until PID 1 waits for it.  So, while
- * it supervises an application, walship reaps them: on every SIGCHLD it
- * waits for every exited child that is not the application.  When it is
- * not PID 1, ws_child_init() makes walship a child subreaper
+ * whose parent exited first, what a `docker exec` session left behind.
+ * Each one that exits stays a zombie (a <defunct> process holding a PID)
+ * until PID 1 waits for it.  So, while it supervises an application, or
+ * whenever it is PID 1, walship reaps them: on every SIGCHLD it waits
+ * for every exited child that is not the application.  When it is not
+ * PID 1, ws_child_init() makes walship a child subreaper
  * (prctl PR_SET_CHILD_SUBREAPER, Linux 3.4): the orphans of the
  * application's tree come to walship instead of the system's init, and
  * are reaped the same way (and a test can watch it without being PID 1).
@@ -92,8 +93,9 @@ void ws_child_argv_free(char **argv);
 
 /* Prepare c to run cmd on loop (split as above) and start reaping
  * orphans (becoming a subreaper unless PID 1).  on_exit is called once
- * when the started application exits.  On failure nothing needs
- * closing. */
+ * when the started application exits.  cmd NULL: reap orphans only (PID
+ * 1 with no application); ws_child_start must not be called.  On
+ * failure nothing needs closing. */
 int ws_child_init(struct ws_child *c, uv_loop_t *loop, const char *cmd,
                   ws_child_exit_fn on_exit, void *data, struct ws_err *err);
 
