@@ -265,7 +265,7 @@ static int64_t jitter(int64_t ms)
 static void shutdown_lost(struct daemon *dm, const char *db,
                           const char *replica, const char *why)
 {
-    if (!dm->failed || dm->lost.code == WS_OK)
+    if (dm->lost.code == WS_OK)
         ws_err_set(&dm->lost, WS_EREMOTE, "shut down with unshipped "
                    "changes: db=%s%s%s: %s", db, replica ? " replica=" : "",
                    replica ? replica : "", why);
@@ -2661,10 +2661,10 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_daemon_end *end,
             end->abandoned = 1;
             return ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
         }
-        if (dm.failed && dm.lost.code != WS_OK)
-            rc = ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
-        else if (dm.fatal.code != WS_OK)
+        if (dm.fatal.code != WS_OK)
             rc = ws_err_set(err, dm.fatal.code, "%s", dm.fatal.msg);
+        else if (dm.lost.code != WS_OK)
+            rc = ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
         else if (dm.failed)
             rc = ws_err_set(err, WS_EREMOTE, "shut down with unshipped "
                             "changes: see the errors above");

@@ -10,7 +10,10 @@
 # And with -exec, a store that does not answer at start does not hold
 # the application back: it starts once the held request has been said,
 # and once the store answers again walship ships everything and exits
-# with the application's status.
+# with the application's status.  With `shutdown-sync-timeout: 0`
+# (Litestream's "no retry") the last upload is tried once.  And when the
+# store refuses the credentials while the application runs, walship
+# stops it with SIGTERM and exits with the refusal.
 # S3 only: a directory replica has no server to hang.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
@@ -128,3 +131,32 @@ esac
 ! sed -n '/signal received/,$p' "$T/zero.log" | grep -q "backing off" ||
 	fail "the last upload was retried: $(grep "backing off" "$T/zero.log")"
 echo "5: shutdown-sync-timeout: 0 with the store down: exit $st, $last"
+
+# 6. The store refuses the credentials while the application runs:
+# replication cannot go on, so walship stops the application (SIGTERM)
+# and exits non-zero with the refusal, not the application's status.
+cat >"$T/app6.sh" <<EOF
+#!/bin/sh
+echo started >"$T/app6.state"
+while :; do sleep 0.1; done
+EOF
+chmod +x "$T/app6.sh"
+start_bg app6 "$WALSHIP" replicate -exec "$T/app6.sh" -config "$T/walship.yml"
+wait_for '[ -f "$T/app6.state" ]' 30
+s3_faults '{"next":"respond","n":1000,"response":{"status":403,"headers":{"content-type":"application/xml"},"body":"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"}}'
+"$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/tx.csv" 2>/dev/null
+st=0
+wait_bg app6 120 || st=$?
+s3_faults '{"clear":true}'
+[ "$st" -ne 0 ] && [ "$st" -ne 143 ] ||
+	fail "walship exited $st when the store refused its credentials"
+log_has app6 "replication cannot go on: stopping the application pid=[0-9]+ signal=15" ||
+	fail "no line about stopping the application"
+log_has app6 "application exited pid=[0-9]+ signal=15 status=143" ||
+	fail "the application was not stopped by SIGTERM"
+last=$(tail -n 1 "$T/app6.log")
+case $last in
+"walship: "*"403 AccessDenied"*) ;;
+*) fail "the exit line is \"$last\"" ;;
+esac
+echo "6: credentials refused: the application stopped by SIGTERM; exit $st, $last"
