@@ -3,7 +3,8 @@
 # writing with wsload) and supervises it.
 # 1. The application starts only once replication is ready: at its start
 #    it restores the replica, which already holds every row written
-#    before walship started.  It inherits walship's environment.  It
+#    before walship started.  It inherits walship's environment and
+#    stdio, and no other descriptor of walship's.  It
 #    writes and exits 7: walship does a final sync (the restore has its
 #    last write) and exits 7.
 # 2. SIGHUP and SIGINT sent to walship reach the application and do not
@@ -45,6 +46,7 @@ write() {
 }
 case $1 in
 first)
+	ls -l /proc/self/fd >"$APP_T/fds.txt"
 	rm -f "$APP_T/start.db"
 	if "$APP_WALSHIP" restore -o "$APP_T/start.db" "$APP_URL" \
 		>"$APP_T/start.log" 2>&1; then
@@ -114,6 +116,11 @@ wait_bg first 60 || st=$?
 [ "$(cat "$T/app.state")" = restored ] ||
 	fail "the application could not restore the replica at its start: $(cat "$T/start.log")"
 assert_restored "$T/start.db" 20 "$T/tx.csv"
+# walship's files stay walship's: no descriptor of the database, its
+# -wal, the meta directory (lock, shadow WAL) or the replica leaks into
+# the application.
+leaked=$(grep -E -e "-> $T/(db|\.db-walship|replica)" "$T/fds.txt" || true)
+[ -z "$leaked" ] || fail "walship's descriptors leaked into the application: $leaked"
 log_has first 'application exited pid=[0-9]+ status=7' ||
 	fail "no line about the application's exit"
 replica_at 1 30
