@@ -170,7 +170,7 @@ pp=$(ps -o ppid= -p "$opid" | tr -d ' ') ||
 [ "$pp" = "$pid" ] ||
 	fail "the orphan's parent is $pp, not walship ($pid): walship is not a subreaper"
 wait_for '[ -z "$(ps -o stat= -p "$opid")" ]' 15
-zombies=$(ps -o stat=,pid=,comm= --ppid "$pid" | grep '^Z' || true)
+zombies=$(ps -o stat=,pid=,comm= --ppid "$pid" | awk '$1 ~ /^Z/')
 [ -z "$zombies" ] || fail "defunct processes under walship: $zombies"
 st=0
 stop_bg orphan || st=$?
@@ -210,8 +210,9 @@ fi
 touch "$T/go"
 st=0
 wait_bg fail 60 || st=$?
-[ "$st" -ne 0 ] && [ "$st" -ne 7 ] ||
+if [ "$st" -eq 0 ] || [ "$st" -eq 7 ]; then
 	fail "walship exited $st after a final sync that could not reach the replica"
+fi
 last=$(tail -n 1 "$T/fail.log")
 case $last in
 "walship: shut down with unshipped changes: db=$db replica=$WS_REPLICA"*) ;;

@@ -148,8 +148,9 @@ s3_faults '{"next":"respond","n":1000,"response":{"status":403,"headers":{"conte
 st=0
 wait_bg app6 120 || st=$?
 s3_faults '{"clear":true}'
-[ "$st" -ne 0 ] && [ "$st" -ne 143 ] ||
+if [ "$st" -eq 0 ] || [ "$st" -eq 143 ]; then
 	fail "walship exited $st when the store refused its credentials"
+fi
 log_has app6 "replication cannot go on: stopping the application pid=[0-9]+ signal=15" ||
 	fail "no line about stopping the application"
 log_has app6 "application exited pid=[0-9]+ signal=15 status=143" ||

@@ -53,11 +53,11 @@ walship_pid() {
 # reaped: the three orphans (sleep) are walship's children while they
 # live, and once they exit nothing of them is left.
 reaped() {
-	n=$(ps -o comm= --ppid "$wpid" | grep -c '^sleep$' || true)
+	n=$(pgrep -c -P "$wpid" -x sleep || true)
 	[ "$n" -eq 3 ] ||
 		fail "$n orphans under walship, want 3: $(ps -o pid=,stat=,comm= --ppid "$wpid" | tr '\n' ';')"
-	wait_for '! ps -o comm= --ppid "$wpid" | grep -q "^sleep$"' 15
-	zombies=$(ps -o stat=,pid=,comm= --ppid "$wpid" | grep '^Z' || true)
+	wait_for '! pgrep -P "$wpid" -x sleep >/dev/null' 15
+	zombies=$(ps -o stat=,pid=,comm= --ppid "$wpid" | awk '$1 ~ /^Z/')
 	[ -z "$zombies" ] || fail "defunct processes under walship: $zombies"
 }
 
