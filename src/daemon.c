@@ -2429,7 +2429,7 @@ static void on_signal(uv_signal_t *h, int signum)
     check_done(dm);
 }
 
-/* ---- the application (-exec) --------------------------------------------- */
+/* ---- the application (-exec) ------------------------------------------- */
 
 /* Replication is ready for the application once every database has
  * synced and each of its replicas holds a snapshot of its generation, or

@@ -231,6 +231,18 @@ static int parse_flags(int argc, char **argv, const struct flag *flags,
 
 /* ---- replicate ---------------------------------------------------------- */
 
+/* The exit status for a command's result. */
+static int exit_status(int rc)
+{
+    return rc == WS_OK ? 0 : rc == WS_EUSAGE ? 2 : 1;
+}
+
+/* A failed command's one line on stderr. */
+static void print_failure(int rc, const struct ws_err *err)
+{
+    fprintf(stderr, "walship: %s\n", err->msg[0] ? err->msg : ws_strerror(rc));
+}
+
 /* -exec and -shutdown-sync-timeout override the file's keys. */
 static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
                            const char *timeout, struct ws_err *err)
@@ -304,8 +316,14 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
                 sqlite3_libversion());
         rc = ws_daemon_run(cfg, &end, err);
     }
-    if (!end.abandoned)
-        ws_config_free(cfg);
+    if (end.abandoned) {
+        /* Jobs may still run on the thread pool, using cfg: leave now,
+         * freeing nothing (daemon.h). */
+        print_failure(rc, err);
+        fflush(NULL);
+        _exit(exit_status(rc));
+    }
+    ws_config_free(cfg);
     /* Under -exec, a clean shutdown exits with the application's status
      * (a failed final sync is an error above instead). */
     if (rc == WS_OK && end.app_status > 0)
@@ -654,11 +672,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
         rc = commands[i].fn(argc - 1, argv + 1, &err);
-        if (rc == WS_OK)
-            return 0;
-        fprintf(stderr, "walship: %s\n",
-                err.msg[0] ? err.msg : ws_strerror(rc));
-        return rc == WS_EUSAGE ? 2 : 1;
+        if (rc != WS_OK)
+            print_failure(rc, &err);
+        return exit_status(rc);
     }
     ws_strip_controls(argv[1], strlen(argv[1]));
     fprintf(stderr,

@@ -126,7 +126,7 @@ struct ws_daemon_end {
                      * for signal N) once it exited, else -1 */
     int abandoned;  /* the final sync was given up at shutdown-sync-timeout
                      * with jobs maybe still on the thread pool, using cfg:
-                     * the caller exits without freeing it */
+                     * the caller exits at once (_exit), freeing nothing */
 };
 
 /* Replicate every database in cfg until a signal arrives, or, with
