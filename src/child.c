@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ---- splitting the command ---------------------------------------------- */
+/* ---- splitting the command --------------------------------------------- */
 
 struct words {
     char **v;
@@ -120,7 +120,7 @@ int ws_child_split(const char *cmd, char ***argv, struct ws_err *err)
     return WS_OK;
 }
 
-/* ---- reaping ------------------------------------------------------------ */
+/* ---- reaping ----------------------------------------------------------- */
 
 /* Reap every exited child but the application, which is libuv's: peek
  * at the next one without reaping it, and stop at the application
@@ -164,7 +164,7 @@ static void on_proc_exit(uv_process_t *p, int64_t exit_status,
     c->on_exit(c);
 }
 
-/* ---- the application ---------------------------------------------------- */
+/* ---- the application --------------------------------------------------- */
 
 int ws_child_init(struct ws_child *c, uv_loop_t *loop, const char *cmd,
                   ws_child_exit_fn on_exit, void *data, struct ws_err *err)
