@@ -31,6 +31,7 @@
  * value of secret-access-key: only keys, paths, names, URL schemes and
  * the values of non-secret fields are quoted.
  */
+#include "ws/child.h"
 #include "ws/config.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
@@ -1094,6 +1095,8 @@ static const struct field top_fields[] = {
      offsetof(struct ws_config, heartbeat_interval_ms), WS_HEARTBEAT_MIN_MS,
      0},
     TOP("restore-if-db-not-exists", K_BOOL, restore_if_missing),
+    TOP("exec", K_STR, exec),
+    TOP("shutdown-sync-timeout", K_DUR, shutdown_sync_timeout_ms),
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1422,8 +1425,6 @@ static int mapping_items(struct ctx *c, const yaml_node_t *k,
 static const struct not_yet {
     const char *level, *key, *why;
 } not_yet_keys[] = {
-    {"config", "exec", "walship does not run and supervise the "
-                       "application; start it on its own"},
     {"replica", "validation-interval",
      "walship does not re-check replicas in the background (every "
      "restore verifies the whole chain); remove the key or set it to 0"},
@@ -1545,6 +1546,28 @@ static int logging_pair(struct ctx *c, const char *key, const yaml_node_t *k,
     return WS_OK;
 }
 
+/* `exec`: the application's command, split here so that one that cannot
+ * be is an error of the file (child.h); empty is none. */
+static int exec_field(struct ctx *c, const yaml_node_t *k,
+                      const yaml_node_t *v, struct ws_config *cfg)
+{
+    struct ws_err e = {0};
+    char **argv = NULL;
+    int rc = table_field(c, top_fields, "exec", k, v, cfg);
+
+    if (rc != WS_OK || cfg->exec == NULL)
+        return rc;
+    if (cfg->exec[0] == '\0') {
+        free(cfg->exec);
+        cfg->exec = NULL;
+        return WS_OK;
+    }
+    if (ws_child_split(cfg->exec, &argv, &e) != WS_OK)
+        return bad(c, k, "invalid \"exec\": %s", e.msg);
+    ws_child_argv_free(argv);
+    return WS_OK;
+}
+
 static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                     const yaml_node_t *v, void *arg)
 {
@@ -1559,6 +1582,8 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
             rc = each_pair(c, v, "logging", logging_pair, cfg);
         return rc;
     }
+    if (strcmp(key, "exec") == 0)
+        return exec_field(c, k, v, cfg);
     if (strcmp(key, "dbs") != 0) {
         rc = table_field(c, top_fields, key, k, v, cfg);
         if (rc == WS_OK && strcmp(key, "addr") == 0 && cfg->addr != NULL &&
@@ -1658,8 +1683,10 @@ static struct ws_config *config_new(const char *source)
 {
     struct ws_config *c = calloc(1, sizeof(*c));
 
-    if (c != NULL)
+    if (c != NULL) {
         c->log_stderr = 1;
+        c->shutdown_sync_timeout_ms = WS_SHUTDOWN_SYNC_TIMEOUT_MS;
+    }
     if (c != NULL && set_str(&c->source, source) != WS_OK) {
         free(c);
         return NULL;
@@ -1818,6 +1845,7 @@ void ws_config_free(struct ws_config *c)
     free(c->source);
     free(c->access_key_id);
     free(c->secret_access_key);
+    free(c->exec);
     free(c->log_level);
     free(c->log_type);
     free(c->addr);
