@@ -31,6 +31,7 @@
  * value of secret-access-key: only keys, paths, names, URL schemes and
  * the values of non-secret fields are quoted.
  */
+#include "ws/child.h"
 #include "ws/config.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
@@ -1094,6 +1095,8 @@ static const struct field top_fields[] = {
      offsetof(struct ws_config, heartbeat_interval_ms), WS_HEARTBEAT_MIN_MS,
      0},
     TOP("restore-if-db-not-exists", K_BOOL, restore_if_missing),
+    TOP("exec", K_STR, exec),
+    TOP("shutdown-sync-timeout", K_DUR, shutdown_sync_timeout_ms),
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1417,38 +1420,6 @@ static int mapping_items(struct ctx *c, const yaml_node_t *k,
     return WS_OK;
 }
 
-/* Keys Litestream has and walship does not implement yet: an empty
- * value (or 0) is accepted, as "off"; anything else is refused, so that
- * no setting is silently ignored. */
-static const struct not_yet {
-    const char *level, *key, *why;
-} not_yet_keys[] = {
-    {"config", "exec", "walship does not run and supervise the "
-                       "application; start it on its own"},
-};
-
-/* UNKNOWN_KEY unless key is one of not_yet_keys at this level. */
-static int not_yet(struct ctx *c, const char *level, const char *key,
-                   const yaml_node_t *k, const yaml_node_t *v)
-{
-    const char *s = NULL;
-    int64_t ms;
-    int rc;
-
-    for (size_t i = 0; i < NELEM(not_yet_keys); i++) {
-        const struct not_yet *n = &not_yet_keys[i];
-        if (strcmp(n->level, level) != 0 || strcmp(n->key, key) != 0)
-            continue;
-        rc = scalar(c, k, v, &s);
-        if (rc != WS_OK || s == NULL || *s == '\0')
-            return rc;
-        if (ws_duration_parse(s, &ms) == WS_OK && ms == 0)
-            return WS_OK;
-        return bad(c, k, "\"%s\" is not implemented yet: %s", key, n->why);
-    }
-    return UNKNOWN_KEY;
-}
-
 static int age_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                     const yaml_node_t *v, void *arg)
 {
@@ -1478,10 +1449,8 @@ static int replica_pair(struct ctx *c, const char *key, const yaml_node_t *k,
             r->s3_key = s3_only[i];
             r->s3_key_line = line_of(k);
         }
-    if (strcmp(key, "age") != 0) {
-        rc = table_field(c, replica_fields, key, k, v, arg);
-        return rc == UNKNOWN_KEY ? not_yet(c, "replica", key, k, v) : rc;
-    }
+    if (strcmp(key, "age") != 0)
+        return table_field(c, replica_fields, key, k, v, arg);
     rc = collection(c, k, v, YAML_MAPPING_NODE, &present);
     if (rc == WS_OK && present)
         rc = each_pair(c, v, "age", age_pair, &any);
@@ -1543,6 +1512,28 @@ static int logging_pair(struct ctx *c, const char *key, const yaml_node_t *k,
     return WS_OK;
 }
 
+/* `exec`: the application's command, split here so that one that cannot
+ * be is an error of the file (child.h); empty is none. */
+static int exec_field(struct ctx *c, const yaml_node_t *k,
+                      const yaml_node_t *v, struct ws_config *cfg)
+{
+    struct ws_err e = {0};
+    char **argv = NULL;
+    int rc = table_field(c, top_fields, "exec", k, v, cfg);
+
+    if (rc != WS_OK || cfg->exec == NULL)
+        return rc;
+    if (cfg->exec[0] == '\0') {
+        free(cfg->exec);
+        cfg->exec = NULL;
+        return WS_OK;
+    }
+    if (ws_child_split(cfg->exec, &argv, &e) != WS_OK)
+        return bad(c, k, "invalid \"exec\": %s", e.msg);
+    ws_child_argv_free(argv);
+    return WS_OK;
+}
+
 static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                     const yaml_node_t *v, void *arg)
 {
@@ -1557,6 +1548,8 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
             rc = each_pair(c, v, "logging", logging_pair, cfg);
         return rc;
     }
+    if (strcmp(key, "exec") == 0)
+        return exec_field(c, k, v, cfg);
     if (strcmp(key, "dbs") != 0) {
         rc = table_field(c, top_fields, key, k, v, cfg);
         if (rc == WS_OK && strcmp(key, "addr") == 0 && cfg->addr != NULL &&
@@ -1568,7 +1561,7 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                                     &e) != WS_OK)
                 return bad(c, k, "%s", e.msg);
         }
-        return rc == UNKNOWN_KEY ? not_yet(c, "config", key, k, v) : rc;
+        return rc;
     }
     c->dbs_line = line_of(k);
     rc = mapping_items(c, k, v, "database", &items, &n);
@@ -1656,8 +1649,10 @@ static struct ws_config *config_new(const char *source)
 {
     struct ws_config *c = calloc(1, sizeof(*c));
 
-    if (c != NULL)
+    if (c != NULL) {
         c->log_stderr = 1;
+        c->shutdown_sync_timeout_ms = WS_SHUTDOWN_SYNC_TIMEOUT_MS;
+    }
     if (c != NULL && set_str(&c->source, source) != WS_OK) {
         free(c);
         return NULL;
@@ -1816,6 +1811,7 @@ void ws_config_free(struct ws_config *c)
     free(c->source);
     free(c->access_key_id);
     free(c->secret_access_key);
+    free(c->exec);
     free(c->log_level);
     free(c->log_type);
     free(c->addr);

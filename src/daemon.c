@@ -1,6 +1,7 @@
 /*
  * daemon.c: the replication loop (see daemon.h).
  */
+#include "ws/child.h"
 #include "ws/daemon.h"
 #include "ws/db.h"
 #include "ws/digest.h"
@@ -248,11 +249,24 @@ struct daemon {
     struct dbrep *dbs;
     size_t ndbs;
     uv_signal_t sigint, sigterm;
+    uv_signal_t sighup;      /* -exec: forwarded to the application */
+    uv_timer_t shut_timer;   /* shutdown-sync-timeout */
+    uv_check_t ready_check;  /* -exec: starts the application when ready */
+    struct ws_child child;   /* -exec's application (child.h), or only
+                              * the orphan reaper of PID 1 */
+    int reaping;             /* ...is initialised */
+    int has_child;           /* ...the application is configured */
+    int child_stopping;      /* ...was sent SIGTERM by walship itself */
+    int child_status;        /* ...its exit status, or -1 */
+    struct ws_err child_err; /* ...why it could not be started */
     int stopping;
     int closed;              /* handles are closing */
+    int abandoned;           /* the final sync outlived its timeout */
     struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
     struct ws_err failure;   /* the first cause of it, for the exit status */
+    struct ws_err lost;      /* ...the first database and replica the final
+                              * sync gave up on, when that was the cause */
     struct ws_httpd *httpd;  /* /metrics and /healthz, or NULL */
     struct ws_heartbeat *hb; /* heartbeat-url's pings, or NULL */
     struct ws_daemon_opts opts;
@@ -285,6 +299,22 @@ static int64_t jitter(int64_t ms)
     if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x))
         x = 0;
     return ms / 2 + (int64_t)(x % (uint32_t)(ms / 2 + 1));
+}
+
+/* Something committed will not be in a replica when walship exits (the
+ * final sync failed, gave up or timed out): the exit status says so, and
+ * its message names the first database and replica it happened to. */
+static void shutdown_lost(struct daemon *dm, const char *db,
+                          const char *replica, int code, const char *why)
+{
+    if (dm->lost.code == WS_OK) {
+        ws_err_set(&dm->lost, code != WS_OK ? code : WS_EREMOTE,
+                   "shut down with unshipped changes: db=%s%s%s: %s", db,
+                   replica ? " replica=" : "", replica ? replica : "", why);
+        /* Where it lies gives the exit status its kind (err.h). */
+        ws_err_at(&dm->lost, replica ? WS_AT_REPLICA : WS_AT_DB);
+    }
+    dm->failed = 1;
 }
 
 /* ---- database sync jobs ------------------------------------------------ */
@@ -698,7 +728,8 @@ static void on_sync_done(uv_work_t *w, int status)
          * copy (db_step starts the last one now). */
         d->final_synced = 1;
         if (d->job_rc != WS_OK && s->exists)
-            unshipped(d->dm, &d->job_err, WS_AT_DB);
+            shutdown_lost(d->dm, d->cfg->path, NULL, d->job_err.code,
+                          d->job_err.msg);
     }
     if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
@@ -1038,13 +1069,11 @@ static void rep_lost(struct rep *r, const char *why)
     r->known_gen[0] = '\0';
     if (d->stopping) {
         /* Too late for a new generation: what is left is not shipped. */
-        struct ws_err e;
         ws_error("replica lost its history db=%s replica=%s generation=%s "
                  "error=\"%s\": not shipping the rest", d->cfg->path,
                  r->cfg->name, r->gen, why);
         r->state = R_FAILED;
-        ws_err_set(&e, WS_EIO, "%s", why);
-        unshipped(d->dm, &e, WS_AT_REPLICA);
+        shutdown_lost(d->dm, d->cfg->path, r->cfg->name, WS_EIO, why);
         return;
     }
     if (strcmp(r->gen, d->st.gen) != 0 || d->new_gen != NULL ||
@@ -1114,18 +1143,28 @@ static void rep_fail(struct rep *r, const char *what)
         on_signal(&d->dm->sigterm, 0);
         return;
     }
-    if ((d->stopping || d->dm->opts.once) && r->failures >= STOP_RETRIES) {
+    /* At shutdown (and in -once) a failing upload is retried a few
+     * times, within shutdown-sync-timeout; with a timeout of 0, as in
+     * Litestream, not at all. */
+    if ((d->stopping || d->dm->opts.once) &&
+        (r->failures >= STOP_RETRIES ||
+         (d->stopping && d->dm->cfg->shutdown_sync_timeout_ms == 0))) {
         ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
                  what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
-        unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
-        if (d->dm->opts.once && d->dm->fatal.code == WS_OK) {
-            d->dm->fatal = r->req.err;
-            ws_err_at(&d->dm->fatal, WS_AT_REPLICA);
-            ws_err_wrap(&d->dm->fatal, "-once: replica %s of %s does not "
-                        "hold everything committed before the start (%s "
-                        "failed %d times)", r->cfg->name, d->cfg->path,
-                        what, r->failures);
+        if (!d->dm->opts.once) {
+            shutdown_lost(d->dm, d->cfg->path, r->cfg->name,
+                          r->req.err.code, r->req.err.msg);
+        } else {
+            unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
+            if (d->dm->fatal.code == WS_OK) {
+                d->dm->fatal = r->req.err;
+                ws_err_at(&d->dm->fatal, WS_AT_REPLICA);
+                ws_err_wrap(&d->dm->fatal, "-once: replica %s of %s does "
+                            "not hold everything committed before the "
+                            "start (%s failed %d times)", r->cfg->name,
+                            d->cfg->path, what, r->failures);
+            }
         }
         db_step(d);
         return;
@@ -1184,20 +1223,25 @@ static int rep_behind(struct rep *r)
     }
 }
 
+/* 1 when r holds everything the last sync copied (or has failed). */
+static int rep_caught_up(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    return r->state == R_FAILED ||
+           !(r->state != R_IDLE || r->ret_busy || !r->inited ||
+             !r->has_snapshot || r->dig_gen[0] != '\0' ||
+             strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
+             times_ready(r) > 0);
+}
+
 static int db_caught_up(struct dbrep *d)
 {
     if (!d->st.ready)
         return 1;
-    for (size_t i = 0; i < d->nreps; i++) {
-        struct rep *r = &d->reps[i];
-        if (r->state == R_FAILED)
-            continue;
-        if (r->state != R_IDLE || r->ret_busy || !r->inited ||
-            !r->has_snapshot || r->dig_gen[0] != '\0' ||
-            strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
-            times_ready(r) > 0)
+    for (size_t i = 0; i < d->nreps; i++)
+        if (!rep_caught_up(&d->reps[i]))
             return 0;
-    }
     return 1;
 }
 
@@ -2450,6 +2494,11 @@ static void check_done(struct daemon *dm)
     dm->hb = NULL;
     uv_close((uv_handle_t *)&dm->sigint, close_cb);
     uv_close((uv_handle_t *)&dm->sigterm, close_cb);
+    uv_close((uv_handle_t *)&dm->sighup, close_cb);
+    uv_close((uv_handle_t *)&dm->shut_timer, close_cb);
+    uv_close((uv_handle_t *)&dm->ready_check, close_cb);
+    if (dm->reaping)
+        ws_child_close(&dm->child, close_cb);
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
         uv_close((uv_handle_t *)&d->poll, close_cb);
@@ -2467,10 +2516,86 @@ static void check_done(struct daemon *dm)
     }
 }
 
+/* shutdown-sync-timeout passed: say which database and replica still
+ * wait, and stop the loop.  Jobs still in flight on the pool are left to
+ * the process's exit, as after a second signal: nothing is lost by it
+ * (what the replicas lack stays in the database and its shadow WAL). */
+static void on_shut_timeout(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    char lim[32], why[128];
+
+    fmt_ms(dm->cfg->shutdown_sync_timeout_ms, lim, sizeof(lim));
+    snprintf(why, sizeof(why), "the final sync did not finish within "
+             "shutdown-sync-timeout=%s", lim);
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        if (d->done)
+            continue;
+        if (!d->final_synced || d->syncing || d->snapshotting) {
+            ws_error("final sync timed out db=%s shutdown-sync-timeout=%s: "
+                     "the last copy of the database did not finish; its "
+                     "changes are shipped by the next start",
+                     d->cfg->path, lim);
+            shutdown_lost(dm, d->cfg->path, NULL, WS_EIO, why);
+            continue;
+        }
+        for (size_t k = 0; k < d->nreps; k++) {
+            struct rep *r = &d->reps[k];
+            if (rep_caught_up(r))
+                continue;
+            ws_error("final sync timed out db=%s replica=%s "
+                     "shutdown-sync-timeout=%s: changes not yet in the "
+                     "replica are shipped by the next start",
+                     d->cfg->path, r->cfg->name, lim);
+            shutdown_lost(dm, d->cfg->path, r->cfg->name, WS_EREMOTE,
+                          why);
+        }
+    }
+    dm->failed = 1;
+    dm->abandoned = 1;
+    uv_stop(&dm->loop);
+}
+
+/* Stop new work and start the final sync, bounded by
+ * shutdown-sync-timeout (0: unbounded). */
+static void shutdown_begin(struct daemon *dm)
+{
+    int64_t ms = dm->cfg->shutdown_sync_timeout_ms;
+
+    dm->stopping = 1;
+    if (ms > 0)
+        uv_timer_start(&dm->shut_timer, on_shut_timeout, (uint64_t)ms, 0);
+}
+
+/* Under -exec, signals are the application's while it runs: walship
+ * forwards them and stops when it exits.  A fatal error of replication
+ * (signum 0) stops it with SIGTERM, once.  1 when the signal was
+ * handled so. */
+static int app_signal(struct daemon *dm, int signum)
+{
+    if (!dm->has_child || !dm->child.running)
+        return 0;
+    if (signum != 0) {
+        ws_info("signal forwarded to the application signal=%d pid=%d",
+                signum, dm->child.proc.pid);
+        ws_child_signal(&dm->child, signum);
+    } else if (!dm->child_stopping) {
+        dm->child_stopping = 1;
+        ws_error("replication cannot go on: stopping the application "
+                 "pid=%d signal=%d; walship exits when it has",
+                 dm->child.proc.pid, SIGTERM);
+        ws_child_signal(&dm->child, SIGTERM);
+    }
+    return 1;
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct daemon *dm = h->data;
 
+    if (app_signal(dm, signum))
+        return;
     if (dm->stopping) {
         if (signum == 0)
             return;
@@ -2486,7 +2611,10 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum != 0)
         ws_info("signal received, walship shutting down signal=%d (a "
                 "second signal exits at once)", signum);
-    dm->stopping = 1;
+    if (dm->has_child && !dm->child.started && signum != 0)
+        ws_info("the application was not started exec=\"%s\"",
+                dm->cfg->exec);
+    shutdown_begin(dm);
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
         d->stopping = 1;
@@ -2681,6 +2809,72 @@ static int observers_start(struct daemon *dm, struct ws_err *err)
     return rc;
 }
 
+/* ---- the application (-exec) ------------------------------------------- */
+
+/* Replication is ready for the application once every database has
+ * synced and each of its replicas holds a snapshot of its generation, or
+ * a stall is said of it (the database is awaited, its syncs fail, a
+ * replica's uploads fail, or its request is said not answered): an
+ * outage is waited out loudly, beside the application, never in front
+ * of it. */
+static int db_ready(const struct dbrep *d)
+{
+    if (d->stall.on)
+        return 1;
+    if (d->syncs == 0 || !d->st.ready)
+        return 0;
+    for (size_t i = 0; i < d->nreps; i++) {
+        const struct rep *r = &d->reps[i];
+        if (r->state == R_FAILED || r->stall.on || r->slow.said > 0)
+            continue;
+        if (!r->inited || !r->has_snapshot || strcmp(r->gen, d->st.gen) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void on_app_exit(struct ws_child *c)
+{
+    struct daemon *dm = c->data;
+
+    dm->child_status = c->status;
+    if (c->term_signal != 0)
+        ws_info("application exited pid=%d signal=%d status=%d: walship "
+                "shutting down", c->proc.pid, c->term_signal, c->status);
+    else
+        ws_info("application exited pid=%d status=%d: walship shutting "
+                "down", c->proc.pid, c->status);
+    on_signal(&dm->sigterm, 0);
+}
+
+/* After each turn of the loop until the application is started: start
+ * it once replication is ready.  One that cannot be started stops
+ * walship (after the final sync), as a fatal error. */
+static void on_ready_check(uv_check_t *h)
+{
+    struct daemon *dm = h->data;
+    int rc;
+
+    if (dm->stopping) {
+        uv_check_stop(h);
+        return;
+    }
+    for (size_t i = 0; i < dm->ndbs; i++)
+        if (!db_ready(&dm->dbs[i]))
+            return;
+    uv_check_stop(h);
+    rc = ws_child_start(&dm->child, &dm->child_err);
+    if (rc != WS_OK) {
+        /* The reason is the command's exit line (main.c). */
+        ws_error("the application could not be started: walship shutting "
+                 "down");
+        on_signal(&dm->sigterm, 0);
+        return;
+    }
+    ws_info("replication ready, application started pid=%d exec=\"%s\"",
+            dm->child.proc.pid, dm->cfg->exec);
+}
+
 /* A directory replica that exists must pass the directory rule (fs.h)
  * at start: one that others can write to, another user's, or one reached
  * through a link someone else could swap can never work, so it is an
@@ -2827,8 +3021,8 @@ static void teardown(struct daemon *dm)
     free(dm->dbs);
 }
 
-int ws_daemon_run(const struct ws_config *cfg,
-                  const struct ws_daemon_opts *o, struct ws_err *err)
+int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
+                  struct ws_daemon_end *end, struct ws_err *err)
 {
     struct daemon dm;
     int rc = WS_OK;
@@ -2837,6 +3031,9 @@ int ws_daemon_run(const struct ws_config *cfg,
     dm.cfg = cfg;
     if (o != NULL)
         dm.opts = *o;
+    dm.child_status = -1;
+    end->app_status = -1;
+    end->abandoned = 0;
     signal(SIGPIPE, SIG_IGN);
     /* One malloc arena for every thread: glibc would give each pool
      * thread its own, keeping what that thread frees (the buffers of a
@@ -2860,16 +3057,41 @@ int ws_daemon_run(const struct ws_config *cfg,
         rc = observers_start(&dm, err);
     uv_signal_init(&dm.loop, &dm.sigint);
     uv_signal_init(&dm.loop, &dm.sigterm);
-    dm.sigint.data = dm.sigterm.data = &dm;
+    uv_signal_init(&dm.loop, &dm.sighup);
+    uv_timer_init(&dm.loop, &dm.shut_timer);
+    uv_check_init(&dm.loop, &dm.ready_check);
+    dm.sigint.data = dm.sigterm.data = dm.sighup.data = &dm;
+    dm.shut_timer.data = dm.ready_check.data = &dm;
+    /* PID 1 reaps orphans even with no application to run (child.h). */
+    if (rc == WS_OK && (cfg->exec != NULL || getpid() == 1)) {
+        rc = ws_child_init(&dm.child, &dm.loop, cfg->exec, on_app_exit, &dm,
+                           err);
+        dm.reaping = rc == WS_OK;
+        dm.has_child = dm.reaping && cfg->exec != NULL;
+    }
     if (rc == WS_OK) {
         uv_signal_start(&dm.sigint, on_signal, SIGINT);
         uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
+        if (dm.has_child) {
+            uv_signal_start(&dm.sighup, on_signal, SIGHUP);
+            uv_check_start(&dm.ready_check, on_ready_check);
+        }
         for (size_t i = 0; i < dm.ndbs; i++)
             db_step(&dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
+        if (dm.abandoned) {
+            /* Jobs may still run on the pool: exit without tearing down
+             * what they use (on_shut_timeout). */
+            end->abandoned = 1;
+            rc = ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
+            return ws_err_at(err, dm.lost.at);
+        }
         if (dm.fatal.code != WS_OK) {
             rc = ws_err_set(err, dm.fatal.code, "%s", dm.fatal.msg);
             ws_err_at(err, dm.fatal.at);
+        } else if (dm.lost.code != WS_OK) {
+            rc = ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
+            ws_err_at(err, dm.lost.at);
         } else if (dm.failed) {
             /* The first cause's kind gives the exit status. */
             rc = ws_err_set(err, dm.failure.code != WS_OK ? dm.failure.code
@@ -2881,12 +3103,16 @@ int ws_daemon_run(const struct ws_config *cfg,
             rc = ws_err_set(err, WS_EREMOTE, "-enforce-retention: "
                             "retention failed: see the errors above");
             ws_err_at(err, WS_AT_REPLICA);
+        } else if (dm.child_err.code != WS_OK) {
+            rc = ws_err_set(err, dm.child_err.code, "%s", dm.child_err.msg);
+            ws_err_at(err, dm.child_err.at);
         } else if (dm.opts.once) {
             ws_info("once: done: everything committed before the start is "
                     "in every replica");
         } else {
             ws_info("walship shut down");
         }
+        end->app_status = dm.child_status;
     } else {
         /* Nothing started: close what was initialised and drain. */
         for (size_t i = 0; i < dm.ndbs; i++)

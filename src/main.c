@@ -4,14 +4,17 @@
  * Commands and flags follow Litestream v0.3: Go flag syntax (-f v, -f=v,
  * --f; a boolean takes Go's strconv.ParseBool values only), flags before
  * positional arguments, one table of commands.  A flag a command accepts
- * works, or is refused (-exec, flags that -list would ignore).  Every
+ * works, or is refused (flags that -list would ignore).  Every
  * failure ends in one line on stderr, "walship: <what went wrong>",
  * printed here and nowhere else, and an exit status that says what kind
  * of failure it was (err.h: 2 usage, 3 configuration, 4 database, 5
  * replica unreachable or refusing, 6 verification failed, 1 anything
  * else); -h prints the command's usage on stdout and exits 0.
+ * `replicate -exec` that shut down cleanly exits with the application's
+ * status instead.
  */
 #include "ws/boot.h"
+#include "ws/child.h"
 #include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/daemon.h"
@@ -105,6 +108,22 @@ static const char usage_replicate[] =
     "\n"
     "\t-enforce-retention\n"
     "\t    With -once: apply each replica's retention before exiting.\n"
+    "\t-exec CMD\n"
+    "\t    Runs CMD (the application) once replication is ready, forwards\n"
+    "\t    SIGINT, SIGTERM and SIGHUP to it, and stops when it exits:\n"
+    "\t    after a final sync, walship exits with its status (128+N for\n"
+    "\t    signal N), or non-zero if the final sync failed. CMD is split\n"
+    "\t    into words like a shell would for quotes ('' \"\") and\n"
+    "\t    backslashes, but no shell runs it: no $VARS, globs, pipes or\n"
+    "\t    redirections (an unquoted | & ; < > ( ) or ` is an error; use\n"
+    "\t    sh -c '...'). Overrides the config's exec key.\n"
+    "\n"
+    "\t-shutdown-sync-timeout DURATION\n"
+    "\t    Bounds the final sync at shutdown (after a signal, or when the\n"
+    "\t    -exec application exits); past it, walship exits non-zero,\n"
+    "\t    naming what was not shipped. 0: no bound, and a failed upload\n"
+    "\t    is not retried. Defaults to 30s, or the config's\n"
+    "\t    shutdown-sync-timeout key.\n"
     "\n"
     "\t-v\n"
     "\t    Verbose (debug) logging.\n"
@@ -300,11 +319,49 @@ static int replicate_addr(struct ws_config *cfg, const char *addr,
     return WS_OK;
 }
 
+/* The exit status for a command's result (err.h). */
+static int exit_status(int rc, const struct ws_err *err)
+{
+    return rc == WS_OK ? 0 : ws_exit_status(rc, err);
+}
+
+/* A failed command's one line on stderr. */
+static void print_failure(int rc, const struct ws_err *err)
+{
+    fprintf(stderr, "walship: %s\n", err->msg[0] ? err->msg : ws_strerror(rc));
+}
+
+/* -exec and -shutdown-sync-timeout override the file's keys. */
+static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
+                           const char *timeout, struct ws_err *err)
+{
+    char **words = NULL;
+
+    if (timeout && ws_duration_parse(timeout, &cfg->shutdown_sync_timeout_ms)
+                       != WS_OK)
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-shutdown-sync-timeout: want a duration such as "
+                          "30s or 1m", timeout);
+    if (exec_cmd == NULL)
+        return WS_OK;
+    if (ws_child_split(exec_cmd, &words, err) != WS_OK)
+        return ws_err_wrap(err, "invalid value \"%s\" for flag -exec",
+                           exec_cmd);
+    ws_child_argv_free(words);
+    free(cfg->exec);
+    cfg->exec = strdup(exec_cmd);
+    if (cfg->exec == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    return WS_OK;
+}
+
 static int cmd_replicate(int argc, char **argv, struct ws_err *err)
 {
     const char *config = NULL, *exec_cmd = NULL, *addr = NULL;
+    const char *timeout = NULL;
     int no_expand = 0, verbose = 0, if_db = 0, if_replica = 0, i, rc;
     struct ws_daemon_opts o = {0};
+    struct ws_daemon_end end = {-1, 0};
     struct flag flags[] = {{"config", &config, NULL},
                            {"addr", &addr, NULL},
                            {"no-expand-env", NULL, &no_expand},
@@ -314,6 +371,7 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
                            {"once", NULL, &o.once},
                            {"force-snapshot", NULL, &o.force_snapshot},
                            {"enforce-retention", NULL, &o.enforce_retention},
+                           {"shutdown-sync-timeout", &timeout, NULL},
                            {"v", NULL, &verbose},
                            {NULL, NULL, NULL}};
     struct ws_config *cfg = NULL;
@@ -331,10 +389,6 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     if (o.once && exec_cmd)
         return ws_err_set(err, WS_EUSAGE, "cannot specify -once flag with "
                           "-exec");
-    if (exec_cmd)
-        return ws_err_set(err, WS_EUSAGE, "-exec is not implemented yet: "
-                          "walship does not run and supervise the "
-                          "application; start it on its own");
     if (i < argc) {
         if (config)
             return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
@@ -357,6 +411,8 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     }
     if (rc == WS_OK && addr != NULL)
         rc = replicate_addr(cfg, addr, err);
+    if (rc == WS_OK)
+        rc = replicate_flags(cfg, exec_cmd, timeout, err);
     if (rc != WS_OK) {
         ws_config_free(cfg);
         return rc;
@@ -369,8 +425,19 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
         rc = ws_boot_restore(cfg, if_db || if_replica, err);
     }
     if (rc == WS_OK)
-        rc = ws_daemon_run(cfg, &o, err);
+        rc = ws_daemon_run(cfg, &o, &end, err);
+    if (end.abandoned) {
+        /* Jobs may still run on the thread pool, using cfg: leave now,
+         * freeing nothing (daemon.h). */
+        print_failure(rc, err);
+        fflush(NULL);
+        _exit(exit_status(rc, err));
+    }
     ws_config_free(cfg);
+    /* Under -exec, a clean shutdown exits with the application's status
+     * (a failed final sync is an error above instead). */
+    if (rc == WS_OK && end.app_status > 0)
+        exit(end.app_status);
     return rc;
 }
 
@@ -752,11 +819,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
         rc = commands[i].fn(argc - 1, argv + 1, &err);
-        if (rc == WS_OK)
-            return 0;
-        fprintf(stderr, "walship: %s\n",
-                err.msg[0] ? err.msg : ws_strerror(rc));
-        return ws_exit_status(rc, &err);
+        if (rc != WS_OK)
+            print_failure(rc, &err);
+        return exit_status(rc, &err);
     }
     ws_strip_controls(argv[1], strlen(argv[1]));
     fprintf(stderr,

@@ -7,8 +7,10 @@
  *
  *   - an unknown or misspelled key is an error that names the key and
  *     its line (Litestream ignores it);
- *   - `exec` is refused as
- *     not implemented yet (empty, or 0, is accepted as "off");
+ *   - `exec` is split into words when the file is read (child.h), and a
+ *     command that cannot be split is an error there;
+ *   - `shutdown-sync-timeout` (a top-level duration, default 30s) is
+ *     Litestream v0.5's key;
  *   - an s3-only key (bucket, region, ...) on a file replica is an
  *     error (Litestream ignores it; without `type: s3` the replica would
  *     quietly be a local directory);
@@ -47,6 +49,7 @@
 
 #define WS_CONFIG_DEFAULT_PATH "/etc/walship.yml"
 #define WS_CONFIG_ENV "WALSHIP_CONFIG"
+#define WS_SHUTDOWN_SYNC_TIMEOUT_MS 30000 /* shutdown-sync-timeout */
 
 struct ws_replica_config {
     char *name;  /* unique per database; defaults to the type */
@@ -116,6 +119,10 @@ struct ws_config {
     char *heartbeat_url;       /* GET while healthy, or NULL */
     int64_t heartbeat_interval_ms; /* 0: WS_HEARTBEAT_INTERVAL_MS */
     int restore_if_missing;    /* restore-if-db-not-exists: 0 (default) */
+    char *exec;                /* the application to run (child.h), or
+                                * NULL */
+    int64_t shutdown_sync_timeout_ms; /* bound on the final sync; default
+                                       * 30 s; 0: none, and no retries */
 };
 
 #define WS_HEALTH_SYNC_TIMEOUT_MS 120000

@@ -192,7 +192,8 @@ TEST(defaults)
 TEST(every_key)
 {
     struct ws_config *c = parse("addr: \"\"\n"
-                                "exec:\n"
+                                "exec: myapp -serve 'a b'\n"
+                                "shutdown-sync-timeout: 45s\n"
                                 "access-key-id: AKIDGLOBAL\n"
                                 "secret-access-key: " SECRET "\n"
                                 "logging:\n"
@@ -230,6 +231,8 @@ TEST(every_key)
 
     ASSERT_STR_EQ(c->access_key_id, "AKIDGLOBAL");
     ASSERT_STR_EQ(c->secret_access_key, SECRET);
+    ASSERT_STR_EQ(c->exec, "myapp -serve 'a b'");
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 45000);
     ASSERT_STR_EQ(c->log_level, "warn");
     ASSERT_STR_EQ(c->log_type, "json");
     ASSERT_EQ(c->log_stderr, 1);
@@ -292,14 +295,10 @@ TEST(database_without_replicas)
                "\"replicas\" list");
 }
 
-TEST(not_implemented_keys)
+TEST(production_keys)
 {
     struct ws_config *c;
 
-    fails_with("exec: ./app -serve\n" ONE_DB,
-               "walship.yml:1: \"exec\" is not implemented yet: walship "
-               "does not run and supervise the application; start it on its "
-               "own");
     fails_with(ONE_DB "addr: \"9090\"\n",
                "walship.yml:5: invalid addr \"9090\": want HOST:PORT, :PORT "
                "or [IPV6]:PORT");
@@ -342,6 +341,36 @@ TEST(not_implemented_keys)
     ASSERT_EQ(c->dbs[0].replicas[0].validation_interval_ms,
               12LL * 3600 * 1000);
     ws_config_free(c);
+    c = parse(ONE_DB);
+    ASSERT(c->exec == NULL);
+    ws_config_free(c);
+}
+
+/* exec is split when the file is read (child.h); shutdown-sync-timeout
+ * is a duration, 30s unless set, 0 allowed. */
+TEST(exec_and_shutdown_timeout)
+{
+    struct ws_config *c = parse(ONE_DB);
+
+    ASSERT(c->exec == NULL);
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 30000);
+    ws_config_free(c);
+    c = parse("exec: ~\nshutdown-sync-timeout: 0\n" ONE_DB);
+    ASSERT(c->exec == NULL);
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 0);
+    ws_config_free(c);
+    fails_with("exec: \"app | logger\"\n" ONE_DB,
+               "walship.yml:1: invalid \"exec\": unquoted '|' at character "
+               "5: no shell runs the command (quote it, or run one: sh -c "
+               "'...')");
+    fails_with("exec: \"app 'x\"\n" ONE_DB,
+               "walship.yml:1: invalid \"exec\": unterminated ' at "
+               "character 5");
+    fails_containing("shutdown-sync-timeout: 30\n" ONE_DB,
+                     "walship.yml:1: invalid duration for "
+                     "\"shutdown-sync-timeout\": \"30\"");
+    fails_containing("shutdown-sync-timeout: -1s\n" ONE_DB,
+                     "\"shutdown-sync-timeout\"");
 }
 
 TEST(null_keeps_defaults)
@@ -1593,6 +1622,8 @@ TEST(from_urls)
     ASSERT_EQ(ws_config_from_urls("./rel.db", urls, 2, &c, &err), WS_OK);
     ASSERT_STR_EQ(c->source, "(url)");
     ASSERT_STR_EQ(c->log_level, "info");
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 30000);
+    ASSERT(c->exec == NULL);
     ASSERT_EQ(c->ndbs, 1);
     ASSERT_STR_EQ(c->dbs[0].path, db);
     ASSERT_STR_EQ(c->dbs[0].meta_path, meta);
@@ -1729,7 +1760,7 @@ TEST(restore_on_boot_key)
     X(every_key)                                                               \
     X(no_databases)                                                            \
     X(database_without_replicas)                                               \
-    X(not_implemented_keys)                                                    \
+    X(production_keys)                                                        \
     X(expand_env_unset_is_an_error)                                            \
     X(expand_env_defaults_and_comments)                                        \
     X(durations_need_units)                                                    \
@@ -1778,6 +1809,7 @@ TEST(restore_on_boot_key)
     X(from_urls_without_db)                                                    \
     X(from_urls_errors)                                                        \
     X(free_null)                                                               \
-    X(restore_on_boot_key)
+    X(restore_on_boot_key)                                                     \
+    X(exec_and_shutdown_timeout)
 
 TEST_MAIN("config", LIST)
