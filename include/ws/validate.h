@@ -48,9 +48,19 @@
  * copy and every restored file, is kept as <meta>/validation/failed-
  * <time>, named in the log, at most WS_VALIDATE_KEEP of them); or not
  * completed (the replica could not be read, or did not reach P within a
- * bound, or moved to another generation first: a warning, not a
- * failure).  The counters (ws_validation_stats) are read by the metrics
- * and /healthz through ws_validator_stats().
+ * bound, or moved to another generation first, or no position could be
+ * read within a minute: a warning, not a failure).  A drill cut short by
+ * the shutdown is abandoned, not counted.  The counters
+ * (ws_validation_stats) are read by the metrics and /healthz through
+ * ws_validator_stats(); /healthz fails while the last drill failed.
+ *
+ * Why a thread and not a `walship restore` child: the restore needs the
+ * replica's settings and credentials as replicate has them (a config
+ * file may have changed since, or there may be none), and a child
+ * would race the reaping of replicate as PID 1.  restore.h runs on a
+ * loop of its own, so a thread with its own loop and clients is enough;
+ * it installs no signal handlers there (no_signals) and carries no
+ * position over (no_carry).
  */
 #ifndef WS_VALIDATE_H
 #define WS_VALIDATE_H
