@@ -2,6 +2,7 @@
  * daemon.c: the replication loop (see daemon.h).
  */
 #include "ws/daemon.h"
+#include "ws/control.h"
 #include "ws/db.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
@@ -219,6 +220,13 @@ struct dbrep {
     uv_fs_event_t ev_db;
     struct rep *reps;
     size_t nreps;
+
+    /* The control endpoint (control.h) and `walship sync` (barrier). */
+    struct ws_ctl *ctl;
+    int ctl_failed;          /* binding it failed, and was said */
+    uint64_t started;        /* syncs started */
+    struct waiter *waits;    /* sync requests not answered yet */
+    uv_timer_t bar_timer;    /* the earliest of their deadlines */
 };
 
 struct daemon {
@@ -236,6 +244,9 @@ struct daemon {
 static void db_step(struct dbrep *d);
 static void rep_ship(struct rep *r);
 static void on_signal(uv_signal_t *h, int signum);
+static void barrier_synced(struct dbrep *d);
+static void barrier_check(struct dbrep *d);
+static void ctl_serve(struct dbrep *d, int new_gen);
 
 static int64_t jitter(int64_t ms)
 {
@@ -654,6 +665,9 @@ static void on_sync_done(uv_work_t *w, int status)
     }
     if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
+    if (d->st.ready && !d->stopping)
+        ctl_serve(d, s->new_gen);
+    barrier_synced(d);
     for (size_t i = 0; i < d->nreps; i++)
         rep_ship(&d->reps[i]);
     if (d->dm->fatal.code != WS_OK && !d->dm->stopping)
@@ -668,6 +682,7 @@ static void start_sync(struct dbrep *d)
 
     d->syncing = 1;
     d->dirty = 0;
+    d->started++;
     d->job_final = d->stopping;
     d->sync_start_ms = ws_now_ms();
     /* Lend the observations: new ones go to the other list meanwhile. */
@@ -757,6 +772,7 @@ static void db_step(struct dbrep *d)
             return;
         }
         if (db_caught_up(d)) {
+            barrier_check(d);
             d->done = 1;
             check_done(d->dm);
         }
@@ -1150,6 +1166,7 @@ static void rep_after(struct rep *r)
      * -wal may not change again, so do not wait for an event. */
     if (r->d->held)
         r->d->dirty = 1;
+    barrier_check(r->d);
     rep_ship(r);
     db_step(r->d);
 }
@@ -2009,7 +2026,8 @@ static void rep_ship(struct rep *r)
      * while the WAL restarts several times a second (db.c). */
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
-    if (!d->stopping && now < due && r->index >= d->st.index) {
+    if (!d->stopping && now < due && r->index >= d->st.index &&
+        d->waits == NULL) { /* a `walship sync` waits: ship now */
         rep_wake(r, due - now);
         return;
     }
@@ -2235,6 +2253,302 @@ static void on_ret_del(struct ws_req *req)
     ret_del_next(r);
 }
 
+/* ---- the durability barrier: `walship sync` ---------------------------- */
+
+/*
+ * A `sync` request (control.h) on a database's endpoint waits until
+ * every replica holds everything committed before the request:
+ *   1. It asks for a copy now (not at the next pace or sync-interval):
+ *      the first sync that *starts* after the request reads the -wal as
+ *      it is then, under the same rules as every copy, so its shadow end
+ *      (generation, index, offset) covers every commit before the
+ *      request.  A sync that was already running may have read the -wal
+ *      before the request, and does not count.  A sync that fails, or
+ *      that the spool limit holds, sets nothing: the next one is waited
+ *      for (at the back-off the failure set).
+ *   2. It is answered "ok" once every replica's shipped position has
+ *      reached that end, in the same generation: a later index is past
+ *      it (an index is complete once a replica moves on).  While it
+ *      waits, uploads go at once rather than at the next sync-interval.
+ *   3. A new generation (the database replaced, a replica that lost its
+ *      history, continuity lost) starts with a snapshot of the database
+ *      as it is then, which holds every earlier commit: the target
+ *      becomes the shadow's end in the new generation.
+ *   4. A timeout (the request's word, in ms; 0: none) answers
+ *      "error EREMOTE" naming each replica that has not reached the
+ *      target, where it stands and its last error; a replica that gave
+ *      up at shutdown fails the request at once.
+ * The client going away drops the request.  At shutdown, requests the
+ * last sync satisfies are answered "ok"; the others "error EBUSY".
+ */
+struct waiter {
+    struct waiter *next;
+    struct dbrep *d;
+    struct ws_ctl_conn *c;
+    uint64_t need;           /* the first sync that counts (d->started) */
+    int have;                /* the target is known: */
+    char gen[WS_GEN_LEN + 1];
+    uint32_t index;
+    uint64_t offset;
+    int64_t t0, deadline;    /* ws_now_ms; deadline 0: none */
+};
+
+static void waiter_unlink(struct waiter *w)
+{
+    struct waiter **p = &w->d->waits;
+
+    while (*p != w)
+        p = &(*p)->next;
+    *p = w->next;
+}
+
+static void waiter_gone(struct ws_ctl_conn *c, void *data)
+{
+    struct waiter *w = data;
+
+    (void)c;
+    waiter_unlink(w);
+    free(w);
+}
+
+/* Answer w (code, the text) and forget it. */
+static void waiter_reply(struct waiter *w, int code, const char *text)
+{
+    waiter_unlink(w);
+    ws_ctl_reply(w->c, code, "%s", text);
+    free(w);
+}
+
+/* 1 when r holds everything up to w's target. */
+static int rep_reached(const struct rep *r, const struct waiter *w)
+{
+    return r->inited && r->has_snapshot && strcmp(r->gen, w->gen) == 0 &&
+           (r->index > w->index ||
+            (r->index == w->index && r->offset >= w->offset));
+}
+
+static void on_bar_timer(uv_timer_t *t);
+
+/* Come back at the earliest deadline. */
+static void barrier_arm(struct dbrep *d)
+{
+    int64_t first = 0, now = ws_now_ms();
+
+    for (struct waiter *w = d->waits; w; w = w->next)
+        if (w->deadline > 0 && (first == 0 || w->deadline < first))
+            first = w->deadline;
+    if (first == 0)
+        uv_timer_stop(&d->bar_timer);
+    else
+        uv_timer_start(&d->bar_timer, on_bar_timer,
+                       (uint64_t)(first > now ? first - now : 0), 0);
+}
+
+/* Answer every waiter whose target every replica holds. */
+static void barrier_check(struct dbrep *d)
+{
+    struct waiter *w = d->waits, *next;
+    char text[WS_CTL_REPLY_MAX];
+
+    for (; w; w = next) {
+        size_t k, n = 0;
+        next = w->next;
+        if (!w->have)
+            continue;
+        if (d->st.ready && strcmp(d->st.gen, w->gen) != 0) {
+            /* A new generation: its snapshot holds every earlier
+             * commit; wait for the shadow's end in it. */
+            memcpy(w->gen, d->st.gen, sizeof(w->gen));
+            w->index = d->st.index;
+            w->offset = d->st.have_hdr ? d->st.size : 0;
+        }
+        for (k = 0; k < d->nreps; k++) {
+            if (d->reps[k].state == R_FAILED) {
+                snprintf(text, sizeof(text), "replica %s gave up at "
+                         "shutdown: %s", d->reps[k].cfg->name,
+                         d->reps[k].req.err.msg);
+                waiter_reply(w, WS_EREMOTE, text);
+                break;
+            }
+            if (!rep_reached(&d->reps[k], w))
+                break;
+        }
+        if (k < d->nreps)
+            continue;
+        n = (size_t)snprintf(text, sizeof(text), "db=%s position=%s/%08x:"
+                             "%llu replicas=", d->cfg->path, w->gen,
+                             w->index, (unsigned long long)w->offset);
+        for (k = 0; k < d->nreps && n < sizeof(text); k++)
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%s",
+                                  k ? "," : "", d->reps[k].cfg->name);
+        if (n < sizeof(text))
+            snprintf(text + n, sizeof(text) - n, " elapsed=%lldms",
+                     (long long)(ws_now_ms() - w->t0));
+        waiter_reply(w, WS_OK, text);
+    }
+    barrier_arm(d);
+}
+
+/* A sync finished: it sets the target of the waiters it counts for. */
+static void barrier_synced(struct dbrep *d)
+{
+    int again = 0;
+
+    for (struct waiter *w = d->waits; w; w = w->next) {
+        if (w->have)
+            continue;
+        if (d->started < w->need)
+            again = 1; /* it started before the request */
+        else if (d->job_rc == WS_OK && d->st.ready && !d->held) {
+            w->have = 1;
+            memcpy(w->gen, d->st.gen, sizeof(w->gen));
+            w->index = d->st.index;
+            w->offset = d->st.have_hdr ? d->st.size : 0;
+        } else {
+            w->need = d->started + 1; /* the next one, at its back-off */
+        }
+    }
+    if (again && !d->stopping) {
+        d->dirty = 1;
+        d->next_sync_ms = 0;
+    }
+    barrier_check(d);
+}
+
+/* What keeps r from w's target, for a timeout's answer. */
+static size_t rep_missing(const struct rep *r, const struct waiter *w,
+                          char *buf, size_t n)
+{
+    const char *why = r->stall.on ? r->stall.what
+                      : r->state == R_BUSY ? "an upload is in flight"
+                                           : "";
+
+    /* (After a failure the position is listed again, but what the
+     * replica was seen to hold stays in r.) */
+    if (!r->has_snapshot || strcmp(r->gen, w->gen) != 0)
+        return (size_t)snprintf(buf, n, "; replica %s has no snapshot of "
+                                "generation %s yet%s%s", r->cfg->name,
+                                w->gen, why[0] ? ": " : "", why);
+    return (size_t)snprintf(buf, n, "; replica %s holds %s/%08x:%llu, not "
+                            "%s/%08x:%llu%s%s", r->cfg->name, r->gen,
+                            r->index, (unsigned long long)r->offset, w->gen,
+                            w->index, (unsigned long long)w->offset,
+                            why[0] ? ": " : "", why);
+}
+
+static void on_bar_timer(uv_timer_t *t)
+{
+    struct dbrep *d = t->data;
+    struct waiter *w = d->waits, *next;
+    int64_t now = ws_now_ms();
+    char text[WS_CTL_REPLY_MAX], dur[32];
+
+    for (; w; w = next) {
+        size_t n;
+        next = w->next;
+        if (w->deadline == 0 || w->deadline > now)
+            continue;
+        fmt_ms(now - w->t0, dur, sizeof(dur));
+        if (!w->have) {
+            snprintf(text, sizeof(text), "not synced after %s: no copy "
+                     "of the database has succeeded since the request%s%s",
+                     dur,
+                     d->stall.on ? ": " : "", d->stall.on ? d->stall.what
+                                                         : "");
+            waiter_reply(w, WS_EIO, text);
+            continue;
+        }
+        n = (size_t)snprintf(text, sizeof(text), "not in every replica "
+                             "after %s", dur);
+        for (size_t k = 0; k < d->nreps && n < sizeof(text); k++)
+            if (!rep_reached(&d->reps[k], w))
+                n += rep_missing(&d->reps[k], w, text + n,
+                                 sizeof(text) - n);
+        ws_warn("sync request timed out db=%s: %s", d->cfg->path, text);
+        waiter_reply(w, WS_EREMOTE, text);
+    }
+    barrier_arm(d);
+}
+
+/* The `sync` command: "sync [TIMEOUT_MS]". */
+static void ctl_sync(struct ws_ctl_conn *c, int argc, char **argv,
+                     void *ctx)
+{
+    struct dbrep *d = ctx;
+    struct waiter *w;
+    char *end;
+    unsigned long long ms = 0;
+
+    if (argc > 2 || (argc == 2 && (strspn(argv[1], "0123456789") !=
+                                       strlen(argv[1]) ||
+                                   strlen(argv[1]) > 12))) {
+        ws_ctl_reply(c, WS_EUSAGE, "usage: sync [TIMEOUT_MS]");
+        return;
+    }
+    if (argc == 2)
+        ms = strtoull(argv[1], &end, 10);
+    if (d->stopping) {
+        ws_ctl_reply(c, WS_EBUSY, "walship replicate is shutting down (its "
+                     "last sync ships what was committed before its "
+                     "signal)");
+        return;
+    }
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        ws_ctl_reply(c, WS_ENOMEM, "out of memory");
+        return;
+    }
+    w->d = d;
+    w->c = c;
+    w->need = d->started + 1;
+    w->t0 = ws_now_ms();
+    w->deadline = ms > 0 ? w->t0 + (int64_t)ms : 0;
+    w->next = d->waits;
+    d->waits = w;
+    ws_ctl_keep(c, waiter_gone, w);
+    ws_debug("sync requested db=%s timeout=%llums", d->cfg->path, ms);
+    barrier_arm(d);
+    /* A copy now, not at the next pace (a snapshot or a sync in flight
+     * goes first: db_step starts it after them). */
+    d->dirty = 1;
+    d->next_sync_ms = 0;
+    db_step(d);
+}
+
+/* The commands of the control endpoint (control.h). */
+static const struct ws_ctl_cmd ctl_cmds[] = {
+    {"sync", ctl_sync},
+    {NULL, NULL},
+};
+
+/* Serve d's endpoint once it replicates (the meta dir is ours then,
+ * under its lock); again after a new generation if the meta dir was
+ * replaced.  A failure is said once and replication goes on. */
+static void ctl_serve(struct dbrep *d, int new_gen)
+{
+    struct ws_err err = {0};
+
+    if (d->ctl != NULL && new_gen && !ws_ctl_bound(d->ctl)) {
+        ws_warn("control endpoint gone db=%s (the meta directory was "
+                "replaced): binding it again", d->cfg->path);
+        ws_ctl_close(d->ctl, "the control endpoint moved: the meta "
+                     "directory was replaced; ask again");
+        d->ctl = NULL;
+        d->ctl_failed = 0;
+    }
+    if (d->ctl != NULL || d->ctl_failed)
+        return;
+    if (ws_ctl_open(&d->dm->loop, d->cfg->meta_path, ctl_cmds, d, &d->ctl,
+                    &err) != WS_OK) {
+        d->ctl_failed = 1;
+        ws_error("control endpoint not served db=%s error=\"%s\"",
+                 d->cfg->path, err.msg);
+        return;
+    }
+    ws_debug("control endpoint db=%s socket=%s/%s", d->cfg->path,
+             d->cfg->meta_path, WS_CTL_SOCK);
+}
+
 /* ---- start and stop ---------------------------------------------------- */
 
 static void close_cb(uv_handle_t *h)
@@ -2262,6 +2576,9 @@ static void check_done(struct daemon *dm)
         uv_close((uv_handle_t *)&d->tick, close_cb);
         uv_close((uv_handle_t *)&d->ev_wal, close_cb);
         uv_close((uv_handle_t *)&d->ev_db, close_cb);
+        uv_close((uv_handle_t *)&d->bar_timer, close_cb);
+        ws_ctl_close(d->ctl, "walship replicate is shutting down");
+        d->ctl = NULL;
         for (size_t k = 0; k < d->nreps; k++) {
             uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
             uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
@@ -2347,6 +2664,8 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     uv_timer_init(&dm->loop, &d->tick);
     uv_fs_event_init(&dm->loop, &d->ev_wal);
     uv_fs_event_init(&dm->loop, &d->ev_db);
+    uv_timer_init(&dm->loop, &d->bar_timer);
+    d->bar_timer.data = d;
     d->poll.data = d->kick.data = d->ckpt.data = d->tick.data = d;
     d->ev_wal.data = d->ev_db.data = d;
     d->wal_path = malloc(strlen(c->path) + 5);
