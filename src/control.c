@@ -358,7 +358,9 @@ static int clear_stale(struct ws_ctl *ctl, const struct sockaddr_un *a,
                           "(walship sync cannot reach this walship); remove "
                           "it and restart", ctl->dir.path, WS_CTL_SOCK,
                           kind_of(sb.st_mode));
-    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a listener whose backlog is full must not hold the
+     * loop (EAGAIN, and it is live). */
+    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0)
         return ws_err_set(err, WS_EIO, "socket: %s", strerror(errno));
     live = connect(s, (const struct sockaddr *)a, sizeof(*a)) == 0 ||
@@ -517,7 +519,9 @@ static int call_connect(struct ws_ctl_call *v, int *fd)
                           "has never replicated on this machine)", v->db,
                           v->meta);
     if (rc != WS_OK)
-        return ws_err_set(&v->err, rc, "%s: %s", v->db, e.msg);
+        return ws_err_set(&v->err, rc, "%s: %s (only the user walship "
+                          "replicate runs as, or root, may ask it)", v->db,
+                          e.msg);
     if (fstatat(dir.fd, WS_CTL_SOCK, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT)
             rc = ws_err_set(&v->err, WS_ENOTFOUND, "%s: no running walship "

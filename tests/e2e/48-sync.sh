@@ -115,6 +115,43 @@ if [ "$WS_REPLICA" = s3 ]; then
 	"$WALSHIP" restore -o "$T/up.db" "$url" >"$T/restore-up.log" 2>&1 ||
 		fail "restore: $(tail -n 2 "$T/restore-up.log")"
 	assert_restored "$T/up.db" "$last" "$T/tx.csv"
+
+	# A new generation while a sync waits (the replica lost its
+	# history): its snapshot holds every earlier commit, and the
+	# barrier follows it there.
+	gen=$(sed -n 's|^synced db=[^ ]* position=\([0-9a-f]*\)/.*|\1|p' "$T/up.out")
+	[ -n "$gen" ] || fail "no generation in: $(cat "$T/up.out")"
+	s3_faults '{"rate":1,"kinds":["503"],"ops":["PutObject"]}'
+	"$TOOLS/wsload" "$db" -count 4 -rate 0 -log "$T/tx.csv" 2>/dev/null
+	last=$(csv_last_seq "$T/tx.csv")
+	start_bg waiting "$WALSHIP" sync -config "$T/walship.yml" -timeout 150s "$db"
+	for k in $(replica_files "$url" "generations/$gen/snapshots/"); do
+		replica_del "$url" "generations/$gen/snapshots/$k"
+	done
+	wait_for 'log_has walship "replica lost its history db=$db replica=s3 generation=$gen"' 90
+	s3_faults '{"clear":true}'
+	wait_bg waiting 150 || fail "sync across a new generation exited $?"
+	log_has waiting "^synced db=$db position=[0-9a-f]{16}/" ||
+		fail "sync across a new generation printed: $(cat "$T/waiting.log")"
+	log_has waiting "^synced db=$db position=$gen/" &&
+		fail "the barrier stayed in the old generation: $(cat "$T/waiting.log")"
+	"$WALSHIP" restore -o "$T/gen.db" "$url" >"$T/restore-gen.log" 2>&1 ||
+		fail "restore: $(tail -n 2 "$T/restore-gen.log")"
+	assert_restored "$T/gen.db" "$last" "$T/tx.csv"
+fi
+
+# Another user (nobody) cannot ask: the meta directory is walship's.
+if command -v setpriv >/dev/null; then
+	chmod o+x "$T"
+	st=0
+	WALSHIP_CONFIG=$T/none.yml setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$WALSHIP" sync "$db" >/dev/null 2>"$T/nobody.err" || st=$?
+	chmod o-x "$T"
+	[ "$st" -ne 0 ] || fail "sync as nobody succeeded"
+	grep -q "walship: $db: .*$T/.app.db-walship.*: Permission denied (only the user walship replicate runs as, or root, may ask it)" \
+		"$T/nobody.err" || fail "sync as nobody said: $(cat "$T/nobody.err")"
+else
+	skip "setpriv is missing: sync as another user not tried"
 fi
 
 # 5. Hostile clients beside a sync that must work.
@@ -222,7 +259,25 @@ wait_for '"$WALSHIP" sync -config "$T/walship.yml" -timeout 30s "$db" >/dev/null
 log_has walship3 "control endpoint not served" && fail "the stale socket was not replaced"
 stop_bg walship3 || fail "walship exited $?"
 
-# 8. A symbolic link, then a regular file, at the socket's name: not
+# 8. Another process listening at the socket's name: not taken over.
+cat >"$T/listen.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1); print("listening", flush=True)
+time.sleep(120)
+PY
+start_bg listener python3 "$T/listen.py" "$sock"
+wait_for 'log_has listener listening'
+ino=$(stat -c %i "$sock")
+start_bg walship6 "$WALSHIP" replicate -config "$T/walship.yml"
+wait_for 'log_has walship6 "control endpoint not served db=$db error=\".*control.sock: another process listens on it"' 20
+stop_bg walship6 || fail "walship exited $?"
+[ -S "$sock" ] && [ "$(stat -c %i "$sock")" = "$ino" ] ||
+	fail "the listener's socket was replaced or removed"
+stop_bg listener || true
+rm "$sock"
+
+# A symbolic link, then a regular file, at the socket's name: not
 # followed, not removed; replicate says so and replicates on.
 echo keep >"$T/target"
 ln -s "$T/target" "$sock"
@@ -236,9 +291,9 @@ stop_bg walship4 || fail "walship exited $?"
 [ -L "$sock" ] || fail "the planted link was removed at exit"
 rm "$sock"
 echo data >"$sock"
+"$TOOLS/wsload" "$db" -count 2 -rate 0 -log "$T/tx.csv" 2>/dev/null
 start_bg walship5 "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for 'log_has walship5 "control endpoint not served db=$db error=\".*control.sock is a regular file, not a socket"' 20
-"$TOOLS/wsload" "$db" -count 2 -rate 0 -log "$T/tx.csv" 2>/dev/null
 wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 90
 stop_bg walship5 || fail "walship exited $?"
 [ "$(cat "$sock")" = data ] || fail "the planted file changed"
