@@ -620,44 +620,55 @@ static int call_read(struct ws_ctl_call *v, int fd, char *buf, size_t *len)
     return 1;
 }
 
+/* Clear v, connect and send request: the socket in *fd, or v->rc. */
+static int call_start(struct ws_ctl_call *v, const char *request, int *fd)
+{
+    char line[WS_CTL_LINE_MAX + 1];
+    size_t n;
+
+    ws_err_clear(&v->err);
+    v->text[0] = '\0';
+    *fd = -1;
+    v->rc = call_connect(v, fd);
+    if (v->rc != WS_OK)
+        return v->rc;
+    /* One short line into an empty socket buffer: it goes whole.
+     * (MSG_NOSIGNAL: a server that closed is an error, not SIGPIPE.) */
+    snprintf(line, sizeof(line), "%s\n", request);
+    n = strlen(line);
+    if (send(*fd, line, n, MSG_NOSIGNAL) != (ssize_t)n) {
+        v->rc = ws_err_set(&v->err, WS_EIO, "%s: send: %s", v->db,
+                           strerror(errno));
+        close(*fd);
+        *fd = -1;
+    }
+    return v->rc;
+}
+
+/* A reply being read. */
+struct slot {
+    size_t len;
+    char buf[WS_CTL_REPLY_MAX];
+};
+
 int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
                     int64_t wait_ms)
 {
     struct pollfd *p = calloc(n ? n : 1, sizeof(*p));
-    char (*buf)[WS_CTL_REPLY_MAX] = calloc(n ? n : 1, sizeof(*buf));
-    size_t *len = calloc(n ? n : 1, sizeof(*len)), left = 0;
+    struct slot *sl = calloc(n ? n : 1, sizeof(*sl));
     int64_t end = ws_now_ms() + wait_ms;
-    char line[WS_CTL_LINE_MAX + 1];
+    size_t left = 0;
     int rc = WS_OK;
 
-    if (p == NULL || buf == NULL || len == NULL) {
-        free(p);
-        free(buf);
-        free(len);
-        for (size_t i = 0; i < n; i++)
-            v[i].rc = ws_err_set(&v[i].err, WS_ENOMEM, "out of memory");
-        return WS_ENOMEM;
-    }
     for (size_t i = 0; i < n; i++) {
-        ws_err_clear(&v[i].err);
-        v[i].text[0] = '\0';
-        p[i].fd = -1;
-        v[i].rc = call_connect(&v[i], &p[i].fd);
-        if (v[i].rc != WS_OK)
-            continue;
-        /* One short line into an empty socket buffer: it goes whole.
-         * (MSG_NOSIGNAL: a server that closed is an error, not SIGPIPE.) */
-        snprintf(line, sizeof(line), "%s\n", request);
-        if (send(p[i].fd, line, strlen(line), MSG_NOSIGNAL) !=
-            (ssize_t)strlen(line)) {
-            v[i].rc = ws_err_set(&v[i].err, WS_EIO, "%s: send: %s",
-                                 v[i].db, strerror(errno));
-            close(p[i].fd);
+        if (p != NULL) {
             p[i].fd = -1;
-            continue;
+            p[i].events = POLLIN;
         }
-        p[i].events = POLLIN;
-        left++;
+        if (p == NULL || sl == NULL)
+            v[i].rc = ws_err_set(&v[i].err, WS_ENOMEM, "out of memory");
+        else if (call_start(&v[i], request, &p[i].fd) == WS_OK)
+            left++;
     }
     while (left > 0) {
         int64_t ms = wait_ms < 0 ? -1 : end - ws_now_ms();
@@ -668,17 +679,16 @@ int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
         if (k < 0 && errno != EINTR)
             break;
         for (size_t i = 0; k > 0 && i < n; i++) {
-            if (p[i].fd < 0 || p[i].revents == 0)
+            if (p[i].fd < 0 || p[i].revents == 0 ||
+                !call_read(&v[i], p[i].fd, sl[i].buf, &sl[i].len))
                 continue;
-            if (call_read(&v[i], p[i].fd, buf[i], &len[i])) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                left--;
-            }
+            close(p[i].fd);
+            p[i].fd = -1;
+            left--;
         }
     }
     for (size_t i = 0; i < n; i++) {
-        if (p[i].fd >= 0) {
+        if (p != NULL && p[i].fd >= 0) {
             close(p[i].fd);
             v[i].rc = ws_err_set(&v[i].err, WS_EREMOTE, "%s: walship "
                                  "replicate did not answer in time",
@@ -688,25 +698,32 @@ int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
             rc = v[i].rc;
     }
     free(p);
-    free(buf);
-    free(len);
+    free(sl);
     return rc;
 }
 
 /* ---- walship sync ----------------------------------------------------- */
 
 /* The meta directory of the database arg: from the config when it is
- * one of its databases, else the default one beside the path. */
+ * one of its databases, else (without -config) the default one beside
+ * the path. */
 static int sync_target(const char *arg, const struct ws_config *cfg,
-                       char **db, char **meta, struct ws_err *err)
+                       const char *config, char **db, char **meta,
+                       struct ws_err *err)
 {
     const struct ws_db_config *d = cfg ? ws_config_find_db(cfg, arg) : NULL;
 
+    /* A plain path is for a replicate given DB_PATH REPLICA_URL, which
+     * reads no config file: not with -config. */
+    if (d == NULL && config != NULL)
+        return ws_err_set(err, WS_ENOTFOUND, "database not found in config "
+                          "%s: %s", config, arg);
     *db = d ? strdup(d->path) : ws_path_abs(arg);
     *meta = d ? strdup(d->meta_path) : *db ? ws_meta_path(*db) : NULL;
     if (*db == NULL || *meta == NULL) {
         free(*db);
         free(*meta);
+        *db = *meta = NULL;
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     return WS_OK;
@@ -731,8 +748,8 @@ int ws_ctl_sync(const char *config, int expand_env, char *const *dbs,
         rc = WS_OK;
     }
     for (i = 0; rc == WS_OK && i < n; i++)
-        rc = sync_target(dbs[i], cfg, (char **)&v[i].db, (char **)&v[i].meta,
-                         err);
+        rc = sync_target(dbs[i], cfg, config, (char **)&v[i].db,
+                         (char **)&v[i].meta, err);
     if (rc == WS_OK) {
         snprintf(request, sizeof(request), "sync %lld",
                  (long long)timeout_ms);

@@ -2384,6 +2384,7 @@ static void barrier_check(struct dbrep *d)
         if (n < sizeof(text))
             snprintf(text + n, sizeof(text) - n, " elapsed=%lldms",
                      (long long)(ws_now_ms() - w->t0));
+        ws_debug("sync answered %s", text);
         waiter_reply(w, WS_OK, text);
     }
     barrier_arm(d);

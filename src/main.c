@@ -75,7 +75,10 @@ static const char usage_replicate[] =
     "\t    Verbose (debug) logging.\n"
     "\n"
     "A REPLICA_URL is file:///path/to/dir, s3://bucket/path or a plain\n"
-    "directory path.\n";
+    "directory path.\n"
+    "\n"
+    "While it replicates a database, it serves walship sync on the\n"
+    "control socket in that database's meta directory.\n";
 
 static const char usage_restore[] =
     "The restore command recovers a database from a previous snapshot\n"

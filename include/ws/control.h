@@ -148,8 +148,8 @@ int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
                     int64_t wait_ms);
 
 /* `walship sync`: ask the endpoint of each database dbs[0..n) (a path
- * of the config file config, NULL for the default one, which may then be
- * missing; else a plain path, with the default meta directory) for a
+ * of the config file config; with config NULL, of the default one if
+ * it exists, else a plain path with the default meta directory) for a
  * sync barrier with timeout_ms (0: none), all at once.  Prints "synced
  * <what the daemon said>" on out for each that succeeded, the failures
  * but the last on stderr ("walship: DB: ..."), and returns the last

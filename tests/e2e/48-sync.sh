@@ -52,6 +52,10 @@ st=0
 [ "$st" -ne 0 ] && [ "$st" -ne 2 ] || fail "sync without replicate exited $st"
 grep -q "walship: $db: no running walship replicate serves it" "$T/no.err" ||
 	fail "sync without replicate said: $(cat "$T/no.err")"
+"$WALSHIP" sync -config "$T/walship.yml" "$T/other.db" 2>"$T/other.err" &&
+	fail "sync of a database not in the config succeeded"
+grep -q "walship: database not found in config $T/walship.yml: $T/other.db" "$T/other.err" ||
+	fail "sync of a database not in the config said: $(cat "$T/other.err")"
 "$WALSHIP" sync -timeout 1x "$db" 2>"$T/usage.err" && fail "sync -timeout 1x succeeded"
 grep -q 'invalid value "1x" for flag -timeout' "$T/usage.err" ||
 	fail "sync -timeout 1x said: $(cat "$T/usage.err")"
@@ -242,6 +246,18 @@ grep -q "another walship is replicating this database" "$T/second.log" ||
 "$WALSHIP" sync -config "$T/walship.yml" -timeout 30s "$db" >/dev/null 2>"$T/s.err" ||
 	fail "sync after a second replicate: $(cat "$T/s.err")"
 
+# The meta directory removed (a new generation): the socket is bound
+# again in the new one.
+rm -rf "$T/.app.db-walship"
+"$TOOLS/wsload" "$db" -count 1 -rate 0 -log "$T/tx.csv" 2>/dev/null
+wait_for 'log_has walship "control endpoint gone db=$db"' 30
+wait_for '[ -S "$sock" ]' 20
+"$WALSHIP" sync -config "$T/walship.yml" -timeout 30s "$db" >/dev/null 2>"$T/re.err" ||
+	fail "sync after the meta directory was removed: $(cat "$T/re.err")"
+"$WALSHIP" restore -o "$T/re.db" "$url" >"$T/restore-re.log" 2>&1 ||
+	fail "restore: $(tail -n 2 "$T/restore-re.log")"
+assert_restored "$T/re.db" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv"
+
 # 7. SIGTERM removes the socket; kill -9 leaves it, and the next start
 # replaces it.
 stop_bg walship || fail "walship exited $?"
@@ -297,3 +313,18 @@ wait_for 'log_has walship5 "control endpoint not served db=$db error=\".*control
 wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 90
 stop_bg walship5 || fail "walship exited $?"
 [ "$(cat "$sock")" = data ] || fail "the planted file changed"
+
+# 9. replicate DB_PATH REPLICA_URL, and sync DB_PATH with no config file:
+# the default meta directory beside the database.
+"$TOOLS/wsload" "$T/plain.db" -count 5 -rate 0 -log "$T/txp.csv" 2>/dev/null
+urlp=$(replica_url plain)
+start_bg plain "$WALSHIP" replicate "$T/plain.db" "$urlp"
+wait_for '[ -S "$T/.plain.db-walship/control.sock" ]' 20
+"$TOOLS/wsload" "$T/plain.db" -count 3 -rate 0 -log "$T/txp.csv" 2>/dev/null
+(cd "$T" && WALSHIP_CONFIG=$T/none.yml "$WALSHIP" sync -timeout 30s plain.db) \
+	>"$T/plain.out" 2>"$T/plain.err" || fail "sync of plain.db: $(cat "$T/plain.err")"
+grep -q "^synced db=$T/plain.db " "$T/plain.out" || fail "sync of plain.db printed: $(cat "$T/plain.out")"
+"$WALSHIP" restore -o "$T/plain-r.db" "$urlp" >"$T/restore-plain.log" 2>&1 ||
+	fail "restore: $(tail -n 2 "$T/restore-plain.log")"
+assert_restored "$T/plain-r.db" 8 "$T/txp.csv"
+stop_bg plain || fail "walship exited $?"
