@@ -244,14 +244,40 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
 }
 
+/* 1 when the peer has closed its end completely (POLLHUP), not only
+ * its sending side (shutdown(SHUT_WR), as `nc -U` does at the end of its
+ * input, which only reports EOF). */
+static int peer_gone(struct ws_ctl_conn *c)
+{
+    struct pollfd p = {.events = POLLIN};
+    uv_os_fd_t fd;
+
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+        return 1;
+    p.fd = fd;
+    return poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct ws_ctl_conn *c = s->data;
     char *nl;
 
     (void)b;
+    if (n == UV_EOF && !peer_gone(c)) {
+        /* The client has sent all it will and waits for the answer:
+         * the end of its input ends the request line too. */
+        uv_read_stop(s);
+        if (!c->kept && c->len > 0) {
+            c->buf[c->len] = '\0';
+            conn_request(c);
+        } else if (!c->kept) {
+            ws_ctl_reply(c, WS_EUSAGE, "bad request: empty line");
+        }
+        return;
+    }
     if (n < 0) {
-        /* EOF or an error: whatever was asked is not wanted any more. */
+        /* Gone, or an error: what was asked is not wanted any more. */
         conn_drop(c);
         return;
     }

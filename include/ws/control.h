@@ -37,7 +37,8 @@
  *
  * The protocol, one request and one reply per connection:
  *
- *     request  = command *( " " word ) "\n"     at most 512 bytes
+ *     request  = command *( " " word ) ( "\n" / end of input )
+ *                                              at most 512 bytes
  *     reply    = "ok" [ " " text ] "\n"
  *              / "error " code " " text "\n"
  *
@@ -46,7 +47,10 @@
  * error code ("EREMOTE", "EUSAGE", "EBUSY", ...; err.h), so a client
  * rebuilds the error the server had and exits as it would.  The server
  * closes the connection after its reply; a client closes it when it
- * gives up.
+ * gives up, and a request kept waiting is then dropped.  A client that
+ * only shuts down its sending side (shutdown(SHUT_WR), as `nc -U` does at
+ * the end of its input) still gets its answer; one that closed
+ * completely is told from it by POLLHUP.
  *
  * Bounds.  A request must be complete within 10 s of the connection (a
  * client that sends nothing, or half a line, is closed then); a longer

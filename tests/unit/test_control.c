@@ -274,6 +274,23 @@ TEST(kept)
     ASSERT(read(fd, line, sizeof(line) - 1) > 0);
     ASSERT_STR_EQ(line, "ok released\n");
     close(fd);
+    /* A client that only shuts its sending side down still gets its
+     * answer, later too; the end of its input ends the line. */
+    fd = raw_connect(dir);
+    ASSERT_EQ(write(fd, "wait", 4), 4);
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+    wait_kept(&s);
+    ask(dir, "release", WS_OK, "gone=1");
+    memset(line, 0, sizeof(line));
+    ASSERT(read(fd, line, sizeof(line) - 1) > 0);
+    ASSERT_STR_EQ(line, "ok released\n");
+    close(fd);
+    fd = raw_connect(dir);
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+    memset(line, 0, sizeof(line));
+    ASSERT(read(fd, line, sizeof(line) - 1) > 0);
+    ASSERT_STR_EQ(line, "error EUSAGE bad request: empty line\n");
+    close(fd);
     /* One still kept when the endpoint closes gets its error. */
     fd = raw_connect(dir);
     ASSERT_EQ(write(fd, "wait\n", 5), 5);
