@@ -3,7 +3,8 @@
 # `make check` runs the same suite under ASan+UBSan (the core end-to-end
 # tests on directory replicas only; the S3 tests still run); `make demo`
 # shows the main job end to end on a local directory replica; `make fuzz`
-# runs the libFuzzer targets of tests/fuzz for a minute each.
+# runs the libFuzzer targets of tests/fuzz for a minute each;
+# `make install PREFIX=...` installs walship (see install below).
 
 BUILD   ?= build
 CC      ?= cc
@@ -146,6 +147,37 @@ fuzz:
 	$(Q)sh scripts/deps.sh fuzz
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run $(FUZZ_DIR)
+
+# `make install PREFIX=/usr DESTDIR=/tmp/pkg`: the binary, the man page,
+# the example config, the systemd unit (its ExecStart pointing at the
+# installed binary) and the container entry point.  `make uninstall` (same
+# PREFIX and DESTDIR) removes exactly those files.
+PREFIX  ?= /usr/local
+BINDIR   = $(PREFIX)/bin
+MANDIR   = $(PREFIX)/share/man
+DOCDIR   = $(PREFIX)/share/doc/walship
+DATADIR  = $(PREFIX)/share/walship
+INSTALLED = $(BINDIR)/walship $(MANDIR)/man1/walship.1 \
+            $(DOCDIR)/walship.yml $(DOCDIR)/README.md \
+            $(DATADIR)/walship.service $(DATADIR)/entrypoint.sh
+
+.PHONY: install uninstall
+install: $(BUILD)/walship
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)
+	install -m 755 $(BUILD)/walship $(DESTDIR)$(BINDIR)/walship
+	install -m 644 doc/walship.1 $(DESTDIR)$(MANDIR)/man1/walship.1
+	install -m 644 etc/walship.yml README.md $(DESTDIR)$(DOCDIR)/
+	sed 's|/usr/local/bin/walship|$(BINDIR)/walship|' etc/walship.service \
+	  >$(DESTDIR)$(DATADIR)/walship.service.tmp
+	chmod 644 $(DESTDIR)$(DATADIR)/walship.service.tmp
+	mv $(DESTDIR)$(DATADIR)/walship.service.tmp \
+	  $(DESTDIR)$(DATADIR)/walship.service
+	install -m 755 etc/entrypoint.sh $(DESTDIR)$(DATADIR)/entrypoint.sh
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
 	rm -rf build build-asan

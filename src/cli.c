@@ -105,7 +105,8 @@ int ws_cli_find_db(const char *arg, const char *config, int expand_env,
     }
     if (rc != WS_OK) {
         ws_config_free(c);
-        return rc;
+        /* DB_PATH names no database walship knows, nor a replica. */
+        return rc == WS_ENOTFOUND ? ws_err_at(err, WS_AT_DB) : rc;
     }
     *cfg = c;
     *db = d ? d : &c->dbs[0];

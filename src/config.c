@@ -1724,6 +1724,8 @@ int ws_config_load(const char *path, int expand_env, struct ws_config **out,
                              err);
     free(b.p);
     free(home);
+    if (rc != WS_OK && rc != WS_ENOMEM) /* missing, unreadable, invalid */
+        ws_err_at(err, WS_AT_CONFIG);
     return rc;
 }
 

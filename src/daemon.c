@@ -239,6 +239,7 @@ struct daemon {
     int closed;              /* handles are closing */
     struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
+    struct ws_err failure;   /* the first cause of it, for the exit status */
 };
 
 static void db_step(struct dbrep *d);
@@ -247,6 +248,18 @@ static void on_signal(uv_signal_t *h, int signum);
 static void barrier_synced(struct dbrep *d);
 static void barrier_check(struct dbrep *d);
 static void ctl_serve(struct dbrep *d, int new_gen);
+
+/* Something committed will not be shipped, because of e (at the database
+ * or at a replica, when e does not say): the first cause gives the exit
+ * status its kind. */
+static void unshipped(struct daemon *dm, const struct ws_err *e, int at)
+{
+    if (!dm->failed) {
+        dm->failure = *e;
+        ws_err_at(&dm->failure, at);
+    }
+    dm->failed = 1;
+}
 
 static int64_t jitter(int64_t ms)
 {
@@ -566,7 +579,7 @@ static void sync_outcome(struct dbrep *d, const struct ws_db_state *s)
                      d->job_err.msg);
         else
             d->dm->fatal = d->job_err;
-        d->dm->failed = 1;
+        unshipped(d->dm, &d->job_err, WS_AT_DB);
         d->final_synced = 1;
         return;
     }
@@ -661,7 +674,7 @@ static void on_sync_done(uv_work_t *w, int status)
          * copy (db_step starts the last one now). */
         d->final_synced = 1;
         if (d->job_rc != WS_OK && s->exists)
-            d->dm->failed = 1;
+            unshipped(d->dm, &d->job_err, WS_AT_DB);
     }
     if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
@@ -1002,11 +1015,13 @@ static void rep_lost(struct rep *r, const char *why)
     r->known_gen[0] = '\0';
     if (d->stopping) {
         /* Too late for a new generation: what is left is not shipped. */
+        struct ws_err e;
         ws_error("replica lost its history db=%s replica=%s generation=%s "
                  "error=\"%s\": not shipping the rest", d->cfg->path,
                  r->cfg->name, r->gen, why);
         r->state = R_FAILED;
-        d->dm->failed = 1;
+        ws_err_set(&e, WS_EIO, "%s", why);
+        unshipped(d->dm, &e, WS_AT_REPLICA);
         return;
     }
     if (strcmp(r->gen, d->st.gen) != 0 || d->new_gen != NULL ||
@@ -1066,7 +1081,7 @@ static void rep_fail(struct rep *r, const char *what)
             ws_error("%s error db=%s replica=%s error=\"%s\"", what,
                      d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
-        d->dm->failed = 1;
+        unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
         if (d->dm->fatal.code == WS_OK) {
             d->dm->fatal = r->req.err;
             ws_err_wrap(&d->dm->fatal, "%s error db=%s replica=%s", what,
@@ -1079,7 +1094,7 @@ static void rep_fail(struct rep *r, const char *what)
         ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
                  what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
-        d->dm->failed = 1;
+        unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
         db_step(d);
         return;
     }
@@ -2707,12 +2722,12 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         if (rc != WS_OK)
             return rc;
         r->client->ops->describe(r->client, desc, sizeof(desc));
-        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s",
-                r->cfg->name, r->client->ops->type,
-                (long long)r->cfg->sync_interval_ms, desc);
+        ws_info("replicating to name=%s type=%s sync-interval=%lldms %s "
+                "db=%s", r->cfg->name, r->client->ops->type,
+                (long long)r->cfg->sync_interval_ms, desc, c->path);
     }
     d->dirty = 1;
-    ws_info("initialized db path=%s", c->path);
+    ws_info("initialized db=%s", c->path);
     poll_pace(d);
     return WS_OK;
 }
@@ -2772,12 +2787,17 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
         for (size_t i = 0; i < dm.ndbs; i++)
             db_step(&dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
-        if (dm.fatal.code != WS_OK)
+        if (dm.fatal.code != WS_OK) {
             rc = ws_err_set(err, dm.fatal.code, "%s", dm.fatal.msg);
-        else if (dm.failed)
-            rc = ws_err_set(err, WS_EREMOTE, "shut down with unshipped "
-                            "changes: see the errors above");
-        else
+            ws_err_at(err, dm.fatal.at);
+        } else if (dm.failed) {
+            /* The first cause's kind gives the exit status. */
+            rc = ws_err_set(err, dm.failure.code != WS_OK ? dm.failure.code
+                                                          : WS_EREMOTE,
+                            "shut down with unshipped changes: see the "
+                            "errors above");
+            ws_err_at(err, dm.failure.at);
+        } else
             ws_info("walship shut down");
     } else {
         /* Nothing started: close what was initialised and drain. */

@@ -1744,9 +1744,11 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     if (local_gone(db))
         close_conns(db);
     if (stat(db->cfg->path, &sb) != 0) {
-        if (errno != ENOENT)
-            return ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,
-                              strerror(errno));
+        if (errno != ENOENT) {
+            ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,
+                       strerror(errno));
+            return ws_err_at(err, WS_AT_DB);
+        }
         return waiting(db, 0, st);
     }
     /* An empty file is a database its application is creating right now:
@@ -1807,6 +1809,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     st->npoints = db->points.n;
     db->seen = NULL; /* the caller's, valid only during this call */
     db->nseen = 0;
+    if (rc != WS_OK) /* the database, its -wal or its meta directory */
+        ws_err_at(err, WS_AT_DB);
     return rc;
 }
 

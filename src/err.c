@@ -43,6 +43,7 @@ int ws_err_set(struct ws_err *err, int code, const char *fmt, ...)
     if (err == NULL)
         return code;
     err->code = code;
+    err->at = WS_AT_NONE;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
@@ -74,11 +75,40 @@ int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
     return err->code;
 }
 
+int ws_err_at(struct ws_err *err, int at)
+{
+    if (err == NULL)
+        return WS_EIO;
+    if (err->at == WS_AT_NONE)
+        err->at = at;
+    return err->code;
+}
+
+int ws_exit_status(int rc, const struct ws_err *err)
+{
+    int at = err != NULL && err->code == rc ? err->at : WS_AT_NONE;
+
+    if (rc == WS_OK)
+        return WS_EXIT_OK;
+    if (rc == WS_EUSAGE)
+        return WS_EXIT_USAGE;
+    if (rc == WS_ECORRUPT)
+        return at == WS_AT_DB ? WS_EXIT_DB : WS_EXIT_VERIFY;
+    if (rc == WS_EREMOTE || at == WS_AT_REPLICA)
+        return WS_EXIT_REPLICA;
+    if (rc == WS_ESQLITE || at == WS_AT_DB)
+        return WS_EXIT_DB;
+    if (rc == WS_ECONFIG || at == WS_AT_CONFIG)
+        return WS_EXIT_CONFIG;
+    return WS_EXIT_FAIL;
+}
+
 void ws_err_clear(struct ws_err *err)
 {
     if (err == NULL)
         return;
     err->code = WS_OK;
+    err->at = WS_AT_NONE;
     err->msg[0] = '\0';
 }
 

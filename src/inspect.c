@@ -461,8 +461,10 @@ static int mtime_ns(const char *path, int64_t *ns, int *exists,
     struct stat sb;
 
     *exists = stat(path, &sb) == 0;
-    if (!*exists && errno != ENOENT)
-        return ws_err_set(err, WS_EIO, "stat %s: %s", path, strerror(errno));
+    if (!*exists && errno != ENOENT) {
+        ws_err_set(err, WS_EIO, "stat %s: %s", path, strerror(errno));
+        return ws_err_at(err, WS_AT_DB);
+    }
     if (*exists)
         *ns = (int64_t)sb.st_mtim.tv_sec * NS_S + sb.st_mtim.tv_nsec;
     return WS_OK;

@@ -6,8 +6,10 @@
  * positional arguments, one table of commands.  A flag a command accepts
  * works, or is refused (-exec, flags that -list would ignore).  Every
  * failure ends in one line on stderr, "walship: <what went wrong>",
- * printed here and nowhere else, and exit status 1; usage errors exit 2;
- * -h prints the command's usage on stdout and exits 0.
+ * printed here and nowhere else, and an exit status that says what kind
+ * of failure it was (err.h: 2 usage, 3 configuration, 4 database, 5
+ * replica unreachable or refusing, 6 verification failed, 1 anything
+ * else); -h prints the command's usage on stdout and exits 0.
  */
 #include "ws/cli.h"
 #include "ws/config.h"
@@ -662,7 +664,7 @@ int main(int argc, char **argv)
             return 0;
         fprintf(stderr, "walship: %s\n",
                 err.msg[0] ? err.msg : ws_strerror(rc));
-        return rc == WS_EUSAGE ? 2 : 1;
+        return ws_exit_status(rc, &err);
     }
     ws_strip_controls(argv[1], strlen(argv[1]));
     fprintf(stderr,

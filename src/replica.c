@@ -156,9 +156,9 @@ static int root_exists(const struct ws_replica *r, struct ws_err *err)
     if (r->ops != &ws_replica_file_ops || stat(r->cfg->path, &sb) == 0 ||
         errno != ENOENT)
         return WS_OK;
-    return ws_err_set(err, WS_ENOTFOUND, "replica %s: %s does not exist",
-                      r->cfg->url ? r->cfg->url : r->cfg->name,
-                      r->cfg->path);
+    ws_err_set(err, WS_ENOTFOUND, "replica %s: %s does not exist",
+               r->cfg->url ? r->cfg->url : r->cfg->name, r->cfg->path);
+    return ws_err_at(err, WS_AT_REPLICA);
 }
 
 int ws_replica_catalog(struct ws_replica *r, struct ws_catalog *cat,

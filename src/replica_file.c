@@ -89,6 +89,8 @@ static int open_below_root(const struct ws_replica *r, const char *rel,
     if (rc == WS_OK)
         rc = ws_fs_dir_sub(d, &root, rel, WS_FS_ANY, 0, err);
     ws_fs_dir_close(&root);
+    if (rc != WS_OK && rc != WS_ENOTFOUND) /* refused, unreadable */
+        ws_err_at(err, WS_AT_REPLICA);
     return rc;
 }
 
@@ -103,7 +105,8 @@ static int list_fd(int fd, const char *path, const char *rel,
 
     if (d == NULL) {
         close(fd);
-        return ws_err_set(err, WS_EIO, "list %s: %s", path, strerror(errno));
+        ws_err_set(err, WS_EIO, "list %s: %s", path, strerror(errno));
+        return ws_err_at(err, WS_AT_REPLICA);
     }
     while (rc == WS_OK && (de = readdir(d)) != NULL) {
         char child[WS_KEY_MAX], full[4200];
@@ -408,9 +411,10 @@ static int do_get(struct ws_req *req, const char *path)
     if (fd < 0 && errno == ELOOP)
         return ws_err_set(&req->err, WS_EIO, "object %s: a symbolic link",
                           req->key);
-    if (fd < 0)
-        return ws_err_set(&req->err, WS_EIO, "open %s: %s", path,
-                          strerror(errno));
+    if (fd < 0) {
+        ws_err_set(&req->err, WS_EIO, "open %s: %s", path, strerror(errno));
+        return ws_err_at(&req->err, WS_AT_REPLICA);
+    }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         rc = ws_err_set(&req->err, WS_EIO, "object %s: not a regular file",
                         req->key);

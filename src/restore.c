@@ -314,7 +314,8 @@ static int local_write(struct obj *o, int fd, const char *name,
     if (rc == WS_OK)
         return WS_OK;
     o->local_fail = 1;
-    return ws_err_wrap(err, "%s", name);
+    ws_err_wrap(err, "%s", name);
+    return ws_err_at(err, WS_AT_DB); /* the restored database's side */
 }
 
 /* The page size and size in pages a database header gives; *pages is 0
@@ -681,8 +682,9 @@ static int carry_sink(void *ctx, const void *buf, size_t len,
     struct rs *rs = ctx;
     int rc = ws_walv_feed(&rs->v, buf, len, err);
 
-    if (rc == WS_OK)
-        rc = ws_fs_pwrite(rs->carry_fd, buf, len, rs->carry_size, err);
+    if (rc == WS_OK && ws_fs_pwrite(rs->carry_fd, buf, len, rs->carry_size,
+                                    err) != WS_OK)
+        rc = ws_err_at(err, WS_AT_DB);
     rs->carry_size += len;
     return rc;
 }
@@ -1163,7 +1165,7 @@ static int check_room(const struct rs *rs, struct ws_err *err)
             sv.f_frsize;
     if (need <= avail)
         return WS_OK;
-    return ws_err_set(err, WS_EIO, "cannot restore from replica %s: the "
+    ws_err_set(err, WS_EIO, "cannot restore from replica %s: the "
                       "plan needs at least %llu bytes in %s (the snapshot's "
                       "%llu and %zu WAL segments' %llu, by their listed "
                       "sizes%s), and it has %llu free; the largest object "
@@ -1177,6 +1179,7 @@ static int check_room(const struct rs *rs, struct ws_err *err)
                       (unsigned long long)avail, big->key,
                       (unsigned long long)(big->k < 0 ? p->snap->size
                                                       : big->si->size));
+    return ws_err_at(err, WS_AT_DB); /* the output's file system */
 }
 
 /* Build the file at rs->tmp (already open as rs->fd). */
@@ -1864,6 +1867,8 @@ static int target_check(struct target *t, const struct ws_restore_opts *o,
     free(dir);
     if (rc == WS_OK)
         rc = check_target(t, err);
+    if (rc != WS_OK)
+        ws_err_at(err, WS_AT_DB); /* the output path is the database's */
     if (rc == WS_OK) {
         t->meta = o->meta ? strdup(o->meta) : ws_meta_path(t->out);
         if (t->meta == NULL)
@@ -1877,6 +1882,8 @@ static int target_check(struct target *t, const struct ws_restore_opts *o,
         else if (rc != WS_OK)
             ws_err_wrap(err, "cannot restore to %s", t->out);
     }
+    if (rc != WS_OK)
+        ws_err_at(err, WS_AT_DB);
     return rc;
 }
 
@@ -1927,7 +1934,8 @@ static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
                         &rs->fd, err);
     if (rc != WS_OK) {
         t->tmp[0] = '\0';
-        return ws_err_wrap(err, "cannot restore to %s", t->out);
+        ws_err_wrap(err, "cannot restore to %s", t->out);
+        return ws_err_at(err, WS_AT_DB);
     }
     t->fd = rs->fd;
     rs->dir = &t->dir;
@@ -2254,6 +2262,8 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
                        "exists: %s (made while restoring)", o->output);
         else if (rc != WS_OK)
             ws_err_wrap(err, "cannot restore to %s", o->output);
+        if (rc != WS_OK)
+            ws_err_at(err, WS_AT_DB);
         if (rc == WS_ECONFIG && ftruncate(rs.fd, 0) != 0)
             ws_warn("restore: truncate %s: %s", rs.tmp, strerror(errno));
     }

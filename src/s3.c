@@ -271,6 +271,7 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
     if (h->result != CURLE_OK) {
         ws_err_set(err, WS_EREMOTE, "s3 %s %s: %s", c->method, key,
                    h->curl_err);
+        ws_err_at(err, WS_AT_REPLICA);
         *rc = WS_EREMOTE;
         return WS_S3_RETRY;
     }
@@ -282,6 +283,7 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
     if (h->status >= 500 || h->status == 429 || h->status == 408) {
         ws_err_set(err, WS_EREMOTE, "s3 %s %s: %ld %s: %s", c->method, key,
                    h->status, code[0] ? code : "error", msg);
+        ws_err_at(err, WS_AT_REPLICA);
         *rc = WS_EREMOTE;
         return WS_S3_RETRY;
     }
@@ -293,6 +295,7 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
     ws_err_set(err, WS_ECONFIG, "s3 %s %s: %ld %s: %s", c->method, key,
                h->status, code[0] ? code : "error",
                msg[0] ? msg : "(no message)");
+    ws_err_at(err, WS_AT_REPLICA); /* 403, NoSuchBucket: the store refuses */
     *rc = WS_ECONFIG;
     return WS_S3_FAIL;
 }

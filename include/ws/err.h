@@ -13,6 +13,39 @@
  * are transient (back off and try again), everything else is not.
  * CORRUPT in the replication engine means "continuity cannot be proven";
  * the engine answers it with a new generation, restore with a hard error.
+ *
+ * A code says what went wrong, not where: "not found" or "i/o error" may
+ * be about the database or about a replica.  The code that knows says
+ * where with ws_err_at() (WS_AT_DB: the live database, its -wal, its
+ * meta directory, a restore's output path; WS_AT_REPLICA: the replica
+ * refused or could not be reached; WS_AT_CONFIG: the config file is
+ * missing, unreadable or invalid).  ws_err_wrap keeps the place,
+ * ws_err_set starts a new error and forgets it.
+ *
+ * The exit status of a command follows from the code and the place
+ * (ws_exit_status), first match wins:
+ *
+ *   0  WS_EXIT_OK       success
+ *   2  WS_EXIT_USAGE    USAGE: a bad command line
+ *   5  WS_EXIT_REPLICA  REMOTE (the store cannot be reached: connection
+ *                       refused, DNS, time-outs, 5xx after the retries),
+ *                       or CONFIG at a replica (the store refuses the
+ *                       credentials or the request: 403, a missing
+ *                       bucket), or any other failure at a replica (a
+ *                       replica directory missing or unreadable), CORRUPT
+ *                       aside
+ *   6  WS_EXIT_VERIFY   CORRUPT not at the database: a replica's object
+ *                       fails its checks, the chain is broken, a restored
+ *                       database fails integrity_check, a verification
+ *                       finds a difference
+ *   4  WS_EXIT_DB       SQLITE, or any other failure at the database
+ *                       (missing, unreadable, not a database, held by
+ *                       another walship, an output path that exists or
+ *                       cannot be written, a directory others can write)
+ *   3  WS_EXIT_CONFIG   CONFIG elsewhere (a key, a URL), or any failure
+ *                       at the config file (missing, unreadable)
+ *   1  WS_EXIT_FAIL     anything else (out of memory, no backups found,
+ *                       ...)
  */
 #ifndef WS_ERR_H
 #define WS_ERR_H
@@ -42,9 +75,24 @@ enum ws_code {
 
 #define WS_ERR_MSG 512
 
+/* Where a failure lies (see above); WS_AT_NONE when not known. */
+enum ws_at { WS_AT_NONE, WS_AT_DB, WS_AT_REPLICA, WS_AT_CONFIG };
+
 struct ws_err {
     int code;              /* a WS_* code; WS_OK when nothing failed */
+    int at;                /* a WS_AT_*: where the failure lies */
     char msg[WS_ERR_MSG];  /* one line, no trailing newline */
+};
+
+/* The exit statuses (see above). */
+enum ws_exit {
+    WS_EXIT_OK = 0,
+    WS_EXIT_FAIL = 1,
+    WS_EXIT_USAGE = 2,
+    WS_EXIT_CONFIG = 3,
+    WS_EXIT_DB = 4,
+    WS_EXIT_REPLICA = 5,
+    WS_EXIT_VERIFY = 6
 };
 
 /* The fixed text for a code ("i/o error"); never NULL. */
@@ -70,6 +118,16 @@ int ws_err_wrap(struct ws_err *err, const char *fmt, ...)
  * does not change.  ws_err_set and ws_err_wrap apply it to every message,
  * the log to every text line. */
 void ws_strip_controls(char *s, size_t n);
+
+/* Say where the failure in err (which may be NULL) lies, unless that is
+ * known already (the innermost code that knows is the most precise).
+ * Returns err->code (WS_EIO when err is NULL), so that
+ * `return ws_err_at(err, WS_AT_DB);` ends a failing path. */
+int ws_err_at(struct ws_err *err, int at);
+
+/* The exit status for a command that returned rc, with err (which may be
+ * NULL) as its error: a WS_EXIT_*. */
+int ws_exit_status(int rc, const struct ws_err *err);
 
 /* Reset err to WS_OK with an empty message. */
 void ws_err_clear(struct ws_err *err);

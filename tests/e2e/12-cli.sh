@@ -19,8 +19,12 @@
 #     (0001-01-01) is named in the error;
 #   - -config naming a FIFO, a directory or a device is refused in one
 #     line naming it (never a start blocked on a FIFO);
-#   - a second replicate on a database prints its error once;
-#   - configurations that can never work exit 1 at start, in one line
+#   - a second replicate on a database prints its error once (exit 4);
+#   - exit statuses by kind: 3 for a config file that cannot be read,
+#     4 for a path that is no database nor replica, 5 for a missing or
+#     broken replica, 1 for a replica without backups or a -timestamp
+#     before them;
+#   - configurations that can never work exit 3 at start, in one line
 #     naming the key and its line (no dbs, a database without replicas,
 #     an unset variable, exec, addr, validation-interval, a bare-number
 #     duration, an s3 key on a file replica, a shared meta-path, a
@@ -93,7 +97,7 @@ wait_for "log_has js '\"msg\": \"snapshot written\"'" 15
 wait_for "log_has js '\"level\": \"ERROR\"'" 15
 st=0
 stop_bg js || st=$?
-[ "$st" -eq 1 ] || fail "replicate with a broken replica exited $st, want 1"
+[ "$st" -eq 5 ] || fail "replicate with a broken replica exited $st, want 5"
 check_json "$T/js.log" "$db"
 # The broken replica's error, with its quoted name and the path with a
 # space, as fields.
@@ -128,10 +132,10 @@ n=$(csv_last_seq "$T/tx.csv")
 [ "$n" -eq 100 ] || fail "wsload committed $n, want 100"
 wait_for '[ "$(probe_seq "$WALSHIP" "file://$T/rep")" -eq 100 ]' 15
 
-# A second replicate on the same database: one error line, exit 1.
+# A second replicate on the same database: one error line, exit 4.
 st=0
 "$WALSHIP" replicate -config "$T/text.yml" 2>"$T/second.err" || st=$?
-[ "$st" -eq 1 ] || fail "second replicate exited $st"
+[ "$st" -eq 4 ] || fail "second replicate exited $st, want 4"
 [ "$(grep -c 'another walship is replicating' "$T/second.err")" -eq 1 ] ||
 	fail "the error is not printed exactly once: $(cat "$T/second.err")"
 grep -q '^walship: .*another walship is replicating' "$T/second.err" ||
@@ -190,7 +194,7 @@ for p in "$T/sp ace" "$T/nowhere"; do
 		st=0
 		# shellcheck disable=SC2086 # $cmd is the command and its flags
 		"$WALSHIP" $cmd "$p" >"$T/notrep.out" 2>"$T/notrep.err" || st=$?
-		[ "$st" -eq 1 ] && [ ! -s "$T/notrep.out" ] &&
+		[ "$st" -eq 4 ] && [ ! -s "$T/notrep.out" ] &&
 			[ "$(grep -c . "$T/notrep.err")" -eq 1 ] &&
 			grep -qF "$want" "$T/notrep.err" ||
 			fail "$cmd $p: $st $(cat "$T/notrep.err")"
@@ -205,7 +209,7 @@ for cmd in generations snapshots wal "restore -list" "restore -list -json" \
 	# shellcheck disable=SC2086 # $cmd is the command and its flags
 	"$WALSHIP" $cmd "file://$T/nowhere" >"$T/nope.out" 2>"$T/nope.err" ||
 		st=$?
-	[ "$st" -eq 1 ] && [ ! -s "$T/nope.out" ] &&
+	[ "$st" -eq 5 ] && [ ! -s "$T/nope.out" ] &&
 		[ "$(grep -c . "$T/nope.err")" -eq 1 ] &&
 		grep -qxF "walship: replica file://$T/nowhere: $T/nowhere does not exist" "$T/nope.err" ||
 		fail "$cmd file://$T/nowhere: exit $st, stdout '$(cat "$T/nope.out")', stderr: $(cat "$T/nope.err")"
@@ -226,7 +230,7 @@ st=0
 	fail "restore of an empty replica: $st $(cat "$T/empty.err")"
 st=0
 "$WALSHIP" wal -config "$T/text.yml" "$T/sp ace" 2>"$T/notrep.err" || st=$?
-[ "$st" -eq 1 ] && grep -qF "database not found in config: $T/sp ace (and it is not a replica directory" "$T/notrep.err" ||
+[ "$st" -eq 4 ] && grep -qF "database not found in config: $T/sp ace (and it is not a replica directory" "$T/notrep.err" ||
 	fail "wal -config with a non-replica: $st $(cat "$T/notrep.err")"
 
 # -- -index, -timestamp and the other flags. ----------------------------
@@ -291,19 +295,19 @@ for c in "$T/fifo.yml:a FIFO" "$T:a directory" "/dev/zero:a device"; do
 	st=0
 	timeout 20 "$WALSHIP" replicate -config "${c%%:*}" >"$T/cfg.out" \
 		2>"$T/cfg.err" || st=$?
-	[ "$st" -eq 1 ] && [ "$(cat "$T/cfg.out" "$T/cfg.err" | grep -c .)" -eq 1 ] &&
+	[ "$st" -eq 3 ] && [ "$(cat "$T/cfg.out" "$T/cfg.err" | grep -c .)" -eq 1 ] &&
 		grep -qF "walship: config file ${c%%:*}: ${c#*:}" "$T/cfg.err" ||
 		fail "-config ${c%%:*}: exit $st (124: it blocked), $(cat "$T/cfg.err")"
 done
 
-# -- Configurations that can never work: exit 1 at start, one line. -------
+# -- Configurations that can never work: exit 3 at start, one line. -------
 # bad_config NAME WANT: `replicate -config NAME.yml` (written before) exits
-# 1 at once with one line holding WANT, and starts nothing.
+# 3 at once with one line holding WANT, and starts nothing.
 bad_config() {
 	st=0
 	timeout 20 "$WALSHIP" replicate -config "$T/$1.yml" >"$T/$1.out" 2>"$T/$1.err" ||
 		st=$?
-	[ "$st" -eq 1 ] || fail "$1: replicate exited $st, want 1: $(cat "$T/$1.err")"
+	[ "$st" -eq 3 ] || fail "$1: replicate exited $st, want 3: $(cat "$T/$1.err")"
 	[ "$(cat "$T/$1.out" "$T/$1.err" | grep -c .)" -eq 1 ] ||
 		fail "$1: not one line: $(cat "$T/$1.out" "$T/$1.err")"
 	grep -qF -- "walship: $T/$1.yml:$2" "$T/$1.err" ||
@@ -363,19 +367,19 @@ for u in "file:$T/a/rep" "file://$T/a/rep?x=1" "file://a/rep"; do
 	st=0
 	(cd "$T/cwd" && timeout 20 "$WALSHIP" replicate "$T/one.db" "$u") \
 		>"$T/url.out" 2>"$T/url.err" || st=$?
-	[ "$st" -eq 1 ] && [ "$(cat "$T/url.out" "$T/url.err" | grep -c .)" -eq 1 ] &&
+	[ "$st" -eq 3 ] && [ "$(cat "$T/url.out" "$T/url.err" | grep -c .)" -eq 1 ] &&
 		grep -q "^walship: replica url \"*$u" "$T/url.err" ||
 		fail "replicate $T/one.db $u: exit $st, $(cat "$T/url.out" "$T/url.err")"
 	[ -z "$(ls -A "$T/cwd")" ] && [ ! -e "$T/a" ] && [ ! -e /a/rep ] ||
 		fail "replicate ... $u made $(ls -A "$T/cwd") $(ls -d "$T/a" /a/rep 2>/dev/null)"
 done
-# A directory replica that others can write to can never work: exit 1 at
+# A directory replica that others can write to can never work: exit 3 at
 # once, before anything is synced (it was refused after four uploads).
 mkdir -m 777 "$T/r777"
 chmod 777 "$T/r777"
 st=0
 timeout 20 "$WALSHIP" replicate "$db" "$T/r777" >"$T/r777.out" 2>"$T/r777.err" || st=$?
-[ "$st" -eq 1 ] && grep -qx "walship: refusing directory $T/r777: group or other writable (mode 777)" "$T/r777.err" ||
+[ "$st" -eq 3 ] && grep -qx "walship: refusing directory $T/r777: group or other writable (mode 777)" "$T/r777.err" ||
 	fail "a 777 replica directory: exit $st, $(cat "$T/r777.err")"
 ! grep -q 'sync\|snapshot' "$T/r777.err" || fail "synced before refusing: $(cat "$T/r777.err")"
 [ -z "$(ls -A "$T/r777")" ] || fail "wrote in $T/r777: $(ls -A "$T/r777")"
@@ -388,7 +392,7 @@ st=0
 # The restore and inspection commands read the same file the same way.
 st=0
 "$WALSHIP" generations -config "$T/unset.yml" "$T/one.db" 2>"$T/gen.err" || st=$?
-[ "$st" -eq 1 ] && grep -q 'WALSHIP_TEST_NOPE is not set' "$T/gen.err" ||
+[ "$st" -eq 3 ] && grep -q 'WALSHIP_TEST_NOPE is not set' "$T/gen.err" ||
 	fail "generations with an unset variable: $st $(cat "$T/gen.err")"
 # With -no-expand-env the text stays as it is: a path with "${...}" in it.
 "$WALSHIP" databases -no-expand-env -config "$T/unset.yml" >"$T/dbs.out" ||

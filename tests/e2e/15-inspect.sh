@@ -237,13 +237,14 @@ for cmd in generations snapshots wal; do
 		fail "$cmd: bad replica not logged: $(cat "$T/err.txt")"
 	st=0
 	"$WALSHIP" $cmd -config "$T/bad.yml" -replica bad "$db" >"$T/got.txt" 2>"$T/err.txt" || st=$?
-	[ $st -eq 1 ] || fail "$cmd, every replica failing: exit $st"
+	[ $st -eq 5 ] || fail "$cmd, every replica failing: exit $st, want 5"
 	[ ! -s "$T/got.txt" ] || fail "$cmd printed a table on failure: $(cat "$T/got.txt")"
 	[ "$(cat "$T/err.txt")" = "walship: replica bad: refusing $T/bad/generations: a symbolic link" ] ||
 		fail "$cmd, every replica failing: $(cat "$T/err.txt")"
 done
 
-# --- errors: one line, exit 1, or 2 for usage errors.
+# --- errors: one line, and the exit status of its kind: 2 usage, 3
+# configuration, 4 database.
 # fails STATUS MESSAGE ARGS...: walship ARGS exits STATUS printing only
 # "walship: MESSAGE" on stderr and nothing on stdout.
 fails() {
@@ -258,17 +259,17 @@ fails() {
 	[ ! -s "$T/got.txt" ] || fail "walship $*: stdout: $(cat "$T/got.txt")"
 }
 for cmd in generations snapshots wal; do
-	fails 1 "replica \"nope\" not found for database \"$db\"" \
+	fails 3 "replica \"nope\" not found for database \"$db\"" \
 		$cmd -config "$cfg" -replica nope "$db"
 	fails 2 "database path or replica URL required" $cmd -config "$cfg"
 	fails 2 "cannot specify a replica URL and the -config flag" \
 		$cmd -config "$cfg" "$url"
-	fails 1 "database not found in config: $T/nope.db (nor is it a replica directory: it does not exist)" \
+	fails 4 "database not found in config: $T/nope.db (nor is it a replica directory: it does not exist)" \
 		$cmd -config "$cfg" "$T/nope.db"
-	fails 1 "database not found in config: $T (and it is not a replica directory: no generations/ in it)" \
+	fails 4 "database not found in config: $T (and it is not a replica directory: no generations/ in it)" \
 		$cmd -config "$cfg" "$T"
 	fails 2 "too many arguments" $cmd -config "$cfg" "$db" "$db"
-	fails 1 "config file not found: $T/nope.yml" $cmd -config "$T/nope.yml" "$db"
+	fails 3 "config file not found: $T/nope.yml" $cmd -config "$T/nope.yml" "$db"
 	"$WALSHIP" $cmd -h >"$T/got.txt"
 	grep -q "^	walship $cmd \[arguments\] REPLICA_URL$" "$T/got.txt" || fail "$cmd -h: $(cat "$T/got.txt")"
 	grep -q '^	-json$' "$T/got.txt" || fail "$cmd -h does not list -json"

@@ -2,7 +2,7 @@
 # D1 (a PR-sized subset): a damaged replica object makes restore fail
 # loudly and leaves the target untouched.  A known-good replica is built
 # once (several WAL indexes, several segments per index); each case
-# damages a fresh copy of it and requires exit status 1, exactly one
+# damages a fresh copy of it and requires exit status 6 (verification failed), exactly one
 # "walship: " line on stderr (the last line), naming the damaged object
 # (or, for a missing one, its generation and index), and no file at all
 # at out-N.db, -wal, -shm, nor a temporary .out-N.db.tmp-* or meta dir
@@ -102,7 +102,8 @@ new_case() {
 	S=$R/generations/$gen/snapshots
 }
 
-# expect_broken DESC NAME...: restore from $R must fail (exit 1) with one
+# expect_broken DESC NAME...: restore from $R must fail (exit 6, the
+# replica fails verification) with one
 # "walship: " line, the last on stderr, that matches one of NAMEs (shell
 # patterns; object names have no special characters), and leave nothing
 # at $T/out-$n.db* or $T/.out-$n.db*.
@@ -120,8 +121,8 @@ expect_broken() {
 		# shellcheck disable=SC2254 # NAME may be a pattern: "$gen*$idx"
 		case $_line in *$_w*) _named=1 ;; esac
 	done
-	if [ "$_st" -ne 1 ]; then
-		bad_case "$_d" "restore exited $_st, want 1"
+	if [ "$_st" -ne 6 ]; then
+		bad_case "$_d" "restore exited $_st, want 6"
 	elif [ "$(grep -c '^walship: ' "$T/case.err")" -ne 1 ]; then
 		bad_case "$_d" "want exactly one 'walship: ' line on stderr"
 	else

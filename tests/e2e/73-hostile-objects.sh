@@ -101,14 +101,16 @@ done_case() {
 	rm -rf "$R" "$T/out-$n.db"*
 }
 
-# expect_broken DESC WORDS...: status 1, one "walship: " line (the last),
+# expect_broken DESC WORDS...: status $want_st (6: verification failed;
+# 4 for the cases about the output's side), one "walship: " line (the last),
 # containing every one of WORDS, nothing left at the target.
+want_st=6
 expect_broken() {
 	_d=$1
 	shift
 	_line=$(tail -n 1 "$T/case.err")
-	if [ "$st" -ne 1 ]; then
-		bad_case "$_d" "restore exited $st, want 1"
+	if [ "$st" -ne "$want_st" ]; then
+		bad_case "$_d" "restore exited $st, want $want_st"
 	elif [ "$(grep -c '^walship: ' "$T/case.err")" -ne 1 ]; then
 		bad_case "$_d" "want exactly one 'walship: ' line on stderr"
 	else
@@ -198,7 +200,9 @@ restore_case sh -c 'trap "" XFSZ && ulimit -f 32 && exec "$@"' limit
 # (whichever write fails first names the output: the file being built,
 # "out-N.db (not yet linked)" or, on a filesystem without unnamed files,
 # ".out-N.db.tmp-XXXXXX", or "the spool file for .../out-N.db")
+want_st=4
 expect_broken "local writes fail (EFBIG)" "out-$n.db" "File too large"
+want_st=6
 ! grep -q 'retrying' "$T/case.err" ||
 	bad_case "local writes fail (EFBIG)" "the download was retried"
 
@@ -305,9 +309,11 @@ else
 		grep '"op":"GetObject"' | grep -qE '/(snapshots|wal)/'; then
 		bad_case "a plan over the free space" "a snapshot or a segment was downloaded"
 	fi
+	want_st=4
 	expect_broken "a plan over the free space" \
 		"cannot restore from replica $RURL: the plan needs at least" \
 		"and it has" "free; the largest object is $last_seg (1099511627776 bytes)"
+	want_st=6
 fi
 
 # The generation's snapshot deleted: restore -list (text and JSON) says

@@ -4,7 +4,7 @@
 #   1. `-o ""`, an output directory that does not exist, one walship
 #      cannot write to (run as nobody), and an output that exists (as a
 #      dangling symbolic link too) are each refused with one line and
-#      exit status 1 (2 for the empty path), before any request to the
+#      exit status 4 (2 for the empty path), before any request to the
 #      replica (S3: the
 #      proxy's request count; directory: no open under the replica, by
 #      strace), and create nothing.  Another user's group-writable
@@ -98,7 +98,7 @@ mkdir "$T/out"
 
 # 1. Refused before any request, nothing created.
 refused 2 'output path is empty' '-o ""' "$WALSHIP" restore -o "" "$url"
-refused 1 "directory $T/nodir does not exist" 'missing directory' \
+refused 4 "directory $T/nodir does not exist" 'missing directory' \
 	"$WALSHIP" restore -o "$T/nodir/a.db" "$url"
 [ ! -e "$T/nodir" ] || fail "restore created the missing output directory"
 # The application's own directory (another user's, group-writable, not
@@ -113,10 +113,10 @@ chown nobody "$T/open"
 	fail "restore left in $T/open: $(ls -A "$T/open")"
 assert_restored "$T/open/a.db" "$n" "$csv"
 touch "$T/out/exists.db"
-refused 1 'already exists' 'existing output' \
+refused 4 'already exists' 'existing output' \
 	"$WALSHIP" restore -o "$T/out/exists.db" "$url"
 ln -s "$T/nowhere" "$T/out/link.db"
-refused 1 'already exists' 'dangling link as output' \
+refused 4 'already exists' 'dangling link as output' \
 	"$WALSHIP" restore -o "$T/out/link.db" "$url"
 [ ! -e "$T/nowhere" ] || fail "restore wrote through a link at the output"
 rm -f "$T/out/exists.db" "$T/out/link.db"
@@ -129,7 +129,7 @@ mkdir -m 555 "$T/ro"
 chown nobody:nogroup "$T/ro"
 mkdir -m 700 "$T/nrun"
 chown nobody:nogroup "$T/nrun"
-refused 1 "create (an unnamed file in $T/ro|$T/ro/\.a\.db\.tmp-[A-Za-z0-9]{6}): Permission denied" \
+refused 4 "create (an unnamed file in $T/ro|$T/ro/\.a\.db\.tmp-[A-Za-z0-9]{6}): Permission denied" \
 	'unwritable directory' setpriv --reuid nobody --regid nogroup \
 	--clear-groups env XDG_RUNTIME_DIR="$T/nrun" \
 	"$WALSHIP" restore -o "$T/ro/a.db" "$url"
@@ -286,7 +286,7 @@ for how in file link; do
 			fail "round $how: restore exited 0 and published the planter's database"
 		assert_restored "$out" "$n" "$csv"
 	else
-		[ "$st" -eq 1 ] || fail "round $how: restore exited $st: $(tail -n 3 "$T/r-$how.err")"
+		[ "$st" -eq 4 ] || fail "round $how: restore exited $st, want 4 (the output's directory): $(tail -n 3 "$T/r-$how.err")"
 		grep -q "^walship: .*someone else can write in $T/shared" "$T/r-$how.err" ||
 			fail "round $how: the failure does not name the directory: $(tail -n 1 "$T/r-$how.err")"
 		[ ! -e "$out" ] && [ ! -L "$out" ] ||

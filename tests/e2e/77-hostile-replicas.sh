@@ -51,7 +51,8 @@
 #     generation), an older
 #     prefix, and where a segment of A2 replaced one of A, a later prefix
 #     (A2's WAL may continue A's: the same database, further on);
-#   - or fail with exit status 1 and exactly one "walship: " line, the
+#   - or fail with exit status 1, 5 or 6 (err.h; 4 when the output has
+#     no room for what is listed) and exactly one "walship: " line, the
 #     last on stderr, naming an object (its key, or its generation) or,
 #     when nothing is left to name, the replica (where a forged record
 #     contradicts the objects, failing is the only good outcome);
@@ -664,7 +665,10 @@ EOF
 				out=wrong why="restored seq $seq of $want without an error$why"
 			fi
 		fi
-	elif [ "$st" -eq 1 ]; then
+	elif [ "$st" -eq 1 ] || [ "$st" -eq 5 ] || [ "$st" -eq 6 ] ||
+		{ [ "$st" -eq 4 ] && [ "$class" = listed-size-huge ]; }; then
+		# The statuses of a replica's failures: none, refused, corrupt;
+		# and 4 for no room at the output for what the replica lists.
 		out=failed
 		line=$(tail -n 1 "$T/case.err")
 		[ ! -e "$T/out/db" ] && [ ! -e "$T/out/.db-walship" ] ||

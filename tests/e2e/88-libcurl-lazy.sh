@@ -6,7 +6,7 @@
 # the SigV4-verifying proxy) libcurl is mapped and the round trip works.
 # A libcurl.so.4 that cannot be loaded (a file that is no library, a
 # library without curl's functions, first on LD_LIBRARY_PATH) fails an
-# S3 replica with one line naming it and exit 1, and leaves a directory
+# S3 replica with one line naming it and exit 3, and leaves a directory
 # replica alone.
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -69,7 +69,7 @@ assert_restored "$T/r.db" "$n" "$T/tx.csv"
 [ "$(s3_stat status.403)" -eq 0 ] || fail "the proxy rejected signatures"
 
 # A libcurl.so.4 that is no library, then one without curl's functions
-# (liblz4, which walship links anyway): one line, exit 1, for S3 only.
+# (liblz4, which walship links anyway): one line, exit 3, for S3 only.
 mkdir "$T/nolib" "$T/nosym"
 echo 'not a library' >"$T/nolib/libcurl.so.4"
 lz4=$(ldd "$WALSHIP" | awk '$1 ~ /^liblz4/ { print $3 }')

@@ -79,19 +79,21 @@ assert_restored "$T/fromls.db" "$m" "$T/ls.csv"
 assert_equal "$T/lsdb" "$T/fromls.db"
 
 # A wrong secret: one clear line with S3's code, non-zero exit.
+st=0
 AWS_SECRET_ACCESS_KEY=wrong "$WALSHIP" restore -o "$T/x.db" "$url" \
-	2>"$T/bad.log" && fail "restore with a wrong secret succeeded"
+	2>"$T/bad.log" || st=$?
+[ "$st" -eq 5 ] || fail "restore with a wrong secret: exit $st, want 5"
 grep -q 'SignatureDoesNotMatch' "$T/bad.log" || fail "$(cat "$T/bad.log")"
 [ "$(grep -c . "$T/bad.log")" -eq 1 ] || fail "more than one line: $(cat "$T/bad.log")"
 grep -q wrong "$T/bad.log" && fail "the secret leaked into the error"
 [ -e "$T/x.db" ] && fail "a failed restore left a file"
-# replicate with a wrong secret: a loud error with S3's code, then exit 1
+# replicate with a wrong secret: a loud error with S3's code, then exit 5
 # rather than retrying forever while nothing is replicated.
 AWS_SECRET_ACCESS_KEY=wrong start_bg badrep "$WALSHIP" replicate "$db" \
 	"s3://$S3_BUCKET/bad?endpoint=$S3_ENDPOINT&force-path-style=true"
 st=0
 wait_bg badrep 90 || st=$?
-[ "$st" -eq 1 ] || fail "replicate with a wrong secret exited $st"
+[ "$st" -eq 5 ] || fail "replicate with a wrong secret exited $st, want 5"
 log_has badrep '^walship: .*SignatureDoesNotMatch' ||
 	fail "no final SignatureDoesNotMatch line"
 
