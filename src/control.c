@@ -741,9 +741,11 @@ static int sync_target(const char *arg, const struct ws_config *cfg,
 
     /* A plain path is for a replicate given DB_PATH REPLICA_URL, which
      * reads no config file: not with -config. */
-    if (d == NULL && config != NULL)
-        return ws_err_set(err, WS_ENOTFOUND, "database not found in config "
-                          "%s: %s", config, arg);
+    if (d == NULL && config != NULL) {
+        ws_err_set(err, WS_ENOTFOUND, "database not found in config %s: %s",
+                   config, arg);
+        return ws_err_at(err, WS_AT_DB);
+    }
     *db = d ? strdup(d->path) : ws_path_abs(arg);
     *meta = d ? strdup(d->meta_path) : *db ? ws_meta_path(*db) : NULL;
     if (*db == NULL || *meta == NULL) {

@@ -49,14 +49,17 @@ sock=$T/.app.db-walship/control.sock
 # 1. No running replicate: one clear line, non-zero, at once.
 st=0
 "$WALSHIP" sync -config "$T/walship.yml" "$db" >"$T/no.out" 2>"$T/no.err" || st=$?
-[ "$st" -ne 0 ] && [ "$st" -ne 2 ] || fail "sync without replicate exited $st"
+[ "$st" -eq 1 ] || fail "sync without replicate exited $st, want 1"
 grep -q "walship: $db: no running walship replicate serves it" "$T/no.err" ||
 	fail "sync without replicate said: $(cat "$T/no.err")"
-"$WALSHIP" sync -config "$T/walship.yml" "$T/other.db" 2>"$T/other.err" &&
-	fail "sync of a database not in the config succeeded"
+st=0
+"$WALSHIP" sync -config "$T/walship.yml" "$T/other.db" 2>"$T/other.err" || st=$?
+[ "$st" -eq 4 ] || fail "sync of a database not in the config exited $st, want 4"
 grep -q "walship: database not found in config $T/walship.yml: $T/other.db" "$T/other.err" ||
 	fail "sync of a database not in the config said: $(cat "$T/other.err")"
-"$WALSHIP" sync -timeout 1x "$db" 2>"$T/usage.err" && fail "sync -timeout 1x succeeded"
+st=0
+"$WALSHIP" sync -timeout 1x "$db" 2>"$T/usage.err" || st=$?
+[ "$st" -eq 2 ] || fail "sync -timeout 1x exited $st, want 2"
 grep -q 'invalid value "1x" for flag -timeout' "$T/usage.err" ||
 	fail "sync -timeout 1x said: $(cat "$T/usage.err")"
 
@@ -110,7 +113,7 @@ if [ "$WS_REPLICA" = s3 ]; then
 	st=0
 	"$WALSHIP" sync -config "$T/walship.yml" -timeout 3s "$db" \
 		>"$T/down.out" 2>"$T/down.err" || st=$?
-	[ "$st" -ne 0 ] && [ "$st" -ne 2 ] || fail "sync with S3 down exited $st"
+	[ "$st" -eq 5 ] || fail "sync with S3 down exited $st, want 5"
 	grep -q "walship: $db: not in every replica after [0-9.]*s; replica s3 holds [0-9a-f]*/[0-9a-f]*:[0-9]*, not [0-9a-f]*/[0-9a-f]*:[0-9]*" \
 		"$T/down.err" || fail "sync with S3 down said: $(cat "$T/down.err")"
 	s3_faults '{"clear":true}'
