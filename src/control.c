@@ -5,6 +5,7 @@
 #include "ws/config.h"
 #include "ws/fs.h"
 #include "ws/resume.h"
+#include "ws/slow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -678,13 +679,14 @@ struct slot {
 };
 
 int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
-                    int64_t wait_ms)
+                    int64_t wait_ms, ws_ctl_wait_fn waiting, void *ctx)
 {
     struct pollfd *p = calloc(n ? n : 1, sizeof(*p));
     struct slot *sl = calloc(n ? n : 1, sizeof(*sl));
-    int64_t end = ws_now_ms() + wait_ms;
+    int64_t t0 = ws_now_ms(), end = t0 + wait_ms;
+    int64_t say = t0 + ws_slow_delay_ms(0);
     size_t left = 0;
-    int rc = WS_OK;
+    int rc = WS_OK, said = 0;
 
     for (size_t i = 0; i < n; i++) {
         if (p != NULL) {
@@ -697,10 +699,19 @@ int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
             left++;
     }
     while (left > 0) {
-        int64_t ms = wait_ms < 0 ? -1 : end - ws_now_ms();
+        int64_t now = ws_now_ms(), ms = wait_ms < 0 ? -1 : end - now;
         int k;
         if (wait_ms >= 0 && ms <= 0)
             break;
+        if (waiting != NULL && now >= say) {
+            /* Still waiting: said at a slowing pace (slow.h's). */
+            for (size_t i = 0; i < n; i++)
+                v[i].pending = p[i].fd >= 0;
+            waiting(ctx, v, n, now - t0);
+            say = now + ws_slow_delay_ms(++said);
+        }
+        if (waiting != NULL && (ms < 0 || ms > say - now))
+            ms = say - now;
         k = poll(p, n, ms > INT32_MAX ? INT32_MAX : (int)ms);
         if (k < 0 && errno != EINTR)
             break;
@@ -714,6 +725,7 @@ int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
         }
     }
     for (size_t i = 0; i < n; i++) {
+        v[i].pending = 0;
         if (p != NULL && p[i].fd >= 0) {
             close(p[i].fd);
             v[i].rc = ws_err_set(&v[i].err, WS_EREMOTE, "%s: walship "
@@ -757,6 +769,21 @@ static int sync_target(const char *arg, const struct ws_config *cfg,
     return WS_OK;
 }
 
+/* Said on stderr while sync waits (the answer says what is missing). */
+static void sync_waiting(void *ctx, const struct ws_ctl_call *v, size_t n,
+                         int64_t waited_ms)
+{
+    char dur[32];
+
+    (void)ctx;
+    ws_slow_fmt(waited_ms, dur, sizeof(dur));
+    for (size_t i = 0; i < n; i++)
+        if (v[i].pending)
+            fprintf(stderr, "walship: %s: still waiting after %s for every "
+                    "replica to hold what was committed (walship "
+                    "replicate's log says why)\n", v[i].db, dur);
+}
+
 int ws_ctl_sync(const char *config, int expand_env, char *const *dbs,
                 size_t n, int64_t timeout_ms, FILE *out, struct ws_err *err)
 {
@@ -784,7 +811,8 @@ int ws_ctl_sync(const char *config, int expand_env, char *const *dbs,
         /* The server answers at the timeout; a server that does not is
          * given a few seconds more. */
         ws_ctl_call_all(v, n, request,
-                        timeout_ms > 0 ? timeout_ms + 5000 : -1);
+                        timeout_ms > 0 ? timeout_ms + 5000 : -1,
+                        sync_waiting, NULL);
         for (i = 0; i < n; i++) {
             if (v[i].rc == WS_OK) {
                 fprintf(out, "synced %s\n", v[i].text);

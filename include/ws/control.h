@@ -137,19 +137,27 @@ void ws_ctl_keep(struct ws_ctl_conn *c,
 struct ws_ctl_call {
     const char *meta;   /* in: the database's meta directory */
     const char *db;     /* in: the database, for messages */
+    int pending;        /* 1 while its answer is awaited (for `waiting`) */
     int rc;             /* out: WS_OK, or the failure's code */
     struct ws_err err;  /* out: the failure, naming db */
     char text[WS_CTL_REPLY_MAX]; /* out: the reply's text after "ok " */
 };
 
+/* Told while answers are awaited: after 10 s, then at slow.h's slowing
+ * pace, with how long so far; v[i].pending marks the calls still
+ * waiting. */
+typedef void (*ws_ctl_wait_fn)(void *ctx, const struct ws_ctl_call *v,
+                               size_t n, int64_t waited_ms);
+
 /* Send request (one line, without its newline) to every endpoint of
  * v[0..n) at once and wait for their replies, at most wait_ms in all
- * (negative: no limit).  Each v[i] gets its own outcome: no endpoint at
- * meta ("no running walship replicate serves DB ..."), refused, closed
+ * (negative: no limit), calling waiting (may be NULL) with ctx while
+ * they take long.  Each v[i] gets its own outcome: no endpoint at meta
+ * ("no running walship replicate serves DB ..."), refused, closed
  * without an answer, no answer within wait_ms, or the reply.  Returns
  * the first failure's code, or WS_OK when every call got "ok". */
 int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
-                    int64_t wait_ms);
+                    int64_t wait_ms, ws_ctl_wait_fn waiting, void *ctx);
 
 /* `walship sync`: ask the endpoint of each database dbs[0..n) (a path
  * of the config file config; with config NULL, of the default one if

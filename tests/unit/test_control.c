@@ -172,7 +172,7 @@ static void ask(const char *dir, const char *req, int rc_want,
 {
     struct ws_ctl_call v = {.meta = dir, .db = "db"};
 
-    ASSERT_EQ(ws_ctl_call_all(&v, 1, req, 10000), rc_want);
+    ASSERT_EQ(ws_ctl_call_all(&v, 1, req, 10000, NULL, NULL), rc_want);
     ASSERT_EQ(v.rc, rc_want);
     ASSERT_STR_CONTAINS(rc_want == WS_OK ? v.text : v.err.msg, text);
 }
@@ -336,13 +336,51 @@ TEST(many_clients)
     /* Served again once the loop has seen those closes. */
     for (int i = 0; i < 100; i++) {
         struct ws_ctl_call v = {.meta = dir, .db = "db"};
-        if (ws_ctl_call_all(&v, 1, "echo ok", 10000) == WS_OK)
+        if (ws_ctl_call_all(&v, 1, "echo ok", 10000, NULL, NULL) == WS_OK)
             break;
         ASSERT_STR_CONTAINS(v.err.msg, "too many connections");
         usleep(50000);
     }
     ask(dir, "echo ok", WS_OK, "ok");
     shut(&s, dir);
+    rmdir_tree(dir);
+}
+
+static int notes;
+static int64_t noted_ms;
+
+static void note(void *ctx, const struct ws_ctl_call *v, size_t n,
+                 int64_t waited_ms)
+{
+    ASSERT(ctx == &notes);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(v[0].pending, 1); /* kept */
+    ASSERT_EQ(v[1].pending, 0); /* answered at once */
+    notes++;
+    noted_ms = waited_ms;
+}
+
+/* A client that waits long says so after 10 s, for the calls still
+ * waiting, then gives up in time. */
+TEST(waiting)
+{
+    char *dir = tmpdir(0), missing[300];
+    struct ws_ctl_call v[2] = {{.meta = dir, .db = "db1"},
+                               {.meta = missing, .db = "db2"}};
+    struct server s;
+
+    snprintf(missing, sizeof(missing), "%s/nope", dir);
+    serve(&s, dir);
+    ASSERT_EQ(ws_ctl_call_all(v, 2, "wait", 12000, note, &notes),
+              WS_EREMOTE);
+    ASSERT_STR_CONTAINS(v[0].err.msg, "db1: walship replicate did not "
+                                      "answer in time");
+    ASSERT_EQ(v[1].rc, WS_ENOTFOUND);
+    ASSERT_EQ(notes, 1);
+    ASSERT(noted_ms >= 10000 && noted_ms < 12000);
+    ASSERT_EQ(v[0].pending, 0);
+    shut(&s, dir);
+    ASSERT_EQ(s.gone, 1); /* the client that gave up was told from */
     rmdir_tree(dir);
 }
 
@@ -356,7 +394,7 @@ TEST(no_server)
     int fd;
 
     snprintf(missing, sizeof(missing), "%s/nope", dir);
-    ASSERT_EQ(ws_ctl_call_all(v, 2, "echo", 1000), WS_ENOTFOUND);
+    ASSERT_EQ(ws_ctl_call_all(v, 2, "echo", 1000, NULL, NULL), WS_ENOTFOUND);
     ASSERT_STR_CONTAINS(v[0].err.msg, "db1: no running walship replicate "
                                       "serves it (no meta directory");
     ASSERT_STR_CONTAINS(v[1].err.msg, "db2: no running walship replicate "
@@ -368,17 +406,17 @@ TEST(no_server)
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     close(fd);
-    ASSERT_EQ(ws_ctl_call_all(&v[1], 1, "echo", 1000), WS_ENOTFOUND);
+    ASSERT_EQ(ws_ctl_call_all(&v[1], 1, "echo", 1000, NULL, NULL), WS_ENOTFOUND);
     ASSERT_STR_CONTAINS(v[1].err.msg, "is left by one that stopped");
     /* Anything else at the name is not walship's socket. */
     unlink(sock);
     ASSERT_EQ(symlink("/dev/null", sock), 0);
-    ASSERT_EQ(ws_ctl_call_all(&v[1], 1, "echo", 1000), WS_EEXIST);
+    ASSERT_EQ(ws_ctl_call_all(&v[1], 1, "echo", 1000, NULL, NULL), WS_EEXIST);
     ASSERT_STR_CONTAINS(v[1].err.msg, "is a symbolic link, not walship's");
     /* A meta directory others can write in is not asked. */
     unlink(sock);
     ASSERT_EQ(chmod(dir, 0777), 0);
-    ASSERT(ws_ctl_call_all(&v[1], 1, "echo", 1000) != WS_OK);
+    ASSERT(ws_ctl_call_all(&v[1], 1, "echo", 1000, NULL, NULL) != WS_OK);
     ASSERT_STR_CONTAINS(v[1].err.msg, "writable");
     rmdir_tree(dir);
 }
@@ -436,6 +474,7 @@ TEST(names)
     X(protocol)                                                             \
     X(kept)                                                                 \
     X(many_clients)                                                         \
+    X(waiting)                                                              \
     X(no_server)                                                            \
     X(names)
 
