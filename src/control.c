@@ -607,6 +607,8 @@ static int call_parse(struct ws_ctl_call *v, char *line)
     char *sp;
     int code;
 
+    /* Whatever it sends is printed on one line, and drives no terminal. */
+    ws_strip_controls(line, strlen(line));
     if (strcmp(line, "ok") == 0 || strncmp(line, "ok ", 3) == 0) {
         snprintf(v->text, sizeof(v->text), "%s", line[2] ? line + 3 : "");
         return WS_OK;

@@ -32,6 +32,7 @@ sock=$T/.app.db-walship/control.sock
 {
 	echo "dbs:"
 	echo "  - path: $db"
+	echo "    min-checkpoint-page-count: 40"
 	echo "    replicas:"
 	echo "      - name: $WS_REPLICA"
 	replica_yaml sync 8
@@ -74,9 +75,14 @@ wait_for 'log_has walship "wal segment written db=$db "' 20
 wait_for 'log_has walship "wal segment written db=$db2 "' 20
 
 # 2. Under writes: the last commit before the call is in the restore.
+# walship's checkpoints (min-checkpoint-page-count: 40) restart the WAL
+# every second or so: the barrier crosses WAL indexes.
 start_writer wsload "$db" "$T/tx.csv" -rate 50
 wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge 40 ]' 20
-for round in 1 2 3; do
+last=0
+for round in 1 2 3 4 5; do
+	# 30 more commits: a later WAL index.
+	wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((last + 30)) ]' 20
 	last=$(csv_last_seq "$T/tx.csv")
 	"$WALSHIP" sync -config "$T/walship.yml" -timeout 30s "$db" \
 		>"$T/sync$round.out" 2>"$T/sync$round.err" ||
@@ -90,6 +96,9 @@ for round in 1 2 3; do
 	echo "round $round: last commit before sync $last, restored $AR_SEQ"
 done
 stop_bg wsload || fail "wsload exited $?"
+idx=$(sed -n 's|^synced db=[^ ]* position=[0-9a-f]*/\([0-9a-f]*\):.*|\1|p' \
+	"$T/sync1.out" "$T/sync5.out" | sort -u | wc -l)
+[ "$idx" -eq 2 ] || fail "the syncs did not cross a WAL index: $(cat "$T/sync1.out" "$T/sync5.out")"
 
 # 3. After the writes, and two databases in one call: exactly the end.
 last=$(csv_last_seq "$T/tx.csv")
