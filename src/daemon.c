@@ -2,6 +2,7 @@
  * daemon.c: the replication loop (see daemon.h).
  */
 #include "ws/daemon.h"
+#include "ws/barrier.h"
 #include "ws/control.h"
 #include "ws/db.h"
 #include "ws/digest.h"
@@ -225,7 +226,8 @@ struct dbrep {
     struct ws_ctl *ctl;
     int ctl_failed;          /* binding it failed, and was said */
     uint64_t started;        /* syncs started */
-    struct waiter *waits;    /* sync requests not answered yet */
+    struct ws_barrier bar;   /* sync requests not answered yet */
+    struct ws_barrier_rep *bar_reps; /* the replicas, as bar sees them */
     uv_timer_t bar_timer;    /* the earliest of their deadlines */
 };
 
@@ -2042,7 +2044,7 @@ static void rep_ship(struct rep *r)
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
     if (!d->stopping && now < due && r->index >= d->st.index &&
-        d->waits == NULL) { /* a `walship sync` waits: ship now */
+        d->bar.head == NULL) { /* a `walship sync` waits: ship now */
         rep_wake(r, due - now);
         return;
     }
@@ -2271,87 +2273,68 @@ static void on_ret_del(struct ws_req *req)
 /* ---- the durability barrier: `walship sync` ---------------------------- */
 
 /*
- * A `sync` request (control.h) on a database's endpoint waits until
- * every replica holds everything committed before the request:
- *   1. It asks for a copy now (not at the next pace or sync-interval):
- *      the first sync that *starts* after the request reads the -wal as
- *      it is then, under the same rules as every copy, so its shadow end
- *      (generation, index, offset) covers every commit before the
- *      request.  A sync that was already running may have read the -wal
- *      before the request, and does not count.  A sync that fails, or
- *      that the spool limit holds, sets nothing: the next one is waited
- *      for (at the back-off the failure set).
- *   2. It is answered "ok" once every replica's shipped position has
- *      reached that end, in the same generation: a later index is past
- *      it (an index is complete once a replica moves on).  While it
- *      waits, uploads go at once rather than at the next sync-interval.
- *   3. A new generation (the database replaced, a replica that lost its
- *      history, continuity lost) starts with a snapshot of the database
- *      as it is then, which holds every earlier commit: the target
- *      becomes the shadow's end in the new generation.
- *   4. A timeout (the request's word, in ms; 0: none) answers
- *      "error EREMOTE" naming each replica that has not reached the
- *      target, where it stands and its last error; a replica that gave
- *      up at shutdown fails the request at once.
- * The client going away drops the request.  At shutdown, requests the
- * last sync satisfies are answered "ok"; the others "error EBUSY".
+ * A `sync` request on a database's control endpoint (control.h) waits
+ * in d->bar (barrier.h) until every replica holds what was committed
+ * before it.  It asks for a copy now, not at the next pace; while any
+ * request waits, uploads go at once rather than at the next
+ * sync-interval (rep_ship).  The client going away drops its request.
+ * At shutdown, requests the last sync satisfies are answered "ok", the
+ * others "error EBUSY".
  */
-struct waiter {
-    struct waiter *next;
-    struct dbrep *d;
-    struct ws_ctl_conn *c;
-    uint64_t need;           /* the first sync that counts (d->started) */
-    int have;                /* the target is known: */
-    char gen[WS_GEN_LEN + 1];
-    uint32_t index;
-    uint64_t offset;
-    int64_t t0, deadline;    /* ws_now_ms; deadline 0: none */
-};
 
-static void waiter_unlink(struct waiter *w)
+/* What barrier.h needs to know of d and its replicas, as they are now. */
+static void barrier_view(struct dbrep *d, struct ws_barrier_db *db)
 {
-    struct waiter **p = &w->d->waits;
-
-    while (*p != w)
-        p = &(*p)->next;
-    *p = w->next;
-}
-
-static void waiter_gone(struct ws_ctl_conn *c, void *data)
-{
-    struct waiter *w = data;
-
-    (void)c;
-    waiter_unlink(w);
-    free(w);
-}
-
-/* Answer w (code, the text) and forget it. */
-static void waiter_reply(struct waiter *w, int code, const char *text)
-{
-    waiter_unlink(w);
-    ws_ctl_reply(w->c, code, "%s", text);
-    free(w);
-}
-
-/* 1 when r holds everything up to w's target. */
-static int rep_reached(const struct rep *r, const struct waiter *w)
-{
-    return r->inited && r->has_snapshot && strcmp(r->gen, w->gen) == 0 &&
-           (r->index > w->index ||
-            (r->index == w->index && r->offset >= w->offset));
+    db->ready = d->st.ready;
+    db->gen = d->st.gen;
+    db->index = d->st.index;
+    db->end = d->st.have_hdr ? d->st.size : 0;
+    db->why = d->stall.on ? d->stall.what : "";
+    for (size_t k = 0; k < d->nreps; k++) {
+        const struct rep *r = &d->reps[k];
+        struct ws_barrier_rep *v = &d->bar_reps[k];
+        v->name = r->cfg->name;
+        /* After a failure the position is listed again (inited 0), but
+         * what the replica was seen to hold stays in r, for messages. */
+        v->known = r->inited && r->has_snapshot;
+        v->seen = r->has_snapshot && r->gen[0] != '\0';
+        v->gen = r->gen;
+        v->index = r->index;
+        v->offset = r->offset;
+        v->failed = r->state == R_FAILED;
+        v->why = r->stall.on ? r->stall.what
+                 : r->state == R_BUSY ? "an upload is in flight"
+                 : r->state == R_FAILED ? r->req.err.msg
+                                        : "";
+    }
 }
 
 static void on_bar_timer(uv_timer_t *t);
 
-/* Come back at the earliest deadline. */
-static void barrier_arm(struct dbrep *d)
+/* Answer every request that is done, and come back at the earliest
+ * deadline of the others. */
+static void barrier_check(struct dbrep *d)
 {
-    int64_t first = 0, now = ws_now_ms();
+    struct ws_barrier_db db;
+    struct ws_barrier_wait *w;
+    char text[WS_CTL_REPLY_MAX];
+    int64_t first, now = ws_now_ms();
+    int code;
 
-    for (struct waiter *w = d->waits; w; w = w->next)
-        if (w->deadline > 0 && (first == 0 || w->deadline < first))
-            first = w->deadline;
+    if (d->bar.head == NULL)
+        return;
+    barrier_view(d, &db);
+    while ((w = ws_barrier_done(&d->bar, d->cfg->path, &db, d->bar_reps,
+                                d->nreps, now, &code, text,
+                                sizeof(text))) != NULL) {
+        if (code == WS_OK)
+            ws_debug("sync answered %s", text);
+        else
+            ws_warn("sync request failed db=%s: %s", d->cfg->path, text);
+        ws_ctl_reply(w->req, code, "%s", text);
+        ws_barrier_remove(&d->bar, w);
+    }
+    first = ws_barrier_deadline(&d->bar);
     if (first == 0)
         uv_timer_stop(&d->bar_timer);
     else
@@ -2359,131 +2342,36 @@ static void barrier_arm(struct dbrep *d)
                        (uint64_t)(first > now ? first - now : 0), 0);
 }
 
-/* Answer every waiter whose target every replica holds. */
-static void barrier_check(struct dbrep *d)
+static void on_bar_timer(uv_timer_t *t)
 {
-    struct waiter *w = d->waits, *next;
-    char text[WS_CTL_REPLY_MAX];
-
-    for (; w; w = next) {
-        size_t k, n = 0;
-        next = w->next;
-        if (!w->have)
-            continue;
-        if (d->st.ready && strcmp(d->st.gen, w->gen) != 0) {
-            /* A new generation: its snapshot holds every earlier
-             * commit; wait for the shadow's end in it. */
-            memcpy(w->gen, d->st.gen, sizeof(w->gen));
-            w->index = d->st.index;
-            w->offset = d->st.have_hdr ? d->st.size : 0;
-        }
-        for (k = 0; k < d->nreps; k++) {
-            if (d->reps[k].state == R_FAILED) {
-                snprintf(text, sizeof(text), "replica %s gave up at "
-                         "shutdown: %s", d->reps[k].cfg->name,
-                         d->reps[k].req.err.msg);
-                waiter_reply(w, WS_EREMOTE, text);
-                break;
-            }
-            if (!rep_reached(&d->reps[k], w))
-                break;
-        }
-        if (k < d->nreps)
-            continue;
-        n = (size_t)snprintf(text, sizeof(text), "db=%s position=%s/%08x:"
-                             "%llu replicas=", d->cfg->path, w->gen,
-                             w->index, (unsigned long long)w->offset);
-        for (k = 0; k < d->nreps && n < sizeof(text); k++)
-            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%s",
-                                  k ? "," : "", d->reps[k].cfg->name);
-        if (n < sizeof(text))
-            snprintf(text + n, sizeof(text) - n, " elapsed=%lldms",
-                     (long long)(ws_now_ms() - w->t0));
-        ws_debug("sync answered %s", text);
-        waiter_reply(w, WS_OK, text);
-    }
-    barrier_arm(d);
+    barrier_check(t->data);
 }
 
-/* A sync finished: it sets the target of the waiters it counts for. */
+/* A sync finished: it sets the targets of the requests it counts for
+ * (a held one copied nothing). */
 static void barrier_synced(struct dbrep *d)
 {
-    int again = 0;
+    struct ws_barrier_db db;
 
-    for (struct waiter *w = d->waits; w; w = w->next) {
-        if (w->have)
-            continue;
-        if (d->started < w->need)
-            again = 1; /* it started before the request */
-        else if (d->job_rc == WS_OK && d->st.ready && !d->held) {
-            w->have = 1;
-            memcpy(w->gen, d->st.gen, sizeof(w->gen));
-            w->index = d->st.index;
-            w->offset = d->st.have_hdr ? d->st.size : 0;
-        } else {
-            w->need = d->started + 1; /* the next one, at its back-off */
-        }
-    }
-    if (again && !d->stopping) {
+    if (d->bar.head == NULL)
+        return;
+    barrier_view(d, &db);
+    if (ws_barrier_synced(&d->bar, d->started,
+                          d->job_rc == WS_OK && !d->held, &db) &&
+        !d->stopping) {
         d->dirty = 1;
         d->next_sync_ms = 0;
     }
     barrier_check(d);
 }
 
-/* What keeps r from w's target, for a timeout's answer. */
-static size_t rep_missing(const struct rep *r, const struct waiter *w,
-                          char *buf, size_t n)
+static void waiter_gone(struct ws_ctl_conn *c, void *data)
 {
-    const char *why = r->stall.on ? r->stall.what
-                      : r->state == R_BUSY ? "an upload is in flight"
-                                           : "";
+    struct ws_barrier_wait *w = data;
+    struct dbrep *d = w->owner;
 
-    /* (After a failure the position is listed again, but what the
-     * replica was seen to hold stays in r.) */
-    if (!r->has_snapshot || strcmp(r->gen, w->gen) != 0)
-        return (size_t)snprintf(buf, n, "; replica %s has no snapshot of "
-                                "generation %s yet%s%s", r->cfg->name,
-                                w->gen, why[0] ? ": " : "", why);
-    return (size_t)snprintf(buf, n, "; replica %s holds %s/%08x:%llu, not "
-                            "%s/%08x:%llu%s%s", r->cfg->name, r->gen,
-                            r->index, (unsigned long long)r->offset, w->gen,
-                            w->index, (unsigned long long)w->offset,
-                            why[0] ? ": " : "", why);
-}
-
-static void on_bar_timer(uv_timer_t *t)
-{
-    struct dbrep *d = t->data;
-    struct waiter *w = d->waits, *next;
-    int64_t now = ws_now_ms();
-    char text[WS_CTL_REPLY_MAX], dur[32];
-
-    for (; w; w = next) {
-        size_t n;
-        next = w->next;
-        if (w->deadline == 0 || w->deadline > now)
-            continue;
-        fmt_ms(now - w->t0, dur, sizeof(dur));
-        if (!w->have) {
-            snprintf(text, sizeof(text), "not synced after %s: no copy "
-                     "of the database has succeeded since the request%s%s",
-                     dur,
-                     d->stall.on ? ": " : "", d->stall.on ? d->stall.what
-                                                         : "");
-            waiter_reply(w, WS_EIO, text);
-            continue;
-        }
-        n = (size_t)snprintf(text, sizeof(text), "not in every replica "
-                             "after %s", dur);
-        for (size_t k = 0; k < d->nreps && n < sizeof(text); k++)
-            if (!rep_reached(&d->reps[k], w))
-                n += rep_missing(&d->reps[k], w, text + n,
-                                 sizeof(text) - n);
-        ws_warn("sync request timed out db=%s: %s", d->cfg->path, text);
-        waiter_reply(w, WS_EREMOTE, text);
-    }
-    barrier_arm(d);
+    (void)c;
+    ws_barrier_remove(&d->bar, w);
 }
 
 /* The `sync` command: "sync [TIMEOUT_MS]". */
@@ -2491,8 +2379,7 @@ static void ctl_sync(struct ws_ctl_conn *c, int argc, char **argv,
                      void *ctx)
 {
     struct dbrep *d = ctx;
-    struct waiter *w;
-    char *end;
+    struct ws_barrier_wait *w;
     unsigned long long ms = 0;
 
     if (argc > 2 || (argc == 2 && (strspn(argv[1], "0123456789") !=
@@ -2502,28 +2389,22 @@ static void ctl_sync(struct ws_ctl_conn *c, int argc, char **argv,
         return;
     }
     if (argc == 2)
-        ms = strtoull(argv[1], &end, 10);
+        ms = strtoull(argv[1], NULL, 10);
     if (d->stopping) {
         ws_ctl_reply(c, WS_EBUSY, "walship replicate is shutting down (its "
                      "last sync ships what was committed before its "
                      "signal)");
         return;
     }
-    w = calloc(1, sizeof(*w));
+    w = ws_barrier_add(&d->bar, c, d, d->started + 1, ws_now_ms(),
+                       (int64_t)ms);
     if (w == NULL) {
         ws_ctl_reply(c, WS_ENOMEM, "out of memory");
         return;
     }
-    w->d = d;
-    w->c = c;
-    w->need = d->started + 1;
-    w->t0 = ws_now_ms();
-    w->deadline = ms > 0 ? w->t0 + (int64_t)ms : 0;
-    w->next = d->waits;
-    d->waits = w;
     ws_ctl_keep(c, waiter_gone, w);
     ws_debug("sync requested db=%s timeout=%llums", d->cfg->path, ms);
-    barrier_arm(d);
+    barrier_check(d); /* (arms the deadline) */
     /* A copy now, not at the next pace (a snapshot or a sync in flight
      * goes first: db_step starts it after them). */
     d->dirty = 1;
@@ -2692,7 +2573,9 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     if (rc != WS_OK)
         return rc;
     d->reps = calloc(c->nreplicas ? c->nreplicas : 1, sizeof(*d->reps));
-    if (d->reps == NULL)
+    d->bar_reps = calloc(c->nreplicas ? c->nreplicas : 1,
+                         sizeof(*d->bar_reps));
+    if (d->reps == NULL || d->bar_reps == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     d->spacing_ms = SYNC_SPACING_MS;
     for (size_t k = 0; k < c->nreplicas; k++) {
@@ -2743,6 +2626,7 @@ static void teardown(struct daemon *dm)
             stale_free(&d->reps[k]);
         }
         free(d->reps);
+        free(d->bar_reps);
         free(d->seen.v);
         free(d->seen_job.v);
         free(d->wal_path);

@@ -21,6 +21,9 @@
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit.
+ * Each database's control endpoint (control.h) is served from the same
+ * loop once the database replicates; its `sync` command waits on the
+ * durability barrier (barrier.h).
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record
