@@ -31,7 +31,10 @@
  * value of secret-access-key: only keys, paths, names, URL schemes and
  * the values of non-secret fields are quoted.
  */
+#include "ws/child.h"
 #include "ws/config.h"
+#include "ws/httpd.h"
+#include "ws/inspect.h"
 #include "ws/resume.h"
 
 #include <errno.h>
@@ -809,6 +812,7 @@ static void db_defaults(struct ws_db_config *db, int line)
     db->min_checkpoint_page_count = 1000;
     db->max_checkpoint_page_count = 10000;
     db->max_spool_bytes = 1LL << 30;
+    db->restore_if_missing = -1;
 }
 
 /* *dst = *src unless *dst is set already. */
@@ -1083,6 +1087,16 @@ struct field {
 static const struct field top_fields[] = {
     TOP("access-key-id", K_STR, access_key_id),
     TOP("secret-access-key", K_STR, secret_access_key),
+    TOP("addr", K_STR, addr),
+    {"health-sync-timeout", K_DUR,
+     offsetof(struct ws_config, health_sync_timeout_ms), 1000, 0},
+    TOP("heartbeat-url", K_STR, heartbeat_url),
+    {"heartbeat-interval", K_DUR,
+     offsetof(struct ws_config, heartbeat_interval_ms), WS_HEARTBEAT_MIN_MS,
+     0},
+    TOP("restore-if-db-not-exists", K_BOOL, restore_if_missing),
+    TOP("exec", K_STR, exec),
+    TOP("shutdown-sync-timeout", K_DUR, shutdown_sync_timeout_ms),
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1101,6 +1115,7 @@ static const struct field db_fields[] = {
     F_INT(struct ws_db_config, "max-checkpoint-page-count",
           max_checkpoint_page_count, 0),
     DB("max-spool-size", K_SIZE, max_spool_bytes),
+    DB("restore-if-db-not-exists", K_BOOL, restore_if_missing),
     {NULL, K_STR, 0, 0, 0},
 };
 
@@ -1326,6 +1341,12 @@ static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
     if (f->kind == K_INT && *(int64_t *)p < f->min)
         return bad(c, k, "\"%s\" must be at least %lld, not %s", f->key,
                    (long long)f->min, s);
+    if (f->kind == K_DUR && *(int64_t *)p < f->min) {
+        char min[32];
+        ws_duration_format(f->min * 1000000, min, sizeof(min));
+        return bad(c, k, "\"%s\" must be at least %s, not %s", f->key, min,
+                   s);
+    }
     return WS_OK;
 }
 
@@ -1404,9 +1425,6 @@ static int mapping_items(struct ctx *c, const yaml_node_t *k,
 static const struct not_yet {
     const char *level, *key, *why;
 } not_yet_keys[] = {
-    {"config", "exec", "walship does not run and supervise the "
-                       "application; start it on its own"},
-    {"config", "addr", "walship has no metrics server"},
     {"replica", "validation-interval",
      "walship does not re-check replicas in the background (every "
      "restore verifies the whole chain); remove the key or set it to 0"},
@@ -1528,6 +1546,28 @@ static int logging_pair(struct ctx *c, const char *key, const yaml_node_t *k,
     return WS_OK;
 }
 
+/* `exec`: the application's command, split here so that one that cannot
+ * be is an error of the file (child.h); empty is none. */
+static int exec_field(struct ctx *c, const yaml_node_t *k,
+                      const yaml_node_t *v, struct ws_config *cfg)
+{
+    struct ws_err e = {0};
+    char **argv = NULL;
+    int rc = table_field(c, top_fields, "exec", k, v, cfg);
+
+    if (rc != WS_OK || cfg->exec == NULL)
+        return rc;
+    if (cfg->exec[0] == '\0') {
+        free(cfg->exec);
+        cfg->exec = NULL;
+        return WS_OK;
+    }
+    if (ws_child_split(cfg->exec, &argv, &e) != WS_OK)
+        return bad(c, k, "invalid \"exec\": %s", e.msg);
+    ws_child_argv_free(argv);
+    return WS_OK;
+}
+
 static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
                     const yaml_node_t *v, void *arg)
 {
@@ -1542,8 +1582,19 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
             rc = each_pair(c, v, "logging", logging_pair, cfg);
         return rc;
     }
+    if (strcmp(key, "exec") == 0)
+        return exec_field(c, k, v, cfg);
     if (strcmp(key, "dbs") != 0) {
         rc = table_field(c, top_fields, key, k, v, cfg);
+        if (rc == WS_OK && strcmp(key, "addr") == 0 && cfg->addr != NULL &&
+            cfg->addr[0] != '\0') {
+            struct ws_err e = {0};
+            char host[256];
+            int port;
+            if (ws_httpd_addr_parse(cfg->addr, host, sizeof(host), &port,
+                                    &e) != WS_OK)
+                return bad(c, k, "%s", e.msg);
+        }
         return rc == UNKNOWN_KEY ? not_yet(c, "config", key, k, v) : rc;
     }
     c->dbs_line = line_of(k);
@@ -1632,8 +1683,10 @@ static struct ws_config *config_new(const char *source)
 {
     struct ws_config *c = calloc(1, sizeof(*c));
 
-    if (c != NULL)
+    if (c != NULL) {
         c->log_stderr = 1;
+        c->shutdown_sync_timeout_ms = WS_SHUTDOWN_SYNC_TIMEOUT_MS;
+    }
     if (c != NULL && set_str(&c->source, source) != WS_OK) {
         free(c);
         return NULL;
@@ -1792,7 +1845,10 @@ void ws_config_free(struct ws_config *c)
     free(c->source);
     free(c->access_key_id);
     free(c->secret_access_key);
+    free(c->exec);
     free(c->log_level);
     free(c->log_type);
+    free(c->addr);
+    free(c->heartbeat_url);
     free(c);
 }

@@ -1,15 +1,20 @@
 /*
  * daemon.c: the replication loop (see daemon.h).
  */
+#include "ws/child.h"
 #include "ws/daemon.h"
 #include "ws/barrier.h"
 #include "ws/control.h"
 #include "ws/db.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
+#include "ws/health.h"
+#include "ws/heartbeat.h"
+#include "ws/httpd.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
 #include "ws/lz4f.h"
+#include "ws/metrics.h"
 #include "ws/replica.h"
 #include "ws/retention.h"
 #include "ws/rlock.h"
@@ -107,6 +112,7 @@ struct rep {
                               * may start */
     struct ws_tlist tjob;    /* the records of the times job in flight */
     int force_snap;          /* retention wants a new snapshot */
+    const char *force_why;   /* ...or -force-snapshot (NULL: retention) */
     /* Records that bind the generation's objects (daemon.h). */
     struct ws_sha256 snap_sha;    /* over the snapshot in flight's bytes */
     uint8_t snap_digest[WS_DIGEST_LEN]; /* ...once it is produced */
@@ -127,6 +133,9 @@ struct rep {
     size_t ret_nkeys;            /* deleted in one request */
     size_t ret_next, ret_failed; /* the next plan key; keys not deleted */
     int ret_lock;
+    int ret_done;            /* -once: retention was applied (or is not
+                              * asked for) */
+    int ret_runs;            /* -once: retention runs so far */
     uv_timer_t timer;
 
     /* The request in flight and what it is about. */
@@ -148,6 +157,15 @@ struct rep {
     int tail_fd;
     uint64_t tail_off;
     int tail_mismatch;
+
+    /* For /metrics (metrics.h), and the position last known shipped,
+     * kept while a failure makes the replica list itself again (the
+     * replication lag counts from there meanwhile). */
+    struct ws_repmetrics m;
+    int m_has;
+    char m_gen[WS_GEN_LEN + 1];
+    uint32_t m_index;
+    uint64_t m_offset;
 };
 
 enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES, J_INDEX, J_DIGEST, J_STALE };
@@ -171,6 +189,7 @@ struct dbrep {
     int final_synced;
     int job_final;           /* the sync in flight started after the signal */
     int done;
+    int once_synced;         /* -once: a sync after the start succeeded */
     int64_t next_sync_ms;
     int64_t spacing_ms;      /* copies at most this often while active */
     const char *new_gen;     /* requested by a replica check */
@@ -221,6 +240,7 @@ struct dbrep {
     uv_fs_event_t ev_db;
     struct rep *reps;
     size_t nreps;
+    struct ws_dbmetrics m;   /* for /metrics (metrics.h) */
 
     /* The control endpoint (control.h) and `walship sync` (barrier). */
     struct ws_ctl *ctl;
@@ -237,11 +257,29 @@ struct daemon {
     struct dbrep *dbs;
     size_t ndbs;
     uv_signal_t sigint, sigterm;
+    uv_signal_t sighup;      /* -exec: forwarded to the application */
+    uv_timer_t shut_timer;   /* shutdown-sync-timeout */
+    uv_check_t ready_check;  /* -exec: starts the application when ready */
+    struct ws_child child;   /* -exec's application (child.h), or only
+                              * the orphan reaper of PID 1 */
+    int reaping;             /* ...is initialised */
+    int has_child;           /* ...the application is configured */
+    int child_stopping;      /* ...was sent SIGTERM by walship itself */
+    int child_status;        /* ...its exit status, or -1 */
+    struct ws_err child_err; /* ...why it could not be started */
     int stopping;
     int closed;              /* handles are closing */
+    int abandoned;           /* the final sync outlived its timeout */
     struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
     struct ws_err failure;   /* the first cause of it, for the exit status */
+    struct ws_err lost;      /* ...the first database and replica the final
+                              * sync gave up on, when that was the cause */
+    struct ws_httpd *httpd;  /* /metrics and /healthz, or NULL */
+    struct ws_heartbeat *hb; /* heartbeat-url's pings, or NULL */
+    struct ws_daemon_opts opts;
+    int ret_failed;          /* -once -enforce-retention: a delete or
+                              * listing failed */
 };
 
 static void db_step(struct dbrep *d);
@@ -250,6 +288,8 @@ static void on_signal(uv_signal_t *h, int signum);
 static void barrier_synced(struct dbrep *d);
 static void barrier_check(struct dbrep *d);
 static void ctl_serve(struct dbrep *d, int new_gen);
+static void once_check(struct daemon *dm);
+static void once_synced(struct dbrep *d, const struct ws_db_state *s);
 
 /* Something committed will not be shipped, because of e (at the database
  * or at a replica, when e does not say): the first cause gives the exit
@@ -272,6 +312,22 @@ static int64_t jitter(int64_t ms)
     return ms / 2 + (int64_t)(x % (uint32_t)(ms / 2 + 1));
 }
 
+/* Something committed will not be in a replica when walship exits (the
+ * final sync failed, gave up or timed out): the exit status says so, and
+ * its message names the first database and replica it happened to. */
+static void shutdown_lost(struct daemon *dm, const char *db,
+                          const char *replica, int code, const char *why)
+{
+    if (dm->lost.code == WS_OK) {
+        ws_err_set(&dm->lost, code != WS_OK ? code : WS_EREMOTE,
+                   "shut down with unshipped changes: db=%s%s%s: %s", db,
+                   replica ? " replica=" : "", replica ? replica : "", why);
+        /* Where it lies gives the exit status its kind (err.h). */
+        ws_err_at(&dm->lost, replica ? WS_AT_REPLICA : WS_AT_DB);
+    }
+    dm->failed = 1;
+}
+
 /* ---- database sync jobs ------------------------------------------------ */
 
 static uint32_t keep_from(struct dbrep *d)
@@ -290,30 +346,34 @@ static uint32_t keep_from(struct dbrep *d)
     return k;
 }
 
-/* Shadow WAL bytes the slowest replica has not shipped yet (all of the
- * shadow for a replica that does not know its position). */
+/* Shadow WAL bytes r has not shipped yet (all of the shadow for a
+ * replica that does not know its position). */
+static int64_t rep_spool(const struct rep *r)
+{
+    const struct dbrep *d = r->d;
+    int known = r->inited && r->has_snapshot &&
+                strcmp(r->gen, d->st.gen) == 0;
+    int64_t n = 0;
+
+    for (int k = 0; k < d->st.nold; k++)
+        if (!known || d->st.old[k].index >= r->index)
+            n += (int64_t)d->st.old[k].size -
+                 (known && d->st.old[k].index == r->index
+                      ? (int64_t)r->offset
+                      : 0);
+    n += (int64_t)d->st.size -
+         (known && r->index == d->st.index ? (int64_t)r->offset : 0);
+    return n;
+}
+
+/* Shadow WAL bytes the slowest replica has not shipped yet. */
 static int64_t spool_bytes(const struct dbrep *d)
 {
     int64_t worst = 0;
 
-    for (size_t i = 0; i < d->nreps; i++) {
-        const struct rep *r = &d->reps[i];
-        int known = r->inited && r->has_snapshot &&
-                    strcmp(r->gen, d->st.gen) == 0;
-        int64_t n = 0;
-        if (r->state == R_FAILED)
-            continue;
-        for (int k = 0; k < d->st.nold; k++)
-            if (!known || d->st.old[k].index >= r->index)
-                n += (int64_t)d->st.old[k].size -
-                     (known && d->st.old[k].index == r->index
-                          ? (int64_t)r->offset
-                          : 0);
-        n += (int64_t)d->st.size -
-             (known && r->index == d->st.index ? (int64_t)r->offset : 0);
-        if (n > worst)
-            worst = n;
-    }
+    for (size_t i = 0; i < d->nreps; i++)
+        if (d->reps[i].state != R_FAILED && rep_spool(&d->reps[i]) > worst)
+            worst = rep_spool(&d->reps[i]);
     return worst;
 }
 
@@ -663,9 +723,12 @@ static void on_sync_done(uv_work_t *w, int status)
     if (s->copied > 0 || s->new_gen)
         d->next_sync_ms = ws_now_ms() + d->spacing_ms;
     sync_outcome(d, s);
+    once_synced(d, s);
     if (s->exists)
         times_take(d, s);
     d->syncs++;
+    ws_metrics_sync(&d->m, d->job_rc == WS_OK, s->checkpoint, s->ckpt_us,
+                    s->lock_us);
     if (s->copied > 0)
         d->last_copy_ms = ws_now_ms();
     ckpt_arm(d, d->job_rc == WS_OK ? s->ckpt_due_ms : -1);
@@ -676,7 +739,8 @@ static void on_sync_done(uv_work_t *w, int status)
          * copy (db_step starts the last one now). */
         d->final_synced = 1;
         if (d->job_rc != WS_OK && s->exists)
-            unshipped(d->dm, &d->job_err, WS_AT_DB);
+            shutdown_lost(d->dm, d->cfg->path, NULL, d->job_err.code,
+                          d->job_err.msg);
     }
     if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
@@ -779,6 +843,7 @@ static void db_step(struct dbrep *d)
 {
     int64_t now;
 
+    once_check(d->dm);
     if (d->syncing || d->snapshotting || d->done)
         return;
     if (d->stopping) {
@@ -1017,13 +1082,11 @@ static void rep_lost(struct rep *r, const char *why)
     r->known_gen[0] = '\0';
     if (d->stopping) {
         /* Too late for a new generation: what is left is not shipped. */
-        struct ws_err e;
         ws_error("replica lost its history db=%s replica=%s generation=%s "
                  "error=\"%s\": not shipping the rest", d->cfg->path,
                  r->cfg->name, r->gen, why);
         r->state = R_FAILED;
-        ws_err_set(&e, WS_EIO, "%s", why);
-        unshipped(d->dm, &e, WS_AT_REPLICA);
+        shutdown_lost(d->dm, d->cfg->path, r->cfg->name, WS_EIO, why);
         return;
     }
     if (strcmp(r->gen, d->st.gen) != 0 || d->new_gen != NULL ||
@@ -1070,6 +1133,7 @@ static void rep_fail(struct rep *r, const char *what)
         return;
     }
     r->failures++;
+    r->m.failures++;
     r->inited = 0;
     r->config_failures = r->req.err.code == WS_ECONFIG
                              ? r->config_failures + 1
@@ -1092,11 +1156,29 @@ static void rep_fail(struct rep *r, const char *what)
         on_signal(&d->dm->sigterm, 0);
         return;
     }
-    if (d->stopping && r->failures >= STOP_RETRIES) {
+    /* At shutdown (and in -once) a failing upload is retried a few
+     * times, within shutdown-sync-timeout; with a timeout of 0, as in
+     * Litestream, not at all. */
+    if ((d->stopping || d->dm->opts.once) &&
+        (r->failures >= STOP_RETRIES ||
+         (d->stopping && d->dm->cfg->shutdown_sync_timeout_ms == 0))) {
         ws_error("%s error db=%s replica=%s error=\"%s\": giving up",
                  what, d->cfg->path, r->cfg->name, r->req.err.msg);
         r->state = R_FAILED;
-        unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
+        if (!d->dm->opts.once) {
+            shutdown_lost(d->dm, d->cfg->path, r->cfg->name,
+                          r->req.err.code, r->req.err.msg);
+        } else {
+            unshipped(d->dm, &r->req.err, WS_AT_REPLICA);
+            if (d->dm->fatal.code == WS_OK) {
+                d->dm->fatal = r->req.err;
+                ws_err_at(&d->dm->fatal, WS_AT_REPLICA);
+                ws_err_wrap(&d->dm->fatal, "-once: replica %s of %s does "
+                            "not hold everything committed before the "
+                            "start (%s failed %d times)", r->cfg->name,
+                            d->cfg->path, what, r->failures);
+            }
+        }
         db_step(d);
         return;
     }
@@ -1154,26 +1236,37 @@ static int rep_behind(struct rep *r)
     }
 }
 
+/* 1 when r holds everything the last sync copied (or has failed). */
+static int rep_caught_up(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    return r->state == R_FAILED ||
+           !(r->state != R_IDLE || r->ret_busy || !r->inited ||
+             !r->has_snapshot || r->dig_gen[0] != '\0' ||
+             strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
+             times_ready(r) > 0);
+}
+
 static int db_caught_up(struct dbrep *d)
 {
     if (!d->st.ready)
         return 1;
-    for (size_t i = 0; i < d->nreps; i++) {
-        struct rep *r = &d->reps[i];
-        if (r->state == R_FAILED)
-            continue;
-        if (r->state != R_IDLE || r->ret_busy || !r->inited ||
-            !r->has_snapshot || r->dig_gen[0] != '\0' ||
-            strcmp(r->gen, d->st.gen) != 0 || rep_behind(r) ||
-            times_ready(r) > 0)
+    for (size_t i = 0; i < d->nreps; i++)
+        if (!rep_caught_up(&d->reps[i]))
             return 0;
-    }
     return 1;
 }
 
 static void rep_after(struct rep *r)
 {
     r->state = R_IDLE;
+    if (r->inited) {
+        r->m_has = r->has_snapshot;
+        memcpy(r->m_gen, r->gen, sizeof(r->m_gen));
+        r->m_index = r->index;
+        r->m_offset = r->offset;
+    }
     if (r->job == r->stall.kind || r->stall.kind == J_LIST ||
         r->stall.kind == J_GET)
         stall_off(&r->stall);
@@ -1241,6 +1334,7 @@ static void on_req_done(struct ws_req *req)
     struct rep *r = req->data;
     char after[32];
 
+    ws_metrics_req(&r->m, req);
     if (ws_slow_stop(&r->slow, after, sizeof(after)))
         ws_info("replica answered db=%s replica=%s request=\"%s %s\" "
                 "after=%s", r->d->cfg->path, r->cfg->name,
@@ -1674,6 +1768,7 @@ static void on_put_done(struct ws_req *req)
             r->snap_why = NULL;
             r->snap_deferred = 0;
             r->force_snap = 0;
+            r->force_why = NULL;
             /* Its digest record goes next (rep_ship). */
             memset(&r->dig, 0, sizeof(r->dig));
             r->dig.index = r->job_index;
@@ -1934,12 +2029,14 @@ static void seal_request(struct dbrep *d)
 static int snapshot_due(struct rep *r)
 {
     struct dbrep *d = r->d;
-    int64_t iv = r->cfg->snapshot_interval_ms, now = ws_wall_ms();
+    /* -once takes a snapshot only when asked (-force-snapshot). */
+    int64_t iv = d->dm->opts.once ? 0 : r->cfg->snapshot_interval_ms;
+    int64_t now = ws_wall_ms();
     uint64_t at = d->st.have_hdr ? d->st.size : 0;
 
     if (r->snap_why == NULL) {
         if (r->force_snap) {
-            r->snap_why = "retention";
+            r->snap_why = r->force_why ? r->force_why : "retention";
         } else if (iv > 0 && now - r->last_snap_ms >= iv) {
             r->snap_why = "snapshot-interval";
         } else {
@@ -1965,10 +2062,31 @@ static int snapshot_due(struct rep *r)
                  r->snap_index, (unsigned long long)at);
         r->snap_why = NULL;
         r->force_snap = 0;
+        r->force_why = NULL;
         r->snap_deferred = 0;
         r->last_snap_ms = now;
         if (iv > 0)
             rep_wake(r, iv);
+        return 0;
+    }
+    if (d->dm->opts.once) {
+        /* -once cannot wait for the application's next write to start
+         * the next index: a new generation, which begins with a
+         * snapshot of the current state. */
+        if (d->new_gen == NULL &&
+            !(d->syncing && d->job_opts.new_gen != NULL)) {
+            ws_info("snapshot db=%s replica=%s reason=%s: index %08x "
+                    "already has a snapshot and -once does not wait for "
+                    "the next index: starting a new generation",
+                    d->cfg->path, r->cfg->name, r->snap_why, r->snap_index);
+            snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+                     "%s on replica %s: index %08x already has a snapshot",
+                     r->snap_why, r->cfg->name, r->snap_index);
+            d->new_gen = d->new_gen_buf;
+            d->dirty = 1;
+            d->next_sync_ms = 0;
+            db_step(d);
+        }
         return 0;
     }
     if (r->snap_deferred == 0)
@@ -2085,6 +2203,21 @@ static void ret_end(struct rep *r)
     r->ret_keys = NULL;
     r->ret_nkeys = 0;
     r->ret_busy = 0;
+    if (r->d->dm->opts.once && !r->d->stopping) {
+        /* -once -enforce-retention: once more after the snapshot this
+         * run asked for, so that what it replaces goes too. */
+        r->ret_runs++;
+        r->ret_done = !r->force_snap || r->ret_runs >= 2;
+        db_step(r->d);
+    }
+}
+
+/* Retention could not run: said, and with -once, the exit status. */
+static void ret_error(struct rep *r, const char *msg)
+{
+    ws_error("retention error db=%s replica=%s error=\"%s\"",
+             r->d->cfg->path, r->cfg->name, msg);
+    r->d->dm->ret_failed = 1;
 }
 
 /* Submit r's retention request: a LIST or DEL of key, or a DEL of the
@@ -2110,6 +2243,7 @@ static void on_ret_timer(uv_timer_t *t)
     if (r->ret_busy || r->d->stopping || r->state == R_FAILED)
         return;
     r->ret_busy = 1;
+    r->m.retention_runs++;
     /* The generation this listing must show a snapshot of (rep_gone). */
     r->ret_gen[0] = '\0';
     if (r->inited && r->has_snapshot && strcmp(r->gen, r->d->st.gen) == 0)
@@ -2164,6 +2298,7 @@ static void on_ret_list(struct ws_req *req)
     struct ws_err err = {0};
     int rc = req->rc;
 
+    ws_metrics_req(&r->m, req);
     if (d->stopping) {
         ws_objlist_free(&req->list);
         ret_end(r);
@@ -2187,8 +2322,7 @@ static void on_ret_list(struct ws_req *req)
         ws_catalog_free(&cat);
     }
     if (rc != WS_OK) {
-        ws_error("retention error db=%s replica=%s error=\"%s\"",
-                 d->cfg->path, r->cfg->name, err.msg);
+        ret_error(r, err.msg);
         ret_end(r);
         return;
     }
@@ -2209,8 +2343,7 @@ static void on_ret_list(struct ws_req *req)
             ws_info("retention: a restore is reading db=%s replica=%s, "
                     "deleting nothing this time", d->cfg->path, r->cfg->name);
         else
-            ws_error("retention error db=%s replica=%s error=\"%s\"",
-                     d->cfg->path, r->cfg->name, err.msg);
+            ret_error(r, err.msg);
         ret_end(r);
         return;
     }
@@ -2219,8 +2352,7 @@ static void on_ret_list(struct ws_req *req)
     /* The exact keys, borrowed from the plan (nkeys > 0 here). */
     r->ret_keys = malloc(r->plan.nkeys * sizeof(*r->ret_keys));
     if (r->ret_keys == NULL) {
-        ws_error("retention error db=%s replica=%s error=\"out of memory\"",
-                 d->cfg->path, r->cfg->name);
+        ret_error(r, "out of memory");
         ret_end(r);
         return;
     }
@@ -2238,6 +2370,7 @@ static void on_ret_list(struct ws_req *req)
 static void ret_refused(struct rep *r, const char *key, const char *msg)
 {
     r->ret_failed++;
+    r->d->dm->ret_failed = 1;
     ws_error("retention: delete failed db=%s replica=%s key=%s error=\"%s\"",
              r->d->cfg->path, r->cfg->name, key, msg);
 }
@@ -2246,6 +2379,11 @@ static void on_ret_del(struct ws_req *req)
 {
     struct rep *r = req->data;
 
+    ws_metrics_req(&r->m, req);
+    if (req->keys)
+        r->m.deleted += req->nkeys - req->ndelerrs;
+    else if (req->rc == WS_OK)
+        r->m.deleted_gens++;
     for (size_t i = 0; i < req->ndelerrs; i++)
         ret_refused(r, req->delerrs[i].key, req->delerrs[i].msg);
     /* Nothing known per key (a listing failed, say): every key the
@@ -2446,6 +2584,84 @@ static void ctl_serve(struct dbrep *d, int new_gen)
              d->cfg->meta_path, WS_CTL_SOCK);
 }
 
+/* ---- -once --------------------------------------------------------------- */
+
+/*
+ * -once runs the loop as usual until every database has synced once
+ * after the start (so the shadow holds everything committed before it)
+ * and every replica stands in the current generation with a snapshot,
+ * has taken the snapshot -force-snapshot asks for and applied retention
+ * when -enforce-retention asks; then it shuts down as on SIGTERM, whose
+ * last sync and uploads ship everything to every replica, whatever
+ * sync-interval says.  Timers play no part: snapshot-interval is
+ * ignored, and the periodic retention does not run.  A database that
+ * cannot be synced (missing, an error) stops the run at once; a replica
+ * that fails STOP_RETRIES times in a row is given up (rep_fail).  Either
+ * is the exit status, naming the database and the replica.
+ */
+
+/* After a sync before the shutdown: did it reach the database? */
+static void once_synced(struct dbrep *d, const struct ws_db_state *s)
+{
+    struct daemon *dm = d->dm;
+
+    if (!dm->opts.once || d->stopping)
+        return;
+    if (d->job_rc == WS_OK && s->ready) {
+        d->once_synced = 1;
+        return;
+    }
+    if ((d->job_rc == WS_ECORRUPT && d->corrupt_run == 1) ||
+        (ws_is_retryable(d->job_rc) && d->stall.tries < STOP_RETRIES) ||
+        dm->fatal.code != WS_OK)
+        return; /* a new generation next, a retry, or stopping already */
+    if (d->job_rc == WS_OK) {
+        ws_err_set(&dm->fatal, WS_ENOTFOUND, "-once: nothing to sync db=%s: "
+                   "%s", d->cfg->path, s->wait[0] ? s->wait : "not ready");
+    } else {
+        dm->fatal = d->job_err;
+        ws_err_wrap(&dm->fatal, "-once: sync failed db=%s", d->cfg->path);
+    }
+    ws_err_at(&dm->fatal, WS_AT_DB);
+    unshipped(dm, &dm->fatal, WS_AT_DB);
+}
+
+/* 1 when r has what -once needs before the shutdown; starts retention
+ * when that is all it still needs. */
+static int once_rep_ready(struct rep *r)
+{
+    struct dbrep *d = r->d;
+
+    if (r->state == R_FAILED)
+        return 1;
+    if (r->state == R_BACKOFF || !r->inited || !r->has_snapshot ||
+        strcmp(r->gen, d->st.gen) != 0 || r->snap_held || r->force_snap ||
+        r->snap_why != NULL || r->ret_busy)
+        return 0;
+    if (!r->ret_done) {
+        on_ret_timer(&r->ret_timer);
+        return 0;
+    }
+    return 1;
+}
+
+static void once_check(struct daemon *dm)
+{
+    if (!dm->opts.once || dm->stopping)
+        return;
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        if (!d->once_synced || !d->st.ready)
+            return;
+        for (size_t k = 0; k < d->nreps; k++)
+            if (!once_rep_ready(&d->reps[k]))
+                return;
+    }
+    ws_info("once: every database synced; shipping the rest to every "
+            "replica, then exiting");
+    on_signal(&dm->sigterm, 0);
+}
+
 /* ---- start and stop ---------------------------------------------------- */
 
 static void close_cb(uv_handle_t *h)
@@ -2463,8 +2679,17 @@ static void check_done(struct daemon *dm)
     dm->closed = 1;
     /* Every database is synced and shipped: close every handle and let
      * uv_run return. */
+    ws_httpd_close(dm->httpd);
+    dm->httpd = NULL;
+    ws_heartbeat_close(dm->hb);
+    dm->hb = NULL;
     uv_close((uv_handle_t *)&dm->sigint, close_cb);
     uv_close((uv_handle_t *)&dm->sigterm, close_cb);
+    uv_close((uv_handle_t *)&dm->sighup, close_cb);
+    uv_close((uv_handle_t *)&dm->shut_timer, close_cb);
+    uv_close((uv_handle_t *)&dm->ready_check, close_cb);
+    if (dm->reaping)
+        ws_child_close(&dm->child, close_cb);
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
         uv_close((uv_handle_t *)&d->poll, close_cb);
@@ -2484,10 +2709,86 @@ static void check_done(struct daemon *dm)
     }
 }
 
+/* shutdown-sync-timeout passed: say which database and replica still
+ * wait, and stop the loop.  Jobs still in flight on the pool are left to
+ * the process's exit, as after a second signal: nothing is lost by it
+ * (what the replicas lack stays in the database and its shadow WAL). */
+static void on_shut_timeout(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    char lim[32], why[128];
+
+    fmt_ms(dm->cfg->shutdown_sync_timeout_ms, lim, sizeof(lim));
+    snprintf(why, sizeof(why), "the final sync did not finish within "
+             "shutdown-sync-timeout=%s", lim);
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        if (d->done)
+            continue;
+        if (!d->final_synced || d->syncing || d->snapshotting) {
+            ws_error("final sync timed out db=%s shutdown-sync-timeout=%s: "
+                     "the last copy of the database did not finish; its "
+                     "changes are shipped by the next start",
+                     d->cfg->path, lim);
+            shutdown_lost(dm, d->cfg->path, NULL, WS_EIO, why);
+            continue;
+        }
+        for (size_t k = 0; k < d->nreps; k++) {
+            struct rep *r = &d->reps[k];
+            if (rep_caught_up(r))
+                continue;
+            ws_error("final sync timed out db=%s replica=%s "
+                     "shutdown-sync-timeout=%s: changes not yet in the "
+                     "replica are shipped by the next start",
+                     d->cfg->path, r->cfg->name, lim);
+            shutdown_lost(dm, d->cfg->path, r->cfg->name, WS_EREMOTE,
+                          why);
+        }
+    }
+    dm->failed = 1;
+    dm->abandoned = 1;
+    uv_stop(&dm->loop);
+}
+
+/* Stop new work and start the final sync, bounded by
+ * shutdown-sync-timeout (0: unbounded). */
+static void shutdown_begin(struct daemon *dm)
+{
+    int64_t ms = dm->cfg->shutdown_sync_timeout_ms;
+
+    dm->stopping = 1;
+    if (ms > 0)
+        uv_timer_start(&dm->shut_timer, on_shut_timeout, (uint64_t)ms, 0);
+}
+
+/* Under -exec, signals are the application's while it runs: walship
+ * forwards them and stops when it exits.  A fatal error of replication
+ * (signum 0) stops it with SIGTERM, once.  1 when the signal was
+ * handled so. */
+static int app_signal(struct daemon *dm, int signum)
+{
+    if (!dm->has_child || !dm->child.running)
+        return 0;
+    if (signum != 0) {
+        ws_info("signal forwarded to the application signal=%d pid=%d",
+                signum, dm->child.proc.pid);
+        ws_child_signal(&dm->child, signum);
+    } else if (!dm->child_stopping) {
+        dm->child_stopping = 1;
+        ws_error("replication cannot go on: stopping the application "
+                 "pid=%d signal=%d; walship exits when it has",
+                 dm->child.proc.pid, SIGTERM);
+        ws_child_signal(&dm->child, SIGTERM);
+    }
+    return 1;
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct daemon *dm = h->data;
 
+    if (app_signal(dm, signum))
+        return;
     if (dm->stopping) {
         if (signum == 0)
             return;
@@ -2503,7 +2804,10 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum != 0)
         ws_info("signal received, walship shutting down signal=%d (a "
                 "second signal exits at once)", signum);
-    dm->stopping = 1;
+    if (dm->has_child && !dm->child.started && signum != 0)
+        ws_info("the application was not started exec=\"%s\"",
+                dm->cfg->exec);
+    shutdown_begin(dm);
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
         d->stopping = 1;
@@ -2523,6 +2827,238 @@ static void on_signal(uv_signal_t *h, int signum)
         db_step(d);
     }
     check_done(dm);
+}
+
+/* ---- metrics, health and heartbeat -------------------------------------- */
+
+/* The replication lag of r (metrics.h) at wall time now_us, in us: the
+ * oldest commit it does not hold is the first commit record past its
+ * position (all of them when it is on another generation or has no
+ * snapshot yet), or a commit observed in the wal-index and not copied
+ * yet, whichever is older. */
+static int64_t rep_lag_us(const struct rep *r, int64_t now_us)
+{
+    const struct dbrep *d = r->d;
+    const struct seen_list *seen[2] = {&d->seen, &d->seen_job};
+    int64_t t = -1;
+
+    if (d->tl.n > 0) {
+        if (r->m_has && strcmp(r->m_gen, d->tl_gen) == 0)
+            t = ws_metrics_oldest(d->tl.v, d->tl.n, r->m_index, r->m_offset);
+        else
+            t = d->tl.v[0].time_us;
+    }
+    for (int i = 0; i < 2; i++)
+        if (seen[i]->n > 0 && (i == 0 || d->syncing) &&
+            (t < 0 || seen[i]->v[0].time_us < t))
+            t = seen[i]->v[0].time_us;
+    return t < 0 || now_us < t ? 0 : now_us - t;
+}
+
+/*
+ * The health check (health.h), for /healthz (bound: health-sync-timeout)
+ * and the heartbeat (bound: its interval).  A problem is a stuck state,
+ * as its stall line says it (a database awaited or failing to sync, the
+ * spool limit, a replica failing, given up or not answering), a
+ * database not replicating yet, or a replica whose lag is past the
+ * bound.  Another problem is one more ws_health_fail here.
+ */
+static void health_check(void *ctx, int64_t bound_ms, struct ws_health *h)
+{
+    struct daemon *dm = ctx;
+    int64_t now_us = ws_wall_us();
+    char dur[32];
+
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        if (d->stall.on)
+            ws_health_fail(h, "%s", d->stall.what);
+        else if (!d->st.ready)
+            ws_health_fail(h, "not replicating yet db=%s", d->cfg->path);
+        if (d->spool.on)
+            ws_health_fail(h, "%s", d->spool.what);
+        for (size_t k = 0; k < d->nreps; k++) {
+            struct rep *r = &d->reps[k];
+            int64_t lag = rep_lag_us(r, now_us);
+            if (r->state == R_FAILED)
+                ws_health_fail(h, "replica given up db=%s replica=%s",
+                               d->cfg->path, r->cfg->name);
+            else if (r->stall.on)
+                ws_health_fail(h, "%s", r->stall.what);
+            if (r->state == R_BUSY && r->slow.said > 0)
+                ws_health_fail(h, "replica not answering db=%s replica=%s "
+                               "request=\"%s %s\"", d->cfg->path,
+                               r->cfg->name, ws_req_type_name(r->req.type),
+                               r->req.key);
+            if (lag > bound_ms * 1000) {
+                fmt_ms(lag / 1000, dur, sizeof(dur));
+                ws_health_fail(h, "replica behind db=%s replica=%s lag=%s: "
+                               "the oldest commit it lacks is older than "
+                               "%lldms", d->cfg->path, r->cfg->name, dur,
+                               (long long)bound_ms);
+            }
+        }
+    }
+}
+
+/* /metrics: the counters, and the gauges read now (metrics.h). */
+static void metrics_text(struct daemon *dm, struct ws_httpd_body *out)
+{
+    struct ws_metrics_db *v = calloc(dm->ndbs, sizeof(*v));
+    struct ws_metrics_rep *rv;
+    size_t nr = 0;
+    int64_t now_us = ws_wall_us();
+    struct stat sb;
+
+    for (size_t i = 0; i < dm->ndbs; i++)
+        nr += dm->dbs[i].nreps;
+    rv = calloc(nr ? nr : 1, sizeof(*rv));
+    if (v == NULL || rv == NULL) {
+        out->failed = 1;
+        free(v);
+        free(rv);
+        return;
+    }
+    nr = 0;
+    for (size_t i = 0; i < dm->ndbs; i++) {
+        struct dbrep *d = &dm->dbs[i];
+        v[i].path = d->cfg->path;
+        v[i].m = &d->m;
+        v[i].ready = d->st.ready;
+        v[i].db_bytes = stat(d->cfg->path, &sb) == 0 ? sb.st_size : -1;
+        v[i].wal_bytes = stat(d->wal_path, &sb) == 0 ? sb.st_size : -1;
+        v[i].gen = d->st.gen;
+        v[i].index = d->st.index;
+        v[i].offset = d->st.size;
+        v[i].reps = rv + nr;
+        v[i].nreps = d->nreps;
+        for (size_t k = 0; k < d->nreps; k++, nr++) {
+            struct rep *r = &d->reps[k];
+            rv[nr].name = r->cfg->name;
+            rv[nr].type = r->client->ops->type;
+            rv[nr].m = &r->m;
+            rv[nr].lag_s = (double)rep_lag_us(r, now_us) / 1e6;
+            rv[nr].spool_bytes = rep_spool(r);
+        }
+    }
+    ws_metrics_render(v, dm->ndbs, out);
+    free(v);
+    free(rv);
+}
+
+static void on_http(void *ctx, const char *path, struct ws_httpd_resp *resp)
+{
+    struct daemon *dm = ctx;
+    struct ws_health h;
+    int64_t bound = dm->cfg->health_sync_timeout_ms > 0
+                        ? dm->cfg->health_sync_timeout_ms
+                        : WS_HEALTH_SYNC_TIMEOUT_MS;
+
+    if (strcmp(path, "/metrics") == 0) {
+        resp->status = 200;
+        resp->content_type = WS_METRICS_CONTENT_TYPE;
+        metrics_text(dm, &resp->body);
+    } else if (strcmp(path, "/healthz") == 0) {
+        ws_health_init(&h);
+        health_check(dm, bound, &h);
+        resp->status = h.problems > 0 ? 503 : 200;
+        if (h.problems > 0)
+            resp->body = h.text; /* handed over */
+        else
+            ws_httpd_printf(&resp->body, "ok\n");
+    }
+}
+
+/* The metrics server and the heartbeat, when configured. */
+static int observers_start(struct daemon *dm, struct ws_err *err)
+{
+    const struct ws_config *c = dm->cfg;
+    int rc = WS_OK;
+
+    if (c->addr != NULL && c->addr[0] != '\0') {
+        rc = ws_httpd_start(&dm->loop, c->addr, on_http, dm, &dm->httpd,
+                            err);
+        if (rc == WS_OK)
+            ws_info("serving metrics addr=%s paths=/metrics,/healthz",
+                    c->addr);
+    }
+    if (rc == WS_OK && c->heartbeat_url != NULL &&
+        c->heartbeat_url[0] != '\0') {
+        int64_t iv = c->heartbeat_interval_ms > 0
+                         ? c->heartbeat_interval_ms
+                         : WS_HEARTBEAT_INTERVAL_MS;
+        rc = ws_heartbeat_start(&dm->loop, c->heartbeat_url, iv,
+                                health_check, dm, &dm->hb, err);
+        if (rc == WS_OK)
+            ws_info("heartbeat on interval=%lldms", (long long)iv);
+    }
+    return rc;
+}
+
+/* ---- the application (-exec) ------------------------------------------- */
+
+/* Replication is ready for the application once every database has
+ * synced and each of its replicas holds a snapshot of its generation, or
+ * a stall is said of it (the database is awaited, its syncs fail, a
+ * replica's uploads fail, or its request is said not answered): an
+ * outage is waited out loudly, beside the application, never in front
+ * of it. */
+static int db_ready(const struct dbrep *d)
+{
+    if (d->stall.on)
+        return 1;
+    if (d->syncs == 0 || !d->st.ready)
+        return 0;
+    for (size_t i = 0; i < d->nreps; i++) {
+        const struct rep *r = &d->reps[i];
+        if (r->state == R_FAILED || r->stall.on || r->slow.said > 0)
+            continue;
+        if (!r->inited || !r->has_snapshot || strcmp(r->gen, d->st.gen) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void on_app_exit(struct ws_child *c)
+{
+    struct daemon *dm = c->data;
+
+    dm->child_status = c->status;
+    if (c->term_signal != 0)
+        ws_info("application exited pid=%d signal=%d status=%d: walship "
+                "shutting down", c->proc.pid, c->term_signal, c->status);
+    else
+        ws_info("application exited pid=%d status=%d: walship shutting "
+                "down", c->proc.pid, c->status);
+    on_signal(&dm->sigterm, 0);
+}
+
+/* After each turn of the loop until the application is started: start
+ * it once replication is ready.  One that cannot be started stops
+ * walship (after the final sync), as a fatal error. */
+static void on_ready_check(uv_check_t *h)
+{
+    struct daemon *dm = h->data;
+    int rc;
+
+    if (dm->stopping) {
+        uv_check_stop(h);
+        return;
+    }
+    for (size_t i = 0; i < dm->ndbs; i++)
+        if (!db_ready(&dm->dbs[i]))
+            return;
+    uv_check_stop(h);
+    rc = ws_child_start(&dm->child, &dm->child_err);
+    if (rc != WS_OK) {
+        /* The reason is the command's exit line (main.c). */
+        ws_error("the application could not be started: walship shutting "
+                 "down");
+        on_signal(&dm->sigterm, 0);
+        return;
+    }
+    ws_info("replication ready, application started pid=%d exec=\"%s\"",
+            dm->child.proc.pid, dm->cfg->exec);
 }
 
 /* A directory replica that exists must pass the directory rule (fs.h)
@@ -2591,7 +3127,13 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         uv_timer_init(&dm->loop, &r->ret_timer);
         ws_slow_init(&dm->loop, &r->slow, on_slow, r);
         r->timer.data = r->ret_timer.data = r;
-        if (r->cfg->retention_ms > 0) {
+        /* -once applies retention only when asked, once (once_check). */
+        r->ret_done = !dm->opts.enforce_retention || r->cfg->retention_ms <= 0;
+        if (dm->opts.force_snapshot) {
+            r->force_snap = 1;
+            r->force_why = "-force-snapshot";
+        }
+        if (r->cfg->retention_ms > 0 && !dm->opts.once) {
             int64_t iv = r->cfg->retention_check_interval_ms;
             if (iv <= 0 || iv > r->cfg->retention_ms)
                 iv = r->cfg->retention_ms;
@@ -2636,13 +3178,19 @@ static void teardown(struct daemon *dm)
     free(dm->dbs);
 }
 
-int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
+int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
+                  struct ws_daemon_end *end, struct ws_err *err)
 {
     struct daemon dm;
     int rc = WS_OK;
 
     memset(&dm, 0, sizeof(dm));
     dm.cfg = cfg;
+    if (o != NULL)
+        dm.opts = *o;
+    dm.child_status = -1;
+    end->app_status = -1;
+    end->abandoned = 0;
     signal(SIGPIPE, SIG_IGN);
     /* One malloc arena for every thread: glibc would give each pool
      * thread its own, keeping what that thread frees (the buffers of a
@@ -2662,18 +3210,45 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
     if (rc == WS_OK && cfg->ndbs == 0) /* config.c refuses it already */
         rc = ws_err_set(err, WS_ECONFIG,
                         "no databases specified in configuration");
+    if (rc == WS_OK)
+        rc = observers_start(&dm, err);
     uv_signal_init(&dm.loop, &dm.sigint);
     uv_signal_init(&dm.loop, &dm.sigterm);
-    dm.sigint.data = dm.sigterm.data = &dm;
+    uv_signal_init(&dm.loop, &dm.sighup);
+    uv_timer_init(&dm.loop, &dm.shut_timer);
+    uv_check_init(&dm.loop, &dm.ready_check);
+    dm.sigint.data = dm.sigterm.data = dm.sighup.data = &dm;
+    dm.shut_timer.data = dm.ready_check.data = &dm;
+    /* PID 1 reaps orphans even with no application to run (child.h). */
+    if (rc == WS_OK && (cfg->exec != NULL || getpid() == 1)) {
+        rc = ws_child_init(&dm.child, &dm.loop, cfg->exec, on_app_exit, &dm,
+                           err);
+        dm.reaping = rc == WS_OK;
+        dm.has_child = dm.reaping && cfg->exec != NULL;
+    }
     if (rc == WS_OK) {
         uv_signal_start(&dm.sigint, on_signal, SIGINT);
         uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
+        if (dm.has_child) {
+            uv_signal_start(&dm.sighup, on_signal, SIGHUP);
+            uv_check_start(&dm.ready_check, on_ready_check);
+        }
         for (size_t i = 0; i < dm.ndbs; i++)
             db_step(&dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
+        if (dm.abandoned) {
+            /* Jobs may still run on the pool: exit without tearing down
+             * what they use (on_shut_timeout). */
+            end->abandoned = 1;
+            rc = ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
+            return ws_err_at(err, dm.lost.at);
+        }
         if (dm.fatal.code != WS_OK) {
             rc = ws_err_set(err, dm.fatal.code, "%s", dm.fatal.msg);
             ws_err_at(err, dm.fatal.at);
+        } else if (dm.lost.code != WS_OK) {
+            rc = ws_err_set(err, dm.lost.code, "%s", dm.lost.msg);
+            ws_err_at(err, dm.lost.at);
         } else if (dm.failed) {
             /* The first cause's kind gives the exit status. */
             rc = ws_err_set(err, dm.failure.code != WS_OK ? dm.failure.code
@@ -2681,8 +3256,20 @@ int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err)
                             "shut down with unshipped changes: see the "
                             "errors above");
             ws_err_at(err, dm.failure.at);
-        } else
+        } else if (dm.ret_failed && dm.opts.enforce_retention) {
+            rc = ws_err_set(err, WS_EREMOTE, "-enforce-retention: "
+                            "retention failed: see the errors above");
+            ws_err_at(err, WS_AT_REPLICA);
+        } else if (dm.child_err.code != WS_OK) {
+            rc = ws_err_set(err, dm.child_err.code, "%s", dm.child_err.msg);
+            ws_err_at(err, dm.child_err.at);
+        } else if (dm.opts.once) {
+            ws_info("once: done: everything committed before the start is "
+                    "in every replica");
+        } else {
             ws_info("walship shut down");
+        }
+        end->app_status = dm.child_status;
     } else {
         /* Nothing started: close what was initialised and drain. */
         for (size_t i = 0; i < dm.ndbs; i++)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (256 * 1024) /* largest read of the -wal */
@@ -89,7 +90,20 @@ struct ws_db {
     int unsynced;           /* shadow bytes not yet fsynced */
     int64_t fsync_ms;
     int window_ms;          /* test hook: widen the checkpoint window */
+    /* The application's writers held off by walship in the current sync
+     * (ws_db_state.lock_us): the write lock from BEGIN IMMEDIATE to its
+     * release, and each TRUNCATE checkpoint. */
+    int64_t lock_t0_us;     /* when the write lock was taken (0: not held) */
+    int64_t lock_us;
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* Test hook: WALSHIP_TEST_WINDOW_MS=N sleeps N ms at each step of the
  * copy -> checkpoint -> restart window, so tests can hammer it (a commit
@@ -195,6 +209,8 @@ static int lock_try(struct ws_db *db, int64_t ms, struct ws_err *err)
     sqlite3_busy_handler(db->wr, busy_spin, &end);
     rc = exec(db, db->wr, "BEGIN IMMEDIATE", err);
     sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+    if (rc == WS_OK)
+        db->lock_t0_us = mono_us();
     return rc;
 }
 
@@ -217,6 +233,9 @@ static void lock_release(struct ws_db *db)
 {
     if (db->wr && !sqlite3_get_autocommit(db->wr))
         sqlite3_exec(db->wr, "ROLLBACK", NULL, NULL, NULL);
+    if (db->lock_t0_us > 0)
+        db->lock_us += mono_us() - db->lock_t0_us;
+    db->lock_t0_us = 0;
 }
 
 /* ---- shadow files ------------------------------------------------------ */
@@ -1173,13 +1192,14 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
     db->last_ckpt_ms = ws_now_ms();
     st->checkpoint = "PASSIVE";
     if (db->sealed && truncate) {
-        int64_t t[3] = {-1, -1, -1};
+        int64_t t[3] = {-1, -1, -1}, t0 = mono_us();
         sqlite3_busy_timeout(db->wr, 0);
         if (query(db, db->wr, "PRAGMA wal_checkpoint(TRUNCATE)", t, NULL, 0,
                   NULL) == WS_OK &&
             t[0] == 0)
             st->checkpoint = "TRUNCATE";
         sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+        db->lock_us += mono_us() - t0;
     }
     return WS_OK;
 }
@@ -1728,6 +1748,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
 
     memset(st, 0, sizeof(*st));
     st->ckpt_due_ms = -1;
+    db->lock_us = 0;
     db->points.n = 0;
     if (db->db_fd >= 0 && (moved(db->cfg->path, db->db_fd) ||
                            (db->ready && moved(db->wal_path, db->wal_fd)))) {
@@ -1776,8 +1797,11 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     /* A checkpoint that fails leaves what was copied valid: it is made
      * durable and shipped while the error is reported (st->ready), so
      * the replicas do not stop with it. */
-    if (want == CKPT_LOCKED)
+    if (want == CKPT_LOCKED) {
+        int64_t t0 = mono_us();
         ck = checkpoint(db, truncate, st, &ckerr);
+        st->ckpt_us = mono_us() - t0;
+    }
     else if (want == CKPT_BACKFILL && st->copied > 0)
         ck = backfill(db, 1, 0, st, &ckerr);
     if (rc == WS_ECORRUPT)
@@ -1807,6 +1831,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     st->page_size = db->page_size;
     st->points = db->points.v;
     st->npoints = db->points.n;
+    st->lock_us = db->lock_us;
     db->seen = NULL; /* the caller's, valid only during this call */
     db->nseen = 0;
     if (rc != WS_OK) /* the database, its -wal or its meta directory */

@@ -300,6 +300,8 @@ static int setup(struct ws_http_req *r)
     cu->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, SLOW_BYTES_S);
     cu->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, SLOW_SECONDS);
     cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (r->timeout_ms > 0)
+        cu->easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
     if (r->skip_verify) {
         cu->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         cu->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -367,6 +369,27 @@ void ws_http_start(struct ws_http *h, struct ws_http_req *r)
         h->queue = r;
     h->queue_tail = r;
     start_next(h);
+}
+
+void ws_http_cancel(struct ws_http *h, struct ws_http_req *r)
+{
+    struct ws_http_req **p = &h->queue, *prev = NULL;
+
+    if (r->easy != NULL) {
+        h->curl.multi_remove_handle(h->multi, r->easy);
+        h->curl.easy_cleanup(r->easy);
+        r->easy = NULL;
+        h->inflight--;
+        start_next(h);
+        return;
+    }
+    for (; *p != NULL; prev = *p, p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            if (h->queue_tail == r)
+                h->queue_tail = prev;
+            return;
+        }
 }
 
 int ws_http_new(uv_loop_t *loop, int max_inflight, struct ws_http **out,

@@ -2248,6 +2248,11 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rs.recs = &c.recs;
         rs.par = o->parallelism > 0 ? o->parallelism : 8;
         rc = build(&rs, err);
+        /* From here "not found" is an object the listing showed and that
+         * went away (retention, a hand): never "nothing to restore",
+         * which a caller may answer with an empty start (boot.h). */
+        if (rc == WS_ENOTFOUND)
+            rc = err->code = WS_EREMOTE;
     }
     if (rs.spool >= 0)
         close(rs.spool);

@@ -24,6 +24,28 @@
 #                               CMD as nobody: setpriv execs CMD, so
 #                               start_bg NAME $NOBODY CMD records CMD's
 #                               own pid
+#   mount_small_meta DIR        mount a 1 MiB tmpfs on DIR (created), for a
+#                               disk that fills up, unmounted at exit; 1
+#                               when that cannot be done (not root), and
+#                               the caller skips
+
+# The exit trap once $_msm_dir is mounted: unmount, then tests/lib.sh's.
+_unmount_meta() {
+	_um_st=$?
+	set +e
+	umount -l "$_msm_dir"
+	(exit "$_um_st")
+	_ws_cleanup
+}
+
+mount_small_meta() {
+	_msm_dir=$1
+	mkdir -p "$_msm_dir"
+	[ "$(id -u)" -eq 0 ] || return 1
+	mount -t tmpfs -o size=1m tmpfs "$_msm_dir" 2>/dev/null || return 1
+	# Unmounted before tests/lib.sh's own exit trap removes $T.
+	trap _unmount_meta EXIT
+}
 
 cpu_ticks() {
 	_ct_pid=$(bg_pid "$1") || fail "cpu_ticks: no process $1"

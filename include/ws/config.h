@@ -7,8 +7,12 @@
  *
  *   - an unknown or misspelled key is an error that names the key and
  *     its line (Litestream ignores it);
- *   - `exec`, `addr` and a non-zero `validation-interval` are refused as
- *     not implemented yet (empty, or 0, is accepted as "off");
+ *   - `addr` and a non-zero `validation-interval` are refused as not
+ *     implemented yet (empty, or 0, is accepted as "off");
+ *   - `exec` is split into words when the file is read (child.h), and a
+ *     command that cannot be split is an error there;
+ *   - `shutdown-sync-timeout` (a top-level duration, default 30s) is
+ *     Litestream v0.5's key;
  *   - an s3-only key (bucket, region, ...) on a file replica is an
  *     error (Litestream ignores it; without `type: s3` the replica would
  *     quietly be a local directory);
@@ -47,6 +51,7 @@
 
 #define WS_CONFIG_DEFAULT_PATH "/etc/walship.yml"
 #define WS_CONFIG_ENV "WALSHIP_CONFIG"
+#define WS_SHUTDOWN_SYNC_TIMEOUT_MS 30000 /* shutdown-sync-timeout */
 
 struct ws_replica_config {
     char *name;  /* unique per database; defaults to the type */
@@ -91,6 +96,9 @@ struct ws_db_config {
      * copying new frames, leaving them in the application's -wal until
      * the replicas catch up.  Default 1 GiB; 0 = no limit. */
     int64_t max_spool_bytes;
+    /* restore-if-db-not-exists (boot.h): 1, 0, or -1 when not set here
+     * (the top level's setting applies). */
+    int restore_if_missing;
 
     struct ws_replica_config *replicas;
     size_t nreplicas;
@@ -105,7 +113,22 @@ struct ws_config {
     char *log_level;           /* "debug", "info" (default), "warn", "error" */
     char *log_type;            /* "text" (default) or "json" */
     int log_stderr;            /* 1 (default): stderr; 0: stdout */
+    char *addr;                /* metrics server address, or NULL (httpd.h) */
+    /* /healthz fails when a replica lags this much (0: the default,
+     * WS_HEALTH_SYNC_TIMEOUT_MS). */
+    int64_t health_sync_timeout_ms;
+    char *heartbeat_url;       /* GET while healthy, or NULL */
+    int64_t heartbeat_interval_ms; /* 0: WS_HEARTBEAT_INTERVAL_MS */
+    int restore_if_missing;    /* restore-if-db-not-exists: 0 (default) */
+    char *exec;                /* the application to run (child.h), or
+                                * NULL */
+    int64_t shutdown_sync_timeout_ms; /* bound on the final sync; default
+                                       * 30 s; 0: none, and no retries */
 };
+
+#define WS_HEALTH_SYNC_TIMEOUT_MS 120000
+#define WS_HEARTBEAT_INTERVAL_MS 300000
+#define WS_HEARTBEAT_MIN_MS 60000
 
 /* Parse YAML text.  name is used in messages ("walship.yml:12: ...").
  * expand_env: 1 to expand variables in values.  On success *out holds a

@@ -21,9 +21,36 @@
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
  * that was committed, then exit.
+ * With addr set, the same loop serves /metrics and /healthz (httpd.h):
+ * the counters live in each database's and replica's state (metrics.h),
+ * and the health check (health.h) is built from the states above, at
+ * each request; heartbeat-url pings while that check passes
+ * (heartbeat.h).
  * Each database's control endpoint (control.h) is served from the same
  * loop once the database replicates; its `sync` command waits on the
  * durability barrier (barrier.h).
+ * With -once the loop runs until every
+ * database has synced once and every replica holds a snapshot of the
+ * current generation (the one -force-snapshot asks for, in a new
+ * generation when the current index has one already) and has applied
+ * retention if -enforce-retention asks, then stops the same way; it
+ * waits on no interval, and a replica that fails three times in a row
+ * is given up and named in the exit status (daemon.c, "-once").
+ * that was committed, then exit; shutdown-sync-timeout bounds that last
+ * sync (a second signal ends it at once; 0, as in Litestream, is no
+ * bound and no retry of a failed upload), and a final sync that failed
+ * or timed out is the exit status, naming the database and replica.
+ *
+ * The application (-exec, child.h).  It starts once replication is
+ * ready: every database has synced and its replicas hold a snapshot of
+ * its generation, or a stall is being said of the database or replica
+ * (a database awaited, a store down or not answering for 10 s): walship
+ * never keeps the application from starting because of an outage.
+ * While it runs, SIGINT, SIGTERM and SIGHUP are forwarded to it and do
+ * not stop walship; when it exits, walship stops as on a signal, and
+ * exits with its status unless the final sync failed.  A fatal
+ * replication error (credentials refused, another walship on the
+ * database) sends it SIGTERM first.
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record
@@ -109,8 +136,28 @@
 #include "ws/config.h"
 #include "ws/err.h"
 
-/* Replicate every database in cfg until a signal arrives.  Returns WS_OK
- * after a clean shutdown in which everything committed was shipped. */
-int ws_daemon_run(const struct ws_config *cfg, struct ws_err *err);
+/* How `replicate` runs (all 0: until a signal). */
+struct ws_daemon_opts {
+    int once;              /* -once: sync, ship, exit (above) */
+    int force_snapshot;    /* -force-snapshot: with once, a snapshot */
+    int enforce_retention; /* -enforce-retention: with once, retention */
+};
+
+/* How replicate ended, beyond its error: what the command exits with. */
+struct ws_daemon_end {
+    int app_status; /* -exec: the application's exit status (0-255, 128 + N
+                     * for signal N) once it exited, else -1 */
+    int abandoned;  /* the final sync was given up at shutdown-sync-timeout
+                     * with jobs maybe still on the thread pool, using cfg:
+                     * the caller exits at once (_exit), freeing nothing */
+};
+
+/* Replicate every database in cfg until a signal arrives, or, with
+ * cfg->exec, until the application exits, or, with o->once, until
+ * everything committed at the start is shipped (o may be NULL).  Returns
+ * WS_OK after a clean shutdown in which everything committed was
+ * shipped; *end says how it ended either way. */
+int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
+                  struct ws_daemon_end *end, struct ws_err *err);
 
 #endif

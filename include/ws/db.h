@@ -149,6 +149,11 @@ struct ws_db_state {
      * which it switched back to WAL; "" otherwise. */
     char mode_was[32];
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
+    int64_t ckpt_us;             /* ...and how long it took */
+    /* How long this sync held the application's writers off: walship's
+     * write lock (the locked step of a checkpoint, start-up) and its
+     * TRUNCATE checkpoints, in microseconds. */
+    int64_t lock_us;
     uint64_t copied;             /* bytes added to the shadow */
     /* When, on ws_now_ms's clock, a sync would checkpoint if nothing is
      * written meanwhile (the checkpoint-interval, a -wal to truncate);

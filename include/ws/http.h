@@ -57,6 +57,8 @@ struct ws_http_req {
     ws_sink_fn sink;             /* 2xx response body, or NULL to drop */
     void *sink_ctx;
     int skip_verify;             /* TLS verification off (loudly logged) */
+    long timeout_ms;             /* the whole request at most this (0: no
+                                  * bound but the stall timeouts) */
     void (*done)(struct ws_http_req *r);
     void *data;
 
@@ -102,6 +104,10 @@ void ws_http_headers_free(const struct ws_http *h, struct curl_slist *list);
 
 /* Start r (on the loop thread).  r must stay valid until r->done. */
 void ws_http_start(struct ws_http *h, struct ws_http_req *r);
+
+/* Stop r (started, not done yet) at once: its done is not called, and
+ * r is the caller's again. */
+void ws_http_cancel(struct ws_http *h, struct ws_http_req *r);
 
 /* Close the client; every request must be done.  The memory is freed
  * once libuv has closed the handles, so the loop must run afterwards. */

@@ -60,7 +60,9 @@ struct ws_restore_opts {
 };
 
 /* Restore from the best of reps[0..n).  WS_ENOTFOUND means "no matching
- * backups found" (nothing to restore at all); WS_ERANGE a time before
+ * backups found" (nothing to restore at all: no replica has a
+ * generation, or none exists), and only that: an object that goes
+ * missing during the restore is WS_EREMOTE.  WS_ERANGE a time before
  * the oldest restorable moment. */
 int ws_restore(struct ws_replica *const *reps, size_t n,
                const struct ws_restore_opts *o, struct ws_err *err);

@@ -26,7 +26,8 @@
 #     before them;
 #   - configurations that can never work exit 3 at start, in one line
 #     naming the key and its line (no dbs, a database without replicas,
-#     an unset variable, exec, addr, validation-interval, a bare-number
+#     an unset variable, an exec that needs a shell, addr,
+#     validation-interval, a bare-number
 #     duration, an s3 key on a file replica, a shared meta-path, a
 #     min-checkpoint-page-count of 0, a size with a space, a path from an
 #     empty variable, file URLs with a host, a query or no "//" -- these
@@ -259,7 +260,10 @@ expect_usage 'invalid boolean value "yes" for -list' restore -list=yes "$T/rep"
 expect_usage '-list cannot be combined with -o' restore -list -o "$T/x.db" "$T/rep"
 expect_usage '-list cannot be combined with -index' restore -list -index 1 "$T/rep"
 expect_usage '-no-expand-env applies to a config file' generations -no-expand-env "$url"
-expect_usage '-exec is not implemented yet' replicate -exec true -config "$T/text.yml"
+expect_usage 'invalid value "app | logger" for flag -exec: unquoted '"'|'"' at character 5' \
+	replicate -exec "app | logger" -config "$T/text.yml"
+expect_usage 'invalid value "30" for flag -shutdown-sync-timeout' \
+	replicate -shutdown-sync-timeout 30 -config "$T/text.yml"
 expect_usage '-no-expand-env applies to a config file' replicate -no-expand-env "$T/one.db" "$url"
 expect_usage "the database path comes first, then its replicas: $url is a URL" \
 	replicate "$url" "$T/one.db"
@@ -327,10 +331,12 @@ one="dbs:
   - path: $T/one.db
     replicas:
       - path: $T/r"
-printf 'exec: ./app\n%s\n' "$one" >"$T/exec.yml"
-bad_config exec '1: "exec" is not implemented yet'
-printf '%s\naddr: ":9090"\n' "$one" >"$T/addr.yml"
-bad_config addr '5: "addr" is not implemented yet'
+printf '%s\naddr: "9090"\n' "$one" >"$T/addr.yml"
+bad_config addr '5: invalid addr "9090": want HOST:PORT, :PORT or [IPV6]:PORT'
+printf '%s\nheartbeat-interval: 30s\n' "$one" >"$T/hb.yml"
+bad_config hb '5: "heartbeat-interval" must be at least 1m0s, not 30s'
+printf 'exec: "./app > log"\n%s\n' "$one" >"$T/exec.yml"
+bad_config exec '1: invalid "exec": unquoted '"'>'"' at character 7'
 printf '%s\n        validation-interval: 1h\n' "$one" >"$T/valid.yml"
 bad_config valid '5: "validation-interval" is not implemented yet'
 printf '%s\n        sync-interval: 1000\n' "$one" >"$T/bare.yml"

@@ -26,14 +26,6 @@ config() {
 		sync-interval=200ms
 }
 
-# The exit trap once $T/meta is mounted: unmount, then tests/lib.sh's.
-unmount_meta() {
-	_um_st=$?
-	set +e
-	umount -l "$T/meta"
-	(exit "$_um_st")
-	_ws_cleanup
-}
 
 # restored NAME CSV: stop walship NAME once the replica holds the last
 # commit of CSV, then restore the replica: exactly that commit.
@@ -138,17 +130,10 @@ case_local() {
 
 # The disk of the meta directory fills up (a small tmpfs; needs root).
 case_full() {
-	if [ "$(id -u)" -ne 0 ]; then
+	if ! mount_small_meta "$T/meta"; then
 		skip "the full disk: needs root to mount a small tmpfs"
 		return
 	fi
-	mkdir "$T/meta"
-	if ! mount -t tmpfs -o size=1m tmpfs "$T/meta"; then
-		skip "the full disk: cannot mount a tmpfs"
-		return
-	fi
-	# Unmounted before tests/lib.sh's own exit trap removes $T.
-	trap unmount_meta EXIT
 	db=$T/full.db
 	"$TOOLS/wsload" "$db" -count 10 -rate 0 -log "$T/full.csv" 2>/dev/null
 	config full "$db" meta-path="$T/meta/m"

@@ -14,6 +14,7 @@
  * carries a secret.  Each case runs in its own child, so chdir() and
  * setenv() do not leak between cases.
  */
+#include "ws/boot.h"
 #include "ws/config.h"
 
 #include <errno.h>
@@ -191,7 +192,8 @@ TEST(defaults)
 TEST(every_key)
 {
     struct ws_config *c = parse("addr: \"\"\n"
-                                "exec:\n"
+                                "exec: myapp -serve 'a b'\n"
+                                "shutdown-sync-timeout: 45s\n"
                                 "access-key-id: AKIDGLOBAL\n"
                                 "secret-access-key: " SECRET "\n"
                                 "logging:\n"
@@ -229,6 +231,8 @@ TEST(every_key)
 
     ASSERT_STR_EQ(c->access_key_id, "AKIDGLOBAL");
     ASSERT_STR_EQ(c->secret_access_key, SECRET);
+    ASSERT_STR_EQ(c->exec, "myapp -serve 'a b'");
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 45000);
     ASSERT_STR_EQ(c->log_level, "warn");
     ASSERT_STR_EQ(c->log_type, "json");
     ASSERT_EQ(c->log_stderr, 1);
@@ -295,13 +299,31 @@ TEST(not_implemented_keys)
 {
     struct ws_config *c;
 
-    fails_with("exec: ./app -serve\n" ONE_DB,
-               "walship.yml:1: \"exec\" is not implemented yet: walship "
-               "does not run and supervise the application; start it on its "
-               "own");
-    fails_with(ONE_DB "addr: \":9090\"\n",
-               "walship.yml:5: \"addr\" is not implemented yet: walship has "
-               "no metrics server");
+    fails_with(ONE_DB "addr: \"9090\"\n",
+               "walship.yml:5: invalid addr \"9090\": want HOST:PORT, :PORT "
+               "or [IPV6]:PORT");
+    fails_with(ONE_DB "addr: \"::1:9090\"\n",
+               "walship.yml:5: invalid addr \"::1:9090\": an IPv6 address "
+               "goes in brackets, [::1]:9090");
+    fails_with(ONE_DB "addr: \":99999\"\n",
+               "walship.yml:5: invalid addr \":99999\": the port must be a "
+               "number from 1 to 65535");
+    fails_with(ONE_DB "heartbeat-interval: 30s\n",
+               "walship.yml:5: \"heartbeat-interval\" must be at least 1m0s, "
+               "not 30s");
+    fails_with(ONE_DB "heartbeat-interval: 0\n",
+               "walship.yml:5: \"heartbeat-interval\" must be at least 1m0s, "
+               "not 0");
+    fails_with(ONE_DB "health-sync-timeout: 10ms\n",
+               "walship.yml:5: \"health-sync-timeout\" must be at least 1s, "
+               "not 10ms");
+    c = parse(ONE_DB "addr: \"[::1]:9090\"\nheartbeat-url: http://h/p\n"
+              "heartbeat-interval: 1m\nhealth-sync-timeout: 30s\n");
+    ASSERT_STR_EQ(c->addr, "[::1]:9090");
+    ASSERT_STR_EQ(c->heartbeat_url, "http://h/p");
+    ASSERT_EQ(c->heartbeat_interval_ms, 60000);
+    ASSERT_EQ(c->health_sync_timeout_ms, 30000);
+    ws_config_free(c);
     fails_with(ONE_DB "        validation-interval: 12h\n",
                "walship.yml:5: \"validation-interval\" is not implemented "
                "yet: walship does not re-check replicas in the background "
@@ -318,7 +340,35 @@ TEST(not_implemented_keys)
     c = parse("exec: \"\"\naddr: ~\n" ONE_DB
               "        validation-interval: 0\n");
     ASSERT_EQ(c->ndbs, 1);
+    ASSERT(c->exec == NULL);
     ws_config_free(c);
+}
+
+/* exec is split when the file is read (child.h); shutdown-sync-timeout
+ * is a duration, 30s unless set, 0 allowed. */
+TEST(exec_and_shutdown_timeout)
+{
+    struct ws_config *c = parse(ONE_DB);
+
+    ASSERT(c->exec == NULL);
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 30000);
+    ws_config_free(c);
+    c = parse("exec: ~\nshutdown-sync-timeout: 0\n" ONE_DB);
+    ASSERT(c->exec == NULL);
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 0);
+    ws_config_free(c);
+    fails_with("exec: \"app | logger\"\n" ONE_DB,
+               "walship.yml:1: invalid \"exec\": unquoted '|' at character "
+               "5: no shell runs the command (quote it, or run one: sh -c "
+               "'...')");
+    fails_with("exec: \"app 'x\"\n" ONE_DB,
+               "walship.yml:1: invalid \"exec\": unterminated ' at "
+               "character 5");
+    fails_containing("shutdown-sync-timeout: 30\n" ONE_DB,
+                     "walship.yml:1: invalid duration for "
+                     "\"shutdown-sync-timeout\": \"30\"");
+    fails_containing("shutdown-sync-timeout: -1s\n" ONE_DB,
+                     "\"shutdown-sync-timeout\"");
 }
 
 TEST(null_keeps_defaults)
@@ -1570,6 +1620,8 @@ TEST(from_urls)
     ASSERT_EQ(ws_config_from_urls("./rel.db", urls, 2, &c, &err), WS_OK);
     ASSERT_STR_EQ(c->source, "(url)");
     ASSERT_STR_EQ(c->log_level, "info");
+    ASSERT_EQ(c->shutdown_sync_timeout_ms, 30000);
+    ASSERT(c->exec == NULL);
     ASSERT_EQ(c->ndbs, 1);
     ASSERT_STR_EQ(c->dbs[0].path, db);
     ASSERT_STR_EQ(c->dbs[0].meta_path, meta);
@@ -1667,6 +1719,37 @@ TEST(sizes_and_spool_limit)
                "optional unit B, KB, MB, GB, KiB, MiB or GiB (e.g. 512MiB)");
 }
 
+/* restore-if-db-not-exists: top level and per database, the database's
+ * own setting winning; the flag turns it on for every database. */
+TEST(restore_on_boot_key)
+{
+    struct ws_config *c = parse("restore-if-db-not-exists: true\n"
+                                "dbs:\n"
+                                "  - path: /data/a.db\n"
+                                "    replicas: [{path: /backup/a}]\n"
+                                "  - path: /data/b.db\n"
+                                "    restore-if-db-not-exists: false\n"
+                                "    replicas: [{path: /backup/b}]\n");
+
+    ASSERT_EQ(c->restore_if_missing, 1);
+    ASSERT_EQ(c->dbs[0].restore_if_missing, -1);
+    ASSERT_EQ(c->dbs[1].restore_if_missing, 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[0], 0), 1);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[1], 0), 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[1], 1), 1);
+    ws_config_free(c);
+    c = parse("dbs:\n"
+              "  - path: /data/a.db\n"
+              "    replicas: [{path: /backup/a}]\n"
+              "  - path: /data/b.db\n"
+              "    restore-if-db-not-exists: true\n"
+              "    replicas: [{path: /backup/b}]\n");
+    ASSERT_EQ(c->restore_if_missing, 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[0], 0), 0);
+    ASSERT_EQ(ws_boot_wanted(c, &c->dbs[1], 0), 1);
+    ws_config_free(c);
+}
+
 #define LIST(X)                                                                \
     X(sizes_and_spool_limit)                                                   \
     X(url_file_mistakes)                                                       \
@@ -1723,6 +1806,8 @@ TEST(sizes_and_spool_limit)
     X(from_urls)                                                               \
     X(from_urls_without_db)                                                    \
     X(from_urls_errors)                                                        \
-    X(free_null)
+    X(free_null)                                                               \
+    X(restore_on_boot_key)                                                     \
+    X(exec_and_shutdown_timeout)
 
 TEST_MAIN("config", LIST)

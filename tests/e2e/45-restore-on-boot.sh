@@ -1,0 +1,123 @@
+#!/bin/sh
+# Restore on boot (replicate -restore-if-db-not-exists, or the
+# restore-if-db-not-exists key), on the backend WS_REPLICA picks:
+#   1. an empty volume (no database, no meta dir) is restored from the
+#      replica before replication starts, exactly; replication then
+#      goes on, and a later restore holds the later writes;
+#   2. a database that exists is left alone, even when the replica holds
+#      something else;
+#   3. with nothing in the replica, walship starts without the database,
+#      says so, and replicates it once the application creates it;
+#   4. a restore that fails (every snapshot corrupt; on S3 also the
+#      server down) stops walship with a non-zero exit before it
+#      replicates anything, and creates no database.
+set -eu
+. "$(dirname "$0")/../lib.sh"
+need_replica
+
+db=$T/db
+url=$(replica_url replica)
+cfg=$T/walship.yml
+# The top-level key; the database's own setting would win over it.
+db_config "$T/dbs.yml" "$db" replica
+{
+	echo "restore-if-db-not-exists: true"
+	cat "$T/dbs.yml"
+} >"$cfg"
+
+# ---- 1. an empty volume ----
+"$TOOLS/wsload" "$db" -rate 0 -count 300 -log "$T/tx.csv" \
+	2>"$T/wsload0.log" || fail "wsload failed"
+start_writer w1 "$db" "$T/tx.csv" -rate 100 -autocheckpoint 0
+start_bg ws1 "$WALSHIP" replicate -config "$cfg"
+wait_for "log_has ws1 'restore on boot: database exists, leaving it alone'" 10
+wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge 500 ]' 20
+stop_bg w1 || fail "writer exited $?"
+n1=$(csv_last_seq "$T/tx.csv")
+wait_restores "$url" "$n1" "$T/tx.csv" 20
+stop_bg ws1 || fail "walship exited $? on SIGTERM"
+gen1=$(replica_gens "$url")
+
+# The volume is lost: database, -wal, -shm and walship's meta directory.
+rm -rf "$db" "$db-wal" "$db-shm" "$T/.db-walship"
+start_bg ws2 "$WALSHIP" replicate -config "$cfg"
+wait_for "log_has ws2 'restore on boot: restored db=$db'" 30
+log_has ws2 'initialized db' || fail "replication did not start after the restore"
+# Restored before replication started: the database holds exactly n1.
+assert_restored "$db" "$n1" "$T/tx.csv"
+# Replication goes on from there, with the application writing again.
+start_writer w2 "$db" "$T/tx.csv" -rate 100 -autocheckpoint 0
+wait_for '[ "$(csv_last_seq "$T/tx.csv")" -ge $((n1 + 200)) ]' 20
+stop_bg w2 || fail "writer exited $?"
+n2=$(csv_last_seq "$T/tx.csv")
+wait_restores "$url" "$n2" "$T/tx.csv" 20
+stop_bg ws2 || fail "walship exited $? on SIGTERM"
+if log_has ws2 'new generation'; then
+	echo "after the restore: a new generation ($(replica_gens "$url" | tr '\n' ' '))"
+else
+	log_has ws2 "continuing the restored position|replica position .*position=$gen1/" ||
+		fail "neither a new generation nor generation $gen1 continued"
+	echo "after the restore: generation $gen1 continued"
+fi
+
+# ---- 2. a database that exists is left alone ----
+# Another database (another seed: other rows) at the path, while the
+# replica holds the first one.
+rm -f "$db" "$db-wal" "$db-shm"
+"$TOOLS/wsload" "$db" -rate 0 -count 50 -seed 7 -log "$T/other.csv" \
+	2>"$T/wsload1.log" || fail "wsload failed"
+cp "$db" "$T/before.db"
+start_bg ws3 "$WALSHIP" replicate -restore-if-db-not-exists "$db" "$url"
+wait_for "log_has ws3 'restore on boot: database exists, leaving it alone db=$db'" 10
+wait_for "log_has ws3 'snapshot written'" 20
+stop_bg ws3 || fail "walship exited $? on SIGTERM"
+log_has ws3 'restore on boot: restored' && fail "an existing database was restored over"
+assert_restored "$db" 50 "$T/other.csv"
+assert_equal "$db" "$T/before.db"
+
+# ---- 3. nothing in the replica: an empty start, said ----
+empty=$(replica_url empty)
+db3=$T/db3
+start_bg ws4 "$WALSHIP" replicate -restore-if-db-not-exists \
+	-restore-if-replica-exists "$db3" "$empty"
+wait_for "log_has ws4 'WARN restore on boot: starting without the database db=$db3'" 10
+wait_for "log_has ws4 'waiting for the database db=$db3'" 10
+[ ! -e "$db3" ] || fail "walship created $db3"
+bg_running ws4 || fail "walship exited after an empty start"
+# The application creates it: replicated as usual.
+"$TOOLS/wsload" "$db3" -rate 0 -count 40 -log "$T/tx3.csv" \
+	2>"$T/wsload3.log" || fail "wsload failed"
+wait_restores "$empty" 40 "$T/tx3.csv" 20
+stop_bg ws4 || fail "walship exited $? on SIGTERM"
+
+# ---- 4. a restore that fails stops walship ----
+# Every snapshot of the replica is garbage: no generation restores.
+head -c 4096 /dev/urandom >"$T/junk"
+for k in $(replica_ls "$url" | cut -d" " -f1 | grep '/snapshots/[0-9a-f]*\.snapshot\.lz4$'); do
+	replica_put "$url" "$k" "$T/junk" || fail "cannot overwrite $k"
+done
+rm -rf "$db" "$db-wal" "$db-shm" "$T/.db-walship"
+st=0
+"$WALSHIP" replicate -restore-if-db-not-exists "$db" "$url" \
+	>"$T/bad.log" 2>&1 || st=$?
+[ "$st" -eq 6 ] || fail "walship exited $st on a corrupt replica, want 6 (verification failed)"
+grep -q "walship: restore on boot of $db failed, not replicating" "$T/bad.log" ||
+	fail "unexpected error: $(tail -3 "$T/bad.log")"
+grep -q 'initialized db' "$T/bad.log" && fail "replication started after a failed restore"
+[ ! -e "$db" ] || fail "a failed restore left $db"
+echo "corrupt replica: exit $st: $(tail -1 "$T/bad.log")"
+
+if [ "$WS_REPLICA" = s3 ]; then
+	# The server down: the listing fails; nothing starts, nothing made.
+	s3_stop_server
+	st=0
+	"$WALSHIP" replicate -restore-if-db-not-exists "$db" "$url" \
+		>"$T/down.log" 2>&1 || st=$?
+	s3_start_server
+	[ "$st" -eq 5 ] || fail "walship exited $st while S3 was down, want 5 (replica unreachable)"
+	grep -q "walship: restore on boot of $db failed, not replicating" "$T/down.log" ||
+		fail "unexpected error: $(tail -3 "$T/down.log")"
+	grep -q 'initialized db' "$T/down.log" && fail "replication started after a failed restore"
+	[ ! -e "$db" ] || fail "a failed restore left $db"
+	echo "S3 down: exit $st: $(tail -1 "$T/down.log")"
+fi

@@ -1,0 +1,58 @@
+#!/bin/sh
+# heartbeat-url: a GET to a dead man's switch, sent while replication
+# works and withheld while it does not.  With the minimum interval (1m;
+# the test takes about two minutes of real time, no test-only knob):
+#  1. The listener is down at the start: the failed ping is logged (its
+#     host, never the URL's secret path) and retried; once the listener
+#     is up the first ping arrives, as soon as every database has synced.
+#  2. S3 goes down while the application writes: no ping comes when the
+#     next one is due (a minute after the first), the withheld heartbeat
+#     is logged then, naming the problem, and replication goes on.
+#  3. S3 back: the replica catches up and the pings resume.
+# S3 only: the outage is the fault proxy's.
+# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+set -eu
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/lib-metrics.sh"
+need_s3
+
+db=$T/app.db
+url=$(replica_url hb)
+hport=$(free_port)
+db_config "$T/walship.yml" "$db" hb -- sync-interval=200ms
+printf 'heartbeat-url: http://127.0.0.1:%s/ping/SECRET-TOKEN\nheartbeat-interval: 1m\n' \
+	"$hport" >>"$T/walship.yml"
+pings() {
+	[ -f "$T/pings.log" ] || { echo 0; return; }
+	grep -c '^ping /ping/SECRET-TOKEN ' "$T/pings.log" || true
+}
+start_writer w "$db" "$T/tx.csv" -rate 10
+start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
+
+# 1. No listener yet.
+wait_for 'log_has walship "heartbeat ping failed url=http://127.0.0.1:$hport error="' 20
+log_has walship SECRET-TOKEN && fail "the heartbeat URL's secret path was logged"
+start_bg pings python3 "$ROOT/tests/e2e/heartbeat-listener.py" "$hport"
+wait_for '[ "$(pings)" -ge 1 ]' 30
+t1=$(date +%s)
+wait_for 'log_has walship "heartbeat pings work again"' 5
+
+# 2. S3 down, writes go on: the ping due at t1 + 60 s is withheld.
+s3_stop_server
+while [ "$(date +%s)" -lt $((t1 + 75)) ]; do
+	[ "$(pings)" -eq 1 ] || fail "a ping came while S3 was down: $(cat "$T/pings.log")"
+	sleep 1
+done
+bg_running walship || fail "walship exited during the outage"
+log_has walship "heartbeat withheld url=http://127.0.0.1:$hport problems=[0-9]+ first=\".*db=$db" ||
+	fail "the withheld heartbeat was not said"
+log_has walship SECRET-TOKEN && fail "the heartbeat URL's secret path was logged"
+
+# 3. S3 back: the pings resume.
+s3_start_server
+wait_for '[ "$(pings)" -ge 2 ]' 90
+log_has walship "heartbeat resumed: replication is healthy again" ||
+	fail "the end of the withheld heartbeat was not said"
+stop_bg w || fail "writer exited $?"
+wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 60
+stop_bg walship || fail "walship exited $?"

@@ -1,0 +1,131 @@
+/*
+ * test_metrics.c: the lag's search (metrics.h), the text format's shape,
+ * the health list (health.h) and the metrics server's address forms
+ * (httpd.h).
+ */
+#include "check.h"
+#include "ws/health.h"
+#include "ws/httpd.h"
+#include "ws/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+TEST(oldest)
+{
+    static const struct ws_tpoint v[] = {{0, 0, 100, 1000},
+                                         {0, 0, 200, 2000},
+                                         {1, 0, 50, 3000},
+                                         {1, 0, 80, 4000}};
+
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 0, 0), 1000);
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 0, 99), 1000);
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 0, 100), 2000);
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 0, 5000), 3000);
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 1, 0), 3000);
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 1, 50), 4000);
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 1, 80), -1); /* caught up */
+    ASSERT_EQ(ws_metrics_oldest(v, 4, 2, 0), -1);
+    ASSERT_EQ(ws_metrics_oldest(v, 0, 0, 0), -1);
+}
+
+TEST(render)
+{
+    struct ws_dbmetrics dm = {0};
+    struct ws_repmetrics rm = {0};
+    struct ws_req req = {0};
+    struct ws_metrics_rep r = {"s3", "s3", &rm, 1.5, 4096};
+    struct ws_metrics_db d = {"/d/a\"b\\c\nd.db", &dm, 1,    8192, 32,
+                              "0123456789abcdef", 2,   4152, &r,   1};
+    struct ws_httpd_body b = {0};
+
+    ws_metrics_sync(&dm, 1, "TRUNCATE", 2500, 700);
+    ws_metrics_sync(&dm, 0, NULL, 0, 0);
+    req.type = WS_REQ_PUT;
+    req.rc = WS_OK;
+    req.put_size = 123;
+    req.retries = 2;
+    ws_metrics_req(&rm, &req);
+    req.type = WS_REQ_GET;
+    req.rc = WS_ENOTFOUND;
+    ws_metrics_req(&rm, &req);
+    ws_metrics_render(&d, 1, &b);
+    ASSERT(!b.failed);
+    ASSERT_STR_CONTAINS(b.p, "# TYPE walship_syncs_total counter\n"
+                             "walship_syncs_total{db=\"/d/a\\\"b\\\\c\\nd.db\"}"
+                             " 2\n");
+    ASSERT_STR_CONTAINS(b.p, "walship_sync_errors_total{db=\"/d/a\\\"b\\\\c"
+                             "\\nd.db\"} 1\n");
+    ASSERT_STR_CONTAINS(b.p, ",mode=\"TRUNCATE\"} 1\n");
+    ASSERT_STR_CONTAINS(b.p, "walship_checkpoint_duration_seconds_sum{db=\"/d"
+                             "/a\\\"b\\\\c\\nd.db\",mode=\"TRUNCATE\"} "
+                             "0.002500\n");
+    ASSERT_STR_CONTAINS(b.p, "walship_writers_held_seconds_total{db=\"/d/a\\"
+                             "\"b\\\\c\\nd.db\"} 0.0007\n");
+    ASSERT_STR_CONTAINS(b.p, "generation=\"0123456789abcdef\"} 1\n");
+    ASSERT_STR_CONTAINS(b.p, "replica=\"s3\",type=\"s3\"} 1.5\n");
+    ASSERT_STR_CONTAINS(b.p, "op=\"put\",result=\"ok\"} 1\n");
+    ASSERT_STR_CONTAINS(b.p, "op=\"get\",result=\"not_found\"} 1\n");
+    ASSERT_STR_CONTAINS(b.p, "walship_replica_retries_total{db=\"/d/a\\\"b"
+                             "\\\\c\\nd.db\",replica=\"s3\",type=\"s3\"} 4\n");
+    ASSERT_STR_CONTAINS(b.p, "walship_replica_uploaded_bytes_total{db=\"/d/"
+                             "a\\\"b\\\\c\\nd.db\",replica=\"s3\",type=\"s3\"}"
+                             " 123\n");
+    /* Every sample line belongs to the family its HELP and TYPE name. */
+    for (char *l = b.p, *nl; *l; l = nl + 1) {
+        nl = strchr(l, '\n');
+        ASSERT(nl != NULL);
+        if (*l != '#')
+            ASSERT(strncmp(l, "walship_", 8) == 0);
+    }
+    free(b.p);
+}
+
+TEST(health)
+{
+    struct ws_health h;
+    char first[64];
+
+    ws_health_init(&h);
+    ASSERT_EQ(h.problems, 0);
+    ASSERT_STR_EQ(ws_health_first(&h, first, sizeof(first)), "");
+    ws_health_fail(&h, "db=%s stuck", "a\nb");
+    ws_health_fail(&h, "second");
+    ASSERT_EQ(h.problems, 2);
+    ASSERT_STR_EQ(h.text.p, "db=a b stuck\nsecond\n");
+    ASSERT_STR_EQ(ws_health_first(&h, first, sizeof(first)), "db=a b stuck");
+    ws_health_free(&h);
+}
+
+TEST(addr)
+{
+    static const struct {
+        const char *addr, *host;
+        int port;
+    } ok[] = {{":9090", "", 9090},
+              {"127.0.0.1:9090", "127.0.0.1", 9090},
+              {"[::1]:1", "::1", 1},
+              {"localhost:65535", "localhost", 65535}};
+    static const char *const bad[] = {"9090", ":",        ":0",        ":65536",
+                                      ":90x", "::1:9090", "[::1:9090", ":-1",
+                                      "",     "[::1]"};
+    struct ws_err err;
+    char host[256];
+    int port;
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ASSERT_EQ(
+            ws_httpd_addr_parse(ok[i].addr, host, sizeof(host), &port, &err),
+            WS_OK);
+        ASSERT_STR_EQ(host, ok[i].host);
+        ASSERT_EQ(port, ok[i].port);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ASSERT_EQ(ws_httpd_addr_parse(bad[i], host, sizeof(host), &port, &err),
+                  WS_ECONFIG);
+        ASSERT_STR_CONTAINS(err.msg, "invalid addr");
+    }
+}
+
+#define LIST(X) X(oldest) X(render) X(health) X(addr)
+TEST_MAIN("metrics", LIST)
