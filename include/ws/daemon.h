@@ -26,6 +26,9 @@
  * and the health check (health.h) is built from the states above, at
  * each request; heartbeat-url pings while that check passes
  * (heartbeat.h).
+ * Each database's control endpoint (control.h) is served from the same
+ * loop once the database replicates; its `sync` command waits on the
+ * durability barrier (barrier.h).
  * With -once the loop runs until every
  * database has synced once and every replica holds a snapshot of the
  * current generation (the one -force-snapshot asks for, in a new
