@@ -3,6 +3,8 @@
  */
 #include "ws/child.h"
 #include "ws/daemon.h"
+#include "ws/barrier.h"
+#include "ws/control.h"
 #include "ws/db.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
@@ -241,6 +243,14 @@ struct dbrep {
     size_t nreps;
     struct ws_validator *val; /* restore drills (validate.h) */
     struct ws_dbmetrics m;   /* for /metrics (metrics.h) */
+
+    /* The control endpoint (control.h) and `walship sync` (barrier). */
+    struct ws_ctl *ctl;
+    int ctl_failed;          /* binding it failed, and was said */
+    uint64_t started;        /* syncs started */
+    struct ws_barrier bar;   /* sync requests not answered yet */
+    struct ws_barrier_rep *bar_reps; /* the replicas, as bar sees them */
+    uv_timer_t bar_timer;    /* the earliest of their deadlines */
 };
 
 struct daemon {
@@ -277,6 +287,9 @@ struct daemon {
 static void db_step(struct dbrep *d);
 static void rep_ship(struct rep *r);
 static void on_signal(uv_signal_t *h, int signum);
+static void barrier_synced(struct dbrep *d);
+static void barrier_check(struct dbrep *d);
+static void ctl_serve(struct dbrep *d, int new_gen);
 static void once_check(struct daemon *dm);
 static void once_synced(struct dbrep *d, const struct ws_db_state *s);
 
@@ -733,6 +746,9 @@ static void on_sync_done(uv_work_t *w, int status)
     }
     if (d->st.ready && !d->events_on && !d->stopping)
         arm_events(d);
+    if (d->st.ready && !d->stopping)
+        ctl_serve(d, s->new_gen);
+    barrier_synced(d);
     for (size_t i = 0; i < d->nreps; i++)
         rep_ship(&d->reps[i]);
     ws_validator_synced(d->val);
@@ -748,6 +764,7 @@ static void start_sync(struct dbrep *d)
 
     d->syncing = 1;
     d->dirty = 0;
+    d->started++;
     d->job_final = d->stopping;
     d->sync_start_ms = ws_now_ms();
     /* Lend the observations: new ones go to the other list meanwhile. */
@@ -840,6 +857,7 @@ static void db_step(struct dbrep *d)
             return;
         }
         if (db_caught_up(d)) {
+            barrier_check(d);
             d->done = 1;
             check_done(d->dm);
         }
@@ -1263,6 +1281,7 @@ static void rep_after(struct rep *r)
      * -wal may not change again, so do not wait for an event. */
     if (r->d->held)
         r->d->dirty = 1;
+    barrier_check(r->d);
     rep_ship(r);
     db_step(r->d);
 }
@@ -2147,7 +2166,8 @@ static void rep_ship(struct rep *r)
      * while the WAL restarts several times a second (db.c). */
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
-    if (!d->stopping && now < due && r->index >= d->st.index) {
+    if (!d->stopping && now < due && r->index >= d->st.index &&
+        d->bar.head == NULL) { /* a `walship sync` waits: ship now */
         rep_wake(r, due - now);
         return;
     }
@@ -2393,6 +2413,182 @@ static void on_ret_del(struct ws_req *req)
     ret_del_next(r);
 }
 
+/* ---- the durability barrier: `walship sync` ---------------------------- */
+
+/*
+ * A `sync` request on a database's control endpoint (control.h) waits
+ * in d->bar (barrier.h) until every replica holds what was committed
+ * before it.  It asks for a copy now, not at the next pace; while any
+ * request waits, uploads go at once rather than at the next
+ * sync-interval (rep_ship).  The client going away drops its request.
+ * At shutdown, requests the last sync satisfies are answered "ok", the
+ * others "error EBUSY".
+ */
+
+/* What barrier.h needs to know of d and its replicas, as they are now. */
+static void barrier_view(struct dbrep *d, struct ws_barrier_db *db)
+{
+    db->ready = d->st.ready;
+    db->gen = d->st.gen;
+    db->index = d->st.index;
+    db->end = d->st.have_hdr ? d->st.size : 0;
+    db->why = d->stall.on ? d->stall.what : "";
+    for (size_t k = 0; k < d->nreps; k++) {
+        const struct rep *r = &d->reps[k];
+        struct ws_barrier_rep *v = &d->bar_reps[k];
+        v->name = r->cfg->name;
+        /* After a failure the position is listed again (inited 0), but
+         * what the replica was seen to hold stays in r, for messages. */
+        v->known = r->inited && r->has_snapshot;
+        v->seen = r->has_snapshot && r->gen[0] != '\0';
+        v->gen = r->gen;
+        v->index = r->index;
+        v->offset = r->offset;
+        v->failed = r->state == R_FAILED;
+        v->why = r->stall.on ? r->stall.what
+                 : r->state == R_BUSY ? "an upload is in flight"
+                 : r->state == R_FAILED ? r->req.err.msg
+                                        : "";
+    }
+}
+
+static void on_bar_timer(uv_timer_t *t);
+
+/* Answer every request that is done, and come back at the earliest
+ * deadline of the others. */
+static void barrier_check(struct dbrep *d)
+{
+    struct ws_barrier_db db;
+    struct ws_barrier_wait *w;
+    char text[WS_CTL_REPLY_MAX];
+    int64_t first, now = ws_now_ms();
+    int code;
+
+    if (d->bar.head == NULL)
+        return;
+    barrier_view(d, &db);
+    while ((w = ws_barrier_done(&d->bar, d->cfg->path, &db, d->bar_reps,
+                                d->nreps, now, &code, text,
+                                sizeof(text))) != NULL) {
+        if (code == WS_OK)
+            ws_debug("sync answered %s", text);
+        else
+            ws_warn("sync request failed db=%s: %s", d->cfg->path, text);
+        ws_ctl_reply(w->req, code, "%s", text);
+        ws_barrier_remove(&d->bar, w);
+    }
+    first = ws_barrier_deadline(&d->bar);
+    if (first == 0)
+        uv_timer_stop(&d->bar_timer);
+    else
+        uv_timer_start(&d->bar_timer, on_bar_timer,
+                       (uint64_t)(first > now ? first - now : 0), 0);
+}
+
+static void on_bar_timer(uv_timer_t *t)
+{
+    barrier_check(t->data);
+}
+
+/* A sync finished: it sets the targets of the requests it counts for
+ * (a held one copied nothing). */
+static void barrier_synced(struct dbrep *d)
+{
+    struct ws_barrier_db db;
+
+    if (d->bar.head == NULL)
+        return;
+    barrier_view(d, &db);
+    if (ws_barrier_synced(&d->bar, d->started,
+                          d->job_rc == WS_OK && !d->held, &db) &&
+        !d->stopping) {
+        d->dirty = 1;
+        d->next_sync_ms = 0;
+    }
+    barrier_check(d);
+}
+
+static void waiter_gone(struct ws_ctl_conn *c, void *data)
+{
+    struct ws_barrier_wait *w = data;
+    struct dbrep *d = w->owner;
+
+    (void)c;
+    ws_barrier_remove(&d->bar, w);
+}
+
+/* The `sync` command: "sync [TIMEOUT_MS]". */
+static void ctl_sync(struct ws_ctl_conn *c, int argc, char **argv,
+                     void *ctx)
+{
+    struct dbrep *d = ctx;
+    struct ws_barrier_wait *w;
+    unsigned long long ms = 0;
+
+    if (argc > 2 || (argc == 2 && (strspn(argv[1], "0123456789") !=
+                                       strlen(argv[1]) ||
+                                   strlen(argv[1]) > 12))) {
+        ws_ctl_reply(c, WS_EUSAGE, "usage: sync [TIMEOUT_MS]");
+        return;
+    }
+    if (argc == 2)
+        ms = strtoull(argv[1], NULL, 10);
+    if (d->stopping) {
+        ws_ctl_reply(c, WS_EBUSY, "walship replicate is shutting down (its "
+                     "last sync ships what was committed before its "
+                     "signal)");
+        return;
+    }
+    w = ws_barrier_add(&d->bar, c, d, d->started + 1, ws_now_ms(),
+                       (int64_t)ms);
+    if (w == NULL) {
+        ws_ctl_reply(c, WS_ENOMEM, "out of memory");
+        return;
+    }
+    ws_ctl_keep(c, waiter_gone, w);
+    ws_debug("sync requested db=%s timeout=%llums", d->cfg->path, ms);
+    barrier_check(d); /* (arms the deadline) */
+    /* A copy now, not at the next pace (a snapshot or a sync in flight
+     * goes first: db_step starts it after them). */
+    d->dirty = 1;
+    d->next_sync_ms = 0;
+    db_step(d);
+}
+
+/* The commands of the control endpoint (control.h). */
+static const struct ws_ctl_cmd ctl_cmds[] = {
+    {"sync", ctl_sync},
+    {NULL, NULL},
+};
+
+/* Serve d's endpoint once it replicates (the meta dir is ours then,
+ * under its lock); again after a new generation if the meta dir was
+ * replaced.  A failure is said once and replication goes on. */
+static void ctl_serve(struct dbrep *d, int new_gen)
+{
+    struct ws_err err = {0};
+
+    if (d->ctl != NULL && new_gen && !ws_ctl_bound(d->ctl)) {
+        ws_warn("control endpoint gone db=%s (the meta directory was "
+                "replaced): binding it again", d->cfg->path);
+        ws_ctl_close(d->ctl, "the control endpoint moved: the meta "
+                     "directory was replaced; ask again");
+        d->ctl = NULL;
+        d->ctl_failed = 0;
+    }
+    if (d->ctl != NULL || d->ctl_failed)
+        return;
+    if (ws_ctl_open(&d->dm->loop, d->cfg->meta_path, ctl_cmds, d, &d->ctl,
+                    &err) != WS_OK) {
+        d->ctl_failed = 1;
+        ws_error("control endpoint not served db=%s error=\"%s\"",
+                 d->cfg->path, err.msg);
+        return;
+    }
+    ws_debug("control endpoint db=%s socket=%s/%s", d->cfg->path,
+             d->cfg->meta_path, WS_CTL_SOCK);
+}
+
 /* ---- -once --------------------------------------------------------------- */
 
 /*
@@ -2508,6 +2704,9 @@ static void check_done(struct daemon *dm)
         uv_close((uv_handle_t *)&d->ev_wal, close_cb);
         uv_close((uv_handle_t *)&d->ev_db, close_cb);
         ws_validator_close(d->val, close_cb);
+        uv_close((uv_handle_t *)&d->bar_timer, close_cb);
+        ws_ctl_close(d->ctl, "walship replicate is shutting down");
+        d->ctl = NULL;
         for (size_t k = 0; k < d->nreps; k++) {
             uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
             uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
@@ -2937,6 +3136,8 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     uv_timer_init(&dm->loop, &d->tick);
     uv_fs_event_init(&dm->loop, &d->ev_wal);
     uv_fs_event_init(&dm->loop, &d->ev_db);
+    uv_timer_init(&dm->loop, &d->bar_timer);
+    d->bar_timer.data = d;
     d->poll.data = d->kick.data = d->ckpt.data = d->tick.data = d;
     d->ev_wal.data = d->ev_db.data = d;
     d->wal_path = malloc(strlen(c->path) + 5);
@@ -2947,7 +3148,9 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     if (rc != WS_OK)
         return rc;
     d->reps = calloc(c->nreplicas ? c->nreplicas : 1, sizeof(*d->reps));
-    if (d->reps == NULL)
+    d->bar_reps = calloc(c->nreplicas ? c->nreplicas : 1,
+                         sizeof(*d->bar_reps));
+    if (d->reps == NULL || d->bar_reps == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     d->spacing_ms = SYNC_SPACING_MS;
     for (size_t k = 0; k < c->nreplicas; k++) {
@@ -3011,6 +3214,7 @@ static void teardown(struct daemon *dm)
             stale_free(&d->reps[k]);
         }
         free(d->reps);
+        free(d->bar_reps);
         free(d->seen.v);
         free(d->seen_job.v);
         free(d->wal_path);

@@ -17,6 +17,7 @@
 #include "ws/child.h"
 #include "ws/cli.h"
 #include "ws/config.h"
+#include "ws/control.h"
 #include "ws/daemon.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
@@ -48,6 +49,7 @@ static const char usage_main[] =
     "\treplicate    runs a server to replicate databases\n"
     "\trestore      recovers a database from a replica\n"
     "\tsnapshots    list available snapshots for a database\n"
+    "\tsync         waits until every replica holds what was committed\n"
     "\tverify       restores replicas into a temporary directory and checks them\n"
     "\tversion      prints the walship and SQLite versions\n"
     "\twal          list available WAL files for a database\n";
@@ -129,7 +131,10 @@ static const char usage_replicate[] =
     "\t    Verbose (debug) logging.\n"
     "\n"
     "A REPLICA_URL is file:///path/to/dir, s3://bucket/path or a plain\n"
-    "directory path.\n";
+    "directory path.\n"
+    "\n"
+    "While it replicates a database, it serves walship sync on the\n"
+    "control socket in that database's meta directory.\n";
 
 static const char usage_restore[] =
     "The restore command recovers a database from a previous snapshot\n"
@@ -224,6 +229,24 @@ static const char usage_verify[] =
 static const char usage_version[] =
     "Usage:\n\n\twalship version\n\nPrints the walship version and the "
     "SQLite version it runs with.\n";
+
+static const char usage_sync[] =
+    "The sync command returns once everything committed to each database\n"
+    "before the call is in every replica of the running walship replicate\n"
+    "(it asks that replicate over the control socket in the database's\n"
+    "meta directory, which copies and uploads at once).\n"
+    "\n"
+    "Usage:\n"
+    "\n"
+    "\twalship sync [arguments] DB_PATH [DB_PATH...]\n"
+    "\n"
+    "Arguments:\n"
+    "\n"
+    CONFIG_FLAGS
+    "\t-timeout DURATION\n"
+    "\t    Gives up (exit 5) when a replica does not hold everything\n"
+    "\t    by then, naming it and what it misses; 0 waits without\n"
+    "\t    limit. Defaults to 1m.\n";
 
 /* ---- flags -------------------------------------------------------------- */
 
@@ -609,6 +632,36 @@ static int cmd_restore(int argc, char **argv, struct ws_err *err)
     return do_restore(&a, argv[i], err);
 }
 
+/* ---- sync --------------------------------------------------------------- */
+
+static int cmd_sync(int argc, char **argv, struct ws_err *err)
+{
+    const char *config = NULL, *timeout = NULL;
+    int no_expand = 0, i;
+    int64_t ms = 60000;
+    struct flag flags[] = {{"config", &config, NULL},
+                           {"no-expand-env", NULL, &no_expand},
+                           {"timeout", &timeout, NULL},
+                           {NULL, NULL, NULL}};
+
+    i = parse_flags(argc, argv, flags, usage_sync, err);
+    if (i < 0)
+        return i == -1 ? WS_OK : WS_EUSAGE;
+    if (timeout && (ws_duration_parse(timeout, &ms) != WS_OK || ms < 0))
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-timeout: want a duration such as 30s or 5m, or 0 "
+                          "for no limit", timeout);
+    if (i >= argc)
+        return ws_err_set(err, WS_EUSAGE, "database path required");
+    for (int k = i; k < argc; k++)
+        if (ws_is_url(argv[k]))
+            return ws_err_set(err, WS_EUSAGE, "%s is a URL: sync takes the "
+                              "path of a database that walship replicate "
+                              "replicates", argv[k]);
+    return ws_ctl_sync(config, !no_expand, argv + i, (size_t)(argc - i), ms,
+                       stdout, err);
+}
+
 /* ---- verify ------------------------------------------------------------- */
 
 static int cmd_verify(int argc, char **argv, struct ws_err *err)
@@ -800,6 +853,8 @@ static const struct command {
     {"replicate", cmd_replicate},
     {"restore", cmd_restore},
     {"snapshots", cmd_inspect},
+    {"sync", cmd_sync},
+
     {"verify", cmd_verify},
     {"version", cmd_version},
     {"wal", cmd_inspect},

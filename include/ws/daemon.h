@@ -20,23 +20,25 @@
  * database replaced at its path is followed into a new generation, and
  * so is a replica that lost the generation being written.
  * SIGINT or SIGTERM stop new work, run one last sync and ship everything
- * that was committed, then exit.
+ * that was committed, then exit; shutdown-sync-timeout bounds that last
+ * sync (a second signal ends it at once; 0, as in Litestream, is no
+ * bound and no retry of a failed upload), and a final sync that failed
+ * or timed out is the exit status, naming the database and replica.
+ * With -once the loop runs until every database has synced once and
+ * every replica holds a snapshot of the current generation (the one
+ * -force-snapshot asks for, in a new generation when the current index
+ * has one already) and has applied retention if -enforce-retention asks,
+ * then stops the same way; it waits on no interval, and a replica that
+ * fails three times in a row is given up and named in the exit status
+ * (daemon.c, "-once").
  * With addr set, the same loop serves /metrics and /healthz (httpd.h):
  * the counters live in each database's and replica's state (metrics.h),
  * and the health check (health.h) is built from the states above, at
  * each request; heartbeat-url pings while that check passes
  * (heartbeat.h).
- * With -once the loop runs until every
- * database has synced once and every replica holds a snapshot of the
- * current generation (the one -force-snapshot asks for, in a new
- * generation when the current index has one already) and has applied
- * retention if -enforce-retention asks, then stops the same way; it
- * waits on no interval, and a replica that fails three times in a row
- * is given up and named in the exit status (daemon.c, "-once").
- * that was committed, then exit; shutdown-sync-timeout bounds that last
- * sync (a second signal ends it at once; 0, as in Litestream, is no
- * bound and no retry of a failed upload), and a final sync that failed
- * or timed out is the exit status, naming the database and replica.
+ * Each database's control endpoint (control.h) is served from the same
+ * loop once the database replicates; its `sync` command waits on the
+ * durability barrier (barrier.h).
  *
  * The application (-exec, child.h).  It starts once replication is
  * ready: every database has synced and its replicas hold a snapshot of

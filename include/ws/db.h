@@ -55,6 +55,8 @@
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
  *     restored                       left by a restore (resume.h)
+ *     control.sock                   the control endpoint of a running
+ *                                    replicate (control.h)
  * A shadow file is a byte copy of one WAL index: the header plus
  * committed frames only.  The meta dir is opened and checked once
  * (fs.h's rule; not a link) and everything in it is created through that
