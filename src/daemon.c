@@ -2556,8 +2556,52 @@ static void ctl_sync(struct ws_ctl_conn *c, int argc, char **argv,
 }
 
 /* The commands of the control endpoint (control.h). */
+/* The `verify` command: one restore drill of every replica now
+ * (validate.h).  The reply is the drill's summary: "ok ...", or "error
+ * ECORRUPT ..." when a replica differs from the database or is corrupt
+ * (walship verify exits 6), "error EIO ..." when one was not compared.
+ * The client going away leaves the drill running, unanswered. */
+static void ctl_verify_done(void *ctx, enum ws_valid_result r,
+                            const char *summary)
+{
+    ws_ctl_reply(ctx,
+                 r == WS_VALID_OK       ? WS_OK
+                 : r == WS_VALID_FAILED ? WS_ECORRUPT
+                                        : WS_EIO,
+                 "%s", summary);
+}
+
+static void ctl_verify_gone(struct ws_ctl_conn *c, void *data)
+{
+    struct dbrep *d = data;
+
+    ws_validator_forget(d->val, c);
+}
+
+static void ctl_verify(struct ws_ctl_conn *c, int argc, char **argv,
+                       void *ctx)
+{
+    struct dbrep *d = ctx;
+
+    (void)argv;
+    if (argc != 1) {
+        ws_ctl_reply(c, WS_EUSAGE, "usage: verify");
+        return;
+    }
+    if (d->val == NULL || d->stopping) {
+        ws_ctl_reply(c, WS_EBUSY, "walship replicate is shutting down");
+        return;
+    }
+    ws_ctl_keep(c, ctl_verify_gone, d);
+    if (ws_validator_request(d->val, ctl_verify_done, c) != WS_OK)
+        ws_ctl_reply(c, WS_EBUSY, "a restore drill of %s is asked for "
+                     "already: ask again when it is done (its result is in "
+                     "the log)", d->cfg->path);
+}
+
 static const struct ws_ctl_cmd ctl_cmds[] = {
     {"sync", ctl_sync},
+    {"verify", ctl_verify},
     {NULL, NULL},
 };
 

@@ -4,6 +4,7 @@
 #include "ws/validate.h"
 
 #include "ws/cli.h"
+#include "ws/control.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
 #include "ws/log.h"
@@ -181,6 +182,34 @@ static int verify_tmpdir(char *buf, size_t n, struct ws_err *err)
     return WS_OK;
 }
 
+/* Ask the running replicate of db for a drill (its control endpoint);
+ * WS_ENOTFOUND when none serves db. */
+static int verify_live(const struct ws_db_config *db, FILE *out,
+                       struct ws_err *err)
+{
+    struct ws_ctl_call call;
+    int rc;
+
+    memset(&call, 0, sizeof(call));
+    call.meta = db->meta_path;
+    call.db = db->path;
+    ws_info("verify: asking the running replicate of %s for a restore "
+            "drill", db->path);
+    rc = ws_ctl_call_all(&call, 1, "verify", -1, NULL, NULL);
+    if (rc == WS_ENOTFOUND) {
+        *err = call.err;
+        return rc;
+    }
+    if (rc == WS_OK) {
+        fprintf(out, "live comparison: made by the running replicate of "
+                "%s: %s\n", db->path, call.text);
+        return WS_OK;
+    }
+    fprintf(out, "live comparison: FAILED: %s\n", call.err.msg);
+    *err = call.err;
+    return rc;
+}
+
 int ws_verify_run(const struct ws_verify_opts *o, FILE *out,
                   struct ws_err *err)
 {
@@ -207,6 +236,19 @@ int ws_verify_run(const struct ws_verify_opts *o, FILE *out,
             return rc;
         }
     }
+    /* A live database, in its newest state, of every replica: the
+     * running replicate compares (validate.h). */
+    if (db->path && !o->has_time && !o->replica) {
+        struct ws_err le = {0};
+        rc = verify_live(db, out, &le);
+        if (rc != WS_ENOTFOUND) {
+            ws_config_free(cfg);
+            if (rc != WS_OK)
+                *err = le;
+            return rc;
+        }
+        ws_info("verify: %s; restoring the replicas here", le.msg);
+    }
     rc = verify_tmpdir(dir, sizeof(dir), err);
     if (rc != WS_OK) {
         ws_config_free(cfg);
@@ -224,11 +266,15 @@ int ws_verify_run(const struct ws_verify_opts *o, FILE *out,
         }
     }
     ws_fs_rm_rf(dir, NULL);
-    if (db->path)
-        fprintf(out, "live comparison: not made: verify restores the "
-                "replicas on their own; compare with %s at the same "
-                "transaction by setting validation-interval on a replica "
-                "of a running replicate\n", db->path);
+    if (db->path && (o->has_time || o->replica))
+        fprintf(out, "live comparison: not made: with %s, verify restores "
+                "on its own (a running replicate compares every replica's "
+                "newest state: walship verify %s)\n",
+                o->has_time ? "-timestamp" : "-replica", db->path);
+    else if (db->path)
+        fprintf(out, "live comparison: not made: no running walship "
+                "replicate serves %s (it compares a restore with the "
+                "database at the same transaction)\n", db->path);
     else
         fprintf(out, "live comparison: not made: a replica URL names no "
                 "database\n");
@@ -276,6 +322,10 @@ struct ws_validator {
     struct vrep *reps;
     void (*done)(void *ctx, enum ws_valid_result r, const char *summary);
     void *done_ctx;
+    /* A request made while a drill ran: the next drill, at once. */
+    void (*q_done)(void *ctx, enum ws_valid_result r, const char *summary);
+    void *q_ctx;
+    int queued;
 
     /* The probe (set on the sync's thread, read after it on the loop). */
     int inflight;            /* handed to a sync not reported done yet */
@@ -301,6 +351,7 @@ struct ws_validator {
 };
 
 static void v_arm(struct ws_validator *v);
+static void v_start(struct ws_validator *v);
 
 static void v_timer(struct ws_validator *v, int64_t ms, uv_timer_cb cb)
 {
@@ -670,6 +721,18 @@ static void v_done(struct ws_validator *v, enum ws_valid_result r,
         done(v->done_ctx, r, summary);
 }
 
+/* The queued request becomes the current one; 0 when there is none. */
+static int q_take(struct ws_validator *v)
+{
+    if (!v->queued)
+        return 0;
+    v->queued = 0;
+    v->done = v->q_done;
+    v->done_ctx = v->q_ctx;
+    v->q_done = NULL;
+    return 1;
+}
+
 /* The drill is over: counters, copies, the requester, the next one. */
 static void v_finish(struct ws_validator *v, const char *why)
 {
@@ -684,6 +747,8 @@ static void v_finish(struct ws_validator *v, const char *why)
         for (size_t k = 0; k < v->cfg->nreplicas; k++)
             v->reps[k].sel = 0;
         v_done(v, WS_VALID_INCOMPLETE, why);
+        if (q_take(v))
+            v_done(v, WS_VALID_INCOMPLETE, why);
         return;
     }
     if (why) {
@@ -711,6 +776,12 @@ static void v_finish(struct ws_validator *v, const char *why)
     for (size_t k = 0; k < v->cfg->nreplicas; k++)
         v->reps[k].sel = 0;
     v_done(v, all, sum);
+    if (q_take(v)) {
+        for (size_t k = 0; k < v->cfg->nreplicas; k++)
+            v->reps[k].sel = 1;
+        v_start(v);
+        return;
+    }
     v_arm(v);
 }
 
@@ -969,10 +1040,15 @@ int ws_validator_request(struct ws_validator *v,
                                       const char *summary),
                          void *ctx)
 {
-    if (v->stopping)
+    if (v->stopping || v->queued)
         return WS_EBUSY;
-    if (v->state != V_IDLE)
-        return WS_EBUSY;
+    if (v->state != V_IDLE) {
+        /* After the drill in progress, whose position may be older. */
+        v->queued = 1;
+        v->q_done = done;
+        v->q_ctx = ctx;
+        return WS_OK;
+    }
     uv_timer_stop(&v->timer);
     for (size_t k = 0; k < v->cfg->nreplicas; k++)
         v->reps[k].sel = 1;
@@ -982,10 +1058,12 @@ int ws_validator_request(struct ws_validator *v,
     return WS_OK;
 }
 
-void ws_validator_forget(struct ws_validator *v)
+void ws_validator_forget(struct ws_validator *v, void *ctx)
 {
-    v->done = NULL;
-    v->done_ctx = NULL;
+    if (v->done_ctx == ctx)
+        v->done = NULL;
+    if (v->queued && v->q_ctx == ctx)
+        v->q_done = NULL;
 }
 
 struct ws_validation_stats ws_validator_stats(const struct ws_validator *v)

@@ -143,17 +143,18 @@ void ws_validator_sync_opts(struct ws_validator *v,
  * until this is called. */
 void ws_validator_synced(struct ws_validator *v);
 
-/* Ask for a drill of every replica now; done (may be NULL) is called on
- * the loop thread with its result and a one-line summary.  WS_EBUSY when
- * one is running already (its result comes to its own caller). */
+/* Ask for a drill of every replica now (or right after the one in
+ * progress); done (may be NULL) is called on the loop thread with its
+ * result and a one-line summary.  WS_EBUSY when one is asked for
+ * already, or walship is shutting down. */
 int ws_validator_request(struct ws_validator *v,
                          void (*done)(void *ctx, enum ws_valid_result r,
                                       const char *summary),
                          void *ctx);
 
-/* The requester of the drill in progress is gone (a client that
- * disconnected): done is not called; the drill goes on. */
-void ws_validator_forget(struct ws_validator *v);
+/* The requester whose done takes ctx is gone (a client that
+ * disconnected): its done is not called; the drill goes on. */
+void ws_validator_forget(struct ws_validator *v, void *ctx);
 
 /* The counters. */
 struct ws_validation_stats ws_validator_stats(const struct ws_validator *v);

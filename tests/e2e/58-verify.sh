@@ -6,11 +6,14 @@
 #     replica to the exact position it read the database at and compares
 #     every page.  At least 50 drills, every one "validation ok", none
 #     failed, at many different positions (the writes went on).
-#  B. `walship verify` on the replica URL and on the database of the
-#     config, while replicate runs: exit 0, one "verified" line with
-#     generation, position, time, size, pages and SHA-256, and the live
-#     comparison said not to be made (and why); its temporary directory
-#     under $TMPDIR is gone afterwards.
+#  B. `walship verify` on the replica URL while replicate runs: exit 0,
+#     one "verified" line with generation, position, time, size, pages
+#     and SHA-256, and the live comparison said not to be made (a URL
+#     names no database); on the database of the config it asks the
+#     running replicate (its control socket) for a drill and prints its
+#     result, "replica=NAME ok"; with -replica it restores on its own
+#     and says why the live comparison was not made.  Nothing is left
+#     in $TMPDIR or beside the database.
 #  C. A divergence the chain cannot see: the writer stops, the replica
 #     catches up, and the generation's snapshot is replaced by a valid
 #     LZ4 image with one content bit changed (its checksum recomputed)
@@ -26,7 +29,9 @@
 #     copy is byte for byte the database restored from the good snapshot
 #     and the restored copy is the bad one; /healthz answers 503 saying
 #     so, and /metrics counts the failed drill (walship_validation_failing
-#     1).  (After A, /metrics counted at least 50 ok drills, none failed.)
+#     1), and `walship verify` of the database exits 6 with the running
+#     replicate's failed drill.  (After A, /metrics counted at least 50
+#     ok drills, none failed.)
 #  D. Damage the chain does see (one bit of a WAL segment): `walship
 #     verify` exits 6 with a line naming the replica as FAILED.
 #  E. Bad input: no argument, a bad -timestamp, an unknown -replica.
@@ -96,10 +101,14 @@ grep -q "^live comparison: not made: a replica URL names no database$" "$T/v1.ou
 	fail "verify did not say the live comparison was not made: $(cat "$T/v1.out")"
 TMPDIR=$T/tmp "$WALSHIP" verify -config "$T/w.yml" "$db" >"$T/v2.out" \
 	2>"$T/v2.err" || fail "verify $db exited $?: $(cat "$T/v2.err")"
-grep -q "^replica=$name verified: " "$T/v2.out" ||
-	fail "verify printed: $(cat "$T/v2.out")"
-grep -q "^live comparison: not made: .*validation-interval" "$T/v2.out" ||
-	fail "verify did not say the live comparison was not made: $(cat "$T/v2.out")"
+grep -qx "live comparison: made by the running replicate of $db: replica=$name ok" "$T/v2.out" ||
+	fail "verify of the live database printed: $(cat "$T/v2.out")"
+TMPDIR=$T/tmp "$WALSHIP" verify -replica "$name" -config "$T/w.yml" "$db" \
+	>"$T/v2b.out" 2>"$T/v2b.err" || fail "verify -replica exited $?: $(cat "$T/v2b.err")"
+grep -q "^replica=$name verified: " "$T/v2b.out" ||
+	fail "verify -replica printed: $(cat "$T/v2b.out")"
+grep -q "^live comparison: not made: with -replica, " "$T/v2b.out" ||
+	fail "verify -replica did not say the live comparison was not made: $(cat "$T/v2b.out")"
 [ -z "$(ls -A "$T/tmp")" ] || fail "verify left $(ls -A "$T/tmp") in TMPDIR"
 [ "$(find "$T" -maxdepth 1 -name 'db*' | sort | tr '\n' ' ')" = "$T/db $T/db-shm $T/db-wal " ] ||
 	fail "verify wrote beside the database: $(find "$T" -maxdepth 1 -name 'db*')"
@@ -174,6 +183,13 @@ scrape "$port" /metrics "$T/m2" >/dev/null
 	fail "metrics after the failed drill: $(grep walship_validation "$T/m2")"
 [ "$(find "$meta/validation" -maxdepth 1 -name 'failed-*' | wc -l)" -le 5 ] ||
 	fail "more than 5 failed drills' directories kept: $(ls "$meta/validation")"
+# walship verify of the live database asks the running replicate, whose
+# drill fails: exit 6.
+st=0
+"$WALSHIP" verify -config "$T/w.yml" "$db" >"$T/v5.out" 2>"$T/v5.err" || st=$?
+[ "$st" -eq 6 ] || fail "verify of the live database after the plant exited $st, want 6: $(cat "$T/v5.out" "$T/v5.err")"
+grep -q "^live comparison: FAILED: .*replica=$name FAILED: " "$T/v5.out" ||
+	fail "verify of the live database printed: $(cat "$T/v5.out")"
 stop_bg walship || fail "walship exited $?"
 
 # ---- D: damage the chain sees ---------------------------------------------
