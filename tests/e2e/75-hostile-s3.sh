@@ -243,9 +243,9 @@ for what in "GET $seg" "LIST generations/"; do
 	run_case "a server that stops answering: $what" "$f" -- \
 		"$WALSHIP" restore -o OUT "$url"
 	exact
-	grep -qF "WARN restore: replica not answering replica=s3 request=\"$what\" waiting=" "$T/case.err" ||
-		bad_case "$desc" "no WARN line after 10 s naming the request"
-	grep -qF "INFO restore: replica answered replica=s3 request=\"$what\" after=" "$T/case.err" ||
+	grep -qF "WARN restore: replica not answering db=$T/out-$n.db replica=s3 request=\"$what\" waiting=" "$T/case.err" ||
+		bad_case "$desc" "no WARN line after 10 s naming the database and the request"
+	grep -qF "INFO restore: replica answered db=$T/out-$n.db replica=s3 request=\"$what\" after=" "$T/case.err" ||
 		bad_case "$desc" "no INFO line saying it was answered"
 done
 
