@@ -161,7 +161,7 @@ for key in "$snap" "$seg"; do
 		"{\"next\":\"bad-range\",\"match\":\"$key\"}" -- \
 		"$WALSHIP" restore -o OUT "$url"
 	exact
-	grep -q "retrying key=$key.*Content-Range" "$T/case.err" ||
+	grep -q "retrying db=$T/out-$n.db replica=s3 key=$key.*Content-Range" "$T/case.err" ||
 		bad_case "$desc" "no retry line naming the Content-Range"
 	run_case "a 500 without end: ${key##*/}" \
 		"{\"next\":\"endless-error\",\"match\":\"$key\"}" -- \
@@ -213,13 +213,13 @@ exact
 resp "a 206 of another size, unasked" 206 \
 	'{"content-range":"bytes 0-9/10"}' '"0123456789"'
 exact
-grep -q "retrying key=$snap.*Content-Range" "$T/case.err" ||
+grep -q "retrying db=$T/out-$n.db replica=s3 key=$snap.*Content-Range" "$T/case.err" ||
 	bad_case "$desc" "no retry line naming the Content-Range"
 resp "Content-Range twice" 206 \
 	"{\"content-range\":[\"bytes 0-$((size - 1))/$size\",\"bytes 0-$((size - 1))/$size\"]}" \
 	'{"upstream":true}'
 exact
-grep -q "retrying key=$snap.*repeats Content-Range" "$T/case.err" ||
+grep -q "retrying db=$T/out-$n.db replica=s3 key=$snap.*repeats Content-Range" "$T/case.err" ||
 	bad_case "$desc" "no retry line about the repeated header"
 resp "a 500 in HTML" 500 '{"content-type":"text/html"}' \
 	'"<html><body>oops</body></html>"'
