@@ -43,6 +43,7 @@ static int boot_one(const struct ws_db_config *db, struct ws_err *err)
     ws_info("restore on boot: database does not exist, restoring it from "
             "its replicas db=%s", db->path);
     o.output = db->path;
+    o.db = db->path;
     o.meta = db->meta_path;
     o.parallelism = 8;
     rc = ws_cli_replicas_open(&reps, db, NULL, err);

@@ -496,9 +496,11 @@ static int lag_base(struct run *x, const struct ws_db_config *db,
     return rc;
 }
 
-/* List every replica into the table.  A replica that fails is logged and
- * skipped, unless all of them fail: then the last error is returned. */
-static int add_replicas(struct run *x, const struct ws_cli_replicas *reps,
+/* List every replica into the table.  A replica that fails is logged
+ * (naming db, the database or the replica URL given) and skipped, unless
+ * all of them fail: then the last error is returned. */
+static int add_replicas(struct run *x, const char *db,
+                        const struct ws_cli_replicas *reps,
                         struct ws_err *err)
 {
     size_t failed = 0;
@@ -513,7 +515,9 @@ static int add_replicas(struct run *x, const struct ws_cli_replicas *reps,
             if (rc != WS_OK)
                 return ws_err_set(err, rc, "out of memory");
         } else if (++failed < reps->n) {
-            ws_error("%s", err->msg);
+            ws_error("listing failed, skipping the replica db=%s "
+                     "replica=%s error=\"%s\"", db, reps->v[i]->cfg->name,
+                     err->msg);
             rc = WS_OK;
         }
     }
@@ -536,7 +540,8 @@ static int run_replicas(struct run *x, struct ws_err *err)
     if (rc == WS_OK && o->cmd == WS_INSPECT_GENERATIONS)
         rc = lag_base(x, db, err);
     if (rc == WS_OK)
-        rc = add_replicas(x, &reps, err);
+        rc = add_replicas(x, db->path != NULL ? db->path : o->target, &reps,
+                          err);
     ws_cli_replicas_close(&reps);
     ws_config_free(cfg);
     return rc;

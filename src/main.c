@@ -497,8 +497,12 @@ static int do_restore(const struct restore_args *a, const char *arg,
         o.output = db->path;
     if (db->path != NULL && strcmp(o.output, db->path) == 0)
         o.meta = db->meta_path;
+    /* The log's db=: the config's database, else the output, else (a
+     * -list of a replica URL) the URL. */
+    o.db = db->path != NULL ? db->path : o.output != NULL ? o.output : arg;
     if (a->if_db && !a->list && access(o.output, F_OK) == 0) {
-        ws_info("database already exists, skipping");
+        ws_info("database already exists, skipping db=%s path=%s", o.db,
+                o.output);
         ws_config_free(cfg);
         return WS_OK;
     }
@@ -506,10 +510,10 @@ static int do_restore(const struct restore_args *a, const char *arg,
     if (rc == WS_OK)
         rc = ws_restore(reps.v, reps.n, &o, err);
     if (rc == WS_ENOTFOUND && a->if_replica) {
-        ws_info("no matching backups found");
+        ws_info("no matching backups found db=%s", o.db);
         rc = WS_OK;
     } else if (rc == WS_OK && !a->list) {
-        ws_info("restored database path=%s", o.output);
+        ws_info("restored database db=%s path=%s", o.db, o.output);
     }
     ws_cli_replicas_close(&reps);
     ws_config_free(cfg);

@@ -119,6 +119,7 @@ struct rs;
 /* A request to a replica, said while it waits for an answer (slow.h). */
 struct watch {
     struct ws_slow slow;
+    const char *db;           /* for the log (ws_restore_opts.db) */
     const struct ws_replica *r;
     enum ws_reqtype type;
     const char *key;
@@ -151,6 +152,7 @@ struct obj {
 
 struct rs {
     uv_loop_t *loop;
+    const char *db;           /* for the log (ws_restore_opts.db) */
     struct ws_replica *r;
     const struct ws_plan *p;
     const struct ws_tlist *recs; /* the plan's commit records */
@@ -223,15 +225,18 @@ static void on_watch_say(struct ws_slow *s, const char *waited)
 {
     struct watch *w = s->data;
 
-    ws_warn("restore: replica not answering replica=%s request=\"%s %s\" "
-            "waiting=%s: the server or the network may hang; the request "
-            "goes on and is retried as usual",
-            w->r->cfg->name, ws_req_type_name(w->type), w->key, waited);
+    ws_warn("restore: replica not answering db=%s replica=%s "
+            "request=\"%s %s\" waiting=%s: the server or the network may "
+            "hang; the request goes on and is retried as usual",
+            w->db, w->r->cfg->name, ws_req_type_name(w->type), w->key,
+            waited);
 }
 
-static void watch_init(struct watch *w, const struct ws_replica *r,
-                       enum ws_reqtype type, const char *key)
+static void watch_init(struct watch *w, const char *db,
+                       const struct ws_replica *r, enum ws_reqtype type,
+                       const char *key)
 {
+    w->db = db;
     w->r = r;
     w->type = type;
     w->key = key;
@@ -245,9 +250,9 @@ static void watch_stop(struct watch *w)
     char after[32];
 
     if (ws_slow_stop(&w->slow, after, sizeof(after)))
-        ws_info("restore: replica answered replica=%s request=\"%s %s\" "
-                "after=%s", w->r->cfg->name, ws_req_type_name(w->type),
-                w->key, after);
+        ws_info("restore: replica answered db=%s replica=%s "
+                "request=\"%s %s\" after=%s", w->db, w->r->cfg->name,
+                ws_req_type_name(w->type), w->key, after);
 }
 
 static void on_watch_closed(uv_handle_t *h)
@@ -260,10 +265,11 @@ static void on_watch_closed(uv_handle_t *h)
 
 /* A synchronous request (ws_replica_run) under a watch: begin before
  * it, end once it returns. */
-static void watch_begin(struct watch *w, const struct ws_replica *r,
-                        enum ws_reqtype type, const char *key)
+static void watch_begin(struct watch *w, const char *db,
+                        const struct ws_replica *r, enum ws_reqtype type,
+                        const char *key)
 {
-    watch_init(w, r, type, key);
+    watch_init(w, db, r, type, key);
     ws_slow_start(&w->slow);
 }
 
@@ -275,13 +281,14 @@ static void watch_end(struct watch *w)
         uv_run(w->r->loop, UV_RUN_NOWAIT);
 }
 
-/* ws_replica_run(r, req), watched. */
-static int run_watched(struct ws_replica *r, struct ws_req *req)
+/* ws_replica_run(r, req), watched (db: for the log). */
+static int run_watched(const char *db, struct ws_replica *r,
+                       struct ws_req *req)
 {
     struct watch w;
     int rc;
 
-    watch_begin(&w, r, req->type, req->key);
+    watch_begin(&w, db, r, req->type, req->key);
     rc = ws_replica_run(r, req);
     watch_end(&w);
     return rc;
@@ -593,7 +600,8 @@ static void on_fetched(struct ws_req *req)
     if (rc != WS_OK) {
         if ((rc == WS_EIO || rc == WS_EREMOTE) && !o->local_fail &&
             o->tries < TRIES && rs->rc == WS_OK) {
-            ws_warn("restore: download failed, retrying key=%s error=\"%s\"",
+            ws_warn("restore: download failed, retrying db=%s replica=%s "
+                    "key=%s error=\"%s\"", rs->db, rs->r->cfg->name,
                     o->key, req->err.msg);
             fetch(o);
             return;
@@ -1034,16 +1042,16 @@ static void progress(struct rs *rs, int final)
     char line[160];
     int64_t now = ws_now_ms();
 
-    snprintf(line, sizeof(line), "restore: %.1f/%.1f MB, %zu/%zu objects, "
+    snprintf(line, sizeof(line), "%.1f/%.1f MB, %zu/%zu objects, "
              "%zu/%zu segments applied",
              (double)__atomic_load_n(&rs->bytes_in, __ATOMIC_RELAXED) / 1e6,
              (double)rs->p->bytes / 1e6, rs->objs_done, rs->n + 1,
              rs->applied, rs->n);
     if (rs->tty) {
-        fprintf(stderr, "\r%s%s", line, final ? "\n" : "");
+        fprintf(stderr, "\rrestore: %s%s", line, final ? "\n" : "");
     } else if (final || now - rs->last_log >= PROGRESS_LOG_MS) {
         rs->last_log = now;
-        ws_info("%s", line);
+        ws_info("restore: %s db=%s", line, rs->db);
     }
 }
 
@@ -1210,9 +1218,10 @@ static int build(struct rs *rs, struct ws_err *err)
     uv_timer_init(rs->loop, &rs->prog);
     rs->prog.data = rs;
     uv_timer_start(&rs->prog, on_progress, PROGRESS_MS, PROGRESS_MS);
-    watch_init(&rs->snap.watch, rs->r, WS_REQ_GET, rs->snap.key);
+    watch_init(&rs->snap.watch, rs->db, rs->r, WS_REQ_GET, rs->snap.key);
     for (size_t k = 0; k < rs->n; k++)
-        watch_init(&rs->segs[k].watch, rs->r, WS_REQ_GET, rs->segs[k].key);
+        watch_init(&rs->segs[k].watch, rs->db, rs->r, WS_REQ_GET,
+                   rs->segs[k].key);
     pump(rs);
     while (!rs->done)
         uv_run(rs->loop, UV_RUN_ONCE);
@@ -1261,9 +1270,9 @@ static int mem_sink(void *ctx, const void *buf, size_t len,
 }
 
 /* Download and decode one commit-time object into out. */
-static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
-                     const struct ws_timesinfo *t, struct ws_tlist *out,
-                     struct ws_err *err)
+static int get_times(const char *db, struct ws_replica *r,
+                     const struct ws_geninfo *g, const struct ws_timesinfo *t,
+                     struct ws_tlist *out, struct ws_err *err)
 {
     struct membuf m = {0};
     struct ws_req req;
@@ -1278,7 +1287,7 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
     req.sink_ctx = &m;
     req.sized = 1;
     req.size = t->size;
-    rc = run_watched(r, &req);
+    rc = run_watched(db, r, &req);
     if (rc != WS_OK)
         *err = req.err, err->code = rc;
     if (rc == WS_OK)
@@ -1301,9 +1310,9 @@ static int get_times(struct ws_replica *r, const struct ws_geninfo *g,
  * listing) costs only precision: that generation falls back to object
  * times, and says so.
  */
-static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
-                    const struct ws_plan_req *q, struct ws_tlist *recs,
-                    struct ws_err *err)
+static int recs_for(const char *db, struct ws_replica *r,
+                    const struct ws_geninfo *g, const struct ws_plan_req *q,
+                    struct ws_tlist *recs, struct ws_err *err)
 {
     const struct ws_timesinfo *t = q->has_index ? NULL
                                                 : ws_plan_times_obj(g, q);
@@ -1313,7 +1322,7 @@ static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
     recs->n = 0;
     if (t == NULL)
         return WS_OK;
-    rc = get_times(r, g, t, recs, &e);
+    rc = get_times(db, r, g, t, recs, &e);
     if (rc == WS_ENOMEM) {
         *err = e;
         return rc;
@@ -1321,7 +1330,8 @@ static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
     if (rc != WS_OK) {
         recs->n = 0;
         ws_warn("restore: commit times of generation %s cannot be read, "
-                "using object times for it: %s", g->name, e.msg);
+                "using object times for it db=%s replica=%s: %s", g->name,
+                db, r->cfg->name, e.msg);
     }
     return WS_OK;
 }
@@ -1333,7 +1343,8 @@ static int recs_for(struct ws_replica *r, const struct ws_geninfo *g,
  * (NULL: none); another object is read when that is the one.  Without
  * it, the snapshot record's time (a few ms late, but restorable).
  */
-static int oldest_of(struct ws_replica *r, const struct ws_geninfo *g,
+static int oldest_of(const char *db, struct ws_replica *r,
+                     const struct ws_geninfo *g,
                      const struct ws_timesinfo *have,
                      const struct ws_tlist *recs, int64_t *out,
                      struct ws_err *err)
@@ -1347,15 +1358,15 @@ static int oldest_of(struct ws_replica *r, const struct ws_geninfo *g,
         *out = ws_plan_oldest(g, recs);
         return WS_OK;
     }
-    rc = get_times(r, g, t, &own, &e);
+    rc = get_times(db, r, g, t, &own, &e);
     if (rc == WS_ENOMEM) {
         *err = e;
         return rc;
     }
     if (rc != WS_OK)
         ws_warn("restore: commit times of generation %s cannot be read, "
-                "its oldest moment is dated by its snapshot's record: %s",
-                g->name, e.msg);
+                "its oldest moment is dated by its snapshot's record db=%s "
+                "replica=%s: %s", g->name, db, r->cfg->name, e.msg);
     *out = ws_plan_oldest(g, rc == WS_OK ? &own : NULL);
     ws_tlist_free(&own);
     return WS_OK;
@@ -1392,8 +1403,8 @@ static int cmp_gref(const void *a, const void *b)
  * does not exist, replica.h).  When every replica is missing, that is
  * the error (WS_ENOTFOUND: nothing to restore); when some are, each is
  * said in a WARN line and the others are used. */
-static int catalogs(struct ws_replica *const *reps, size_t n,
-                    struct ws_catalog *cats, struct ws_err *err)
+static int catalogs(const char *db, struct ws_replica *const *reps,
+                    size_t n, struct ws_catalog *cats, struct ws_err *err)
 {
     struct ws_err *miss = calloc(n, sizeof(*miss));
     size_t nmiss = 0;
@@ -1401,7 +1412,7 @@ static int catalogs(struct ws_replica *const *reps, size_t n,
 
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
         struct watch w;
-        watch_begin(&w, reps[i], WS_REQ_LIST, "generations/");
+        watch_begin(&w, db, reps[i], WS_REQ_LIST, "generations/");
         rc = ws_replica_catalog(reps[i], &cats[i], &miss[i]);
         watch_end(&w);
         if (rc == WS_ENOTFOUND) {
@@ -1421,7 +1432,8 @@ static int catalogs(struct ws_replica *const *reps, size_t n,
             *err = miss[i];
             rc = WS_ENOTFOUND;
         } else {
-            ws_warn("restore: passing over %s", miss[i].msg);
+            ws_warn("restore: passing over a replica db=%s replica=%s: %s",
+                    db, reps[i]->cfg->name, miss[i].msg);
         }
     }
     free(miss);
@@ -1435,16 +1447,17 @@ static int gather(struct ws_replica *const *reps, size_t n,
 {
     size_t total = 0, k = 0;
     struct gref *v;
-    int rc = catalogs(reps, n, cats, err);
+    int rc = catalogs(o->db, reps, n, cats, err);
 
     for (size_t i = 0; rc == WS_OK && i < n; i++) {
         total += cats[i].ngens;
         if (cats[i].nskipped > 0)
             ws_warn("restore: the listing of replica %s passed over %zu "
-                    "entr%s that %s not a regular file or a directory: %s%s",
-                    reps[i]->cfg->name, cats[i].nskipped,
+                    "entr%s that %s not a regular file or a directory db=%s: "
+                    "%s%s", reps[i]->cfg->name, cats[i].nskipped,
                     cats[i].nskipped == 1 ? "y" : "ies",
-                    cats[i].nskipped == 1 ? "is" : "are", cats[i].skipped,
+                    cats[i].nskipped == 1 ? "is" : "are", o->db,
+                    cats[i].skipped,
                     cats[i].nskipped == 1 ? "" : ", ...");
     }
     if (rc != WS_OK)
@@ -1466,20 +1479,22 @@ static int gather(struct ws_replica *const *reps, size_t n,
 /* Say what was passed over for the plan chosen (c NULL: none was): each
  * generation newer than it that could not be restored, and a target
  * older than what was asked for. */
-static void log_skips(const struct gref *v, size_t n, const struct choice *c)
+static void log_skips(struct ws_replica *const *reps, const char *db,
+                      const struct gref *v, size_t n, const struct choice *c)
 {
     for (size_t i = 0; i < n; i++) {
         if (c != NULL && ws_gen_cmp(v[i].g, c->plan.g) <= 0)
             continue;
         if (v[i].broken)
-            ws_warn("restore: skipping generation %s: %s", v[i].g->name,
-                    v[i].why);
+            ws_warn("restore: skipping generation %s db=%s replica=%s: %s",
+                    v[i].g->name, db, reps[v[i].ri]->cfg->name, v[i].why);
         else if (v[i].g->nsnaps == 0 && v[i].g->nsegs > 0)
-            ws_warn("restore: skipping generation %s: %s", v[i].g->name,
-                    BARE);
+            ws_warn("restore: skipping generation %s db=%s replica=%s: %s",
+                    v[i].g->name, db, reps[v[i].ri]->cfg->name, BARE);
     }
     if (c != NULL && c->plan.skipped[0])
-        ws_warn("restore: generation %s: %s", c->plan.g->name,
+        ws_warn("restore: generation %s db=%s replica=%s: %s",
+                c->plan.g->name, db, reps[c->ri]->cfg->name,
                 c->plan.skipped);
 }
 
@@ -1510,15 +1525,16 @@ static int not_found(struct ws_replica *const *reps, size_t n,
 
 /* A time before the oldest moment of every generation: name that moment
  * (of generation x, NULL when none has one). */
-static int too_early(struct ws_replica *const *reps, const struct gref *x,
-                     int64_t time_us, struct ws_err *err)
+static int too_early(const char *db, struct ws_replica *const *reps,
+                     const struct gref *x, int64_t time_us,
+                     struct ws_err *err)
 {
     char a[40], b[40];
     int64_t oldest = 0;
     int rc = WS_OK;
 
     if (x != NULL)
-        rc = oldest_of(reps[x->ri], x->g, NULL, NULL, &oldest, err);
+        rc = oldest_of(db, reps[x->ri], x->g, NULL, NULL, &oldest, err);
     if (rc != WS_OK)
         return rc;
     ws_time_fmt(time_us, a, sizeof(a));
@@ -1561,7 +1577,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
         /* Without a time, the first that can be restored wins. */
         if (!o->has_time && best->ok)
             continue;
-        rc = recs_for(reps[v[i].ri], g, &q, &recs, err);
+        rc = recs_for(o->db, reps[v[i].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
         if (o->has_time && ws_plan_oldest(g, &recs) != 0 &&
@@ -1594,7 +1610,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
     }
     ws_tlist_free(&recs);
     if (rc == WS_OK)
-        log_skips(v, nv, best->ok ? best : NULL);
+        log_skips(reps, o->db, v, nv, best->ok ? best : NULL);
     if (rc == WS_OK && !best->ok) {
         if (broken != NULL && !(o->has_time && o->time_us < oldest))
             rc = ws_err_set(err, WS_ECORRUPT, "%s", broken->why);
@@ -1605,7 +1621,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
                             "missing)",
                             bare->g->name, bare->g->name);
         else if (any && o->has_time)
-            rc = too_early(reps, oldest_g, o->time_us, err);
+            rc = too_early(o->db, reps, oldest_g, o->time_us, err);
         else
             rc = not_found(reps, n, cats, err);
     }
@@ -1658,11 +1674,11 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         if (g->nsnaps == 0) {
             if (g->nsegs > 0)
                 ws_warn("restore -list: generation %s of replica %s cannot "
-                        "be restored: %s", g->name, reps[v[k].ri]->cfg->name,
-                        BARE);
+                        "be restored db=%s: %s", g->name,
+                        reps[v[k].ri]->cfg->name, o->db, BARE);
             continue;
         }
-        rc = recs_for(reps[v[k].ri], g, &q, &recs, err);
+        rc = recs_for(o->db, reps[v[k].ri], g, &q, &recs, err);
         if (rc != WS_OK)
             break;
         prc = ws_plan_make(g, &recs, &q, &p, &e);
@@ -1673,15 +1689,15 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
         }
         if (prc != WS_OK) {
             ws_warn("restore -list: generation %s of replica %s cannot be "
-                    "restored: %s", g->name, reps[v[k].ri]->cfg->name,
-                    e.msg);
+                    "restored db=%s: %s", g->name, reps[v[k].ri]->cfg->name,
+                    o->db, e.msg);
             continue;
         }
         if (p.skipped[0])
-            ws_warn("restore -list: generation %s of replica %s: %s",
-                    g->name, reps[v[k].ri]->cfg->name, p.skipped);
-        rc = oldest_of(reps[v[k].ri], g, ws_plan_times_obj(g, &q), &recs,
-                       &oldest, err);
+            ws_warn("restore -list: generation %s of replica %s db=%s: %s",
+                    g->name, reps[v[k].ri]->cfg->name, o->db, p.skipped);
+        rc = oldest_of(o->db, reps[v[k].ri], g, ws_plan_times_obj(g, &q),
+                       &recs, &oldest, err);
         if (rc != WS_OK)
             break;
         ws_time_fmt(oldest, c[2], sizeof(c[2]));
@@ -1796,6 +1812,7 @@ static int integrity(int fd, const char *name, struct ws_err *err)
  * succeeded, and only to carry the position over.
  */
 struct target {
+    const char *db;           /* for the log (ws_restore_opts.db) */
     const char *out;          /* the output path */
     const char *name;         /* its last component */
     char base[NAME_MAX + 1];  /* ".<name>": temporary names start so */
@@ -1843,6 +1860,7 @@ static int target_check(struct target *t, const struct ws_restore_opts *o,
     char *dir;
     int rc;
 
+    t->db = o->db;
     t->out = o->output;
     if (t->out == NULL || t->out[0] == '\0')
         return ws_err_set(err, WS_EUSAGE,
@@ -1916,7 +1934,7 @@ static void sweep_stale(const struct target *t)
             flock(f, LOCK_EX | LOCK_NB) == 0 &&
             unlinkat(t->dir.fd, de->d_name, 0) == 0)
             ws_info("restore: removed %s/%s, left by an interrupted "
-                    "restore", t->dir.path, de->d_name);
+                    "restore db=%s", t->dir.path, de->d_name, t->db);
         close(f);
     }
     if (d)
@@ -1946,8 +1964,8 @@ static int target_tmp(struct target *t, struct rs *rs, struct ws_err *err)
         return WS_OK;
     }
     if (flock(rs->fd, LOCK_EX | LOCK_NB) != 0)
-        ws_warn("restore: flock %s/%s: %s", t->dir.path, t->tmp,
-                strerror(errno));
+        ws_warn("restore: flock %s/%s db=%s: %s", t->dir.path, t->tmp,
+                t->db, strerror(errno));
     snprintf(rs->tmp, sizeof(rs->tmp), "%s/%s", t->dir.path, t->tmp);
     return WS_OK;
 }
@@ -1977,10 +1995,11 @@ static void on_signal(uv_signal_t *h, int signum)
 
     if (target_unlink(t))
         ws_error("restore interrupted by %s: removed %s/%s, nothing "
-                 "restored to %s", sig, t->dir.path, t->tmp, t->out);
+                 "restored to %s db=%s", sig, t->dir.path, t->tmp, t->out,
+                 t->db);
     else
-        ws_error("restore interrupted by %s: nothing restored to %s", sig,
-                 t->out);
+        ws_error("restore interrupted by %s: nothing restored to %s db=%s",
+                 sig, t->out, t->db);
     _exit(1);
 }
 
@@ -2025,10 +2044,10 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
     else
         snprintf(at, sizeof(at), "%08x:%llu", p->index,
                  (unsigned long long)p->offset);
-    ws_info("restoring from replica=%s generation=%s snapshot=%08x "
+    ws_info("restoring from replica=%s generation=%s db=%s snapshot=%08x "
             "snapshot_size=%llu segments=%zu fetch_bytes=%llu target=%s "
             "time=%s (%s)%s",
-            r->cfg->name, p->g->name, p->snap->index,
+            r->cfg->name, p->g->name, o->db, p->snap->index,
             (unsigned long long)p->snap->size, p->nsegs,
             (unsigned long long)p->bytes, at, t,
             p->precise ? "commit time" : "object time",
@@ -2037,12 +2056,12 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
         char want[40];
         ws_time_fmt(o->time_us, want, sizeof(want));
         ws_info("the -timestamp %s is after the newest data (%s): restoring "
-                "the newest data", want, t);
+                "the newest data db=%s", want, t, o->db);
     }
     if (o->has_index && p->newest && o->index > p->index)
         ws_info("the -index %08x is after the newest index of generation %s "
-                "(%08x): restoring the newest data", o->index, p->g->name,
-                p->index);
+                "(%08x): restoring the newest data db=%s", o->index,
+                p->g->name, p->index, o->db);
 }
 
 /* ---- carrying the position over (resume.h) ------------------------------ */
@@ -2067,7 +2086,7 @@ static int carry_wanted(const struct choice *c, const struct ws_catalog *cats,
     if (p->nsegs == 0) {
         ws_info("restore: position not carried over: generation %s has no "
                 "WAL segment after its snapshot; the next replicate starts "
-                "a new generation", g->name);
+                "a new generation db=%s", g->name, o->db);
         return 0;
     }
     return p->seg0 + p->nsegs == g->nsegs &&
@@ -2163,12 +2182,12 @@ static void carry_install(struct rs *rs, struct finish *h, const char *meta)
         ws_fs_rm_rf(meta, NULL);
     if (rc != WS_OK)
         ws_warn("restore: position not carried over, the next replicate "
-                "starts a new generation: %s", e.msg);
+                "starts a new generation db=%s: %s", rs->db, e.msg);
     else
-        ws_info("restore: position carried over in %s: generation=%s "
+        ws_info("restore: position carried over in %s: db=%s generation=%s "
                 "index=%08x offset=%llu; replicate continues it while "
                 "the database is unchanged",
-                meta, h->r.gen, h->r.index,
+                meta, rs->db, h->r.gen, h->r.index,
                 (unsigned long long)h->r.wal_size);
 }
 
@@ -2186,8 +2205,19 @@ static void carry_open(struct rs *rs, const struct target *t)
         if (name[0] != '\0')
             unlinkat(t->dir.fd, name, 0);
     } else
-        ws_warn("restore: position not carried over: %s", e.msg);
+        ws_warn("restore: position not carried over db=%s: %s", rs->db,
+                e.msg);
     rs->carry = rs->carry_fd >= 0;
+}
+
+/* The offset in its index of the position restored to. */
+static uint64_t restored_offset(const struct rs *rs)
+{
+    const struct ws_plan *p = rs->p;
+
+    return p->offset != WS_POS_END ? p->offset
+           : p->nsegs              ? rs->db_off
+                                   : p->snap_safe;
 }
 
 /* What was restored, for the caller (ws_restore_result). */
@@ -2200,9 +2230,7 @@ static void result_fill(struct ws_restore_result *res, const struct rs *rs,
     snprintf(res->replica, sizeof(res->replica), "%s", r->cfg->name);
     memcpy(res->generation, p->g->name, sizeof(res->generation));
     res->index = p->index;
-    res->offset = p->offset != WS_POS_END ? p->offset
-                  : p->nsegs          ? rs->db_off
-                                      : p->snap_safe;
+    res->offset = restored_offset(rs);
     res->time_us = p->time_us;
     res->precise = p->precise;
     res->page_size = rs->page_size;
@@ -2210,9 +2238,11 @@ static void result_fill(struct ws_restore_result *res, const struct rs *rs,
 }
 
 int ws_restore(struct ws_replica *const *reps, size_t n,
-               const struct ws_restore_opts *o, struct ws_err *err)
+               const struct ws_restore_opts *opts, struct ws_err *err)
 {
     struct ws_catalog *cats = calloc(n ? n : 1, sizeof(*cats));
+    struct ws_restore_opts oo = *opts;
+    const struct ws_restore_opts *o = &oo;
     struct target t;
     struct choice c;
     struct rs rs;
@@ -2227,6 +2257,9 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     memset(&h, 0, sizeof(h));
     t.dir.fd = t.fd = -1;
     rs.fd = rs.spool = rs.carry_fd = -1;
+    if (oo.db == NULL) /* the output; "-" for a -list without one */
+        oo.db = oo.output != NULL ? oo.output : "-";
+    rs.db = oo.db;
     if (cats == NULL || locks == NULL || n == 0) {
         free(cats);
         free(locks);
@@ -2245,8 +2278,8 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     for (size_t i = 0; i < n; i++) {
         struct ws_err e = {0};
         if (ws_rlock_acquire(reps[i]->cfg, 0, 1, &locks[i], &e) != WS_OK)
-            ws_warn("restore: no local lock for replica=%s: %s",
-                    reps[i]->cfg->name, e.msg);
+            ws_warn("restore: no local lock for db=%s replica=%s: %s",
+                    o->db, reps[i]->cfg->name, e.msg);
     }
     if (o->list) {
         rc = list_windows(reps, n, o, cats, err);
@@ -2290,7 +2323,8 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         if (rc != WS_OK)
             ws_err_at(err, WS_AT_DB);
         if (rc == WS_ECONFIG && ftruncate(rs.fd, 0) != 0)
-            ws_warn("restore: truncate %s: %s", rs.tmp, strerror(errno));
+            ws_warn("restore: truncate %s db=%s: %s", rs.tmp, o->db,
+                    strerror(errno));
     }
     if (rc == WS_OK) {
         t.tmp[0] = '\0';
@@ -2299,7 +2333,10 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK && rs.carry)
         carry_install(&rs, &h, t.meta);
     if (rc == WS_OK)
-        ws_info("restored in %lldms", (long long)(ws_now_ms() - rs.t0));
+        ws_info("restored in %lldms db=%s replica=%s generation=%s "
+                "position=%08x:%llu", (long long)(ws_now_ms() - rs.t0),
+                o->db, rs.r->cfg->name, c.plan.g->name, c.plan.index,
+                (unsigned long long)restored_offset(&rs));
     if (rc == WS_OK && o->result)
         result_fill(o->result, &rs, reps[c.ri]);
     target_unlink(&t);

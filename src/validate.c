@@ -119,6 +119,7 @@ static int verify_one(const struct ws_verify_opts *o,
                           "long: %s", dir);
     memset(&ro, 0, sizeof(ro));
     ro.output = out_path;
+    ro.db = db->path != NULL ? db->path : o->target;
     ro.meta = meta;
     ro.has_time = o->has_time;
     ro.time_us = o->time_us;
@@ -594,6 +595,7 @@ static void restore_thread(void *arg)
         }
         memset(&ro, 0, sizeof(ro));
         ro.output = out;
+        ro.db = v->cfg->path;
         ro.meta = meta;
         ro.generation = v->gen;
         ro.has_index = ro.has_offset = 1;

@@ -60,6 +60,11 @@ struct ws_restore_result {
 
 struct ws_restore_opts {
     const char *output;      /* target path; must not exist */
+    const char *db;          /* the database every log line names (db=):
+                              * the database restored (a config's path,
+                              * the live database of a drill), or what
+                              * stands for it (restore -list of a replica
+                              * URL: the URL); NULL: output */
     const char *meta;        /* its meta dir (resume.h), NULL: default */
     const char *generation;  /* restore this generation, or NULL */
     int has_time;            /* -timestamp */

@@ -44,6 +44,12 @@ gens=$(replica_gens "$url")
 [ "$(echo "$gens" | grep -c .)" -eq 1 ] || fail "expected one generation: $gens"
 log_has restore "restoring from replica=$WS_REPLICA generation=$gens " ||
 	fail "restore did not log the generation it chose"
+# Every line of a restore names the database: from a replica URL, the
+# output path.
+unnamed=$(grep -vE " db=$T/restored.db( |\$)" "$T/restore.log" || :)
+[ -z "$unnamed" ] || fail "restore lines without db=$T/restored.db: $unnamed"
+log_has restore "restored in [0-9]+ms db=$T/restored.db replica=$WS_REPLICA generation=$gens position=[0-9a-f]{8}:[0-9]+$" ||
+	fail "the last restore line does not name the replica, generation and position: $(cat "$T/restore.log")"
 # The restored file is private.
 [ "$(stat -c %a "$T/restored.db")" = 600 ] || fail "restored mode"
 
@@ -80,7 +86,14 @@ stop_bg multi || fail "walship (config mode) exited $?"
 db_config "$T/multi/restore.yml" "$T/multi/b.db" multi/rb -- name=dir
 "$WALSHIP" restore -o "$T/ra.db" "$ra"
 "$WALSHIP" restore -config "$T/multi/restore.yml" -replica dir \
-	-o "$T/rb.db" "$T/multi/b.db"
+	-o "$T/rb.db" "$T/multi/b.db" 2>"$T/rb.log" ||
+	fail "restore of b.db failed: $(cat "$T/rb.log")"
+# Restoring by the database's path to another output: db= is the
+# database, path= the output.
+unnamed=$(grep -vE " db=$T/multi/b.db( |\$)" "$T/rb.log" || :)
+[ -z "$unnamed" ] || fail "restore lines without db=$T/multi/b.db: $unnamed"
+log_has rb.log "restored database db=$T/multi/b.db path=$T/rb.db$" ||
+	fail "no 'restored database' line naming both: $(cat "$T/rb.log")"
 assert_restored "$T/ra.db" "$(csv_last_seq "$T/a.csv")" "$T/a.csv"
 assert_restored "$T/rb.db" "$(csv_last_seq "$T/b.csv")" "$T/b.csv"
 assert_equal "$T/multi/a.db" "$T/ra.db"

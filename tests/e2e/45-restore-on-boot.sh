@@ -42,6 +42,11 @@ gen1=$(replica_gens "$url")
 rm -rf "$db" "$db-wal" "$db-shm" "$T/.db-walship"
 start_bg ws2 "$WALSHIP" replicate -config "$cfg"
 wait_for "log_has ws2 'restore on boot: restored db=$db'" 30
+# The restore's own lines name the database too.
+log_has ws2 "restoring from replica=$WS_REPLICA generation=$gen1 db=$db " ||
+	fail "the restore on boot's plan line does not name db=$db: $(grep -m 1 'restoring from' "$T/ws2.log")"
+log_has ws2 "restored in [0-9]+ms db=$db replica=$WS_REPLICA generation=$gen1 position=[0-9a-f]{8}:[0-9]+$" ||
+	fail "the restore on boot's last line does not name db=$db: $(grep -m 1 'restored in' "$T/ws2.log")"
 log_has ws2 'initialized db' || fail "replication did not start after the restore"
 # Restored before replication started: the database holds exactly n1.
 assert_restored "$db" "$n1" "$T/tx.csv"

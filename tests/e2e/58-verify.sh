@@ -74,6 +74,14 @@ bg_running walship || fail "replicate exited: $(tail -n 1 "$T/walship.log")"
 seq1=$(csv_last_seq "$csv")
 oks=$(grep -c "validation ok db=$db replica=$name " "$T/walship.log")
 [ "$oks" -ge 50 ] || fail "$oks drills name db=$db replica=$name"
+# The drills' restore lines name the live database (and the replica,
+# the generation and the position restored to), not the drill's copy.
+log_has walship "restored in [0-9]+ms db=$db replica=$name generation=[0-9a-f]{16} position=[0-9a-f]{8}:[0-9]+$" ||
+	fail "no drill's restore line names db=$db: $(grep -m 1 'restored in' "$T/walship.log")"
+unnamed=$(grep -E ' (INFO|WARN|ERROR) (restor|the -)' "$T/walship.log" |
+	grep -vF " db=$db " | grep -vE " db=$db\$" || :)
+[ -z "$unnamed" ] ||
+	fail "restore lines of the drills that do not name db=$db: $(echo "$unnamed" | head -n 3)"
 ! log_has walship "validation FAILED|validation not completed" ||
 	fail "a drill under writes did not pass: $(grep -E 'validation (FAILED|not)' "$T/walship.log" | head -3)"
 positions=$(grep -o "validation ok .* position=[0-9a-f]*:[0-9]*" "$T/walship.log" |

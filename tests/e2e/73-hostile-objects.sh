@@ -328,14 +328,14 @@ for fmt in "" -json; do
 	"$WALSHIP" restore -list $fmt "$RURL" >"$T/case.out" 2>"$T/case.err" ||
 		st=$?
 	if [ "$st" -ne 0 ] || [ "$(grep -c . "$T/case.err")" -ne 1 ] ||
-		! grep -q "WARN restore -list: generation $gen of replica $WS_REPLICA cannot be restored: it has WAL segments but no snapshot" "$T/case.err"; then
+		! grep -qF "WARN restore -list: generation $gen of replica $WS_REPLICA cannot be restored db=$RURL: it has WAL segments but no snapshot" "$T/case.err"; then
 		bad_case "restore -list${fmt:+ $fmt} without the snapshot" "exit $st, want 0 and one WARN line naming $gen"
 	else
 		echo "ok case $n: restore -list${fmt:+ $fmt} without the snapshot: $(cat "$T/case.err")"
 	fi
 done
 restore_case
-grep -q "WARN restore: skipping generation $gen: it has WAL segments but no snapshot" "$T/case.err" ||
+grep -qF "WARN restore: skipping generation $gen db=$T/out-$n.db replica=$WS_REPLICA: it has WAL segments but no snapshot" "$T/case.err" ||
 	bad_case "restore without the snapshot" "no WARN line naming $gen"
 expect_broken "restore without the snapshot" "generation $gen has WAL segments but no snapshot"
 

@@ -161,7 +161,7 @@ for key in "$snap" "$seg"; do
 		"{\"next\":\"bad-range\",\"match\":\"$key\"}" -- \
 		"$WALSHIP" restore -o OUT "$url"
 	exact
-	grep -q "retrying key=$key.*Content-Range" "$T/case.err" ||
+	grep -q "retrying db=$T/out-$n.db replica=s3 key=$key.*Content-Range" "$T/case.err" ||
 		bad_case "$desc" "no retry line naming the Content-Range"
 	run_case "a 500 without end: ${key##*/}" \
 		"{\"next\":\"endless-error\",\"match\":\"$key\"}" -- \
@@ -213,13 +213,13 @@ exact
 resp "a 206 of another size, unasked" 206 \
 	'{"content-range":"bytes 0-9/10"}' '"0123456789"'
 exact
-grep -q "retrying key=$snap.*Content-Range" "$T/case.err" ||
+grep -q "retrying db=$T/out-$n.db replica=s3 key=$snap.*Content-Range" "$T/case.err" ||
 	bad_case "$desc" "no retry line naming the Content-Range"
 resp "Content-Range twice" 206 \
 	"{\"content-range\":[\"bytes 0-$((size - 1))/$size\",\"bytes 0-$((size - 1))/$size\"]}" \
 	'{"upstream":true}'
 exact
-grep -q "retrying key=$snap.*repeats Content-Range" "$T/case.err" ||
+grep -q "retrying db=$T/out-$n.db replica=s3 key=$snap.*repeats Content-Range" "$T/case.err" ||
 	bad_case "$desc" "no retry line about the repeated header"
 resp "a 500 in HTML" 500 '{"content-type":"text/html"}' \
 	'"<html><body>oops</body></html>"'
@@ -243,9 +243,9 @@ for what in "GET $seg" "LIST generations/"; do
 	run_case "a server that stops answering: $what" "$f" -- \
 		"$WALSHIP" restore -o OUT "$url"
 	exact
-	grep -qF "WARN restore: replica not answering replica=s3 request=\"$what\" waiting=" "$T/case.err" ||
-		bad_case "$desc" "no WARN line after 10 s naming the request"
-	grep -qF "INFO restore: replica answered replica=s3 request=\"$what\" after=" "$T/case.err" ||
+	grep -qF "WARN restore: replica not answering db=$T/out-$n.db replica=s3 request=\"$what\" waiting=" "$T/case.err" ||
+		bad_case "$desc" "no WARN line after 10 s naming the database and the request"
+	grep -qF "INFO restore: replica answered db=$T/out-$n.db replica=s3 request=\"$what\" after=" "$T/case.err" ||
 		bad_case "$desc" "no INFO line saying it was answered"
 done
 
