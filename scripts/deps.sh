@@ -6,7 +6,8 @@
 # sanitizer runtimes, which nothing else needs.
 set -eu
 pkgs="pkg-config libuv1-dev liblz4-dev libyaml-dev libcurl4-openssl-dev
-      libssl-dev libexpat1-dev lz4 sqlite3 strace"
+      libssl-dev libexpat1-dev lz4 sqlite3 strace python3 procps
+      util-linux groff-base man-db shellcheck systemd"
 [ "${1:-}" != fuzz ] || pkgs="$pkgs clang-14 libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
