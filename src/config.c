@@ -33,6 +33,7 @@
  */
 #include "ws/child.h"
 #include "ws/config.h"
+#include "ws/heartbeat.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
 #include "ws/resume.h"
@@ -1559,6 +1560,14 @@ static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
             int port;
             if (ws_httpd_addr_parse(cfg->addr, host, sizeof(host), &port,
                                     &e) != WS_OK)
+                return bad(c, k, "%s", e.msg);
+        }
+        if (rc == WS_OK && strcmp(key, "heartbeat-url") == 0 &&
+            cfg->heartbeat_url != NULL && cfg->heartbeat_url[0] != '\0') {
+            struct ws_err e = {0};
+            char origin[300];
+            if (ws_heartbeat_url_origin(cfg->heartbeat_url, origin,
+                                        sizeof(origin), &e) != WS_OK)
                 return bad(c, k, "%s", e.msg);
         }
         return rc;

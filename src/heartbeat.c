@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { K_WITHHELD, K_FAILED };
 
@@ -19,7 +20,7 @@ struct ws_heartbeat {
     struct ws_http *http;
     struct ws_http_req req;
     char *url;
-    char host[256]; /* scheme://host, for log lines */
+    char host[300]; /* scheme://host[:port], for log lines */
     int64_t interval_ms;
     int64_t next_ms; /* no ping before this (ws_now_ms) */
     int inflight;
@@ -28,6 +29,150 @@ struct ws_heartbeat {
     struct ws_stall withheld; /* the check fails: no ping */
     struct ws_stall failed;   /* pings fail */
 };
+
+/* ---- the URL ------------------------------------------------------------ */
+
+/* An accepted URL's parts, as offsets into it: url[a..b). */
+struct url_parts {
+    size_t scheme;       /* url[0..scheme), "http" or "https" */
+    size_t user0, user1; /* user information, before '@' (empty: none) */
+    size_t pass0;        /* its password, after its first ':' */
+    size_t host0, host1; /* the host, an IPv6 one with its brackets */
+    size_t port0, port1; /* the port's digits (empty: none) */
+    size_t path, query, frag, end; /* path from path, '?' at query and
+                                    * '#' at frag (or end, when none) */
+};
+
+static int bad_url(struct ws_err *err, const char *why)
+{
+    return ws_err_set(err, WS_ECONFIG,
+                      "invalid heartbeat-url: %s; want an absolute "
+                      "http:// or https:// URL with a host",
+                      why);
+}
+
+/* 1 for a byte a host name may hold: RFC 3986's unreserved, sub-delims
+ * and '%' of its percent-encoding, and any byte of a UTF-8 name. */
+static int host_byte(unsigned char ch)
+{
+    return ch >= 0x80 || (ch >= 'a' && ch <= 'z') ||
+           (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           strchr("-._~%!$&'()*+,;=", ch) != NULL;
+}
+
+static int url_parse(const char *url, struct url_parts *u, struct ws_err *err)
+{
+    size_t i, auth_end, at;
+    const char *sep;
+
+    memset(u, 0, sizeof(*u));
+    u->end = strlen(url);
+    for (i = 0; i < u->end; i++)
+        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+            return bad_url(err, "it holds a space or a control character");
+    for (i = 0; i < u->end && url[i] != ':'; i++)
+        if (!((url[i] >= 'a' && url[i] <= 'z') ||
+              (url[i] >= 'A' && url[i] <= 'Z') ||
+              (i > 0 && strchr("0123456789+-.", url[i]) != NULL)))
+            break;
+    if (i == 0 || url[i] != ':')
+        return bad_url(err, "no scheme");
+    if (!((i == 4 && strncasecmp(url, "http", 4) == 0) ||
+          (i == 5 && strncasecmp(url, "https", 5) == 0)))
+        return bad_url(err, "the scheme is not http or https");
+    u->scheme = i;
+    if (strncmp(url + i, "://", 3) != 0)
+        return bad_url(err, "no \"//\" after the scheme");
+    i += 3;
+    auth_end = i + strcspn(url + i, "/?#");
+    /* The user information ends at the authority's last '@'. */
+    u->user0 = u->user1 = u->pass0 = u->host0 = i;
+    for (at = auth_end; at > i; at--)
+        if (url[at - 1] == '@') {
+            sep = memchr(url + i, ':', at - 1 - i);
+            u->user1 = at - 1;
+            u->pass0 = sep ? (size_t)(sep - url) + 1 : u->user1;
+            u->host0 = at;
+            break;
+        }
+    i = u->host0;
+    if (i < auth_end && url[i] == '[') {
+        while (i + 1 < auth_end && (host_byte((unsigned char)url[i + 1]) ||
+                                    url[i + 1] == ':'))
+            i++;
+        if (i + 1 >= auth_end || url[i + 1] != ']' || i == u->host0)
+            return bad_url(err, "an IPv6 host wants its closing ']'");
+        i += 2;
+    } else {
+        while (i < auth_end && host_byte((unsigned char)url[i]))
+            i++;
+    }
+    u->host1 = u->port0 = u->port1 = i;
+    if (i < auth_end && url[i] == ':') {
+        u->port0 = u->port1 = ++i;
+        while (i < auth_end && url[i] >= '0' && url[i] <= '9')
+            i++;
+        u->port1 = i;
+    }
+    if (i < auth_end)
+        return bad_url(err, "the host holds a character a host name "
+                            "cannot");
+    if (u->host1 == u->host0)
+        return bad_url(err, "no host");
+    if (u->host1 - u->host0 > 255)
+        return bad_url(err, "the host is longer than 255 bytes");
+    if (u->port1 > u->port0 &&
+        (u->port1 - u->port0 > 5 ||
+         strtol(url + u->port0, NULL, 10) < 1 ||
+         strtol(url + u->port0, NULL, 10) > 65535))
+        return bad_url(err, "the port is not a number from 1 to 65535");
+    u->path = auth_end;
+    u->query = u->path + strcspn(url + u->path, "?#");
+    u->frag = u->query + strcspn(url + u->query, "#");
+    return WS_OK;
+}
+
+int ws_heartbeat_url_origin(const char *url, char *origin, size_t n,
+                            struct ws_err *err)
+{
+    struct url_parts u;
+    int rc = url_parse(url, &u, err);
+
+    if (rc != WS_OK)
+        return rc;
+    snprintf(origin, n, "%s://%.*s%s%.*s", u.scheme == 4 ? "http" : "https",
+             (int)(u.host1 - u.host0), url + u.host0,
+             u.port1 > u.port0 ? ":" : "", (int)(u.port1 - u.port0),
+             url + u.port0);
+    return WS_OK;
+}
+
+void ws_heartbeat_scrub(char *msg, const char *url)
+{
+    struct url_parts u;
+    struct ws_err e;
+
+    if (url_parse(url, &u, &e) != WS_OK)
+        return;
+    /* The longest first, so that a whole is not left in pieces. */
+    const size_t span[][2] = {{u.path, u.end},     {u.user0, u.user1},
+                              {u.pass0, u.user1},  {u.path, u.query},
+                              {u.query, u.frag},   {u.frag, u.end}};
+    for (size_t k = 0; k < sizeof(span) / sizeof(span[0]); k++) {
+        size_t len = span[k][1] - span[k][0];
+        size_t put = len < 3 ? len : 3; /* never longer than the part */
+        char *p = msg;
+        if (len < 2)
+            continue;
+        while ((p = memmem(p, strlen(p), url + span[k][0], len)) != NULL) {
+            memcpy(p, "...", put);
+            memmove(p + put, p + len, strlen(p + len) + 1);
+            p += put;
+        }
+    }
+}
+
+/* ---- pinging ------------------------------------------------------------ */
 
 static void say(struct ws_stall_note n, const char *what_end)
 {
@@ -55,6 +200,7 @@ static void on_ping_done(struct ws_http_req *r)
         hb->next_ms = now + hb->interval_ms;
         return;
     }
+    ws_heartbeat_scrub(r->curl_err, hb->url);
     if (r->result != CURLE_OK)
         snprintf(what, sizeof(what),
                  "heartbeat ping failed url=%.128s "
@@ -114,10 +260,13 @@ int ws_heartbeat_start(uv_loop_t *loop, const char *url, int64_t interval_ms,
                        ws_heartbeat_check_fn check, void *ctx,
                        struct ws_heartbeat **out, struct ws_err *err)
 {
-    struct ws_heartbeat *hb = calloc(1, sizeof(*hb));
-    const char *p;
-    int rc;
+    struct ws_heartbeat *hb;
+    char origin[sizeof(hb->host)];
+    int rc = ws_heartbeat_url_origin(url, origin, sizeof(origin), err);
 
+    if (rc != WS_OK)
+        return rc;
+    hb = calloc(1, sizeof(*hb));
     if (hb == NULL || (hb->url = strdup(url)) == NULL) {
         free(hb);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -128,10 +277,7 @@ int ws_heartbeat_start(uv_loop_t *loop, const char *url, int64_t interval_ms,
         free(hb);
         return rc;
     }
-    p = strstr(url, "://");
-    p = p ? strchr(p + 3, '/') : NULL;
-    snprintf(hb->host, sizeof(hb->host), "%.*s",
-             p ? (int)(p - url) : (int)strlen(url), url);
+    memcpy(hb->host, origin, sizeof(hb->host));
     hb->interval_ms = interval_ms;
     hb->check = check;
     hb->ctx = ctx;

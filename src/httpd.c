@@ -24,7 +24,6 @@ struct client {
     uv_timer_t timer;
     struct ws_httpd *s;
     enum cstate state;
-    uint64_t t0;               /* accepted at (uv_now) */
     int open_handles; /* handles not closed yet */
     char head[WS_HTTPD_HEAD_MAX];
     size_t n;  /* bytes of head read */
@@ -158,8 +157,9 @@ static const char *status_text(int status)
     }
 }
 
-/* Write the answer (the body is consumed) and close after it. */
-static void respond(struct client *c, struct ws_httpd_resp *r)
+/* Write the answer (the body is consumed; its headers only, with the
+ * body's length, when head is set) and close after it. */
+static void respond(struct client *c, struct ws_httpd_resp *r, int head)
 {
     struct ws_httpd_body out = {0};
     uv_buf_t buf;
@@ -176,8 +176,11 @@ static void respond(struct client *c, struct ws_httpd_resp *r)
                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
                     r->status, status_text(r->status), r->content_type,
-                    r->body.len, r->status == 405 ? "Allow: GET\r\n" : "");
-    ws_httpd_printf(&out, "%.*s", (int)r->body.len, r->body.p ? r->body.p : "");
+                    r->body.len,
+                    r->status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    if (!head)
+        ws_httpd_printf(&out, "%.*s", (int)r->body.len,
+                        r->body.p ? r->body.p : "");
     free(r->body.p);
     if (out.failed) {
         free(out.p);
@@ -198,20 +201,33 @@ static void respond_plain(struct client *c, int status, const char *text)
     struct ws_httpd_resp r = {status, "text/plain; charset=utf-8", {0}};
 
     ws_httpd_printf(&r.body, "%s\n", text);
-    respond(c, &r);
+    respond(c, &r, 0);
+}
+
+/* The line at p (before end): its text ends at *eol (without the CR of
+ * a CRLF), the next line starts at the return value; NULL when no LF
+ * ends it before end. */
+static const char *next_line(const char *p, const char *end,
+                             const char **eol)
+{
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+
+    if (lf == NULL)
+        return NULL;
+    *eol = lf > p && lf[-1] == '\r' ? lf - 1 : lf;
+    return lf + 1;
 }
 
 /* 1 when the header block (after the request line, up to the empty
  * line) is well formed and announces no body. */
 static int headers_ok(const char *p, const char *end)
 {
-    while (p < end) {
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        const char *colon;
-        if (eol == NULL || eol[1] != '\n')
-            return 0;
-        colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon == NULL || colon == p)
+    const char *eol, *next;
+
+    while (p < end && (next = next_line(p, end, &eol)) != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL || colon == p ||
+            memchr(p, '\r', (size_t)(eol - p)) != NULL)
             return 0;
         for (const char *q = p; q < colon; q++)
             if (*q <= ' ' || *q >= 127)
@@ -224,28 +240,31 @@ static int headers_ok(const char *p, const char *end)
             if (colon - p == 17 || eol - v != 1 || *v != '0')
                 return 0;
         }
-        p = eol + 2;
+        p = next;
     }
-    return 1;
+    return p == end;
 }
 
-/* The head is whole: c->head[0..len) ends with the empty line. */
+/* The head is whole: c->head[0..len) ends with the empty line, and holds
+ * no NUL. */
 static void handle(struct client *c, size_t len)
 {
     struct ws_httpd_resp r = {404, "text/plain; charset=utf-8", {0}};
-    char *line_end = strstr(c->head, "\r\n");
+    const char *hend = c->head + len, *eol = c->head, *hdrs;
     char *sp1, *sp2, *q;
     size_t mlen;
+    int head;
 
     /* Request line: METHOD SP /target SP HTTP/1.x */
-    *line_end = '\0';
+    hdrs = next_line(c->head, hend, &eol);
+    c->head[eol - c->head] = '\0';
     sp1 = strchr(c->head, ' ');
     sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
     mlen = sp1 ? (size_t)(sp1 - c->head) : 0;
     if (sp2 == NULL || mlen == 0 || mlen > 16 || sp1[1] != '/' ||
         (strcmp(sp2 + 1, "HTTP/1.1") != 0 &&
          strcmp(sp2 + 1, "HTTP/1.0") != 0) ||
-        !headers_ok(line_end + 2, c->head + len - 2)) {
+        !headers_ok(hdrs, hend - (hend[-2] == '\r' ? 2 : 1))) {
         respond_plain(c, 400, "bad request");
         return;
     }
@@ -259,8 +278,9 @@ static void handle(struct client *c, size_t len)
             respond_plain(c, 400, "bad request");
             return;
         }
-    if (mlen != 3 || strncmp(c->head, "GET", 3) != 0) {
-        respond_plain(c, 405, "method not allowed: use GET");
+    head = mlen == 4 && strncmp(c->head, "HEAD", 4) == 0;
+    if (!head && (mlen != 3 || strncmp(c->head, "GET", 3) != 0)) {
+        respond_plain(c, 405, "method not allowed: use GET or HEAD");
         return;
     }
     *sp2 = '\0';
@@ -270,7 +290,21 @@ static void handle(struct client *c, size_t len)
     c->s->fn(c->s->ctx, sp1 + 1, &r);
     if (r.status == 404 && r.body.len == 0)
         ws_httpd_printf(&r.body, "not found\n");
-    respond(c, &r);
+    respond(c, &r, head);
+}
+
+/* The length of the head in c->head[0..c->n), up to and with its empty
+ * line (CRLF or a bare LF ends a line), or 0 when it is not whole. */
+static size_t head_len(const struct client *c)
+{
+    const char *p = c->head, *end = c->head + c->n, *eol, *next;
+
+    while ((next = next_line(p, end, &eol)) != NULL) {
+        if (eol == p)
+            return p == c->head ? 0 : (size_t)(next - c->head);
+        p = next;
+    }
+    return 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -285,7 +319,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct client *c = st->data;
-    char *end;
+    size_t len;
 
     (void)buf;
     if (c->state != C_READING)
@@ -296,20 +330,31 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     c->n += (size_t)nread;
     c->head[c->n] = '\0';
-    end = strstr(c->head, "\r\n\r\n");
-    if (end != NULL) {
-        size_t len = (size_t)(end - c->head) + 4;
+    len = head_len(c);
+    if (memchr(c->head, '\0', c->n) != NULL ||
+        (c->n > 0 && (c->head[0] == '\n' || c->head[0] == '\r'))) {
+        respond_plain(c, 400, "bad request");
+    } else if (len > 0) {
         if (len != c->n)
             respond_plain(c, 400,
                           "one request per connection, with no "
                           "body");
         else
             handle(c, len);
-    } else if (memchr(c->head, '\0', c->n) != NULL) {
-        respond_plain(c, 400, "bad request");
     } else if (c->n >= sizeof(c->head) - 1) {
         respond_plain(c, 431, "request head too large");
     }
+}
+
+/* 1 when bytes (or the end of the stream) wait to be read on c. */
+static int has_input(struct client *c)
+{
+    uv_os_fd_t fd;
+    char b;
+
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
 }
 
 static void on_refused_closed(uv_handle_t *h)
@@ -325,14 +370,17 @@ static void on_connection(uv_stream_t *l, int status)
     if (status != 0 || s->closing)
         return;
     if (s->nlive >= WS_HTTPD_CLIENTS) {
-        /* Full: the oldest connection still sending its request goes (a
-         * silent client, most likely), so that clients that hang on
-         * cannot lock a scrape out; a request is sent in a moment. */
-        struct client *old = NULL;
-        for (c = s->clients; c != NULL; c = c->next)
-            if (c->state == C_READING &&
-                uv_now(s->loop) - c->t0 >= WS_HTTPD_EVICT_MS)
-                old = c;
+        /* Full: the oldest connection still waiting for its request with
+         * nothing to read goes, whatever its age, so that idle clients
+         * cannot lock a scrape out.  One being answered stays, and so
+         * does one whose request is there to be read (it is answered on
+         * this turn of the loop or the next): a flood of new
+         * connections cannot push a scrape out. */
+        struct client *old = s->clients;
+        while (old != NULL && old->next != NULL)
+            old = old->next;
+        while (old != NULL && (old->state != C_READING || has_input(old)))
+            old = old->prev;
         if (old != NULL)
             client_close(old);
     }
@@ -354,7 +402,6 @@ static void on_connection(uv_stream_t *l, int status)
     if (c == NULL)
         return;
     c->s = s;
-    c->t0 = uv_now(s->loop);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c->timer.data = c;

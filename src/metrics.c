@@ -2,6 +2,7 @@
  * metrics.c: counting and the text format (see metrics.h).
  */
 #include "ws/metrics.h"
+#include "ws/json.h"
 
 #include <string.h>
 
@@ -65,17 +66,26 @@ static void family(struct ws_httpd_body *b, const char *name, const char *type,
     ws_httpd_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* A label value, escaped as the format wants (\\, \", \n). */
+/* A label value, escaped as the format wants (\\, \", \n), and valid
+ * UTF-8: each byte that does not start a valid sequence becomes U+FFFD. */
 static void label(struct ws_httpd_body *b, const char *name, const char *v)
 {
+    const unsigned char *p = (const unsigned char *)v;
+    size_t n = strlen(v), len;
+
     ws_httpd_printf(b, "%s=\"", name);
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            ws_httpd_printf(b, "\\%c", *v);
-        else if (*v == '\n')
+    for (; n > 0; p += len, n -= len) {
+        len = ws_utf8_seq(p, n);
+        if (len == 0) {
+            ws_httpd_printf(b, "\xef\xbf\xbd");
+            len = 1;
+        } else if (*p == '\\' || *p == '"') {
+            ws_httpd_printf(b, "\\%c", *p);
+        } else if (*p == '\n') {
             ws_httpd_printf(b, "\\n");
-        else
-            ws_httpd_printf(b, "%c", *v);
+        } else {
+            ws_httpd_printf(b, "%.*s", (int)len, (const char *)p);
+        }
     }
     ws_httpd_printf(b, "\"");
 }

@@ -19,8 +19,18 @@
  * with a growing back-off, at most one interval apart; a ping never
  * touches replication.  Failures and withheld pings are logged as a
  * stall (stall.h): when they begin, at a slowing pace while they last,
- * and when they end.  The URL often holds a secret token, so lines name
- * its scheme and host only.
+ * and when they end.
+ *
+ * The URL.  heartbeat-url must be an absolute http:// or https:// URL
+ * with a host (RFC 3986: scheme "://" [userinfo "@"] host [":" port],
+ * then the path, query and fragment), with no space or control
+ * character; anything else is refused when the config is read, so that
+ * a key that is accepted works.  The URL often holds a secret: the
+ * path (healthchecks.io's UUID), the query (?token=...), or a user and
+ * password before the host.  So log lines and error messages name its
+ * origin only, scheme://host[:port], and never quote the URL itself;
+ * libcurl's error text is scrubbed of those parts too, should it quote
+ * them.
  */
 #ifndef WS_HEARTBEAT_H
 #define WS_HEARTBEAT_H
@@ -42,8 +52,22 @@ typedef void (*ws_heartbeat_check_fn)(void *ctx, int64_t within_ms,
 
 struct ws_heartbeat;
 
+/* Check url as heartbeat-url (above) and write its origin,
+ * "scheme://host[:port]", to origin (n bytes; 300 are enough for any
+ * URL accepted).  WS_ECONFIG "invalid heartbeat-url: ..." saying what
+ * is wrong without quoting any of the URL. */
+int ws_heartbeat_url_origin(const char *url, char *origin, size_t n,
+                            struct ws_err *err);
+
+/* Replace, in the NUL-terminated text msg, every occurrence of url's
+ * secret parts (user information, password, path, query, fragment: any
+ * of them two bytes or longer) by "...".  url must have passed
+ * ws_heartbeat_url_origin. */
+void ws_heartbeat_scrub(char *msg, const char *url);
+
 /* Start pinging url every interval_ms on loop while check passes.
- * WS_ECONFIG when libcurl cannot be loaded. */
+ * WS_ECONFIG when url is not one ws_heartbeat_url_origin accepts, or
+ * when libcurl cannot be loaded. */
 int ws_heartbeat_start(uv_loop_t *loop, const char *url, int64_t interval_ms,
                        ws_heartbeat_check_fn check, void *ctx,
                        struct ws_heartbeat **out, struct ws_err *err);

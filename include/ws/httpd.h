@@ -2,24 +2,32 @@
  * httpd.h: a minimal HTTP/1.1 server on the libuv loop, for /metrics and
  * /healthz (replicate -addr, the config's `addr:`).
  *
- * It answers GET requests and nothing else, one request per connection:
- * it reads the request head (the request line and the headers, up to the
- * empty line), asks the owner's handler for the answer, writes it with
- * "Connection: close" and closes.  It is built to survive hostile
- * clients without stalling the loop or replication:
+ * It answers GET and HEAD requests (HEAD: GET's status and headers,
+ * Content-Length included, without the body) and nothing else, one
+ * request per connection: it reads the request head (the request line
+ * and the headers, up to the empty line; a line ends with CRLF or a
+ * bare LF, which RFC 9112 lets a server accept), asks the owner's
+ * handler for the answer, writes it with "Connection: close" and
+ * closes.  It is built to survive hostile clients without stalling the
+ * loop or replication:
  *   - a request head is at most WS_HTTPD_HEAD_MAX bytes (431 past it);
  *   - at most WS_HTTPD_CLIENTS connections at once: one more closes the
- *     oldest one that has been sending its request for WS_HTTPD_EVICT_MS
- *     or more (a scraper sends its own in milliseconds: so silent or
- *     slow clients cannot lock a scrape out), or, when there is none, is
- *     accepted and closed at once (the listen queue never fills);
+ *     oldest one that is still waiting for its request and has nothing
+ *     to read, whatever its age (a scraper sends its request as soon as
+ *     it connects, and a request waiting to be read is answered on the
+ *     next turn of the loop: so a flood of idle connections cannot lock
+ *     a scrape out, nor push out one being answered), or, when there is
+ *     none, is accepted and closed at once (the listen queue never
+ *     fills);
  *   - each connection has WS_HTTPD_DEADLINE_MS from accept to the end of
  *     the answer's write: a silent or slow client (reading or writing)
  *     is closed then;
  *   - a request with a body, bytes after the head (pipelining), or a
  *     request line that is not "METHOD /path HTTP/1.x" get 400 and a
- *     close; a method other than GET gets 405; a path the handler does
- *     not know, 404.
+ *     close (so does the absolute form, "GET http://host/path", which
+ *     RFC 9112 wants servers to accept but only proxies send); a method
+ *     other than GET or HEAD gets 405; a path the handler does not know,
+ *     404.  The path is not percent-decoded.
  * Nothing blocks: every step is a libuv callback, and the handler runs
  * on the loop thread, so it may read the owner's state without locks.
  *
@@ -37,7 +45,6 @@
 
 #define WS_HTTPD_HEAD_MAX 8192        /* bytes of a request head */
 #define WS_HTTPD_CLIENTS 64           /* connections at once */
-#define WS_HTTPD_EVICT_MS 1000        /* ...one this old may make room */
 #define WS_HTTPD_DEADLINE_MS 10000    /* per connection, accept to close */
 #define WS_HTTPD_BODY_MAX (16u << 20) /* bytes of an answer */
 
@@ -62,7 +69,7 @@ struct ws_httpd_resp {
     struct ws_httpd_body body;
 };
 
-/* Fill resp for GET path (the query string cut off).  Runs on the loop
+/* Fill resp for GET (or HEAD) path (the query string cut off).  Runs on the loop
  * thread; resp->status starts at 404, the type at text/plain. */
 typedef void (*ws_httpd_fn)(void *ctx, const char *path,
                             struct ws_httpd_resp *resp);

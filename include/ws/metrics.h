@@ -12,6 +12,10 @@
  * Prometheus' text exposition format 0.0.4: for each metric family a
  * "# HELP" and a "# TYPE" line, then its samples, one per database or
  * replica, labelled db="PATH" (and replica="NAME",type="file|s3").
+ * Label values are escaped as the format wants (\\, \", \n), and each
+ * byte that does not start a valid UTF-8 sequence (a path is any bytes)
+ * becomes U+FFFD: Prometheus refuses a whole scrape for one label value
+ * that is not UTF-8.
  * Counters start at 0 when walship starts (Prometheus' rate() handles
  * the restarts).  Every metric name is listed, with its meaning, in the
  * README's metrics table.

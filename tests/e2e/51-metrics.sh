@@ -10,13 +10,18 @@
 #     (40 silent connections, a byte-a-second one, a 100 KiB header,
 #     garbage, pipelining, a POST) get 431/400/405/404 or a close, and
 #     every concurrent scrape still answers; so does one behind 150
-#     silent connections (more than the server's 64 slots).
+#     silent connections (more than the server's 64 slots), and each of
+#     20 scrapes while about 200 new silent connections a second arrive.
 #  2. Idle, once the replica restores the writer's last commit: the lag
 #     is 0, and still 0 seconds later (it must not grow while nothing is
 #     written); the database size is the file's; the generation label is
-#     the replica's generation.
+#     the replica's generation.  HEAD /healthz and /metrics get GET's
+#     headers without a body; a request whose lines end with a bare LF is
+#     answered.
 #  3. -addr: a second walship on the same address fails at start with one
-#     line naming the address; "[::1]:PORT" serves over IPv6.
+#     line naming the address; "[::1]:PORT" serves over IPv6; a database
+#     path that is not UTF-8 comes out in /metrics as UTF-8 (U+FFFD for
+#     the bad byte), which Prometheus needs to take the scrape.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -61,6 +66,8 @@ wait_bg hostile 30 || st=$?
 log_has hostile "^hostile ok" || fail "hostile clients: $(tail -n 3 "$T/hostile.log")"
 out=$(python3 "$ROOT/tests/e2e/httpd-hostile.py" "$port" flood 2>&1) ||
 	fail "a flood of silent connections: $out"
+out=$(python3 "$ROOT/tests/e2e/httpd-hostile.py" "$port" churn 2>&1) ||
+	fail "scrapes amid a stream of new silent connections: $out"
 bg_running walship || fail "walship died under hostile clients"
 [ "$n" -ge 4 ] || fail "only $n scrapes"
 wait_for '[ "$(scrape "$port" /metrics "$T/mc")" != "" ] &&
@@ -99,6 +106,8 @@ gen=$(replica_gens "$url" | tail -n 1)
 metric "$T/mi2" walship_generation_info "generation=\"$gen\"" >/dev/null
 [ "$(scrape "$port" /healthz "$T/h")" = "200 text/plain; charset=utf-8" ] &&
 	[ "$(cat "$T/h")" = ok ] || fail "/healthz while caught up: $(cat "$T/h")"
+out=$(python3 "$ROOT/tests/e2e/httpd-hostile.py" "$port" conform 2>&1) ||
+	fail "HEAD and bare-LF requests: $out"
 
 # 3. The same address again, from -addr: one line, non-zero.
 st=0
@@ -115,4 +124,17 @@ if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1",
 else
 	skip "no IPv6 loopback here: [::1]:PORT not checked"
 fi
+# A database path that is not UTF-8 (Latin-1 e-acute): awaited, it is
+# labelled with U+FFFD in its place.
+pl=$(free_port)
+lat=$T/lat$(printf '\351')in.db
+start_bg wl "$WALSHIP" replicate -addr "127.0.0.1:$pl" "$lat" "$(replica_url lat)"
+wait_for '[ "$(scrape "$pl" /metrics "$T/ml")" = "200 text/plain; version=0.0.4; charset=utf-8" ]' 10
+check_exposition "$T/ml"
+out=$(python3 -c 'import sys
+t = open(sys.argv[1], "rb").read().decode("utf-8")
+want = "walship_db_ready{db=\"%s\ufffdin.db\"} 0" % sys.argv[2]
+sys.exit(0 if want in t.splitlines() else "no line " + repr(want))' "$T/ml" "$T/lat" 2>&1) ||
+	fail "/metrics with a database path that is not UTF-8: $out"
+stop_bg wl || fail "walship on $lat exited $?"
 stop_bg walship || fail "walship exited $?"

@@ -1,11 +1,13 @@
 /*
- * test_metrics.c: the lag's search (metrics.h), the text format's shape,
- * the health list (health.h) and the metrics server's address forms
- * (httpd.h).
+ * test_metrics.c: the lag's search (metrics.h), the text format's shape
+ * and its label values, the health list (health.h), the metrics
+ * server's address forms (httpd.h) and the heartbeat's URL (heartbeat.h).
  */
 #include "check.h"
 #include "ws/health.h"
+#include "ws/heartbeat.h"
 #include "ws/httpd.h"
+#include "ws/json.h"
 #include "ws/metrics.h"
 
 #include <stdlib.h>
@@ -136,5 +138,106 @@ TEST(addr)
     }
 }
 
-#define LIST(X) X(oldest) X(render) X(health) X(addr)
+/* A label value that is not UTF-8 (a path is any bytes) comes out as
+ * UTF-8, each bad byte as U+FFFD: Prometheus drops a whole scrape for
+ * one bad label value. */
+TEST(label_utf8)
+{
+    struct ws_dbmetrics dm = {0};
+    struct ws_repmetrics rm = {0};
+    struct ws_metrics_rep r = {"r\xff", "file", &rm, 0, 0};
+    struct ws_metrics_db d = {"/d/lat\xe9in-\xc3\xa9-\xed\xa0\x80-"
+                              "\xf0\x9f\x98\x80-\xc0\xaf-\xf4\x90\x80\x80"
+                              "-\xe2\x82.db",
+                              &dm, 1, 0, 0, "0123456789abcdef", 0, 0, &r, 1,
+                              {0, 0, 0, 0, 0, ""}};
+    struct ws_httpd_body b = {0};
+    const unsigned char *p;
+    size_t n, len;
+
+    ws_metrics_render(&d, 1, &b);
+    ASSERT(!b.failed);
+    ASSERT_STR_CONTAINS(
+        b.p, "walship_db_ready{db=\"/d/lat\xef\xbf\xbdin-\xc3\xa9-"
+             "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd-\xf0\x9f\x98\x80-"
+             "\xef\xbf\xbd\xef\xbf\xbd-"
+             "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd-"
+             "\xef\xbf\xbd\xef\xbf\xbd.db\"} 1\n");
+    ASSERT_STR_CONTAINS(b.p, ",replica=\"r\xef\xbf\xbd\",type=\"file\"}");
+    /* The whole answer is UTF-8. */
+    p = (const unsigned char *)b.p;
+    for (n = b.len; n > 0; p += len, n -= len) {
+        len = ws_utf8_seq(p, n);
+        ASSERT(len > 0);
+    }
+    free(b.p);
+}
+
+/* heartbeat-url: what is accepted, its origin (the only part logged),
+ * and what is refused, without the refusal quoting the URL. */
+TEST(heartbeat_url)
+{
+    static const struct {
+        const char *url, *origin;
+    } ok[] = {
+        {"http://user:s3cretpw@127.0.0.1:1/ping/uuid-secret",
+         "http://127.0.0.1:1"},
+        {"http://127.0.0.1:19401?token=SECRETTOKEN", "http://127.0.0.1:19401"},
+        {"https://hc-ping.invalid#frag/SECRET", "https://hc-ping.invalid"},
+        {"HTTPS://a@b:c@hc-ping.com/x@y", "https://hc-ping.com"},
+        {"http://[::1]:8080/p?q", "http://[::1]:8080"},
+        {"http://user@[fe80::1%25eth0]/", "http://[fe80::1%25eth0]"},
+        {"https://hc-ping.com", "https://hc-ping.com"},
+        {"http://h:/x", "http://h"},
+        {"http://xn--bcher-kva.example:443/", "http://xn--bcher-kva.example:443"},
+    };
+    static const char *const bad[] = {
+        "not a url SECRET", "ftp://x/SECRET", "http:/SECRET",
+        "http://",          "http:///SECRET", "http://SECRET@/p",
+        "http://h:0/",      "http://h:65536/", "http://h:12x/SECRET",
+        "http://h:123456/", "http://[::1/SECRET", "http://[]/",
+        "http://h o/",      "mailto:SECRET",  "http://h/a\tSECRET",
+        "",                 "//host/SECRET",  "http://h\"SECRET/",
+        "SECRET:foo",       "http://h\x7f/",  "http://h\\x/SECRET",
+    };
+    struct ws_err err;
+    char origin[300];
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ASSERT_EQ(
+            ws_heartbeat_url_origin(ok[i].url, origin, sizeof(origin), &err),
+            WS_OK);
+        ASSERT_STR_EQ(origin, ok[i].origin);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ASSERT_EQ(ws_heartbeat_url_origin(bad[i], origin, sizeof(origin), &err),
+                  WS_ECONFIG);
+        ASSERT_STR_CONTAINS(err.msg, "invalid heartbeat-url: ");
+        ASSERT_STR_CONTAINS(err.msg, "want an absolute http:// or https:// "
+                                     "URL with a host");
+        ASSERT(strstr(err.msg, "SECRET") == NULL);
+    }
+}
+
+/* libcurl's message, should it quote parts of the URL, loses them. */
+TEST(heartbeat_scrub)
+{
+    static const char url[] = "http://user:s3cretpw@127.0.0.1:1/ping/uuid?"
+                              "token=abc#frag";
+    char m1[] = "Failed to connect to user:s3cretpw@127.0.0.1 port 1: "
+                "/ping/uuid?token=abc#frag";
+    char m2[] = "password s3cretpw, path /ping/uuid, ?token=abc, #frag";
+    char m3[] = "Could not resolve host: 127.0.0.1";
+
+    ws_heartbeat_scrub(m1, url);
+    ASSERT_STR_EQ(m1, "Failed to connect to ...@127.0.0.1 port 1: ...");
+    ws_heartbeat_scrub(m2, url);
+    ASSERT_STR_EQ(m2, "password ..., path ..., ..., ...");
+    ws_heartbeat_scrub(m3, url);
+    ASSERT_STR_EQ(m3, "Could not resolve host: 127.0.0.1");
+}
+
+#define LIST(X)                                                                \
+    X(oldest) X(render) X(label_utf8) X(health) X(addr) X(heartbeat_url)        \
+        X(heartbeat_scrub)
 TEST_MAIN("metrics", LIST)
