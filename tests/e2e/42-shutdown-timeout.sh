@@ -157,8 +157,10 @@ apid=$(cat "$T/app6.pid")
 wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 60
 s3_faults "$refuse"
 "$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/tx.csv" 2>/dev/null
-wait_for 'log_has app6 "ERROR .* error db=$db replica=s3 error=.*403 AccessDenied.*: the replica keeps refusing; the application keeps running"' 120
+keeps="ERROR .* error db=$db replica=s3 error=.*403 AccessDenied.*: the replica keeps refusing; the application keeps running"
+wait_for 'log_has app6 "'"$keeps"'" || ! bg_running app6' 120
 bg_running app6 || fail "walship exited when the store refused its credentials: $(tail -n 1 "$T/app6.log")"
+log_has app6 "$keeps" || fail "no line saying the replica keeps refusing"
 kill -0 "$apid" 2>/dev/null ||
 	fail "the application was stopped when the store refused the credentials"
 ! log_has app6 "stopping the application" ||
