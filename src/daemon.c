@@ -259,7 +259,7 @@ struct daemon {
     struct dbrep *dbs;
     size_t ndbs;
     uv_signal_t sigint, sigterm;
-    uv_signal_t sighup;      /* -exec: forwarded to the application */
+    uv_signal_t sighup;      /* as SIGTERM; -exec: forwarded to the app */
     uv_timer_t shut_timer;   /* shutdown-sync-timeout */
     uv_check_t ready_check;  /* -exec: starts the application when ready */
     struct ws_child child;   /* -exec's application (child.h), or only
@@ -1145,8 +1145,23 @@ static void rep_fail(struct rep *r, const char *what)
                              : 0;
     /* Credentials or settings the store keeps refusing: stop, rather
      * than retry forever while nothing is replicated.  The command prints
-     * the first such error as its exit reason. */
+     * the first such error as its exit reason.  Under -exec, never: a
+     * backup problem must not become an outage of the application (with
+     * a restart policy, a crash loop), so walship keeps it running, says
+     * the refusal at the back-off's slowing pace (and /healthz, the
+     * metrics), and retries, so that a fixed credential or a renewed
+     * token heals without a restart; the final sync's failure, when the
+     * application exits, is the exit status. */
     fatal = r->config_failures >= CONFIG_RETRIES && !d->dm->stopping;
+    if (fatal && d->dm->has_child) {
+        fatal = 0;
+        if (r->config_failures == CONFIG_RETRIES)
+            ws_error("%s error db=%s replica=%s error=\"%s\": the replica "
+                     "keeps refusing; the application keeps running and "
+                     "walship keeps retrying (fix the credentials or the "
+                     "replica's settings)", what, d->cfg->path, r->cfg->name,
+                     r->req.err.msg);
+    }
     if (fatal) {
         if (d->dm->fatal.code != WS_OK)
             ws_error("%s error db=%s replica=%s error=\"%s\"", what,
@@ -2812,9 +2827,10 @@ static void shutdown_begin(struct daemon *dm)
 }
 
 /* Under -exec, signals are the application's while it runs: walship
- * forwards them and stops when it exits.  A fatal error of replication
- * (signum 0) stops it with SIGTERM, once.  1 when the signal was
- * handled so. */
+ * forwards them and stops when it exits.  A fatal error (signum 0:
+ * another walship holds a database; a replica's refusals are not fatal
+ * under -exec, rep_fail) stops it with SIGTERM, once.  1 when the signal
+ * was handled so. */
 static int app_signal(struct daemon *dm, int signum)
 {
     if (!dm->has_child || !dm->child.running)
@@ -3320,10 +3336,10 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
     if (rc == WS_OK) {
         uv_signal_start(&dm.sigint, on_signal, SIGINT);
         uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
-        if (dm.has_child) {
-            uv_signal_start(&dm.sighup, on_signal, SIGHUP);
+        /* Without -exec, SIGHUP (a closed terminal) is a SIGTERM. */
+        uv_signal_start(&dm.sighup, on_signal, SIGHUP);
+        if (dm.has_child)
             uv_check_start(&dm.ready_check, on_ready_check);
-        }
         for (size_t i = 0; i < dm.ndbs; i++)
             db_step(&dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);

@@ -51,6 +51,7 @@ struct ws_db {
     int db_fd;              /* long-lived read descriptor on the db */
     int wal_fd;
     int lock_fd;            /* flock on <meta>/lock */
+    int meta_made;          /* this init made the meta dir (undo_meta) */
     int ready;
     uint32_t page_size;
 
@@ -1409,8 +1410,13 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
     sqlite3_db_config(*c, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_busy_timeout(*c, busy_ms);
     sqlite3_file_control(*c, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-    rc = exec(db, *c, "PRAGMA cache_size = 2; "
-                      "PRAGMA wal_autocheckpoint = 0", err);
+    /* The first statement reads the header: its failure is the open's
+     * (the SQL would be noise in "file is not a database"). */
+    rc = WS_OK;
+    if (sqlite3_exec(*c, "PRAGMA cache_size = 2; "
+                         "PRAGMA wal_autocheckpoint = 0",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        rc = sql_err(db, *c, "open", err);
     if (rc != WS_OK && ((sqlite3_errcode(*c) & 0xff) == SQLITE_CANTOPEN ||
                         (sqlite3_errcode(*c) & 0xff) == SQLITE_READONLY))
         explain_access(db, rc, err);
@@ -1443,7 +1449,8 @@ static int take_meta_lock(struct ws_db *db, struct ws_err *err)
      * descriptor (fs.h). */
     if (db->meta_dir.fd < 0) {
         rc = ws_fs_dir_open(&db->meta_dir, db->meta,
-                            WS_FS_CREATE | WS_FS_NOFOLLOW, 0700, NULL, err);
+                            WS_FS_CREATE | WS_FS_NOFOLLOW, 0700,
+                            &db->meta_made, err);
         if (rc != WS_OK)
             return rc == WS_ENOTFOUND ? WS_EIO : rc;
     }
@@ -1459,6 +1466,24 @@ static int take_meta_lock(struct ws_db *db, struct ws_err *err)
                           db->cfg->path, db->meta);
     }
     return WS_OK;
+}
+
+/* The database could not be opened (not a database, unreadable) by the
+ * init that made the meta dir: remove the dir and its lock, so that a
+ * file walship never replicated is left as it was found.  Its parents,
+ * if made too, stay. */
+static void undo_meta(struct ws_db *db)
+{
+    if (!db->meta_made)
+        return;
+    db->meta_made = 0;
+    if (db->meta_dir.fd >= 0)
+        (void)unlinkat(db->meta_dir.fd, "lock", 0);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    db->lock_fd = -1;
+    ws_fs_dir_close(&db->meta_dir);
+    (void)rmdir(db->meta);
 }
 
 /* Open walship's connections; a database found in another journal mode
@@ -1540,8 +1565,10 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
         rc = open_sqlite(db, st, err);
     if (rc != WS_OK) {
         close_conns(db);
+        undo_meta(db);
         return rc;
     }
+    db->meta_made = 0;
     locked = lock_take(db, NULL) == WS_OK;
     rc = read_begin(db, err);
     if (rc == WS_OK) {

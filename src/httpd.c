@@ -424,10 +424,18 @@ int ws_httpd_addr_parse(const char *addr, char *host, size_t n, int *port,
                         struct ws_err *err)
 {
     const char *colon = strrchr(addr, ':'), *h = addr;
+    const char *url = strstr(addr, "://");
     size_t hl;
     char *end;
     long p;
 
+    if (url != NULL) {
+        /* http://127.0.0.1:9090/ says the address it means: name it. */
+        int al = (int)strcspn(url + 3, "/?#");
+        return ws_err_set(err, WS_ECONFIG,
+                          "invalid addr \"%s\": write %.*s, not a URL", addr,
+                          al > 0 ? al : 9, al > 0 ? url + 3 : "HOST:PORT");
+    }
     if (colon == NULL)
         return ws_err_set(err, WS_ECONFIG,
                           "invalid addr \"%s\": want "

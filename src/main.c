@@ -356,11 +356,20 @@ static void print_failure(int rc, const struct ws_err *err)
     fprintf(stderr, "walship: %s\n", err->msg[0] ? err->msg : ws_strerror(rc));
 }
 
-/* -exec and -shutdown-sync-timeout override the file's keys. */
-static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
-                           const char *timeout, struct ws_err *err)
+/* -exec and -shutdown-sync-timeout override the file's keys.  -once
+ * never runs the application, so the file's exec key is refused with it,
+ * as the -exec flag is (a key that is accepted works). */
+static int replicate_flags(struct ws_config *cfg, int once,
+                           const char *exec_cmd, const char *timeout,
+                           struct ws_err *err)
 {
     char **words = NULL;
+
+    if (once && cfg->exec != NULL)
+        return ws_err_set(err, WS_ECONFIG, "cannot specify -once flag with "
+                          "the exec key (%s): -once does not run the "
+                          "application; use a config without exec",
+                          cfg->source);
 
     if (timeout && ws_duration_parse(timeout, &cfg->shutdown_sync_timeout_ms)
                        != WS_OK)
@@ -437,7 +446,7 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
     if (rc == WS_OK && addr != NULL)
         rc = replicate_addr(cfg, addr, err);
     if (rc == WS_OK)
-        rc = replicate_flags(cfg, exec_cmd, timeout, err);
+        rc = replicate_flags(cfg, o.once, exec_cmd, timeout, err);
     if (rc != WS_OK) {
         ws_config_free(cfg);
         return rc;

@@ -19,7 +19,8 @@
  * when they begin, while they last and when they end (stall.h).  A
  * database replaced at its path is followed into a new generation, and
  * so is a replica that lost the generation being written.
- * SIGINT or SIGTERM stop new work, run one last sync and ship everything
+ * SIGINT, SIGTERM or SIGHUP (a closed terminal must not cost the last
+ * sync) stop new work, run one last sync and ship everything
  * that was committed, then exit; shutdown-sync-timeout bounds that last
  * sync (a second signal ends it at once; 0, as in Litestream, is no
  * bound and no retry of a failed upload), and a final sync that failed
@@ -47,9 +48,11 @@
  * never keeps the application from starting because of an outage.
  * While it runs, SIGINT, SIGTERM and SIGHUP are forwarded to it and do
  * not stop walship; when it exits, walship stops as on a signal, and
- * exits with its status unless the final sync failed.  A fatal
- * replication error (credentials refused, another walship on the
- * database) sends it SIGTERM first.
+ * exits with its status unless the final sync failed.  A replica that
+ * keeps refusing (credentials refused, an expired token) never stops
+ * it: walship says so at a slowing pace and retries until it heals,
+ * and the final sync's failure is the exit status.  Another walship on
+ * the database (fatal) sends it SIGTERM first.
  *
  * Snapshots.  A snapshot is a consistent image of the database at one
  * shadow position (index I, offset X) (snapshot.h), and its record

@@ -13,11 +13,14 @@
 # with the application's status.  With `shutdown-sync-timeout: 0`
 # (Litestream's "no retry") the last upload is tried once.  And when the
 # store refuses the credentials while the application runs, walship
-# stops it with SIGTERM and exits with the refusal.
+# keeps the application running, says so (/healthz 503) and catches up
+# once the store accepts again; a refusal left at the application's exit
+# is the exit status.
 # S3 only: a directory replica has no server to hang.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
 . "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/lib-metrics.sh"
 need_s3
 
 db=$T/db
@@ -132,32 +135,58 @@ esac
 	fail "the last upload was retried: $(grep "backing off" "$T/zero.log")"
 echo "5: shutdown-sync-timeout: 0 with the store down: exit $st, $last"
 
-# 6. The store refuses the credentials while the application runs:
-# replication cannot go on, so walship stops the application (SIGTERM)
-# and exits non-zero with the refusal, not the application's status.
+# 6. The store refuses the credentials while the application runs (an
+# expired token): a backup problem must not break the application, so
+# walship keeps it running, says the refusal, /healthz is 503, and once
+# the store accepts again the replica catches up, exactly, with no
+# restart.  Refused again when the application exits, the final sync's
+# failure is the exit status (5, naming the database and replica).
+refuse='{"next":"respond","n":100000,"response":{"status":403,"headers":{"content-type":"application/xml"},"body":"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"}}'
+port=$(free_port)
 cat >"$T/app6.sh" <<EOF
 #!/bin/sh
-echo started >"$T/app6.state"
-while :; do sleep 0.1; done
+echo \$\$ >"$T/app6.pid"
+while [ ! -f "$T/go6" ]; do sleep 0.1; done
+exit 0
 EOF
 chmod +x "$T/app6.sh"
-start_bg app6 "$WALSHIP" replicate -exec "$T/app6.sh" -config "$T/walship.yml"
-wait_for '[ -f "$T/app6.state" ]' 30
-s3_faults '{"next":"respond","n":1000,"response":{"status":403,"headers":{"content-type":"application/xml"},"body":"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"}}'
+start_bg app6 "$WALSHIP" replicate -addr "127.0.0.1:$port" -exec "$T/app6.sh" \
+	-config "$T/walship.yml"
+wait_for '[ -s "$T/app6.pid" ]' 30
+apid=$(cat "$T/app6.pid")
+wait_restores "$url" "$(csv_last_seq "$T/tx.csv")" "$T/tx.csv" 60
+s3_faults "$refuse"
 "$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/tx.csv" 2>/dev/null
+keeps="ERROR .* error db=$db replica=s3 error=.*403 AccessDenied.*: the replica keeps refusing; the application keeps running"
+wait_for 'log_has app6 "'"$keeps"'" || ! bg_running app6' 120
+bg_running app6 || fail "walship exited when the store refused its credentials: $(tail -n 1 "$T/app6.log")"
+log_has app6 "$keeps" || fail "no line saying the replica keeps refusing"
+kill -0 "$apid" 2>/dev/null ||
+	fail "the application was stopped when the store refused the credentials"
+! log_has app6 "stopping the application" ||
+	fail "walship stopped the application: $(grep "stopping the application" "$T/app6.log")"
+hz=$(scrape "$port" /healthz "$T/h6")
+[ "$hz" = "503 text/plain; charset=utf-8" ] || fail "/healthz while refused: $hz $(cat "$T/h6")"
+grep -q "403 AccessDenied" "$T/h6" || fail "/healthz body: $(cat "$T/h6")"
+s3_faults '{"clear":true}'
+n=$(csv_last_seq "$T/tx.csv")
+wait_restores "$url" "$n" "$T/tx.csv" 120
+wait_for 'log_has app6 "no longer stalled after .* error db=$db replica=s3 "' 30
+wait_for '[ "$(scrape "$port" /healthz "$T/h6b")" = "200 text/plain; charset=utf-8" ]' 60
+kill -0 "$apid" 2>/dev/null || fail "the application is not running after the store healed"
+echo "6: credentials refused: the application kept running, /healthz 503; healed: replica at $n, exact"
+s3_faults "$refuse"
+"$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/tx.csv" 2>/dev/null
+wait_for 'sed -n "/no longer stalled/,\$p" "$T/app6.log" | grep -q "stalled: .*403 AccessDenied"' 90
+touch "$T/go6"
 st=0
 wait_bg app6 120 || st=$?
 s3_faults '{"clear":true}'
-if [ "$st" -eq 0 ] || [ "$st" -eq 143 ]; then
-	fail "walship exited $st when the store refused its credentials"
-fi
-log_has app6 "replication cannot go on: stopping the application pid=[0-9]+ signal=15" ||
-	fail "no line about stopping the application"
-log_has app6 "application exited pid=[0-9]+ signal=15 status=143" ||
-	fail "the application was not stopped by SIGTERM"
+[ "$st" -eq 5 ] || fail "walship exited $st after the application exited 0 with the store refusing, want 5"
+log_has app6 "application exited pid=$apid status=0" || fail "the application did not exit by itself"
 last=$(tail -n 1 "$T/app6.log")
 case $last in
-"walship: "*"403 AccessDenied"*) ;;
+"walship: shut down with unshipped changes: db=$db replica=s3: "*) ;;
 *) fail "the exit line is \"$last\"" ;;
 esac
-echo "6: credentials refused: the application stopped by SIGTERM; exit $st, $last"
+echo "6: refused again at the application's exit: exit $st, $last"

@@ -12,7 +12,10 @@
 #      a run without it deletes nothing;
 #   5. a missing database is an error (nothing to sync), and so is a
 #      replica that cannot be written (on S3: the server down), with a
-#      message that names the database and the replica.
+#      message that names the database and the replica; a file that is
+#      not a database exits 4 with SQLite's reason (no SQL in it) and
+#      leaves no meta directory behind; a config with an exec key is
+#      refused with -once (exit 3, naming both), not silently ignored.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
@@ -106,6 +109,25 @@ once missing "$T/nodb" "$url" || st=$?
 [ "$st" -eq 4 ] || fail "-once on a missing database exited $st, want 4 (database)"
 log_has missing "walship: -once: nothing to sync db=$T/nodb" ||
 	fail "unexpected error: $(tail -1 "$T/missing.log")"
+
+echo hello >"$T/notdb"
+st=0
+once notdb "$T/notdb" "$url" || st=$?
+[ "$st" -eq 4 ] || fail "-once on a file that is not a database exited $st, want 4"
+[ "$(tail -1 "$T/notdb.log")" = "walship: -once: sync failed db=$T/notdb: $T/notdb: open: file is not a database" ] ||
+	fail "unexpected error: $(tail -1 "$T/notdb.log")"
+[ ! -e "$T/.notdb-walship" ] ||
+	fail "-once on a file that is not a database left $(find "$T/.notdb-walship")"
+echo "not a database: exit $st, no meta directory: $(tail -1 "$T/notdb.log")"
+
+cp "$cfg" "$T/exec.yml"
+printf 'exec: sleep 100\n' >>"$T/exec.yml"
+st=0
+once exec -config "$T/exec.yml" || st=$?
+[ "$st" -eq 3 ] || fail "-once with an exec key exited $st, want 3 (configuration)"
+[ "$(tail -1 "$T/exec.log")" = "walship: cannot specify -once flag with the exec key ($T/exec.yml): -once does not run the application; use a config without exec" ] ||
+	fail "unexpected error: $(tail -1 "$T/exec.log")"
+echo "exec key: exit $st: $(tail -1 "$T/exec.log")"
 
 "$TOOLS/wsload" "$db" -rate 0 -count 20 -log "$T/tx.csv" 2>"$T/wsload1.log" ||
 	fail "wsload failed"

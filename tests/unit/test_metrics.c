@@ -136,6 +136,15 @@ TEST(addr)
                   WS_ECONFIG);
         ASSERT_STR_CONTAINS(err.msg, "invalid addr");
     }
+    /* A URL is not taken for an IPv6 address without brackets. */
+    ASSERT_EQ(ws_httpd_addr_parse("http://127.0.0.1:9090/metrics", host,
+                                  sizeof(host), &port, &err),
+              WS_ECONFIG);
+    ASSERT_STR_EQ(err.msg, "invalid addr \"http://127.0.0.1:9090/metrics\": "
+                           "write 127.0.0.1:9090, not a URL");
+    ASSERT_EQ(ws_httpd_addr_parse("http://", host, sizeof(host), &port, &err),
+              WS_ECONFIG);
+    ASSERT_STR_CONTAINS(err.msg, "write HOST:PORT, not a URL");
 }
 
 /* A label value that is not UTF-8 (a path is any bytes) comes out as
