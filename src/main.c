@@ -653,6 +653,10 @@ static int cmd_sync(int argc, char **argv, struct ws_err *err)
         return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
                           "-timeout: want a duration such as 30s or 5m, or 0 "
                           "for no limit", timeout);
+    if (ms > WS_CTL_SYNC_MAX_MS)
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-timeout: at most %lldms (about 31 years), or 0 "
+                          "for no limit", timeout, WS_CTL_SYNC_MAX_MS);
     if (i >= argc)
         return ws_err_set(err, WS_EUSAGE, "database path required");
     for (int k = i; k < argc; k++)
