@@ -370,8 +370,7 @@ static int replicate_flags(struct ws_config *cfg, const char *exec_cmd,
     if (exec_cmd == NULL)
         return WS_OK;
     if (ws_child_split(exec_cmd, &words, err) != WS_OK)
-        return ws_err_wrap(err, "invalid value \"%s\" for flag -exec",
-                           exec_cmd);
+        return ws_err_wrap(err, "invalid value for flag -exec");
     ws_child_argv_free(words);
     free(cfg->exec);
     cfg->exec = strdup(exec_cmd);
