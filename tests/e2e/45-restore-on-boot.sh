@@ -138,8 +138,9 @@ for p in "$db5" "$T/db6" "$T/db7"; do
 	*db7) what="a FIFO, not a regular file" ;;
 	*) what="a symbolic link, not the database file" ;;
 	esac
+	# (timeout: a walship that went on would replicate for ever)
 	st=0
-	"$WALSHIP" replicate -restore-if-db-not-exists "$p" "$url" \
+	timeout 60 "$WALSHIP" replicate -restore-if-db-not-exists "$p" "$url" \
 		>"$T/odd.log" 2>&1 || st=$?
 	[ "$st" -eq 4 ] || fail "restore on boot over $p exited $st, want 4"
 	last=$(tail -n 1 "$T/odd.log")
