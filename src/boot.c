@@ -4,6 +4,7 @@
 #include "ws/boot.h"
 
 #include "ws/cli.h"
+#include "ws/db.h"
 #include "ws/log.h"
 #include "ws/restore.h"
 
@@ -30,6 +31,14 @@ static int boot_one(const struct ws_db_config *db, struct ws_err *err)
     int rc;
 
     if (lstat(db->path, &sb) == 0) {
+        if (ws_db_not_file(sb.st_mode) != NULL) {
+            /* Neither restored over nor through, nor waited for: nothing
+             * can replicate it, and a restart would not change that. */
+            ws_err_set(err, WS_EEXIST, "restore on boot of %s refused, not "
+                       "replicating (nothing was written at that path): it "
+                       "is %s", db->path, ws_db_not_file(sb.st_mode));
+            return ws_err_at(err, WS_AT_DB);
+        }
         ws_info("restore on boot: database exists, leaving it alone db=%s",
                 db->path);
         return WS_OK;

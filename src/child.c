@@ -175,12 +175,9 @@ int ws_child_init(struct ws_child *c, uv_loop_t *loop, const char *cmd,
     if (cmd != NULL) {
         rc = ws_child_split(cmd, &c->argv, err);
         if (rc != WS_OK)
-            return ws_err_wrap(err, "-exec \"%s\"", cmd);
-        c->cmd = strdup(cmd);
-        if (c->cmd == NULL) {
-            ws_child_argv_free(c->argv);
-            return ws_err_set(err, WS_ENOMEM, "out of memory");
-        }
+            return ws_err_wrap(err, "-exec");
+        while (c->argv[c->argc + 1] != NULL)
+            c->argc++;
     }
     c->loop = loop;
     c->on_exit = on_exit;
@@ -219,8 +216,9 @@ int ws_child_start(struct ws_child *c, struct ws_err *err)
     c->spawned = 1;
     if (e != 0)
         return ws_err_set(err, WS_ECONFIG, "cannot start the application "
-                          "%s: %s (-exec \"%s\")", c->argv[0],
-                          uv_strerror(e), c->cmd);
+                          "%s: %s (-exec, %d argument%s not shown)",
+                          c->argv[0], uv_strerror(e), c->argc,
+                          c->argc == 1 ? "" : "s");
     c->started = 1;
     c->running = 1;
     return WS_OK;
@@ -239,6 +237,4 @@ void ws_child_close(struct ws_child *c, uv_close_cb cb)
     uv_close((uv_handle_t *)&c->sigchld, cb);
     ws_child_argv_free(c->argv);
     c->argv = NULL;
-    free(c->cmd);
-    c->cmd = NULL;
 }

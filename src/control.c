@@ -617,6 +617,13 @@ static int call_parse(struct ws_ctl_call *v, char *line)
     if (sp != NULL)
         *sp = '\0';
     code = sp != NULL ? ws_ctl_code(line + 6) : -1;
+    /* The request is walship's own, not the user's: a usage error of
+     * the server is a disagreement between the two programs (another
+     * version), not a usage error of the command. */
+    if (code == WS_EUSAGE)
+        return ws_err_set(&v->err, WS_EIO, "%s: walship replicate at %s/%s "
+                          "refused the request (another version?): %s",
+                          v->db, v->meta, WS_CTL_SOCK, sp + 1);
     if (code <= 0)
         return ws_err_set(&v->err, WS_EIO, "%s: walship replicate answered "
                           "something else than a reply: \"%.200s\"", v->db,
@@ -642,8 +649,14 @@ static int call_read(struct ws_ctl_call *v, int fd, char *buf, size_t *len)
     nl = memchr(buf, '\n', *len);
     if (nl == NULL && *len < WS_CTL_REPLY_MAX)
         return 0;
-    if (nl == NULL)
-        nl = buf + WS_CTL_REPLY_MAX - 1;
+    if (nl == NULL) {
+        /* A server's line fits, newline included: one that does not is
+         * not walship's reply, whatever it starts with. */
+        v->rc = ws_err_set(&v->err, WS_EIO, "%s: %s/%s answered a line "
+                           "longer than %d bytes: not a reply", v->db,
+                           v->meta, WS_CTL_SOCK, WS_CTL_REPLY_MAX);
+        return 1;
+    }
     *nl = '\0';
     v->rc = call_parse(v, buf);
     return 1;

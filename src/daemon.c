@@ -2871,8 +2871,8 @@ static void on_signal(uv_signal_t *h, int signum)
         ws_info("signal received, walship shutting down signal=%d (a "
                 "second signal exits at once)", signum);
     if (dm->has_child && !dm->child.started && signum != 0)
-        ws_info("the application was not started exec=\"%s\"",
-                dm->cfg->exec);
+        ws_info("the application was not started exec=%s args=%d",
+                dm->child.argv[0], dm->child.argc);
     shutdown_begin(dm);
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];
@@ -3130,8 +3130,9 @@ static void on_ready_check(uv_check_t *h)
         on_signal(&dm->sigterm, 0);
         return;
     }
-    ws_info("replication ready, application started pid=%d exec=\"%s\"",
-            dm->child.proc.pid, dm->cfg->exec);
+    ws_info("replication ready, application started pid=%d exec=%s "
+            "args=%d", dm->child.proc.pid, dm->child.argv[0],
+            dm->child.argc);
 }
 
 /* A directory replica that exists must pass the directory rule (fs.h)

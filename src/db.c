@@ -1781,13 +1781,33 @@ static int local_gone(struct ws_db *db)
     return gone;
 }
 
-/* The database does not exist, or is empty: say why it is waited for. */
-static int waiting(const struct ws_db *db, int empty, struct ws_db_state *st)
+const char *ws_db_not_file(mode_t m)
+{
+    if (S_ISREG(m))
+        return NULL;
+    if (S_ISLNK(m))
+        return "a symbolic link, not the database file (SQLite keeps the "
+               "-wal beside the link's target, and walship neither "
+               "replicates nor restores through a link): give walship the "
+               "target's path";
+    return S_ISDIR(m)    ? "a directory, not a regular file"
+           : S_ISFIFO(m) ? "a FIFO, not a regular file"
+           : S_ISSOCK(m) ? "a socket, not a regular file"
+                         : "a device, not a regular file";
+}
+
+/* The database does not exist, is empty, or is not a regular file (of
+ * mode `mode`; 0: nothing there): say why it is waited for. */
+static int waiting(const struct ws_db *db, int empty, mode_t mode,
+                   struct ws_db_state *st)
 {
     char *dir = ws_path_dir(db->cfg->path);
     struct stat sb;
 
-    if (empty)
+    if (mode != 0 && ws_db_not_file(mode) != NULL)
+        snprintf(st->wait, sizeof(st->wait), "database %s is %s",
+                 db->cfg->path, ws_db_not_file(mode));
+    else if (empty)
         snprintf(st->wait, sizeof(st->wait), "database %s is empty (its "
                  "application has not created it yet)", db->cfg->path);
     else if (dir != NULL && stat(dir, &sb) != 0 && errno == ENOENT)
@@ -1826,13 +1846,17 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
     }
     if (local_gone(db))
         close_conns(db);
-    if (stat(db->cfg->path, &sb) != 0) {
+    if (lstat(db->cfg->path, &sb) != 0) {
         if (errno != ENOENT) {
             ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,
                        strerror(errno));
             return ws_err_at(err, WS_AT_DB);
         }
-        return waiting(db, 0, st);
+        return waiting(db, 0, 0, st);
+    }
+    if (ws_db_not_file(sb.st_mode) != NULL) {
+        /* (One walship had open was replaced by it: closed above.) */
+        return waiting(db, 0, sb.st_mode, st);
     }
     /* An empty file is a database its application is creating right now:
      * its next step is its own journal_mode=wal.  Had walship switched the
@@ -1841,7 +1865,7 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
      * calling its busy handler (a deadlock otherwise): the application's
      * open fails.  Wait, as for a missing file, until it has a header. */
     if (!db->ready && sb.st_size == 0)
-        return waiting(db, 1, st);
+        return waiting(db, 1, 0, st);
     st->exists = 1;
     db->seen = o->seen;
     db->nseen = o->seen ? o->nseen : 0;

@@ -379,8 +379,7 @@ static int replicate_flags(struct ws_config *cfg, int once,
     if (exec_cmd == NULL)
         return WS_OK;
     if (ws_child_split(exec_cmd, &words, err) != WS_OK)
-        return ws_err_wrap(err, "invalid value \"%s\" for flag -exec",
-                           exec_cmd);
+        return ws_err_wrap(err, "invalid value for flag -exec");
     ws_child_argv_free(words);
     free(cfg->exec);
     cfg->exec = strdup(exec_cmd);
@@ -666,6 +665,10 @@ static int cmd_sync(int argc, char **argv, struct ws_err *err)
         return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
                           "-timeout: want a duration such as 30s or 5m, or 0 "
                           "for no limit", timeout);
+    if (ms > WS_CTL_SYNC_MAX_MS)
+        return ws_err_set(err, WS_EUSAGE, "invalid value \"%s\" for flag "
+                          "-timeout: at most %lldms (about 31 years), or 0 "
+                          "for no limit", timeout, WS_CTL_SYNC_MAX_MS);
     if (i >= argc)
         return ws_err_set(err, WS_EUSAGE, "database path required");
     for (int k = i; k < argc; k++)

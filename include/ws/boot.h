@@ -14,10 +14,14 @@
  * replication start, on a database that is durable on disk.
  *
  * What counts as "does not exist": nothing at the path (lstat says
- * ENOENT).  Anything at the path (a database, an empty file the
- * application created, a link, a directory) is left alone and never
- * overwritten: replication then starts on it, or fails on it, as it
- * would without the flag.
+ * ENOENT).  A regular file at the path (a database, an empty file the
+ * application created) is left alone and never overwritten: replication
+ * then starts on it, or fails on it, as it would without the flag.
+ * Anything else there (a symbolic link, dangling or not, a FIFO, a
+ * directory: db.h says why none is replicated) is refused at once,
+ * naming what it is, with nothing written: restoring through a link
+ * would write where it points, and waiting for it, as replication alone
+ * does, would hide from a fresh machine's start that it has no data.
  *
  * The outcomes, per database:
  *   - restored: said with the path, and replication starts on it;

@@ -28,7 +28,14 @@
  * status as a process exit code: its own exit code, or 128 + N when
  * signal N killed it (a shell's convention).  A command that cannot be
  * started (not found, not executable) is an error of ws_child_start(),
- * said in one line naming the command.
+ * said in one line naming the program.
+ *
+ * Messages never show the arguments.  The command is often made from the
+ * environment (`exec: app --dsn ${DATABASE_URL}`, or the shell's
+ * expansion of -exec), so an argument may be a secret, and logs go to
+ * collectors: every line and error about the application names its
+ * program (argv[0]) and how many arguments it has, never their text, and
+ * a command that cannot be split says where, not what.
  *
  * Reaping.  In a container walship is often PID 1, and the kernel gives
  * PID 1 every orphan of the container: an application's grandchildren
@@ -72,7 +79,7 @@ struct ws_child {
     uv_process_t proc;
     uv_signal_t sigchld;   /* the orphan reaper */
     char **argv;           /* the command, split; NULL-terminated */
-    char *cmd;             /* the command as given, for messages */
+    int argc;              /* its arguments, argv[0] not counted */
     int spawned;           /* uv_spawn was called: proc needs closing */
     int started;           /* ...and succeeded */
     int running;           /* ...and on_exit was not called yet */

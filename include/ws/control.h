@@ -85,6 +85,9 @@
 #define WS_CTL_REPLY_MAX 2048      /* a reply line, newline included */
 #define WS_CTL_CLIENTS_MAX 64      /* connections open at once */
 #define WS_CTL_READ_MS 10000       /* a request must be complete by then */
+/* The longest timeout of a "sync TIMEOUT_MS" request (12 digits, about
+ * 31 years); 0 is none. */
+#define WS_CTL_SYNC_MAX_MS 999999999999LL
 
 struct ws_ctl;      /* one endpoint: its socket and its connections */
 struct ws_ctl_conn; /* one connection and its request */
@@ -154,7 +157,12 @@ typedef void (*ws_ctl_wait_fn)(void *ctx, const struct ws_ctl_call *v,
  * (negative: no limit), calling waiting (may be NULL) with ctx while
  * they take long.  Each v[i] gets its own outcome: no endpoint at meta
  * ("no running walship replicate serves DB ..."), refused, closed
- * without an answer, no answer within wait_ms, or the reply.  Returns
+ * without an answer, no answer within wait_ms, or the reply.  A reply
+ * is one line ended by a newline within WS_CTL_REPLY_MAX bytes: a longer
+ * line, or one cut by the end of the connection, is WS_EIO, whatever it
+ * starts with.  The server's EUSAGE is WS_EIO too: the request is the
+ * client's own, so a server refusing it is another version of walship,
+ * not a usage error of the command that asked.  Returns
  * the first failure's code, or WS_OK when every call got "ok". */
 int ws_ctl_call_all(struct ws_ctl_call *v, size_t n, const char *request,
                     int64_t wait_ms, ws_ctl_wait_fn waiting, void *ctx);

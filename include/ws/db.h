@@ -50,6 +50,14 @@
  * again on a new file and a new generation starts.  A database that does
  * not exist or is empty is waited for, not an error.
  *
+ * The path names the database file itself.  Anything else there is
+ * waited for too, said as what it is (ws_db_not_file): a FIFO, a
+ * directory or a device is no database, and a symbolic link is not
+ * followed, because SQLite resolves the link and keeps the -wal and
+ * -shm beside its target, where walship, which reads "<path>-wal",
+ * would never see them; and a restore through a link would write where
+ * the link points.
+ *
  * Shadow layout (Litestream v0.3's, in the meta dir `.<db>-walship`):
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal
@@ -84,6 +92,7 @@
 #define WS_DB_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ws/config.h"
 #include "ws/err.h"
@@ -196,6 +205,11 @@ struct ws_db_sync_opts {
  * than with 20 pages each.  Call before SQLite is first used (later calls
  * change nothing). */
 void ws_db_configure(void);
+
+/* Why a file of mode m (lstat's) at a database's path is not one walship
+ * replicates or restores over ("a FIFO, not a regular file", ...), for
+ * messages; NULL for a regular file. */
+const char *ws_db_not_file(mode_t m);
 
 /* A handle for cfg's database (no I/O yet). */
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,

@@ -259,7 +259,7 @@ expect_usage 'invalid boolean value "yes" for -list' restore -list=yes "$T/rep"
 expect_usage '-list cannot be combined with -o' restore -list -o "$T/x.db" "$T/rep"
 expect_usage '-list cannot be combined with -index' restore -list -index 1 "$T/rep"
 expect_usage '-no-expand-env applies to a config file' generations -no-expand-env "$url"
-expect_usage 'invalid value "app | logger" for flag -exec: unquoted '"'|'"' at character 5' \
+expect_usage 'invalid value for flag -exec: unquoted '"'|'"' at character 5' \
 	replicate -exec "app | logger" -config "$T/text.yml"
 expect_usage 'invalid value "30" for flag -shutdown-sync-timeout' \
 	replicate -shutdown-sync-timeout 30 -config "$T/text.yml"

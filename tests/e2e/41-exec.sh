@@ -22,6 +22,11 @@
 # 7. A database that does not exist yet does not hold the application
 #    back: it starts while walship waits for the database, creates it
 #    and exits 0; walship exits 0 with all of it in the replica.
+# 8. Arguments are never shown: a canary secret passed in the command
+#    (expanded from the environment in `exec:`, by the shell in -exec)
+#    is in no line walship writes, whether the application starts, cannot
+#    be started, or the command cannot be split; the lines name the
+#    program and how many arguments it has.
 # On the replica backend WS_REPLICA picks (tests/lib.sh).
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
@@ -35,7 +40,9 @@ url=$(replica_url replica)
 # The application.  Its environment comes from walship's: APP_* and the
 # binaries' paths are exported here, nowhere else.
 APP_T=$T APP_URL=$url APP_DB=$db APP_TOOLS=$TOOLS APP_WALSHIP=$WALSHIP
-export APP_T APP_URL APP_DB APP_TOOLS APP_WALSHIP
+# A secret the commands pass to the application (case 8).
+APP_PASS=canary-hunter2-41
+export APP_T APP_URL APP_DB APP_TOOLS APP_WALSHIP APP_PASS
 cat >"$T/app.sh" <<'EOF'
 #!/bin/sh
 # app.sh MODE: write, then end as MODE says.  Leaves $APP_T/app.state.
@@ -96,8 +103,8 @@ run() {
 	_r_mode=$2
 	shift 2
 	rm -f "$T/app.state"
-	start_bg "$_r_name" "$WALSHIP" replicate -exec "$T/app.sh $_r_mode" \
-		"$@" "$db" "$url"
+	start_bg "$_r_name" "$WALSHIP" replicate \
+		-exec "$T/app.sh $_r_mode --password $APP_PASS" "$@" "$db" "$url"
 }
 
 # replica_at CASE SEQ: the replica restores to exactly SEQ.
@@ -121,6 +128,8 @@ assert_restored "$T/start.db" 20 "$T/tx.csv"
 # the application.
 leaked=$(grep -E -e "-> $T/(db|\.db-walship|replica)" "$T/fds.txt" || true)
 [ -z "$leaked" ] || fail "walship's descriptors leaked into the application: $leaked"
+log_has first "application started pid=[0-9]+ exec=$T/app.sh args=3\$" ||
+	fail "the start line does not name the program and its arguments' count"
 log_has first 'application exited pid=[0-9]+ status=7' ||
 	fail "no line about the application's exit"
 replica_at 1 30
@@ -180,15 +189,15 @@ echo "4: the orphan came to walship and was reaped"
 # 5. A command that cannot be started.
 "$TOOLS/wsload" "$db" -count 3 -rate 0 -log "$T/tx.csv" 2>/dev/null
 n=$(csv_last_seq "$T/tx.csv")
-for cmd in "$T/nosuch -x" "$T/tx.csv"; do
+for cmd in "$T/nosuch -x $APP_PASS" "$T/tx.csv"; do
 	st=0
 	"$WALSHIP" replicate -exec "$cmd" "$db" "$url" >"$T/nostart.log" 2>&1 ||
 		st=$?
 	[ "$st" -ne 0 ] || fail "walship -exec \"$cmd\" exited 0"
 	last=$(tail -n 1 "$T/nostart.log")
 	case $cmd in
-	*nosuch*) want="walship: cannot start the application $T/nosuch: no such file or directory" ;;
-	*) want="walship: cannot start the application $T/tx.csv: permission denied" ;;
+	*nosuch*) want="walship: cannot start the application $T/nosuch: no such file or directory (-exec, 2 arguments not shown)" ;;
+	*) want="walship: cannot start the application $T/tx.csv: permission denied (-exec, 0 arguments not shown)" ;;
 	esac
 	case $last in
 	"$want"*) ;;
@@ -243,3 +252,30 @@ grep -n -E "waiting for the database|application started" "$T/new.log" |
 	fail "the application did not start while the database was awaited"
 wait_restores "$url7" 7 "$T/new.csv"
 echo "7: started while the database was awaited; exit 0; replica at 7"
+
+# 8. No argument in any line: the config's `exec:` expands ${APP_PASS}
+# (a start that fails), a command that cannot be split, and every log
+# of the cases above.
+db_config "$T/dbs8.yml" "$db" replica
+{
+	echo "exec: \"$T/nosuch --password \${APP_PASS}\""
+	cat "$T/dbs8.yml"
+} >"$T/exec8.yml"
+st=0
+"$WALSHIP" replicate -config "$T/exec8.yml" >"$T/exec8.log" 2>&1 || st=$?
+[ "$st" -ne 0 ] || fail "walship with exec: $T/nosuch exited 0"
+last=$(tail -n 1 "$T/exec8.log")
+[ "$last" = "walship: cannot start the application $T/nosuch: no such file or directory (-exec, 2 arguments not shown)" ] ||
+	fail "exec: with a missing program: exit line \"$last\""
+st=0
+"$WALSHIP" replicate -exec "$T/app.sh --password $APP_PASS 'x" "$db" "$url" \
+	>"$T/split8.log" 2>&1 || st=$?
+[ "$st" -eq 2 ] || fail "an unterminated quote in -exec exited $st, want 2"
+last=$(tail -n 1 "$T/split8.log")
+[ "$last" = "walship: invalid value for flag -exec: unterminated ' at character $((${#T} + 38))" ] ||
+	fail "an unterminated quote in -exec: exit line \"$last\""
+leaks=$(grep -l "$APP_PASS" "$T"/*.log || true)
+[ -z "$leaks" ] || fail "the secret argument is in: $leaks: $(grep -h "$APP_PASS" $leaks | head -n 3)"
+n=$(grep -c "$T/app.sh args=3" "$T"/*.log | awk -F: '{ s += $2 } END { print s }')
+[ "$n" -ge 4 ] || fail "only $n lines name the application and its arguments' count"
+echo "8: no argument in any line ($(ls "$T"/*.log | wc -l) logs); \"$last\""

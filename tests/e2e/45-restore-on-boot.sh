@@ -11,6 +11,11 @@
 #   4. a restore that fails (every snapshot corrupt; on S3 also the
 #      server down) stops walship with a non-zero exit before it
 #      replicates anything, and creates no database.
+#   5. anything at the path that is not a regular file (a dangling
+#      symbolic link, a link to a database, a FIFO) is refused with one
+#      line naming what it is, exit 4, nothing written through or over
+#      it; without the flag, replication waits for a FIFO saying what it
+#      is, not that the database "is empty".
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
@@ -126,3 +131,37 @@ if [ "$WS_REPLICA" = s3 ]; then
 	[ ! -e "$db" ] || fail "a failed restore left $db"
 	echo "S3 down: exit $st: $(tail -1 "$T/down.log")"
 fi
+
+# ---- 5. not a regular file at the path ----
+db5=$T/db5
+ln -s "$T/victim" "$db5"
+ln -s "$T/before.db" "$T/db6"
+cp "$T/before.db" "$T/before.copy"
+mkfifo "$T/db7"
+for p in "$db5" "$T/db6" "$T/db7"; do
+	case $p in
+	*db7) what="a FIFO, not a regular file" ;;
+	*) what="a symbolic link, not the database file" ;;
+	esac
+	# (timeout: a walship that went on would replicate for ever)
+	st=0
+	timeout 60 "$WALSHIP" replicate -restore-if-db-not-exists "$p" "$url" \
+		>"$T/odd.log" 2>&1 || st=$?
+	[ "$st" -eq 4 ] || fail "restore on boot over $p exited $st, want 4"
+	last=$(tail -n 1 "$T/odd.log")
+	case $last in
+	"walship: restore on boot of $p refused, not replicating (nothing was written at that path): it is $what"*) ;;
+	*) fail "restore on boot over $p: exit line \"$last\"" ;;
+	esac
+	grep -q 'leaving it alone\|initialized db' "$T/odd.log" &&
+		fail "restore on boot over $p went on: $(cat "$T/odd.log")"
+	echo "5: $p: exit $st: $last"
+done
+[ ! -e "$T/victim" ] || fail "a restore wrote through the dangling link"
+[ -L "$db5" ] && [ -L "$T/db6" ] && [ -p "$T/db7" ] || fail "a link or the FIFO was replaced"
+assert_equal "$T/before.db" "$T/before.copy"
+start_bg ws7 "$WALSHIP" replicate "$T/db7" "$url"
+wait_for "log_has ws7 'waiting for the database db=$T/db7 reason=\"database $T/db7 is a FIFO, not a regular file\"'" 10
+stop_bg ws7 || fail "walship exited $? on SIGTERM"
+log_has ws7 'is empty' && fail "a FIFO was said to be an empty database"
+[ -p "$T/db7" ] || fail "the FIFO was replaced"

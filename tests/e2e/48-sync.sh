@@ -1,7 +1,8 @@
 #!/bin/sh
 # walship sync, the durability barrier, and the control endpoint it talks
 # to (a Unix socket in the meta directory, served by replicate):
-# - with no running replicate, sync fails at once with a clear line;
+# - with no running replicate, sync fails at once with a clear line; a
+#   -timeout past the maximum is refused at the flag;
 # - sync returns once the writer's last commit before the call is in the
 #   replica (checked by restoring while replicate keeps running), under
 #   writes and after them, with sync-interval 1m: sync makes the upload
@@ -63,6 +64,13 @@ st=0
 [ "$st" -eq 2 ] || fail "sync -timeout 1x exited $st, want 2"
 grep -q 'invalid value "1x" for flag -timeout' "$T/usage.err" ||
 	fail "sync -timeout 1x said: $(cat "$T/usage.err")"
+# Past the server's maximum: refused at the flag, not by the server's
+# own usage line.
+st=0
+"$WALSHIP" sync -timeout 1000000h "$db" 2>"$T/max.err" || st=$?
+[ "$st" -eq 2 ] || fail "sync -timeout 1000000h exited $st, want 2"
+grep -q 'invalid value "1000000h" for flag -timeout: at most 999999999999ms' "$T/max.err" ||
+	fail "sync -timeout 1000000h said: $(cat "$T/max.err")"
 
 start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for '[ -S "$sock" ] && [ -S "$long/control.sock" ]' 20

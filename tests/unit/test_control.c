@@ -211,8 +211,13 @@ TEST(protocol)
     ask(dir, "echo a b c", WS_OK, "a,b,c");
     ask(dir, "echo", WS_OK, "");
     ask(dir, "fail", WS_EREMOTE, "db: replica x is down");
-    ask(dir, "nope x", WS_EUSAGE, "unknown command \"nope\" (commands: "
-                                  "echo, fail, wait, release, stop)");
+    /* The server's usage error is not the command's: the request is
+     * walship's own (another version answers so). */
+    ask(dir, "nope x", WS_EIO, "db: walship replicate at ");
+    ask(dir, "nope x", WS_EIO, "/control.sock refused the request "
+                               "(another version?): unknown command "
+                               "\"nope\" (commands: echo, fail, wait, "
+                               "release, stop)");
     ASSERT_STR_EQ(ask_raw(dir, "\n", 1), "error EUSAGE bad request: "
                                          "empty line\n");
     ASSERT_STR_EQ(ask_raw(dir, "echo  a\n", 8),
@@ -469,6 +474,90 @@ TEST(names)
     rmdir_tree(dir);
 }
 
+/* A fake server at the socket's name: sends its n bytes to the first
+ * client, then waits for the client to close (shut: ends its side of
+ * the connection first). */
+struct fake {
+    int fd;
+    const char *b;
+    size_t n;
+    int shut;
+    pthread_t thread;
+};
+
+static void *fake_run(void *arg)
+{
+    struct fake *f = arg;
+    int c = accept(f->fd, NULL, NULL);
+    char x;
+
+    ASSERT(c >= 0);
+    (void)!send(c, f->b, f->n, MSG_NOSIGNAL);
+    if (f->shut)
+        shutdown(c, SHUT_WR);
+    while (read(c, &x, 1) > 0)
+        ;
+    close(c);
+    return NULL;
+}
+
+/* The outcome of one "sync" call to a fake server sending b[0..n). */
+static int fake_call(const char *dir, const char *b, size_t n, int shut,
+                     struct ws_ctl_call *v)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct fake f = {.b = b, .n = n, .shut = shut};
+    int rc;
+
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", dir, WS_CTL_SOCK);
+    unlink(a.sun_path);
+    f.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_EQ(bind(f.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ASSERT_EQ(listen(f.fd, 1), 0);
+    ASSERT_EQ(pthread_create(&f.thread, NULL, fake_run, &f), 0);
+    memset(v, 0, sizeof(*v));
+    v->meta = dir;
+    v->db = "db";
+    rc = ws_ctl_call_all(v, 1, "sync", 5000, NULL, NULL);
+    ASSERT_EQ(rc, v->rc);
+    ASSERT_EQ(pthread_join(f.thread, NULL), 0);
+    close(f.fd);
+    return rc;
+}
+
+/* A reply is a line ended within WS_CTL_REPLY_MAX bytes, newline
+ * included: an "ok" that runs past it is no reply (the connection kept
+ * open: the client must not wait for more, nor take what it has). */
+TEST(reply_bound)
+{
+    char *dir = tmpdir(0), *b = malloc(10000);
+    struct ws_ctl_call v;
+
+    memset(b, 'A', 10000);
+    memcpy(b, "ok ", 3);
+    b[WS_CTL_REPLY_MAX - 1] = '\n'; /* the longest line: taken */
+    ASSERT_EQ(fake_call(dir, b, WS_CTL_REPLY_MAX, 0, &v), WS_OK);
+    ASSERT_EQ(strlen(v.text), WS_CTL_REPLY_MAX - 4);
+    b[WS_CTL_REPLY_MAX - 1] = 'A'; /* one byte more: not a reply */
+    ASSERT_EQ(fake_call(dir, b, 10000, 0, &v), WS_EIO);
+    ASSERT_STR_CONTAINS(v.err.msg, "db: ");
+    ASSERT_STR_CONTAINS(v.err.msg, "/control.sock answered a line longer "
+                                   "than 2048 bytes: not a reply");
+    ASSERT_EQ(fake_call(dir, b, WS_CTL_REPLY_MAX, 0, &v), WS_EIO);
+    ASSERT_STR_CONTAINS(v.err.msg, "longer than 2048 bytes");
+    /* Cut by the end of the connection: no reply either. */
+    ASSERT_EQ(fake_call(dir, "ok no newline", 13, 1, &v), WS_EIO);
+    ASSERT_STR_CONTAINS(v.err.msg, "closed the connection without an "
+                                   "answer");
+    /* The server's usage error is the client's fault, not the user's. */
+    ASSERT_EQ(fake_call(dir, "error EUSAGE usage: sync [TIMEOUT_MS]\n", 38,
+                        0, &v), WS_EIO);
+    ASSERT_STR_CONTAINS(v.err.msg, "refused the request (another "
+                                   "version?): usage: sync [TIMEOUT_MS]");
+    free(b);
+    rmdir_tree(dir);
+}
+
 #define LIST(X)                                                             \
     X(codes)                                                                \
     X(protocol)                                                             \
@@ -476,6 +565,7 @@ TEST(names)
     X(many_clients)                                                         \
     X(waiting)                                                              \
     X(no_server)                                                            \
-    X(names)
+    X(names)                                                                \
+    X(reply_bound)
 
 TEST_MAIN("control", LIST)
