@@ -1440,36 +1440,48 @@ static int catalogs(const char *db, struct ws_replica *const *reps,
     return rc;
 }
 
-/* List every replica and gather their generations, newest first. */
-static int gather(struct ws_replica *const *reps, size_t n,
-                  const struct ws_restore_opts *o, struct ws_catalog *cats,
-                  struct gref **out, size_t *nout, struct ws_err *err)
+/* List every replica (catalogs), and say what each listing passed
+ * over. */
+static int list_all(struct ws_replica *const *reps, size_t n,
+                    const char *db, struct ws_catalog *cats,
+                    struct ws_err *err)
 {
-    size_t total = 0, k = 0;
-    struct gref *v;
-    int rc = catalogs(o->db, reps, n, cats, err);
+    int rc = catalogs(db, reps, n, cats, err);
 
-    for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        total += cats[i].ngens;
+    for (size_t i = 0; rc == WS_OK && i < n; i++)
         if (cats[i].nskipped > 0)
             ws_warn("restore: the listing of replica %s passed over %zu "
                     "entr%s that %s not a regular file or a directory db=%s: "
                     "%s%s", reps[i]->cfg->name, cats[i].nskipped,
                     cats[i].nskipped == 1 ? "y" : "ies",
-                    cats[i].nskipped == 1 ? "is" : "are", o->db,
+                    cats[i].nskipped == 1 ? "is" : "are", db,
                     cats[i].skipped,
                     cats[i].nskipped == 1 ? "" : ", ...");
-    }
-    if (rc != WS_OK)
-        return rc;
+    return rc;
+}
+
+/* Gather the generations of the listed replicas, newest first; those of
+ * a replica whose out_of[i] is set are left out (NULL: none is). */
+static int gather(size_t n, const struct ws_restore_opts *o,
+                  const struct ws_catalog *cats, const char *out_of,
+                  struct gref **out, size_t *nout, struct ws_err *err)
+{
+    size_t total = 0, k = 0;
+    struct gref *v;
+
+    for (size_t i = 0; i < n; i++)
+        total += cats[i].ngens;
     v = calloc(total ? total : 1, sizeof(*v));
     if (v == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (out_of != NULL && out_of[i])
+            continue;
         for (size_t j = 0; j < cats[i].ngens; j++)
             if (o->generation == NULL ||
                 strcmp(cats[i].gens[j].name, o->generation) == 0)
                 v[k++] = (struct gref){i, &cats[i].gens[j], 0, ""};
+    }
     qsort(v, k, sizeof(*v), cmp_gref);
     *out = v;
     *nout = k;
@@ -1478,12 +1490,16 @@ static int gather(struct ws_replica *const *reps, size_t n,
 
 /* Say what was passed over for the plan chosen (c NULL: none was): each
  * generation newer than it that could not be restored, and a target
- * older than what was asked for. */
+ * older than what was asked for.  Generations newer than `said` were
+ * named already, for an earlier choice (NULL: none was made). */
 static void log_skips(struct ws_replica *const *reps, const char *db,
-                      const struct gref *v, size_t n, const struct choice *c)
+                      const struct gref *v, size_t n, const struct choice *c,
+                      const struct ws_geninfo *said)
 {
     for (size_t i = 0; i < n; i++) {
         if (c != NULL && ws_gen_cmp(v[i].g, c->plan.g) <= 0)
+            continue;
+        if (said != NULL && ws_gen_cmp(v[i].g, said) > 0)
             continue;
         if (v[i].broken)
             ws_warn("restore: skipping generation %s db=%s replica=%s: %s",
@@ -1548,11 +1564,18 @@ static int too_early(const char *db, struct ws_replica *const *reps,
  * prove.  Without a time, the newest generation that can be restored;
  * with one, the latest moment at or before it in any generation (a tie:
  * the newer generation).  Generations that cannot be restored are
- * passed over and named in the log.
+ * passed over and named in the log (those newer than `said` were
+ * already).  The replicas whose out_of[i] is set are left out (NULL:
+ * none is): they failed their restore (restore_any).  A generation that
+ * is damaged (its plan fails with WS_ECORRUPT: a hole in its WAL, a
+ * record past its segments) fails the choice, and *bad names its
+ * replica (else it is n).
  */
 static int choose(struct ws_replica *const *reps, size_t n,
-                  const struct ws_restore_opts *o, struct ws_catalog *cats,
-                  struct choice *best, struct ws_err *err)
+                  const struct ws_restore_opts *o,
+                  const struct ws_catalog *cats, const char *out_of,
+                  const struct ws_geninfo *said, struct choice *best,
+                  size_t *bad, struct ws_err *err)
 {
     struct ws_plan_req q = {o->has_time, o->time_us, o->has_index, o->index,
                             o->has_offset, o->offset};
@@ -1563,7 +1586,8 @@ static int choose(struct ws_replica *const *reps, size_t n,
     int64_t oldest = 0;
     int rc, prc, any = 0;
 
-    rc = gather(reps, n, o, cats, &v, &nv, err);
+    *bad = n;
+    rc = gather(n, o, cats, out_of, &v, &nv, err);
     for (size_t i = 0; rc == WS_OK && i < nv; i++) {
         const struct ws_geninfo *g = v[i].g;
         struct ws_plan p;
@@ -1597,6 +1621,8 @@ static int choose(struct ws_replica *const *reps, size_t n,
         if (prc != WS_OK) {
             *err = e;
             rc = prc;
+            if (rc == WS_ECORRUPT)
+                *bad = v[i].ri;
             break;
         }
         if (best->ok && p.time_us <= best->plan.time_us)
@@ -1610,7 +1636,7 @@ static int choose(struct ws_replica *const *reps, size_t n,
     }
     ws_tlist_free(&recs);
     if (rc == WS_OK)
-        log_skips(reps, o->db, v, nv, best->ok ? best : NULL);
+        log_skips(reps, o->db, v, nv, best->ok ? best : NULL, said);
     if (rc == WS_OK && !best->ok) {
         if (broken != NULL && !(o->has_time && o->time_us < oldest))
             rc = ws_err_set(err, WS_ECORRUPT, "%s", broken->why);
@@ -1661,7 +1687,9 @@ static int list_windows(struct ws_replica *const *reps, size_t n,
     int rc;
 
     ws_table_init(&tab, window_cols, NWINDOW);
-    rc = gather(reps, n, o, cats, &v, &nv, err);
+    rc = list_all(reps, n, o->db, cats, err);
+    if (rc == WS_OK)
+        rc = gather(n, o, cats, NULL, &v, &nv, err);
     /* Oldest generation first, as a timeline. */
     for (size_t k = nv; rc == WS_OK && k-- > 0;) {
         const struct ws_geninfo *g = v[k].g;
@@ -2210,8 +2238,10 @@ static void carry_open(struct rs *rs, const struct target *t)
     rs->carry = rs->carry_fd >= 0;
 }
 
-/* The offset in its index of the position restored to. */
-static uint64_t restored_offset(const struct rs *rs)
+/* The offset in its last index that a built plan reached (a commit's
+ * end; for the end of an index, the last commit the WAL holds): the
+ * position restored to. */
+static uint64_t built_reach(const struct rs *rs)
 {
     const struct ws_plan *p = rs->p;
 
@@ -2230,11 +2260,301 @@ static void result_fill(struct ws_restore_result *res, const struct rs *rs,
     snprintf(res->replica, sizeof(res->replica), "%s", r->cfg->name);
     memcpy(res->generation, p->g->name, sizeof(res->generation));
     res->index = p->index;
-    res->offset = restored_offset(rs);
+    res->offset = built_reach(rs);
     res->time_us = p->time_us;
     res->precise = p->precise;
     res->page_size = rs->page_size;
     res->pages = rs->final_pages;
+}
+
+/* ---- one replica after the other ---------------------------------------- */
+
+/* Free what a build of rs allocated (its own fd, the file built, stays
+ * open), and make rs ready for another build in the same file. */
+static void rs_reset(struct rs *rs)
+{
+    struct rs keep = *rs;
+
+    if (rs->spool >= 0)
+        close(rs->spool);
+    if (rs->carry_fd >= 0)
+        close(rs->carry_fd);
+    for (size_t k = 0; k < rs->n; k++) {
+        free(rs->segs[k].wins);
+        free(rs->segs[k].chunks);
+        ws_lz4r_free(rs->segs[k].scan);
+        ws_lz4r_free(rs->segs[k].peek);
+    }
+    free(rs->segs);
+    ws_pagemap_free(&rs->map);
+    ws_walv_free(&rs->v); /* an index left half-checked by an error */
+    ws_lz4r_free(rs->slz);
+    memset(rs, 0, sizeof(*rs));
+    rs->fd = keep.fd;
+    rs->dir = keep.dir;
+    rs->base = keep.base;
+    memcpy(rs->tmp, keep.tmp, sizeof(rs->tmp));
+    rs->spool = rs->carry_fd = -1;
+}
+
+/* Build c's plan into rs->fd and check the result (everything but
+ * publishing it).  A fallback (see below) carries no position over. */
+static int attempt(struct rs *rs, const struct target *t,
+                   const struct choice *c, struct ws_replica *const *reps,
+                   size_t n, const struct ws_catalog *cats,
+                   const struct ws_restore_opts *o, const char *fell_from,
+                   struct finish *h, struct ws_err *err)
+{
+    int rc;
+
+    log_plan(c, reps[c->ri], o);
+    if (fell_from == NULL && carry_wanted(c, cats, n, o))
+        carry_open(rs, t);
+    else if (fell_from != NULL && !o->has_index && !o->no_carry &&
+             c->plan.newest)
+        ws_info("restore: position not carried over db=%s: replica %s "
+                "failed its restore, and replicate must not continue a "
+                "generation that holds a bad object; the next replicate "
+                "starts a new generation", o->db, fell_from);
+    rs->loop = reps[c->ri]->loop;
+    rs->r = reps[c->ri];
+    rs->p = &c->plan;
+    rs->recs = &c->recs;
+    rs->par = o->parallelism > 0 ? o->parallelism : 8;
+    rc = build(rs, err);
+    if (rs->spool >= 0)
+        close(rs->spool);
+    rs->spool = -1;
+    if (rc == WS_OK) {
+        finish_start(rs, h);
+        rc = finish_wait(rs, h, err);
+    }
+    return rc;
+}
+
+/* Where the plan of a replica that failed its restore reaches, by its
+ * listing: its target, or for the end of an index (the listing gives
+ * compressed sizes only), just past the start of its last WAL segment
+ * there (*past set). */
+static uint64_t listed_reach(const struct ws_plan *p, int *past)
+{
+    const struct ws_seginfo *ls;
+
+    *past = 0;
+    if (p->offset != WS_POS_END)
+        return p->offset;
+    if (p->nsegs == 0)
+        return p->snap_safe;
+    ls = &p->g->segs[p->seg0 + p->nsegs - 1];
+    *past = 1;
+    return ls->index == p->index ? ls->offset : 0;
+}
+
+/* "generation G position I:O (time, kind)", past O when past is set. */
+static void pos_say(const struct ws_plan *p, uint64_t off, int past,
+                    char *buf, size_t n)
+{
+    char t[40];
+
+    ws_time_fmt(p->time_us, t, sizeof(t));
+    snprintf(buf, n, "generation %s position %s%08x:%llu (%s, %s)",
+             p->g->name, past ? "past " : "", p->index,
+             (unsigned long long)off, t,
+             p->precise ? "commit time" : "object time");
+}
+
+/* p's target, likewise ("I:end" for the end of an index). */
+static void plan_say(const struct ws_plan *p, char *buf, size_t n)
+{
+    char t[40];
+
+    if (p->offset != WS_POS_END) {
+        pos_say(p, p->offset, 0, buf, n);
+        return;
+    }
+    ws_time_fmt(p->time_us, t, sizeof(t));
+    snprintf(buf, n, "generation %s position %08x:end (%s, %s)", p->g->name,
+             p->index, t, p->precise ? "commit time" : "object time");
+}
+
+/* After a fallback's plan was built (rs), from another replica than the
+ * one that failed first (plan a): say so when it restores an older
+ * state than a listed (another generation, an earlier position, an
+ * earlier recorded commit), with both.  It is then restored only
+ * because nothing better is left. */
+static void say_behind(const struct rs *rs, const struct ws_plan *a,
+                       const char *aname)
+{
+    const struct ws_plan *b = rs->p;
+    uint64_t eb = built_reach(rs), ea;
+    int past, less;
+    char x[200], y[200];
+
+    ea = listed_reach(a, &past);
+    if (strcmp(b->g->name, a->g->name) != 0)
+        less = 1;
+    else if (b->precise && a->precise && b->time_us < a->time_us)
+        less = 1;
+    else if (b->index != a->index)
+        less = b->index < a->index;
+    else
+        less = past ? eb <= ea : eb < ea;
+    if (!less)
+        return;
+    pos_say(b, eb, 0, x, sizeof(x));
+    pos_say(a, ea, past, y, sizeof(y));
+    ws_warn("restore: replica %s holds less than replica %s did db=%s: "
+            "restoring %s, an older state than %s that replica %s listed, "
+            "because no replica with more restores", rs->r->cfg->name,
+            aname, rs->db, x, y, aname);
+}
+
+/* The error after every replica that had a plan failed it (fails[i],
+ * code set, for the replicas whose out_of[i] is set), and `rest`, when
+ * not NULL, why none of the others could be planned: one line naming
+ * each, at most an even share of the line each; CORRUPT when any was. */
+static int all_failed(struct ws_replica *const *reps, size_t n,
+                      const char *out_of, const struct ws_err *fails,
+                      size_t nfail, const struct ws_err *rest,
+                      struct ws_err *err)
+{
+    char msg[WS_ERR_MSG];
+    size_t k = 0, share = (WS_ERR_MSG - 64) / (nfail + (rest != NULL));
+    int code = WS_EREMOTE;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!out_of[i])
+            continue;
+        if (fails[i].code == WS_ECORRUPT)
+            code = WS_ECORRUPT;
+        if (k < sizeof(msg))
+            k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%sreplica %s: "
+                                  "%.*s", k ? "; " : "", reps[i]->cfg->name,
+                                  (int)share, fails[i].msg);
+    }
+    if (rest != NULL && k < sizeof(msg)) {
+        if (rest->code == WS_ECORRUPT)
+            code = WS_ECORRUPT;
+        k += (size_t)snprintf(msg + k, sizeof(msg) - k, "; the other "
+                              "replicas: %.*s", (int)share, rest->msg);
+    }
+    ws_err_set(err, code, "restore failed from every replica: %s", msg);
+    return ws_err_at(err, WS_AT_REPLICA);
+}
+
+/*
+ * Choose a plan (c) and restore it, falling back on the other replicas.
+ * A replica whose objects fail their checks (CORRUPT: a bad LZ4 frame,
+ * checksum, chain, record or integrity_check) or go missing (NOTFOUND)
+ * while its plan is built, or whose generation cannot be planned for
+ * damage (a hole in its WAL), does not end the restore when there are
+ * other replicas: its failure is said in a WARN line naming it and the
+ * object, the file built so far is emptied, and the best plan of the
+ * other replicas for the same target is tried (choose, without the
+ * replicas that failed), said in a WARN line with both positions; one
+ * more WARN when that plan restored less than the first one listed (an
+ * older generation, an earlier commit or position), since that older
+ * state is restored only because nothing better is left.  A fallback
+ * carries no position over (see attempt).  Any other failure (the
+ * output's disk, the network after the retries, memory) ends the
+ * restore as before: another replica would not help with it, or would
+ * hide it.  When every replica with a plan failed, the error names each
+ * (all_failed); when only one had a plan, its own error stands, and a
+ * WARN says why no other could help.  With one replica (`-replica
+ * NAME`, a URL) nothing changes.  WS_ENOTFOUND only when there is
+ * nothing to restore (ws_restore).
+ */
+static int restore_any(struct rs *rs, const struct target *t,
+                       struct choice *c, struct ws_replica *const *reps,
+                       size_t n, const struct ws_catalog *cats,
+                       const struct ws_restore_opts *o, struct finish *h,
+                       struct ws_err *err)
+{
+    char *out_of = calloc(n, 1);
+    struct ws_err *fails = calloc(n, sizeof(*fails));
+    struct ws_plan first = {0};
+    size_t first_ri = n, last = n, nfail = 0;
+    const struct ws_geninfo *said = NULL; /* the oldest chosen */
+    const char *fell_from = NULL;
+    int rc = WS_OK, built = 0;
+
+    if (out_of == NULL || fails == NULL)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    while (rc == WS_OK) {
+        struct ws_err e = {0};
+        char a[200], b[200];
+        size_t bad;
+        int crc, past = 0;
+        ws_tlist_free(&c->recs);
+        memset(c, 0, sizeof(*c));
+        crc = choose(reps, n, o, cats, out_of, said, c, &bad, &e);
+        if (crc == WS_ECORRUPT && bad < n && n > 1) {
+            fails[bad] = e;
+            out_of[bad] = 1;
+            last = bad;
+            nfail++;
+            fell_from = reps[bad]->cfg->name;
+            ws_warn("restore: replica %s cannot be restored, trying the "
+                    "other replicas db=%s: %s", fell_from, o->db, e.msg);
+            continue;
+        }
+        if (crc != WS_OK && (nfail == 0 || crc == WS_ENOMEM)) {
+            *err = e;
+            rc = crc;
+        } else if (crc != WS_OK && nfail == 1) {
+            ws_warn("restore: no other replica to fall back on db=%s: %s",
+                    o->db,
+                    crc == WS_ENOTFOUND ? "none holds a copy to restore"
+                                        : e.msg);
+            *err = fails[last];
+            rc = err->code;
+        } else if (crc != WS_OK) {
+            rc = all_failed(reps, n, out_of, fails, nfail,
+                            crc == WS_ENOTFOUND ? NULL : &e, err);
+        }
+        if (rc != WS_OK)
+            break;
+        if (said == NULL || ws_gen_cmp(c->plan.g, said) < 0)
+            said = c->plan.g;
+        if (first_ri == n) {
+            first = c->plan;
+            first_ri = c->ri;
+        } else {
+            pos_say(&first, listed_reach(&first, &past), past, a,
+                    sizeof(a));
+            plan_say(&c->plan, b, sizeof(b));
+            ws_warn("restore: falling back to replica %s db=%s: %s; "
+                    "replica %s listed %s", reps[c->ri]->cfg->name, o->db,
+                    b, reps[first_ri]->cfg->name, a);
+        }
+        built = 1;
+        rc = attempt(rs, t, c, reps, n, cats, o, fell_from, h, err);
+        if (rc == WS_OK && first_ri != c->ri)
+            say_behind(rs, &first, reps[first_ri]->cfg->name);
+        if (n == 1 || (rc != WS_ECORRUPT && rc != WS_ENOTFOUND))
+            break;
+        fails[c->ri] = *err;
+        fails[c->ri].code = rc;
+        out_of[c->ri] = 1;
+        last = c->ri;
+        nfail++;
+        fell_from = reps[c->ri]->cfg->name;
+        ws_warn("restore: replica %s failed its restore, trying the other "
+                "replicas db=%s: %s", fell_from, o->db, err->msg);
+        rs_reset(rs);
+        rc = WS_OK;
+        if (ftruncate(rs->fd, 0) != 0)
+            rc = ws_err_set(err, WS_EIO, "truncate %s: %s", rs->tmp,
+                            strerror(errno));
+    }
+    /* From here "not found" is an object the listing showed and that
+     * went away (retention, a hand): never "nothing to restore", which
+     * a caller may answer with an empty start (boot.h). */
+    if (rc == WS_ENOTFOUND && built)
+        rc = err->code = WS_EREMOTE;
+    free(out_of);
+    free(fails);
+    return rc;
 }
 
 int ws_restore(struct ws_replica *const *reps, size_t n,
@@ -2289,30 +2609,9 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK && !o->no_signals)
         signals_start(&t, reps[0]->loop);
     if (rc == WS_OK)
-        rc = choose(reps, n, o, cats, &c, err);
+        rc = list_all(reps, n, o->db, cats, err);
     if (rc == WS_OK)
-        log_plan(&c, reps[c.ri], o);
-    if (rc == WS_OK && carry_wanted(&c, cats, n, o))
-        carry_open(&rs, &t);
-    if (rc == WS_OK) {
-        rs.loop = reps[c.ri]->loop;
-        rs.r = reps[c.ri];
-        rs.p = &c.plan;
-        rs.recs = &c.recs;
-        rs.par = o->parallelism > 0 ? o->parallelism : 8;
-        rc = build(&rs, err);
-        /* From here "not found" is an object the listing showed and that
-         * went away (retention, a hand): never "nothing to restore",
-         * which a caller may answer with an empty start (boot.h). */
-        if (rc == WS_ENOTFOUND)
-            rc = err->code = WS_EREMOTE;
-    }
-    if (rs.spool >= 0)
-        close(rs.spool);
-    if (rc == WS_OK) {
-        finish_start(&rs, &h);
-        rc = finish_wait(&rs, &h, err);
-    }
+        rc = restore_any(&rs, &t, &c, reps, n, cats, o, &h, err);
     if (rc == WS_OK) {
         rc = ws_fs_tmp_publish(&t.dir, t.tmp, rs.fd, t.name, err);
         if (rc == WS_EEXIST)
@@ -2336,25 +2635,14 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         ws_info("restored in %lldms db=%s replica=%s generation=%s "
                 "position=%08x:%llu", (long long)(ws_now_ms() - rs.t0),
                 o->db, rs.r->cfg->name, c.plan.g->name, c.plan.index,
-                (unsigned long long)restored_offset(&rs));
+                (unsigned long long)built_reach(&rs));
     if (rc == WS_OK && o->result)
         result_fill(o->result, &rs, reps[c.ri]);
     target_unlink(&t);
     signals_stop(&t, reps[0]->loop);
+    rs_reset(&rs);
     if (rs.fd >= 0)
         close(rs.fd);
-    if (rs.carry_fd >= 0)
-        close(rs.carry_fd);
-    for (size_t k = 0; k < rs.n; k++) {
-        free(rs.segs[k].wins);
-        free(rs.segs[k].chunks);
-        ws_lz4r_free(rs.segs[k].scan);
-        ws_lz4r_free(rs.segs[k].peek);
-    }
-    free(rs.segs);
-    ws_pagemap_free(&rs.map);
-    ws_walv_free(&rs.v); /* an index left half-checked by an error */
-    ws_lz4r_free(rs.slz);
 out:
     for (size_t i = 0; i < n; i++)
         ws_rlock_release(locks[i]);

@@ -84,11 +84,17 @@ struct ws_restore_opts {
     struct ws_restore_result *result; /* NULL, or filled on success */
 };
 
-/* Restore from the best of reps[0..n).  WS_ENOTFOUND means "no matching
- * backups found" (nothing to restore at all: no replica has a
- * generation, or none exists), and only that: an object that goes
- * missing during the restore is WS_EREMOTE.  WS_ERANGE a time before
- * the oldest restorable moment. */
+/* Restore from the best of reps[0..n).  When the replica picked fails
+ * its checks (WS_ECORRUPT) or loses an object while it restores, or its
+ * generation cannot be planned for damage (a hole in its WAL), the
+ * best plan of the others for the same target is restored instead,
+ * each step said in a WARN line (louder when it is an older state),
+ * in the same unnamed file, emptied first; it fails only when every
+ * replica with a plan failed, naming each.  With n == 1 there is no
+ * fallback.  WS_ENOTFOUND means "no matching backups found" (nothing
+ * to restore at all: no replica has a generation, or none exists), and
+ * only that: an object that goes missing during the restore is
+ * WS_EREMOTE.  WS_ERANGE a time before the oldest restorable moment. */
 int ws_restore(struct ws_replica *const *reps, size_t n,
                const struct ws_restore_opts *o, struct ws_err *err);
 
