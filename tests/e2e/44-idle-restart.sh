@@ -12,6 +12,9 @@
 #      checkpoints away (TRUNCATE) from a connection that stays open, so
 #      the -wal is empty again: a new generation, with its reason, and a
 #      restore is exact.
+#   5. the same on a database whose generation began on an empty -wal,
+#      where only the hash the stop left can tell: a new generation,
+#      reason "database changed while walship was stopped".
 #   4. the same through the -wal's new header (no checkpoint): the
 #      generation continues, proven, and a restore is exact.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
@@ -113,3 +116,25 @@ stop_bg holder || true
 	fail "restore: $(tail -2 "$T/r4.log")"
 assert_restored "$T/r4.db" "$(csv_last_seq "$csv")" "$csv"
 assert_equal "$db" "$T/r4.db"
+
+# ---- 5. the same where only the stop's hash can tell ----
+# A database whose generation began on an empty -wal: the stop hashed the
+# file; a write and the writer's closing checkpoint leave no -wal.
+db=$T/db5
+csv=$T/tx5.csv
+url=$(replica_url replica5)
+"$TOOLS/wsload" "$db" -count 3 -log "$csv" 2>>"$T/writer.log"
+once o7
+once o8
+no_new_gen o8
+"$TOOLS/wsload" "$db" -count 2 -log "$csv" 2>>"$T/writer.log"
+[ ! -s "$db-wal" ] || fail "setup: the -wal is not empty"
+once o9
+log_has o9 'new generation.*reason="database changed while walship was stopped"' ||
+	fail "a change made while walship was stopped went unnoticed: $(grep -E 'generation' "$T/o9.log" | head -3)"
+[ "$(replica_gens "$url" | grep -c .)" -eq 2 ] ||
+	fail "want 2 generations: $(replica_gens "$url" | tr '\n' ' ')"
+"$WALSHIP" restore -o "$T/r5.db" "$url" >"$T/r5.log" 2>&1 ||
+	fail "restore: $(tail -2 "$T/r5.log")"
+assert_restored "$T/r5.db" "$(csv_last_seq "$csv")" "$csv"
+assert_equal "$db" "$T/r5.db"
