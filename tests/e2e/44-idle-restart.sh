@@ -44,6 +44,14 @@ run() {
 	stop_bg "$1" || fail "walship ($1) exited $? on SIGTERM"
 }
 
+# The replica restores to exactly the writer's last commit, the database.
+restore_exact() {
+	"$WALSHIP" restore -o "$T/$1.db" "$url" >"$T/$1.log" 2>&1 ||
+		fail "restore: $(tail -2 "$T/$1.log")"
+	assert_restored "$T/$1.db" "$(csv_last_seq "$csv")" "$csv"
+	assert_equal "$db" "$T/$1.db"
+}
+
 no_new_gen() {
 	for _n; do
 		! log_has "$_n" 'new generation' ||
@@ -82,10 +90,7 @@ no_new_gen d3 d4 o5
 	fail "restarts after writes started generations: $(replica_gens "$url" | tr '\n' ' ')"
 [ "$(count_snaps)" -eq 1 ] ||
 	fail "restarts after writes took $(count_snaps) snapshots, want 1"
-"$WALSHIP" restore -o "$T/r2.db" "$url" >"$T/r2.log" 2>&1 ||
-	fail "restore: $(tail -2 "$T/r2.log")"
-assert_restored "$T/r2.db" "$(csv_last_seq "$csv")" "$csv"
-assert_equal "$db" "$T/r2.db"
+restore_exact r2
 
 # ---- 3. writes while stopped, left in the -wal ----
 # A connection of the application's stays open from here on.
@@ -96,9 +101,7 @@ once o6
 no_new_gen o6
 [ "$(replica_gens "$url")" = "$gen" ] ||
 	fail "writes left in the -wal started a generation: $(grep 'new generation' "$T/o6.log")"
-"$WALSHIP" restore -o "$T/r3.db" "$url" >"$T/r3.log" 2>&1 ||
-	fail "restore: $(tail -2 "$T/r3.log")"
-assert_restored "$T/r3.db" "$(csv_last_seq "$csv")" "$csv"
+restore_exact r3
 
 # ---- 4. a write while stopped, checkpointed away ----
 "$TOOLS/wsload" "$db" -count 2 -autocheckpoint 0 -log "$csv" 2>>"$T/writer.log"
@@ -112,10 +115,7 @@ log_has d6 'new generation.*reason="(database changed while walship was stopped|
 [ "$(replica_gens "$url" | grep -c .)" -eq 2 ] ||
 	fail "want 2 generations: $(replica_gens "$url" | tr '\n' ' ')"
 stop_bg holder || true
-"$WALSHIP" restore -o "$T/r4.db" "$url" >"$T/r4.log" 2>&1 ||
-	fail "restore: $(tail -2 "$T/r4.log")"
-assert_restored "$T/r4.db" "$(csv_last_seq "$csv")" "$csv"
-assert_equal "$db" "$T/r4.db"
+restore_exact r4
 
 # ---- 5. the same where only the stop's hash can tell ----
 # A database whose generation began on an empty -wal: the stop hashed the
@@ -134,7 +134,4 @@ log_has o9 'new generation.*reason="database changed while walship was stopped"'
 	fail "a change made while walship was stopped went unnoticed: $(grep -E 'generation' "$T/o9.log" | head -3)"
 [ "$(replica_gens "$url" | grep -c .)" -eq 2 ] ||
 	fail "want 2 generations: $(replica_gens "$url" | tr '\n' ' ')"
-"$WALSHIP" restore -o "$T/r5.db" "$url" >"$T/r5.log" 2>&1 ||
-	fail "restore: $(tail -2 "$T/r5.log")"
-assert_restored "$T/r5.db" "$(csv_last_seq "$csv")" "$csv"
-assert_equal "$db" "$T/r5.db"
+restore_exact r5
