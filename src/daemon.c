@@ -3264,6 +3264,20 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
     return WS_OK;
 }
 
+/* Leave the proof a restart on an unchanged database needs (db.h). */
+static void park(struct dbrep *d)
+{
+    struct ws_err e = {0};
+    int parked = 0;
+
+    if (ws_db_park(d->db, &parked, &e) != WS_OK)
+        ws_warn("stop: cannot record the database's state db=%s error=\"%s\""
+                ": the next start begins a new generation unless its -wal "
+                "proves continuity", d->cfg->path, e.msg);
+    else if (parked)
+        ws_debug("stop: database state recorded db=%s", d->cfg->path);
+}
+
 static void teardown(struct daemon *dm)
 {
     for (size_t i = 0; i < dm->ndbs; i++) {
@@ -3281,6 +3295,7 @@ static void teardown(struct daemon *dm)
         free(d->wal_path);
         ws_tlist_free(&d->tl);
         ws_validator_free(d->val);
+        park(d);
         ws_db_free(d->db);
     }
     free(dm->dbs);

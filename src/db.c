@@ -648,6 +648,9 @@ static int new_generation(struct ws_db *db, uint64_t *copied,
                                    WS_GEN_LEN + 1, 0600, NULL, err);
     if (rc == WS_OK)
         rc = remove_other_gens(db, err);
+    /* A stop's proof is about the generation left behind (resume.h). */
+    if (rc == WS_OK)
+        rc = ws_resume_remove(&db->meta_dir, WS_RESUME_STOPPED, err);
     db->index = 0;
     db->have_hdr = 0;
     db->sealed = 0;
@@ -763,7 +766,7 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
     struct ws_resume r;
     char sum[WS_SHA256_HEX];
     uint64_t size;
-    int rc = ws_resume_read(&db->meta_dir, &r, err);
+    int rc = ws_resume_read(&db->meta_dir, WS_RESUME_RESTORED, &r, err);
 
     if (rc == WS_ENOTFOUND)
         return WS_OK;
@@ -780,7 +783,58 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
             db->resumed = 1;
         }
     }
-    return ws_resume_remove(&db->meta_dir, err);
+    return ws_resume_remove(&db->meta_dir, WS_RESUME_RESTORED, err);
+}
+
+/*
+ * The proof a stop left (resume.h), used when the -wal cannot prove
+ * continuity itself: *same is 1 when the marker names the position on
+ * disk (db->index, and db->size or 0 without a shadow file) and the
+ * database file is the one hashed then, -1 when it names that position
+ * and the file differs, 0 without such a marker.  The marker is used
+ * once.
+ */
+static int check_stopped(struct ws_db *db, int *same, struct ws_err *err)
+{
+    struct ws_resume r;
+    char sum[WS_SHA256_HEX];
+    struct stat sb;
+    uint64_t size;
+    int rc = ws_resume_read(&db->meta_dir, WS_RESUME_STOPPED, &r, err);
+
+    *same = 0;
+    if (rc == WS_ENOTFOUND)
+        return WS_OK;
+    if (rc == WS_OK && strcmp(r.gen, db->gen) == 0 && r.index == db->index &&
+        r.wal_size == (db->have_hdr ? db->size : 0)) {
+        *same = -1;
+        if (fstat(db->db_fd, &sb) != 0)
+            return ws_err_set(err, WS_EIO, "stat %s: %s", db->cfg->path,
+                              strerror(errno));
+        if ((uint64_t)sb.st_size == r.db_size) {
+            rc = ws_resume_hash(db->db_fd, &size, sum, err);
+            if (rc != WS_OK)
+                return ws_err_wrap(err, "%s", db->cfg->path);
+            if (size == r.db_size && strcmp(sum, r.sha256) == 0)
+                *same = 1;
+        }
+    }
+    return ws_resume_remove(&db->meta_dir, WS_RESUME_STOPPED, err);
+}
+
+/* Catch up with the -wal from the position verified on disk; what it
+ * finds impossible (catch_up's WS_ECORRUPT) is the reason for a new
+ * generation. */
+static int resume_wal(struct ws_db *db, char *reason, size_t nreason,
+                      uint64_t *copied, struct ws_err *err)
+{
+    int rc = catch_up(db, copied, err);
+
+    if (rc == WS_ECORRUPT) {
+        snprintf(reason, nreason, "%s", err->msg);
+        return WS_OK;
+    }
+    return rc;
 }
 
 /* Decide whether the generation on disk can be continued; sets reason
@@ -788,12 +842,14 @@ static int check_restored(struct ws_db *db, char *reason, size_t nreason,
 static int verify_local(struct ws_db *db, char *reason, size_t nreason,
                         uint64_t *copied, struct ws_err *err)
 {
+    static const char stopped_changed[] =
+        "database changed while walship was stopped";
     uint64_t fs = ws_wal_frame_size(db->page_size);
     uint8_t hb[WS_WAL_HDR_SIZE];
     struct ws_err e = {0};
     char *text = NULL;
     size_t len, got;
-    int rc;
+    int rc, same, same_hdr;
 
     rc = ws_fs_read_all_at(&db->meta_dir, "generation", 64, &text, &len, &e);
     db->gen[0] = '\0';
@@ -814,9 +870,21 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
         snprintf(reason, nreason, "no generation exists");
         return WS_OK;
     }
+    db->have_hdr = 0;
+    db->size = 0;
     if (highest_index(db, &db->index, err) != WS_OK) {
-        snprintf(reason, nreason, "no shadow wal");
-        return WS_OK;
+        /* The generation began on an empty -wal: the database file alone
+         * is its position, which only a stop's proof can vouch for. */
+        db->index = 0;
+        rc = check_stopped(db, &same, err);
+        if (rc != WS_OK)
+            return rc;
+        if (same != 1) {
+            snprintf(reason, nreason, "%s", same ? stopped_changed
+                                                 : "no shadow wal");
+            return WS_OK;
+        }
+        return resume_wal(db, reason, nreason, copied, err);
     }
     if (db->index >= WS_MAX_INDEX) {
         snprintf(reason, nreason, "max index exceeded");
@@ -830,9 +898,29 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
     rc = ws_fs_pread(db->wal_fd, hb, sizeof(hb), 0, &got, err);
     if (rc != WS_OK)
         return rc;
-    if (got == WS_WAL_HDR_SIZE &&
-        memcmp(hb, db->hdr_bytes, WS_WAL_HDR_SIZE) == 0 &&
-        db->size > WS_WAL_HDR_SIZE) {
+    same_hdr = got == WS_WAL_HDR_SIZE &&
+               memcmp(hb, db->hdr_bytes, WS_WAL_HDR_SIZE) == 0;
+    if (same_hdr) {
+        /* The -wal proves continuity itself: a stop's proof is not
+         * needed (and the file may have changed since, by checkpoints
+         * of frames that are in the -wal). */
+        rc = ws_resume_remove(&db->meta_dir, WS_RESUME_STOPPED, err);
+        if (rc != WS_OK)
+            return rc;
+    } else if (!db->sealed) {
+        /* No header, or another one: the file as a stop left it is the
+         * end of this index, and a header found is the next index. */
+        rc = check_stopped(db, &same, err);
+        if (rc != WS_OK)
+            return rc;
+        if (same == 1)
+            db->sealed = 1;
+        if (same == -1 && got < WS_WAL_HDR_SIZE) {
+            snprintf(reason, nreason, "%s", stopped_changed);
+            return WS_OK;
+        }
+    }
+    if (same_hdr && db->size > WS_WAL_HDR_SIZE) {
         /* Same WAL: the last shipped frame must still be there. */
         uint8_t *a = db->buf, *b = db->buf + fs;
         size_t ga, gb;
@@ -846,12 +934,7 @@ static int verify_local(struct ws_db *db, char *reason, size_t nreason,
             return WS_OK;
         }
     }
-    rc = catch_up(db, copied, err);
-    if (rc == WS_ECORRUPT) {
-        snprintf(reason, nreason, "%s", err->msg);
-        return WS_OK;
-    }
-    return rc;
+    return resume_wal(db, reason, nreason, copied, err);
 }
 
 /* ---- checkpoints ------------------------------------------------------- */
@@ -1983,6 +2066,33 @@ int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
                           (unsigned long long)at);
     return ws_snapshot_write(db->db_fd, db->shadow_fd, db->page_size, at,
                              sink, ctx, err);
+}
+
+int ws_db_park(struct ws_db *db, int *parked, struct ws_err *err)
+{
+    struct ws_resume r;
+    int rc;
+
+    *parked = 0;
+    if (db == NULL || !db->ready || db->gen[0] == '\0' || db->db_fd < 0 ||
+        (db->have_hdr && !db->sealed))
+        return WS_OK;
+    /* The shadow is durable before the marker vouches for it. */
+    rc = shadow_sync(db, 1, err);
+    if (rc != WS_OK)
+        return rc;
+    memset(&r, 0, sizeof(r));
+    memcpy(r.gen, db->gen, sizeof(r.gen));
+    r.index = db->index;
+    r.wal_size = db->have_hdr ? db->size : 0;
+    /* rd's read lock is still held: the file cannot move past the end
+     * of this index while it is read (resume.h). */
+    rc = ws_resume_hash(db->db_fd, &r.db_size, r.sha256, err);
+    if (rc != WS_OK)
+        return ws_err_wrap(err, "%s", db->cfg->path);
+    rc = ws_resume_mark(&db->meta_dir, WS_RESUME_STOPPED, &r, err);
+    *parked = rc == WS_OK;
+    return rc;
 }
 
 void ws_db_free(struct ws_db *db)

@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #define HASH_CHUNK (1024 * 1024)
-#define MARKER "restored"
-#define MAGIC "walship-restored 1"
+/* The marker of each kind: its file name in the meta dir, its magic. */
+static const char *const NAMES[] = {"restored", "stopped"};
+static const char *const MAGICS[] = {"walship-restored 1",
+                                     "walship-stopped 1"};
+static const char *const WHAT[] = {"restore", "stop"};
 
 char *ws_meta_path(const char *db_path)
 {
@@ -61,23 +64,25 @@ int ws_resume_hash(int fd, uint64_t *size, char out[WS_SHA256_HEX],
     return rc;
 }
 
-int ws_resume_read(const struct ws_fs_dir *meta, struct ws_resume *r,
-                   struct ws_err *err)
+int ws_resume_read(const struct ws_fs_dir *meta, enum ws_resume_kind kind,
+                   struct ws_resume *r, struct ws_err *err)
 {
     char gen[WS_GEN_LEN + 2], sum[WS_SHA256_HEX + 1], *text = NULL, tail;
+    size_t ml = strlen(MAGICS[kind]);
     unsigned int index;
     uint64_t ws, ds;
     size_t len;
     int rc;
 
-    rc = ws_fs_read_all_at(meta, MARKER, 256, &text, &len, err);
+    rc = ws_fs_read_all_at(meta, NAMES[kind], 256, &text, &len, err);
     if (rc == WS_OK &&
-        (sscanf(text, MAGIC " %17s %8x %" SCNu64 " %" SCNu64 " %65s%c", gen,
+        (len <= ml || memcmp(text, MAGICS[kind], ml) != 0 ||
+         sscanf(text + ml, " %17s %8x %" SCNu64 " %" SCNu64 " %65s%c", gen,
                 &index, &ws, &ds, sum, &tail) != 6 ||
          tail != '\n' || !ws_gen_valid(gen) ||
          strspn(sum, "0123456789abcdef") != 64 || sum[64] != '\0'))
-        rc = ws_err_set(err, WS_ECORRUPT, "%s/%s: not a restore marker",
-                        meta->path, MARKER);
+        rc = ws_err_set(err, WS_ECORRUPT, "%s/%s: not a %s marker",
+                        meta->path, NAMES[kind], WHAT[kind]);
     if (rc == WS_OK) {
         memcpy(r->gen, gen, WS_GEN_LEN + 1);
         r->index = index;
@@ -89,14 +94,27 @@ int ws_resume_read(const struct ws_fs_dir *meta, struct ws_resume *r,
     return rc;
 }
 
-int ws_resume_remove(const struct ws_fs_dir *meta, struct ws_err *err)
+int ws_resume_remove(const struct ws_fs_dir *meta, enum ws_resume_kind kind,
+                     struct ws_err *err)
 {
-    if (unlinkat(meta->fd, MARKER, 0) == 0)
+    if (unlinkat(meta->fd, NAMES[kind], 0) == 0)
         return ws_fs_dir_fsync(meta, err);
     if (errno != ENOENT)
         return ws_err_set(err, WS_EIO, "remove %s/%s: %s", meta->path,
-                          MARKER, strerror(errno));
+                          NAMES[kind], strerror(errno));
     return WS_OK;
+}
+
+int ws_resume_mark(const struct ws_fs_dir *meta, enum ws_resume_kind kind,
+                   const struct ws_resume *r, struct ws_err *err)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line),
+                     "%s %s %08x %" PRIu64 " %" PRIu64 " %s\n", MAGICS[kind],
+                     r->gen, r->index, r->wal_size, r->db_size, r->sha256);
+
+    return ws_fs_write_atomic_at(meta, NAMES[kind], line, (size_t)n, 0600,
+                                 NULL, err);
 }
 
 /* The locked part of ws_resume_write. */
@@ -110,7 +128,9 @@ static int install(const struct ws_fs_dir *meta, const struct ws_resume *r,
     snprintf(rel, sizeof(rel), "generations/%s/wal", r->gen);
     snprintf(name, sizeof(name), "%08x.wal", r->index);
     /* Whatever an earlier life left here is not this database's. */
-    rc = ws_resume_remove(meta, err);
+    rc = ws_resume_remove(meta, WS_RESUME_RESTORED, err);
+    if (rc == WS_OK)
+        rc = ws_resume_remove(meta, WS_RESUME_STOPPED, err);
     if (rc == WS_OK)
         rc = ws_fs_rm_rf_at(meta, "generations", err);
     if (rc == WS_OK)
@@ -128,12 +148,8 @@ static int install(const struct ws_fs_dir *meta, const struct ws_resume *r,
     if (fd >= 0)
         close(fd);
     ws_fs_dir_close(&wal);
-    n = snprintf(line, sizeof(line),
-                 MAGIC " %s %08x %" PRIu64 " %" PRIu64 " %s\n", r->gen,
-                 r->index, r->wal_size, r->db_size, r->sha256);
     if (rc == WS_OK)
-        rc = ws_fs_write_atomic_at(meta, MARKER, line, (size_t)n, 0600, NULL,
-                                   err);
+        rc = ws_resume_mark(meta, WS_RESUME_RESTORED, r, err);
     n = snprintf(line, sizeof(line), "%s\n", r->gen);
     if (rc == WS_OK)
         rc = ws_fs_write_atomic_at(meta, "generation", line, (size_t)n, 0600,

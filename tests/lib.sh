@@ -215,6 +215,20 @@ start_writer() {
 	wait_for "[ -f '$_sw_db' ]"
 }
 
+# An application's connection to DB (wsload's schema) that stays open as
+# background process NAME, so that the -wal is neither checkpointed nor
+# removed when each writer closes.  Returns once it is open.
+start_holder() {
+	start_bg "$1" python3 -c '
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1])
+c.execute("SELECT count(*) FROM txlog").fetchall()
+print("open", flush=True)
+time.sleep(3600)
+' "$2"
+	wait_for "log_has $1 '^open'" 10
+}
+
 # Reap NAME once it has exited; return its status.
 _ws_reap() {
 	_wr_pid=$(bg_pid "$1") || fail "no background process $1"

@@ -38,7 +38,11 @@
  *
  * Whenever continuity cannot be proven (start-up after downtime, a
  * header that changed without a seal, a shadow that does not match), the
- * engine starts a new generation and says why.
+ * engine starts a new generation and says why.  At start-up the -wal
+ * proves it when it still has the shadow's header and last frame; when
+ * it has no header (walship's TRUNCATE, the application's last
+ * connection closing, a generation begun on an empty -wal) or another
+ * one, the database file hashed at the stop does (resume.h).
  *
  * Every sync first checks that the files at the paths are those walship
  * has open.  A database or -wal that is another file now (the
@@ -63,6 +67,7 @@
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
  *     restored                       left by a restore (resume.h)
+ *     stopped                        left by a stop (resume.h)
  *     control.sock                   the control endpoint of a running
  *                                    replicate (control.h)
  * A shadow file is a byte copy of one WAL index: the header plus
@@ -266,6 +271,14 @@ int ws_db_peek(struct ws_db *db, struct ws_walidx *out);
  * so closing it drops no lock SQLite holds); the next peek opens the new
  * one. */
 void ws_db_peek_reset(struct ws_db *db);
+
+/* At a stop, with no sync running (as ws_db_free): when the database
+ * file alone is the current position (the index is sealed, or the
+ * generation has no shadow file yet), hash it under walship's read lock
+ * and leave the `stopped` marker (resume.h), so that a restart whose
+ * -wal is empty can prove the file unchanged and continue the
+ * generation.  *parked is 1 when the marker was written. */
+int ws_db_park(struct ws_db *db, int *parked, struct ws_err *err);
 
 /* Release the read transaction and close everything. */
 void ws_db_free(struct ws_db *db);

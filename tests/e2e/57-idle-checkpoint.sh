@@ -28,14 +28,7 @@ url=$(replica_url replica)
 "$TOOLS/wsload" "$db" -count 1 -log "$csv" 2>>"$T/writer.log"
 # A connection that stays open keeps the -wal from being checkpointed
 # and removed when each writer below closes.
-start_bg holder python3 -c '
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1])
-c.execute("SELECT count(*) FROM txlog").fetchall()
-print("open", flush=True)
-time.sleep(3600)
-' "$db"
-wait_for 'log_has holder "^open"' 10
+start_holder holder "$db"
 # About 50 MB of frames in one index, the application checkpoints them
 # all (PASSIVE), and one more commit restarts the WAL at its start.
 "$TOOLS/wsload" "$db" -count 12 -rows 1000 -size 4000 -autocheckpoint 0 \

@@ -101,7 +101,8 @@ TEST(install_and_read)
     snprintf(meta, sizeof(meta), "%s/.db-walship", dir);
     ASSERT_EQ(ws_fs_dir_open(&md, meta, WS_FS_CREATE, 0700, NULL, &err),
               WS_OK);
-    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_RESTORED, &got, &err),
+              WS_ENOTFOUND);
     /* A stale generation from an earlier life is replaced. */
     snprintf(p, sizeof(p), "%s/generations/fedcba9876543210/wal", meta);
     ASSERT_EQ(ws_fs_mkdir_p(p, 0700, NULL), WS_OK);
@@ -119,21 +120,43 @@ TEST(install_and_read)
     ASSERT_EQ(ws_fs_read_all(p, 64, &text, &len, NULL), WS_OK);
     ASSERT_STR_EQ(text, "0123456789abcdef\n");
     free(text);
-    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_OK);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_RESTORED, &got, &err), WS_OK);
     ASSERT_STR_EQ(got.gen, r.gen);
     ASSERT_EQ(got.index, 0x2a);
     ASSERT_EQ(got.wal_size, 9);
     ASSERT_EQ(got.db_size, 8192);
     ASSERT_STR_EQ(got.sha256, r.sha256);
-    ASSERT_EQ(ws_resume_remove(&md, &err), WS_OK);
-    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ENOTFOUND);
-    ASSERT_EQ(ws_resume_remove(&md, &err), WS_OK);
+    ASSERT_EQ(ws_resume_remove(&md, WS_RESUME_RESTORED, &err), WS_OK);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_RESTORED, &got, &err),
+              WS_ENOTFOUND);
+    ASSERT_EQ(ws_resume_remove(&md, WS_RESUME_RESTORED, &err), WS_OK);
+    /* A stop's marker is another file: neither kind reads the other. */
+    ASSERT_EQ(ws_resume_mark(&md, WS_RESUME_STOPPED, &r, &err), WS_OK);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_RESTORED, &got, &err),
+              WS_ENOTFOUND);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_STOPPED, &got, &err), WS_OK);
+    ASSERT_STR_EQ(got.gen, r.gen);
+    ASSERT_EQ(got.index, 0x2a);
+    ASSERT_STR_EQ(got.sha256, r.sha256);
+    snprintf(p, sizeof(p), "%s/stopped", meta);
+    ASSERT_EQ(ws_fs_read_all(p, 256, &text, &len, NULL), WS_OK);
+    ASSERT_EQ(strncmp(text, "walship-stopped 1 0123456789abcdef 0000002a 9 "
+                      "8192 ", 46), 0);
+    free(text);
+    /* Installing a restored position drops a stop's marker. */
+    fd = unlinked(dir, "WAL BYTES");
+    ASSERT_EQ(ws_resume_write(&md, &r, fd, &err), WS_OK);
+    close(fd);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_STOPPED, &got, &err),
+              WS_ENOTFOUND);
+    ASSERT_EQ(ws_resume_remove(&md, WS_RESUME_RESTORED, &err), WS_OK);
     /* A source shorter than wal_size installs nothing. */
     fd = unlinked(dir, "WAL");
     ASSERT_EQ(ws_resume_write(&md, &r, fd, &err), WS_EIO);
     ASSERT_STR_CONTAINS(err.msg, "shorter than 9 bytes");
     close(fd);
-    ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_resume_read(&md, WS_RESUME_RESTORED, &got, &err),
+              WS_ENOTFOUND);
     ws_fs_dir_close(&md);
     ws_fs_rm_rf(dir, NULL);
 }
@@ -184,7 +207,8 @@ TEST(refusals)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         put(p, bad[i]);
-        ASSERT_EQ(ws_resume_read(&md, &got, &err), WS_ECORRUPT);
+        ASSERT_EQ(ws_resume_read(&md, WS_RESUME_RESTORED, &got, &err),
+                  WS_ECORRUPT);
         ASSERT_STR_CONTAINS(err.msg, "not a restore marker");
     }
     ws_fs_dir_close(&md);
