@@ -8,6 +8,7 @@
 #include "ws/log.h"
 #include "ws/stall.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,19 @@ void ws_heartbeat_scrub(char *msg, const char *url)
 
 /* ---- pinging ------------------------------------------------------------ */
 
+/* Format the withheld line as the log renders it (log.h): the first
+ * problem's own quotes are escaped inside first="...". */
+static void withheld_what(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void withheld_what(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ws_log_vformat(buf, n, fmt, ap);
+    va_end(ap);
+}
+
 static void say(struct ws_stall_note n, const char *what_end)
 {
     char lasted[32];
@@ -232,11 +246,9 @@ static void on_check(uv_timer_t *t)
     ws_health_init(&h);
     hb->check(hb->ctx, hb->interval_ms, &h);
     if (h.problems > 0) {
-        snprintf(what, sizeof(what),
-                 "heartbeat withheld url=%.128s problems=%d "
-                 "first=\"%s\"",
-                 hb->host, h.problems,
-                 ws_health_first(&h, first, sizeof(first)));
+        withheld_what(what, sizeof(what), "heartbeat withheld url=%.128s "
+                      "problems=%d first=\"%s\"", hb->host, h.problems,
+                      ws_health_first(&h, first, sizeof(first)));
         say(ws_stall_on(&hb->withheld, K_WITHHELD, what, now),
             "heartbeat resumed: replication is healthy again");
         ws_health_free(&h);

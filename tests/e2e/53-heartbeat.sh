@@ -74,6 +74,10 @@ done
 bg_running walship || fail "walship exited during the outage"
 log_has walship "heartbeat withheld url=http://127.0.0.1:$hport problems=[0-9]+ first=\".*db=$db" ||
 	fail "the withheld heartbeat was not said"
+# The first problem's own quotes are escaped inside first="..." (one
+# value for a log parser): no unescaped error=" inside it.
+grep 'heartbeat withheld' "$T/walship.log" | grep -q 'first=".* error="' &&
+	fail "quotes inside first=\"...\" not escaped: $(grep 'heartbeat withheld' "$T/walship.log" | head -n 1)"
 log_has walship SECRET && fail "a secret of the heartbeat URL was logged: $(grep SECRET "$T/walship.log")"
 
 # 3. S3 back: the pings resume.
