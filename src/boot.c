@@ -39,8 +39,18 @@ static int boot_one(const struct ws_db_config *db, struct ws_err *err)
                        "is %s", db->path, ws_db_not_file(sb.st_mode));
             return ws_err_at(err, WS_AT_DB);
         }
-        ws_info("restore on boot: database exists, leaving it alone db=%s",
-                db->path);
+        if (sb.st_size == 0)
+            /* As Litestream: anything at the path is the application's.
+             * An empty file is often what a start that went wrong left,
+             * so say what leaving it costs. */
+            ws_warn("restore on boot: database exists but is empty, "
+                    "leaving it alone db=%s: the application starts on an "
+                    "empty database and its next generation becomes the "
+                    "newest; remove the file to restore instead",
+                    db->path);
+        else
+            ws_info("restore on boot: database exists, leaving it alone "
+                    "db=%s", db->path);
         return WS_OK;
     }
     if (errno != ENOENT) {

@@ -85,6 +85,15 @@ log_has ws3 'restore on boot: restored' && fail "an existing database was restor
 assert_restored "$db" 50 "$T/other.csv"
 assert_equal "$db" "$T/before.db"
 
+# An empty file at the path is left alone too (as Litestream), with a
+# WARN saying what that costs.
+db2e=$T/db2e
+: >"$db2e"
+start_bg ws3e "$WALSHIP" replicate -restore-if-db-not-exists "$db2e" "$url"
+wait_for "log_has ws3e 'WARN restore on boot: database exists but is empty, leaving it alone db=$db2e'" 10
+stop_bg ws3e || fail "walship exited $? on SIGTERM"
+[ ! -s "$db2e" ] || fail "an empty database file was restored over"
+
 # ---- 3. nothing in the replica: an empty start, said ----
 empty=$(replica_url empty)
 db3=$T/db3
