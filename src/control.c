@@ -136,6 +136,8 @@ static void conn_write(struct ws_ctl_conn *c, const char *line, size_t n)
 }
 
 static void reply_v(struct ws_ctl_conn *c, int code, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 3, 0)));
+static void reply_v(struct ws_ctl_conn *c, int code, const char *fmt,
                     va_list ap)
 {
     char line[WS_CTL_REPLY_MAX];
