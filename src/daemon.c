@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -3301,10 +3302,27 @@ static void teardown(struct daemon *dm)
     free(dm->dbs);
 }
 
+static void signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+void ws_daemon_hold_signals(void)
+{
+    sigset_t set;
+
+    signal_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
                   struct ws_daemon_end *end, struct ws_err *err)
 {
     struct daemon dm;
+    sigset_t set;
     int rc = WS_OK;
 
     memset(&dm, 0, sizeof(dm));
@@ -3314,6 +3332,7 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
     dm.child_status = -1;
     end->app_status = -1;
     end->abandoned = 0;
+    ws_daemon_hold_signals();
     signal(SIGPIPE, SIG_IGN);
     /* One malloc arena for every thread: glibc would give each pool
      * thread its own, keeping what that thread frees (the buffers of a
@@ -3354,6 +3373,9 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
         uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
         /* Without -exec, SIGHUP (a closed terminal) is a SIGTERM. */
         uv_signal_start(&dm.sighup, on_signal, SIGHUP);
+        /* The loop takes them now, one held since the start included. */
+        signal_set(&set);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
         if (dm.has_child)
             uv_check_start(&dm.ready_check, on_ready_check);
         for (size_t i = 0; i < dm.ndbs; i++)

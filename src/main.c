@@ -411,6 +411,7 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
                            {NULL, NULL, NULL}};
     struct ws_config *cfg = NULL;
 
+    ws_daemon_hold_signals();
     i = parse_flags(argc, argv, flags, usage_replicate, err);
     if (i < 0)
         return i == -1 ? WS_OK : WS_EUSAGE;

@@ -86,6 +86,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1851,6 +1852,7 @@ struct target {
     char *meta;               /* the meta dir to carry the position to */
     uv_signal_t sigint, sigterm;
     int sigs;                 /* signal handles still open */
+    sigset_t mask;            /* the signal mask to go back to */
 };
 
 /* Refuse an output that exists, or a stale -wal or -shm beside it (the
@@ -2040,12 +2042,21 @@ static void on_signal_close(uv_handle_t *h)
 
 static void signals_start(struct target *t, uv_loop_t *loop)
 {
+    sigset_t set;
+
     uv_signal_init(loop, &t->sigint);
     uv_signal_init(loop, &t->sigterm);
     t->sigint.data = t->sigterm.data = t;
     t->sigs = 2;
     uv_signal_start(&t->sigint, on_signal, SIGINT);
     uv_signal_start(&t->sigterm, on_signal, SIGTERM);
+    /* replicate holds these signals until its loop can take them
+     * (ws_daemon_hold_signals); a restore on boot takes them meanwhile,
+     * one that was held included. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &set, &t->mask);
 }
 
 /* Close the handles and run the loop until libuv is done with them (a
@@ -2054,6 +2065,8 @@ static void signals_stop(struct target *t, uv_loop_t *loop)
 {
     if (t->sigs == 0)
         return;
+    /* Held again from here, a signal waits for replicate's loop. */
+    pthread_sigmask(SIG_SETMASK, &t->mask, NULL);
     uv_close((uv_handle_t *)&t->sigint, on_signal_close);
     uv_close((uv_handle_t *)&t->sigterm, on_signal_close);
     while (t->sigs > 0)

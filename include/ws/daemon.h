@@ -154,6 +154,12 @@ struct ws_daemon_end {
                      * the caller exits at once (_exit), freeing nothing */
 };
 
+/* Hold SIGINT, SIGTERM and SIGHUP (block them) from here until
+ * ws_daemon_run's loop can take them, so one that comes while replicate
+ * starts (a restore on boot takes them for its run) shuts it down
+ * cleanly instead of killing it. */
+void ws_daemon_hold_signals(void);
+
 /* Replicate every database in cfg until a signal arrives, or, with
  * cfg->exec, until the application exits, or, with o->once, until
  * everything committed at the start is shipped (o may be NULL).  Returns

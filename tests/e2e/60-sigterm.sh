@@ -8,7 +8,8 @@
 # machine's load.  The last cycle sends SIGHUP instead (a closed
 # terminal), which without -exec is a SIGTERM: said in the log, the same
 # final sync, exit 0.  On the replica backend WS_REPLICA picks
-# (tests/lib.sh).
+# (tests/lib.sh).  Then five SIGTERMs as walship starts, each a clean
+# shutdown too.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
@@ -36,6 +37,21 @@ while [ $i -le 5 ]; do
 	[ $sig = TERM ] || log_has "w$i" "signal received, walship shutting down signal=1 " ||
 		fail "cycle $i: no line saying SIGHUP was received"
 	echo "cycle $i: committed >= $n0 before SIG$sig, replica has $got, shutdown ${ms} ms"
+	i=$((i + 1))
+done
+# A signal while walship starts (its first line is out, its loop not yet
+# taking signals) waits for the loop: the same clean shutdown, exit 0.
+# It killed walship with status 143 before.  No sleep between the line
+# and the signal: the window is a few milliseconds.
+i=1
+while [ $i -le 5 ]; do
+	start_bg "s$i" "$WALSHIP" replicate "$db" "$url"
+	end=$(($(_ws_now_ms) + 10000))
+	until log_has "s$i" 'walship version='; do
+		[ "$(_ws_now_ms)" -lt "$end" ] || fail "start $i: no first line"
+	done
+	stop_bg "s$i" || fail "start $i: walship exited $? on a SIGTERM as it started"
+	log_has "s$i" 'walship shut down' || fail "start $i: no line saying it shut down"
 	i=$((i + 1))
 done
 stop_bg writer || fail "writer exited $?"
