@@ -8,7 +8,10 @@
 #                            restore must pass wscheck (integrity_check, an
 #                            exact committed prefix).  lost = last committed
 #                            seq (read from the killed database) - restored
-#                            seq.  Also the uploads made per second.
+#                            seq.  Also the uploads made per second, and
+#                            the mean exposure over the run
+#                            (bench/exposure.js: writer's commit log,
+#                            replica's segments and their durable times).
 #   term MIN_S MAX_S RATE    the same, but the writer is stopped (SIGTERM)
 #                            and TOOL then gets SIGTERM: its exit status,
 #                            its shutdown time, and lost (must be 0).
@@ -74,8 +77,8 @@ tmin=$1 tmax=$2 rate=$3
 start_tool tool "$cfg"
 wait_snapshot r0 60
 [ "$BACKEND" = s3 ] && puts0=$(s3_puts r0 | wc -l) || puts0=$(replica_objects r0 | wc -l)
-start_bg writer "$TOOLS/wsload" "$db" -rate "$rate" -size 1024 -rows 1
 t_start=$(now_ns)
+start_bg writer "$TOOLS/wsload" "$db" -rate "$rate" -size 1024 -rows 1 -log "$T/commits.csv"
 # A random time in [tmin, tmax] seconds, in ms.
 ms=$(awk -v a="$tmin" -v b="$tmax" -v s="$(now_ns)" \
 	'BEGIN { srand(s % 1000000007); printf "%d", (a + rand() * (b - a)) * 1000 }')
@@ -102,6 +105,17 @@ else
 	puts=$(($(replica_objects r0 | wc -l) - puts0))
 fi
 secs=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+# The mean exposure from the writer's commit log and the replica's WAL
+# segments with the time each became durable (bench/exposure.js).
+if [ "$BACKEND" = s3 ]; then
+	s3_puts r0 | awk -v r="$(replica_root r0)" \
+		'$2 ~ /\/wal\/[^\/]*\.wal\.lz4$/ { print $1, r "/" $2 "._S3rver_object" }'
+else
+	find "$(replica_root r0)" -name '*.wal.lz4' -printf '%C@ %p\n' |
+		awk '{ printf "%.3f %s\n", $1 * 1000, $2 }'
+fi >"$T/segments"
+expo=$(node "$BENCH_DIR/exposure.js" "$T/commits.csv" "$db" "$t_start" "$t_end" <"$T/segments") ||
+	fail "bench/exposure.js failed"
 tool_restore "$cfg" r0 "$db" "$T/restored.db" >"$T/restore.log" 2>&1 ||
 	fail "$TOOL_NAME restore failed: $(tail -n 3 "$T/restore.log")"
 out=$("$TOOLS/wscheck" "$T/restored.db" 2>&1) ||
@@ -113,5 +127,5 @@ lost=$((committed - restored))
 result "measure=$MODE secs=$secs committed=$committed restored=$restored" \
 	"lost_rows=$lost lost_s=$(awk -v l="$lost" -v r="$rate" 'BEGIN { printf "%.3f", l / r }')" \
 	"puts=$puts puts_per_s=$(awk -v p="$puts" -v s="$secs" 'BEGIN { printf "%.2f", p / s }')" \
-	"exit=$exit_st shutdown_ms=$shut_ms cpu_ticks=$cpu check=ok"
+	"exit=$exit_st shutdown_ms=$shut_ms cpu_ticks=$cpu check=ok $expo"
 s3_cleanup
