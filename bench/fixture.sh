@@ -8,7 +8,9 @@
 # indexes) on each, topped up to at least NSEG_MIN (2000) segments.  Writes DIR/cfg.yml (both replicas; the same file
 # drives every tool's restore), DIR/seq (the last seq), DIR/mid_seq and
 # DIR/mid_time (RFC 3339, UTC, whole seconds: a point about half-way
-# through the segments, for point-in-time restore), DIR/nseg.
+# through the segments, for point-in-time restore), DIR/nseg, DIR/tx.csv
+# (BASE_DB.csv, the wsload log that built BASE_DB, continued: the commit
+# log of every seq, which restore.sh's full check reads).
 set -eu
 BENCH_BACKEND=s3
 . "$(dirname "$0")/lib.sh"
@@ -18,7 +20,9 @@ bench_backend
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 prefix=fixture-$(basename "$dir")
+[ -f "$base.csv" ] || fail "$base.csv is missing (wsload -log of $base)"
 cp "$base" "$dir/db"
+cp "$base.csv" "$dir/tx.csv"
 cat >"$dir/cfg.yml" <<YAML
 dbs:
   - path: $dir/db

@@ -32,6 +32,12 @@
 #                           for idle windows, where ticks are too coarse
 #   proc_kib PID FIELD      a /proc/PID/status field (VmHWM, VmRSS) in KiB
 #   s3_ops                  "op=count ..." of the proxy's stats
+#   need_awscli             AWSCLI: Debian's awscli (/usr/bin/aws, else the
+#                           first aws on PATH), set up for the S3 server:
+#                           path-style, signed payloads, no checksum
+#                           headers the proxy cannot verify (its config in
+#                           $T/aws.cfg, the key from the server's env)
+#   aws_s3 ARGS...          AWSCLI s3 ARGS against the S3 server, quiet
 #   now_ns                  CLOCK_REALTIME in ns
 #   result KEY=VALUE...     print one result line "R measure=... tool=..."
 #
@@ -68,6 +74,30 @@ if [ -n "$TOOL" ] && [ "$TOOL" != none ]; then
 	*) fail "$TOOL: neither walship nor Litestream v0.3 ($("$TOOL" version 2>&1))" ;;
 	esac
 fi
+
+need_awscli() {
+	if [ -z "${AWSCLI:-}" ]; then
+		if [ -x /usr/bin/aws ]; then
+			AWSCLI=/usr/bin/aws
+		else
+			AWSCLI=$(command -v aws) ||
+				fail "aws is not installed (Debian package awscli: sh scripts/deps.sh bench)"
+		fi
+	fi
+	# awscli 2.9 (Debian 12) signs the payload over http and sends
+	# Content-MD5; later versions would add CRC32 checksums by default,
+	# which the proxy refuses ("cannot verify"): only when required.
+	printf '[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n  payload_signing_enabled = true\n' >"$T/aws.cfg"
+	AWS_CONFIG_FILE=$T/aws.cfg AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=
+	AWS_EC2_METADATA_DISABLED=true AWS_REQUEST_CHECKSUM_CALCULATION=when_required
+	AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
+	export AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_PAGER AWS_EC2_METADATA_DISABLED \
+		AWS_REQUEST_CHECKSUM_CALCULATION AWS_RESPONSE_CHECKSUM_VALIDATION
+}
+
+aws_s3() {
+	"$AWSCLI" --endpoint-url "$S3_ENDPOINT" s3 "$@" --only-show-errors
+}
 
 now_ns() {
 	date +%s%N

@@ -8,6 +8,10 @@
 #   lz4: the physical reference, on the same objects (the directory
 #        replica's): the snapshot and every WAL segment, in order, through
 #        `lz4 -d` into one file, then sync (fsync) of that file.
+#   aws: the S3 reference, on the same objects (the S3 replica's, the
+#        same bytes as the directory's): `aws s3 cp --recursive` of the
+#        snapshot and every WAL segment from the S3 server into a
+#        directory, then the same `lz4 -d` + sync; timed as one.
 # (The full wscheck runs on the first restore of each tool, replica and
 # mode; later ones run quick_check and compare the seq.)
 #   pitr: `TOOL restore -timestamp FIXTURE/mid_time` instead; reports
@@ -15,27 +19,58 @@
 #        (expected: FIXTURE/mid_seq, give or take the second).
 set -eu
 TOOL_ARG=$1
-[ "$1" = lz4 ] && set -- none "$2" "$3" "${4:-}"
+case $1 in lz4 | aws) set -- none "$2" "$3" "${4:-}" ;; esac
 . "$(dirname "$0")/lib.sh"
 fx=$3 mode=${4:-latest}
 need_tools
 bench_backend
-[ "$TOOL_ARG" = lz4 ] && TOOL_NAME=lz4
 out=$T/out.db
 nseg=$(cat "$fx/nseg")
-if [ "$TOOL_NAME" = lz4 ]; then
-	snap=$(find "$fx/file" -name '*.snapshot.lz4' | sort | tail -n 1)
-	segs=$(find "$fx/file" -name '*.wal.lz4' | sort)
-	bytes_in=$(cat $snap $segs | wc -c)
+# The references: OBJS is the directory holding the objects (the
+# directory replica's; for aws, where aws s3 cp puts the S3 replica's),
+# replayed as they are: the newest snapshot and every WAL segment, in
+# order, through lz4 -d into one file, then sync.
+case $TOOL_ARG in lz4 | aws)
+	TOOL_NAME=$TOOL_ARG objs=$fx/file extra=""
+	if [ "$TOOL_NAME" = aws ]; then
+		[ "$BACKEND" = s3 ] || fail "restore.sh aws: the reference is for the S3 replica"
+		need_awscli
+		objs=$T/dl
+		# The fixture's generation (walship gives both replicas the same one).
+		gen=$(ls "$fx/file/generations")
+		case $gen in *[!0-9a-f]* | "") fail "$fx/file: not one generation: $gen" ;; esac
+		gdir=fixture-$(basename "$fx")/generations/$gen
+		extra="awscli=\"$("$AWSCLI" --version 2>&1 | cut -d' ' -f1)\""
+	else
+		# (read once untimed, as before: the files are hot for lz4)
+		find "$objs" \( -name '*.snapshot.lz4' -o -name '*.wal.lz4' \) -exec cat {} + >/dev/null
+	fi
 	t0=$(now_ns)
+	if [ "$TOOL_NAME" = aws ]; then
+		aws_s3 cp --recursive "s3://$S3_BUCKET/$gdir/" "$objs" \
+			--exclude '*' --include '*.snapshot.lz4' --include '*.wal.lz4' >"$T/aws.log" 2>&1 ||
+			fail "aws s3 cp (download) failed: $(tail -n 3 "$T/aws.log")"
+	fi
+	snap=$(find "$objs" -name '*.snapshot.lz4' | sort | tail -n 1)
+	segs=$(find "$objs" -name '*.wal.lz4' | sort)
 	# shellcheck disable=SC2086 # the names have no blanks
 	cat "$snap" $segs | lz4 -dc >"$out"
 	sync "$out"
 	t1=$(now_ns)
-	result "measure=restore mode=$mode nseg=$nseg in_bytes=$bytes_in out_bytes=$(stat -c %s "$out")" \
-		"secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+	n=$(echo "$segs" | grep -c .)
+	if [ "$TOOL_NAME" = aws ]; then
+		# The S3 replica's own count (a loaded machine may coalesce
+		# commits differently on the two replicas).
+		want=$(find "$S3_DATA_DIR/$S3_BUCKET/$gdir" -name '*.wal.lz4._S3rver_object' | wc -l)
+		[ "$n" = "$want" ] || fail "aws s3 cp fetched $n WAL segments, the S3 replica has $want"
+	fi
+	# shellcheck disable=SC2086 # the names have no blanks
+	bytes_in=$(cat "$snap" $segs | wc -c)
+	result "measure=restore mode=$mode nseg=$n in_bytes=$bytes_in out_bytes=$(stat -c %s "$out")" \
+		"secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')${extra:+ $extra}"
 	exit 0
-fi
+	;;
+esac
 set -- -config "$fx/cfg.yml" -replica "$BACKEND" -o "$out"
 [ "$mode" = pitr ] && set -- "$@" -timestamp "$(cat "$fx/mid_time")"
 t0=$(now_ns)
