@@ -27,9 +27,10 @@
 #                           (SECS, 30; then SIGKILL): sets TERM_ST (its exit
 #                           status, or "timeout") and TERM_MS
 #   proc_cpu_ticks PID      utime+stime of PID in clock ticks
-#   proc_cpu_ms PID         the CPU time of PID's live threads in ms, to the
-#                           ns (se.sum_exec_runtime of /proc/PID/task/*/sched):
-#                           for idle windows, where ticks are too coarse
+#   proc_cpu_ms PID         the CPU time of PID in ms, to the ns (benchw
+#                           -cpu: the process's CPU-time clock, every thread
+#                           it ever had, the exited ones too): for idle
+#                           windows, where ticks are too coarse
 #   proc_kib PID FIELD      a /proc/PID/status field (VmHWM, VmRSS) in KiB
 #   s3_ops                  "op=count ..." of the proxy's stats
 #   need_awscli             AWSCLI: Debian's awscli (/usr/bin/aws, else the
@@ -207,8 +208,8 @@ proc_cpu_ticks() {
 }
 
 proc_cpu_ms() {
-	cat /proc/"$1"/task/*/sched 2>/dev/null |
-		awk '$1 == "se.sum_exec_runtime" { s += $3 } END { printf "%.3f\n", s }'
+	_pc=$("$BENCHW" -cpu "$1") || fail "benchw -cpu $1 failed"
+	awk -v n="$_pc" 'BEGIN { printf "%.3f\n", n / 1e6 }'
 }
 
 proc_kib() {
