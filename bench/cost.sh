@@ -4,8 +4,8 @@
 # transactions); once its first snapshot is in the replica it is left
 # alone for IDLE_S seconds, then wsload commits 1-row transactions (1 KB
 # random blob) at RATE tx/s for LOAD_S seconds.  For each phase: TOOL's
-# CPU (utime+stime ticks, and the ns-precise se.sum_exec_runtime of its
-# threads), the requests by S3 operation (the proxy's counters; on a
+# CPU (utime+stime ticks, and the ns-precise CPU-time clock of the
+# process, threads that have exited included), the requests by S3 operation (the proxy's counters; on a
 # directory replica the files written), then TOOL's peak RSS (VmHWM), the
 # bytes stored, and how it exits on SIGTERM.
 set -eu
@@ -45,7 +45,7 @@ phase() {
 	fi
 	result "measure=cost phase=$_p" \
 		"secs=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
-		"cpu_ticks=$((_c1 - _c0)) cpu_ms=$(awk -v a="$_m0" -v b="$_m1" 'BEGIN { printf "%.3f", b - a }')" \
+		"cpu_ticks=$((_c1 - _c0)) cpu_clock=process cpu_ms=$(awk -v a="$_m0" -v b="$_m1" 'BEGIN { printf "%.3f", b - a }')" \
 		"objects=$((_f1 - _f0)) $_ops"
 }
 

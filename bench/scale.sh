@@ -51,7 +51,7 @@ rss=$(proc_kib "$pid" VmRSS)
 hwm=$(proc_kib "$pid" VmHWM)
 term_wait tool 60
 result "measure=scale dbs=$n secs=$secs startup_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" \
-	"cpu_ticks=$((c1 - c0)) cpu_ms=$(awk -v a="$m0" -v b="$m1" 'BEGIN { printf "%.3f", b - a }')" \
+	"cpu_ticks=$((c1 - c0)) cpu_clock=process cpu_ms=$(awk -v a="$m0" -v b="$m1" 'BEGIN { printf "%.3f", b - a }')" \
 	"req_per_min=$(awk -v r="$req" -v s="$secs" 'BEGIN { printf "%.1f", r * 60 / s }') $ops" \
 	"rss_kib=$rss hwm_kib=$hwm exit=$TERM_ST shutdown_ms=$TERM_MS"
 s3_cleanup
