@@ -322,7 +322,7 @@ for (const b of BACKENDS) {
         `${fmt(med(ws), 2)} s (${fmt(med(ra), 2)}× the reference's ${fmt(med(as), 2)} s)`, `${fmt(med(ls), 2)} s (${fmt(med(ratios(ls, as)), 2)}×)`,
         ra.length ? med(ra) <= 1.0 : null, { vs: [ws, ls, 'lower', 'time'] });
     } else {
-      target('restore-ls-file', `directory restore, 1 GiB + ${seg} segments, ≤ Litestream's time, pair by pair (verification kept)`,
+      target('restore-ls-file', `directory restore, ${fmt(out / 1048576, 0)} MiB + ${seg} segments, ≤ Litestream's time, pair by pair (verification kept)`,
         `${fmt(med(ws), 2)} s (${fmt(med(rl), 2)}× Litestream's)`, `${fmt(med(ls), 2)} s`, rl.length ? med(rl) <= 1.0 : null, { vs: [ws, ls, 'lower', 'time'] });
     }
     target(`restore-lz4-${b}`, `restore ≤ 1.0 × lz4 -d + sync, ${seg} segments (${b})`, `${fmt(med(r), 2)}× (${fmt(med(ws), 2)} s)`,
