@@ -147,7 +147,9 @@ for k in 4 3 5 2 6 1 7; do
 	"$TOOLS/wsdamage" lz4 "$T/bad.lz4" "content-flip$k" "$T/snap.lz4" ||
 		fail "wsdamage failed"
 	cp "$T/bad.lz4" "$T/copy/$snap"
-	rm -f "$T/bad.db"
+	# wscheck may leave a -wal beside a database it found damaged, and
+	# restore refuses to write beside a stale one.
+	rm -f "$T/bad.db" "$T/bad.db-wal" "$T/bad.db-shm"
 	if "$WALSHIP" restore -o "$T/bad.db" "file://$T/copy" >"$T/bad.log" 2>&1 &&
 		! "$TOOLS/wscheck" -eq "$T/bad.db" "$T/clean.db" >/dev/null 2>&1; then
 		planted=$k

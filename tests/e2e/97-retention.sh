@@ -4,10 +4,10 @@
 # transaction, the current generation stays restorable, and nothing is
 # deleted while a restore on this machine holds the replica's lock.
 #
-# The writer pauses at least 70 ms after each commit (wsload -gap), so
-# every commit has a point 60 ms after it ends and before the next one
-# begins (pitr_expect): every commit inside the window is checked, none
-# is passed over.
+# The writer pauses at least 400 ms after each commit (wsload -gap), and
+# each commit is restored to the point just before the next one begins
+# (pitr_expect): every commit inside the window is checked, none is
+# passed over, and a loaded machine has 400 ms to record each commit.
 set -eu
 . "$(dirname "$0")/../lib.sh"
 need_replica
@@ -17,7 +17,7 @@ url=$(replica_url ret)
 db_config "$T/walship.yml" "$db" ret min-checkpoint-page-count=40 \
 	checkpoint-interval=1s -- sync-interval=1s snapshot-interval=2s \
 	retention=12s retention-check-interval=2s
-start_writer writer "$db" "$T/tx.csv" -rate 10 -gap 70 -duration 26 -rows 2 \
+start_writer writer "$db" "$T/tx.csv" -rate 10 -gap 400 -duration 26 -rows 2 \
 	-size 3000
 start_bg walship "$WALSHIP" replicate -config "$T/walship.yml"
 wait_for 'log_has walship "retention: db=.* snapshots=[1-9]"' 20
@@ -96,7 +96,7 @@ drecs=$(replica_files "$url" "generations/$gen/walship/snapshots/" |
 
 # Every moment of the window is restorable, to the transaction: every
 # commit that ended at least 1 s inside the window, each at the point
-# 60 ms after it ended.
+# just before the next one began.
 from=$((now - 11000000000))
 want=0
 for i in $(awk -F, -v f="$from" '$3 >= f { print $1 }' "$T/tx.csv"); do
@@ -105,10 +105,10 @@ for i in $(awk -F, -v f="$from" '$3 >= f { print $1 }' "$T/tx.csv"); do
 		fail "commit $i has no clean point although the writer paused"
 done
 [ "$want" -ge 10 ] || fail "only $want commits inside the window"
-# The start of the window itself: every commit that ended 60 ms before
-# it, and none that began after it.
+# The start of the window itself: every commit that ended 350 ms before
+# it (the writer's pause, less a margin), and none that began after it.
 s=$(pitr_seq "$url" "$T/tx.csv" "$from")
-lo=$(awk -F, -v f="$from" '$3 + 60000000 <= f { s = $1 } END { print s + 0 }' "$T/tx.csv")
+lo=$(awk -F, -v f="$from" '$3 + 350000000 <= f { s = $1 } END { print s + 0 }' "$T/tx.csv")
 hi=$(awk -F, -v f="$from" '$2 <= f { s = $1 } END { print s + 0 }' "$T/tx.csv")
 [ "$s" -ge "$lo" ] && [ "$s" -le "$hi" ] ||
 	fail "at the window's start: seq $s, want $lo..$hi"
