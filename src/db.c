@@ -3,7 +3,7 @@
  * The model and the safety argument are in db.h; this file is the
  * mechanism.  Every function here runs on a pool thread.
  */
-#include "ws/db.h"
+#include "ws/db_int.h"
 #include "ws/fs.h"
 #include "ws/lz4f.h"
 #include "ws/resume.h"
@@ -23,84 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COPY_CHUNK (256 * 1024) /* largest read of the -wal */
 #define COPY_FIRST (64 * 1024)  /* first read, unless more is known */
-#define LOCK_TIMEOUT_MS 1000
-#define LOCK_SPIN_MS 25     /* retrying without sleeping, per attempt */
 #define LOCK_CKPT_MS 50     /* waiting for another checkpoint, locked */
-#define CKPT_GAP_MS 100     /* between walship's locked checkpoints */
 #define CKPT_WAIT_MAX_MS 30000 /* idle checkpoints retried at most this late */
 #define CKPT_ROUNDS 8       /* unlocked backfill rounds before one */
 #define CKPT_TAIL_BYTES (4 * 1024 * 1024) /* left for the locked window */
 #define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
-
-struct ws_db {
-    const struct ws_db_config *cfg;
-    char *wal_path;
-    char *meta;
-    struct ws_fs_dir meta_dir; /* meta, open and checked (fs.h) */
-    sqlite3 *rd;            /* holds the long read transaction */
-    sqlite3 *rd2;           /* spare: takes the read over to move the mark */
-    sqlite3 *wr;            /* takes the write lock; checkpoints */
-    sqlite3 *ck;            /* reads the wal-index counts (NOOP) */
-    /* Where rd's read lock is (advance_safe): on a slot above 0 with a
-     * mark of at most mark_max (INT64_MAX: not known), or, when
-     * mark_zero, possibly on slot 0. */
-    int64_t mark_max;
-    int mark_zero;
-    int db_fd;              /* long-lived read descriptor on the db */
-    int wal_fd;
-    int lock_fd;            /* flock on <meta>/lock */
-    int meta_made;          /* this init made the meta dir (undo_meta) */
-    int ready;
-    uint32_t page_size;
-
-    char gen[WS_GEN_LEN + 1];
-    uint32_t index;
-    int have_hdr;           /* shadow file `index` exists */
-    int shadow_fd;
-    uint8_t hdr_bytes[WS_WAL_HDR_SIZE];
-    struct ws_wal_hdr hdr;
-    uint64_t size;          /* committed bytes in the shadow */
-    uint32_t s[2];          /* checksum at `size` */
-    int sealed;             /* current index complete */
-    int resumed;            /* init continued a restored position */
-    char pending[WS_ERR_MSG]; /* reason for the next new generation */
-    int64_t last_ckpt_ms;
-    /* Checkpoints the database asks for while nothing is written (the
-     * checkpoint-interval, a -wal left large by an earlier index) are
-     * tried again after ckpt_wait_ms from ckpt_try_ms, doubled while
-     * they do not get what they wanted (a reader or a writer of the
-     * application in the way). */
-    int64_t ckpt_try_ms;
-    int64_t ckpt_wait_ms;
-    uint8_t *buf;           /* COPY_CHUNK bytes */
-    struct ws_tlist points; /* commits observed by the current sync */
-    int64_t last_us;        /* their time never goes backwards */
-    const struct ws_db_seen *seen; /* the current sync's observations */
-    size_t nseen;
-    /* Closed shadow indexes (immutable) of generation old_gen: those
-     * below pruned are gone, old[] caches what the others hold. */
-    char old_gen[WS_GEN_LEN + 1];
-    uint32_t pruned;
-    struct ws_db_closed old[WS_DB_MAXIDX];
-    int nold;
-    /* The loop thread's own (ws_db_peek): nothing else touches them. */
-    char *shm_path;
-    int shm_fd;
-    int unsynced;           /* shadow bytes not yet fsynced */
-    int64_t fsync_ms;
-    int window_ms;          /* test hook: widen the checkpoint window */
-    /* The current sync's probe (ws_db_sync_opts), until called. */
-    void (*probe)(void *ctx, const char *gen, uint32_t index, uint64_t size,
-                  uint32_t page_size);
-    void *probe_ctx;
-    /* The application's writers held off by walship in the current sync
-     * (ws_db_state.lock_us): the write lock from BEGIN IMMEDIATE to its
-     * release, and each TRUNCATE checkpoint. */
-    int64_t lock_t0_us;     /* when the write lock was taken (0: not held) */
-    int64_t lock_us;
-};
 
 static int64_t mono_us(void)
 {
@@ -213,21 +141,21 @@ static int lock_try(struct ws_db *db, int64_t ms, struct ws_err *err)
 
     sqlite3_busy_handler(db->wr, busy_spin, &end);
     rc = exec(db, db->wr, "BEGIN IMMEDIATE", err);
-    sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+    sqlite3_busy_timeout(db->wr, WS_DB_LOCK_TIMEOUT_MS);
     if (rc == WS_OK)
         db->lock_t0_us = mono_us();
     return rc;
 }
 
-/* The write lock, or WS_EBUSY after LOCK_TIMEOUT_MS: spin for the first
- * LOCK_SPIN_MS, which catches the first gap unless the CPU is short,
- * then poll every 100 us. */
+/* The write lock, or WS_EBUSY after WS_DB_LOCK_TIMEOUT_MS: spin for the
+ * first WS_DB_LOCK_SPIN_MS, which catches the first gap unless the CPU is
+ * short, then poll every 100 us. */
 static int lock_take(struct ws_db *db, struct ws_err *err)
 {
     int64_t t0 = ws_now_ms();
-    int rc = lock_try(db, LOCK_SPIN_MS, err);
+    int rc = lock_try(db, WS_DB_LOCK_SPIN_MS, err);
 
-    while (rc == WS_EBUSY && ws_now_ms() - t0 < LOCK_TIMEOUT_MS) {
+    while (rc == WS_EBUSY && ws_now_ms() - t0 < WS_DB_LOCK_TIMEOUT_MS) {
         usleep(100);
         rc = lock_try(db, 0, err);
     }
@@ -404,13 +332,13 @@ static int add_point(struct ws_db *db, uint64_t commit, size_t *k,
 }
 
 /* Frames for the first read of a copy: up to the newest observed commit
- * of this WAL, at least COPY_FIRST bytes, at most COPY_CHUNK.  Past the
+ * of this WAL, at least COPY_FIRST bytes, at most WS_DB_COPY_CHUNK.  Past the
  * last commit the -wal usually holds stale frames of an earlier index
  * (SQLite reuses the file from the start), so reading far ahead is
  * wasted copying. */
 static size_t first_read(const struct ws_db *db, uint64_t fs)
 {
-    size_t max = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t max = WS_DB_COPY_CHUNK / fs ? WS_DB_COPY_CHUNK / fs : 1;
     size_t n = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
 
     for (size_t i = db->nseen; i > 0; i--) {
@@ -437,7 +365,7 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
     uint64_t fs = ws_wal_frame_size(db->page_size);
     uint64_t off = db->size, commit = db->size;
     uint32_t s[2] = {db->s[0], db->s[1]}, cs[2] = {db->s[0], db->s[1]};
-    size_t max = COPY_CHUNK / fs ? COPY_CHUNK / fs : 1;
+    size_t max = WS_DB_COPY_CHUNK / fs ? WS_DB_COPY_CHUNK / fs : 1;
     size_t per = first_read(db, fs), npoints = db->points.n, seen = 0;
     size_t step = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
     int rc = WS_OK, stop = 0;
@@ -1085,7 +1013,8 @@ static int unlocked_round(struct ws_db *db, int may_backfill, int64_t *log,
     int rc = WS_OK;
 
     *progress = 0;
-    if (advance_safe(db, *log, *done) && (may_backfill || *log - *done <= tail))
+    if (advance_safe(db, *log, *done) &&
+        (may_backfill || *log - *done <= tail))
         rc = advance_mark(db, st, err);
     if (rc != WS_OK || !may_backfill || *done < 0 || *log - *done <= tail)
         return rc;
@@ -1108,7 +1037,7 @@ static int unlocked_round(struct ws_db *db, int may_backfill, int64_t *log,
  * its mark to the end (and leaves the backfill to the application, which
  * opens such gaps, unless the tail grows large), so that the locked step
  * finds little to do.  The writes are only started here; the locked step
- * fsyncs.  WS_EBUSY after LOCK_TIMEOUT_MS.
+ * fsyncs.  WS_EBUSY after WS_DB_LOCK_TIMEOUT_MS.
  */
 static int lock_wait(struct ws_db *db, struct ws_db_state *st,
                      struct ws_err *err)
@@ -1121,8 +1050,8 @@ static int lock_wait(struct ws_db *db, struct ws_db_state *st,
         start_writeback(db->shadow_fd);
         start_writeback(db->db_fd);
         if (rc == WS_OK)
-            rc = lock_try(db, LOCK_SPIN_MS, err);
-        if (rc != WS_EBUSY || ws_now_ms() - t0 >= LOCK_TIMEOUT_MS)
+            rc = lock_try(db, WS_DB_LOCK_SPIN_MS, err);
+        if (rc != WS_EBUSY || ws_now_ms() - t0 >= WS_DB_LOCK_TIMEOUT_MS)
             return rc;
         wal_status(db, &log, &done);
         rc = unlocked_round(db, !past_cap(db), &log, &done, &progress, st,
@@ -1317,7 +1246,7 @@ static int checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
                   NULL) == WS_OK &&
             t[0] == 0)
             st->checkpoint = "TRUNCATE";
-        sqlite3_busy_timeout(db->wr, LOCK_TIMEOUT_MS);
+        sqlite3_busy_timeout(db->wr, WS_DB_LOCK_TIMEOUT_MS);
         db->lock_us += mono_us() - t0;
     }
     return WS_OK;
@@ -1355,10 +1284,10 @@ static int ckpt_paced(const struct ws_db *db)
 
 /*
  * The policy.  Past min-checkpoint-page-count frames walship seals the
- * index with a locked checkpoint, at most one per CKPT_GAP_MS: the
+ * index with a locked checkpoint, at most one per WS_DB_CKPT_GAP_MS: the
  * write lock is taken for a few milliseconds each time, and a writer
  * that commits flat out restarts the WAL right after each seal, so the
- * -wal stays near the frames written in CKPT_GAP_MS plus one checkpoint.
+ * -wal stays near the frames written in WS_DB_CKPT_GAP_MS plus one checkpoint.
  * Within the gap the WAL is only backfilled, without the lock, so that
  * the next locked window finds little to do.  Once writes pause (quiet:
  * this sync copied nothing), a -wal file still larger than
@@ -1384,7 +1313,7 @@ static enum ckpt_want want_checkpoint(struct ws_db *db,
      * keep their own pace.  Too frequent, they also took the write lock
      * up to 100 times a second when the WAL could not be fully
      * backfilled. */
-    gap = ws_now_ms() - db->last_ckpt_ms >= CKPT_GAP_MS &&
+    gap = ws_now_ms() - db->last_ckpt_ms >= WS_DB_CKPT_GAP_MS &&
           (!quiet || ckpt_paced(db));
     frames = shadow_frames(db);
     if (db->sealed)
@@ -1412,7 +1341,7 @@ static int64_t ckpt_due(struct ws_db *db, int tried, int copied)
 
     left = big && (db->sealed || frames > 0);
     if (copied || (tried && !left && db->sealed))
-        db->ckpt_wait_ms = CKPT_GAP_MS;
+        db->ckpt_wait_ms = WS_DB_CKPT_GAP_MS;
     else if (tried && db->ckpt_wait_ms < CKPT_WAIT_MAX_MS)
         db->ckpt_wait_ms = db->ckpt_wait_ms * 2 < CKPT_WAIT_MAX_MS
                                ? db->ckpt_wait_ms * 2
@@ -1581,11 +1510,11 @@ static int open_sqlite(struct ws_db *db, struct ws_db_state *st,
 
     rc = open_conn(db, &db->rd, 1000, err);
     if (rc == WS_OK)
-        rc = open_conn(db, &db->wr, LOCK_TIMEOUT_MS, err);
+        rc = open_conn(db, &db->wr, WS_DB_LOCK_TIMEOUT_MS, err);
     if (rc == WS_OK)
         rc = open_conn(db, &db->rd2, 1000, err);
     if (rc == WS_OK)
-        rc = open_conn(db, &db->ck, LOCK_TIMEOUT_MS, err);
+        rc = open_conn(db, &db->ck, WS_DB_LOCK_TIMEOUT_MS, err);
     /* SQLite opens a file it may not write read-only without a word;
      * walship would then copy until its first checkpoint fails, and no
      * retry on these connections could succeed.  Said now, and tried
@@ -1704,12 +1633,12 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
     db->cfg = cfg;
     db->db_fd = db->wal_fd = db->lock_fd = db->shadow_fd = -1;
     db->shm_fd = -1;
-    db->ckpt_wait_ms = CKPT_GAP_MS;
+    db->ckpt_wait_ms = WS_DB_CKPT_GAP_MS;
     db->meta_dir.fd = -1;
     db->wal_path = malloc(strlen(cfg->path) + 5);
     db->shm_path = malloc(strlen(cfg->path) + 5);
     db->meta = strdup(cfg->meta_path);
-    db->buf = malloc(COPY_CHUNK);
+    db->buf = malloc(WS_DB_COPY_CHUNK);
     if (db->wal_path == NULL || db->shm_path == NULL || db->meta == NULL ||
         db->buf == NULL) {
         ws_db_free(db);
@@ -2046,7 +1975,7 @@ void ws_db_peek_reset(struct ws_db *db)
         return;
     close(db->shm_fd);
     db->shm_fd = -1;
-    db->ckpt_wait_ms = CKPT_GAP_MS;
+    db->ckpt_wait_ms = WS_DB_CKPT_GAP_MS;
 }
 
 int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
