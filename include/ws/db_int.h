@@ -89,4 +89,114 @@ struct ws_db {
     int64_t lock_us;
 };
 
+/* ---- dbconn.c: connections, the read transaction, the write lock ---- */
+
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t ws_dbi_mono_us(void);
+
+/* Run a statement returning one row on c; copy up to 3 integer columns
+ * into ints or the first column as text (either may be NULL). */
+int ws_dbi_query(struct ws_db *db, sqlite3 *c, const char *sql,
+                 int64_t *ints, char *text, size_t ntext,
+                 struct ws_err *err);
+
+/* Begin the long read on rd (where its lock lands is not known yet);
+ * end it. */
+int ws_dbi_read_begin(struct ws_db *db, struct ws_err *err);
+void ws_dbi_read_end(struct ws_db *db);
+
+/* One attempt at the write lock on wr, spinning for up to ms. */
+int ws_dbi_lock_try(struct ws_db *db, int64_t ms, struct ws_err *err);
+
+/* The write lock, or WS_EBUSY after WS_DB_LOCK_TIMEOUT_MS. */
+int ws_dbi_lock_take(struct ws_db *db, struct ws_err *err);
+
+/* Release the write lock (if held), adding its time to lock_us. */
+void ws_dbi_lock_release(struct ws_db *db);
+
+/* Open walship's four connections, switch the database back to WAL mode
+ * if need be (st->mode_was), read the page size, open db_fd. */
+int ws_dbi_open_sqlite(struct ws_db *db, struct ws_db_state *st,
+                       struct ws_err *err);
+
+/* Close the connections through SQLite, the -wal's descriptor and the
+ * shadow file; db_fd stays (db.h: closed only after every connection). */
+void ws_dbi_close_conns(struct ws_db *db);
+
+/* ---- shadow.c: the shadow WAL ---------------------------------------- */
+
+/* fsync the current shadow file when FSYNC_EVERY_MS passed, or now when
+ * force. */
+int ws_dbi_shadow_sync(struct ws_db *db, int force, struct ws_err *err);
+void ws_dbi_shadow_close(struct ws_db *db);
+
+/* Bring the shadow up to date with the -wal (adds to *copied);
+ * WS_ECORRUPT when continuity is lost. */
+int ws_dbi_catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err);
+
+/* Start a new generation and build its index 0 from the -wal. */
+int ws_dbi_new_generation(struct ws_db *db, uint64_t *copied,
+                          struct ws_err *err);
+
+/* At start-up: continue the generation on disk, or set reason. */
+int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
+                        uint64_t *copied, struct ws_err *err);
+
+/* Delete shadow files below keep_from; fill st->old. */
+void ws_dbi_prune(struct ws_db *db, uint32_t keep_from,
+                  struct ws_db_state *st);
+
+/* ---- ckpt.c: checkpoints --------------------------------------------- */
+
+enum ws_dbi_ckpt_want {
+    WS_DBI_CKPT_NONE,     /* nothing to do */
+    WS_DBI_CKPT_BACKFILL, /* backfill without the write lock */
+    WS_DBI_CKPT_LOCKED    /* a locked checkpoint (a seal) */
+};
+
+/* The policy: what this sync should do (quiet: it copied nothing);
+ * *truncate when a TRUNCATE may follow a seal. */
+enum ws_dbi_ckpt_want ws_dbi_want_checkpoint(struct ws_db *db,
+                                             const struct ws_db_sync_opts *o,
+                                             int quiet, int *truncate);
+
+/* A locked checkpoint; a busy write lock skips it. */
+int ws_dbi_checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
+                      struct ws_err *err);
+
+/* Up to `rounds` rounds of backfill without the write lock. */
+int ws_dbi_backfill(struct ws_db *db, int rounds, int locked_next,
+                    struct ws_db_state *st, struct ws_err *err);
+
+/* The probe's own locked window (ws_db_sync_opts). */
+int ws_dbi_probe_step(struct ws_db *db, struct ws_db_state *st,
+                      struct ws_err *err);
+
+/* When the next idle checkpoint is due (ws_now_ms), -1 for never. */
+int64_t ws_dbi_ckpt_due(struct ws_db *db, int tried, int copied);
+
+/* ---- meta.c: the meta directory -------------------------------------- */
+
+/* Take the meta dir's lock (opening and checking the dir first);
+ * WS_ECONFIG when another walship holds it. */
+int ws_dbi_take_meta_lock(struct ws_db *db, struct ws_err *err);
+
+/* Remove the meta dir this init made (the database could not be
+ * opened). */
+void ws_dbi_undo_meta(struct ws_db *db);
+
+/* Open gen's shadow directory, generations/<gen>/wal. */
+int ws_dbi_wal_dir(struct ws_db *db, const char *gen, int flags,
+                   struct ws_fs_dir *d, struct ws_err *err);
+
+/* The file name of shadow index `index`: "<index hex8>.wal". */
+void ws_dbi_shadow_name(uint32_t index, char name[16]);
+
+/* Remove every generation but db->gen. */
+int ws_dbi_remove_other_gens(struct ws_db *db, struct ws_err *err);
+
+/* Highest shadow index present for db->gen; WS_ENOTFOUND when none. */
+int ws_dbi_highest_index(struct ws_db *db, uint32_t *out,
+                         struct ws_err *err);
+
 #endif
