@@ -154,73 +154,97 @@ static size_t first_read(const struct ws_db *db, uint64_t fs)
     return n < max ? n : max;
 }
 
+/* A copy's commits, as the walk finds them (copy_frames). */
+struct copy_walk {
+    struct ws_db *db;
+    size_t seen;            /* add_point's place in db->seen */
+    int64_t now;            /* when the bytes walked were read */
+};
+
+static int copy_commit(void *ctx, uint64_t commit)
+{
+    struct copy_walk *c = ctx;
+
+    return add_point(c->db, commit, &c->seen, c->now);
+}
+
 /*
  * Copy valid committed frames of the real WAL, from db->size on, into the
  * shadow.  Frames are checked against the shadow header's salts and the
- * running checksum; copying stops at the first frame that is invalid or
- * incomplete, and the shadow keeps only whole transactions.  Each commit
- * found is recorded with its time (add_point).
+ * running checksum (ws_wal_scan); copying stops at the first frame that
+ * is invalid or incomplete, and the shadow keeps only whole
+ * transactions.  Each commit found is recorded with its time
+ * (add_point).
  */
 static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size);
-    uint64_t off = db->size, commit = db->size;
-    uint32_t s[2] = {db->s[0], db->s[1]}, cs[2] = {db->s[0], db->s[1]};
     size_t max = WS_DB_COPY_CHUNK / fs ? WS_DB_COPY_CHUNK / fs : 1;
-    size_t per = first_read(db, fs), npoints = db->points.n, seen = 0;
+    size_t per = first_read(db, fs), npoints = db->points.n;
     size_t step = COPY_FIRST / fs ? COPY_FIRST / fs : 1;
-    int rc = WS_OK, stop = 0;
+    struct copy_walk c = {db, 0, 0};
+    struct ws_wal_scan w;
+    int rc = WS_OK;
 
-    while (!stop && rc == WS_OK) {
-        size_t got, k;
-        int64_t now;
-        rc = ws_fs_pread(db->wal_fd, db->buf, per * fs, off, &got, err);
+    ws_wal_scan_init(&w, &db->hdr, db->size, db->s);
+    while (rc == WS_OK) {
+        uint64_t at = w.off;
+        size_t got, used;
+        rc = ws_fs_pread(db->wal_fd, db->buf, per * fs, at, &got, err);
         if (rc != WS_OK)
             return ws_err_wrap(err, "%s", db->wal_path);
         /* After the read: every commit in it was complete by then. */
-        now = ws_wall_us();
-        for (k = 0; rc == WS_OK && k + fs <= got; k += fs) {
-            const uint8_t *f = db->buf + k;
-            if (!ws_wal_frame_valid(&db->hdr, f, s)) {
-                stop = 1;
-                break;
-            }
-            if (ws_get_be32(f + 4) != 0) {
-                commit = off + k + fs;
-                cs[0] = s[0];
-                cs[1] = s[1];
-                if (add_point(db, commit, &seen, now) != WS_OK)
-                    rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-            }
-        }
-        if (rc == WS_OK && k > 0 &&
-            ws_fs_pwrite(db->shadow_fd, db->buf, k, off, err) != WS_OK)
+        c.now = ws_wall_us();
+        if (ws_wal_scan(&w, db->buf, got, &used, copy_commit, &c) != WS_OK)
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        if (rc == WS_OK && used > 0 &&
+            ws_fs_pwrite(db->shadow_fd, db->buf, used, at, err) != WS_OK)
             rc = shadow_err(db, err);
-        off += k;
-        if (got < per * fs)
-            stop = 1;
+        if (w.broken || got < per * fs)
+            break;
         /* Frames past the newest observation: read on from a small
          * step, doubling. */
         per = step;
         step = step * 2 < max ? step * 2 : max;
     }
-    if (rc == WS_OK && off != commit &&
-        ftruncate(db->shadow_fd, (off_t)commit) != 0)
+    if (rc == WS_OK && w.off != w.commit &&
+        ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
         rc = ws_err_set(err, WS_EIO, "truncate shadow: %s", strerror(errno));
-    if (rc == WS_OK && commit > db->size)
+    if (rc == WS_OK && w.commit > db->size)
         db->unsynced = 1;
     if (rc != WS_OK) {
         db->points.n = npoints;
         return rc;
     }
     /* New frames reopen a sealed index (db.h); none leave it complete. */
-    if (commit > db->size)
+    if (w.commit > db->size)
         db->sealed = 0;
-    *copied += commit - db->size;
-    db->size = commit;
-    db->s[0] = cs[0];
-    db->s[1] = cs[1];
+    *copied += w.commit - db->size;
+    db->size = w.commit;
+    db->s[0] = w.cs[0];
+    db->s[1] = w.cs[1];
     return WS_OK;
+}
+
+/* Walk the chain of the file open as fd from w's position to the first
+ * frame that breaks it or to the end of its whole frames (ws_wal_scan),
+ * reading as many whole frames at a time as db->buf holds. */
+static int scan_file(struct ws_db *db, int fd, struct ws_wal_scan *w,
+                     struct ws_err *err)
+{
+    size_t per = WS_DB_COPY_CHUNK / w->fsize ? WS_DB_COPY_CHUNK / w->fsize
+                                             : 1;
+
+    per *= w->fsize;
+    for (;;) {
+        size_t got, used;
+        int rc = ws_fs_pread(fd, db->buf, per, w->off, &got, err);
+        if (rc != WS_OK)
+            return rc;
+        (void)ws_wal_scan(w, db->buf, got, &used, NULL, NULL);
+        if (w->broken || got < per)
+            return WS_OK;
+    }
 }
 
 /* Extent of valid frames of the WAL under header h (for the overwrite
@@ -228,20 +252,13 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 static int valid_extent(struct ws_db *db, const struct ws_wal_hdr *h,
                         uint64_t *end, struct ws_err *err)
 {
-    uint64_t fs = ws_wal_frame_size(db->page_size), off = WS_WAL_HDR_SIZE;
-    uint32_t s[2] = {h->cksum[0], h->cksum[1]};
+    struct ws_wal_scan w;
+    int rc;
 
-    for (;;) {
-        size_t got;
-        int rc = ws_fs_pread(db->wal_fd, db->buf, fs, off, &got, err);
-        if (rc != WS_OK)
-            return rc;
-        if (got < fs || !ws_wal_frame_valid(h, db->buf, s))
-            break;
-        off += fs;
-    }
-    *end = off;
-    return WS_OK;
+    ws_wal_scan_init(&w, h, WS_WAL_HDR_SIZE, h->cksum);
+    rc = scan_file(db, db->wal_fd, &w, err);
+    *end = w.off;
+    return rc;
 }
 
 /*
@@ -365,10 +382,9 @@ int ws_dbi_new_generation(struct ws_db *db, uint64_t *copied,
 static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
                        struct ws_err *err)
 {
-    uint64_t fs = ws_wal_frame_size(db->page_size), off, commit;
     struct ws_err e = {0};
+    struct ws_wal_scan w;
     struct ws_fs_dir wal;
-    uint32_t s[2], cs[2];
     char name[16];
     size_t got;
     int rc;
@@ -395,29 +411,17 @@ static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
         snprintf(reason, nreason, "short shadow wal");
         return WS_OK;
     }
-    s[0] = cs[0] = db->hdr.cksum[0];
-    s[1] = cs[1] = db->hdr.cksum[1];
-    off = commit = WS_WAL_HDR_SIZE;
-    for (;;) {
-        rc = ws_fs_pread(db->shadow_fd, db->buf, fs, off, &got, err);
-        if (rc != WS_OK)
-            return rc;
-        if (got < fs || !ws_wal_frame_valid(&db->hdr, db->buf, s))
-            break;
-        off += fs;
-        if (ws_get_be32(db->buf + 4) != 0) {
-            commit = off;
-            cs[0] = s[0];
-            cs[1] = s[1];
-        }
-    }
-    if (ftruncate(db->shadow_fd, (off_t)commit) != 0)
+    ws_wal_scan_init(&w, &db->hdr, WS_WAL_HDR_SIZE, db->hdr.cksum);
+    rc = scan_file(db, db->shadow_fd, &w, err);
+    if (rc != WS_OK)
+        return rc;
+    if (ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
         return ws_err_set(err, WS_EIO, "truncate shadow: %s",
                           strerror(errno));
     db->have_hdr = 1;
-    db->size = commit;
-    db->s[0] = cs[0];
-    db->s[1] = cs[1];
+    db->size = w.commit;
+    db->s[0] = w.cs[0];
+    db->s[1] = w.cs[1];
     db->sealed = 0;
     return WS_OK;
 }
