@@ -23,9 +23,12 @@
  * the WAL cannot restart.  Every frame up to the new mark is copied
  * before the old read ends, so SQLite, which never backfills past a held
  * mark, backfills only copied frames: the database file never holds a
- * page past the shadow's end.  A restart of walship loses nothing by
- * this: until a seal, the frames past the shadow's end stay in the -wal,
- * and the start-up check (shadow.c) continues from them or starts a new
+ * page past the shadow's end.  While walship is down nothing holds the
+ * WAL: the application may backfill frames walship never copied, which
+ * stay in the -wal until it restarts, and the start-up check (shadow.c)
+ * copies them; or it may restart the WAL, which the check finds (a
+ * header that is not the shadow's, and no marker of a stop or a restore
+ * that vouches for the database file: meta.h) and answers with a new
  * generation.
  */
 #include "ws/db_int.h"
@@ -103,15 +106,9 @@ static int past_cap(const struct ws_db *db)
 /*
  * Whether a read begun now is sure to take a slot above 0, that is, to
  * find a frame not backfilled, so that ending the current read cannot
- * let the WAL restart.  log and done are counts read just before.
- *  - rd on a slot above 0 with a mark of at most mark_max: nothing can
- *    be backfilled past that mark nor restarted while it is held, and
- *    mxFrame only grows, so log > mark_max stays above nBackfill.
- *  - rd possibly on slot 0 (begun with every frame backfilled, at F
- *    frames): if it is on slot 0, nothing can be backfilled, and a
- *    restart (nBackfill back to 0) needs nBackfill == mxFrame; if it is
- *    on a slot above 0 its mark is F and nBackfill stays F.  Either way,
- *    once done < log, nBackfill stays below mxFrame.
+ * let the WAL restart (the two cases, rd on a slot above 0 or possibly
+ * on slot 0, are argued at the top of this file).  log and done are
+ * counts read just before.
  */
 static int advance_safe(const struct ws_db *db, int64_t log, int64_t done)
 {
@@ -122,12 +119,9 @@ static int advance_safe(const struct ws_db *db, int64_t log, int64_t done)
 
 /*
  * Move walship's read mark to the end of the WAL without the write lock
- * (when advance_safe): begin a read on the spare connection before
- * ending the current one, so that one read of walship's, on a slot above
- * 0, is held at every moment and the WAL cannot restart.  Every frame up
- * to the new mark is copied before the old read ends, so SQLite, which
- * never backfills past a held mark, backfills only copied frames: the
- * database file never holds a page past the shadow's end.
+ * (when advance_safe), as the top of this file argues: a read begun on
+ * the spare connection, every frame up to its mark copied, and only then
+ * the old read ended.
  */
 static int advance_mark(struct ws_db *db, struct ws_db_state *st,
                         struct ws_err *err)

@@ -167,7 +167,7 @@ int ws_resume_write(const struct ws_fs_dir *meta, const struct ws_resume *r,
     int fd = -1, rc;
 
     rc = ws_fs_lock_open(meta, "lock", &fd, err);
-    /* The same lock a running replicate holds (ws_dbi_take_meta_lock, below). */
+    /* The same lock a running replicate holds (ws_dbi_take_meta_lock). */
     if (rc == WS_OK && flock(fd, LOCK_EX | LOCK_NB) != 0)
         rc = ws_err_set(err, WS_EBUSY, "%s/lock is held: a walship is "
                         "replicating this path", meta->path);
