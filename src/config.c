@@ -36,7 +36,7 @@
 #include "ws/heartbeat.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
-#include "ws/resume.h"
+#include "ws/meta.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #include "ws/control.h"
 #include "ws/config.h"
 #include "ws/fs.h"
-#include "ws/resume.h"
+#include "ws/meta.h"
 #include "ws/slow.h"
 
 #include <errno.h>

@@ -70,7 +70,7 @@
  *   downloads are retried.
  */
 #include "ws/restore.h"
-#include "ws/resume.h"
+#include "ws/meta.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
@@ -201,7 +201,7 @@ struct rs {
     size_t first_seg;
     uint64_t first_off;
 
-    /* Carrying the position over (resume.h): the last index's WAL bytes,
+    /* Carrying the position over (meta.h): the last index's WAL bytes,
      * kept as a shadow file while they are verified. */
     int carry;
     int carry_fd;             /* unlinked file beside the output */
@@ -1837,7 +1837,7 @@ static int integrity(int fd, const char *name, struct ws_err *err)
  * the temporary file fails the restore, which then publishes nothing and
  * empties its own file wherever it was moved.  The spool and the file
  * that carries the position are unnamed (or unlinked at once) likewise.
- * The meta dir (resume.h) is created only once the restore has
+ * The meta dir (meta.h) is created only once the restore has
  * succeeded, and only to carry the position over.
  */
 struct target {
@@ -2105,7 +2105,7 @@ static void log_plan(const struct choice *c, struct ws_replica *r,
                 p->g->name, p->index, o->db);
 }
 
-/* ---- carrying the position over (resume.h) ------------------------------ */
+/* ---- carrying the position over (meta.h) ------------------------------ */
 
 /* Only the newest state of the newest generation: continuing from
  * anything older would fork the replica's history.  That state needs a

@@ -137,6 +137,44 @@ int ws_wal_frame_valid(const struct ws_wal_hdr *h, const uint8_t *frame,
     return 1;
 }
 
+void ws_wal_scan_init(struct ws_wal_scan *w, const struct ws_wal_hdr *h,
+                      uint64_t off, const uint32_t s[2])
+{
+    memset(w, 0, sizeof(*w));
+    w->hdr = *h;
+    w->fsize = ws_wal_frame_size(h->page_size);
+    w->off = w->commit = off;
+    w->s[0] = w->cs[0] = s[0];
+    w->s[1] = w->cs[1] = s[1];
+}
+
+int ws_wal_scan(struct ws_wal_scan *w, const uint8_t *b, size_t n,
+                size_t *used, int (*on_commit)(void *ctx, uint64_t commit),
+                void *ctx)
+{
+    size_t k = 0;
+    int rc = 0;
+
+    while (rc == 0 && !w->broken && k + w->fsize <= n) {
+        const uint8_t *f = b + k;
+        if (!ws_wal_frame_valid(&w->hdr, f, w->s)) {
+            w->broken = 1;
+            break;
+        }
+        k += w->fsize;
+        w->off += w->fsize;
+        if (ws_get_be32(f + 4) != 0) {
+            w->commit = w->off;
+            w->cs[0] = w->s[0];
+            w->cs[1] = w->s[1];
+            if (on_commit != NULL)
+                rc = on_commit(ctx, w->commit);
+        }
+    }
+    *used = k;
+    return rc;
+}
+
 /* The wal-index header is in the host's byte order. */
 static int host_big(void)
 {

@@ -10,7 +10,7 @@
  * newest generation across the database's replicas, every object
  * verified, the file synced and renamed into place, its directory
  * synced, and the restored position kept in the meta directory so that
- * replication continues the same generation (resume.h).  Only then does
+ * replication continues the same generation (meta.h).  Only then does
  * replication start, on a database that is durable on disk.
  *
  * What counts as "does not exist": nothing at the path (lstat says

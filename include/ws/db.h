@@ -42,7 +42,7 @@
  * proves it when it still has the shadow's header and last frame; when
  * it has no header (walship's TRUNCATE, the application's last
  * connection closing, a generation begun on an empty -wal) or another
- * one, the database file hashed at the stop does (resume.h).
+ * one, the database file hashed at the stop does (meta.h).
  *
  * Every sync first checks that the files at the paths are those walship
  * has open.  A database or -wal that is another file now (the
@@ -66,8 +66,8 @@
  *     generation                     "<16 hex>\n", written durably
  *     generations/<gen>/wal/<index hex8>.wal
  *     lock                           flock()ed while a walship runs
- *     restored                       left by a restore (resume.h)
- *     stopped                        left by a stop (resume.h)
+ *     restored                       left by a restore (meta.h)
+ *     stopped                        left by a stop (meta.h)
  *     control.sock                   the control endpoint of a running
  *                                    replicate (control.h)
  * A shadow file is a byte copy of one WAL index: the header plus
@@ -157,7 +157,7 @@ struct ws_db_state {
     int new_gen;                 /* this sync started a generation */
     char reason[WS_ERR_MSG];     /* why, when new_gen */
     int resumed;                 /* this sync continued a restored
-                                  * position (resume.h) */
+                                  * position (meta.h) */
     /* The journal mode this sync found the database in when it was not
      * WAL ("delete", "truncate", ...: switched while walship was down),
      * which it switched back to WAL; "" otherwise. */
@@ -275,7 +275,7 @@ void ws_db_peek_reset(struct ws_db *db);
 /* At a stop, with no sync running (as ws_db_free): when the database
  * file alone is the current position (the index is sealed, or the
  * generation has no shadow file yet), hash it under walship's read lock
- * and leave the `stopped` marker (resume.h), so that a restart whose
+ * and leave the `stopped` marker (meta.h), so that a restart whose
  * -wal is empty can prove the file unchanged and continue the
  * generation.  *parked is 1 when the marker was written. */
 int ws_db_park(struct ws_db *db, int *parked, struct ws_err *err);

@@ -39,7 +39,7 @@
  * a swap fails the restore (fs.h, ws_fs_tmp_publish).  SIGINT and
  * SIGTERM remove the temporary file and exit 1.  The meta dir is created
  * only after the output is published, to carry the position over
- * (resume.h).
+ * (meta.h).
  */
 #ifndef WS_RESTORE_H
 #define WS_RESTORE_H
@@ -65,7 +65,7 @@ struct ws_restore_opts {
                               * the live database of a drill), or what
                               * stands for it (restore -list of a replica
                               * URL: the URL); NULL: output */
-    const char *meta;        /* its meta dir (resume.h), NULL: default */
+    const char *meta;        /* its meta dir (meta.h), NULL: default */
     const char *generation;  /* restore this generation, or NULL */
     int has_time;            /* -timestamp */
     int64_t time_us;

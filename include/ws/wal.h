@@ -14,6 +14,12 @@
  * salts match and its checksum continues the chain; a page is visible
  * only when its frame is a commit frame or is followed by one.
  *
+ * struct ws_wal_scan walks a chain of frames from a known position (an
+ * offset and the running checksum there) to the first frame that breaks
+ * it, over bytes handed to it in pieces, and keeps where the last commit
+ * frame ended: what the shadow WAL copies from the -wal, and what is kept
+ * of a shadow file or a -wal that may end in a torn or stale frame.
+ *
  * struct ws_walv checks a byte stream (a WAL file, or the concatenated
  * segments of one index) against those rules incrementally and reports
  * the frames it accepted; it is what restore uses to prove a replica's
@@ -86,6 +92,37 @@ uint64_t ws_wal_align(uint64_t off, uint32_t page_size);
  * 0 (leaving s alone) when the salts differ or the checksum breaks. */
 int ws_wal_frame_valid(const struct ws_wal_hdr *h, const uint8_t *frame,
                        uint32_t s[2]);
+
+/* A walk along the frame chain of one index. */
+struct ws_wal_scan {
+    struct ws_wal_hdr hdr;  /* the index's header: salts, byte order */
+    uint64_t fsize;         /* bytes per frame */
+    uint64_t off;           /* WAL offset of the next frame */
+    uint32_t s[2];          /* running checksum at off */
+    uint64_t commit;        /* offset just past the last commit frame
+                             * walked (the start offset until one) */
+    uint32_t cs[2];         /* running checksum at commit */
+    int broken;             /* a frame broke the chain or had other salts:
+                             * the walk ended before it, for good */
+};
+
+/* Start a walk of the index with header h at offset off (32: the first
+ * frame), where the running checksum is s (h->cksum at 32). */
+void ws_wal_scan_init(struct ws_wal_scan *w, const struct ws_wal_hdr *h,
+                      uint64_t off, const uint32_t s[2]);
+
+/* Walk the frames of b, n bytes of the WAL from offset w->off, in order:
+ * a frame that continues the chain (ws_wal_frame_valid) advances off and
+ * s, and a commit frame among them then advances commit and cs and calls
+ * on_commit(ctx, commit) when on_commit is not NULL.  The walk ends at
+ * the first frame that breaks the chain (broken is set, and no later
+ * call walks on), at the end of the whole frames in b (a partial frame
+ * at the end is left for a later call, from w->off), or after a commit
+ * frame for which on_commit returned non-zero: that value is returned.
+ * *used: the bytes of b walked.  Returns 0 otherwise. */
+int ws_wal_scan(struct ws_wal_scan *w, const uint8_t *b, size_t n,
+                size_t *used, int (*on_commit)(void *ctx, uint64_t commit),
+                void *ctx);
 
 /*
  * The wal-index header: the -shm file (https://sqlite.org/walformat.html,

@@ -3,7 +3,7 @@
 # WS_REPLICA picks.  The -wal is empty when walship starts (the writer
 # closed the database), or holds only frames walship shipped, so the WAL
 # header cannot always prove continuity: the database file as the last
-# stop left it does (resume.h).
+# stop left it does (meta.h).
 #   1. -once three times, then replicate stopped by SIGTERM twice, with
 #      nothing written: one generation, one snapshot.
 #   2. writes while walship runs, stops and -once runs around them: still

@@ -1,12 +1,12 @@
 /*
- * test_resume.c: the restored-position marker (resume.h): the meta dir
+ * test_resume.c: the restored-position marker (meta.h): the meta dir
  * name, the file hash, installing and reading back a position (only the
  * bytes it claims), and the refusals (a running walship's lock, a link
  * at the lock's name, a short source, a marker that does not parse).
  */
 #include "check.h"
 #include "ws/fs.h"
-#include "ws/resume.h"
+#include "ws/meta.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

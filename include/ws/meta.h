@@ -1,6 +1,14 @@
 /*
- * resume.h: a restored or stopped database carries its replication
- * position over.
+ * meta.h: the meta directory of a database, where walship keeps its
+ * local state (db.h lists what is in it: the generation, the shadow
+ * files, the lock, the markers), and the markers by which a restored or
+ * stopped database carries its replication position over.
+ *
+ * The meta dir is `.<db>-walship` beside the database unless meta-path
+ * says otherwise (ws_meta_path).  replicate opens and checks it once and
+ * uses it only through that descriptor (fs.h); it keeps others out with
+ * an flock() on `lock`.  The shadow of index <index> of generation <gen>
+ * is generations/<gen>/wal/<index hex8>.wal.
  *
  * A restore of the newest state of the newest generation leaves, in the
  * meta dir of the output (`.<db>-walship`, db.h), what `replicate` needs
@@ -51,8 +59,8 @@
  * Marker line: "walship-restored 1 <gen> <index hex8> <wal size>
  * <db size> <sha256 hex>\n" ("walship-stopped 1 ..." for a stop).
  */
-#ifndef WS_RESUME_H
-#define WS_RESUME_H
+#ifndef WS_META_H
+#define WS_META_H
 
 #include <stdint.h>
 

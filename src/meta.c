@@ -1,10 +1,14 @@
 /*
- * resume.c: the restored-position marker and its installation (resume.h
- * has the argument for why continuing is safe).
+ * meta.c: the meta directory (meta.h): its lock, the names of the
+ * generation and shadow directories in it, and the restored and stopped
+ * markers with their installation (meta.h has the argument for why
+ * continuing from one is safe).
  */
-#include "ws/resume.h"
+#include "ws/meta.h"
+#include "ws/db_int.h"
 #include "ws/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -163,7 +167,7 @@ int ws_resume_write(const struct ws_fs_dir *meta, const struct ws_resume *r,
     int fd = -1, rc;
 
     rc = ws_fs_lock_open(meta, "lock", &fd, err);
-    /* The same lock a running replicate holds (db.c take_meta_lock). */
+    /* The same lock a running replicate holds (ws_dbi_take_meta_lock). */
     if (rc == WS_OK && flock(fd, LOCK_EX | LOCK_NB) != 0)
         rc = ws_err_set(err, WS_EBUSY, "%s/lock is held: a walship is "
                         "replicating this path", meta->path);
@@ -172,4 +176,162 @@ int ws_resume_write(const struct ws_fs_dir *meta, const struct ws_resume *r,
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+/* ---- the replicating database's meta dir ---------------------------- */
+
+char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
+                        uint32_t index)
+{
+    char rel[128];
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal/%08x.wal", gen, index);
+    return ws_path_join(db->meta, rel);
+}
+
+/* Open gen's shadow directory, generations/<gen>/wal under the meta dir
+ * (fs.h: one component at a time, no links). */
+int ws_dbi_wal_dir(struct ws_db *db, const char *gen, int flags,
+                   struct ws_fs_dir *d, struct ws_err *err)
+{
+    char rel[64];
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
+    return ws_fs_dir_sub(d, &db->meta_dir, rel, flags, 0700, err);
+}
+
+void ws_dbi_shadow_name(uint32_t index, char name[16])
+{
+    snprintf(name, 16, "%08x.wal", index);
+}
+
+int ws_db_shadow_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, int *fd, struct ws_err *err)
+{
+    struct ws_fs_dir wal;
+    char rel[64], name[16];
+    int f, rc;
+
+    snprintf(rel, sizeof(rel), "generations/%s/wal", gen);
+    ws_dbi_shadow_name(index, name);
+    rc = ws_fs_dir_sub(&wal, &db->meta_dir, rel, 0, 0, err);
+    if (rc == WS_OK) {
+        f = openat(wal.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f >= 0)
+            *fd = f;
+        else if (errno == ENOENT)
+            rc = ws_err_set(err, WS_ENOTFOUND, "%s/%s: not found", wal.path,
+                            name);
+        else
+            rc = ws_err_set(err, WS_EIO, "open %s/%s: %s", wal.path, name,
+                            strerror(errno));
+    }
+    ws_fs_dir_close(&wal);
+    return rc;
+}
+
+/* opendir of d's own descriptor (a duplicate); NULL on failure. */
+static DIR *dir_list(const struct ws_fs_dir *d)
+{
+    int fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (dir == NULL && fd >= 0)
+        close(fd);
+    return dir;
+}
+
+int ws_dbi_remove_other_gens(struct ws_db *db, struct ws_err *err)
+{
+    struct ws_fs_dir gens;
+    struct dirent *de;
+    DIR *d;
+    int rc = ws_fs_dir_sub(&gens, &db->meta_dir, "generations", 0, 0, err);
+
+    if (rc == WS_ENOTFOUND)
+        return WS_OK;
+    d = rc == WS_OK ? dir_list(&gens) : NULL;
+    while (d && rc == WS_OK && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || strcmp(de->d_name, db->gen) == 0)
+            continue;
+        rc = ws_fs_rm_rf_at(&gens, de->d_name, err);
+    }
+    if (d)
+        closedir(d);
+    ws_fs_dir_close(&gens);
+    return rc;
+}
+
+/* Highest shadow index present for gen; WS_ENOTFOUND when none. */
+int ws_dbi_highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
+{
+    struct ws_fs_dir wal;
+    struct dirent *de;
+    int found = 0;
+    DIR *d = NULL;
+
+    if (ws_dbi_wal_dir(db, db->gen, 0, &wal, err) == WS_OK)
+        d = dir_list(&wal);
+    ws_fs_dir_close(&wal);
+    while (d && (de = readdir(d)) != NULL) {
+        unsigned int v;
+        char tail[8];
+        if (strlen(de->d_name) != 12 ||
+            sscanf(de->d_name, "%8x%7s", &v, tail) != 2 ||
+            strcmp(tail, ".wal") != 0)
+            continue;
+        if (!found || v > *out)
+            *out = v;
+        found = 1;
+    }
+    if (d)
+        closedir(d);
+    return found ? WS_OK : WS_ENOTFOUND;
+}
+
+int ws_dbi_take_meta_lock(struct ws_db *db, struct ws_err *err)
+{
+    int rc;
+
+    if (db->lock_fd >= 0)
+        return WS_OK;
+    /* The meta dir is checked once and then only used through its
+     * descriptor (fs.h). */
+    if (db->meta_dir.fd < 0) {
+        rc = ws_fs_dir_open(&db->meta_dir, db->meta,
+                            WS_FS_CREATE | WS_FS_NOFOLLOW, 0700,
+                            &db->meta_made, err);
+        if (rc != WS_OK)
+            return rc == WS_ENOTFOUND ? WS_EIO : rc;
+    }
+    rc = ws_fs_lock_open(&db->meta_dir, "lock", &db->lock_fd, err);
+    if (rc != WS_OK)
+        return rc == WS_ENOTFOUND ? WS_EIO : rc;
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        close(db->lock_fd);
+        db->lock_fd = -1;
+        return ws_err_set(err, WS_ECONFIG,
+                          "%s: another walship is replicating this database "
+                          "(lock %s/lock is held)",
+                          db->cfg->path, db->meta);
+    }
+    return WS_OK;
+}
+
+/* The database could not be opened (not a database, unreadable) by the
+ * init that made the meta dir: remove the dir and its lock, so that a
+ * file walship never replicated is left as it was found.  Its parents,
+ * if made too, stay. */
+void ws_dbi_undo_meta(struct ws_db *db)
+{
+    if (!db->meta_made)
+        return;
+    db->meta_made = 0;
+    if (db->meta_dir.fd >= 0)
+        (void)unlinkat(db->meta_dir.fd, "lock", 0);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    db->lock_fd = -1;
+    ws_fs_dir_close(&db->meta_dir);
+    (void)rmdir(db->meta);
 }
