@@ -2040,6 +2040,13 @@ static void on_signal_close(uv_handle_t *h)
     t->sigs--;
 }
 
+static void signal_pair(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
 static void signals_start(struct target *t, uv_loop_t *loop)
 {
     sigset_t set;
@@ -2053,24 +2060,51 @@ static void signals_start(struct target *t, uv_loop_t *loop)
     /* replicate holds these signals until its loop can take them
      * (ws_daemon_hold_signals); a restore on boot takes them meanwhile,
      * one that was held included. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
+    signal_pair(&set);
     pthread_sigmask(SIG_UNBLOCK, &set, &t->mask);
 }
 
-/* Close the handles and run the loop until libuv is done with them (a
- * signal caught meanwhile is dropped: the restore is over). */
-static void signals_stop(struct target *t, uv_loop_t *loop)
+/* The point of no return, just before the database is published: a
+ * signal already caught interrupts the restore now (on_signal); one that
+ * comes later is held, and the restore completes (signals_stop). */
+static void signals_hold(struct target *t, uv_loop_t *loop)
 {
+    sigset_t set;
+
     if (t->sigs == 0)
         return;
-    /* Held again from here, a signal waits for replicate's loop. */
-    pthread_sigmask(SIG_SETMASK, &t->mask, NULL);
+    signal_pair(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Close the handles and run the loop until libuv is done with them,
+ * with the signals held.  One held meanwhile goes to replicate's loop
+ * after a restore on boot (replicate holds them: t->mask); after a
+ * restore of its own it is taken here, and said when the restore is
+ * complete. */
+static void signals_stop(struct target *t, uv_loop_t *loop, int done)
+{
+    struct timespec zero = {0, 0};
+    sigset_t set;
+    int sig;
+
+    if (t->sigs == 0)
+        return;
+    signal_pair(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     uv_close((uv_handle_t *)&t->sigint, on_signal_close);
     uv_close((uv_handle_t *)&t->sigterm, on_signal_close);
     while (t->sigs > 0)
         uv_run(loop, UV_RUN_NOWAIT);
+    if (sigismember(&t->mask, SIGTERM))
+        return;
+    while ((sig = sigtimedwait(&set, NULL, &zero)) > 0)
+        if (done)
+            ws_warn("restore: %s came as the restore completed: %s is "
+                    "complete db=%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                    t->out, t->db);
+    pthread_sigmask(SIG_SETMASK, &t->mask, NULL);
 }
 
 static void log_plan(const struct choice *c, struct ws_replica *r,
@@ -2626,6 +2660,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK)
         rc = restore_any(&rs, &t, &c, reps, n, cats, o, &h, err);
     if (rc == WS_OK) {
+        signals_hold(&t, reps[0]->loop);
         rc = ws_fs_tmp_publish(&t.dir, t.tmp, rs.fd, t.name, err);
         if (rc == WS_EEXIST)
             ws_err_set(err, rc, "cannot restore, output path already "
@@ -2652,7 +2687,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK && o->result)
         result_fill(o->result, &rs, reps[c.ri]);
     target_unlink(&t);
-    signals_stop(&t, reps[0]->loop);
+    signals_stop(&t, reps[0]->loop, rc == WS_OK);
     rs_reset(&rs);
     if (rs.fd >= 0)
         close(rs.fd);

@@ -28,7 +28,13 @@ gen=$(replica_gens "$url")
 
 # Lose it all while the application writes.
 if [ "$WS_REPLICA" = file ]; then
-	rm -rf "$T/lost"
+	# walship may add a segment while rm walks the tree ("Directory not
+	# empty"): try again.
+	i=0
+	until rm -rf "$T/lost" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 20 ] || fail "cannot remove $T/lost"
+	done
 else
 	replica_del "$url" generations/
 fi

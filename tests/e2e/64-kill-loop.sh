@@ -33,7 +33,7 @@ db_config "$T/walship.yml" "$db" kill -- sync-interval=200ms \
 "$TOOLS/wsload" "$db" -count 96 -rate 0 -rows 1 -size 262144 \
 	-log "$T/tx.csv" 2>>"$T/bulk.log" || fail "bulk load failed"
 start_writer writer "$db" "$T/tx.csv" -rate 20 -rows 1 -size 2000 \
-	-checkpoint truncate -checkpoint-every 3000 -busy-timeout 100
+	-checkpoint truncate -checkpoint-every 3000 -checkpoint-busy-timeout 100
 
 # lines NAME ERE: how many lines of NAME's log match.
 lines() {

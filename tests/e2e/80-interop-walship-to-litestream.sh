@@ -76,6 +76,7 @@ run_part() {
 }
 
 run_part plain
-run_part truncate -checkpoint truncate -checkpoint-every 700 -busy-timeout 100
+run_part truncate -checkpoint truncate -checkpoint-every 700 \
+	-checkpoint-busy-timeout 100
 log_has truncate-wsload '^wsload: committed [0-9]+ \(last seq [0-9]+\) busy [1-9]' ||
 	fail "the writer's TRUNCATE checkpoints never reported busy"

@@ -48,6 +48,8 @@ static const char usage[] =
     "  -checkpoint MODE      passive|full|restart|truncate, run periodically\n"
     "  -checkpoint-every MS  checkpoint period (1000)\n"
     "  -busy-timeout MS      busy_timeout of the connection (5000)\n"
+    "  -checkpoint-busy-timeout MS  busy_timeout while -checkpoint runs\n"
+    "                        (-busy-timeout)\n"
     "  -autocheckpoint N     wal_autocheckpoint (SQLite's default)\n"
     "  -log CSV              append i,t_begin_ns,t_end_ns,digest per commit\n"
     "Stops on SIGTERM or SIGINT after finishing the current transaction.\n";
@@ -75,6 +77,7 @@ struct opts {
     const char *ckpt_mode;
     int64_t ckpt_every_ms;
     int64_t busy_ms;
+    int64_t ckpt_busy_ms;    /* -1: busy_ms */
     int64_t autockpt; /* -1: leave SQLite's default */
     int64_t gap_ms;   /* -gap: the least pause after each commit */
     const char *log;
@@ -285,6 +288,8 @@ static void parse_value(struct opts *o, const char *f, const char *v)
         o->ckpt_every_ms = arg_i64(f, v, 1, INT32_MAX);
     else if (strcmp(f, "busy-timeout") == 0)
         o->busy_ms = arg_i64(f, v, 0, INT32_MAX);
+    else if (strcmp(f, "checkpoint-busy-timeout") == 0)
+        o->ckpt_busy_ms = arg_i64(f, v, 0, INT32_MAX);
     else if (strcmp(f, "autocheckpoint") == 0)
         o->autockpt = arg_i64(f, v, 0, INT32_MAX);
     else if (strcmp(f, "log") == 0)
@@ -303,6 +308,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
                        .rows = 1,
                        .ckpt_every_ms = 0,
                        .busy_ms = 5000,
+                       .ckpt_busy_ms = -1,
                        .autockpt = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -558,7 +564,11 @@ static void run_tx(struct load *L)
 
 static void checkpoint(struct load *L)
 {
-    int rc = sqlite3_step(L->ckpt);
+    int rc;
+
+    if (L->o->ckpt_busy_ms >= 0)
+        sqlite3_busy_timeout(L->db, (int)L->o->ckpt_busy_ms);
+    rc = sqlite3_step(L->ckpt);
 
     if (rc == SQLITE_ROW) {
         if (sqlite3_column_int(L->ckpt, 0) != 0)
@@ -571,6 +581,8 @@ static void checkpoint(struct load *L)
     else if (rc != SQLITE_DONE)
         die_db(L, sqlite3_sql(L->ckpt));
     sqlite3_reset(L->ckpt);
+    if (L->o->ckpt_busy_ms >= 0)
+        sqlite3_busy_timeout(L->db, (int)L->o->busy_ms);
 }
 
 /* ---- the main loop ---- */
