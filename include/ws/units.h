@@ -31,6 +31,8 @@
 
 #include <stdint.h>
 
+#include "ws/err.h"
+
 /* Parse a duration (rules above) into milliseconds, rounded down.
  * WS_OK, or WS_ECONFIG (also for s NULL); *ms is written only on
  * success. */
