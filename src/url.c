@@ -57,12 +57,12 @@ enum ws_url_form ws_url_form(const char *s, size_t *scheme_len)
         n++;
     if (n > 0 && s + n == sep)
         f = WS_URL;
-    else if (s != NULL && (n = known_scheme_colon(s)) > 0)
-        f = WS_URL_NO_SLASHES;
     else if (sep != NULL && sep == s)
         f = WS_URL_NO_SCHEME;
     else if (sep != NULL && memchr(s, '/', (size_t)(sep - s)) == NULL)
         f = WS_URL_BAD_SCHEME;
+    else if (s != NULL && (n = known_scheme_colon(s)) > 0)
+        f = WS_URL_NO_SLASHES;
     if (scheme_len != NULL)
         *scheme_len = f == WS_URL_BAD_SCHEME ? (size_t)(sep - s)
                       : f == WS_URL || f == WS_URL_NO_SLASHES ? n
@@ -92,15 +92,14 @@ static int no_slashes(const char *s, size_t n, struct ws_err *err)
 
 int ws_url_check_path(const char *path, struct ws_err *err)
 {
-    size_t n;
-    enum ws_url_form f = ws_url_form(path, &n);
+    size_t n = known_scheme_colon(path);
 
-    if (f == WS_URL)
+    if (ws_url_form(path, NULL) == WS_URL)
         return ws_err_set(err, WS_ECONFIG,
                           "replica path cannot be a url, please use the 'url' "
                           "field instead: %s",
                           path);
-    if (f == WS_URL_NO_SLASHES)
+    if (n > 0) /* WS_URL_NO_SLASHES, or "file:://x" (WS_URL_BAD_SCHEME) */
         return no_slashes(path, n, err);
     return WS_OK;
 }

@@ -8,15 +8,15 @@
  * string into one of five forms, tested in this order:
  *
  *   WS_URL             `^\w+://`: a URL ("s3://b", "File:///a", "x_1://");
+ *   WS_URL_NO_SCHEME   "://..." (nothing before the "://");
+ *   WS_URL_BAD_SCHEME  "://" after a scheme that is not \w+ and holds
+ *                      no '/' ("s3+x://b", "s3:://b"): meant as a URL;
  *   WS_URL_NO_SLASHES  a scheme Litestream knows (file, s3, gcs, gs,
  *                      abs, sftp; any case) and ':' without "//"
  *                      ("file:/tmp/a", "s3:bucket/x"): a mistyped URL.
  *                      Taken as a path it would name a directory
  *                      "file:" under the working directory.  Another
  *                      "word:" ("c:/x", "my:dir") is a path;
- *   WS_URL_NO_SCHEME   "://..." (nothing before the "://");
- *   WS_URL_BAD_SCHEME  "://" after a scheme that is not \w+ and holds
- *                      no '/' ("s3+x://b"): meant as a URL;
  *   WS_URL_PATH        anything else, "/tmp/file:/x" and "a/b://c" too.
  *
  * Which callers see which forms:
@@ -29,9 +29,15 @@
  *     replicate DB URL...`) goes through ws_url_parse(), which parses
  *     WS_URL and WS_URL_PATH and refuses the three other forms;
  *   - a replica's `path:` key goes through ws_url_check_path(), which
- *     refuses WS_URL (Litestream's "use the 'url' field" error) and
- *     WS_URL_NO_SLASHES; the two other forms are directory names there,
- *     as in Litestream.
+ *     refuses WS_URL (Litestream's "use the 'url' field" error) and any
+ *     path that starts as WS_URL_NO_SLASHES does, a known scheme and a
+ *     ':' without "//" (so "file:://x" too, though its form is
+ *     WS_URL_BAD_SCHEME); any other WS_URL_NO_SCHEME or
+ *     WS_URL_BAD_SCHEME is a directory name there, as in Litestream.
+ *
+ * HTTP addresses are not replica URLs and are read where they are used:
+ * the metrics address (httpd.h), heartbeat-url (heartbeat.h) and an S3
+ * endpoint (s3.h).
  *
  * Schemes.  walship stores to file and s3 (the scheme in any case);
  * gcs, abs, sftp and others are refused by name.

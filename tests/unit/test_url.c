@@ -32,11 +32,12 @@ static const struct {
     {"s3:bucket/x", WS_URL_NO_SLASHES, 2},
     {"sftp:h/p", WS_URL_NO_SLASHES, 4},
     {"gs:b", WS_URL_NO_SLASHES, 2},
-    {"s3:://b", WS_URL_NO_SLASHES, 2}, /* a known scheme wins */
     {"://a", WS_URL_NO_SCHEME, 0},
     {"://", WS_URL_NO_SCHEME, 0},
     {"s3+x://b/p", WS_URL_BAD_SCHEME, 4},
     {"my dir://x", WS_URL_BAD_SCHEME, 6},
+    {"s3:://b", WS_URL_BAD_SCHEME, 3}, /* "://" before any '/' wins */
+    {"file:x://y", WS_URL_BAD_SCHEME, 6},
     {"/a/b", WS_URL_PATH, 0},
     {"rel/dir", WS_URL_PATH, 0},
     {"a/b://c", WS_URL_PATH, 0},    /* a '/' before "://": a path */
@@ -72,7 +73,8 @@ TEST(forms)
 
 /* Which forms each caller refuses: ws_url_parse refuses every form but
  * WS_URL and WS_URL_PATH (and some of those for their content), and
- * ws_url_check_path refuses WS_URL and WS_URL_NO_SLASHES only. */
+ * ws_url_check_path refuses WS_URL and WS_URL_NO_SLASHES, but neither
+ * WS_URL_PATH nor WS_URL_NO_SCHEME (WS_URL_BAD_SCHEME: check_path). */
 TEST(callers)
 {
     for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
@@ -85,7 +87,8 @@ TEST(callers)
         if (f != WS_URL && f != WS_URL_PATH && rc != WS_ECONFIG)
             CHECK_FAIL("ws_url_parse(\"%s\") = %d, want a refusal",
                        forms[i].s, rc);
-        if ((f == WS_URL || f == WS_URL_NO_SLASHES) != (prc == WS_ECONFIG))
+        if (f != WS_URL_BAD_SCHEME &&
+            (f == WS_URL || f == WS_URL_NO_SLASHES) != (prc == WS_ECONFIG))
             CHECK_FAIL("ws_url_check_path(\"%s\") = %d", forms[i].s, prc);
         ws_url_free(&u);
     }
@@ -203,6 +206,8 @@ static const struct {
     {"file://", "file replica path required"},
     {"://foo/bar", "replica url scheme required"},
     {"s3+x://b/p", "unsupported replica url scheme: \"s3+x\""},
+    {"s3:://b", "unsupported replica url scheme: \"s3:\""},
+    {"file:x://y", "unsupported replica url scheme: \"file:x\""},
     {"gcs://foo/bar", "unsupported replica url scheme: \"gcs\""},
     {"abs://acct@c/p", "unsupported replica url scheme: \"abs\""},
     {"sftp://u@h/p", "unsupported replica url scheme: \"sftp\""},
@@ -263,7 +268,15 @@ TEST(check_path)
                            "url: write file:///abs/path (here file:///b) or "
                            "a plain path");
     ASSERT_EQ(ws_url_check_path("/backups/a", &err), WS_OK);
+    /* WS_URL_BAD_SCHEME: a directory name, unless it starts as a
+     * mistyped URL does. */
     ASSERT_EQ(ws_url_check_path("s3+x://b", &err), WS_OK);
+    ASSERT_EQ(ws_url_check_path("my dir://x", &err), WS_OK);
+    ASSERT_EQ(ws_url_check_path("file:://x", &err), WS_ECONFIG);
+    ASSERT_STR_EQ(err.msg, "replica url \"file:://x\" lacks the \"//\" of "
+                           "a url: write file:///abs/path (here "
+                           "file:///://x) or a plain path");
+    ASSERT_EQ(ws_url_check_path("s3:a://b", &err), WS_ECONFIG);
     ASSERT_EQ(ws_url_check_path("://b", &err), WS_OK);
 }
 
