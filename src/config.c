@@ -59,7 +59,7 @@ static int make_abs(char **path, struct ws_err *err)
     return rc;
 }
 
-/* ---- Replica URLs ----------------------------------------------------- */
+/* ---- Replicas from URLs (url.h parses them) -------------------------- */
 
 static void replica_free(struct ws_replica_config *r)
 {
