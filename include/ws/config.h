@@ -35,7 +35,8 @@
  * What is a URL, and what a replica URL means, is decided in one place,
  * url.h: a URL is Litestream's `^\w+://` (ws_is_url), and anything else
  * given as a replica is a directory path, cleaned as Go's path.Clean
- * (path.h).  config.h includes those headers and units.h, whose
+ * (path.h), unless it looks like a mistyped URL ("file:/x"), which is
+ * refused.  config.h includes those headers and units.h, whose
  * syntaxes its values use.
  *
  * The parsed tree is immutable after load and passed down as
