@@ -3,219 +3,54 @@
  *
  * Reading a file takes two passes, each over plain data:
  *
- *   1. libyaml's document API loads the text into a node tree, which is
- *      walked by schema: top level -> dbs[] -> replicas[] -> age.  Every
- *      mapping goes through each_pair(), which rejects non-scalar keys,
- *      duplicate keys and (through the level's handler) unknown keys, each
- *      with the key's 1-based line.  Scalar fields are described by tables
- *      of {key, kind, offset}, so one function converts and stores all the
- *      strings, durations, integers and booleans.  Each value is read
- *      through scalar(), which expands environment variables in it
- *      (unless turned off): $NAME, ${NAME} and ${NAME:-default}, NAME =
- *      [A-Za-z_][A-Za-z0-9_]*.  Expanding values rather than the raw text
- *      leaves comments alone (the example file names variables in them)
- *      and gives an unset variable's error the line of its key.
+ *   1. config_yaml.c walks the YAML text into the tree, checking each key
+ *      and value on its own, with its line (config_int.h);
  *   2. finish_db() and finish_replica() do what Litestream does when it
  *      builds its objects: merge the replica URL (fields set in the file
  *      win over URL parts), default and check the type and name, make
  *      paths absolute and clean, derive the default meta path and copy the
  *      top-level access keys into replicas without their own; then the
  *      checks across the file (config.h: what may not be shared).
-
+ *      What a URL means is url.h's; a path is cleaned as path.h says.
+ *
+ * A config built from replica URLs (ws_config_from_urls) skips pass 1:
+ * it gets the same defaults and goes through the same pass 2, without
+ * line numbers in its messages.
+ *
  * Defaults are stored before a level is walked, so "set in the file"
  * matters only for strings (NULL = unset; an empty string counts as unset,
  * as Litestream's `!= ""` tests do) and force_path_style (-1 = unset).
- * A YAML null (an empty value, "~", "null") leaves the default in place.
  *
  * Messages are one line, "<name>:<line>: <what>", and never quote the
  * value of secret-access-key: only keys, paths, names, URL schemes and
  * the values of non-secret fields are quoted.
  */
-#include "ws/child.h"
 #include "ws/config.h"
-#include "ws/heartbeat.h"
-#include "ws/httpd.h"
-#include "ws/inspect.h"
+#include "ws/config_int.h"
 #include "ws/meta.h"
+#include "ws/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <pwd.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
 #define MAX_CONFIG_SIZE (16u << 20) /* bytes of config text we read */
-#define UNKNOWN_KEY (-1)            /* pair handler: not one of ours */
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- Strings and paths ------------------------------------------------ */
-
-/* A growing NUL-terminated string. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static int sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (p == NULL)
-            return WS_ENOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return WS_OK;
-}
-
-/* A malloc'd string made from fmt, or NULL. */
-__attribute__((format(printf, 1, 2))) static char *str(const char *fmt, ...)
-{
-    va_list ap;
-    char *p;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    p = n < 0 ? NULL : malloc((size_t)n + 1);
-    if (p != NULL) {
-        va_start(ap, fmt);
-        vsnprintf(p, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    return p;
-}
 
 static int oom(struct ws_err *err)
 {
     return ws_err_set(err, WS_ENOMEM, "out of memory");
 }
 
-/* Replace *dst by a copy of s (NULL or "" store NULL). */
-static int set_str(char **dst, const char *s)
-{
-    char *p = s != NULL && *s != '\0' ? str("%s", s) : NULL;
-
-    if (s != NULL && *s != '\0' && p == NULL)
-        return WS_ENOMEM;
-    free(*dst);
-    *dst = p;
-    return WS_OK;
-}
-
-/* Go's path.Clean: collapse "//", drop "." segments, resolve ".."
- * lexically, no trailing slash; "" becomes ".". */
-static char *clean_path(const char *s)
-{
-    size_t n = strlen(s), w = 0, r = 0, dotdot;
-    int rooted = s[0] == '/';
-    char *p = malloc(n + 2);
-
-    if (p == NULL)
-        return NULL;
-    if (rooted) {
-        p[w++] = '/';
-        r = 1;
-    }
-    dotdot = w;
-    while (r < n) {
-        if (s[r] == '/') {
-            r++;
-        } else if (s[r] == '.' && (r + 1 == n || s[r + 1] == '/')) {
-            r++;
-        } else if (s[r] == '.' && s[r + 1] == '.' &&
-                   (r + 2 == n || s[r + 2] == '/')) {
-            r += 2;
-            if (w > dotdot) {
-                for (w--; w > dotdot && p[w] != '/'; w--)
-                    ;
-            } else if (!rooted) {
-                if (w > 0)
-                    p[w++] = '/';
-                p[w++] = '.';
-                p[w++] = '.';
-                dotdot = w;
-            }
-        } else {
-            if ((rooted && w != 1) || (!rooted && w != 0))
-                p[w++] = '/';
-            for (; r < n && s[r] != '/'; r++)
-                p[w++] = s[r];
-        }
-    }
-    if (w == 0)
-        p[w++] = '.';
-    p[w] = '\0';
-    return p;
-}
-
-char *ws_path_abs(const char *path)
-{
-    char *cwd, *joined, *res;
-
-    if (path == NULL || path[0] == '/')
-        return path ? clean_path(path) : NULL;
-    cwd = getcwd(NULL, 0);
-    joined = cwd ? str("%s/%s", cwd, path) : NULL;
-    res = joined ? clean_path(joined) : NULL;
-    free(cwd);
-    free(joined);
-    return res;
-}
-
-/* Expand a leading "~" or "~/" (only those, as Litestream does), then
- * make the path absolute and clean. */
-static int abs_path(const char *path, char **out, struct ws_err *err)
-{
-    int tilde = strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0, e;
-    const char *home = getenv("HOME");
-    struct passwd pw, *res = NULL;
-    char buf[4096], *joined = NULL;
-
-    if (tilde && (home == NULL || *home == '\0') &&
-        getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res)
-        home = pw.pw_dir;
-    if (tilde && (home == NULL || *home == '\0'))
-        return ws_err_set(err, WS_ECONFIG,
-                          "cannot expand %s: no home directory", path);
-    if (tilde)
-        joined = str("%s/%s", home, path + 1);
-    if (tilde && joined == NULL)
-        return oom(err);
-    *out = ws_path_abs(joined ? joined : path);
-    e = errno;
-    free(joined);
-    if (*out == NULL && e == ENOMEM)
-        return oom(err);
-    if (*out == NULL)
-        return ws_err_set(err, WS_ECONFIG, "cannot make %s absolute: %s", path,
-                          strerror(e));
-    return WS_OK;
-}
-
-/* Replace *path by its absolute form. */
+/* Replace *path by its absolute form (path.h). */
 static int make_abs(char **path, struct ws_err *err)
 {
     char *p = NULL;
-    int rc = abs_path(*path, &p, err);
+    int rc = ws_path_expand(*path, &p, err);
 
     if (rc == WS_OK) {
         free(*path);
@@ -224,497 +59,7 @@ static int make_abs(char **path, struct ws_err *err)
     return rc;
 }
 
-/* ---- Durations -------------------------------------------------------- */
-
-static const struct {
-    const char *name;
-    uint64_t ns;
-} units[] = {
-    {"ns", 1},
-    {"us", 1000},
-    {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-    {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
-    {"ms", 1000000},
-    {"s", 1000000000},
-    {"m", UINT64_C(60000000000)},
-    {"h", UINT64_C(3600000000000)},
-};
-
-static int is_digit(int ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static int is_alpha(int ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-/* One "<number><unit>" of a Go duration, in nanoseconds; advances *sp.
- * As Go's time.ParseDuration, a fraction is scaled in floating point. */
-static int duration_part(const char **sp, uint64_t *ns)
-{
-    const uint64_t max = UINT64_C(1) << 63;
-    const char *s = *sp, *u;
-    uint64_t v = 0, f = 0, unit = 0;
-    double scale = 1;
-    int digits = 0;
-
-    for (; is_digit(*s); s++, digits++) {
-        if (v > max / 10)
-            return WS_ECONFIG;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    if (*s == '.')
-        for (s++; is_digit(*s); s++, digits++) {
-            if (scale < 1e18) {
-                f = f * 10 + (uint64_t)(*s - '0');
-                scale *= 10;
-            }
-        }
-    for (u = s; *s != '\0' && *s != '.' && !is_digit(*s); s++)
-        ;
-    for (size_t i = 0; i < NELEM(units); i++)
-        if (strlen(units[i].name) == (size_t)(s - u) &&
-            memcmp(units[i].name, u, (size_t)(s - u)) == 0)
-            unit = units[i].ns;
-    if (digits == 0 || unit == 0 || v > max / unit)
-        return WS_ECONFIG;
-    v = v * unit + (uint64_t)((double)f * ((double)unit / scale));
-    if (v > max)
-        return WS_ECONFIG;
-    *ns = v;
-    *sp = s;
-    return WS_OK;
-}
-
-/* Nanoseconds of a Go duration string, or WS_ECONFIG.  A bare number is
- * refused unless it is 0: Litestream reads it as nanoseconds (a YAML
- * integer decoded into Go's time.Duration), which nobody means. */
-static int duration_ns(const char *s, uint64_t *ns)
-{
-    uint64_t total = 0, part;
-
-    if (s == NULL)
-        return WS_ECONFIG;
-    if (*s == '+')
-        s++;
-    if (*s == '\0')
-        return WS_ECONFIG;
-    if (strspn(s, "0") == strlen(s)) {
-        *ns = 0;
-        return WS_OK;
-    }
-    while (*s != '\0' && total <= INT64_MAX) {
-        if (duration_part(&s, &part) != WS_OK)
-            return WS_ECONFIG;
-        total += part;
-    }
-    if (total > INT64_MAX)
-        return WS_ECONFIG;
-    *ns = total;
-    return WS_OK;
-}
-
-int ws_duration_parse(const char *s, int64_t *ms)
-{
-    uint64_t ns;
-
-    if (duration_ns(s, &ns) != WS_OK || (ns > 0 && ns < 1000000))
-        return WS_ECONFIG;
-    *ms = (int64_t)(ns / 1000000);
-    return WS_OK;
-}
-
-/* Why s is not a duration walship takes: a hint for the message. */
-static const char *duration_hint(const char *s)
-{
-    uint64_t ns;
-
-    if (s[strspn(s, "+")] != '\0' &&
-        strspn(s + strspn(s, "+"), "0123456789") == strlen(s + strspn(s, "+")))
-        return ": a duration needs a unit (only 0 may go without one; "
-               "Litestream would read a bare number as nanoseconds): "
-               "write e.g. 10s or 500ms";
-    if (duration_ns(s, &ns) == WS_OK && ns > 0)
-        return ": below 1ms, which walship would round to 0 (off)";
-    return ": want a Go duration such as 500ms, 10s, 1m30s or 24h";
-}
-
-/* ---- Environment expansion -------------------------------------------- */
-
-static size_t env_name_len(const char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n &&
-           (s[i] == '_' || is_alpha(s[i]) || (i > 0 && is_digit(s[i]))))
-        i++;
-    return i;
-}
-
-/* A reference at s[0..n) (s[0] == '$'): $NAME, ${NAME} or
- * ${NAME:-default}.  Returns its length, or 0 when s starts none (the
- * '$' is then text); sets the name's and the default's offsets. */
-static size_t env_ref(const char *s, size_t n, size_t *name, size_t *namelen,
-                      size_t *def, size_t *deflen)
-{
-    int brace = n > 1 && s[1] == '{';
-    size_t off = 1 + (size_t)brace, k = env_name_len(s + off, n - off), e;
-
-    *name = off;
-    *namelen = k;
-    *def = *deflen = 0;
-    if (k == 0)
-        return 0;
-    if (!brace)
-        return off + k;
-    e = off + k;
-    if (e + 1 < n && s[e] == ':' && s[e + 1] == '-') {
-        const char *close = memchr(s + e + 2, '}', n - e - 2);
-        if (close == NULL)
-            return 0;
-        *def = e + 2;
-        *deflen = (size_t)(close - s) - *def;
-        return (size_t)(close - s) + 1;
-    }
-    return e < n && s[e] == '}' ? e + 1 : 0;
-}
-
-/* Copy s[0..n) into b (emptied first) with every reference replaced by
- * its variable's value, or by its default when the variable is unset or
- * empty.  An unset variable without a default is WS_ENOTFOUND, with
- * *unset pointing at its name in s and *unset_len its length.  The
- * first variable that is set but empty (without a default) is named the
- * same way by *empty (NULL when none). */
-static int env_expand(const char *s, size_t n, struct sbuf *b,
-                      const char **unset, size_t *unset_len,
-                      const char **empty, size_t *empty_len)
-{
-    size_t i = 0, done = 0;
-    int rc;
-
-    b->len = 0;
-    *empty = NULL;
-    rc = sb_add(b, "", 0);
-    while (rc == WS_OK && i < n) {
-        size_t name, nl, def, dl, len;
-        const char *val;
-        char *var;
-
-        len = s[i] == '$' ? env_ref(s + i, n - i, &name, &nl, &def, &dl) : 0;
-        if (len == 0) {
-            i++;
-            continue;
-        }
-        var = str("%.*s", (int)nl, s + i + name);
-        if (var == NULL)
-            return WS_ENOMEM;
-        val = getenv(var);
-        free(var);
-        if (def > 0 && (val == NULL || *val == '\0')) {
-            rc = sb_add(b, s + done, i - done);
-            if (rc == WS_OK)
-                rc = sb_add(b, s + i + def, dl);
-        } else if (val == NULL) {
-            *unset = s + i + name;
-            *unset_len = nl;
-            return WS_ENOTFOUND;
-        } else {
-            if (*val == '\0' && *empty == NULL) {
-                *empty = s + i + name;
-                *empty_len = nl;
-            }
-            rc = sb_add(b, s + done, i - done);
-            if (rc == WS_OK)
-                rc = sb_add(b, val, strlen(val));
-        }
-        i += len;
-        done = i;
-    }
-    return rc == WS_OK ? sb_add(b, s + done, n - done) : rc;
-}
-
-/* ---- Replica URLs ----------------------------------------------------- */
-
-/* Length of a leading scheme followed by "://", else 0: Litestream's
- * ^\w+:// ([A-Za-z0-9_]), the one rule for what is a URL. */
-static size_t scheme_len(const char *s)
-{
-    size_t i = 0;
-
-    while (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_')
-        i++;
-    return i > 0 && strncmp(s + i, "://", 3) == 0 ? i : 0;
-}
-
-int ws_is_url(const char *s)
-{
-    return s != NULL && scheme_len(s) > 0;
-}
-
-/* A path that starts like a URL without its "//" ("file:/tmp/a",
- * "s3:bucket/x"): refused, since taken as a plain path it names a
- * directory "file:" under the working directory.  Only the schemes
- * Litestream knows count; another "word:" stays a path. */
-static int scheme_without_slashes(const char *s, struct ws_err *err)
-{
-    static const char *const schemes[] = {"file", "s3", "gcs", "gs", "abs",
-                                          "sftp"};
-    size_t n = strcspn(s, ":/");
-
-    if (s[n] != ':' || strncmp(s + n, "://", 3) == 0)
-        return WS_OK;
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-        if (strlen(schemes[i]) != n || strncasecmp(s, schemes[i], n) != 0)
-            continue;
-        if (n == 4)
-            return ws_err_set(err, WS_ECONFIG,
-                              "replica url \"%s\" lacks the \"//\" of a "
-                              "url: write file:///abs/path (here "
-                              "file://%s%s) or a plain path",
-                              s, s[n + 1] == '/' ? "" : "/", s + n + 1);
-        return ws_err_set(err, WS_ECONFIG,
-                          "replica url \"%s\" lacks the \"//\" of a url: "
-                          "write %.*s://...",
-                          s, (int)n, s);
-    }
-    return WS_OK;
-}
-
-/* The path of a file URL, rest being what follows "file://": as Go's
- * url.String + path.Clean, except that a host ("file://a/rep", which
- * Litestream makes /a/rep; "localhost" too, which it makes /localhost/...
- * where RFC 8089 means the local machine: refused, so that one config
- * never means two paths) and a query or a fragment (which would end up in
- * a directory's name, "rep?x=1") are refused. */
-static int file_url_path(const char *url, const char *rest, char **out,
-                         struct ws_err *err)
-{
-    size_t hl = strcspn(rest, "/?#");
-
-    if (rest[strcspn(rest, "?#")] != '\0')
-        return ws_err_set(err, WS_ECONFIG,
-                          "replica url \"%s\" has a query or fragment "
-                          "(\"%s\"): a file url is file:///abs/path, or give "
-                          "a plain path",
-                          url, rest + strcspn(rest, "?#"));
-    if (hl > 0)
-        return ws_err_set(err, WS_ECONFIG,
-                          "replica url %s has host %.*s; write file:///%.*s%s",
-                          url, (int)hl, rest, (int)hl, rest, rest + hl);
-    if (rest[hl] == '\0')
-        return ws_err_set(err, WS_ECONFIG, "file replica path required");
-    *out = clean_path(rest + hl);
-    return *out ? WS_OK : WS_ENOMEM;
-}
-
-static int hexval(int ch)
-{
-    if (is_digit(ch))
-        return ch - '0';
-    if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
-        return (ch | 0x20) - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decode s[0..n); plus: '+' is a space (query strings).  A bad
- * escape or %00 is WS_ECONFIG. */
-static int unescape(const char *s, size_t n, int plus, char **out)
-{
-    char *p = malloc(n + 1);
-    size_t w = 0;
-
-    if (p == NULL)
-        return WS_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int hi = s[i] == '%' && i + 1 < n ? hexval(s[i + 1]) : -1;
-        int lo = hi >= 0 && i + 2 < n ? hexval(s[i + 2]) : -1;
-
-        if (s[i] == '%' && (lo < 0 || hi + lo == 0)) {
-            free(p);
-            return WS_ECONFIG;
-        }
-        if (s[i] == '%') {
-            p[w++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            p[w++] = plus && s[i] == '+' ? ' ' : s[i];
-        }
-    }
-    p[w] = '\0';
-    *out = p;
-    return WS_OK;
-}
-
-/* S3-compatible hosts that imply path style (Litestream's s3.ParseHost),
- * each "[bucket.]<pre>[<region>]<post>"; the endpoint drops the bucket. */
-static const struct s3_host {
-    const char *pre;
-    int has_region; /* one label (no dots) between pre and post */
-    const char *post;
-    const char *scheme;
-    const char *region; /* fixed region, or NULL */
-} s3_hosts[] = {
-    {"localhost", 0, "", "http", "us-east-1"},
-    {"s3.", 1, ".backblazeb2.com", "https", NULL},
-    {"s3.filebase.com", 0, "", "https", NULL},
-    {"", 1, ".digitaloceanspaces.com", "https", NULL},
-    {"s3.", 1, ".scw.cloud", "https", NULL},
-    {"", 1, ".linodeobjects.com", "https", NULL},
-};
-
-/* Match h[0..n) against one host form: bucket = h[0..*blen), region =
- * h[*roff..*roff + *rlen). */
-static int match_host(const struct s3_host *f, const char *h, size_t n,
-                      size_t *blen, size_t *roff, size_t *rlen)
-{
-    size_t pre = strlen(f->pre), post = strlen(f->post), j, k;
-
-    if (n < post || memcmp(h + n - post, f->post, post) != 0)
-        return 0;
-    j = n - post;
-    *roff = j;
-    *rlen = 0;
-    if (f->has_region) {
-        while (j > 0 && h[j - 1] != '.')
-            j--;
-        if (j == *roff)
-            return 0;
-        *rlen = *roff - j;
-        *roff = j;
-    }
-    if (j < pre || memcmp(h + j - pre, f->pre, pre) != 0)
-        return 0;
-    k = j - pre; /* "bucket." or nothing */
-    if (k == 1 || (k > 1 && h[k - 1] != '.'))
-        return 0;
-    *blen = k == 0 ? 0 : k - 1;
-    return 1;
-}
-
-/* Litestream's s3.ParseHost: bucket, region, endpoint and path style from
- * the URL host ("bucket", "bucket.localhost:9000", ...). */
-static int s3_parse_host(const char *host, size_t n,
-                         struct ws_replica_config *u)
-{
-    const char *colon = memchr(host, ':', n);
-    size_t hn = n, blen, roff, rlen;
-
-    if (colon != NULL &&
-        memchr(colon + 1, ':', n - (size_t)(colon - host) - 1) == NULL)
-        hn = (size_t)(colon - host); /* the port is host[hn..n) */
-    for (size_t i = 0; i < NELEM(s3_hosts); i++) {
-        const struct s3_host *f = &s3_hosts[i];
-
-        if (!match_host(f, host, hn, &blen, &roff, &rlen))
-            continue;
-        u->endpoint = str("%s://%s%.*s%s%.*s", f->scheme, f->pre, (int)rlen,
-                          host + roff, f->post, (int)(n - hn), host + hn);
-        u->bucket = blen ? str("%.*s", (int)blen, host) : NULL;
-        u->region = f->region ? str("%s", f->region)
-                    : rlen    ? str("%.*s", (int)rlen, host + roff)
-                              : NULL;
-        u->force_path_style = 1;
-        if (!u->endpoint || (blen && !u->bucket) ||
-            ((f->region || rlen) && !u->region))
-            return WS_ENOMEM;
-        return WS_OK;
-    }
-    u->bucket = hn ? str("%.*s", (int)hn, host) : NULL;
-    return hn && u->bucket == NULL ? WS_ENOMEM : WS_OK;
-}
-
-/* One query parameter of an s3 URL. */
-static int s3_param(const char *key, const char *val,
-                    struct ws_replica_config *u, struct ws_err *err)
-{
-    if (strcmp(key, "endpoint") == 0 || strcmp(key, "region") == 0)
-        return set_str(key[0] == 'e' ? &u->endpoint : &u->region, val)
-                   ? oom(err)
-                   : WS_OK;
-    if (strcmp(key, "force-path-style") != 0)
-        return ws_err_set(err, WS_ECONFIG,
-                          "unknown replica url parameter \"%s\"", key);
-    if (strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0)
-        u->force_path_style = 1;
-    else if (strcasecmp(val, "false") == 0 || strcmp(val, "0") == 0)
-        u->force_path_style = 0;
-    else
-        return ws_err_set(err, WS_ECONFIG,
-                          "invalid force-path-style in replica url: \"%s\"",
-                          val);
-    return WS_OK;
-}
-
-/* Apply "endpoint=&region=&force-path-style=" (q[0..n)) to u. */
-static int s3_query(const char *q, size_t n, struct ws_replica_config *u,
-                    struct ws_err *err)
-{
-    while (n > 0) {
-        size_t len = strcspn(q, "&#") < n ? strcspn(q, "&#") : n;
-        const char *eq = memchr(q, '=', len);
-        size_t kl = eq ? (size_t)(eq - q) : len;
-        char *key = NULL, *val = NULL;
-        int rc = unescape(q, kl, 1, &key);
-
-        if (rc == WS_OK)
-            rc = unescape(eq ? eq + 1 : "", eq ? len - kl - 1 : 0, 1, &val);
-        if (rc != WS_OK)
-            rc = rc == WS_ENOMEM
-                     ? oom(err)
-                     : ws_err_set(err, rc, "invalid escape in replica url");
-        else if (kl > 0)
-            rc = s3_param(key, val, u, err);
-        free(key);
-        free(val);
-        if (rc != WS_OK)
-            return rc;
-        len += len < n; /* the '&' */
-        q += len;
-        n -= len;
-    }
-    return WS_OK;
-}
-
-/* "[user@]host/path?query#frag", what follows "s3://". */
-static int parse_s3_url(const char *s, struct ws_replica_config *u,
-                        struct ws_err *err)
-{
-    size_t alen = strcspn(s, "/?#"), plen, qlen = 0;
-    const char *host = s, *path = s + alen, *q;
-    char *dec = NULL;
-    int rc;
-
-    for (size_t i = 0; i < alen; i++) /* drop "user:pass@" */
-        if (s[i] == '@')
-            host = s + i + 1;
-    if (s3_parse_host(host, alen - (size_t)(host - s), u) != WS_OK)
-        return oom(err);
-    plen = strcspn(path, "?#");
-    q = path + plen;
-    if (*q == '?')
-        qlen = strcspn(++q, "#");
-    rc = unescape(path, plen, 0, &dec);
-    if (rc != WS_OK)
-        return rc == WS_ENOMEM
-                   ? oom(err)
-                   : ws_err_set(err, rc, "invalid escape in replica url");
-    u->path = clean_path(dec);
-    free(dec);
-    if (u->path == NULL)
-        return oom(err);
-    if (u->path[0] == '/') /* "/a" -> "a" */
-        memmove(u->path, u->path + 1, strlen(u->path));
-    if (u->path[0] == '\0' || strcmp(u->path, ".") == 0)
-        set_str(&u->path, NULL);
-    rc = s3_query(q, qlen, u, err);
-    if (rc == WS_OK && u->bucket == NULL)
-        rc = ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica");
-    if (rc == WS_OK && u->force_path_style < 0 && u->endpoint != NULL)
-        u->force_path_style = 1;
-    return rc;
-}
+/* ---- Replicas from URLs (url.h parses them) -------------------------- */
 
 static void replica_free(struct ws_replica_config *r)
 {
@@ -729,43 +74,6 @@ static void replica_free(struct ws_replica_config *r)
     free(r->secret_access_key);
 }
 
-/* Parse url into the zeroed u: type, url, path and the s3 fields. */
-static int parse_url(const char *url, struct ws_replica_config *u,
-                     struct ws_err *err)
-{
-    size_t sl = scheme_len(url);
-    const char *rest = sl > 0 ? url + sl + 3 : url, *sep = strstr(url, "://");
-    int file = sl == 0 || (sl == 4 && strncasecmp(url, "file", 4) == 0);
-    int s3 = sl == 2 && strncasecmp(url, "s3", 2) == 0;
-    int rc;
-
-    u->force_path_style = -1;
-    if (!file && !s3)
-        return ws_err_set(err, WS_ECONFIG,
-                          "unsupported replica url scheme: \"%.*s\"", (int)sl,
-                          url);
-    if (sl == 0 && strncmp(url, "://", 3) == 0)
-        return ws_err_set(err, WS_ECONFIG, "replica url scheme required");
-    if (sl == 0 && sep != NULL && memchr(url, '/', (size_t)(sep - url)) == NULL)
-        return ws_err_set(err, WS_ECONFIG, /* "s3+x://...": not \w+ */
-                          "unsupported replica url scheme: \"%.*s\"",
-                          (int)(sep - url), url);
-    u->url = str("%s", url);
-    u->type = str("%s", file ? "file" : "s3");
-    if (u->url == NULL || u->type == NULL)
-        return oom(err);
-    if (s3)
-        return parse_s3_url(rest, u, err);
-    if (*url == '\0' || (sl > 0 && *rest == '\0'))
-        return ws_err_set(err, WS_ECONFIG, "file replica path required");
-    if (sl == 0 && scheme_without_slashes(url, err) != WS_OK)
-        return WS_ECONFIG;
-    if (sl == 0)
-        return abs_path(url, &u->path, err);
-    rc = file_url_path(url, rest, &u->path, err);
-    return rc == WS_ENOMEM ? oom(err) : rc;
-}
-
 /* *dst = *src, freeing the old *dst; *src is emptied. */
 static void move(char **dst, char **src)
 {
@@ -777,8 +85,8 @@ static void move(char **dst, char **src)
 int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
                         struct ws_err *err)
 {
-    struct ws_replica_config u = {0};
-    int r = parse_url(url, &u, err);
+    struct ws_url u = {0};
+    int r = ws_url_parse(url, &u, err);
 
     if (r == WS_OK) {
         move(&rc->type, &u.type);
@@ -789,13 +97,13 @@ int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
         move(&rc->endpoint, &u.endpoint);
         rc->force_path_style = u.force_path_style;
     }
-    replica_free(&u);
+    ws_url_free(&u);
     return r;
 }
 
 /* ---- Finishing: URL merge, defaults, checks --------------------------- */
 
-static void replica_defaults(struct ws_replica_config *r, int line)
+void ws_config_replica_defaults(struct ws_replica_config *r, int line)
 {
     r->line = line;
     r->sync_interval_ms = 1000;
@@ -805,7 +113,7 @@ static void replica_defaults(struct ws_replica_config *r, int line)
     r->force_path_style = -1;
 }
 
-static void db_defaults(struct ws_db_config *db, int line)
+void ws_config_db_defaults(struct ws_db_config *db, int line)
 {
     db->line = line;
     db->monitor_interval_ms = 1000;
@@ -824,7 +132,7 @@ static void take(char **dst, char **src)
 }
 
 /* Take what the URL gives into r; the fields set in r win. */
-static int merge_url(struct ws_replica_config *r, struct ws_replica_config *u,
+static int merge_url(struct ws_replica_config *r, struct ws_url *u,
                      struct ws_err *err)
 {
     if (r->type != NULL && strcmp(r->type, u->type) != 0)
@@ -852,23 +160,18 @@ static int merge_url(struct ws_replica_config *r, struct ws_replica_config *u,
 static int finish_replica(const struct ws_config *cfg,
                           struct ws_replica_config *r, struct ws_err *err)
 {
-    struct ws_replica_config u = {0};
+    struct ws_url u = {0};
     int rc = WS_OK;
 
-    if (r->path != NULL && scheme_len(r->path) > 0)
-        return ws_err_set(err, WS_ECONFIG,
-                          "replica path cannot be a url, please use the 'url' "
-                          "field instead: %s",
-                          r->path);
-    if (r->path != NULL && scheme_without_slashes(r->path, err) != WS_OK)
+    if (r->path != NULL && ws_url_check_path(r->path, err) != WS_OK)
         return WS_ECONFIG;
     if (r->url != NULL) {
-        rc = parse_url(r->url, &u, err);
+        rc = ws_url_parse(r->url, &u, err);
         if (rc == WS_OK)
             rc = merge_url(r, &u, err);
-        replica_free(&u);
+        ws_url_free(&u);
     }
-    if (rc == WS_OK && r->type == NULL && set_str(&r->type, "file"))
+    if (rc == WS_OK && r->type == NULL && ws_str_set(&r->type, "file"))
         rc = oom(err);
     if (rc != WS_OK)
         return rc;
@@ -889,11 +192,11 @@ static int finish_replica(const struct ws_config *cfg,
     else if (r->force_path_style < 0 && r->endpoint != NULL)
         r->force_path_style = 1;
     if (rc == WS_OK && r->name == NULL)
-        rc = set_str(&r->name, r->type);
+        rc = ws_str_set(&r->name, r->type);
     if (rc == WS_OK && r->access_key_id == NULL)
-        rc = set_str(&r->access_key_id, cfg->access_key_id);
+        rc = ws_str_set(&r->access_key_id, cfg->access_key_id);
     if (rc == WS_OK && r->secret_access_key == NULL)
-        rc = set_str(&r->secret_access_key, cfg->secret_access_key);
+        rc = ws_str_set(&r->secret_access_key, cfg->secret_access_key);
     return rc == WS_ENOMEM ? oom(err) : rc;
 }
 
@@ -1025,9 +328,9 @@ static int finish_config(struct ws_config *cfg, const char *name,
     int rc = WS_OK;
 
     if (cfg->log_level == NULL)
-        rc = set_str(&cfg->log_level, "info");
+        rc = ws_str_set(&cfg->log_level, "info");
     if (rc == WS_OK && cfg->log_type == NULL)
-        rc = set_str(&cfg->log_type, "text");
+        rc = ws_str_set(&cfg->log_type, "text");
     if (rc != WS_OK)
         return oom(err);
     for (size_t i = 0; i < cfg->ndbs; i++) {
@@ -1048,610 +351,6 @@ static int finish_config(struct ws_config *cfg, const char *name,
     return WS_OK;
 }
 
-/* ---- The YAML walk ---------------------------------------------------- */
-
-struct ctx {
-    const char *name; /* for messages */
-    yaml_document_t *doc;
-    struct ws_err *err;
-    int expand_env;   /* expand $VAR in values */
-    struct sbuf val;  /* the last expanded value (scalar()) */
-    const char *empty; /* ...the first variable in it that is set but */
-    size_t empty_len;  /* empty (NULL when none) */
-    int dbs_line;     /* line of the "dbs" key, 0 if absent */
-};
-
-enum kind { K_STR, K_DUR, K_INT, K_BOOL, K_SIZE };
-
-/* A scalar key stored at offset off of the level's struct.  A K_INT is
- * at least min; a K_STR with path set names a place, which a value
- * that expands to nothing (`path: ${EMPTY}`) cannot be. */
-struct field {
-    const char *key;
-    enum kind kind;
-    size_t off;
-    int64_t min;
-    int path;
-};
-
-/* clang-format off */
-#define F(type, key, kind, member) {key, kind, offsetof(type, member), 0, 0}
-#define F_PATH(type, key, member) \
-    {key, K_STR, offsetof(type, member), 0, 1}
-#define F_INT(type, key, member, min) \
-    {key, K_INT, offsetof(type, member), min, 0}
-/* clang-format on */
-#define TOP(key, kind, m) F(struct ws_config, key, kind, m)
-#define DB(key, kind, m) F(struct ws_db_config, key, kind, m)
-#define REP(key, kind, m) F(struct ws_replica_config, key, kind, m)
-
-static const struct field top_fields[] = {
-    TOP("access-key-id", K_STR, access_key_id),
-    TOP("secret-access-key", K_STR, secret_access_key),
-    TOP("addr", K_STR, addr),
-    {"health-sync-timeout", K_DUR,
-     offsetof(struct ws_config, health_sync_timeout_ms), 1000, 0},
-    TOP("heartbeat-url", K_STR, heartbeat_url),
-    {"heartbeat-interval", K_DUR,
-     offsetof(struct ws_config, heartbeat_interval_ms), WS_HEARTBEAT_MIN_MS,
-     0},
-    TOP("restore-if-db-not-exists", K_BOOL, restore_if_missing),
-    TOP("exec", K_STR, exec),
-    TOP("shutdown-sync-timeout", K_DUR, shutdown_sync_timeout_ms),
-    {NULL, K_STR, 0, 0, 0},
-};
-
-static const struct field logging_fields[] = {
-    TOP("stderr", K_BOOL, log_stderr),
-    {NULL, K_STR, 0, 0, 0},
-};
-
-static const struct field db_fields[] = {
-    F_PATH(struct ws_db_config, "path", path),
-    F_PATH(struct ws_db_config, "meta-path", meta_path),
-    DB("monitor-interval", K_DUR, monitor_interval_ms),
-    DB("checkpoint-interval", K_DUR, checkpoint_interval_ms),
-    F_INT(struct ws_db_config, "min-checkpoint-page-count",
-          min_checkpoint_page_count, 1),
-    F_INT(struct ws_db_config, "max-checkpoint-page-count",
-          max_checkpoint_page_count, 0),
-    DB("max-spool-size", K_SIZE, max_spool_bytes),
-    DB("restore-if-db-not-exists", K_BOOL, restore_if_missing),
-    {NULL, K_STR, 0, 0, 0},
-};
-
-static const struct field replica_fields[] = {
-    REP("type", K_STR, type),
-    REP("name", K_STR, name),
-    F_PATH(struct ws_replica_config, "url", url),
-    F_PATH(struct ws_replica_config, "path", path),
-    REP("sync-interval", K_DUR, sync_interval_ms),
-    REP("snapshot-interval", K_DUR, snapshot_interval_ms),
-    REP("retention", K_DUR, retention_ms),
-    REP("retention-check-interval", K_DUR, retention_check_interval_ms),
-    REP("validation-interval", K_DUR, validation_interval_ms),
-    REP("bucket", K_STR, bucket),
-    REP("region", K_STR, region),
-    REP("endpoint", K_STR, endpoint),
-    REP("force-path-style", K_BOOL, force_path_style),
-    REP("skip-verify", K_BOOL, skip_verify),
-    REP("access-key-id", K_STR, access_key_id),
-    REP("secret-access-key", K_STR, secret_access_key),
-    {NULL, K_STR, 0, 0, 0},
-};
-
-static int line_of(const yaml_node_t *n)
-{
-    return n->start_mark.line >= INT_MAX - 1 ? INT_MAX
-                                             : (int)n->start_mark.line + 1;
-}
-
-/* Fail with "<name>:<line of n>: <message>". */
-__attribute__((format(printf, 3, 4))) static int
-bad(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-    char msg[WS_ERR_MSG];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return ws_err_set(c->err, WS_ECONFIG, "%s:%d: %s", c->name, line_of(n),
-                      msg);
-}
-
-static const char *key_of(const yaml_node_t *k)
-{
-    return (const char *)k->data.scalar.value;
-}
-
-static int is_null_word(const char *s)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-
-    for (size_t i = 0; i < NELEM(nulls); i++)
-        if (strcmp(s, nulls[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int is_null(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE &&
-           n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           is_null_word(key_of(n));
-}
-
-static const char *type_name(const yaml_node_t *n)
-{
-    return n->type == YAML_MAPPING_NODE    ? "a mapping"
-           : n->type == YAML_SEQUENCE_NODE ? "a list"
-                                           : "a scalar";
-}
-
-/* The text of the scalar v under key k, with environment variables
- * expanded; NULL for a YAML null (also when a plain value expands to
- * one, as if the variable's text had been in the file).  The text lives
- * until the next call. */
-static int scalar(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
-                  const char **out)
-{
-    const char *s = key_of(v), *unset = NULL;
-    size_t unset_len = 0;
-    int rc;
-
-    c->empty = NULL;
-
-    if (v->type != YAML_SCALAR_NODE)
-        return bad(c, k, "\"%s\" must be a scalar, not %s", key_of(k),
-                   type_name(v));
-    if (strlen(s) != v->data.scalar.length)
-        return bad(c, k, "\"%s\" contains a NUL character", key_of(k));
-    *out = is_null(v) ? NULL : s;
-    if (*out == NULL || !c->expand_env || strchr(s, '$') == NULL)
-        return WS_OK;
-    rc = env_expand(s, strlen(s), &c->val, &unset, &unset_len, &c->empty,
-                    &c->empty_len);
-    if (rc == WS_ENOMEM)
-        return oom(c->err);
-    if (rc != WS_OK)
-        return bad(c, k,
-                   "\"%s\": environment variable %.*s is not set (set it, "
-                   "give a default with ${%.*s:-default}, or keep the text "
-                   "with -no-expand-env)",
-                   key_of(k), (int)unset_len, unset, (int)unset_len, unset);
-    *out = c->val.p;
-    if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-        is_null_word(c->val.p))
-        *out = NULL;
-    return WS_OK;
-}
-
-/* Check that v is a collection of the given type; *present is 0 for a
- * YAML null. */
-static int collection(struct ctx *c, const yaml_node_t *k, const yaml_node_t *v,
-                      yaml_node_type_t type, int *present)
-{
-    *present = !is_null(v);
-    if (*present && v->type != type)
-        return bad(c, k, "\"%s\" must be %s, not %s", key_of(k),
-                   type == YAML_MAPPING_NODE ? "a mapping" : "a list",
-                   type_name(v));
-    return WS_OK;
-}
-
-static int parse_bool(const char *s, int *v)
-{
-    static const char *const t[] = {"true", "yes", "on", "y"};
-    static const char *const f[] = {"false", "no", "off", "n"};
-
-    for (size_t i = 0; i < NELEM(t); i++) {
-        if (strcasecmp(s, t[i]) == 0 || strcasecmp(s, f[i]) == 0) {
-            *v = strcasecmp(s, t[i]) == 0;
-            return WS_OK;
-        }
-    }
-    return WS_ECONFIG;
-}
-
-static int parse_int(const char *s, int64_t *v)
-{
-    long long x;
-    char *end;
-
-    if (!is_digit(s[0]) && !((s[0] == '-' || s[0] == '+') && is_digit(s[1])))
-        return WS_ECONFIG;
-    errno = 0;
-    x = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return WS_ECONFIG;
-    *v = x;
-    return WS_OK;
-}
-
-int ws_size_parse(const char *s, int64_t *bytes)
-{
-    static const struct {
-        const char *unit;
-        int64_t mult;
-    } sizes[] = {{"", 1},          {"B", 1},           {"KB", 1000},
-                 {"MB", 1000000},  {"GB", 1000000000}, {"KiB", 1 << 10},
-                 {"MiB", 1 << 20}, {"GiB", 1 << 30}};
-    unsigned long long x;
-    char *end;
-
-    if (!is_digit(s[0]))
-        return WS_ECONFIG;
-    errno = 0;
-    x = strtoull(s, &end, 10);
-    if (errno != 0)
-        return WS_ECONFIG;
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        if (strcmp(end, sizes[i].unit) != 0)
-            continue;
-        if (x > (unsigned long long)INT64_MAX / (unsigned long long)sizes[i].mult)
-            return WS_ECONFIG;
-        *bytes = (int64_t)x * sizes[i].mult;
-        return WS_OK;
-    }
-    return WS_ECONFIG;
-}
-
-/* Convert and store the scalar v for field f of the struct at base. */
-static int set_field(struct ctx *c, const struct field *f, const yaml_node_t *k,
-                     const yaml_node_t *v, void *base)
-{
-    static const char *const what[] = {"string", "duration", "integer",
-                                       "boolean", "size"};
-    void *p = (char *)base + f->off;
-    const char *s = NULL;
-    int rc = scalar(c, k, v, &s);
-
-    if (rc == WS_OK && f->path && (s == NULL || *s == '\0') &&
-        c->empty != NULL)
-        return bad(c, k,
-                   "\"%s\" is empty: environment variable %.*s is set to "
-                   "\"\" (\"%s\")",
-                   f->key, (int)c->empty_len, c->empty, key_of(v));
-    if (rc != WS_OK || s == NULL)
-        return rc;
-    switch (f->kind) {
-    case K_STR:
-        return set_str(p, s) == WS_OK ? WS_OK : oom(c->err);
-    case K_DUR:
-        rc = ws_duration_parse(s, p);
-        break;
-    case K_INT:
-        rc = parse_int(s, p);
-        break;
-    case K_BOOL:
-        rc = parse_bool(s, p);
-        break;
-    case K_SIZE:
-        rc = ws_size_parse(s, p);
-        break;
-    }
-    if (rc != WS_OK)
-        return bad(c, k, "invalid %s for \"%s\": \"%s\"%s", what[f->kind],
-                   f->key, s,
-                   f->kind == K_DUR    ? duration_hint(s)
-                   : f->kind == K_SIZE ? ": write a whole number of bytes, "
-                                         "with no space before an optional "
-                                         "unit B, KB, MB, GB, KiB, MiB or "
-                                         "GiB (e.g. 512MiB)"
-                                       : "");
-    if (f->kind == K_INT && *(int64_t *)p < f->min)
-        return bad(c, k, "\"%s\" must be at least %lld, not %s", f->key,
-                   (long long)f->min, s);
-    if (f->kind == K_DUR && *(int64_t *)p < f->min) {
-        char min[32];
-        ws_duration_format(f->min * 1000000, min, sizeof(min));
-        return bad(c, k, "\"%s\" must be at least %s, not %s", f->key, min,
-                   s);
-    }
-    return WS_OK;
-}
-
-/* Look key up in a field table and store it; UNKNOWN_KEY if absent. */
-static int table_field(struct ctx *c, const struct field *t, const char *key,
-                       const yaml_node_t *k, const yaml_node_t *v, void *base)
-{
-    for (; t->key != NULL; t++)
-        if (strcmp(t->key, key) == 0)
-            return set_field(c, t, k, v, base);
-    return UNKNOWN_KEY;
-}
-
-static int same_scalar(const yaml_node_t *a, const yaml_node_t *b)
-{
-    return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
-           a->data.scalar.length == b->data.scalar.length &&
-           memcmp(a->data.scalar.value, b->data.scalar.value,
-                  a->data.scalar.length) == 0;
-}
-
-/* Call fn for each pair of map after checking that keys are scalars and
- * unique; fn returns UNKNOWN_KEY for a key it does not know. */
-static int each_pair(struct ctx *c, const yaml_node_t *map, const char *where,
-                     int (*fn)(struct ctx *, const char *, const yaml_node_t *,
-                               const yaml_node_t *, void *),
-                     void *arg)
-{
-    const yaml_node_pair_t *start = map->data.mapping.pairs.start;
-    const yaml_node_pair_t *top = map->data.mapping.pairs.top;
-
-    for (const yaml_node_pair_t *p = start; p < top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int rc;
-
-        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
-            return bad(c, map, "keys in %s must be scalars", where);
-        for (const yaml_node_pair_t *q = start; q < p; q++)
-            if (same_scalar(yaml_document_get_node(c->doc, q->key), k))
-                return bad(c, k, "duplicate key \"%s\" in %s", key_of(k),
-                           where);
-        rc = fn(c, key_of(k), k, v, arg);
-        if (rc == UNKNOWN_KEY)
-            return bad(c, k, "unknown key \"%s\" in %s", key_of(k), where);
-        if (rc != WS_OK)
-            return rc;
-    }
-    return WS_OK;
-}
-
-/* The items of the list v, each a mapping: *n = 0 for a YAML null. */
-static int mapping_items(struct ctx *c, const yaml_node_t *k,
-                         const yaml_node_t *v, const char *what,
-                         yaml_node_item_t **items, size_t *n)
-{
-    int present, rc = collection(c, k, v, YAML_SEQUENCE_NODE, &present);
-
-    *n = 0;
-    if (rc != WS_OK || !present)
-        return rc;
-    *items = v->data.sequence.items.start;
-    *n = (size_t)(v->data.sequence.items.top - *items);
-    for (size_t i = 0; i < *n; i++) {
-        yaml_node_t *item = yaml_document_get_node(c->doc, (*items)[i]);
-
-        if (item == NULL || item->type != YAML_MAPPING_NODE)
-            return bad(c, item ? item : v, "each %s must be a mapping", what);
-    }
-    return WS_OK;
-}
-
-static int age_pair(struct ctx *c, const char *key, const yaml_node_t *k,
-                    const yaml_node_t *v, void *arg)
-{
-    int present, rc, *any = arg;
-
-    if (strcmp(key, "identities") != 0 && strcmp(key, "recipients") != 0)
-        return UNKNOWN_KEY;
-    rc = collection(c, k, v, YAML_SEQUENCE_NODE, &present);
-    if (rc == WS_OK && present &&
-        v->data.sequence.items.top > v->data.sequence.items.start)
-        *any = 1;
-    return rc;
-}
-
-static int replica_pair(struct ctx *c, const char *key, const yaml_node_t *k,
-                        const yaml_node_t *v, void *arg)
-{
-    static const char *const s3_only[] = {
-        "bucket",     "region",        "endpoint",         "force-path-style",
-        "skip-verify", "access-key-id", "secret-access-key"};
-    struct ws_replica_config *r = arg;
-    int present, any = 0, rc;
-
-    for (size_t i = 0; i < NELEM(s3_only) && r->s3_key == NULL; i++)
-        if (strcmp(key, s3_only[i]) == 0 && !is_null(v) &&
-            !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)) {
-            r->s3_key = s3_only[i];
-            r->s3_key_line = line_of(k);
-        }
-    if (strcmp(key, "age") != 0)
-        return table_field(c, replica_fields, key, k, v, arg);
-    rc = collection(c, k, v, YAML_MAPPING_NODE, &present);
-    if (rc == WS_OK && present)
-        rc = each_pair(c, v, "age", age_pair, &any);
-    if (rc == WS_OK && any)
-        rc = bad(c, k, "age encryption is not supported");
-    return rc;
-}
-
-static int db_pair(struct ctx *c, const char *key, const yaml_node_t *k,
-                   const yaml_node_t *v, void *arg)
-{
-    struct ws_db_config *db = arg;
-    yaml_node_item_t *items;
-    size_t n;
-    int rc;
-
-    if (strcmp(key, "replicas") != 0)
-        return table_field(c, db_fields, key, k, v, db);
-    rc = mapping_items(c, k, v, "replica", &items, &n);
-    if (rc != WS_OK || n == 0)
-        return rc;
-    db->replicas = calloc(n, sizeof(*db->replicas));
-    if (db->replicas == NULL)
-        return oom(c->err);
-    for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        yaml_node_t *item = yaml_document_get_node(c->doc, items[i]);
-        struct ws_replica_config *r = &db->replicas[db->nreplicas++];
-
-        replica_defaults(r, line_of(item));
-        rc = each_pair(c, item, "replica", replica_pair, r);
-    }
-    return rc;
-}
-
-/* logging.level and logging.type are checked here, where the line is. */
-static int logging_pair(struct ctx *c, const char *key, const yaml_node_t *k,
-                        const yaml_node_t *v, void *arg)
-{
-    static const char *const levels[] = {"debug", "info", "warn", "warning",
-                                         "error"};
-    struct ws_config *cfg = arg;
-    const char *s = NULL, *val = NULL;
-    int is_type = strcmp(key, "type") == 0, rc;
-
-    if (strcmp(key, "level") != 0 && !is_type)
-        return table_field(c, logging_fields, key, k, v, cfg);
-    rc = scalar(c, k, v, &s);
-    if (rc != WS_OK || s == NULL || *s == '\0')
-        return rc;
-    if (is_type && (strcmp(s, "text") == 0 || strcmp(s, "json") == 0))
-        val = s;
-    for (size_t i = 0; !is_type && i < NELEM(levels); i++)
-        if (strcasecmp(s, levels[i]) == 0)
-            val = i == 3 ? "warn" : levels[i];
-    if (val == NULL)
-        return bad(c, k, "unsupported logging %s: \"%s\"", key, s);
-    if (set_str(is_type ? &cfg->log_type : &cfg->log_level, val) != WS_OK)
-        return oom(c->err);
-    return WS_OK;
-}
-
-/* `exec`: the application's command, split here so that one that cannot
- * be is an error of the file (child.h); empty is none. */
-static int exec_field(struct ctx *c, const yaml_node_t *k,
-                      const yaml_node_t *v, struct ws_config *cfg)
-{
-    struct ws_err e = {0};
-    char **argv = NULL;
-    int rc = table_field(c, top_fields, "exec", k, v, cfg);
-
-    if (rc != WS_OK || cfg->exec == NULL)
-        return rc;
-    if (cfg->exec[0] == '\0') {
-        free(cfg->exec);
-        cfg->exec = NULL;
-        return WS_OK;
-    }
-    if (ws_child_split(cfg->exec, &argv, &e) != WS_OK)
-        return bad(c, k, "invalid \"exec\": %s", e.msg);
-    ws_child_argv_free(argv);
-    return WS_OK;
-}
-
-static int top_pair(struct ctx *c, const char *key, const yaml_node_t *k,
-                    const yaml_node_t *v, void *arg)
-{
-    struct ws_config *cfg = arg;
-    yaml_node_item_t *items;
-    size_t n;
-    int present, rc;
-
-    if (strcmp(key, "logging") == 0) {
-        rc = collection(c, k, v, YAML_MAPPING_NODE, &present);
-        if (rc == WS_OK && present)
-            rc = each_pair(c, v, "logging", logging_pair, cfg);
-        return rc;
-    }
-    if (strcmp(key, "exec") == 0)
-        return exec_field(c, k, v, cfg);
-    if (strcmp(key, "dbs") != 0) {
-        rc = table_field(c, top_fields, key, k, v, cfg);
-        if (rc == WS_OK && strcmp(key, "addr") == 0 && cfg->addr != NULL &&
-            cfg->addr[0] != '\0') {
-            struct ws_err e = {0};
-            char host[256];
-            int port;
-            if (ws_httpd_addr_parse(cfg->addr, host, sizeof(host), &port,
-                                    &e) != WS_OK)
-                return bad(c, k, "%s", e.msg);
-        }
-        if (rc == WS_OK && strcmp(key, "heartbeat-url") == 0 &&
-            cfg->heartbeat_url != NULL && cfg->heartbeat_url[0] != '\0') {
-            struct ws_err e = {0};
-            char origin[300];
-            if (ws_heartbeat_url_origin(cfg->heartbeat_url, origin,
-                                        sizeof(origin), &e) != WS_OK)
-                return bad(c, k, "%s", e.msg);
-        }
-        return rc;
-    }
-    c->dbs_line = line_of(k);
-    rc = mapping_items(c, k, v, "database", &items, &n);
-    if (rc != WS_OK || n == 0)
-        return rc;
-    cfg->dbs = calloc(n, sizeof(*cfg->dbs));
-    if (cfg->dbs == NULL)
-        return oom(c->err);
-    for (size_t i = 0; rc == WS_OK && i < n; i++) {
-        yaml_node_t *item = yaml_document_get_node(c->doc, items[i]);
-        struct ws_db_config *db = &cfg->dbs[cfg->ndbs++];
-
-        db_defaults(db, line_of(item));
-        rc = each_pair(c, item, "database", db_pair, db);
-    }
-    return rc;
-}
-
-/* "<name>:<line>: <libyaml problem> (<context>)" */
-static int yaml_error(const yaml_parser_t *p, const char *name,
-                      const char *text, size_t len, struct ws_err *err)
-{
-    size_t line = p->problem_mark.line + 1;
-
-    if (p->error == YAML_MEMORY_ERROR)
-        return oom(err);
-    if (p->error == YAML_READER_ERROR) { /* only an offset is known */
-        line = 1;
-        for (size_t i = 0; i < p->problem_offset && i < len; i++)
-            line += text[i] == '\n';
-    }
-    return ws_err_set(err, WS_ECONFIG, "%s:%zu: %s%s%s%s", name, line,
-                      p->problem ? p->problem : "syntax error",
-                      p->context ? " (" : "", p->context ? p->context : "",
-                      p->context ? ")" : "");
-}
-
-/* Load the first document into cfg; a second document is an error. */
-static int load_yaml(const char *name, const char *text, size_t len,
-                     int expand_env, struct ws_config *cfg, struct ws_err *err)
-{
-    yaml_parser_t p;
-    yaml_document_t doc, more;
-    struct ctx c = {name, &doc, err, expand_env, {0}, NULL, 0, 0};
-    yaml_node_t *root;
-    int rc = WS_OK;
-
-    if (!yaml_parser_initialize(&p))
-        return oom(err);
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&p, &doc)) {
-        rc = yaml_error(&p, name, text, len, err);
-        yaml_parser_delete(&p);
-        return rc;
-    }
-    root = yaml_document_get_root_node(&doc);
-    if (root != NULL && !is_null(root) && root->type != YAML_MAPPING_NODE)
-        rc = bad(&c, root, "the top level must be a mapping");
-    else if (root != NULL && !is_null(root))
-        rc = each_pair(&c, root, "config", top_pair, cfg);
-    if (rc == WS_OK && !yaml_parser_load(&p, &more)) {
-        rc = yaml_error(&p, name, text, len, err);
-    } else if (rc == WS_OK) {
-        root = yaml_document_get_root_node(&more);
-        if (root != NULL)
-            rc = bad(&c, root, "only one YAML document is allowed");
-        yaml_document_delete(&more);
-    }
-    if (rc == WS_OK && cfg->ndbs == 0 && c.dbs_line > 0)
-        rc = ws_err_set(err, WS_ECONFIG, "%s:%d: \"dbs\" is empty: list at "
-                        "least one database, with its path and replicas",
-                        name, c.dbs_line);
-    else if (rc == WS_OK && cfg->ndbs == 0)
-        rc = ws_err_set(err, WS_ECONFIG, "%s: no \"dbs\": list at least one "
-                        "database, with its path and replicas", name);
-    free(c.val.p);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&p);
-    return rc;
-}
-
 /* ---- Public entry points ---------------------------------------------- */
 
 static struct ws_config *config_new(const char *source)
@@ -1662,7 +361,7 @@ static struct ws_config *config_new(const char *source)
         c->log_stderr = 1;
         c->shutdown_sync_timeout_ms = WS_SHUTDOWN_SYNC_TIMEOUT_MS;
     }
-    if (c != NULL && set_str(&c->source, source) != WS_OK) {
+    if (c != NULL && ws_str_set(&c->source, source) != WS_OK) {
         free(c);
         return NULL;
     }
@@ -1682,7 +381,8 @@ int ws_config_parse(const char *text, size_t len, const char *name,
     cfg = config_new(name);
     if (cfg == NULL)
         return oom(err);
-    rc = load_yaml(name, text ? text : "", len, expand_env, cfg, err);
+    rc = ws_config_yaml_load(name, text ? text : "", len, expand_env, cfg,
+                             err);
     if (rc == WS_OK)
         rc = finish_config(cfg, name, err);
     if (rc != WS_OK) {
@@ -1698,7 +398,7 @@ int ws_config_parse(const char *text, size_t len, const char *name,
  * names must be a regular file: a FIFO would block the start for ever
  * (hence O_NONBLOCK, cleared once the file is known to be regular), a
  * device or a directory is a mistake. */
-static int read_file(const char *path, struct sbuf *b, struct ws_err *err)
+static int read_file(const char *path, struct ws_sbuf *b, struct ws_err *err)
 {
     char chunk[8192];
     ssize_t n = 1;
@@ -1726,7 +426,7 @@ static int read_file(const char *path, struct sbuf *b, struct ws_err *err)
             rc = ws_err_set(err, WS_EIO, "read %s: %s", path, strerror(errno));
         else if (n > 0 && b->len + (size_t)n > MAX_CONFIG_SIZE)
             rc = ws_err_set(err, WS_ECONFIG, "%s: file too large", path);
-        else if (n > 0 && sb_add(b, chunk, (size_t)n) != WS_OK)
+        else if (n > 0 && ws_sbuf_add(b, chunk, (size_t)n) != WS_OK)
             rc = oom(err);
     }
     close(fd);
@@ -1737,14 +437,14 @@ int ws_config_load(const char *path, int expand_env, struct ws_config **out,
                    struct ws_err *err)
 {
     const char *env = getenv(WS_CONFIG_ENV);
-    struct sbuf b = {0};
+    struct ws_sbuf b = {0};
     char *home = NULL;
     int rc = WS_OK;
 
     if (path == NULL)
         path = env != NULL && *env != '\0' ? env : WS_CONFIG_DEFAULT_PATH;
     if (strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0)
-        rc = abs_path(path, &home, err);
+        rc = ws_path_expand(path, &home, err);
     if (rc == WS_OK)
         rc = read_file(home ? home : path, &b, err);
     if (rc == WS_OK)
@@ -1767,16 +467,16 @@ int ws_config_from_urls(const char *db_path, char *const *urls, size_t nurls,
     if (db != NULL) {
         cfg->dbs = db;
         cfg->ndbs = 1;
-        db_defaults(db, 0);
+        ws_config_db_defaults(db, 0);
         db->replicas = calloc(nurls ? nurls : 1, sizeof(*db->replicas));
-        if (db->replicas == NULL || set_str(&db->path, db_path) != WS_OK)
+        if (db->replicas == NULL || ws_str_set(&db->path, db_path) != WS_OK)
             rc = WS_ENOMEM;
     }
     for (size_t i = 0; rc == WS_OK && i < nurls; i++) {
         struct ws_replica_config *r = &db->replicas[db->nreplicas++];
 
-        replica_defaults(r, 0);
-        rc = set_str(&r->url, urls[i]);
+        ws_config_replica_defaults(r, 0);
+        rc = ws_str_set(&r->url, urls[i]);
     }
     if (rc == WS_OK)
         rc = finish_config(cfg, NULL, err);
@@ -1796,7 +496,7 @@ const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
     const struct ws_db_config *found = NULL;
     char *abs = NULL;
 
-    if (c == NULL || path == NULL || abs_path(path, &abs, NULL) != WS_OK)
+    if (c == NULL || path == NULL || ws_path_expand(path, &abs, NULL) != WS_OK)
         return NULL;
     for (size_t i = 0; i < c->ndbs && found == NULL; i++)
         if (c->dbs[i].path != NULL && strcmp(c->dbs[i].path, abs) == 0)

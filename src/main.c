@@ -25,6 +25,8 @@
 #include "ws/plan.h"
 #include "ws/replica.h"
 #include "ws/restore.h"
+#include "ws/units.h"
+#include "ws/url.h"
 #include "ws/validate.h"
 #include "ws/version.h"
 

@@ -22,19 +22,22 @@
  *   - `$NAME`, `${NAME}` and `${NAME:-default}` are expanded in values
  *     (not in keys or comments, so a variable cannot change the YAML's
  *     structure) unless expansion is off; an unset variable without a
- *     default is an error (Litestream makes it empty), and the default
- *     also stands in for a variable that is set but empty.  Any other '$'
- *     is text;
+ *     default is an error (Litestream makes it empty); env.h has the
+ *     rules;
  *   - durations are Go duration strings ("1s", "1m30s", "250ms"); a bare
  *     number other than 0, which Litestream reads as nanoseconds, and a
  *     non-zero duration below 1 ms (it would round to 0, "off") are
- *     errors;
+ *     errors (units.h);
  *   - logs go to stderr unless `logging.stderr: false` (Litestream's
  *     default is stdout);
  *   - the default meta directory is `<dir>/.<db name>-walship`.
  *
- * What is a URL is decided in one place, ws_is_url(): Litestream's
- * `^\w+://`.  Anything else given as a replica is a directory path.
+ * What is a URL, and what a replica URL means, is decided in one place,
+ * url.h: a URL is Litestream's `^\w+://` (ws_is_url), and anything else
+ * given as a replica is a directory path, cleaned as Go's path.Clean
+ * (path.h), unless it looks like a mistyped URL ("file:/x"), which is
+ * refused.  config.h includes those headers and units.h, whose
+ * syntaxes its values use.
  *
  * The parsed tree is immutable after load and passed down as
  * `const struct ws_config *`.  Every string is owned by the tree.
@@ -46,6 +49,9 @@
 #include <stdint.h>
 
 #include "ws/err.h"
+#include "ws/path.h"  /* paths are absolute and clean, as ws_path_abs */
+#include "ws/units.h" /* durations and sizes */
+#include "ws/url.h"   /* replica URLs; ws_is_url tells one from a path */
 
 #define WS_CONFIG_DEFAULT_PATH "/etc/walship.yml"
 #define WS_CONFIG_ENV "WALSHIP_CONFIG"
@@ -150,13 +156,10 @@ int ws_config_load(const char *path, int expand_env, struct ws_config **out,
 int ws_config_from_urls(const char *db_path, char *const *urls, size_t nurls,
                         struct ws_config **out, struct ws_err *err);
 
-/* 1 if s is a URL (^\w+://), else 0: the rule for command-line
- * arguments and for a replica's path and url in the file. */
-int ws_is_url(const char *s);
-
 /* Fill rc from a replica URL: "file:///dir", a plain path (file), or
- * "s3://bucket[.host]/prefix?endpoint=&region=&force-path-style=".
- * Sets type, url, path and the s3 fields; leaves intervals alone. */
+ * "s3://bucket[.host]/prefix?endpoint=&region=&force-path-style=", as
+ * ws_url_parse reads it (url.h).  Sets type, url, path and the s3
+ * fields; leaves intervals alone. */
 int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
                         struct ws_err *err);
 
@@ -164,19 +167,6 @@ int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
  * absent. */
 const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
                                              const char *path);
-
-/* Parse a size: digits with an optional unit B, KB, MB, GB (powers of
- * 1000) or KiB, MiB, GiB.  Returns WS_OK or WS_ECONFIG. */
-int ws_size_parse(const char *s, int64_t *bytes);
-
-/* Parse a Go duration string into milliseconds (rounded down).  Returns
- * WS_OK or WS_ECONFIG, also for a bare number other than 0 and for a
- * non-zero duration below 1 ms; *ms is written only on success. */
-int ws_duration_parse(const char *s, int64_t *ms);
-
-/* Make path absolute (relative to the cwd) and clean it the way Go's
- * path.Clean does.  Returns a malloc'd string or NULL on ENOMEM. */
-char *ws_path_abs(const char *path);
 
 void ws_config_free(struct ws_config *c);
 

@@ -1,0 +1,39 @@
+/*
+ * str.h: malloc'd strings, for the modules that build text from parts
+ * (config.h and the syntaxes it reads: url.h, path.h, env.h).
+ *
+ * Three small tools, each with one ownership rule:
+ *
+ *   - ws_strf() prints into a new string the caller frees;
+ *   - ws_str_set() replaces a string field (freeing the old one).  An
+ *     empty string stores NULL, "unset": a config value of "" means the
+ *     same as no value, as Litestream's `!= ""` tests treat it;
+ *   - struct ws_sbuf is a growing NUL-terminated string: zero it to start,
+ *     free its p when done.  Its p moves on every ws_sbuf_add(), so a
+ *     pointer into it is stale after the next add.
+ *
+ * None of them prints or logs; failure is WS_ENOMEM (or NULL).
+ */
+#ifndef WS_STR_H
+#define WS_STR_H
+
+#include <stddef.h>
+
+/* A malloc'd string made from fmt, or NULL when out of memory. */
+__attribute__((format(printf, 1, 2))) char *ws_strf(const char *fmt, ...);
+
+/* Replace *dst by a copy of s; NULL or "" store NULL.  WS_OK or
+ * WS_ENOMEM (then *dst is unchanged). */
+int ws_str_set(char **dst, const char *s);
+
+/* A growing NUL-terminated string: p[0..len) is its text, p[len] a NUL
+ * once anything (even "") has been added. */
+struct ws_sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+/* Append s[0..n).  WS_OK or WS_ENOMEM (b unchanged). */
+int ws_sbuf_add(struct ws_sbuf *b, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * str.c: see str.h.
+ */
+#include "ws/str.h"
+
+#include "ws/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *ws_strf(const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    p = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (p != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return p;
+}
+
+int ws_str_set(char **dst, const char *s)
+{
+    char *p = s != NULL && *s != '\0' ? ws_strf("%s", s) : NULL;
+
+    if (s != NULL && *s != '\0' && p == NULL)
+        return WS_ENOMEM;
+    free(*dst);
+    *dst = p;
+    return WS_OK;
+}
+
+int ws_sbuf_add(struct ws_sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL)
+            return WS_ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return WS_OK;
+}
