@@ -1,6 +1,7 @@
 /*
  * daemon.c: the replication loop (see daemon.h).
  */
+#include "ws/daemon_int.h"
 #include "ws/child.h"
 #include "ws/daemon.h"
 #include "ws/barrier.h"
@@ -37,11 +38,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BACKOFF_MAX_MS 30000
 #define BACKOFF_FIRST_MS 1000 /* a failed sync is tried again after this, */
 #define WAIT_POLL_MS 1000     /* a missing database looked for this often
                                * when monitor-interval is 0 */
-#define STOP_RETRIES 3
 #define CONFIG_RETRIES 4 /* refusals (403, NoSuchBucket) before giving up */
 /*
  * Change detection and pacing.  While the database is quiet, file events
@@ -75,215 +74,6 @@
 #define TIMES_MAX (1u << 20)    /* commit times kept for slow replicas */
 #define SEAL_RETRY_MS 1000      /* a checkpoint for a deferred snapshot, */
 #define SEAL_RETRY_MAX_MS 30000 /* asked again while it cannot seal */
-
-struct daemon;
-struct dbrep;
-
-enum repstate { R_IDLE, R_BUSY, R_BACKOFF, R_FAILED };
-
-struct rep {
-    struct dbrep *d;
-    const struct ws_replica_config *cfg;
-    struct ws_replica *client;
-    enum repstate state;
-    int inited;              /* position known */
-    char gen[WS_GEN_LEN + 1];/* generation of the position */
-    int has_snapshot;        /* the replica has a snapshot in gen */
-    uint32_t snap_index;     /* ...the highest index that has one */
-    uint64_t snap_off;       /* ...and its position (UINT64_MAX: unknown) */
-    uint32_t index;          /* next byte to ship: (index, offset) */
-    uint64_t offset;
-    int64_t last_put_ms;
-    int64_t last_snap_ms;    /* wall time of the newest snapshot in gen */
-    int config_failures;     /* consecutive refusals (WS_ECONFIG) */
-    struct ws_stall stall;   /* uploads failing (stall.h) */
-    char known_gen[WS_GEN_LEN + 1]; /* the replica was seen to hold a
-                                     * snapshot of this generation */
-    char ret_gen[WS_GEN_LEN + 1];   /* ...as a retention listing began */
-    int snap_first;          /* the snapshot in flight starts the gen */
-    int failures;
-    uint64_t tsent;          /* commit times before this one are shipped */
-    int64_t times_ms;        /* when the last times object was shipped */
-    int snap_held;           /* a snapshot of this replica holds syncs */
-    struct ws_tpoint snap_rec;/* the next snapshot's record, */
-    char rec_gen[WS_GEN_LEN + 1]; /* of this generation ("": none), */
-    int rec_sent;            /* in the replica */
-    int job_rec;             /* the times job in flight is snap_rec */
-    const char *snap_why;    /* the due snapshot's reason (NULL: none) */
-    int snap_deferred;       /* 1: its deferral was logged, -1: that it
-                              * may start */
-    struct ws_tlist tjob;    /* the records of the times job in flight */
-    int force_snap;          /* retention wants a new snapshot */
-    const char *force_why;   /* ...or -force-snapshot (NULL: retention) */
-    /* Records that bind the generation's objects (daemon.h). */
-    struct ws_sha256 snap_sha;    /* over the snapshot in flight's bytes */
-    uint8_t snap_digest[WS_DIGEST_LEN]; /* ...once it is produced */
-    struct ws_diginfo dig;   /* the digest record to write, */
-    char dig_gen[WS_GEN_LEN + 1]; /* of this generation ("": none) */
-    char **stale;            /* snapshot records the last listing showed */
-    size_t nstale;           /* with no snapshot in the generation */
-    struct ws_idxinfo irec;  /* the index record in flight, */
-    char irec_gen[WS_GEN_LEN + 1]; /* ...and the last one written: of */
-    uint32_t irec_done;      /* this generation and index */
-
-    /* Retention (its own request: it runs beside shipping). */
-    uv_timer_t ret_timer;
-    struct ws_req ret_req;
-    int ret_busy;
-    struct ws_retention_plan plan;
-    char **ret_keys;             /* the plan's exact keys (borrowed), */
-    size_t ret_nkeys;            /* deleted in one request */
-    size_t ret_next, ret_failed; /* the next plan key; keys not deleted */
-    int ret_lock;
-    int ret_done;            /* -once: retention was applied (or is not
-                              * asked for) */
-    int ret_runs;            /* -once: retention runs so far */
-    uv_timer_t timer;
-
-    /* The request in flight and what it is about. */
-    struct ws_req req;
-    int job;                 /* J_LIST, J_GET, J_SNAP, J_SEG, ... */
-    char job_gen[WS_GEN_LEN + 1];
-    uint32_t job_index;
-    uint64_t job_start, job_end;
-    char *job_path;          /* shadow file of a segment */
-    int64_t job_t0;
-    /* A request that gets no answer is said while it lasts (slow.h):
-     * the backends give up on a silent server only after minutes. */
-    struct ws_slow slow;
-    void (*job_cb)(struct ws_req *req);
-    char said_gen[WS_GEN_LEN + 1]; /* the position last logged at INFO */
-    uint32_t said_index;
-    uint64_t said_offset;
-    struct ws_lz4r *lz;      /* tail check at start-up */
-    int tail_fd;
-    uint64_t tail_off;
-    int tail_mismatch;
-
-    /* For /metrics (metrics.h), and the position last known shipped,
-     * kept while a failure makes the replica list itself again (the
-     * replication lag counts from there meanwhile). */
-    struct ws_repmetrics m;
-    int m_has;
-    char m_gen[WS_GEN_LEN + 1];
-    uint32_t m_index;
-    uint64_t m_offset;
-};
-
-enum { J_LIST, J_GET, J_SNAP, J_SEG, J_TIMES, J_INDEX, J_DIGEST, J_STALE };
-
-/* Observations of the wal-index (db.h), oldest first. */
-struct seen_list {
-    struct ws_db_seen *v;
-    size_t n, cap;
-};
-
-struct dbrep {
-    struct daemon *dm;
-    const struct ws_db_config *cfg;
-    char *wal_path;          /* cfg->path + "-wal" */
-    struct ws_db *db;
-    struct ws_db_state st;   /* the last completed sync */
-    int syncing;
-    int snapshotting;
-    int dirty;
-    int stopping;
-    int final_synced;
-    int job_final;           /* the sync in flight started after the signal */
-    int done;
-    int once_synced;         /* -once: a sync after the start succeeded */
-    int64_t next_sync_ms;
-    int64_t spacing_ms;      /* copies at most this often while active */
-    const char *new_gen;     /* requested by a replica check */
-    char new_gen_buf[WS_ERR_MSG];
-    struct ws_stall stall;   /* syncs failing, or the database awaited */
-    struct ws_stall spool;   /* the spool limit holds frames back */
-    int corrupt_run;         /* syncs in a row that lost continuity */
-    int held;                /* the last sync left frames in the -wal */
-    int seal_wanted;         /* the next sync seals the index (a deferred
-                              * snapshot waits for the next one) */
-    int64_t seal_next_ms;    /* ...asked again no sooner than this */
-    int64_t seal_backoff_ms;
-    uint64_t syncs;          /* completed syncs */
-    int64_t last_copy_ms;    /* when a sync last copied anything */
-    /* Observed commit times (times.h) of generation st.gen not yet
-     * shipped to every replica; tl.v[0] has sequence number tl_base. */
-    struct ws_tlist tl;
-    char tl_gen[WS_GEN_LEN + 1];
-    uint64_t tl_base;
-    int tl_warned;
-    int64_t wal_mtime_ns;
-    int64_t wal_size;
-    int events_on;
-    int watch_ok;            /* both watches on the files now at the paths */
-    int active;              /* watches off, the tick follows the writes */
-    int quiet_ticks;         /* ticks since the last new commit */
-    int64_t tick_mtime_ns;   /* the -wal as the last tick saw it */
-    int64_t tick_size;
-    dev_t db_dev, wal_dev;   /* what the watches were put on */
-    ino_t db_ino, wal_ino;
-    uint64_t poll_ms;        /* the poll's current period */
-    int64_t sync_start_ms;   /* when the last sync started */
-    struct seen_list seen;   /* observations for the next sync */
-    struct seen_list seen_job; /* ...and those lent to the one in flight */
-    struct ws_db_seen last_seen;
-
-    uv_work_t work;
-    struct ws_db_sync_opts job_opts;
-    struct ws_db_state job_st;
-    struct ws_err job_err;
-    int job_rc;
-
-    uv_timer_t poll;
-    uv_timer_t kick;
-    uv_timer_t ckpt;      /* an idle database's due checkpoint */
-    uv_timer_t tick;      /* reads the wal-index while active */
-    uv_fs_event_t ev_wal;
-    uv_fs_event_t ev_db;
-    struct rep *reps;
-    size_t nreps;
-    struct ws_validator *val; /* restore drills (validate.h) */
-    struct ws_dbmetrics m;   /* for /metrics (metrics.h) */
-
-    /* The control endpoint (control.h) and `walship sync` (barrier). */
-    struct ws_ctl *ctl;
-    int ctl_failed;          /* binding it failed, and was said */
-    uint64_t started;        /* syncs started */
-    struct ws_barrier bar;   /* sync requests not answered yet */
-    struct ws_barrier_rep *bar_reps; /* the replicas, as bar sees them */
-    uv_timer_t bar_timer;    /* the earliest of their deadlines */
-};
-
-struct daemon {
-    uv_loop_t loop;
-    const struct ws_config *cfg;
-    struct dbrep *dbs;
-    size_t ndbs;
-    uv_signal_t sigint, sigterm;
-    uv_signal_t sighup;      /* as SIGTERM; -exec: forwarded to the app */
-    uv_timer_t shut_timer;   /* shutdown-sync-timeout */
-    uv_check_t ready_check;  /* -exec: starts the application when ready */
-    struct ws_child child;   /* -exec's application (child.h), or only
-                              * the orphan reaper of PID 1 */
-    int reaping;             /* ...is initialised */
-    int has_child;           /* ...the application is configured */
-    int child_stopping;      /* ...was sent SIGTERM by walship itself */
-    int child_status;        /* ...its exit status, or -1 */
-    struct ws_err child_err; /* ...why it could not be started */
-    int stopping;
-    int closed;              /* handles are closing */
-    int abandoned;           /* the final sync outlived its timeout */
-    struct ws_err fatal;     /* what stopped the daemon, if anything */
-    int failed;              /* something committed was not shipped */
-    struct ws_err failure;   /* the first cause of it, for the exit status */
-    struct ws_err lost;      /* ...the first database and replica the final
-                              * sync gave up on, when that was the cause */
-    struct ws_httpd *httpd;  /* /metrics and /healthz, or NULL */
-    struct ws_heartbeat *hb; /* heartbeat-url's pings, or NULL */
-    struct ws_daemon_opts opts;
-    int ret_failed;          /* -once -enforce-retention: a delete or
-                              * listing failed */
-};
 
 static void db_step(struct dbrep *d);
 static void rep_ship(struct rep *r);
