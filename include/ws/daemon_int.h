@@ -270,4 +270,153 @@ struct daemon {
                               * listing failed */
 };
 
+/* ---- daemon.c ----------------------------------------------------------- */
+
+/* What d waits for has changed: start its next sync when due, or its
+ * last one at shutdown, and see whether the daemon is done. */
+void ws_daemon_step(struct dbrep *d);
+
+/* Something committed will not be shipped, because of e (at the database
+ * or at a replica, when e does not say): the first cause gives the exit
+ * status its kind. */
+void ws_daemon_unshipped(struct daemon *dm, const struct ws_err *e, int at);
+
+/* Something committed will not be in a replica when walship exits (the
+ * final sync failed, gave up or timed out): the exit status says so, and
+ * its message names the first database and replica it happened to. */
+void ws_daemon_lost(struct daemon *dm, const char *db, const char *replica,
+                    int code, const char *why);
+
+/* The signal handler: SIGINT, SIGTERM or SIGHUP (signum 0: a stop for
+ * another cause). */
+void ws_daemon_on_signal(uv_signal_t *h, int signum);
+
+/* The thing s tracks failed for cause kind (what, printf-style): say so
+ * when due (stall.h), with the wait that follows (ms; -1: none said),
+ * after prefix, and return that wait. */
+int64_t ws_daemon_stall_on(struct ws_stall *s, int kind,
+                           enum ws_log_level level, const char *prefix,
+                           int64_t ms, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* The thing s tracks works again: say so if a stall was said. */
+void ws_daemon_stall_off(struct ws_stall *s);
+
+/* ms as a duration for the log ("1.5s"). */
+void ws_daemon_fmt_ms(int64_t ms, char *buf, size_t n);
+
+/* ---- watch.c ------------------------------------------------------------ */
+
+/* (Re)start the file events on the database and its -wal. */
+void ws_watch_arm(struct dbrep *d);
+
+/* Set the stat() poll's period from monitor-interval and the watches. */
+void ws_watch_pace(struct dbrep *d);
+
+/* The database at the path is another file now (or none): forget what
+ * was watched and observed of the old one. */
+void ws_watch_replaced(struct dbrep *d);
+
+/* The sync in flight is done with the wal-index observations lent to it
+ * (db.h): keep what it did not use, followed by those made meanwhile. */
+void ws_watch_seen_return(struct dbrep *d);
+
+/* ---- ship.c ------------------------------------------------------------- */
+
+/* Start r's next job if it is idle and has something to do. */
+void ws_ship_step(struct rep *r);
+
+/* 1 when r holds everything the last sync copied (or has failed); when
+ * every replica of d does. */
+int ws_ship_caught_up(struct rep *r);
+int ws_ship_db_caught_up(struct dbrep *d);
+
+/* A listing (g: the current generation in it, or NULL) shows whether the
+ * replica still holds the snapshot it was seen to hold in gen; 1 when it
+ * does not (a new generation is started). */
+int ws_ship_gone(struct rep *r, const char *gen, const struct ws_geninfo *g);
+
+/* Shadow WAL bytes r has not shipped yet. */
+int64_t ws_ship_spool(const struct rep *r);
+
+/* Commit times (times.h): take those a sync observed; drop those every
+ * replica has shipped. */
+void ws_ship_times_take(struct dbrep *d, const struct ws_db_state *s);
+void ws_ship_times_trim(struct dbrep *d);
+
+/* The request in flight has had no answer for a while (slow.h). */
+void ws_ship_on_slow(struct ws_slow *s, const char *waited);
+
+/* Prepare r's request for one job (J_*); the caller fills the key and
+ * the type's fields, then submits.  cb is called when it is done. */
+struct ws_req *ws_ship_req(struct rep *r, int job, enum ws_reqtype type,
+                           void (*cb)(struct ws_req *));
+
+/* A job succeeded (r is idle again, and its position may have moved);
+ * a job failed (what: the job's name for the log). */
+void ws_ship_after(struct rep *r);
+void ws_ship_fail(struct rep *r, const char *what);
+
+/* r's snapshot no longer holds syncs. */
+void ws_ship_release(struct rep *r);
+
+/* Where the shadow holds committed bytes for index i; 0 when it does not
+ * hold it. */
+int ws_ship_shadow_end(const struct dbrep *d, uint32_t i, uint64_t *end);
+
+/* ---- ship_job.c ------------------------------------------------------- */
+
+/* The jobs: r's snapshot at its record's position; commit times v[0..n)
+ * (rec: the snapshot's record); deleting the stale snapshot records; an
+ * index record (J_INDEX) or digest record (J_DIGEST); the next segment
+ * (or the index record before it); the listing that finds r's
+ * position. */
+void ws_ship_start_snapshot(struct rep *r);
+void ws_ship_start_times(struct rep *r, const struct ws_tpoint *v, size_t n,
+                         int rec);
+void ws_ship_start_stale(struct rep *r);
+void ws_ship_start_record(struct rep *r, int job);
+void ws_ship_start_segment(struct rep *r);
+void ws_ship_start_init(struct rep *r);
+
+/* Forget the stale snapshot records r->stale. */
+void ws_ship_stale_free(struct rep *r);
+
+/* ---- retain.c --------------------------------------------------------- */
+
+/* Run retention on the replica whose ret_timer t is, unless it runs. */
+void ws_retain_on_timer(uv_timer_t *t);
+
+/* ---- serve.c ---------------------------------------------------------- */
+
+/* The durability barrier: a sync finished; answer what is done. */
+void ws_serve_barrier_synced(struct dbrep *d);
+void ws_serve_barrier_check(struct dbrep *d);
+
+/* Serve d's control endpoint once it replicates (new_gen: again if the
+ * meta dir was replaced). */
+void ws_serve_ctl(struct dbrep *d, int new_gen);
+
+/* -once: a sync before the shutdown finished; stop when all is done. */
+void ws_serve_once_synced(struct dbrep *d, const struct ws_db_state *s);
+void ws_serve_once_check(struct daemon *dm);
+
+/* The metrics server and the heartbeat, when configured. */
+int ws_serve_observers_start(struct daemon *dm, struct ws_err *err);
+
+/* The restore drills' hooks (validate.h); ctx is the dbrep. */
+void ws_serve_val_kick(void *ctx);
+int ws_serve_val_rep_pos(void *ctx, size_t k, const char **gen,
+                         uint32_t *index, uint64_t *offset);
+
+/* ---- app.c ------------------------------------------------------------ */
+
+/* Under -exec, the stop the application's (child.h): a signal is
+ * forwarded to it, another cause (signum 0) stops it; 1 when handled. */
+int ws_app_signal(struct daemon *dm, int signum);
+
+/* The application exited; the loop turned (start it once ready). */
+void ws_app_on_exit(struct ws_child *c);
+void ws_app_on_ready(uv_check_t *h);
+
 #endif
