@@ -17,9 +17,10 @@
 #include <string.h>
 
 /* Under -exec, signals are the application's while it runs: walship
- * forwards them and stops when it exits.  A fatal error (signum 0:
- * another walship holds a database; a replica's refusals are not fatal
- * under -exec, ws_ship_fail) stops it with SIGTERM, once.  1 when the signal
+ * forwards them and stops when it exits.  Another cause of a stop
+ * (signum 0, from ws_daemon_shutdown: a fatal error, such as another
+ * walship holding a database; a replica's refusals are not fatal under
+ * -exec, ws_ship_fail) stops it with SIGTERM, once.  1 when the stop
  * was handled so. */
 int ws_app_signal(struct daemon *dm, int signum)
 {
@@ -66,13 +67,7 @@ void ws_app_on_exit(struct ws_child *c)
     struct daemon *dm = c->data;
 
     dm->child_status = c->status;
-    if (c->term_signal != 0)
-        ws_info("application exited pid=%d signal=%d status=%d: walship "
-                "shutting down", c->proc.pid, c->term_signal, c->status);
-    else
-        ws_info("application exited pid=%d status=%d: walship shutting "
-                "down", c->proc.pid, c->status);
-    ws_daemon_on_signal(&dm->sigterm, 0);
+    ws_daemon_shutdown(dm, STOP_APP_EXIT, 0);
 }
 
 /* After each turn of the loop until the application is started: start
@@ -93,10 +88,7 @@ void ws_app_on_ready(uv_check_t *h)
     uv_check_stop(h);
     rc = ws_child_start(&dm->child, &dm->child_err);
     if (rc != WS_OK) {
-        /* The reason is the command's exit line (main.c). */
-        ws_error("the application could not be started: walship shutting "
-                 "down");
-        ws_daemon_on_signal(&dm->sigterm, 0);
+        ws_daemon_shutdown(dm, STOP_APP_START, 0);
         return;
     }
     ws_info("replication ready, application started pid=%d exec=%s "

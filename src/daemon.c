@@ -15,7 +15,9 @@
  *
  * What enters it: the sync job's completion (on_sync_done, which hands
  * its results to the watcher, the shippers, the barrier and the drills),
- * the kick and checkpoint timers, signals, shutdown-sync-timeout.  It
+ * the kick and checkpoint timers, shutdown-sync-timeout, and every stop,
+ * whatever its cause (enum stop_why: a signal, a fatal error, -once's
+ * end, the application's exit), through ws_daemon_shutdown().  It
  * also sets up and tears down every room's state (setup_db, teardown),
  * and says stalls (ws_daemon_stall_on/off: when a state in which
  * walship cannot make progress begins, at a slowing pace while it
@@ -270,7 +272,7 @@ static void on_sync_done(uv_work_t *w, int status)
         ws_ship_step(&d->reps[i]);
     ws_validator_synced(d->val);
     if (d->dm->fatal.code != WS_OK && !d->dm->stopping)
-        ws_daemon_on_signal(&d->dm->sigterm, 0);
+        ws_daemon_shutdown(d->dm, STOP_FATAL, 0);
     else
         ws_daemon_step(d);
 }
@@ -491,14 +493,37 @@ static void shutdown_begin(struct daemon *dm)
         uv_timer_start(&dm->shut_timer, on_shut_timeout, (uint64_t)ms, 0);
 }
 
-void ws_daemon_on_signal(uv_signal_t *h, int signum)
+/* Say why the daemon stops, for the causes that have more to say than
+ * the exit line (a fatal error's reason is the command's exit line,
+ * main.c; a signal is said once it is known not to be the
+ * application's). */
+static void shutdown_say(struct daemon *dm, enum stop_why why)
 {
-    struct daemon *dm = h->data;
+    const struct ws_child *c = &dm->child;
 
+    if (why == STOP_ONCE)
+        ws_info("once: every database synced; shipping the rest to every "
+                "replica, then exiting");
+    else if (why == STOP_APP_EXIT && c->term_signal != 0)
+        ws_info("application exited pid=%d signal=%d status=%d: walship "
+                "shutting down", c->proc.pid, c->term_signal, c->status);
+    else if (why == STOP_APP_EXIT)
+        ws_info("application exited pid=%d status=%d: walship shutting "
+                "down", c->proc.pid, c->status);
+    else if (why == STOP_APP_START) /* the reason: the exit line */
+        ws_error("the application could not be started: walship shutting "
+                 "down");
+}
+
+void ws_daemon_shutdown(struct daemon *dm, enum stop_why why, int signum)
+{
+    if (why != STOP_SIGNAL)
+        signum = 0;
+    shutdown_say(dm, why);
     if (ws_app_signal(dm, signum))
         return;
     if (dm->stopping) {
-        if (signum == 0)
+        if (why != STOP_SIGNAL)
             return;
         /* The last syncs and uploads may wait minutes on a server that
          * does not answer: a second signal does not.  Nothing is lost by
@@ -509,10 +534,10 @@ void ws_daemon_on_signal(uv_signal_t *h, int signum)
                  signum);
         _exit(1);
     }
-    if (signum != 0)
+    if (why == STOP_SIGNAL)
         ws_info("signal received, walship shutting down signal=%d (a "
                 "second signal exits at once)", signum);
-    if (dm->has_child && !dm->child.started && signum != 0)
+    if (why == STOP_SIGNAL && dm->has_child && !dm->child.started)
         ws_info("the application was not started exec=%s args=%d",
                 dm->child.argv[0], dm->child.argc);
     shutdown_begin(dm);
@@ -536,6 +561,11 @@ void ws_daemon_on_signal(uv_signal_t *h, int signum)
         ws_daemon_step(d);
     }
     check_done(dm);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    ws_daemon_shutdown(h->data, STOP_SIGNAL, signum);
 }
 
 /* A directory replica that exists must pass the directory rule (fs.h)
@@ -747,10 +777,10 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
         dm.has_child = dm.reaping && cfg->exec != NULL;
     }
     if (rc == WS_OK) {
-        uv_signal_start(&dm.sigint, ws_daemon_on_signal, SIGINT);
-        uv_signal_start(&dm.sigterm, ws_daemon_on_signal, SIGTERM);
+        uv_signal_start(&dm.sigint, on_signal, SIGINT);
+        uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
         /* Without -exec, SIGHUP (a closed terminal) is a SIGTERM. */
-        uv_signal_start(&dm.sighup, ws_daemon_on_signal, SIGHUP);
+        uv_signal_start(&dm.sighup, on_signal, SIGHUP);
         /* The loop takes them now, one held since the start included. */
         signal_set(&set);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);

@@ -313,9 +313,7 @@ void ws_serve_once_check(struct daemon *dm)
             if (!once_rep_ready(&d->reps[k]))
                 return;
     }
-    ws_info("once: every database synced; shipping the rest to every "
-            "replica, then exiting");
-    ws_daemon_on_signal(&dm->sigterm, 0);
+    ws_daemon_shutdown(dm, STOP_ONCE, 0);
 }
 
 /* The replication lag of r (metrics.h) at wall time now_us, in us: the

@@ -259,7 +259,7 @@ void ws_ship_fail(struct rep *r, const char *what)
             ws_err_wrap(&d->dm->fatal, "%s error db=%s replica=%s", what,
                         d->cfg->path, r->cfg->name);
         }
-        ws_daemon_on_signal(&d->dm->sigterm, 0);
+        ws_daemon_shutdown(d->dm, STOP_FATAL, 0);
         return;
     }
     /* At shutdown (and in -once) a failing upload is retried a few

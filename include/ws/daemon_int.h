@@ -287,9 +287,26 @@ void ws_daemon_unshipped(struct daemon *dm, const struct ws_err *e, int at);
 void ws_daemon_lost(struct daemon *dm, const char *db, const char *replica,
                     int code, const char *why);
 
-/* The signal handler: SIGINT, SIGTERM or SIGHUP (signum 0: a stop for
- * another cause). */
-void ws_daemon_on_signal(uv_signal_t *h, int signum);
+/* Why the daemon stops (ws_daemon_shutdown). */
+enum stop_why {
+    STOP_SIGNAL,    /* SIGINT, SIGTERM or SIGHUP */
+    STOP_FATAL,     /* replication cannot go on: dm->fatal says why */
+    STOP_ONCE,      /* -once: everything it waited for is done */
+    STOP_APP_EXIT,  /* -exec: the application exited (dm->child) */
+    STOP_APP_START  /* ...or could not be started (dm->child_err) */
+};
+
+/*
+ * The one way the daemon stops, whatever the cause: say the cause, then
+ * stop new work and ship what is committed (the final sync, bounded by
+ * shutdown-sync-timeout).  The exit status comes from what the cause
+ * recorded (dm->fatal, dm->child_err, dm->child_status) and from the
+ * final sync.  While -exec's application runs, a signal (signum) is
+ * forwarded to it and any other cause stops it first: walship stops when
+ * it has exited (STOP_APP_EXIT).  A second signal exits at once; another
+ * cause while stopping changes nothing.
+ */
+void ws_daemon_shutdown(struct daemon *dm, enum stop_why why, int signum);
 
 /* The thing s tracks failed for cause kind (what, printf-style): say so
  * when due (stall.h), with the wait that follows (ms; -1: none said),
@@ -411,8 +428,9 @@ int ws_serve_val_rep_pos(void *ctx, size_t k, const char **gen,
 
 /* ---- app.c ------------------------------------------------------------ */
 
-/* Under -exec, the stop the application's (child.h): a signal is
- * forwarded to it, another cause (signum 0) stops it; 1 when handled. */
+/* Under -exec, while the application runs (child.h), a stop is its: a
+ * signal (signum) is forwarded to it, another cause (signum 0) stops it
+ * with SIGTERM, once.  1 when the application runs. */
 int ws_app_signal(struct daemon *dm, int signum);
 
 /* The application exited; the loop turned (start it once ready). */
