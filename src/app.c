@@ -78,7 +78,7 @@ void ws_app_on_ready(uv_check_t *h)
     struct daemon *dm = h->data;
     int rc;
 
-    if (dm->stopping) {
+    if (dm->phase != DM_RUNNING) {
         uv_check_stop(h);
         return;
     }

@@ -271,7 +271,7 @@ static void on_sync_done(uv_work_t *w, int status)
     for (size_t i = 0; i < d->nreps; i++)
         ws_ship_step(&d->reps[i]);
     ws_validator_synced(d->val);
-    if (d->dm->fatal.code != WS_OK && !d->dm->stopping)
+    if (d->dm->fatal.code != WS_OK && d->dm->phase == DM_RUNNING)
         ws_daemon_shutdown(d->dm, STOP_FATAL, 0);
     else
         ws_daemon_step(d);
@@ -403,12 +403,12 @@ static void close_cb(uv_handle_t *h)
 
 static void check_done(struct daemon *dm)
 {
-    if (dm->closed)
+    if (dm->phase == DM_CLOSING)
         return;
     for (size_t i = 0; i < dm->ndbs; i++)
         if (!dm->dbs[i].done)
             return;
-    dm->closed = 1;
+    dm->phase = DM_CLOSING;
     /* Every database is synced and shipped: close every handle and let
      * uv_run return. */
     ws_httpd_close(dm->httpd);
@@ -488,7 +488,7 @@ static void shutdown_begin(struct daemon *dm)
 {
     int64_t ms = dm->cfg->shutdown_sync_timeout_ms;
 
-    dm->stopping = 1;
+    dm->phase = DM_STOPPING;
     if (ms > 0)
         uv_timer_start(&dm->shut_timer, on_shut_timeout, (uint64_t)ms, 0);
 }
@@ -522,7 +522,7 @@ void ws_daemon_shutdown(struct daemon *dm, enum stop_why why, int signum)
     shutdown_say(dm, why);
     if (ws_app_signal(dm, signum))
         return;
-    if (dm->stopping) {
+    if (dm->phase != DM_RUNNING) {
         if (why != STOP_SIGNAL)
             return;
         /* The last syncs and uploads may wait minutes on a server that

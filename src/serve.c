@@ -303,7 +303,7 @@ static int once_rep_ready(struct rep *r)
 
 void ws_serve_once_check(struct daemon *dm)
 {
-    if (!dm->opts.once || dm->stopping)
+    if (!dm->opts.once || dm->phase != DM_RUNNING)
         return;
     for (size_t i = 0; i < dm->ndbs; i++) {
         struct dbrep *d = &dm->dbs[i];

@@ -238,7 +238,7 @@ void ws_ship_fail(struct rep *r, const char *what)
      * metrics), and retries, so that a fixed credential or a renewed
      * token heals without a restart; the final sync's failure, when the
      * application exits, is the exit status. */
-    fatal = r->config_failures >= CONFIG_RETRIES && !d->dm->stopping;
+    fatal = r->config_failures >= CONFIG_RETRIES && d->dm->phase == DM_RUNNING;
     if (fatal && d->dm->has_child) {
         fatal = 0;
         if (r->config_failures == CONFIG_RETRIES)

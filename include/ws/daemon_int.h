@@ -239,6 +239,13 @@ struct dbrep {
     uv_timer_t bar_timer;    /* the earliest of their deadlines */
 };
 
+/* The daemon's life: it runs, then stops (ws_daemon_shutdown: no new
+ * work, the final sync and uploads), then closes its handles once every
+ * database is done, or at once when it could not start (check_done).
+ * shutdown-sync-timeout can end the stopping (abandoned): the loop then
+ * ends with work in flight. */
+enum dm_phase { DM_RUNNING, DM_STOPPING, DM_CLOSING };
+
 struct daemon {
     uv_loop_t loop;
     const struct ws_config *cfg;
@@ -255,9 +262,9 @@ struct daemon {
     int child_stopping;      /* ...was sent SIGTERM by walship itself */
     int child_status;        /* ...its exit status, or -1 */
     struct ws_err child_err; /* ...why it could not be started */
-    int stopping;
-    int closed;              /* handles are closing */
-    int abandoned;           /* the final sync outlived its timeout */
+    enum dm_phase phase;     /* running, stopping or closing (above) */
+    int abandoned;           /* the final sync outlived its timeout: the
+                              * loop was stopped with work in flight */
     struct ws_err fatal;     /* what stopped the daemon, if anything */
     int failed;              /* something committed was not shipped */
     struct ws_err failure;   /* the first cause of it, for the exit status */
