@@ -27,7 +27,7 @@
  * each replica that has not reached the target, where it stands and why
  * it is behind (the caller's text: its last error).
  *
- * Pure bookkeeping: no I/O, no clock, no logging.  The caller (daemon.c)
+ * Pure bookkeeping: no I/O, no clock, no logging.  The caller (serve.c)
  * tells it when syncs start and end and what the replicas hold, and
  * answers the requests it hands back.
  */

@@ -11,7 +11,7 @@
  *
  * Changes are noticed through fs events on the -wal and database files
  * and, while writes go on, by reading SQLite's wal-index header on a
- * timer (daemon.c, "change detection"), with a stat() poll as the
+ * timer (watch.c), with a stat() poll as the
  * fallback.  Copies are paced, uploads follow sync-interval, but a commit
  * after a quiet period ships at once.
  * A database that does not exist yet, syncs or uploads that fail, and
@@ -31,7 +31,7 @@
  * has one already) and has applied retention if -enforce-retention asks,
  * then stops the same way; it waits on no interval, and a replica that
  * fails three times in a row is given up and named in the exit status
- * (daemon.c, "-once").
+ * (serve.c, "-once").
  * With addr set, the same loop serves /metrics and /healthz (httpd.h):
  * the counters live in each database's and replica's state (metrics.h),
  * and the health check (health.h) is built from the states above, at

@@ -7,7 +7,7 @@
  * with one call, ws_health_fail().  No problem: healthy (/healthz answers
  * 200 "ok", the heartbeat may ping); any: unhealthy (503, the lines as
  * the body; no ping).  A new kind of problem is one more ws_health_fail
- * where the daemon builds the list (daemon.c, health_check), nothing
+ * where the daemon builds the list (serve.c, health_check), nothing
  * else.
  */
 #ifndef WS_HEALTH_H

@@ -36,7 +36,7 @@
  *     needs no WAL: replaying any prefix [0, Y) of its index's WAL with
  *     Y >= offset over it gives the state at Y, and one with Y < offset
  *     is never a state of the database (the writer never lets a snapshot
- *     appear beside such a prefix; see daemon.c).
+ *     appear beside such a prefix; see ship.c).
  * kind SNAPSHOT (the `.times.lz4` name, written by earlier walships and
  *     still read): the snapshot of index `index` about to be written is
  *     the raw database file, holding no change past `offset` of that

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Change detection (daemon.c), each way alone: file events, the timer
+# Change detection (watch.c), each way alone: file events, the timer
 # that follows a busy writer on SQLite's wal-index, and the poll
 # fallback.  A database created after walship started is picked up by
 # the poll, and an empty one once its application has written its
