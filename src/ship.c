@@ -682,7 +682,7 @@ void ws_ship_step(struct rep *r)
         return;
     /* sync-interval batches the frames of the open index; a closed one
      * cannot grow, and waiting on each would ship one index a period
-     * while the WAL restarts several times a second (db.c). */
+     * while the WAL restarts several times a second (ckpt.c). */
     now = ws_now_ms();
     due = r->last_put_ms + r->cfg->sync_interval_ms;
     if (!d->stopping && now < due && r->index >= d->st.index &&

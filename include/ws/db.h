@@ -77,7 +77,7 @@
  * so a link planted at a name is replaced, never written through.
  *
  * Commit times (times.h).  A copy records each commit it finds with the
- * time it read it, but copies run only every so often (daemon.c), while
+ * time it read it, but copies run only every so often (watch.c), while
  * SQLite publishes each commit in its wal-index (wal.h) as soon as its
  * frames are written.  So the loop thread reads that header at every
  * change of the -wal (ws_db_peek: one pread) and hands what it saw to the
