@@ -65,6 +65,7 @@ static int boot_one(const struct ws_db_config *db, struct ws_err *err)
     o.db = db->path;
     o.meta = db->meta_path;
     o.parallelism = 8;
+    o.late_signal_to_caller = 1; /* replicate's loop takes it */
     rc = ws_cli_replicas_open(&reps, db, NULL, err);
     if (rc == WS_OK)
         rc = ws_restore(reps.v, reps.n, &o, err);

@@ -519,6 +519,9 @@ static int do_restore(const struct restore_args *a, const char *arg,
         ws_config_free(cfg);
         return WS_OK;
     }
+    /* Before any thread starts: the restore takes them (restore.h). */
+    if (!a->list)
+        ws_restore_hold_signals();
     rc = ws_cli_replicas_open(&reps, db, a->replica, err);
     if (rc == WS_OK)
         rc = ws_restore(reps.v, reps.n, &o, err);

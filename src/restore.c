@@ -94,6 +94,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -1850,9 +1851,10 @@ struct target {
                                * or unnamed */
     int fd;                   /* the file being built, or -1 */
     char *meta;               /* the meta dir to carry the position to */
-    uv_signal_t sigint, sigterm;
-    int sigs;                 /* signal handles still open */
-    sigset_t mask;            /* the signal mask to go back to */
+    int sfd;                  /* signalfd of SIGINT and SIGTERM, or -1 */
+    uv_poll_t sigpoll;        /* ...watched on the loop */
+    int sigs;                 /* 1: sigpoll is open */
+    sigset_t mask;            /* the thread's signal mask before */
 };
 
 /* Refuse an output that exists, or a stale -wal or -shm beside it (the
@@ -2017,10 +2019,21 @@ static int target_unlink(const struct target *t)
  * unnamed file goes with the process, the spool files are unnamed or
  * unlinked, the meta dir does not exist yet, the locks go with the
  * process.
+ *
+ * The caller holds both signals (ws_restore_hold_signals) before any
+ * thread exists, so every thread holds them and one sent to the process
+ * stays pending until the restore reads it from its signalfd, on the
+ * loop.  A handler would not do: the kernel gives a process's signal to
+ * any thread that does not block it, a pool thread's included, where a
+ * mask set later on the loop thread alone cannot keep it out.  From the
+ * point of no return (the database being published) the descriptor is
+ * no longer watched: a signal that comes then waits, and the restore
+ * completes.  It is then said and dropped, or, inside replicate (a
+ * restore on boot), left pending for replicate's loop, which shuts down
+ * cleanly once it starts.
  */
-static void on_signal(uv_signal_t *h, int signum)
+static void interrupted(struct target *t, int signum)
 {
-    struct target *t = h->data;
     const char *sig = signum == SIGINT ? "SIGINT" : "SIGTERM";
 
     if (target_unlink(t))
@@ -2033,11 +2046,32 @@ static void on_signal(uv_signal_t *h, int signum)
     _exit(1);
 }
 
-static void on_signal_close(uv_handle_t *h)
+/* The signal read from t->sfd, or 0 when none is pending. */
+static int signal_take(const struct target *t)
+{
+    struct signalfd_siginfo si;
+
+    if (read(t->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return 0;
+    return (int)si.ssi_signo;
+}
+
+static void on_sigfd(uv_poll_t *h, int status, int events)
+{
+    struct target *t = h->data;
+    int sig = signal_take(t);
+
+    (void)status;
+    (void)events;
+    if (sig != 0)
+        interrupted(t, sig);
+}
+
+static void on_sigfd_close(uv_handle_t *h)
 {
     struct target *t = h->data;
 
-    t->sigs--;
+    t->sigs = 0;
 }
 
 static void signal_pair(sigset_t *set)
@@ -2047,64 +2081,70 @@ static void signal_pair(sigset_t *set)
     sigaddset(set, SIGTERM);
 }
 
+void ws_restore_hold_signals(void)
+{
+    sigset_t set;
+
+    signal_pair(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void signals_start(struct target *t, uv_loop_t *loop)
 {
     sigset_t set;
 
-    uv_signal_init(loop, &t->sigint);
-    uv_signal_init(loop, &t->sigterm);
-    t->sigint.data = t->sigterm.data = t;
-    t->sigs = 2;
-    uv_signal_start(&t->sigint, on_signal, SIGINT);
-    uv_signal_start(&t->sigterm, on_signal, SIGTERM);
-    /* replicate holds these signals until its loop can take them
-     * (ws_daemon_hold_signals); a restore on boot takes them meanwhile,
-     * one that was held included. */
     signal_pair(&set);
-    pthread_sigmask(SIG_UNBLOCK, &set, &t->mask);
+    pthread_sigmask(SIG_BLOCK, &set, &t->mask); /* this thread at least */
+    t->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (t->sfd < 0) {
+        ws_warn("restore: no signalfd (%s): SIGINT and SIGTERM are not "
+                "taken by the restore db=%s", strerror(errno), t->db);
+        pthread_sigmask(SIG_SETMASK, &t->mask, NULL);
+        return;
+    }
+    uv_poll_init(loop, &t->sigpoll, t->sfd);
+    t->sigpoll.data = t;
+    uv_poll_start(&t->sigpoll, UV_READABLE, on_sigfd);
+    t->sigs = 1;
 }
 
 /* The point of no return, just before the database is published: a
- * signal already caught interrupts the restore now (on_signal); one that
- * comes later is held, and the restore completes (signals_stop). */
-static void signals_hold(struct target *t, uv_loop_t *loop)
+ * signal already pending interrupts the restore now; one that comes
+ * later waits, and the restore completes (signals_stop). */
+static void signals_hold(struct target *t)
 {
-    sigset_t set;
-
-    if (t->sigs == 0)
-        return;
-    signal_pair(&set);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-}
-
-/* Close the handles and run the loop until libuv is done with them,
- * with the signals held.  One held meanwhile goes to replicate's loop
- * after a restore on boot (replicate holds them: t->mask); after a
- * restore of its own it is taken here, and said when the restore is
- * complete. */
-static void signals_stop(struct target *t, uv_loop_t *loop, int done)
-{
-    struct timespec zero = {0, 0};
-    sigset_t set;
     int sig;
 
     if (t->sigs == 0)
         return;
-    signal_pair(&set);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    uv_close((uv_handle_t *)&t->sigint, on_signal_close);
-    uv_close((uv_handle_t *)&t->sigterm, on_signal_close);
+    sig = signal_take(t);
+    if (sig != 0)
+        interrupted(t, sig);
+    uv_poll_stop(&t->sigpoll);
+}
+
+/* Close the watch and the descriptor.  A signal that came past the
+ * point of no return is left pending for the caller (to_caller), or
+ * taken here, and said when the restore completed. */
+static void signals_stop(struct target *t, uv_loop_t *loop, int done,
+                         int to_caller)
+{
+    int sig;
+
+    if (t->sigs == 0)
+        return;
+    uv_close((uv_handle_t *)&t->sigpoll, on_sigfd_close);
     while (t->sigs > 0)
         uv_run(loop, UV_RUN_NOWAIT);
-    if (sigismember(&t->mask, SIGTERM))
-        return;
-    while ((sig = sigtimedwait(&set, NULL, &zero)) > 0)
+    while (!to_caller && (sig = signal_take(t)) != 0)
         if (done)
             ws_warn("restore: %s came as the restore completed: %s is "
                     "complete db=%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
                     t->out, t->db);
-    pthread_sigmask(SIG_SETMASK, &t->mask, NULL);
+    close(t->sfd);
+    t->sfd = -1;
+    if (!to_caller)
+        pthread_sigmask(SIG_SETMASK, &t->mask, NULL);
 }
 
 static void log_plan(const struct choice *c, struct ws_replica *r,
@@ -2622,7 +2662,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     memset(&rs, 0, sizeof(rs));
     memset(&t, 0, sizeof(t));
     memset(&h, 0, sizeof(h));
-    t.dir.fd = t.fd = -1;
+    t.dir.fd = t.fd = t.sfd = -1;
     rs.fd = rs.spool = rs.carry_fd = -1;
     if (oo.db == NULL) /* the output; "-" for a -list without one */
         oo.db = oo.output != NULL ? oo.output : "-";
@@ -2660,7 +2700,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK)
         rc = restore_any(&rs, &t, &c, reps, n, cats, o, &h, err);
     if (rc == WS_OK) {
-        signals_hold(&t, reps[0]->loop);
+        signals_hold(&t);
         rc = ws_fs_tmp_publish(&t.dir, t.tmp, rs.fd, t.name, err);
         if (rc == WS_EEXIST)
             ws_err_set(err, rc, "cannot restore, output path already "
@@ -2687,7 +2727,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK && o->result)
         result_fill(o->result, &rs, reps[c.ri]);
     target_unlink(&t);
-    signals_stop(&t, reps[0]->loop, rc == WS_OK);
+    signals_stop(&t, reps[0]->loop, rc == WS_OK, o->late_signal_to_caller);
     rs_reset(&rs);
     if (rs.fd >= 0)
         close(rs.fd);

@@ -347,6 +347,33 @@ pitr_expect() {
 	[ "$_pe_got" = "$3" ] || fail "$(((_pe_t - _pe_e) / 1000000)) ms after commit $3 (1 ms before the next began): restored seq $_pe_got"
 }
 
+# held_in_linkat CMD...: run CMD under strace with every linkat(2)
+# held 3 s before it runs (walship publishes a restored database with
+# linkat), in the background as "traced"; held_pid then waits until a
+# thread of the traced process is held there and prints its PID.  x86_64
+# only (the syscall number); callers skip elsewhere.  LeakSanitizer
+# cannot run under ptrace.
+held_in_linkat() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		start_bg traced strace -f -qq -o /dev/null -e trace=linkat \
+		-e inject=linkat:delay_enter=3000000 "$@"
+}
+held_pid() {
+	_hp_end=$(($(_ws_now_ms) + 60000))
+	_hp_s=$(bg_pid traced)
+	while :; do
+		for _hp_p in $(pgrep -P "$_hp_s"); do
+			if cat /proc/"$_hp_p"/task/*/syscall 2>/dev/null | grep -q '^265 '; then
+				echo "$_hp_p"
+				return 0
+			fi
+		done
+		bg_running traced || fail "the traced command ended before its linkat"
+		[ "$(_ws_now_ms)" -lt "$_hp_end" ] || fail "no linkat within 60 s"
+		sleep 0.01
+	done
+}
+
 good_replica() {
 	"$TOOLS/wsload" "$T/db" -rate 0 -count "$2" -log "$T/log.csv" \
 		2>"$T/wsload0.log" || fail "wsload failed"

@@ -79,10 +79,20 @@ struct ws_restore_opts {
     int no_signals;          /* 1: leave SIGINT and SIGTERM to the caller
                               * (a restore inside a running replicate,
                               * validate.h, on a thread of its own) */
+    int late_signal_to_caller; /* 1: a signal that comes past the point
+                              * of no return stays pending for the caller
+                              * (replicate's restore on boot), instead of
+                              * being said and dropped */
     int no_carry;            /* 1: carry no position over (a drill's
                               * restore, never replicated from) */
     struct ws_restore_result *result; /* NULL, or filled on success */
 };
+
+/* Hold (block) SIGINT and SIGTERM in the calling thread.  A program
+ * that restores calls it before it starts any thread, so that every
+ * thread holds them and ws_restore alone takes them, from a descriptor
+ * of its own (restore.c, "SIGINT or SIGTERM while the restore runs"). */
+void ws_restore_hold_signals(void);
 
 /* Restore from the best of reps[0..n).  When the replica picked fails
  * its checks (WS_ECORRUPT) or loses an object while it restores, or its

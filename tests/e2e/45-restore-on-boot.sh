@@ -11,6 +11,8 @@
 #   4. a restore that fails (every snapshot corrupt; on S3 also the
 #      server down) stops walship with a non-zero exit before it
 #      replicates anything, and creates no database.
+#   2b. SIGTERM while a restore on boot publishes: it completes, then a
+#      clean shutdown;
 #   5. anything at the path that is not a regular file (a dangling
 #      symbolic link, a link to a database, a FIFO) is refused with one
 #      line naming what it is, exit 4, nothing written through or over
@@ -93,6 +95,28 @@ start_bg ws3e "$WALSHIP" replicate -restore-if-db-not-exists "$db2e" "$url"
 wait_for "log_has ws3e 'WARN restore on boot: database exists but is empty, leaving it alone db=$db2e'" 10
 stop_bg ws3e || fail "walship exited $? on SIGTERM"
 [ ! -s "$db2e" ] || fail "an empty database file was restored over"
+
+# ---- 2b. SIGTERM while the restore on boot publishes the database ----
+# strace holds the linkat that publishes it; SIGTERM comes then.  Every
+# thread holds the signal, so no pool thread can take it and lose it
+# (walship replicated on, deaf to it, before): the restore completes,
+# then replicate shuts down cleanly, exit 0, without a second signal.
+if [ "$(uname -m)" = x86_64 ]; then
+	db2b=$T/b2/db
+	mkdir "$T/b2"
+	held_in_linkat "$WALSHIP" replicate -restore-if-db-not-exists "$db2b" "$url"
+	kill -s TERM "$(held_pid)"
+	_st=0
+	wait_bg traced 60 || _st=$?
+	[ "$_st" -eq 0 ] || fail "2b: exit $_st: $(tail -n 3 "$T/traced.log")"
+	log_has traced "restore on boot: restored db=$db2b" ||
+		fail "2b: the restore did not complete: $(tail -n 3 "$T/traced.log")"
+	log_has traced 'signal received, walship shutting down signal=15' ||
+		fail "2b: the SIGTERM was not taken: $(tail -n 3 "$T/traced.log")"
+	echo "2b: SIGTERM while publishing the restore on boot: restored, then a clean shutdown"
+else
+	skip "2b needs x86_64 (linkat's number)"
+fi
 
 # ---- 3. nothing in the replica: an empty start, said ----
 empty=$(replica_url empty)
