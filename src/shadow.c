@@ -518,7 +518,7 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
 {
     static const char stopped_changed[] =
         "database changed while walship was stopped";
-    uint64_t fs = ws_wal_frame_size(db->page_size);
+    uint64_t fs = ws_wal_frame_size(db->page_size), end;
     uint8_t hb[WS_WAL_HDR_SIZE];
     struct ws_err e = {0};
     char *text = NULL;
@@ -605,6 +605,20 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
             return rc;
         if (ga != fs || gb != fs || memcmp(a, b, fs) != 0) {
             snprintf(reason, nreason, "wal overwritten by another process");
+            return WS_OK;
+        }
+        /* ...and every frame before it, or SQLite's recovery drops
+         * shipped transactions (a byte changed while walship was down):
+         * the replica would hold commits the database no longer has. */
+        rc = valid_extent(db, &db->hdr, &end, err);
+        if (rc != WS_OK)
+            return rc;
+        if (end < db->size) {
+            snprintf(reason, nreason, "wal checksum chain broken at frame "
+                     "%llu, before the shipped position (byte %llu): "
+                     "SQLite drops the frames from there",
+                     (unsigned long long)((end - WS_WAL_HDR_SIZE) / fs + 1),
+                     (unsigned long long)db->size);
             return WS_OK;
         }
     }

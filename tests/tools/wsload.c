@@ -51,6 +51,8 @@ static const char usage[] =
     "  -checkpoint-busy-timeout MS  busy_timeout while -checkpoint runs\n"
     "                        (-busy-timeout)\n"
     "  -autocheckpoint N     wal_autocheckpoint (SQLite's default)\n"
+    "  -checkpoint-on-close 0|1  0: the last close leaves the -wal as it\n"
+    "                        is, no checkpoint (1)\n"
     "  -log CSV              append i,t_begin_ns,t_end_ns,digest per commit\n"
     "Stops on SIGTERM or SIGINT after finishing the current transaction.\n";
 
@@ -79,6 +81,7 @@ struct opts {
     int64_t busy_ms;
     int64_t ckpt_busy_ms;    /* -1: busy_ms */
     int64_t autockpt; /* -1: leave SQLite's default */
+    int64_t ckpt_on_close;
     int64_t gap_ms;   /* -gap: the least pause after each commit */
     const char *log;
 };
@@ -290,6 +293,8 @@ static void parse_value(struct opts *o, const char *f, const char *v)
         o->busy_ms = arg_i64(f, v, 0, INT32_MAX);
     else if (strcmp(f, "checkpoint-busy-timeout") == 0)
         o->ckpt_busy_ms = arg_i64(f, v, 0, INT32_MAX);
+    else if (strcmp(f, "checkpoint-on-close") == 0)
+        o->ckpt_on_close = arg_i64(f, v, 0, 1);
     else if (strcmp(f, "autocheckpoint") == 0)
         o->autockpt = arg_i64(f, v, 0, INT32_MAX);
     else if (strcmp(f, "log") == 0)
@@ -309,7 +314,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
                        .ckpt_every_ms = 0,
                        .busy_ms = 5000,
                        .ckpt_busy_ms = -1,
-                       .autockpt = -1};
+                       .autockpt = -1,
+                       .ckpt_on_close = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 
@@ -383,6 +389,8 @@ static void open_db(struct load *L)
     sqlite3_finalize(st);
     if (o->autockpt >= 0)
         sqlite3_wal_autocheckpoint(L->db, (int)o->autockpt);
+    if (!o->ckpt_on_close)
+        sqlite3_db_config(L->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     /* Only a new database takes the write lock here: with the tables in
      * place, the first wait for the write lock is inside the first
      * transaction, between its logged begin and end (62-sigterm-mid-sync
