@@ -6,6 +6,7 @@
 #include "ws/path.h"
 #include "ws/str.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -217,7 +218,8 @@ static int match_host(const struct s3_host *f, const char *h, size_t n,
 
 /* Bucket, region, endpoint and path style from the URL host ("bucket",
  * "bucket.localhost:9000", ...): the table above, else the bucket. */
-static int s3_parse_host(const char *host, size_t n, struct ws_url *u)
+static int s3_parse_host(const char *host, size_t n, struct ws_url *u,
+                         struct ws_err *err)
 {
     const char *colon = memchr(host, ':', n);
     size_t hn = n, blen, roff, rlen;
@@ -240,11 +242,26 @@ static int s3_parse_host(const char *host, size_t n, struct ws_url *u)
         u->force_path_style = 1;
         if (!u->endpoint || (blen && !u->bucket) ||
             ((f->region || rlen) && !u->region))
-            return WS_ENOMEM;
+            return oom(err);
         return WS_OK;
     }
+    /* A bucket: a port or a character no bucket name has means the URL
+     * names a server, which would otherwise be dropped (the port) or
+     * refused only by the first request. */
+    if (hn < n)
+        return ws_err_set(err, WS_ECONFIG, "replica url host \"%.*s\" has "
+                          "a port, but a bucket has none: for an "
+                          "S3-compatible server give its address as the "
+                          "endpoint (s3://BUCKET/PATH?endpoint=http://%.*s)",
+                          (int)n, host, (int)n, host);
+    for (size_t i = 0; i < hn; i++)
+        if (!isalnum((unsigned char)host[i]) && host[i] != '.' &&
+            host[i] != '-' && host[i] != '_')
+            return ws_err_set(err, WS_ECONFIG, "replica url bucket "
+                              "\"%.*s\": a bucket name is ASCII letters, "
+                              "digits, '.', '-' and '_'", (int)hn, host);
     u->bucket = hn ? ws_strf("%.*s", (int)hn, host) : NULL;
-    return hn && u->bucket == NULL ? WS_ENOMEM : WS_OK;
+    return hn && u->bucket == NULL ? oom(err) : WS_OK;
 }
 
 /* One query parameter of an s3 URL. */
@@ -310,8 +327,9 @@ static int parse_s3_url(const char *s, struct ws_url *u, struct ws_err *err)
     for (size_t i = 0; i < alen; i++) /* drop "user:pass@" */
         if (s[i] == '@')
             host = s + i + 1;
-    if (s3_parse_host(host, alen - (size_t)(host - s), u) != WS_OK)
-        return oom(err);
+    rc = s3_parse_host(host, alen - (size_t)(host - s), u, err);
+    if (rc != WS_OK)
+        return rc;
     plen = strcspn(path, "?#");
     q = path + plen;
     if (*q == '?')
@@ -331,7 +349,8 @@ static int parse_s3_url(const char *s, struct ws_url *u, struct ws_err *err)
         ws_str_set(&u->path, NULL);
     rc = s3_query(q, qlen, u, err);
     if (rc == WS_OK && u->bucket == NULL)
-        rc = ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica");
+        rc = ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica "
+                        "(s3://BUCKET/PATH)");
     if (rc == WS_OK && u->force_path_style < 0 && u->endpoint != NULL)
         u->force_path_style = 1;
     return rc;

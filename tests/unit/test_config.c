@@ -744,9 +744,9 @@ TEST(url_s3_hosts)
 
 TEST(url_s3_errors)
 {
-    url_fails("s3:///bar", "bucket required for s3 replica");
-    url_fails("s3://", "bucket required for s3 replica");
-    url_fails("s3://localhost:9000/bar", "bucket required for s3 replica");
+    url_fails("s3:///bar", "bucket required for s3 replica (s3://BUCKET/PATH)");
+    url_fails("s3://", "bucket required for s3 replica (s3://BUCKET/PATH)");
+    url_fails("s3://localhost:9000/bar", "bucket required for s3 replica (s3://BUCKET/PATH)");
     url_fails("s3://foo/bar?colour=red",
               "unknown replica url parameter \"colour\"");
     url_fails("s3://foo/bar?force-path-style=maybe",

@@ -230,9 +230,24 @@ static const struct {
                      "file:///a/rep"},
     {"FILE://localhost/p//q", "replica url FILE://localhost/p//q has host "
                               "localhost; write file:///localhost/p//q"},
-    {"s3:///bar", "bucket required for s3 replica"},
-    {"s3://", "bucket required for s3 replica"},
-    {"s3://localhost:9000/bar", "bucket required for s3 replica"},
+    {"s3:///bar", "bucket required for s3 replica (s3://BUCKET/PATH)"},
+    {"s3://", "bucket required for s3 replica (s3://BUCKET/PATH)"},
+    {"s3://localhost:9000/bar", "bucket required for s3 replica (s3://BUCKET/PATH)"},
+    /* A port or a character no bucket has: a server, not a bucket (the
+     * port was dropped, and the rest refused only by the first request). */
+    {"s3://b:9000/p", "replica url host \"b:9000\" has a port, but a bucket "
+                      "has none: for an S3-compatible server give its address "
+                      "as the endpoint (s3://BUCKET/PATH?endpoint=http://b:9000)"},
+    {"s3://user@b:1/p", "replica url host \"b:1\" has a port, but a bucket "
+                        "has none: for an S3-compatible server give its "
+                        "address as the endpoint "
+                        "(s3://BUCKET/PATH?endpoint=http://b:1)"},
+    {"s3://[::1]:9000/p", "replica url bucket \"[::1]:9000\": a bucket name "
+                          "is ASCII letters, digits, '.', '-' and '_'"},
+    {"s3://b%00x/p", "replica url bucket \"b%00x\": a bucket name is ASCII "
+                     "letters, digits, '.', '-' and '_'"},
+    {"s3://b\xc3\xbcx/p", "replica url bucket \"b\xc3\xbcx\": a bucket name "
+                          "is ASCII letters, digits, '.', '-' and '_'"},
     {"s3://foo/bar?colour=red", "unknown replica url parameter \"colour\""},
     {"s3://foo/bar?force-path-style=maybe",
      "invalid force-path-style in replica url: \"maybe\""},
