@@ -408,6 +408,9 @@ int ws_url_parse(const char *url, struct ws_url *u, struct ws_err *err)
         return parse_s3_url(rest, u, err);
     if (*url == '\0' || (f == WS_URL && *rest == '\0'))
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
+    if (ws_str_blank(rest))
+        return ws_err_set(err, WS_ECONFIG, "replica path \"%s\" is blank",
+                          rest);
     if (f == WS_URL_PATH)
         return ws_path_expand(url, &u->path, err);
     return file_url_path(url, rest, &u->path, err);

@@ -1137,6 +1137,19 @@ TEST(db_path_required)
     fails_with("dbs:\n"
                "  - path: \"\"\n",
                "walship.yml:2: db path required");
+    /* Blank is not a file named " " in the working directory. */
+    fails_with("dbs:\n"
+               "  - path: \" \"\n",
+               "walship.yml:2: db path \" \" is blank");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    meta-path: \"\\t\"\n",
+               "walship.yml:2: meta-path \"?\" is blank");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: \"  \"\n",
+               "walship.yml:4: replica path \"  \" is blank");
 }
 
 TEST(age_rejected)

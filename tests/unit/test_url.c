@@ -258,6 +258,8 @@ static const struct {
      "invalid force-path-style in replica url: \"maybe\""},
     /* The escape quoted, the url named by scheme and host only: the
      * userinfo walship drops may hold a secret. */
+    {" ", "replica path \" \" is blank"},
+    {"file:// \t", "replica path \" ?\" is blank"},
     {"s3://foo/b%zzr", ESC("%zz")},
     {"s3://foo/b%00r", ESC("%00")},
     {"s3://foo/b%2", ESC("%2")},
