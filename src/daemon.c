@@ -228,6 +228,10 @@ static void on_sync_done(uv_work_t *w, int status)
     ws_watch_seen_return(d);
     if (s->replaced)
         ws_watch_replaced(d);
+    if (s->stale_wal[0] && s->stale_wal_warn)
+        ws_warn("database replaced db=%s: %s", d->cfg->path, s->stale_wal);
+    else if (s->stale_wal[0])
+        ws_info("database replaced db=%s: %s", d->cfg->path, s->stale_wal);
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);

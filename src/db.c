@@ -225,9 +225,16 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
          * file's.  Its connections close through SQLite first; then no
          * connection of this process is on that file, and closing
          * walship's own descriptor drops no lock SQLite holds. */
+        struct stat wsb;
+        int old_wal = db->ready && moved(db->cfg->path, db->db_fd) &&
+                      !moved(db->wal_path, db->wal_fd) &&
+                      fstat(db->wal_fd, &wsb) == 0;
+
         ws_dbi_close_conns(db);
         close(db->db_fd);
         db->db_fd = -1;
+        if (old_wal) /* the old file's -wal, left to the new one (db.h) */
+            ws_dbi_retire_wal(db, &wsb, st);
         snprintf(db->pending, sizeof(db->pending), "database replaced");
         st->replaced = 1;
     }

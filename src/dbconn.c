@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -242,6 +243,61 @@ void ws_dbi_close_conns(struct ws_db *db)
     db->wal_fd = -1;
     ws_dbi_shadow_close(db);
     db->ready = 0;
+}
+
+/*
+ * SQLite's unix VFS keeps, on the -shm file, a read lock on one byte
+ * (offset 128, its "dead man switch": 22 + 8 lock slots of 4 bytes, then
+ * the 8 slots) for as long as a connection has the -shm mapped; a new
+ * connection that finds no lock there takes the -shm as stale and
+ * rebuilds the wal-index from the -wal, and one that finds a write lock
+ * there waits (SQLITE_BUSY, through its busy handler).  So a write lock
+ * walship takes on that byte proves that no connection in any process
+ * uses the -wal, and keeps any from starting to until it is dropped.
+ */
+#define SHM_DMS_BYTE 128
+
+void ws_dbi_retire_wal(struct ws_db *db, const struct stat *wal_sb,
+                       struct ws_db_state *st)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = SHM_DMS_BYTE, .l_len = 1};
+    struct stat sb;
+    int shm = -1, wal = -1;
+    const char *why = NULL;
+
+    if (stat(db->wal_path, &sb) != 0 || sb.st_size == 0)
+        return; /* none, or empty: nothing stale for the new file */
+    shm = open(db->shm_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (shm >= 0 && fcntl(shm, F_SETLK, &fl) != 0)
+        why = "a connection (of the application's, on the old or the new "
+              "file) still uses it";
+    if (why == NULL)
+        wal = open(db->wal_path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (why == NULL && wal < 0)
+        why = strerror(errno);
+    if (why == NULL && (fstat(wal, &sb) != 0 || sb.st_dev != wal_sb->st_dev ||
+                        sb.st_ino != wal_sb->st_ino))
+        why = "it is another file now";
+    if (why == NULL && (ftruncate(wal, 0) != 0 || fsync(wal) != 0))
+        why = strerror(errno);
+    /* Closing shm drops the lock: no connection of walship's is open, so
+     * it drops no lock SQLite holds. */
+    if (wal >= 0)
+        close(wal);
+    if (shm >= 0)
+        close(shm);
+    st->stale_wal_warn = why != NULL;
+    if (why == NULL)
+        snprintf(st->stale_wal, sizeof(st->stale_wal),
+                 "emptied %s, the replaced database's: SQLite would apply "
+                 "its frames to the new file", db->wal_path);
+    else
+        snprintf(st->stale_wal, sizeof(st->stale_wal),
+                 "cannot empty %s, the replaced database's (%s): SQLite "
+                 "applies its frames to the new file, which it corrupts; "
+                 "close every connection before you move a database over "
+                 "another", db->wal_path, why);
 }
 
 /* Open walship's connections; a database found in another journal mode

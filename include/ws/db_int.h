@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ws/db.h"
 #include "ws/fs.h"
@@ -122,6 +123,13 @@ int ws_dbi_open_sqlite(struct ws_db *db, struct ws_db_state *st,
 /* Close the connections through SQLite, the -wal's descriptor and the
  * shadow file; db_fd stays (db.h: closed only after every connection). */
 void ws_dbi_close_conns(struct ws_db *db);
+
+/* The database file was replaced and every connection of walship's is
+ * closed; the -wal at the path is still the old file's (the inode in
+ * wal_sb, which walship had open).  Empty it, if no SQLite connection
+ * has the -shm mapped, and say what was done in st->stale_wal (db.h). */
+void ws_dbi_retire_wal(struct ws_db *db, const struct stat *wal_sb,
+                       struct ws_db_state *st);
 
 /* ---- shadow.c: the shadow WAL ---------------------------------------- */
 
