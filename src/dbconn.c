@@ -257,47 +257,72 @@ void ws_dbi_close_conns(struct ws_db *db)
  */
 #define SHM_DMS_BYTE 128
 
-void ws_dbi_retire_wal(struct ws_db *db, const struct stat *wal_sb,
-                       struct ws_db_state *st)
+void ws_dbi_note_stale_wal(struct ws_db *db)
+{
+    size_t got = 0;
+
+    db->stale_wal =
+        fstat(db->wal_fd, &db->stale_sb) == 0 && db->stale_sb.st_size > 0 &&
+        ws_fs_pread(db->wal_fd, db->stale_hdr, sizeof(db->stale_hdr), 0,
+                    &got, NULL) == WS_OK &&
+        got == sizeof(db->stale_hdr);
+}
+
+int ws_dbi_retire_wal(struct ws_db *db, struct ws_db_state *st,
+                      struct ws_err *err)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
                        .l_start = SHM_DMS_BYTE, .l_len = 1};
+    uint8_t hdr[WS_WAL_HDR_SIZE];
     struct stat sb;
-    int shm = -1, wal = -1;
+    size_t got = 0;
+    int shm, wal, rc = WS_OK;
     const char *why = NULL;
 
-    if (stat(db->wal_path, &sb) != 0 || sb.st_size == 0)
-        return; /* none, or empty: nothing stale for the new file */
+    wal = open(db->wal_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (wal < 0 || fstat(wal, &sb) != 0 ||
+        sb.st_dev != db->stale_sb.st_dev || sb.st_ino != db->stale_sb.st_ino) {
+        if (wal >= 0) /* gone, or another file: not the old file's */
+            close(wal);
+        db->stale_wal = 0;
+        return WS_OK;
+    }
     shm = open(db->shm_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (shm >= 0 && fcntl(shm, F_SETLK, &fl) != 0)
-        why = "a connection (of the application's, on the old or the new "
-              "file) still uses it";
-    if (why == NULL)
-        wal = open(db->wal_path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (why == NULL && wal < 0)
-        why = strerror(errno);
-    if (why == NULL && (fstat(wal, &sb) != 0 || sb.st_dev != wal_sb->st_dev ||
-                        sb.st_ino != wal_sb->st_ino))
-        why = "it is another file now";
+        why = "a connection still uses it (the application's, on the old "
+              "file or on the new one)";
+    /* Under the lock nothing can write it: compare what it holds now. */
+    if (why == NULL &&
+        (fstat(wal, &sb) != 0 || sb.st_size != db->stale_sb.st_size ||
+         ws_fs_pread(wal, hdr, sizeof(hdr), 0, &got, NULL) != WS_OK))
+        why = "it was written since, maybe by the application on the new "
+              "file";
+    if (why == NULL && (got != sizeof(hdr) ||
+                        memcmp(hdr, db->stale_hdr, sizeof(hdr)) != 0))
+        why = "it was written since, maybe by the application on the new "
+              "file";
     if (why == NULL && (ftruncate(wal, 0) != 0 || fsync(wal) != 0))
-        why = strerror(errno);
-    /* Closing shm drops the lock: no connection of walship's is open, so
-     * it drops no lock SQLite holds. */
-    if (wal >= 0)
-        close(wal);
+        rc = ws_err_set(err, WS_EIO, "truncate %s: %s", db->wal_path,
+                        strerror(errno));
+    /* Closing shm drops the lock: no connection of walship's is open on
+     * the database, so it drops no lock SQLite holds. */
+    close(wal);
     if (shm >= 0)
         close(shm);
-    st->stale_wal_warn = why != NULL;
-    if (why == NULL)
+    if (why != NULL)
+        return ws_err_set(err, WS_EBUSY,
+                          "cannot empty %s, the -wal of the database that "
+                          "was replaced: %s; SQLite would apply its frames "
+                          "to the new file (close every connection before "
+                          "moving a file over a database)",
+                          db->wal_path, why);
+    if (rc == WS_OK) {
+        db->stale_wal = 0;
         snprintf(st->stale_wal, sizeof(st->stale_wal),
                  "emptied %s, the replaced database's: SQLite would apply "
                  "its frames to the new file", db->wal_path);
-    else
-        snprintf(st->stale_wal, sizeof(st->stale_wal),
-                 "cannot empty %s, the replaced database's (%s): SQLite "
-                 "applies its frames to the new file, which it corrupts; "
-                 "close every connection before you move a database over "
-                 "another", db->wal_path, why);
+    }
+    return rc;
 }
 
 /* Open walship's connections; a database found in another journal mode

@@ -55,10 +55,12 @@
  * file's pages over the new file's, a corrupt database.  SQLite's last
  * close would have removed it, but walship's connections keep it
  * (SQLITE_FCNTL_PERSIST_WAL), and SQLite neither checkpoints nor removes
- * the -wal of a file that moved.  So walship empties it
- * (ws_dbi_retire_wal) once no connection anywhere has the -shm mapped,
- * and says so; while one has, it cannot know whose frames are there,
- * leaves it, and warns.  A lock file or current shadow file that
+ * the -wal of a file that moved.  So walship empties it before it opens
+ * the new file, once no connection anywhere has the -shm mapped and the
+ * -wal is as the old file left it, and says so.  Until then (a
+ * connection of the application's, on the old file or already on the new
+ * one, uses it) each sync fails naming it, and walship waits without
+ * opening the new file; one written since is never emptied.  A lock file or current shadow file that
  * is gone (an operator removed the meta directory): the lock is taken
  * again on a new file and a new generation starts.  A database that does
  * not exist or is empty is waited for, not an error.
@@ -171,11 +173,9 @@ struct ws_db_state {
      * WAL ("delete", "truncate", ...: switched while walship was down),
      * which it switched back to WAL; "" otherwise. */
     char mode_was[32];
-    /* When the database was replaced (replaced): what became of the old
-     * file's -wal left at the path (ws_dbi_retire_wal), "" when there
-     * was none; stale_wal_warn when it could not be emptied. */
+    /* The -wal a replaced database left at the path, emptied by this
+     * sync: said how; "" otherwise. */
     char stale_wal[WS_ERR_MSG];
-    int stale_wal_warn;
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     int64_t ckpt_us;             /* ...and how long it took */
     /* How long this sync held the application's writers off: walship's
