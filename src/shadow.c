@@ -413,9 +413,15 @@ static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
     if (rc != WS_OK)
         return rc;
     if (got < WS_WAL_HDR_SIZE ||
-        ws_wal_decode_hdr(db->hdr_bytes, &db->hdr, NULL) != WS_OK ||
-        db->hdr.page_size != db->page_size) {
+        ws_wal_decode_hdr(db->hdr_bytes, &db->hdr, NULL) != WS_OK) {
         snprintf(reason, nreason, "short shadow wal");
+        return WS_OK;
+    }
+    if (db->hdr.page_size != db->page_size) {
+        /* PRAGMA page_size and VACUUM in rollback mode, while walship
+         * was down: no WAL frame can span the change. */
+        snprintf(reason, nreason, "page size changed from %u to %u",
+                 (unsigned)db->hdr.page_size, (unsigned)db->page_size);
         return WS_OK;
     }
     ws_wal_scan_init(&w, &db->hdr, WS_WAL_HDR_SIZE, db->hdr.cksum);
