@@ -365,7 +365,7 @@ pitr_expect() {
 # held 3 s before it runs (walship publishes a restored database with
 # linkat), in the background as "traced"; held_pid then waits until a
 # thread of the traced process is held there and prints its PID.  x86_64
-# only (the syscall number); callers skip elsewhere.  LeakSanitizer
+# only (the syscall number): held_signal skips elsewhere.  LeakSanitizer
 # cannot run under ptrace.
 held_in_linkat() {
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
@@ -386,6 +386,28 @@ held_pid() {
 		[ "$(_ws_now_ms)" -lt "$_hp_end" ] || fail "no linkat within 60 s"
 		sleep 0.01
 	done
+}
+
+# held_signal SIG SECS WHAT CMD...: CMD runs as "traced" (held_in_linkat;
+# its output in $T/traced.log) and gets SIG (TERM, INT...) while one of
+# its threads is held in the linkat that publishes a restored database;
+# it must then exit 0 within SECS, or the test fails naming WHAT.  Where
+# linkat cannot be held (not x86_64) it skips, naming WHAT, and returns
+# 1: the caller checks the rest only when it returns 0.
+held_signal() {
+	_hs_sig=$1 _hs_secs=$2 _hs_what=$3
+	shift 3
+	if [ "$(uname -m)" != x86_64 ]; then
+		skip "$_hs_what needs x86_64 (linkat's number)"
+		return 1
+	fi
+	held_in_linkat "$@"
+	_hs_pid=$(held_pid) || _ws_failed
+	kill -s "$_hs_sig" "$_hs_pid" || fail "$_hs_what: kill -s $_hs_sig $_hs_pid failed"
+	_hs_st=0
+	wait_bg traced "$_hs_secs" || _hs_st=$?
+	[ "$_hs_st" -eq 0 ] ||
+		fail "$_hs_what: SIG$_hs_sig while publishing: exit $_hs_st: $(tail -n 3 "$T/traced.log")"
 }
 
 good_replica() {

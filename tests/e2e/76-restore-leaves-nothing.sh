@@ -226,20 +226,13 @@ interrupt INT
 # the linkat that publishes the database, and SIGTERM comes then.  Every
 # thread holds the signal, so no pool thread can take it and lose it:
 # the restore completes, says the signal came late, and exits 0.
-if [ "$(uname -m)" = x86_64 ]; then
-	held_in_linkat "$WALSHIP" restore -o "$T/out/late.db" "$url"
-	kill -s TERM "$(held_pid)"
-	_st=0
-	wait_bg traced 30 || _st=$?
-	[ "$_st" -eq 0 ] || fail "a SIGTERM at publishing: exit $_st: $(tail -n 3 "$T/traced.log")"
+if held_signal TERM 30 3b "$WALSHIP" restore -o "$T/out/late.db" "$url"; then
 	log_has traced "SIGTERM came as the restore completed: $T/out/late.db is complete" ||
 		fail "a SIGTERM at publishing was not said: $(tail -n 3 "$T/traced.log")"
 	"$TOOLS/wscheck" -eq "$T/out/late.db" "$db" >/dev/null ||
 		fail "the restore that got a late SIGTERM differs from the database"
 	rm -rf "$T/out/late.db" "$T/out/late.db-wal" "$T/out/late.db-shm" "$T/out/.late.db-walship"
 	echo "3b: SIGTERM while publishing: the restore completed, said so, exit 0"
-else
-	skip "3b needs x86_64 (linkat's number)"
 fi
 
 # 4. SIGKILL leaves nothing, or the temporary file where the filesystem
