@@ -52,6 +52,7 @@ struct ws_s3 {
 /* One request at a time, and its retries. */
 struct ws_s3_call {
     struct ws_http_req h;
+    const struct ws_s3 *s; /* set by ws_s3_sign: whose secrets to mask */
     struct curl_slist *hdrs;
     char url[WS_S3_URL_MAX];
     const char *method;
