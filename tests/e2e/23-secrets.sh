@@ -147,35 +147,23 @@ stop_bg ws-rep || st=$?
 [ "$st" -eq 143 ] || fail "walship -exec exited $st on SIGTERM (the application's 143 expected)"
 
 # ---- 2. every command, credentials in config files and variables
-cat >"$T/lit.yml" <<EOF
-logging:
-  level: debug
-  type: json
-dbs:
-  - path: $db
-    replicas:
-      - type: s3
-        bucket: $S3_BUCKET
-        path: app
-        endpoint: $S3_ENDPOINT
-        force-path-style: true
-        access-key-id: $AK
-        secret-access-key: "$SK"
-EOF
-cat >"$T/top.yml" <<EOF
-logging:
-  level: debug
-access-key-id: \${WSX_AK}
-secret-access-key: \${WSX_SK}
-dbs:
-  - path: $db
-    replicas:
-      - type: s3
-        bucket: $S3_BUCKET
-        path: app
-        endpoint: $S3_ENDPOINT
-        force-path-style: true
-EOF
+# s3_head: the config file's lines down to the replica's own keys.
+s3_head() {
+	printf 'dbs:\n  - path: %s\n    replicas:\n      - type: s3\n' "$db"
+	printf '        bucket: %s\n        path: app\n        endpoint: %s\n' \
+		"$S3_BUCKET" "$S3_ENDPOINT"
+	printf '        force-path-style: true\n'
+}
+{
+	printf 'logging:\n  level: debug\n  type: json\n'
+	s3_head
+	printf '        access-key-id: %s\n        secret-access-key: "%s"\n' "$AK" "$SK"
+} >"$T/lit.yml"
+{
+	printf 'logging:\n  level: debug\n'
+	printf 'access-key-id: ${WSX_AK}\nsecret-access-key: ${WSX_SK}\n'
+	s3_head
+} >"$T/top.yml"
 # cmd NAME CONFIG ARGS...: walship ARGS -config CONFIG (no AWS_ACCESS_KEY_ID
 # or AWS_SECRET_ACCESS_KEY in its environment), output in ws-NAME.log.
 cmd() {
@@ -236,10 +224,6 @@ bad() {
 	[ "$(grep -c . "$T/ws-bad-$1.log")" -eq 1 ] && grep -q -F -e "$2" "$T/ws-bad-$1.log" ||
 		fail "config error $1: want one line naming $2: $(cat "$T/ws-bad-$1.log")"
 }
-s3_head() {
-	printf 'dbs:\n  - path: %s\n    replicas:\n      - type: s3\n        bucket: %s\n        endpoint: %s\n' \
-		"$db" "$S3_BUCKET" "$S3_ENDPOINT"
-}
 { s3_head; printf '        access-key-id: %s\n        secret-access-key: ["%s"]\n' "$AK" "$SK"; } |
 	bad list '"secret-access-key" must be a scalar'
 { s3_head; printf '        access-key-id: %s\n        secret-access-key: {a: "%s"}\n' "$AK" "$SK"; } |
@@ -266,14 +250,17 @@ echo "3: config errors name the key, exit 3"
 # ---- 4. a crash leaves no core file
 pattern=$(cat /proc/sys/kernel/core_pattern)
 mkdir "$T/crash-control"
+# shellcheck disable=SC3045 # dash's ulimit has -c and -H
 (cd "$T/crash-control" && ulimit -c unlimited && sh -c 'kill -SEGV $$') 2>/dev/null || true
 if [ "${pattern#|}" != "$pattern" ] || [ "${pattern#/}" != "$pattern" ]; then
 	skip "core_pattern is \"$pattern\" (not a file in the working directory): the crash's core file is not checked"
 elif [ -z "$(ls "$T/crash-control")" ]; then
+	# shellcheck disable=SC3045
 	skip "a dumpable process that crashed left no core file here (core_pattern \"$pattern\", ulimit -c $(ulimit -Hc)): the crash's core file is not checked"
 else
 	for sig in SEGV ABRT; do
 		mkdir "$T/crash-$sig"
+		# shellcheck disable=SC3045
 		(cd "$T/crash-$sig" && ulimit -c unlimited &&
 			exec "$WALSHIP" replicate -v "$db" "$url") >"$T/ws-crash-$sig.log" 2>&1 &
 		echo $! >"$T/.bg/crash"
