@@ -259,20 +259,19 @@ void ws_s3_send(const struct ws_s3 *s, struct ws_s3_call *c, const void *mem,
 
 /* ---- outcome of one attempt --------------------------------------------- */
 
-/* Copy text to out (n bytes: the whole text must fit) with every
- * occurrence of s's access key ID, secret key and session token masked
- * (secret.h: a server may echo what it was sent).  The longest first, so
- * that a secret holding another is masked whole; a credential shorter
- * than MASK_MIN is no secret worth mangling the text for. */
+/* The longest first, so that a secret holding another is masked whole;
+ * a credential shorter than MASK_MIN is no secret worth mangling the
+ * text for. */
 #define MASK_MIN 4
-static void s3_masked(const struct ws_s3 *s, const char *text, char *out,
-                      size_t n)
+char *ws_s3_masked(const struct ws_s3 *s, const char *text)
 {
     const char *sec[3] = {s ? s->token : NULL, s ? s->sk : NULL,
                           s ? s->ak : NULL};
     size_t len[3];
+    char *out = strdup(text);
 
-    snprintf(out, n, "%s", text);
+    if (out == NULL)
+        return NULL;
     for (int i = 0; i < 3; i++)
         len[i] = sec[i] ? strlen(sec[i]) : 0;
     for (int k = 0; k < 3; k++) {
@@ -285,29 +284,28 @@ static void s3_masked(const struct ws_s3 *s, const char *text, char *out,
         ws_mask(out, sec[m], len[m], "[redacted]");
         len[m] = 0;
     }
+    return out;
 }
 
 /* The Code and Message of an S3 error document ("" when absent or not
- * XML: a proxy's HTML page, say), masked.  A field is never longer than
- * the body it came from, so buf holds either whole. */
+ * XML: a proxy's HTML page, say), masked. */
 static void s3_error(const struct ws_s3 *s, const char *body, size_t n,
                      char *code, size_t ncode, char *msg, size_t nmsg)
 {
     struct ws_s3xml *x = ws_s3xml_new(WS_S3XML_ERROR);
-    const char *c = NULL, *m = NULL;
-    char *buf = malloc(n + 1);
+    char *c = NULL, *m = NULL;
 
-    code[0] = msg[0] = '\0';
-    if (x && buf && ws_s3xml_feed(x, body, n, NULL) == WS_OK &&
+    if (x && ws_s3xml_feed(x, body, n, NULL) == WS_OK &&
         ws_s3xml_finish(x, NULL) == WS_OK) {
-        c = ws_s3xml_field(x, WS_S3XML_CODE);
-        m = ws_s3xml_field(x, WS_S3XML_MESSAGE);
-        s3_masked(s, c ? c : "", buf, n + 1);
-        snprintf(code, ncode, "%s", buf);
-        s3_masked(s, m ? m : "", buf, n + 1);
-        snprintf(msg, nmsg, "%s", buf);
+        const char *f = ws_s3xml_field(x, WS_S3XML_CODE);
+        c = ws_s3_masked(s, f ? f : "");
+        f = ws_s3xml_field(x, WS_S3XML_MESSAGE);
+        m = ws_s3_masked(s, f ? f : "");
     }
-    free(buf);
+    snprintf(code, ncode, "%s", c ? c : "");
+    snprintf(msg, nmsg, "%s", m ? m : "");
+    free(c);
+    free(m);
     ws_s3xml_free(x);
 }
 
@@ -324,9 +322,10 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
         return WS_S3_FAIL;
     }
     if (h->result != CURLE_OK) {
-        char why[sizeof(h->curl_err)];
-        s3_masked(c->s, h->curl_err, why, sizeof(why));
-        ws_err_set(err, WS_EREMOTE, "s3 %s %s: %s", c->method, key, why);
+        char *why = ws_s3_masked(c->s, h->curl_err);
+        ws_err_set(err, WS_EREMOTE, "s3 %s %s: %s", c->method, key,
+                   why ? why : "(out of memory)");
+        free(why);
         ws_err_at(err, WS_AT_REPLICA);
         *rc = WS_EREMOTE;
         return WS_S3_RETRY;

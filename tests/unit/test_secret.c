@@ -1,7 +1,9 @@
 /*
  * test_secret.c: masking secrets in text and the process flag (secret.h),
- * and the credential check at set-up (sigv4.h).
+ * an S3 client's credentials masked in a server's words (s3.h), and the
+ * credential check at set-up (sigv4.h).
  */
+#include "ws/s3.h"
 #include "ws/secret.h"
 #include "ws/sigv4.h"
 
@@ -55,9 +57,34 @@ TEST(check_keys)
     ASSERT_EQ(ws_sigv4_check_keys("AKIAOK", "a", "", "s", &err), WS_ECONFIG);
 }
 
+TEST(s3_masked)
+{
+    struct ws_s3 s;
+    char *m;
+
+    memset(&s, 0, sizeof(s));
+    s.ak = "AKIAKEY1";
+    s.sk = "sekrit/+=";
+    /* A token that holds the key ID: masked whole, longest first. */
+    s.token = "tokAKIAKEY1tok";
+    m = ws_s3_masked(&s, "id AKIAKEY1 sk sekrit/+= tok tokAKIAKEY1tok "
+                         "again sekrit/+=sekrit/+=");
+    ASSERT(m != NULL);
+    ASSERT_STR_EQ(m, "id [redacte sk [redacted tok [redacted] again "
+                     "[redacted[redacted");
+    free(m);
+    /* No token, a key ID too short to be worth masking. */
+    s.token = NULL;
+    s.ak = "AK1";
+    m = ws_s3_masked(&s, "AK1 sekrit/+=");
+    ASSERT_STR_EQ(m, "AK1 [redacted");
+    free(m);
+}
+
 #define LIST(X)                                                             \
     X(mask)                                                                 \
     X(hide_process)                                                         \
+    X(s3_masked)                                                            \
     X(check_keys)
 
 TEST_MAIN("secret", LIST)
