@@ -36,6 +36,7 @@
 #                               and fail), return the exit status:
 #                               `stop_bg x || fail "x exited $?"`
 #   wait_bg NAME [SECS]         wait for a natural exit, return its status
+#   flip_byte FILE OFFSET       invert every bit of that byte of FILE
 #   rel_count KEY [N]           add N (1) to this run's reliability counter
 #                               KEY (tests/reliability/run reports them):
 #                               assert_restored, assert_equal and
@@ -275,6 +276,17 @@ log_has() {
 csv_last_seq() {
 	_cl=$(tail -n 1 "$1" 2>/dev/null | cut -d, -f1)
 	echo "${_cl:-0}"
+}
+
+# flip_byte FILE OFFSET: change the byte at OFFSET of FILE (every bit
+# inverted, so it always differs: writing a fixed value changes nothing
+# where the byte already has it).
+flip_byte() {
+	_fb=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$_fb" ] || fail "flip_byte $1 $2: no byte there"
+	# shellcheck disable=SC2059 # the format is the byte, in octal
+	printf "\\$(printf %03o $((_fb ^ 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 
 rel_count() {

@@ -145,9 +145,7 @@ key=generations/$gen/wal/$last
 replica_get "$url" "$key" "$T/seg.orig" || fail "cannot read $key"
 size=$(stat -c %s "$T/seg.orig")
 cp "$T/seg.orig" "$T/seg.bad"
-printf '\377' | dd of="$T/seg.bad" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
-cmp -s "$T/seg.orig" "$T/seg.bad" && printf '\000' |
-	dd of="$T/seg.bad" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+flip_byte "$T/seg.bad" $((size / 2))
 replica_put "$url" "$key" "$T/seg.bad" || fail "cannot write $key"
 "$WALSHIP" restore -o "$T/out/bad.db" "$url" 2>"$T/bad.err" &&
 	fail "restore of a damaged replica succeeded"
