@@ -594,6 +594,26 @@ int ws_fs_is_tmp_name(const char *name)
            memcmp(name + n - TMP_RAND - tl, TMP_TAG, tl) == 0;
 }
 
+void ws_fs_sweep_tmp(const struct ws_fs_dir *d)
+{
+    int fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    struct stat st;
+
+    if (dir == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((de = readdir(dir)) != NULL)
+        if (ws_fs_is_tmp_name(de->d_name) &&
+            fstatat(d->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            !S_ISDIR(st.st_mode))
+            (void)unlinkat(d->fd, de->d_name, 0);
+    closedir(dir);
+}
+
 int ws_fs_tmp_commit(const struct ws_fs_dir *d, const char *tmp, int fd,
                      const char *name, struct ws_err *err)
 {

@@ -270,8 +270,10 @@ int ws_dbi_highest_index(struct ws_db *db, uint32_t *out, struct ws_err *err)
     int found = 0;
     DIR *d = NULL;
 
-    if (ws_dbi_wal_dir(db, db->gen, 0, &wal, err) == WS_OK)
+    if (ws_dbi_wal_dir(db, db->gen, 0, &wal, err) == WS_OK) {
+        ws_fs_sweep_tmp(&wal); /* a shadow file never published */
         d = dir_list(&wal);
+    }
     ws_fs_dir_close(&wal);
     while (d && (de = readdir(d)) != NULL) {
         unsigned int v;
@@ -315,6 +317,9 @@ int ws_dbi_take_meta_lock(struct ws_db *db, struct ws_err *err)
                           "(lock %s/lock is held)",
                           db->cfg->path, db->meta);
     }
+    /* A walship killed while it wrote a marker (a second signal exits
+     * at once) left its temporary file; nothing else writes here now. */
+    ws_fs_sweep_tmp(&db->meta_dir);
     return WS_OK;
 }
 

@@ -170,6 +170,13 @@ int ws_fs_tmp_publish(const struct ws_fs_dir *d, const char *tmp, int fd,
  * Litestream's ("*.tmp"). */
 int ws_fs_is_tmp_name(const char *name);
 
+/* Remove what a temporary name holds in d (ws_fs_is_tmp_name; not a
+ * directory; a link is removed, never followed): what a process killed
+ * between creating and publishing a file left.  Only for a directory no
+ * other process writes in while this runs (one whose lock the caller
+ * holds).  Best effort: nothing is said. */
+void ws_fs_sweep_tmp(const struct ws_fs_dir *d);
+
 /* Finish a file made by ws_fs_tmp_create: fsync fd, rename tmp over name
  * in d, fsync d.  On failure tmp is removed.  fd stays open (the
  * caller's), and refers to name on success. */

@@ -5,7 +5,8 @@
 # header cannot always prove continuity: the database file as the last
 # stop left it does (meta.h).
 #   1. -once three times, then replicate stopped by SIGTERM twice, with
-#      nothing written: one generation, one snapshot.
+#      nothing written: one generation, one snapshot; a start removes the
+#      temporary files a killed walship left in its meta directory.
 #   2. writes while walship runs, stops and -once runs around them: still
 #      one generation, one snapshot, and a restore is exact.
 #   3. a write while walship is stopped, which the application
@@ -70,7 +71,17 @@ once o2
 once o3
 run d1
 run d2
+# What a walship killed while writing a marker or a shadow file left
+# (a second signal exits at once) goes at the next start, and proves
+# nothing either way.
+tmp1=$T/.db-walship/stopped.tmp-Zq9x1A
+tmp2=$T/.db-walship/generations/$gen/wal/00000000.wal.tmp-Zq9x1A
+[ -d "${tmp2%/*}" ] || fail "setup: no shadow directory ${tmp2%/*}"
+echo junk >"$tmp1"
+echo junk >"$tmp2"
 once o4
+[ ! -e "$tmp1" ] && [ ! -e "$tmp2" ] ||
+	fail "a start left the temporary files of a killed walship: $(ls "$tmp1" "$tmp2" 2>&1)"
 no_new_gen o2 o3 d1 d2 o4
 [ "$(replica_gens "$url")" = "$gen" ] ||
 	fail "idle restarts started generations: $(replica_gens "$url" | tr '\n' ' ')"

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "ws/fs.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -255,6 +256,44 @@ TEST(tmp_names)
     ws_fs_rm_rf(dir, NULL);
 }
 
+/* What a killed writer left under a temporary name goes: files and links
+ * (the link itself, never what it points at); a directory, and every
+ * other name, stay. */
+TEST(sweep_tmp)
+{
+    char dir[64], outside[128], p[128], t[64];
+    struct ws_fs_dir d;
+    struct stat st;
+    int fd;
+
+    tmpdir(dir);
+    make_outside(dir, outside, sizeof(outside));
+    ASSERT_EQ(ws_fs_dir_open(&d, dir, 0, 0, NULL, NULL), WS_OK);
+    ASSERT_EQ(ws_fs_tmp_create(&d, "stopped", 0600, t, sizeof(t), &fd, NULL),
+              WS_OK);
+    close(fd);
+    ASSERT_EQ(ws_fs_write_atomic_at(&d, "generation", "g\n", 2, 0600, NULL,
+                                    NULL),
+              WS_OK);
+    snprintf(p, sizeof(p), "%s/x.wal.lz4.tmp", dir);
+    ASSERT_EQ(symlink(outside, p), 0);
+    snprintf(p, sizeof(p), "%s/d.tmp-abcdef", dir);
+    ASSERT_EQ(mkdir(p, 0700), 0);
+    ws_fs_sweep_tmp(&d);
+    snprintf(p, sizeof(p), "%s/%s", dir, t);
+    ASSERT(lstat(p, &st) != 0 && errno == ENOENT);
+    snprintf(p, sizeof(p), "%s/x.wal.lz4.tmp", dir);
+    ASSERT(lstat(p, &st) != 0 && errno == ENOENT);
+    assert_outside(outside);
+    snprintf(p, sizeof(p), "%s/d.tmp-abcdef", dir);
+    ASSERT_EQ(lstat(p, &st), 0);
+    ASSERT(S_ISDIR(st.st_mode));
+    snprintf(p, sizeof(p), "%s/generation", dir);
+    ASSERT_EQ(lstat(p, &st), 0);
+    ws_fs_dir_close(&d);
+    ws_fs_rm_rf(dir, NULL);
+}
+
 /* A link planted at the name, and at its old temporary name, is replaced,
  * not written through. */
 TEST(write_atomic_replaces_links)
@@ -401,7 +440,8 @@ TEST(copy)
 }
 
 #define LIST(X)                                                             \
-    X(dir_rule) X(dir_sub) X(dir_open_parent_links) X(tmp_names) X(write_atomic_replaces_links)      \
+    X(dir_rule) X(dir_sub) X(dir_open_parent_links) X(tmp_names)           \
+    X(sweep_tmp) X(write_atomic_replaces_links)                             \
     X(lock_files) X(rm_rf_follows_no_link) X(copy)
 
 TEST_MAIN("fs", LIST)
