@@ -70,6 +70,7 @@
  *   downloads are retried.
  */
 #include "ws/restore.h"
+#include "ws/crashpt.h"
 #include "ws/meta.h"
 #include "ws/digest.h"
 #include "ws/fs.h"
@@ -613,6 +614,7 @@ static void on_fetched(struct ws_req *req)
             ws_err_wrap(&req->err, "%s", o->key);
         fail(rs, &req->err);
     } else {
+        WS_CRASHPOINT("restore-download");
         o->state = o->k < 0 ? F_CHECKED : F_HAVE;
         rs->objs_done++;
     }
@@ -2701,6 +2703,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rc = restore_any(&rs, &t, &c, reps, n, cats, o, &h, err);
     if (rc == WS_OK) {
         signals_hold(&t);
+        WS_CRASHPOINT("restore-before-publish");
         rc = ws_fs_tmp_publish(&t.dir, t.tmp, rs.fd, t.name, err);
         if (rc == WS_EEXIST)
             ws_err_set(err, rc, "cannot restore, output path already "

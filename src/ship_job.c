@@ -20,6 +20,7 @@
  * on_put_done ends every PUT; on_list_done and on_tail_done the
  * position; on_stale_done the delete.
  */
+#include "ws/crashpt.h"
 #include "ws/daemon_int.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
@@ -71,8 +72,10 @@ void ws_ship_start_snapshot(struct rep *r)
 {
     struct dbrep *d = r->d;
 
-    struct ws_req *q = ws_ship_req(r, J_SNAP, WS_REQ_PUT, on_put_done);
+    struct ws_req *q;
 
+    WS_CRASHPOINT("snapshot-after-record");
+    q = ws_ship_req(r, J_SNAP, WS_REQ_PUT, on_put_done);
     memcpy(r->job_gen, r->rec_gen, sizeof(r->job_gen));
     r->job_index = r->snap_rec.index;
     r->job_start = r->snap_rec.offset;
@@ -422,6 +425,7 @@ static void on_put_done(struct ws_req *req)
                 (unsigned long long)r->job_start, (long long)ms,
                 (unsigned long long)(r->job_end - r->job_start),
                 req->retries ? " retries=" : "", req->retries);
+        WS_CRASHPOINT("segment-before-position");
         r->offset = r->job_end;
         r->last_put_ms = ws_now_ms();
     }
