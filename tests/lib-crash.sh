@@ -1,0 +1,188 @@
+# tests/lib-crash.sh: the crash point cases of tests 24 to 26, sourced
+# after lib.sh (and need_replica).  POSIX sh.
+#
+# The crash build is $WALSHIP_CRASH (default build-crash/walship, `make
+# crash`): walship compiled with -DWS_CRASHPOINTS, where
+# WALSHIP_CRASHPOINT=NAME:N ends the process with status 137 at the N-th
+# crossing of crash point NAME (include/ws/crashpt.h), after the line
+# "crash point NAME reached".  need_crash skips the test when it is not
+# built (tests/run counts the skip; WS_NO_SKIP=1 makes it a failure).
+#
+#   crash_case NAME N WRITER_ARGS [KEY=VALUE... [-- KEY=VALUE...]]
+#       A case of its own in $T/NAME (database, writer log, replica
+#       "c-NAME" on the test's backend, config with db_config's KEYs):
+#       wsload writes with WRITER_ARGS (one word list) while the crash
+#       build replicates with NAME:N armed, until it dies; it must die
+#       with status 137 after "crash point NAME reached", within 90 s.
+#       Then, the writer still running: what the replica holds restores
+#       to an exact committed prefix (or, when the crashed run wrote no
+#       snapshot, there is nothing to restore); the release build
+#       restarts (unarmed) and its log says why it started a new
+#       generation (a reason="..." or error="...") or shows it
+#       continued the generation the crashed run left (its "replica
+#       position" is in that generation); the writer stops; walship
+#       syncs its last commit and stops cleanly on SIGTERM; the restore
+#       is the writer's last commit exactly, equal to the database.
+#       CASE_SETUP, when set, is run (eval) after the config is written
+#       and before the writer starts; CASE_STOP=1 sends the crash build
+#       SIGTERM once the writer has written 40 commits and stopped, and
+#       walship has synced and checkpointed them (the points crossed on
+#       the way out).
+#
+#   restore_case NAME N
+#       A replica written while wsload writes, both stopped; then the
+#       crash build restores it with NAME:N armed and must die as above;
+#       the output path is not there and no file of the restore is left
+#       in its directory; the release build's restore then succeeds and
+#       gives the writer's last commit exactly.
+#
+# Every case adds NAME to $T/points (crash_points_done lists them) and
+# one line to the summary that crash_summary prints.
+
+WALSHIP_CRASH=${WALSHIP_CRASH:-$ROOT/build-crash/walship}
+case $WALSHIP_CRASH in /*) ;; *) WALSHIP_CRASH=$(pwd)/$WALSHIP_CRASH ;; esac
+CASE_SETUP=
+CASE_STOP=
+
+need_crash() {
+	[ -x "$WALSHIP_CRASH" ] ||
+		skip_test "$WALSHIP_CRASH is not built (make crash)"
+	_nc=$(WALSHIP_CRASHPOINT=stop-marker:1 "$WALSHIP_CRASH" version 2>&1) ||
+		fail "$WALSHIP_CRASH version: $_nc"
+	case $_nc in
+	*"crash point stop-marker armed"*) ;;
+	*) fail "$WALSHIP_CRASH is not a crash build (no \"armed\" line): $_nc" ;;
+	esac
+}
+
+# The names of the crash points in the source, one a line, sorted.
+crash_points_src() {
+	grep -ho 'WS_CRASHPOINT("[a-z0-9-]*")' "$ROOT"/src/*.c |
+		sed 's/.*("\(.*\)")/\1/' | sort -u
+}
+
+# _crash_died NAME LOGNAME N: the crash build (background LOGNAME) ended
+# at point NAME.
+_crash_died() {
+	wait_for "! bg_running $2" 90
+	_cd_st=0
+	_ws_reap "$2" || _cd_st=$?
+	[ "$_cd_st" -eq 137 ] ||
+		fail "$1:$3: the crash build exited $_cd_st, not 137 at the point: $(tail -n 3 "$T/$2.log")"
+	log_has "$2" "crash point $1 reached \\(crossing $3\\)" ||
+		fail "$1:$3: exit 137 without the crash point's line: $(tail -n 3 "$T/$2.log")"
+}
+
+crash_case() {
+	_cc=$1
+	_cn=$2
+	_cw=$3
+	shift 3
+	_cdir=$T/$_cc
+	mkdir "$_cdir"
+	_cdb=$_cdir/db
+	_ccsv=$_cdir/tx.csv
+	_curl=$(replica_url "c-$_cc")
+	db_config "$_cdir/walship.yml" "$_cdb" "c-$_cc" "$@"
+	_ct0=$(date +%s)
+	[ -z "$CASE_SETUP" ] || eval "$CASE_SETUP"
+	# shellcheck disable=SC2086 # WRITER_ARGS is a word list
+	start_writer "w-$_cc" "$_cdb" "$_ccsv" $_cw
+	WALSHIP_CRASHPOINT=$_cc:$_cn start_bg "crash-$_cc" "$WALSHIP_CRASH" \
+		replicate -v -config "$_cdir/walship.yml"
+	if [ -n "$CASE_STOP" ]; then
+		wait_for '[ "$(csv_last_seq "$_ccsv")" -ge 40 ]' 60
+		stop_bg "w-$_cc" || fail "$_cc: wsload exited $?"
+		_cl=$(csv_last_seq "$_ccsv")
+		wait_for '[ "$(probe_seq "$WALSHIP" "$_curl")" -eq '"$_cl"' ]' 60
+		# A checkpoint after the last write seals the index: only then
+		# does a stop leave its marker (meta.h).
+		_ce=$(tail -n 1 "$_ccsv" | cut -d, -f3)
+		_ce=$(date -u -d "@$((_ce / 1000000000))" +%Y-%m-%dT%H:%M:%S).$(printf %03d $((_ce % 1000000000 / 1000000)))Z
+		wait_for "awk -v t='$_ce' '/ checkpoint db=/ && \$1 > t { f = 1 }
+			END { exit !f }' '$T/crash-$_cc.log'" 30
+		kill -s TERM "$(bg_pid "crash-$_cc")"
+	fi
+	_crash_died "$_cc" "crash-$_cc" "$_cn"
+	# What the crash left: an exact committed prefix, or nothing yet.
+	_cr=$_cdir/after-crash.db
+	if "$WALSHIP" restore -o "$_cr" "$_curl" >"$_cdir/after-crash.log" 2>&1; then
+		assert_restored "$_cr" ">=0" "$_ccsv"
+		_cseq=$AR_SEQ
+	elif ! log_has "crash-$_cc" 'snapshot written'; then
+		_cseq=none
+	else
+		fail "$_cc: no restore after the crash: $(tail -n 2 "$_cdir/after-crash.log")"
+	fi
+	_cgen=$(cat "$_cdir/.db-walship/generation" 2>/dev/null) || _cgen=
+	# The restart, unarmed, while the writer (if still running) writes.
+	start_bg "re-$_cc" "$WALSHIP" replicate -config "$_cdir/walship.yml"
+	wait_for "log_has re-$_cc 'replica position|new generation|write snapshot'" 60
+	if bg_running "w-$_cc"; then
+		_cl=$(($(csv_last_seq "$_ccsv") + 10))
+		wait_for '[ "$(csv_last_seq "$_ccsv")" -ge '"$_cl"' ]' 30
+		stop_bg "w-$_cc" || fail "$_cc: wsload exited $?"
+	fi
+	_cl=$(csv_last_seq "$_ccsv")
+	wait_for '[ "$(probe_seq "$WALSHIP" "$_curl")" -eq '"$_cl"' ]' 60
+	stop_bg "re-$_cc" || fail "$_cc: the restarted walship exited $? on SIGTERM"
+	if log_has "re-$_cc" 'new generation'; then
+		_cwhy=$(grep -E 'new generation' "$T/re-$_cc.log" |
+			grep -E -o '(reason|error)="[^"]+"' | head -n 1)
+		[ -n "$_cwhy" ] ||
+			fail "$_cc: the restart began a new generation without a reason: $(grep 'new generation' "$T/re-$_cc.log")"
+		_cwhat="new generation, $_cwhy"
+	else
+		# Its position in the replica, or (no snapshot there yet) the
+		# generation's first snapshot.
+		[ -n "$_cgen" ] &&
+			log_has "re-$_cc" "(replica position|write snapshot) .*position=$_cgen/" ||
+			fail "$_cc: the restart neither began a new generation nor continued generation \"$_cgen\": $(grep -E 'replica position|write snapshot' "$T/re-$_cc.log")"
+		_cwhat="continued $_cgen"
+	fi
+	_cf=$_cdir/final.db
+	"$WALSHIP" restore -o "$_cf" "$_curl" >"$_cdir/final.log" 2>&1 ||
+		fail "$_cc: final restore: $(tail -n 2 "$_cdir/final.log")"
+	assert_restored "$_cf" "$_cl" "$_ccsv"
+	assert_equal "$_cdb" "$_cf"
+	echo "$_cc" >>"$T/points"
+	echo "$_cc:$_cn crashed; restore after it: seq $_cseq; restart: $_cwhat; final seq $_cl exact ($(($(date +%s) - _ct0))s)" |
+		tee -a "$T/summary"
+}
+
+restore_case() {
+	_rc=$1
+	_rn=$2
+	_rdir=$T/$_rc
+	mkdir "$_rdir" "$_rdir/out"
+	_rdb=$_rdir/db
+	_rcsv=$_rdir/tx.csv
+	_rurl=$(replica_url "c-$_rc")
+	_rt0=$(date +%s)
+	# Several indexes and segments: a snapshot and the WAL after it.
+	db_config "$_rdir/walship.yml" "$_rdb" "c-$_rc" \
+		min-checkpoint-page-count=40 -- sync-interval=100ms
+	start_writer "w-$_rc" "$_rdb" "$_rcsv" -rate 40 -rows 2 -size 2000
+	start_bg "ws-$_rc" "$WALSHIP" replicate -config "$_rdir/walship.yml"
+	wait_for "[ \$(grep -c 'wal segment written' '$T/ws-$_rc.log') -ge 5 ]" 60
+	stop_bg "w-$_rc" || fail "$_rc: wsload exited $?"
+	_rl=$(csv_last_seq "$_rcsv")
+	wait_for '[ "$(probe_seq "$WALSHIP" "$_rurl")" -eq '"$_rl"' ]' 60
+	stop_bg "ws-$_rc" || fail "$_rc: walship exited $? on SIGTERM"
+	WALSHIP_CRASHPOINT=$_rc:$_rn start_bg "crash-$_rc" "$WALSHIP_CRASH" \
+		restore -o "$_rdir/out/db" "$_rurl"
+	_crash_died "$_rc" "crash-$_rc" "$_rn"
+	_rleft=$(ls -A "$_rdir/out")
+	[ -z "$_rleft" ] ||
+		fail "$_rc: the crashed restore left files in the output directory: $_rleft"
+	"$WALSHIP" restore -o "$_rdir/out/db" "$_rurl" >"$_rdir/rerun.log" 2>&1 ||
+		fail "$_rc: the rerun failed: $(tail -n 2 "$_rdir/rerun.log")"
+	assert_restored "$_rdir/out/db" "$_rl" "$_rcsv"
+	echo "$_rc" >>"$T/points"
+	echo "$_rc:$_rn crashed; nothing left in the output directory; rerun restores seq $_rl exact ($(($(date +%s) - _rt0))s)" |
+		tee -a "$T/summary"
+}
+
+crash_summary() {
+	echo "crash points crossed: $(grep -c . "$T/points") on $WS_REPLICA"
+}
