@@ -200,7 +200,7 @@ endif
 crash:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(CRASH_BUILD) CRASHPOINTS=1 \
 	  $(CRASH_BUILD)/walship
-test: crash
+test check: crash
 clean: clean-crash
 clean-crash:
 	rm -rf $(CRASH_BUILD)

@@ -13,10 +13,10 @@
 # generation switch; a meta file written and not renamed; between the
 # shadow fsync and the checkpoint; after the checkpoint, before the
 # counts that decide the seal; after walship's TRUNCATE; and the stop
-# marker's write (the crash build stopped by SIGTERM).
+# marker's write (the crash build stopped by SIGTERM on an idle database).
 # Also: every WS_CRASHPOINT in src/ is crossed by test 24, 25 or 26, and
 # README.md lists it.
-# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+# shellcheck disable=SC2016,SC2086 # conditions evaluated later; $ck, $ret: word lists
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-crash.sh"
@@ -47,6 +47,6 @@ crash_case ckpt-after-truncate 1 "-rate 40 -rows 10 -size 4000 -gap 500" \
 	min-checkpoint-page-count=20 max-checkpoint-page-count=30 \
 	checkpoint-interval=1s -- sync-interval=100ms
 CASE_STOP=1
-crash_case stop-marker 1 "$w" $ck -- sync-interval=100ms
+crash_case stop-marker 1 "$w -count 60" $ck -- sync-interval=100ms
 CASE_STOP=
 crash_summary

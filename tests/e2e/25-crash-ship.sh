@@ -11,7 +11,7 @@
 # segment acknowledged before the position moves; between a snapshot's
 # record and the snapshot; inside a snapshot; retention between two
 # delete requests.
-# shellcheck disable=SC2016 # wait_for conditions are evaluated later
+# shellcheck disable=SC2016,SC2086 # conditions evaluated later; $ck, $ret: word lists
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-crash.sh"
