@@ -21,8 +21,10 @@
 #       generation (a reason="..." or error="...") or shows it
 #       continued the generation the crashed run left (its "replica
 #       position" is in that generation); the writer stops; walship
-#       syncs its last commit and stops cleanly on SIGTERM; the restore
-#       is the writer's last commit exactly, equal to the database.
+#       syncs its last commit and stops cleanly on SIGTERM; no object
+#       the crash left was overwritten with other content since; the
+#       restore is the writer's last commit exactly, equal to the
+#       database.
 #       CASE_SETUP, when set, is run (eval) after the config is written
 #       and before the writer starts; with CASE_STOP=1 the writer (whose
 #       WRITER_ARGS must end it) runs to its end before the crash build
@@ -76,6 +78,22 @@ _crash_died() {
 		fail "$1:$3: exit 137 without the crash point's line: $(tail -n 3 "$T/$2.log")"
 }
 
+# _crash_same_objects NAME URL DIR: every object in DIR (copied from URL
+# after the crash) that URL still holds has the same bytes: none was
+# overwritten with other content (one deleted since, by retention or as
+# a record left by a stopped upload, is fine).
+_crash_same_objects() {
+	_cs_now=$(replica_ls "$2" | cut -d" " -f1) ||
+		fail "$1: could not list the replica"
+	for _cs_k in $(cd "$3" && find . -type f | sed 's|^\./||' | sort); do
+		echo "$_cs_now" | grep -q -x -F -e "$_cs_k" || continue
+		replica_get "$2" "$_cs_k" "$3.now" ||
+			fail "$1: could not read $_cs_k"
+		cmp -s "$3/$_cs_k" "$3.now" ||
+			fail "$1: object $_cs_k was overwritten with other content after the crash"
+	done
+}
+
 crash_case() {
 	_cc=$1
 	_cn=$2
@@ -117,6 +135,9 @@ crash_case() {
 		fail "$_cc: no restore after the crash: $(tail -n 2 "$_cdir/after-crash.log")"
 	fi
 	_cgen=$(cat "$_cdir/.db-walship/generation" 2>/dev/null) || _cgen=
+	mkdir "$_cdir/objs"
+	replica_pull "$_curl" "$_cdir/objs" ||
+		fail "$_cc: could not copy the replica's objects after the crash"
 	# The restart, unarmed, while the writer (if still running) writes.
 	start_bg "re-$_cc" "$WALSHIP" replicate -config "$_cdir/walship.yml"
 	wait_for "log_has re-$_cc 'replica position|new generation|write snapshot'" 60
@@ -143,6 +164,7 @@ crash_case() {
 		fi
 		_cwhat="continued $_cgen"
 	fi
+	_crash_same_objects "$_cc" "$_curl" "$_cdir/objs"
 	_cf=$_cdir/final.db
 	"$WALSHIP" restore -o "$_cf" "$_curl" >"$_cdir/final.log" 2>&1 ||
 		fail "$_cc: final restore: $(tail -n 2 "$_cdir/final.log")"

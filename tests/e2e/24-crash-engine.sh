@@ -5,7 +5,8 @@
 # autocheckpoint on), then:
 #   - what the replica holds restores to an exact committed prefix;
 #   - the release build, restarted, says why it began a new generation
-#     or continues the generation the crash left;
+#     or continues the generation the crash left, and overwrites no
+#     object the crash left with other content;
 #   - once the writer stops, the replica restores the last commit
 #     exactly (wscheck: integrity, every txlog row, the digest of every
 #     row), equal to the database.
