@@ -469,6 +469,26 @@ static int tail_feed(void *ctx, const void *buf, size_t len,
 
 static void on_tail_done(struct ws_req *req);
 
+/* The replica's position is known (r->gen, r->index, r->offset): said,
+ * so that a start's log shows where the generation goes on, and shipping
+ * starts from there.  Found again after each failure while a replica is
+ * stalled: said at INFO only when it is news. */
+static void position_found(struct rep *r)
+{
+    ws_log(strcmp(r->said_gen, r->gen) == 0 && r->said_index == r->index &&
+                   r->said_offset == r->offset
+               ? WS_LOG_DEBUG
+               : WS_LOG_INFO,
+           "replica position db=%s replica=%s position=%s/%08x:%llu",
+           r->d->cfg->path, r->cfg->name, r->gen, r->index,
+           (unsigned long long)r->offset);
+    memcpy(r->said_gen, r->gen, sizeof(r->said_gen));
+    r->said_index = r->index;
+    r->said_offset = r->offset;
+    r->inited = 1;
+    ws_ship_after(r);
+}
+
 static void on_list_done(struct ws_req *req)
 {
     struct rep *r = req->data;
@@ -519,9 +539,9 @@ static void on_list_done(struct ws_req *req)
         if (g->snaps[k].mtime_ms > r->last_snap_ms)
             r->last_snap_ms = g->snaps[k].mtime_ms;
     if (g->nsegs == 0 || g->segs[g->nsegs - 1].index < r->index) {
+        /* No WAL yet after the newest snapshot: its index, from 0. */
         ws_catalog_free(&cat);
-        r->inited = 1;
-        ws_ship_after(r);
+        position_found(r);
         return;
     }
     /* Download the last segment to learn where it ends. */
@@ -584,20 +604,7 @@ static void on_tail_done(struct ws_req *req)
     }
     r->index = r->job_index;
     r->offset = r->job_end;
-    r->inited = 1;
-    /* Found again after each failure while a replica is stalled: said
-     * at INFO only when it is news. */
-    ws_log(strcmp(r->said_gen, r->gen) == 0 && r->said_index == r->index &&
-                   r->said_offset == r->offset
-               ? WS_LOG_DEBUG
-               : WS_LOG_INFO,
-           "replica position db=%s replica=%s position=%s/%08x:%llu",
-           d->cfg->path, r->cfg->name, r->gen, r->index,
-           (unsigned long long)r->offset);
-    memcpy(r->said_gen, r->gen, sizeof(r->said_gen));
-    r->said_index = r->index;
-    r->said_offset = r->offset;
-    ws_ship_after(r);
+    position_found(r);
 }
 
 void ws_ship_start_init(struct rep *r)
