@@ -87,8 +87,12 @@ _crash_same_objects() {
 		fail "$1: could not list the replica"
 	for _cs_k in $(cd "$3" && find . -type f | sed 's|^\./||' | sort); do
 		echo "$_cs_now" | grep -q -x -F -e "$_cs_k" || continue
-		replica_get "$2" "$_cs_k" "$3.now" ||
-			fail "$1: could not read $_cs_k"
+		# A failed GET is tried twice more; the failure names wsobj's
+		# last message.
+		replica_get "$2" "$_cs_k" "$3.now" 2>"$3.err" ||
+			replica_get "$2" "$_cs_k" "$3.now" 2>"$3.err" ||
+			replica_get "$2" "$_cs_k" "$3.now" 2>"$3.err" ||
+			fail "$1: could not read $_cs_k: $(cat "$3.err")"
 		cmp -s "$3/$_cs_k" "$3.now" ||
 			fail "$1: object $_cs_k was overwritten with other content after the crash"
 	done
