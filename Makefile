@@ -75,9 +75,12 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libws.a $(SQLITE_OBJ)
 
 # The whole suite: unit tests, then the end-to-end tests (which drive the
 # real binary, a separate writer process and Litestream v0.3.13).
+# Its results and counters go to $(BUILD)/reliability/suite.rel (read by
+# `make reliability`).
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)sh tests/run $(BUILD)
+	@mkdir -p $(BUILD)/reliability
+	$(Q)WS_REL_OUT=$(BUILD)/reliability/suite.rel sh tests/run $(BUILD)
 
 unit: all
 	$(Q)for t in $(UNITS); do $$t || exit 1; done
@@ -86,9 +89,18 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer" all
+	@mkdir -p build-asan/reliability
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BACKENDS=file \
-	  sh tests/run build-asan
+	  WS_REL_OUT=build-asan/reliability/suite.rel sh tests/run build-asan
+
+# The reliability battery (tests/reliability/run): TIER=pr runs in CI
+# after `make test` (whose counters it reuses), TIER=nightly for hours;
+# each writes $(BUILD)/reliability/REPORT-TIER.md.
+.PHONY: reliability
+TIER ?= pr
+reliability: deps
+	$(Q)BUILD=$(BUILD) sh tests/reliability/run $(TIER)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

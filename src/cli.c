@@ -4,6 +4,7 @@
 #include "ws/cli.h"
 
 #include "ws/log.h"
+#include "ws/str.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -60,6 +61,9 @@ int ws_cli_find_db(const char *arg, const char *config, int expand_env,
     struct ws_err e = {0};
     int rc;
 
+    if (ws_str_blank(arg))
+        return ws_err_set(err, WS_EUSAGE, "the database or replica \"%s\" "
+                          "is blank", arg);
     if (ws_is_url(arg) && config)
         return ws_err_set(err, WS_EUSAGE, "cannot specify a replica URL "
                           "and the -config flag");

@@ -46,11 +46,17 @@ static int oom(struct ws_err *err)
     return ws_err_set(err, WS_ENOMEM, "out of memory");
 }
 
-/* Replace *path by its absolute form (path.h). */
-static int make_abs(char **path, struct ws_err *err)
+/* Replace *path, the value of `what`, by its absolute form (path.h);
+ * a blank one is refused (str.h). */
+static int make_abs(char **path, const char *what, struct ws_err *err)
 {
     char *p = NULL;
-    int rc = ws_path_expand(*path, &p, err);
+    int rc;
+
+    if (ws_str_blank(*path))
+        return ws_err_set(err, WS_ECONFIG, "%s \"%s\" is blank", what,
+                          *path);
+    rc = ws_path_expand(*path, &p, err);
 
     if (rc == WS_OK) {
         free(*path);
@@ -183,7 +189,7 @@ static int finish_replica(const struct ws_config *cfg,
     if (strcmp(r->type, "file") == 0 && r->path == NULL)
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
     if (strcmp(r->type, "file") == 0)
-        rc = make_abs(&r->path, err);
+        rc = make_abs(&r->path, "replica path", err);
     else if (strcmp(r->type, "s3") != 0)
         return ws_err_set(err, WS_ECONFIG, "unsupported replica type: \"%s\"",
                           r->type);
@@ -218,9 +224,9 @@ static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
     if (db->path == NULL && name != NULL)
         rc = ws_err_set(err, WS_ECONFIG, "db path required");
     if (rc == WS_OK && db->path != NULL)
-        rc = make_abs(&db->path, err);
+        rc = make_abs(&db->path, "db path", err);
     if (rc == WS_OK && db->path != NULL && db->meta_path != NULL)
-        rc = make_abs(&db->meta_path, err);
+        rc = make_abs(&db->meta_path, "meta-path", err);
     else if (rc == WS_OK && db->path != NULL) {
         db->meta_path = ws_meta_path(db->path);
         rc = db->meta_path ? WS_OK : oom(err);

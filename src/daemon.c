@@ -228,13 +228,17 @@ static void on_sync_done(uv_work_t *w, int status)
     ws_watch_seen_return(d);
     if (s->replaced)
         ws_watch_replaced(d);
+    if (s->stale_wal[0])
+        ws_info("database replaced db=%s: %s", d->cfg->path, s->stale_wal);
     if (s->new_gen)
         ws_info("sync: new generation db=%s generation=%s reason=\"%s\"",
                 d->cfg->path, s->gen, s->reason);
     if (s->mode_was[0])
         ws_info("switched the database back to WAL mode db=%s "
-                "journal_mode=%s: it was changed while walship was not "
-                "running", d->cfg->path, s->mode_was);
+                "journal_mode=%s: %s", d->cfg->path, s->mode_was,
+                s->new_gen && strcmp(s->reason, "database replaced") == 0
+                    ? "the file put in its place was in that mode"
+                    : "it was changed while walship was not running");
     if (s->resumed)
         ws_info("sync: continuing the restored position db=%s "
                 "generation=%s index=%08x (the database is unchanged since "

@@ -226,12 +226,17 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
          * file's.  Its connections close through SQLite first; then no
          * connection of this process is on that file, and closing
          * walship's own descriptor drops no lock SQLite holds. */
+        if (db->ready && moved(db->cfg->path, db->db_fd) &&
+            !moved(db->wal_path, db->wal_fd))
+            ws_dbi_note_stale_wal(db); /* left to the new file (db.h) */
         ws_dbi_close_conns(db);
         close(db->db_fd);
         db->db_fd = -1;
         snprintf(db->pending, sizeof(db->pending), "database replaced");
         st->replaced = 1;
     }
+    if (db->stale_wal && ws_dbi_retire_wal(db, st, err) != WS_OK)
+        return ws_err_at(err, WS_AT_DB);
     if (local_gone(db))
         ws_dbi_close_conns(db);
     if (lstat(db->cfg->path, &sb) != 0) {

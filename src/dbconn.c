@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -242,6 +243,86 @@ void ws_dbi_close_conns(struct ws_db *db)
     db->wal_fd = -1;
     ws_dbi_shadow_close(db);
     db->ready = 0;
+}
+
+/*
+ * SQLite's unix VFS keeps, on the -shm file, a read lock on one byte
+ * (offset 128, its "dead man switch": 22 + 8 lock slots of 4 bytes, then
+ * the 8 slots) for as long as a connection has the -shm mapped; a new
+ * connection that finds no lock there takes the -shm as stale and
+ * rebuilds the wal-index from the -wal, and one that finds a write lock
+ * there waits (SQLITE_BUSY, through its busy handler).  So a write lock
+ * walship takes on that byte proves that no connection in any process
+ * uses the -wal, and keeps any from starting to until it is dropped.
+ */
+#define SHM_DMS_BYTE 128
+
+void ws_dbi_note_stale_wal(struct ws_db *db)
+{
+    size_t got = 0;
+
+    db->stale_wal =
+        fstat(db->wal_fd, &db->stale_sb) == 0 && db->stale_sb.st_size > 0 &&
+        ws_fs_pread(db->wal_fd, db->stale_hdr, sizeof(db->stale_hdr), 0,
+                    &got, NULL) == WS_OK &&
+        got == sizeof(db->stale_hdr);
+}
+
+int ws_dbi_retire_wal(struct ws_db *db, struct ws_db_state *st,
+                      struct ws_err *err)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = SHM_DMS_BYTE, .l_len = 1};
+    uint8_t hdr[WS_WAL_HDR_SIZE];
+    struct stat sb;
+    size_t got = 0;
+    int shm, wal, rc = WS_OK;
+    const char *why = NULL;
+
+    wal = open(db->wal_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (wal < 0 || fstat(wal, &sb) != 0 ||
+        sb.st_dev != db->stale_sb.st_dev || sb.st_ino != db->stale_sb.st_ino) {
+        if (wal >= 0) /* gone, or another file: not the old file's */
+            close(wal);
+        db->stale_wal = 0;
+        return WS_OK;
+    }
+    shm = open(db->shm_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (shm >= 0 && fcntl(shm, F_SETLK, &fl) != 0)
+        why = "a connection still uses it (the application's, on the old "
+              "file or on the new one)";
+    /* Under the lock nothing can write it: compare what it holds now. */
+    if (why == NULL &&
+        (fstat(wal, &sb) != 0 || sb.st_size != db->stale_sb.st_size ||
+         ws_fs_pread(wal, hdr, sizeof(hdr), 0, &got, NULL) != WS_OK))
+        why = "it was written since, maybe by the application on the new "
+              "file";
+    if (why == NULL && (got != sizeof(hdr) ||
+                        memcmp(hdr, db->stale_hdr, sizeof(hdr)) != 0))
+        why = "it was written since, maybe by the application on the new "
+              "file";
+    if (why == NULL && (ftruncate(wal, 0) != 0 || fsync(wal) != 0))
+        rc = ws_err_set(err, WS_EIO, "truncate %s: %s", db->wal_path,
+                        strerror(errno));
+    /* Closing shm drops the lock: no connection of walship's is open on
+     * the database, so it drops no lock SQLite holds. */
+    close(wal);
+    if (shm >= 0)
+        close(shm);
+    if (why != NULL)
+        return ws_err_set(err, WS_EBUSY,
+                          "cannot empty %s, the -wal of the database that "
+                          "was replaced: %s; SQLite would apply its frames "
+                          "to the new file (close every connection before "
+                          "moving a file over a database)",
+                          db->wal_path, why);
+    if (rc == WS_OK) {
+        db->stale_wal = 0;
+        snprintf(st->stale_wal, sizeof(st->stale_wal),
+                 "emptied %s, the replaced database's: SQLite would apply "
+                 "its frames to the new file", db->wal_path);
+    }
+    return rc;
 }
 
 /* Open walship's connections; a database found in another journal mode

@@ -229,36 +229,43 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
 }
 
 /* Walk the chain of the file open as fd from w's position to the first
- * frame that breaks it or to the end of its whole frames (ws_wal_scan),
- * reading as many whole frames at a time as db->buf holds. */
+ * frame that breaks it, to the end of its whole frames, or to the first
+ * frame at or past `limit` (ws_wal_scan), reading as many whole frames at
+ * a time as db->buf holds. */
 static int scan_file(struct ws_db *db, int fd, struct ws_wal_scan *w,
-                     struct ws_err *err)
+                     uint64_t limit, struct ws_err *err)
 {
     size_t per = WS_DB_COPY_CHUNK / w->fsize ? WS_DB_COPY_CHUNK / w->fsize
                                              : 1;
 
     per *= w->fsize;
-    for (;;) {
-        size_t got, used;
-        int rc = ws_fs_pread(fd, db->buf, per, w->off, &got, err);
+    while (w->off < limit) {
+        size_t got, used, n = per;
+        int rc;
+        if (limit - w->off < n)
+            n = (size_t)((limit - w->off + w->fsize - 1) / w->fsize *
+                         w->fsize);
+        rc = ws_fs_pread(fd, db->buf, n, w->off, &got, err);
         if (rc != WS_OK)
             return rc;
         (void)ws_wal_scan(w, db->buf, got, &used, NULL, NULL);
-        if (w->broken || got < per)
-            return WS_OK;
+        if (w->broken || got < n)
+            break;
     }
+    return WS_OK;
 }
 
-/* Extent of valid frames of the WAL under header h (for the overwrite
- * check after an unsealed restart). */
+/* Extent of valid frames of the WAL under header h, walked no further
+ * than the first frame at or past `limit` (the question is only whether
+ * they reach it: what lies beyond, the copy reads next). */
 static int valid_extent(struct ws_db *db, const struct ws_wal_hdr *h,
-                        uint64_t *end, struct ws_err *err)
+                        uint64_t limit, uint64_t *end, struct ws_err *err)
 {
     struct ws_wal_scan w;
     int rc;
 
     ws_wal_scan_init(&w, h, WS_WAL_HDR_SIZE, h->cksum);
-    rc = scan_file(db, db->wal_fd, &w, err);
+    rc = scan_file(db, db->wal_fd, &w, limit, err);
     *end = w.off;
     return rc;
 }
@@ -326,7 +333,7 @@ int ws_dbi_catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         if (fstat(db->wal_fd, &sb) != 0 || (uint64_t)sb.st_size < db->size)
             return ws_err_set(err, WS_ECORRUPT,
                               "wal truncated by another process");
-        rc = valid_extent(db, &nh, &x, err);
+        rc = valid_extent(db, &nh, db->size, &x, err);
         if (rc != WS_OK)
             return rc;
         if (x >= db->size)
@@ -410,13 +417,19 @@ static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
     if (rc != WS_OK)
         return rc;
     if (got < WS_WAL_HDR_SIZE ||
-        ws_wal_decode_hdr(db->hdr_bytes, &db->hdr, NULL) != WS_OK ||
-        db->hdr.page_size != db->page_size) {
+        ws_wal_decode_hdr(db->hdr_bytes, &db->hdr, NULL) != WS_OK) {
         snprintf(reason, nreason, "short shadow wal");
         return WS_OK;
     }
+    if (db->hdr.page_size != db->page_size) {
+        /* PRAGMA page_size and VACUUM in rollback mode, while walship
+         * was down: no WAL frame can span the change. */
+        snprintf(reason, nreason, "page size changed from %u to %u",
+                 (unsigned)db->hdr.page_size, (unsigned)db->page_size);
+        return WS_OK;
+    }
     ws_wal_scan_init(&w, &db->hdr, WS_WAL_HDR_SIZE, db->hdr.cksum);
-    rc = scan_file(db, db->shadow_fd, &w, err);
+    rc = scan_file(db, db->shadow_fd, &w, UINT64_MAX, err);
     if (rc != WS_OK)
         return rc;
     if (ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
@@ -614,7 +627,7 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
         /* ...and every frame before it, or SQLite's recovery drops
          * shipped transactions (a byte changed while walship was down):
          * the replica would hold commits the database no longer has. */
-        rc = valid_extent(db, &db->hdr, &end, err);
+        rc = valid_extent(db, &db->hdr, db->size, &end, err);
         if (rc != WS_OK)
             return rc;
         if (end < db->size) {

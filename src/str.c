@@ -28,6 +28,11 @@ char *ws_strf(const char *fmt, ...)
     return p;
 }
 
+int ws_str_blank(const char *s)
+{
+    return s[strspn(s, " \t\n\r\v\f")] == '\0';
+}
+
 int ws_str_set(char **dst, const char *s)
 {
     char *p = s != NULL && *s != '\0' ? ws_strf("%s", s) : NULL;

@@ -286,9 +286,32 @@ static int s3_param(const char *key, const char *val, struct ws_url *u,
     return WS_OK;
 }
 
+/* The error for a bad %-escape in the n bytes at seg, a part of the s3
+ * url whose host is the hlen bytes at host: it quotes the escape and
+ * names the url by scheme and host only (userinfo may hold a secret). */
+static int escape_err(const char *seg, size_t n, const char *host,
+                      size_t hlen, struct ws_err *err)
+{
+    const char *pc = memchr(seg, '%', n);
+    size_t k = 0;
+
+    while (pc != NULL && (size_t)(pc - seg) + 2 < n && hexval(pc[1]) >= 0 &&
+           hexval(pc[2]) >= 0 && hexval(pc[1]) + hexval(pc[2]) != 0)
+        pc = memchr(pc + 3, '%', n - (size_t)(pc + 3 - seg));
+    if (pc != NULL)
+        for (k = 1; k < 3 && (size_t)(pc - seg) + k < n &&
+                    (unsigned char)pc[k] > ' ' && pc[k] != 0x7f;
+             k++)
+            ;
+    return ws_err_set(err, WS_ECONFIG, "invalid escape \"%.*s\" in replica "
+                      "url s3://%.*s/... (a %% must start %%XX, two hex "
+                      "digits, not %%00)", (int)k, pc ? pc : "",
+                      (int)hlen, host);
+}
+
 /* Apply "endpoint=&region=&force-path-style=" (q[0..n)) to u. */
-static int s3_query(const char *q, size_t n, struct ws_url *u,
-                    struct ws_err *err)
+static int s3_query(const char *q, size_t n, const char *host, size_t hlen,
+                    struct ws_url *u, struct ws_err *err)
 {
     while (n > 0) {
         size_t len = strcspn(q, "&#") < n ? strcspn(q, "&#") : n;
@@ -302,7 +325,7 @@ static int s3_query(const char *q, size_t n, struct ws_url *u,
         if (rc != WS_OK)
             rc = rc == WS_ENOMEM
                      ? oom(err)
-                     : ws_err_set(err, rc, "invalid escape in replica url");
+                     : escape_err(q, len, host, hlen, err);
         else if (kl > 0)
             rc = s3_param(key, val, u, err);
         free(key);
@@ -338,7 +361,8 @@ static int parse_s3_url(const char *s, struct ws_url *u, struct ws_err *err)
     if (rc != WS_OK)
         return rc == WS_ENOMEM
                    ? oom(err)
-                   : ws_err_set(err, rc, "invalid escape in replica url");
+                   : escape_err(path, plen, host, alen - (size_t)(host - s),
+                                err);
     u->path = ws_path_clean(dec);
     free(dec);
     if (u->path == NULL)
@@ -347,7 +371,7 @@ static int parse_s3_url(const char *s, struct ws_url *u, struct ws_err *err)
         memmove(u->path, u->path + 1, strlen(u->path));
     if (u->path[0] == '\0' || strcmp(u->path, ".") == 0)
         ws_str_set(&u->path, NULL);
-    rc = s3_query(q, qlen, u, err);
+    rc = s3_query(q, qlen, host, alen - (size_t)(host - s), u, err);
     if (rc == WS_OK && u->bucket == NULL)
         rc = ws_err_set(err, WS_ECONFIG, "bucket required for s3 replica "
                         "(s3://BUCKET/PATH)");
@@ -384,6 +408,9 @@ int ws_url_parse(const char *url, struct ws_url *u, struct ws_err *err)
         return parse_s3_url(rest, u, err);
     if (*url == '\0' || (f == WS_URL && *rest == '\0'))
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
+    if (ws_str_blank(rest))
+        return ws_err_set(err, WS_ECONFIG, "replica path \"%s\" is blank",
+                          rest);
     if (f == WS_URL_PATH)
         return ws_path_expand(url, &u->path, err);
     return file_url_path(url, rest, &u->path, err);

@@ -36,6 +36,12 @@
 #                               and fail), return the exit status:
 #                               `stop_bg x || fail "x exited $?"`
 #   wait_bg NAME [SECS]         wait for a natural exit, return its status
+#   rel_count KEY [N]           add N (1) to this run's reliability counter
+#                               KEY (tests/reliability/run reports them):
+#                               assert_restored, assert_equal and
+#                               pitr_seq count the checks they pass,
+#                               stop_bg NAME KILL counts a kill, and the
+#                               exit counts the S3 proxy's injected faults
 #   start_writer NAME DB CSV [ARGS...]
 #                               start_bg NAME "$TOOLS/wsload" DB ARGS...
 #                               -log CSV, then wait_for DB to exist
@@ -241,6 +247,7 @@ _ws_reap() {
 stop_bg() {
 	_sp_pid=$(bg_pid "$1") || fail "stop_bg: no background process $1"
 	kill -s "${2:-TERM}" "$_sp_pid" 2>/dev/null || true
+	case ${2:-TERM} in KILL | 9) rel_count kills ;; esac
 	_sp_end=$(($(_ws_now_ms) + 30000))
 	while bg_running "$1"; do
 		if [ "$(_ws_now_ms)" -ge "$_sp_end" ]; then
@@ -270,6 +277,10 @@ csv_last_seq() {
 	echo "${_cl:-0}"
 }
 
+rel_count() {
+	[ -z "${WS_REL_LOG:-}" ] || echo "$1 ${2:-1}" >>"$WS_REL_LOG"
+}
+
 assert_restored() {
 	[ $# -eq 3 ] && [ -n "$2" ] && [ -f "$3" ] ||
 		fail "assert_restored $*: want DB SEQ CSV (an existing CSV)"
@@ -286,11 +297,13 @@ assert_restored() {
 	esac
 	AR_SEQ=${_ar_out#ok seq=}
 	AR_SEQ=${AR_SEQ%% *}
+	rel_count restores_verified
 }
 
 assert_equal() {
 	_ae_out=$("$TOOLS/wscheck" -eq "$1" "$2" 2>&1) ||
 		fail "O3 failed: $1 and $2: $_ae_out"
+	rel_count equal_checks
 }
 
 probe_seq() {
@@ -323,6 +336,7 @@ pitr_seq() {
 		fail "restore at $_ps_t failed: $(tail -3 "$T/.pitr.log")"
 	_ps_o=$("$TOOLS/wscheck" -csv "$2" -allow-empty "$T/.pitr/db" 2>&1) ||
 		fail "restore at $_ps_t is not a committed prefix: $_ps_o"
+	rel_count pitr_restores_verified
 	_ps_o=${_ps_o#ok seq=}
 	echo "${_ps_o%% *}"
 }
@@ -576,6 +590,10 @@ _ws_cleanup() {
 		[ -n "$WS_FAILMSG" ] || WS_FAILMSG=$(cat "$T/.failed")
 	fi
 	trap - EXIT INT TERM HUP
+	# The S3 proxy logs each fault it injected ("fault KIND on ...").
+	[ ! -f "$T/s3/proxy.log" ] || [ -z "${WS_REL_LOG:-}" ] ||
+		sed -n 's/.*fault \([^ ]*\) on .*/faults_\1 1/p' "$T/s3/proxy.log" \
+			>>"$WS_REL_LOG"
 	for _wc_f in "$T"/.bg/*; do
 		[ -f "$_wc_f" ] && kill -s TERM "$(cat "$_wc_f")" 2>/dev/null
 	done

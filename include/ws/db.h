@@ -49,7 +49,18 @@
  * application deleted its database and created a new one, or moved one
  * over it) or none: walship's connections close through SQLite, then its
  * own descriptors (no lock of SQLite's is on them any more), and the new
- * file starts a new generation.  A lock file or current shadow file that
+ * file starts a new generation.  A database replaced while its -wal
+ * stays leaves that -wal to the new file, and SQLite applies whatever
+ * -wal it finds at the path to the database it opens there: the old
+ * file's pages over the new file's, a corrupt database.  SQLite's last
+ * close would have removed it, but walship's connections keep it
+ * (SQLITE_FCNTL_PERSIST_WAL), and SQLite neither checkpoints nor removes
+ * the -wal of a file that moved.  So walship empties it before it opens
+ * the new file, once no connection anywhere has the -shm mapped and the
+ * -wal is as the old file left it, and says so.  Until then (a
+ * connection of the application's, on the old file or already on the new
+ * one, uses it) each sync fails naming it, and walship waits without
+ * opening the new file; one written since is never emptied.  A lock file or current shadow file that
  * is gone (an operator removed the meta directory): the lock is taken
  * again on a new file and a new generation starts.  A database that does
  * not exist or is empty is waited for, not an error.
@@ -162,6 +173,9 @@ struct ws_db_state {
      * WAL ("delete", "truncate", ...: switched while walship was down),
      * which it switched back to WAL; "" otherwise. */
     char mode_was[32];
+    /* The -wal a replaced database left at the path, emptied by this
+     * sync: said how; "" otherwise. */
+    char stale_wal[WS_ERR_MSG];
     const char *checkpoint;      /* "PASSIVE"/"TRUNCATE" when one ran */
     int64_t ckpt_us;             /* ...and how long it took */
     /* How long this sync held the application's writers off: walship's

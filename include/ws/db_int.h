@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ws/db.h"
 #include "ws/fs.h"
@@ -53,6 +54,12 @@ struct ws_db {
     int sealed;             /* current index complete */
     int resumed;            /* init continued a restored position */
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
+    /* The -wal a replaced database left at the path, to be emptied
+     * before the new file is opened (ws_dbi_retire_wal): its identity,
+     * size and first bytes when walship closed the old file. */
+    int stale_wal;
+    struct stat stale_sb;
+    uint8_t stale_hdr[WS_WAL_HDR_SIZE];
     int64_t last_ckpt_ms;
     /* Checkpoints the database asks for while nothing is written (the
      * checkpoint-interval, a -wal left large by an earlier index) are
@@ -122,6 +129,18 @@ int ws_dbi_open_sqlite(struct ws_db *db, struct ws_db_state *st,
 /* Close the connections through SQLite, the -wal's descriptor and the
  * shadow file; db_fd stays (db.h: closed only after every connection). */
 void ws_dbi_close_conns(struct ws_db *db);
+
+/* The database file was replaced while its -wal stayed (db.h): note
+ * that -wal (its descriptor is wal_fd) in db->stale_*, before the
+ * connections close. */
+void ws_dbi_note_stale_wal(struct ws_db *db);
+
+/* Empty the -wal noted by ws_dbi_note_stale_wal, every connection of
+ * walship's being closed: WS_OK when it is emptied (said in
+ * st->stale_wal), gone or another file now; WS_EBUSY, naming it, while
+ * a connection uses it or when it was written since it was noted. */
+int ws_dbi_retire_wal(struct ws_db *db, struct ws_db_state *st,
+                      struct ws_err *err);
 
 /* ---- shadow.c: the shadow WAL ---------------------------------------- */
 

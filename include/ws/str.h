@@ -2,7 +2,7 @@
  * str.h: malloc'd strings, for the modules that build text from parts
  * (config.h and the syntaxes it reads: url.h, path.h, env.h).
  *
- * Three small tools, each with one ownership rule:
+ * Three small tools, each with one ownership rule, and one test:
  *
  *   - ws_strf() prints into a new string the caller frees;
  *   - ws_str_set() replaces a string field (freeing the old one).  An
@@ -25,6 +25,10 @@ __attribute__((format(printf, 1, 2))) char *ws_strf(const char *fmt, ...);
 /* Replace *dst by a copy of s; NULL or "" store NULL.  WS_OK or
  * WS_ENOMEM (then *dst is unchanged). */
 int ws_str_set(char **dst, const char *s);
+
+/* 1 when s is empty or white space only: as a path, a mistake (a file
+ * named " " in the working directory is never what was meant). */
+int ws_str_blank(const char *s);
 
 /* A growing NUL-terminated string: p[0..len) is its text, p[len] a NUL
  * once anything (even "") has been added. */

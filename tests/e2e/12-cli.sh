@@ -184,6 +184,21 @@ st=0
 "$WALSHIP" restore "$T/rep" 2>"$T/noout.log" || st=$?
 [ "$st" -eq 2 ] && grep -q 'output path required' "$T/noout.log" ||
 	fail "restore of a directory without -o: $st $(cat "$T/noout.log")"
+# A blank argument is a mistake, not a file named " " here: refused as
+# usage (2), by name, for each command that takes a database or replica.
+for cmd in generations snapshots wal "restore -o $T/x.db"; do
+	st=0
+	# shellcheck disable=SC2086 # $cmd is the command and its flags
+	"$WALSHIP" $cmd " " >"$T/blank.out" 2>"$T/blank.err" || st=$?
+	[ "$st" -eq 2 ] && [ ! -s "$T/blank.out" ] && [ ! -e "$T/x.db" ] &&
+		grep -qF 'the database or replica " " is blank' "$T/blank.err" ||
+		fail "$cmd ' ': $st $(cat "$T/blank.err")"
+done
+st=0
+"$WALSHIP" replicate -once "$T/blank.db" " " >"$T/blank.out" 2>"$T/blank.err" || st=$?
+[ "$st" -eq 3 ] && grep -qF 'replica path " " is blank' "$T/blank.err" &&
+	[ ! -e "$T/blank.db" ] && [ ! -e "$T/ " ] ||
+	fail "replicate -once DB ' ': $st $(cat "$T/blank.err")"
 # A directory that holds no replica, and a missing one, are refused by
 # name, saying what was tried (a missing one: that it does not exist).
 for p in "$T/sp ace" "$T/nowhere"; do

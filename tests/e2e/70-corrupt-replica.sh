@@ -278,6 +278,9 @@ done
 # restart (the header's checkpoint sequence is per connection in SQLite)
 # and starts a new generation; this test needs one generation.
 echo "corrupt cases: $n"
+rel_count corrupt_tried "$n"
+rel_count corrupt_refused "$((n - bad))"
+rel_count corrupt_missed "$bad"
 [ "$bad" -eq 0 ] ||
 	fail "$bad of $n corrupt cases were not handled right:
 $(cat "$T/bad.txt")"

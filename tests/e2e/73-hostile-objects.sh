@@ -378,6 +378,8 @@ if [ "$WS_REPLICA" = file ]; then
 fi
 
 echo "hostile object cases: $n, problems: $bad"
+rel_count hostile_tried "$n"
+rel_count hostile_missed "$bad"
 [ "$bad" -eq 0 ] ||
 	fail "$bad problems in $n hostile object cases:
 $(cat "$T/bad.txt")"

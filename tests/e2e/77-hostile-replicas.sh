@@ -726,6 +726,11 @@ awk '$2 == "wrong" || $2 == "bad" { $1 = ""; print }' "$T/results" |
 	sort -rn | sed 's/^/  /'
 nwrong=$(awk '$2 == "wrong"' "$T/results" | wc -l)
 nbad=$(awk '$2 == "bad"' "$T/results" | wc -l)
+# Damaged replicas restored: refused loudly, exact or another exact prefix
+# (the damage did not matter), or wrong and bad (missed).
+rel_count corrupt_tried "$(grep -c . "$T/results")"
+rel_count corrupt_refused "$(awk '$2 == "failed"' "$T/results" | wc -l)"
+rel_count corrupt_missed "$((nwrong + nbad))"
 if [ "$nwrong" -ne 0 ] || [ "$nbad" -ne 0 ]; then
 	# The gist, where tests/run shows it (the last lines).
 	fail "$nwrong wrong and $nbad bad of $ncases restores (the table above; all in bad.txt)

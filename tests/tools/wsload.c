@@ -54,6 +54,9 @@ static const char usage[] =
     "  -checkpoint-on-close 0|1  0: the last close leaves the -wal as it\n"
     "                        is, no checkpoint (1)\n"
     "  -log CSV              append i,t_begin_ns,t_end_ns,digest per commit\n"
+    "  -delete-every N       the run's first transaction deletes every row\n"
+    "                        of t whose id is a multiple of N, and does\n"
+    "                        nothing else (0: none)\n"
     "Stops on SIGTERM or SIGINT after finishing the current transaction.\n";
 
 #define NS_PER_S 1000000000LL
@@ -83,6 +86,7 @@ struct opts {
     int64_t autockpt; /* -1: leave SQLite's default */
     int64_t ckpt_on_close;
     int64_t gap_ms;   /* -gap: the least pause after each commit */
+    int64_t delete_every; /* -delete-every: the first transaction's */
     const char *log;
 };
 
@@ -299,6 +303,8 @@ static void parse_value(struct opts *o, const char *f, const char *v)
         o->autockpt = arg_i64(f, v, 0, INT32_MAX);
     else if (strcmp(f, "log") == 0)
         o->log = v;
+    else if (strcmp(f, "delete-every") == 0)
+        o->delete_every = arg_i64(f, v, 0, INT64_MAX);
     else if (strcmp(f, "gap") == 0)
         o->gap_ms = arg_i64(f, v, 0, INT32_MAX);
     else
@@ -530,6 +536,27 @@ static void touch_row(struct load *L, uint64_t *rng, int update,
     mh_add(d, row_hash_or_die(L->md, id, k, L->blob, n));
 }
 
+/* Delete every row whose id is a multiple of n (-delete-every). */
+static void delete_every(struct load *L, int64_t n, struct mhash *d)
+{
+    sqlite3_stmt *st = prepare(L, "SELECT id, k, v FROM t WHERE id % ? = 0");
+    int rc;
+
+    sqlite3_bind_int64(st, 1, n);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        mh_sub(d, row_hash_or_die(L->md, sqlite3_column_int64(st, 0),
+                                  sqlite3_column_int64(st, 1),
+                                  sqlite3_column_blob(st, 2),
+                                  (size_t)sqlite3_column_bytes(st, 2)));
+    if (rc != SQLITE_DONE)
+        die_db(L, "SELECT id, k, v FROM t WHERE id % ? = 0");
+    sqlite3_finalize(st);
+    st = prepare(L, "DELETE FROM t WHERE id % ? = 0");
+    sqlite3_bind_int64(st, 1, n);
+    step_done(L, st);
+    sqlite3_finalize(st);
+}
+
 static void log_commit(struct load *L, int64_t seq, int64_t t0, int64_t t1,
                        const char *hex)
 {
@@ -551,11 +578,15 @@ static void run_tx(struct load *L)
     t0 = clock_ns(CLOCK_REALTIME);
     L->in_tx = 1;
     exec(L, "BEGIN IMMEDIATE");
-    for (int64_t r = 0; r < L->o->rows; r++)
-        insert_row(L, &rng, &d);
-    op = sm64(&rng) % 16;
-    if (op < OP_UPDATE_BELOW || op == OP_DELETE)
-        touch_row(L, &rng, op < OP_UPDATE_BELOW, &d);
+    if (L->committed == 0 && L->o->delete_every > 0) {
+        delete_every(L, L->o->delete_every, &d);
+    } else {
+        for (int64_t r = 0; r < L->o->rows; r++)
+            insert_row(L, &rng, &d);
+        op = sm64(&rng) % 16;
+        if (op < OP_UPDATE_BELOW || op == OP_DELETE)
+            touch_row(L, &rng, op < OP_UPDATE_BELOW, &d);
+    }
     mh_hex(d, hex);
     sqlite3_bind_int64(L->txlog, 1, seq);
     sqlite3_bind_int64(L->txlog, 2, t0);

@@ -751,9 +751,6 @@ TEST(url_s3_errors)
               "unknown replica url parameter \"colour\"");
     url_fails("s3://foo/bar?force-path-style=maybe",
               "invalid force-path-style in replica url: \"maybe\"");
-    url_fails("s3://foo/b%zzr", "invalid escape in replica url");
-    url_fails("s3://foo/b%00r", "invalid escape in replica url");
-    url_fails("s3://foo/bar?region=%", "invalid escape in replica url");
     url_fails("s4://foo/bar", "unsupported replica url scheme: \"s4\"");
 }
 
@@ -1140,6 +1137,19 @@ TEST(db_path_required)
     fails_with("dbs:\n"
                "  - path: \"\"\n",
                "walship.yml:2: db path required");
+    /* Blank is not a file named " " in the working directory. */
+    fails_with("dbs:\n"
+               "  - path: \" \"\n",
+               "walship.yml:2: db path \" \" is blank");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    meta-path: \"\\t\"\n",
+               "walship.yml:2: meta-path \"?\" is blank");
+    fails_with("dbs:\n"
+               "  - path: /db\n"
+               "    replicas:\n"
+               "      - path: \"  \"\n",
+               "walship.yml:4: replica path \"  \" is blank");
 }
 
 TEST(age_rejected)

@@ -14,6 +14,11 @@
 
 #include "check.h"
 
+/* The refusal of a bad %-escape e (refusals). */
+#define ESC(e)                                                          \
+    "invalid escape \"" e "\" in replica url s3://foo/... (a % must "   \
+    "start %XX, two hex digits, not %00)"
+
 /* One string, its form and the length of what stands for its scheme. */
 static const struct {
     const char *s;
@@ -251,10 +256,16 @@ static const struct {
     {"s3://foo/bar?colour=red", "unknown replica url parameter \"colour\""},
     {"s3://foo/bar?force-path-style=maybe",
      "invalid force-path-style in replica url: \"maybe\""},
-    {"s3://foo/b%zzr", "invalid escape in replica url"},
-    {"s3://foo/b%00r", "invalid escape in replica url"},
-    {"s3://foo/b%2", "invalid escape in replica url"},
-    {"s3://foo/bar?region=%", "invalid escape in replica url"},
+    /* The escape quoted, the url named by scheme and host only: the
+     * userinfo walship drops may hold a secret. */
+    {" ", "replica path \" \" is blank"},
+    {"file:// \t", "replica path \" ?\" is blank"},
+    {"s3://foo/b%zzr", ESC("%zz")},
+    {"s3://foo/b%00r", ESC("%00")},
+    {"s3://foo/b%2", ESC("%2")},
+    {"s3://k:SECRET@foo/b%41%4g", ESC("%4g")},
+    {"s3://foo/bar?region=%", ESC("%")},
+    {"s3://foo/bar?endpoint=x%41&region=%x%01", ESC("%x%")},
 };
 
 TEST(refusals)
