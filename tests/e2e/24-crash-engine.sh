@@ -15,6 +15,7 @@
 # shadow fsync and the checkpoint; after the checkpoint, before the
 # counts that decide the seal; after walship's TRUNCATE; and the stop
 # marker's write (the crash build stopped by SIGTERM on an idle database).
+# Each at one crossing; WS_TIER=nightly at several (tests/lib-crash.sh).
 # Also: every WS_CRASHPOINT in src/ is crossed by test 24, 25 or 26, and
 # README.md lists it.
 # shellcheck disable=SC2016,SC2086 # conditions evaluated later; $ck, $ret: word lists
@@ -36,15 +37,15 @@ done
 
 w="-rate 40 -rows 2 -size 2000"
 ck="min-checkpoint-page-count=40 checkpoint-interval=1s"
-crash_case shadow-before-fsync 3 "$w" $ck -- sync-interval=100ms
-crash_case shadow-new-index 2 "$w" $ck -- sync-interval=100ms
+crash_case shadow-before-fsync "3 1 7 20" "$w" $ck -- sync-interval=100ms
+crash_case shadow-new-index "2 1 4 8" "$w" $ck -- sync-interval=100ms
 crash_case generation-switch 1 "$w" -- sync-interval=100ms
-crash_case meta-before-rename 3 "$w" $ck -- sync-interval=100ms
-crash_case ckpt-before-checkpoint 2 "$w" $ck -- sync-interval=100ms
-crash_case ckpt-after-checkpoint 2 "$w" $ck -- sync-interval=100ms
+crash_case meta-before-rename "3 1 2 4 6" "$w" $ck -- sync-interval=100ms
+crash_case ckpt-before-checkpoint "2 1 4 8" "$w" $ck -- sync-interval=100ms
+crash_case ckpt-after-checkpoint "2 1 4 8" "$w" $ck -- sync-interval=100ms
 # Transactions of about 12 pages, 500 ms apart: the -wal outgrows 30
 # pages between seals, and a sealed, oversized -wal is truncated.
-crash_case ckpt-after-truncate 1 "-rate 40 -rows 10 -size 4000 -gap 500" \
+crash_case ckpt-after-truncate "1 2 3" "-rate 40 -rows 10 -size 4000 -gap 500" \
 	min-checkpoint-page-count=20 max-checkpoint-page-count=30 \
 	checkpoint-interval=1s -- sync-interval=100ms
 CASE_STOP=1

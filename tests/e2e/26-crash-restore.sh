@@ -12,6 +12,6 @@ set -eu
 need_replica
 need_crash
 
-restore_case restore-download 2
+restore_case restore-download "2 1 4"
 restore_case restore-before-publish 1
 crash_summary
