@@ -35,8 +35,9 @@
 #       way out).
 #
 #   restore_case NAME NS
-#       For each crossing N (as above): a replica written while wsload writes, both stopped; then the
-#       crash build restores it with NAME:N armed and must die as above;
+#       For each crossing N (as above): a replica written while wsload
+#       writes, both stopped; then the crash build restores it with
+#       NAME:N armed and must die as above;
 #       the output path is not there and no file of the restore is left
 #       in its directory; the release build's restore then succeeds and
 #       gives the writer's last commit exactly.
