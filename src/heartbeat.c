@@ -6,6 +6,7 @@
 #include "ws/http.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
+#include "ws/secret.h"
 #include "ws/stall.h"
 
 #include <stdarg.h>
@@ -161,15 +162,8 @@ void ws_heartbeat_scrub(char *msg, const char *url)
                               {u.query, u.frag},   {u.frag, u.end}};
     for (size_t k = 0; k < sizeof(span) / sizeof(span[0]); k++) {
         size_t len = span[k][1] - span[k][0];
-        size_t put = len < 3 ? len : 3; /* never longer than the part */
-        char *p = msg;
-        if (len < 2)
-            continue;
-        while ((p = memmem(p, strlen(p), url + span[k][0], len)) != NULL) {
-            memcpy(p, "...", put);
-            memmove(p + put, p + len, strlen(p + len) + 1);
-            p += put;
-        }
+        if (len >= 2)
+            ws_mask(msg, url + span[k][0], len, "...");
     }
 }
 

@@ -26,6 +26,7 @@
 #include "ws/plan.h"
 #include "ws/replica.h"
 #include "ws/restore.h"
+#include "ws/secret.h"
 #include "ws/units.h"
 #include "ws/url.h"
 #include "ws/validate.h"
@@ -892,6 +893,14 @@ int main(int argc, char **argv)
     struct ws_err err = {0};
     int rc;
 
+    /* Before anything holds a secret (secret.h): no core file, no
+     * /proc/PID/environ or ptrace for other processes of this user. */
+    if (ws_secret_hide_process() != 0)
+        fprintf(stderr,
+                "walship: warning: cannot make the process non-dumpable "
+                "(prctl PR_SET_DUMPABLE): %s; a core file of a crash would "
+                "hold its credentials\n",
+                strerror(errno));
     if (argc < 2 || strcmp(argv[1], "help") == 0 ||
         strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(usage_main, argc < 2 ? stderr : stdout);

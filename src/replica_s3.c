@@ -353,8 +353,13 @@ static void del_next(struct op *o)
         const char *k = e[i].key;
         if (nroot && strncmp(k, o->s3->root, nroot) == 0 && k[nroot] == '/')
             k += nroot + 1;
-        snprintf(msg, sizeof(msg), "s3 DeleteObjects %s: %s: %s", k, e[i].code,
-                 e[i].message[0] ? e[i].message : "(no message)");
+        char *code = ws_s3_masked(o->s3, e[i].code);
+        char *text = ws_s3_masked(o->s3, e[i].message);
+        snprintf(msg, sizeof(msg), "s3 DeleteObjects %s: %s: %s", k,
+                 code ? code : "(out of memory)",
+                 text && text[0] ? text : "(no message)");
+        free(code);
+        free(text);
         ws_req_delerr_add(req, k, msg);
         if (o->del_rc == WS_OK)
             o->del_rc = ws_err_set(&req->err, WS_EREMOTE, "%s", msg);

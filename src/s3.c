@@ -5,6 +5,7 @@
  */
 #include "ws/s3.h"
 #include "ws/s3xml.h"
+#include "ws/secret.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,21 @@
 /* ---- set-up ----------------------------------------------------------------
  */
 
-static const char *env2(const char *a, const char *b)
+/* The setting if set, else environment variable a, else b; *from says
+ * which (for messages, which never show the value). */
+static const char *cred(const char *set, const char *key, const char *a,
+                        const char *b, const char **from)
 {
     const char *v = getenv(a);
 
-    if (v == NULL || v[0] == '\0')
+    *from = key;
+    if (set)
+        return set;
+    *from = a;
+    if (v == NULL || v[0] == '\0') {
         v = getenv(b);
+        *from = b;
+    }
     return v && v[0] ? v : NULL;
 }
 
@@ -31,7 +41,7 @@ int ws_s3_new(uv_loop_t *loop, const struct ws_replica_config *c,
               struct ws_s3 **out, struct ws_err *err)
 {
     struct ws_s3 *s = calloc(1, sizeof(*s));
-    const char *ep = c->endpoint, *p;
+    const char *ep = c->endpoint, *p, *from, *ak_from, *tok_from;
     int rc;
 
     if (s == NULL)
@@ -59,23 +69,33 @@ int ws_s3_new(uv_loop_t *loop, const struct ws_replica_config *c,
     snprintf(s->root, sizeof(s->root), "%s", p);
     while (s->root[0] && s->root[strlen(s->root) - 1] == '/')
         s->root[strlen(s->root) - 1] = '\0';
-    s->region =
-        c->region ? c->region : env2("AWS_REGION", "AWS_DEFAULT_REGION");
+    s->region = cred(c->region, "region", "AWS_REGION", "AWS_DEFAULT_REGION",
+                     &from);
     if (s->region == NULL)
         s->region = "us-east-1";
-    s->ak = c->access_key_id
-                ? c->access_key_id
-                : env2("AWS_ACCESS_KEY_ID", "LITESTREAM_ACCESS_KEY_ID");
-    s->sk = c->secret_access_key
-                ? c->secret_access_key
-                : env2("AWS_SECRET_ACCESS_KEY", "LITESTREAM_SECRET_ACCESS_KEY");
-    s->token = env2("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN");
+    s->ak = cred(c->access_key_id, "access-key-id", "AWS_ACCESS_KEY_ID",
+                 "LITESTREAM_ACCESS_KEY_ID", &ak_from);
+    s->sk = cred(c->secret_access_key, "secret-access-key",
+                 "AWS_SECRET_ACCESS_KEY", "LITESTREAM_SECRET_ACCESS_KEY",
+                 &from);
+    s->token = cred(NULL, NULL, "AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN",
+                    &tok_from);
     if (s->ak == NULL || s->sk == NULL)
         return ws_err_set(err, WS_ECONFIG,
                           "s3 replica %s: no credentials (set "
                           "access-key-id and secret-access-key, or "
                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
                           c->name);
+    /* Refused now, naming the setting, rather than at the first request
+     * as a replica's error (and never quoted: secret.h). */
+    if (ws_sigv4_check_keys(s->ak, ak_from, s->sk, from, err) != WS_OK)
+        return ws_err_wrap(err, "s3 replica %s", c->name);
+    for (p = s->token ? s->token : ""; *p; p++)
+        if ((unsigned char)*p < ' ' || *p == 0x7f)
+            return ws_err_set(err, WS_ECONFIG,
+                              "s3 replica %s: %s holds a control character "
+                              "(the value is not shown)",
+                              c->name, tok_from);
     if (strlen(c->bucket) >= sizeof(s->bucket) || strlen(s->region) > 64)
         return ws_err_set(err, WS_ECONFIG,
                           "s3 replica %s: bucket or region name too long",
@@ -214,6 +234,7 @@ int ws_s3_sign(const struct ws_s3 *s, struct ws_s3_call *c, const char *method,
     if (rc != WS_OK)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     c->method = method;
+    c->s = s;
     return WS_OK;
 }
 
@@ -238,21 +259,53 @@ void ws_s3_send(const struct ws_s3 *s, struct ws_s3_call *c, const void *mem,
 
 /* ---- outcome of one attempt --------------------------------------------- */
 
+/* The longest first, so that a secret holding another is masked whole;
+ * a credential shorter than MASK_MIN is no secret worth mangling the
+ * text for. */
+#define MASK_MIN 4
+char *ws_s3_masked(const struct ws_s3 *s, const char *text)
+{
+    const char *sec[3] = {s ? s->token : NULL, s ? s->sk : NULL,
+                          s ? s->ak : NULL};
+    size_t len[3];
+    char *out = strdup(text);
+
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < 3; i++)
+        len[i] = sec[i] ? strlen(sec[i]) : 0;
+    for (int k = 0; k < 3; k++) {
+        int m = -1;
+        for (int i = 0; i < 3; i++)
+            if (len[i] >= MASK_MIN && (m < 0 || len[i] > len[m]))
+                m = i;
+        if (m < 0)
+            break;
+        ws_mask(out, sec[m], len[m], "[redacted]");
+        len[m] = 0;
+    }
+    return out;
+}
+
 /* The Code and Message of an S3 error document ("" when absent or not
- * XML: a proxy's HTML page, say). */
-static void s3_error(const char *body, size_t n, char *code, size_t ncode,
-                     char *msg, size_t nmsg)
+ * XML: a proxy's HTML page, say), masked. */
+static void s3_error(const struct ws_s3 *s, const char *body, size_t n,
+                     char *code, size_t ncode, char *msg, size_t nmsg)
 {
     struct ws_s3xml *x = ws_s3xml_new(WS_S3XML_ERROR);
-    const char *c = NULL, *m = NULL;
+    char *c = NULL, *m = NULL;
 
     if (x && ws_s3xml_feed(x, body, n, NULL) == WS_OK &&
         ws_s3xml_finish(x, NULL) == WS_OK) {
-        c = ws_s3xml_field(x, WS_S3XML_CODE);
-        m = ws_s3xml_field(x, WS_S3XML_MESSAGE);
+        const char *f = ws_s3xml_field(x, WS_S3XML_CODE);
+        c = ws_s3_masked(s, f ? f : "");
+        f = ws_s3xml_field(x, WS_S3XML_MESSAGE);
+        m = ws_s3_masked(s, f ? f : "");
     }
     snprintf(code, ncode, "%s", c ? c : "");
     snprintf(msg, nmsg, "%s", m ? m : "");
+    free(c);
+    free(m);
     ws_s3xml_free(x);
 }
 
@@ -269,8 +322,10 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
         return WS_S3_FAIL;
     }
     if (h->result != CURLE_OK) {
+        char *why = ws_s3_masked(c->s, h->curl_err);
         ws_err_set(err, WS_EREMOTE, "s3 %s %s: %s", c->method, key,
-                   h->curl_err);
+                   why ? why : "(out of memory)");
+        free(why);
         ws_err_at(err, WS_AT_REPLICA);
         *rc = WS_EREMOTE;
         return WS_S3_RETRY;
@@ -279,7 +334,8 @@ enum ws_s3_verdict ws_s3_judge(const struct ws_s3_call *c, const char *key,
         *rc = WS_OK;
         return WS_S3_OK;
     }
-    s3_error(h->errbody, h->nerrbody, code, sizeof(code), msg, sizeof(msg));
+    s3_error(c->s, h->errbody, h->nerrbody, code, sizeof(code), msg,
+             sizeof(msg));
     if (h->status >= 500 || h->status == 429 || h->status == 408) {
         ws_err_set(err, WS_EREMOTE, "s3 %s %s: %ld %s: %s", c->method, key,
                    h->status, code[0] ? code : "error", msg);

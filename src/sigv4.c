@@ -271,6 +271,25 @@ static int word_ok(const char *s, size_t max)
     return n > 0 && n <= max && strcspn(s, "/,") == n;
 }
 
+int ws_sigv4_check_keys(const char *ak, const char *ak_from, const char *sk,
+                        const char *sk_from, struct ws_err *err)
+{
+    size_t n = strnlen(sk, WS_SIGV4_MAX_SECRET + 1);
+
+    if (!word_ok(ak, MAX_KEY_ID))
+        return ws_err_set(err, WS_ECONFIG,
+                          "%s is not an access key ID (want 1 to %d printable "
+                          "ASCII characters without spaces, '/' or ','; the "
+                          "value is not shown)",
+                          ak_from, MAX_KEY_ID);
+    if (n == 0 || n > WS_SIGV4_MAX_SECRET)
+        return ws_err_set(err, WS_ECONFIG,
+                          "%s is empty or longer than %d bytes (the value is "
+                          "not shown)",
+                          sk_from, WS_SIGV4_MAX_SECRET);
+    return WS_OK;
+}
+
 /* What is wrong with the fields of s (headers aside), or NULL. */
 static const char *bad_field(const struct ws_sigv4 *s)
 {

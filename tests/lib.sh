@@ -36,6 +36,7 @@
 #                               and fail), return the exit status:
 #                               `stop_bg x || fail "x exited $?"`
 #   wait_bg NAME [SECS]         wait for a natural exit, return its status
+#   flip_byte FILE OFFSET       invert every bit of that byte of FILE
 #   rel_count KEY [N]           add N (1) to this run's reliability counter
 #                               KEY (tests/reliability/run reports them):
 #                               assert_restored, assert_equal and
@@ -277,6 +278,17 @@ csv_last_seq() {
 	echo "${_cl:-0}"
 }
 
+# flip_byte FILE OFFSET: change the byte at OFFSET of FILE (every bit
+# inverted, so it always differs: writing a fixed value changes nothing
+# where the byte already has it).
+flip_byte() {
+	_fb=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$_fb" ] || fail "flip_byte $1 $2: no byte there"
+	# shellcheck disable=SC2059 # the format is the byte, in octal
+	printf "\\$(printf %03o $((_fb ^ 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
 rel_count() {
 	[ -z "${WS_REL_LOG:-}" ] || echo "$1 ${2:-1}" >>"$WS_REL_LOG"
 }
@@ -365,7 +377,7 @@ pitr_expect() {
 # held 3 s before it runs (walship publishes a restored database with
 # linkat), in the background as "traced"; held_pid then waits until a
 # thread of the traced process is held there and prints its PID.  x86_64
-# only (the syscall number); callers skip elsewhere.  LeakSanitizer
+# only (the syscall number): held_signal skips elsewhere.  LeakSanitizer
 # cannot run under ptrace.
 held_in_linkat() {
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
@@ -386,6 +398,28 @@ held_pid() {
 		[ "$(_ws_now_ms)" -lt "$_hp_end" ] || fail "no linkat within 60 s"
 		sleep 0.01
 	done
+}
+
+# held_signal SIG SECS WHAT CMD...: CMD runs as "traced" (held_in_linkat;
+# its output in $T/traced.log) and gets SIG (TERM, INT...) while one of
+# its threads is held in the linkat that publishes a restored database;
+# it must then exit 0 within SECS, or the test fails naming WHAT.  Where
+# linkat cannot be held (not x86_64) it skips, naming WHAT, and returns
+# 1: the caller checks the rest only when it returns 0.
+held_signal() {
+	_hs_sig=$1 _hs_secs=$2 _hs_what=$3
+	shift 3
+	if [ "$(uname -m)" != x86_64 ]; then
+		skip "$_hs_what needs x86_64 (linkat's number)"
+		return 1
+	fi
+	held_in_linkat "$@"
+	_hs_pid=$(held_pid) || _ws_failed
+	kill -s "$_hs_sig" "$_hs_pid" || fail "$_hs_what: kill -s $_hs_sig $_hs_pid failed"
+	_hs_st=0
+	wait_bg traced "$_hs_secs" || _hs_st=$?
+	[ "$_hs_st" -eq 0 ] ||
+		fail "$_hs_what: SIG$_hs_sig while publishing: exit $_hs_st: $(tail -n 3 "$T/traced.log")"
 }
 
 good_replica() {

@@ -91,7 +91,8 @@ struct ws_restore_opts {
 /* Hold (block) SIGINT and SIGTERM in the calling thread.  A program
  * that restores calls it before it starts any thread, so that every
  * thread holds them and ws_restore alone takes them, from a descriptor
- * of its own (restore.c, "SIGINT or SIGTERM while the restore runs"). */
+ * of its own (restore_target.c, "SIGINT or SIGTERM while the restore
+ * runs"). */
 void ws_restore_hold_signals(void);
 
 /* Restore from the best of reps[0..n).  When the replica picked fails

@@ -52,6 +52,7 @@ struct ws_s3 {
 /* One request at a time, and its retries. */
 struct ws_s3_call {
     struct ws_http_req h;
+    const struct ws_s3 *s; /* set by ws_s3_sign: whose secrets to mask */
     struct curl_slist *hdrs;
     char url[WS_S3_URL_MAX];
     const char *method;
@@ -98,6 +99,12 @@ int ws_s3_sign(const struct ws_s3 *s, struct ws_s3_call *c, const char *method,
 void ws_s3_send(const struct ws_s3 *s, struct ws_s3_call *c, const void *mem,
                 uint64_t len, ws_sink_fn sink, void *sink_ctx,
                 void (*done)(struct ws_http_req *), void *data);
+
+/* A malloc'd copy of text, a server's words (an error's Code or
+ * Message, libcurl's error text), with every occurrence of s's access
+ * key ID, secret key and session token replaced (secret.h: a server may
+ * echo what it was sent); NULL when out of memory. */
+char *ws_s3_masked(const struct ws_s3 *s, const char *text);
 
 /* Judge c's answer about key: WS_S3_OK, or a failure with *rc and err
  * filled (one line naming the method and key, with S3's code and

@@ -91,6 +91,13 @@ struct ws_sigv4 {
  * is never truncated.  On any failure out holds "" (when n > 0).
  */
 
+/* Whether ak and sk can sign (the limits of struct ws_sigv4): WS_OK, or
+ * WS_ECONFIG naming the one at fault by where it came from (ak_from,
+ * sk_from: "access-key-id", "AWS_SECRET_ACCESS_KEY"), never its value.
+ * For a check at set-up, before the first request. */
+int ws_sigv4_check_keys(const char *ak, const char *ak_from, const char *sk,
+                        const char *sk_from, struct ws_err *err);
+
 /* The Authorization header value:
  * "AWS4-HMAC-SHA256 Credential=AK/YYYYMMDD/region/service/aws4_request,
  * SignedHeaders=a;b, Signature=<64 hex>" (on one line). */

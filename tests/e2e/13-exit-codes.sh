@@ -153,7 +153,7 @@ gen=$(ls "$T/rep/generations")
 cp -a "$T/rep" "$T/flip"
 seg=$(find "$T/flip/generations/$gen/wal" -name '*.wal.lz4' | sort | tail -n 1)
 size=$(wc -c <"$seg")
-printf '\377' | dd of="$seg" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+flip_byte "$seg" $((size / 2))
 expect 6 "$(basename "$seg")" restore -o "$T/x.db" "file://$T/flip"
 cp -a "$T/rep" "$T/gap"
 nseg=$(find "$T/gap/generations/$gen/wal" -name '*.wal.lz4' | wc -l)
@@ -166,7 +166,7 @@ snap=$(replica_files "$s3url" "generations/$gen/snapshots/" | head -n 1)
 replica_get "$s3url" "generations/$gen/snapshots/$snap" "$T/snap.lz4" ||
 	fail "cannot get the snapshot"
 size=$(wc -c <"$T/snap.lz4")
-printf '\377' | dd of="$T/snap.lz4" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+flip_byte "$T/snap.lz4" $((size / 2))
 replica_put "$s3url" "generations/$gen/snapshots/$snap" "$T/snap.lz4" ||
 	fail "cannot replace the snapshot"
 expect 6 "$snap" restore -o "$T/x.db" "$s3url"

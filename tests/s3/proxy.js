@@ -588,7 +588,9 @@ async function verify(ctx) {
   if (cred.length !== 5)
     return bad(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`);
   const [ak, scopeDate, region, service, term] = cred;
-  if (ak !== c.access_key) return bad(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  // As AWS does, the refusals of a key name it (AWSAccessKeyId): a client
+  // must not log the error document whole.
+  if (ak !== c.access_key) return bad(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', { AWSAccessKeyId: ak });
   if (region !== c.region)
     return bad(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; the region '${region}' is wrong; expecting '${c.region}'`, { Region: c.region });
   if (service !== 's3' || term !== 'aws4_request')
@@ -616,7 +618,7 @@ async function verify(ctx) {
     return bad(403, 'AccessDenied', 'There were headers present in the request which were not signed', { HeadersNotSigned: notSigned.join(', ') });
   const tok = h['x-amz-security-token'];
   if (c.session_token) {
-    if (tok === undefined) return bad(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records (a session token is required).');
+    if (tok === undefined) return bad(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records (a session token is required).', { AWSAccessKeyId: ak });
     if (c.expired_tokens.includes(tok)) return bad(400, 'ExpiredToken', 'The provided token has expired.');
     if (tok !== c.session_token) return bad(400, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
   } else if (tok !== undefined) {
@@ -664,7 +666,7 @@ async function verify(ctx) {
     if (m && m[1] !== f.SignedHeaders)
       why += ` (SignedHeaders must be the signed header names, lower-case, sorted, ';'-separated, each present in the request: want "${m[1]}", got "${f.SignedHeaders}")`;
     log(`SignatureDoesNotMatch: canonical request:\n${masked}\n-- string to sign:\n${sts}\n--`);
-    return bad(403, 'SignatureDoesNotMatch', why, { StringToSign: sts, CanonicalRequest: masked });
+    return bad(403, 'SignatureDoesNotMatch', why, { AWSAccessKeyId: ak, StringToSign: sts, SignatureProvided: f.Signature, CanonicalRequest: masked });
   }
   let canon;
   try {

@@ -156,8 +156,12 @@ t('Range is signed and honoured', async () => {
 });
 
 t('signature failures', async () => {
-  expectErr(await s3('GET', 'range/obj', { sign: { sk: 'wrong' } }), 403, 'SignatureDoesNotMatch');
-  expectErr(await s3('GET', 'range/obj', { sign: { ak: 'AKIAOTHER' } }), 403, 'InvalidAccessKeyId');
+  let e = await s3('GET', 'range/obj', { sign: { sk: 'wrong' } });
+  expectErr(e, 403, 'SignatureDoesNotMatch');
+  check(/<SignatureProvided>[0-9a-f]{64}<\/SignatureProvided>/.test(e.body.toString()), `no SignatureProvided (as AWS): ${e.body}`);
+  e = await s3('GET', 'range/obj', { sign: { ak: 'AKIAOTHER' } });
+  expectErr(e, 403, 'InvalidAccessKeyId');
+  check(e.body.toString().includes('<AWSAccessKeyId>AKIAOTHER</AWSAccessKeyId>'), `no AWSAccessKeyId (as AWS): ${e.body}`);
   // Unsorted SignedHeaders.
   expectErr(await s3('GET', 'range/obj', { mangleAuth: (a) => a.replace('host;x-amz-content-sha256;x-amz-date', 'x-amz-date;host;x-amz-content-sha256') }), 403, 'SignatureDoesNotMatch');
   // An x-amz-* header that is not signed.
