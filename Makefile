@@ -196,3 +196,23 @@ clean:
 
 -include $(OBJS:.o=.d) $(BUILD)/obj/main.d $(FUZZ_OBJS:.o=.d) \
   $(FUZZ_BINS:=.d)
+
+# Crash points (include/ws/crashpt.h): `make crash` builds
+# build-crash/walship with -DWS_CRASHPOINTS, where WALSHIP_CRASHPOINT=
+# NAME:N ends it at the N-th crossing of point NAME; tests 24 to 26 use
+# it (WALSHIP_CRASH names another).  A test build only: never installed.
+.PHONY: crash clean-crash
+CRASH_BUILD = build-crash
+ifeq ($(CRASHPOINTS),1)
+ifeq ($(BUILD),build)
+$(error CRASHPOINTS=1 needs a build directory of its own: make crash)
+endif
+ALLFLAGS += -DWS_CRASHPOINTS
+endif
+crash:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(CRASH_BUILD) CRASHPOINTS=1 \
+	  $(CRASH_BUILD)/walship
+test check: crash
+clean: clean-crash
+clean-crash:
+	rm -rf $(CRASH_BUILD)

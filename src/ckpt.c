@@ -31,6 +31,7 @@
  * that vouches for the database file: meta.h) and answers with a new
  * generation.
  */
+#include "ws/crashpt.h"
 #include "ws/db_int.h"
 
 #include <fcntl.h>
@@ -251,6 +252,7 @@ static int passive_locked(struct ws_db *db, int64_t *r, struct ws_err *err)
     int64_t t0 = ws_now_ms();
     int rc;
 
+    WS_CRASHPOINT("ckpt-before-checkpoint");
     for (;;) {
         r[0] = r[1] = r[2] = -1;
         rc = ws_dbi_query(db, db->rd, "PRAGMA wal_checkpoint(PASSIVE)", r,
@@ -310,8 +312,10 @@ static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
     window(db);
     ws_dbi_read_end(db);
     window(db);
-    if (passive)
+    if (passive) {
         rc = passive_locked(db, r, err);
+        WS_CRASHPOINT("ckpt-after-checkpoint");
+    }
     window(db);
     rc2 = ws_dbi_read_begin(db, rc == WS_OK ? err : NULL);
     if (rc2 == WS_OK)
@@ -423,6 +427,7 @@ int ws_dbi_checkpoint(struct ws_db *db, int truncate, struct ws_db_state *st,
                          NULL, 0, NULL) == WS_OK &&
             t[0] == 0)
             st->checkpoint = "TRUNCATE";
+        WS_CRASHPOINT("ckpt-after-truncate");
         sqlite3_busy_timeout(db->wr, WS_DB_LOCK_TIMEOUT_MS);
         db->lock_us += ws_dbi_mono_us() - t0;
     }

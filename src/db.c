@@ -9,6 +9,7 @@
  * (the meta directory).  Every function here runs on a pool thread,
  * except ws_db_peek (the loop thread's).
  */
+#include "ws/crashpt.h"
 #include "ws/db_int.h"
 #include "ws/meta.h"
 #include "ws/snapshot.h"
@@ -400,6 +401,7 @@ int ws_db_park(struct ws_db *db, int *parked, struct ws_err *err)
     rc = ws_resume_hash(db->db_fd, &r.db_size, r.sha256, err);
     if (rc != WS_OK)
         return ws_err_wrap(err, "%s", db->cfg->path);
+    WS_CRASHPOINT("stop-marker");
     rc = ws_resume_mark(&db->meta_dir, WS_RESUME_STOPPED, &r, err);
     *parked = rc == WS_OK;
     return rc;

@@ -2,6 +2,7 @@
  * fs.c: durable and safe local file operations (fs.h has the rules).
  */
 #include "ws/fs.h"
+#include "ws/crashpt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -645,6 +646,8 @@ int ws_fs_write_atomic_at(const struct ws_fs_dir *d, const char *name,
         rc = ws_err_wrap(err, "%s/%s", d->path, tmp);
         unlinkat(d->fd, tmp, 0);
     }
+    if (rc == WS_OK)
+        WS_CRASHPOINT("meta-before-rename");
     if (rc == WS_OK)
         rc = ws_fs_tmp_commit(d, tmp, fd, name, err);
     if (rc == WS_OK && fd_out != NULL)

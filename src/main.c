@@ -18,6 +18,7 @@
 #include "ws/cli.h"
 #include "ws/config.h"
 #include "ws/control.h"
+#include "ws/crashpt.h"
 #include "ws/daemon.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
@@ -904,6 +905,12 @@ int main(int argc, char **argv)
         strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(usage_main, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    /* A test build's crash point, armed before any thread starts. */
+    rc = ws_crashpt_arm(&err);
+    if (rc != WS_OK) {
+        print_failure(rc, &err);
+        return exit_status(rc, &err);
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) != 0)

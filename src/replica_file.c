@@ -28,6 +28,7 @@
  * keys unlinks them and removes the directories this leaves empty, below
  * the generation's; a DEL of a prefix removes the tree.
  */
+#include "ws/crashpt.h"
 #include "ws/fs.h"
 #include "ws/replica.h"
 
@@ -366,6 +367,8 @@ static int do_put(struct ws_req *req)
         if (rc == WS_OK && p.dbuf)
             rc = direct_flush(&p, 1, &req->err);
         if (rc == WS_OK)
+            WS_CRASHPOINT("file-put-before-rename");
+        if (rc == WS_OK)
             rc = ws_fs_tmp_commit(&dir, tmp, p.fd, base, &req->err);
         else
             unlinkat(dir.fd, tmp, 0);
@@ -473,6 +476,8 @@ static int del_keys(struct ws_req *req)
 
     for (size_t i = 0; i < req->nkeys; i++) {
         const char *key = req->keys[i];
+        if (i > 0)
+            WS_CRASHPOINT("file-between-deletes");
         if (full_path(req->r, key, path, sizeof(path), NULL) != WS_OK) {
             snprintf(msg, sizeof(msg), "path too long for key %s", key);
         } else if (unlink(path) != 0 && errno != ENOENT) {

@@ -76,6 +76,7 @@
  *   downloads are retried.
  */
 #include "ws/restore_int.h"
+#include "ws/crashpt.h"
 #include "ws/log.h"
 #include "ws/rlock.h"
 
@@ -461,6 +462,7 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
         rc = restore_any(&rs, &t, &c, reps, n, cats, o, &h, err);
     if (rc == WS_OK) {
         ws_rtarget_signals_hold(&t);
+        WS_CRASHPOINT("restore-before-publish");
         rc = ws_fs_tmp_publish(&t.dir, t.tmp, rs.fd, t.name, err);
         if (rc == WS_EEXIST)
             ws_err_set(err, rc, "cannot restore, output path already "

@@ -24,6 +24,7 @@
  * and catalog reads (ws_rfetch_run_watched) use it too.
  */
 #include "ws/restore_int.h"
+#include "ws/crashpt.h"
 #include "ws/log.h"
 
 #include <stdio.h>
@@ -428,6 +429,7 @@ static void on_fetched(struct ws_req *req)
             ws_err_wrap(&req->err, "%s", o->key);
         ws_rfetch_fail(rs, &req->err);
     } else {
+        WS_CRASHPOINT("restore-download");
         o->state = o->k < 0 ? F_CHECKED : F_HAVE;
         rs->objs_done++;
     }

@@ -11,6 +11,7 @@
  * the window needs a new snapshot, ws_daemon_step() when a run ends
  * during shutdown or -once.
  */
+#include "ws/crashpt.h"
 #include "ws/daemon_int.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
@@ -245,5 +246,6 @@ static void on_ret_del(struct ws_req *req)
         r->ret_nkeys = 0;
     }
     ws_req_delerrs_free(req);
+    WS_CRASHPOINT("retention-between-deletes");
     ret_del_next(r);
 }

@@ -33,6 +33,7 @@
  * in flight while the producer waits.
  */
 #include "ws/s3put.h"
+#include "ws/crashpt.h"
 #include "ws/s3xml.h"
 
 #include <stdio.h>
@@ -440,6 +441,8 @@ static void on_part_done(struct ws_http_req *h)
         u->done++;
         u->busy--;
         release(t);
+        if (u->mp != MP_DONE)
+            WS_CRASHPOINT("s3-between-parts");
     }
     put_pump(u);
 }

@@ -8,6 +8,7 @@
  * Every frame copied or kept is checked against the index's salts and
  * checksum chain (wal.h).
  */
+#include "ws/crashpt.h"
 #include "ws/db_int.h"
 #include "ws/meta.h"
 
@@ -36,6 +37,7 @@ int ws_dbi_shadow_sync(struct ws_db *db, int force, struct ws_err *err)
     if (db->shadow_fd < 0 || !db->unsynced ||
         (!force && now - db->fsync_ms < FSYNC_EVERY_MS))
         return WS_OK;
+    WS_CRASHPOINT("shadow-before-fsync");
     rc = ws_fs_fsync(db->shadow_fd, "shadow wal", err);
     if (rc == WS_OK) {
         db->unsynced = 0;
@@ -340,6 +342,7 @@ int ws_dbi_catch_up(struct ws_db *db, uint64_t *copied, struct ws_err *err)
     }
     if (db->index >= WS_MAX_INDEX)
         return ws_err_set(err, WS_ECORRUPT, "max index exceeded");
+    WS_CRASHPOINT("shadow-new-index");
     rc = shadow_create(db, db->index + 1, hb, err);
     if (rc == WS_OK)
         rc = copy_frames(db, copied, err);
@@ -367,6 +370,7 @@ int ws_dbi_new_generation(struct ws_db *db, uint64_t *copied,
     if (rc == WS_OK)
         rc = ws_fs_write_atomic_at(&db->meta_dir, "generation", line,
                                    WS_GEN_LEN + 1, 0600, NULL, err);
+    WS_CRASHPOINT("generation-switch");
     if (rc == WS_OK)
         rc = ws_dbi_remove_other_gens(db, err);
     /* A stop's proof is about the generation left behind (meta.h). */

@@ -20,6 +20,7 @@
  * on_put_done ends every PUT; on_list_done and on_tail_done the
  * position; on_stale_done the delete.
  */
+#include "ws/crashpt.h"
 #include "ws/daemon_int.h"
 #include "ws/fs.h"
 #include "ws/inspect.h"
@@ -71,8 +72,10 @@ void ws_ship_start_snapshot(struct rep *r)
 {
     struct dbrep *d = r->d;
 
-    struct ws_req *q = ws_ship_req(r, J_SNAP, WS_REQ_PUT, on_put_done);
+    struct ws_req *q;
 
+    WS_CRASHPOINT("snapshot-after-record");
+    q = ws_ship_req(r, J_SNAP, WS_REQ_PUT, on_put_done);
     memcpy(r->job_gen, r->rec_gen, sizeof(r->job_gen));
     r->job_index = r->snap_rec.index;
     r->job_start = r->snap_rec.offset;
@@ -422,6 +425,7 @@ static void on_put_done(struct ws_req *req)
                 (unsigned long long)r->job_start, (long long)ms,
                 (unsigned long long)(r->job_end - r->job_start),
                 req->retries ? " retries=" : "", req->retries);
+        WS_CRASHPOINT("segment-before-position");
         r->offset = r->job_end;
         r->last_put_ms = ws_now_ms();
     }
@@ -464,6 +468,26 @@ static int tail_feed(void *ctx, const void *buf, size_t len,
 }
 
 static void on_tail_done(struct ws_req *req);
+
+/* The replica's position is known (r->gen, r->index, r->offset): said,
+ * so that a start's log shows where the generation goes on, and shipping
+ * starts from there.  Found again after each failure while a replica is
+ * stalled: said at INFO only when it is news. */
+static void position_found(struct rep *r)
+{
+    ws_log(strcmp(r->said_gen, r->gen) == 0 && r->said_index == r->index &&
+                   r->said_offset == r->offset
+               ? WS_LOG_DEBUG
+               : WS_LOG_INFO,
+           "replica position db=%s replica=%s position=%s/%08x:%llu",
+           r->d->cfg->path, r->cfg->name, r->gen, r->index,
+           (unsigned long long)r->offset);
+    memcpy(r->said_gen, r->gen, sizeof(r->said_gen));
+    r->said_index = r->index;
+    r->said_offset = r->offset;
+    r->inited = 1;
+    ws_ship_after(r);
+}
 
 static void on_list_done(struct ws_req *req)
 {
@@ -515,9 +539,9 @@ static void on_list_done(struct ws_req *req)
         if (g->snaps[k].mtime_ms > r->last_snap_ms)
             r->last_snap_ms = g->snaps[k].mtime_ms;
     if (g->nsegs == 0 || g->segs[g->nsegs - 1].index < r->index) {
+        /* No WAL yet after the newest snapshot: its index, from 0. */
         ws_catalog_free(&cat);
-        r->inited = 1;
-        ws_ship_after(r);
+        position_found(r);
         return;
     }
     /* Download the last segment to learn where it ends. */
@@ -580,20 +604,7 @@ static void on_tail_done(struct ws_req *req)
     }
     r->index = r->job_index;
     r->offset = r->job_end;
-    r->inited = 1;
-    /* Found again after each failure while a replica is stalled: said
-     * at INFO only when it is news. */
-    ws_log(strcmp(r->said_gen, r->gen) == 0 && r->said_index == r->index &&
-                   r->said_offset == r->offset
-               ? WS_LOG_DEBUG
-               : WS_LOG_INFO,
-           "replica position db=%s replica=%s position=%s/%08x:%llu",
-           d->cfg->path, r->cfg->name, r->gen, r->index,
-           (unsigned long long)r->offset);
-    memcpy(r->said_gen, r->gen, sizeof(r->said_gen));
-    r->said_index = r->index;
-    r->said_offset = r->offset;
-    ws_ship_after(r);
+    position_found(r);
 }
 
 void ws_ship_start_init(struct rep *r)

@@ -2,6 +2,7 @@
  * snapshot.c: a consistent snapshot image (see snapshot.h).
  */
 #include "ws/snapshot.h"
+#include "ws/crashpt.h"
 #include "ws/fs.h"
 #include "ws/wal.h"
 
@@ -152,6 +153,8 @@ int ws_snapshot_write(int db_fd, int shadow_fd, uint32_t page_size,
     }
     while (rc == WS_OK && off < size) {
         size_t len = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        if (off > 0)
+            WS_CRASHPOINT("snapshot-mid");
         rc = fill(db_fd, shadow_fd, page_size, &m, &next, buf, len, off,
                   err);
         if (rc == WS_OK)
