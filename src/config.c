@@ -470,6 +470,12 @@ int ws_config_from_urls(const char *db_path, char *const *urls, size_t nurls,
     struct ws_db_config *db = cfg ? calloc(1, sizeof(*db)) : NULL;
     int rc = db ? WS_OK : WS_ENOMEM;
 
+    if (db_path != NULL && ws_str_blank(db_path)) {
+        free(db);
+        ws_config_free(cfg);
+        return ws_err_set(err, WS_ECONFIG, "db path \"%s\" is blank",
+                          db_path);
+    }
     if (db != NULL) {
         cfg->dbs = db;
         cfg->ndbs = 1;

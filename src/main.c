@@ -27,6 +27,7 @@
 #include "ws/replica.h"
 #include "ws/restore.h"
 #include "ws/secret.h"
+#include "ws/str.h"
 #include "ws/units.h"
 #include "ws/url.h"
 #include "ws/validate.h"
@@ -437,6 +438,9 @@ static int cmd_replicate(int argc, char **argv, struct ws_err *err)
             return ws_err_set(err, WS_EUSAGE, "-no-expand-env applies to a "
                               "config file, and DB_PATH REPLICA_URL reads "
                               "none");
+        if (ws_str_blank(argv[i]))
+            return ws_err_set(err, WS_EUSAGE, "the database path \"%s\" "
+                              "is blank", argv[i]);
         if (argc - i < 2)
             return ws_err_set(err, WS_EUSAGE, "must specify at least one "
                               "replica URL for %s", argv[i]);
@@ -572,6 +576,9 @@ static int restore_opts(struct restore_args *a, struct ws_err *err)
     if (a->out != NULL && a->out[0] == '\0')
         return ws_err_set(err, WS_EUSAGE, "flag -o: the output path is "
                           "empty");
+    if (a->out != NULL && ws_str_blank(a->out))
+        return ws_err_set(err, WS_EUSAGE, "flag -o: the output path \"%s\" "
+                          "is blank", a->out);
     a->o.output = a->out;
     a->o.generation = a->generation;
     a->o.list = a->list;
@@ -681,6 +688,10 @@ static int cmd_sync(int argc, char **argv, struct ws_err *err)
                           "for no limit", timeout, WS_CTL_SYNC_MAX_MS);
     if (i >= argc)
         return ws_err_set(err, WS_EUSAGE, "database path required");
+    for (int k = i; k < argc; k++)
+        if (ws_str_blank(argv[k]))
+            return ws_err_set(err, WS_EUSAGE, "the database path \"%s\" "
+                              "is blank", argv[k]);
     for (int k = i; k < argc; k++)
         if (ws_is_url(argv[k]))
             return ws_err_set(err, WS_EUSAGE, "%s is a URL: sync takes the "

@@ -24,6 +24,7 @@
  */
 #include "ws/restore_int.h"
 #include "ws/log.h"
+#include "ws/str.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -77,9 +78,10 @@ int ws_rtarget_check(struct target *t, const struct ws_restore_opts *o,
 
     t->db = o->db;
     t->out = o->output;
-    if (t->out == NULL || t->out[0] == '\0')
+    if (t->out == NULL || ws_str_blank(t->out))
         return ws_err_set(err, WS_EUSAGE,
-                          "cannot restore: the output path is empty");
+                          "cannot restore: the output path \"%s\" is "
+                          "blank", t->out ? t->out : "");
     t->name = ws_path_base(t->out);
     if (t->name[0] == '\0' || strcmp(t->name, ".") == 0 ||
         strcmp(t->name, "..") == 0)

@@ -194,6 +194,20 @@ for cmd in generations snapshots wal "restore -o $T/x.db"; do
 		grep -qF 'the database or replica " " is blank' "$T/blank.err" ||
 		fail "$cmd ' ': $st $(cat "$T/blank.err")"
 done
+# ...and a blank database path or output, empty or not (an empty
+# database path of replicate crashed it: no path, a NULL).
+for args in 'replicate|' 'replicate| ' 'replicate -once|' \
+	'replicate -exec true|' 'sync|' 'sync| ' 'restore -o| ' 'restore -o|'; do
+	cmd=${args%|*}
+	arg=${args#*|}
+	st=0
+	# shellcheck disable=SC2086 # $cmd is the command and its flags
+	(cd "$T" && "$WALSHIP" $cmd "$arg" "$T/rep") >"$T/blank.out" 2>"$T/blank.err" ||
+		st=$?
+	[ "$st" -eq 2 ] && [ "$(grep -c . "$T/blank.err")" -eq 1 ] &&
+		grep -Eq 'is (blank|empty)' "$T/blank.err" && [ ! -e "$T/ " ] ||
+		fail "$cmd '$arg': $st $(cat "$T/blank.err")"
+done
 st=0
 "$WALSHIP" replicate -once "$T/blank.db" " " >"$T/blank.out" 2>"$T/blank.err" || st=$?
 [ "$st" -eq 3 ] && grep -qF 'replica path " " is blank' "$T/blank.err" &&
