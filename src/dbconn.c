@@ -287,8 +287,16 @@ int ws_dbi_retire_wal(struct ws_db *db, struct ws_db_state *st,
         db->stale_wal = 0;
         return WS_OK;
     }
+    /* walship's own connections, the last to close the old file, keep
+     * its -shm (SQLite removes it only with the -wal).  Without one
+     * there is no lock to prove anything: a connection may still map a
+     * -shm removed by hand. */
     shm = open(db->shm_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (shm >= 0 && fcntl(shm, F_SETLK, &fl) != 0)
+    if (shm < 0)
+        why = "there is no -shm to prove that no connection uses it "
+              "(remove the -wal by hand once no process has the old "
+              "database open)";
+    else if (fcntl(shm, F_SETLK, &fl) != 0)
         why = "a connection still uses it (the application's, on the old "
               "file or on the new one)";
     /* Under the lock nothing can write it: compare what it holds now. */

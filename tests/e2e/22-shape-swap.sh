@@ -11,7 +11,9 @@
 #   2. The same while a connection of the application's stays open on
 #      the old file: walship cannot empty the -wal, says so as a stall
 #      naming it, opens nothing, and carries on once the connection
-#      closes.
+#      closes.  2b: with the -shm removed by hand as well, nothing proves
+#      the -wal unused: it is never emptied, and walship carries on once
+#      it is gone.
 #   3. VACUUM INTO and the move while walship is stopped: a new
 #      generation with its reason.
 #   4. 512-byte and 65536-byte pages from the start, under a writer.
@@ -95,6 +97,30 @@ wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
 stop_bg ws2 || fail "walship exited $? on SIGTERM"
 restore_check r2
 byte_exact r2
+
+# ---- 2b. the same with the -shm removed by hand: nothing proves the
+# -wal unused (the connection still maps the removed -shm), so it is not
+# emptied until an operator removes it ----
+start_ws ws2b
+start_holder holder2 "$db"
+write w2ba 20
+[ -s "$db-wal" ] && [ -e "$db-shm" ] || fail "setup: no -wal or -shm"
+app "VACUUM INTO '$T/swap/new2b.db'" >"$T/vi.out" 2>&1 ||
+	fail "VACUUM INTO failed: $(cat "$T/vi.out")"
+rm "$db-shm"
+mv "$T/swap/new2b.db" "$db"
+wait_for "log_has ws2b 'ERROR stalled: sync error db=$db error=\"cannot empty $db-wal, the -wal of the database that was replaced: there is no -shm to prove'" 30
+! log_has ws2b "emptied $db-wal" ||
+	fail "walship emptied a -wal with no -shm to prove it unused"
+[ -s "$db-wal" ] || fail "the old -wal was emptied"
+stop_bg holder2 || :
+rm -f "$db-wal" # (the holder's close may have removed it by its name)
+wait_for 'log_has ws2b "sync: new generation .*reason=\"database replaced\""' 60
+write w2b 20
+wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
+stop_bg ws2b || fail "walship exited $? on SIGTERM"
+restore_check r2b
+byte_exact r2b
 
 # ---- 3. VACUUM INTO and the move while walship is stopped ----
 "$TOOLS/wsload" "$db" -rate 0 -count 5 -log "$csv" 2>>"$T/writer.log"
