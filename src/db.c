@@ -259,6 +259,20 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
      * open fails.  Wait, as for a missing file, until it has a header. */
     if (!db->ready && sb.st_size == 0)
         return waiting(db, 1, 0, st);
+    /* SQLite keeps the WAL and its index beside the database: anything
+     * but a regular file there fails deep inside it ("unable to open
+     * database file", "disk I/O error"), so name it first. */
+    for (int k = 0; !db->ready && k < 2; k++) {
+        const char *p = k ? db->shm_path : db->wal_path, *why;
+        if (lstat(p, &sb) == 0 && (why = ws_db_not_file(sb.st_mode))) {
+            ws_err_set(err, WS_EIO, "%s is %s; SQLite keeps the database's "
+                       "%s there", p, S_ISLNK(sb.st_mode)
+                           ? "a symbolic link, not a regular file"
+                           : why,
+                       k ? "wal-index" : "WAL");
+            return ws_err_at(err, WS_AT_DB);
+        }
+    }
     st->exists = 1;
     db->seen = o->seen;
     db->nseen = o->seen ? o->nseen : 0;

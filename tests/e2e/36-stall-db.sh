@@ -1,8 +1,8 @@
 #!/bin/sh
 # The database side of replication that cannot make progress: a database
 # whose directory does not exist (a typo), an empty database file, a
-# database the application deletes and creates again, and a full disk
-# under the meta directory.  Each is said when it begins, naming the
+# database the application deletes and creates again, a full disk
+# under the meta directory, and a FIFO or a link where the -wal goes.  Each is said when it begins, naming the
 # database ("stalled: ..."), costs no CPU while it lasts and does not
 # flood the log (tests/lib-stall.sh), and is said when it ends; what was
 # written meanwhile reaches the replica and restores exactly.  A replaced
@@ -11,7 +11,7 @@
 # meta directory an operator removed ("local state removed").
 # On the replica backend WS_REPLICA picks (tests/lib.sh); CASES picks
 # some of the cases (default: all, "missing empty replaced
-# replaced_poll local full").
+# replaced_poll local full walfifo").
 set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-stall.sh"
@@ -149,7 +149,25 @@ case_full() {
 	restored full "$T/full.csv"
 }
 
-for c in ${CASES:-missing empty replaced replaced_poll local full}; do
+# A FIFO where SQLite keeps the -wal: named (as a link or another
+# non-file there, or at the -shm), not SQLite's "disk I/O error".
+case_walfifo() {
+	db=$T/walfifo.db
+	"$TOOLS/wsload" "$db" -count 5 -log "$T/walfifo.csv" 2>>"$T/wwalfifo.log"
+	[ ! -e "$db-wal" ] || fail "setup: the -wal stayed"
+	mkfifo "$db-wal"
+	config walfifo "$db"
+	start_bg walfifo "$WALSHIP" replicate -config "$T/walfifo.yml"
+	stall_begins walfifo "sync error db=$db error=\"$db-wal is a FIFO, not a regular file; SQLite keeps the database.s WAL there"
+	stall_quiet walfifo 3 1
+	rm "$db-wal"
+	stall_ends walfifo "sync error db=$db " 40
+	start_writer wwalfifo "$db" "$T/walfifo.csv" -count 30 -rate 30
+	wait_bg wwalfifo 30 || fail "writer exited $?"
+	restored walfifo "$T/walfifo.csv"
+}
+
+for c in ${CASES:-missing empty replaced replaced_poll local full walfifo}; do
 	echo "case $c"
 	"case_$c"
 done
