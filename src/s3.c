@@ -263,27 +263,70 @@ void ws_s3_send(const struct ws_s3 *s, struct ws_s3_call *c, const void *mem,
  * a credential shorter than MASK_MIN is no secret worth mangling the
  * text for. */
 #define MASK_MIN 4
-char *ws_s3_masked(const struct ws_s3 *s, const char *text)
+/* c percent-encoded as a URL carries it (every byte but A-Z a-z 0-9 - . _
+ * ~ as %XX, in upper- or lower-case hex), malloc'd; NULL when that is c
+ * itself or out of memory. */
+static char *pct_encoded(const char *c, int lower)
 {
-    const char *sec[3] = {s ? s->token : NULL, s ? s->sk : NULL,
-                          s ? s->ak : NULL};
-    size_t len[3];
-    char *out = strdup(text);
+    const char *hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
+    char *out = malloc(strlen(c) * 3 + 1), *w = out;
+    int changed = 0;
 
     if (out == NULL)
         return NULL;
-    for (int i = 0; i < 3; i++)
-        len[i] = sec[i] ? strlen(sec[i]) : 0;
-    for (int k = 0; k < 3; k++) {
+    for (const unsigned char *p = (const unsigned char *)c; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+            (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+            *w++ = (char)*p;
+            continue;
+        }
+        *w++ = '%';
+        *w++ = hex[*p >> 4];
+        *w++ = hex[*p & 15];
+        changed = 1;
+    }
+    *w = '\0';
+    if (!changed) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+char *ws_s3_masked(const struct ws_s3 *s, const char *text)
+{
+    const char *cred[3] = {s ? s->token : NULL, s ? s->sk : NULL,
+                           s ? s->ak : NULL};
+    /* Each credential as sent and as a URL would carry it. */
+    char *enc[6] = {NULL};
+    const char *sec[9];
+    size_t len[9];
+    int n = 0;
+    char *out = strdup(text);
+
+    for (int i = 0; i < 3; i++) {
+        if (cred[i] == NULL || strlen(cred[i]) < MASK_MIN)
+            continue;
+        sec[n++] = cred[i];
+        for (int lower = 0; lower < 2; lower++)
+            if ((enc[2 * i + lower] = pct_encoded(cred[i], lower)) != NULL)
+                sec[n++] = enc[2 * i + lower];
+    }
+    for (int i = 0; i < n; i++)
+        len[i] = strlen(sec[i]);
+    /* Longest first: one credential may hold another. */
+    for (int k = 0; out != NULL && k < n; k++) {
         int m = -1;
-        for (int i = 0; i < 3; i++)
-            if (len[i] >= MASK_MIN && (m < 0 || len[i] > len[m]))
+        for (int i = 0; i < n; i++)
+            if (len[i] > 0 && (m < 0 || len[i] > len[m]))
                 m = i;
         if (m < 0)
             break;
         ws_mask(out, sec[m], len[m], "[redacted]");
         len[m] = 0;
     }
+    for (int i = 0; i < 6; i++)
+        free(enc[i]);
     return out;
 }
 

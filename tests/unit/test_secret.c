@@ -79,6 +79,12 @@ TEST(s3_masked)
     m = ws_s3_masked(&s, "AK1 sekrit/+=");
     ASSERT_STR_EQ(m, "AK1 [redacted");
     free(m);
+    /* Echoed as a URL carries it, upper- or lower-case hex. */
+    m = ws_s3_masked(&s, "q=sekrit%2F%2B%3D&r=sekrit%2f%2b%3d.");
+    ASSERT(m != NULL);
+    ASSERT(strstr(m, "sekrit") == NULL);
+    ASSERT(strstr(m, "%2") == NULL && strstr(m, "%3") == NULL);
+    free(m);
 }
 
 #define LIST(X)                                                             \
