@@ -19,6 +19,7 @@
 #include "ws/config.h"
 #include "ws/control.h"
 #include "ws/daemon.h"
+#include "ws/db.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
@@ -896,6 +897,8 @@ int main(int argc, char **argv)
         fputs(usage_main, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    /* Before any command starts a thread that may open a database. */
+    ws_db_configure();
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
