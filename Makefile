@@ -3,7 +3,8 @@
 # `make check` runs the same suite under ASan+UBSan (the core end-to-end
 # tests on directory replicas only; the S3 tests still run); `make demo`
 # shows the main job end to end on a local directory replica; `make fuzz`
-# runs the libFuzzer targets of tests/fuzz for a minute each;
+# runs the libFuzzer targets of tests/fuzz for a minute each; `make
+# tsan` runs the tests that drive threads under ThreadSanitizer;
 # `make install PREFIX=...` installs walship (see install below).
 
 BUILD   ?= build
@@ -192,7 +193,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 -include $(OBJS:.o=.d) $(BUILD)/obj/main.d $(FUZZ_OBJS:.o=.d) \
   $(FUZZ_BINS:=.d)
@@ -216,3 +217,25 @@ test check: crash
 clean: clean-crash
 clean-crash:
 	rm -rf $(CRASH_BUILD)
+
+# ThreadSanitizer (`make tsan`): walship, the test tools, the unit tests
+# that start threads (TSAN_UNITS) and SQLite itself (walship's
+# connections are opened without SQLite's mutexes, so a connection used
+# from two threads at once is a race only inside SQLite's code) built with
+# gcc's -fsanitize=thread into build-tsan, then tests/tsan/run runs those
+# unit tests and the end-to-end tests that drive the thread pool, on
+# both backends (TSAN_TESTS picks others).  Any report fails it; what it
+# cannot see and why is in tests/tsan/run.
+.PHONY: tsan
+TSAN_DIR   = build-tsan
+TSAN_UNITS = test_control test_db test_lz4f
+TSAN_TOOLS = $(patsubst tests/tools/%.c,$(TSAN_DIR)/tools/%,\
+               $(wildcard tests/tools/*.c))
+tsan: deps
+	$(Q)mkdir -p $(TSAN_DIR)
+	$(Q)$(MAKE) --no-print-directory BUILD=$(TSAN_DIR) \
+	  SAN="-fsanitize=thread" CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	  SQLITE_OBJ=$(TSAN_DIR)/sqlite3.o \
+	  SQLITE_OPTS="$(SQLITE_OPTS) -fsanitize=thread" \
+	  $(TSAN_DIR)/walship $(TSAN_TOOLS) $(TSAN_UNITS:%=$(TSAN_DIR)/%)
+	$(Q)sh tests/tsan/run $(TSAN_DIR)

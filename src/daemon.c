@@ -751,7 +751,6 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
      * copy, an upload, a checkpoint) resident for it alone.  The threads
      * allocate a few times per copy, so sharing costs nothing. */
     mallopt(M_ARENA_MAX, 1);
-    ws_db_configure();
     if (uv_loop_init(&dm.loop) != 0)
         return ws_err_set(err, WS_EIO, "cannot start the event loop");
     dm.dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dm.dbs));

@@ -30,6 +30,11 @@ void ws_db_configure(void)
      * page read of each connection: two per database).  SQLITE_MISUSE
      * once SQLite is initialised: nothing to do then. */
     sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+    /* Initialised here, on one thread: sqlite3_open would do it, but its
+     * first test of SQLite's "initialised" flag is a plain load, so two
+     * pool jobs opening their first connections at once (two databases'
+     * first syncs) race on it. */
+    sqlite3_initialize();
 }
 
 int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,

@@ -20,6 +20,7 @@
 #include "ws/control.h"
 #include "ws/crashpt.h"
 #include "ws/daemon.h"
+#include "ws/db.h"
 #include "ws/httpd.h"
 #include "ws/inspect.h"
 #include "ws/log.h"
@@ -923,6 +924,8 @@ int main(int argc, char **argv)
         print_failure(rc, &err);
         return exit_status(rc, &err);
     }
+    /* Before any command starts a thread that may open a database. */
+    ws_db_configure();
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;

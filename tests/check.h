@@ -104,8 +104,9 @@ struct ws_test {
 /* The time limit of one case, in seconds: 30, or 300 when built with
  * AddressSanitizer (make check), which makes each allocation of a large
  * buffer (an mmap) several times slower: the exhaustive corruption cases
- * decode tens of thousands of frames. */
-#if defined(__SANITIZE_ADDRESS__)
+ * decode tens of thousands of frames; ThreadSanitizer (make tsan) slows
+ * them as much. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define WS_TEST_CASE_SECS 300
 #else
 #define WS_TEST_CASE_SECS 30

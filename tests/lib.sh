@@ -27,7 +27,9 @@
 #   skip_test MSG...            skip, then end the test (exit 77): the
 #                               rest of it cannot run here
 #   wait_for 'COND' [SECS]      poll COND (eval'd) every 0.1 s until true;
-#                               fail after SECS (default 10).  Never
+#                               fail after SECS (default 10) times
+#                               WS_WAIT_SCALE (default 1; make tsan sets
+#                               it: everything runs slower there).  Never
 #                               synchronise with a bare sleep.
 #   start_bg NAME CMD...        run CMD in the background, output appended
 #                               to $T/NAME.log, pid in $T/.bg/NAME
@@ -179,7 +181,7 @@ _ws_now_ms() {
 
 wait_for() {
 	_wf_cond=$1
-	_wf_secs=${2:-10}
+	_wf_secs=$(awk "BEGIN { print ${2:-10} * ${WS_WAIT_SCALE:-1} }")
 	_wf_end=$(($(_ws_now_ms) + $(awk "BEGIN { print int($_wf_secs * 1000) }")))
 	until eval "$_wf_cond"; do
 		_ws_failed

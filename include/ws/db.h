@@ -221,8 +221,10 @@ struct ws_db_sync_opts {
 
 /* Process-wide SQLite settings for walship's own connections, which
  * read a page or two per transaction: page caches start empty rather
- * than with 20 pages each.  Call before SQLite is first used (later calls
- * change nothing). */
+ * than with 20 pages each; then SQLite is initialised.  Call once, on
+ * the main thread, before any other thread can use SQLite (main does, for
+ * every command): sqlite3_initialize is not safe to race with itself,
+ * and every sqlite3_open calls it.  Later calls change nothing. */
 void ws_db_configure(void);
 
 /* Why a file of mode m (lstat's) at a database's path is not one walship

@@ -49,8 +49,8 @@ static void on_gone(struct ws_ctl_conn *c, void *data)
     struct server *s = data;
 
     (void)c;
-    s->gone++;
-    s->kept = NULL;
+    __atomic_add_fetch(&s->gone, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->kept, NULL, __ATOMIC_SEQ_CST);
 }
 
 static void cmd_wait(struct ws_ctl_conn *c, int argc, char **argv,
@@ -59,7 +59,7 @@ static void cmd_wait(struct ws_ctl_conn *c, int argc, char **argv,
     struct server *s = ctx;
 
     (void)argc, (void)argv;
-    s->kept = c;
+    __atomic_store_n(&s->kept, c, __ATOMIC_SEQ_CST); /* (wait_kept) */
     ws_ctl_keep(c, on_gone, s);
 }
 
@@ -72,7 +72,7 @@ static void cmd_release(struct ws_ctl_conn *c, int argc, char **argv,
     (void)argc, (void)argv;
     if (s->kept)
         ws_ctl_reply(s->kept, WS_OK, "released");
-    s->kept = NULL;
+    __atomic_store_n(&s->kept, NULL, __ATOMIC_SEQ_CST);
     ws_ctl_reply(c, WS_OK, "gone=%d", s->gone);
 }
 
