@@ -243,6 +243,11 @@ static void on_sync_done(uv_work_t *w, int status)
         ws_info("sync: continuing the restored position db=%s "
                 "generation=%s index=%08x (the database is unchanged since "
                 "the restore)", d->cfg->path, s->gen, s->index);
+    if (s->continued)
+        ws_info("sync: continuing the generation db=%s generation=%s "
+                "index=%08x offset=%llu",
+                d->cfg->path, s->gen, s->index,
+                (unsigned long long)(s->have_hdr ? s->size : 0));
     if (s->checkpoint)
         ws_debug("checkpoint db=%s mode=%s", d->cfg->path, s->checkpoint);
     if (s->copied > 0 || s->new_gen)

@@ -122,6 +122,7 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
     }
     db->pending[0] = '\0';
     st->resumed = !st->new_gen && db->resumed;
+    st->continued = !st->new_gen && !db->resumed;
     db->resumed = 0;
     db->ready = 1;
     db->last_ckpt_ms = ws_now_ms();

@@ -169,6 +169,8 @@ struct ws_db_state {
     char reason[WS_ERR_MSG];     /* why, when new_gen */
     int resumed;                 /* this sync continued a restored
                                   * position (meta.h) */
+    int continued;               /* this sync's start-up continued the
+                                  * generation on disk (not resumed) */
     /* The journal mode this sync found the database in when it was not
      * WAL ("delete", "truncate", ...: switched while walship was down),
      * which it switched back to WAL; "" otherwise. */

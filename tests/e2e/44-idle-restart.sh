@@ -83,6 +83,11 @@ once o4
 [ ! -e "$tmp1" ] && [ ! -e "$tmp2" ] ||
 	fail "a start left the temporary files of a killed walship: $(ls "$tmp1" "$tmp2" 2>&1)"
 no_new_gen o2 o3 d1 d2 o4
+# ...and each start says so.
+for _n in o2 o3 d1 d2 o4; do
+	log_has "$_n" "sync: continuing the generation db=$db generation=$gen " ||
+		fail "$_n did not say it continued generation $gen"
+done
 [ "$(replica_gens "$url")" = "$gen" ] ||
 	fail "idle restarts started generations: $(replica_gens "$url" | tr '\n' ' ')"
 [ "$(count_snaps)" -eq 1 ] ||
