@@ -90,6 +90,8 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
                    db->meta, m);
     }
     if (rc == WS_OK)
+        rc = ws_dbi_check_identity(db, err);
+    if (rc == WS_OK)
         rc = ws_dbi_open_sqlite(db, st, err);
     if (rc != WS_OK) {
         ws_dbi_close_conns(db);
@@ -121,6 +123,7 @@ static int init(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
         return rc;
     }
     db->pending[0] = '\0';
+    ws_dbi_record_identity(db);
     st->resumed = !st->new_gen && db->resumed;
     st->continued = !st->new_gen && !db->resumed;
     db->resumed = 0;

@@ -340,3 +340,110 @@ void ws_dbi_undo_meta(struct ws_db *db)
     ws_fs_dir_close(&db->meta_dir);
     (void)rmdir(db->meta);
 }
+
+/* ---- the database file's identity ------------------------------------ */
+
+/*
+ * `database` in the meta dir: "<st_dev> <st_ino>\n" of the database file
+ * walship last replicated.  A file moved over the database while
+ * walship was stopped meets the -wal walship's last connection left
+ * (PERSIST_WAL keeps it), and SQLite applies the -wal it finds beside a
+ * database to that database: the old file's pages over the new one.  A
+ * -wal of the current shadow index (the same salts) beside a file that
+ * is not the one recorded is that case; walship then opens nothing and
+ * says what to do, since emptying it would lose the frames of a copy of
+ * the same file moved into place.  A restore's marker vouches for its
+ * own file.
+ */
+#define ID_NAME "database"
+
+/* The -wal beside the database holds the header of shadow index
+ * `index` of generation gen: 1, else 0. */
+static int wal_is_shadows(struct ws_db *db, const char *gen, uint32_t index)
+{
+    uint8_t a[WS_WAL_HDR_SIZE], b[WS_WAL_HDR_SIZE];
+    size_t ga = 0, gb = 0;
+    int wal, fd = -1, same;
+
+    wal = open(db->wal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (wal < 0)
+        return 0;
+    same = ws_fs_pread(wal, a, sizeof(a), 0, &ga, NULL) == WS_OK &&
+           ga == sizeof(a) &&
+           ws_db_shadow_open(db, gen, index, &fd, NULL) == WS_OK &&
+           ws_fs_pread(fd, b, sizeof(b), 0, &gb, NULL) == WS_OK &&
+           gb == sizeof(b) && memcmp(a + 16, b + 16, 8) == 0;
+    close(wal);
+    if (fd >= 0)
+        close(fd);
+    return same;
+}
+
+int ws_dbi_check_identity(struct ws_db *db, struct ws_err *err)
+{
+    unsigned long long dev, ino;
+    char *text = NULL, gen[WS_GEN_LEN + 1];
+    struct ws_resume r;
+    struct stat sb;
+    size_t len;
+    uint32_t index;
+    int rc, n;
+
+    rc = ws_fs_read_all_at(&db->meta_dir, ID_NAME, 64, &text, &len, NULL);
+    n = rc == WS_OK ? sscanf(text, "%llu %llu", &dev, &ino) : 0;
+    free(text);
+    if (n != 2 || lstat(db->cfg->path, &sb) != 0 ||
+        ((unsigned long long)sb.st_dev == dev &&
+         (unsigned long long)sb.st_ino == ino))
+        return WS_OK;
+    if (ws_resume_read(&db->meta_dir, WS_RESUME_RESTORED, &r, NULL) == WS_OK)
+        return WS_OK; /* the restore's proof is about this file */
+    if (!db->pending[0])
+        snprintf(db->pending, sizeof(db->pending),
+                 "database replaced while walship was stopped");
+    /* Which shadow index the last run ended in. */
+    rc = ws_fs_read_all_at(&db->meta_dir, "generation", 64, &text, &len,
+                           NULL);
+    if (rc != WS_OK || len < WS_GEN_LEN) {
+        free(text);
+        return WS_OK;
+    }
+    memcpy(gen, text, WS_GEN_LEN);
+    gen[WS_GEN_LEN] = '\0';
+    free(text);
+    memcpy(db->gen, gen, sizeof(gen));
+    rc = ws_gen_valid(gen) ? ws_dbi_highest_index(db, &index, NULL)
+                           : WS_ENOTFOUND;
+    db->gen[0] = '\0';
+    if (rc != WS_OK || !wal_is_shadows(db, gen, index))
+        return WS_OK;
+    return ws_err_set(err, WS_EBUSY,
+                      "%s was replaced while walship was stopped, and %s "
+                      "is the old file's (the WAL walship last shipped): "
+                      "SQLite would apply it to the new file.  With every "
+                      "connection closed, remove %s and %s-shm, or put "
+                      "the old file back", db->cfg->path, db->wal_path,
+                      db->wal_path, db->cfg->path);
+}
+
+void ws_dbi_record_identity(struct ws_db *db)
+{
+    char line[64], *text = NULL;
+    struct stat sb;
+    size_t len = 0;
+    int n;
+
+    if (db->db_fd < 0 || fstat(db->db_fd, &sb) != 0)
+        return;
+    n = snprintf(line, sizeof(line), "%llu %llu\n",
+                 (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+    if (ws_fs_read_all_at(&db->meta_dir, ID_NAME, 64, &text, &len, NULL) ==
+            WS_OK &&
+        len == (size_t)n && memcmp(text, line, len) == 0) {
+        free(text);
+        return;
+    }
+    free(text);
+    (void)ws_fs_write_atomic_at(&db->meta_dir, ID_NAME, line, (size_t)n,
+                                0600, NULL, NULL);
+}

@@ -214,6 +214,14 @@ void ws_dbi_shadow_name(uint32_t index, char name[16]);
 /* Remove every generation but db->gen. */
 int ws_dbi_remove_other_gens(struct ws_db *db, struct ws_err *err);
 
+/* Before SQLite opens the database: when the file is not the one the
+ * last run recorded, the next generation's reason is that, and when the
+ * -wal beside it is the last run's, WS_EBUSY saying what to do (meta.c). */
+int ws_dbi_check_identity(struct ws_db *db, struct ws_err *err);
+
+/* Record the database file walship has open as the one it replicates. */
+void ws_dbi_record_identity(struct ws_db *db);
+
 /* Highest shadow index present for db->gen; WS_ENOTFOUND when none. */
 int ws_dbi_highest_index(struct ws_db *db, uint32_t *out,
                          struct ws_err *err);

@@ -15,7 +15,11 @@
 #      the -wal unused: it is never emptied, and walship carries on once
 #      it is gone.
 #   3. VACUUM INTO and the move while walship is stopped: a new
-#      generation with its reason.
+#      generation with its reason.  3b: another database moved in while
+#      the -wal walship's last connection left is still there: walship
+#      opens nothing (SQLite would apply that -wal to the new file),
+#      stalls saying what to do, and follows the new file in a new
+#      generation once the -wal is removed.
 #   4. 512-byte and 65536-byte pages from the start, under a writer.
 #   5. auto_vacuum=INCREMENTAL, half the rows deleted, and PRAGMA
 #      incremental_vacuum run by the application under a writer: the
@@ -135,6 +139,34 @@ stop_bg ws3 || fail "walship exited $? on SIGTERM"
 restore_check r3
 byte_exact r3
 echo "moved while stopped: $(grep -o 'reason=.*' "$T/ws3.log" | head -1)"
+
+# ---- 3b. another database moved over it while walship is stopped, with
+# the -wal walship's last connection left: SQLite would apply it to the
+# new file, so walship opens nothing and says what to do ----
+start_ws ws3b
+write w3b 20
+stop_bg ws3b || fail "walship exited $? on SIGTERM"
+[ -s "$db-wal" ] || fail "setup: walship's stop left no -wal"
+csv=$T/swap/tx3b.csv
+"$TOOLS/wsload" "$T/swap/other.db" -rate 0 -count 40 -log "$csv" \
+	2>>"$T/writer.log" || fail "wsload other.db failed"
+[ ! -e "$T/swap/other.db-wal" ] || fail "setup: other.db kept a -wal"
+sum=$(sha256sum <"$T/swap/other.db")
+mv "$T/swap/other.db" "$db"
+start_bg ws3c "$WALSHIP" replicate -v "$db" "$url"
+wait_for "log_has ws3c 'ERROR stalled: sync error db=$db error=\"$db was replaced while walship was stopped, and $db-wal is the old file'" 30
+stall_quiet ws3c 3 2
+[ "$(sha256sum <"$db")" = "$sum" ] ||
+	fail "the moved-in database was changed (the old -wal applied to it?)"
+rm -f "$db-wal" "$db-shm"
+wait_for 'log_has ws3c "sync: new generation .*reason=\"database replaced while walship was stopped\""' 60
+app 'PRAGMA integrity_check' >"$T/ic3b.out" 2>&1
+[ "$(cat "$T/ic3b.out")" = ok ] || fail "integrity_check: $(head -3 "$T/ic3b.out")"
+write w3c 20
+wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
+stop_bg ws3c || fail "walship exited $? on SIGTERM"
+restore_check r3b
+byte_exact r3b
 
 # ---- 4. 512 and 65536-byte pages from the start ----
 for ps in 512 65536; do
