@@ -345,7 +345,10 @@ void ws_dbi_undo_meta(struct ws_db *db)
 
 /*
  * `database` in the meta dir: "<st_dev> <st_ino>\n" of the database file
- * walship last replicated.  A file moved over the database while
+ * walship last replicated; only the inode is compared (a device number
+ * may change across a reboot or a remount, the inode of a file does not
+ * while it stays on its filesystem, and the file moved over another was
+ * made beside it, so it has its own).  A file moved over the database while
  * walship was stopped meets the -wal walship's last connection left
  * (PERSIST_WAL keeps it), and SQLite applies the -wal it finds beside a
  * database to that database: the old file's pages over the new one.  A
@@ -379,6 +382,16 @@ static int wal_is_shadows(struct ws_db *db, const char *gen, uint32_t index)
     return same;
 }
 
+/* Another file than the one recorded, which may be opened: the next
+ * generation says so. */
+static int replaced(struct ws_db *db)
+{
+    if (!db->pending[0])
+        snprintf(db->pending, sizeof(db->pending),
+                 "database replaced while walship was stopped");
+    return WS_OK;
+}
+
 int ws_dbi_check_identity(struct ws_db *db, struct ws_err *err)
 {
     unsigned long long dev, ino;
@@ -392,21 +405,18 @@ int ws_dbi_check_identity(struct ws_db *db, struct ws_err *err)
     rc = ws_fs_read_all_at(&db->meta_dir, ID_NAME, 64, &text, &len, NULL);
     n = rc == WS_OK ? sscanf(text, "%llu %llu", &dev, &ino) : 0;
     free(text);
+    (void)dev;
     if (n != 2 || lstat(db->cfg->path, &sb) != 0 ||
-        ((unsigned long long)sb.st_dev == dev &&
-         (unsigned long long)sb.st_ino == ino))
+        (unsigned long long)sb.st_ino == ino)
         return WS_OK;
     if (ws_resume_read(&db->meta_dir, WS_RESUME_RESTORED, &r, NULL) == WS_OK)
         return WS_OK; /* the restore's proof is about this file */
-    if (!db->pending[0])
-        snprintf(db->pending, sizeof(db->pending),
-                 "database replaced while walship was stopped");
     /* Which shadow index the last run ended in. */
     rc = ws_fs_read_all_at(&db->meta_dir, "generation", 64, &text, &len,
                            NULL);
     if (rc != WS_OK || len < WS_GEN_LEN) {
         free(text);
-        return WS_OK;
+        return replaced(db);
     }
     memcpy(gen, text, WS_GEN_LEN);
     gen[WS_GEN_LEN] = '\0';
@@ -416,14 +426,15 @@ int ws_dbi_check_identity(struct ws_db *db, struct ws_err *err)
                            : WS_ENOTFOUND;
     db->gen[0] = '\0';
     if (rc != WS_OK || !wal_is_shadows(db, gen, index))
-        return WS_OK;
+        return replaced(db);
     return ws_err_set(err, WS_EBUSY,
-                      "%s was replaced while walship was stopped, and %s "
-                      "is the old file's (the WAL walship last shipped): "
-                      "SQLite would apply it to the new file.  With every "
-                      "connection closed, remove %s and %s-shm, or put "
-                      "the old file back", db->cfg->path, db->wal_path,
-                      db->wal_path, db->cfg->path);
+                      "the database file is not the one walship last "
+                      "replicated, and its -wal is the WAL walship last "
+                      "shipped: SQLite would apply it to this file.  If "
+                      "another database was moved there, remove its -wal "
+                      "and -shm with every connection closed; if it is the "
+                      "same database (a copy put back with its -wal), "
+                      "remove %s/" ID_NAME, db->meta);
 }
 
 void ws_dbi_record_identity(struct ws_db *db)

@@ -19,7 +19,9 @@
 #      the -wal walship's last connection left is still there: walship
 #      opens nothing (SQLite would apply that -wal to the new file),
 #      stalls saying what to do, and follows the new file in a new
-#      generation once the -wal is removed.
+#      generation once the -wal is removed.  3c: a copy of the same
+#      database put back: the same stall, and the generation goes on
+#      once the record of the file is removed, as it says.
 #   4. 512-byte and 65536-byte pages from the start, under a writer.
 #   5. auto_vacuum=INCREMENTAL, half the rows deleted, and PRAGMA
 #      incremental_vacuum run by the application under a writer: the
@@ -154,7 +156,7 @@ csv=$T/swap/tx3b.csv
 sum=$(sha256sum <"$T/swap/other.db")
 mv "$T/swap/other.db" "$db"
 start_bg ws3c "$WALSHIP" replicate -v "$db" "$url"
-wait_for "log_has ws3c 'ERROR stalled: sync error db=$db error=\"$db was replaced while walship was stopped, and $db-wal is the old file'" 30
+wait_for "log_has ws3c 'ERROR stalled: sync error db=$db error=\"the database file is not the one walship last replicated, and its -wal is the WAL walship last shipped: SQLite would apply it to this file.  If another database was moved there, remove its -wal and -shm with every connection closed; if it is the same database \\(a copy put back with its -wal\\), remove $T/swap/.db-walship/database\"'" 30
 stall_quiet ws3c 3 2
 [ "$(sha256sum <"$db")" = "$sum" ] ||
 	fail "the moved-in database was changed (the old -wal applied to it?)"
@@ -167,6 +169,26 @@ wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
 stop_bg ws3c || fail "walship exited $? on SIGTERM"
 restore_check r3b
 byte_exact r3b
+
+# ---- 3c. a copy of the same database put back beside that -wal: the
+# same stall, and removing the record of the file (as it says) lets the
+# generation go on, the -wal's frames kept ----
+start_ws ws3d
+write w3d 20
+stop_bg ws3d || fail "walship exited $? on SIGTERM"
+[ -s "$db-wal" ] || fail "setup: walship's stop left no -wal"
+gen3=$(sed -n 1p "$T/swap/.db-walship/generation")
+cp "$db" "$T/swap/copy.db"
+mv "$T/swap/copy.db" "$db"
+start_bg ws3e "$WALSHIP" replicate -v "$db" "$url"
+wait_for "log_has ws3e 'is not the one walship last replicated'" 30
+rm "$T/swap/.db-walship/database"
+wait_for "log_has ws3e 'sync: continuing the generation db=$db generation=$gen3 '" 60
+write w3e 20
+wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
+stop_bg ws3e || fail "walship exited $? on SIGTERM"
+restore_check r3c
+byte_exact r3c
 
 # ---- 4. 512 and 65536-byte pages from the start ----
 for ps in 512 65536; do
