@@ -16,6 +16,9 @@
 #                       which must complete), then $T/NAME.db must be
 #                       $db byte for byte (SHA-256); on a difference the
 #                       first differing bytes are printed
+#   settle_check WS NAME  the replica at the writer's last commit, walship
+#                       WS stopped cleanly, then restore_check and
+#                       byte_exact as NAME
 # shellcheck shell=sh disable=SC2154 # db, csv, url: the test's
 
 app() {
@@ -38,6 +41,15 @@ restore_check() {
 	_rc_b=$(sqlite3 "$T/$1.db" 'PRAGMA page_size')
 	[ "$_rc_a" = "$_rc_b" ] ||
 		fail "$1: page size $_rc_b, the source's $_rc_a"
+}
+
+# settle_check WS NAME: once the replica holds the writer's last commit,
+# stop walship WS cleanly, then restore_check and byte_exact as NAME.
+settle_check() {
+	wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
+	stop_bg "$1" || fail "walship exited $? on SIGTERM"
+	restore_check "$2"
+	byte_exact "$2"
 }
 
 byte_exact() {

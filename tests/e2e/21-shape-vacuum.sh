@@ -93,10 +93,7 @@ start_ws ws4
 log_has ws4 'sync: new generation .*reason="[^"]+"' ||
 	fail "journal mode switched while walship was stopped: no new generation: $(grep -E 'generation|position' "$T/ws4.log" | head -3)"
 "$TOOLS/wsload" "$db" -rate 0 -count 5 -log "$csv" 2>>"$T/writer.log"
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws4 || fail "walship exited $? on SIGTERM"
-restore_check r4
-byte_exact r4
+settle_check ws4 r4
 
 # ---- 5. page size 8192 while stopped, left in DELETE mode ----
 app 'PRAGMA journal_mode=DELETE' 'PRAGMA page_size=8192' VACUUM >"$T/ps5.out" 2>&1 ||
@@ -112,10 +109,7 @@ s5=$(csv_last_seq "$csv")
 start_writer w5 "$db" "$csv" -rate 50
 wait_for '[ "$(csv_last_seq "$csv")" -ge $((s5 + 20)) ]' 30
 stop_bg w5 || fail "wsload exited $?"
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws5 || fail "walship exited $? on SIGTERM"
-restore_check r5
-byte_exact r5
+settle_check ws5 r5
 
 # ---- 6. page size 1024 while stopped, back to WAL by the application ----
 app 'PRAGMA journal_mode=DELETE' 'PRAGMA page_size=1024' VACUUM \
@@ -126,10 +120,7 @@ start_ws ws6
 log_has ws6 'sync: new generation .*reason="page size changed from 8192 to 1024"' ||
 	fail "page size changed while walship was stopped: no new generation: $(grep -E 'generation|position' "$T/ws6.log" | head -3)"
 "$TOOLS/wsload" "$db" -rate 0 -count 20 -log "$csv" 2>>"$T/writer.log"
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws6 || fail "walship exited $? on SIGTERM"
-restore_check r6
-byte_exact r6
+settle_check ws6 r6
 for w in ws4 ws5 ws6; do
 	echo "$w: $(grep -o 'new generation .*' "$T/$w.log" | head -1)"
 done

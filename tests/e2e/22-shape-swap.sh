@@ -75,10 +75,7 @@ sqlite3 "$db" 'PRAGMA integrity_check' >"$T/ic1.out" 2>&1
 	fail "the application's database is corrupt after the move: $(head -3 "$T/ic1.out")"
 log_has ws1 "INFO database replaced db=$db: emptied $db-wal, the replaced database's" ||
 	fail "no line saying the old file's -wal was emptied"
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws1 || fail "walship exited $? on SIGTERM"
-restore_check r1
-byte_exact r1
+settle_check ws1 r1
 
 # ---- 2. the same with a connection still open on the old file ----
 start_ws ws2
@@ -99,10 +96,7 @@ log_has ws2 "INFO no longer stalled after .*: sync error db=$db" ||
 	fail "the stall's end was not said"
 log_has ws2 "emptied $db-wal" || fail "no line saying the -wal was emptied"
 write w2 20
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws2 || fail "walship exited $? on SIGTERM"
-restore_check r2
-byte_exact r2
+settle_check ws2 r2
 
 # ---- 2b. the same with the -shm removed by hand: nothing proves the
 # -wal unused (the connection still maps the removed -shm), so it is not
@@ -123,10 +117,7 @@ stop_bg holder2 || :
 rm -f "$db-wal" # (the holder's close may have removed it by its name)
 wait_for 'log_has ws2b "sync: new generation .*reason=\"database replaced\""' 60
 write w2b 20
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws2b || fail "walship exited $? on SIGTERM"
-restore_check r2b
-byte_exact r2b
+settle_check ws2b r2b
 
 # ---- 3. VACUUM INTO and the move while walship is stopped ----
 "$TOOLS/wsload" "$db" -rate 0 -count 5 -log "$csv" 2>>"$T/writer.log"
@@ -136,10 +127,7 @@ mv "$T/swap/new3.db" "$db"
 start_ws ws3
 wait_for 'log_has ws3 "sync: new generation .*reason=\"[^\"]+\""' 30
 write w3 20
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws3 || fail "walship exited $? on SIGTERM"
-restore_check r3
-byte_exact r3
+settle_check ws3 r3
 echo "moved while stopped: $(grep -o 'reason=.*' "$T/ws3.log" | head -1)"
 
 # ---- 3b. another database moved over it while walship is stopped, with
@@ -165,10 +153,7 @@ wait_for 'log_has ws3c "sync: new generation .*reason=\"database replaced while 
 app 'PRAGMA integrity_check' >"$T/ic3b.out" 2>&1
 [ "$(cat "$T/ic3b.out")" = ok ] || fail "integrity_check: $(head -3 "$T/ic3b.out")"
 write w3c 20
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws3c || fail "walship exited $? on SIGTERM"
-restore_check r3b
-byte_exact r3b
+settle_check ws3c r3b
 
 # ---- 3c. a copy of the same database put back beside that -wal: the
 # same stall, and removing the record of the file (as it says) lets the
@@ -185,10 +170,7 @@ wait_for "log_has ws3e 'is not the one walship last replicated'" 30
 rm "$T/swap/.db-walship/database"
 wait_for "log_has ws3e 'sync: continuing the generation db=$db generation=$gen3 '" 60
 write w3e 20
-wait_restores "$url" "$(csv_last_seq "$csv")" "$csv" 30
-stop_bg ws3e || fail "walship exited $? on SIGTERM"
-restore_check r3c
-byte_exact r3c
+settle_check ws3e r3c
 
 # ---- 4. 512 and 65536-byte pages from the start ----
 for ps in 512 65536; do
