@@ -79,6 +79,9 @@
  *     lock                           flock()ed while a walship runs
  *     restored                       left by a restore (meta.h)
  *     stopped                        left by a stop (meta.h)
+ *     database                       "<dev> <ino>" of the file last
+ *                                    replicated (meta.c: a file moved
+ *                                    over it while walship was stopped)
  *     control.sock                   the control endpoint of a running
  *                                    replicate (control.h)
  * A shadow file is a byte copy of one WAL index: the header plus
