@@ -113,8 +113,11 @@ static int carry_sink(void *ctx, const void *buf, size_t len,
     int rc = ws_walv_feed(&rs->v, buf, len, err);
 
     if (rc == WS_OK && ws_fs_pwrite(rs->carry_fd, buf, len, rs->carry_size,
-                                    err) != WS_OK)
+                                    err) != WS_OK) {
+        ws_err_wrap(err, "the WAL carried over for %s/%s", rs->dir->path,
+                    rs->base + 1);
         rc = ws_err_at(err, WS_AT_DB);
+    }
     rs->carry_size += len;
     return rc;
 }
