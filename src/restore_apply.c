@@ -139,7 +139,9 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
         if (want > room)
             want = room;
         rc = ws_fs_pread(rs->spool, buf, want, at, &got, err);
-        if (rc == WS_OK && got != want)
+        if (rc != WS_OK)
+            ws_err_wrap(err, "%s", rs->spool_name);
+        else if (got != want)
             rc = ws_err_set(err, WS_EIO, "%s: short read", rs->spool_name);
         if (rc == WS_OK)
             rc = ws_lz4r_write(lz, buf, got, err);
