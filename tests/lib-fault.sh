@@ -27,8 +27,8 @@
 # of walship's is written with write(2); its log lines are, and a
 # failed log line is dropped.)
 #
-#   need_fiu                    skip the test (skip_test) without fiu-run
-#                               or strace
+#   need_fiu                    need_walship and need_tools; skip the
+#                               test (skip_test) without fiu-run or strace
 #   faulty KIND P CMD...        exec CMD under that fault (fiu-run execs
 #                               CMD; strace runs it as its child and exits
 #                               with its status), strace's record of its
@@ -54,6 +54,8 @@ _FY_RENAME="$_FY_RENAME $T/strace.log"
 FAULT_KINDS="pwrite-eio pwrite-enospc pwrite-short fsync-eio pread-eio pread-short rename-eio"
 
 need_fiu() {
+	need_walship
+	need_tools
 	command -v fiu-run >/dev/null ||
 		skip_test "libfiu's fiu-run is not installed (Debian: fiu-utils; make deps)"
 	command -v strace >/dev/null || skip_test "strace is not installed"

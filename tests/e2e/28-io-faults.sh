@@ -17,8 +17,6 @@ set -eu
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/lib-stall.sh"
 . "$ROOT/tests/lib-fault.sh"
-need_walship
-need_tools
 need_fiu
 
 run_kind() {
