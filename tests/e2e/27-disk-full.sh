@@ -19,8 +19,8 @@
 #            listed objects do not fit is refused before any download,
 #            naming the directory; one whose objects fit but whose WAL
 #            (carried over, decoded) or database does not fails on
-#            ENOSPC naming the output; each exits non-zero with one
-#            error line and leaves nothing in the directory; with room,
+#            ENOSPC naming the output; each exits 4 with one error
+#            line and leaves nothing in the directory; with room,
 #            the same restore is exact.
 # The directory backend: a full local disk under a directory replica or
 # a restore is the same code for every backend's restore (the output and
@@ -96,8 +96,8 @@ case_meta() {
 refused() {
 	_rf_st=0
 	"$WALSHIP" restore -o "$2/$1" "$3" >"$T/$1.out" 2>&1 || _rf_st=$?
-	[ "$_rf_st" -ne 0 ] || fail "restore to a full $2 succeeded"
-	[ "$_rf_st" -lt 128 ] || fail "restore to a full $2: exit $_rf_st (a signal)"
+	[ "$_rf_st" -eq 4 ] ||
+		fail "restore to a full $2: exit $_rf_st, want 4 (the database's side)"
 	_rf_err=$(grep -v '^[0-9-]*T[0-9:.]*Z [A-Z]* ' "$T/$1.out" || true)
 	[ "$(printf '%s\n' "$_rf_err" | grep -c .)" -eq 1 ] ||
 		fail "restore to a full $2: want one error line, got: $(cat "$T/$1.out")"
