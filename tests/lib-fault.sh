@@ -84,18 +84,37 @@ faulty() {
 	fi
 	_fy_cmd=$(_fiu_cmd "$_fy_kind" "$_fy_p") ||
 		fail "faulty: unknown fault kind $_fy_kind"
-	# -f "": no control FIFOs in /tmp.  ASan (make check's build) wants
-	# its runtime first among the preloaded libraries.
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-		exec fiu-run -x -f "" -c "$_fy_cmd" "$@"
+	# -f "": no control FIFOs in /tmp.
+	_fiu_exec "" "$_fy_cmd" "$@"
+}
+
+# _fiu_exec FIFO ENABLE CMD...: fiu-run -x -f FIFO -c ENABLE CMD...  For
+# a build with ASan (make check's), whose runtime must come first among
+# the preloaded libraries (libfiu's malloc, first, crashes it), and
+# fiu-run sets LD_PRELOAD itself: what fiu-run -x does, by hand.
+_fiu_exec() {
+	_fe_fifo=$1 _fe_enable=$2
+	shift 2
+	_fe_asan=$(ldd "$1" 2>/dev/null |
+		sed -n 's|.*=> \(/[^ ]*/libasan\.so[^ ]*\) .*|\1|p')
+	if [ -z "$_fe_asan" ]; then
+		exec fiu-run -x -f "$_fe_fifo" ${_fe_enable:+-c "$_fe_enable"} "$@"
+	fi
+	_fe_lib=$(sed -n 's/^PLIBPATH="\(.*\)"$/\1/p' "$(command -v fiu-run)")
+	# LeakSanitizer: libfiu's own (it keeps FIU_ENABLE), not walship's.
+	printf 'leak:fiu_run_preload.so\nleak:fiu_posix_preload.so\nleak:libfiu.so\n' \
+		>"$T/fiu-lsan.supp"
+	LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$T/fiu-lsan.supp:print_suppressions=0" \
+		FIU_ENABLE=$_fe_enable FIU_CTRL_FIFO=$_fe_fifo \
+		LD_PRELOAD="$_fe_asan ${_fe_lib:-/usr/lib/fiu}/fiu_run_preload.so ${_fe_lib:-/usr/lib/fiu}/fiu_posix_preload.so" \
+		exec "$@"
 }
 
 faulty_later() {
 	_fl=$1
 	shift
 	[ "$_fl" != rename-eio ] || exec "$@"
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-		exec fiu-run -x -f "$T/fiu" "$@"
+	_fiu_exec "$T/fiu" "" "$@"
 }
 
 fault_on() {

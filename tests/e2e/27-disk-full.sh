@@ -13,8 +13,10 @@
 #            SIGSTOP, so that they are only in the -wal): the shadow
 #            write fails, named; the application's own commits on the
 #            full disk may fail (its errors are its own); none it made
-#            is lost: once there is room the replica restores exactly
-#            the last one;
+#            is lost: with room again, a SIGTERM before the next try
+#            ships it all in the last sync, which says the stall ended
+#            (on f8a08ee it did not), and the replica restores exactly
+#            the last commit;
 #   restore  `walship restore -o` into a disk too small: a plan whose
 #            listed objects do not fit is refused before any download,
 #            naming the directory; one whose objects fit but whose WAL
@@ -86,8 +88,15 @@ case_meta() {
 	# The application on the full disk: what it commits (maybe nothing)
 	# is logged, and must reach the replica.
 	"$TOOLS/wsload" "$db" -count 5 -rate 0 -log "$T/b.csv" 2>>"$T/wb.log" || true
+	# Room again, and SIGTERM before the next try (the reminder comes
+	# at a try, 15 s in, the next 16 s later): the last sync ships it
+	# all and says the stall ended.
+	wait_for "log_has b 'still stalled after [^ ]*: sync error db=$db '" 40
 	rm "$T/mdisk/filler"
-	stall_ends b "sync error db=$db "
+	stop_bg b || fail "walship exited $? on SIGTERM with room again"
+	log_has b "no longer stalled after [^ ]*: sync error db=$db " ||
+		fail "the stall ended at the last sync, unsaid: $(tail -n 3 "$T/b.log")"
+	start_bg b "$WALSHIP" replicate "$db" "$url"
 	restored_at b "$url" "$T/b.csv"
 }
 
