@@ -32,6 +32,7 @@ run_kind() {
 	wait_bg "w$k" 30 || fail "$k: the application exited $?"
 	fault_off "$k" "$pid"
 	rel_count io_fault_cases
+	rel_count "io_fault_$k"
 	n=$(injected)
 	[ "$k" != rename-eio ] || [ "$n" -gt 0 ] || fail "$k: strace injected no fault"
 	[ "$n" -eq 0 ] || rel_count io_faults_injected "$n"

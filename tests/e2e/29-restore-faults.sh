@@ -37,6 +37,7 @@ try() {
 	(faulty "$1" "$2" "$WALSHIP" restore -o "$T/out/x.db" "$url") \
 		>"$T/try.log" 2>&1 || st=$?
 	rel_count io_fault_cases
+	rel_count "io_fault_$1"
 	n=$(injected)
 	[ "$n" -eq 0 ] || rel_count io_faults_injected "$n"
 	[ "$st" -lt 128 ] || fail "$1: restore exited $st (a signal): $(tail -n 3 "$T/try.log")"
