@@ -5,7 +5,8 @@
 # (AbortMultipartUpload), one clear error line names the part and the
 # object, and the snapshot is taken again.  A part or a single PUT whose
 # answer does not prove it stored (an ETag that is not the MD5 of the
-# bytes sent, or none) is sent again.  Every snapshot restores
+# bytes sent, or none) is sent again; a segment left cut short by an
+# upload that then failed for good is shipped again.  Every snapshot restores
 # exactly, with walship and with Litestream v0.3.13.
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -88,6 +89,21 @@ wait_restores "$(replica_url sp)" "$(csv_last_seq "$T/small.csv")" "$T/small.csv
 log_has sp 'wal segment written .* position=[0-9a-f]{16}/00000000:0 .* retries=3' ||
 	fail "the first segment was not sent again 3 times: $(grep 'wal segment' "$T/sp.log")"
 stop_bg sp || fail "walship exited $?"
+
+# A segment whose first try the store kept half of and whose other four
+# tries fail (500): the upload fails for good with the half stored under
+# its name.  Walship lists the replica again, finds that last segment
+# cut short (a prefix of its own WAL), says so, and ships it again.
+s3_reset all
+s3_faults '{"next":"truncate-request","n":1,"ops":["PutObject"],"match":"/wal/"}'
+s3_faults '{"next":"500","n":4,"ops":["PutObject"],"match":"/wal/"}'
+start_writer wc "$T/cut" "$T/cut.csv" -rate 20 -count 60
+start_bg cut "$WALSHIP" replicate "$T/cut" "$(replica_url cut)"
+wait_bg wc 30 || fail "writer exited $?"
+wait_restores "$(replica_url cut)" "$(csv_last_seq "$T/cut.csv")" "$T/cut.csv" 60
+log_has cut "WARN replica's last segment is cut short, shipping it again db=$T/cut replica=s3 key=generations/[0-9a-f]{16}/wal/00000000_00000000.wal.lz4" ||
+	fail "no warning about the cut-short segment: $(grep -E 'WARN|ERROR' "$T/cut.log")"
+stop_bg cut || fail "walship exited $?"
 
 # Every try of a part fails (25 faults: with at most 5 parts under way,
 # one of them runs out of its 5 tries first): the upload is aborted, the
