@@ -75,35 +75,38 @@ stop_bg mp3 || fail "walship exited $?"
 [ "$(snap_count mp3 UploadPart)" -eq $((parts + 2)) ] ||
 	fail "$parts parts and two retries, but $(snap_count mp3 UploadPart) UploadPart: $(s3_stats)"
 
+# segments NAME FAULT FAULT: database NAME written at 20 tx/s (60
+# commits) while walship replicates it to replica NAME, with the two
+# one-shot FAULTs (proxy JSON) queued for its WAL segments' PUTs; every
+# commit restores.
+segments() {
+	s3_reset all
+	s3_faults "$2"
+	s3_faults "$3"
+	start_writer "w-$1" "$T/$1" "$T/$1.csv" -rate 20 -count 60
+	start_bg "$1" "$WALSHIP" replicate "$T/$1" "$(replica_url "$1")"
+	wait_bg "w-$1" 30 || fail "writer exited $?"
+	wait_restores "$(replica_url "$1")" "$(csv_last_seq "$T/$1.csv")" "$T/$1.csv" 60
+	stop_bg "$1" || fail "walship exited $?"
+}
+
 # The same for single PUTs (WAL segments): two cut short, one answered
-# without an ETag; every commit restores.
-s3_reset all
-s3_faults '{"next":"truncate-request","n":2,"ops":["PutObject"],"match":"/wal/"}'
-s3_faults '{"next":"respond","n":1,"ops":["PutObject"],"match":"/wal/","response":{"status":200,"headers":{},"body":""}}'
-start_writer ws "$T/small" "$T/small.csv" -rate 20 -count 60
-start_bg sp "$WALSHIP" replicate "$T/small" "$(replica_url sp)"
-wait_bg ws 30 || fail "writer exited $?"
-wait_restores "$(replica_url sp)" "$(csv_last_seq "$T/small.csv")" "$T/small.csv" 30
+# without an ETag.
+segments sp '{"next":"truncate-request","n":2,"ops":["PutObject"],"match":"/wal/"}' \
+	'{"next":"respond","n":1,"ops":["PutObject"],"match":"/wal/","response":{"status":200,"headers":{},"body":""}}'
 [ "$(s3_stat faults.truncate-request)" -eq 2 ] && [ "$(s3_stat faults.respond)" -eq 1 ] ||
 	fail "the faults were not injected: $(s3_stats)"
 log_has sp 'wal segment written .* position=[0-9a-f]{16}/00000000:0 .* retries=3' ||
 	fail "the first segment was not sent again 3 times: $(grep 'wal segment' "$T/sp.log")"
-stop_bg sp || fail "walship exited $?"
 
 # A segment whose first try the store kept half of and whose other four
 # tries fail (500): the upload fails for good with the half stored under
 # its name.  Walship lists the replica again, finds that last segment
 # cut short (a prefix of its own WAL), says so, and ships it again.
-s3_reset all
-s3_faults '{"next":"truncate-request","n":1,"ops":["PutObject"],"match":"/wal/"}'
-s3_faults '{"next":"500","n":4,"ops":["PutObject"],"match":"/wal/"}'
-start_writer wc "$T/cut" "$T/cut.csv" -rate 20 -count 60
-start_bg cut "$WALSHIP" replicate "$T/cut" "$(replica_url cut)"
-wait_bg wc 30 || fail "writer exited $?"
-wait_restores "$(replica_url cut)" "$(csv_last_seq "$T/cut.csv")" "$T/cut.csv" 60
+segments cut '{"next":"truncate-request","n":1,"ops":["PutObject"],"match":"/wal/"}' \
+	'{"next":"500","n":4,"ops":["PutObject"],"match":"/wal/"}'
 log_has cut "WARN replica's last segment is cut short, shipping it again db=$T/cut replica=s3 key=generations/[0-9a-f]{16}/wal/00000000_00000000.wal.lz4" ||
 	fail "no warning about the cut-short segment: $(grep -E 'WARN|ERROR' "$T/cut.log")"
-stop_bg cut || fail "walship exited $?"
 
 # Every try of a part fails (25 faults: with at most 5 parts under way,
 # one of them runs out of its 5 tries first): the upload is aborted, the
