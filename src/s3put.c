@@ -32,8 +32,9 @@
  * counts only when its ETag is that of the bytes sent; one with another
  * MD5 is retried like a 5xx (the retry overwrites the object), and so is
  * one without an ETag, which proves nothing.  An ETag that is not 32 hex
- * digits (S3 with SSE-KMS or SSE-C keys) is not an MD5 and is taken as
- * it is: such a store checked Content-MD5 itself.
+ * digits, or comes with x-amz-server-side-encryption aws:kms (or
+ * aws:kms:dsse) or with a customer key's algorithm (SSE-C), is not an
+ * MD5 and is taken as it is: S3 checked Content-MD5 itself.
  *
  * Sizes: parts are PART_MIN (8 MiB; S3's minimum is 5 MiB), or larger
  * when req->size_hint says 10,000 parts could not hold twice the object,
@@ -450,7 +451,9 @@ static enum ws_s3_verdict etag_check(const struct part *t,
         ws_err_at(err, WS_AT_REPLICA);
         return WS_S3_RETRY;
     }
-    if (n != 32)
+    /* With KMS or customer keys the ETag is not the content's MD5. */
+    if (n != 32 || strncmp(h->sse, "aws:kms", 7) == 0 ||
+        strcmp(h->sse, "SSE-C") == 0)
         return WS_S3_OK;
     for (size_t i = 0; i < 16; i++) {
         int hi = ws_hex_digit(e[2 * i]), lo = ws_hex_digit(e[2 * i + 1]);
