@@ -28,6 +28,22 @@
  * giving the byte offset in the compressed stream and the failed check.
  *
  * Neither side does I/O itself: output goes to a ws_sink_fn.
+ *
+ * The frame layout both sides rely on, checksums by xxHash32 (xxh32.h);
+ * a frame, all integers little-endian (lz4 doc/lz4_Frame_format.md):
+ *
+ *   magic 04 22 4D 18 | FLG | BD | [content size u64] | HC
+ *   { block size u32 | data | [block checksum u32] } ...
+ *   end mark 00 00 00 00 | [content checksum u32]
+ *
+ *   FLG  bits 7-6 version (01), 5 block independence, 4 block checksum,
+ *        3 content size, 2 content checksum, 1 reserved (0), 0 dictID.
+ *   BD   bit 7 reserved, bits 6-4 block max ID (4..7 = 64K..4M),
+ *        bits 3-0 reserved.
+ *   HC   (xxh32(FLG .. end of descriptor, seed 0) >> 8) & 0xFF.
+ *   A block size with bit 31 set is stored raw.  The block checksum is the
+ *   xxh32 of the stored bytes, the content checksum that of all output.
+ *   Skippable frames: magic 0x184D2A50..5F, u32 size, size bytes.
  */
 #ifndef WS_LZ4F_H
 #define WS_LZ4F_H
@@ -36,6 +52,7 @@
 #include <stdint.h>
 
 #include "ws/err.h"
+#include "ws/xxh32.h"
 
 #define WS_LZ4_BLOCK (256 * 1024) /* uncompressed bytes per written block */
 
@@ -43,9 +60,6 @@
  * that aborts the current call and is returned by it. */
 typedef int (*ws_sink_fn)(void *ctx, const void *buf, size_t len,
                           struct ws_err *err);
-
-/* xxHash32 of buf with the given seed (exposed for tests). */
-uint32_t ws_xxh32(const void *buf, size_t len, uint32_t seed);
 
 struct ws_lz4w;
 
