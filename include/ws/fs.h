@@ -1,13 +1,12 @@
 /*
- * fs.h: the local filesystem, done durably and safely.
+ * fs.h: the local filesystem, done durably and safely: trusted
+ * directories (fs.c) and the files walship makes in them (fs_file.c).
+ * Plain I/O is fsio.h's, string paths path.h's, the clocks clock.h's;
+ * this header includes all three, which its callers use with it.
  *
  * Durable writes follow one recipe everywhere: write a temporary file in
  * the target's directory, fsync it, rename it over the target, fsync the
- * directory.  A failed fsync is never retried-and-ignored: the caller
- * gets WS_EIO and must treat the file as lost (after a failed writeback
- * Linux may drop the dirty pages, and a second fsync then "succeeds"
- * over data that never reached the disk).  Short reads and writes and
- * EINTR are handled here so that callers see whole buffers or an error.
+ * directory (fsio.h says what a failed fsync means).
  *
  * Safe creation.  walship often runs as root, beside directories that
  * other users can write to, so no name it writes to may be one that
@@ -69,34 +68,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ws/clock.h"
 #include "ws/err.h"
-
-/* ---- plain file I/O -------------------------------------------------- */
-
-/* Read up to len bytes at off; *got is less than len only at EOF. */
-int ws_fs_pread(int fd, void *buf, size_t len, uint64_t off, size_t *got,
-                struct ws_err *err);
-
-/* Write all len bytes at off. */
-int ws_fs_pwrite(int fd, const void *buf, size_t len, uint64_t off,
-                 struct ws_err *err);
-
-/* fsync(fd); path is only used in the message. */
-int ws_fs_fsync(int fd, const char *path, struct ws_err *err);
-
-/* Open dir and fsync it. */
-int ws_fs_fsync_dir(const char *dir, struct ws_err *err);
-
-/* fsync the directory that contains path. */
-int ws_fs_fsync_parent(const char *path, struct ws_err *err);
-
-/* Copy len bytes from in (at offset 0) to out (at offset 0); a short
- * source is WS_EIO.  inpath and outpath are only used in messages. */
-int ws_fs_copy(int in, const char *inpath, int out, const char *outpath,
-               uint64_t len, struct ws_err *err);
-
-/* Size of the file, or WS_ENOTFOUND. */
-int ws_fs_size(const char *path, uint64_t *size, struct ws_err *err);
+#include "ws/fsio.h"
+#include "ws/path.h"
 
 /* ---- trusted directories -------------------------------------------- */
 
@@ -227,20 +202,5 @@ int ws_fs_rm_rf(const char *path, struct ws_err *err);
 /* mkdir -p with the given mode for created directories: ws_fs_dir_open
  * with WS_FS_CREATE, closed again (tests use it). */
 int ws_fs_mkdir_p(const char *path, mode_t mode, struct ws_err *err);
-
-/* ---- paths and clocks ------------------------------------------------ */
-
-/* "a" + "/" + "b" as a malloc'd string (NULL on ENOMEM). */
-char *ws_path_join(const char *a, const char *b);
-
-/* Directory part of path (malloc'd): "/a/b" -> "/a", "b" -> ".". */
-char *ws_path_dir(const char *path);
-
-/* The last component of path, inside path: "/a/b" -> "b", "/a/" -> "". */
-const char *ws_path_base(const char *path);
-
-/* Monotonic and wall clocks in milliseconds. */
-int64_t ws_now_ms(void);
-int64_t ws_wall_ms(void);
 
 #endif

@@ -24,6 +24,9 @@
  * "~user" is a plain name) stand for $HOME, or for the user's home
  * directory in the password database when $HOME is unset or empty.
  *
+ * It also splits and joins paths as plain strings ("a" + "/" + "b", the
+ * part before the last slash, the part after it), with no cleaning.
+ *
  * This module owns the lexical rules only; fs.h checks and creates what
  * is on disk.
  */
@@ -46,5 +49,14 @@ char *ws_path_abs(const char *path);
  * may be NULL) says why: "cannot expand ~/x: no home directory",
  * "cannot make x absolute: <errno>", or out of memory. */
 int ws_path_expand(const char *path, char **out, struct ws_err *err);
+
+/* "a" + "/" + "b" as a malloc'd string (NULL on ENOMEM). */
+char *ws_path_join(const char *a, const char *b);
+
+/* Directory part of path (malloc'd): "/a/b" -> "/a", "b" -> ".". */
+char *ws_path_dir(const char *path);
+
+/* The last component of path, inside path: "/a/b" -> "b", "/a/" -> "". */
+const char *ws_path_base(const char *path);
 
 #endif
