@@ -18,7 +18,7 @@ static const char *const NAMES[] = {
     "shadow-before-fsync",       /* shadow.c: frames written, not synced */
     "shadow-new-index",          /* shadow.c: a WAL restart, next index */
     "generation-switch",         /* shadow.c: new generation recorded */
-    "meta-before-rename",        /* fs.c: a meta file written, not renamed */
+    "meta-before-rename",        /* fs_file.c: meta written, not renamed */
     "ckpt-before-checkpoint",    /* ckpt.c: shadow synced, locked */
     "ckpt-after-checkpoint",     /* ckpt.c: PASSIVE done, before counts */
     "ckpt-after-truncate",       /* ckpt.c: TRUNCATE done */
