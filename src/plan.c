@@ -52,6 +52,11 @@ static int64_t obj_us(int64_t mtime_ms)
            1000;
 }
 
+int64_t ws_plan_obj_us(int64_t mtime_ms)
+{
+    return obj_us(mtime_ms);
+}
+
 static int pos_cmp(struct pos a, struct pos b)
 {
     if (a.index != b.index)

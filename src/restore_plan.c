@@ -14,6 +14,19 @@
  * that moment; no generation at all, one that names every
  * replica.  ws_rplan_log() says the choice in one line.
  *
+ * The rule for -timestamp T: the latest moment M <= T that any
+ * generation can restore to, and only if the database was still in
+ * that generation at T.  A generation's objects and commit records show
+ * when it began (a new generation starts a new lineage of the database,
+ * from the state the shadow WAL held then); when another one began in
+ * (M, T] but cannot restore to a moment <= T (its first snapshot was
+ * written late, after its replica came back; retention deleted its early
+ * history), the state at T cannot be built and the restore fails,
+ * naming that generation (gone_at), instead of handing back M's state
+ * as T's.  -generation pins the lineage and leaves the others out of
+ * this.  (Litestream v0.3 takes, among the generations whose object
+ * times span T, the newest, and fails when none spans it.)
+ *
  * `walship restore -list` (ws_rplan_list_windows) prints each
  * generation's restorable window by the same rules, through the
  * inspection commands' table (inspect.h).
@@ -338,6 +351,67 @@ static int too_early(const char *db, struct ws_replica *const *reps,
                       "oldest restorable time is %s", a, b);
 }
 
+/* When g began, as far as its replica shows (us; 0: nothing shows it):
+ * its earliest commit-time record or object (as the latest moment that
+ * object time may stand for: ws_plan_obj_us), whichever is older.  A
+ * generation whose first snapshot was written late (its replica was
+ * unreachable when it began) or whose early history retention deleted
+ * still has its commit records from the start, while they last. */
+static int64_t began_us(const struct ws_geninfo *g)
+{
+    int64_t t = 0;
+
+    if (g->nsnaps + g->nsegs > 0 && g->created_ms > 0)
+        t = ws_plan_obj_us(g->created_ms);
+    if (g->ntimes > 0 && g->times[0].time_us > 0 &&
+        (t == 0 || g->times[0].time_us < t))
+        t = g->times[0].time_us;
+    return t;
+}
+
+/*
+ * A -timestamp restore returns the state at T or fails: the state c
+ * chose (at time M <= T) is T's only if the database did not move on
+ * to another generation by T.  Another generation that began in (M, T]
+ * (began_us) proves it did, and as it was not chosen its history at T
+ * is gone or was never shipped: the restore is refused, naming that
+ * generation, when it began and its oldest restorable moment, rather
+ * than handing back an older state as T's.  A generation that began
+ * after T, or before M, says nothing about T.
+ */
+static int gone_at(const char *db, struct ws_replica *const *reps,
+                   const struct gref *v, size_t n, const struct choice *c,
+                   int64_t time_us, struct ws_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct ws_geninfo *g = v[i].g;
+        int64_t b = began_us(g), oldest = 0;
+        char t[40], bt[40], m[40], o[48];
+        int rc;
+        if (strcmp(g->name, c->plan.g->name) == 0 || b == 0 ||
+            b <= c->plan.time_us || b > time_us)
+            continue;
+        rc = oldest_of(db, reps[v[i].ri], g, NULL, NULL, &oldest, err);
+        if (rc != WS_OK)
+            return rc;
+        ws_time_fmt(time_us, t, sizeof(t));
+        ws_time_fmt(b, bt, sizeof(bt));
+        ws_time_fmt(c->plan.time_us, m, sizeof(m));
+        if (oldest != 0)
+            ws_time_fmt(oldest, o, sizeof(o));
+        else
+            snprintf(o, sizeof(o), "none (it cannot be restored)");
+        return ws_err_set(err, WS_ERANGE, "no backup of the state at %s: "
+                          "generation %s of replica %s had begun by then "
+                          "(at %s), but its oldest restorable moment is %s; "
+                          "the newest state before %s is generation %s's at "
+                          "%s (-generation pins one)",
+                          t, g->name, reps[v[i].ri]->cfg->name, bt, o, bt,
+                          c->plan.g->name, m);
+    }
+    return WS_OK;
+}
+
 /*
  * Pick the replica, generation and plan: the newest state the objects
  * prove.  Without a time, the newest generation that can be restored;
@@ -414,6 +488,8 @@ int ws_rplan_choose(struct ws_replica *const *reps, size_t n,
         memset(&recs, 0, sizeof(recs));
     }
     ws_tlist_free(&recs);
+    if (rc == WS_OK && best->ok && o->has_time)
+        rc = gone_at(o->db, reps, v, nv, best, o->time_us, err);
     if (rc == WS_OK)
         log_skips(reps, o->db, v, nv, best->ok ? best : NULL, said);
     if (rc == WS_OK && !best->ok) {

@@ -139,6 +139,12 @@ const struct ws_timesinfo *ws_plan_times_obj(const struct ws_geninfo *g,
  * snapshot record's own time, or its object time without a record. */
 int64_t ws_plan_oldest(const struct ws_geninfo *g, const struct ws_tlist *recs);
 
+/* An object time (ms, as listed) as the latest moment it may stand for
+ * (us): S3's whole seconds count as the end of their second, a file's
+ * mtime 10 ms late (the kernel's coarse clock).  Object times only say
+ * "written by then". */
+int64_t ws_plan_obj_us(int64_t mtime_ms);
+
 /* The commit-time object of g that holds the record ws_plan_oldest()
  * needs: the last to start at or before the oldest usable snapshot's
  * position.  NULL when there is none (or the snapshot has no record). */

@@ -23,7 +23,9 @@
 #       Moments between the records must not take the later state.
 #  G:   a newer generation that cannot be restored (a snapshot whose
 #       record needs WAL the replica lacks): the latest state and -list
-#       come from the older generation, with a warning naming it.
+#       come from the older generation, with a warning naming it; a
+#       time after it began cannot be built and is refused, naming it,
+#       and -generation of the older one restores that one's newest.
 #  H:   a damaged commit-time object (the newest): the latest state
 #       reads it only to check that its segments reach its last commit,
 #       and restores exactly, saying once that it cannot read it; a time
@@ -366,9 +368,16 @@ grep -q "WARN restore: skipping generation $g2 db=$T/g.db replica=[^ ]*: .*holds
 ! grep -q "$g2" "$T/g-list.json" || fail "G: -list shows $g2: $(cat "$T/g-list.json")"
 grep -q "$g2 .*cannot be restored" "$T/g-list.log" ||
 	fail "G: -list does not say why $g2 is left out: $(cat "$T/g-list.log")"
-[ "$(pitr_seq "$urld" "$T/d.csv" "$(($(now_ns) + 3600000000000))")" = "$nd" ] ||
-	fail "G: a time after the newest data"
-checked=$((checked + 3))
+tl=$(date -u -d "@$(($(now_ns) / 1000000000 + 3600))" +%Y-%m-%dT%H:%M:%SZ)
+! "$WALSHIP" restore -timestamp "$tl" -o "$T/g-at.db" "$urld" >"$T/g-at.log" 2>&1 ||
+	fail "G: a time after $g2 began restored: $(tail -2 "$T/g-at.log")"
+[ ! -e "$T/g-at.db" ] || fail "G: a refused restore left $T/g-at.db"
+grep -q "^walship: no backup of the state at .*generation $g2 .*had begun by then" "$T/g-at.log" ||
+	fail "G: the refusal does not name $g2: $(cat "$T/g-at.log")"
+"$WALSHIP" restore -generation "$gd" -timestamp "$tl" -o "$T/g-gen.db" "$urld" \
+	>"$T/g-gen.log" 2>&1 || fail "G: -generation $gd: $(tail -2 "$T/g-gen.log")"
+assert_restored "$T/g-gen.db" "$nd" "$T/d.csv"
+checked=$((checked + 4))
 
 # H: a damaged commit-time object.  The newest state reads the newest
 # one only to check its segments, and restores exactly without it; a
