@@ -1,12 +1,15 @@
 /*
  * shadow.c: the shadow WAL (db.h).  Copying the committed frames of the
- * -wal into shadow files, one per WAL index, with the time each commit
- * was seen; starting a new index at a WAL restart (only when nothing can
- * have been overwritten) and a new generation; at start-up, deciding
- * whether the shadow on disk, and the markers a restore or a stop left
- * (meta.h), let the generation go on; and what the closed indexes hold.
- * Every frame copied or kept is checked against the index's salts and
- * checksum chain (wal.h).
+ * -wal, one shadow file per WAL index, with the time each commit was
+ * seen: written as they are copied while walship's read may be on slot
+ * 0, else left in the -wal, which keeps them, and written (spooled) only
+ * before that can end, less what every replica already holds; starting
+ * a new index at a WAL restart (only when nothing can have been
+ * overwritten) and a new generation; at start-up, deciding whether the
+ * shadow on disk (holes and all), and the markers a restore or a stop
+ * left (meta.h), let the generation go on; and what the closed indexes
+ * hold.  Every frame copied, spooled or kept is checked against the
+ * index's salts and checksum chain (wal.h).
  */
 #include "ws/crashpt.h"
 #include "ws/db_int.h"
