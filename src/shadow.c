@@ -229,6 +229,12 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         db->w_s[0] = w.cs[0];
         db->w_s[1] = w.cs[1];
     }
+    /* Lazy, the file's size records how far the copy went (a hole), so
+     * that a start after a crash knows what was shipped: the -wal must
+     * still prove it. */
+    if (rc == WS_OK && db->lazy && w.commit > db->size &&
+        ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
+        rc = ws_err_set(err, WS_EIO, "extend shadow: %s", strerror(errno));
     if (rc != WS_OK) {
         db->points.n = npoints;
         return rc;
@@ -295,8 +301,12 @@ int ws_dbi_spool(struct ws_db *db, struct ws_err *err)
         if (w.broken || used < n)
             break;
     }
-    if (w.off != db->size || w.s[0] != db->s[0] || w.s[1] != db->s[1])
+    if (w.off != db->size || w.commit != db->size ||
+        (!db->s_unknown && (w.s[0] != db->s[0] || w.s[1] != db->s[1])))
         goto gone;
+    db->s[0] = w.s[0];
+    db->s[1] = w.s[1];
+    db->s_unknown = 0;
     db->w_hi = db->size;
     db->w_s[0] = db->s[0];
     db->w_s[1] = db->s[1];
@@ -510,6 +520,7 @@ static int open_shadow(struct ws_db *db, uint64_t *whole, char *reason,
     struct ws_err e = {0};
     struct ws_wal_scan w;
     struct ws_fs_dir wal;
+    struct stat sb;
     char name[16];
     size_t got;
     int rc;
@@ -563,15 +574,24 @@ static int open_shadow(struct ws_db *db, uint64_t *whole, char *reason,
     }
     if (rc != WS_OK)
         return rc;
-    if (ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
-        return ws_err_set(err, WS_EIO, "truncate shadow: %s",
-                          strerror(errno));
     db->have_hdr = 1;
     db->size = db->w_hi = w.commit;
     db->s[0] = db->w_s[0] = w.cs[0];
     db->s[1] = db->w_s[1] = w.cs[1];
     db->sealed = 0;
     db->lazy = 0;
+    db->s_unknown = 0;
+    if (fstat(db->shadow_fd, &sb) == 0 && (uint64_t)sb.st_size > w.commit &&
+        ((uint64_t)sb.st_size - WS_WAL_HDR_SIZE) % fs == 0) {
+        /* Past the frames held: where a lazy copy got to, in the -wal
+         * then (verify_local). */
+        db->size = (uint64_t)sb.st_size;
+        db->s_unknown = 1;
+        return WS_OK;
+    }
+    if (ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
+        return ws_err_set(err, WS_EIO, "truncate shadow: %s",
+                          strerror(errno));
     return WS_OK;
 }
 
@@ -743,13 +763,23 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
             return WS_OK;
         }
     }
+    if (!same_hdr && db->s_unknown) {
+        snprintf(reason, nreason, "wal restarted while walship was down: "
+                 "frames of index %08x from byte %llu to %llu were only in "
+                 "the -wal", (unsigned)db->index,
+                 (unsigned long long)db->w_hi, (unsigned long long)db->size);
+        return WS_OK;
+    }
     if (same_hdr && db->size > WS_WAL_HDR_SIZE) {
-        /* Same WAL: the last shipped frame must still be there. */
+        /* Same WAL: the last shipped frame must still be there (when the
+         * shadow holds it; else the chain below proves it). */
         uint8_t *a = db->buf, *b = db->buf + fs;
-        size_t ga, gb;
+        size_t ga, gb = fs;
         rc = ws_fs_pread(db->wal_fd, a, fs, db->size - fs, &ga, err);
-        if (rc == WS_OK)
+        if (rc == WS_OK && !db->s_unknown)
             rc = ws_fs_pread(db->shadow_fd, b, fs, db->size - fs, &gb, err);
+        else
+            memcpy(b, a, fs);
         if (rc != WS_OK)
             return rc;
         if (ga != fs || gb != fs || memcmp(a, b, fs) != 0) {
@@ -770,7 +800,7 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
                      (unsigned long long)db->size);
             return WS_OK;
         }
-        if (whole < db->size) {
+        if (whole < db->size || db->s_unknown) {
             /* The shadow has holes (a spool's, or a torn write) that the
              * -wal still fills: the current index is whole again. */
             db->w_hi = WS_WAL_HDR_SIZE;

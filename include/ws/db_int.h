@@ -58,6 +58,10 @@ struct ws_db {
     uint64_t w_hi;
     uint32_t w_s[2];
     int lazy;               /* rd holds a read on a slot above 0 */
+    /* The checksum at size is not known: start-up found the file longer
+     * than the frames it holds (a lazy copy records its position as the
+     * file's size: the -wal had the rest). */
+    int s_unknown;
     /* Where the slowest replica stands in the current index, from the
      * current sync's options: frames below keep_off, shipped by every
      * replica, need not be kept (0: keep them all). */
