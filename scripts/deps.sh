@@ -8,7 +8,7 @@
 set -eu
 pkgs="pkg-config libuv1-dev liblz4-dev libyaml-dev libcurl4-openssl-dev
       libssl-dev libexpat1-dev lz4 sqlite3 strace python3 procps
-      util-linux groff-base man-db shellcheck systemd"
+      util-linux groff-base man-db shellcheck systemd fiu-utils"
 [ "${1:-}" != fuzz ] || pkgs="$pkgs clang-14 libclang-rt-14-dev"
 [ "${1:-}" != bench ] || pkgs="$pkgs awscli"
 missing=""

@@ -205,8 +205,12 @@ static void sync_outcome(struct dbrep *d, const struct ws_db_state *s)
     }
     if (rc == WS_OK)
         d->corrupt_run = 0;
-    if (d->stopping)
+    if (d->stopping) {
+        /* The last sync may end a stall too: say so. */
+        if (rc == WS_OK && s->ready && !s->wait[0])
+            ws_daemon_stall_off(&d->stall);
         return;
+    }
     if (rc == WS_OK && s->wait[0]) {
         /* Looked for again at the poll (a file that appears has no
          * event of its own to wake walship). */

@@ -478,6 +478,16 @@ int ws_restore(struct ws_replica *const *reps, size_t n,
     if (rc == WS_OK) {
         t.tmp[0] = '\0';
         rc = ws_fs_dir_fsync(&t.dir, err);
+        /* Published, but a crash may lose the name: a restore that
+         * fails leaves no output, so take it away again. */
+        if (rc != WS_OK && ws_fs_is_ours(&t.dir, t.name, rs.fd) &&
+            unlinkat(t.dir.fd, t.name, 0) == 0)
+            ws_err_wrap(err, "cannot restore to %s (removed again)",
+                        o->output);
+        else if (rc != WS_OK)
+            ws_err_wrap(err, "cannot restore to %s", o->output);
+        if (rc != WS_OK)
+            ws_err_at(err, WS_AT_DB);
     }
     if (rc == WS_OK && rs.carry)
         ws_rfinish_carry_install(&rs, &h, t.meta);

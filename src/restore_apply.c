@@ -113,8 +113,11 @@ static int carry_sink(void *ctx, const void *buf, size_t len,
     int rc = ws_walv_feed(&rs->v, buf, len, err);
 
     if (rc == WS_OK && ws_fs_pwrite(rs->carry_fd, buf, len, rs->carry_size,
-                                    err) != WS_OK)
+                                    err) != WS_OK) {
+        ws_err_wrap(err, "the WAL carried over for %s/%s", rs->dir->path,
+                    rs->base + 1);
         rc = ws_err_at(err, WS_AT_DB);
+    }
     rs->carry_size += len;
     return rc;
 }
@@ -136,7 +139,9 @@ static int unspool(struct rs *rs, struct obj *o, ws_sink_fn sink, void *ctx,
         if (want > room)
             want = room;
         rc = ws_fs_pread(rs->spool, buf, want, at, &got, err);
-        if (rc == WS_OK && got != want)
+        if (rc != WS_OK)
+            ws_err_wrap(err, "%s", rs->spool_name);
+        else if (got != want)
             rc = ws_err_set(err, WS_EIO, "%s: short read", rs->spool_name);
         if (rc == WS_OK)
             rc = ws_lz4r_write(lz, buf, got, err);

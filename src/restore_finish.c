@@ -132,8 +132,11 @@ static void on_finish_work(uv_work_t *w)
     struct rs *rs = f->rs;
 
     f->rc = ws_fs_fsync(rs->fd, rs->tmp, &f->err);
-    if (f->rc == WS_OK && rs->carry)
+    if (f->rc == WS_OK && rs->carry) {
         f->rc = ws_resume_hash(rs->fd, &f->r.db_size, f->r.sha256, &f->err);
+        if (f->rc != WS_OK)
+            ws_err_wrap(&f->err, "%s", rs->tmp);
+    }
 }
 
 static void on_check_db_work(uv_work_t *w)

@@ -26,6 +26,8 @@
 #define COPY_FIRST (64 * 1024)  /* first read, unless more is known */
 #define FSYNC_EVERY_MS 1000 /* shadow fsyncs, unless a checkpoint needs one */
 
+static int shadow_err(const struct ws_db *db, struct ws_err *err);
+
 /*
  * The shadow is fsynced at most every FSYNC_EVERY_MS, and always before
  * anything lets SQLite reuse the frames it holds: a checkpoint, a new
@@ -41,15 +43,16 @@ int ws_dbi_shadow_sync(struct ws_db *db, int force, struct ws_err *err)
         (!force && now - db->fsync_ms < FSYNC_EVERY_MS))
         return WS_OK;
     WS_CRASHPOINT("shadow-before-fsync");
-    rc = ws_fs_fsync(db->shadow_fd, "shadow wal", err);
-    if (rc == WS_OK) {
-        db->unsynced = 0;
-        db->fsync_ms = now;
-    }
-    return rc;
+    rc = ws_fs_fsync(db->shadow_fd, "the shadow WAL", err);
+    if (rc != WS_OK)
+        return shadow_err(db, err);
+    db->unsynced = 0;
+    db->fsync_ms = now;
+    return WS_OK;
 }
 
-/* A failed write to the current shadow file: name it in err. */
+/* A failed write to (or fsync of) the current shadow file: name it in
+ * err. */
 static int shadow_err(const struct ws_db *db, struct ws_err *err)
 {
     char *path = ws_db_shadow_path(db, db->gen, db->index);

@@ -24,27 +24,48 @@
 #                               CMD as nobody: setpriv execs CMD, so
 #                               start_bg NAME $NOBODY CMD records CMD's
 #                               own pid
-#   mount_small_meta DIR        mount a 1 MiB tmpfs on DIR (created), for a
-#                               disk that fills up, unmounted at exit; 1
-#                               when that cannot be done (not root), and
-#                               the caller skips
+#   restored_at NAME URL CSV    stop walship NAME (start_bg) once URL
+#                               restores the last commit of CSV, then
+#                               restore URL to $T/NAME.restored: exactly
+#                               that commit (assert_restored)
+#   mount_small_meta DIR [SIZE] mount a tmpfs of SIZE (1m) on DIR (created,
+#                               mode 755), for a disk that fills up,
+#                               unmounted at exit (each one mounted); 1
+#                               when that cannot be done (not root, or
+#                               mount refused), and the caller skips
 
-# The exit trap once $_msm_dir is mounted: unmount, then tests/lib.sh's.
+# The exit trap once a tmpfs is mounted: unmount each (newest first),
+# then tests/lib.sh's trap.  (No name holds a newline: all are under $T.)
+_msm_dirs=""
 _unmount_meta() {
 	_um_st=$?
 	set +e
-	umount -l "$_msm_dir"
+	printf '%s' "$_msm_dirs" | while IFS= read -r _um_d; do
+		umount -l "$_um_d"
+	done
 	(exit "$_um_st")
 	_ws_cleanup
 }
 
 mount_small_meta() {
-	_msm_dir=$1
-	mkdir -p "$_msm_dir"
+	mkdir -p "$1"
 	[ "$(id -u)" -eq 0 ] || return 1
-	mount -t tmpfs -o size=1m tmpfs "$_msm_dir" 2>/dev/null || return 1
+	mount -t tmpfs -o "size=${2:-1m},mode=755" tmpfs "$1" 2>/dev/null ||
+		return 1
+	_msm_dirs="$1
+$_msm_dirs"
 	# Unmounted before tests/lib.sh's own exit trap removes $T.
 	trap _unmount_meta EXIT
+}
+
+restored_at() {
+	_ra_n=$(csv_last_seq "$3")
+	wait_for '[ "$(probe_seq "$WALSHIP" "'"$2"'")" -eq '"$_ra_n"' ]' 30
+	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
+	rm -f "$T/$1.restored"
+	"$WALSHIP" restore -o "$T/$1.restored" "$2" >"$T/$1.restore.log" 2>&1 ||
+		fail "$1: restore failed: $(tail -n 2 "$T/$1.restore.log")"
+	assert_restored "$T/$1.restored" "$_ra_n" "$3"
 }
 
 cpu_ticks() {

@@ -36,10 +36,13 @@
  * (fs.h's safe creation, flock()ed while the restore lives, so that a
  * later restore can remove one that SIGKILL left), which must still be
  * that file when it is renamed to the output, and the output after;
- * a swap fails the restore (fs.h, ws_fs_tmp_publish).  SIGINT and
- * SIGTERM remove the temporary file and exit 1.  The meta dir is created
- * only after the output is published, to carry the position over
- * (meta.h).
+ * a swap fails the restore (fs.h, ws_fs_tmp_publish).  The directory
+ * is fsynced after the link; should that fail, the name may not last a
+ * crash, and the restore, which fails, takes the name away again (when
+ * it still is the file built), so that a failed restore leaves no
+ * output.  SIGINT and SIGTERM remove the temporary file and exit 1.
+ * The meta dir is created only after the output is published, to carry
+ * the position over (meta.h).
  */
 #ifndef WS_RESTORE_H
 #define WS_RESTORE_H

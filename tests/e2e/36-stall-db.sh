@@ -27,17 +27,11 @@ config() {
 }
 
 
-# restored NAME CSV: stop walship NAME once the replica holds the last
+# restored NAME CSV: stop walship NAME once its replica holds the last
 # commit of CSV, then restore the replica: exactly that commit.
 restored() {
-	_r_n=$(csv_last_seq "$2")
 	_r_u=$(replica_url "$1")
-	wait_for '[ "$(probe_seq "$WALSHIP" "'"$_r_u"'")" -eq '"$_r_n"' ]' 30
-	stop_bg "$1" || fail "$1: walship exited $? on SIGTERM"
-	rm -f "$T/$1.restored"
-	"$WALSHIP" restore -o "$T/$1.restored" "$_r_u" >"$T/$1.restore.log" 2>&1 ||
-		fail "$1: restore failed: $(tail -n 2 "$T/$1.restore.log")"
-	assert_restored "$T/$1.restored" "$_r_n" "$2"
+	restored_at "$1" "$_r_u" "$2"
 }
 
 # A database whose directory does not exist yet: a typo, or a directory
