@@ -549,8 +549,18 @@ enum ws_dbi_ckpt_want ws_dbi_want_checkpoint(struct ws_db *db,
     frames = shadow_frames(db);
     if (db->sealed)
         return gap && *truncate ? WS_DBI_CKPT_LOCKED : WS_DBI_CKPT_NONE;
-    if (frames >= (uint64_t)c->min_checkpoint_page_count)
+    if (frames >= (uint64_t)c->min_checkpoint_page_count) {
+        /* The seal waits, up to twice the count, until the replicas
+         * hold nearly all of the index: the frames they hold need not
+         * be written to the shadow (db.h).  The backfill goes on. */
+        uint64_t fs = ws_wal_frame_size(db->page_size);
+        uint64_t lag = (uint64_t)c->min_checkpoint_page_count / 8 * fs;
+        int behind = o->keep_from != db->index || o->keep_off == 0 ||
+                     db->size - o->keep_off > lag;
+        if (behind && frames < 2 * (uint64_t)c->min_checkpoint_page_count)
+            return WS_DBI_CKPT_BACKFILL;
         return gap ? WS_DBI_CKPT_LOCKED : WS_DBI_CKPT_BACKFILL;
+    }
     if (gap && quiet && frames > 0 && *truncate)
         return WS_DBI_CKPT_LOCKED;
     return gap && c->checkpoint_interval_ms > 0 && frames > 0 &&

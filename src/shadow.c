@@ -569,9 +569,12 @@ static int open_shadow(struct ws_db *db, uint64_t *whole, char *reason,
             break;
         uint32_t cs[2] = {ws_get_be32(db->buf + 16),
                           ws_get_be32(db->buf + 20)};
+        /* That frame may be a commit on its own: the spool's last, when
+         * every replica held the rest. */
+        int commit = ws_get_be32(db->buf + 4) != 0;
         ws_wal_scan_init(&v, &db->hdr, q + fs, cs);
         rc = scan_file(db, db->shadow_fd, &v, UINT64_MAX, err);
-        if (rc != WS_OK || v.commit <= q + fs)
+        if (rc != WS_OK || (v.commit <= q + fs && !commit))
             break;
         w = v;
     }

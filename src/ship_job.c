@@ -337,6 +337,19 @@ void ws_ship_start_segment(struct rep *r)
     ws_replica_submit(r->client, &r->req);
 }
 
+/* The current index has frames enough for a seal that waits for the
+ * replicas to hold it (ckpt.c). */
+static int seal_waits(const struct dbrep *d)
+{
+    uint64_t fs = ws_wal_frame_size(d->st.page_size ? d->st.page_size
+                                                    : 4096);
+
+    return d->st.ready && d->st.have_hdr && !d->st.sealed &&
+           d->st.size > WS_WAL_HDR_SIZE &&
+           (d->st.size - WS_WAL_HDR_SIZE) / fs >=
+               (uint64_t)d->cfg->min_checkpoint_page_count;
+}
+
 static void on_put_done(struct ws_req *req)
 {
     struct rep *r = req->data;
@@ -417,6 +430,12 @@ static void on_put_done(struct ws_req *req)
         WS_CRASHPOINT("segment-before-position");
         r->offset = r->job_end;
         r->last_put_ms = ws_now_ms();
+        /* A seal waits for the replicas (ckpt.c): sync now, while they
+         * hold everything it would otherwise write to the shadow. */
+        if (seal_waits(d)) {
+            d->dirty = 1;
+            d->next_sync_ms = 0;
+        }
     }
     ws_ship_after(r);
 }

@@ -8,8 +8,9 @@
 # min-checkpoint-page-count (checkpoint-interval 0), so that where the
 # replica stands at each seal is known:
 #   1. frames shipped (walship sync) before their index is sealed are not
-#      written to its shadow file: fewer blocks than half its size; a
-#      restore is exact;
+#      written to its shadow file: fewer blocks than half its size (the
+#      seal waits for the replica, and a shipped segment brings it on at
+#      once); a restore is exact;
 #   2. the same again, the index left sealed, then stopped by SIGTERM
 #      and the -wal checkpointed away by the application (TRUNCATE): the
 #      restart continues the generation (the stop's proof, and a current
@@ -73,18 +74,20 @@ sparse_count() {
 	echo "$_n"
 }
 
-# One index: 600 frames shipped, then past 1000 (sealed at the next
-# sync, with the replica at 600), then one commit starts the next index.
+# One index: 600 frames shipped, then past 1000, which is sealed once
+# the replica holds it (walship sync: the seal waits for the replicas,
+# up to 2000), then, unless SEALED, one commit starts the next index.
 sparse_index() {
 	fill_to 600
 	sync_now "$1a"
 	_log=$T/$2.log
 	_c=$(grep -c 'DEBUG checkpoint db=' "$_log" || true)
-	fill_to 1000
+	fill_to 1100
+	sync_now "$1b"
 	wait_for '[ "$(grep -c "DEBUG checkpoint db=" "$_log")" -gt "$_c" ]' 30
 	[ "${3:-}" = sealed ] ||
 		"$TOOLS/wsload" "$db" -count 1 -log "$csv" 2>>"$T/writer.log"
-	sync_now "$1b"
+	sync_now "$1c"
 }
 
 # ---- 1. shipped frames are not written to the shadow ----
