@@ -239,3 +239,11 @@ tsan: deps
 	  SQLITE_OPTS="$(SQLITE_OPTS) -fsanitize=thread" \
 	  $(TSAN_DIR)/walship $(TSAN_TOOLS) $(TSAN_UNITS:%=$(TSAN_DIR)/%)
 	$(Q)sh tests/tsan/run $(TSAN_DIR)
+
+# The S3 soak alone (tests/reliability/soak; `make reliability
+# TIER=nightly` runs it too): SOAK_MINUTES (120) scales it, KEEP=1 keeps
+# its directory (under TMPDIR).
+.PHONY: soak
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)WALSHIP=$(BUILD)/walship TOOLS=$(BUILD)/tools sh tests/reliability/soak

@@ -780,6 +780,12 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
      * copy, an upload, a checkpoint) resident for it alone.  The threads
      * allocate a few times per copy, so sharing costs nothing. */
     mallopt(M_ARENA_MAX, 1);
+    /* Blocks of 1 MiB or more (upload parts, LZ4 blocks, snapshot reads)
+     * are mapped and unmapped on their own.  glibc's threshold would
+     * otherwise rise to the largest block freed, and from then on such
+     * blocks come from the heap and stay resident: the first large
+     * snapshot would raise RSS for good. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     if (uv_loop_init(&dm.loop) != 0)
         return ws_err_set(err, WS_EIO, "cannot start the event loop");
     dm.dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dm.dbs));

@@ -111,6 +111,15 @@ void ws_hex(const uint8_t *d, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+int ws_hex_digit(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
+        return (ch | 0x20) - 'a' + 10;
+    return -1;
+}
+
 void ws_base64(const uint8_t *d, size_t n, char *out)
 {
     /* Table code, no provider: n is at most a digest here. */

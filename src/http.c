@@ -245,7 +245,7 @@ static int header_value(const char *line, size_t len, const char *name,
 
 static void headers_clear(struct ws_http_req *r)
 {
-    r->retry_after[0] = r->etag[0] = '\0';
+    r->retry_after[0] = r->etag[0] = r->sse[0] = '\0';
     r->content_range[0] = r->content_length[0] = '\0';
     r->nrange = r->nlength = 0;
 }
@@ -262,6 +262,11 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp)
     header_value(buf, len, "retry-after", r->retry_after,
                  sizeof(r->retry_after));
     header_value(buf, len, "etag", r->etag, sizeof(r->etag));
+    header_value(buf, len, "x-amz-server-side-encryption", r->sse,
+                 sizeof(r->sse));
+    if (header_value(buf, len, "x-amz-server-side-encryption-customer-"
+                     "algorithm", r->sse, sizeof(r->sse)))
+        snprintf(r->sse, sizeof(r->sse), "SSE-C");
     r->nrange += header_value(buf, len, "content-range", r->content_range,
                               sizeof(r->content_range));
     r->nlength += header_value(buf, len, "content-length",

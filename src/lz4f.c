@@ -510,6 +510,7 @@ struct ws_lz4r {
     uint64_t total_out;
     int seen; /* a data frame was completed */
     int finished;
+    int cut; /* finished inside a frame: the input was cut short */
     int scan; /* the frame's structure only: nothing decoded */
     int rc;   /* sticky error */
 };
@@ -797,13 +798,20 @@ int ws_lz4r_finish(struct ws_lz4r *r, struct ws_err *err)
         r->rc = corrupt(err, "no data frame, input ends", r->pos);
     else if (r->state == R_MAGIC && r->seen)
         r->rc = corrupt(err, "trailing garbage after frame", r->fpos);
-    else
+    else {
+        r->cut = 1;
         r->rc = ws_err_set(err, WS_ECORRUPT,
                            "lz4: truncated input in %s "
                            "at byte %llu (%zu of %zu bytes)",
                            rstate_name[r->state], (unsigned long long)r->pos,
                            r->have, r->need);
+    }
     return r->rc;
+}
+
+int ws_lz4r_cut_short(const struct ws_lz4r *r)
+{
+    return r->cut;
 }
 
 uint64_t ws_lz4_max_output(uint64_t compressed)

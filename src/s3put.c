@@ -24,6 +24,18 @@
  * a failure is added to the message) leaves no orphan parts.  The first
  * failure is the error reported.
  *
+ * What a PUT's answer must prove.  A 2xx alone does not: a store that
+ * does not check Content-MD5 (s3rver, some S3-compatible servers)
+ * behind anything that cuts a request body short stores the part it
+ * received and answers 200.  The ETag of a plain PutObject or
+ * UploadPart is the hex MD5 of the bytes stored (quoted), so an answer
+ * counts only when its ETag is that of the bytes sent; one with another
+ * MD5 is retried like a 5xx (the retry overwrites the object), and so is
+ * one without an ETag, which proves nothing.  An ETag that is not 32 hex
+ * digits, or comes with x-amz-server-side-encryption aws:kms (or
+ * aws:kms:dsse) or with a customer key's algorithm (SSE-C), is not an
+ * MD5 and is taken as it is: S3 checked Content-MD5 itself.
+ *
  * Sizes: parts are PART_MIN (8 MiB; S3's minimum is 5 MiB), or larger
  * when req->size_hint says 10,000 parts could not hold twice the object,
  * up to PART_MAX (64 MiB: objects up to 625 GiB).  There are MAX_BUFS
@@ -34,6 +46,7 @@
  */
 #include "ws/s3put.h"
 #include "ws/crashpt.h"
+#include "ws/digest.h"
 #include "ws/s3xml.h"
 
 #include <stdio.h>
@@ -411,6 +424,53 @@ static int etag_room(struct ws_s3put *u, size_t num)
     return WS_OK;
 }
 
+/* Does a 2xx answer to part t prove that the store kept its bytes?  See
+ * "What a PUT's answer must prove" at the top of the file. */
+static enum ws_s3_verdict etag_check(const struct part *t,
+                                     const struct ws_http_req *h, int *rc,
+                                     struct ws_err *err)
+{
+    const char *key = t->u->req->key, *e = h->etag;
+    size_t n = strlen(e);
+    uint8_t d[16];
+    char b64[WS_MD5_B64];
+
+    if (n >= ETAG_MAX) {
+        *rc = ws_err_set(err, WS_EREMOTE, "s3 PUT %s: an ETag of %zu bytes "
+                         "in the answer", key, n);
+        return WS_S3_FAIL;
+    }
+    if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
+        e++;
+        n -= 2;
+    }
+    if (n == 0) {
+        *rc = ws_err_set(err, WS_EREMOTE, "s3 PUT %s: no ETag in the "
+                         "answer, so nothing proves the object was stored",
+                         key);
+        ws_err_at(err, WS_AT_REPLICA);
+        return WS_S3_RETRY;
+    }
+    /* With KMS or customer keys the ETag is not the content's MD5. */
+    if (n != 32 || strncmp(h->sse, "aws:kms", 7) == 0 ||
+        strcmp(h->sse, "SSE-C") == 0)
+        return WS_S3_OK;
+    for (size_t i = 0; i < 16; i++) {
+        int hi = ws_hex_digit(e[2 * i]), lo = ws_hex_digit(e[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return WS_S3_OK;
+        d[i] = (uint8_t)(hi << 4 | lo);
+    }
+    ws_base64(d, sizeof(d), b64);
+    if (strcmp(b64, t->md5) == 0)
+        return WS_S3_OK;
+    *rc = ws_err_set(err, WS_EREMOTE, "s3 PUT %s: the answer's ETag %.32s is "
+                     "not the MD5 of the %zu bytes sent: the store kept "
+                     "other bytes", key, e, t->len);
+    ws_err_at(err, WS_AT_REPLICA);
+    return WS_S3_RETRY;
+}
+
 static void on_part_done(struct ws_http_req *h)
 {
     struct part *t = h->data;
@@ -419,16 +479,10 @@ static void on_part_done(struct ws_http_req *h)
     int rc;
     enum ws_s3_verdict v = ws_s3_judge(t->c, u->req->key, &rc, &err);
 
+    if (v == WS_S3_OK)
+        v = etag_check(t, h, &rc, &err);
     if (!u->failed && ws_s3_retry(t->c, v, &u->req->retries))
         return;
-    if (v == WS_S3_OK && u->mp != MP_SINGLE &&
-        (h->etag[0] == '\0' || strlen(h->etag) >= ETAG_MAX)) {
-        rc = ws_err_set(&err, WS_EREMOTE,
-                        "s3 PUT %s: no ETag in the "
-                        "answer",
-                        u->req->key);
-        v = WS_S3_FAIL;
-    }
     if (v != WS_S3_OK) {
         if (u->mp != MP_SINGLE)
             ws_err_wrap(&err, "part %zu", t->num);

@@ -446,7 +446,10 @@ static void on_put_done(struct ws_req *req)
  * that lost its last commits in a power cut).  The whole object is
  * read even after a byte differs: only its end (the LZ4 content
  * checksum) tells a download damaged in transit, which is retried, from
- * a replica that really differs, which starts a new generation. */
+ * a replica that really differs, which starts a new generation.  An
+ * object that ends inside its LZ4 frame although all its listed bytes
+ * came, after bytes that all equal the shadow's, is a cut-short copy of
+ * this machine's own segment (see on_tail_done): shipped again. */
 static int tail_sink(void *ctx, const void *buf, size_t len,
                      struct ws_err *err)
 {
@@ -619,12 +622,31 @@ static void on_tail_done(struct ws_req *req)
     struct rep *r = req->data;
     struct dbrep *d = r->d;
     uint64_t end, fs = r->tail_open ? r->tail.fsize : 0;
+    int cut = 0;
 
-    if (req->rc == WS_OK)
+    if (req->rc == WS_OK) {
         req->rc = ws_lz4r_finish(r->lz, &req->err);
+        cut = req->rc != WS_OK && ws_lz4r_cut_short(r->lz);
+    }
     ws_lz4r_free(r->lz);
     r->lz = NULL;
     tail_close(r);
+    if (cut && !r->tail_mismatch &&
+        ws_ship_shadow_end(d, r->job_index, &end) && end > r->job_start &&
+        r->job_end <= end) {
+        /* The whole object as listed, a prefix of what we hold, but cut
+         * short: what a store that does not check Content-MD5 keeps of
+         * an upload whose body was cut on the way (and which then failed
+         * for good).  Ship the segment again from its start: the new
+         * object replaces it. */
+        ws_warn("replica's last segment is cut short, shipping it again "
+                "db=%s replica=%s key=%s", d->cfg->path, r->cfg->name,
+                req->key);
+        r->index = r->job_index;
+        r->offset = r->job_start;
+        position_found(r);
+        return;
+    }
     if (req->rc != WS_OK) {
         if (strstr(req->err.msg, req->key) == NULL)
             ws_err_wrap(&req->err, "%s", req->key);

@@ -3,6 +3,7 @@
  */
 #include "ws/url.h"
 
+#include "ws/digest.h"
 #include "ws/path.h"
 #include "ws/str.h"
 
@@ -132,15 +133,6 @@ static int file_url_path(const char *url, const char *rest, char **out,
 
 /* ---- s3:// ------------------------------------------------------------ */
 
-static int hexval(int ch)
-{
-    if (is_digit(ch))
-        return ch - '0';
-    if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
-        return (ch | 0x20) - 'a' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n); plus: '+' is a space (query strings).  A bad
  * escape or %00 is WS_ECONFIG. */
 static int unescape(const char *s, size_t n, int plus, char **out)
@@ -151,8 +143,8 @@ static int unescape(const char *s, size_t n, int plus, char **out)
     if (p == NULL)
         return WS_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        int hi = s[i] == '%' && i + 1 < n ? hexval(s[i + 1]) : -1;
-        int lo = hi >= 0 && i + 2 < n ? hexval(s[i + 2]) : -1;
+        int hi = s[i] == '%' && i + 1 < n ? ws_hex_digit(s[i + 1]) : -1;
+        int lo = hi >= 0 && i + 2 < n ? ws_hex_digit(s[i + 2]) : -1;
 
         if (s[i] == '%' && (lo < 0 || hi + lo == 0)) {
             free(p);
@@ -295,8 +287,8 @@ static int escape_err(const char *seg, size_t n, const char *host,
     const char *pc = memchr(seg, '%', n);
     size_t k = 0;
 
-    while (pc != NULL && (size_t)(pc - seg) + 2 < n && hexval(pc[1]) >= 0 &&
-           hexval(pc[2]) >= 0 && hexval(pc[1]) + hexval(pc[2]) != 0)
+    while (pc != NULL && (size_t)(pc - seg) + 2 < n && ws_hex_digit(pc[1]) >= 0 &&
+           ws_hex_digit(pc[2]) >= 0 && ws_hex_digit(pc[1]) + ws_hex_digit(pc[2]) != 0)
         pc = memchr(pc + 3, '%', n - (size_t)(pc + 3 - seg));
     if (pc != NULL)
         for (k = 1; k < 3 && (size_t)(pc - seg) + k < n &&

@@ -70,6 +70,11 @@
 #   pitr_seq URL CSV T_NS       restore at a time; print the seq (checked
 #                               with the full oracle against CSV)
 #   pitr_expect URL CSV I       60 ms after commit I the restore gives I
+#   records_of URL              walship's commit records in URL (every
+#                               generation's walship/times/ objects),
+#                               one time (us) a line, sorted, into the
+#                               file $RECS: a restore at time T must
+#                               include every commit recorded by T
 #   good_replica URL ROWS       a replica to damage: database $T/db
 #                               filled with ROWS rows, then written at
 #                               60 tx/s (CSV $T/log.csv) while walship
@@ -353,6 +358,21 @@ pitr_seq() {
 	rel_count pitr_restores_verified
 	_ps_o=${_ps_o#ok seq=}
 	echo "${_ps_o%% *}"
+}
+
+records_of() {
+	RECS=$T/recs-$(echo "$1" | cksum | cut -d' ' -f1)
+	for _ro_k in $(replica_files "$1" generations/ | grep '/walship/times/'); do
+		replica_get "$1" "generations/$_ro_k" "$T/.rec.lz4" ||
+			fail "cannot get $_ro_k"
+		lz4 -q -dc "$T/.rec.lz4" | python3 -c '
+import struct, sys
+b = sys.stdin.buffer.read()
+assert b[:8] == b"WSTIMES1", "bad magic"
+for i in range(8, len(b), 24):
+    print(struct.unpack(">IIQq", b[i:i + 24])[3])'
+	done | sort -n >"$RECS"
+	[ -s "$RECS" ] || fail "no commit records in $1"
 }
 
 # pitr_expect URL CSV I: a restore 60 ms after commit I ended must give

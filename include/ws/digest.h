@@ -63,6 +63,9 @@ void ws_md5_final(struct ws_md5 *h, uint8_t out[WS_MD5_LEN]);
 /* out = 2 * n lowercase hex digits of d[0..n), and a NUL. */
 void ws_hex(const uint8_t *d, size_t n, char *out);
 
+/* The value of hex digit ch (either case), or -1 if it is not one. */
+int ws_hex_digit(int ch);
+
 /* out = base64 (RFC 4648, padded, no line breaks) of d[0..n), n below
  * 1 GiB, and a NUL: 4 * ((n + 2) / 3) + 1 bytes. */
 void ws_base64(const uint8_t *d, size_t n, char *out);

@@ -74,6 +74,8 @@ struct ws_http_req {
                                        result is not CURLE_OK */
     char retry_after[32];        /* Retry-After header, if any */
     char etag[128];              /* ETag header, if any */
+    char sse[32];                /* x-amz-server-side-encryption, if any
+                                    ("SSE-C" for a customer key) */
     char content_range[96];      /* Content-Range header, if any */
     char content_length[32];     /* Content-Length header, if any */
     int nrange, nlength;         /* times each of those two was sent */

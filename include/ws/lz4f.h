@@ -118,6 +118,11 @@ int ws_lz4r_finish(struct ws_lz4r *r, struct ws_err *err);
 /* Decompressed bytes emitted so far. */
 uint64_t ws_lz4r_total_out(const struct ws_lz4r *r);
 
+/* 1 when ws_lz4r_finish failed because the input ended inside the
+ * frame (every byte before was good): a frame cut short, as opposed to
+ * a damaged one. */
+int ws_lz4r_cut_short(const struct ws_lz4r *r);
+
 void ws_lz4r_free(struct ws_lz4r *r);
 
 /* One-shot helpers over memory, for tests and small objects.  *out is

@@ -3,7 +3,10 @@
 # parts go up side by side; a part that fails is retried on its own and
 # the upload completes; a part that keeps failing aborts the upload
 # (AbortMultipartUpload), one clear error line names the part and the
-# object, and the snapshot is taken again.  Every snapshot restores
+# object, and the snapshot is taken again.  A part or a single PUT whose
+# answer does not prove it stored (an ETag that is not the MD5 of the
+# bytes sent, or none) is sent again; a segment left cut short by an
+# upload that then failed for good is shipped again.  Every snapshot restores
 # exactly, with walship and with Litestream v0.3.13.
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -57,6 +60,54 @@ o=$(snap_overlap mp1 UploadPart)
 [ "$o" -ge 2 ] || fail "the parts went up one at a time (at most $o at once)"
 echo "mp1: $sz bytes in $parts parts, up to $o at once"
 
+# A part the store kept only half of (its body cut short on the way:
+# s3rver does not check Content-MD5 and answers 200 with the MD5 of the
+# half as ETag) proves nothing, nor does a 200 without an ETag: each
+# part is sent again, and the snapshot restores exactly (below).
+s3_reset all
+s3_faults '{"next":"truncate-request","n":1,"ops":["UploadPart"]}'
+s3_faults '{"next":"respond","n":1,"ops":["UploadPart"],"response":{"status":200,"headers":{},"body":""}}'
+start_bg mp3 "$WALSHIP" replicate "$T/big" "$(replica_url mp3)"
+wait_for "log_has mp3 'snapshot written'" 60
+stop_bg mp3 || fail "walship exited $?"
+[ "$(s3_stat faults.truncate-request)" -eq 1 ] && [ "$(s3_stat faults.respond)" -eq 1 ] ||
+	fail "the faults were not injected: $(s3_stats)"
+[ "$(snap_count mp3 UploadPart)" -eq $((parts + 2)) ] ||
+	fail "$parts parts and two retries, but $(snap_count mp3 UploadPart) UploadPart: $(s3_stats)"
+
+# segments NAME FAULT FAULT: database NAME written at 20 tx/s (60
+# commits) while walship replicates it to replica NAME, with the two
+# one-shot FAULTs (proxy JSON) queued for its WAL segments' PUTs; every
+# commit restores.
+segments() {
+	s3_reset all
+	s3_faults "$2"
+	s3_faults "$3"
+	start_writer "w-$1" "$T/$1" "$T/$1.csv" -rate 20 -count 60
+	start_bg "$1" "$WALSHIP" replicate "$T/$1" "$(replica_url "$1")"
+	wait_bg "w-$1" 30 || fail "writer exited $?"
+	wait_restores "$(replica_url "$1")" "$(csv_last_seq "$T/$1.csv")" "$T/$1.csv" 60
+	stop_bg "$1" || fail "walship exited $?"
+}
+
+# The same for single PUTs (WAL segments): two cut short, one answered
+# without an ETag.
+segments sp '{"next":"truncate-request","n":2,"ops":["PutObject"],"match":"/wal/"}' \
+	'{"next":"respond","n":1,"ops":["PutObject"],"match":"/wal/","response":{"status":200,"headers":{},"body":""}}'
+[ "$(s3_stat faults.truncate-request)" -eq 2 ] && [ "$(s3_stat faults.respond)" -eq 1 ] ||
+	fail "the faults were not injected: $(s3_stats)"
+log_has sp 'wal segment written .* position=[0-9a-f]{16}/00000000:0 .* retries=3' ||
+	fail "the first segment was not sent again 3 times: $(grep 'wal segment' "$T/sp.log")"
+
+# A segment whose first try the store kept half of and whose other four
+# tries fail (500): the upload fails for good with the half stored under
+# its name.  Walship lists the replica again, finds that last segment
+# cut short (a prefix of its own WAL), says so, and ships it again.
+segments cut '{"next":"truncate-request","n":1,"ops":["PutObject"],"match":"/wal/"}' \
+	'{"next":"500","n":4,"ops":["PutObject"],"match":"/wal/"}'
+log_has cut "WARN replica's last segment is cut short, shipping it again db=$T/cut replica=s3 key=generations/[0-9a-f]{16}/wal/00000000_00000000.wal.lz4" ||
+	fail "no warning about the cut-short segment: $(grep -E 'WARN|ERROR' "$T/cut.log")"
+
 # Every try of a part fails (25 faults: with at most 5 parts under way,
 # one of them runs out of its 5 tries first): the upload is aborted, the
 # snapshot fails with one line naming the part and the object, and the
@@ -76,7 +127,7 @@ log_has mp2 'snapshot error .*error="part [0-9]+: s3 PUT generations/[0-9a-f]{16
 	fail "unclear error: $(grep 'snapshot error' "$T/mp2.log")"
 
 # Both snapshots restore exactly, with walship and with Litestream.
-for r in mp1 mp2; do
+for r in mp1 mp2 mp3; do
 	"$WALSHIP" restore -o "$T/$r.db" "$(replica_url $r)"
 	assert_restored "$T/$r.db" "$n" "$T/big.csv"
 	assert_equal "$T/big" "$T/$r.db"

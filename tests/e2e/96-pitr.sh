@@ -55,23 +55,6 @@ now_ns() { date +%s%N; }
 seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 echo "seed=$seed" >"$T/seed.log"
 
-# records_of URL: walship's commit records in URL (every generation),
-# one time (us) a line, sorted, into $RECS, the oracle pitr_exact uses.
-records_of() {
-	RECS=$T/recs-$(echo "$1" | cksum | cut -d' ' -f1)
-	for _ro_k in $(replica_files "$1" generations/ | grep '/walship/times/'); do
-		replica_get "$1" "generations/$_ro_k" "$T/.rec.lz4" ||
-			fail "cannot get $_ro_k"
-		lz4 -q -dc "$T/.rec.lz4" | python3 -c '
-import struct, sys
-b = sys.stdin.buffer.read()
-assert b[:8] == b"WSTIMES1", "bad magic"
-for i in range(8, len(b), 24):
-    print(struct.unpack(">IIQq", b[i:i + 24])[3])'
-	done | sort -n >"$RECS"
-	[ -s "$RECS" ] || fail "no commit records in $1"
-}
-
 # pitr_exact URL CSV I: a restore at the last moment before commit I+1
 # began (1 ms before; 1 s after I without one) is the committed prefix
 # up to I, by the writer's log and digest: 0.  1, checking nothing, when
