@@ -23,7 +23,22 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+int ws_db_wal_open(const struct ws_db *db)
+{
+    /* Not a link, and never blocking on a FIFO planted there. */
+    int fd = open(db->wal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                                    O_NONBLOCK);
+    struct stat sb;
+
+    if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
 
 /* The frame header at off - fs of fd, when it has the index's salts:
  * its stored checksum into s.  1 when found. */
@@ -70,7 +85,7 @@ int ws_db_frames_open(const struct ws_db *db, const char *gen,
     f->fsize = ws_wal_frame_size(h.page_size);
     /* The -wal, opened by its path: another file there (a database
      * replaced) fails the salts, as does a restarted one. */
-    f->fd[0] = open(db->wal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    f->fd[0] = ws_db_wal_open(db);
     if (f->fd[0] >= 0 &&
         (ws_fs_pread(f->fd[0], wh, sizeof(wh), 0, &got, NULL) != WS_OK ||
          got != sizeof(wh) || memcmp(wh, f->hdr, sizeof(wh)) != 0))

@@ -333,6 +333,11 @@ struct ws_frames {
     int chained;                /* the checksum at the position is known */
 };
 
+/* A read-only descriptor on the -wal at the path, for reading its
+ * bytes beside SQLite (no lock of SQLite's is on it): never through a
+ * link, never blocking, a regular file only; -1 otherwise. */
+int ws_db_wal_open(const struct ws_db *db);
+
 /* Open index `index` of generation gen for reading its frames from
  * offset off (a frame boundary; 0 is read as 32: the header is f->hdr).
  * WS_ENOTFOUND when the shadow file is gone.  Reading fails (WS_ECORRUPT)
