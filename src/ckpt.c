@@ -150,7 +150,24 @@ static int advance_mark(struct ws_db *db, struct ws_db_state *st,
     sqlite3_exec(old, "ROLLBACK", NULL, NULL, NULL);
     db->mark_max = log;
     db->mark_zero = 0;
+    db->lazy = 1; /* the new read is on a slot above 0 */
     return WS_OK;
+}
+
+/*
+ * Pin the current index in the -wal (db.h): when walship's read may be
+ * on slot 0 (after a seal) and a frame is not backfilled, move the mark
+ * to the end, so that the read is on a slot above 0 and copies need not
+ * write the shadow.  Two statements and a checkpoint count; no lock.
+ */
+int ws_dbi_pin(struct ws_db *db, struct ws_db_state *st, struct ws_err *err)
+{
+    int64_t log, done;
+
+    if (db->lazy || !db->have_hdr || db->sealed)
+        return WS_OK;
+    wal_status(db, &log, &done);
+    return advance_safe(db, log, done) ? advance_mark(db, st, err) : WS_OK;
 }
 
 /*
@@ -225,6 +242,10 @@ static int lock_wait(struct ws_db *db, struct ws_db_state *st,
 
     for (;;) {
         rc = ws_dbi_catch_up(db, &st->copied, err);
+        /* The frames the locked step must keep, written now (it writes
+         * only what comes meanwhile). */
+        if (rc == WS_OK)
+            rc = ws_dbi_spool(db, err);
         start_writeback(db->shadow_fd);
         start_writeback(db->db_fd);
         if (rc == WS_OK)
@@ -288,16 +309,15 @@ static int passive_locked(struct ws_db *db, int64_t *r, struct ws_err *err)
  * and the new read, which then lands on slot 0 while walship would think
  * the index open.
  */
-static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
-                       struct ws_err *err)
+static int locked_window(struct ws_db *db, int passive,
+                         struct ws_db_state *st, struct ws_err *err)
 {
     int64_t r[3] = {-1, -1, -1}, log = -1, done = -1;
     int rc, rc2;
 
-    rc = lock_wait(db, st, err);
-    if (rc != WS_OK)
-        return rc;
     rc = ws_dbi_catch_up(db, &st->copied, err);
+    if (rc == WS_OK)
+        rc = ws_dbi_spool(db, err);
     if (rc == WS_OK)
         rc = ws_dbi_shadow_sync(db, 1, err);
     if (rc != WS_OK) {
@@ -310,6 +330,9 @@ static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
         db->probe = NULL;
     }
     window(db);
+    /* Every frame of the index is in the shadow now (the spool above):
+     * the read may end. */
+    db->lazy = 0;
     ws_dbi_read_end(db);
     window(db);
     if (passive) {
@@ -332,9 +355,39 @@ static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
         return rc;
     db->mark_max = log;
     db->mark_zero = done == log;
+    /* A frame not backfilled: the read is on a slot above 0. */
+    db->lazy = done < log;
     if (done == log && (uint64_t)log == shadow_frames(db))
         db->sealed = 1;
     return WS_OK;
+}
+
+static int locked_step(struct ws_db *db, int passive, struct ws_db_state *st,
+                       struct ws_err *err)
+{
+    int rc = lock_wait(db, st, err);
+
+    return rc == WS_OK ? locked_window(db, passive, st, err) : rc;
+}
+
+/*
+ * After start-up walship does not know on which slot its read sits, so
+ * copies write the shadow as they go (db.h).  When the write lock is
+ * free right now, a locked window without backfill tells: one spin, and
+ * nothing else is waited for.
+ */
+int ws_dbi_settle(struct ws_db *db, struct ws_db_state *st,
+                  struct ws_err *err)
+{
+    int rc;
+
+    if (!db->ready || !db->have_hdr || db->sealed || db->mark_zero ||
+        db->mark_max != INT64_MAX)
+        return WS_OK;
+    rc = ws_dbi_lock_try(db, WS_DB_LOCK_SPIN_MS, err);
+    if (rc == WS_EBUSY)
+        return WS_OK;
+    return rc == WS_OK ? locked_window(db, 0, st, err) : rc;
 }
 
 /*
@@ -352,8 +405,6 @@ int ws_dbi_probe_step(struct ws_db *db, struct ws_db_state *st,
     if (rc != WS_OK)
         return rc;
     rc = ws_dbi_catch_up(db, &st->copied, err);
-    if (rc == WS_OK)
-        rc = ws_dbi_shadow_sync(db, 1, err);
     if (rc == WS_OK && db->probe) {
         db->probe(db->probe_ctx, db->gen, db->index,
                   db->have_hdr ? db->size : 0, db->page_size);
@@ -498,8 +549,18 @@ enum ws_dbi_ckpt_want ws_dbi_want_checkpoint(struct ws_db *db,
     frames = shadow_frames(db);
     if (db->sealed)
         return gap && *truncate ? WS_DBI_CKPT_LOCKED : WS_DBI_CKPT_NONE;
-    if (frames >= (uint64_t)c->min_checkpoint_page_count)
+    if (frames >= (uint64_t)c->min_checkpoint_page_count) {
+        /* The seal waits, up to twice the count, until the replicas
+         * hold nearly all of the index: the frames they hold need not
+         * be written to the shadow (db.h).  The backfill goes on. */
+        uint64_t fs = ws_wal_frame_size(db->page_size);
+        uint64_t lag = (uint64_t)c->min_checkpoint_page_count / 8 * fs;
+        int behind = o->keep_from != db->index || o->keep_off == 0 ||
+                     db->size - o->keep_off > lag;
+        if (behind && frames < 2 * (uint64_t)c->min_checkpoint_page_count)
+            return WS_DBI_CKPT_BACKFILL;
         return gap ? WS_DBI_CKPT_LOCKED : WS_DBI_CKPT_BACKFILL;
+    }
     if (gap && quiet && frames > 0 && *truncate)
         return WS_DBI_CKPT_LOCKED;
     return gap && c->checkpoint_interval_ms > 0 && frames > 0 &&

@@ -88,6 +88,26 @@ static uint32_t keep_from(struct dbrep *d)
     return k;
 }
 
+/* Where the slowest replica stands in the current index: 0 when one is
+ * in an earlier index, in another generation, without its snapshot or
+ * not yet known (it may need the whole index). */
+static uint64_t keep_off(struct dbrep *d)
+{
+    uint64_t lo = UINT64_MAX;
+
+    for (size_t i = 0; i < d->nreps; i++) {
+        struct rep *r = &d->reps[i];
+        if (r->state == R_FAILED)
+            continue;
+        if (!r->inited || !r->has_snapshot || strcmp(r->gen, d->st.gen) != 0 ||
+            r->index != d->st.index)
+            return 0;
+        if (r->offset < lo)
+            lo = r->offset;
+    }
+    return lo == UINT64_MAX ? 0 : lo;
+}
+
 /* Shadow WAL bytes the slowest replica has not shipped yet. */
 static int64_t spool_bytes(const struct dbrep *d)
 {
@@ -309,6 +329,7 @@ static void start_sync(struct dbrep *d)
     d->job_opts.force_checkpoint = d->seal_wanted && !d->stopping;
     d->seal_wanted = 0;
     d->job_opts.keep_from = keep_from(d);
+    d->job_opts.keep_off = keep_off(d);
     d->job_opts.new_gen = d->new_gen;
     d->new_gen = NULL;
     d->job_opts.hold = 0;
@@ -642,7 +663,6 @@ static int setup_db(struct daemon *dm, struct dbrep *d,
         r->cfg = &c->replicas[k];
         if (r->cfg->sync_interval_ms < d->spacing_ms)
             d->spacing_ms = r->cfg->sync_interval_ms;
-        r->tail_fd = -1;
         r->ret_lock = -1;
         uv_timer_init(&dm->loop, &r->timer);
         uv_timer_init(&dm->loop, &r->ret_timer);

@@ -283,6 +283,8 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         }
     }
     st->exists = 1;
+    db->keep_index = o->keep_from;
+    db->keep_off = o->keep_off;
     db->seen = o->seen;
     db->nseen = o->seen ? o->nseen : 0;
     if (o->new_gen)
@@ -293,6 +295,10 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         rc = init(db, st, err);
     else if (!o->hold)
         rc = ws_dbi_catch_up(db, &st->copied, err);
+    if (rc == WS_OK && db->ready && !o->hold)
+        rc = ws_dbi_settle(db, st, err);
+    if (rc == WS_OK && db->ready && !o->hold && st->copied > 0)
+        rc = ws_dbi_pin(db, st, err);
     want = rc == WS_OK && o->checkpoint && !o->hold
                ? ws_dbi_want_checkpoint(db, o, st->copied == 0, &truncate)
                : WS_DBI_CKPT_NONE;
@@ -319,6 +325,10 @@ int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
         snprintf(db->pending, sizeof(db->pending), "%s", err->msg);
     if (ck == WS_ECORRUPT)
         snprintf(db->pending, sizeof(db->pending), "%s", ckerr.msg);
+    /* A final sync (no checkpoint: stopping) keeps what the replicas
+     * lack: the -wal may restart once walship's read ends. */
+    if (rc == WS_OK && db->ready && !o->checkpoint)
+        rc = ws_dbi_spool(db, err);
     if (rc == WS_OK && db->ready)
         rc = ws_dbi_shadow_sync(db, !o->checkpoint, err);
     if (rc == WS_OK && db->ready)
@@ -398,8 +408,12 @@ int ws_db_snapshot(struct ws_db *db, const char *gen, uint32_t index,
                           "was read", db->cfg->path, gen, index,
                           (unsigned long long)offset, db->gen, db->index,
                           (unsigned long long)at);
-    return ws_snapshot_write(db->db_fd, db->shadow_fd, db->page_size, at,
-                             sink, ctx, err);
+    /* Sealed, the database file holds every frame of the index and
+     * nothing past it (db.h); pinned (lazy), the -wal holds them all; else
+     * the shadow does. */
+    return ws_snapshot_write(db->db_fd, db->lazy ? db->wal_fd : db->shadow_fd,
+                             db->page_size, db->sealed ? 0 : at, sink, ctx,
+                             err);
 }
 
 int ws_db_park(struct ws_db *db, int *parked, struct ws_err *err)
@@ -412,7 +426,9 @@ int ws_db_park(struct ws_db *db, int *parked, struct ws_err *err)
         (db->have_hdr && !db->sealed))
         return WS_OK;
     /* The shadow is durable before the marker vouches for it. */
-    rc = ws_dbi_shadow_sync(db, 1, err);
+    rc = ws_dbi_spool(db, err);
+    if (rc == WS_OK)
+        rc = ws_dbi_shadow_sync(db, 1, err);
     if (rc != WS_OK)
         return rc;
     memset(&r, 0, sizeof(r));

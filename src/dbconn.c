@@ -231,6 +231,7 @@ static int open_conn(struct ws_db *db, sqlite3 **c, int busy_ms,
 
 void ws_dbi_close_conns(struct ws_db *db)
 {
+    db->lazy = 0; /* what the shadow lacks, the next start finds */
     ws_dbi_read_end(db);
     ws_dbi_lock_release(db);
     sqlite3_close(db->rd);

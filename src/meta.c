@@ -368,7 +368,7 @@ static int wal_is_shadows(struct ws_db *db, const char *gen, uint32_t index)
     size_t ga = 0, gb = 0;
     int wal, fd = -1, same;
 
-    wal = open(db->wal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    wal = ws_db_wal_open(db);
     if (wal < 0)
         return 0;
     same = ws_fs_pread(wal, a, sizeof(a), 0, &ga, NULL) == WS_OK &&

@@ -1,12 +1,15 @@
 /*
  * shadow.c: the shadow WAL (db.h).  Copying the committed frames of the
- * -wal into shadow files, one per WAL index, with the time each commit
- * was seen; starting a new index at a WAL restart (only when nothing can
- * have been overwritten) and a new generation; at start-up, deciding
- * whether the shadow on disk, and the markers a restore or a stop left
- * (meta.h), let the generation go on; and what the closed indexes hold.
- * Every frame copied or kept is checked against the index's salts and
- * checksum chain (wal.h).
+ * -wal, one shadow file per WAL index, with the time each commit was
+ * seen: written as they are copied while walship's read may be on slot
+ * 0, else left in the -wal, which keeps them, and written (spooled) only
+ * before that can end, less what every replica already holds; starting
+ * a new index at a WAL restart (only when nothing can have been
+ * overwritten) and a new generation; at start-up, deciding whether the
+ * shadow on disk (holes and all), and the markers a restore or a stop
+ * left (meta.h), let the generation go on; and what the closed indexes
+ * hold.  Every frame copied, spooled or kept is checked against the
+ * index's salts and checksum chain (wal.h).
  */
 #include "ws/crashpt.h"
 #include "ws/db_int.h"
@@ -82,7 +85,9 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
     if (h.page_size != db->page_size)
         return ws_err_set(err, WS_ECORRUPT, "page size changed: %u -> %u",
                           db->page_size, h.page_size);
-    rc = ws_dbi_shadow_sync(db, 1, err);
+    rc = ws_dbi_spool(db, err);
+    if (rc == WS_OK)
+        rc = ws_dbi_shadow_sync(db, 1, err);
     if (rc != WS_OK)
         return rc;
     ws_dbi_shadow_close(db);
@@ -100,9 +105,9 @@ static int shadow_create(struct ws_db *db, uint32_t index, const uint8_t *hb,
     db->have_hdr = 1;
     memcpy(db->hdr_bytes, hb, WS_WAL_HDR_SIZE);
     db->hdr = h;
-    db->size = WS_WAL_HDR_SIZE;
-    db->s[0] = h.cksum[0];
-    db->s[1] = h.cksum[1];
+    db->size = db->w_hi = WS_WAL_HDR_SIZE;
+    db->s[0] = db->w_s[0] = h.cksum[0];
+    db->s[1] = db->w_s[1] = h.cksum[1];
     db->sealed = 0;
     return WS_OK;
 }
@@ -191,6 +196,12 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
     struct ws_wal_scan w;
     int rc = WS_OK;
 
+    /* Unpinned, the shadow must hold every frame it copies (db.h). */
+    if (!db->lazy && db->w_hi < db->size) {
+        rc = ws_dbi_spool(db, err);
+        if (rc != WS_OK)
+            return rc;
+    }
     ws_wal_scan_init(&w, &db->hdr, db->size, db->s);
     while (rc == WS_OK) {
         uint64_t at = w.off;
@@ -202,7 +213,7 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         c.now = ws_wall_us();
         if (ws_wal_scan(&w, db->buf, got, &used, copy_commit, &c) != WS_OK)
             rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-        if (rc == WS_OK && used > 0 &&
+        if (rc == WS_OK && used > 0 && !db->lazy &&
             ws_fs_pwrite(db->shadow_fd, db->buf, used, at, err) != WS_OK)
             rc = shadow_err(db, err);
         if (w.broken || got < per * fs)
@@ -212,11 +223,21 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
         per = step;
         step = step * 2 < max ? step * 2 : max;
     }
-    if (rc == WS_OK && w.off != w.commit &&
+    if (rc == WS_OK && !db->lazy && w.off != w.commit &&
         ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
         rc = ws_err_set(err, WS_EIO, "truncate shadow: %s", strerror(errno));
-    if (rc == WS_OK && w.commit > db->size)
+    if (rc == WS_OK && !db->lazy && w.commit > db->size) {
         db->unsynced = 1;
+        db->w_hi = w.commit;
+        db->w_s[0] = w.cs[0];
+        db->w_s[1] = w.cs[1];
+    }
+    /* Lazy, the file's size records how far the copy went (a hole), so
+     * that a start after a crash knows what was shipped: the -wal must
+     * still prove it. */
+    if (rc == WS_OK && db->lazy && w.commit > db->size &&
+        ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
+        rc = ws_err_set(err, WS_EIO, "extend shadow: %s", strerror(errno));
     if (rc != WS_OK) {
         db->points.n = npoints;
         return rc;
@@ -229,6 +250,76 @@ static int copy_frames(struct ws_db *db, uint64_t *copied, struct ws_err *err)
     db->s[0] = w.cs[0];
     db->s[1] = w.cs[1];
     return WS_OK;
+}
+
+/*
+ * Frames walship's read pins in the -wal are not written to the shadow
+ * as they are copied (db.h): the shippers read them from the -wal.  They
+ * are written here, before anything lets the -wal lose them.  Frames
+ * every replica has shipped (below keep_off) are skipped, but for the
+ * one just before keep_off, whose checksum a reader starting there
+ * needs: the file then has a hole, which reads as zeros and so never as
+ * a frame of the index.  Every frame written is checked against the
+ * chain, which must end at `size` with the checksum the copy found.
+ */
+int ws_dbi_spool(struct ws_db *db, struct ws_err *err)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size), at = db->w_hi, lo;
+    size_t max = WS_DB_COPY_CHUNK / fs ? WS_DB_COPY_CHUNK / fs : 1;
+    uint32_t s[2] = {db->w_s[0], db->w_s[1]};
+    struct ws_wal_scan w;
+    size_t got, used;
+    int rc = WS_OK;
+
+    if (!db->have_hdr || db->w_hi >= db->size)
+        return WS_OK;
+    lo = db->index == db->keep_index ? db->keep_off : 0;
+    if (lo > at + fs && lo <= db->size &&
+        (lo - WS_WAL_HDR_SIZE) % fs == 0) {
+        at = lo - fs;
+        rc = ws_fs_pread(db->wal_fd, db->buf, fs, at, &got, err);
+        if (rc != WS_OK)
+            return ws_err_wrap(err, "%s", db->wal_path);
+        if (got != fs || ws_get_be32(db->buf + 8) != db->hdr.salt1 ||
+            ws_get_be32(db->buf + 12) != db->hdr.salt2)
+            goto gone;
+        s[0] = ws_get_be32(db->buf + 16);
+        s[1] = ws_get_be32(db->buf + 20);
+        if (ws_fs_pwrite(db->shadow_fd, db->buf, fs, at, err) != WS_OK)
+            return shadow_err(db, err);
+        at += fs;
+    }
+    ws_wal_scan_init(&w, &db->hdr, at, s);
+    while (w.off < db->size) {
+        uint64_t off = w.off;
+        size_t n = db->size - off < max * fs ? (size_t)(db->size - off)
+                                             : max * fs;
+        rc = ws_fs_pread(db->wal_fd, db->buf, n, off, &got, err);
+        if (rc != WS_OK)
+            return ws_err_wrap(err, "%s", db->wal_path);
+        (void)ws_wal_scan(&w, db->buf, got, &used, NULL, NULL);
+        if (used > 0 &&
+            ws_fs_pwrite(db->shadow_fd, db->buf, used, off, err) != WS_OK)
+            return shadow_err(db, err);
+        if (w.broken || used < n)
+            break;
+    }
+    if (w.off != db->size || w.commit != db->size ||
+        (!db->s_unknown && (w.s[0] != db->s[0] || w.s[1] != db->s[1])))
+        goto gone;
+    db->s[0] = w.s[0];
+    db->s[1] = w.s[1];
+    db->s_unknown = 0;
+    db->w_hi = db->size;
+    db->w_s[0] = db->s[0];
+    db->w_s[1] = db->s[1];
+    db->unsynced = 1;
+    return WS_OK;
+gone:
+    return ws_err_set(err, WS_ECORRUPT, "wal overwritten by another "
+                      "process: frames from byte %llu of index %08x were "
+                      "only in the -wal",
+                      (unsigned long long)at, (unsigned)db->index);
 }
 
 /* Walk the chain of the file open as fd from w's position to the first
@@ -391,14 +482,48 @@ int ws_dbi_new_generation(struct ws_db *db, uint64_t *copied,
     return rc;
 }
 
-/* Open shadow index db->index, check its header and frame chain, and cut
- * it back to its last commit (repairing a torn append). */
-static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
-                       struct ws_err *err)
+/* The first frame at or after `off` of the shadow with the index's
+ * salts, its header left at db->buf: *q its offset, 0 when none.  Holes
+ * are skipped through SEEK_DATA where the file system has it. */
+static int next_frame(struct ws_db *db, uint64_t off, uint64_t *q,
+                      struct ws_err *err)
 {
+    uint64_t fs = ws_wal_frame_size(db->page_size);
+    off_t d = lseek(db->shadow_fd, (off_t)off, SEEK_DATA);
+    uint8_t h[WS_WAL_FRAME_HDR_SIZE];
+    size_t got;
+
+    *q = 0;
+    if (d < 0)
+        return WS_OK; /* no data past off */
+    if ((uint64_t)d > off)
+        off = WS_WAL_HDR_SIZE + ((uint64_t)d - WS_WAL_HDR_SIZE) / fs * fs;
+    for (;; off += fs) {
+        int rc = ws_fs_pread(db->shadow_fd, h, sizeof(h), off, &got, err);
+        if (rc != WS_OK)
+            return rc;
+        if (got < sizeof(h))
+            return WS_OK;
+        if (ws_get_be32(h + 8) == db->hdr.salt1 &&
+            ws_get_be32(h + 12) == db->hdr.salt2) {
+            memcpy(db->buf, h, sizeof(h));
+            *q = off;
+            return WS_OK;
+        }
+    }
+}
+
+/* Open shadow index db->index, check its header and frame chain, and cut
+ * it back to its last commit (repairing a torn append).  *whole: where
+ * the frames held from the start end (before a hole, if any). */
+static int open_shadow(struct ws_db *db, uint64_t *whole, char *reason,
+                       size_t nreason, struct ws_err *err)
+{
+    uint64_t fs = ws_wal_frame_size(db->page_size);
     struct ws_err e = {0};
     struct ws_wal_scan w;
     struct ws_fs_dir wal;
+    struct stat sb;
     char name[16];
     size_t got;
     int rc;
@@ -433,16 +558,46 @@ static int open_shadow(struct ws_db *db, char *reason, size_t nreason,
     }
     ws_wal_scan_init(&w, &db->hdr, WS_WAL_HDR_SIZE, db->hdr.cksum);
     rc = scan_file(db, db->shadow_fd, &w, UINT64_MAX, err);
+    *whole = w.commit;
+    while (rc == WS_OK && w.broken) {
+        /* A hole left by a spool (ws_dbi_spool), or a torn write: the
+         * frames after it go on from the checksum of the first one. */
+        struct ws_wal_scan v;
+        uint64_t q;
+        rc = next_frame(db, w.off, &q, err);
+        if (rc != WS_OK || q == 0)
+            break;
+        uint32_t cs[2] = {ws_get_be32(db->buf + 16),
+                          ws_get_be32(db->buf + 20)};
+        /* That frame may be a commit on its own: the spool's last, when
+         * every replica held the rest. */
+        int commit = ws_get_be32(db->buf + 4) != 0;
+        ws_wal_scan_init(&v, &db->hdr, q + fs, cs);
+        rc = scan_file(db, db->shadow_fd, &v, UINT64_MAX, err);
+        if (rc != WS_OK || (v.commit <= q + fs && !commit))
+            break;
+        w = v;
+    }
     if (rc != WS_OK)
         return rc;
+    db->have_hdr = 1;
+    db->size = db->w_hi = w.commit;
+    db->s[0] = db->w_s[0] = w.cs[0];
+    db->s[1] = db->w_s[1] = w.cs[1];
+    db->sealed = 0;
+    db->lazy = 0;
+    db->s_unknown = 0;
+    if (fstat(db->shadow_fd, &sb) == 0 && (uint64_t)sb.st_size > w.commit &&
+        ((uint64_t)sb.st_size - WS_WAL_HDR_SIZE) % fs == 0) {
+        /* Past the frames held: where a lazy copy got to, in the -wal
+         * then (verify_local). */
+        db->size = (uint64_t)sb.st_size;
+        db->s_unknown = 1;
+        return WS_OK;
+    }
     if (ftruncate(db->shadow_fd, (off_t)w.commit) != 0)
         return ws_err_set(err, WS_EIO, "truncate shadow: %s",
                           strerror(errno));
-    db->have_hdr = 1;
-    db->size = w.commit;
-    db->s[0] = w.cs[0];
-    db->s[1] = w.cs[1];
-    db->sealed = 0;
     return WS_OK;
 }
 
@@ -538,7 +693,7 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
 {
     static const char stopped_changed[] =
         "database changed while walship was stopped";
-    uint64_t fs = ws_wal_frame_size(db->page_size), end;
+    uint64_t fs = ws_wal_frame_size(db->page_size), end, whole = 0;
     uint8_t hb[WS_WAL_HDR_SIZE];
     struct ws_err e = {0};
     char *text = NULL;
@@ -584,7 +739,7 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
         snprintf(reason, nreason, "max index exceeded");
         return WS_OK;
     }
-    rc = open_shadow(db, reason, nreason, err);
+    rc = open_shadow(db, &whole, reason, nreason, err);
     if (rc == WS_OK && !reason[0])
         rc = check_restored(db, reason, nreason, err);
     if (rc != WS_OK || reason[0])
@@ -614,13 +769,23 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
             return WS_OK;
         }
     }
+    if (!same_hdr && db->s_unknown) {
+        snprintf(reason, nreason, "wal restarted while walship was down: "
+                 "frames of index %08x from byte %llu to %llu were only in "
+                 "the -wal", (unsigned)db->index,
+                 (unsigned long long)db->w_hi, (unsigned long long)db->size);
+        return WS_OK;
+    }
     if (same_hdr && db->size > WS_WAL_HDR_SIZE) {
-        /* Same WAL: the last shipped frame must still be there. */
+        /* Same WAL: the last shipped frame must still be there (when the
+         * shadow holds it; else the chain below proves it). */
         uint8_t *a = db->buf, *b = db->buf + fs;
-        size_t ga, gb;
+        size_t ga, gb = fs;
         rc = ws_fs_pread(db->wal_fd, a, fs, db->size - fs, &ga, err);
-        if (rc == WS_OK)
+        if (rc == WS_OK && !db->s_unknown)
             rc = ws_fs_pread(db->shadow_fd, b, fs, db->size - fs, &gb, err);
+        else
+            memcpy(b, a, fs);
         if (rc != WS_OK)
             return rc;
         if (ga != fs || gb != fs || memcmp(a, b, fs) != 0) {
@@ -640,6 +805,21 @@ int ws_dbi_verify_local(struct ws_db *db, char *reason, size_t nreason,
                      (unsigned long long)((end - WS_WAL_HDR_SIZE) / fs + 1),
                      (unsigned long long)db->size);
             return WS_OK;
+        }
+        if (whole < db->size || db->s_unknown) {
+            /* The shadow has holes (a spool's, or a torn write) that the
+             * -wal still fills: the current index is whole again. */
+            db->w_hi = WS_WAL_HDR_SIZE;
+            db->w_s[0] = db->hdr.cksum[0];
+            db->w_s[1] = db->hdr.cksum[1];
+            db->keep_off = 0;
+            rc = ws_dbi_spool(db, err);
+            if (rc == WS_ECORRUPT) {
+                snprintf(reason, nreason, "%s", err->msg);
+                return WS_OK;
+            }
+            if (rc != WS_OK)
+                return rc;
         }
     }
     return resume_wal(db, reason, nreason, copied, err);

@@ -271,46 +271,35 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
                            struct ws_err *err)
 {
     struct rep *r = ctx;
-    uint8_t hb[WS_WAL_HDR_SIZE], *buf = NULL;
-    struct ws_wal_hdr h;
-    struct ws_lz4w *w;
-    uint64_t off = r->job_start, fs;
-    size_t got, per = 0;
-    int fd, rc;
+    struct ws_frames f;
+    struct ws_lz4w *w = NULL;
+    uint64_t off = r->job_start;
+    uint8_t *buf = NULL;
+    size_t per = 0;
+    int rc;
 
-    rc = ws_db_shadow_open(r->d->db, r->job_gen, r->job_index, &fd, err);
+    /* Whole frames, each carrying the header's salts and continuing its
+     * chain (a frame of another WAL index must never slip in), from the
+     * -wal or the shadow (db.h). */
+    rc = ws_db_frames_open(r->d->db, r->job_gen, r->job_index, off, &f,
+                           err);
     if (rc == WS_ENOTFOUND)
         rc = err->code = WS_EIO; /* not "no such object" */
     if (rc != WS_OK)
         return rc;
-    rc = ws_fs_pread(fd, hb, sizeof(hb), 0, &got, err);
-    if (rc == WS_OK && (got != sizeof(hb) ||
-                        ws_wal_decode_hdr(hb, &h, err) != WS_OK))
-        rc = ws_err_set(err, WS_ECORRUPT, "%s: bad shadow header",
-                        r->job_path);
-    w = rc == WS_OK ? ws_lz4w_new(sink, sctx) : NULL;
-    fs = rc == WS_OK ? ws_wal_frame_size(h.page_size) : 0;
-    if (rc == WS_OK) {
-        per = SEG_READ / fs ? SEG_READ / fs : 1;
-        if (w == NULL || (buf = malloc(per * fs)) == NULL)
-            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-    }
+    w = ws_lz4w_new(sink, sctx);
+    per = SEG_READ / f.fsize ? SEG_READ / f.fsize : 1;
+    if (w == NULL || (buf = malloc(per * f.fsize)) == NULL)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     if (rc == WS_OK && off == 0) {
-        rc = ws_lz4w_write(w, hb, sizeof(hb), err);
+        rc = ws_lz4w_write(w, f.hdr, sizeof(f.hdr), err);
         off = WS_WAL_HDR_SIZE;
     }
-    /* Whole frames, each carrying the header's salts (a segment of
-     * another WAL index must never slip in). */
     while (rc == WS_OK && off < r->job_end) {
-        size_t n = r->job_end - off < per * fs ? r->job_end - off : per * fs;
-        rc = ws_fs_pread(fd, buf, n, off, &got, err);
-        for (size_t k = 0; rc == WS_OK && k < n; k += fs)
-            if (got != n || n % fs != 0 ||
-                ws_get_be32(buf + k + 8) != h.salt1 ||
-                ws_get_be32(buf + k + 12) != h.salt2)
-                rc = ws_err_set(err, WS_ECORRUPT, "replica salt mismatch: "
-                                "%s/%08x:%llu", r->job_gen, r->job_index,
-                                (unsigned long long)(off + k));
+        size_t n = r->job_end - off < per * f.fsize
+                       ? (size_t)(r->job_end - off)
+                       : per * f.fsize;
+        rc = ws_db_frames_read(&f, buf, n, err);
         if (rc == WS_OK)
             rc = ws_lz4w_write(w, buf, n, err);
         off += n;
@@ -319,7 +308,7 @@ static int produce_segment(void *ctx, ws_sink_fn sink, void *sctx,
         rc = ws_lz4w_finish(w, err);
     ws_lz4w_free(w);
     free(buf);
-    close(fd);
+    ws_db_frames_close(&f);
     return rc;
 }
 
@@ -346,6 +335,19 @@ void ws_ship_start_segment(struct rep *r)
              d->cfg->path, r->cfg->name, r->gen, r->index,
              (unsigned long long)r->offset);
     ws_replica_submit(r->client, &r->req);
+}
+
+/* The current index has frames enough for a seal that waits for the
+ * replicas to hold it (ckpt.c). */
+static int seal_waits(const struct dbrep *d)
+{
+    uint64_t fs = ws_wal_frame_size(d->st.page_size ? d->st.page_size
+                                                    : 4096);
+
+    return d->st.ready && d->st.have_hdr && !d->st.sealed &&
+           d->st.size > WS_WAL_HDR_SIZE &&
+           (d->st.size - WS_WAL_HDR_SIZE) / fs >=
+               (uint64_t)d->cfg->min_checkpoint_page_count;
 }
 
 static void on_put_done(struct ws_req *req)
@@ -428,6 +430,12 @@ static void on_put_done(struct ws_req *req)
         WS_CRASHPOINT("segment-before-position");
         r->offset = r->job_end;
         r->last_put_ms = ws_now_ms();
+        /* A seal waits for the replicas (ckpt.c): sync now, while they
+         * hold everything it would otherwise write to the shadow. */
+        if (seal_waits(d)) {
+            d->dirty = 1;
+            d->next_sync_ms = 0;
+        }
     }
     ws_ship_after(r);
 }
@@ -446,21 +454,52 @@ static int tail_sink(void *ctx, const void *buf, size_t len,
                      struct ws_err *err)
 {
     struct rep *r = ctx;
-    uint8_t tmp[65536];
-    size_t got, n;
+    const uint8_t *b = buf;
+    uint64_t fs = r->tail.fsize;
+    size_t n;
 
     r->job_end += len;
     for (size_t k = 0; k < len && !r->tail_mismatch; k += n) {
-        n = len - k < sizeof(tmp) ? len - k : sizeof(tmp);
-        if (r->tail_fd < 0 ||
-            ws_fs_pread(r->tail_fd, tmp, n, r->tail_off, &got, NULL) !=
-                WS_OK ||
-            got != n || memcmp(tmp, (const uint8_t *)buf + k, n) != 0)
+        uint64_t at = r->tail_off;
+        if (!r->tail_open) {
             r->tail_mismatch = 1;
+            break;
+        }
+        if (at < WS_WAL_HDR_SIZE) {
+            /* A segment at offset 0 begins with the index's header. */
+            n = WS_WAL_HDR_SIZE - at < len - k ? WS_WAL_HDR_SIZE - at
+                                               : len - k;
+            r->tail_mismatch = memcmp(r->tail.hdr + at, b + k, n) != 0;
+            r->tail_off += n;
+            continue;
+        }
+        /* Whole frames, gathered in tail_frame, each compared with ours
+         * where we hold it: below the slowest replica's position the
+         * shadow keeps only the frame before it (db.h), and that one,
+         * the last, is always compared (its checksum covers the rest). */
+        uint64_t fo = (at - WS_WAL_HDR_SIZE) % fs;
+        n = fs - fo < len - k ? (size_t)(fs - fo) : len - k;
+        memcpy(r->tail_frame + fo, b + k, n);
         r->tail_off += n;
+        if (fo + n == fs) {
+            uint8_t *ours = r->tail_frame + fs;
+            r->tail_last = ws_db_frame_at(&r->tail, r->tail_off - fs, ours);
+            if (r->tail_last && memcmp(ours, r->tail_frame, fs) != 0)
+                r->tail_mismatch = 1;
+        }
     }
     (void)err;
     return WS_OK;
+}
+
+/* Close what tail_sink compared with. */
+static void tail_close(struct rep *r)
+{
+    if (r->tail_open)
+        ws_db_frames_close(&r->tail);
+    r->tail_open = 0;
+    free(r->tail_frame);
+    r->tail_frame = NULL;
 }
 
 static int tail_feed(void *ctx, const void *buf, size_t len,
@@ -557,10 +596,14 @@ static void on_list_done(struct ws_req *req)
     ws_catalog_free(&cat);
     free(r->job_path);
     r->job_path = ws_db_shadow_path(d->db, r->gen, r->job_index);
-    if (ws_db_shadow_open(d->db, r->gen, r->job_index, &r->tail_fd, NULL) !=
-        WS_OK)
-        r->tail_fd = -1;
+    tail_close(r);
+    r->tail_open = ws_db_frames_open(d->db, r->gen, r->job_index,
+                                     r->job_start, &r->tail, NULL) == WS_OK;
+    if (r->tail_open &&
+        (r->tail_frame = malloc(2 * r->tail.fsize)) == NULL)
+        tail_close(r);
     r->tail_off = r->job_start;
+    r->tail_last = 0;
     r->tail_mismatch = 0;
     r->lz = ws_lz4r_new(tail_sink, r, ws_lz4_max_output(r->req.size));
     if (r->lz == NULL) {
@@ -578,7 +621,7 @@ static void on_tail_done(struct ws_req *req)
 {
     struct rep *r = req->data;
     struct dbrep *d = r->d;
-    uint64_t end;
+    uint64_t end, fs = r->tail_open ? r->tail.fsize : 0;
     int cut = 0;
 
     if (req->rc == WS_OK) {
@@ -587,9 +630,7 @@ static void on_tail_done(struct ws_req *req)
     }
     ws_lz4r_free(r->lz);
     r->lz = NULL;
-    if (r->tail_fd >= 0)
-        close(r->tail_fd);
-    r->tail_fd = -1;
+    tail_close(r);
     if (cut && !r->tail_mismatch &&
         ws_ship_shadow_end(d, r->job_index, &end) && end > r->job_start &&
         r->job_end <= end) {
@@ -612,8 +653,11 @@ static void on_tail_done(struct ws_req *req)
         ws_ship_fail(r, "replica position");
         return;
     }
-    if (r->tail_mismatch || !ws_ship_shadow_end(d, r->job_index, &end) ||
-        r->job_end > end) {
+    if (r->tail_mismatch ||
+        (r->job_end > WS_WAL_HDR_SIZE && !r->tail_last) ||
+        fs == 0 || r->job_end < WS_WAL_HDR_SIZE ||
+        (r->job_end - WS_WAL_HDR_SIZE) % fs != 0 ||
+        !ws_ship_shadow_end(d, r->job_index, &end) || r->job_end > end) {
         /* The replica is not a prefix of what we hold: fork history. */
         snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
                  "replica %s ahead of or different from local wal",

@@ -141,7 +141,10 @@ struct rep {
     uint32_t said_index;
     uint64_t said_offset;
     struct ws_lz4r *lz;      /* tail check at start-up */
-    int tail_fd;
+    struct ws_frames tail;   /* what we hold there (tail_open) */
+    int tail_open;
+    uint8_t *tail_frame;     /* the frame being compared, then ours */
+    int tail_last;           /* the last whole frame was compared */
     uint64_t tail_off;
     int tail_mismatch;
 

@@ -36,6 +36,45 @@
  * is nothing new to backfill, so it never discards an uncopied frame.
  * walship never runs RESTART or FULL.
  *
+ * The shadow is written late.  While walship's read is on a slot above
+ * 0 ("lazy"), the WAL cannot restart, so every frame of the current
+ * index stays in the -wal: a copy only walks the chain there (its
+ * salts and checksums, and the commits with their times), and shippers
+ * read the frames from the -wal (frames.c).  The shadow file gets them
+ * (ws_dbi_spool) only before anything can end that: before the locked
+ * window lets the read go (mostly before the lock is taken, so the
+ * window writes and fsyncs only the last few frames), at a final sync
+ * and at a stop.  Frames every replica has already shipped are not
+ * written at all, but for the one just before the slowest replica's
+ * position, whose stored checksum lets a reader go on from there: the
+ * file then has a hole, which reads as zeros, never as a frame of the
+ * index.  So a closed index holds what a replica may still need.  When
+ * the read may be on slot 0 (after a seal, at start-up) copies write the
+ * shadow as they go, as before, and each sync that copied moves the read
+ * to a slot above 0 when that is safe (advance_safe, in ckpt.c).  What
+ * this changes and what it does not:
+ *  - A frame is released to a checkpoint only when it is durable in the
+ *    shadow or shipped by every replica: the locked window spools and
+ *    fsyncs before it ends the read, and SQLite restarts the WAL only
+ *    after that.
+ *  - Every frame read is checked against the chain: by the copy, by the
+ *    spool (which must end at the copy's checksum), and by every reader,
+ *    who falls back from the -wal to the shadow when a frame there is no
+ *    longer the index's (the application restarted the WAL after a seal
+ *    while a segment was being read).
+ *  - A crash loses nothing that was not already safe: the frames in the
+ *    -wal only are still there at the restart unless the application
+ *    restarted the WAL meanwhile, which the start-up check sees (the
+ *    chain of the -wal up to the shadow's size) and answers as before:
+ *    the next index when the old one's frames are provably kept, else a
+ *    new generation with its reason.
+ *  - A snapshot reads the pages of a sealed index from the database file
+ *    alone (it holds them all, and nothing later, db.h's invariant), of
+ *    a lazy one from the -wal, else from the shadow, which is then whole.
+ *  - The start-up tail check compares the replica's last segment with
+ *    what is held of it, and always its last frame, whose checksum
+ *    covers every frame before it.
+ *
  * Whenever continuity cannot be proven (start-up after downtime, a
  * header that changed without a seal, a shadow that does not match), the
  * engine starts a new generation and says why.  At start-up the -wal
@@ -203,6 +242,9 @@ struct ws_db_sync_opts {
     int checkpoint;       /* 1 to apply the checkpoint policy */
     int force_checkpoint; /* 1 to checkpoint whatever the thresholds */
     uint32_t keep_from;   /* shadow indexes below this may be removed */
+    /* Frames below this offset of index keep_from every replica has
+     * shipped: they need not be written to the shadow (0: all are). */
+    uint64_t keep_off;
     const char *new_gen;  /* non-NULL: start a new generation, this reason */
     int hold;             /* 1: copy nothing (spool full); frames wait in
                            * the -wal, pinned by the read lock */
@@ -278,6 +320,44 @@ char *ws_db_shadow_path(const struct ws_db *db, const char *gen,
  * sync.  WS_ENOTFOUND when the file is missing. */
 int ws_db_shadow_open(const struct ws_db *db, const char *gen,
                       uint32_t index, int *fd, struct ws_err *err);
+
+/* Reading the frames of one index, whole and checked, from the -wal or
+ * the shadow, wherever they are (frames.c); any thread, beside a sync. */
+struct ws_frames {
+    int fd[2];                  /* the -wal, the shadow file */
+    int src;                    /* which one is read first */
+    uint8_t hdr[WS_WAL_HDR_SIZE]; /* the index's header */
+    uint64_t fsize;
+    struct ws_wal_scan w;       /* position and checksum */
+    char name[32];              /* "<gen>/<index>", for messages */
+    int chained;                /* the checksum at the position is known */
+};
+
+/* A read-only descriptor on the -wal at the path, for reading its
+ * bytes beside SQLite (no lock of SQLite's is on it): never through a
+ * link, never blocking, a regular file only; -1 otherwise. */
+int ws_db_wal_open(const struct ws_db *db);
+
+/* Open index `index` of generation gen for reading its frames from
+ * offset off (a frame boundary; 0 is read as 32: the header is f->hdr).
+ * WS_ENOTFOUND when the shadow file is gone.  Reading fails (WS_ECORRUPT)
+ * when the checksum at off is held nowhere (!chained). */
+int ws_db_frames_open(const struct ws_db *db, const char *gen,
+                      uint32_t index, uint64_t off, struct ws_frames *f,
+                      struct ws_err *err);
+
+/* The frame at off, whichever of the -wal and the shadow has it with
+ * the index's salts (not checked against the chain: a frame's stored
+ * checksum covers every frame before it, so an equal frame elsewhere
+ * proves the same history): 1 when found. */
+int ws_db_frame_at(struct ws_frames *f, uint64_t off, uint8_t *buf);
+
+/* The next n bytes of frames (whole frames) into buf, each checked
+ * against the index's salts and chain; WS_ECORRUPT when neither the
+ * -wal nor the shadow holds them. */
+int ws_db_frames_read(struct ws_frames *f, uint8_t *buf, size_t n,
+                      struct ws_err *err);
+void ws_db_frames_close(struct ws_frames *f);
 
 /* Read SQLite's wal-index header from the -shm into *out (wal.h), from
  * the loop thread, even while a sync runs: it touches only a descriptor

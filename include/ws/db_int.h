@@ -49,8 +49,24 @@ struct ws_db {
     int shadow_fd;
     uint8_t hdr_bytes[WS_WAL_HDR_SIZE];
     struct ws_wal_hdr hdr;
-    uint64_t size;          /* committed bytes in the shadow */
+    uint64_t size;          /* committed bytes of the index */
     uint32_t s[2];          /* checksum at `size` */
+    /* The shadow file holds the index's frames up to w_hi (whole, or
+     * with holes below a spool's start: shadow.c); those from w_hi to
+     * size are in the -wal only, pinned there while `lazy`.  w_s: the
+     * checksum at w_hi. */
+    uint64_t w_hi;
+    uint32_t w_s[2];
+    int lazy;               /* rd holds a read on a slot above 0 */
+    /* The checksum at size is not known: start-up found the file longer
+     * than the frames it holds (a lazy copy records its position as the
+     * file's size: the -wal had the rest). */
+    int s_unknown;
+    /* Where the slowest replica stands in the current index, from the
+     * current sync's options: frames below keep_off, shipped by every
+     * replica, need not be kept (0: keep them all). */
+    uint32_t keep_index;
+    uint64_t keep_off;
     int sealed;             /* current index complete */
     int resumed;            /* init continued a restored position */
     char pending[WS_ERR_MSG]; /* reason for the next new generation */
@@ -144,6 +160,13 @@ int ws_dbi_retire_wal(struct ws_db *db, struct ws_db_state *st,
 
 /* ---- shadow.c: the shadow WAL ---------------------------------------- */
 
+/* Write the frames of the current index the shadow does not hold yet
+ * (from w_hi, or from the frame before keep_off when the replicas have
+ * all shipped past w_hi) from the -wal into the shadow, checked against
+ * the chain up to `size`; the caller fsyncs.  WS_ECORRUPT when the -wal
+ * no longer holds them. */
+int ws_dbi_spool(struct ws_db *db, struct ws_err *err);
+
 /* fsync the current shadow file when FSYNC_EVERY_MS passed, or now when
  * force. */
 int ws_dbi_shadow_sync(struct ws_db *db, int force, struct ws_err *err);
@@ -166,6 +189,15 @@ void ws_dbi_prune(struct ws_db *db, uint32_t keep_from,
                   struct ws_db_state *st);
 
 /* ---- ckpt.c: checkpoints --------------------------------------------- */
+
+/* Move walship's read to a slot above 0 when it may be on slot 0 and
+ * that is safe (ckpt.c), so that copies leave frames in the -wal. */
+int ws_dbi_pin(struct ws_db *db, struct ws_db_state *st, struct ws_err *err);
+
+/* Learn where the read sits after start-up in a short locked window, when
+ * the write lock is free now (ckpt.c); else leave it unknown. */
+int ws_dbi_settle(struct ws_db *db, struct ws_db_state *st,
+                  struct ws_err *err);
 
 enum ws_dbi_ckpt_want {
     WS_DBI_CKPT_NONE,     /* nothing to do */
