@@ -658,10 +658,19 @@ static void on_tail_done(struct ws_req *req)
         fs == 0 || r->job_end < WS_WAL_HDR_SIZE ||
         (r->job_end - WS_WAL_HDR_SIZE) % fs != 0 ||
         !ws_ship_shadow_end(d, r->job_index, &end) || r->job_end > end) {
-        /* The replica is not a prefix of what we hold: fork history. */
-        snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
-                 "replica %s ahead of or different from local wal",
-                 r->cfg->name);
+        /* The replica is not a prefix of what we hold: fork history.
+         * Or it may be, but the index it ends in is no longer kept here
+         * (the WAL restarted more than WS_DB_MAXIDX times while its last
+         * segment was read): nothing proves it, said as such. */
+        if (!ws_ship_shadow_end(d, r->job_index, &end))
+            snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+                     "replica %s ends in wal index %08x, which is no "
+                     "longer kept here: its history cannot be checked",
+                     r->cfg->name, (unsigned)r->job_index);
+        else
+            snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+                     "replica %s ahead of or different from local wal",
+                     r->cfg->name);
         d->new_gen = d->new_gen_buf;
         d->dirty = 1;
         r->state = R_IDLE;
