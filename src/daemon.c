@@ -729,6 +729,7 @@ static void teardown(struct daemon *dm)
             free(d->reps[k].job_path);
             ws_tlist_free(&d->reps[k].tjob);
             ws_ship_stale_free(&d->reps[k]);
+            ws_ship_tail_free(&d->reps[k]);
         }
         free(d->reps);
         free(d->bar_reps);

@@ -502,6 +502,13 @@ static void tail_close(struct rep *r)
     r->tail_frame = NULL;
 }
 
+void ws_ship_tail_free(struct rep *r)
+{
+    ws_lz4r_free(r->lz);
+    r->lz = NULL;
+    tail_close(r);
+}
+
 static int tail_feed(void *ctx, const void *buf, size_t len,
                      struct ws_err *err)
 {

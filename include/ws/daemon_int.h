@@ -409,6 +409,10 @@ void ws_ship_start_init(struct rep *r);
 /* Forget the stale snapshot records r->stale. */
 void ws_ship_stale_free(struct rep *r);
 
+/* Free a start-up tail check that never ended (its request was cut off
+ * by the stop), after the replica's client is freed. */
+void ws_ship_tail_free(struct rep *r);
+
 /* ---- retain.c --------------------------------------------------------- */
 
 /* Run retention on the replica whose ret_timer t is, unless it runs. */
