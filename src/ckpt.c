@@ -346,7 +346,10 @@ static int locked_window(struct ws_db *db, int passive,
     ws_dbi_lock_release(db);
     window(db);
     if (rc2 != WS_OK) {
-        db->ready = 0;
+        /* The next sync starts over from the files (init); what this
+         * start held is let go first: its connections (SQLite's locks
+         * with them), the -wal's and the shadow's descriptors. */
+        ws_dbi_close_conns(db);
         return rc == WS_OK ? rc2 : rc;
     }
     if (rc == WS_OK)

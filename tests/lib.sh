@@ -672,6 +672,15 @@ _ws_cleanup() {
 			echo "--- $(basename "$_wc_f") (last 10 lines)"
 			tail -n 10 "$_wc_f"
 		done
+		# A sanitizer's report (an abort at exit, status 134) is what
+		# explains the failure: its first lines, last, where tests/run's
+		# tail of the output keeps them.
+		for _wc_f in "$T"/*.log; do
+			grep -q -E '^==[0-9]+==ERROR|^SUMMARY: |runtime error:' "$_wc_f" 2>/dev/null ||
+				continue
+			echo "--- $(basename "$_wc_f"): a sanitizer's report"
+			grep -E -A 12 '^==[0-9]+==ERROR|runtime error:' "$_wc_f" | head -n 14
+		done
 		if [ -n "$WS_FAILMSG" ]; then
 			echo "FAIL: $WS_FAILMSG"
 			[ ! -s "$T/.failed" ] || [ "$(cat "$T/.failed")" = "$WS_FAILMSG" ] ||
