@@ -72,6 +72,16 @@ static void wal_status(struct ws_db *db, int64_t *log, int64_t *done)
     *done = r[2];
 }
 
+int ws_db_index_full(const struct ws_db_config *c, uint32_t page_size,
+                     uint64_t size)
+{
+    uint64_t fs = ws_wal_frame_size(page_size ? page_size : 4096);
+
+    return size > WS_WAL_HDR_SIZE &&
+           (size - WS_WAL_HDR_SIZE) / fs >=
+               (uint64_t)c->min_checkpoint_page_count;
+}
+
 static uint64_t shadow_frames(const struct ws_db *db)
 {
     uint64_t fs = ws_wal_frame_size(db->page_size);
@@ -552,7 +562,7 @@ enum ws_dbi_ckpt_want ws_dbi_want_checkpoint(struct ws_db *db,
     frames = shadow_frames(db);
     if (db->sealed)
         return gap && *truncate ? WS_DBI_CKPT_LOCKED : WS_DBI_CKPT_NONE;
-    if (frames >= (uint64_t)c->min_checkpoint_page_count) {
+    if (ws_db_index_full(c, db->page_size, db->size)) {
         /* The seal waits, up to twice the count, until the replicas
          * hold nearly all of the index: the frames they hold need not
          * be written to the shadow (db.h).  The backfill goes on. */

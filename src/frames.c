@@ -48,14 +48,10 @@ static int prior_cksum(int fd, const struct ws_frames *f, uint64_t off,
     uint8_t h[WS_WAL_FRAME_HDR_SIZE];
     size_t got;
 
-    if (fd < 0 ||
-        ws_fs_pread(fd, h, sizeof(h), off - f->fsize, &got, NULL) != WS_OK ||
-        got != sizeof(h) || ws_get_be32(h + 8) != f->w.hdr.salt1 ||
-        ws_get_be32(h + 12) != f->w.hdr.salt2)
-        return 0;
-    s[0] = ws_get_be32(h + 16);
-    s[1] = ws_get_be32(h + 20);
-    return 1;
+    return fd >= 0 &&
+           ws_fs_pread(fd, h, sizeof(h), off - f->fsize, &got, NULL) ==
+               WS_OK &&
+           got == sizeof(h) && ws_wal_frame_of(&f->w.hdr, h, s);
 }
 
 int ws_db_frames_open(const struct ws_db *db, const char *gen,
@@ -115,8 +111,7 @@ int ws_db_frame_at(struct ws_frames *f, uint64_t off, uint8_t *buf)
         size_t got;
         if (fd >= 0 &&
             ws_fs_pread(fd, buf, f->fsize, off, &got, NULL) == WS_OK &&
-            got == f->fsize && ws_get_be32(buf + 8) == f->w.hdr.salt1 &&
-            ws_get_be32(buf + 12) == f->w.hdr.salt2)
+            got == f->fsize && ws_wal_frame_of(&f->w.hdr, buf, NULL))
             return 1;
     }
     return 0;

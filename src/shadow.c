@@ -280,11 +280,8 @@ int ws_dbi_spool(struct ws_db *db, struct ws_err *err)
         rc = ws_fs_pread(db->wal_fd, db->buf, fs, at, &got, err);
         if (rc != WS_OK)
             return ws_err_wrap(err, "%s", db->wal_path);
-        if (got != fs || ws_get_be32(db->buf + 8) != db->hdr.salt1 ||
-            ws_get_be32(db->buf + 12) != db->hdr.salt2)
+        if (got != fs || !ws_wal_frame_of(&db->hdr, db->buf, s))
             goto gone;
-        s[0] = ws_get_be32(db->buf + 16);
-        s[1] = ws_get_be32(db->buf + 20);
         if (ws_fs_pwrite(db->shadow_fd, db->buf, fs, at, err) != WS_OK)
             return shadow_err(db, err);
         at += fs;
@@ -504,8 +501,7 @@ static int next_frame(struct ws_db *db, uint64_t off, uint64_t *q,
             return rc;
         if (got < sizeof(h))
             return WS_OK;
-        if (ws_get_be32(h + 8) == db->hdr.salt1 &&
-            ws_get_be32(h + 12) == db->hdr.salt2) {
+        if (ws_wal_frame_of(&db->hdr, h, NULL)) {
             memcpy(db->buf, h, sizeof(h));
             *q = off;
             return WS_OK;
@@ -567,8 +563,8 @@ static int open_shadow(struct ws_db *db, uint64_t *whole, char *reason,
         rc = next_frame(db, w.off, &q, err);
         if (rc != WS_OK || q == 0)
             break;
-        uint32_t cs[2] = {ws_get_be32(db->buf + 16),
-                          ws_get_be32(db->buf + 20)};
+        uint32_t cs[2];
+        (void)ws_wal_frame_of(&db->hdr, db->buf, cs); /* its salts, found */
         /* That frame may be a commit on its own: the spool's last, when
          * every replica held the rest. */
         int commit = ws_get_be32(db->buf + 4) != 0;

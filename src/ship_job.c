@@ -341,13 +341,8 @@ void ws_ship_start_segment(struct rep *r)
  * replicas to hold it (ckpt.c). */
 static int seal_waits(const struct dbrep *d)
 {
-    uint64_t fs = ws_wal_frame_size(d->st.page_size ? d->st.page_size
-                                                    : 4096);
-
     return d->st.ready && d->st.have_hdr && !d->st.sealed &&
-           d->st.size > WS_WAL_HDR_SIZE &&
-           (d->st.size - WS_WAL_HDR_SIZE) / fs >=
-               (uint64_t)d->cfg->min_checkpoint_page_count;
+           ws_db_index_full(d->cfg, d->st.page_size, d->st.size);
 }
 
 static void on_put_done(struct ws_req *req)

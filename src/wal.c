@@ -118,6 +118,18 @@ uint64_t ws_wal_align(uint64_t off, uint32_t page_size)
     return WS_WAL_HDR_SIZE + (off - WS_WAL_HDR_SIZE) / fs * fs;
 }
 
+int ws_wal_frame_of(const struct ws_wal_hdr *h, const uint8_t *fh,
+                    uint32_t s[2])
+{
+    if (ws_get_be32(fh + 8) != h->salt1 || ws_get_be32(fh + 12) != h->salt2)
+        return 0;
+    if (s != NULL) {
+        s[0] = ws_get_be32(fh + 16);
+        s[1] = ws_get_be32(fh + 20);
+    }
+    return 1;
+}
+
 int ws_wal_frame_valid(const struct ws_wal_hdr *h, const uint8_t *frame,
                        uint32_t s[2])
 {

@@ -297,6 +297,15 @@ int ws_db_new(const struct ws_db_config *cfg, struct ws_db **out,
 int ws_db_sync(struct ws_db *db, const struct ws_db_sync_opts *o,
                struct ws_db_state *st, struct ws_err *err);
 
+/* Whether an index of `size` committed bytes (the shadow's size, header
+ * included) with pages of page_size has the frames for a seal
+ * (min-checkpoint-page-count of c).  Past it, a seal waits, for at most
+ * as many frames again, until the replicas hold all but an eighth of the
+ * index (ckpt.c), and a shipper that sees it syncs at once after an
+ * upload so that the seal comes while they do. */
+int ws_db_index_full(const struct ws_db_config *c, uint32_t page_size,
+                     uint64_t size);
+
 /* Stream the database exactly as it is at shadow position (index,
  * offset) of generation gen, a consistent database on its own
  * (snapshot.h), to sink, compressed as one LZ4 frame.  The file is read

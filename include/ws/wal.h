@@ -87,6 +87,14 @@ static inline uint64_t ws_wal_frame_size(uint32_t page_size)
  * 32 + k * frame_size. */
 uint64_t ws_wal_align(uint64_t off, uint32_t page_size);
 
+/* Whether the frame header fh (24 bytes) carries the salts of h, that
+ * is, belongs to h's index (its checksum is not checked: that needs the
+ * frame before it).  When it does and s is not NULL, s gets the running
+ * checksum stored in it (bytes 16 to 23), from which a walk of the
+ * frames after it can go on. */
+int ws_wal_frame_of(const struct ws_wal_hdr *h, const uint8_t *fh,
+                    uint32_t s[2]);
+
 /* Check that frame (24 + page_size bytes) continues the chain whose last
  * checksum is s[] under header h.  Returns 1 and advances s when valid,
  * 0 (leaving s alone) when the salts differ or the checksum breaks. */
@@ -125,8 +133,8 @@ int ws_wal_scan(struct ws_wal_scan *w, const uint8_t *b, size_t n,
                 void *ctx);
 
 /*
- * The wal-index header: the -shm file (https://sqlite.org/walformat.html,
- * "the wal-index header") begins with two copies of a 48-byte header, in
+ * The wal-index header: the -shm file (SQLite's "wal-index header")
+ * begins with two copies of a 48-byte header, in
  * the host's byte order.  A writer updates it only after a commit's
  * frames are in the -wal (and synced, when synchronous asks for it):
  * copy 2 first, then copy 1, so a reader that reads copy 1, then copy 2,
