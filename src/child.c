@@ -3,6 +3,7 @@
  */
 #include "ws/child.h"
 #include "ws/log.h"
+#include "ws/str.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,26 +15,6 @@
 
 /* ---- splitting the command --------------------------------------------- */
 
-struct words {
-    char **v;
-    size_t n, cap;
-};
-
-static int words_push(struct words *w, char *s)
-{
-    if (w->n + 2 > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 8;
-        char **v = realloc(w->v, cap * sizeof(*v));
-        if (v == NULL)
-            return WS_ENOMEM;
-        w->v = v;
-        w->cap = cap;
-    }
-    w->v[w->n++] = s;
-    w->v[w->n] = NULL;
-    return WS_OK;
-}
-
 void ws_child_argv_free(char **argv)
 {
     for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
@@ -43,7 +24,7 @@ void ws_child_argv_free(char **argv)
 
 int ws_child_split(const char *cmd, char ***argv, struct ws_err *err)
 {
-    struct words w = {NULL, 0, 0};
+    struct ws_strv w = {NULL, 0, 0};
     size_t len = strlen(cmd), n = 0, i = 0;
     char *buf = malloc(len + 1);  /* the word being read */
     int in_word = 0, rc = WS_OK;
@@ -57,7 +38,7 @@ int ws_child_split(const char *cmd, char ***argv, struct ws_err *err)
             if (in_word) {
                 buf[n] = '\0';
                 char *s = strdup(buf);
-                if (s == NULL || words_push(&w, s) != WS_OK) {
+                if (s == NULL || ws_strv_push(&w, s) != WS_OK) {
                     free(s);
                     rc = ws_err_set(err, WS_ENOMEM, "out of memory");
                 }

@@ -82,6 +82,14 @@ int ws_cli_find_db(const char *arg, const char *config, int expand_env,
             return rc;
         }
         d = rc == WS_OK ? ws_config_find_db(c, arg) : NULL;
+        /* Not there (yet): a directory entry may name it. */
+        if (d == NULL && rc == WS_OK && c->ndirs > 0) {
+            int r2 = ws_config_dir_db(c, arg, &d, err);
+            if (r2 != WS_OK && r2 != WS_ENOTFOUND) {
+                ws_config_free(c);
+                return r2;
+            }
+        }
         if (d == NULL && is_replica_dir(arg)) {
             ws_config_free(c);
             c = NULL;

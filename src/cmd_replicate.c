@@ -147,6 +147,22 @@ static int replicate_flags(struct ws_config *cfg, int once,
     return WS_OK;
 }
 
+/* A directory entry whose directory cannot be read would leave its
+ * databases unreplicated: refused, as is a config whose entries found
+ * no database at all (nothing to do). */
+static int replicate_dirs(const struct ws_config *cfg, struct ws_err *err)
+{
+    int rc = ws_config_dirs_check(cfg, err);
+
+    if (rc == WS_OK && cfg->ndbs == 0 && cfg->ndirs > 0)
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "%s: no database to replicate: no SQLite database "
+                        "under %s matches \"%s\"%s",
+                        cfg->source, cfg->dirs[0].dir, cfg->dirs[0].pattern,
+                        cfg->ndirs > 1 ? " (nor under the other dirs)" : "");
+    return rc;
+}
+
 int ws_cmd_replicate(int argc, char **argv, struct ws_err *err)
 {
     const char *config = NULL, *exec_cmd = NULL, *addr = NULL;
@@ -204,6 +220,8 @@ int ws_cmd_replicate(int argc, char **argv, struct ws_err *err)
                                  &cfg, err);
     } else {
         rc = ws_config_load(config, !no_expand, &cfg, err);
+        if (rc == WS_OK)
+            rc = replicate_dirs(cfg, err);
     }
     if (rc == WS_OK && addr != NULL)
         rc = replicate_addr(cfg, addr, err);
@@ -214,6 +232,13 @@ int ws_cmd_replicate(int argc, char **argv, struct ws_err *err)
         return rc;
     }
     ws_cli_log_init(cfg, verbose, 1);
+    for (size_t k = 0; k < cfg->ndirs; k++)
+        ws_info("databases found dir=%s pattern=\"%s\" recursive=%s "
+                "count=%zu (databases created later are picked up at the "
+                "next start)",
+                cfg->dirs[k].dir, cfg->dirs[k].pattern,
+                cfg->dirs[k].recursive > 0 ? "true" : "false",
+                cfg->dirs[k].found);
     rc = ws_sqlite_check(err);
     if (rc == WS_OK) {
         ws_info("walship version=%s sqlite=%s", WS_VERSION,

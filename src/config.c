@@ -48,7 +48,7 @@ static int oom(struct ws_err *err)
 
 /* Replace *path, the value of `what`, by its absolute form (path.h);
  * a blank one is refused (str.h). */
-static int make_abs(char **path, const char *what, struct ws_err *err)
+int ws_config_abs(char **path, const char *what, struct ws_err *err)
 {
     char *p = NULL;
     int rc;
@@ -128,6 +128,8 @@ void ws_config_db_defaults(struct ws_db_config *db, int line)
     db->max_checkpoint_page_count = 10000;
     db->max_spool_bytes = 1LL << 30;
     db->restore_if_missing = -1;
+    db->recursive = -1; /* unset: directory entries only */
+    db->watch = -1;
 }
 
 /* *dst = *src unless *dst is set already. */
@@ -163,8 +165,8 @@ static int merge_url(struct ws_replica_config *r, struct ws_url *u,
 }
 
 /* Litestream's NewReplicaFromConfig, less the client. */
-static int finish_replica(const struct ws_config *cfg,
-                          struct ws_replica_config *r, struct ws_err *err)
+int ws_config_finish_replica(const struct ws_config *cfg,
+                             struct ws_replica_config *r, struct ws_err *err)
 {
     struct ws_url u = {0};
     int rc = WS_OK;
@@ -189,7 +191,7 @@ static int finish_replica(const struct ws_config *cfg,
     if (strcmp(r->type, "file") == 0 && r->path == NULL)
         return ws_err_set(err, WS_ECONFIG, "file replica path required");
     if (strcmp(r->type, "file") == 0)
-        rc = make_abs(&r->path, "replica path", err);
+        rc = ws_config_abs(&r->path, "replica path", err);
     else if (strcmp(r->type, "s3") != 0)
         return ws_err_set(err, WS_ECONFIG, "unsupported replica type: \"%s\"",
                           r->type);
@@ -207,7 +209,7 @@ static int finish_replica(const struct ws_config *cfg,
 }
 
 /* Prefix err with "name:line" when the config came from a file. */
-static int at_line(int rc, const char *name, int line, struct ws_err *err)
+int ws_config_at_line(int rc, const char *name, int line, struct ws_err *err)
 {
     if (rc != WS_OK && rc != WS_ENOMEM && name != NULL)
         ws_err_wrap(err, "%s:%d", name, line);
@@ -216,17 +218,23 @@ static int at_line(int rc, const char *name, int line, struct ws_err *err)
 
 /* Litestream's NewDBFromConfig; name is NULL in URL mode (no line
  * prefixes, and the path may be missing). */
-static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
-                     const char *name, struct ws_err *err)
+int ws_config_finish_db(const struct ws_config *cfg, struct ws_db_config *db,
+                        const char *name, struct ws_err *err)
 {
     int rc = WS_OK;
 
     if (db->path == NULL && name != NULL)
         rc = ws_err_set(err, WS_ECONFIG, "db path required");
+    else if (db->pattern != NULL || db->recursive >= 0 || db->watch >= 0)
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "\"%s\" applies to a directory entry (dir) only",
+                        db->pattern != NULL    ? "pattern"
+                        : db->recursive >= 0 ? "recursive"
+                                             : "watch");
     if (rc == WS_OK && db->path != NULL)
-        rc = make_abs(&db->path, "db path", err);
+        rc = ws_config_abs(&db->path, "db path", err);
     if (rc == WS_OK && db->path != NULL && db->meta_path != NULL)
-        rc = make_abs(&db->meta_path, "meta-path", err);
+        rc = ws_config_abs(&db->meta_path, "meta-path", err);
     else if (rc == WS_OK && db->path != NULL) {
         db->meta_path = ws_meta_path(db->path);
         rc = db->meta_path ? WS_OK : oom(err);
@@ -238,20 +246,20 @@ static int finish_db(const struct ws_config *cfg, struct ws_db_config *db,
         rc = ws_err_set(err, WS_ECONFIG,
                         "max-checkpoint-page-count must not be negative");
     if (rc != WS_OK)
-        return at_line(rc, name, db->line, err);
+        return ws_config_at_line(rc, name, db->line, err);
     for (size_t i = 0; i < db->nreplicas; i++) {
         struct ws_replica_config *r = &db->replicas[i];
 
-        rc = finish_replica(cfg, r, err);
+        rc = ws_config_finish_replica(cfg, r, err);
         for (size_t j = 0; rc == WS_OK && j < i; j++)
             if (strcmp(db->replicas[j].name, r->name) == 0)
                 rc = ws_err_set(err, WS_ECONFIG,
                                 "duplicate replica name: \"%s\"", r->name);
         if (rc != WS_OK)
-            return at_line(rc, name, r->line, err);
+            return ws_config_at_line(rc, name, r->line, err);
     }
     if (db->nreplicas == 0 && name != NULL)
-        return at_line(ws_err_set(err, WS_ECONFIG,
+        return ws_config_at_line(ws_err_set(err, WS_ECONFIG,
                                   "database %s has no replicas: add a "
                                   "\"replicas\" list",
                                   db->path),
@@ -303,7 +311,7 @@ static int check_shared(const struct ws_config *cfg, size_t i,
 
     for (size_t j = 0; j < i; j++)
         if (strcmp(cfg->dbs[j].meta_path, db->meta_path) == 0)
-            return at_line(ws_err_set(err, WS_ECONFIG,
+            return ws_config_at_line(ws_err_set(err, WS_ECONFIG,
                                       "meta-path %s is also the one of "
                                       "database %s: each database needs "
                                       "its own",
@@ -315,7 +323,7 @@ static int check_shared(const struct ws_config *cfg, size_t i,
             const struct ws_db_config *o = &cfg->dbs[j];
             for (size_t m = 0; m < (j == i ? k : o->nreplicas); m++)
                 if (same_place(r, &o->replicas[m]))
-                    return at_line(
+                    return ws_config_at_line(
                         ws_err_set(err, WS_ECONFIG,
                                    "replica \"%s\" writes where replica "
                                    "\"%s\" of %s does: each replica needs "
@@ -339,14 +347,17 @@ static int finish_config(struct ws_config *cfg, const char *name,
         rc = ws_str_set(&cfg->log_type, "text");
     if (rc != WS_OK)
         return oom(err);
+    rc = ws_config_expand_dirs(cfg, name, err);
+    if (rc != WS_OK)
+        return rc;
     for (size_t i = 0; i < cfg->ndbs; i++) {
         struct ws_db_config *db = &cfg->dbs[i];
 
-        rc = finish_db(cfg, db, name, err);
+        rc = ws_config_finish_db(cfg, db, name, err);
         for (size_t j = 0; rc == WS_OK && j < i; j++)
             if (strcmp(cfg->dbs[j].path, db->path) == 0)
                 rc =
-                    at_line(ws_err_set(err, WS_ECONFIG,
+                    ws_config_at_line(ws_err_set(err, WS_ECONFIG,
                                        "duplicate database path: %s", db->path),
                             name, db->line, err);
         if (rc == WS_OK && db->path != NULL)
@@ -517,18 +528,28 @@ const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
     return found;
 }
 
+static void db_free(struct ws_db_config *db)
+{
+    for (size_t j = 0; j < db->nreplicas; j++)
+        replica_free(&db->replicas[j]);
+    free(db->replicas);
+    free(db->path);
+    free(db->meta_path);
+    free(db->dir);
+    free(db->pattern);
+    free(db->scan_path);
+}
+
 void ws_config_free(struct ws_config *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->ndbs; i++) {
-        for (size_t j = 0; j < c->dbs[i].nreplicas; j++)
-            replica_free(&c->dbs[i].replicas[j]);
-        free(c->dbs[i].replicas);
-        free(c->dbs[i].path);
-        free(c->dbs[i].meta_path);
-    }
+    for (size_t i = 0; i < c->ndbs; i++)
+        db_free(&c->dbs[i]);
     free(c->dbs);
+    for (size_t i = 0; i < c->ndirs; i++)
+        db_free(&c->dirs[i]);
+    free(c->dirs);
     free(c->source);
     free(c->access_key_id);
     free(c->secret_access_key);

@@ -114,6 +114,10 @@ static const struct field logging_fields[] = {
 static const struct field db_fields[] = {
     F_PATH(struct ws_db_config, "path", path),
     F_PATH(struct ws_db_config, "meta-path", meta_path),
+    F_PATH(struct ws_db_config, "dir", dir),
+    DB("pattern", K_STR, pattern),
+    DB("recursive", K_BOOL, recursive),
+    DB("watch", K_BOOL, watch),
     DB("monitor-interval", K_DUR, monitor_interval_ms),
     DB("checkpoint-interval", K_DUR, checkpoint_interval_ms),
     F_INT(struct ws_db_config, "min-checkpoint-page-count",

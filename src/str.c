@@ -63,3 +63,27 @@ int ws_sbuf_add(struct ws_sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
     return WS_OK;
 }
+
+int ws_strv_push(struct ws_strv *l, char *s)
+{
+    if (l->n + 2 > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return WS_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = s;
+    l->v[l->n] = NULL;
+    return WS_OK;
+}
+
+void ws_strv_free(struct ws_strv *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}

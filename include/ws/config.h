@@ -107,12 +107,28 @@ struct ws_db_config {
 
     struct ws_replica_config *replicas;
     size_t nreplicas;
+
+    /* A directory entry (config_dir.c), kept in ws_config.dirs: dir
+     * (absolute, cleaned) instead of path, pattern ("*.db" unless set),
+     * recursive; watch is refused.  found: the databases it gave when the
+     * config was read; scan_errno and scan_path: the first part of the
+     * walk that failed (0 and NULL when none). */
+    char *dir;
+    char *pattern;
+    int recursive;
+    int watch;
+    size_t found;
+    int scan_errno;
+    char *scan_path;
 };
 
 struct ws_config {
     char *source; /* file path it came from, or "(url)" */
-    struct ws_db_config *dbs;
+    struct ws_db_config *dbs;   /* the databases, those found under a
+                                 * directory entry among them */
     size_t ndbs;
+    struct ws_db_config *dirs;  /* the directory entries, as read */
+    size_t ndirs;
     char *access_key_id;       /* copied to replicas without their own */
     char *secret_access_key;
     char *log_level;           /* "debug", "info" (default), "warn", "error" */
@@ -167,6 +183,18 @@ int ws_config_parse_url(const char *url, struct ws_replica_config *rc,
  * absent. */
 const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
                                              const char *path);
+
+/* The entry for a database at path, which is not among cfg->dbs (not
+ * there when the config was read: a restore's target, say), made from
+ * the directory entry whose dir holds it and whose pattern its name
+ * matches, and added to cfg->dbs; WS_ENOTFOUND when none does. */
+int ws_config_dir_db(struct ws_config *cfg, const char *path,
+                     const struct ws_db_config **out, struct ws_err *err);
+
+/* For replicate: fails naming the directory that a directory entry
+ * could not be read in (missing, or a permission), since its databases
+ * would not be replicated. */
+int ws_config_dirs_check(const struct ws_config *cfg, struct ws_err *err);
 
 void ws_config_free(struct ws_config *c);
 

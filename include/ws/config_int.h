@@ -34,4 +34,20 @@ int ws_config_yaml_load(const char *name, const char *text, size_t len,
                         int expand_env, struct ws_config *cfg,
                         struct ws_err *err);
 
+/* Pass 2's pieces that config_dir.c shares: a path made absolute and
+ * clean (blank refused; what names the key), a replica finished (URL
+ * merged, defaults, checks), a database entry finished, and "name:line:"
+ * put before a message (name NULL: a config from URLs). */
+int ws_config_abs(char **path, const char *what, struct ws_err *err);
+int ws_config_finish_replica(const struct ws_config *cfg,
+                             struct ws_replica_config *r, struct ws_err *err);
+int ws_config_finish_db(const struct ws_config *cfg, struct ws_db_config *db,
+                        const char *name, struct ws_err *err);
+int ws_config_at_line(int rc, const char *name, int line, struct ws_err *err);
+
+/* Move the directory entries of cfg->dbs to cfg->dirs, check each and
+ * add the databases found under it to cfg->dbs (config_dir.c). */
+int ws_config_expand_dirs(struct ws_config *cfg, const char *name,
+                          struct ws_err *err);
+
 #endif

@@ -40,4 +40,18 @@ struct ws_sbuf {
 /* Append s[0..n).  WS_OK or WS_ENOMEM (b unchanged). */
 int ws_sbuf_add(struct ws_sbuf *b, const char *s, size_t n);
 
+/* A growing list of malloc'd strings, v[n] NULL once anything has been
+ * added (an argv). */
+struct ws_strv {
+    char **v;
+    size_t n, cap;
+};
+
+/* Append s, which the list then owns.  WS_OK or WS_ENOMEM (the list
+ * unchanged, s not taken). */
+int ws_strv_push(struct ws_strv *l, char *s);
+
+/* Free the strings and the list (a list of nothing is fine). */
+void ws_strv_free(struct ws_strv *l);
+
 #endif

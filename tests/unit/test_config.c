@@ -1762,6 +1762,140 @@ TEST(restore_on_boot_key)
     ws_config_free(c);
 }
 
+/* Directory entries (config_dir.c): the databases found under dir, each
+ * its own entry with its replicas at the item's path plus its relative
+ * path; what is not a database, a link, a dot-directory or a name the
+ * pattern does not match is left out; the keys' errors. */
+static void write_db(const char *path)
+{
+    write_file(path, "SQLite format 3");  /* fopen "w": 15 bytes */
+    FILE *f = fopen(path, "a");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fputc(0, f), 0);
+    ASSERT_EQ(fclose(f), 0);
+}
+
+TEST(dir_entries)
+{
+    char *cwd = enter_tmpdir(), yaml[1024];
+    const struct ws_db_config *d = NULL;
+    struct ws_err err = {0};
+    struct ws_config *c;
+
+    ASSERT_EQ(mkdir("t", 0755), 0);
+    ASSERT_EQ(mkdir("t/eu", 0755), 0);
+    ASSERT_EQ(mkdir("t/.meta", 0755), 0);
+    write_db("t/b.db");
+    write_db("t/a.db");
+    write_db("t/eu/c.db");
+    write_db("t/.meta/h.db");
+    write_db("t/x.sqlite");
+    write_file("t/junk.db", "not a database at all");
+    write_file("t/empty.db", "");
+    ASSERT_EQ(symlink("a.db", "t/link.db"), 0);
+    snprintf(yaml, sizeof(yaml),
+             "dbs:\n"
+             "  - dir: %s/t\n"
+             "    monitor-interval: 2s\n"
+             "    replicas:\n"
+             "      - path: /r\n"
+             "      - url: s3://bkt/pre/?endpoint=http://127.0.0.1:9\n"
+             "        access-key-id: K\n"
+             "        secret-access-key: " SECRET "\n",
+             cwd);
+    c = parse(yaml);
+    ASSERT_EQ(c->ndirs, 1);
+    ASSERT_EQ(c->dirs[0].found, 3);
+    ASSERT_STR_EQ(c->dirs[0].pattern, "*.db");
+    ASSERT_EQ(c->ndbs, 3);
+    ASSERT_STR_CONTAINS(c->dbs[0].path, "/t/a.db");
+    ASSERT_STR_CONTAINS(c->dbs[1].path, "/t/b.db");
+    ASSERT_STR_CONTAINS(c->dbs[2].path, "/t/empty.db");
+    ASSERT_EQ(c->dbs[0].monitor_interval_ms, 2000);
+    ASSERT_STR_EQ(c->dbs[0].replicas[0].path, "/r/a.db");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].path, "pre/a.db");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].bucket, "bkt");
+    ASSERT_STR_EQ(c->dbs[0].replicas[1].secret_access_key, SECRET);
+    ASSERT_STR_CONTAINS(c->dbs[0].meta_path, "/t/.a.db-walship");
+    /* Not there: made from the item when a command names it. */
+    ASSERT(ws_config_find_db(c, "t/new.db") == NULL);
+    ASSERT_EQ(ws_config_dir_db(c, "t/new.db", &d, &err), WS_OK);
+    ASSERT_STR_EQ(d->replicas[0].path, "/r/new.db");
+    ASSERT_EQ(ws_config_dir_db(c, "t/eu/c.db", &d, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_config_dir_db(c, "t/new.txt", &d, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_config_dir_db(c, "t2/new.db", &d, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_config_dirs_check(c, &err), WS_OK);
+    ws_config_free(c);
+
+    /* recursive, a pattern, and a meta-path as a base. */
+    snprintf(yaml, sizeof(yaml),
+             "dbs:\n"
+             "  - dir: %s/t\n"
+             "    pattern: \"[a-c].db\"\n"
+             "    recursive: true\n"
+             "    meta-path: /m\n"
+             "    replicas: [{path: /r}]\n",
+             cwd);
+    c = parse(yaml);
+    ASSERT_EQ(c->ndbs, 3);
+    ASSERT_STR_CONTAINS(c->dbs[2].path, "/t/eu/c.db");
+    ASSERT_STR_EQ(c->dbs[2].replicas[0].path, "/r/eu/c.db");
+    ASSERT_STR_EQ(c->dbs[2].meta_path, "/m/eu/c.db");
+    ASSERT_EQ(ws_config_dir_db(c, "t/eu/d.db", &d, &err), WS_ENOTFOUND);
+    ASSERT_EQ(ws_config_dir_db(c, "t/eu/b.db", &d, &err), WS_OK);
+    ws_config_free(c);
+
+    /* A directory that is not there: no error until replicate asks. */
+    c = parse("dbs:\n"
+              "  - dir: /nonexistent-ws-dir\n"
+              "    replicas: [{path: /r}]\n");
+    ASSERT_EQ(c->ndbs, 0);
+    ASSERT_EQ(ws_config_dirs_check(c, &err), WS_ECONFIG);
+    ASSERT_STR_CONTAINS(err.msg, "cannot look for databases in "
+                                 "/nonexistent-ws-dir: No such file");
+    ws_config_free(c);
+
+    fails_with("dbs:\n"
+               "  - dir: /t\n"
+               "    path: /t/a.db\n"
+               "    replicas: [{path: /r}]\n",
+               "walship.yml:2: \"path\" and \"dir\" cannot both be set: an "
+               "entry is one database (path) or a directory of them (dir)");
+    fails_with("dbs:\n"
+               "  - dir: /t\n"
+               "    watch: true\n"
+               "    replicas: [{path: /r}]\n",
+               "walship.yml:2: \"watch: true\" is not supported: walship "
+               "finds the databases under /t when it starts (start it again "
+               "to pick up new ones)");
+    fails_with("dbs:\n"
+               "  - path: /t/a.db\n"
+               "    recursive: false\n"
+               "    replicas: [{path: /r}]\n",
+               "walship.yml:2: \"recursive\" applies to a directory entry "
+               "(dir) only");
+    fails_with("dbs:\n"
+               "  - dir: /t\n"
+               "    pattern: eu/*.db\n"
+               "    replicas: [{path: /r}]\n",
+               "walship.yml:2: pattern \"eu/*.db\" has a '/': it matches "
+               "file names (set recursive: true for subdirectories)");
+    fails_with("dbs:\n"
+               "  - dir: /t\n",
+               "walship.yml:2: directory /t has no replicas: add a "
+               "\"replicas\" list");
+
+    ASSERT_EQ(unlink("t/link.db"), 0);
+    const char *files[] = {"t/a.db", "t/b.db", "t/eu/c.db", "t/.meta/h.db",
+                           "t/x.sqlite", "t/junk.db", "t/empty.db"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
+        ASSERT_EQ(unlink(files[i]), 0);
+    ASSERT_EQ(rmdir("t/eu"), 0);
+    ASSERT_EQ(rmdir("t/.meta"), 0);
+    ASSERT_EQ(rmdir("t"), 0);
+    leave_tmpdir(cwd);
+}
+
 #define LIST(X)                                                                \
     X(sizes_and_spool_limit)                                                   \
     X(url_file_mistakes)                                                       \
@@ -1820,6 +1954,7 @@ TEST(restore_on_boot_key)
     X(from_urls_errors)                                                        \
     X(free_null)                                                               \
     X(restore_on_boot_key)                                                     \
-    X(exec_and_shutdown_timeout)
+    X(exec_and_shutdown_timeout)                                               \
+    X(dir_entries)
 
 TEST_MAIN("config", LIST)
