@@ -83,7 +83,7 @@ void ws_app_on_ready(uv_check_t *h)
         return;
     }
     for (size_t i = 0; i < dm->ndbs; i++)
-        if (!db_ready(&dm->dbs[i]))
+        if (!db_ready(dm->dbs[i]))
             return;
     uv_check_stop(h);
     rc = ws_child_start(&dm->child, &dm->child_err);

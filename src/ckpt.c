@@ -103,9 +103,11 @@ static int check_counts(struct ws_db *db, int64_t log, struct ws_err *err)
 
 /*
  * Past this many frames in the index, walship stops backfilling without
- * the lock before a locked checkpoint and takes the lock: the locked
- * PASSIVE then backfills whatever is left while the application waits,
- * which bounds the -wal when the backfill cannot keep up with it.
+ * the lock before a locked checkpoint, after one round, and takes the
+ * lock: the locked PASSIVE then backfills whatever is left while the
+ * application waits, which bounds the -wal when the backfill cannot keep
+ * up with it.  (The one round is for a backlog that is one large
+ * transaction: ws_dbi_backfill.)
  */
 static int past_cap(const struct ws_db *db)
 {
@@ -251,11 +253,19 @@ static int lock_wait(struct ws_db *db, struct ws_db_state *st,
     int rc = WS_OK, progress;
 
     for (;;) {
+        uint64_t spooled = db->w_hi;
+
         rc = ws_dbi_catch_up(db, &st->copied, err);
         /* The frames the locked step must keep, written now (it writes
-         * only what comes meanwhile). */
+         * only what comes meanwhile).  Many of them (a large transaction
+         * no replica holds yet) are made durable now too: the locked
+         * step's fsync would otherwise wait for them, with the
+         * application held. */
         if (rc == WS_OK)
             rc = ws_dbi_spool(db, err);
+        if (rc == WS_OK && db->w_hi > spooled &&
+            db->w_hi - spooled > CKPT_TAIL_BYTES)
+            rc = ws_dbi_shadow_sync(db, 1, err);
         start_writeback(db->shadow_fd);
         start_writeback(db->db_fd);
         if (rc == WS_OK)
@@ -458,7 +468,13 @@ int ws_dbi_backfill(struct ws_db *db, int rounds, int locked_next,
                       (locked_next && log - done > last / 2)))
             break;
         last = log - done;
-        rc = unlocked_round(db, !cap, &log, &done, &progress, st, err);
+        /* Past the cap the first round still backfills: the backlog may
+         * be one large transaction with the application idle, which the
+         * locked window would otherwise backfill (and fsync) with the
+         * application held for seconds.  A writer that keeps outpacing
+         * the backfill meets the brake at the next round. */
+        rc = unlocked_round(db, !cap || i == 0, &log, &done, &progress, st,
+                            err);
     }
     return rc;
 }

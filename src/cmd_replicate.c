@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const char usage_replicate[] =
@@ -147,14 +148,57 @@ static int replicate_flags(struct ws_config *cfg, int once,
     return WS_OK;
 }
 
+/* Each database holds about 15 descriptors (SQLite's connections with
+ * their -wal and -shm, the shadow, the meta directory's lock, file
+ * events): the usual soft limit of 1024 runs out at some 65 databases.
+ * When the databases need more (or a directory entry may add some while
+ * running), the soft limit is raised, up to the hard one, as a Go
+ * program's runtime does for Litestream; it is left alone otherwise,
+ * since -exec's application inherits it.  What is left short is said at
+ * start. */
+static void raise_fd_limit(const struct ws_config *cfg)
+{
+    uint64_t need = (uint64_t)cfg->ndbs * 16 + 64;
+    struct rlimit rl;
+
+    for (size_t i = 0; i < cfg->ndirs; i++)
+        if (cfg->dirs[i].watch > 0)
+            need = UINT64_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max &&
+        need > (uint64_t)rl.rlim_cur) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY &&
+                              need > (uint64_t)rl.rlim_max
+                          ? rl.rlim_max
+                          : (need == UINT64_MAX ? rl.rlim_max : (rlim_t)need);
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            ws_debug("descriptor limit raised from %llu to %llu",
+                     (unsigned long long)was,
+                     (unsigned long long)rl.rlim_max);
+        else
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && need != UINT64_MAX &&
+        need > (uint64_t)rl.rlim_cur)
+        ws_warn("descriptor limit %llu is low for %zu databases (each "
+                "holds about 15): raise it (ulimit -n, or LimitNOFILE= "
+                "under systemd) or some will fail with \"Too many open "
+                "files\"",
+                (unsigned long long)rl.rlim_cur, cfg->ndbs);
+}
+
 /* A directory entry whose directory cannot be read would leave its
  * databases unreplicated: refused, as is a config whose entries found
- * no database at all (nothing to do). */
+ * no database at all and watch for none (nothing to do). */
 static int replicate_dirs(const struct ws_config *cfg, struct ws_err *err)
 {
-    int rc = ws_config_dirs_check(cfg, err);
+    int rc = ws_config_dirs_check(cfg, err), watch = 0;
 
-    if (rc == WS_OK && cfg->ndbs == 0 && cfg->ndirs > 0)
+    for (size_t i = 0; i < cfg->ndirs; i++)
+        watch |= cfg->dirs[i].watch > 0;
+    if (rc == WS_OK && cfg->ndbs == 0 && cfg->ndirs > 0 && !watch)
         rc = ws_err_set(err, WS_ECONFIG,
                         "%s: no database to replicate: no SQLite database "
                         "under %s matches \"%s\"%s",
@@ -232,13 +276,16 @@ int ws_cmd_replicate(int argc, char **argv, struct ws_err *err)
         return rc;
     }
     ws_cli_log_init(cfg, verbose, 1);
+    raise_fd_limit(cfg);
     for (size_t k = 0; k < cfg->ndirs; k++)
         ws_info("databases found dir=%s pattern=\"%s\" recursive=%s "
-                "count=%zu (databases created later are picked up at the "
-                "next start)",
+                "count=%zu (%s)",
                 cfg->dirs[k].dir, cfg->dirs[k].pattern,
                 cfg->dirs[k].recursive > 0 ? "true" : "false",
-                cfg->dirs[k].found);
+                cfg->dirs[k].found,
+                cfg->dirs[k].watch > 0
+                    ? "watch: those created later are added as they appear"
+                    : "those created later are found at the next start");
     rc = ws_sqlite_check(err);
     if (rc == WS_OK) {
         ws_info("walship version=%s sqlite=%s", WS_VERSION,

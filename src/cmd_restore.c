@@ -89,6 +89,7 @@ static int do_restore(const struct restore_args *a, const char *arg,
     const struct ws_db_config *db = NULL;
     struct ws_cli_replicas reps;
     struct ws_restore_opts o = a->o;
+    struct ws_strv made = {0};
     int rc;
 
     rc = ws_cli_find_db(arg, a->config, !a->no_expand, &cfg, &db, err);
@@ -117,8 +118,15 @@ static int do_restore(const struct restore_args *a, const char *arg,
     if (!a->list)
         ws_restore_hold_signals();
     rc = ws_cli_replicas_open(&reps, db, a->replica, err);
+    /* A database of a directory entry, on a new machine: its directory
+     * below the entry's dir is made (and unmade if the restore fails). */
+    if (rc == WS_OK && !a->list)
+        rc = ws_config_dir_parents(cfg, o.output, &made, err);
     if (rc == WS_OK)
         rc = ws_restore(reps.v, reps.n, &o, err);
+    for (size_t i = made.n; rc != WS_OK && i > 0; i--)
+        (void)rmdir(made.v[i - 1]);
+    ws_strv_free(&made);
     if (rc == WS_ENOTFOUND && a->if_replica) {
         ws_info("no matching backups found db=%s", o.db);
         rc = WS_OK;

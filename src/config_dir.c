@@ -48,7 +48,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_DEPTH 32 /* directories below dir, at most */
+#define MAX_DEPTH 64 /* directories below dir, at most; deeper is an error */
 
 static const char sqlite_magic[16] = "SQLite format 3";
 
@@ -57,8 +57,25 @@ static int oom(struct ws_err *err)
     return ws_err_set(err, WS_ENOMEM, "out of memory");
 }
 
+/* SQLite's own files beside a database, never databases themselves
+ * (an empty -wal or journal would pass the header test). */
+static int sqlite_sidecar(const char *name)
+{
+    static const char *const ends[] = {"-wal", "-shm", "-journal"};
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < sizeof(ends) / sizeof(*ends); i++) {
+        size_t k = strlen(ends[i]);
+        if (n > k && strcmp(name + n - k, ends[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Whether the regular file `name` in the directory dfd is a SQLite
- * database, or an empty file (a database being created). */
+ * database, or an empty file (a database being created): 1 or 0, or -1
+ * with errno when it cannot be read (which the walk reports: a database
+ * walship cannot read must not be left out without a word). */
 static int is_database(int dfd, const char *name)
 {
     char b[16];
@@ -67,37 +84,46 @@ static int is_database(int dfd, const char *name)
                     O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
     if (fd < 0)
-        return 0;
+        return errno == ENOENT ? 0 : -1; /* gone since readdir */
     n = pread(fd, b, sizeof(b), 0);
+    if (n < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
     close(fd);
     return n == 0 || (n == (ssize_t)sizeof(b) &&
                       memcmp(b, sqlite_magic, sizeof(b)) == 0);
 }
 
-/* A part of the walk that failed: the first is kept in t (scan_errno,
- * scan_path), for replicate to refuse to start without it. */
-static int walk_failed(struct ws_db_config *t, const char *at, int e)
+/* A part of the walk that failed: the first is kept. */
+static int walk_failed(struct ws_dir_scan *s, const char *at, int e)
 {
-    if (t->scan_errno != 0)
+    if (s->err_no != 0)
         return WS_OK;
-    t->scan_errno = e;
-    return ws_str_set(&t->scan_path, at);
+    s->err_no = e;
+    return ws_str_set(&s->err_path, at);
 }
 
 /* The databases in the open directory dfd (path `at`, the item's dir
- * or below it), into f. */
-static int walk(struct ws_db_config *t, int dfd, const char *at, int depth,
-                struct ws_strv *f)
+ * or below it), into s. */
+static int walk(const struct ws_db_config *t, int dfd, const char *at,
+                int depth, struct ws_dir_scan *s)
 {
     DIR *d = fdopendir(dfd);
     struct dirent *e;
     int rc = WS_OK;
 
     if (d == NULL) {
-        rc = walk_failed(t, at, errno);
+        rc = walk_failed(s, at, errno);
         close(dfd);
         return rc;
     }
+    rc = ws_strv_push(&s->dirs, strdup(at)) == WS_OK &&
+                 s->dirs.v[s->dirs.n - 1] != NULL
+             ? WS_OK
+             : WS_ENOMEM;
     while (rc == WS_OK && (e = readdir(d)) != NULL) {
         struct stat sb;
         char *p;
@@ -114,18 +140,22 @@ static int walk(struct ws_db_config *t, int dfd, const char *at, int depth,
             break;
         }
         if (S_ISDIR(sb.st_mode) && t->recursive > 0 && e->d_name[0] != '.' &&
-            depth < MAX_DEPTH) {
-            int sub = openat(dirfd(d), e->d_name,
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            (t->meta_path == NULL || strcmp(p, t->meta_path) != 0)) {
+            int sub = depth >= MAX_DEPTH
+                          ? -2
+                          : openat(dirfd(d), e->d_name,
+                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                       O_CLOEXEC);
             if (sub >= 0)
-                rc = walk(t, sub, p, depth + 1, f);
+                rc = walk(t, sub, p, depth + 1, s);
             else
-                rc = walk_failed(t, p, errno);
-        } else if (S_ISREG(sb.st_mode) &&
-                   fnmatch(t->pattern, e->d_name, FNM_PERIOD) == 0 &&
-                   is_database(dirfd(d), e->d_name)) {
-            rc = ws_strv_push(f, p);
-            if (rc == WS_OK)
+                rc = walk_failed(s, p, sub == -2 ? WS_DIR_TOO_DEEP : errno);
+        } else if (S_ISREG(sb.st_mode) && !sqlite_sidecar(e->d_name) &&
+                   fnmatch(t->pattern, e->d_name, FNM_PERIOD) == 0) {
+            int db = is_database(dirfd(d), e->d_name);
+            if (db < 0)
+                rc = walk_failed(s, p, errno);
+            else if (db > 0 && (rc = ws_strv_push(&s->dbs, p)) == WS_OK)
                 p = NULL; /* the list's now */
         }
         free(p);
@@ -137,6 +167,28 @@ static int walk(struct ws_db_config *t, int dfd, const char *at, int depth,
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ws_config_dir_scan(const struct ws_db_config *t, struct ws_dir_scan *s)
+{
+    int fd, rc;
+
+    memset(s, 0, sizeof(*s));
+    /* dir itself may be a link (the config names it); nothing below it
+     * is followed. */
+    fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = fd < 0 ? walk_failed(s, t->dir, errno) : walk(t, fd, t->dir, 0, s);
+    if (rc == WS_OK && s->dbs.n > 1)
+        qsort(s->dbs.v, s->dbs.n, sizeof(*s->dbs.v), cmp_str);
+    return rc;
+}
+
+void ws_config_dir_scan_free(struct ws_dir_scan *s)
+{
+    ws_strv_free(&s->dbs);
+    ws_strv_free(&s->dirs);
+    free(s->err_path);
+    memset(s, 0, sizeof(*s));
 }
 
 /* dst = a deep copy of the item's replica src, at src's path plus rel. */
@@ -185,22 +237,15 @@ static int derive_replica(struct ws_replica_config *dst,
     return rc;
 }
 
-/* A database entry for path (under the item t's dir) appended to
- * cfg->dbs; *out its index. */
-static int derive_db(struct ws_config *cfg, const struct ws_db_config *t,
-                     const char *path, size_t *out, struct ws_err *err)
+/* *db = the entry of the database at path, under the item t's dir (db's
+ * old contents are not freed: it is new). */
+static int derive_into(struct ws_db_config *db, const struct ws_db_config *t,
+                       const char *path)
 {
-    struct ws_db_config *v, *db;
     const char *rel = path + strlen(t->dir);
-    int rc = WS_OK;
 
     while (*rel == '/')
         rel++;
-    v = realloc(cfg->dbs, (cfg->ndbs + 1) * sizeof(*v));
-    if (v == NULL)
-        return oom(err);
-    cfg->dbs = v;
-    db = &v[cfg->ndbs];
     *db = *t;
     db->dir = db->pattern = NULL;
     db->recursive = db->watch = -1;
@@ -210,22 +255,57 @@ static int derive_db(struct ws_config *cfg, const struct ws_db_config *t,
     db->found = 0;
     db->scan_errno = 0;
     db->scan_path = NULL;
-    cfg->ndbs++;
     if (ws_str_set(&db->path, path) != WS_OK)
-        rc = WS_ENOMEM;
-    if (rc == WS_OK && t->meta_path != NULL &&
+        return WS_ENOMEM;
+    if (t->meta_path != NULL &&
         (db->meta_path = ws_path_join(t->meta_path, rel)) == NULL)
-        rc = WS_ENOMEM;
-    if (rc == WS_OK &&
-        (db->replicas = calloc(t->nreplicas, sizeof(*db->replicas))) == NULL)
-        rc = WS_ENOMEM;
-    for (size_t i = 0; rc == WS_OK && i < t->nreplicas; i++) {
-        rc = derive_replica(&db->replicas[i], &t->replicas[i], rel);
+        return WS_ENOMEM;
+    db->replicas = calloc(t->nreplicas, sizeof(*db->replicas));
+    if (db->replicas == NULL)
+        return WS_ENOMEM;
+    for (size_t i = 0; i < t->nreplicas; i++) {
+        int rc = derive_replica(&db->replicas[i], &t->replicas[i], rel);
         db->nreplicas++;
+        if (rc != WS_OK)
+            return rc;
     }
-    if (rc != WS_OK)
+    return WS_OK;
+}
+
+/* A database entry for path (under the item t's dir) appended to
+ * cfg->dbs; *out its index. */
+static int derive_db(struct ws_config *cfg, const struct ws_db_config *t,
+                     const char *path, size_t *out, struct ws_err *err)
+{
+    struct ws_db_config *v = realloc(cfg->dbs, (cfg->ndbs + 1) * sizeof(*v));
+
+    if (v == NULL)
         return oom(err);
+    cfg->dbs = v;
+    cfg->ndbs++;
+    if (derive_into(&v[cfg->ndbs - 1], t, path) != WS_OK)
+        return oom(err); /* what was made is freed with cfg */
     *out = cfg->ndbs - 1;
+    return WS_OK;
+}
+
+int ws_config_dir_db_new(const struct ws_config *cfg,
+                         const struct ws_db_config *t, const char *path,
+                         struct ws_db_config **out, struct ws_err *err)
+{
+    struct ws_db_config *db = calloc(1, sizeof(*db));
+    int rc;
+
+    if (db == NULL)
+        return oom(err);
+    rc = derive_into(db, t, path) == WS_OK ? WS_OK : oom(err);
+    if (rc == WS_OK)
+        rc = ws_config_finish_db(cfg, db, cfg->source, err);
+    if (rc != WS_OK) {
+        ws_config_db_free(db);
+        return rc;
+    }
+    *out = db;
     return WS_OK;
 }
 
@@ -241,12 +321,6 @@ static int check_item(const struct ws_config *cfg, struct ws_db_config *t,
                         "\"path\" and \"dir\" cannot both be set: an entry "
                         "is one database (path) or a directory of them "
                         "(dir)");
-    else if (t->watch > 0)
-        rc = ws_err_set(err, WS_ECONFIG,
-                        "\"watch: true\" is not supported: walship finds "
-                        "the databases under %s when it starts (start it "
-                        "again to pick up new ones)",
-                        t->dir);
     else if (t->pattern != NULL && strchr(t->pattern, '/') != NULL)
         rc = ws_err_set(err, WS_ECONFIG,
                         "pattern \"%s\" has a '/': it matches file names "
@@ -302,53 +376,152 @@ int ws_config_expand_dirs(struct ws_config *cfg, const char *name,
     cfg->ndbs = keep;
     for (size_t i = 0; rc == WS_OK && i < cfg->ndirs; i++) {
         struct ws_db_config *t = &cfg->dirs[i];
-        struct ws_strv f = {0};
-        int fd;
+        struct ws_dir_scan f;
         size_t at;
 
         rc = check_item(cfg, t, name, err);
         if (rc != WS_OK)
             break;
-        fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 ? walk_failed(t, t->dir, errno) != WS_OK
-                   : walk(t, fd, t->dir, 0, &f) != WS_OK)
+        if (ws_config_dir_scan(t, &f) != WS_OK)
             rc = oom(err);
-        if (rc == WS_OK && f.n > 1)
-            qsort(f.v, f.n, sizeof(*f.v), cmp_str);
-        for (size_t k = 0; rc == WS_OK && k < f.n; k++)
-            rc = derive_db(cfg, t, f.v[k], &at, err);
-        t->found = f.n;
-        ws_strv_free(&f);
+        for (size_t k = 0; rc == WS_OK && k < f.dbs.n; k++)
+            rc = derive_db(cfg, t, f.dbs.v[k], &at, err);
+        t->found = f.dbs.n;
+        t->scan_errno = f.err_no;
+        t->scan_path = f.err_path;
+        f.err_path = NULL;
+        ws_config_dir_scan_free(&f);
     }
+    return rc;
+}
+
+/* The entry of cfg whose dir holds abs (absolute, clean) and whose
+ * pattern its name matches: its index, or -1.  *rel: abs below dir. */
+static int holder(const struct ws_config *cfg, const char *abs,
+                  const char **rel)
+{
+    for (size_t i = 0; i < cfg->ndirs; i++) {
+        const struct ws_db_config *t = &cfg->dirs[i];
+        size_t n = strcmp(t->dir, "/") == 0 ? 0 : strlen(t->dir);
+        const char *r = abs + n;
+
+        if (strncmp(abs, t->dir, n) != 0 || *r != '/' || r[1] == '\0' ||
+            (t->recursive <= 0 && strchr(r + 1, '/') != NULL) ||
+            fnmatch(t->pattern, ws_path_base(abs), FNM_PERIOD) != 0)
+            continue;
+        *rel = r + 1;
+        return (int)i;
+    }
+    return -1;
+}
+
+/* The directories between t's dir and the file rel below it: each that
+ * exists must be a directory, not a link (the walk follows none, so a
+ * database reached through one is not the entry's); with made, each
+ * that does not is created (mode 0755) and its path added to made. */
+static int chain(const struct ws_db_config *t, const char *rel,
+                 struct ws_strv *made, struct ws_err *err)
+{
+    int fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = WS_OK;
+    const char *c = rel, *slash;
+
+    if (fd < 0)
+        return made == NULL ? WS_OK
+                            : ws_err_set(err, WS_EIO, "open %s: %s", t->dir,
+                                         strerror(errno));
+    while (rc == WS_OK && (slash = strchr(c, '/')) != NULL) {
+        char name[256], *p = NULL;
+        int sub;
+
+        if ((size_t)(slash - c) >= sizeof(name)) {
+            rc = ws_err_set(err, WS_EUSAGE, "%s: a directory name is too "
+                            "long", rel);
+            break;
+        }
+        memcpy(name, c, (size_t)(slash - c));
+        name[slash - c] = '\0';
+        p = malloc(strlen(t->dir) + 1 + (size_t)(slash - rel) + 1);
+        if (p == NULL) {
+            rc = oom(err);
+            break;
+        }
+        sprintf(p, "%s/%.*s", t->dir, (int)(slash - rel), rel);
+        sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0 && errno == ENOENT && made != NULL) {
+            if (mkdirat(fd, name, 0755) != 0)
+                rc = ws_err_set(err, WS_EIO, "mkdir %s: %s", p,
+                                strerror(errno));
+            else if (ws_strv_push(made, p) != WS_OK)
+                rc = oom(err);
+            else
+                p = NULL; /* made's now */
+            if (rc == WS_OK)
+                sub = openat(fd, name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (rc == WS_OK && sub < 0 && errno == ENOENT) {
+            free(p);
+            break; /* nothing there yet: nothing to follow */
+        }
+        if (rc == WS_OK && sub < 0)
+            rc = ws_err_set(err, WS_EUSAGE,
+                            "refusing %s/%s: %s is %s, and walship follows "
+                            "none below %s",
+                            t->dir, rel, p,
+                            errno == ELOOP || errno == ENOTDIR
+                                ? "a symbolic link or not a directory"
+                                : strerror(errno),
+                            t->dir);
+        free(p);
+        close(fd);
+        fd = sub;
+        c = slash + 1;
+    }
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 
 int ws_config_dir_db(struct ws_config *cfg, const char *path,
                      const struct ws_db_config **out, struct ws_err *err)
 {
+    const char *rel;
     char *abs = NULL;
-    int rc = WS_ENOTFOUND;
+    size_t at;
+    int k, rc;
 
     if (ws_path_expand(path, &abs, NULL) != WS_OK)
         return WS_ENOTFOUND;
-    for (size_t i = 0; rc == WS_ENOTFOUND && i < cfg->ndirs; i++) {
-        const struct ws_db_config *t = &cfg->dirs[i];
-        size_t n = strlen(t->dir);
-        const char *rel = abs + n;
-        size_t at;
-
-        if (strncmp(abs, t->dir, n) != 0 || *rel != '/' ||
-            (t->recursive <= 0 && strchr(rel + 1, '/') != NULL) ||
-            fnmatch(t->pattern, ws_path_base(abs), FNM_PERIOD) != 0)
-            continue;
-        rc = derive_db(cfg, t, abs, &at, err);
-        if (rc == WS_OK)
-            rc = ws_config_finish_db(cfg, &cfg->dbs[at], cfg->source, err);
-        if (rc == WS_OK)
-            *out = &cfg->dbs[at];
+    k = holder(cfg, abs, &rel);
+    if (k < 0) {
+        free(abs);
+        return WS_ENOTFOUND;
     }
+    rc = chain(&cfg->dirs[k], rel, NULL, err);
+    if (rc == WS_OK)
+        rc = derive_db(cfg, &cfg->dirs[k], abs, &at, err);
+    if (rc == WS_OK)
+        rc = ws_config_finish_db(cfg, &cfg->dbs[at], cfg->source, err);
+    if (rc == WS_OK)
+        *out = &cfg->dbs[at];
     free(abs);
     return rc;
+}
+
+int ws_config_dir_parents(const struct ws_config *cfg, const char *path,
+                          struct ws_strv *made, struct ws_err *err)
+{
+    const char *rel;
+    int k = holder(cfg, path, &rel);
+
+    return k < 0 ? WS_OK : chain(&cfg->dirs[k], rel, made, err);
+}
+
+const char *ws_config_dir_why(int err_no)
+{
+    return err_no == WS_DIR_TOO_DEEP ? "more than 64 directories below dir "
+                                       "(deeper ones are not looked in)"
+                                     : strerror(err_no);
 }
 
 int ws_config_dirs_check(const struct ws_config *cfg, struct ws_err *err)
@@ -359,7 +532,7 @@ int ws_config_dirs_check(const struct ws_config *cfg, struct ws_err *err)
             return ws_err_set(err, WS_ECONFIG,
                               "%s:%d: cannot look for databases in %s: %s",
                               cfg->source, t->line, t->scan_path,
-                              strerror(t->scan_errno));
+                              ws_config_dir_why(t->scan_errno));
     }
     return WS_OK;
 }

@@ -435,12 +435,34 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
+/* Close a database's handles (those setup_db got to, when it failed
+ * part-way). */
+static void close_db(struct dbrep *d)
+{
+    uv_close((uv_handle_t *)&d->poll, close_cb);
+    uv_close((uv_handle_t *)&d->kick, close_cb);
+    uv_close((uv_handle_t *)&d->ckpt, close_cb);
+    uv_close((uv_handle_t *)&d->tick, close_cb);
+    uv_close((uv_handle_t *)&d->ev_wal, close_cb);
+    uv_close((uv_handle_t *)&d->ev_db, close_cb);
+    if (d->val != NULL)
+        ws_validator_close(d->val, close_cb);
+    uv_close((uv_handle_t *)&d->bar_timer, close_cb);
+    ws_ctl_close(d->ctl, "walship replicate is shutting down");
+    d->ctl = NULL;
+    for (size_t k = 0; k < d->nreps; k++) {
+        uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
+        uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
+        ws_slow_close(&d->reps[k].slow, close_cb);
+    }
+}
+
 static void check_done(struct daemon *dm)
 {
     if (dm->phase == DM_CLOSING)
         return;
     for (size_t i = 0; i < dm->ndbs; i++)
-        if (!dm->dbs[i].done)
+        if (!dm->dbs[i]->done)
             return;
     dm->phase = DM_CLOSING;
     /* Every database is synced and shipped: close every handle and let
@@ -456,24 +478,9 @@ static void check_done(struct daemon *dm)
     uv_close((uv_handle_t *)&dm->ready_check, close_cb);
     if (dm->reaping)
         ws_child_close(&dm->child, close_cb);
-    for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
-        uv_close((uv_handle_t *)&d->poll, close_cb);
-        uv_close((uv_handle_t *)&d->kick, close_cb);
-        uv_close((uv_handle_t *)&d->ckpt, close_cb);
-        uv_close((uv_handle_t *)&d->tick, close_cb);
-        uv_close((uv_handle_t *)&d->ev_wal, close_cb);
-        uv_close((uv_handle_t *)&d->ev_db, close_cb);
-        ws_validator_close(d->val, close_cb);
-        uv_close((uv_handle_t *)&d->bar_timer, close_cb);
-        ws_ctl_close(d->ctl, "walship replicate is shutting down");
-        d->ctl = NULL;
-        for (size_t k = 0; k < d->nreps; k++) {
-            uv_close((uv_handle_t *)&d->reps[k].timer, close_cb);
-            uv_close((uv_handle_t *)&d->reps[k].ret_timer, close_cb);
-            ws_slow_close(&d->reps[k].slow, close_cb);
-        }
-    }
+    for (size_t i = 0; i < dm->ndbs; i++)
+        close_db(dm->dbs[i]);
+    ws_dirwatch_close(dm);
 }
 
 /* shutdown-sync-timeout passed: say which database and replica still
@@ -489,7 +496,7 @@ static void on_shut_timeout(uv_timer_t *t)
     snprintf(why, sizeof(why), "the final sync did not finish within "
              "shutdown-sync-timeout=%s", lim);
     for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
+        struct dbrep *d = dm->dbs[i];
         if (d->done)
             continue;
         if (!d->final_synced || d->syncing || d->snapshotting) {
@@ -576,7 +583,7 @@ void ws_daemon_shutdown(struct daemon *dm, enum stop_why why, int signum)
                 dm->child.argv[0], dm->child.argc);
     shutdown_begin(dm);
     for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
+        struct dbrep *d = dm->dbs[i];
         d->stopping = 1;
         uv_timer_stop(&d->poll);
         uv_timer_stop(&d->kick);
@@ -720,28 +727,89 @@ static void park(struct dbrep *d)
         ws_debug("stop: database state recorded db=%s", d->cfg->path);
 }
 
+/* Free a database whose handles are closed (parked first when it ran). */
+static void free_db(struct dbrep *d, int ran)
+{
+    for (size_t k = 0; k < d->nreps; k++) {
+        ws_replica_free(d->reps[k].client);
+        free(d->reps[k].job_path);
+        ws_tlist_free(&d->reps[k].tjob);
+        ws_ship_stale_free(&d->reps[k]);
+        ws_ship_tail_free(&d->reps[k]);
+    }
+    free(d->reps);
+    free(d->bar_reps);
+    free(d->seen.v);
+    free(d->seen_job.v);
+    free(d->wal_path);
+    ws_tlist_free(&d->tl);
+    ws_validator_free(d->val);
+    if (ran && d->db != NULL)
+        park(d);
+    ws_db_free(d->db);
+    free(d);
+}
+
 static void teardown(struct daemon *dm)
 {
-    for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
-        for (size_t k = 0; k < d->nreps; k++) {
-            ws_replica_free(d->reps[k].client);
-            free(d->reps[k].job_path);
-            ws_tlist_free(&d->reps[k].tjob);
-            ws_ship_stale_free(&d->reps[k]);
-            ws_ship_tail_free(&d->reps[k]);
-        }
-        free(d->reps);
-        free(d->bar_reps);
-        free(d->seen.v);
-        free(d->seen_job.v);
-        free(d->wal_path);
-        ws_tlist_free(&d->tl);
-        ws_validator_free(d->val);
-        park(d);
-        ws_db_free(d->db);
-    }
+    for (size_t i = 0; i < dm->ndbs; i++)
+        free_db(dm->dbs[i], 1);
     free(dm->dbs);
+    for (size_t i = 0; i < dm->ndead; i++)
+        free_db(dm->dead[i], 0);
+    free(dm->dead);
+    for (size_t i = 0; i < dm->nown_cfgs; i++)
+        ws_config_db_free(dm->own_cfgs[i]);
+    free(dm->own_cfgs);
+    ws_dirwatch_free(dm);
+}
+
+/* Room for one more database in dm->dbs. */
+static int grow_dbs(struct daemon *dm)
+{
+    if (dm->ndbs == dm->cap_dbs) {
+        size_t cap = dm->cap_dbs ? dm->cap_dbs * 2 : 8;
+        struct dbrep **v = realloc(dm->dbs, cap * sizeof(*v));
+        if (v == NULL)
+            return WS_ENOMEM;
+        dm->dbs = v;
+        dm->cap_dbs = cap;
+    }
+    return WS_OK;
+}
+
+int ws_daemon_add_db(struct daemon *dm, struct ws_db_config *c,
+                     struct ws_err *err)
+{
+    struct ws_db_config **oc;
+    struct dbrep *d;
+    int rc;
+
+    oc = realloc(dm->own_cfgs, (dm->nown_cfgs + 1) * sizeof(*oc));
+    if (oc == NULL) {
+        ws_config_db_free(c);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    dm->own_cfgs = oc;
+    oc[dm->nown_cfgs++] = c;
+    if (grow_dbs(dm) != WS_OK || (d = calloc(1, sizeof(*d))) == NULL)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    rc = setup_db(dm, d, c, err);
+    if (rc != WS_OK) {
+        /* Its handles close now; it is freed at teardown. */
+        struct dbrep **v = realloc(dm->dead, (dm->ndead + 1) * sizeof(*v));
+        close_db(d);
+        if (v == NULL) {
+            ws_err_set(err, WS_ENOMEM, "out of memory");
+            return rc; /* left: the process exits soon without memory */
+        }
+        dm->dead = v;
+        v[dm->ndead++] = d;
+        return rc;
+    }
+    dm->dbs[dm->ndbs++] = d;
+    ws_daemon_step(d);
+    return WS_OK;
 }
 
 static void signal_set(sigset_t *set)
@@ -789,14 +857,18 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     if (uv_loop_init(&dm.loop) != 0)
         return ws_err_set(err, WS_EIO, "cannot start the event loop");
-    dm.dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dm.dbs));
-    if (dm.dbs == NULL)
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     for (size_t i = 0; rc == WS_OK && i < cfg->ndbs; i++) {
-        rc = setup_db(&dm, &dm.dbs[i], &cfg->dbs[i], err);
-        dm.ndbs++;
+        struct dbrep *d = NULL;
+        if (grow_dbs(&dm) != WS_OK || (d = calloc(1, sizeof(*d))) == NULL) {
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+            break;
+        }
+        dm.dbs[dm.ndbs++] = d;
+        rc = setup_db(&dm, d, &cfg->dbs[i], err);
     }
-    if (rc == WS_OK && cfg->ndbs == 0) /* config.c refuses it already */
+    if (rc == WS_OK)
+        rc = ws_dirwatch_start(&dm, err);
+    if (rc == WS_OK && cfg->ndbs == 0 && dm.ndirw == 0) /* refused before */
         rc = ws_err_set(err, WS_ECONFIG,
                         "no databases specified in configuration");
     if (rc == WS_OK)
@@ -826,7 +898,7 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
         if (dm.has_child)
             uv_check_start(&dm.ready_check, ws_app_on_ready);
         for (size_t i = 0; i < dm.ndbs; i++)
-            ws_daemon_step(&dm.dbs[i]);
+            ws_daemon_step(dm.dbs[i]);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
         if (dm.abandoned) {
             /* Jobs may still run on the pool: exit without tearing down
@@ -865,7 +937,7 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
     } else {
         /* Nothing started: close what was initialised and drain. */
         for (size_t i = 0; i < dm.ndbs; i++)
-            dm.dbs[i].done = 1;
+            dm.dbs[i]->done = 1;
         check_done(&dm);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
     }

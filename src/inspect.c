@@ -554,6 +554,10 @@ static int run_databases(struct ws_table *t,
     struct ws_config *cfg = NULL;
     int rc = ws_config_load(o->config, o->expand_env, &cfg, err);
 
+    /* A directory entry that could not be walked whole lists too few:
+     * an error, as replicate would refuse to start. */
+    if (rc == WS_OK)
+        rc = ws_config_dirs_check(cfg, err);
     if (rc == WS_OK && add_databases(t, cfg) != WS_OK)
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     ws_config_free(cfg);

@@ -306,7 +306,7 @@ void ws_serve_once_check(struct daemon *dm)
     if (!dm->opts.once || dm->phase != DM_RUNNING)
         return;
     for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
+        struct dbrep *d = dm->dbs[i];
         if (!d->once_synced || !d->st.ready)
             return;
         for (size_t k = 0; k < d->nreps; k++)
@@ -355,7 +355,7 @@ static void health_check(void *ctx, int64_t bound_ms, struct ws_health *h)
     char dur[32];
 
     for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
+        struct dbrep *d = dm->dbs[i];
         if (d->stall.on)
             ws_health_fail(h, "%s", d->stall.what);
         else if (!d->st.ready)
@@ -400,7 +400,7 @@ static void metrics_text(struct daemon *dm, struct ws_httpd_body *out)
     struct stat sb;
 
     for (size_t i = 0; i < dm->ndbs; i++)
-        nr += dm->dbs[i].nreps;
+        nr += dm->dbs[i]->nreps;
     rv = calloc(nr ? nr : 1, sizeof(*rv));
     if (v == NULL || rv == NULL) {
         out->failed = 1;
@@ -410,7 +410,7 @@ static void metrics_text(struct daemon *dm, struct ws_httpd_body *out)
     }
     nr = 0;
     for (size_t i = 0; i < dm->ndbs; i++) {
-        struct dbrep *d = &dm->dbs[i];
+        struct dbrep *d = dm->dbs[i];
         v[i].path = d->cfg->path;
         v[i].m = &d->m;
         v[i].ready = d->st.ready;

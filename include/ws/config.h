@@ -50,6 +50,7 @@
 
 #include "ws/err.h"
 #include "ws/path.h"  /* paths are absolute and clean, as ws_path_abs */
+#include "ws/str.h"   /* ws_strv */
 #include "ws/units.h" /* durations and sizes */
 #include "ws/url.h"   /* replica URLs; ws_is_url tells one from a path */
 
@@ -190,6 +191,39 @@ const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
  * matches, and added to cfg->dbs; WS_ENOTFOUND when none does. */
 int ws_config_dir_db(struct ws_config *cfg, const char *path,
                      const struct ws_db_config **out, struct ws_err *err);
+
+/* What a directory entry's directory holds now (config_dir.c): the
+ * paths of its databases (sorted), the directories walked (the entry's
+ * dir first; below it with recursive), and the first part of the walk
+ * that failed (err_no 0 when none).  WS_OK or WS_ENOMEM; free it with
+ * ws_config_dir_scan_free. */
+struct ws_dir_scan {
+    struct ws_strv dbs;
+    struct ws_strv dirs;
+    int err_no;
+    char *err_path;
+};
+int ws_config_dir_scan(const struct ws_db_config *t, struct ws_dir_scan *s);
+/* What err_no of a walk means, in words: an errno, or WS_DIR_TOO_DEEP. */
+#define WS_DIR_TOO_DEEP (-1)
+const char *ws_config_dir_why(int err_no);
+void ws_config_dir_scan_free(struct ws_dir_scan *s);
+
+/* A new database entry of its own (malloc'd, finished as if read from
+ * the file) for the database at path under the directory entry t of
+ * cfg; free it with ws_config_db_free. */
+int ws_config_dir_db_new(const struct ws_config *cfg,
+                         const struct ws_db_config *t, const char *path,
+                         struct ws_db_config **out, struct ws_err *err);
+void ws_config_db_free(struct ws_db_config *db);
+
+/* Before a restore to path, a database under a directory entry of cfg
+ * (not there yet, on a new machine): create the directories between the
+ * entry's dir and it that are missing (mode 0755), their paths added to
+ * made, top first, for the caller to remove when the restore fails;
+ * refuse a link among them.  WS_OK when no entry holds path. */
+int ws_config_dir_parents(const struct ws_config *cfg, const char *path,
+                          struct ws_strv *made, struct ws_err *err);
 
 /* For replicate: fails naming the directory that a directory entry
  * could not be read in (missing, or a permission), since its databases

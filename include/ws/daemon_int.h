@@ -1,8 +1,8 @@
 /*
  * daemon_int.h: the daemon's rooms, private to them (daemon.h is the
  * public side: `walship replicate`).  Include it only from the files of
- * the daemon: daemon.c, watch.c, ship.c, ship_job.c, retain.c, serve.c
- * and app.c.
+ * the daemon: daemon.c, watch.c, ship.c, ship_job.c, retain.c, serve.c,
+ * app.c and dirwatch.c.
  *
  * One libuv loop owns every piece of state below; the rooms are the
  * deciders that read and change it, each in its own file:
@@ -22,7 +22,9 @@
  *               barrier) and `walship verify` on the control endpoint,
  *               -once's end, /metrics, /healthz and the heartbeat, the
  *               restore drills' hooks;
- *   app.c       the application under -exec.
+ *   app.c       the application under -exec;
+ *   dirwatch.c  databases that appear under a directory entry with
+ *               watch: true.
  *
  * A database (struct dbrep) is stepped by ws_daemon_step(): every
  * callback that changes what it waits for records what happened in the
@@ -63,6 +65,7 @@
 
 struct daemon;
 struct dbrep;
+struct dirwatch;
 
 enum repstate { R_IDLE, R_BUSY, R_BACKOFF, R_FAILED };
 
@@ -252,8 +255,17 @@ enum dm_phase { DM_RUNNING, DM_STOPPING, DM_CLOSING };
 struct daemon {
     uv_loop_t loop;
     const struct ws_config *cfg;
-    struct dbrep *dbs;
-    size_t ndbs;
+    struct dbrep **dbs;      /* each allocated on its own: it holds handles
+                              * and never moves (ws_daemon_add_db) */
+    size_t ndbs, cap_dbs;
+    struct ws_db_config **own_cfgs; /* entries of databases found at run
+                              * time (dirwatch.c), the daemon's to free */
+    size_t nown_cfgs;
+    struct dbrep **dead;     /* databases found at run time whose set-up
+                              * failed: closed, freed at teardown */
+    size_t ndead;
+    struct dirwatch *dirw;   /* the directory entries with watch: true */
+    size_t ndirw;
     uv_signal_t sigint, sigterm;
     uv_signal_t sighup;      /* as SIGTERM; -exec: forwarded to the app */
     uv_timer_t shut_timer;   /* shutdown-sync-timeout */
@@ -280,11 +292,27 @@ struct daemon {
                               * listing failed */
 };
 
+/* ---- dirwatch.c --------------------------------------------------------- */
+
+/* Watch the directory entries with watch: true (not under -once), and
+ * add the databases that appear there; close their handles; free them
+ * once closed. */
+int ws_dirwatch_start(struct daemon *dm, struct ws_err *err);
+void ws_dirwatch_close(struct daemon *dm);
+void ws_dirwatch_free(struct daemon *dm);
+
 /* ---- daemon.c ----------------------------------------------------------- */
 
 /* What d waits for has changed: start its next sync when due, or its
  * last one at shutdown, and see whether the daemon is done. */
 void ws_daemon_step(struct dbrep *d);
+
+/* A database found while running (dirwatch.c), with its entry c, which
+ * the daemon now owns: set up and started as those of the config were.
+ * When its set-up fails it is closed and kept aside (freed at the
+ * end), and err says why. */
+int ws_daemon_add_db(struct daemon *dm, struct ws_db_config *c,
+                     struct ws_err *err);
 
 /* Something committed will not be shipped, because of e (at the database
  * or at a replica, when e does not say): the first cause gives the exit

@@ -14,11 +14,17 @@
 #      database restores exactly its writer's last commit.
 #   3. A database deleted on the machine is restored by its path through
 #      the config, which did not list it (restore finds it through the
-#      directory entry), exactly; -if-db-not-exists leaves an existing one
-#      alone.
+#      directory entry), exactly, and again with its subdirectory gone
+#      (made again); -if-db-not-exists leaves an existing one alone; a
+#      path through a link planted below dir is refused, nothing written.
 #   4. Litestream v0.3.13 restores a database's replica (eu/e.db) exactly.
-#   5. Mistakes: a dir that does not exist, and watch: true, each refused
-#      in one line naming it, with a non-zero exit.
+#   5. A database file walship cannot read (as nobody) and a dir that
+#      does not exist are refused in one line naming them, with a non-zero
+#      exit.
+#   6. watch: true on an empty directory: walship starts with no
+#      database, and two created while it runs (one in a new
+#      subdirectory two levels down) are found, replicated and restore
+#      exactly; a file that is not a database is not taken.
 # shellcheck disable=SC2016 # wait_for conditions are evaluated later
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -97,6 +103,20 @@ assert_restored "$T/t/eu/f.db" "$(csv_last_seq "$T/eu_f.csv")" "$T/eu_f.csv"
 	fail "restore -if-db-not-exists of b.db failed: $(tail -n 2 "$T/r3b.log")"
 grep -q 'already exists, skipping' "$T/r3b.log" ||
 	fail "-if-db-not-exists did not skip b.db: $(cat "$T/r3b.log")"
+# The whole subdirectory gone (a new machine): made again by the restore.
+mv "$T/t/eu" "$T/eu.gone"
+"$WALSHIP" restore -config "$cfg" "$T/t/eu/f.db" >"$T/r3d.log" 2>&1 ||
+	fail "restore of eu/f.db without eu/ failed: $(tail -n 2 "$T/r3d.log")"
+assert_restored "$T/t/eu/f.db" "$(csv_last_seq "$T/eu_f.csv")" "$T/eu_f.csv"
+# ...but a planted link below dir is not followed.
+ln -s "$T/outside" "$T/t/lnk"
+st=0
+"$WALSHIP" restore -config "$cfg" "$T/t/lnk/a.db" >"$T/r3e.log" 2>&1 || st=$?
+[ "$st" -ne 0 ] && [ ! -e "$T/outside/a.db" ] ||
+	fail "a restore through a link below dir: exit $st, $(cat "$T/r3e.log")"
+grep -q "refusing $T/t/lnk/a.db: $T/t/lnk is a symbolic link" "$T/r3e.log" ||
+	fail "link below dir: $(cat "$T/r3e.log")"
+rm "$T/t/lnk"
 "$WALSHIP" restore -config "$cfg" "$T/t/eu/zz.txt" >"$T/r3c.log" 2>&1 &&
 	fail "a path the pattern does not match was restored"
 grep -q 'database not found in config' "$T/r3c.log" ||
@@ -110,16 +130,53 @@ ls_url=$(replica_url rep/eu/e.db)
 assert_restored "$T/e-ls.db" "$(csv_last_seq "$T/eu_e.csv")" "$T/eu_e.csv"
 
 # ---- 5. mistakes ----
+# A database walship cannot read is not left out without a word (as a
+# user without the permission: root reads everything).
+chmod 711 "$T"
+mkdir -m 755 "$T/np"
+"$TOOLS/wsload" "$T/np/a.db" -rate 0 -count 1 2>>"$T/writer.log"
+"$TOOLS/wsload" "$T/np/b.db" -rate 0 -count 1 2>>"$T/writer.log"
+chmod 644 "$T/np/a.db"
+chmod 600 "$T/np/b.db"
+sed "s|dir: $T/t|dir: $T/np|" "$cfg" >"$T/np.yml"
+chmod 644 "$T/np.yml"
+st=0
+setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$WALSHIP" databases -config "$T/np.yml" >"$T/np.log" 2>&1 || st=$?
+[ "$st" -ne 0 ] || fail "databases with an unreadable database exited 0: $(cat "$T/np.log")"
+grep -q "cannot look for databases in $T/np/b.db: Permission denied" "$T/np.log" ||
+	fail "unreadable database: $(cat "$T/np.log")"
 sed "s|dir: $T/t|dir: $T/nope|" "$cfg" >"$T/bad1.yml"
 st=0
 "$WALSHIP" replicate -config "$T/bad1.yml" >"$T/bad1.log" 2>&1 || st=$?
 [ "$st" -ne 0 ] || fail "replicate with a missing dir exited 0"
 [ "$(tail -n 1 "$T/bad1.log")" = "walship: $T/bad1.yml:2: cannot look for databases in $T/nope: No such file or directory" ] ||
 	fail "missing dir: $(cat "$T/bad1.log")"
-sed "s|recursive: true|watch: true|" "$cfg" >"$T/bad2.yml"
-st=0
-"$WALSHIP" replicate -config "$T/bad2.yml" >"$T/bad2.log" 2>&1 || st=$?
-[ "$st" -ne 0 ] || fail "replicate with watch: true exited 0"
-grep -q 'bad2.yml:2: "watch: true" is not supported' "$T/bad2.log" ||
-	fail "watch: true: $(cat "$T/bad2.log")"
+
+# ---- 6. watch: true, from an empty directory ----
+mkdir "$T/w"
+{
+	echo "dbs:"
+	echo "  - dir: $T/w"
+	echo "    recursive: true"
+	echo "    watch: true"
+	echo "    replicas:"
+	echo "      - name: $WS_REPLICA"
+	replica_yaml wrep 8
+} >"$T/watch.yml"
+start_bg ws3 "$WALSHIP" replicate -config "$T/watch.yml"
+wait_for "log_has ws3 'databases found dir=$T/w .*count=0 .watch: '" 15
+start_writer wn1 "$T/w/n1.db" "$T/n1.csv" -rate 40 -count 80
+mkdir -p "$T/w/us/deep"
+start_writer wn2 "$T/w/us/deep/n2.db" "$T/n2.csv" -rate 40 -count 80
+echo "not a database" >"$T/w/us/junk.db"
+wait_bg wn1 30 || fail "wsload n1 exited $?"
+wait_bg wn2 30 || fail "wsload n2 exited $?"
+wait_restores "$(replica_url wrep/n1.db)" "$(csv_last_seq "$T/n1.csv")" "$T/n1.csv" 30
+wait_restores "$(replica_url wrep/us/deep/n2.db)" "$(csv_last_seq "$T/n2.csv")" "$T/n2.csv" 30
+log_has ws3 "database found while running db=$T/w/n1.db" ||
+	fail "n1.db was not said to be found: $(grep found "$T/ws3.log")"
+log_has ws3 "junk" && fail "junk.db was taken: $(grep junk "$T/ws3.log")"
+stop_bg ws3 || fail "walship exited $? on SIGTERM"
+echo "watch: two databases created while running replicated exactly"
 echo "six databases found, replicated, restored exactly; the rest left alone"

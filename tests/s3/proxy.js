@@ -1179,6 +1179,31 @@ async function sendUpstreamResponse(ctx, resp, fault) {
   res.end(out);
 }
 
+// s3rver stores an object by writing a temporary file in the key's
+// directory, then renaming it; a delete that empties that directory
+// removes it meanwhile, and s3rver dies of the rename's ENOENT (an
+// unhandled rejection: every later request is refused).  Real S3 has no
+// such race.  So a delete waits for the writes under way and passes
+// alone; writes wait for a delete under way and pass together.
+const gate = { shared: 0, exclusive: false, waiting: [] };
+function gateTry(ex) {
+  if (gate.exclusive || (ex && gate.shared > 0)) return false;
+  if (ex) gate.exclusive = true;
+  else gate.shared++;
+  return true;
+}
+function gateEnter(ex) {
+  return new Promise((resolve) => {
+    if (gate.waiting.length === 0 && gateTry(ex)) return resolve();
+    gate.waiting.push({ ex, resolve });
+  });
+}
+function gateLeave(ex) {
+  if (ex) gate.exclusive = false;
+  else gate.shared--;
+  while (gate.waiting.length > 0 && gateTry(gate.waiting[0].ex)) gate.waiting.shift().resolve();
+}
+
 async function handleS3(req, res) {
   const t0 = Date.now();
   const raw = req.url;
@@ -1339,18 +1364,26 @@ async function handleS3(req, res) {
       delete fwd['if-none-match'];
     }
     const listing = cfg.list_emulation && (info.op === 'ListObjects' || info.op === 'ListObjectsV2');
-    if (fault && fault.kind === 'replay') {
-      countFault(fault, info);
-      const first = await upstream(req.method, raw, fwd, body);
-      await collect(first);
-    }
-    let resp = await upstream(req.method, listing ? listUpstreamPath(ctx) : raw, fwd, body);
-    if (info.op === 'DeleteObjects' && resp.statusCode === 500) {
-      // s3rver deletes a request's keys concurrently, and two that empty
-      // one directory race to remove it: the objects are gone, but the
-      // answer is a 500.  Sent again, nothing is left to race on.
-      await collect(resp);
-      resp = await upstream(req.method, raw, fwd, body);
+    // Deletes pass the gate alone, writes together (see gateEnter).
+    const gk = info.op === 'DeleteObjects' || req.method === 'DELETE' ? 'x' : req.method === 'PUT' || req.method === 'POST' ? 's' : null;
+    let resp;
+    if (gk) await gateEnter(gk === 'x');
+    try {
+      if (fault && fault.kind === 'replay') {
+        countFault(fault, info);
+        const first = await upstream(req.method, raw, fwd, body);
+        await collect(first);
+      }
+      resp = await upstream(req.method, listing ? listUpstreamPath(ctx) : raw, fwd, body);
+      if (info.op === 'DeleteObjects' && resp.statusCode === 500) {
+        // s3rver deletes a request's keys concurrently, and two that empty
+        // one directory race to remove it: the objects are gone, but the
+        // answer is a 500.  Sent again, nothing is left to race on.
+        await collect(resp);
+        resp = await upstream(req.method, raw, fwd, body);
+      }
+    } finally {
+      if (gk) gateLeave(gk === 'x');
     }
     if (listing && resp.statusCode === 200) {
       await collect(resp);

@@ -1845,6 +1845,23 @@ TEST(dir_entries)
     ASSERT_EQ(ws_config_dir_db(c, "t/eu/b.db", &d, &err), WS_OK);
     ws_config_free(c);
 
+    /* SQLite's own files are never databases, whatever the pattern. */
+    write_file("t/a.db-wal", "");
+    write_file("t/a.db-shm", "");
+    write_file("t/b.db-journal", "");
+    snprintf(yaml, sizeof(yaml),
+             "dbs:\n"
+             "  - dir: %s/t\n"
+             "    pattern: \"*\"\n"
+             "    replicas: [{path: /r}]\n",
+             cwd);
+    c = parse(yaml);
+    ASSERT_EQ(c->ndbs, 4); /* a.db, b.db, empty.db, x.sqlite */
+    ws_config_free(c);
+    ASSERT_EQ(unlink("t/a.db-wal"), 0);
+    ASSERT_EQ(unlink("t/a.db-shm"), 0);
+    ASSERT_EQ(unlink("t/b.db-journal"), 0);
+
     /* A directory that is not there: no error until replicate asks. */
     c = parse("dbs:\n"
               "  - dir: /nonexistent-ws-dir\n"
@@ -1861,13 +1878,12 @@ TEST(dir_entries)
                "    replicas: [{path: /r}]\n",
                "walship.yml:2: \"path\" and \"dir\" cannot both be set: an "
                "entry is one database (path) or a directory of them (dir)");
-    fails_with("dbs:\n"
-               "  - dir: /t\n"
-               "    watch: true\n"
-               "    replicas: [{path: /r}]\n",
-               "walship.yml:2: \"watch: true\" is not supported: walship "
-               "finds the databases under /t when it starts (start it again "
-               "to pick up new ones)");
+    c = parse("dbs:\n"
+              "  - dir: /t\n"
+              "    watch: true\n"
+              "    replicas: [{path: /r}]\n");
+    ASSERT_EQ(c->dirs[0].watch, 1);
+    ws_config_free(c);
     fails_with("dbs:\n"
                "  - path: /t/a.db\n"
                "    recursive: false\n"
