@@ -343,9 +343,45 @@ static void render_validation(const struct ws_metrics_db *dbs, size_t n,
     }
 }
 
-void ws_metrics_render(const struct ws_metrics_db *dbs, size_t n,
-                       struct ws_httpd_body *out)
+/* The whole process at a glance, however many databases: how many
+ * replicate, how many lag past the bound /healthz uses, and the oldest
+ * commit some replica lacks. */
+static void render_summary(const struct ws_metrics_db *dbs, size_t n,
+                           double lag_limit_s, struct ws_httpd_body *b)
 {
+    size_t ready = 0, lagging = 0;
+    double worst = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        double lag = 0;
+        ready += dbs[i].ready != 0;
+        for (size_t k = 0; k < dbs[i].nreps; k++)
+            if (dbs[i].reps[k].lag_s > lag)
+                lag = dbs[i].reps[k].lag_s;
+        lagging += lag > lag_limit_s;
+        if (lag > worst)
+            worst = lag;
+    }
+    family(b, "walship_databases", "gauge",
+           "Databases, by state: replicating, or not (awaited, failing).");
+    ws_httpd_printf(b, "walship_databases{state=\"replicating\"} %zu\n", ready);
+    ws_httpd_printf(b, "walship_databases{state=\"not_replicating\"} %zu\n",
+                    n - ready);
+    family(b, "walship_databases_lagging", "gauge",
+           "Databases with a replica that lacks a commit older than "
+           "health-sync-timeout (the bound /healthz uses).");
+    ws_httpd_printf(b, "walship_databases_lagging %zu\n", lagging);
+    family(b, "walship_oldest_unreplicated_commit_seconds", "gauge",
+           "Age of the oldest commit that some replica of some database "
+           "lacks; 0 when every replica holds everything.");
+    ws_httpd_printf(b, "walship_oldest_unreplicated_commit_seconds %.6f\n",
+                    worst);
+}
+
+void ws_metrics_render(const struct ws_metrics_db *dbs, size_t n,
+                       double lag_limit_s, struct ws_httpd_body *out)
+{
+    render_summary(dbs, n, lag_limit_s, out);
     render_db(dbs, n, out);
     render_reps(dbs, n, out);
     render_validation(dbs, n, out);

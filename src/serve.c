@@ -432,7 +432,12 @@ static void metrics_text(struct daemon *dm, struct ws_httpd_body *out)
             rv[nr].spool_bytes = ws_ship_spool(r);
         }
     }
-    ws_metrics_render(v, dm->ndbs, out);
+    ws_metrics_render(v, dm->ndbs,
+                      (double)(dm->cfg->health_sync_timeout_ms > 0
+                                   ? dm->cfg->health_sync_timeout_ms
+                                   : WS_HEALTH_SYNC_TIMEOUT_MS) /
+                          1e3,
+                      out);
     free(v);
     free(rv);
 }

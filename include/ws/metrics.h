@@ -110,9 +110,11 @@ struct ws_metrics_db {
     struct ws_validation_stats val; /* restore drills (validate.h) */
 };
 
-/* Write every metric of dbs[0..n) to out (text format 0.0.4). */
+/* Write every metric of dbs[0..n) to out (text format 0.0.4), with the
+ * summary over all of them first (lag_limit_s: the lag past which a
+ * database counts as lagging, health-sync-timeout). */
 void ws_metrics_render(const struct ws_metrics_db *dbs, size_t n,
-                       struct ws_httpd_body *out);
+                       double lag_limit_s, struct ws_httpd_body *out);
 
 #define WS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

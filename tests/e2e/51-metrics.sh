@@ -55,6 +55,14 @@ while bg_running hostile || [ $n -lt 4 ]; do
 	age=$(awk -v a="$(now_s)" -v b="$t_first" 'BEGIN { print a - b }')
 	fcmp "$lag" ">=" 0 && fcmp "$lag" "<=" "$age" ||
 		fail "scrape $n: lag $lag s, want 0 to $age s (the first commit's age)"
+	# The summary over every database (here one) agrees with it.
+	old=$(awk '$1 == "walship_oldest_unreplicated_commit_seconds" { print $2 }' "$T/m$n")
+	awk -v a="$old" -v b="$lag" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-5 && d > -1e-5) }' ||
+		fail "scrape $n: oldest unreplicated commit \"$old\" s, the lag $lag s"
+	[ "$(metric "$T/m$n" walship_databases 'state="replicating"')" -eq 1 ] ||
+		fail "scrape $n: walship_databases: $(grep '^walship_databases' "$T/m$n")"
+	[ "$(awk '$1 == "walship_databases_lagging" { print $2 }' "$T/m$n")" = 0 ] ||
+		fail "scrape $n: a database lagging: $(grep '^walship_databases_lagging' "$T/m$n")"
 	[ "$syncs" -ge "$prev_syncs" ] && [ "$up" -ge "$prev_up" ] ||
 		fail "scrape $n: counters went back: syncs $prev_syncs -> $syncs, uploaded $prev_up -> $up"
 	prev_syncs=$syncs prev_up=$up

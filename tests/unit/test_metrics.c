@@ -52,8 +52,19 @@ TEST(render)
     req.type = WS_REQ_GET;
     req.rc = WS_ENOTFOUND;
     ws_metrics_req(&rm, &req);
-    ws_metrics_render(&d, 1, &b);
+    ws_metrics_render(&d, 1, 120, &b);
     ASSERT(!b.failed);
+    /* The summary: one database replicating, none lagging past 120 s,
+     * the oldest commit a replica lacks 1.5 s old. */
+    ASSERT_STR_CONTAINS(b.p, "walship_databases{state=\"replicating\"} 1\n"
+                             "walship_databases{state=\"not_replicating\"} "
+                             "0\n");
+    ASSERT_STR_CONTAINS(b.p, "walship_databases_lagging 0\n");
+    ASSERT_STR_CONTAINS(b.p,
+                        "walship_oldest_unreplicated_commit_seconds 1.500000\n");
+    b.len = 0;
+    ws_metrics_render(&d, 1, 1, &b);
+    ASSERT_STR_CONTAINS(b.p, "walship_databases_lagging 1\n");
     ASSERT_STR_CONTAINS(b.p, "# TYPE walship_syncs_total counter\n"
                              "walship_syncs_total{db=\"/d/a\\\"b\\\\c\\nd.db\"}"
                              " 2\n");
@@ -164,7 +175,7 @@ TEST(label_utf8)
     const unsigned char *p;
     size_t n, len;
 
-    ws_metrics_render(&d, 1, &b);
+    ws_metrics_render(&d, 1, 120, &b);
     ASSERT(!b.failed);
     ASSERT_STR_CONTAINS(
         b.p, "walship_db_ready{db=\"/d/lat\xef\xbf\xbdin-\xc3\xa9-"
