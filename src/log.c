@@ -47,6 +47,39 @@ void ws_log_init(enum ws_log_level min, enum ws_log_format format, int fd)
     out_fd = fd;
 }
 
+int ws_log_pair(char *buf, size_t n, const char *key, const char *value)
+{
+    size_t at;
+    int len = snprintf(buf, n, "%s=", key);
+
+    if (value == NULL)
+        value = "";
+    if (value[strcspn(value, " =\"\\")] == '\0')
+        return len + snprintf(n > (size_t)len ? buf + len : NULL,
+                              n > (size_t)len ? n - (size_t)len : 0, "%s",
+                              value);
+    at = (size_t)len;
+    if (at + 1 < n)
+        buf[at] = '"';
+    at++;
+    for (const char *v = value; *v; v++) {
+        if (*v == '"' || *v == '\\') {
+            if (at + 1 < n)
+                buf[at] = '\\';
+            at++;
+        }
+        if (at + 1 < n)
+            buf[at] = *v;
+        at++;
+    }
+    if (at + 1 < n)
+        buf[at] = '"';
+    at++;
+    if (n > 0)
+        buf[at < n ? at : n - 1] = '\0';
+    return (int)at;
+}
+
 enum ws_log_level ws_log_level_parse(const char *s)
 {
     if (s == NULL)

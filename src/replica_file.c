@@ -28,6 +28,7 @@
  * keys unlinks them and removes the directories this leaves empty, below
  * the generation's; a DEL of a prefix removes the tree.
  */
+#include "ws/log.h"
 #include "ws/crashpt.h"
 #include "ws/fs.h"
 #include "ws/replica.h"
@@ -550,7 +551,7 @@ static void file_submit(struct ws_replica *r, struct ws_req *req)
 
 static void file_describe(const struct ws_replica *r, char *buf, size_t n)
 {
-    snprintf(buf, n, "path=%s", r->cfg->path);
+    ws_log_pair(buf, n, "path", r->cfg->path);
 }
 
 const struct ws_replica_ops ws_replica_file_ops = {

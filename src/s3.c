@@ -3,6 +3,7 @@
  * configuration, addressing, SigV4 signing, sending through http.c, and
  * the verdict on each answer.
  */
+#include "ws/log.h"
 #include "ws/s3.h"
 #include "ws/s3xml.h"
 #include "ws/secret.h"
@@ -134,8 +135,11 @@ int ws_s3_new(uv_loop_t *loop, const struct ws_replica_config *c,
 
 void ws_s3_describe(const struct ws_s3 *s, char *buf, size_t n)
 {
-    snprintf(buf, n, "bucket=%s path=%s region=%s endpoint=%s%s", s->bucket,
-             s->root, s->region, s->base,
+    char path[2 * 1024 + 16]; /* an S3 key is at most 1024 bytes */
+
+    ws_log_pair(path, sizeof(path), "path", s->root);
+    snprintf(buf, n, "bucket=%s %s region=%s endpoint=%s%s", s->bucket, path,
+             s->region, s->base,
              s->skip_verify ? " skip-verify=true (TLS NOT VERIFIED)" : "");
 }
 

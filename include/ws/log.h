@@ -60,6 +60,13 @@ void ws_log_init(enum ws_log_level min, enum ws_log_format format, int fd);
  * else gives WS_LOG_INFO. */
 enum ws_log_level ws_log_level_parse(const char *s);
 
+/* Write "key=value" to buf (n bytes, snprintf's way: the length it
+ * needed is returned), for an argument that a log line prints at the
+ * start of a word and so reads as pairs of its own: a value with a
+ * space, '=', '"' or '\' in it (a file name can hold " level=ERROR") is
+ * quoted, '"' and '\' escaped, so that it stays one value. */
+int ws_log_pair(char *buf, size_t n, const char *key, const char *value);
+
 /* Write one line at the given level (thread-safe: one write(2)). */
 void ws_log(enum ws_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

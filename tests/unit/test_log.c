@@ -181,6 +181,27 @@ TEST(json_fields)
                   "\"level\": \"INFO\", \"msg\": \"replicating to\", "
                   "\"name\": \"file\", \"sync-interval\": \"1000ms\", "
                   "\"path\": \"/b a/c\", \"bucket\": \"x\"}\n");
+    /* A value quoted in such an argument is one value, whatever it
+     * holds (a path with " key=" in it). */
+    ws_info("replicating to name=%s %s", "file",
+            "path=\"/b level=ERROR \\\"q\\\" c\" bucket=x");
+    ASSERT_STR_EQ(json_rest(),
+                  "\"level\": \"INFO\", \"msg\": \"replicating to\", "
+                  "\"name\": \"file\", \"path\": \"/b level=ERROR \\\"q\\\" c\", "
+                  "\"bucket\": \"x\"}\n");
+    {
+        char b[64], t[8];
+        ASSERT_EQ(ws_log_pair(b, sizeof(b), "path", "/a/b.db"), 12);
+        ASSERT_STR_EQ(b, "path=/a/b.db");
+        ASSERT_EQ(ws_log_pair(b, sizeof(b), "path", "/a b=\"c\\"), 17);
+        ASSERT_STR_EQ(b, "path=\"/a b=\\\"c\\\\\"");
+        ws_info("replicating to %s", b);
+        ASSERT_STR_EQ(json_rest(),
+                      "\"level\": \"INFO\", \"msg\": \"replicating to\", "
+                      "\"path\": \"/a b=\\\"c\\\\\"}\n");
+        ASSERT_EQ(ws_log_pair(t, sizeof(t), "path", "/a b c"), 13);
+        ASSERT_STR_EQ(t, "path=\"/");
+    }
     ws_error("%s", "list key=x: failed");
     ASSERT_STR_EQ(json_rest(), "\"level\": \"ERROR\", \"msg\": \"list key=x: "
                                "failed\"}\n");
