@@ -206,8 +206,17 @@ static void write_text(const struct ws_table *t, FILE *f, size_t *w)
             const char *s = text_cell(t, r, c);
             if (t->cols[c].head == NULL)
                 continue;
-            for (const char *p = s; *p; p++)
-                fputc(*p == '\n' ? ',' : *p, f); /* WS_COL_LIST */
+            /* A list's items are joined with ','; any other control byte
+             * (a file name may hold a newline or an escape sequence) is
+             * shown as '?', so a name cannot break the table or drive
+             * the terminal (-json has the name itself). */
+            for (const char *p = s; *p; p++) {
+                unsigned char ch = (unsigned char)*p;
+                if (ch == '\n' && t->cols[c].type == WS_COL_LIST)
+                    fputc(',', f);
+                else
+                    fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+            }
             if (c < last)
                 fprintf(f, "%*s", (int)(w[c] + 2 - text_width(s)), "");
         }

@@ -193,11 +193,31 @@ TEST(table_write_error)
     ws_table_free(&t);
 }
 
+/* A control byte in a cell (a file name with a newline or an escape
+ * sequence) shows as '?': it cannot add a row or reach the terminal; a
+ * list's items are still joined with ','. */
+TEST(table_control_bytes)
+{
+    struct ws_table t;
+    char *s;
+
+    ws_table_init(&t, cols, sizeof(cols) / sizeof(cols[0]));
+    ASSERT_EQ(ws_table_add(&t, (const char *const[]){"a\nb\033[31m", "1",
+                                                     NULL, "x\ny", "\t"}),
+              WS_OK);
+    s = render(&t, 0);
+    ASSERT_STR_EQ(s, "name      n  list  text_only\n"
+                     "a?b?[31m  1  x,y   ?\n");
+    free(s);
+    ws_table_free(&t);
+}
+
 #define LIST(X)                                                             \
     X(duration_string)                                                      \
     X(lag_truncate)                                                         \
     X(table_text)                                                           \
     X(table_json)                                                           \
-    X(table_write_error)
+    X(table_write_error)                                                    \
+    X(table_control_bytes)
 
 TEST_MAIN("inspect", LIST)
