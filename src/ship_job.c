@@ -649,6 +649,22 @@ static void on_tail_done(struct ws_req *req)
         position_found(r);
         return;
     }
+    if (cut && !r->tail_mismatch &&
+        !ws_ship_shadow_end(d, r->job_index, &end)) {
+        /* Cut short too, but in an index no longer kept here (the WAL
+         * restarted many times while the replica was down): it cannot
+         * be shipped again, and asking again gets the same object.  A
+         * new generation, saying why. */
+        snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
+                 "replica %s's last segment is cut short, and its wal "
+                 "index %08x is no longer kept here to ship it again",
+                 r->cfg->name, (unsigned)r->job_index);
+        d->new_gen = d->new_gen_buf;
+        d->dirty = 1;
+        r->state = R_IDLE;
+        ws_daemon_step(d);
+        return;
+    }
     if (req->rc != WS_OK) {
         if (strstr(req->err.msg, req->key) == NULL)
             ws_err_wrap(&req->err, "%s", req->key);
