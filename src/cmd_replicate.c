@@ -166,17 +166,15 @@ static void raise_fd_limit(const struct ws_config *cfg)
             need = UINT64_MAX;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max &&
-        need > (uint64_t)rl.rlim_cur) {
+    /* RLIM_INFINITY is the largest rlim_t: as far as allowed, at most
+     * what is needed (UINT64_MAX: all of it). */
+    if (need > (uint64_t)rl.rlim_cur && rl.rlim_cur < rl.rlim_max) {
         rlim_t was = rl.rlim_cur;
-        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY &&
-                              need > (uint64_t)rl.rlim_max
-                          ? rl.rlim_max
-                          : (need == UINT64_MAX ? rl.rlim_max : (rlim_t)need);
+        rl.rlim_cur = need < (uint64_t)rl.rlim_max ? (rlim_t)need : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
             ws_debug("descriptor limit raised from %llu to %llu",
                      (unsigned long long)was,
-                     (unsigned long long)rl.rlim_max);
+                     (unsigned long long)rl.rlim_cur);
         else
             rl.rlim_cur = was;
     }

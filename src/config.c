@@ -528,15 +528,6 @@ const struct ws_db_config *ws_config_find_db(const struct ws_config *c,
     return found;
 }
 
-static void db_free(struct ws_db_config *db);
-
-void ws_config_db_free(struct ws_db_config *db)
-{
-    if (db != NULL)
-        db_free(db);
-    free(db);
-}
-
 static void db_free(struct ws_db_config *db)
 {
     for (size_t j = 0; j < db->nreplicas; j++)
@@ -547,6 +538,13 @@ static void db_free(struct ws_db_config *db)
     free(db->dir);
     free(db->pattern);
     free(db->scan_path);
+}
+
+void ws_config_db_free(struct ws_db_config *db)
+{
+    if (db != NULL)
+        db_free(db);
+    free(db);
 }
 
 void ws_config_free(struct ws_config *c)

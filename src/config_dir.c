@@ -164,11 +164,6 @@ static int walk(const struct ws_db_config *t, int dfd, const char *at,
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int ws_config_dir_scan(const struct ws_db_config *t, struct ws_dir_scan *s)
 {
     int fd, rc;
@@ -179,7 +174,7 @@ int ws_config_dir_scan(const struct ws_db_config *t, struct ws_dir_scan *s)
     fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     rc = fd < 0 ? walk_failed(s, t->dir, errno) : walk(t, fd, t->dir, 0, s);
     if (rc == WS_OK && s->dbs.n > 1)
-        qsort(s->dbs.v, s->dbs.n, sizeof(*s->dbs.v), cmp_str);
+        qsort(s->dbs.v, s->dbs.n, sizeof(*s->dbs.v), ws_str_cmp_p);
     return rc;
 }
 

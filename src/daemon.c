@@ -764,18 +764,19 @@ static void teardown(struct daemon *dm)
     ws_dirwatch_free(dm);
 }
 
-/* Room for one more database in dm->dbs. */
-static int grow_dbs(struct daemon *dm)
+/* A new database, zeroed, with room kept for it in dm->dbs (the caller
+ * puts it there); NULL when out of memory. */
+static struct dbrep *new_db(struct daemon *dm)
 {
     if (dm->ndbs == dm->cap_dbs) {
         size_t cap = dm->cap_dbs ? dm->cap_dbs * 2 : 8;
         struct dbrep **v = realloc(dm->dbs, cap * sizeof(*v));
         if (v == NULL)
-            return WS_ENOMEM;
+            return NULL;
         dm->dbs = v;
         dm->cap_dbs = cap;
     }
-    return WS_OK;
+    return calloc(1, sizeof(struct dbrep));
 }
 
 int ws_daemon_add_db(struct daemon *dm, struct ws_db_config *c,
@@ -792,7 +793,7 @@ int ws_daemon_add_db(struct daemon *dm, struct ws_db_config *c,
     }
     dm->own_cfgs = oc;
     oc[dm->nown_cfgs++] = c;
-    if (grow_dbs(dm) != WS_OK || (d = calloc(1, sizeof(*d))) == NULL)
+    if ((d = new_db(dm)) == NULL)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     rc = setup_db(dm, d, c, err);
     if (rc != WS_OK) {
@@ -858,8 +859,8 @@ int ws_daemon_run(const struct ws_config *cfg, const struct ws_daemon_opts *o,
     if (uv_loop_init(&dm.loop) != 0)
         return ws_err_set(err, WS_EIO, "cannot start the event loop");
     for (size_t i = 0; rc == WS_OK && i < cfg->ndbs; i++) {
-        struct dbrep *d = NULL;
-        if (grow_dbs(&dm) != WS_OK || (d = calloc(1, sizeof(*d))) == NULL) {
+        struct dbrep *d = new_db(&dm);
+        if (d == NULL) {
             rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             break;
         }

@@ -59,11 +59,6 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void rescan(uv_timer_t *t);
 
 static void rescan_soon(struct dirwatch *w, uint64_t ms)
@@ -140,7 +135,7 @@ static int watch_dir(struct dirwatch *w, const char *path)
  * or one whose set-up failed).  have: their paths, sorted. */
 static int known(char *const *have, size_t n, const char *path)
 {
-    return bsearch(&path, have, n, sizeof(*have), cmp_str) != NULL;
+    return bsearch(&path, have, n, sizeof(*have), ws_str_cmp_p) != NULL;
 }
 
 static void rescan(uv_timer_t *t)
@@ -179,7 +174,7 @@ static void rescan(uv_timer_t *t)
             have[n++] = dm->dbs[i]->cfg->path;
         for (size_t i = 0; i < dm->ndead; i++)
             have[n++] = dm->dead[i]->cfg->path;
-        qsort(have, n, sizeof(*have), cmp_str);
+        qsort(have, n, sizeof(*have), ws_str_cmp_p);
     }
     for (size_t i = 0; have != NULL && i < s.dbs.n; i++) {
         struct ws_db_config *c = NULL;

@@ -26,6 +26,7 @@
 #include "ws/inspect.h"
 #include "ws/wal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -619,12 +620,29 @@ static void on_list_done(struct ws_req *req)
     ws_replica_submit(r->client, &r->req);
 }
 
+/* The replica's last segment cannot be continued from here: a new
+ * generation, its reason made from fmt. */
+__attribute__((format(printf, 2, 3))) static void
+tail_new_gen(struct rep *r, const char *fmt, ...)
+{
+    struct dbrep *d = r->d;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(d->new_gen_buf, sizeof(d->new_gen_buf), fmt, ap);
+    va_end(ap);
+    d->new_gen = d->new_gen_buf;
+    d->dirty = 1;
+    r->state = R_IDLE;
+    ws_daemon_step(d);
+}
+
 static void on_tail_done(struct ws_req *req)
 {
     struct rep *r = req->data;
     struct dbrep *d = r->d;
-    uint64_t end, fs = r->tail_open ? r->tail.fsize : 0;
-    int cut = 0;
+    uint64_t end = 0, fs = r->tail_open ? r->tail.fsize : 0;
+    int cut = 0, kept;
 
     if (req->rc == WS_OK) {
         req->rc = ws_lz4r_finish(r->lz, &req->err);
@@ -633,8 +651,8 @@ static void on_tail_done(struct ws_req *req)
     ws_lz4r_free(r->lz);
     r->lz = NULL;
     tail_close(r);
-    if (cut && !r->tail_mismatch &&
-        ws_ship_shadow_end(d, r->job_index, &end) && end > r->job_start &&
+    kept = ws_ship_shadow_end(d, r->job_index, &end);
+    if (cut && !r->tail_mismatch && kept && end > r->job_start &&
         r->job_end <= end) {
         /* The whole object as listed, a prefix of what we hold, but cut
          * short: what a store that does not check Content-MD5 keeps of
@@ -649,20 +667,13 @@ static void on_tail_done(struct ws_req *req)
         position_found(r);
         return;
     }
-    if (cut && !r->tail_mismatch &&
-        !ws_ship_shadow_end(d, r->job_index, &end)) {
+    if (cut && !r->tail_mismatch && !kept) {
         /* Cut short too, but in an index no longer kept here (the WAL
          * restarted many times while the replica was down): it cannot
-         * be shipped again, and asking again gets the same object.  A
-         * new generation, saying why. */
-        snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
-                 "replica %s's last segment is cut short, and its wal "
-                 "index %08x is no longer kept here to ship it again",
-                 r->cfg->name, (unsigned)r->job_index);
-        d->new_gen = d->new_gen_buf;
-        d->dirty = 1;
-        r->state = R_IDLE;
-        ws_daemon_step(d);
+         * be shipped again, and asking again gets the same object. */
+        tail_new_gen(r, "replica %s's last segment is cut short, and its "
+                     "wal index %08x is no longer kept here to ship it again",
+                     r->cfg->name, (unsigned)r->job_index);
         return;
     }
     if (req->rc != WS_OK) {
@@ -671,28 +682,22 @@ static void on_tail_done(struct ws_req *req)
         ws_ship_fail(r, "replica position");
         return;
     }
+    /* The index the replica ends in is no longer kept here (the WAL
+     * restarted more than WS_DB_MAXIDX times while its last segment was
+     * read): nothing proves its history, said as such.  Or the replica
+     * is not a prefix of what we hold: fork history. */
+    if (!kept) {
+        tail_new_gen(r, "replica %s ends in wal index %08x, which is no "
+                     "longer kept here: its history cannot be checked",
+                     r->cfg->name, (unsigned)r->job_index);
+        return;
+    }
     if (r->tail_mismatch ||
         (r->job_end > WS_WAL_HDR_SIZE && !r->tail_last) ||
         fs == 0 || r->job_end < WS_WAL_HDR_SIZE ||
-        (r->job_end - WS_WAL_HDR_SIZE) % fs != 0 ||
-        !ws_ship_shadow_end(d, r->job_index, &end) || r->job_end > end) {
-        /* The replica is not a prefix of what we hold: fork history.
-         * Or it may be, but the index it ends in is no longer kept here
-         * (the WAL restarted more than WS_DB_MAXIDX times while its last
-         * segment was read): nothing proves it, said as such. */
-        if (!ws_ship_shadow_end(d, r->job_index, &end))
-            snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
-                     "replica %s ends in wal index %08x, which is no "
-                     "longer kept here: its history cannot be checked",
-                     r->cfg->name, (unsigned)r->job_index);
-        else
-            snprintf(d->new_gen_buf, sizeof(d->new_gen_buf),
-                     "replica %s ahead of or different from local wal",
+        (r->job_end - WS_WAL_HDR_SIZE) % fs != 0 || r->job_end > end) {
+        tail_new_gen(r, "replica %s ahead of or different from local wal",
                      r->cfg->name);
-        d->new_gen = d->new_gen_buf;
-        d->dirty = 1;
-        r->state = R_IDLE;
-        ws_daemon_step(d);
         return;
     }
     r->index = r->job_index;

@@ -87,3 +87,8 @@ void ws_strv_free(struct ws_strv *l)
     l->v = NULL;
     l->n = l->cap = 0;
 }
+
+int ws_str_cmp_p(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}

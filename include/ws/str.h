@@ -54,4 +54,8 @@ int ws_strv_push(struct ws_strv *l, char *s);
 /* Free the strings and the list (a list of nothing is fine). */
 void ws_strv_free(struct ws_strv *l);
 
+/* strcmp of two `char *` that a and b point at: for qsort and bsearch
+ * over arrays of strings. */
+int ws_str_cmp_p(const void *a, const void *b);
+
 #endif
